@@ -1,0 +1,75 @@
+/* The tensor: float32, up to LT_MAX_DIMS dimensions, a view (offset, sizes, strides) into a
+ * reference-counted storage. Dimensions and indices are 0-based here; the Lua bindings convert. */
+#ifndef LT_TENSOR_H
+#define LT_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define LT_MAX_DIMS 8
+
+typedef struct lt_storage {
+    float *data;          /* 64-byte aligned; NULL when numel == 0 */
+    int64_t numel;
+    _Atomic int refcount; /* storages may be shared with loader threads */
+} lt_storage;
+
+typedef struct lt_tensor {
+    lt_storage *storage;  /* NULL for a released (closed) tensor */
+    int64_t offset;       /* in elements */
+    int ndim;
+    int64_t size[LT_MAX_DIMS];
+    int64_t stride[LT_MAX_DIMS];  /* in elements; 0 for expanded dimensions */
+} lt_tensor;
+
+/* Bytes of storage allocated since the last call; lets the bindings tell Lua's collector about
+ * memory it cannot see. Safe to call from any thread. */
+size_t lt_take_allocated_bytes(void);
+
+/* ---- storage and lifetime ---- */
+/* Checks sizes (0 <= size, ndim in 1..LT_MAX_DIMS, product fits) and computes the element count. */
+int lt_check_sizes(int ndim, const int64_t *size, int64_t *numel, lt_error *err);
+/* A new contiguous tensor with uninitialised contents. t must not hold a storage. */
+int lt_tensor_new(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
+int lt_tensor_zeros(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
+/* Makes t a contiguous tensor of the given shape, reusing its storage when it is large enough and
+ * not shared; used by layers that own their outputs. */
+int lt_tensor_resize(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
+/* Makes dst another view of src's storage (shares it). */
+void lt_tensor_share(lt_tensor *dst, const lt_tensor *src);
+void lt_tensor_release(lt_tensor *t);
+
+static inline float *lt_data(const lt_tensor *t) { return t->storage->data + t->offset; }
+int64_t lt_numel(const lt_tensor *t);
+bool lt_is_contiguous(const lt_tensor *t);
+bool lt_same_shape(const lt_tensor *a, const lt_tensor *b);
+/* "2x3x4" into buf. */
+const char *lt_shape_str(const lt_tensor *t, char *buf, size_t len);
+const char *lt_sizes_str(int ndim, const int64_t *size, char *buf, size_t len);
+
+/* ---- views (share storage) ---- */
+int lt_view(lt_tensor *out, const lt_tensor *in, int ndim, const int64_t *size, lt_error *err);
+int lt_reshape(lt_tensor *out, const lt_tensor *in, int ndim, const int64_t *size, lt_error *err);
+int lt_narrow(lt_tensor *out, const lt_tensor *in, int dim, int64_t start, int64_t length, lt_error *err);
+int lt_select(lt_tensor *out, const lt_tensor *in, int dim, int64_t index, lt_error *err);
+int lt_transpose(lt_tensor *out, const lt_tensor *in, int dim0, int dim1, lt_error *err);
+int lt_permute(lt_tensor *out, const lt_tensor *in, int ndim, const int *order, lt_error *err);
+int lt_squeeze(lt_tensor *out, const lt_tensor *in, int dim /* -1: all */, lt_error *err);
+int lt_unsqueeze(lt_tensor *out, const lt_tensor *in, int dim, lt_error *err);
+int lt_expand(lt_tensor *out, const lt_tensor *in, int ndim, const int64_t *size, lt_error *err);
+/* Shares in when it is contiguous, copies otherwise. */
+int lt_contiguous(lt_tensor *out, const lt_tensor *in, lt_error *err);
+
+/* ---- broadcasting ---- */
+/* The shape that a and b broadcast to, PyTorch's rules. */
+int lt_broadcast_shape(const lt_tensor *a, const lt_tensor *b, int *ndim, int64_t *size, lt_error *err);
+/* A view of in expanded to the given shape (leading dimensions added as needed). */
+int lt_broadcast_to(lt_tensor *out, const lt_tensor *in, int ndim, const int64_t *size, lt_error *err);
+
+/* ---- element access ---- */
+int lt_offset_of(const lt_tensor *t, int n, const int64_t *index, int64_t *offset, lt_error *err);
+
+#endif

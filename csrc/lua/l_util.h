@@ -1,0 +1,54 @@
+/* Shared by the bindings: the Tensor userdata, argument checks, and turning core errors into Lua
+ * errors that name the function ("Tensor:view: cannot view ..."). */
+#ifndef LT_L_UTIL_H
+#define LT_L_UTIL_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "../core/error.h"
+#include "../core/tensor.h"
+
+#define LT_TENSOR_MT "lightning.Tensor"
+
+/* Raises "<fname>: <message>". Never returns. */
+int lt_raise(lua_State *L, const char *fname, const lt_error *err);
+int lt_raisef(lua_State *L, const char *fname, const char *fmt, ...);
+
+/* Pushes a new tensor userdata that holds no storage yet; the caller fills it through a core call. */
+lt_tensor *lt_push_tensor(lua_State *L);
+/* Argument checks. Messages name the function and the argument as the caller counts it (for a
+ * method "Tensor:f", the first argument after self is argument 1):
+ *   "Tensor:add: argument 1 must be a tensor or a number, got string" */
+/* "tensor" for tensors, Lua's type name otherwise. */
+const char *lt_typename(lua_State *L, int idx);
+int lt_argerror(lua_State *L, int idx, const char *fname, const char *fmt, ...);
+/* The tensor at idx, or an error. */
+lt_tensor *lt_check_tensor(lua_State *L, int idx, const char *fname);
+/* The tensor at idx, or NULL if the value there is not a tensor. Errors on a closed tensor. */
+lt_tensor *lt_test_tensor(lua_State *L, int idx, const char *fname);
+lua_Number lt_check_number(lua_State *L, int idx, const char *fname);
+lua_Number lt_opt_number(lua_State *L, int idx, const char *fname, lua_Number def);
+lua_Integer lt_check_integer(lua_State *L, int idx, const char *fname);
+lua_Integer lt_opt_integer(lua_State *L, int idx, const char *fname, lua_Integer def);
+int lt_opt_boolean(lua_State *L, int idx, const char *fname, int def);
+const char *lt_check_string(lua_State *L, int idx, const char *fname);
+void lt_check_table(lua_State *L, int idx, const char *fname);
+
+/* Sizes given as numbers from idx on (L.zeros(2, 3)) or as one table (L.zeros({2, 3})); returns the
+ * count. Sizes must be integers; allow_minus_one lets -1 through for view/reshape/expand. */
+int lt_check_sizes_arg(lua_State *L, int idx, const char *fname, int64_t *sizes, int allow_minus_one);
+/* A 1-based dimension of t (negative counts from the end) as 0-based. */
+int lt_check_dim(lua_State *L, int idx, const lt_tensor *t, const char *fname);
+/* Pushes a list of sizes as a table with a __tostring giving "2x3". */
+void lt_push_size(lua_State *L, int ndim, const int64_t *size);
+
+/* Tells Lua's collector about storage memory allocated since the last call, so that temporaries are
+ * collected at the pace they use memory. */
+void lt_account_memory(lua_State *L);
+
+/* Registration entry points of the binding files. `module` and `methods` are stack indices. */
+void lt_open_tensor(lua_State *L, int module, int methods);
+void lt_open_tensor_math(lua_State *L, int module, int methods);
+
+#endif
