@@ -116,6 +116,10 @@ int luaopen_lightning_core(lua_State *L) {
 
     lt_open_tensor(L, module, methods);
     lt_open_tensor_math(L, module, methods);
+    lt_open_nn(L, module);
+    lt_open_optim(L, module);
+    lt_open_data(L, module);
+    lt_open_io(L, module);
 
     lua_pushvalue(L, methods);
     lua_setfield(L, module, "Tensor");  /* so Lua code can add methods */

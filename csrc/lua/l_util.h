@@ -47,8 +47,14 @@ void lt_push_size(lua_State *L, int ndim, const int64_t *size);
  * collected at the pace they use memory. */
 void lt_account_memory(lua_State *L);
 
-/* Registration entry points of the binding files. `module` and `methods` are stack indices. */
+/* Registration entry points of the binding files. `module` and `methods` are stack indices: the
+ * lightning.core table and the Tensor method table. Each subsystem puts its functions in a subtable of
+ * lightning.core (core.nn, core.optim, core.data, core.io) that the Lua side wraps. */
 void lt_open_tensor(lua_State *L, int module, int methods);
 void lt_open_tensor_math(lua_State *L, int module, int methods);
+void lt_open_nn(lua_State *L, int module);
+void lt_open_optim(lua_State *L, int module);
+void lt_open_data(lua_State *L, int module);
+void lt_open_io(lua_State *L, int module);
 
 #endif

@@ -1,19 +1,39 @@
 --- lightning: deep learning for Lua 5.4 with a C core.
--- `require "lightning"` gives the tensor functions of the C library (lightning.core) and, on first
--- use, the Lua submodules (nn, optim, data, ...), so loading the library stays cheap.
+-- `require "lightning"` gives the tensor functions of the C library (lightning.core); the Lua parts
+-- (nn, optim, data, Trainer, ...) load on first use, so that requiring the library stays cheap.
 local core = require "lightning.core"
 
 local L = {}
-for name, value in pairs(core) do L[name] = value end
+for name, value in pairs(core) do
+  if type(value) == "function" then L[name] = value end
+end
+L.core = core
 
-local submodules = {}
+-- key of L -> the module that provides it, or {module, field} for one function of a module
+local lazy = {
+  class = "lightning.class",
+  nn = "lightning.nn",
+  optim = "lightning.optim",
+  data = "lightning.data",
+  models = "lightning.models",
+  loggers = "lightning.loggers",
+  callbacks = "lightning.callbacks",
+  plot = "lightning.plot",
+  Trainer = "lightning.trainer",
+  LightningModule = "lightning.lightning_module",
+  Callback = "lightning.callbacks.callback",
+  save_weights = {"lightning.weights", "save_weights"},
+  load_weights = {"lightning.weights", "load_weights"},
+}
 
 return setmetatable(L, {
   __index = function(_, key)
-    if submodules[key] then
-      local module = require("lightning." .. submodules[key])
-      rawset(L, key, module)
-      return module
+    local path = lazy[key]
+    if path then
+      local value
+      if type(path) == "table" then value = require(path[1])[path[2]] else value = require(path) end
+      rawset(L, key, value)
+      return value
     end
   end,
 })

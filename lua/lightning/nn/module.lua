@@ -1,0 +1,215 @@
+--- nn.Module: the protocol every layer follows (Torch7's, with PyTorch's names).
+--   output = m:forward(input)                 -- the module owns `output` and reuses it next call
+--   grad_input = m:backward(input, grad_output) -- accumulates parameter gradients into p.grad
+--   m:parameters(), m:named_parameters(), m:state_dict(), m:load_state_dict(sd), m:train(), m:eval()
+-- A layer registers its parameters and buffers under PyTorch's names, and its children in order, so
+-- that state_dict keys read "conv1.weight", "bn1.running_mean", "0.weight" (inside Sequential).
+local L = require "lightning"
+local class = require "lightning.class"
+
+local Module = class("Module")
+
+function Module:__init()
+  self.training = true
+  self._parameters = {}   -- ordered list of names
+  self._buffers = {}
+  self._modules = {}
+end
+
+--- Registers a parameter tensor under `name` (self[name] = t) with a zeroed gradient t.grad.
+function Module:register_parameter(name, t)
+  if self[name] == nil then table.insert(self._parameters, name) end
+  self[name] = t
+  if t and not t.grad then t.grad = L.zeros(t:size()) end
+  return t
+end
+
+--- Registers a buffer (state that is saved but not trained, such as BatchNorm's running mean).
+function Module:register_buffer(name, t)
+  if self[name] == nil then table.insert(self._buffers, name) end
+  self[name] = t
+  return t
+end
+
+--- Registers a child module under `name` (a string, or an index for containers).
+function Module:add_module(name, m)
+  name = tostring(name)
+  for _, n in ipairs(self._modules) do
+    if n == name then self[name] = m return m end
+  end
+  table.insert(self._modules, name)
+  self[name] = m
+  return m
+end
+
+--- Child modules in registration order: an iterator of (name, module).
+function Module:named_children()
+  local i = 0
+  return function()
+    i = i + 1
+    local name = self._modules[i]
+    if name then return name, self[name] end
+  end
+end
+
+function Module:children()
+  local list = {}
+  for _, m in self:named_children() do list[#list + 1] = m end
+  return list
+end
+
+-- Walks this module and its descendants depth-first; visit(prefix, module).
+function Module:_walk(visit, prefix)
+  prefix = prefix or ""
+  visit(prefix, self)
+  for name, m in self:named_children() do m:_walk(visit, prefix .. name .. ".") end
+end
+
+local function named(self, kind)
+  local list = {}
+  self:_walk(function(prefix, m)
+    for _, name in ipairs(m[kind]) do
+      if m[name] then list[#list + 1] = {prefix .. name, m[name]} end
+    end
+  end)
+  local i = 0
+  return function()
+    i = i + 1
+    local e = list[i]
+    if e then return e[1], e[2] end
+  end
+end
+
+--- Iterator of ("conv1.weight", tensor) pairs, in registration order.
+function Module:named_parameters() return named(self, "_parameters") end
+function Module:named_buffers() return named(self, "_buffers") end
+
+--- The list of parameter tensors (each carries its gradient as p.grad).
+function Module:parameters()
+  local list = {}
+  for _, p in self:named_parameters() do list[#list + 1] = p end
+  return list
+end
+
+function Module:buffers()
+  local list = {}
+  for _, b in self:named_buffers() do list[#list + 1] = b end
+  return list
+end
+
+--- Every module of the tree, this one first.
+function Module:modules()
+  local list = {}
+  self:_walk(function(_, m) list[#list + 1] = m end)
+  return list
+end
+
+function Module:apply(fn)
+  for _, m in ipairs(self:modules()) do fn(m) end
+  return self
+end
+
+function Module:train(mode)
+  if mode == nil then mode = true end
+  for _, m in ipairs(self:modules()) do m.training = mode end
+  return self
+end
+
+function Module:eval() return self:train(false) end
+
+function Module:zero_grad()
+  for _, p in ipairs(self:parameters()) do
+    if p.grad then p.grad:zero() end
+  end
+end
+
+--- Parameters and buffers by PyTorch name: {["conv1.weight"] = tensor, ...}. The tensors are the
+-- module's own (not copies), as PyTorch's state_dict shares storage.
+function Module:state_dict()
+  local sd = {}
+  for name, p in self:named_parameters() do sd[name] = p end
+  for name, b in self:named_buffers() do sd[name] = b end
+  return sd
+end
+
+--- Ordered names of the state dict: parameters and buffers module by module, as PyTorch orders them.
+function Module:state_dict_keys()
+  local keys = {}
+  self:_walk(function(prefix, m)
+    for _, name in ipairs(m._parameters) do if m[name] then keys[#keys + 1] = prefix .. name end end
+    for _, name in ipairs(m._buffers) do if m[name] then keys[#keys + 1] = prefix .. name end end
+  end)
+  return keys
+end
+
+--- Copies values from sd into the module's tensors. strict (default true): every key must match and
+-- shapes must agree; the error lists what is missing and what is unexpected.
+function Module:load_state_dict(sd, strict)
+  if strict == nil then strict = true end
+  local own = self:state_dict()
+  local missing, unexpected, mismatched = {}, {}, {}
+  for _, name in ipairs(self:state_dict_keys()) do
+    local src, dst = sd[name], own[name]
+    if src == nil then
+      missing[#missing + 1] = name
+    elseif not L.is_tensor(src) then
+      mismatched[#mismatched + 1] = ("%s (expected a tensor, got %s)"):format(name, type(src))
+    elseif src:numel() ~= dst:numel() or (src:dim() ~= dst:dim() and src:numel() ~= 1) then
+      mismatched[#mismatched + 1] = ("%s (checkpoint %s, model %s)"):format(name, tostring(src:size()),
+        tostring(dst:size()))
+    end
+  end
+  for name in pairs(sd) do
+    if own[name] == nil then unexpected[#unexpected + 1] = name end
+  end
+  table.sort(unexpected)
+  if #mismatched > 0 then
+    error("load_state_dict: size mismatch for " .. table.concat(mismatched, ", "), 2)
+  end
+  if strict and (#missing > 0 or #unexpected > 0) then
+    local parts = {}
+    if #missing > 0 then parts[#parts + 1] = "missing keys: " .. table.concat(missing, ", ") end
+    if #unexpected > 0 then parts[#parts + 1] = "unexpected keys: " .. table.concat(unexpected, ", ") end
+    error("load_state_dict: " .. table.concat(parts, "; "), 2)
+  end
+  for name, dst in pairs(own) do
+    local src = sd[name]
+    if src ~= nil then dst:copy(src:view(dst:size())) end
+  end
+  return {missing_keys = missing, unexpected_keys = unexpected}
+end
+
+--- Number of parameter elements (trainable weights).
+function Module:num_parameters()
+  local n = 0
+  for _, p in ipairs(self:parameters()) do n = n + p:numel() end
+  return n
+end
+
+function Module:forward(input)
+  error(class.name_of(self) .. ":forward is not implemented", 2)
+end
+
+function Module:backward(input, grad_output)
+  error(class.name_of(self) .. ":backward is not implemented", 2)
+end
+
+--- m(x) is m:forward(x).
+function Module:__call(...) return self:forward(...) end
+
+--- One line describing the layer, such as "Conv2d(3, 32, kernel_size=3, padding=1)".
+function Module:extra_repr() return "" end
+
+function Module:__tostring()
+  local name = class.name_of(self)
+  if #self._modules == 0 then return name .. "(" .. self:extra_repr() .. ")" end
+  local lines = {name .. "("}
+  for child_name, m in self:named_children() do
+    local text = tostring(m):gsub("\n", "\n  ")
+    lines[#lines + 1] = "  (" .. child_name .. "): " .. text
+  end
+  lines[#lines + 1] = ")"
+  return table.concat(lines, "\n")
+end
+
+return Module
