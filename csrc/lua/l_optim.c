@@ -1,8 +1,157 @@
-/* Bindings for optimizers (lightning.optim): functions in lightning.core.optim. */
+/* Bindings for optimizers (lightning.optim): functions in lightning.core.optim. The Lua classes in
+ * lua/lightning/optim/ keep the parameter groups and the state tensors; these functions update one
+ * parameter tensor per call, and clip gradients over a list of parameters. */
+#include <math.h>
+#include <string.h>
+
+#include "../core/optim.h"
+#include "../core/tensor_math.h"
 #include "l_util.h"
 
+/* Raises a core error; `index` (0 when unknown) says which parameter of the optimizer it concerns. */
+static int raise_for(lua_State *L, const char *fname, lua_Integer index, const lt_error *err) {
+    if (index > 0) return lt_raisef(L, fname, "parameter %lld: %s", (long long)index, err->msg);
+    return lt_raise(L, fname, err);
+}
+
+static lt_tensor *opt_tensor(lua_State *L, int idx, const char *fname) {
+    if (lua_isnoneornil(L, idx)) return NULL;
+    return lt_check_tensor(L, idx, fname);
+}
+
+/* sgd_step(param, momentum_buffer|nil, grad, init_buffer, lr, momentum, dampening, weight_decay,
+ *          nesterov, maximize[, index]) */
+static int l_sgd_step(lua_State *L) {
+    const char *fname = "lightning.optim.SGD:step";
+    lt_tensor *param = lt_check_tensor(L, 1, fname);
+    lt_tensor *buffer = opt_tensor(L, 2, fname);
+    lt_tensor *grad = lt_check_tensor(L, 3, fname);
+    bool init_buffer = lt_opt_boolean(L, 4, fname, 0);
+    lt_sgd_options o = {
+        .lr = lt_check_number(L, 5, fname), .momentum = lt_check_number(L, 6, fname),
+        .dampening = lt_check_number(L, 7, fname), .weight_decay = lt_check_number(L, 8, fname),
+        .nesterov = lt_opt_boolean(L, 9, fname, 0), .maximize = lt_opt_boolean(L, 10, fname, 0)};
+    lua_Integer index = lt_opt_integer(L, 11, fname, 0);
+    lt_error err;
+    if (lt_sgd_step(param, buffer, grad, init_buffer, &o, &err)) return raise_for(L, fname, index, &err);
+    return 0;
+}
+
+/* adam_step(param, exp_avg, exp_avg_sq, max_exp_avg_sq|nil, grad, step, lr, beta1, beta2, eps,
+ *           weight_decay, amsgrad, maximize, decoupled[, index]); decoupled selects AdamW. */
+static int l_adam_step(lua_State *L) {
+    int decoupled = lua_toboolean(L, 14);
+    const char *fname = decoupled ? "lightning.optim.AdamW:step" : "lightning.optim.Adam:step";
+    lt_tensor *param = lt_check_tensor(L, 1, fname);
+    lt_tensor *exp_avg = lt_check_tensor(L, 2, fname), *exp_avg_sq = lt_check_tensor(L, 3, fname);
+    lt_tensor *max_exp_avg_sq = opt_tensor(L, 4, fname);
+    lt_tensor *grad = lt_check_tensor(L, 5, fname);
+    lua_Integer step = lt_check_integer(L, 6, fname);
+    lt_adam_options o = {
+        .lr = lt_check_number(L, 7, fname), .beta1 = lt_check_number(L, 8, fname),
+        .beta2 = lt_check_number(L, 9, fname), .eps = lt_check_number(L, 10, fname),
+        .weight_decay = lt_check_number(L, 11, fname), .amsgrad = lt_opt_boolean(L, 12, fname, 0),
+        .maximize = lt_opt_boolean(L, 13, fname, 0), .decoupled_weight_decay = decoupled};
+    lua_Integer index = lt_opt_integer(L, 15, fname, 0);
+    lt_error err;
+    if (lt_adam_step(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, step, &o, &err))
+        return raise_for(L, fname, index, &err);
+    return 0;
+}
+
+/* ---- gradient clipping ---- */
+
+/* The parameters argument: one tensor or a list of tensors. */
+static lua_Integer param_count(lua_State *L, const char *fname) {
+    if (lt_test_tensor(L, 1, fname)) return 1;
+    if (!lua_istable(L, 1))
+        lt_argerror(L, 1, fname, "must be a tensor or a list of tensors, got %s", lt_typename(L, 1));
+    return luaL_len(L, 1);
+}
+
+/* Pushes the gradient of parameter i (1-based) and returns it, or pushes nothing and returns NULL when
+ * the parameter has no gradient. */
+static lt_tensor *push_grad(lua_State *L, lua_Integer i, const char *fname) {
+    if (lt_test_tensor(L, 1, fname)) lua_pushvalue(L, 1);
+    else lua_geti(L, 1, i);
+    if (!lt_test_tensor(L, -1, fname))
+        lt_raisef(L, fname, "params[%lld] must be a tensor, got %s", (long long)i, lt_typename(L, -1));
+    lua_getfield(L, -1, "grad");
+    lua_remove(L, -2);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    lt_tensor *g = lt_test_tensor(L, -1, fname);
+    if (!g) lt_raisef(L, fname, "params[%lld].grad must be a tensor or nil, got %s", (long long)i, lt_typename(L, -1));
+    return g;
+}
+
+static double check_norm_type(lua_State *L, int idx, const char *fname) {
+    if (lua_isnoneornil(L, idx)) return 2.0;
+    if (lua_type(L, idx) == LUA_TSTRING && strcmp(lua_tostring(L, idx), "inf") == 0) return INFINITY;
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        lt_argerror(L, idx, fname, "(norm_type) must be a number or \"inf\", got %s", lt_typename(L, idx));
+    double p = lua_tonumber(L, idx);
+    if (!(p > 0)) lt_argerror(L, idx, fname, "(norm_type) must be positive (math.huge for the max norm), got %g", p);
+    return p;
+}
+
+/* clip_grad_norm(params, max_norm[, norm_type[, error_if_nonfinite]]) --> the total norm before
+ * clipping. PyTorch's clip_grad_norm_: the gradients are scaled by max_norm / (total + 1e-6) when that
+ * is below 1 (or NaN, which PyTorch's clamp lets through, so NaN gradients stay visible). */
+static int l_clip_grad_norm(lua_State *L) {
+    const char *fname = "lightning.optim.clip_grad_norm";
+    lua_Integer n = param_count(L, fname);
+    double max_norm = lt_check_number(L, 2, fname);
+    if (!(max_norm >= 0)) lt_argerror(L, 2, fname, "(max_norm) must be a non-negative number, got %g", max_norm);
+    double norm_type = check_norm_type(L, 3, fname);
+    int error_if_nonfinite = lt_opt_boolean(L, 4, fname, 0);
+    lt_error err;
+    double acc = 0.0;
+    for (lua_Integer i = 1; i <= n; i++) {
+        lt_tensor *g = push_grad(L, i, fname);
+        if (!g) continue;
+        if (lt_norm_accumulate(&acc, g, norm_type, &err)) return lt_raisef(L, fname, "params[%lld].grad: %s", (long long)i, err.msg);
+        lua_pop(L, 1);
+    }
+    double total = lt_norm_finish(acc, norm_type);
+    if (error_if_nonfinite && !isfinite(total))
+        return lt_raisef(L, fname, "the total norm of order %g of the gradients is non-finite (%g), so it cannot be "
+                         "clipped; pass error_if_nonfinite = false to scale the gradients by it anyway", norm_type, total);
+    double coef = max_norm / (total + 1e-6);
+    if (!(coef >= 1.0)) {
+        for (lua_Integer i = 1; i <= n; i++) {
+            lt_tensor *g = push_grad(L, i, fname);
+            if (!g) continue;
+            if (lt_scalar_into(g, g, (float)coef, LT_MUL, false, &err)) return lt_raisef(L, fname, "params[%lld].grad: %s", (long long)i, err.msg);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pushnumber(L, total);
+    return 1;
+}
+
+/* clip_grad_value(params, clip_value): every gradient element clamped to [-clip_value, clip_value]. */
+static int l_clip_grad_value(lua_State *L) {
+    const char *fname = "lightning.optim.clip_grad_value";
+    lua_Integer n = param_count(L, fname);
+    double v = lt_check_number(L, 2, fname);
+    if (!(v >= 0)) lt_argerror(L, 2, fname, "(clip_value) must be a non-negative number, got %g", v);
+    lt_error err;
+    for (lua_Integer i = 1; i <= n; i++) {
+        lt_tensor *g = push_grad(L, i, fname);
+        if (!g) continue;
+        if (lt_unary_into(g, g, LT_CLAMP, (float)-v, (float)v, &err)) return lt_raisef(L, fname, "params[%lld].grad: %s", (long long)i, err.msg);
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
 void lt_open_optim(lua_State *L, int module) {
-    static const luaL_Reg fns[] = {{NULL, NULL}};
+    static const luaL_Reg fns[] = {
+        {"sgd_step", l_sgd_step}, {"adam_step", l_adam_step}, {"clip_grad_norm", l_clip_grad_norm},
+        {"clip_grad_value", l_clip_grad_value}, {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_setfield(L, module, "optim");
 }

@@ -1,0 +1,44 @@
+--- lightning.optim.Adam(params, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0,
+-- amsgrad = false, maximize = false}) and lightning.optim.AdamW (the same with decoupled weight decay,
+-- default 1e-2), as PyTorch 1.13 computes them. State per parameter: step (an integer), exp_avg,
+-- exp_avg_sq and, with amsgrad, max_exp_avg_sq.
+local L = require "lightning"
+local class = require "lightning.class"
+local Optimizer = require "lightning.optim.optimizer"
+
+local C = L.core.optim
+
+local function adam_options(weight_decay)
+  return {
+    lr = {kind = "number", min = 0, default = 1e-3},
+    betas = {kind = "betas", default = {0.9, 0.999}},
+    eps = {kind = "number", min = 0, default = 1e-8},
+    weight_decay = {kind = "number", min = 0, default = weight_decay},
+    amsgrad = {kind = "boolean", default = false},
+    maximize = {kind = "boolean", default = false},
+  }
+end
+
+local Adam = class("Adam", Optimizer)
+Adam.options = adam_options(0)
+Adam.state_keys = {step = "integer", exp_avg = "tensor", exp_avg_sq = "tensor", max_exp_avg_sq = "tensor"}
+Adam.decoupled_weight_decay = false
+
+function Adam:_update(p, grad, group, state, index)
+  if state.step == nil then
+    state.step = 0
+    state.exp_avg = L.zeros(p:size())
+    state.exp_avg_sq = L.zeros(p:size())
+  end
+  if group.amsgrad and state.max_exp_avg_sq == nil then state.max_exp_avg_sq = L.zeros(p:size()) end
+  local step = state.step + 1
+  C.adam_step(p, state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq, grad, step, group.lr, group.betas[1],
+    group.betas[2], group.eps, group.weight_decay, group.amsgrad, group.maximize, self.decoupled_weight_decay, index)
+  state.step = step
+end
+
+local AdamW = class("AdamW", Adam)
+AdamW.options = adam_options(1e-2)
+AdamW.decoupled_weight_decay = true
+
+return {Adam = Adam, AdamW = AdamW}

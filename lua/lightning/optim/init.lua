@@ -1,0 +1,31 @@
+--- lightning.optim: optimizers over lists of parameters (SGD, Adam, AdamW), learning-rate schedulers
+-- (lightning.optim.lr_scheduler) and gradient clipping. PyTorch 1.13's semantics and names; see
+-- docs/optim.md.
+local L = require "lightning"
+local adam = require "lightning.optim.adam"
+local state_dict = require "lightning.optim.state_dict"
+
+local optim = {
+  Optimizer = require "lightning.optim.optimizer",
+  SGD = require "lightning.optim.sgd",
+  Adam = adam.Adam,
+  AdamW = adam.AdamW,
+  --- clip_grad_norm(params, max_norm[, norm_type = 2[, error_if_nonfinite = false]]) --> total norm
+  -- (before clipping) of the gradients p.grad, scaled in place by max_norm / (total + 1e-6) when that is
+  -- below 1. norm_type may be math.huge (or "inf") for the largest absolute value.
+  clip_grad_norm = L.core.optim.clip_grad_norm,
+  --- clip_grad_value(params, clip_value): clamps every gradient element to [-clip_value, clip_value].
+  clip_grad_value = L.core.optim.clip_grad_value,
+  flatten_state_dict = state_dict.flatten,
+  unflatten_state_dict = state_dict.unflatten,
+}
+
+return setmetatable(optim, {
+  __index = function(_, key)
+    if key == "lr_scheduler" then
+      local m = require "lightning.optim.lr_scheduler"
+      rawset(optim, key, m)
+      return m
+    end
+  end,
+})

@@ -1,0 +1,39 @@
+--- lightning.optim.SGD(params, {lr, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false,
+-- maximize = false}): stochastic gradient descent as PyTorch 1.13 computes it (momentum buffer
+-- started as the first gradient, then buf = momentum * buf + (1 - dampening) * grad).
+local L = require "lightning"
+local class = require "lightning.class"
+local Optimizer = require "lightning.optim.optimizer"
+
+local C = L.core.optim
+
+local SGD = class("SGD", Optimizer)
+
+SGD.options = {
+  lr = {kind = "number", min = 0, required = true},
+  momentum = {kind = "number", min = 0, default = 0},
+  dampening = {kind = "number", default = 0},
+  weight_decay = {kind = "number", min = 0, default = 0},
+  nesterov = {kind = "boolean", default = false},
+  maximize = {kind = "boolean", default = false},
+}
+SGD.state_keys = {momentum_buffer = "tensor"}
+
+function SGD:_check_combination(group, fname, where)
+  if group.nesterov and (group.momentum == nil or group.momentum <= 0 or group.dampening ~= 0) then
+    error(("%s: %snesterov momentum requires a momentum > 0 and zero dampening (momentum %s, dampening %s)")
+      :format(fname, where, tostring(group.momentum), tostring(group.dampening)), 0)
+  end
+end
+
+function SGD:_update(p, grad, group, state, index)
+  local buffer, init = state.momentum_buffer, false
+  if group.momentum ~= 0 and buffer == nil then
+    buffer, init = L.empty(p:size()), true  -- the kernel copies the first gradient into it
+  end
+  C.sgd_step(p, buffer, grad, init, group.lr, group.momentum, group.dampening, group.weight_decay,
+    group.nesterov, group.maximize, index)
+  if init then state.momentum_buffer = buffer end
+end
+
+return SGD
