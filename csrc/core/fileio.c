@@ -1,0 +1,233 @@
+#define _POSIX_C_SOURCE 200809L
+#include "fileio.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *copy_string(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *c = malloc(n);
+    if (c) memcpy(c, s, n);
+    return c;
+}
+
+/* The folder part of path ("." when there is none), in a new string. */
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return copy_string(".");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, path, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+int lt_write_all(int fd, const void *data, size_t len, const char *path, lt_error *err) {
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return lt_fail(err, "cannot write %s: %s", path, strerror(errno));
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int lt_atomic_open(lt_atomic_file *f, const char *path, lt_error *err) {
+    static _Atomic unsigned counter;
+    f->fd = -1;
+    f->path = copy_string(path);
+    /* a hidden name in the same folder (rename is atomic only within one file system) */
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path + 1) : 0;
+    size_t cap = strlen(path) + 64;
+    f->tmp_path = malloc(cap);
+    if (!f->path || !f->tmp_path) {
+        lt_atomic_abort(f);
+        return lt_fail(err, "out of memory");
+    }
+    for (int attempt = 0; attempt < 100 && f->fd < 0; attempt++) {
+        snprintf(f->tmp_path, cap, "%.*s.%s.tmp-%ld-%u", (int)dir_len, path, path + dir_len, (long)getpid(),
+                 atomic_fetch_add(&counter, 1));
+        f->fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (f->fd < 0 && errno != EEXIST) break;
+    }
+    if (f->fd < 0) {
+        int e = errno;
+        free(f->tmp_path);
+        f->tmp_path = NULL;  /* nothing to remove */
+        lt_atomic_abort(f);
+        return lt_fail(err, "cannot create a temporary file next to %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+int lt_atomic_write(lt_atomic_file *f, const void *data, size_t len, lt_error *err) {
+    if (f->fd < 0) return lt_fail(err, "cannot write %s: the file is closed", f->path ? f->path : "?");
+    if (lt_write_all(f->fd, data, len, f->path, err)) {
+        lt_atomic_abort(f);
+        return -1;
+    }
+    return 0;
+}
+
+int lt_atomic_commit(lt_atomic_file *f, lt_error *err) {
+    if (f->fd < 0) return lt_fail(err, "cannot write %s: the file is closed", f->path ? f->path : "?");
+    const char *what = NULL;
+    if (fsync(f->fd) != 0) what = "flush";
+    int fd = f->fd;
+    f->fd = -1;
+    if (close(fd) != 0 && !what) what = "close";
+    if (!what && rename(f->tmp_path, f->path) != 0) what = "rename the temporary file over";
+    if (what) {
+        int e = errno;
+        lt_atomic_abort(f);
+        return lt_fail(err, "cannot %s %s: %s", what, f->path ? f->path : "the file", strerror(e));
+    }
+    /* make the rename itself durable; some file systems refuse fsync on folders, which is harmless */
+    char *dir = dir_of(f->path);
+    int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    free(dir);
+    free(f->tmp_path);
+    free(f->path);
+    f->tmp_path = f->path = NULL;
+    return 0;
+}
+
+void lt_atomic_abort(lt_atomic_file *f) {
+    if (f->fd >= 0) close(f->fd);
+    f->fd = -1;
+    if (f->tmp_path) unlink(f->tmp_path);
+    free(f->tmp_path);
+    free(f->path);
+    f->tmp_path = f->path = NULL;
+}
+
+int lt_write_file_atomic(const char *path, const void *data, size_t len, lt_error *err) {
+    lt_atomic_file f;
+    if (lt_atomic_open(&f, path, err)) return -1;
+    if (lt_atomic_write(&f, data, len, err)) return -1;
+    return lt_atomic_commit(&f, err);
+}
+
+int lt_read_file(const char *path, size_t max_size, uint8_t **data, size_t *len, lt_error *err) {
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return lt_fail(err, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return lt_fail(err, "cannot read %s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return lt_fail(err, "cannot read %s: it is %s, not a regular file", path, S_ISDIR(st.st_mode) ? "a folder" : "a special file");
+    }
+    if ((uint64_t)st.st_size > max_size) {
+        close(fd);
+        return lt_fail(err, "cannot read %s: it holds %lld bytes, more than the limit of %zu", path, (long long)st.st_size, max_size);
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf) {
+        close(fd);
+        return lt_fail(err, "out of memory reading %s (%zu bytes)", path, size);
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : 0;
+            free(buf);
+            close(fd);
+            if (e) return lt_fail(err, "cannot read %s: %s", path, strerror(e));
+            return lt_fail(err, "cannot read %s: it shrank while being read", path);
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    *data = buf;
+    *len = size;
+    return 0;
+}
+
+int lt_mkdirs(const char *path, lt_error *err) {
+    if (!*path) return lt_fail(err, "cannot create a folder with an empty name");
+    char *p = copy_string(path);
+    if (!p) return lt_fail(err, "out of memory");
+    int rc = 0;
+    /* each prefix ending before a '/', then the whole path */
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0') continue;
+        char saved = *s;
+        *s = '\0';
+        struct stat st;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            rc = lt_fail(err, "cannot create folder %s: %s", p, strerror(errno));
+        } else if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            rc = lt_fail(err, "cannot create folder %s: a file of that name is in the way", p);
+        }
+        *s = saved;
+        if (rc || saved == '\0') break;
+    }
+    free(p);
+    return rc;
+}
+
+static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+void lt_free_names(char **names, size_t count) {
+    if (!names) return;
+    for (size_t i = 0; i < count; i++) free(names[i]);
+    free(names);
+}
+
+int lt_list_dir(const char *path, char ***names, size_t *count, lt_error *err) {
+    *names = NULL;
+    *count = 0;
+    DIR *d = opendir(path);
+    if (!d) return lt_fail(err, "cannot list folder %s: %s", path, strerror(errno));
+    size_t n = 0, cap = 0;
+    char **list = NULL;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **grown = realloc(list, cap * sizeof *grown);
+            if (!grown) { rc = lt_fail(err, "out of memory listing %s", path); break; }
+            list = grown;
+        }
+        if (!(list[n] = copy_string(e->d_name))) { rc = lt_fail(err, "out of memory listing %s", path); break; }
+        n++;
+    }
+    closedir(d);
+    if (rc) {
+        lt_free_names(list, n);
+        return -1;
+    }
+    if (n) qsort(list, n, sizeof *list, compare_names);
+    *names = list;
+    *count = n;
+    return 0;
+}

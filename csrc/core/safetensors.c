@@ -1,0 +1,421 @@
+#include "safetensors.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytebuf.h"
+#include "fileio.h"
+#include "json.h"
+
+/* ---- dtypes ---- */
+
+static const struct { const char *name; size_t size; } dtypes[LT_DTYPE_COUNT] = {
+    [LT_DTYPE_F64] = {"F64", 8}, [LT_DTYPE_F32] = {"F32", 4}, [LT_DTYPE_F16] = {"F16", 2},
+    [LT_DTYPE_BF16] = {"BF16", 2}, [LT_DTYPE_I64] = {"I64", 8}, [LT_DTYPE_I32] = {"I32", 4},
+    [LT_DTYPE_I16] = {"I16", 2}, [LT_DTYPE_I8] = {"I8", 1}, [LT_DTYPE_U64] = {"U64", 8},
+    [LT_DTYPE_U32] = {"U32", 4}, [LT_DTYPE_U16] = {"U16", 2}, [LT_DTYPE_U8] = {"U8", 1},
+    [LT_DTYPE_BOOL] = {"BOOL", 1},
+};
+
+const char *lt_dtype_name(lt_dtype dtype) { return dtypes[dtype].name; }
+size_t lt_dtype_size(lt_dtype dtype) { return dtypes[dtype].size; }
+
+int lt_dtype_from_name(const char *name, size_t len, lt_dtype *dtype) {
+    for (int i = 0; i < LT_DTYPE_COUNT; i++)
+        if (strlen(dtypes[i].name) == len && memcmp(dtypes[i].name, name, len) == 0) {
+            *dtype = (lt_dtype)i;
+            return 0;
+        }
+    return -1;
+}
+
+static float bits_to_float(uint32_t bits) {
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static uint32_t float_to_bits(float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return bits;
+}
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = h >> 10 & 0x1f, mantissa = h & 0x3ff;
+    if (exponent == 0) {  /* zero or subnormal: mantissa * 2^-24 */
+        float v = (float)mantissa * 0x1p-24f;
+        return sign ? -v : v;
+    }
+    if (exponent == 31) return bits_to_float(sign | 0x7f800000 | mantissa << 13);  /* inf, nan */
+    return bits_to_float(sign | (exponent + 112) << 23 | mantissa << 13);
+}
+
+/* Round to nearest, ties to even, as PyTorch's .half() does. */
+static uint16_t float_to_half(float f) {
+    uint32_t x = float_to_bits(f), sign = x >> 16 & 0x8000, a = x & 0x7fffffff;
+    if (a > 0x7f800000) return (uint16_t)(sign | 0x7e00);         /* nan */
+    if (a >= 0x477ff000) return (uint16_t)(sign | 0x7c00);        /* >= 65520 rounds to inf */
+    if (a < 0x38800000) {                                          /* below 2^-14: subnormal or zero */
+        long m = lrintf(bits_to_float(a) * 0x1p24f);               /* exact scaling, then round */
+        return (uint16_t)(sign | (uint32_t)m);
+    }
+    uint32_t h = ((a >> 23) - 112) << 10 | (a & 0x7fffff) >> 13, rest = a & 0x1fff;
+    if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;         /* a carry moves into the exponent */
+    return (uint16_t)(sign | h);
+}
+
+static uint16_t float_to_bf16(float f) {
+    uint32_t x = float_to_bits(f);
+    if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)(x >> 16 | 0x40);  /* keep nan a nan */
+    return (uint16_t)((x + 0x7fff + (x >> 16 & 1)) >> 16);
+}
+
+void lt_st_to_float(float *out, const lt_st_file *f, const lt_st_entry *e) {
+    const uint8_t *p = f->data + e->begin;
+    int64_t n = e->numel;
+    switch (e->dtype) {
+    case LT_DTYPE_F64:
+        for (int64_t i = 0; i < n; i++) {
+            uint64_t bits = lt_load_le64(p + 8 * i);
+            double d;
+            memcpy(&d, &bits, sizeof d);
+            out[i] = (float)d;
+        }
+        break;
+    case LT_DTYPE_F32: for (int64_t i = 0; i < n; i++) out[i] = bits_to_float(lt_load_le32(p + 4 * i)); break;
+    case LT_DTYPE_F16: for (int64_t i = 0; i < n; i++) out[i] = half_to_float(lt_load_le16(p + 2 * i)); break;
+    case LT_DTYPE_BF16: for (int64_t i = 0; i < n; i++) out[i] = bits_to_float((uint32_t)lt_load_le16(p + 2 * i) << 16); break;
+    case LT_DTYPE_I64: for (int64_t i = 0; i < n; i++) out[i] = (float)(int64_t)lt_load_le64(p + 8 * i); break;
+    case LT_DTYPE_I32: for (int64_t i = 0; i < n; i++) out[i] = (float)(int32_t)lt_load_le32(p + 4 * i); break;
+    case LT_DTYPE_I16: for (int64_t i = 0; i < n; i++) out[i] = (float)(int16_t)lt_load_le16(p + 2 * i); break;
+    case LT_DTYPE_I8: for (int64_t i = 0; i < n; i++) out[i] = (float)(int8_t)p[i]; break;
+    case LT_DTYPE_U64: for (int64_t i = 0; i < n; i++) out[i] = (float)lt_load_le64(p + 8 * i); break;
+    case LT_DTYPE_U32: for (int64_t i = 0; i < n; i++) out[i] = (float)lt_load_le32(p + 4 * i); break;
+    case LT_DTYPE_U16: for (int64_t i = 0; i < n; i++) out[i] = (float)lt_load_le16(p + 2 * i); break;
+    case LT_DTYPE_U8: for (int64_t i = 0; i < n; i++) out[i] = (float)p[i]; break;
+    case LT_DTYPE_BOOL: for (int64_t i = 0; i < n; i++) out[i] = p[i] ? 1.0f : 0.0f; break;
+    default: break;
+    }
+}
+
+/* ---- reading ---- */
+
+void lt_st_free(lt_st_file *f) {
+    for (size_t i = 0; i < f->num_entries; i++) free(f->entries[i].name);
+    for (size_t i = 0; i < f->num_meta; i++) {
+        free(f->meta[i].key);
+        free(f->meta[i].value);
+    }
+    free(f->entries);
+    free(f->meta);
+    memset(f, 0, sizeof *f);
+}
+
+static char *take_key(lt_json *member) {
+    char *k = member->key;
+    member->key = NULL;
+    return k;
+}
+
+static bool key_is(const lt_json *member, const char *key) {
+    return member->key_len == strlen(key) && memcmp(member->key, key, member->key_len) == 0;
+}
+
+static int parse_metadata(lt_st_file *f, lt_json *object, lt_error *err) {
+    if (object->type != LT_JSON_OBJECT)
+        return lt_fail(err, "\"__metadata__\" must be an object of strings, got %s", lt_json_type_name(object->type));
+    if (object->count && !(f->meta = calloc(object->count, sizeof *f->meta))) return lt_fail(err, "out of memory");
+    for (size_t i = 0; i < object->count; i++) {
+        lt_json *v = &object->items[i];
+        if (v->type != LT_JSON_STRING)
+            return lt_fail(err, "\"__metadata__\" value of \"%.200s\" must be a string, got %s", v->key, lt_json_type_name(v->type));
+        lt_st_meta *m = &f->meta[f->num_meta++];
+        m->key_len = v->key_len;
+        m->key = take_key(v);
+        m->value = v->string;
+        m->value_len = v->string_len;
+        v->string = NULL;
+    }
+    return 0;
+}
+
+/* A non-negative integer from JSON, or an error that names the tensor and the field. */
+static int json_size(const lt_json *v, const char *tensor, const char *what, int64_t *out, lt_error *err) {
+    if (v->type != LT_JSON_NUMBER || !v->is_integer || v->integer < 0)
+        return lt_fail(err, "tensor \"%.200s\": %s must be non-negative integers", tensor, what);
+    *out = v->integer;
+    return 0;
+}
+
+static int parse_entry(lt_st_entry *e, lt_json *member, size_t data_len, lt_error *err) {
+    e->name_len = member->key_len;
+    e->name = take_key(member);
+    const char *name = e->name;
+    if (member->type != LT_JSON_OBJECT)
+        return lt_fail(err, "tensor \"%.200s\": expected an object {dtype, shape, data_offsets}, got %s", name, lt_json_type_name(member->type));
+    const lt_json *dtype = NULL, *shape = NULL, *offsets = NULL;
+    for (size_t i = 0; i < member->count; i++) {
+        const lt_json *field = &member->items[i];
+        if (key_is(field, "dtype")) dtype = field;
+        else if (key_is(field, "shape")) shape = field;
+        else if (key_is(field, "data_offsets")) offsets = field;
+        else return lt_fail(err, "tensor \"%.200s\": unknown field \"%.100s\" (expected dtype, shape and data_offsets)", name, field->key);
+    }
+    if (!dtype || !shape || !offsets)
+        return lt_fail(err, "tensor \"%.200s\": missing field \"%s\"", name, !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+
+    if (dtype->type != LT_JSON_STRING) return lt_fail(err, "tensor \"%.200s\": dtype must be a string, got %s", name, lt_json_type_name(dtype->type));
+    if (lt_dtype_from_name(dtype->string, dtype->string_len, &e->dtype))
+        return lt_fail(err, "tensor \"%.200s\": unsupported dtype \"%.40s\" (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL)", name, dtype->string);
+
+    if (shape->type != LT_JSON_ARRAY) return lt_fail(err, "tensor \"%.200s\": shape must be an array, got %s", name, lt_json_type_name(shape->type));
+    if (shape->count > LT_MAX_DIMS)
+        return lt_fail(err, "tensor \"%.200s\": %zu dimensions; at most %d are supported", name, shape->count, LT_MAX_DIMS);
+    e->ndim = (int)shape->count;
+    uint64_t numel = 1;
+    bool too_large = false;
+    for (int d = 0; d < e->ndim; d++) {
+        if (json_size(&shape->items[d], name, "shape sizes", &e->shape[d], err)) return -1;
+        too_large |= __builtin_mul_overflow(numel, (uint64_t)e->shape[d], &numel);
+    }
+    uint64_t bytes;
+    too_large |= __builtin_mul_overflow(numel, (uint64_t)lt_dtype_size(e->dtype), &bytes);
+    if (too_large || numel > (uint64_t)INT64_MAX) return lt_fail(err, "tensor \"%.200s\": the shape is too large", name);
+    e->numel = (int64_t)numel;
+
+    if (offsets->type != LT_JSON_ARRAY || offsets->count != 2)
+        return lt_fail(err, "tensor \"%.200s\": data_offsets must be an array [begin, end]", name);
+    int64_t begin = 0, end = 0;
+    if (json_size(&offsets->items[0], name, "data_offsets", &begin, err) ||
+        json_size(&offsets->items[1], name, "data_offsets", &end, err)) return -1;
+    if (begin > end) return lt_fail(err, "tensor \"%.200s\": data_offsets [%lld, %lld] end before they begin", name, (long long)begin, (long long)end);
+    if ((uint64_t)end > data_len)
+        return lt_fail(err, "tensor \"%.200s\": data_offsets [%lld, %lld] run past the end of the data (%zu bytes): the file is truncated or corrupt",
+                       name, (long long)begin, (long long)end, data_len);
+    if ((uint64_t)(end - begin) != bytes)
+        return lt_fail(err, "tensor \"%.200s\": data_offsets [%lld, %lld] hold %lld bytes, but %s shape of %llu elements needs %llu",
+                       name, (long long)begin, (long long)end, (long long)(end - begin), lt_dtype_name(e->dtype),
+                       (unsigned long long)numel, (unsigned long long)bytes);
+    e->begin = (uint64_t)begin;
+    e->end = (uint64_t)end;
+    return 0;
+}
+
+static int compare_offsets(const void *a, const void *b) {
+    const lt_st_entry *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return (x->end > y->end) - (x->end < y->end);
+}
+
+/* The tensors must tile the data section exactly: no overlap, no gap, nothing after the last. */
+static int check_layout(const lt_st_file *f, lt_error *err) {
+    uint64_t at = 0;
+    const char *previous = NULL;
+    for (size_t i = 0; i < f->num_entries; i++) {
+        const lt_st_entry *e = &f->entries[i];
+        if (e->begin < at)
+            return lt_fail(err, "tensor \"%.200s\" (bytes %llu..%llu) overlaps tensor \"%.200s\"", e->name,
+                           (unsigned long long)e->begin, (unsigned long long)e->end, previous);
+        if (e->begin > at)
+            return lt_fail(err, "bytes %llu..%llu of the data belong to no tensor (a hole before tensor \"%.200s\")",
+                           (unsigned long long)at, (unsigned long long)e->begin, e->name);
+        at = e->end;
+        previous = e->name;
+    }
+    if (at != f->data_len)
+        return lt_fail(err, "%llu bytes after the last tensor belong to no tensor", (unsigned long long)(f->data_len - at));
+    return 0;
+}
+
+int lt_st_parse(lt_st_file *f, const uint8_t *buf, size_t len, lt_error *err) {
+    memset(f, 0, sizeof *f);
+    if (len < 8) return lt_fail(err, "%zu bytes are too few for a safetensors file (it starts with an 8-byte header length)", len);
+    uint64_t n = lt_load_le64(buf);
+    if (n > LT_ST_MAX_HEADER)
+        return lt_fail(err, "the header length %llu exceeds the limit of %llu bytes: not a safetensors file, or a corrupt one",
+                       (unsigned long long)n, (unsigned long long)LT_ST_MAX_HEADER);
+    if (n > len - 8)
+        return lt_fail(err, "the header (%llu bytes) runs past the end of the file (%zu bytes): the file is truncated",
+                       (unsigned long long)n, len);
+    const char *header = (const char *)buf + 8;
+    if (n == 0 || header[0] != '{') return lt_fail(err, "invalid header: it must start with '{'");
+    f->data = buf + 8 + n;
+    f->data_len = len - 8 - (size_t)n;
+
+    lt_json root;
+    lt_error json_err;
+    if (lt_json_parse(&root, header, (size_t)n, &json_err)) {
+        lt_json_free(&root);
+        return lt_fail(err, "invalid header: %s", json_err.msg);
+    }
+    int rc = 0;
+    if (root.count && !(f->entries = calloc(root.count, sizeof *f->entries))) rc = lt_fail(err, "out of memory");
+    for (size_t i = 0; i < root.count && !rc; i++) {
+        lt_json *member = &root.items[i];
+        if (key_is(member, "__metadata__")) rc = parse_metadata(f, member, err);
+        else rc = parse_entry(&f->entries[f->num_entries++], member, f->data_len, err);
+    }
+    lt_json_free(&root);
+    if (rc) return -1;
+    if (f->num_entries > 1) qsort(f->entries, f->num_entries, sizeof *f->entries, compare_offsets);
+    return check_layout(f, err);
+}
+
+/* ---- writing ---- */
+
+static int compare_write_names(const void *a, const void *b) {
+    const lt_st_write_entry *x = a, *y = b;
+    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int c = memcmp(x->name, y->name, n);
+    return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
+}
+
+static int check_entries(lt_st_write_entry *entries, size_t count, const lt_st_meta *meta, size_t num_meta, lt_error *err) {
+    for (size_t i = 0; i < count; i++) {
+        const lt_st_write_entry *e = &entries[i];
+        if (!lt_utf8_valid(e->name, e->name_len)) return lt_fail(err, "tensor name \"%.200s\" is not valid UTF-8", e->name);
+        if (e->name_len == 12 && memcmp(e->name, "__metadata__", 12) == 0)
+            return lt_fail(err, "\"__metadata__\" is reserved and cannot name a tensor");
+        if (e->scalar && lt_numel(e->tensor) != 1)
+            return lt_fail(err, "tensor \"%.200s\" is marked scalar but holds %lld elements", e->name, (long long)lt_numel(e->tensor));
+    }
+    for (size_t i = 1; i < count; i++)
+        if (compare_write_names(&entries[i - 1], &entries[i]) == 0)
+            return lt_fail(err, "two tensors are named \"%.200s\"", entries[i].name);
+    for (size_t i = 0; i < num_meta; i++) {
+        if (!lt_utf8_valid(meta[i].key, meta[i].key_len)) return lt_fail(err, "metadata key \"%.200s\" is not valid UTF-8", meta[i].key);
+        if (!lt_utf8_valid(meta[i].value, meta[i].value_len))
+            return lt_fail(err, "metadata value of \"%.200s\" is not valid UTF-8", meta[i].key);
+    }
+    return 0;
+}
+
+static void write_header(lt_bytebuf *h, const lt_st_write_entry *entries, size_t count, const lt_st_meta *meta, size_t num_meta) {
+    lt_bytebuf_putc(h, '{');
+    if (num_meta) {
+        lt_bytebuf_puts(h, "\"__metadata__\":{");
+        for (size_t i = 0; i < num_meta; i++) {
+            if (i) lt_bytebuf_putc(h, ',');
+            lt_json_write_string(h, meta[i].key, meta[i].key_len);
+            lt_bytebuf_putc(h, ':');
+            lt_json_write_string(h, meta[i].value, meta[i].value_len);
+        }
+        lt_bytebuf_putc(h, '}');
+    }
+    uint64_t offset = 0;
+    for (size_t i = 0; i < count; i++) {
+        const lt_st_write_entry *e = &entries[i];
+        if (i || num_meta) lt_bytebuf_putc(h, ',');
+        lt_json_write_string(h, e->name, e->name_len);
+        lt_bytebuf_printf(h, ":{\"dtype\":\"%s\",\"shape\":[", lt_dtype_name(e->dtype));
+        for (int d = 0; !e->scalar && d < e->tensor->ndim; d++) lt_bytebuf_printf(h, d ? ",%lld" : "%lld", (long long)e->tensor->size[d]);
+        uint64_t bytes = (uint64_t)lt_numel(e->tensor) * lt_dtype_size(e->dtype);
+        lt_bytebuf_printf(h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset, (unsigned long long)(offset + bytes));
+        offset += bytes;
+    }
+    lt_bytebuf_putc(h, '}');
+    while (h->len % 8) lt_bytebuf_putc(h, ' ');  /* the data then starts 8-byte aligned, as Python's writer does */
+}
+
+/* Range of integral values each integer dtype holds, as doubles (exact powers of two). */
+static int check_integral(const lt_st_write_entry *e, float v, lt_error *err) {
+    double lo, hi;  /* allowed: lo <= v < hi */
+    switch (e->dtype) {
+    case LT_DTYPE_I64: lo = -0x1p63, hi = 0x1p63; break;
+    case LT_DTYPE_I32: lo = -0x1p31, hi = 0x1p31; break;
+    case LT_DTYPE_I16: lo = -0x1p15, hi = 0x1p15; break;
+    case LT_DTYPE_I8: lo = -0x1p7, hi = 0x1p7; break;
+    case LT_DTYPE_U64: lo = 0, hi = 0x1p64; break;
+    case LT_DTYPE_U32: lo = 0, hi = 0x1p32; break;
+    case LT_DTYPE_U16: lo = 0, hi = 0x1p16; break;
+    case LT_DTYPE_U8: lo = 0, hi = 0x1p8; break;
+    case LT_DTYPE_BOOL: lo = 0, hi = 2; break;
+    default: return 0;
+    }
+    double d = v;
+    if (d != d) return lt_fail(err, "tensor \"%.200s\" holds NaN, which dtype %s cannot represent", e->name, lt_dtype_name(e->dtype));
+    if (!(d >= lo && d < hi) || d != floor(d))
+        return lt_fail(err, "tensor \"%.200s\" holds %g, which dtype %s cannot represent", e->name, d, lt_dtype_name(e->dtype));
+    return 0;
+}
+
+static int encode_values(uint8_t *out, const lt_st_write_entry *e, const float *x, int64_t n, lt_error *err) {
+    size_t size = lt_dtype_size(e->dtype);
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t *p = out + size * (size_t)i;
+        if (check_integral(e, x[i], err)) return -1;
+        switch (e->dtype) {
+        case LT_DTYPE_F64: {
+            double d = x[i];
+            uint64_t bits;
+            memcpy(&bits, &d, sizeof bits);
+            lt_store_le64(p, bits);
+            break;
+        }
+        case LT_DTYPE_F32: lt_store_le32(p, float_to_bits(x[i])); break;
+        case LT_DTYPE_F16: lt_store_le16(p, float_to_half(x[i])); break;
+        case LT_DTYPE_BF16: lt_store_le16(p, float_to_bf16(x[i])); break;
+        case LT_DTYPE_I64: lt_store_le64(p, (uint64_t)(int64_t)x[i]); break;
+        case LT_DTYPE_I32: lt_store_le32(p, (uint32_t)(int32_t)x[i]); break;
+        case LT_DTYPE_I16: lt_store_le16(p, (uint16_t)(int16_t)x[i]); break;
+        case LT_DTYPE_I8: p[0] = (uint8_t)(int8_t)x[i]; break;
+        case LT_DTYPE_U64: lt_store_le64(p, (uint64_t)x[i]); break;
+        case LT_DTYPE_U32: lt_store_le32(p, (uint32_t)x[i]); break;
+        case LT_DTYPE_U16: lt_store_le16(p, (uint16_t)x[i]); break;
+        case LT_DTYPE_U8: case LT_DTYPE_BOOL: p[0] = (uint8_t)x[i]; break;
+        default: break;
+        }
+    }
+    return 0;
+}
+
+/* Streams one tensor's values through a fixed-size conversion buffer. */
+static int write_tensor(lt_atomic_file *file, const lt_st_write_entry *e, uint8_t *chunk, int64_t chunk_elems, lt_error *err) {
+    lt_tensor c = {0};
+    if (lt_contiguous(&c, e->tensor, err)) return -1;
+    int64_t n = lt_numel(&c);
+    const float *x = n ? lt_data(&c) : NULL;
+    int rc = 0;
+    for (int64_t i = 0; i < n && !rc; i += chunk_elems) {
+        int64_t m = n - i < chunk_elems ? n - i : chunk_elems;
+        rc = encode_values(chunk, e, x + i, m, err);
+        if (!rc) rc = lt_atomic_write(file, chunk, (size_t)m * lt_dtype_size(e->dtype), err);
+    }
+    lt_tensor_release(&c);
+    return rc;
+}
+
+int lt_st_save(const char *path, lt_st_write_entry *entries, size_t count, const lt_st_meta *meta, size_t num_meta, lt_error *err) {
+    if (count > 1) qsort(entries, count, sizeof *entries, compare_write_names);
+    lt_error why;
+    if (check_entries(entries, count, meta, num_meta, &why)) return lt_fail(err, "cannot write %s: %s", path, why.msg);
+
+    lt_bytebuf header = {0};
+    lt_bytebuf_append(&header, "\0\0\0\0\0\0\0\0", 8);  /* the length, filled in below */
+    write_header(&header, entries, count, meta, num_meta);
+    enum { CHUNK = 1 << 14 };
+    uint8_t *chunk = malloc(CHUNK * 8);
+    if (header.failed || !chunk) {
+        lt_bytebuf_free(&header);
+        free(chunk);
+        return lt_fail(err, "out of memory writing %s", path);
+    }
+    lt_store_le64(header.data, (uint64_t)(header.len - 8));
+
+    lt_atomic_file file;
+    int rc = lt_atomic_open(&file, path, err);
+    if (!rc) rc = lt_atomic_write(&file, header.data, header.len, err);
+    for (size_t i = 0; i < count && !rc; i++) {
+        rc = write_tensor(&file, &entries[i], chunk, CHUNK, &why);
+        if (rc && file.fd >= 0) lt_fail(err, "cannot write %s: %s", path, why.msg);
+        else if (rc && err) *err = why;  /* the write itself failed; its message names the file */
+    }
+    if (!rc) rc = lt_atomic_commit(&file, err);
+    else lt_atomic_abort(&file);
+    lt_bytebuf_free(&header);
+    free(chunk);
+    return rc;
+}
