@@ -93,9 +93,10 @@ int lt_tensor_zeros(lt_tensor *t, int ndim, const int64_t *size, lt_error *err) 
 int lt_tensor_resize(lt_tensor *t, int ndim, const int64_t *size, lt_error *err) {
     int64_t numel;
     if (lt_check_sizes(ndim, size, &numel, err)) return -1;
+    /* Reused even when views of it exist: a layer's output is overwritten by the next forward pass,
+     * as in Torch7; callers that keep results clone them. */
     lt_storage *s = t->storage;
-    bool reusable = s && atomic_load(&s->refcount) == 1 && s->numel >= numel;
-    if (!reusable) return lt_tensor_new(t, ndim, size, err);
+    if (!s || s->numel < numel) return lt_tensor_new(t, ndim, size, err);
     t->offset = 0;
     t->ndim = ndim;
     memcpy(t->size, size, sizeof(int64_t) * (size_t)ndim);

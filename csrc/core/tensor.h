@@ -35,8 +35,8 @@ int lt_check_sizes(int ndim, const int64_t *size, int64_t *numel, lt_error *err)
 /* A new contiguous tensor with uninitialised contents. t must not hold a storage. */
 int lt_tensor_new(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
 int lt_tensor_zeros(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
-/* Makes t a contiguous tensor of the given shape, reusing its storage when it is large enough and
- * not shared; used by layers that own their outputs. */
+/* Makes t a contiguous tensor of the given shape, reusing its storage when it is large enough (views
+ * of it then see the new contents); used by layers that own their outputs and scratch buffers. */
 int lt_tensor_resize(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
 /* Makes dst another view of src's storage (shares it). */
 void lt_tensor_share(lt_tensor *dst, const lt_tensor *src);

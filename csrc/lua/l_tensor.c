@@ -173,6 +173,30 @@ static int push_resized(lua_State *L, const char *fname, resize_fn fn) {
 }
 
 static int t_view(lua_State *L) { return push_resized(L, "Tensor:view", lt_view); }
+
+/* resize(sizes...): makes the tensor contiguous with these sizes, in place, keeping its storage when it
+ * is large enough (the contents are then whatever was there). */
+static int t_resize(lua_State *L) {
+    const char *fname = "Tensor:resize";
+    lt_tensor *t = lt_check_tensor(L, 1, fname);
+    int64_t size[LT_MAX_DIMS];
+    int n = lt_check_sizes_arg(L, 2, fname, size, 0);
+    lt_error err;
+    if (lt_tensor_resize(t, n, size, &err)) lt_raise(L, fname, &err);
+    lt_account_memory(L);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int t_resize_as(lua_State *L) {
+    const char *fname = "Tensor:resize_as";
+    lt_tensor *t = lt_check_tensor(L, 1, fname), *other = lt_check_tensor(L, 2, fname);
+    lt_error err;
+    if (lt_tensor_resize(t, other->ndim, other->size, &err)) lt_raise(L, fname, &err);
+    lt_account_memory(L);
+    lua_settop(L, 1);
+    return 1;
+}
 static int t_reshape(lua_State *L) { return push_resized(L, "Tensor:reshape", lt_reshape); }
 static int t_expand(lua_State *L) { return push_resized(L, "Tensor:expand", lt_expand); }
 
@@ -486,7 +510,7 @@ void lt_open_tensor(lua_State *L, int module, int methods) {
         {"randn", l_randn}, {"arange", l_arange}, {"tensor", l_tensor}, {"is_tensor", l_is_tensor}, {NULL, NULL}};
     static const luaL_Reg method_fns[] = {
         {"size", t_size}, {"stride", t_stride}, {"dim", t_dim}, {"numel", t_numel}, {"nelement", t_numel},
-        {"is_contiguous", t_is_contiguous}, {"view", t_view}, {"reshape", t_reshape}, {"expand", t_expand},
+        {"is_contiguous", t_is_contiguous}, {"view", t_view}, {"reshape", t_reshape}, {"resize", t_resize}, {"resize_as", t_resize_as}, {"expand", t_expand},
         {"narrow", t_narrow}, {"select", t_select}, {"transpose", t_transpose}, {"t", t_t}, {"permute", t_permute},
         {"squeeze", t_squeeze}, {"unsqueeze", t_unsqueeze}, {"contiguous", t_contiguous}, {"get", t_get},
         {"set", t_set}, {"item", t_item}, {"totable", t_totable}, {"copy", t_copy}, {"clone", t_clone},

@@ -1,7 +1,18 @@
 --- lightning.nn: layers, containers and losses with PyTorch's names and Torch7's forward/backward
--- protocol (see module.lua).
+-- protocol (see module.lua). Kernels are in C (csrc/core/nn/).
 local nn = {}
 
 nn.Module = require "lightning.nn.module"
+nn.Linear = require "lightning.nn.linear"
+nn.Conv2d = require "lightning.nn.conv"
+nn.Dropout = require "lightning.nn.dropout"
+
+local function merge(t) for k, v in pairs(t) do nn[k] = v end end
+merge(require "lightning.nn.batchnorm")
+merge(require "lightning.nn.activation")
+merge(require "lightning.nn.pooling")
+merge(require "lightning.nn.shape")
+merge(require "lightning.nn.containers")
+merge(require "lightning.nn.loss")
 
 return nn

@@ -1,0 +1,215 @@
+/* Batch normalisation over (N, C, ...) inputs, per channel C. A channel's elements are N runs of
+ * `inner` contiguous floats (inner = product of the trailing sizes), found through the batch and channel
+ * strides, so both NCHW tensors and the batch-folded layout of nn.h work without copies. */
+#include <math.h>
+
+#include "../parallel.h"
+#include "../simd.h"
+#include "nn.h"
+
+typedef struct channel_view {
+    int64_t n, c, inner;
+    int64_t sn, sc;  /* strides of batch and channel; runs of `inner` are contiguous */
+} channel_view;
+
+static bool runs_contiguous(const lt_tensor *t) {
+    int64_t st = 1;
+    for (int d = t->ndim - 1; d >= 2; d--) {
+        if (t->size[d] != 1 && t->stride[d] != st) return false;
+        st *= t->size[d];
+    }
+    return true;
+}
+
+static channel_view view_of(const lt_tensor *t) {
+    channel_view v = {t->size[0], t->size[1], 1, t->stride[0], t->stride[1]};
+    for (int d = 2; d < t->ndim; d++) v.inner *= t->size[d];
+    return v;
+}
+
+/* Sum and sum of squares of one channel's deviations from `shift` (its first element, which keeps
+ * E[x^2] - E[x]^2 from cancelling when the mean is large next to the spread). */
+LT_SIMD_CLONES
+static void channel_moments(const float *x, channel_view v, float shift, double *sum, double *sumsq) {
+    double s = 0, q = 0;
+    for (int64_t b = 0; b < v.n; b++) {
+        const float *run = x + b * v.sn;
+        float rs = 0, rq = 0;  /* a run at a time in float (vectorised), runs added up in double */
+        for (int64_t i = 0; i < v.inner; i++) {
+            float d = run[i] - shift;
+            rs += d;
+            rq += d * d;
+        }
+        s += rs;
+        q += rq;
+    }
+    *sum = s;
+    *sumsq = q;
+}
+
+/* y = x * scale + shift over one channel */
+LT_SIMD_CLONES
+static void channel_affine(float *y, channel_view vy, const float *x, channel_view vx, float scale, float shift) {
+    for (int64_t b = 0; b < vx.n; b++) {
+        const float *in = x + b * vx.sn;
+        float *out = y + b * vy.sn;
+        for (int64_t i = 0; i < vx.inner; i++) out[i] = in[i] * scale + shift;
+    }
+}
+
+/* sum(dy) and sum(dy * (x - mean)) over one channel */
+LT_SIMD_CLONES
+static void channel_grad_sums(const float *dy, channel_view vg, const float *x, channel_view vx, float mean,
+                              double *sum_dy, double *sum_dy_xc) {
+    double s = 0, q = 0;
+    for (int64_t b = 0; b < vx.n; b++) {
+        const float *g = dy + b * vg.sn, *in = x + b * vx.sn;
+        float rs = 0, rq = 0;
+        for (int64_t i = 0; i < vx.inner; i++) {
+            rs += g[i];
+            rq += g[i] * (in[i] - mean);
+        }
+        s += rs;
+        q += rq;
+    }
+    *sum_dy = s;
+    *sum_dy_xc = q;
+}
+
+/* dx = a * dy + b * (x - mean) + c over one channel */
+LT_SIMD_CLONES
+static void channel_grad_input(float *dx, channel_view vd, const float *dy, channel_view vg, const float *x,
+                               channel_view vx, float mean, float a, float b, float c) {
+    for (int64_t n = 0; n < vx.n; n++) {
+        float *d = dx + n * vd.sn;
+        const float *g = dy + n * vg.sn, *in = x + n * vx.sn;
+        for (int64_t i = 0; i < vx.inner; i++) d[i] = a * g[i] + b * (in[i] - mean) + c;
+    }
+}
+
+static int check_vector(const char *what, const lt_tensor *t, int64_t c, lt_error *err) {
+    char a[160];
+    if (t && (t->ndim != 1 || t->size[0] != c || !lt_is_contiguous(t)))
+        return lt_fail(err, "%s must be a vector of %lld elements, got %s", what, (long long)c, lt_shape_str(t, a, sizeof a));
+    return 0;
+}
+
+static int with_runs(lt_tensor *view, const lt_tensor *t, lt_error *err) {
+    if (runs_contiguous(t)) {
+        lt_tensor_share(view, t);
+        return 0;
+    }
+    return lt_contiguous(view, t, err);
+}
+
+int lt_batchnorm_forward(lt_tensor *out, lt_tensor *save_mean, lt_tensor *save_invstd, const lt_tensor *input,
+                         const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
+                         lt_tensor *running_var, lt_batchnorm_params p, lt_error *err) {
+    char a[160];
+    if (input->ndim < 2) return lt_fail(err, "expected an input of at least 2 dimensions (batch x channels ...), got %s",
+                                        lt_shape_str(input, a, sizeof a));
+    int64_t C = input->size[1];
+    if (check_vector("weight", weight, C, err) || check_vector("bias", bias, C, err) ||
+        check_vector("running_mean", running_mean, C, err) || check_vector("running_var", running_var, C, err))
+        return -1;
+    int64_t count = lt_numel(input) / (C ? C : 1);
+    if (p.training && count <= 1)
+        return lt_fail(err, "expected more than 1 value per channel when training, got input of size %s",
+                       lt_shape_str(input, a, sizeof a));
+    if (!p.training && (!running_mean || !running_var))
+        return lt_fail(err, "evaluation needs running statistics (track_running_stats) or training mode");
+    lt_tensor x = {0};
+    if (with_runs(&x, input, err)) return -1;
+    int64_t csize[1] = {C};
+    int rc = -1;
+    if (lt_resize_like(out, &x, err) || lt_tensor_resize(save_mean, 1, csize, err) ||
+        lt_tensor_resize(save_invstd, 1, csize, err))
+        goto done;
+    if (lt_numel(&x) == 0) { rc = 0; goto done; }
+    channel_view vx = view_of(&x), vy = view_of(out);
+    const float *xd = lt_data(&x);
+    float *yd = lt_data(out), *sm = lt_data(save_mean), *si = lt_data(save_invstd);
+    const float *w = weight ? lt_data(weight) : NULL, *bs = bias ? lt_data(bias) : NULL;
+    float *rm = running_mean ? lt_data(running_mean) : NULL, *rv = running_var ? lt_data(running_var) : NULL;
+    double factor = p.momentum >= 0 ? p.momentum : 1.0 / (double)(p.num_batches_tracked > 0 ? p.num_batches_tracked : 1);
+    int threads = lt_numel(&x) > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t c = 0; c < C; c++) {
+        double mean, var;
+        if (p.training) {
+            double sum, sumsq;
+            float shift = xd[c * vx.sc];
+            channel_moments(xd + c * vx.sc, vx, shift, &sum, &sumsq);
+            double dmean = sum / (double)count;
+            mean = shift + dmean;
+            var = sumsq / (double)count - dmean * dmean;
+            if (var < 0) var = 0;
+            if (rm) {
+                rm[c] = (float)((1 - factor) * rm[c] + factor * mean);
+                rv[c] = (float)((1 - factor) * rv[c] + factor * var * (double)count / (double)(count - 1));
+            }
+        } else {
+            mean = rm[c];
+            var = rv[c];
+        }
+        double invstd = 1.0 / sqrt(var + p.eps);
+        sm[c] = (float)mean;
+        si[c] = (float)invstd;
+        double scale = (w ? w[c] : 1.0) * invstd;
+        double shift = (bs ? bs[c] : 0.0) - mean * scale;
+        channel_affine(yd + c * vy.sc, vy, xd + c * vx.sc, vx, (float)scale, (float)shift);
+    }
+    rc = 0;
+done:
+    lt_tensor_release(&x);
+    return rc;
+}
+
+int lt_batchnorm_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor *grad_bias,
+                          const lt_tensor *grad_output, const lt_tensor *input, const lt_tensor *weight,
+                          const lt_tensor *save_mean, const lt_tensor *save_invstd, bool training, lt_error *err) {
+    char a[160], b[160];
+    if (input->ndim < 2 || !lt_same_shape(input, grad_output))
+        return lt_fail(err, "grad_output %s must have the input's shape %s", lt_shape_str(grad_output, a, sizeof a),
+                       lt_shape_str(input, b, sizeof b));
+    int64_t C = input->size[1];
+    if (check_vector("weight", weight, C, err) || check_vector("grad_weight", grad_weight, C, err) ||
+        check_vector("grad_bias", grad_bias, C, err) || check_vector("saved mean", save_mean, C, err) ||
+        check_vector("saved invstd", save_invstd, C, err))
+        return -1;
+    lt_tensor x = {0}, g = {0};
+    int rc = -1;
+    if (with_runs(&x, input, err) || with_runs(&g, grad_output, err)) goto done;
+    if (grad_input && lt_resize_like(grad_input, &x, err)) goto done;
+    if (lt_numel(&x) == 0) { rc = 0; goto done; }
+    int64_t count = lt_numel(&x) / C;
+    channel_view vx = view_of(&x), vg = view_of(&g), vd = grad_input ? view_of(grad_input) : vx;
+    const float *xd = lt_data(&x), *gd = lt_data(&g), *sm = lt_data(save_mean), *si = lt_data(save_invstd);
+    const float *w = weight ? lt_data(weight) : NULL;
+    float *gw = grad_weight ? lt_data(grad_weight) : NULL, *gb = grad_bias ? lt_data(grad_bias) : NULL;
+    float *dx = grad_input ? lt_data(grad_input) : NULL;
+    int threads = lt_numel(&x) > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t c = 0; c < C; c++) {
+        double sum_dy, sum_dy_xc;
+        float mean = sm[c], invstd = si[c], gamma = w ? w[c] : 1.0f;
+        channel_grad_sums(gd + c * vg.sc, vg, xd + c * vx.sc, vx, mean, &sum_dy, &sum_dy_xc);
+        if (gw) gw[c] += (float)(sum_dy_xc * invstd);
+        if (gb) gb[c] += (float)sum_dy;
+        if (!dx) continue;
+        if (training) {
+            /* dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)) */
+            double k = gamma * invstd;
+            double dmean = sum_dy / (double)count, dvar = sum_dy_xc / (double)count * invstd * invstd;
+            channel_grad_input(dx + c * vd.sc, vd, gd + c * vg.sc, vg, xd + c * vx.sc, vx, mean, (float)k,
+                               (float)(-k * dvar), (float)(-k * dmean));
+        } else {
+            channel_grad_input(dx + c * vd.sc, vd, gd + c * vg.sc, vg, xd + c * vx.sc, vx, mean, gamma * invstd, 0.0f, 0.0f);
+        }
+    }
+    rc = 0;
+done:
+    lt_tensor_release(&x);
+    lt_tensor_release(&g);
+    return rc;
+}

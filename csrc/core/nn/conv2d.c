@@ -1,0 +1,253 @@
+/* 2-D convolution as im2col + one GEMM per chunk of images, in the batch-folded layout (nn.h).
+ *   forward:  out[Cout, N*Ho*Wo]   = W[Cout, K] @ cols[K, N*Ho*Wo] (+ bias), K = Cin*kh*kw
+ *   backward: dW[Cout, K]         += dY[Cout, N*Ho*Wo] @ cols^T
+ *             dcols[K, N*Ho*Wo]    = W^T @ dY, then col2im adds dcols into dX
+ * Large images are processed a chunk of images at a time so that cols stays under COLS_BUDGET. */
+#include <string.h>
+
+#include "../blas.h"
+#include "../parallel.h"
+#include "../simd.h"
+#include "../tensor_math.h"
+#include "nn.h"
+
+#define COLS_BUDGET ((int64_t)8 << 20)  /* floats: 32 MB */
+
+typedef struct conv_shape {
+    int64_t n, cin, h, w, cout, ho, wo, k;  /* k = cin * kh * kw */
+    int64_t in_sn, in_sc;                   /* input strides of batch and channel */
+} conv_shape;
+
+static int64_t out_extent(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
+    return (in + 2 * pad - kernel) / stride + 1;
+}
+
+static int check_shapes(conv_shape *s, const lt_tensor *input, const lt_tensor *weight, const lt_tensor *bias,
+                        lt_conv2d_params p, lt_error *err) {
+    char a[160], b[160];
+    if (input->ndim != 4)
+        return lt_fail(err, "expected a 4-D input (batch x channels x height x width), got %s", lt_shape_str(input, a, sizeof a));
+    if (weight->ndim != 4 || weight->size[2] != p.kernel_h || weight->size[3] != p.kernel_w)
+        return lt_fail(err, "weight must be out x in x %lld x %lld, got %s", (long long)p.kernel_h, (long long)p.kernel_w,
+                       lt_shape_str(weight, a, sizeof a));
+    if (input->size[1] != weight->size[1])
+        return lt_fail(err, "input has %lld channels but the layer expects %lld (input %s, weight %s)",
+                       (long long)input->size[1], (long long)weight->size[1], lt_shape_str(input, a, sizeof a),
+                       lt_shape_str(weight, b, sizeof b));
+    if (bias && (bias->ndim != 1 || bias->size[0] != weight->size[0]))
+        return lt_fail(err, "bias must have %lld elements, got %s", (long long)weight->size[0], lt_shape_str(bias, a, sizeof a));
+    if (p.stride_h < 1 || p.stride_w < 1 || p.pad_h < 0 || p.pad_w < 0)
+        return lt_fail(err, "stride must be positive and padding non-negative");
+    s->n = input->size[0];
+    s->cin = input->size[1];
+    s->h = input->size[2];
+    s->w = input->size[3];
+    s->cout = weight->size[0];
+    s->k = s->cin * p.kernel_h * p.kernel_w;
+    if (s->h + 2 * p.pad_h < p.kernel_h || s->w + 2 * p.pad_w < p.kernel_w)
+        return lt_fail(err, "input %lldx%lld (padding %lldx%lld) is smaller than the kernel %lldx%lld", (long long)s->h,
+                       (long long)s->w, (long long)p.pad_h, (long long)p.pad_w, (long long)p.kernel_h, (long long)p.kernel_w);
+    s->ho = out_extent(s->h, p.kernel_h, p.stride_h, p.pad_h);
+    s->wo = out_extent(s->w, p.kernel_w, p.stride_w, p.pad_w);
+    s->in_sn = input->stride[0];
+    s->in_sc = input->stride[1];
+    return 0;
+}
+
+static int64_t images_per_chunk(const conv_shape *s) {
+    int64_t per_image = s->k * s->ho * s->wo;
+    int64_t nb = per_image > 0 ? COLS_BUDGET / per_image : s->n;
+    if (nb < 1) nb = 1;
+    return nb < s->n ? nb : s->n;
+}
+
+/* One row of cols for one image: row (c, i, j) holds input[c][oy*sh - ph + i][ox*sw - pw + j] over
+ * (oy, ox), zero outside the image. */
+LT_SIMD_CLONES
+static void im2col_row(float *dst, const float *plane, const conv_shape *s, lt_conv2d_params p, int64_t i, int64_t j) {
+    for (int64_t oy = 0; oy < s->ho; oy++) {
+        int64_t iy = oy * p.stride_h - p.pad_h + i;
+        float *d = dst + oy * s->wo;
+        if (iy < 0 || iy >= s->h) {
+            memset(d, 0, sizeof(float) * (size_t)s->wo);
+            continue;
+        }
+        const float *src = plane + iy * s->w;
+        if (p.stride_w == 1) {  /* a shifted copy with zero borders */
+            int64_t lo = p.pad_w - j, hi = s->w + p.pad_w - j;  /* valid ox range [lo, hi) */
+            if (lo < 0) lo = 0;
+            if (hi > s->wo) hi = s->wo;
+            if (hi < lo) hi = lo;
+            for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
+            memcpy(d + lo, src + lo - p.pad_w + j, sizeof(float) * (size_t)(hi - lo));
+            for (int64_t ox = hi; ox < s->wo; ox++) d[ox] = 0;
+        } else {
+            for (int64_t ox = 0; ox < s->wo; ox++) {
+                int64_t ix = ox * p.stride_w - p.pad_w + j;
+                d[ox] = ix >= 0 && ix < s->w ? src[ix] : 0.0f;
+            }
+        }
+    }
+}
+
+/* cols[K, nb*Ho*Wo] for images b0 .. b0+nb-1 */
+static void im2col(float *cols, const float *in, const conv_shape *s, lt_conv2d_params p, int64_t b0, int64_t nb) {
+    int64_t plane_out = s->ho * s->wo, ld = nb * plane_out, kk = p.kernel_h * p.kernel_w;
+    int threads = s->k * ld > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t r = 0; r < s->k; r++) {
+        int64_t c = r / kk, i = (r % kk) / p.kernel_w, j = r % p.kernel_w;
+        for (int64_t b = 0; b < nb; b++)
+            im2col_row(cols + r * ld + b * plane_out, in + (b0 + b) * s->in_sn + c * s->in_sc, s, p, i, j);
+    }
+}
+
+/* Adds one row of dcols back into an input-gradient plane (the adjoint of im2col_row). */
+LT_SIMD_CLONES
+static void col2im_row(float *plane, const float *src, const conv_shape *s, lt_conv2d_params p, int64_t i, int64_t j) {
+    for (int64_t oy = 0; oy < s->ho; oy++) {
+        int64_t iy = oy * p.stride_h - p.pad_h + i;
+        if (iy < 0 || iy >= s->h) continue;
+        float *d = plane + iy * s->w;
+        const float *g = src + oy * s->wo;
+        for (int64_t ox = 0; ox < s->wo; ox++) {
+            int64_t ix = ox * p.stride_w - p.pad_w + j;
+            if (ix >= 0 && ix < s->w) d[ix] += g[ox];
+        }
+    }
+}
+
+/* dx planes of images b0 .. b0+nb-1 = col2im(dcols); parallel over channels, whose planes are disjoint. */
+static void col2im(float *dx, int64_t dx_sn, int64_t dx_sc, const float *dcols, const conv_shape *s,
+                   lt_conv2d_params p, int64_t b0, int64_t nb) {
+    int64_t plane_out = s->ho * s->wo, ld = nb * plane_out, kk = p.kernel_h * p.kernel_w;
+    int threads = s->k * ld > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t c = 0; c < s->cin; c++) {
+        for (int64_t b = 0; b < nb; b++) {
+            float *plane = dx + (b0 + b) * dx_sn + c * dx_sc;
+            memset(plane, 0, sizeof(float) * (size_t)(s->h * s->w));
+            for (int64_t r = c * kk; r < (c + 1) * kk; r++)
+                col2im_row(plane, dcols + r * ld + b * plane_out, s, p, (r % kk) / p.kernel_w, r % p.kernel_w);
+        }
+    }
+}
+
+/* Makes a local view usable by the kernels: planes contiguous (copied if not). */
+static int planar(lt_tensor *view, const lt_tensor *t, lt_error *err) {
+    if (lt_planes_contiguous(t)) {
+        lt_tensor_share(view, t);
+        return 0;
+    }
+    return lt_contiguous(view, t, err);
+}
+
+int lt_conv2d_forward(lt_tensor *out, lt_tensor *cols, bool *cols_cover_batch, const lt_tensor *input,
+                      const lt_tensor *weight, const lt_tensor *bias, lt_conv2d_params p, lt_error *err) {
+    conv_shape s;
+    if (check_shapes(&s, input, weight, bias, p, err)) return -1;
+    lt_tensor in = {0}, w = {0};
+    int rc = -1;
+    if (planar(&in, input, err) || lt_contiguous(&w, weight, err)) goto done;
+    s.in_sn = in.stride[0];
+    s.in_sc = in.stride[1];
+    int64_t nb = images_per_chunk(&s), plane_out = s.ho * s.wo, ldo = s.n * plane_out;
+    int64_t cols_size[2] = {s.k, nb * plane_out};
+    if (lt_resize_cnhw(out, s.n, s.cout, s.ho, s.wo, err) || lt_tensor_resize(cols, 2, cols_size, err)) goto done;
+    *cols_cover_batch = nb == s.n;
+    if (lt_numel(out) == 0) { rc = 0; goto done; }
+    float *y = lt_data(out), *cbuf = lt_data(cols);
+    const float *x = lt_data(&in), *wd = lt_data(&w);
+    for (int64_t b0 = 0; b0 < s.n; b0 += nb) {
+        int64_t cnt = s.n - b0 < nb ? s.n - b0 : nb;
+        im2col(cbuf, x, &s, p, b0, cnt);
+        /* out[:, b0*plane_out ...] (Cout x cnt*plane_out, row stride ldo) = W @ cols */
+        lt_sgemm(false, false, s.cout, cnt * plane_out, s.k, 1.0f, wd, s.k, cbuf, cnt * plane_out, 0.0f,
+                 y + b0 * plane_out, ldo);
+    }
+    if (bias) {
+        const float *bd = lt_data(bias);
+        int threads = s.cout * ldo > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
+        #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+        for (int64_t c = 0; c < s.cout; c++) {
+            float *row = y + c * ldo, bc = bd[c];
+            for (int64_t i = 0; i < ldo; i++) row[i] += bc;
+        }
+    }
+    rc = 0;
+done:
+    lt_tensor_release(&in);
+    lt_tensor_release(&w);
+    return rc;
+}
+
+int lt_conv2d_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor *grad_bias,
+                       const lt_tensor *grad_output, const lt_tensor *input, const lt_tensor *weight,
+                       lt_tensor *cols, bool cols_valid, lt_tensor *dcols, lt_tensor *dy, lt_conv2d_params p,
+                       lt_error *err) {
+    conv_shape s;
+    char a[160];
+    if (check_shapes(&s, input, weight, grad_bias, p, err)) return -1;
+    if (grad_output->ndim != 4 || grad_output->size[0] != s.n || grad_output->size[1] != s.cout ||
+        grad_output->size[2] != s.ho || grad_output->size[3] != s.wo)
+        return lt_fail(err, "grad_output must be %lldx%lldx%lldx%lld, got %s", (long long)s.n, (long long)s.cout,
+                       (long long)s.ho, (long long)s.wo, lt_shape_str(grad_output, a, sizeof a));
+    if (!lt_same_shape(grad_weight, weight) || !lt_is_contiguous(grad_weight))
+        return lt_fail(err, "grad_weight must be a contiguous tensor shaped like the weight");
+    lt_tensor in = {0}, w = {0};
+    int rc = -1;
+    if (planar(&in, input, err) || lt_contiguous(&w, weight, err)) goto done;
+    s.in_sn = in.stride[0];
+    s.in_sc = in.stride[1];
+    int64_t nb = images_per_chunk(&s), plane_out = s.ho * s.wo, ldo = s.n * plane_out;
+
+    /* dY as [Cout, N*Ho*Wo] rows */
+    const float *g;
+    if (lt_is_cnhw(grad_output)) {
+        g = lt_numel(grad_output) ? lt_data(grad_output) : NULL;
+    } else {
+        if (lt_resize_cnhw(dy, s.n, s.cout, s.ho, s.wo, err) || lt_copy(dy, grad_output, err)) goto done;
+        g = lt_numel(dy) ? lt_data(dy) : NULL;
+    }
+    if (grad_input && lt_resize_like(grad_input, &in, err)) goto done;
+    if (lt_numel(grad_output) == 0) {
+        if (grad_input && lt_numel(grad_input)) lt_fill(grad_input, 0.0f, err);
+        rc = 0;
+        goto done;
+    }
+    if (grad_bias) {
+        float *gb = lt_data(grad_bias);
+        int threads = s.cout * ldo > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
+        #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+        for (int64_t c = 0; c < s.cout; c++) {
+            const float *row = g + c * ldo;
+            double acc = 0;
+            for (int64_t i = 0; i < ldo; i++) acc += row[i];
+            gb[c] += (float)acc;
+        }
+    }
+    bool reuse = cols_valid && nb == s.n && cols->storage && lt_numel(cols) >= s.k * s.n * plane_out;
+    int64_t cols_size[2] = {s.k, nb * plane_out};
+    if (!reuse && lt_tensor_resize(cols, 2, cols_size, err)) goto done;
+    if (grad_input && lt_tensor_resize(dcols, 2, cols_size, err)) goto done;
+    float *gw = lt_data(grad_weight);
+    const float *x = lt_data(&in), *wd = lt_data(&w);
+    for (int64_t b0 = 0; b0 < s.n; b0 += nb) {
+        int64_t cnt = s.n - b0 < nb ? s.n - b0 : nb, cols_n = cnt * plane_out;
+        float *cbuf = lt_data(cols);
+        if (!reuse) im2col(cbuf, x, &s, p, b0, cnt);
+        /* dW[Cout, K] += dY[:, chunk] @ cols^T */
+        lt_sgemm(false, true, s.cout, s.k, cols_n, 1.0f, g + b0 * plane_out, ldo, cbuf, cols_n, 1.0f, gw, s.k);
+        if (grad_input) {
+            float *dc = lt_data(dcols);
+            /* dcols[K, chunk] = W^T @ dY[:, chunk] */
+            lt_sgemm(true, false, s.k, cols_n, s.cout, 1.0f, wd, s.k, g + b0 * plane_out, ldo, 0.0f, dc, cols_n);
+            col2im(lt_data(grad_input), grad_input->stride[0], grad_input->stride[1], dc, &s, p, b0, cnt);
+        }
+    }
+    rc = 0;
+done:
+    lt_tensor_release(&in);
+    lt_tensor_release(&w);
+    return rc;
+}

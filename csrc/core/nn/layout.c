@@ -1,0 +1,64 @@
+#include <string.h>
+
+#include "nn.h"
+
+/* Dimensions ordered from the largest stride to the smallest (size-1 dimensions keep their place
+ * relative to the others, ties keep the original order). */
+static void stride_order(const lt_tensor *t, int *order) {
+    for (int d = 0; d < t->ndim; d++) order[d] = d;
+    for (int i = 1; i < t->ndim; i++) {
+        int d = order[i], j = i;
+        while (j > 0 && t->stride[order[j - 1]] < t->stride[d] && t->size[d] > 1) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = d;
+    }
+}
+
+bool lt_is_dense(const lt_tensor *t) {
+    int order[LT_MAX_DIMS];
+    stride_order(t, order);
+    int64_t expected = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        int d = order[i];
+        if (t->size[d] == 1) continue;
+        if (t->stride[d] != expected) return false;
+        expected *= t->size[d];
+    }
+    return true;
+}
+
+/* Resizes out to `size` laid out in the dimension order `order` (outermost first). */
+static int resize_ordered(lt_tensor *out, int ndim, const int64_t *size, const int *order, lt_error *err) {
+    if (lt_tensor_resize(out, ndim, size, err)) return -1;
+    int64_t st = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        out->stride[order[i]] = st;
+        st *= size[order[i]];
+    }
+    return 0;
+}
+
+int lt_resize_like(lt_tensor *out, const lt_tensor *in, lt_error *err) {
+    if (!lt_is_dense(in)) return lt_tensor_resize(out, in->ndim, in->size, err);
+    int order[LT_MAX_DIMS];
+    stride_order(in, order);
+    return resize_ordered(out, in->ndim, in->size, order, err);
+}
+
+int lt_resize_cnhw(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, lt_error *err) {
+    int64_t size[4] = {n, c, h, w};
+    static const int order[4] = {1, 0, 2, 3};
+    return resize_ordered(out, 4, size, order, err);
+}
+
+bool lt_planes_contiguous(const lt_tensor *t) {
+    return t->ndim == 4 && (t->size[3] <= 1 || t->stride[3] == 1) && (t->size[2] <= 1 || t->stride[2] == t->size[3]);
+}
+
+bool lt_is_cnhw(const lt_tensor *t) {
+    if (!lt_planes_contiguous(t)) return false;
+    int64_t plane = t->size[2] * t->size[3];
+    return (t->size[0] <= 1 || t->stride[0] == plane) && (t->size[1] <= 1 || t->stride[1] == t->size[0] * plane);
+}

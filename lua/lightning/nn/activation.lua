@@ -1,0 +1,54 @@
+--- nn.ReLU({inplace = false}) and nn.LeakyReLU(negative_slope = 0.01, {inplace = false}).
+-- In place, the layer writes its output over its input (saving memory); the backward pass then uses
+-- the output's sign, which equals the input's for non-negative slopes.
+local L = require "lightning"
+local class = require "lightning.class"
+local Module = require "lightning.nn.module"
+local util = require "lightning.nn.util"
+local C = L.core.nn
+
+local LeakyReLU = class("LeakyReLU", Module)
+
+function LeakyReLU:__init(negative_slope, opts)
+  Module.__init(self)
+  if type(negative_slope) == "table" and opts == nil then negative_slope, opts = nil, negative_slope end
+  local o = util.options(self._name or "LeakyReLU", opts, {inplace = false})
+  self.negative_slope = negative_slope or 0.01
+  if type(self.negative_slope) ~= "number" then
+    error("LeakyReLU: negative_slope must be a number, got " .. type(self.negative_slope), 2)
+  end
+  if o.inplace and self.negative_slope < 0 then error("LeakyReLU: inplace needs a non-negative slope", 2) end
+  self.inplace = o.inplace
+  self.output, self.grad_input = L.empty(0), L.empty(0)
+end
+
+function LeakyReLU:forward(input)
+  local name = class.name_of(self)
+  util.check_input(name .. ":forward", input)
+  if self.inplace then self.output = input end
+  C.leaky_relu_forward(name .. ":forward", self.output, input, self.negative_slope)
+  return self.output
+end
+
+function LeakyReLU:backward(input, grad_output)
+  local name = class.name_of(self)
+  util.check_grad(name .. ":backward", grad_output)
+  C.leaky_relu_backward(name .. ":backward", self.grad_input, grad_output, self.inplace and self.output or input,
+    self.negative_slope)
+  return self.grad_input
+end
+
+function LeakyReLU:extra_repr()
+  local s = class.name_of(self) == "ReLU" and "" or ("negative_slope=%g"):format(self.negative_slope)
+  if self.inplace then s = s .. (s == "" and "" or ", ") .. "inplace=true" end
+  return s
+end
+
+local ReLU = class("ReLU", LeakyReLU)
+ReLU._name = "ReLU"
+
+function ReLU:__init(opts)
+  LeakyReLU.__init(self, 0, opts)
+end
+
+return {ReLU = ReLU, LeakyReLU = LeakyReLU}

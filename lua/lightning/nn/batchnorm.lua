@@ -1,0 +1,86 @@
+--- nn.BatchNorm1d(num_features, opts) for (N, C) or (N, C, L) inputs and nn.BatchNorm2d(num_features, opts)
+-- for (N, C, H, W); opts: eps = 1e-5, momentum = 0.1 (false: cumulative average, PyTorch's None),
+-- affine = true, track_running_stats = true. Training mode normalises with the batch's statistics and
+-- updates the running ones; evaluation mode uses the running ones.
+local L = require "lightning"
+local class = require "lightning.class"
+local Module = require "lightning.nn.module"
+local util = require "lightning.nn.util"
+local C = L.core.nn
+
+local BatchNorm = class("BatchNorm", Module)
+
+function BatchNorm:__init(num_features, opts, name, dims)
+  Module.__init(self)
+  self._name, self._dims = name, dims
+  local o = util.options(name, opts, {eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true})
+  self.num_features = util.positive_int(name, "num_features", num_features)
+  if type(o.eps) ~= "number" or o.eps < 0 then error(name .. ": eps must be a non-negative number", 3) end
+  if o.momentum ~= false and (type(o.momentum) ~= "number" or o.momentum < 0 or o.momentum > 1) then
+    error(name .. ": momentum must be a number in [0, 1] or false (cumulative average)", 3)
+  end
+  self.eps, self.momentum, self.affine = o.eps, o.momentum, o.affine
+  self.track_running_stats = o.track_running_stats
+  if self.affine then
+    self:register_parameter("weight", L.ones(num_features))
+    self:register_parameter("bias", L.zeros(num_features))
+  end
+  if self.track_running_stats then
+    self:register_buffer("running_mean", L.zeros(num_features))
+    self:register_buffer("running_var", L.ones(num_features))
+    local count = L.zeros(1)
+    count.dtype, count.scalar = "I64", true   -- PyTorch's 0-dimensional int64 buffer
+    self:register_buffer("num_batches_tracked", count)
+  end
+  self.needs_input_grad = true
+  self.output, self.grad_input = L.empty(0), L.empty(0)
+  self._save_mean, self._save_invstd = L.empty(0), L.empty(0)
+end
+
+-- Batch statistics in training, and in evaluation when there are no running statistics.
+function BatchNorm:_uses_batch_stats()
+  return self.training or not self.track_running_stats
+end
+
+function BatchNorm:forward(input)
+  util.check_input(self._name .. ":forward", input, self._dims)
+  if input:size(2) ~= self.num_features then
+    error(("%s:forward: input has %d channels but the layer expects %d (input %s)"):format(self._name, input:size(2),
+      self.num_features, tostring(input:size())), 2)
+  end
+  local batch_stats = self:_uses_batch_stats()
+  local count = 0
+  if self.training and self.track_running_stats then
+    count = self.num_batches_tracked[1] + 1
+    self.num_batches_tracked[1] = count
+  end
+  local rm, rv
+  if self.track_running_stats and (self.training or not batch_stats) then rm, rv = self.running_mean, self.running_var end
+  C.batchnorm_forward(self._name .. ":forward", self.output, self._save_mean, self._save_invstd, input, self.weight,
+    self.bias, rm, rv, batch_stats, self.momentum or nil, self.eps, math.tointeger(count))
+  self._batch_stats = batch_stats
+  return self.output
+end
+
+function BatchNorm:backward(input, grad_output)
+  util.check_grad(self._name .. ":backward", grad_output)
+  local gi = self.needs_input_grad and self.grad_input or nil
+  C.batchnorm_backward(self._name .. ":backward", gi, self.weight and self.weight.grad, self.bias and self.bias.grad,
+    grad_output, input, self.weight, self._save_mean, self._save_invstd, self._batch_stats)
+  return gi
+end
+
+function BatchNorm:extra_repr()
+  local s = ("%d, eps=%g, momentum=%s"):format(self.num_features, self.eps, tostring(self.momentum or "None"))
+  if not self.affine then s = s .. ", affine=false" end
+  if not self.track_running_stats then s = s .. ", track_running_stats=false" end
+  return s
+end
+
+local BatchNorm1d = class("BatchNorm1d", BatchNorm)
+function BatchNorm1d:__init(num_features, opts) BatchNorm.__init(self, num_features, opts, "BatchNorm1d", {2, 3}) end
+
+local BatchNorm2d = class("BatchNorm2d", BatchNorm)
+function BatchNorm2d:__init(num_features, opts) BatchNorm.__init(self, num_features, opts, "BatchNorm2d", {4}) end
+
+return {BatchNorm1d = BatchNorm1d, BatchNorm2d = BatchNorm2d}

@@ -1,0 +1,64 @@
+--- nn.Conv2d(in_channels, out_channels, kernel_size, {stride = 1, padding = 0, bias = true}).
+-- kernel_size, stride and padding are numbers or {h, w} pairs. The output comes in the batch-folded
+-- layout (see csrc/core/nn/nn.h): an ordinary N x C x H x W tensor that is not contiguous; use
+-- reshape() or contiguous() rather than view() on it.
+local L = require "lightning"
+local class = require "lightning.class"
+local Module = require "lightning.nn.module"
+local util = require "lightning.nn.util"
+local C = L.core.nn
+
+local Conv2d = class("Conv2d", Module)
+
+function Conv2d:__init(in_channels, out_channels, kernel_size, opts)
+  Module.__init(self)
+  local o = util.options("Conv2d", opts, {stride = 1, padding = 0, bias = true})
+  self.in_channels = util.positive_int("Conv2d", "in_channels", in_channels)
+  self.out_channels = util.positive_int("Conv2d", "out_channels", out_channels)
+  self.kernel_h, self.kernel_w = util.pair("Conv2d", "kernel_size", kernel_size, 1)
+  self.stride_h, self.stride_w = util.pair("Conv2d", "stride", o.stride, 1)
+  self.pad_h, self.pad_w = util.pair("Conv2d", "padding", o.padding, 0)
+  self:register_parameter("weight", L.empty(out_channels, in_channels, self.kernel_h, self.kernel_w))
+  if o.bias then self:register_parameter("bias", L.empty(out_channels)) end
+  self.needs_input_grad = true
+  self.output, self.grad_input = L.empty(0), L.empty(0)
+  -- scratch: the im2col matrix (kept from forward for backward when it covers the batch), its gradient,
+  -- and grad_output in the batch-folded layout when it arrives in another one
+  self._cols, self._dcols, self._dy = L.empty(0), L.empty(0), L.empty(0)
+  self:reset_parameters()
+end
+
+function Conv2d:reset_parameters()
+  util.reset_uniform(self.weight, self.bias, self.in_channels * self.kernel_h * self.kernel_w)
+end
+
+function Conv2d:forward(input)
+  util.check_input("Conv2d:forward", input, {4})
+  self._cols_valid = C.conv2d_forward("Conv2d:forward", self.output, self._cols, input, self.weight, self.bias,
+    self.kernel_h, self.kernel_w, self.stride_h, self.stride_w, self.pad_h, self.pad_w)
+  self._cols_input = input
+  return self.output
+end
+
+function Conv2d:backward(input, grad_output)
+  util.check_grad("Conv2d:backward", grad_output)
+  local gi = self.needs_input_grad and self.grad_input or nil
+  local reuse = self._cols_valid and rawequal(input, self._cols_input)
+  C.conv2d_backward("Conv2d:backward", gi, self.weight.grad, self.bias and self.bias.grad, grad_output, input,
+    self.weight, self._cols, reuse, self._dcols, self._dy, self.kernel_h, self.kernel_w, self.stride_h,
+    self.stride_w, self.pad_h, self.pad_w)
+  return gi
+end
+
+local function pair_repr(h, w) return h == w and tostring(h) or ("(%d, %d)"):format(h, w) end
+
+function Conv2d:extra_repr()
+  local s = ("%d, %d, kernel_size=%s"):format(self.in_channels, self.out_channels,
+    pair_repr(self.kernel_h, self.kernel_w))
+  if self.stride_h ~= 1 or self.stride_w ~= 1 then s = s .. ", stride=" .. pair_repr(self.stride_h, self.stride_w) end
+  if self.pad_h ~= 0 or self.pad_w ~= 0 then s = s .. ", padding=" .. pair_repr(self.pad_h, self.pad_w) end
+  if not self.bias then s = s .. ", bias=false" end
+  return s
+end
+
+return Conv2d

@@ -1,0 +1,156 @@
+--- Losses (criteria): loss = crit:forward(input, target) returns a number (a tensor of per-sample
+-- losses with reduction = "none"); grad_input = crit:backward(input, target[, grad_output]).
+-- Class targets are tensors of 1-based class indices.
+--   nn.CrossEntropyLoss{weight, label_smoothing = 0, reduction = "mean", ignore_index}
+--   nn.NLLLoss{weight, reduction = "mean", ignore_index}     (input: log-probabilities)
+--   nn.MSELoss{reduction = "mean"}
+-- Also nn.Softmax(dim) and nn.LogSoftmax(dim) (dim defaults to the last), as layers.
+local L = require "lightning"
+local class = require "lightning.class"
+local Module = require "lightning.nn.module"
+local util = require "lightning.nn.util"
+local C = L.core.nn
+
+local Criterion = class("Criterion", Module)
+
+local function check_reduction(name, r)
+  if r ~= "mean" and r ~= "sum" and r ~= "none" then
+    error(("%s: reduction must be 'mean', 'sum' or 'none', got %s"):format(name, tostring(r)), 4)
+  end
+end
+
+local function check_weight(name, w)
+  if w ~= nil and not L.is_tensor(w) then error(name .. ": weight must be a tensor of class weights", 4) end
+end
+
+function Criterion:__init(name, opts, defaults)
+  Module.__init(self)
+  local o = util.options(name, opts, defaults)
+  check_reduction(name, o.reduction)
+  self.reduction = o.reduction
+  self._name = name
+  self.grad_input, self._losses = L.empty(0), L.empty(0)
+  return o
+end
+
+-- For reduction "none" the per-sample losses tensor is the result; otherwise a number.
+function Criterion:_result(loss)
+  self.output = loss == nil and self._losses or loss
+  return self.output
+end
+
+-- grad_output: a number scaling the gradient (default 1), or per-sample gradients for "none".
+local function grad_args(name, reduction, grad_output)
+  if reduction == "none" then
+    if not L.is_tensor(grad_output) then
+      error(name .. ":backward: with reduction 'none' pass the gradient of each sample as a tensor", 3)
+    end
+    return grad_output, 1
+  end
+  if grad_output ~= nil and type(grad_output) ~= "number" then
+    error(name .. ":backward: grad_output must be a number (the loss's gradient), got " .. type(grad_output), 3)
+  end
+  return nil, grad_output or 1
+end
+
+local CrossEntropyLoss = class("CrossEntropyLoss", Criterion)
+
+function CrossEntropyLoss:__init(opts)
+  local o = Criterion.__init(self, "CrossEntropyLoss", opts,
+    {weight = util.NONE, label_smoothing = 0, reduction = "mean", ignore_index = util.NONE})
+  self.weight = util.value(o.weight)
+  check_weight("CrossEntropyLoss", self.weight)
+  if type(o.label_smoothing) ~= "number" or o.label_smoothing < 0 or o.label_smoothing > 1 then
+    error("CrossEntropyLoss: label_smoothing must be a number in [0, 1]", 2)
+  end
+  self.label_smoothing = o.label_smoothing
+  self.ignore_index = util.value(o.ignore_index)
+  self._log_probs = L.empty(0)
+end
+
+function CrossEntropyLoss:forward(input, target)
+  util.check_input("CrossEntropyLoss:forward", input)
+  util.check_input("CrossEntropyLoss:forward", target)
+  return self:_result(C.cross_entropy_forward("CrossEntropyLoss:forward", self._losses, self._log_probs, input,
+    target, self.weight, self.label_smoothing, self.reduction, self.ignore_index))
+end
+
+function CrossEntropyLoss:backward(input, target, grad_output)
+  local go, scale = grad_args("CrossEntropyLoss", self.reduction, grad_output)
+  C.cross_entropy_backward("CrossEntropyLoss:backward", self.grad_input, self._log_probs, target, self.weight,
+    self.label_smoothing, self.reduction, self.ignore_index, go, scale)
+  return self.grad_input
+end
+
+--- The probabilities of the last forward pass (softmax of the logits), computed from saved log-probabilities.
+function CrossEntropyLoss:probabilities()
+  return self._log_probs:clone():exp()
+end
+
+local NLLLoss = class("NLLLoss", Criterion)
+
+function NLLLoss:__init(opts)
+  local o = Criterion.__init(self, "NLLLoss", opts, {weight = util.NONE, reduction = "mean", ignore_index = util.NONE})
+  self.weight = util.value(o.weight)
+  check_weight("NLLLoss", self.weight)
+  self.ignore_index = util.value(o.ignore_index)
+end
+
+function NLLLoss:forward(input, target)
+  util.check_input("NLLLoss:forward", input)
+  util.check_input("NLLLoss:forward", target)
+  return self:_result(C.nll_loss_forward("NLLLoss:forward", self._losses, input, target, self.weight, self.reduction,
+    self.ignore_index))
+end
+
+function NLLLoss:backward(input, target, grad_output)
+  local go, scale = grad_args("NLLLoss", self.reduction, grad_output)
+  C.nll_loss_backward("NLLLoss:backward", self.grad_input, input, target, self.weight, self.reduction,
+    self.ignore_index, go, scale)
+  return self.grad_input
+end
+
+local MSELoss = class("MSELoss", Criterion)
+
+function MSELoss:__init(opts)
+  Criterion.__init(self, "MSELoss", opts, {reduction = "mean"})
+end
+
+function MSELoss:forward(input, target)
+  util.check_input("MSELoss:forward", input)
+  util.check_input("MSELoss:forward", target)
+  return self:_result(C.mse_loss_forward("MSELoss:forward", self._losses, input, target, self.reduction))
+end
+
+function MSELoss:backward(input, target, grad_output)
+  local go, scale = grad_args("MSELoss", self.reduction, grad_output)
+  C.mse_loss_backward("MSELoss:backward", self.grad_input, input, target, self.reduction, go, scale)
+  return self.grad_input
+end
+
+local function softmax_class(name, log)
+  local cls = class(name, Module)
+  function cls:__init(dim)
+    Module.__init(self)
+    if dim ~= nil and math.type(dim) ~= "integer" then error(name .. ": dim must be an integer", 2) end
+    self.dim = dim or -1
+    self.output, self.grad_input = L.empty(0), L.empty(0)
+  end
+  function cls:forward(input)
+    util.check_input(name .. ":forward", input)
+    C.softmax_forward(name .. ":forward", self.output, input, self.dim, log)
+    return self.output
+  end
+  function cls:backward(input, grad_output)
+    util.check_grad(name .. ":backward", grad_output)
+    C.softmax_backward(name .. ":backward", self.grad_input, grad_output, self.output, self.dim, log)
+    return self.grad_input
+  end
+  function cls:extra_repr() return "dim=" .. self.dim end
+  return cls
+end
+
+return {
+  CrossEntropyLoss = CrossEntropyLoss, NLLLoss = NLLLoss, MSELoss = MSELoss, Criterion = Criterion,
+  Softmax = softmax_class("Softmax", false), LogSoftmax = softmax_class("LogSoftmax", true),
+}

@@ -1,0 +1,102 @@
+--- nn.MaxPool2d(kernel_size, {stride = kernel_size, padding = 0}),
+-- nn.AvgPool2d(kernel_size, {stride = kernel_size, padding = 0, count_include_pad = true}),
+-- nn.AdaptiveAvgPool2d(output_size). Sizes are numbers or {h, w} pairs; outputs keep the input's layout.
+local L = require "lightning"
+local class = require "lightning.class"
+local Module = require "lightning.nn.module"
+local util = require "lightning.nn.util"
+local C = L.core.nn
+
+local function pool_init(self, name, kernel_size, opts, extra)
+  Module.__init(self)
+  local defaults = {stride = util.NONE, padding = 0}
+  for k, v in pairs(extra or {}) do defaults[k] = v end
+  local o = util.options(name, opts, defaults)
+  self.kernel_h, self.kernel_w = util.pair(name, "kernel_size", kernel_size, 1)
+  local stride = util.value(o.stride)
+  if stride == nil then self.stride_h, self.stride_w = self.kernel_h, self.kernel_w
+  else self.stride_h, self.stride_w = util.pair(name, "stride", stride, 1) end
+  self.pad_h, self.pad_w = util.pair(name, "padding", o.padding, 0)
+  if self.pad_h * 2 > self.kernel_h or self.pad_w * 2 > self.kernel_w then
+    error(name .. ": padding must be at most half the kernel size", 3)
+  end
+  self.output, self.grad_input = L.empty(0), L.empty(0)
+  return o
+end
+
+local function pool_repr(self)
+  local function p(h, w) return h == w and tostring(h) or ("(%d, %d)"):format(h, w) end
+  return ("kernel_size=%s, stride=%s, padding=%s"):format(p(self.kernel_h, self.kernel_w), p(self.stride_h, self.stride_w),
+    p(self.pad_h, self.pad_w))
+end
+
+local MaxPool2d = class("MaxPool2d", Module)
+
+function MaxPool2d:__init(kernel_size, opts)
+  pool_init(self, "MaxPool2d", kernel_size, opts)
+  self._indices = L.empty(0)
+end
+
+function MaxPool2d:forward(input)
+  util.check_input("MaxPool2d:forward", input, {4})
+  C.maxpool2d_forward("MaxPool2d:forward", self.output, self._indices, input, self.kernel_h, self.kernel_w,
+    self.stride_h, self.stride_w, self.pad_h, self.pad_w)
+  return self.output
+end
+
+function MaxPool2d:backward(input, grad_output)
+  util.check_grad("MaxPool2d:backward", grad_output)
+  C.maxpool2d_backward("MaxPool2d:backward", self.grad_input, grad_output, self._indices, input)
+  return self.grad_input
+end
+
+MaxPool2d.extra_repr = pool_repr
+
+local AvgPool2d = class("AvgPool2d", Module)
+
+function AvgPool2d:__init(kernel_size, opts)
+  local o = pool_init(self, "AvgPool2d", kernel_size, opts, {count_include_pad = true})
+  self.count_include_pad = o.count_include_pad
+end
+
+function AvgPool2d:forward(input)
+  util.check_input("AvgPool2d:forward", input, {4})
+  C.avgpool2d_forward("AvgPool2d:forward", self.output, input, self.kernel_h, self.kernel_w, self.stride_h,
+    self.stride_w, self.pad_h, self.pad_w, self.count_include_pad)
+  return self.output
+end
+
+function AvgPool2d:backward(input, grad_output)
+  util.check_grad("AvgPool2d:backward", grad_output)
+  C.avgpool2d_backward("AvgPool2d:backward", self.grad_input, grad_output, input, self.kernel_h, self.kernel_w,
+    self.stride_h, self.stride_w, self.pad_h, self.pad_w, self.count_include_pad)
+  return self.grad_input
+end
+
+AvgPool2d.extra_repr = pool_repr
+
+local AdaptiveAvgPool2d = class("AdaptiveAvgPool2d", Module)
+
+function AdaptiveAvgPool2d:__init(output_size)
+  Module.__init(self)
+  self.out_h, self.out_w = util.pair("AdaptiveAvgPool2d", "output_size", output_size, 1)
+  self.output, self.grad_input = L.empty(0), L.empty(0)
+end
+
+function AdaptiveAvgPool2d:forward(input)
+  util.check_input("AdaptiveAvgPool2d:forward", input, {4})
+  C.adaptive_avgpool2d_forward("AdaptiveAvgPool2d:forward", self.output, input, self.out_h, self.out_w)
+  return self.output
+end
+
+function AdaptiveAvgPool2d:backward(input, grad_output)
+  util.check_grad("AdaptiveAvgPool2d:backward", grad_output)
+  C.adaptive_avgpool2d_backward("AdaptiveAvgPool2d:backward", self.grad_input, grad_output, input)
+  return self.grad_input
+end
+
+function AdaptiveAvgPool2d:extra_repr()
+  return self.out_h == self.out_w and ("output_size=%d"):format(self.out_h) or ("output_size=(%d, %d)"):format(self.out_h, self.out_w)
+end
+
+return {MaxPool2d = MaxPool2d, AvgPool2d = AvgPool2d, AdaptiveAvgPool2d = AdaptiveAvgPool2d}

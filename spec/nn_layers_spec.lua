@@ -1,0 +1,181 @@
+-- Every layer against PyTorch's forward outputs and gradients (fixtures from tools/make_nn_fixtures.py).
+local L = require "lightning"
+local H = require "helpers"
+local nn = L.nn
+
+local function T(f) return L.tensor(f.data):view(f.shape) end
+local function fixtures(name) return dofile("spec/fixtures/nn/" .. name .. ".lua") end
+local TOL = 1e-4
+
+-- Runs forward and backward of layer on the case's input and checks output and every gradient.
+local function check_case(layer, case, name)
+  for pname, p in layer:named_parameters() do
+    if case[pname] then p:copy(T(case[pname])) end
+  end
+  layer:zero_grad()
+  local x = T(case.input)
+  local y = layer:forward(x)
+  H.assert_close(y, T(case.output), TOL, name .. " output")
+  local gi = layer:backward(x, T(case.grad_output))
+  H.assert_close(gi, T(case.grad_input), TOL, name .. " grad_input")
+  for pname, p in layer:named_parameters() do
+    if case["grad_" .. pname] then H.assert_close(p.grad, T(case["grad_" .. pname]), TOL, name .. " grad " .. pname) end
+  end
+  return x, y
+end
+
+describe("nn.Conv2d", function()
+  for name, c in pairs(fixtures("conv2d")) do
+    it("matches PyTorch: " .. name, function()
+      local layer = nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size,
+        {stride = c.stride, padding = c.padding, bias = c.bias})
+      check_case(layer, c, name)
+    end)
+  end
+
+  it("gives the same results for a contiguous input and a batch-folded one", function()
+    local c = fixtures("conv2d").basic
+    local layer = nn.Conv2d(3, 4, 3, {padding = 1})
+    local x = T(c.input)
+    local folded = L.zeros(3, 2, 7, 7):permute(2, 1, 3, 4)   -- N x C x H x W stored as C x N x H x W
+    folded:copy(x)
+    local a = layer:forward(x):clone()
+    H.assert_close(layer:forward(folded), a, 1e-6)
+  end)
+
+  it("accumulates parameter gradients over backward calls", function()
+    local c = fixtures("conv2d").basic
+    local layer = nn.Conv2d(3, 4, 3, {padding = 1})
+    local x, g = T(c.input), T(c.grad_output)
+    layer:zero_grad()
+    layer:forward(x)
+    layer:backward(x, g)
+    local once = layer.weight.grad:clone()
+    layer:backward(x, g)
+    H.assert_close(layer.weight.grad, once * 2, 1e-5)
+  end)
+end)
+
+describe("nn.Linear", function()
+  for name, c in pairs(fixtures("linear")) do
+    it("matches PyTorch: " .. name, function()
+      check_case(nn.Linear(c.in_features, c.out_features, {bias = c.bias}), c, name)
+    end)
+  end
+end)
+
+describe("nn.BatchNorm", function()
+  for name, c in pairs(fixtures("batchnorm")) do
+    it("matches PyTorch: " .. name, function()
+      local cls = c.dims == 2 and nn.BatchNorm2d or nn.BatchNorm1d
+      local opts = {affine = c.affine, track_running_stats = c.track_running_stats}
+      if c.momentum == false then opts.momentum = false end
+      local layer = cls(c.num_features, opts)
+      if layer.running_mean then
+        layer.running_mean:copy(T(c.before_running_mean))
+        layer.running_var:copy(T(c.before_running_var))
+        layer.num_batches_tracked[1] = c.warmup_steps
+      end
+      layer:train(c.training)
+      check_case(layer, c, name)
+      if layer.running_mean then
+        H.assert_close(layer.running_mean, T(c.after_running_mean), TOL, name .. " running_mean")
+        H.assert_close(layer.running_var, T(c.after_running_var), TOL, name .. " running_var")
+        assert.equal(c.after_num_batches_tracked, layer.num_batches_tracked[1])
+      end
+    end)
+  end
+
+  it("refuses training on one value per channel, as PyTorch does", function()
+    local bn = nn.BatchNorm1d(3)
+    local msg = H.error_of(function() bn:forward(L.randn(1, 3)) end)
+    assert.matches("BatchNorm1d:forward: expected more than 1 value per channel when training", msg)
+  end)
+end)
+
+describe("activations", function()
+  local f = fixtures("activation")
+  it("ReLU matches PyTorch", function() check_case(nn.ReLU(), f.relu, "relu") end)
+  it("LeakyReLU matches PyTorch", function() check_case(nn.LeakyReLU(0.2), f.leaky_relu, "leaky") end)
+  it("LeakyReLU's default slope is 0.01", function()
+    check_case(nn.LeakyReLU(), f.leaky_relu_default, "leaky default")
+  end)
+
+  it("ReLU in place writes over its input and still backpropagates", function()
+    local x = T(f.relu.input)
+    local relu = nn.ReLU({inplace = true})
+    local y = relu:forward(x)
+    assert.is_true(rawequal(x, y))
+    H.assert_close(y, T(f.relu.output), 1e-6)
+    H.assert_close(relu:backward(x, T(f.relu.grad_output)), T(f.relu.grad_input), 1e-6)
+  end)
+end)
+
+describe("pooling", function()
+  for name, c in pairs(fixtures("pool")) do
+    it("matches PyTorch: " .. name, function()
+      local layer
+      if c.kind == "max" then layer = nn.MaxPool2d(c.kernel_size, {stride = c.stride, padding = c.padding})
+      elseif c.kind == "avg" then
+        layer = nn.AvgPool2d(c.kernel_size, {stride = c.stride, padding = c.padding, count_include_pad = c.count_include_pad})
+      else layer = nn.AdaptiveAvgPool2d(c.output_size) end
+      check_case(layer, c, name)
+    end)
+  end
+end)
+
+describe("softmax", function()
+  for name, c in pairs(fixtures("softmax")) do
+    it("matches PyTorch: " .. name, function()
+      check_case(c.log and nn.LogSoftmax(c.dim) or nn.Softmax(c.dim), c, name)
+    end)
+  end
+end)
+
+describe("nn.Dropout", function()
+  it("drops about p of the elements, scales the rest by 1 / (1 - p), and repeats under the seed", function()
+    local d = nn.Dropout(0.3)
+    local x = L.ones(100000)
+    L.manual_seed(5)
+    local y = d:forward(x):clone()
+    local kept = y:gt(0):sum()
+    assert.is_true(math.abs(kept / 100000 - 0.7) < 0.01)
+    H.assert_close(y:max(), 1 / 0.7, 1e-6)
+    L.manual_seed(5)
+    assert.same(y:totable(), d:forward(x):totable())
+    local g = d:backward(x, L.ones(100000))
+    H.assert_close(g, y, 1e-6)
+  end)
+
+  it("passes input through in evaluation and for p = 0", function()
+    local x = L.randn(10)
+    local d = nn.Dropout(0.5):eval()
+    assert.is_true(rawequal(x, d:forward(x)))
+    assert.is_true(rawequal(x, nn.Dropout(0):forward(x)))
+  end)
+end)
+
+describe("nn.Flatten and nn.Identity", function()
+  it("flattens all but the batch dimension, and unflattens gradients", function()
+    local x = L.randn(2, 3, 4, 5)
+    local f = nn.Flatten()
+    local y = f:forward(x)
+    assert.equal("2x60", tostring(y:size()))
+    assert.equal(x:get(2, 3, 4, 5), y:get(2, 60))
+    assert.equal("2x3x4x5", tostring(f:backward(x, L.randn(2, 60)):size()))
+    assert.equal("6x20", tostring(nn.Flatten({start_dim = 1, end_dim = 2}):forward(x):reshape(6, 20):size()))
+  end)
+
+  it("flattens a batch-folded convolution output in the right order", function()
+    local conv = nn.Conv2d(2, 3, 1)
+    local x = L.randn(4, 2, 2, 2)
+    local y = conv:forward(x)
+    local flat = nn.Flatten():forward(y)
+    assert.same(y:contiguous():view(4, 12):totable(), flat:totable())
+  end)
+
+  it("Identity returns its input", function()
+    local x = L.randn(3)
+    assert.is_true(rawequal(x, nn.Identity():forward(x)))
+  end)
+end)
