@@ -87,6 +87,13 @@ static lt_tensor *push_grad(lua_State *L, lua_Integer i, const char *fname) {
     return g;
 }
 
+/* A number argument named in messages: "argument 2 (max_norm) must be a number, got string". */
+static double check_named_number(lua_State *L, int idx, const char *fname, const char *name) {
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        lt_argerror(L, idx, fname, "(%s) must be a number, got %s", name, lua_isnone(L, idx) ? "nothing" : lt_typename(L, idx));
+    return lua_tonumber(L, idx);
+}
+
 static double check_norm_type(lua_State *L, int idx, const char *fname) {
     if (lua_isnoneornil(L, idx)) return 2.0;
     if (lua_type(L, idx) == LUA_TSTRING && strcmp(lua_tostring(L, idx), "inf") == 0) return INFINITY;
@@ -103,10 +110,12 @@ static double check_norm_type(lua_State *L, int idx, const char *fname) {
 static int l_clip_grad_norm(lua_State *L) {
     const char *fname = "lightning.optim.clip_grad_norm";
     lua_Integer n = param_count(L, fname);
-    double max_norm = lt_check_number(L, 2, fname);
+    double max_norm = check_named_number(L, 2, fname, "max_norm");
     if (!(max_norm >= 0)) lt_argerror(L, 2, fname, "(max_norm) must be a non-negative number, got %g", max_norm);
     double norm_type = check_norm_type(L, 3, fname);
-    int error_if_nonfinite = lt_opt_boolean(L, 4, fname, 0);
+    if (!lua_isnoneornil(L, 4) && !lua_isboolean(L, 4))
+        lt_argerror(L, 4, fname, "(error_if_nonfinite) must be a boolean, got %s", lt_typename(L, 4));
+    int error_if_nonfinite = lua_toboolean(L, 4);
     lt_error err;
     double acc = 0.0;
     for (lua_Integer i = 1; i <= n; i++) {
@@ -136,7 +145,7 @@ static int l_clip_grad_norm(lua_State *L) {
 static int l_clip_grad_value(lua_State *L) {
     const char *fname = "lightning.optim.clip_grad_value";
     lua_Integer n = param_count(L, fname);
-    double v = lt_check_number(L, 2, fname);
+    double v = check_named_number(L, 2, fname, "clip_value");
     if (!(v >= 0)) lt_argerror(L, 2, fname, "(clip_value) must be a non-negative number, got %g", v);
     lt_error err;
     for (lua_Integer i = 1; i <= n; i++) {

@@ -7,6 +7,8 @@
 --   {kind = "betas"}                      two numbers in [0, 1)
 --   {kind = "numbers", min = 0}           a list of numbers (each checked like "number")
 --   {kind = "number_or_list", min = 0}    a number, or a list with one number per parameter group
+--   {kind = "integers"}                   a list of integers
+--   {kind = "function_or_list"}           a function, or a list of functions
 -- A spec may also carry default = value and required = true.
 local L = require "lightning"
 
@@ -20,6 +22,10 @@ function check.describe(v)
   return type(v)
 end
 local describe = check.describe
+
+local function is_integer(v)
+  return math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v) and math.abs(v) < 2^53)
+end
 
 local function number_problem(spec, v)
   if type(v) ~= "number" or v ~= v then return "must be a number, got " .. describe(v) end
@@ -38,10 +44,7 @@ function check.problem(spec, value)
   local kind = spec.kind
   if kind == "number" then return number_problem(spec, value)
   elseif kind == "integer" then
-    if math.type(value) ~= "integer" and not (type(value) == "number" and value == math.floor(value) and value == value
-        and math.abs(value) < 2^53) then
-      return "must be an integer, got " .. describe(value)
-    end
+    if not is_integer(value) then return "must be an integer, got " .. describe(value) end
     if spec.min and value < spec.min then return ("must be >= %d, got %s"):format(spec.min, describe(value)) end
   elseif kind == "boolean" or kind == "function" or kind == "table" then
     if type(value) ~= kind then return ("must be a %s, got %s"):format(kind, describe(value)) end
@@ -74,6 +77,17 @@ function check.problem(spec, value)
     for i, v in ipairs(value) do
       local p = number_problem(spec, v)
       if p then return ("[%d] %s"):format(i, p) end
+    end
+  elseif kind == "integers" then
+    if type(value) ~= "table" then return "must be a list of integers, got " .. describe(value) end
+    for i, v in ipairs(value) do
+      if not is_integer(v) then return ("must be a list of integers, got %s at position %d"):format(describe(v), i) end
+    end
+  elseif kind == "function_or_list" then
+    if type(value) == "function" then return nil end
+    if type(value) ~= "table" then return "must be a function or a list of functions, got " .. describe(value) end
+    for i, v in ipairs(value) do
+      if type(v) ~= "function" then return ("must be a list of functions, got %s at position %d"):format(describe(v), i) end
     end
   else
     error("check.problem: unknown kind " .. tostring(kind))
