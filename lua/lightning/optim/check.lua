@@ -17,7 +17,7 @@ local check = {}
 --- "tensor" for tensors, the value for numbers and strings, the type otherwise.
 function check.describe(v)
   if L.is_tensor(v) then return "tensor" end
-  if type(v) == "number" then return ("%.6g"):format(v) end
+  if type(v) == "number" then return v ~= v and "nan" or ("%.6g"):format(v) end
   if type(v) == "string" then return ("%q"):format(v) end
   return type(v)
 end
@@ -107,13 +107,32 @@ function check.sorted_keys(t)
   return keys
 end
 
---- Raises when options has a key that specs lacks (and that extra, if given, does not allow).
+local function unknown_keys(t, specs, extra)
+  local unknown = {}
+  for key in pairs(t) do
+    if not (specs[key] or (extra and extra[key])) then unknown[#unknown + 1] = "'" .. tostring(key) .. "'" end
+  end
+  table.sort(unknown)
+  return unknown
+end
+
+--- Raises when options has keys that specs lacks (and that extra, if given, does not allow); the
+-- message names them all.
 function check.known(fname, where, options, specs, extra)
-  for key in pairs(options) do
-    if not (specs[key] or (extra and extra[key])) then
-      error(("%s: %sunknown option '%s' (known: %s)"):format(fname, where, tostring(key),
-        table.concat(check.sorted_keys(specs), ", ")), 0)
-    end
+  local unknown = unknown_keys(options, specs, extra)
+  if #unknown > 0 then
+    error(("%s: %sunknown option%s %s (known: %s)"):format(fname, where, #unknown > 1 and "s" or "",
+      table.concat(unknown, ", "), table.concat(check.sorted_keys(specs), ", ")), 0)
+  end
+end
+
+--- The same for the entries of a saved state: "unknown entry 'T_max' (a StepLR keeps ...)".
+function check.known_entries(fname, where, t, specs, owner)
+  local unknown = unknown_keys(t, specs)
+  if #unknown > 0 then
+    error(("%s: %sunknown entr%s %s (a%s %s keeps %s)"):format(fname, where, #unknown > 1 and "ies" or "y",
+      table.concat(unknown, ", "), owner:match("^[AEIOU]") and "n" or "", owner,
+      table.concat(check.sorted_keys(specs), ", ")), 0)
   end
 end
 

@@ -26,22 +26,41 @@ function Optimizer:_fname(method)
   return "lightning.optim." .. class.name_of(self) .. (method and ":" .. method or "")
 end
 
--- Checks every option of a group (or of the defaults); `where` prefixes messages ("parameter group 2: ").
-function Optimizer:_check_options(group, fname, where, allow_missing)
-  for name, spec in pairs(self.options) do
-    local value = group[name]
-    if value == nil then
-      if not allow_missing then fail(fname, "%s%s is missing", where, name) end
-    else
-      local problem = check.problem(spec, value)
-      if problem then fail(fname, "%s%s %s", where, name, problem) end
-    end
+-- Option names in sorted order, once per class: checks report the same problem whatever the table order.
+local sorted_names = setmetatable({}, {__mode = "k"})
+local function option_names(options)
+  local names = sorted_names[options]
+  if not names then
+    names = check.sorted_keys(options)
+    sorted_names[options] = names
   end
-  self:_check_combination(group, fname, where)
+  return names
 end
 
---- Cross-option rules of a subclass (SGD: nesterov needs momentum); raises with fail().
-function Optimizer:_check_combination(group, fname, where) end
+--- The first problem with a group's options: name and message, or nil. Allocates nothing when all is
+-- well, as step() runs it on every call. allow_missing: absent options are no problem (the defaults).
+function Optimizer:_options_problem(group, allow_missing)
+  for _, name in ipairs(option_names(self.options)) do
+    local value = group[name]
+    if value == nil then
+      if not allow_missing then return name, "is missing" end
+    else
+      local problem = check.problem(self.options[name], value)
+      if problem then return name, problem end
+    end
+  end
+  local problem = self:_combination_problem(group)
+  if problem then return "", problem end
+end
+
+-- Raises on the first problem; `where` prefixes the message ("parameter group 2: ").
+function Optimizer:_check_options(group, fname, where, allow_missing)
+  local name, problem = self:_options_problem(group, allow_missing)
+  if name then fail(fname, "%s%s%s%s", where, name, name == "" and "" or " ", problem) end
+end
+
+--- Rules across options of a subclass (SGD: nesterov needs momentum): a message, or nil.
+function Optimizer:_combination_problem(group) end
 
 function Optimizer:_check_known(t, fname, where, extra) check.known(fname, where, t, self.options, extra) end
 
@@ -140,7 +159,10 @@ function Optimizer:step(closure)
   if closure ~= nil then loss = closure() end
   local index = 0
   for gi, group in ipairs(self.param_groups) do
-    self:_check_options(group, self:_fname("step"), ("parameter group %d: "):format(gi))
+    local name, problem = self:_options_problem(group)
+    if name then
+      fail(self:_fname("step"), "parameter group %d: %s%s%s", gi, name, name == "" and "" or " ", problem)
+    end
     for _, p in ipairs(group.params) do
       index = index + 1
       local grad = p.grad
@@ -217,13 +239,11 @@ end
 function Optimizer:_load_param_state(fname, index, p, saved)
   local where = ("state for parameter %d: "):format(index)
   if type(saved) ~= "table" then fail(fname, "%sexpected a table, got %s", where, describe(saved)) end
+  check.known_entries(fname, where, saved, self.state_keys, class.name_of(self))
   local state = {}
-  for key, value in pairs(saved) do
-    local kind = self.state_keys[key]
-    if kind == nil then
-      fail(fname, "%sunknown entry '%s' (a %s keeps %s)", where, tostring(key), class.name_of(self),
-        table.concat(check.sorted_keys(self.state_keys), ", "))
-    elseif kind == "tensor" then
+  for _, key in ipairs(check.sorted_keys(saved)) do  -- sorted: the same error whatever the table's order
+    local value, kind = saved[key], self.state_keys[key]
+    if kind == "tensor" then
       if not L.is_tensor(value) then fail(fname, "%s%s must be a tensor, got %s", where, key, describe(value)) end
       if not same_shape(value, p) then
         fail(fname, "%s%s has shape %s, expected %s (the parameter's)", where, key, shape_str(value), shape_str(p))
@@ -272,13 +292,19 @@ function Optimizer:load_state_dict(sd)
   end
 
   local params = self:_indexed_params()
-  local state = {}
-  for key, saved in pairs(sd.state) do
+  local indices = {}
+  for key in pairs(sd.state) do
     local index = math.tointeger(tonumber(key))
     if index == nil or params[index] == nil then
       fail(fname, "state key %s is not a parameter index (1..%d)", describe(key), #params)
     end
-    state[params[index]] = self:_load_param_state(fname, index, params[index], saved)
+    indices[#indices + 1] = {index, key}
+  end
+  table.sort(indices, function(a, b) return a[1] < b[1] end)
+  local state = {}
+  for _, e in ipairs(indices) do
+    local index, key = e[1], e[2]
+    state[params[index]] = self:_load_param_state(fname, index, params[index], sd.state[key])
   end
   self.param_groups = groups
   self.state = state

@@ -19,10 +19,10 @@ SGD.options = {
 }
 SGD.state_keys = {momentum_buffer = "tensor"}
 
-function SGD:_check_combination(group, fname, where)
-  if group.nesterov and (group.momentum == nil or group.momentum <= 0 or group.dampening ~= 0) then
-    error(("%s: %snesterov momentum requires a momentum > 0 and zero dampening (momentum %s, dampening %s)")
-      :format(fname, where, tostring(group.momentum), tostring(group.dampening)), 0)
+function SGD:_combination_problem(group)
+  if group.nesterov and (group.momentum <= 0 or group.dampening ~= 0) then
+    return ("nesterov momentum requires a momentum > 0 and zero dampening (momentum %s, dampening %s)")
+      :format(tostring(group.momentum), tostring(group.dampening))
   end
 end
 

@@ -114,14 +114,8 @@ end
 function ReduceLROnPlateau:load_state_dict(sd)
   local fname = self:_fname("load_state_dict")
   if type(sd) ~= "table" then fail(fname, "expected a table (from state_dict()), got %s", check.describe(sd)) end
-  for key, value in pairs(sd) do
-    local spec = state_specs[key]
-    if not spec then
-      fail(fname, "unknown entry '%s' (a ReduceLROnPlateau keeps %s)", tostring(key),
-        table.concat(check.sorted_keys(state_specs), ", "))
-    end
-    check.value(fname, "", key, spec, value)
-  end
+  check.known_entries(fname, "", sd, state_specs, "ReduceLROnPlateau")
+  for key, value in pairs(sd) do check.value(fname, "", key, state_specs[key], value) end
   if sd.min_lrs and #sd.min_lrs ~= #self.optimizer.param_groups then
     fail(fname, "min_lrs has %d values, the optimizer has %d parameter groups", #sd.min_lrs, #self.optimizer.param_groups)
   end

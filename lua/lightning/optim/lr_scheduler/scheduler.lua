@@ -127,14 +127,8 @@ function LRScheduler:load_state_dict(sd)
   local fname = self:_fname("load_state_dict")
   if type(sd) ~= "table" then fail(fname, "expected a table (from state_dict()), got %s", check.describe(sd)) end
   local specs = self:_state_specs()
-  for key, value in pairs(sd) do
-    local spec = specs[key]
-    if not spec then
-      fail(fname, "unknown entry '%s' (a %s keeps %s)", tostring(key), class.name_of(self),
-        table.concat(check.sorted_keys(specs), ", "))
-    end
-    check.value(fname, "", key, spec, value)
-  end
+  check.known_entries(fname, "", sd, specs, class.name_of(self))
+  for key, value in pairs(sd) do check.value(fname, "", key, specs[key], value) end
   for key, value in pairs(sd) do
     if specs[key].kind == "integer" then value = math.tointeger(value) end  -- 5.0 after a trip through JSON
     self[key] = check.copy(value)
