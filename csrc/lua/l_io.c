@@ -11,6 +11,8 @@
 #include "../core/safetensors.h"
 #include "l_util.h"
 
+void lt_open_tfevents(lua_State *L, int io);  /* l_tfevents.c */
+
 /* ---- safetensors ---- */
 
 #define SAVE_ST "lightning.save_safetensors"
@@ -218,6 +220,7 @@ void lt_open_io(lua_State *L, int module) {
         {"write_file", l_write_file}, {"mkdir", l_mkdir}, {"listdir", l_listdir}, {"file_type", l_file_type},
         {"hostname", l_hostname}, {"pid", l_pid}, {NULL, NULL}};
     luaL_newlib(L, fns);
+    lt_open_tfevents(L, lua_gettop(L));
     lua_setfield(L, module, "io");
     /* also at the top of lightning.core, so that `require "lightning"` gives L.save_safetensors */
     lua_pushcfunction(L, l_save_safetensors);
