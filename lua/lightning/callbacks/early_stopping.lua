@@ -1,0 +1,128 @@
+--- EarlyStopping: stops fit when a monitored metric stops improving, as PyTorch Lightning's.
+--   L.callbacks.EarlyStopping{monitor = "val_loss", mode = "min", patience = 10, min_delta = 0}
+-- patience counts checks without an improvement of more than min_delta (a check is the end of each
+-- training epoch when validation runs every epoch, otherwise each validation). strict (default
+-- true): a monitor that was never logged is an error that lists the metrics that exist.
+-- check_finite stops on NaN/inf; stopping_threshold and divergence_threshold stop at once.
+local class = require "lightning.class"
+local Callback = require "lightning.callbacks.callback"
+local output = require "lightning.trainer.output"
+
+local EarlyStopping = class("EarlyStopping", Callback)
+EarlyStopping.is_monitoring_callback = true
+
+function EarlyStopping:__init(opts)
+  local o = Callback.parse_options("EarlyStopping", opts, {monitor = false, min_delta = 0.0, patience = 3,
+    verbose = false, mode = "min", strict = true, check_finite = true, stopping_threshold = false,
+    divergence_threshold = false, check_on_train_epoch_end = false})
+  if type(o.monitor) ~= "string" then
+    error(("EarlyStopping: monitor must be the name of a logged metric, got %s"):format(type(o.monitor)), 2)
+  end
+  if o.mode ~= "min" and o.mode ~= "max" then
+    error(("EarlyStopping: mode must be \"min\" or \"max\", got %s"):format(tostring(o.mode)), 2)
+  end
+  if math.type(o.patience) ~= "integer" or o.patience < 0 then
+    error(("EarlyStopping: patience must be an integer >= 0, got %s"):format(tostring(o.patience)), 2)
+  end
+  if type(o.min_delta) ~= "number" then
+    error(("EarlyStopping: min_delta must be a number, got %s"):format(type(o.min_delta)), 2)
+  end
+  for k, v in pairs(o) do self[k] = v end
+  -- improvement means current - min_delta > best (max) or current + |min_delta| < best (min)
+  self.min_delta = math.abs(o.min_delta) * (self.mode == "max" and 1 or -1)
+  self.wait_count = 0
+  self.stopped_epoch = 0
+  self.best_score = self.mode == "min" and math.huge or -math.huge
+end
+
+function EarlyStopping:state_key()
+  return ("EarlyStopping{monitor=%s,mode=%s}"):format(self.monitor, self.mode)
+end
+
+local function improves(mode, a, b)
+  if mode == "min" then return a < b end
+  return a > b
+end
+
+function EarlyStopping:setup(trainer, module, stage)
+  self._check_on_train_epoch_end = self.check_on_train_epoch_end
+  if self._check_on_train_epoch_end == nil then
+    self._check_on_train_epoch_end = trainer.check_val_every_n_epoch == 1
+  end
+end
+
+function EarlyStopping:_should_skip(trainer)
+  return trainer.state.fn ~= "fit" or trainer.sanity_checking or trainer.fast_dev_run
+end
+
+function EarlyStopping:on_train_epoch_end(trainer, module)
+  if self._check_on_train_epoch_end and not self:_should_skip(trainer) then self:_run_check(trainer) end
+end
+
+function EarlyStopping:on_validation_end(trainer, module)
+  if not self._check_on_train_epoch_end and not self:_should_skip(trainer) then self:_run_check(trainer) end
+end
+
+function EarlyStopping:_run_check(trainer)
+  local current = trainer.callback_metrics[self.monitor]
+  if current == nil then
+    local names = {}
+    for name in pairs(trainer.callback_metrics) do names[#names + 1] = name end
+    table.sort(names)
+    local message = ("EarlyStopping: conditioned on metric %q which is not available; the metrics that exist are: %s")
+      :format(self.monitor, #names > 0 and table.concat(names, ", ") or "(none)")
+    if self.strict then error(message, 0) end
+    if not self._warned then output.print(message) self._warned = true end
+    return
+  end
+  local should_stop, reason = self:_evaluate(current)
+  trainer.should_stop = trainer.should_stop or should_stop
+  if should_stop then self.stopped_epoch = trainer.current_epoch end
+  if reason and self.verbose then output.print(reason) end
+end
+
+function EarlyStopping:_evaluate(current)
+  local finite = current == current and current ~= math.huge and current ~= -math.huge
+  if self.check_finite and not finite then
+    return true, ("Monitored metric %s = %s is not finite. Previous best value was %.3f. Signaling Trainer to stop.")
+      :format(self.monitor, tostring(current), self.best_score)
+  elseif self.stopping_threshold and improves(self.mode, current, self.stopping_threshold) then
+    return true, ("Stopping threshold reached: %s = %s %s %s. Signaling Trainer to stop."):format(self.monitor,
+      tostring(current), self.mode == "min" and "<" or ">", tostring(self.stopping_threshold))
+  elseif self.divergence_threshold and improves(self.mode, -current, -self.divergence_threshold) then
+    return true, ("Divergence threshold reached: %s = %s %s %s. Signaling Trainer to stop."):format(self.monitor,
+      tostring(current), self.mode == "min" and ">" or "<", tostring(self.divergence_threshold))
+  elseif improves(self.mode, current - self.min_delta, self.best_score) then
+    local best = self.best_score
+    local message
+    if best == best and best ~= math.huge and best ~= -math.huge then
+      message = ("Metric %s improved by %.3f >= min_delta = %s. New best score: %.3f"):format(self.monitor,
+        math.abs(best - current), tostring(math.abs(self.min_delta)), current)
+    else
+      message = ("Metric %s improved. New best score: %.3f"):format(self.monitor, current)
+    end
+    self.best_score = current
+    self.wait_count = 0
+    return false, message
+  end
+  self.wait_count = self.wait_count + 1
+  if self.wait_count >= self.patience then
+    return true, ("Monitored metric %s did not improve in the last %d records. Best score: %.3f. Signaling Trainer to stop.")
+      :format(self.monitor, self.wait_count, self.best_score)
+  end
+  return false, nil
+end
+
+function EarlyStopping:state_dict()
+  return {wait_count = self.wait_count, stopped_epoch = self.stopped_epoch, best_score = self.best_score,
+    patience = self.patience}
+end
+
+function EarlyStopping:load_state_dict(state)
+  self.wait_count = state.wait_count or 0
+  self.stopped_epoch = state.stopped_epoch or 0
+  if state.best_score ~= nil then self.best_score = state.best_score end
+  if state.patience ~= nil then self.patience = state.patience end
+end
+
+return EarlyStopping

@@ -1,0 +1,57 @@
+--- GradientFlowMonitor: watches the gradients as they flow back (the gradient-flow monitoring of the
+-- original model), with lightning.nn.diagnostics' report. Every `every_n_steps` optimizer steps
+-- (default: the Trainer's log_every_n_steps), after the backward pass, it logs each parameter's
+-- gradient norm as "grad_norm/<parameter>" and their total as "grad_norm/total" to the loggers, and
+-- prints a warning naming the parameters whose gradients vanish (norm < 1e-7) or explode (> 1e3 or
+-- NaN). verbose = true prints the whole report (gradient and weight norms, ratio, status) each time.
+--   L.callbacks.GradientFlowMonitor{every_n_steps = 50, verbose = false, log = true}
+local class = require "lightning.class"
+local Callback = require "lightning.callbacks.callback"
+local diagnostics = require "lightning.nn.diagnostics"
+local output = require "lightning.trainer.output"
+
+local GradientFlowMonitor = class("GradientFlowMonitor", Callback)
+
+function GradientFlowMonitor:__init(opts)
+  local o = Callback.parse_options("GradientFlowMonitor", opts, {every_n_steps = false, log = true, verbose = false})
+  if o.every_n_steps ~= nil and (math.type(o.every_n_steps) ~= "integer" or o.every_n_steps < 1) then
+    error(("GradientFlowMonitor: every_n_steps must be an integer >= 1, got %s"):format(tostring(o.every_n_steps)), 2)
+  end
+  for k, v in pairs(o) do self[k] = v end
+  self.history = {}   -- {step = n, total = norm, rows = diagnostics.gradient_flow rows}
+end
+
+function GradientFlowMonitor:on_after_backward(trainer, module)
+  local every = self.every_n_steps or trainer.log_every_n_steps
+  -- once per optimizer step (several backward passes share one with accumulate_grad_batches)
+  if trainer.global_step % every ~= 0 or self._last_step == trainer.global_step then return end
+  self._last_step = trainer.global_step
+  local rows = self.verbose and select(1, diagnostics.print_gradient_flow(module, output.print))
+    or diagnostics.gradient_flow(module)
+  local sum, flagged = 0, {vanishing = {}, exploding = {}}
+  local metrics = {}
+  for _, r in ipairs(rows) do
+    if r.grad_norm then
+      sum = sum + r.grad_norm ^ 2
+      metrics["grad_norm/" .. r.name] = r.grad_norm
+      local list = flagged[r.status]
+      if list then list[#list + 1] = ("%s (%.3g)"):format(r.name, r.grad_norm) end
+    end
+  end
+  local total = math.sqrt(sum)
+  metrics["grad_norm/total"] = total
+  self.history[#self.history + 1] = {step = trainer.global_step, total = total, rows = rows}
+  if self.log then
+    for _, lg in ipairs(trainer.loggers) do lg:log_metrics(metrics, trainer.global_step) end
+  end
+  if not self.verbose then
+    for _, status in ipairs {"vanishing", "exploding"} do
+      if #flagged[status] > 0 then
+        output.print(("Gradient flow at step %d: %s gradients in %s"):format(trainer.global_step, status,
+          table.concat(flagged[status], ", ")))
+      end
+    end
+  end
+end
+
+return GradientFlowMonitor

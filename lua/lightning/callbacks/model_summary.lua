@@ -1,0 +1,114 @@
+--- ModelSummary: prints the model's layers at the start of fit, as PyTorch Lightning's: name, type,
+-- parameter count and (when the module has example_input_array) each layer's output shape, then
+-- the trainable / non-trainable / total parameter counts and their size in MB (float32).
+--   L.callbacks.ModelSummary{max_depth = 1}     -- 2 also lists the layers inside containers
+--   print(L.callbacks.ModelSummary.summarize(model))
+local L = require "lightning"
+local class = require "lightning.class"
+local Callback = require "lightning.callbacks.callback"
+local output = require "lightning.trainer.output"
+
+local ModelSummary = class("ModelSummary", Callback)
+
+function ModelSummary:__init(opts)
+  local o = Callback.parse_options("ModelSummary", opts, {max_depth = 1})
+  if math.type(o.max_depth) ~= "integer" or o.max_depth < -1 then
+    error(("ModelSummary: max_depth must be an integer >= -1 (-1: all), got %s"):format(tostring(o.max_depth)), 2)
+  end
+  self.max_depth = o.max_depth
+end
+
+--- 1234 -> "1.2 K", as Lightning writes parameter counts.
+function ModelSummary.human_count(n)
+  if n < 1000 then return tostring(n) end
+  local units = {"K", "M", "B", "T"}
+  local value, unit = n, 0
+  while value >= 1000 and unit < #units do value, unit = value / 1000, unit + 1 end
+  return ("%.1f %s"):format(value, units[unit])
+end
+
+local function count_params(m)
+  local trainable, frozen = 0, 0
+  for _, p in m:named_parameters() do
+    if p.requires_grad == false then frozen = frozen + p:numel() else trainable = trainable + p:numel() end
+  end
+  return trainable, frozen
+end
+
+local function shape_text(t)
+  if not L.is_tensor(t) then return "?" end
+  local dims = {}
+  for i = 1, t:dim() do dims[i] = tostring(t:size(i)) end
+  return "[" .. table.concat(dims, ", ") .. "]"
+end
+
+-- Rows (depth-first, up to max_depth): {name, type, params, mode, out}.
+local function collect(module, max_depth)
+  local rows = {}
+  local function walk(m, prefix, depth)
+    for name, child in m:named_children() do
+      local full = prefix .. name
+      local trainable, frozen = count_params(child)
+      rows[#rows + 1] = {name = full, type = class.name_of(child), params = trainable + frozen,
+        mode = child.training and "train" or "eval", module = child}
+      if max_depth == -1 or depth < max_depth then walk(child, full .. ".", depth + 1) end
+    end
+  end
+  walk(module, "", 1)
+  return rows
+end
+
+-- Runs example_input_array through the model in eval mode so that each layer's output shape is known.
+local function run_example(module)
+  local x = module.example_input_array
+  if not L.is_tensor(x) then return false end
+  local was_training = module.training
+  module:eval()
+  local ok = pcall(module.forward, module, x)
+  module:train(was_training)
+  return ok
+end
+
+--- The summary as text.
+function ModelSummary.summarize(module, max_depth)
+  max_depth = max_depth or 1
+  local rows = collect(module, max_depth)
+  local with_shapes = run_example(module)
+  local headers = {"", "Name", "Type", "Params", "Mode"}
+  if with_shapes then headers[#headers + 1] = "Out sizes" end
+  local cells = {}
+  for i, row in ipairs(rows) do
+    local line = {tostring(i), row.name, row.type, ModelSummary.human_count(row.params), row.mode}
+    if with_shapes then line[#line + 1] = shape_text(row.module.output) end
+    cells[i] = line
+  end
+  local widths = {}
+  for c, h in ipairs(headers) do
+    widths[c] = #h
+    for _, line in ipairs(cells) do widths[c] = math.max(widths[c], utf8.len(line[c]) or #line[c]) end
+  end
+  local function format_line(line)
+    local parts = {}
+    for c, text in ipairs(line) do parts[c] = text .. string.rep(" ", widths[c] - (utf8.len(text) or #text)) end
+    return table.concat(parts, " | ")
+  end
+  local out = {format_line(headers)}
+  local rule = string.rep("-", #out[1])
+  out[#out + 1] = rule
+  for _, line in ipairs(cells) do out[#out + 1] = format_line(line) end
+  out[#out + 1] = rule
+  local trainable, frozen = count_params(module)
+  local total = trainable + frozen
+  out[#out + 1] = ("%-10sTrainable params"):format(ModelSummary.human_count(trainable))
+  out[#out + 1] = ("%-10sNon-trainable params"):format(ModelSummary.human_count(frozen))
+  out[#out + 1] = ("%-10sTotal params"):format(ModelSummary.human_count(total))
+  out[#out + 1] = ("%-10.3fTotal estimated model params size (MB)"):format(total * 4 / 1e6)
+  return table.concat(out, "\n")
+end
+
+function ModelSummary:on_fit_start(trainer, module)
+  if self.max_depth == 0 then return end
+  output.print(ModelSummary.summarize(module, self.max_depth))
+end
+
+return ModelSummary

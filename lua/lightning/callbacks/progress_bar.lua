@@ -1,0 +1,224 @@
+--- ProgressBar: training progress on the Trainer's output.
+-- On a terminal: a bar redrawn in place (percentage, batches, elapsed<remaining, it/s, and the metrics
+-- logged with prog_bar = true), a transient line during validation, and one line kept per epoch.
+-- Elsewhere (a log file, a pipe, captured output): a line every `log_every_n_steps` batches (default:
+-- the Trainer's) and one summary line per epoch with the epoch's metrics.
+--   L.callbacks.ProgressBar{refresh_rate = 1, log_every_n_steps = nil, terminal = nil (detect)}
+local L = require "lightning"
+local class = require "lightning.class"
+local Callback = require "lightning.callbacks.callback"
+local output = require "lightning.trainer.output"
+
+local ProgressBar = class("ProgressBar", Callback)
+-- Its per-epoch line comes after the module's on_train_epoch_end, so it shows what that logged.
+ProgressBar.is_monitoring_callback = true
+
+function ProgressBar:__init(opts)
+  local o = Callback.parse_options("ProgressBar", opts, {refresh_rate = 1, log_every_n_steps = false,
+    terminal = false, width = 25})
+  if math.type(o.refresh_rate) ~= "integer" or o.refresh_rate < 1 then
+    error(("ProgressBar: refresh_rate must be an integer >= 1, got %s"):format(tostring(o.refresh_rate)), 2)
+  end
+  for k, v in pairs(o) do self[k] = v end
+  self._line_open = false
+end
+
+local function clock(seconds)
+  if seconds ~= seconds or seconds == math.huge then return "?" end
+  seconds = math.floor(seconds + 0.5)
+  local h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+  if h > 0 then return ("%d:%02d:%02d"):format(h, m, s) end
+  return ("%02d:%02d"):format(m, s)
+end
+
+local function rate_text(count, elapsed)
+  if count == 0 or elapsed <= 0 then return "?it/s" end
+  local rate = count / elapsed
+  if rate >= 1 then return ("%.2fit/s"):format(rate) end
+  return ("%.2fs/it"):format(1 / rate)
+end
+
+local function number_text(v)
+  if math.type(v) == "integer" then return tostring(v) end
+  return ("%.4g"):format(v)
+end
+
+--- "v_num=0, train_loss=0.512, val_acc=0.81": the logger's version and the prog_bar metrics.
+function ProgressBar:metrics_text(trainer)
+  local parts = {}
+  local version = trainer.logger and trainer.logger.version
+  if version ~= nil then parts[1] = "v_num=" .. tostring(version) end
+  local names = {}
+  for name in pairs(trainer.progress_bar_metrics) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do parts[#parts + 1] = name .. "=" .. number_text(trainer.progress_bar_metrics[name]) end
+  return table.concat(parts, ", ")
+end
+
+local PARTIAL = {"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"}
+
+local function bar(fraction, width)
+  local eighths = math.floor(math.max(0, math.min(1, fraction)) * width * 8)
+  local full = eighths // 8
+  local text = string.rep("█", full)
+  if full < width then text = text .. PARTIAL[eighths % 8 + 1] .. string.rep(" ", width - full - 1) end
+  return text
+end
+
+function ProgressBar:_is_terminal()
+  if self.terminal ~= nil then return self.terminal end
+  return output.is_terminal()
+end
+
+-- One progress line. On a terminal:
+--   "Epoch 0:  45%|███████████▎             | 45/100 [00:12<00:15, 3.61it/s, v_num=0, loss=1.2]"
+-- in a log (no bar): "Epoch 0:  45% 45/100 [00:12<00:15, 3.61it/s, v_num=0, loss=1.2]"
+function ProgressBar:_line(desc, count, total, started, metrics)
+  local elapsed = L.now() - started
+  local remaining = count > 0 and elapsed / count * (total - count) or math.huge
+  local fraction = total > 0 and count / total or 1
+  local shape = self._tty and ("|" .. bar(fraction, self.width) .. "|") or ""
+  local text = ("%s: %3d%%%s %d/%d [%s<%s, %s"):format(desc, math.floor(fraction * 100), shape, count, total,
+    clock(elapsed), clock(remaining), rate_text(count, elapsed))
+  if metrics and metrics ~= "" then text = text .. ", " .. metrics end
+  return text .. "]"
+end
+
+function ProgressBar:_draw(text)
+  output.write("\r" .. text .. "\27[K")
+  output.flush()
+  self._line_open = true
+end
+
+function ProgressBar:_end_line()
+  if self._line_open then
+    output.write("\n")
+    output.flush()
+    self._line_open = false
+  end
+end
+
+-- A redraw at most every refresh_rate batches and ten times a second, and always at the end.
+function ProgressBar:_due(count, total)
+  if count == total then return true end
+  if count % self.refresh_rate ~= 0 then return false end
+  local now = L.now()
+  if self._last_draw and now - self._last_draw < 0.1 then return false end
+  self._last_draw = now
+  return true
+end
+
+function ProgressBar:_epoch_desc(trainer)
+  return ("Epoch %d"):format(trainer.current_epoch)
+end
+
+function ProgressBar:on_train_start(trainer, module)
+  self._tty = self:_is_terminal()
+  self._log_every = self.log_every_n_steps or trainer.log_every_n_steps
+end
+
+function ProgressBar:on_train_epoch_start(trainer, module)
+  self._started = L.now()
+  self._count = 0
+  self._last_draw = nil
+end
+
+function ProgressBar:on_train_batch_end(trainer, module, outputs, batch, batch_idx)
+  self._count = batch_idx
+  local total = trainer.num_training_batches
+  if self._tty then
+    if self:_due(batch_idx, total) then
+      self:_draw(self:_line(self:_epoch_desc(trainer), batch_idx, total, self._started, self:metrics_text(trainer)))
+    end
+  elseif batch_idx % self._log_every == 0 and batch_idx < total then
+    output.print(self:_line(self:_epoch_desc(trainer), batch_idx, total, self._started, self:metrics_text(trainer)))
+  end
+end
+
+-- Validation, sanity check, test and predict share one transient line on a terminal.
+local function eval_desc(trainer)
+  if trainer.sanity_checking then return "Sanity Checking" end
+  if trainer.testing then return "Testing" end
+  if trainer.predicting then return "Predicting" end
+  return "Validation"
+end
+
+local EVAL_TOTAL = {Validation = "num_val_batches", ["Sanity Checking"] = "num_val_batches", Testing = "num_test_batches",
+  Predicting = "num_predict_batches"}
+
+local function eval_start(self, trainer)
+  self._eval_started = L.now()
+  self._eval_last_draw = nil
+  if not self._tty then self._tty = self:_is_terminal() end
+end
+
+local function eval_batch_end(self, trainer, batch_idx)
+  if not self._tty then return end
+  local desc = eval_desc(trainer)
+  local total = trainer[EVAL_TOTAL[desc]] or 0
+  if trainer.sanity_checking then total = math.min(total, trainer.num_sanity_val_steps == -1 and total or trainer.num_sanity_val_steps) end
+  local now = L.now()
+  if batch_idx == total or not self._eval_last_draw or now - self._eval_last_draw >= 0.1 then
+    self._eval_last_draw = now
+    self:_draw(self:_line(desc, batch_idx, total, self._eval_started))
+  end
+end
+
+local function eval_end(self, trainer, keep)
+  local desc = eval_desc(trainer)
+  if self._tty and self._line_open then
+    if keep then
+      self:_end_line()
+    else
+      output.write("\r\27[K")
+      output.flush()
+      self._line_open = false
+    end
+  elseif not self._tty and keep then
+    output.print(("%s: %d batches in %s"):format(desc, trainer[EVAL_TOTAL[desc]] or 0,
+      clock(L.now() - (self._eval_started or L.now()))))
+  end
+end
+
+function ProgressBar:on_validation_start(trainer, module)
+  -- on a terminal the training bar stays on its line; validation draws below it
+  if self._tty and self._line_open then self:_end_line() self._train_line_closed = true end
+  eval_start(self, trainer)
+end
+function ProgressBar:on_validation_batch_end(trainer, module, outputs, batch, batch_idx) eval_batch_end(self, trainer, batch_idx) end
+function ProgressBar:on_validation_end(trainer, module) eval_end(self, trainer, false) end
+function ProgressBar:on_test_start(trainer, module) eval_start(self, trainer) end
+function ProgressBar:on_test_batch_end(trainer, module, outputs, batch, batch_idx) eval_batch_end(self, trainer, batch_idx) end
+function ProgressBar:on_test_end(trainer, module) eval_end(self, trainer, true) end
+function ProgressBar:on_predict_start(trainer, module) eval_start(self, trainer) end
+function ProgressBar:on_predict_batch_end(trainer, module, outputs, batch, batch_idx) eval_batch_end(self, trainer, batch_idx) end
+function ProgressBar:on_predict_end(trainer, module) eval_end(self, trainer, true) end
+
+--- The line kept for each epoch: the full bar with the epoch's metrics (validation included).
+function ProgressBar:on_train_epoch_end(trainer, module)
+  local total = trainer.num_training_batches
+  local text = self:_line(self:_epoch_desc(trainer), self._count or 0, total, self._started or L.now(),
+    self:metrics_text(trainer))
+  if self._tty then
+    if self._train_line_closed then
+      -- validation printed below the bar: move up to the bar's line and redraw it
+      output.write("\27[1A")
+      self._train_line_closed = false
+    end
+    self:_draw(text)
+    self:_end_line()
+  else
+    local elapsed = L.now() - (self._started or L.now())
+    local summary = ("%s: %d/%d batches in %s (%s)"):format(self:_epoch_desc(trainer), self._count or 0, total,
+      clock(elapsed), rate_text(self._count or 0, elapsed))
+    local metrics = self:metrics_text(trainer)
+    output.print(metrics ~= "" and (summary .. ", " .. metrics) or summary)
+  end
+end
+
+--- Ends an open line (after an error, so that the message starts on its own line).
+function ProgressBar:abort()
+  self:_end_line()
+end
+
+return ProgressBar

@@ -1,0 +1,136 @@
+--- L.LightningModule: an nn.Module that also says how to train itself, as in PyTorch Lightning.
+-- A subclass defines training_step (and validation_step, test_step, predict_step) and
+-- configure_optimizers; the Trainer calls them and the hooks below in Lightning's order.
+-- There is no autograd: after training_step the Trainer calls backward_step(batch, outputs), whose
+-- default backpropagates the criterion and then the network:
+--   function Model:training_step(batch, batch_idx)
+--     local out = self:forward(batch.input)
+--     local loss = self.criterion:forward(out, batch.target)
+--     self:log("train_loss", loss, {prog_bar = true})
+--     return {loss = loss, output = out, target = batch.target, input = batch.input}
+--   end
+-- The network is self.net when the module holds one, the module itself otherwise (its own
+-- forward(x) / backward(x, grad_output), nn.Module's protocol).
+local Module = require "lightning.nn.module"
+local class = require "lightning.class"
+local output = require "lightning.trainer.output"
+
+local LightningModule = class("LightningModule", Module)
+
+function LightningModule:__init()
+  Module.__init(self)
+  self.hparams = {}
+  self.trainer = nil
+  self.automatic_optimization = true
+end
+
+--- Copies the given hyper-parameters into self.hparams (saved in checkpoints as JSON).
+function LightningModule:save_hyperparameters(hparams)
+  assert(hparams == nil or type(hparams) == "table", "save_hyperparameters: expected a table")
+  for k, v in pairs(hparams or {}) do
+    local t = type(v)
+    if t == "number" or t == "string" or t == "boolean" then self.hparams[k] = v end
+  end
+  return self.hparams
+end
+
+--- self:log(name, value, {prog_bar, logger, on_step, on_epoch, reduce_fx, batch_size}) with
+-- Lightning's meaning; the defaults of on_step/on_epoch depend on the hook that logs (training_step:
+-- on_step; validation/test and epoch hooks: on_epoch). Outside a Trainer run it does nothing.
+function LightningModule:log(name, value, opts)
+  local trainer = self.trainer
+  if trainer and trainer._results then trainer._results:log(trainer, name, value, opts) end
+end
+
+function LightningModule:log_dict(values, opts)
+  assert(type(values) == "table", "log_dict: expected a table of name = value")
+  local names = {}
+  for name in pairs(values) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do self:log(name, values[name], opts) end
+end
+
+--- print through the Trainer's output writer (lightning.trainer.output).
+function LightningModule:print(...)
+  output.print(...)
+end
+
+--- The optimizer (or the list, with several) that configure_optimizers returned.
+function LightningModule:optimizers()
+  local trainer = self.trainer
+  if not trainer or not trainer.optimizers then return nil end
+  if #trainer.optimizers == 1 then return trainer.optimizers[1] end
+  return trainer.optimizers
+end
+
+function LightningModule:lr_schedulers()
+  local trainer = self.trainer
+  if not trainer or not trainer.lr_scheduler_configs or #trainer.lr_scheduler_configs == 0 then return nil end
+  local list = {}
+  for i, config in ipairs(trainer.lr_scheduler_configs) do list[i] = config.scheduler end
+  if #list == 1 then return list[1] end
+  return list
+end
+
+function LightningModule:training_step(batch, batch_idx)
+  error(class.name_of(self) .. ":training_step is not implemented", 2)
+end
+
+function LightningModule:configure_optimizers()
+  error(class.name_of(self) .. ":configure_optimizers is not implemented", 2)
+end
+
+--- The network that backward_step runs backwards: self.net when there is one, else the module.
+function LightningModule:network()
+  return self.net or self
+end
+
+--- Backpropagates a training step: the gradient of the criterion at the network's output, then
+-- backward through the network (accumulating into each parameter's p.grad). outputs is what
+-- training_step returned: {loss, output, target[, input][, criterion]}.
+function LightningModule:backward_step(batch, outputs)
+  local name = class.name_of(self)
+  if type(outputs) ~= "table" or outputs.output == nil or outputs.target == nil then
+    error(("%s:backward_step: the default backward needs training_step to return {loss = ..., " ..
+      "output = <network output>, target = <targets>}, or override backward_step(batch, outputs)"):format(name), 0)
+  end
+  local criterion = outputs.criterion or self.criterion
+  if not criterion then
+    error(("%s:backward_step: no criterion: set self.criterion or return it as outputs.criterion"):format(name), 0)
+  end
+  local grad_output = criterion:backward(outputs.output, outputs.target)
+  local input = outputs.input or (type(batch) == "table" and batch.input)
+  return self:network():backward(input, grad_output)
+end
+
+-- Default hooks the Trainer calls with a behaviour (the others are simply absent).
+function LightningModule:optimizer_zero_grad(epoch, batch_idx, optimizer)
+  optimizer:zero_grad()
+end
+
+function LightningModule:optimizer_step(epoch, batch_idx, optimizer)
+  optimizer:step()
+end
+
+function LightningModule:configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+  self:clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+end
+
+--- Clips the gradients of the optimizer's parameters: by their total norm ("norm") or each value
+-- ("value"). Does nothing without a value.
+function LightningModule:clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+  if not gradient_clip_val or gradient_clip_val <= 0 then return end
+  local clipping = require "lightning.trainer.clipping"
+  clipping.clip(optimizer, self, gradient_clip_val, gradient_clip_algorithm or "norm")
+end
+
+function LightningModule:on_validation_model_eval() self:eval() end
+function LightningModule:on_validation_model_train() self:train() end
+function LightningModule:on_test_model_eval() self:eval() end
+function LightningModule:on_predict_model_eval() self:eval() end
+
+function LightningModule:lr_scheduler_step(scheduler, metric)
+  if metric == nil then scheduler:step() else scheduler:step(metric) end
+end
+
+return LightningModule

@@ -1,0 +1,341 @@
+--- L.Trainer: runs a LightningModule's training, validation, test and prediction loops with
+-- PyTorch Lightning's options, hook order and logging semantics.
+--   local trainer = L.Trainer{max_epochs = 10, callbacks = {...}, logger = L.loggers.CSVLogger{...}}
+--   trainer:fit(model, datamodule[, {ckpt_path = "last" | path}])
+--   trainer:fit(model, train_loader[, val_loader][, {ckpt_path = ...}])
+--   trainer:validate(model, datamodule or loader[, {ckpt_path = ...}]) --> {{val_loss = ..., ...}}
+--   trainer:test(model, datamodule or loader[, {ckpt_path = "best" | "last" | path}])
+--   trainer:predict(model, datamodule or loader) --> list of predict_step results
+-- State: current_epoch (0-based, the number of finished epochs), global_step (optimizer steps),
+-- should_stop, callback_metrics, logged_metrics, progress_bar_metrics. batch_idx is 1-based.
+-- The loops are in lightning/trainer/ (fit_loop.lua, eval_loop.lua); checkpoints in checkpoint.lua.
+local L = require "lightning"
+local class = require "lightning.class"
+local options = require "lightning.trainer.options"
+local hooks = require "lightning.trainer.hooks"
+local data = require "lightning.trainer.data"
+local checkpoint = require "lightning.trainer.checkpoint"
+local optimization = require "lightning.trainer.optimization"
+local fs = require "lightning.trainer.fs"
+local output = require "lightning.trainer.output"
+local fit_loop = require "lightning.trainer.fit_loop"
+local eval_loop = require "lightning.trainer.eval_loop"
+
+local Trainer = class("Trainer")
+
+local function callbacks_module() return require "lightning.callbacks" end
+
+local function build_loggers(self, logger)
+  if self.fast_dev_run or logger == false then return {} end
+  if logger == nil or logger == true then
+    local ok, loggers = pcall(require, "lightning.loggers")
+    if ok and type(loggers) == "table" and loggers.TensorBoardLogger then
+      return {loggers.TensorBoardLogger{save_dir = self.default_root_dir, name = "lightning_logs"}}
+    end
+    return {}
+  end
+  if type(logger.log_metrics) == "function" then return {logger} end
+  local list = {}
+  for i, lg in ipairs(logger) do
+    if type(lg) ~= "table" or type(lg.log_metrics) ~= "function" then
+      error(("Trainer: logger %d must have log_metrics(metrics, step), got %s"):format(i, class.name_of(lg)), 0)
+    end
+    list[i] = lg
+  end
+  return list
+end
+
+-- User callbacks, then the defaults the options ask for; checkpoint callbacks last (Lightning's order).
+local function build_callbacks(self, user)
+  local C = callbacks_module()
+  local list = {}
+  for i, cb in ipairs(user or {}) do
+    hooks.check_callback(cb, i)
+    list[#list + 1] = cb
+  end
+  local function has(cls)
+    for _, cb in ipairs(list) do if class.is_instance(cb, cls) then return true end end
+    return false
+  end
+  if self.enable_progress_bar and not has(C.ProgressBar) then list[#list + 1] = C.ProgressBar() end
+  if self.enable_model_summary and not has(C.ModelSummary) then list[#list + 1] = C.ModelSummary() end
+  if has(C.ModelCheckpoint) and not self.enable_checkpointing then
+    error("Trainer: enable_checkpointing = false but a ModelCheckpoint is in callbacks", 0)
+  end
+  if self.enable_checkpointing and not has(C.ModelCheckpoint) then list[#list + 1] = C.ModelCheckpoint() end
+  local others, checkpoints = {}, {}
+  for _, cb in ipairs(list) do
+    if class.is_instance(cb, C.ModelCheckpoint) then checkpoints[#checkpoints + 1] = cb else others[#others + 1] = cb end
+  end
+  for _, cb in ipairs(checkpoints) do others[#others + 1] = cb end
+  return others
+end
+
+function Trainer:_refresh_callback_views()
+  local C = callbacks_module()
+  self.checkpoint_callbacks, self.early_stopping_callbacks = {}, {}
+  self.progress_bar_callback = nil
+  for _, cb in ipairs(self.callbacks) do
+    if class.is_instance(cb, C.ModelCheckpoint) then self.checkpoint_callbacks[#self.checkpoint_callbacks + 1] = cb end
+    if class.is_instance(cb, C.EarlyStopping) then self.early_stopping_callbacks[#self.early_stopping_callbacks + 1] = cb end
+    if class.is_instance(cb, C.ProgressBar) then self.progress_bar_callback = cb end
+  end
+  self.checkpoint_callback = self.checkpoint_callbacks[1]
+  self.early_stopping_callback = self.early_stopping_callbacks[1]
+end
+
+function Trainer:__init(opts)
+  local resolved = options.resolve(opts)
+  for name, value in pairs(resolved) do self[name] = value end
+  self.current_epoch = 0
+  self.global_step = 0
+  self.should_stop = false
+  self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = {}, {}, {}
+  self.state = {fn = nil, stage = nil, status = "initializing"}
+  self.sanity_checking, self.training, self.validating, self.testing, self.predicting = false, false, false, false, false
+  self.interrupted = false
+  self.optimizers, self.lr_scheduler_configs = {}, {}
+  self.num_training_batches, self.num_val_batches, self.num_test_batches = 0, 0, 0
+  self.loggers = build_loggers(self, resolved.logger)
+  self.logger = self.loggers[1]
+  self.callbacks = build_callbacks(self, resolved.callbacks)
+  self:_refresh_callback_views()
+  self._prepared = setmetatable({}, {__mode = "k"})
+  self.log_dir = self:_resolve_log_dir()
+end
+
+--- Lightning's trainer.log_dir: the first logger's folder, else default_root_dir.
+function Trainer:_resolve_log_dir()
+  local lg = self.logger
+  if lg then
+    local dir = lg.log_dir or lg.save_dir
+    if type(dir) == "function" then dir = dir(lg) end
+    if dir then return dir end
+  end
+  return self.default_root_dir
+end
+
+--- Writes to every logger; "epoch" is added as Lightning does.
+function Trainer:_log_metrics(metrics, step)
+  if not next(metrics) or self.sanity_checking then return end
+  metrics.epoch = metrics.epoch or self.current_epoch
+  for name, value in pairs(metrics) do self.logged_metrics[name] = value end
+  for _, lg in ipairs(self.loggers) do lg:log_metrics(metrics, step) end
+end
+
+-- The callbacks that configure_callbacks returns replace those of the same class.
+function Trainer:_add_module_callbacks()
+  local extra = hooks.call_module(self, "configure_callbacks")
+  if extra == nil then return end
+  if type(extra) ~= "table" then error("configure_callbacks must return a list of callbacks", 0) end
+  if extra[1] == nil and next(extra) ~= nil then extra = {extra} end
+  for i, cb in ipairs(extra) do
+    hooks.check_callback(cb, #self.callbacks + i)
+    local replaced = false
+    for j, existing in ipairs(self.callbacks) do
+      if getmetatable(existing) == getmetatable(cb) and getmetatable(cb) ~= nil then
+        self.callbacks[j] = cb
+        replaced = true
+      end
+    end
+    if not replaced then table.insert(self.callbacks, cb) end
+  end
+  self:_refresh_callback_views()
+end
+
+--- Creates the output folders and writes a probe file of about one checkpoint's size into each, so
+-- that a read-only or full disk is an error now rather than after an epoch of training.
+function Trainer:_check_output_folders(module)
+  local dirs, seen = {}, {}
+  local function add(dir) if dir and not seen[dir] then seen[dir] = true dirs[#dirs + 1] = dir end end
+  add(self.default_root_dir)
+  for _, cb in ipairs(self.checkpoint_callbacks) do add(cb.dirpath) end
+  for _, lg in ipairs(self.loggers) do
+    local dir = lg.log_dir or lg.save_dir
+    if type(dir) == "string" then add(dir) end
+  end
+  local bytes = 0
+  if module and #self.checkpoint_callbacks > 0 then bytes = 4 * module:num_parameters() * 3 end
+  for _, dir in ipairs(dirs) do
+    local ok, err = fs.check_writable(dir, dir == self.default_root_dir and 0 or bytes)
+    if not ok then
+      error(("Trainer: the output folder %s is not writable (%s); choose another with default_root_dir, " ..
+        "the logger's save_dir or ModelCheckpoint's dirpath"):format(dir, tostring(err)), 0)
+    end
+  end
+end
+
+--- The position to record in a checkpoint: the epoch, and within it how far training got.
+-- Checkpoints saved by callbacks at the end of an epoch resume at the next one; the checkpoint of
+-- the last good state after an error resumes inside its epoch, after the last optimizer step.
+function Trainer:_loop_state(after_error)
+  local good = self._good_state
+  if not after_error or not good then
+    return {epoch = self.current_epoch, epoch_finished = self._epoch_finished == true}
+  end
+  return {epoch = good.epoch, epoch_finished = false, batches_done = good.batches_done,
+    epoch_start_rng = good.epoch_start_rng, rng = good.rng}
+end
+
+function Trainer:_restore_loop_state(loops, epoch)
+  self._resume_position = nil
+  if loops.batches_done == nil then
+    self.current_epoch = (loops.epoch or epoch) + (loops.epoch_finished and 1 or 0)
+  else
+    self.current_epoch = loops.epoch or epoch
+    self._resume_position = {batches_done = loops.batches_done, epoch_start_rng = loops.epoch_start_rng,
+      rng = loops.rng}
+  end
+end
+
+--- Saves a checkpoint of the current state (what ModelCheckpoint calls).
+function Trainer:save_checkpoint(path)
+  local ckpt = checkpoint.dump(self)
+  hooks.call_callbacks(self, nil, "on_save_checkpoint", ckpt)
+  hooks.call_module(self, "on_save_checkpoint", ckpt)
+  checkpoint.write(ckpt, path)
+end
+
+-- ckpt_path "last" | "best" | path --> a file, or nil (with a warning) when "last" finds none.
+function Trainer:_resolve_ckpt_path(ckpt_path, fn)
+  if ckpt_path == nil then return nil end
+  if type(ckpt_path) ~= "string" then error(("Trainer:%s: ckpt_path must be a string, got %s"):format(fn, type(ckpt_path)), 0) end
+  if ckpt_path == "last" then
+    local dirs = {}
+    for _, cb in ipairs(self.checkpoint_callbacks) do if cb.dirpath then dirs[#dirs + 1] = cb.dirpath end end
+    local path = checkpoint.find_last(dirs)
+    if not path then
+      output.print(("Trainer:%s: ckpt_path = \"last\" but there is no last checkpoint in %s; starting from scratch")
+        :format(fn, #dirs > 0 and table.concat(dirs, ", ") or "(no checkpoint folder)"))
+    end
+    return path
+  elseif ckpt_path == "best" then
+    local cb = self.checkpoint_callback
+    local path = cb and cb.best_model_path
+    if not path or path == "" then
+      error(("Trainer:%s: ckpt_path = \"best\" but no best checkpoint was saved (is there a ModelCheckpoint with a monitor?)")
+        :format(fn), 0)
+    end
+    return path
+  end
+  if not fs.exists(ckpt_path) then error(("Trainer:%s: checkpoint %s not found"):format(fn, ckpt_path), 0) end
+  return ckpt_path
+end
+
+-- Error handling: on_exception hooks, a checkpoint of the last good state, failed loggers, then the
+-- error again with where it happened.
+local function exception_handler(e)
+  return {message = type(e) == "table" and e.message or tostring(e), traceback = debug.traceback(tostring(e), 2),
+    original = e}
+end
+
+function Trainer:_save_fault_checkpoint()
+  if self.state.fn ~= "fit" or not self._good_state or self.fast_dev_run or #self.checkpoint_callbacks == 0 then return nil end
+  local dir = self.checkpoint_callback.dirpath
+  if not dir then return nil end
+  local path = fs.join(dir, "on_exception" .. checkpoint.EXTENSION)
+  local ok, err = pcall(function()
+    local ckpt = checkpoint.dump(self, true)
+    ckpt.global_step = self._good_state.global_step
+    checkpoint.write(ckpt, path)
+  end)
+  if ok then return path end
+  return nil, tostring(err)
+end
+
+function Trainer:_handle_exception(info, fn)
+  local where = self._current_fx
+  local position = ""
+  if self.state.fn == "fit" and self._good_state then
+    position = (" at epoch %d, batch %d (global step %d)"):format(self.current_epoch, (self._batch_idx or 0),
+      self.global_step)
+  end
+  self.state.status = "interrupted"
+  self.interrupted = true
+  self.last_traceback = info.traceback
+  for _, cb in ipairs(self.callbacks) do
+    if cb.on_exception then pcall(cb.on_exception, cb, self, self.lightning_module, info.message) end
+  end
+  local saved, save_err = self:_save_fault_checkpoint()
+  for _, lg in ipairs(self.loggers) do
+    if type(lg.finalize) == "function" then pcall(lg.finalize, lg, "failed") end
+  end
+  if self.progress_bar_callback then pcall(self.progress_bar_callback.abort, self.progress_bar_callback) end
+  local text = ("Trainer:%s failed%s%s: %s"):format(fn, where and (" in " .. where) or "", position, info.message)
+  if saved then
+    text = text .. ("\nThe last good state was saved to %s; resume with ckpt_path = \"last\" or that path."):format(saved)
+  elseif save_err then
+    text = text .. "\nSaving the last good state failed too: " .. save_err
+  end
+  error(text, 0)
+end
+
+-- Attaches the model and data, runs body(self, ...) and handles errors.
+function Trainer:_run(fn, model, source, body, ...)
+  local LightningModule = require "lightning.lightning_module"
+  if not class.is_instance(model, LightningModule) then
+    error(("Trainer:%s: argument 1 must be an L.LightningModule, got %s"):format(fn, class.name_of(model)), 0)
+  end
+  hooks.check_module(model)
+  self.lightning_module = model
+  model.trainer = self
+  self._data_source = source
+  self.datamodule = source.datamodule
+  if self.datamodule then self.datamodule.trainer = self end
+  self.state = {fn = fn, status = "running"}
+  self.should_stop, self.interrupted = false, false
+  self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = {}, {}, {}
+  self._good_state, self._epoch_finished, self._current_fx = nil, false, nil
+  local results = table.pack(xpcall(body, exception_handler, self, ...))
+  if not results[1] then self:_handle_exception(results[2], fn) end
+  self.state.status = "finished"
+  return table.unpack(results, 2, results.n)
+end
+
+function Trainer:_finalize_loggers(status)
+  for _, lg in ipairs(self.loggers) do
+    if type(lg.finalize) == "function" then lg:finalize(status) end
+  end
+end
+
+--- Trains the model. fit(model, datamodule[, opts]) or fit(model, train_loader[, val_loader][, opts]);
+-- opts.ckpt_path = "last" or a checkpoint file resumes from it.
+function Trainer:fit(model, a, b, c)
+  local source, opts = data.parse_args("fit", "train", a, b, c)
+  return self:_run("fit", model, source, function(trainer)
+    return fit_loop.fit(trainer, trainer:_resolve_ckpt_path_later(opts.ckpt_path))
+  end)
+end
+
+-- "last" must be resolved after the callbacks' setup (which decides their folders).
+function Trainer:_resolve_ckpt_path_later(ckpt_path)
+  return function() return self:_resolve_ckpt_path(ckpt_path, self.state.fn) end
+end
+
+local function evaluation(fn, stage, kind)
+  return function(self, model, a, b)
+    model = model or self.lightning_module
+    local source, opts = data.parse_args(fn, kind, a, b)
+    if a == nil and self._data_source then source = self._data_source end
+    return self:_run(fn, model, source, function(trainer)
+      return eval_loop.evaluate(trainer, stage, kind, trainer:_resolve_ckpt_path_later(opts.ckpt_path), opts)
+    end)
+  end
+end
+
+--- Runs the validation loop once; returns {{metric = value, ...}}.
+Trainer.validate = evaluation("validate", "validation", "val")
+--- Runs the test loop; returns {{test_metric = value, ...}}.
+Trainer.test = evaluation("test", "test", "test")
+--- Runs predict_step over the loader; returns the list of its results.
+Trainer.predict = evaluation("predict", "predict", "predict")
+
+--- The learning rates of the optimizers (for callbacks and summaries).
+function Trainer:learning_rates()
+  local rates = {}
+  for i, opt in ipairs(self.optimizers) do rates[i] = optimization.learning_rates(opt) end
+  return rates
+end
+
+Trainer.L = L
+return Trainer

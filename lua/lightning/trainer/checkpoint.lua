@@ -1,0 +1,272 @@
+--- Checkpoints: everything needed to continue a run, in one safetensors file.
+-- Tensors: the model's state_dict under its own (PyTorch) names; tensors found in the optimizer,
+-- scheduler and callback states under "optimizer.<path>", "lr_schedulers.<path>", "callbacks.<path>".
+-- Metadata (strings): format, format_version, epoch, global_step, rng_state, and JSON for hparams,
+-- optimizer_states, lr_schedulers, callbacks, loops and any extra keys that on_save_checkpoint hooks add.
+-- In the JSON a tensor is {"__tensor__": "<name>"}, a NaN or infinite number {"__number__": "inf"},
+-- and a table with keys other than strings or 1..n {"__pairs__": [[key, value], ...]}.
+-- L.save_safetensors writes to a temporary file, flushes and renames it.
+local L = require "lightning"
+local cjson = require "lightning.trainer.json"
+
+local checkpoint = {}
+
+checkpoint.FORMAT = "lightning.checkpoint"
+checkpoint.VERSION = 1
+checkpoint.EXTENSION = ".safetensors"
+
+-- Sections of the checkpoint kept as JSON; their tensors are stored beside the weights.
+local JSON_SECTIONS = {"hparams", "optimizer_states", "lr_schedulers", "callbacks", "loops"}
+local TENSOR_PREFIX = {optimizer_states = "optimizer", lr_schedulers = "lr_schedulers", callbacks = "callbacks",
+  loops = "loops", hparams = "hparams"}
+local PLAIN = {format = true, format_version = true, epoch = true, global_step = true, rng_state = true,
+  saved_at = true, state_dict = true}
+
+local function is_sequence(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  for i = 1, n do if t[i] == nil then return false end end
+  return n > 0
+end
+
+local function all_string_keys(t)
+  for k in pairs(t) do if type(k) ~= "string" then return false end end
+  return true
+end
+
+-- A JSON-ready copy of value; tensors go into `tensors` under prefix.path.
+local function encode(value, path, tensors, seen)
+  local kind = type(value)
+  if kind == "number" then
+    if value ~= value then return {__number__ = "nan"} end
+    if value == math.huge then return {__number__ = "inf"} end
+    if value == -math.huge then return {__number__ = "-inf"} end
+    return value
+  elseif kind == "string" or kind == "boolean" then
+    return value
+  elseif L.is_tensor(value) then
+    if tensors[path] then error(("checkpoint: two tensors would be saved as %s"):format(path), 0) end
+    tensors[path] = value
+    return {__tensor__ = path}
+  elseif kind == "table" then
+    if seen[value] then error(("checkpoint: the state at %s refers to itself"):format(path), 0) end
+    seen[value] = true
+    local out
+    if is_sequence(value) then
+      out = {}
+      for i, v in ipairs(value) do out[i] = encode(v, path .. "." .. i, tensors, seen) end
+    elseif all_string_keys(value) then
+      out = {}
+      for k, v in pairs(value) do out[k] = encode(v, path .. "." .. k, tensors, seen) end
+    else
+      local pairs_list = {}
+      for k, v in pairs(value) do
+        if type(k) ~= "string" and type(k) ~= "number" then
+          error(("checkpoint: the state at %s has a key of type %s"):format(path, type(k)), 0)
+        end
+        pairs_list[#pairs_list + 1] = {k, encode(v, path .. "." .. tostring(k), tensors, seen)}
+      end
+      table.sort(pairs_list, function(a, b) return tostring(a[1]) < tostring(b[1]) end)
+      out = {__pairs__ = pairs_list}
+    end
+    seen[value] = nil
+    return out
+  elseif kind == "nil" then
+    return cjson.null
+  end
+  error(("checkpoint: cannot save a %s (at %s)"):format(kind, path), 0)
+end
+
+local function decode(value, tensors)
+  if type(value) == "number" then
+    local i = math.tointeger(value)
+    if i and math.abs(value) < 2 ^ 53 then return i end
+    return value
+  end
+  if value == cjson.null then return nil end
+  if type(value) ~= "table" then return value end
+  if value.__tensor__ then
+    local t = tensors[value.__tensor__]
+    if not t then error(("checkpoint: tensor %s is missing from the file"):format(value.__tensor__), 0) end
+    return t
+  end
+  if value.__number__ then
+    return ({nan = 0 / 0, inf = math.huge, ["-inf"] = -math.huge})[value.__number__]
+  end
+  local out = {}
+  if value.__pairs__ then
+    for _, kv in ipairs(value.__pairs__) do out[decode(kv[1], tensors)] = decode(kv[2], tensors) end
+    return out
+  end
+  for k, v in pairs(value) do out[k] = decode(v, tensors) end
+  return out
+end
+
+--- The checkpoint as a Lua table (what on_save_checkpoint hooks see and may extend).
+function checkpoint.dump(trainer, after_error)
+  local module = trainer.lightning_module
+  local ckpt = {
+    format = checkpoint.FORMAT,
+    format_version = checkpoint.VERSION,
+    epoch = trainer.current_epoch,
+    global_step = trainer.global_step,
+    state_dict = module:state_dict(),
+    hparams = module.hparams or {},
+    optimizer_states = {},
+    lr_schedulers = {},
+    callbacks = {},
+    loops = trainer:_loop_state(after_error),
+    rng_state = L.get_rng_state(),
+    saved_at = os.time(),
+  }
+  for i, opt in ipairs(trainer.optimizers or {}) do
+    if type(opt.state_dict) == "function" then ckpt.optimizer_states[i] = opt:state_dict() end
+  end
+  for i, config in ipairs(trainer.lr_scheduler_configs or {}) do
+    if type(config.scheduler.state_dict) == "function" then ckpt.lr_schedulers[i] = config.scheduler:state_dict() end
+  end
+  for i, cb in ipairs(trainer.callbacks) do
+    if type(cb.state_dict) == "function" then
+      local key = checkpoint.state_key(cb, i)
+      ckpt.callbacks[key] = cb:state_dict()
+    end
+  end
+  return ckpt
+end
+
+function checkpoint.state_key(cb, index)
+  if type(cb.state_key) == "function" then return cb:state_key() end
+  return ("%s[%d]"):format(require("lightning.class").name_of(cb), index)
+end
+
+--- Writes a checkpoint table to path (atomically).
+function checkpoint.write(ckpt, path)
+  local tensors, meta = {}, {}
+  for name, t in pairs(ckpt.state_dict) do tensors[name] = t end
+  local extra = {}
+  for key, value in pairs(ckpt) do
+    if PLAIN[key] then
+      if key ~= "state_dict" then meta[key] = tostring(value) end
+    elseif TENSOR_PREFIX[key] then
+      meta[key] = cjson.encode(encode(value, TENSOR_PREFIX[key], tensors, {}))
+    else
+      extra[key] = value
+    end
+  end
+  for name in pairs(tensors) do
+    for prefix in pairs({optimizer = true, lr_schedulers = true, callbacks = true, loops = true, hparams = true}) do
+      if name:sub(1, #prefix + 1) == prefix .. "." and ckpt.state_dict[name] then
+        error(("checkpoint: the model's parameter %s collides with the %s state"):format(name, prefix), 0)
+      end
+    end
+  end
+  if next(extra) then meta.extra = cjson.encode(encode(extra, "extra", tensors, {})) end
+  L.save_safetensors(path, tensors, meta)
+end
+
+local function read_header(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local size_bytes = f:read(8)
+  if not size_bytes or #size_bytes < 8 then f:close() return nil, "too short for a safetensors file" end
+  local n = string.unpack("<I8", size_bytes)
+  if n > 100 * 1000 * 1000 then f:close() return nil, "header too large" end
+  local text = f:read(n)
+  f:close()
+  local ok, header = pcall(cjson.decode, text or "")
+  if not ok or type(header) ~= "table" then return nil, "bad safetensors header" end
+  return header
+end
+
+--- The metadata of a checkpoint file without reading its tensors, or nil and a message.
+function checkpoint.read_metadata(path)
+  local header, err = read_header(path)
+  if not header then return nil, err end
+  return header.__metadata__ or {}
+end
+
+--- Reads a checkpoint file back into the table that dump() made.
+function checkpoint.read(path)
+  local ok, tensors, meta = pcall(L.load_safetensors, path)
+  if not ok then error(("cannot read checkpoint %s: %s"):format(path, tostring(tensors)), 0) end
+  meta = meta or {}
+  if meta.format ~= checkpoint.FORMAT then
+    error(("%s is not a lightning checkpoint (its metadata has no format = %q); load weights alone with L.load_weights")
+      :format(path, checkpoint.FORMAT), 0)
+  end
+  local version = tonumber(meta.format_version)
+  if not version or version > checkpoint.VERSION then
+    error(("%s has checkpoint format version %s; this library reads up to %d"):format(path,
+      tostring(meta.format_version), checkpoint.VERSION), 0)
+  end
+  local ckpt = {format = meta.format, format_version = version, epoch = math.tointeger(tonumber(meta.epoch)),
+    global_step = math.tointeger(tonumber(meta.global_step)), rng_state = meta.rng_state, state_dict = {}}
+  for key in pairs(TENSOR_PREFIX) do
+    if meta[key] then ckpt[key] = decode(cjson.decode(meta[key]), tensors) else ckpt[key] = {} end
+  end
+  if meta.extra then
+    for k, v in pairs(decode(cjson.decode(meta.extra), tensors)) do ckpt[k] = v end
+  end
+  local sections = {}
+  for _, prefix in pairs(TENSOR_PREFIX) do sections[prefix] = true end
+  sections.extra = true
+  for name, t in pairs(tensors) do
+    local head = name:match("^([^.]+)%.")
+    if not (head and sections[head]) then ckpt.state_dict[name] = t end
+  end
+  return ckpt
+end
+
+--- Copies the weights into the module and the states into the optimizers, schedulers and callbacks.
+function checkpoint.restore_model(trainer, ckpt)
+  local hooks = require "lightning.trainer.hooks"
+  local module = trainer.lightning_module
+  hooks.call_module(trainer, "on_load_checkpoint", ckpt)
+  module:load_state_dict(ckpt.state_dict)
+  for i, cb in ipairs(trainer.callbacks) do
+    if cb.on_load_checkpoint then cb:on_load_checkpoint(trainer, module, ckpt) end
+    if type(cb.load_state_dict) == "function" then
+      local state = ckpt.callbacks[checkpoint.state_key(cb, i)]
+      if state then cb:load_state_dict(state) end
+    end
+  end
+end
+
+function checkpoint.restore_training_state(trainer, ckpt)
+  for i, opt in ipairs(trainer.optimizers) do
+    local state = ckpt.optimizer_states[i]
+    if state and type(opt.load_state_dict) == "function" then opt:load_state_dict(state) end
+  end
+  for i, config in ipairs(trainer.lr_scheduler_configs) do
+    local state = ckpt.lr_schedulers[i]
+    if state and type(config.scheduler.load_state_dict) == "function" then config.scheduler:load_state_dict(state) end
+  end
+  trainer.global_step = ckpt.global_step or 0
+  trainer:_restore_loop_state(ckpt.loops or {}, ckpt.epoch or 0)
+  if ckpt.rng_state then L.set_rng_state(ckpt.rng_state) end
+end
+
+--- The newest of the "last" checkpoints in the given folders: last*.safetensors and the one saved
+-- after an exception, ordered by global step, then by the file's own order of writing.
+function checkpoint.find_last(dirs)
+  local fs = require "lightning.trainer.fs"
+  local best, best_key
+  for _, dir in ipairs(dirs) do
+    local candidates = {"last" .. checkpoint.EXTENSION, "on_exception" .. checkpoint.EXTENSION}
+    for v = 1, 9 do candidates[#candidates + 1] = ("last-v%d%s"):format(v, checkpoint.EXTENSION) end
+    for _, name in ipairs(candidates) do
+      local path = fs.join(dir, name)
+      local meta = fs.exists(path) and checkpoint.read_metadata(path)
+      if meta and meta.format == checkpoint.FORMAT then
+        local key = {tonumber(meta.global_step) or -1, tonumber(meta.saved_at) or 0}
+        if not best or key[1] > best_key[1] or (key[1] == best_key[1] and key[2] > best_key[2]) then
+          best, best_key = path, key
+        end
+      end
+    end
+  end
+  return best
+end
+
+
+return checkpoint

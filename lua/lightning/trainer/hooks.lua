@@ -1,0 +1,173 @@
+--- The hooks the Trainer calls, how it calls them, and the check that a callback or a module names
+-- only real hooks (a misspelt hook would otherwise be silently ignored).
+-- Order, as in PyTorch Lightning: every callback (in list order, checkpoint callbacks last) before the
+-- module's own hook; for on_train_epoch_end the monitoring callbacks (ModelCheckpoint,
+-- EarlyStopping) run after the module's hook, so that they see what it logged.
+local class = require "lightning.class"
+
+local hooks = {}
+
+-- Hooks a callback may define: name -> true. Arguments are (callback, trainer, module, ...).
+hooks.callback = {}
+for _, name in ipairs {
+  "setup", "teardown", "on_fit_start", "on_fit_end", "on_sanity_check_start", "on_sanity_check_end",
+  "on_train_start", "on_train_end", "on_train_epoch_start", "on_train_epoch_end",
+  "on_train_batch_start", "on_train_batch_end",
+  "on_validation_start", "on_validation_end", "on_validation_epoch_start", "on_validation_epoch_end",
+  "on_validation_batch_start", "on_validation_batch_end",
+  "on_test_start", "on_test_end", "on_test_epoch_start", "on_test_epoch_end",
+  "on_test_batch_start", "on_test_batch_end",
+  "on_predict_start", "on_predict_end", "on_predict_epoch_start", "on_predict_epoch_end",
+  "on_predict_batch_start", "on_predict_batch_end",
+  "on_before_zero_grad", "on_before_backward", "on_after_backward", "on_before_optimizer_step",
+  "on_exception", "on_save_checkpoint", "on_load_checkpoint", "state_dict", "load_state_dict",
+} do hooks.callback[name] = true end
+
+-- Hooks and steps of a LightningModule (arguments without trainer and module).
+hooks.module = {}
+for name in pairs(hooks.callback) do hooks.module[name] = true end
+hooks.module.on_exception = nil  -- a callback hook only, as in Lightning
+for _, name in ipairs {
+  "prepare_data", "configure_callbacks", "configure_optimizers", "configure_model",
+  "training_step", "validation_step", "test_step", "predict_step", "backward_step",
+  "optimizer_step", "optimizer_zero_grad", "configure_gradient_clipping", "lr_scheduler_step",
+  "on_validation_model_eval", "on_validation_model_train", "on_test_model_eval", "on_predict_model_eval",
+  "on_validation_model_zero_grad",
+} do hooks.module[name] = true end
+
+-- Levenshtein distance, capped: enough to say "did you mean".
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = {[0] = i}
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+--- The known name closest to `name` (within 3 edits), or nil.
+function hooks.closest(name, known)
+  local best, best_d = nil, 4
+  for candidate in pairs(known) do
+    local d = distance(name, candidate)
+    if d < best_d or (d == best_d and best and candidate < best) then best, best_d = candidate, d end
+  end
+  return best
+end
+
+-- Function-valued keys of obj and of its classes (up to, not including, `stop`).
+local function method_names(obj, stop)
+  local names = {}
+  local function add(t)
+    for k, v in pairs(t) do
+      if type(k) == "string" and type(v) == "function" then names[k] = true end
+    end
+  end
+  add(obj)
+  local mt = getmetatable(obj)
+  local cls = mt and rawget(mt, "__index")
+  local seen = 0
+  while type(cls) == "table" and cls ~= stop and seen < 100 do
+    add(cls)
+    cls = cls.super
+    seen = seen + 1
+  end
+  return names
+end
+
+-- A name that looks like a hook but is not one: "on_..." names, and near misses of real hooks.
+local function misspelt(name, known)
+  if known[name] or name:sub(1, 1) == "_" or name:sub(1, 2) == "__" then return false end
+  if name:sub(1, 3) == "on_" then return true end
+  local near = hooks.closest(name, known)
+  return near ~= nil and distance(name, near) <= 2 and #name >= 5
+end
+
+local function check_names(obj, known, stop, what)
+  local bad = {}
+  for name in pairs(method_names(obj, stop)) do
+    if misspelt(name, known) then bad[#bad + 1] = name end
+  end
+  if #bad == 0 then return end
+  table.sort(bad)
+  local parts = {}
+  for _, name in ipairs(bad) do
+    local near = hooks.closest(name, known)
+    parts[#parts + 1] = near and ("%s (did you mean %s?)"):format(name, near) or name
+  end
+  error(("%s: unknown hook %s"):format(what, table.concat(parts, ", ")), 0)
+end
+
+--- Errors when a callback (any table) defines a method that is not a callback hook.
+function hooks.check_callback(cb, index)
+  if type(cb) ~= "table" then
+    error(("Trainer: callback %d must be a table or an L.Callback, got %s"):format(index, type(cb)), 0)
+  end
+  local Callback = require "lightning.callbacks.callback"
+  check_names(cb, hooks.callback, Callback, ("Trainer: callback %d (%s)"):format(index, class.name_of(cb)))
+end
+
+--- Errors when a LightningModule subclass defines an "on_..." method that is not a hook.
+function hooks.check_module(module)
+  local LightningModule = require "lightning.lightning_module"
+  local known = {}
+  for name in pairs(hooks.module) do known[name] = true end
+  -- names that LightningModule and nn.Module define are not hooks but are fine
+  for name, v in pairs(LightningModule) do if type(v) == "function" then known[name] = true end end
+  for name, v in pairs(LightningModule.super) do if type(v) == "function" then known[name] = true end end
+  local bad = {}
+  for name in pairs(method_names(module, LightningModule)) do
+    if name:sub(1, 3) == "on_" and not known[name] then bad[#bad + 1] = name end
+  end
+  if #bad == 0 then return end
+  table.sort(bad)
+  for i, name in ipairs(bad) do
+    local near = hooks.closest(name, hooks.module)
+    if near then bad[i] = ("%s (did you mean %s?)"):format(name, near) end
+  end
+  error(("Trainer: %s defines unknown hook %s"):format(class.name_of(module), table.concat(bad, ", ")), 0)
+end
+
+local function is_monitoring(cb)
+  return cb.is_monitoring_callback == true
+end
+
+--- Calls hook `name` on the callbacks: all of them (which = nil), or only the monitoring ones
+-- (which = "monitoring") or only the others (which = "other").
+function hooks.call_callbacks(trainer, which, name, ...)
+  local previous = trainer._current_fx
+  trainer._current_fx = name
+  for _, cb in ipairs(trainer.callbacks) do
+    local fn = cb[name]
+    if fn and (which == nil or (which == "monitoring") == is_monitoring(cb)) then
+      fn(cb, trainer, trainer.lightning_module, ...)
+    end
+  end
+  trainer._current_fx = previous
+end
+
+--- Calls the module's hook `name` (when it has one) and returns its results. Logging inside it uses
+-- the defaults of that hook.
+function hooks.call_module(trainer, name, ...)
+  local module = trainer.lightning_module
+  local fn = module[name]
+  if not fn then return nil end
+  local previous = trainer._current_fx
+  trainer._current_fx = name
+  local results = table.pack(fn(module, ...))
+  trainer._current_fx = previous
+  return table.unpack(results, 1, results.n)
+end
+
+--- Callbacks first, then the module.
+function hooks.call(trainer, name, ...)
+  hooks.call_callbacks(trainer, nil, name, ...)
+  return hooks.call_module(trainer, name, ...)
+end
+
+return hooks
