@@ -1,0 +1,86 @@
+/* Transforms as data: each is an op code with its parameters, a pipeline is a short list of them, and
+ * lt_pipeline_apply runs one on an image. Random choices come from the generator passed in, one per
+ * sample (seeded from the loader's seed, the epoch and the sample index), so that a sample gets the same
+ * augmentation whichever thread loads it. */
+#ifndef LT_DATA_TRANSFORM_H
+#define LT_DATA_TRANSFORM_H
+
+#include <stdbool.h>
+
+#include "../error.h"
+#include "../rng.h"
+#include "image.h"
+#include "image_ops.h"
+
+#define LT_PIPELINE_MAX_OPS 32
+
+typedef enum {
+    LT_OP_TO_TENSOR,     /* nothing to do: samples reach the pipeline as float (C, H, W) in [0, 1] */
+    LT_OP_NORMALIZE,
+    LT_OP_RESIZE,
+    LT_OP_CENTER_CROP,
+    LT_OP_CROP,          /* a fixed window (F.crop), zeros outside */
+    LT_OP_PAD,
+    LT_OP_RANDOM_CROP,
+    LT_OP_HFLIP,         /* RandomHorizontalFlip(p); p = 1 flips always */
+    LT_OP_VFLIP,
+    LT_OP_ROTATION,      /* RandomRotation: an angle uniform in [lo, hi] */
+    LT_OP_COLOR_JITTER,
+    LT_OP_GRAYSCALE,
+    LT_OP_ERASING,       /* RandomErasing */
+    LT_OP_ERASE,         /* a fixed rectangle (F.erase) */
+    LT_OP_COUNT
+} lt_op_kind;
+
+enum { LT_JITTER_BRIGHTNESS, LT_JITTER_CONTRAST, LT_JITTER_SATURATION, LT_JITTER_HUE };
+
+typedef struct lt_transform_op {
+    lt_op_kind kind;
+    double p;                 /* flips, erasing: probability of acting */
+    int size[2];              /* resize, crops: (h, w); resize with size[1] == 0: the smaller edge */
+    bool antialias;           /* resize */
+    int pad[4];               /* pad, random crop: left, top, right, bottom */
+    bool pad_if_needed;       /* random crop */
+    lt_pad_mode pad_mode;
+    int offset[2];            /* crop, erase: top, left */
+    float values[LT_IMAGE_MAX_CHANNELS];  /* normalize: mean; pad/crop/rotation: fill; erase: value */
+    float stds[LT_IMAGE_MAX_CHANNELS];    /* normalize */
+    int nvalues;              /* entries in values (1 or the channel count); 0: none (rotation without fill,
+                                 erasing with random values) */
+    double range[2];          /* rotation: degrees; erasing: area scale */
+    double ratio[2];          /* erasing: aspect ratio */
+    bool jitter_on[4];        /* colour jitter: which adjustments, factor ranges in jitter[k] */
+    double jitter[4][2];
+    int out_channels;         /* grayscale */
+} lt_transform_op;
+
+typedef struct lt_pipeline {
+    int n;
+    lt_transform_op ops[LT_PIPELINE_MAX_OPS];
+} lt_pipeline;
+
+/* Checks one op's parameters (op kinds, sizes, ranges); the Lua side checks them first with friendlier
+ * names, this guards the C side. */
+int lt_transform_op_check(const lt_transform_op *op, lt_error *err);
+
+/* The shape a pipeline makes of an input (c, h, w), or an error saying which step cannot take it
+ * ("step 2 (RandomCrop): crop 40x40 is larger than the padded image 36x36"). */
+int lt_pipeline_out_shape(const lt_pipeline *p, int c, int h, int w, int *oc, int *oh, int *ow, lt_error *err);
+
+/* Scratch buffers reused across samples: one per thread. */
+typedef struct lt_workspace {
+    lt_image a, b;     /* ping-pong images; *cur is the current one */
+    lt_image *cur;
+    float *tmp;        /* resize's intermediate */
+    size_t tmp_capacity;
+} lt_workspace;
+
+void lt_workspace_init(lt_workspace *ws);
+void lt_workspace_free(lt_workspace *ws);
+
+/* Runs the pipeline on *ws->cur in place of it (the result is *ws->cur again). */
+int lt_pipeline_apply(const lt_pipeline *p, lt_workspace *ws, lt_rng *rng, lt_error *err);
+
+const char *lt_op_name(lt_op_kind kind);
+
+#endif

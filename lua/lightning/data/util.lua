@@ -1,0 +1,88 @@
+--- Argument checks shared by lightning.data's Lua modules. Errors name the function as the user calls it.
+local U = {}
+
+function U.fail(fname, fmt, ...)
+  error(fname .. ": " .. fmt:format(...), 0)
+end
+
+local function describe(v)
+  if type(v) == "number" or type(v) == "string" or type(v) == "boolean" then return type(v) .. " " .. tostring(v) end
+  return type(v)
+end
+U.describe = describe
+
+--- Checks that opts (a table or nil) has only the allowed keys.
+function U.check_options(fname, opts, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then U.fail(fname, "options must be a table, got %s", describe(opts)) end
+  local set = {}
+  for _, k in ipairs(allowed) do set[k] = true end
+  for k in pairs(opts) do
+    if not set[k] then
+      U.fail(fname, "unknown option '%s' (expected one of: %s)", tostring(k), table.concat(allowed, ", "))
+    end
+  end
+  return opts
+end
+
+local function is_int(v)
+  return type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53
+end
+
+function U.positive_int(fname, what, v)
+  if not is_int(v) or v < 1 then U.fail(fname, "%s must be a positive integer, got %s", what, describe(v)) end
+  return math.tointeger(v)
+end
+
+function U.nonneg_int(fname, what, v)
+  if not is_int(v) or v < 0 then U.fail(fname, "%s must be a non-negative integer, got %s", what, describe(v)) end
+  return math.tointeger(v)
+end
+
+function U.number(fname, what, v)
+  if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then
+    U.fail(fname, "%s must be a finite number, got %s", what, describe(v))
+  end
+  return v
+end
+
+function U.boolean(fname, what, v, default)
+  if v == nil then return default end
+  if type(v) ~= "boolean" then U.fail(fname, "%s must be a boolean, got %s", what, describe(v)) end
+  return v
+end
+
+--- A number or a list of numbers, as a list (1 to max entries).
+function U.numbers(fname, what, v, max)
+  if type(v) == "number" then v = {v} end
+  if type(v) ~= "table" or #v < 1 or #v > max then
+    U.fail(fname, "%s must be a number or a list of 1 to %d numbers, got %s", what, max, describe(v))
+  end
+  local out = {}
+  for i = 1, #v do out[i] = U.number(fname, ("%s[%d]"):format(what, i), v[i]) end
+  return out
+end
+
+--- Image size: n or {n} (square) or {h, w}, as {h, w}.
+function U.size2(fname, what, v)
+  if type(v) == "number" then v = {v} end
+  if type(v) ~= "table" or #v < 1 or #v > 2 then
+    U.fail(fname, "%s must be a positive integer or {height, width}, got %s", what, describe(v))
+  end
+  local h = U.positive_int(fname, what, v[1])
+  local w = U.positive_int(fname, what, v[2] or v[1])
+  return {h, w}
+end
+
+function U.file_exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+--- A path quoted for the shell.
+function U.shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+return U
