@@ -6,6 +6,7 @@
 #endif
 
 #include "parallel.h"
+#include "simd.h"
 
 /* The update of one parameter is elementwise: each thread takes one contiguous range. */
 static int threads_for(int64_t n) {
@@ -29,7 +30,8 @@ static int check_param(const lt_tensor *param, lt_error *err) {
 }
 
 /* The kernels take their switches as arguments of an always-inlined function and are called with
- * constants, so that each combination compiles to its own branch-free, vectorised loop. */
+ * constants, so that each combination compiles to its own branch-free, vectorised loop; the dispatch
+ * functions are compiled once per instruction set (simd.h). */
 #define KERNEL static inline __attribute__((always_inline)) void
 
 /* ---- SGD ---- */
@@ -53,7 +55,7 @@ KERNEL sgd_range(float *restrict p, float *restrict buf, const float *restrict g
     }
 }
 
-static void sgd_dispatch(float *p, float *buf, const float *g, int64_t n, const sgd_coefs *c, bool weight_decay,
+LT_SIMD_CLONES static void sgd_dispatch(float *p, float *buf, const float *g, int64_t n, const sgd_coefs *c, bool weight_decay,
                          bool momentum, bool init_buffer, bool nesterov) {
     if (!momentum) {
         if (weight_decay) sgd_range(p, buf, g, n, c, true, false, false, false);
@@ -124,7 +126,7 @@ KERNEL adam_range(float *restrict p, float *restrict m, float *restrict v, float
     }
 }
 
-static void adam_dispatch(float *p, float *m, float *v, float *vmax, const float *g, int64_t n, const adam_coefs *c,
+LT_SIMD_CLONES static void adam_dispatch(float *p, float *m, float *v, float *vmax, const float *g, int64_t n, const adam_coefs *c,
                           bool l2, bool decoupled, bool amsgrad) {
     if (amsgrad) {
         if (decoupled) adam_range(p, m, v, vmax, g, n, c, false, true, true);
@@ -173,20 +175,39 @@ int lt_adam_step(lt_tensor *param, lt_tensor *exp_avg, lt_tensor *exp_avg_sq, lt
 
 /* ---- norms for gradient clipping ---- */
 
+/* Sums of squares (square = true) or of absolute values: LANES independent float sums, which the
+ * compiler keeps in one vector register, added into a double every BLOCK elements so that rounding
+ * stays at float's level for a block, not for the whole tensor. */
+#define LANES 16
+#define BLOCK 4096
+KERNEL sum_powers(double *out, const float *restrict x, int64_t n, bool square) {
+    double total = 0.0;
+    for (int64_t start = 0; start < n; start += BLOCK) {  /* start: first element of the block */
+        int64_t len = n - start < BLOCK ? n - start : BLOCK;
+        const float *b = x + start;
+        float lane[LANES] = {0};
+        int64_t i = 0;
+        for (; i + LANES <= len; i += LANES)
+            for (int j = 0; j < LANES; j++) lane[j] += square ? b[i + j] * b[i + j] : fabsf(b[i + j]);
+        for (; i < len; i++) lane[0] += square ? b[i] * b[i] : fabsf(b[i]);
+        for (int j = 0; j < LANES; j++) total += lane[j];
+    }
+    *out = total;
+}
+
 /* sum |x|^p over x[0..n) (p finite), or max |x| (p infinite). */
-static double norm_part(const float *x, int64_t n, double p) {
+LT_SIMD_CLONES static double norm_part(const float *x, int64_t n, double p) {
     if (isinf(p)) {
         float best = 0.0f;
         for (int64_t i = 0; i < n; i++) {
             float a = fabsf(x[i]);
             best = a > best || a != a ? a : best;
-            if (best != best) break;
         }
         return best;
     }
     double sum = 0.0;
-    if (p == 2.0) for (int64_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
-    else if (p == 1.0) for (int64_t i = 0; i < n; i++) sum += fabs((double)x[i]);
+    if (p == 2.0) sum_powers(&sum, x, n, true);
+    else if (p == 1.0) sum_powers(&sum, x, n, false);
     else for (int64_t i = 0; i < n; i++) sum += pow(fabs((double)x[i]), p);
     return sum;
 }
