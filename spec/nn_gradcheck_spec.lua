@@ -62,6 +62,8 @@ describe("finite differences", function()
     for i = 1, 64 do values[i] = i * 0.1 end
     for i = 64, 2, -1 do local j = (i * 37 + 11) % i + 1 values[i], values[j] = values[j], values[i] end
     gradcheck(nn.MaxPool2d(2), L.tensor(values):view(2, 2, 4, 4), "maxpool")
+    gradcheck(nn.ReLUMaxPool2d(2), (L.tensor(values) - 3.2):view(2, 2, 4, 4), "relu maxpool")
+    gradcheck(nn.MaxPool2d(3, {stride = 2, padding = 1}), L.tensor(values):view(1, 4, 4, 4), "maxpool padded")
     gradcheck(nn.AvgPool2d(3, {stride = 2, padding = 1}), L.randn(1, 2, 5, 5), "avgpool")
     gradcheck(nn.AdaptiveAvgPool2d({2, 3}), L.randn(1, 2, 5, 7), "adaptive")
   end)

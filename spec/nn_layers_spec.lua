@@ -124,6 +124,27 @@ describe("pooling", function()
   end
 end)
 
+describe("nn.ReLUMaxPool2d", function()
+  it("equals ReLU followed by MaxPool2d, forward and backward, on odd sizes", function()
+    L.manual_seed(8)
+    for _, k in ipairs({2, 3}) do
+      local x = L.randn(2, 3, 7, 5)
+      local relu, pool, fused = nn.ReLU(), nn.MaxPool2d(k), nn.ReLUMaxPool2d(k)
+      local expected = pool:forward(relu:forward(x)):clone()
+      H.assert_close(fused:forward(x), expected, 0)
+      local g = L.randn(expected:size())
+      local expected_grad = relu:backward(x, pool:backward(relu.output, g)):clone()
+      H.assert_close(fused:backward(x, g), expected_grad, 0)
+    end
+  end)
+
+  it("lets NaN through the pooling as PyTorch does, and ReLU keeps it", function()
+    local x = L.tensor{1, 0 / 0, 3, 4}:view(1, 1, 2, 2)
+    local y = nn.MaxPool2d(2):forward(x)
+    assert.is_true(y[1][1][1][1] ~= y[1][1][1][1])
+  end)
+end)
+
 describe("softmax", function()
   for name, c in pairs(fixtures("softmax")) do
     it("matches PyTorch: " .. name, function()

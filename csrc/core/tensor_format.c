@@ -95,7 +95,7 @@ static void print_dim(buf *b, const lt_tensor *t, const style *st, int d, int64_
     for (int64_t i = 0; i < n; i++) {
         if (!shown(t, st, d, i)) {
             if (i == EDGE) {
-                if (d == t->ndim - 1) { put(b, "..., "); col += 5; }
+                if (d == t->ndim - 1) { put(b, " ...,"); col += 5; }
                 else put(b, "...,\n%*s", indent + 1, "");
             }
             continue;
@@ -105,12 +105,15 @@ static void print_dim(buf *b, const lt_tensor *t, const style *st, int d, int64_
         if (d == t->ndim - 1) {
             char v[64];
             format_value(v, sizeof v, at(t, idx), st);
-            if (col + st->width + 2 > LINE_WIDTH && i > 0) {
+            if (i > 0 && col + st->width + 2 > LINE_WIDTH) {  /* wrap: the separator's space would trail */
                 put(b, "\n%*s", indent + 1, "");
                 col = indent + 1;
+            } else if (i > 0) {
+                put(b, " ");
+                col++;
             }
-            put(b, "%*s%s", st->width, v, last ? "" : ", ");
-            col += st->width + 2;
+            put(b, "%*s%s", st->width, v, last ? "" : ",");
+            col += st->width + 1;
         } else {
             print_dim(b, t, st, d + 1, idx, indent + 1);
             if (!last) {

@@ -142,9 +142,13 @@ static lt_pool2d_params pool_params(lua_State *L, int idx, const char *fname) {
     p.pad_h = lt_check_integer(L, idx + 4, fname);
     p.pad_w = lt_check_integer(L, idx + 5, fname);
     p.count_include_pad = lua_isnoneornil(L, idx + 6) ? true : lua_toboolean(L, idx + 6);
+    p.relu = lua_toboolean(L, idx + 7);
     return p;
 }
 
+/* pool parameters: kh, kw, sh, sw, ph, pw, count_include_pad, relu */
+
+/* maxpool2d_forward(name, out, indices, input, <pool parameters>) */
 static int maxpool2d_forward(lua_State *L) {
     const char *f = name_arg(L);
     lt_tensor *out = lt_check_tensor(L, 2, f), *idx = lt_check_tensor(L, 3, f), *in = lt_check_tensor(L, 4, f);
@@ -153,12 +157,14 @@ static int maxpool2d_forward(lua_State *L) {
     return finish(L, lt_maxpool2d_forward(out, idx, in, p, &err), f, &err, 0);
 }
 
+/* maxpool2d_backward(name, grad_input, grad_output, output, indices, input, <pool parameters>) */
 static int maxpool2d_backward(lua_State *L) {
     const char *f = name_arg(L);
-    lt_tensor *gi = lt_check_tensor(L, 2, f), *go = lt_check_tensor(L, 3, f), *idx = lt_check_tensor(L, 4, f);
-    lt_tensor *in = lt_check_tensor(L, 5, f);
+    lt_tensor *gi = lt_check_tensor(L, 2, f), *go = lt_check_tensor(L, 3, f), *out = lt_check_tensor(L, 4, f);
+    lt_tensor *idx = lt_check_tensor(L, 5, f), *in = lt_check_tensor(L, 6, f);
+    lt_pool2d_params p = pool_params(L, 7, f);
     lt_error err;
-    return finish(L, lt_maxpool2d_backward(gi, go, idx, in, &err), f, &err, 0);
+    return finish(L, lt_maxpool2d_backward(gi, go, out, idx, in, p, &err), f, &err, 0);
 }
 
 static int avgpool2d_forward(lua_State *L) {

@@ -27,21 +27,35 @@ static channel_view view_of(const lt_tensor *t) {
     return v;
 }
 
+/* Partial sums in LANES independent accumulators: a float reduction the compiler can vectorise
+ * without reassociating (we build without -ffast-math). */
+#define LANES 16
+
 /* Sum and sum of squares of one channel's deviations from `shift` (its first element, which keeps
- * E[x^2] - E[x]^2 from cancelling when the mean is large next to the spread). */
+ * E[x^2] - E[x]^2 from cancelling when the mean is large next to the spread). Runs are summed in float
+ * lanes, the runs' totals in double. */
 LT_SIMD_CLONES
 static void channel_moments(const float *x, channel_view v, float shift, double *sum, double *sumsq) {
     double s = 0, q = 0;
     for (int64_t b = 0; b < v.n; b++) {
         const float *run = x + b * v.sn;
-        float rs = 0, rq = 0;  /* a run at a time in float (vectorised), runs added up in double */
-        for (int64_t i = 0; i < v.inner; i++) {
+        float ls[LANES] = {0}, lq[LANES] = {0};
+        int64_t i = 0;
+        for (; i + LANES <= v.inner; i += LANES)
+            for (int k = 0; k < LANES; k++) {
+                float d = run[i + k] - shift;
+                ls[k] += d;
+                lq[k] += d * d;
+            }
+        for (; i < v.inner; i++) {
             float d = run[i] - shift;
-            rs += d;
-            rq += d * d;
+            ls[0] += d;
+            lq[0] += d * d;
         }
-        s += rs;
-        q += rq;
+        for (int k = 0; k < LANES; k++) {
+            s += ls[k];
+            q += lq[k];
+        }
     }
     *sum = s;
     *sumsq = q;
@@ -57,20 +71,28 @@ static void channel_affine(float *y, channel_view vy, const float *x, channel_vi
     }
 }
 
-/* sum(dy) and sum(dy * (x - mean)) over one channel */
+/* sum(dy) and sum(dy * (x - mean)) over one channel, in lanes as channel_moments */
 LT_SIMD_CLONES
 static void channel_grad_sums(const float *dy, channel_view vg, const float *x, channel_view vx, float mean,
                               double *sum_dy, double *sum_dy_xc) {
     double s = 0, q = 0;
     for (int64_t b = 0; b < vx.n; b++) {
         const float *g = dy + b * vg.sn, *in = x + b * vx.sn;
-        float rs = 0, rq = 0;
-        for (int64_t i = 0; i < vx.inner; i++) {
-            rs += g[i];
-            rq += g[i] * (in[i] - mean);
+        float ls[LANES] = {0}, lq[LANES] = {0};
+        int64_t i = 0;
+        for (; i + LANES <= vx.inner; i += LANES)
+            for (int k = 0; k < LANES; k++) {
+                ls[k] += g[i + k];
+                lq[k] += g[i + k] * (in[i + k] - mean);
+            }
+        for (; i < vx.inner; i++) {
+            ls[0] += g[i];
+            lq[0] += g[i] * (in[i] - mean);
         }
-        s += rs;
-        q += rq;
+        for (int k = 0; k < LANES; k++) {
+            s += ls[k];
+            q += lq[k];
+        }
     }
     *sum_dy = s;
     *sum_dy_xc = q;

@@ -61,58 +61,71 @@ static int64_t images_per_chunk(const conv_shape *s) {
     return nb < s->n ? nb : s->n;
 }
 
-/* One row of cols for one image: row (c, i, j) holds input[c][oy*sh - ph + i][ox*sw - pw + j] over
- * (oy, ox), zero outside the image. */
+/* The output columns ox whose input column ox*sw - pw + j lies inside the image: [lo, hi). */
+static void valid_columns(const conv_shape *s, lt_conv2d_params p, int64_t j, int64_t *lo, int64_t *hi) {
+    int64_t a = p.pad_w - j, b = s->w + p.pad_w - j;  /* lo * sw >= a, hi = first ox with ox * sw >= b */
+    int64_t l = a <= 0 ? 0 : (a + p.stride_w - 1) / p.stride_w;
+    int64_t h = b <= 0 ? 0 : (b + p.stride_w - 1) / p.stride_w;
+    if (h > s->wo) h = s->wo;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* Row (c, i, j) of cols for nb images: element (b, oy, ox) is input[b][c][oy*sh - ph + i][ox*sw - pw + j],
+ * zero outside the image. Loops are written out (no memcpy per image row): rows are short for small
+ * images, and the compiler vectorises the copies. */
 LT_SIMD_CLONES
-static void im2col_row(float *dst, const float *plane, const conv_shape *s, lt_conv2d_params p, int64_t i, int64_t j) {
-    for (int64_t oy = 0; oy < s->ho; oy++) {
-        int64_t iy = oy * p.stride_h - p.pad_h + i;
-        float *d = dst + oy * s->wo;
-        if (iy < 0 || iy >= s->h) {
-            memset(d, 0, sizeof(float) * (size_t)s->wo);
-            continue;
-        }
-        const float *src = plane + iy * s->w;
-        if (p.stride_w == 1) {  /* a shifted copy with zero borders */
-            int64_t lo = p.pad_w - j, hi = s->w + p.pad_w - j;  /* valid ox range [lo, hi) */
-            if (lo < 0) lo = 0;
-            if (hi > s->wo) hi = s->wo;
-            if (hi < lo) hi = lo;
-            for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0;
-            memcpy(d + lo, src + lo - p.pad_w + j, sizeof(float) * (size_t)(hi - lo));
-            for (int64_t ox = hi; ox < s->wo; ox++) d[ox] = 0;
-        } else {
-            for (int64_t ox = 0; ox < s->wo; ox++) {
-                int64_t ix = ox * p.stride_w - p.pad_w + j;
-                d[ox] = ix >= 0 && ix < s->w ? src[ix] : 0.0f;
+static void im2col_row(float *dst, const float *in, const conv_shape *s, lt_conv2d_params p, int64_t c, int64_t i,
+                       int64_t j, int64_t b0, int64_t nb) {
+    int64_t lo, hi;
+    valid_columns(s, p, j, &lo, &hi);
+    int64_t shift = j - p.pad_w, sw = p.stride_w;
+    for (int64_t b = 0; b < nb; b++) {
+        const float *plane = in + (b0 + b) * s->in_sn + c * s->in_sc;
+        for (int64_t oy = 0; oy < s->ho; oy++, dst += s->wo) {
+            int64_t iy = oy * p.stride_h - p.pad_h + i;
+            if (iy < 0 || iy >= s->h) {
+                for (int64_t ox = 0; ox < s->wo; ox++) dst[ox] = 0;
+                continue;
             }
+            const float *src = plane + iy * s->w + shift;
+            for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0;
+            if (sw == 1)
+                for (int64_t ox = lo; ox < hi; ox++) dst[ox] = src[ox];
+            else
+                for (int64_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * sw];
+            for (int64_t ox = hi; ox < s->wo; ox++) dst[ox] = 0;
         }
     }
 }
 
 /* cols[K, nb*Ho*Wo] for images b0 .. b0+nb-1 */
 static void im2col(float *cols, const float *in, const conv_shape *s, lt_conv2d_params p, int64_t b0, int64_t nb) {
-    int64_t plane_out = s->ho * s->wo, ld = nb * plane_out, kk = p.kernel_h * p.kernel_w;
+    int64_t ld = nb * s->ho * s->wo, kk = p.kernel_h * p.kernel_w;
     int threads = s->k * ld > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t r = 0; r < s->k; r++) {
-        int64_t c = r / kk, i = (r % kk) / p.kernel_w, j = r % p.kernel_w;
-        for (int64_t b = 0; b < nb; b++)
-            im2col_row(cols + r * ld + b * plane_out, in + (b0 + b) * s->in_sn + c * s->in_sc, s, p, i, j);
-    }
+    for (int64_t r = 0; r < s->k; r++)
+        im2col_row(cols + r * ld, in, s, p, r / kk, (r % kk) / p.kernel_w, r % p.kernel_w, b0, nb);
 }
 
-/* Adds one row of dcols back into an input-gradient plane (the adjoint of im2col_row). */
+/* Adds row (c, i, j) of dcols back into the input-gradient planes of channel c (im2col's adjoint). */
 LT_SIMD_CLONES
-static void col2im_row(float *plane, const float *src, const conv_shape *s, lt_conv2d_params p, int64_t i, int64_t j) {
-    for (int64_t oy = 0; oy < s->ho; oy++) {
-        int64_t iy = oy * p.stride_h - p.pad_h + i;
-        if (iy < 0 || iy >= s->h) continue;
-        float *d = plane + iy * s->w;
-        const float *g = src + oy * s->wo;
-        for (int64_t ox = 0; ox < s->wo; ox++) {
-            int64_t ix = ox * p.stride_w - p.pad_w + j;
-            if (ix >= 0 && ix < s->w) d[ix] += g[ox];
+static void col2im_row(float *dx, int64_t dx_sn, const float *src, const conv_shape *s, lt_conv2d_params p, int64_t i,
+                       int64_t j, int64_t b0, int64_t nb) {
+    int64_t lo, hi;
+    valid_columns(s, p, j, &lo, &hi);
+    int64_t shift = j - p.pad_w, sw = p.stride_w;
+    for (int64_t b = 0; b < nb; b++) {
+        float *plane = dx + (b0 + b) * dx_sn;
+        for (int64_t oy = 0; oy < s->ho; oy++, src += s->wo) {
+            int64_t iy = oy * p.stride_h - p.pad_h + i;
+            if (iy < 0 || iy >= s->h) continue;
+            float *d = plane + iy * s->w + shift;
+            if (sw == 1)
+                for (int64_t ox = lo; ox < hi; ox++) d[ox] += src[ox];
+            else
+                for (int64_t ox = lo; ox < hi; ox++) d[ox * sw] += src[ox];
         }
     }
 }
@@ -120,16 +133,14 @@ static void col2im_row(float *plane, const float *src, const conv_shape *s, lt_c
 /* dx planes of images b0 .. b0+nb-1 = col2im(dcols); parallel over channels, whose planes are disjoint. */
 static void col2im(float *dx, int64_t dx_sn, int64_t dx_sc, const float *dcols, const conv_shape *s,
                    lt_conv2d_params p, int64_t b0, int64_t nb) {
-    int64_t plane_out = s->ho * s->wo, ld = nb * plane_out, kk = p.kernel_h * p.kernel_w;
+    int64_t ld = nb * s->ho * s->wo, kk = p.kernel_h * p.kernel_w;
     int threads = s->k * ld > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t c = 0; c < s->cin; c++) {
-        for (int64_t b = 0; b < nb; b++) {
-            float *plane = dx + (b0 + b) * dx_sn + c * dx_sc;
-            memset(plane, 0, sizeof(float) * (size_t)(s->h * s->w));
-            for (int64_t r = c * kk; r < (c + 1) * kk; r++)
-                col2im_row(plane, dcols + r * ld + b * plane_out, s, p, (r % kk) / p.kernel_w, r % p.kernel_w);
-        }
+        float *channel = dx + c * dx_sc;
+        for (int64_t b = 0; b < nb; b++) memset(channel + (b0 + b) * dx_sn, 0, sizeof(float) * (size_t)(s->h * s->w));
+        for (int64_t r = c * kk; r < (c + 1) * kk; r++)
+            col2im_row(channel, dx_sn, dcols + r * ld, s, p, (r % kk) / p.kernel_w, r % p.kernel_w, b0, nb);
     }
 }
 

@@ -91,13 +91,15 @@ int lt_dropout_backward(lt_tensor *grad_input, const lt_tensor *grad_output, con
 typedef struct lt_pool2d_params {
     int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
     bool count_include_pad;  /* average pooling */
+    bool relu;               /* max pooling: ReLU fused in front (relu(max(x)) = max(relu(x))) */
 } lt_pool2d_params;
 
-/* indices: for each output element, the position (h * W + w) of the maximum in its input plane. */
+/* indices: for each output element, the position (h * W + w) of the maximum in its input plane; the
+ * 2x2 stride-2 case keeps none (its backward pass finds the maximum again from input and output). */
 int lt_maxpool2d_forward(lt_tensor *out, lt_tensor *indices, const lt_tensor *input, lt_pool2d_params p,
                          lt_error *err);
-int lt_maxpool2d_backward(lt_tensor *grad_input, const lt_tensor *grad_output, const lt_tensor *indices,
-                          const lt_tensor *input, lt_error *err);
+int lt_maxpool2d_backward(lt_tensor *grad_input, const lt_tensor *grad_output, const lt_tensor *output,
+                          const lt_tensor *indices, const lt_tensor *input, lt_pool2d_params p, lt_error *err);
 int lt_avgpool2d_forward(lt_tensor *out, const lt_tensor *input, lt_pool2d_params p, lt_error *err);
 int lt_avgpool2d_backward(lt_tensor *grad_input, const lt_tensor *grad_output, const lt_tensor *input,
                           lt_pool2d_params p, lt_error *err);

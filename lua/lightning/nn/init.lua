@@ -15,4 +15,8 @@ merge(require "lightning.nn.shape")
 merge(require "lightning.nn.containers")
 merge(require "lightning.nn.loss")
 
+local diagnostics = require "lightning.nn.diagnostics"
+nn.gradient_flow = diagnostics.gradient_flow
+nn.print_gradient_flow = diagnostics.print_gradient_flow
+
 return nn

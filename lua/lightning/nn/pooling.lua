@@ -33,24 +33,33 @@ end
 local MaxPool2d = class("MaxPool2d", Module)
 
 function MaxPool2d:__init(kernel_size, opts)
-  pool_init(self, "MaxPool2d", kernel_size, opts)
+  pool_init(self, class.name_of(self), kernel_size, opts)
   self._indices = L.empty(0)
 end
 
 function MaxPool2d:forward(input)
-  util.check_input("MaxPool2d:forward", input, {4})
-  C.maxpool2d_forward("MaxPool2d:forward", self.output, self._indices, input, self.kernel_h, self.kernel_w,
-    self.stride_h, self.stride_w, self.pad_h, self.pad_w)
+  local name = class.name_of(self)
+  util.check_input(name .. ":forward", input, {4})
+  C.maxpool2d_forward(name .. ":forward", self.output, self._indices, input, self.kernel_h, self.kernel_w,
+    self.stride_h, self.stride_w, self.pad_h, self.pad_w, nil, self._relu)
   return self.output
 end
 
 function MaxPool2d:backward(input, grad_output)
-  util.check_grad("MaxPool2d:backward", grad_output)
-  C.maxpool2d_backward("MaxPool2d:backward", self.grad_input, grad_output, self._indices, input)
+  local name = class.name_of(self)
+  util.check_grad(name .. ":backward", grad_output)
+  C.maxpool2d_backward(name .. ":backward", self.grad_input, grad_output, self.output, self._indices, input,
+    self.kernel_h, self.kernel_w, self.stride_h, self.stride_w, self.pad_h, self.pad_w, nil, self._relu)
   return self.grad_input
 end
 
 MaxPool2d.extra_repr = pool_repr
+
+--- nn.ReLUMaxPool2d(kernel_size, opts): ReLU then max pooling as one layer. relu(max(x)) = max(relu(x)),
+-- so the ReLU is applied to the pooled values only and its gradient is folded into the pooling's: the
+-- same results as nn.ReLU followed by nn.MaxPool2d, without a pass over the full-size activations.
+local ReLUMaxPool2d = class("ReLUMaxPool2d", MaxPool2d)
+ReLUMaxPool2d._relu = true
 
 local AvgPool2d = class("AvgPool2d", Module)
 
@@ -99,4 +108,4 @@ function AdaptiveAvgPool2d:extra_repr()
   return self.out_h == self.out_w and ("output_size=%d"):format(self.out_h) or ("output_size=(%d, %d)"):format(self.out_h, self.out_w)
 end
 
-return {MaxPool2d = MaxPool2d, AvgPool2d = AvgPool2d, AdaptiveAvgPool2d = AdaptiveAvgPool2d}
+return {MaxPool2d = MaxPool2d, ReLUMaxPool2d = ReLUMaxPool2d, AvgPool2d = AvgPool2d, AdaptiveAvgPool2d = AdaptiveAvgPool2d}
