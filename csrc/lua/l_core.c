@@ -121,6 +121,7 @@ int luaopen_lightning_core(lua_State *L) {
     lt_open_data(L, module);
     lt_open_io(L, module);
     lt_open_metrics(L, module);
+    lt_open_plot(L, module);
 
     lua_pushvalue(L, methods);
     lua_setfield(L, module, "Tensor");  /* so Lua code can add methods */

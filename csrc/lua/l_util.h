@@ -57,5 +57,6 @@ void lt_open_optim(lua_State *L, int module);
 void lt_open_data(lua_State *L, int module);
 void lt_open_io(lua_State *L, int module);
 void lt_open_metrics(lua_State *L, int module);
+void lt_open_plot(lua_State *L, int module);
 
 #endif
