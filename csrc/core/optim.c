@@ -235,11 +235,14 @@ int lt_norm_accumulate(double *acc, const lt_tensor *t, double norm_type, lt_err
         if (part == 0) team = omp_get_num_threads();  /* the team may be smaller than asked */
         #pragma omp barrier
 #endif
-        int64_t begin, end;
-        lt_split_range(n, team, part, &begin, &end);
-        parts[part] = norm_part(x + begin, end - begin, norm_type);
+        /* threads take whole blocks, so the float sums inside blocks do not depend on the thread count */
+        int64_t first, last;
+        lt_split_range((n + BLOCK - 1) / BLOCK, team, part, &first, &last);
+        int64_t begin = first * BLOCK, end = last * BLOCK < n ? last * BLOCK : n;
+        parts[part] = begin < end ? norm_part(x + begin, end - begin, norm_type) : 0.0;
     }
-    /* summed in a fixed order, so a thread count always gives the same result */
+    /* added in a fixed order: a thread count gives the same result at every call, and different thread
+     * counts differ only by the rounding of a few doubles */
     for (int i = 0; i < team; i++) *acc = combine(*acc, parts[i], norm_type);
     lt_tensor_release(&flat);
     return 0;
