@@ -286,6 +286,8 @@ function Trainer:_run(fn, model, source, body, ...)
   self.should_stop, self.interrupted = false, false
   self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = {}, {}, {}
   self._good_state, self._epoch_finished, self._current_fx = nil, false, nil
+  -- what hooks log before the first loop starts (self:log checks the hook there too)
+  self._results = require("lightning.trainer.results").new(fn)
   local results = table.pack(xpcall(body, exception_handler, self, ...))
   if not results[1] then self:_handle_exception(results[2], fn) end
   self.state.status = "finished"

@@ -26,7 +26,8 @@ for _, name in ipairs {
 -- Hooks and steps of a LightningModule (arguments without trainer and module).
 hooks.module = {}
 for name in pairs(hooks.callback) do hooks.module[name] = true end
-hooks.module.on_exception = nil  -- a callback hook only, as in Lightning
+-- on_exception is a callback hook only, and state_dict / load_state_dict are nn.Module's own methods
+hooks.module.on_exception, hooks.module.state_dict, hooks.module.load_state_dict = nil, nil, nil
 for _, name in ipairs {
   "prepare_data", "configure_callbacks", "configure_optimizers", "configure_model",
   "training_step", "validation_step", "test_step", "predict_step", "backward_step",
@@ -84,8 +85,10 @@ end
 local function misspelt(name, known)
   if known[name] or name:sub(1, 1) == "_" or name:sub(1, 2) == "__" then return false end
   if name:sub(1, 3) == "on_" then return true end
+  -- one edit away from a hook for names of 5 to 7 letters, two for longer ones ("step" is no "setup")
   local near = hooks.closest(name, known)
-  return near ~= nil and distance(name, near) <= 2 and #name >= 5
+  if near == nil or #name < 5 then return false end
+  return distance(name, near) <= (#name >= 8 and 2 or 1)
 end
 
 local function check_names(obj, known, stop, what)

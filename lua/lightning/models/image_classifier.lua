@@ -1,0 +1,359 @@
+--- ImageClassifier: the training side of the original project's model.py as a LightningModule, for
+-- any network: one it holds (ImageClassifier{net = nn.Sequential(...)}) or a subclass that defines
+-- forward(x[, {debug = true}]) and backward(x, grad_output), as BasicImageClassifier does.
+--   local model = L.models.ImageClassifier{net = my_net, num_classes = 10, learning_rate = 1e-3}
+-- It brings: the cross-entropy criterion; training/validation/test/predict steps; configure_optimizers
+-- (optimizer "adam" (default), "adamw" or "sgd" with momentum, weight_decay; scheduler "none", "step",
+-- "cosine", "plateau" or "onecycle"); per-epoch metrics for train, val and test from a C confusion
+-- matrix (accuracy, and macro precision, recall and F1), logged as train_loss, train_acc, ...,
+-- val_loss, val_acc, val_precision, val_recall, val_f1, test_*; and with debug = true the original's
+-- debugging output: the INITIALIZING MODEL block (at setup), "STARTING TRAINING EPOCH n" banners, the
+-- first batch of each epoch in detail (shapes, label distribution, the network's forward report,
+-- loss, predictions against truth, correct count) and epoch summaries with the learning rate.
+-- Hyper-parameters are in self.hparams (saved in checkpoints). batch_idx is 1-based.
+local L = require "lightning"
+local class = require "lightning.class"
+local nn = require "lightning.nn"
+local LightningModule = require "lightning.lightning_module"
+local metrics = require "lightning.metrics"
+local output = require "lightning.trainer.output"
+
+local ImageClassifier = class("ImageClassifier", LightningModule)
+
+--- The hyper-parameters and their defaults. A subclass may add its own network options in a
+-- `defaults` table of its class (BasicImageClassifier.defaults).
+ImageClassifier.hparam_defaults = {
+  num_classes = 10, in_channels = 3, image_size = 32, dropout_rate = 0.5,
+  learning_rate = 1e-3, weight_decay = 0.0, optimizer = "adam", momentum = 0.9,
+  scheduler = "none", step_size = 10, gamma = 0.1, t_max = false, plateau_patience = 5, plateau_factor = 0.1,
+  monitor = "val_loss", label_smoothing = 0.0, debug = false,
+}
+
+local OPTIMIZERS = {adam = true, adamw = true, sgd = true}
+local SCHEDULERS = {none = true, step = true, cosine = true, plateau = true, onecycle = true}
+local RULE = ("="):rep(60)
+
+local function fail(fmt, ...) error("ImageClassifier: " .. fmt:format(...), 3) end
+
+local function check_hparams(hp)
+  if math.type(hp.num_classes) ~= "integer" or hp.num_classes < 1 then
+    fail("num_classes must be an integer >= 1, got %s", tostring(hp.num_classes))
+  end
+  if not OPTIMIZERS[hp.optimizer] then fail("optimizer must be \"adam\", \"adamw\" or \"sgd\", got %s", tostring(hp.optimizer)) end
+  if not SCHEDULERS[hp.scheduler] then
+    fail("scheduler must be \"none\", \"step\", \"cosine\", \"plateau\" or \"onecycle\", got %s", tostring(hp.scheduler))
+  end
+  if type(hp.learning_rate) ~= "number" or not (hp.learning_rate > 0) then
+    fail("learning_rate must be a number > 0, got %s", tostring(hp.learning_rate))
+  end
+  if type(hp.weight_decay) ~= "number" or hp.weight_decay < 0 then
+    fail("weight_decay must be a number >= 0, got %s", tostring(hp.weight_decay))
+  end
+  if type(hp.momentum) ~= "number" or hp.momentum < 0 then fail("momentum must be a number >= 0, got %s", tostring(hp.momentum)) end
+  if type(hp.debug) ~= "boolean" then fail("debug must be a boolean, got %s", type(hp.debug)) end
+  if type(hp.monitor) ~= "string" then fail("monitor must be a metric name, got %s", type(hp.monitor)) end
+end
+
+function ImageClassifier:__init(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then fail("options must be a table, got %s", type(opts)) end
+  LightningModule.__init(self)
+  local known = {net = true}
+  for k in pairs(ImageClassifier.hparam_defaults) do known[k] = true end
+  local cls = getmetatable(self)
+  for k in pairs(type(cls.defaults) == "table" and cls.defaults or {}) do known[k] = true end
+  for k in pairs(opts) do
+    if not known[k] then
+      local near = type(k) == "string" and require("lightning.trainer.hooks").closest(k, known)
+      fail("unknown option %s%s", tostring(k), near and (" (did you mean " .. near .. "?)") or "")
+    end
+  end
+  local hp = {}
+  for k, v in pairs(ImageClassifier.hparam_defaults) do if v ~= false or k == "debug" then hp[k] = v end end
+  for k, v in pairs(type(cls.defaults) == "table" and cls.defaults or {}) do hp[k] = v end
+  for k, v in pairs(opts) do if k ~= "net" then hp[k] = v end end
+  check_hparams(hp)
+  self:save_hyperparameters(hp)
+  self.num_classes = hp.num_classes
+  self.criterion = nn.CrossEntropyLoss{label_smoothing = hp.label_smoothing}
+  self.epoch_metrics = {train = metrics.EpochMetrics(hp.num_classes), val = metrics.EpochMetrics(hp.num_classes),
+    test = metrics.EpochMetrics(hp.num_classes)}
+  if opts.net ~= nil then
+    if type(opts.net) ~= "table" or type(opts.net.forward) ~= "function" or type(opts.net.backward) ~= "function" then
+      fail("net must be a network with forward and backward, got %s", class.name_of(opts.net))
+    end
+    self:add_module("net", opts.net)
+  end
+  -- the network's debugging report goes where the Trainer prints
+  self.debug_output = function(line) output.print(line) end
+  if math.type(hp.in_channels) == "integer" and math.type(hp.image_size) == "integer" then
+    self.example_input_array = L.zeros(1, hp.in_channels, hp.image_size, hp.image_size)
+  end
+end
+
+function ImageClassifier:forward(x, opts)
+  if not self.net then
+    error(("%s:forward: no network: pass net = ... or define forward and backward in the subclass")
+      :format(class.name_of(self)), 2)
+  end
+  return self.net:forward(x, opts)
+end
+
+function ImageClassifier:backward(x, grad_output)
+  if not self.net then
+    error(("%s:backward: no network: pass net = ... or define forward and backward in the subclass")
+      :format(class.name_of(self)), 2)
+  end
+  return self.net:backward(x, grad_output)
+end
+
+-- ---- debugging output (the original's) ----
+
+local function shape(t)
+  return "[" .. table.concat(t:size(), ", ") .. "]"
+end
+
+local function list_text(values, limit)
+  local shown = {}
+  for i = 1, math.min(#values, limit or #values) do shown[i] = ("%d"):format(values[i]) end
+  return "[" .. table.concat(shown, ", ") .. ((limit and #values > limit) and ", ..." or "") .. "]"
+end
+
+--- Counts of each class 1..K among the targets.
+function ImageClassifier:label_distribution(target)
+  local counts = {}
+  for c = 1, self.num_classes do counts[c] = 0 end
+  for _, v in ipairs(target:totable()) do
+    local c = math.tointeger(v)
+    if c and counts[c] then counts[c] = counts[c] + 1 end
+  end
+  return counts
+end
+
+local function layer_line(name, m)
+  local label = name:match("^conv(%d+)$") and ("Conv" .. name:match("%d+"))
+    or name:match("^fc(%d+)$") and ("FC" .. name:match("%d+")) or (name .. " (" .. class.name_of(m) .. ")")
+  if m.in_channels and m.out_channels then
+    local kh, kw = m.kernel_h or m.kernel_size, m.kernel_w or m.kernel_size
+    if type(kh) == "table" then kh, kw = kh[1], kh[2] end
+    return ("%s: %d -> %d channels, kernel=%sx%s"):format(label, m.in_channels, m.out_channels, tostring(kh), tostring(kw))
+  elseif m.in_features and m.out_features then
+    return ("%s: %d -> %d"):format(label, m.in_features, m.out_features)
+  end
+end
+
+--- The original's INITIALIZING MODEL block.
+function ImageClassifier:print_model_info()
+  local hp = self.hparams
+  local p = function(...) output.print(...) end
+  p(RULE)
+  p("INITIALIZING MODEL")
+  p(RULE)
+  p(("Number of classes: %d"):format(hp.num_classes))
+  p(("Input channels: %s"):format(tostring(hp.in_channels)))
+  p(("Learning rate: %s"):format(tostring(hp.learning_rate)))
+  p(("Dropout rate: %s"):format(tostring(hp.dropout_rate)))
+  self:_walk(function(prefix, m)
+    if m ~= self then
+      local line = layer_line(prefix:sub(1, -2):gsub("^net%.", ""), m)
+      if line then p(line) end
+    end
+  end)
+  p(("Metrics initialized for %d classes"):format(hp.num_classes))
+  p(RULE)
+end
+
+function ImageClassifier:_debug_batch(title, batch, batch_idx)
+  local p = function(...) output.print(...) end
+  p("")
+  p(RULE)
+  p(("%s - Batch %d"):format(title, batch_idx))
+  p(RULE)
+  p(("Batch shape: %s"):format(shape(batch.input)))
+  p(("Labels shape: %s"):format(shape(batch.target)))
+  p(("Label distribution: %s"):format(list_text(self:label_distribution(batch.target))))
+end
+
+function ImageClassifier:_debug_result(stage, logits, target, loss)
+  local p = function(...) output.print(...) end
+  local preds = logits:argmax(2):totable()
+  local truth = target:totable()
+  local correct = 0
+  for i = 1, #truth do if preds[i] == truth[i] then correct = correct + 1 end end
+  p(("%s loss: %.4f"):format(stage, loss))
+  p(("Predictions (first 10): %s"):format(list_text(preds, 10)))
+  p(("Ground truth (first 10): %s"):format(list_text(truth, 10)))
+  p(("Correct predictions: %d / %d"):format(correct, #truth))
+  local running = self.epoch_metrics[stage == "Training" and "train" or "val"]:compute()
+  p(("Metrics updated: running accuracy %.4f over %d samples"):format(running.accuracy,
+    self.epoch_metrics[stage == "Training" and "train" or "val"].samples))
+  p(RULE)
+end
+
+--- The learning rate of the first optimizer's first group, or nil.
+function ImageClassifier:current_lr()
+  local trainer = self.trainer
+  local opt = trainer and trainer.optimizers and trainer.optimizers[1]
+  if not opt then return nil end
+  return require("lightning.trainer.optimization").learning_rates(opt)[1]
+end
+
+function ImageClassifier:_print_summary(title, scores)
+  local p = function(...) output.print(...) end
+  p("")
+  p(RULE)
+  p(title)
+  p(RULE)
+  if scores.loss then p(("Loss: %.4f"):format(scores.loss)) end
+  p(("Accuracy: %.4f"):format(scores.accuracy))
+  p(("Precision (macro): %.4f"):format(scores.precision))
+  p(("Recall (macro): %.4f"):format(scores.recall))
+  p(("F1 (macro): %.4f"):format(scores.f1))
+  local lr = self:current_lr()
+  if lr then p(("Learning rate: %.6g"):format(lr)) end
+  p(RULE)
+end
+
+-- ---- steps ----
+
+function ImageClassifier:setup(stage)
+  if self.hparams.debug and not self._model_info_printed then
+    self:print_model_info()
+    self._model_info_printed = true
+  end
+end
+
+-- Forward, loss and metric update of one batch; with debug the first batch is reported in detail.
+function ImageClassifier:_shared_step(stage, batch, batch_idx)
+  local x, y = batch.input, batch.target
+  local debug = self.hparams.debug and batch_idx == 1 and stage ~= "test"
+  local title = stage == "train" and "TRAINING STEP" or "VALIDATION STEP"
+  if debug then self:_debug_batch(title, batch, batch_idx) end
+  local logits = self:forward(x, debug and {debug = true} or nil)
+  local loss = self.criterion:forward(logits, y)
+  self.epoch_metrics[stage]:update(logits, y, loss)
+  if debug then self:_debug_result(stage == "train" and "Training" or "Validation", logits, y, loss) end
+  return logits, loss
+end
+
+function ImageClassifier:training_step(batch, batch_idx)
+  local logits, loss = self:_shared_step("train", batch, batch_idx)
+  self:log("train_loss", loss, {on_step = true, on_epoch = true, prog_bar = true})
+  return {loss = loss, output = logits, target = batch.target, input = batch.input}
+end
+
+function ImageClassifier:validation_step(batch, batch_idx)
+  local logits, loss = self:_shared_step("val", batch, batch_idx)
+  self:log("val_loss", loss, {prog_bar = true})
+  return {loss = loss, output = logits, target = batch.target}
+end
+
+function ImageClassifier:test_step(batch, batch_idx)
+  local logits, loss = self:_shared_step("test", batch, batch_idx)
+  self:log("test_loss", loss)
+  return {loss = loss, output = logits, target = batch.target}
+end
+
+--- {predictions = (B) classes 1..K, logits = (B, K)} (copies: the network reuses its buffers).
+function ImageClassifier:predict_step(batch, batch_idx)
+  local logits = self:forward(batch.input)
+  return {predictions = logits:argmax(2), logits = logits:clone()}
+end
+
+-- ---- epoch hooks: metrics and the original's epoch output ----
+
+local function log_scores(self, prefix, scores, prog_bar)
+  self:log(prefix .. "_acc", scores.accuracy, {prog_bar = prog_bar})
+  self:log(prefix .. "_precision", scores.precision)
+  self:log(prefix .. "_recall", scores.recall)
+  self:log(prefix .. "_f1", scores.f1)
+end
+
+function ImageClassifier:on_train_epoch_start()
+  self.epoch_metrics.train:reset()
+  if self.hparams.debug then
+    output.print("")
+    output.print(("#"):rep(60))
+    output.print(("STARTING TRAINING EPOCH %d"):format(self.trainer.current_epoch))
+    output.print(("#"):rep(60))
+  end
+end
+
+function ImageClassifier:on_train_epoch_end()
+  local m = self.epoch_metrics.train
+  if m.samples == 0 then return end
+  local scores = m:compute()
+  log_scores(self, "train", scores, true)
+  if self.hparams.debug then
+    self:_print_summary(("TRAINING EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores)
+  end
+end
+
+function ImageClassifier:on_validation_epoch_start()
+  self.epoch_metrics.val:reset()
+end
+
+function ImageClassifier:on_validation_epoch_end()
+  local m = self.epoch_metrics.val
+  if m.samples == 0 then return end
+  local scores = m:compute()
+  log_scores(self, "val", scores, true)
+  if self.hparams.debug and not self.trainer.sanity_checking then
+    self:_print_summary(("VALIDATION EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores)
+  end
+end
+
+function ImageClassifier:on_test_epoch_start()
+  self.epoch_metrics.test:reset()
+end
+
+function ImageClassifier:on_test_epoch_end()
+  local m = self.epoch_metrics.test
+  if m.samples == 0 then return end
+  local scores = m:compute()
+  log_scores(self, "test", scores, false)
+  if self.hparams.debug then self:_print_summary("TEST SUMMARY", scores) end
+end
+
+-- ---- optimizers ----
+
+local function mode_of(metric)
+  if metric:find("loss") then return "min" end
+  return "max"
+end
+
+function ImageClassifier:configure_optimizers()
+  local optim = require "lightning.optim"
+  local hp = self.hparams
+  local params = self:parameters()
+  local opt
+  if hp.optimizer == "adam" then
+    opt = optim.Adam(params, {lr = hp.learning_rate, weight_decay = hp.weight_decay})
+  elseif hp.optimizer == "adamw" then
+    opt = optim.AdamW(params, {lr = hp.learning_rate, weight_decay = hp.weight_decay})
+  else
+    opt = optim.SGD(params, {lr = hp.learning_rate, momentum = hp.momentum, weight_decay = hp.weight_decay})
+  end
+  local S = optim.lr_scheduler
+  local trainer = self.trainer
+  if hp.scheduler == "none" then
+    return opt
+  elseif hp.scheduler == "step" then
+    return {optimizer = opt, lr_scheduler = S.StepLR(opt, {step_size = hp.step_size, gamma = hp.gamma})}
+  elseif hp.scheduler == "cosine" then
+    local t_max = hp.t_max or (trainer and trainer.max_epochs ~= -1 and trainer.max_epochs) or 50
+    return {optimizer = opt, lr_scheduler = S.CosineAnnealingLR(opt, {T_max = t_max})}
+  elseif hp.scheduler == "plateau" then
+    local scheduler = S.ReduceLROnPlateau(opt, {mode = mode_of(hp.monitor), factor = hp.plateau_factor,
+      patience = hp.plateau_patience})
+    return {optimizer = opt, lr_scheduler = {scheduler = scheduler, monitor = hp.monitor, interval = "epoch"}}
+  end
+  local total = trainer and trainer.estimated_stepping_batches
+  if not total or total == math.huge then
+    error("ImageClassifier: scheduler \"onecycle\" needs a known number of steps (set max_epochs or max_steps)", 0)
+  end
+  local scheduler = S.OneCycleLR(opt, {max_lr = hp.learning_rate, total_steps = math.tointeger(total)})
+  return {optimizer = opt, lr_scheduler = {scheduler = scheduler, interval = "step"}}
+end
+
+return ImageClassifier
