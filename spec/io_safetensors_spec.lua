@@ -137,7 +137,9 @@ describe("safetensors writer", function()
     half.dtype = "F16"
     local flags = L.tensor{1, 0, 1}
     flags.dtype = "BOOL"
-    local tensors = {w = w, wt = wt, counter = counter, half = half, flags = flags, empty = L.zeros(0, 4)}
+    local big = L.arange(300000):view(3, 100000)  -- 2.4 MB as I64: read through more than one conversion chunk
+    big.dtype = "I64"
+    local tensors = {w = w, wt = wt, counter = counter, half = half, flags = flags, empty = L.zeros(0, 4), big = big}
     L.save_safetensors(path, tensors, {epoch = "3", note = "ünïcode ✓"})
     local t, meta = L.load_safetensors(path)
     assert.are.same({epoch = "3", note = "ünïcode ✓"}, meta)

@@ -138,6 +138,8 @@ describe("weights", function()
     local model = Module()
     assert.truthy(H.error_of(L.save_weights, {}, "x"):find("lightning.save_weights: argument 1 must be a module (with state_dict), got table", 1, true))
     assert.truthy(H.error_of(L.save_weights, L.zeros(1), "x"):find("argument 1 must be a module (with state_dict), got tensor", 1, true))
+    assert.truthy(H.error_of(L.save_weights, dir .. "/w.safetensors", model):find(
+      "argument 1 must be a module (with state_dict), got string (the model comes first: lightning.save_weights(model, path))", 1, true))
     assert.truthy(H.error_of(L.save_weights, model, 3):find("lightning.save_weights: argument 2 must be a path (a string), got number", 1, true))
     assert.truthy(H.error_of(L.save_weights, model, dir .. "/x", "pt"):find("argument 3 (metadata) must be a table of strings, got string", 1, true))
     assert.truthy(H.error_of(L.save_weights, model, dir .. "/x", {epoch = 1}):find(

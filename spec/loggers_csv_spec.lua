@@ -60,6 +60,23 @@ describe("CSVLogger", function()
     assert.are.same({"hparams.yaml", "metrics.csv"}, fsio.listdir(c.log_dir))  -- no temporary files left
   end)
 
+  it("appends rows while the columns stay the same, and rewrites the file when they change", function()
+    local c = CSV{save_dir = dir}
+    c:log_metrics({a = 1.5}, 0)
+    c:save()
+    fsio.append_file(c.metrics_file_path, "# a line that only an append keeps\n")
+    c:log_metrics({a = 2.5}, 1)
+    c:save()
+    assert.are.equal("step,a\n0,1.5\n# a line that only an append keeps\n1,2.5\n", H.read_file(c.metrics_file_path))
+    c:log_metrics({b = 1.0}, 2)
+    c:save()
+    assert.are.equal("step,a,b\n0,1.5,\n1,2.5,\n2,,1.0\n", H.read_file(c.metrics_file_path))
+    os.remove(c.metrics_file_path)                   -- a file removed behind our back is written whole again
+    c:log_metrics({b = 2.0}, 3)
+    c:save()
+    assert.are.equal("step,a,b\n0,1.5,\n1,2.5,\n2,,1.0\n3,,2.0\n", H.read_file(c.metrics_file_path))
+  end)
+
   it("checks options and arguments", function()
     assert.truthy(H.error_of(CSV, {flush_every = 1}):find(
       "CSVLogger: unknown option 'flush_every' (options: flush_logs_every_n_steps, name, prefix, save_dir, version)", 1, true))

@@ -126,6 +126,15 @@ int lt_write_file_atomic(const char *path, const void *data, size_t len, lt_erro
     return lt_atomic_commit(&f, err);
 }
 
+int lt_append_file(const char *path, const void *data, size_t len, lt_error *err) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return lt_fail(err, "cannot open %s: %s", path, strerror(errno));
+    int rc = lt_write_all(fd, data, len, path, err);
+    if (!rc && fsync(fd) != 0 && errno != EINVAL) rc = lt_fail(err, "cannot flush %s: %s", path, strerror(errno));
+    if (close(fd) != 0 && !rc) rc = lt_fail(err, "cannot close %s: %s", path, strerror(errno));
+    return rc;
+}
+
 int lt_read_file(const char *path, size_t max_size, uint8_t **data, size_t *len, lt_error *err) {
     *data = NULL;
     *len = 0;

@@ -27,6 +27,10 @@ void lt_atomic_abort(lt_atomic_file *f);
 /* All of the above for one buffer. */
 int lt_write_file_atomic(const char *path, const void *data, size_t len, lt_error *err);
 
+/* Appends data to path (created if missing) in one write, then fsyncs: for line-oriented logs, whose
+ * earlier lines a crash must not damage. */
+int lt_append_file(const char *path, const void *data, size_t len, lt_error *err);
+
 /* Writes all of data to fd, retrying short writes and EINTR. */
 int lt_write_all(int fd, const void *data, size_t len, const char *path, lt_error *err);
 

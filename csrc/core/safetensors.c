@@ -47,9 +47,11 @@ static float half_to_float(uint16_t h) {
 }
 
 void lt_st_to_float(float *out, const lt_st_file *f, const lt_st_entry *e) {
-    const uint8_t *p = f->data + e->begin;
-    int64_t n = e->numel;
-    switch (e->dtype) {
+    lt_st_convert(out, f->data + e->begin, e->dtype, e->numel);
+}
+
+void lt_st_convert(float *out, const uint8_t *p, lt_dtype dtype, int64_t n) {
+    switch (dtype) {
     case LT_DTYPE_F64:
         for (int64_t i = 0; i < n; i++) {
             uint64_t bits = lt_load_le64(p + 8 * i);
@@ -203,24 +205,27 @@ static int check_layout(const lt_st_file *f, lt_error *err) {
     return 0;
 }
 
-int lt_st_parse(lt_st_file *f, const uint8_t *buf, size_t len, lt_error *err) {
-    memset(f, 0, sizeof *f);
-    if (len < 8) return lt_fail(err, "%zu bytes are too few for a safetensors file (it starts with an 8-byte header length)", len);
-    uint64_t n = lt_load_le64(buf);
+/* The 8-byte length: at most LT_ST_MAX_HEADER and within the file. */
+int lt_st_check_header_length(uint64_t n, uint64_t file_len, lt_error *err) {
+    if (file_len < 8)
+        return lt_fail(err, "%llu bytes are too few for a safetensors file (it starts with an 8-byte header length)",
+                       (unsigned long long)file_len);
     if (n > LT_ST_MAX_HEADER)
         return lt_fail(err, "the header length %llu exceeds the limit of %llu bytes: not a safetensors file, or a corrupt one",
                        (unsigned long long)n, (unsigned long long)LT_ST_MAX_HEADER);
-    if (n > len - 8)
-        return lt_fail(err, "the header (%llu bytes) runs past the end of the file (%zu bytes): the file is truncated",
-                       (unsigned long long)n, len);
-    const char *header = (const char *)buf + 8;
-    if (n == 0 || header[0] != '{') return lt_fail(err, "invalid header: it must start with '{'");
-    f->data = buf + 8 + n;
-    f->data_len = len - 8 - (size_t)n;
+    if (n > file_len - 8)
+        return lt_fail(err, "the header (%llu bytes) runs past the end of the file (%llu bytes): the file is truncated",
+                       (unsigned long long)n, (unsigned long long)file_len);
+    return 0;
+}
 
+int lt_st_parse_header(lt_st_file *f, const char *header, size_t n, size_t data_len, lt_error *err) {
+    memset(f, 0, sizeof *f);
+    f->data_len = data_len;
+    if (n == 0 || header[0] != '{') return lt_fail(err, "invalid header: it must start with '{'");
     lt_json root;
     lt_error json_err;
-    if (lt_json_parse(&root, header, (size_t)n, &json_err)) {
+    if (lt_json_parse(&root, header, n, &json_err)) {
         lt_json_free(&root);
         return lt_fail(err, "invalid header: %s", json_err.msg);
     }
@@ -237,3 +242,11 @@ int lt_st_parse(lt_st_file *f, const uint8_t *buf, size_t len, lt_error *err) {
     return check_layout(f, err);
 }
 
+int lt_st_parse(lt_st_file *f, const uint8_t *buf, size_t len, lt_error *err) {
+    memset(f, 0, sizeof *f);
+    uint64_t n = len >= 8 ? lt_load_le64(buf) : 0;
+    if (lt_st_check_header_length(n, len, err)) return -1;
+    if (lt_st_parse_header(f, (const char *)buf + 8, (size_t)n, len - 8 - (size_t)n, err)) return -1;
+    f->data = buf + 8 + n;
+    return 0;
+}

@@ -59,10 +59,30 @@ typedef struct lt_st_file {
 /* Parses and validates a whole file held in buf[0..len); f borrows buf for f->data. f must be freed
  * with lt_st_free, also after a failure. */
 int lt_st_parse(lt_st_file *f, const uint8_t *buf, size_t len, lt_error *err);
+/* The steps of lt_st_parse, for readers that do not hold the whole file: checks the 8-byte header
+ * length n against the file's length, and parses the n header bytes for a data section of data_len
+ * bytes (f->data stays NULL). */
+int lt_st_check_header_length(uint64_t n, uint64_t file_len, lt_error *err);
+int lt_st_parse_header(lt_st_file *f, const char *header, size_t n, size_t data_len, lt_error *err);
 void lt_st_free(lt_st_file *f);
 /* Converts an entry's elements to float32 (out holds entry->numel floats). Integers beyond 2^24 and
  * F64 values lose precision as float32 does. */
 void lt_st_to_float(float *out, const lt_st_file *f, const lt_st_entry *entry);
+/* The same for n elements of dtype at raw. */
+void lt_st_convert(float *out, const uint8_t *raw, lt_dtype dtype, int64_t n);
+
+/* Reading a file tensor by tensor, straight into the caller's memory (no copy of the whole file):
+ * lt_st_open reads and validates the header; lt_st_read fills out with an entry's values as float32. */
+typedef struct lt_st_reader {
+    int fd;                   /* -1 when closed */
+    char *path;
+    uint64_t data_start;      /* file offset of the data section */
+    lt_st_file file;
+} lt_st_reader;
+
+int lt_st_open(lt_st_reader *r, const char *path, lt_error *err);
+int lt_st_read(lt_st_reader *r, const lt_st_entry *entry, float *out, lt_error *err);
+void lt_st_close(lt_st_reader *r);
 
 /* One tensor to write. */
 typedef struct lt_st_write_entry {

@@ -89,27 +89,19 @@ static int l_save_safetensors(lua_State *L) {
     return 0;
 }
 
-/* The file's bytes and parsed header, freed by the collector if loading raises halfway. */
-typedef struct st_guard {
-    uint8_t *buf;
-    lt_st_file file;
-} st_guard;
-
-static int st_guard_gc(lua_State *L) {
-    st_guard *g = lua_touserdata(L, 1);
-    lt_st_free(&g->file);
-    free(g->buf);
-    g->buf = NULL;
+/* The open file and its parsed header, closed by the collector if loading raises halfway. */
+static int st_reader_gc(lua_State *L) {
+    lt_st_close(lua_touserdata(L, 1));
     return 0;
 }
 
-static void push_loaded_tensor(lua_State *L, st_guard *g, const lt_st_entry *e) {
+static void push_loaded_tensor(lua_State *L, lt_st_reader *r, const lt_st_entry *e) {
     int64_t one = 1;
     lt_tensor *t = lt_push_tensor(L);
     lt_error err;
     if (lt_tensor_new(t, e->ndim ? e->ndim : 1, e->ndim ? e->shape : &one, &err))
-        lt_raisef(L, LOAD_ST, "tensor \"%s\": %s", e->name, err.msg);
-    if (e->numel) lt_st_to_float(lt_data(t), &g->file, e);
+        lt_raisef(L, LOAD_ST, "%s: tensor \"%s\": %s", r->path, e->name, err.msg);
+    if (e->numel && lt_st_read(r, e, lt_data(t), &err)) lt_raise(L, LOAD_ST, &err);
     if (e->dtype != LT_DTYPE_F32) {
         lua_pushstring(L, lt_dtype_name(e->dtype));
         lua_setfield(L, -2, "dtype");
@@ -123,35 +115,31 @@ static void push_loaded_tensor(lua_State *L, st_guard *g, const lt_st_entry *e) 
 /* L.load_safetensors(path) --> {name = tensor}, {key = "value"} */
 static int l_load_safetensors(lua_State *L) {
     const char *path = lt_check_string(L, 1, LOAD_ST);
-    st_guard *g = lua_newuserdatauv(L, sizeof *g, 0);
-    memset(g, 0, sizeof *g);
-    if (luaL_newmetatable(L, "lightning.io.st_guard")) {
-        lua_pushcfunction(L, st_guard_gc);
+    lt_st_reader *r = lua_newuserdatauv(L, sizeof *r, 0);
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    if (luaL_newmetatable(L, "lightning.io.st_reader")) {
+        lua_pushcfunction(L, st_reader_gc);
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
 
     lt_error err;
-    size_t len;
-    if (lt_read_file(path, SIZE_MAX, &g->buf, &len, &err)) return lt_raise(L, LOAD_ST, &err);
-    if (lt_st_parse(&g->file, g->buf, len, &err)) return lt_raisef(L, LOAD_ST, "%s: %s", path, err.msg);
-
-    lua_createtable(L, 0, (int)g->file.num_entries);
-    for (size_t i = 0; i < g->file.num_entries; i++) {
-        const lt_st_entry *e = &g->file.entries[i];
+    if (lt_st_open(r, path, &err)) return lt_raise(L, LOAD_ST, &err);
+    lua_createtable(L, 0, (int)r->file.num_entries);
+    for (size_t i = 0; i < r->file.num_entries; i++) {
+        const lt_st_entry *e = &r->file.entries[i];
         lua_pushlstring(L, e->name, e->name_len);
-        push_loaded_tensor(L, g, e);
+        push_loaded_tensor(L, r, e);
         lua_rawset(L, -3);
     }
-    lua_createtable(L, 0, (int)g->file.num_meta);
-    for (size_t i = 0; i < g->file.num_meta; i++) {
-        lua_pushlstring(L, g->file.meta[i].key, g->file.meta[i].key_len);
-        lua_pushlstring(L, g->file.meta[i].value, g->file.meta[i].value_len);
+    lua_createtable(L, 0, (int)r->file.num_meta);
+    for (size_t i = 0; i < r->file.num_meta; i++) {
+        lua_pushlstring(L, r->file.meta[i].key, r->file.meta[i].key_len);
+        lua_pushlstring(L, r->file.meta[i].value, r->file.meta[i].value_len);
         lua_rawset(L, -3);
     }
-    lt_st_free(&g->file);
-    free(g->buf);
-    g->buf = NULL;
+    lt_st_close(r);
     return 2;
 }
 
@@ -166,6 +154,18 @@ static int l_write_file(lua_State *L) {
     const char *data = lua_tolstring(L, 2, &len);
     lt_error err;
     if (lt_write_file_atomic(path, data, len, &err)) return lt_raise(L, fname, &err);
+    return 0;
+}
+
+/* io.append_file(path, data): one write, then fsync. */
+static int l_append_file(lua_State *L) {
+    const char *fname = "lightning.core.io.append_file";
+    const char *path = lt_check_string(L, 1, fname);
+    size_t len;
+    lt_check_string(L, 2, fname);
+    const char *data = lua_tolstring(L, 2, &len);
+    lt_error err;
+    if (lt_append_file(path, data, len, &err)) return lt_raise(L, fname, &err);
     return 0;
 }
 
@@ -217,7 +217,7 @@ static int l_pid(lua_State *L) { return lua_pushinteger(L, (lua_Integer)getpid()
 void lt_open_io(lua_State *L, int module) {
     static const luaL_Reg fns[] = {
         {"save_safetensors", l_save_safetensors}, {"load_safetensors", l_load_safetensors},
-        {"write_file", l_write_file}, {"mkdir", l_mkdir}, {"listdir", l_listdir}, {"file_type", l_file_type},
+        {"write_file", l_write_file}, {"append_file", l_append_file}, {"mkdir", l_mkdir}, {"listdir", l_listdir}, {"file_type", l_file_type},
         {"hostname", l_hostname}, {"pid", l_pid}, {NULL, NULL}};
     luaL_newlib(L, fns);
     lt_open_tfevents(L, lua_gettop(L));

@@ -14,8 +14,9 @@ end
 
 local function check_model(model, fname)
   if type(model) ~= "table" or type(model.state_dict) ~= "function" then
-    error(("%s: argument 1 must be a module (with state_dict), got %s"):format(fname,
-      L.is_tensor(model) and "tensor" or type(model)), 3)
+    local hint = type(model) == "string" and (" (the model comes first: %s(model, path))"):format(fname) or ""
+    error(("%s: argument 1 must be a module (with state_dict), got %s%s"):format(fname,
+      L.is_tensor(model) and "tensor" or type(model), hint), 3)
   end
 end
 

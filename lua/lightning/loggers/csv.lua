@@ -3,8 +3,9 @@
 --   csv:log_metrics({train_loss = 0.5, epoch = 0}, 10)
 -- metrics.csv has the columns step, epoch (when logged), then the metric names in sorted order; a row
 -- leaves the metrics it did not log empty. A metric name that appears later widens the table: the file
--- is rewritten with the union of the columns (what Lightning does). Rows are kept in memory and the whole
--- file is written atomically on save(), which runs every flush_logs_every_n_steps steps and in finalize.
+-- is rewritten (atomically) with the union of the columns, as Lightning does; otherwise save() appends the
+-- new rows. save() runs every flush_logs_every_n_steps steps and in finalize. Rows stay in memory for the
+-- rewrites.
 -- Options: save_dir ("outputs/logs"), name ("lightning_logs"), version (next free version_N),
 -- prefix (""), flush_logs_every_n_steps (100).
 local L = require "lightning"
@@ -37,6 +38,9 @@ function CSVLogger:__init(opts, more)
   self.rows = {}       -- {step = n, name = value, ...}
   self._columns = {}   -- metric names seen (without step and epoch)
   self._dirty = false
+  self._written_rows = 0       -- rows already in metrics.csv
+  self._written_layout = nil   -- the columns they were written with
+  self._hparams_changed = true -- hparams.yaml is written once even when empty, as Lightning does
 end
 
 function CSVLogger:log_metrics(metrics, step)
@@ -57,7 +61,7 @@ function CSVLogger:log_hyperparams(params)
     error(("CSVLogger:log_hyperparams: params must be a table, got %s"):format(L.is_tensor(params) and "tensor" or type(params)), 2)
   end
   Logger.merge(self.hparams, Logger.sanitize_params(params))
-  self._dirty = true
+  self._dirty, self._hparams_changed = true, true
 end
 
 --- The column names in file order.
@@ -80,30 +84,47 @@ local function csv_field(s)
   return s
 end
 
---- The text of metrics.csv.
-function CSVLogger:to_csv()
-  local columns = self:columns()
-  local lines = {}
-  local header = {}
-  for i, c in ipairs(columns) do header[i] = csv_field(c) end
-  lines[1] = table.concat(header, ",")
-  for _, row in ipairs(self.rows) do
-    local cells = {}
+-- The lines of rows first..last under these columns.
+local function csv_lines(rows, columns, first, last, lines)
+  for r = first, last do
+    local row, cells = rows[r], {}
     for i, c in ipairs(columns) do
       local v = row[c]
       cells[i] = v == nil and "" or Logger.format_number(v)
     end
     lines[#lines + 1] = table.concat(cells, ",")
   end
-  return table.concat(lines, "\n") .. "\n"
+  return lines
 end
 
---- Writes metrics.csv (when metrics were logged) and hparams.yaml, each atomically.
+--- The text of metrics.csv.
+function CSVLogger:to_csv()
+  local columns = self:columns()
+  local header = {}
+  for i, c in ipairs(columns) do header[i] = csv_field(c) end
+  return table.concat(csv_lines(self.rows, columns, 1, #self.rows, {table.concat(header, ",")}), "\n") .. "\n"
+end
+
+--- Writes what is new: rows are appended to metrics.csv while the columns stay the same; new columns
+-- rewrite the whole file atomically. hparams.yaml is rewritten atomically when hparams changed.
 function CSVLogger:save()
   if not self._dirty then return end
   fsio.mkdir(self.log_dir)
-  if #self.rows > 0 then fsio.write_file(self.metrics_file_path, self:to_csv()) end
-  Logger.save_hparams_yaml(self.log_dir, self.hparams)
+  if #self.rows > self._written_rows then
+    local columns = self:columns()
+    local layout = table.concat(columns, "\0")
+    if layout == self._written_layout and fsio.file_type(self.metrics_file_path) == "file" then
+      local lines = csv_lines(self.rows, columns, self._written_rows + 1, #self.rows, {})
+      fsio.append_file(self.metrics_file_path, table.concat(lines, "\n") .. "\n")
+    else
+      fsio.write_file(self.metrics_file_path, self:to_csv())
+    end
+    self._written_rows, self._written_layout = #self.rows, layout
+  end
+  if self._hparams_changed then
+    Logger.save_hparams_yaml(self.log_dir, self.hparams)
+    self._hparams_changed = false
+  end
   self._dirty = false
 end
 
