@@ -1,9 +1,9 @@
 /* libFuzzer target: the safetensors parser (and through it the JSON parser) on arbitrary bytes. Every
  * input must give either a valid file whose tensors convert, or an error; never a crash or a sanitizer
  * report. The same bytes also go to the JSON parser alone.
- * sources: csrc/core/safetensors.c csrc/core/json.c csrc/core/bytebuf.c csrc/core/error.c
- * Build by hand: clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc/core fuzz/safetensors_fuzz.c <sources> -lm
- * Seeds: spec/fixtures/io/ *.safetensors */
+ * By hand: clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc/core fuzz/safetensors_fuzz.c <sources> -lm
+ *          ./a.out -max_total_time=60 <corpus folder with spec/fixtures/io/ *.safetensors> */
+// sources: csrc/core/safetensors.c csrc/core/json.c csrc/core/bytebuf.c csrc/core/error.c
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
