@@ -19,11 +19,11 @@ end
 -- "no value" and becomes nil); unknown names are an error with a suggestion.
 function Callback.parse_options(name, opts, known)
   opts = opts or {}
-  if type(opts) ~= "table" then error(("%s: expected a table of options, got %s"):format(name, type(opts)), 3) end
+  if type(opts) ~= "table" then error(("%s: expected a table of options, got %s"):format(name, type(opts)), 0) end
   for k in pairs(opts) do
     if type(k) ~= "string" or known[k] == nil then
       local near = type(k) == "string" and require("lightning.trainer.hooks").closest(k, known)
-      error(("%s: unknown option %s%s"):format(name, tostring(k), near and (" (did you mean " .. near .. "?)") or ""), 3)
+      error(("%s: unknown option %s%s"):format(name, tostring(k), near and (" (did you mean " .. near .. "?)") or ""), 0)
     end
   end
   local out = {}

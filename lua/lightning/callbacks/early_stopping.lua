@@ -16,16 +16,16 @@ function EarlyStopping:__init(opts)
     verbose = false, mode = "min", strict = true, check_finite = true, stopping_threshold = false,
     divergence_threshold = false, check_on_train_epoch_end = false})
   if type(o.monitor) ~= "string" then
-    error(("EarlyStopping: monitor must be the name of a logged metric, got %s"):format(type(o.monitor)), 2)
+    error(("EarlyStopping: monitor must be the name of a logged metric, got %s"):format(type(o.monitor)), 0)
   end
   if o.mode ~= "min" and o.mode ~= "max" then
-    error(("EarlyStopping: mode must be \"min\" or \"max\", got %s"):format(tostring(o.mode)), 2)
+    error(("EarlyStopping: mode must be \"min\" or \"max\", got %s"):format(tostring(o.mode)), 0)
   end
   if math.type(o.patience) ~= "integer" or o.patience < 0 then
-    error(("EarlyStopping: patience must be an integer >= 0, got %s"):format(tostring(o.patience)), 2)
+    error(("EarlyStopping: patience must be an integer >= 0, got %s"):format(tostring(o.patience)), 0)
   end
   if type(o.min_delta) ~= "number" then
-    error(("EarlyStopping: min_delta must be a number, got %s"):format(type(o.min_delta)), 2)
+    error(("EarlyStopping: min_delta must be a number, got %s"):format(type(o.min_delta)), 0)
   end
   for k, v in pairs(o) do self[k] = v end
   -- improvement means current - min_delta > best (max) or current + |min_delta| < best (min)

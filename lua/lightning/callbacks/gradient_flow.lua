@@ -15,7 +15,7 @@ local GradientFlowMonitor = class("GradientFlowMonitor", Callback)
 function GradientFlowMonitor:__init(opts)
   local o = Callback.parse_options("GradientFlowMonitor", opts, {every_n_steps = false, log = true, verbose = false})
   if o.every_n_steps ~= nil and (math.type(o.every_n_steps) ~= "integer" or o.every_n_steps < 1) then
-    error(("GradientFlowMonitor: every_n_steps must be an integer >= 1, got %s"):format(tostring(o.every_n_steps)), 2)
+    error(("GradientFlowMonitor: every_n_steps must be an integer >= 1, got %s"):format(tostring(o.every_n_steps)), 0)
   end
   for k, v in pairs(o) do self[k] = v end
   self.history = {}   -- {step = n, total = norm, rows = diagnostics.gradient_flow rows}

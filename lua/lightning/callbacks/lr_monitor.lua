@@ -14,7 +14,7 @@ function LearningRateMonitor:__init(opts)
     log_weight_decay = false})
   if o.logging_interval ~= nil and o.logging_interval ~= "step" and o.logging_interval ~= "epoch" then
     error(("LearningRateMonitor: logging_interval must be \"step\", \"epoch\" or nil, got %s")
-      :format(tostring(o.logging_interval)), 2)
+      :format(tostring(o.logging_interval)), 0)
   end
   for k, v in pairs(o) do self[k] = v end
   self.lrs = {}   -- key -> list of logged values

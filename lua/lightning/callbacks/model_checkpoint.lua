@@ -26,21 +26,21 @@ function ModelCheckpoint:__init(opts)
     every_n_epochs = 1, save_on_train_epoch_end = false, enable_version_counter = true})
   for _, key in ipairs {"dirpath", "filename", "monitor"} do
     if o[key] ~= nil and type(o[key]) ~= "string" then
-      error(("ModelCheckpoint: %s must be a string, got %s"):format(key, type(o[key])), 2)
+      error(("ModelCheckpoint: %s must be a string, got %s"):format(key, type(o[key])), 0)
     end
   end
   if math.type(o.save_top_k) ~= "integer" or o.save_top_k < -1 then
-    error(("ModelCheckpoint: save_top_k must be an integer >= -1, got %s"):format(tostring(o.save_top_k)), 2)
+    error(("ModelCheckpoint: save_top_k must be an integer >= -1, got %s"):format(tostring(o.save_top_k)), 0)
   end
   if o.mode ~= "min" and o.mode ~= "max" then
-    error(("ModelCheckpoint: mode must be \"min\" or \"max\", got %s"):format(tostring(o.mode)), 2)
+    error(("ModelCheckpoint: mode must be \"min\" or \"max\", got %s"):format(tostring(o.mode)), 0)
   end
   if math.type(o.every_n_epochs) ~= "integer" or o.every_n_epochs < 0 then
-    error(("ModelCheckpoint: every_n_epochs must be an integer >= 0, got %s"):format(tostring(o.every_n_epochs)), 2)
+    error(("ModelCheckpoint: every_n_epochs must be an integer >= 0, got %s"):format(tostring(o.every_n_epochs)), 0)
   end
   if o.monitor == nil and o.save_top_k ~= -1 and o.save_top_k ~= 0 and o.save_top_k ~= 1 then
     error(("ModelCheckpoint: save_top_k = %d needs a monitor: without one there is nothing to rank " ..
-      "(use -1, 0 or 1)"):format(o.save_top_k), 2)
+      "(use -1, 0 or 1)"):format(o.save_top_k), 0)
   end
   for k, v in pairs(o) do self[k] = v end
   self.best_k_models = {}       -- path -> score
@@ -113,6 +113,9 @@ function ModelCheckpoint:_save(trainer)
   self._last_global_step_saved = trainer.global_step
   self:_save_topk(trainer, candidates)
   self:_save_last(trainer, candidates)
+  for _, lg in ipairs(trainer.loggers) do
+    if type(lg.after_save_checkpoint) == "function" then lg:after_save_checkpoint(self) end
+  end
 end
 
 -- Python format spec ("", ".4f", "03d", ".2e", "+.3g", ".1%") applied to a number.

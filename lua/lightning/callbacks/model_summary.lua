@@ -13,7 +13,7 @@ local ModelSummary = class("ModelSummary", Callback)
 function ModelSummary:__init(opts)
   local o = Callback.parse_options("ModelSummary", opts, {max_depth = 1})
   if math.type(o.max_depth) ~= "integer" or o.max_depth < -1 then
-    error(("ModelSummary: max_depth must be an integer >= -1 (-1: all), got %s"):format(tostring(o.max_depth)), 2)
+    error(("ModelSummary: max_depth must be an integer >= -1 (-1: all), got %s"):format(tostring(o.max_depth)), 0)
   end
   self.max_depth = o.max_depth
 end
@@ -90,7 +90,7 @@ function ModelSummary.summarize(module, max_depth)
   local function format_line(line)
     local parts = {}
     for c, text in ipairs(line) do parts[c] = text .. string.rep(" ", widths[c] - (utf8.len(text) or #text)) end
-    return table.concat(parts, " | ")
+    return (table.concat(parts, " | "):gsub("%s+$", ""))
   end
   local out = {format_line(headers)}
   local rule = string.rep("-", #out[1])

@@ -17,7 +17,7 @@ function ProgressBar:__init(opts)
   local o = Callback.parse_options("ProgressBar", opts, {refresh_rate = 1, log_every_n_steps = false,
     terminal = false, width = 25})
   if math.type(o.refresh_rate) ~= "integer" or o.refresh_rate < 1 then
-    error(("ProgressBar: refresh_rate must be an integer >= 1, got %s"):format(tostring(o.refresh_rate)), 2)
+    error(("ProgressBar: refresh_rate must be an integer >= 1, got %s"):format(tostring(o.refresh_rate)), 0)
   end
   for k, v in pairs(o) do self[k] = v end
   self._line_open = false
@@ -61,7 +61,10 @@ local function bar(fraction, width)
   local eighths = math.floor(math.max(0, math.min(1, fraction)) * width * 8)
   local full = eighths // 8
   local text = string.rep("█", full)
-  if full < width then text = text .. PARTIAL[eighths % 8 + 1] .. string.rep(" ", width - full - 1) end
+  if full < width then
+    local partial = PARTIAL[eighths % 8 + 1]
+    text = text .. partial .. string.rep(" ", width - full - (partial == "" and 0 or 1))
+  end
   return text
 end
 

@@ -169,6 +169,9 @@ end
 local function run_sanity_check(trainer)
   local steps = trainer.num_sanity_val_steps
   if not trainer._val_enabled or steps == 0 then return end
+  -- The sanity check leaves the generator as it found it (a loader draws from it at each iter()), so
+  -- that a resumed run, which checks again, draws the same numbers as the uninterrupted one.
+  local rng = L.get_rng_state()
   trainer.sanity_checking = true
   hooks.call_callbacks(trainer, nil, "on_sanity_check_start")
   eval_loop.run(trainer, "validation", {during_fit = true, max_batches = steps == -1 and trainer.num_val_batches
@@ -176,6 +179,7 @@ local function run_sanity_check(trainer)
   hooks.call_callbacks(trainer, nil, "on_sanity_check_end")
   trainer.sanity_checking = false
   trainer.callback_metrics, trainer.progress_bar_metrics, trainer.logged_metrics = {}, {}, {}
+  L.set_rng_state(rng)
 end
 
 local function estimated_stepping_batches(trainer)
