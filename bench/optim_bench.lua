@@ -2,11 +2,11 @@
 -- about 1.05 M values in 26 tensors), next to PyTorch's torch.optim on the same shapes and thread count,
 -- measured in the same run (bench/optim_bench_torch.py with Debian's /usr/bin/python3).
 -- Usage (from the repository root): lua bench/optim_bench.lua [--threads N] [--seconds S]
--- (S: seconds per case and side, default 2)
+-- (S: seconds per case and side, default 3; the best of 10 rounds counts)
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 local L = require "lightning"
 
-local threads, seconds = L.get_num_threads(), 2.0
+local threads, seconds = L.get_num_threads(), 3.0
 for i = 1, #arg, 2 do
   if arg[i] == "--threads" then threads = assert(tonumber(arg[i + 1]), "--threads N")
   elseif arg[i] == "--seconds" then seconds = assert(tonumber(arg[i + 1]), "--seconds S")
@@ -29,7 +29,7 @@ end
 -- The best of `rounds` timings of seconds / rounds each: the machine is shared, and the best round is
 -- the one least disturbed by other work. The PyTorch side measures the same way.
 local function ms_per_step(step, rounds)
-  rounds = rounds or 5
+  rounds = rounds or 10
   for _ = 1, 5 do step() end
   local best = math.huge
   for _ = 1, rounds do

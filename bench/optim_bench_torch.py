@@ -15,7 +15,7 @@ def shapes():
         return [tuple(int(d) for d in line.split()[1:]) for line in f if line.strip() and not line.startswith("#")]
 
 
-def ms_per_step(step, seconds, rounds=5):
+def ms_per_step(step, seconds, rounds=10):
     """The best of `rounds` timings of seconds / rounds each: the machine is shared, the best round is
     the one least disturbed."""
     for _ in range(5):
