@@ -1,8 +1,11 @@
-"""The PyTorch peer of bench/train_step.lua: BasicImageClassifier (the original project's model) timed in
-PyTorch on the CPU. Prints one line per measurement: `<name> <images per second>`.
+"""The PyTorch peer: BasicImageClassifier (the original project's model) in PyTorch on the CPU.
+Throughput (run by bench/train_step.lua), one line per measurement, `<name> <images per second>`:
     /usr/bin/python3 bench/torch_reference.py [--threads N] [--batch B] [--size S] [--seconds T]
-Run by bench/train_step.lua from the same process tree so both use the same machine state."""
+Training on CIFAR-10 for time to accuracy (bench/results.md), one line per epoch:
+    /usr/bin/python3 bench/torch_reference.py --train DIR [--epochs E] [--batch B] [--lr LR] ...
+    (DIR holds data_batch_1..5.bin and test_batch.bin; the recipe's options mirror examples/train.lua's)"""
 import argparse
+import os
 import time
 import torch
 import torch.nn as nn
@@ -43,14 +46,106 @@ def rate(step, batch, seconds):
             return n * batch / elapsed
 
 
+def load_cifar(folder, train):
+    """The binary batches: records of 1 label byte and 3072 pixel bytes (R, G, B planes)."""
+    import numpy as np
+    names = ["data_batch_%d.bin" % i for i in range(1, 6)] if train else ["test_batch.bin"]
+    raw = np.concatenate([np.fromfile(os.path.join(folder, n), dtype=np.uint8).reshape(-1, 3073) for n in names])
+    labels = torch.from_numpy(raw[:, 0].astype(np.int64))
+    images = torch.from_numpy(raw[:, 1:].reshape(-1, 3, 32, 32).copy())
+    return images, labels
+
+
+MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
+STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
+
+
+def augment(batch, generator):
+    """RandomCrop(32, padding=4) and RandomHorizontalFlip on a uint8 batch, as whole-batch tensor ops
+    (the fastest way to feed PyTorch here: no worker processes competing for the 2 cores)."""
+    n = batch.shape[0]
+    padded = F.pad(batch, (4, 4, 4, 4))
+    dx = torch.randint(0, 9, (n,), generator=generator)
+    dy = torch.randint(0, 9, (n,), generator=generator)
+    rows = (dy.view(n, 1) + torch.arange(32).view(1, 32))
+    cols = (dx.view(n, 1) + torch.arange(32).view(1, 32))
+    out = padded[torch.arange(n).view(n, 1, 1, 1), torch.arange(3).view(1, 3, 1, 1), rows.view(n, 1, 32, 1),
+                 cols.view(n, 1, 1, 32)]
+    flip = torch.rand(n, generator=generator) < 0.5
+    out[flip] = out[flip].flip(3)
+    return out
+
+
+def normalize(batch):
+    return (batch.float() / 255.0 - MEAN) / STD
+
+
+def train(a):
+    """Trains with the recipe of examples/train.lua's options and prints the test accuracy after every
+    epoch with the elapsed wall time (training time only: evaluation is excluded from the clock)."""
+    torch.manual_seed(a.seed)
+    gen = torch.Generator().manual_seed(a.seed)
+    x_train, y_train = load_cifar(a.train, True)
+    x_test, y_test = load_cifar(a.train, False)
+    n_train = int(len(x_train) * a.val_split)
+    x_train, y_train = x_train[:n_train], y_train[:n_train]
+    model = BasicImageClassifier(dropout_rate=a.dropout)
+    if a.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum, nesterov=True, weight_decay=a.weight_decay)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
+    steps = a.epochs * (n_train // a.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps) if a.scheduler == "onecycle" else None
+    crit = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
+    elapsed = 0.0
+    for epoch in range(1, a.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(n_train, generator=gen)
+        total, count = 0.0, 0
+        for i in range(n_train // a.batch):
+            idx = order[i * a.batch:(i + 1) * a.batch]
+            x = normalize(augment(x_train[idx], gen))
+            opt.zero_grad()
+            loss = crit(model(x), y_train[idx])
+            loss.backward()
+            opt.step()
+            if sched:
+                sched.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        elapsed += time.perf_counter() - t0
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for i in range(0, len(x_test), 500):
+                correct += (model(normalize(x_test[i:i + 500])).argmax(1) == y_test[i:i + 500]).sum().item()
+        print("epoch %d time %.1f train_loss %.4f test_acc %.4f" % (epoch, elapsed, total / count,
+                                                                    correct / len(x_test)), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--train", metavar="DIR", help="train on the CIFAR-10 binary batches in DIR")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--weight_decay", type=float, default=5e-4)
+    ap.add_argument("--scheduler", choices=["onecycle", "none"], default="onecycle")
+    ap.add_argument("--label_smoothing", type=float, default=0.1)
+    ap.add_argument("--dropout", type=float, default=0.5)
+    ap.add_argument("--val_split", type=float, default=0.9)
+    ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.train:
+        train(a)
+        return
     torch.manual_seed(0)
     model = BasicImageClassifier(image_size=a.size)
     x = torch.randn(a.batch, 3, a.size, a.size)
