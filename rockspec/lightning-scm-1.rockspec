@@ -31,4 +31,10 @@ build = {
       LUA_LIBDIR = "$(LIBDIR)",
       LUA_LUADIR = "$(LUADIR)",
    },
+   install = {
+      -- the training script as a command (LuaRocks wraps it so that it finds the installed library)
+      bin = {
+         ["lightning-train"] = "examples/train.lua",
+      },
+   },
 }

@@ -21,7 +21,8 @@ function LearningRateMonitor:__init(opts)
 end
 
 function LearningRateMonitor:on_train_start(trainer, module)
-  if #trainer.loggers == 0 then
+  -- (fast_dev_run turns logging off on purpose: Lightning keeps a dummy logger there)
+  if #trainer.loggers == 0 and not trainer.fast_dev_run then
     error("LearningRateMonitor: the Trainer has no logger to write the learning rate to", 0)
   end
 end

@@ -1,0 +1,209 @@
+#!/usr/bin/env lua5.4
+--- train.lua: trains the reference image classifier, as the original project's train.py.
+--   lua examples/train.lua --cifar10                    CIFAR-10 at 32x32 from ./data (cifar-10-batches-bin/)
+--   lua examples/train.lua --fashion_mnist --max_epochs 5
+--   lua examples/train.lua --data_dir my_images         a folder with one sub-folder of PNGs per class
+--   lua examples/train.lua --cifar10 --resume last      continue the last run (or --resume <checkpoint>)
+-- Writes <output_dir>/checkpoints (the top 3 by --monitor and last.safetensors) and
+-- <output_dir>/logs/<experiment_name>/version_N (TensorBoard events, metrics.csv, hparams.yaml).
+-- Installed by the rock as the command `lightning-train`.
+
+-- Run from a checkout, use its Lua files (and fall back on its build for the C module).
+do
+  local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
+  local f = root and io.open(root .. "/lua/lightning/init.lua")
+  if f then
+    f:close()
+    package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+    package.cpath = package.cpath .. ";" .. root .. "/build.luarocks/?.so"
+  end
+end
+
+local argparse = require "argparse"
+local L = require "lightning"
+local output = require "lightning.trainer.output"
+
+local RULE = ("="):rep(60)
+local say = output.print
+
+local function number_or_fraction(text)
+  local v = tonumber(text)
+  if not v then return nil, "expected a number, got " .. text end
+  return v
+end
+
+local function build_parser()
+  local name = (arg and arg[0] or "train.lua"):match("[^/]*$")
+  local p = argparse(name, "Train the reference image classifier (the original train.py in Lua).")
+  p:help_max_width(100)
+  -- data
+  p:flag("--cifar10 --use_cifar10", "Train on CIFAR-10 (binary batches under --data_root).")
+  p:flag("--fashion_mnist", "Train on Fashion-MNIST (IDX files under --data_root).")
+  p:option("--data_dir", "A folder of class folders of PNG images (train/ and test/ inside are used when present).")
+  p:option("--data_root", "The folder that holds (or receives) cifar-10-batches-bin/ or the Fashion-MNIST files.",
+    "./data")
+  p:option("--image_size", "Image size (default: the data set's own, rounded up to a multiple of 16; 224 for folders).")
+    :convert(tonumber)
+  p:option("--batch_size", "Batch size.", "32"):convert(tonumber)
+  p:option("--val_split", "Share of the training data used for training (the rest validates).", "0.8"):convert(tonumber)
+  p:option("--num_workers", "Data loading threads.", "2"):convert(tonumber)
+  -- model and optimization
+  p:option("--max_epochs", "Maximum number of epochs.", "50"):convert(tonumber)
+  p:option("--learning_rate", "Learning rate.", "0.001"):convert(tonumber)
+  p:option("--weight_decay", "Weight decay.", "0"):convert(tonumber)
+  p:option("--optimizer", "Optimizer.", "adam"):choices({"adam", "adamw", "sgd"})
+  p:option("--momentum", "Momentum (sgd).", "0.9"):convert(tonumber)
+  p:option("--scheduler", "Learning-rate scheduler.", "none"):choices({"none", "step", "cosine", "plateau", "onecycle"})
+  p:option("--dropout_rate", "Dropout rate.", "0.5"):convert(tonumber)
+  p:option("--gradient_clip_val", "Clip gradients to this total norm (0: off).", "0"):convert(tonumber)
+  p:option("--accumulate_grad_batches", "Accumulate gradients over this many batches.", "1"):convert(tonumber)
+  p:option("--precision", "Numeric precision (only 32 is supported).", "32")
+  -- callbacks
+  p:option("--early_stopping_patience", "Epochs without improvement before stopping.", "10"):convert(tonumber)
+  p:option("--min_delta", "Smallest change that counts as an improvement.", "0"):convert(tonumber)
+  p:option("--monitor", "Metric that early stopping and checkpoints watch.", "val_loss")
+  p:option("--save_top_k", "How many best checkpoints to keep.", "3"):convert(tonumber)
+  -- run
+  p:option("--seed", "Random seed.", "42"):convert(tonumber)
+  p:option("--output_dir", "Where checkpoints and logs go.", "outputs")
+  p:option("--experiment_name", "Name of the run's log folder.", "image_classifier")
+  p:option("--resume", "Resume from a checkpoint file, or \"last\".")
+  p:flag("--test", "Test the best checkpoint after training.")
+  p:flag("--debug", "Print the original's debugging output (first batch of each epoch, epoch summaries).")
+  p:option("--fast_dev_run", "Run N (default 1) batches of training and validation as a check."):args("?")
+  p:option("--limit_train_batches", "Batches per epoch: a count, or a fraction such as 0.1."):convert(number_or_fraction)
+  p:option("--num_threads", "Compute threads (default: all cores)."):convert(tonumber)
+  p:flag("--no_progress_bar", "No progress bar (a line per epoch instead).")
+  return p
+end
+
+local function integer(args, name, min)
+  local v = args[name]
+  if v ~= nil and (math.type(v) ~= "integer" and not (v == math.floor(v)) or v < min) then
+    error(("--%s must be an integer >= %d, got %s"):format(name, min, tostring(v)), 0)
+  end
+  if v ~= nil then args[name] = math.tointeger(v) end
+end
+
+local function check_args(args)
+  local chosen = (args.cifar10 and 1 or 0) + (args.fashion_mnist and 1 or 0) + (args.data_dir and 1 or 0)
+  if chosen == 0 then error("choose the data: --cifar10, --fashion_mnist or --data_dir <folder>", 0) end
+  if chosen > 1 then error("choose one data set: --cifar10, --fashion_mnist and --data_dir exclude each other", 0) end
+  for name, min in pairs({batch_size = 1, num_workers = 0, max_epochs = 1, accumulate_grad_batches = 1,
+    early_stopping_patience = 0, save_top_k = -1, seed = 0, num_threads = 1, image_size = 16}) do
+    integer(args, name, min)
+  end
+  if args.image_size and args.image_size % 16 ~= 0 then
+    error(("--image_size must be a multiple of 16 (the network pools four times), got %d"):format(args.image_size), 0)
+  end
+  if args.fast_dev_run then
+    local n = args.fast_dev_run[1]
+    args.fast_dev_run = n == nil and true or math.tointeger(tonumber(n))
+    if args.fast_dev_run == nil then error("--fast_dev_run takes a number of batches, got " .. n, 0) end
+  else
+    args.fast_dev_run = false
+  end
+end
+
+local function print_device()
+  local info = L.info()
+  local cpu = info.cpu
+  say(RULE)
+  say("DEVICE")
+  say(RULE)
+  say("GPU available: no (lightning computes on the CPU)")
+  say(("CPU: %s (%s), %d logical CPUs"):format(cpu.model, cpu.vendor, cpu.logical_cpus))
+  say(("SIMD: %s (%s)"):format(cpu.simd, table.concat(cpu.features, " ")))
+  say(("BLAS: %s, core %s (chosen by %s)"):format(info.blas_library, info.blas_core, info.blas_core_chosen_by))
+  say(("Threads: %d%s"):format(info.threads, info.openmp and " (OpenMP)" or ""))
+  say(("lightning %s on %s"):format(info.version, _VERSION))
+  say(RULE)
+end
+
+local function print_config(args)
+  local names = {}
+  for k, v in pairs(args) do if type(v) ~= "table" and type(v) ~= "function" then names[#names + 1] = k end end
+  table.sort(names)
+  say("CONFIGURATION")
+  say(RULE)
+  for _, k in ipairs(names) do say(("%-26s %s"):format(k, tostring(args[k]))) end
+  say(RULE)
+end
+
+local NATIVE_SIZE = {cifar10 = 32, fashion_mnist = 28, folder = 224}
+
+local function data_module(args)
+  local dataset = args.cifar10 and "cifar10" or args.fashion_mnist and "fashion_mnist" or "folder"
+  local size = args.image_size or 16 * math.ceil(NATIVE_SIZE[dataset] / 16)
+  return L.data.ImageDataModule{dataset = dataset, data_dir = args.data_dir, data_root = args.data_root,
+    image_size = size, batch_size = args.batch_size, num_workers = args.num_workers, val_split = args.val_split,
+    seed = args.seed, debug = args.debug, output = say}, size
+end
+
+local function main(args)
+  check_args(args)
+  L.manual_seed(args.seed)
+  if args.num_threads then L.set_num_threads(args.num_threads) end
+  print_device()
+  print_config(args)
+
+  local dm, size = data_module(args)
+  dm:prepare_data()
+  dm:setup("fit")
+  local model = L.models.BasicImageClassifier{num_classes = dm.num_classes, in_channels = dm.in_channels,
+    image_size = size, dropout_rate = args.dropout_rate, learning_rate = args.learning_rate,
+    weight_decay = args.weight_decay, optimizer = args.optimizer, momentum = args.momentum,
+    scheduler = args.scheduler, monitor = args.monitor, debug = args.debug}
+
+  local mode = args.monitor:find("loss") and "min" or "max"
+  local checkpoint_dir = args.output_dir .. "/checkpoints"
+  local callbacks = {
+    L.callbacks.ModelCheckpoint{dirpath = checkpoint_dir, filename = "{epoch}-{" .. args.monitor .. ":.4f}",
+      monitor = args.monitor, mode = mode, save_top_k = args.save_top_k, save_last = true},
+    L.callbacks.EarlyStopping{monitor = args.monitor, mode = mode, patience = args.early_stopping_patience,
+      min_delta = args.min_delta, verbose = args.debug},
+    L.callbacks.LearningRateMonitor{logging_interval = "epoch"},
+  }
+  if args.debug then callbacks[#callbacks + 1] = L.callbacks.GradientFlowMonitor{} end
+  if args.no_progress_bar then
+    -- no bar and no step lines: one summary line per epoch
+    callbacks[#callbacks + 1] = L.callbacks.ProgressBar{terminal = false, log_every_n_steps = math.maxinteger}
+  end
+  local logs = args.output_dir .. "/logs"
+  local tensorboard = L.loggers.TensorBoardLogger{save_dir = logs, name = args.experiment_name}
+  local csv = L.loggers.CSVLogger{save_dir = logs, name = args.experiment_name, version = tensorboard.version}
+
+  local trainer = L.Trainer{
+    max_epochs = args.max_epochs, default_root_dir = args.output_dir, callbacks = callbacks,
+    logger = {tensorboard, csv}, precision = args.precision, deterministic = true,
+    gradient_clip_val = args.gradient_clip_val > 0 and args.gradient_clip_val or nil,
+    accumulate_grad_batches = args.accumulate_grad_batches, fast_dev_run = args.fast_dev_run,
+    limit_train_batches = args.limit_train_batches,
+  }
+  local started = L.now()
+  trainer:fit(model, dm, {ckpt_path = args.resume})
+  local best = trainer.checkpoint_callback.best_model_path
+  say(RULE)
+  say(("Training finished after %d epochs (%d steps) in %.1f s"):format(trainer.current_epoch, trainer.global_step,
+    L.now() - started))
+  if best ~= "" then
+    say(("Best checkpoint: %s (%s = %.4f)"):format(best, args.monitor, trainer.checkpoint_callback.best_model_score))
+  end
+  say(("Logs: %s (tensorboard --logdir %s)"):format(tensorboard.log_dir, logs))
+  say(RULE)
+  if args.test then
+    trainer:test(model, dm, {ckpt_path = best ~= "" and best or nil})
+  end
+end
+
+local parser = build_parser()
+local args = parser:parse()
+local ok, err = xpcall(main, function(e)
+  return {message = tostring(e), traceback = debug.traceback(tostring(e), 2)}
+end, args)
+if not ok then
+  io.stdout:flush()
+  io.stderr:write("\nTraining failed: ", err.message, "\n")
+  if args.debug then io.stderr:write(err.traceback, "\n") end
+  os.exit(1)
+end
