@@ -1,0 +1,32 @@
+--- lightning.plot (L.plot): charts drawn by the library into PNG files, with a bitmap font of its own.
+--   L.plot.line_chart{series = {{x = ..., y = ..., label = ...}, ...}, title, xlabel, ylabel, path}
+--   L.plot.metrics(history, path)           -- loss and accuracy per epoch, training against validation
+--   L.plot.confusion_matrix(matrix, class_names, path[, {normalize = true}])
+--   L.plot.samples(images, labels, class_names, path[, {nrow, padding, mean, std}])
+--   L.plot.save(canvas, path)               -- atomically, through L.data.write_png
+--   L.plot.Canvas(width, height)            -- the drawing primitives (see canvas.lua)
+--   L.plot.PlotCallback{dirpath = ...}      -- writes the three charts at the end of training
+-- Each chart function returns its Canvas; path may be nil to only draw.
+local lazy = {
+  Canvas = "lightning.plot.canvas",
+  color = "lightning.plot.color",
+  ticks = "lightning.plot.ticks",
+  save = "lightning.plot.save",
+  line_chart = "lightning.plot.line_chart",
+  metrics = "lightning.plot.metrics_chart",
+  confusion_matrix = "lightning.plot.confusion_chart",
+  samples = "lightning.plot.sample_grid",
+  PlotCallback = "lightning.plot.callback",
+}
+
+local plot = {}
+return setmetatable(plot, {
+  __index = function(_, key)
+    local path = lazy[key]
+    if path then
+      local value = require(path)
+      rawset(plot, key, value)
+      return value
+    end
+  end,
+})
