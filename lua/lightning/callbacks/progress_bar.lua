@@ -87,8 +87,26 @@ function ProgressBar:_line(desc, count, total, started, metrics)
   return text .. "]"
 end
 
-function ProgressBar:_draw(text)
-  output.write("\r" .. text .. "\27[K")
+-- The terminal's width: a line longer than that would wrap, and "\r" could not redraw it.
+local function terminal_width()
+  local columns = tonumber(os.getenv("COLUMNS") or "")
+  if columns then return columns end
+  if not L.core.metrics.isatty(1) then return math.huge end  -- a terminal by request (terminal = true)
+  local p = io.popen("stty size 2>/dev/null < /dev/tty")
+  local size = p and p:read("l")
+  if p then p:close() end
+  return tonumber(size and size:match("%d+%s+(%d+)")) or 100
+end
+
+local function truncate(text, width)
+  if width == math.huge or (utf8.len(text) or #text) <= width then return text end
+  return text:sub(1, utf8.offset(text, width) - 1)
+end
+
+-- keep_whole: the line is final (it may wrap: nothing redraws it)
+function ProgressBar:_draw(text, keep_whole)
+  self._width = self._width or terminal_width()
+  output.write("\r" .. (keep_whole and text or truncate(text, self._width - 1)) .. "\27[K")
   output.flush()
   self._line_open = true
 end
@@ -200,15 +218,15 @@ function ProgressBar:on_predict_end(trainer, module) eval_end(self, trainer, tru
 --- The line kept for each epoch: the full bar with the epoch's metrics (validation included).
 function ProgressBar:on_train_epoch_end(trainer, module)
   local total = trainer.num_training_batches
-  local text = self:_line(self:_epoch_desc(trainer), self._count or 0, total, self._started or L.now(),
-    self:metrics_text(trainer))
   if self._tty then
+    local text = self:_line(self:_epoch_desc(trainer), self._count or 0, total, self._started or L.now(),
+      self:metrics_text(trainer))
     if self._train_line_closed then
       -- validation printed below the bar: move up to the bar's line and redraw it
       output.write("\27[1A")
       self._train_line_closed = false
     end
-    self:_draw(text)
+    self:_draw(text, true)
     self:_end_line()
   else
     local elapsed = L.now() - (self._started or L.now())

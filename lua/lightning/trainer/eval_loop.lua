@@ -45,7 +45,6 @@ function eval_loop.run(trainer, stage, opts)
   local predictions = {}
   if n > 0 then
     for batch_idx, batch in loader:iter() do
-      if batch_idx > n then break end
       trainer._current_batch_size = data.batch_size(batch)
       hooks.call(trainer, "on_" .. stage .. "_batch_start", batch, batch_idx)
       local out = hooks.call_module(trainer, STEP[stage], batch, batch_idx)
@@ -53,6 +52,7 @@ function eval_loop.run(trainer, stage, opts)
       hooks.call(trainer, "on_" .. stage .. "_batch_end", out, batch, batch_idx)
       local step_metrics = results:step_end(trainer)
       if next(step_metrics) then trainer:_log_metrics(step_metrics, trainer.global_step) end
+      if batch_idx >= n then break end
     end
   end
   results:epoch_end_reached(trainer)

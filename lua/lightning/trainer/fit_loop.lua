@@ -142,7 +142,6 @@ local function run_epoch(trainer)
   end
   if n > skip then
     for batch_idx, batch in trainer.train_dataloader:iter() do
-      if batch_idx > n then break end
       if batch_idx > skip then
         restore_resume_rng()
         trainer.is_last_batch = batch_idx == n
@@ -150,12 +149,15 @@ local function run_epoch(trainer)
         last_done = batch_idx
         if skip_rest or max_steps_reached(trainer) or stop_requested(trainer) then break end
       end
+      if batch_idx >= n then break end  -- (limit_train_batches: leave without loading another batch)
     end
   end
   restore_resume_rng()
 
-  if validation_due(trainer, last_done >= n) then eval_loop.run(trainer, "validation", {during_fit = true}) end
+  -- from here on a checkpoint (ModelCheckpoint saves after validation or at on_train_epoch_end)
+  -- resumes at the next epoch
   trainer._epoch_finished = true
+  if validation_due(trainer, last_done >= n) then eval_loop.run(trainer, "validation", {during_fit = true}) end
   trainer._results:epoch_end_reached(trainer)
   hooks.call_callbacks(trainer, "other", "on_train_epoch_end")
   hooks.call_module(trainer, "on_train_epoch_end")
