@@ -32,18 +32,20 @@ function PlotCallback:__init(opts)
     samples = true, num_samples = 32, nrow = 8, class_names = false, normalize = false, mean = false, std = false,
     verbose = false})
   if o.dirpath ~= nil and type(o.dirpath) ~= "string" then
-    error(("PlotCallback: dirpath must be a string, got %s"):format(type(o.dirpath)), 2)
+    error(("PlotCallback: dirpath must be a string, got %s"):format(type(o.dirpath)), 3)
   end
   for _, key in ipairs {"metrics", "confusion_matrix", "samples", "verbose"} do
-    if type(o[key]) ~= "boolean" then error(("PlotCallback: %s must be a boolean, got %s"):format(key, type(o[key])), 2) end
+    if o[key] ~= nil and type(o[key]) ~= "boolean" then
+      error(("PlotCallback: %s must be a boolean, got %s"):format(key, type(o[key])), 3)
+    end
   end
   for _, key in ipairs {"num_samples", "nrow"} do
     if math.type(o[key]) ~= "integer" or o[key] < 1 then
-      error(("PlotCallback: %s must be an integer >= 1, got %s"):format(key, tostring(o[key])), 2)
+      error(("PlotCallback: %s must be an integer >= 1, got %s"):format(key, tostring(o[key])), 3)
     end
   end
   if o.class_names ~= nil and type(o.class_names) ~= "table" then
-    error(("PlotCallback: class_names must be a list of names, got %s"):format(type(o.class_names)), 2)
+    error(("PlotCallback: class_names must be a list of names, got %s"):format(type(o.class_names)), 3)
   end
   for k, v in pairs(o) do self[k] = v end
   self.history = {epoch = {}}
