@@ -77,6 +77,16 @@ describe("An error inside a step", function()
     for name, t in pairs(a) do H.assert_close(b[name], t, 1e-6, name) end
   end)
 
+  it("names the validation batch when validation fails", function()
+    local model = S.Regression{methods = {validation_step = function(self, batch, i)
+      if not self.trainer.sanity_checking and i == 2 then error("bad validation") end
+    end}}(3)
+    local trainer = L.Trainer(S.quiet(dir, {max_epochs = 2}))
+    local batches = S.regression_batches(4, 4, 3, 1)
+    local err = H.error_of(trainer.fit, trainer, model, S.Loader({batches[1], batches[2]}), S.Loader({batches[3], batches[4]}))
+    assert.matches("^Trainer:fit failed in validation_step at epoch 0, validation batch 2 %(global step 2%): .*bad validation", err)
+  end)
+
   it("keeps the error when no checkpoint can be saved", function()
     local model = S.Regression{methods = {training_step = function() error("early failure") end}}(3)
     local trainer = L.Trainer(S.quiet(dir))

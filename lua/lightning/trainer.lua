@@ -9,7 +9,6 @@
 -- State: current_epoch (0-based, the number of finished epochs), global_step (optimizer steps),
 -- should_stop, callback_metrics, logged_metrics, progress_bar_metrics. batch_idx is 1-based.
 -- The loops are in lightning/trainer/ (fit_loop.lua, eval_loop.lua); checkpoints in checkpoint.lua.
-local L = require "lightning"
 local class = require "lightning.class"
 local options = require "lightning.trainer.options"
 local hooks = require "lightning.trainer.hooks"
@@ -146,18 +145,19 @@ end
 --- Creates the output folders and writes a probe file of about one checkpoint's size into each, so
 -- that a read-only or full disk is an error now rather than after an epoch of training.
 function Trainer:_check_output_folders(module)
-  local dirs, seen = {}, {}
-  local function add(dir) if dir and not seen[dir] then seen[dir] = true dirs[#dirs + 1] = dir end end
-  add(self.default_root_dir)
-  for _, cb in ipairs(self.checkpoint_callbacks) do add(cb.dirpath) end
-  for _, lg in ipairs(self.loggers) do
-    local dir = lg.log_dir or lg.save_dir
-    if type(dir) == "string" then add(dir) end
+  local dirs, sizes = {}, {}
+  local function add(dir, bytes)
+    if type(dir) ~= "string" then return end
+    if not sizes[dir] then dirs[#dirs + 1] = dir end
+    sizes[dir] = math.max(sizes[dir] or 0, bytes)
   end
-  local bytes = 0
-  if module and #self.checkpoint_callbacks > 0 then bytes = 4 * module:num_parameters() * 3 end
+  add(self.default_root_dir, 0)
+  -- a checkpoint holds the weights and about two tensors of optimizer state per weight
+  local checkpoint_bytes = module and 4 * module:num_parameters() * 3 or 0
+  for _, cb in ipairs(self.checkpoint_callbacks) do add(cb.dirpath, checkpoint_bytes) end
+  for _, lg in ipairs(self.loggers) do add(lg.log_dir or lg.save_dir, 1 << 16) end
   for _, dir in ipairs(dirs) do
-    local ok, err = fs.check_writable(dir, dir == self.default_root_dir and 0 or bytes)
+    local ok, err = fs.check_writable(dir, sizes[dir])
     if not ok then
       error(("Trainer: the output folder %s is not writable (%s); choose another with default_root_dir, " ..
         "the logger's save_dir or ModelCheckpoint's dirpath"):format(dir, tostring(err)), 0)
@@ -247,7 +247,8 @@ function Trainer:_handle_exception(info, fn)
   local where = self._current_fx
   local position = ""
   if self.state.fn == "fit" and self._good_state then
-    position = (" at epoch %d, batch %d (global step %d)"):format(self.current_epoch, (self._batch_idx or 0),
+    local batch = self._batch_kind == "train" and "batch" or (self._batch_kind .. " batch")
+    position = (" at epoch %d, %s %d (global step %d)"):format(self.current_epoch, batch, self._batch_idx or 0,
       self.global_step)
   end
   self.state.status = "interrupted"
@@ -339,5 +340,4 @@ function Trainer:learning_rates()
   return rates
 end
 
-Trainer.L = L
 return Trainer

@@ -32,7 +32,7 @@ function eval_loop.run(trainer, stage, opts)
   local module = trainer.lightning_module
   local loader = trainer["_" .. stage .. "_loader"]
   local n = opts.max_batches or trainer[COUNT[stage]]
-  local previous_results = trainer._results
+  local previous_results, previous_batch = trainer._results, {trainer._batch_idx, trainer._batch_kind}
   local results = Results.new(stage)
   trainer._results = results
   trainer[FLAG[stage]] = true
@@ -45,6 +45,7 @@ function eval_loop.run(trainer, stage, opts)
   local predictions = {}
   if n > 0 then
     for batch_idx, batch in loader:iter() do
+      trainer._batch_idx, trainer._batch_kind = batch_idx, stage
       trainer._current_batch_size = data.batch_size(batch)
       hooks.call(trainer, "on_" .. stage .. "_batch_start", batch, batch_idx)
       local out = hooks.call_module(trainer, STEP[stage], batch, batch_idx)
@@ -65,6 +66,7 @@ function eval_loop.run(trainer, stage, opts)
   trainer[FLAG[stage]] = false
   trainer.training = was_training
   trainer._results = previous_results
+  trainer._batch_idx, trainer._batch_kind = previous_batch[1], previous_batch[2]
   if stage == "predict" then return predictions end
   local metrics = {}
   for _, name in ipairs(results.order) do

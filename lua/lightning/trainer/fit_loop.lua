@@ -64,7 +64,7 @@ end
 -- Returns true when the module asked to skip the rest of the epoch (on_train_batch_start returned -1).
 local function run_batch(trainer, batch, batch_idx, epoch_start_rng)
   local module = trainer.lightning_module
-  trainer._batch_idx = batch_idx
+  trainer._batch_idx, trainer._batch_kind = batch_idx, "train"
   trainer._current_batch_size = data.batch_size(batch)
   hooks.call_callbacks(trainer, nil, "on_train_batch_start", batch, batch_idx)
   if hooks.call_module(trainer, "on_train_batch_start", batch, batch_idx) == -1 then return true end
