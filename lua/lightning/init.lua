@@ -19,6 +19,7 @@ local lazy = {
   loggers = "lightning.loggers",
   callbacks = "lightning.callbacks",
   plot = "lightning.plot",
+  metrics = "lightning.metrics",
   Trainer = "lightning.trainer",
   LightningModule = "lightning.lightning_module",
   Callback = "lightning.callbacks.callback",
