@@ -169,21 +169,21 @@ int lt_conv2d_forward(lt_tensor *out, lt_tensor *cols, bool *cols_cover_batch, c
     if (lt_numel(out) == 0) { rc = 0; goto done; }
     float *y = lt_data(out), *cbuf = lt_data(cols);
     const float *x = lt_data(&in), *wd = lt_data(&w);
-    for (int64_t b0 = 0; b0 < s.n; b0 += nb) {
-        int64_t cnt = s.n - b0 < nb ? s.n - b0 : nb;
-        im2col(cbuf, x, &s, p, b0, cnt);
-        /* out[:, b0*plane_out ...] (Cout x cnt*plane_out, row stride ldo) = W @ cols */
-        lt_sgemm(false, false, s.cout, cnt * plane_out, s.k, 1.0f, wd, s.k, cbuf, cnt * plane_out, 0.0f,
-                 y + b0 * plane_out, ldo);
-    }
-    if (bias) {
+    if (bias) {  /* start each output row from its bias and let the GEMM accumulate (beta = 1): one pass fewer */
         const float *bd = lt_data(bias);
         int threads = s.cout * ldo > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
         #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
         for (int64_t c = 0; c < s.cout; c++) {
             float *row = y + c * ldo, bc = bd[c];
-            for (int64_t i = 0; i < ldo; i++) row[i] += bc;
+            for (int64_t i = 0; i < ldo; i++) row[i] = bc;
         }
+    }
+    for (int64_t b0 = 0; b0 < s.n; b0 += nb) {
+        int64_t cnt = s.n - b0 < nb ? s.n - b0 : nb;
+        im2col(cbuf, x, &s, p, b0, cnt);
+        /* out[:, b0*plane_out ...] (Cout x cnt*plane_out, row stride ldo) (+)= W @ cols */
+        lt_sgemm(false, false, s.cout, cnt * plane_out, s.k, 1.0f, wd, s.k, cbuf, cnt * plane_out, bias ? 1.0f : 0.0f,
+                 y + b0 * plane_out, ldo);
     }
     rc = 0;
 done:
