@@ -7,8 +7,11 @@ local core = require "lightning.core"
 
 local output = {}
 
+-- Complete lines are flushed at once: in a log file (block-buffered stdout) progress would otherwise
+-- appear only when kilobytes have piled up. Output is a few lines per epoch, so this costs nothing.
 local function stdout_writer(s)
   io.stdout:write(s)
+  if s:sub(-1) == "\n" then io.stdout:flush() end
 end
 
 local writer = stdout_writer
