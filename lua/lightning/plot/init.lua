@@ -3,6 +3,7 @@
 --   L.plot.metrics(history, path)           -- loss and accuracy per epoch, training against validation
 --   L.plot.confusion_matrix(matrix, class_names, path[, {normalize = true}])
 --   L.plot.samples(images, labels, class_names, path[, {nrow, padding, mean, std}])
+--   L.plot.make_grid(images[, {nrow, padding, pad_value, normalize}])  -- torchvision's, as a (3, H, W) tensor
 --   L.plot.save(canvas, path)               -- atomically, through L.data.write_png
 --   L.plot.Canvas(width, height)            -- the drawing primitives (see canvas.lua)
 --   L.plot.PlotCallback{dirpath = ...}      -- writes the three charts at the end of training
@@ -16,6 +17,7 @@ local lazy = {
   metrics = "lightning.plot.metrics_chart",
   confusion_matrix = "lightning.plot.confusion_chart",
   samples = "lightning.plot.sample_grid",
+  make_grid = "lightning.plot.make_grid",
   PlotCallback = "lightning.plot.callback",
 }
 
