@@ -144,7 +144,8 @@ static int ds_get(lua_State *L) {
     uint64_t seed = lua_isnoneornil(L, 4) ? lt_rng_u64(lt_rng_global()) : (uint64_t)lt_check_integer(L, 4, fname);
     int32_t target;
     lt_error err;
-    if (lt_load_sample(&u->ds, p, i - 1, seed, &u->ws, &target, &err)) return lt_raise(L, fname, &err);
+    if (lt_load_sample(&u->ds, p, i - 1, seed, &u->ws, &target, &err))
+        return lt_raisef(L, fname, "sample %lld: %s", (long long)i, err.msg);
     const lt_image *img = u->ws.cur;
     int64_t size[3] = {img->channels, img->height, img->width};
     lt_tensor *t = lt_push_tensor(L);

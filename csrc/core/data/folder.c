@@ -77,7 +77,7 @@ static int list_dir(const char *dir, strvec *dirs, strvec *files, bool skip_hidd
         char *path = join(dir, e->d_name);
         if (!path) { rc = lt_fail(err, "out of memory"); break; }
         if (is_dir(path)) {
-            if (skip_hidden_dirs && e->d_name[0] == '.') free(path);
+            if (!dirs || (skip_hidden_dirs && e->d_name[0] == '.')) free(path);
             else rc = strvec_push(dirs, path, err);
         } else if (files) {
             rc = strvec_push(files, path, err);
@@ -86,8 +86,8 @@ static int list_dir(const char *dir, strvec *dirs, strvec *files, bool skip_hidd
         }
     }
     closedir(d);
-    if (dirs) qsort(dirs->items, dirs->n, sizeof(char *), compare_strings);
-    if (files) qsort(files->items, files->n, sizeof(char *), compare_strings);
+    if (dirs && dirs->n) qsort(dirs->items, dirs->n, sizeof(char *), compare_strings);
+    if (files && files->n) qsort(files->items, files->n, sizeof(char *), compare_strings);
     return rc;
 }
 
@@ -107,7 +107,7 @@ static int collect_dirs(const char *dir, strvec *out, int depth, lt_error *err) 
 static int class_files(const char *class_dir, strvec *pngs, int64_t *ignored, lt_error *err) {
     strvec dirs = {0};
     int rc = collect_dirs(class_dir, &dirs, 0, err);
-    if (rc == 0) qsort(dirs.items, dirs.n, sizeof(char *), compare_strings);
+    if (rc == 0 && dirs.n) qsort(dirs.items, dirs.n, sizeof(char *), compare_strings);
     for (size_t i = 0; rc == 0 && i < dirs.n; i++) {
         strvec files = {0};
         rc = list_dir(dirs.items[i], NULL, &files, false, err);

@@ -43,7 +43,7 @@ ImageDataModule.augmentations = {
 
 local OPTIONS = {"dataset", "data_dir", "data_root", "image_size", "channels", "batch_size", "num_workers", "val_split",
   "seed", "augment", "augmentation", "mean", "std", "download", "debug", "output", "shuffle", "drop_last", "url", "md5",
-  "skip_bad"}
+  "skip_bad", "records_per_file"}
 
 local function new(_, opts)
   opts = U.check_options(fname, opts or {}, OPTIONS)
@@ -75,6 +75,7 @@ local function new(_, opts)
     skip_bad = U.boolean(fname, "skip_bad", opts.skip_bad, false),
     output = opts.output or print,
     url = opts.url, md5 = opts.md5,
+    records_per_file = opts.records_per_file,  -- CIFAR-10 files with fewer records than 10,000 (tests)
   }, ImageDataModule)
   if not (self.val_split > 0 and self.val_split < 1) then
     U.fail(fname, "val_split is the training share and must lie strictly between 0 and 1, got %s", tostring(self.val_split))
@@ -137,7 +138,7 @@ function ImageDataModule:_load(part)
     local folder = self._cifar_folder or datasets.cifar10_folder(self.data_root, self.download,
       {fname = fname, url = self.url, md5 = self.md5})
     self._cifar_folder = folder
-    return datasets.CIFAR10{root = folder, train = train}
+    return datasets.CIFAR10{root = folder, train = train, records_per_file = self.records_per_file}
   elseif self.dataset == "fashion_mnist" then
     return datasets.FashionMNIST{root = self.data_root, train = train}
   elseif self.dataset == "mnist" then

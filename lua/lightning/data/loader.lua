@@ -29,8 +29,9 @@ end
 
 --- DataLoader(dataset, opts) or DataLoader{dataset = ..., batch_size = ..., ...}
 local function new(_, dataset, opts)
-  if opts == nil and type(dataset) == "table" and not Dataset.is_dataset(dataset) and rawget(dataset, "dataset") ~= nil then
-    opts, dataset = dataset, dataset.dataset
+  if opts == nil and type(dataset) == "table" and not Dataset.is_dataset(dataset) and #dataset == 0
+      and next(dataset) ~= nil and type(next(dataset)) == "string" then
+    opts, dataset = dataset, dataset.dataset  -- the one-table form {dataset = ..., batch_size = ...}
   end
   opts = U.check_options(fname, opts, {"dataset", "batch_size", "shuffle", "drop_last", "num_workers", "seed"})
   if dataset == nil then U.fail(fname, "a dataset is required") end
@@ -124,6 +125,7 @@ function DataLoader:iter()
   -- to-be-closed by the generic for (break, error or end); collected otherwise
   local closer = setmetatable({}, {__close = stop, __gc = stop})
   return function()
+    local _ = closer  -- the step function keeps the closer alive: collecting both stops the workers
     local input, target = c:next(gen)
     if not input then return nil end
     i = i + 1
