@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "../fileio.h"
-#include "file_util.h"
 #include "gunzip.h"
 
 static const char *type_name(int type) {

@@ -1,0 +1,83 @@
+/* libFuzzer target: the transform pipeline. The input's bytes choose an image size and a short list of
+ * ops with arbitrary parameters; every op's check and shape rule must keep the kernels inside their
+ * buffers, whatever the parameters. Each input must run or give an error; never a crash or a sanitizer
+ * report.
+ * By hand: fuzz/run.sh 60 */
+// sources: csrc/core/data/transform.c csrc/core/data/resize.c csrc/core/data/geometry.c csrc/core/data/color.c csrc/core/data/image.c csrc/core/rng.c csrc/core/error.c
+// cflags: -DLT_IMAGE_MAX_PIXELS=65536
+#include <stdint.h>
+#include <string.h>
+
+#include "data/transform.h"
+
+typedef struct reader {
+    const uint8_t *p;
+    size_t left;
+} reader;
+
+static int next_byte(reader *r) {
+    if (!r->left) return 0;
+    r->left--;
+    return *r->p++;
+}
+
+/* A small signed integer, often near the interesting edges. */
+static int next_int(reader *r) { return (int8_t)next_byte(r); }
+
+static double next_real(reader *r) { return next_int(r) / 16.0; }
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    reader r = {data, size};
+    int c = 1 + next_byte(&r) % 4, h = 1 + next_byte(&r) % 40, w = 1 + next_byte(&r) % 40;
+    lt_pipeline p;
+    memset(&p, 0, sizeof p);
+    int nops = next_byte(&r) % 6;
+    for (int i = 0; i < nops; i++) {
+        lt_transform_op *op = &p.ops[p.n];
+        memset(op, 0, sizeof *op);
+        op->kind = (lt_op_kind)(next_byte(&r) % LT_OP_COUNT);
+        op->p = (next_byte(&r) % 5) / 4.0;
+        op->size[0] = next_int(&r);
+        op->size[1] = next_int(&r);
+        op->antialias = next_byte(&r) & 1;
+        for (int k = 0; k < 4; k++) op->pad[k] = next_int(&r);
+        op->pad_if_needed = next_byte(&r) & 1;
+        op->pad_mode = (lt_pad_mode)(next_byte(&r) % 5);
+        op->offset[0] = next_int(&r);
+        op->offset[1] = next_int(&r);
+        op->nvalues = next_byte(&r) % 6;
+        for (int k = 0; k < LT_IMAGE_MAX_CHANNELS; k++) {
+            op->values[k] = (float)next_real(&r);
+            op->stds[k] = (float)next_real(&r);
+        }
+        op->range[0] = next_real(&r);
+        op->range[1] = op->range[0] + next_byte(&r) / 16.0;
+        op->ratio[0] = next_real(&r);
+        op->ratio[1] = op->ratio[0] + next_byte(&r) / 16.0;
+        for (int k = 0; k < 4; k++) {
+            op->jitter_on[k] = next_byte(&r) & 1;
+            op->jitter[k][0] = next_real(&r);
+            op->jitter[k][1] = op->jitter[k][0] + next_byte(&r) / 64.0;
+        }
+        op->out_channels = next_byte(&r) % 4;
+        lt_error err;
+        if (lt_transform_op_check(op, &err) == 0) p.n++;
+    }
+    lt_workspace ws;
+    lt_workspace_init(&ws);
+    lt_error err;
+    if (lt_image_reserve(ws.cur, c, h, w, &err) == 0) {
+        for (size_t i = 0; i < lt_image_numel(ws.cur); i++) ws.cur->data[i] = (float)(i % 7) / 6.0f;
+        lt_rng rng;
+        lt_rng_seed(&rng, size);
+        int oc, oh, ow;
+        int shape_ok = lt_pipeline_out_shape(&p, c, h, w, &oc, &oh, &ow, &err) == 0;
+        int ran = lt_pipeline_apply(&p, &ws, &rng, &err) == 0;
+        /* the shape rule and the run agree */
+        if (shape_ok != ran) __builtin_trap();
+        if (ran && (ws.cur->channels != oc || ws.cur->height != oh || ws.cur->width != ow)) __builtin_trap();
+    }
+    lt_workspace_free(&ws);
+    return 0;
+}
