@@ -93,7 +93,7 @@ describe("plot: PlotCallback", function()
     assert.same({}, cb.history.epoch)  -- test metrics are not part of the training history
   end)
 
-  it("leaves NaN where validation did not run and plots the gaps", function()
+  it("leaves NaN where validation did not run and still plots the validation line", function()
     local cb = L.plot.PlotCallback{dirpath = dir, samples = false}
     fit(dir, cb, {check_val_every_n_epoch = 2})
     local v = cb.history.val_loss

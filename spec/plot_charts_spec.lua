@@ -105,9 +105,12 @@ describe("plot: charts", function()
       assert.matches("expected a table of options", H.error_of(f, "x"))
     end)
 
-    it("draws NaN and infinite values as gaps and copes with all of them missing", function()
+    it("draws NaN and infinite values as gaps, a point between gaps as a dot, and copes with all missing", function()
       local c = L.plot.line_chart{series = {{y = {0 / 0, math.huge, 0 / 0}, label = "none"}}}
       assert.equal(800, c.width)
+      local red = {1, 0, 0}
+      local dot = L.plot.line_chart{series = {{y = {1, 0 / 0, 2, 0 / 0, 3}, color = red}}, legend = false}
+      assert.is_true(has_color(dot.tensor, red, 0.01))
     end)
   end)
 
@@ -121,6 +124,20 @@ describe("plot: charts", function()
       assert.equal("3x460x1240", tostring(back:size()))
       assert.is_true(has_color(back:narrow(3, 1, 620):contiguous(), {0x1f / 255, 0x77 / 255, 0xb4 / 255}), "train colour, left panel")
       assert.is_true(has_color(back:narrow(3, 621, 620):contiguous(), {1, 0x7f / 255, 0x0e / 255}), "validation colour, right panel")
+    end)
+
+    it("joins the epochs that have a value: validation every 5 epochs is a line, not isolated points", function()
+      local h = {train_loss = {}, val_loss = {}}
+      for e = 1, 60 do
+        h.train_loss[e] = 1 / e
+        h.val_loss[e] = e % 5 == 0 and 1.2 / e or 0 / 0
+      end
+      local c = L.plot.metrics(h)
+      -- orange pixels all along: count the columns that have some
+      local t = c.tensor
+      local d = (t:select(1, 1) - 1):abs() + (t:select(1, 2) - 0x7f / 255):abs() + (t:select(1, 3) - 0x0e / 255):abs()
+      local columns = (d:lt(0.05):sum(1)):gt(0):sum()
+      assert.is_true(columns > 300, "validation line too short: " .. columns .. " columns")
     end)
 
     it("skips missing series and a panel without any, and takes NaN as a gap", function()

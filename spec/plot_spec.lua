@@ -244,6 +244,18 @@ describe("plot: text", function()
     assert.equal(1, (rgb(c, 1, 11)))
   end)
 
+  it("fits long text into a width: a smaller scale first, then shortened with a full stop", function()
+    local c = L.plot.Canvas(10, 10)
+    assert.same({"Accuracy", 3}, {c:fit_text("Accuracy", 3, 200)})
+    assert.same({"Accuracy", 2}, {c:fit_text("Accuracy", 3, 100, 2)})
+    local text, scale = c:fit_text("validation accuracy", 2, 100, 2)
+    assert.equal(2, scale)
+    assert.equal("validat.", text)  -- 8 glyphs: (8 * 6 - 1) * 2 = 94 pixels
+    assert.is_true((c:text_size(text, scale)) <= 100)
+    assert.equal("ab.", (c:fit_text("ab   cdefgh", 1, 25)))  -- no space before the stop
+    assert.equal("", (c:fit_text("abcdef", 1, 5)))
+  end)
+
   it("skips pixels off the canvas", function()
     local c = L.plot.Canvas(10, 10)
     c:text(-20, -3, "clipped text", {scale = 2})

@@ -36,12 +36,15 @@ end
 --- Lays out the chart in spec's rectangle; draws nothing yet.
 function Axes.new(canvas, spec)
   local st, s = Axes.style, spec.font_scale or 2
-  local self = setmetatable({canvas = canvas, spec = spec, scale = s, title_scale = spec.title_scale or s + 1}, Axes)
+  local self = setmetatable({canvas = canvas, spec = spec, scale = s}, Axes)
   self.xlim, self.ylim = spec.xlim, spec.ylim
   local th = text_height(s)
+  if spec.title then  -- a long title gets smaller, then shorter
+    self.title, self.title_scale = canvas:fit_text(spec.title, spec.title_scale or s + 1, spec.w - 2 * st.pad, s)
+  end
 
   -- vertical: title, plot area, x tick labels, x label
-  self.top = spec.y + st.pad + (spec.title and text_height(self.title_scale) + 2 * st.gap or th // 2)
+  self.top = spec.y + st.pad + (self.title and text_height(self.title_scale) + 2 * st.gap or th // 2)
   self.bottom = spec.y + spec.h - 1 - st.pad - (spec.xlabel and th + 2 * st.gap or 0) - (th + st.gap + st.tick)
   local plot_h = self.bottom - self.top
   self.yticks, self.ystep = ticks.positions(self.ylim[1], self.ylim[2],
@@ -100,13 +103,18 @@ function Axes:draw()
   c:frame(self.left, self.top, w, h, st.frame)
   local cx, cy = (self.left + self.right) / 2, (self.top + self.bottom) / 2
   if spec.xlabel then
-    c:text(cx, self.bottom + st.tick + st.gap + th + st.gap, spec.xlabel, {scale = s, align = "center", color = st.text})
+    c:text(cx, self.bottom + st.tick + st.gap + th + st.gap, (c:fit_text(spec.xlabel, s, w, s)),
+      {scale = s, align = "center", color = st.text})
   end
   if spec.ylabel then
-    c:text(spec.x + st.pad, cy, spec.ylabel, {scale = s, vertical = true, valign = "middle", color = st.text})
+    c:text(spec.x + st.pad, cy, (c:fit_text(spec.ylabel, s, h, s)), {scale = s, vertical = true, valign = "middle", color = st.text})
   end
-  if spec.title then
-    c:text(cx, self.top - 2 * st.gap, spec.title, {scale = self.title_scale, align = "center", valign = "bottom", color = st.text})
+  if self.title then
+    -- centred over the plot area when it fits there, else over the whole rectangle
+    local tx = cx
+    local tw = c:text_size(self.title, self.title_scale)
+    if tx - tw / 2 < spec.x + st.pad or tx + tw / 2 > spec.x + spec.w - st.pad then tx = spec.x + spec.w / 2 end
+    c:text(tx, self.top - 2 * st.gap, self.title, {scale = self.title_scale, align = "center", valign = "bottom", color = st.text})
   end
   return self
 end
@@ -157,11 +165,15 @@ function Axes:legend(entries, loc, paths)
   local c, st, s = self.canvas, Axes.style, self.scale
   local th = text_height(s)
   local pad, sample, row = 3 * s, 14 * s, th + 2 * s
-  local widest = 0
-  for _, e in ipairs(entries) do widest = math.max(widest, (c:text_size(e.label, s))) end
+  local inset = 4 * s
+  local room = self.right - self.left - 2 * inset - (2 * pad + sample + 4 * s)  -- for the longest label
+  local labels, widest = {}, 0
+  for i, e in ipairs(entries) do
+    labels[i] = c:fit_text(e.label, s, room, s)
+    widest = math.max(widest, (c:text_size(labels[i], s)))
+  end
   local w = pad + sample + 3 * s + widest + pad + s
   local h = 2 * pad + #entries * row - 2 * s
-  local inset = 4 * s
   local free_w = self.right - self.left - 2 * inset - w
   local free_h = self.bottom - self.top - 2 * inset - h
   local function box_at(place)
@@ -186,7 +198,7 @@ function Axes:legend(entries, loc, paths)
     local x = box[1] + pad
     c:line(x, y, x + sample, y, {color = e.color, width = e.width or 2, dash = e.dash})
     if e.marker then c:marker(x + sample / 2, y, {shape = e.marker, size = e.marker_size, color = e.color}) end
-    c:text(x + sample + 3 * s, y, e.label, {scale = s, valign = "middle", color = st.text})
+    c:text(x + sample + 3 * s, y, labels[i], {scale = s, valign = "middle", color = st.text})
   end
   return box
 end

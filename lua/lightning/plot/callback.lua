@@ -172,8 +172,8 @@ function PlotCallback:on_fit_end(trainer, module)
     local std = self.std or (type(dm) == "table" and dm.std) or nil
     if batch and batch.input:dim() == 4 then
       L.plot.samples(batch.input, batch.target, self:_class_names(trainer), self:_path("samples.png"),
-        {nrow = self.nrow, mean = mean and std and mean or nil, std = mean and std and std or nil,
-         title = "Training samples (augmented)"})
+        {nrow = self.nrow, max_images = self.num_samples, mean = mean and std and mean or nil,
+         std = mean and std and std or nil, title = "Training samples (augmented)"})
     end
   end
   self:_report(first)

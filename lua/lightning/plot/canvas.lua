@@ -229,6 +229,21 @@ function Canvas:text_size(s, scale, vertical)
 end
 Canvas.measure = Canvas.text_size
 
+--- The text and scale that fit in max_width pixels: the scale lowered (down to min_scale, default 1)
+-- until the text fits, then the text shortened, ending in ".". For titles and labels of any length.
+function Canvas:fit_text(s, scale, max_width, min_scale)
+  local fname = "Canvas:fit_text"
+  s, scale = text_string(fname, s), text_scale(fname, scale)
+  for k = scale, math.min(scale, min_scale or 1), -1 do
+    if (P.text_size(s, k)) <= max_width then return s, k end
+  end
+  scale = math.min(scale, min_scale or 1)
+  local chars = (max_width // scale + 1) // P.font.advance  -- glyphs that fit
+  if chars < 2 then return "", scale end
+  local cut = s:sub(1, chars - 1):gsub("[\xC0-\xF7][\x80-\xBF]*$", "")  -- never half a UTF-8 sequence
+  return cut:gsub("%s+$", "") .. ".", scale
+end
+
 local ALIGN = {left = 0, center = 0.5, middle = 0.5, right = 1}
 local VALIGN = {top = 0, center = 0.5, middle = 0.5, bottom = 1}
 

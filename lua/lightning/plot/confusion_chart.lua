@@ -160,7 +160,9 @@ local function confusion_matrix(matrix, class_names, path, opts)
   local bar_x = left + grid + 4 * st.gap
   local width = bar_x + st.bar_width + st.tick + st.gap + bar_widest + st.pad
   local height = top + grid + st.tick + st.gap + x_names_h + 2 * st.gap + th + st.pad
-  local title_w = width_of(title, title_scale)
+  local title_scale_fit
+  title, title_scale_fit = scratch:fit_text(title, title_scale, math.max(width, 600) - 2 * st.pad, s)
+  local title_w = width_of(title, title_scale_fit)
   width = math.max(width, title_w + 2 * st.pad)
   local canvas = Canvas(width, height)
 
@@ -193,7 +195,7 @@ local function confusion_matrix(matrix, class_names, path, opts)
   local names_bottom = top + grid + 1 + st.tick + st.gap + x_names_h
   canvas:text(left + grid / 2, names_bottom + 2 * st.gap, "Predicted label", {scale = s, align = "center", color = st.text})
   canvas:text(st.pad, top + grid / 2, "True label", {scale = s, vertical = true, valign = "middle", color = st.text})
-  canvas:text(math.max(left + grid / 2, title_w / 2 + st.pad), st.pad, title, {scale = title_scale, align = "center",
+  canvas:text(math.max(left + grid / 2, title_w / 2 + st.pad), st.pad, title, {scale = title_scale_fit, align = "center",
     color = st.text})
 
   -- colour bar

@@ -4,7 +4,7 @@
 --     series = {{x = {1, 2, 3}, y = {0.9, 0.6, 0.5}, label = "train"},
 --               {y = {1.0, 0.8, 0.7}, label = "validation", color = "tab:orange", dash = true, marker = "square"}},
 --     title = "Loss", xlabel = "epoch", ylabel = "loss", path = "loss.png"}
--- Series: y (required; NaN or +-inf leave a gap), x (default 1..#y; same length as y, finite), label
+-- Series: y (required; NaN or +-inf leave a gap; a point between gaps is a dot), x (default 1..#y; same length as y, finite), label
 -- (shown in the legend), color (the palette in order), width (2), dash (true or {on, off}), marker
 -- ("circle", "square", "diamond", "triangle"), marker_size (7).
 -- Options: width (800), height (500), title, xlabel, ylabel, xlim / ylim ({lo, hi}; default the data
@@ -160,9 +160,13 @@ local function line_chart(opts, fname)
     end
     if ax.plot then
       ax.plot:polyline(xs, ys, {color = s.color, width = s.width, dash = s.dash})
-      if s.marker then
-        for j = 1, #xs do
-          if ys[j] == ys[j] then ax.plot:marker(xs[j], ys[j], {shape = s.marker, size = s.marker_size, color = s.color}) end
+      for j = 1, #xs do
+        if ys[j] == ys[j] then
+          if s.marker then
+            ax.plot:marker(xs[j], ys[j], {shape = s.marker, size = s.marker_size, color = s.color})
+          elseif not (ys[j - 1] and ys[j - 1] == ys[j - 1]) and not (ys[j + 1] and ys[j + 1] == ys[j + 1]) then
+            ax.plot:circle(xs[j], ys[j], math.max(1.5, s.width), s.color)  -- a point between gaps: a dot
+          end
         end
       end
     end

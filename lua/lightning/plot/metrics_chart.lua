@@ -2,8 +2,8 @@
 -- two panels side by side.
 --   L.plot.metrics({epoch = {1, 2, 3}, train_loss = {...}, val_loss = {...}, train_acc = {...},
 --     val_acc = {...}}, "outputs/run/plots/metrics.png")
--- Missing series are skipped (and a panel with none); NaN values are gaps (a validation that did not
--- run that epoch). epoch defaults to 1..n. opts: title (above both panels), width (per panel, 620),
+-- Missing series are skipped (and a panel with none); NaN marks an epoch without a value (no
+-- validation that epoch): the line joins the epochs that have one. epoch defaults to 1..n. opts: title (above both panels), width (per panel, 620),
 -- height (460), font_scale (2). Returns the canvas; path may be nil.
 local U = require "lightning.data.util"
 local Canvas = require "lightning.plot.canvas"
@@ -71,9 +71,14 @@ local function metrics(history, path, opts)
     for _, s in ipairs(panel.series) do
       local values = history[s[1]]
       if values and has_value(values) then
+        -- only the epochs with a value: the line joins validations run every n epochs
+        local xs, ys = {}, {}
+        for i, v in ipairs(values) do
+          if v == v and v ~= math.huge and v ~= -math.huge then xs[#xs + 1], ys[#ys + 1] = epochs[i], v end
+        end
         local style = STYLE[s[2]]
-        series[#series + 1] = {x = epochs, y = values, label = s[2], color = style.color,
-          marker = #epochs <= 40 and style.marker or nil, width = 2}
+        series[#series + 1] = {x = xs, y = ys, label = s[2], color = style.color,
+          marker = #xs <= 40 and style.marker or nil, width = 2}
       end
     end
     if #series > 0 then panels[#panels + 1] = {spec = panel, series = series} end
@@ -85,11 +90,13 @@ local function metrics(history, path, opts)
   if pw < 200 or ph < 160 or pw * #panels > Canvas.MAX_SIZE or ph > Canvas.MAX_SIZE then
     U.fail(fname, "panels of %dx%d pixels are too small or too large (at least 200x160)", pw, ph)
   end
-  local font_scale = opts.font_scale or 2
+  local font_scale = opts.font_scale == nil and 2 or U.positive_int(fname, "font_scale", opts.font_scale)
+  if font_scale > 4 then U.fail(fname, "font_scale must be 1 to 4, got %d", font_scale) end
   local title_h = opts.title and (Canvas.font.height * (font_scale + 1) + 16) or 0
   local canvas = Canvas(pw * #panels, ph + title_h)
   if opts.title then
-    canvas:text(canvas.width / 2, 12, opts.title, {scale = font_scale + 1, align = "center", color = "#202020"})
+    local title, scale = canvas:fit_text(opts.title, font_scale + 1, canvas.width - 24, font_scale)
+    canvas:text(canvas.width / 2, 12, title, {scale = scale, align = "center", color = "#202020"})
   end
   for i, p in ipairs(panels) do
     line_chart({canvas = canvas, rect = {(i - 1) * pw + 1, title_h + 1, pw, ph}, series = p.series,

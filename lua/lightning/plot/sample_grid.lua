@@ -56,13 +56,6 @@ local function check_names(fname, names)
   return names
 end
 
--- The caption cut to fit max_w pixels at the given scale.
-local function fit(text, scale, max_w)
-  local chars = math.max(1, (max_w // scale + 1) // Canvas.font.advance)
-  if #text <= chars then return text end
-  return text:sub(1, math.max(1, chars - 1)) .. "."
-end
-
 local function samples(images, labels, class_names, path, opts)
   local fname = "lightning.plot.samples"
   if not L.is_tensor(images) or images:dim() ~= 4 or (images:size(2) ~= 1 and images:size(2) ~= 3) then
@@ -114,14 +107,17 @@ local function samples(images, labels, class_names, path, opts)
     U.fail(fname, "a grid of %d x %d tiles of %dx%d pixels is too large; lower scale or max_images", rows, cols, tile_w, tile_h)
   end
   local canvas = Canvas(width, height)
-  if opts.title then canvas:text(width / 2, STYLE.pad, opts.title, {scale = 3, align = "center", color = STYLE.text}) end
+  if opts.title then
+    local title, scale = canvas:fit_text(opts.title, 3, width - 2 * STYLE.pad, 2)
+    canvas:text(width / 2, STYLE.pad, title, {scale = scale, align = "center", color = STYLE.text})
+  end
   for i = 1, n do
     local col, row = (i - 1) % cols, (i - 1) // cols
     local tx = 1 + STYLE.pad + col * (tile_w + padding)
     local ty = 1 + title_h + row * (tile_h + caption_h + padding)
     canvas:image(x[i], tx, ty, tile_w, tile_h)
     if targets then
-      canvas:text(tx + tile_w / 2, ty + tile_h + STYLE.caption_gap, fit(captions[i], caption_scale, tile_w),
+      canvas:text(tx + tile_w / 2, ty + tile_h + STYLE.caption_gap, (canvas:fit_text(captions[i], caption_scale, tile_w, caption_scale)),
         {scale = caption_scale, align = "center", color = STYLE.text})
     end
   end
