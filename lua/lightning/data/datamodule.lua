@@ -200,22 +200,26 @@ function ImageDataModule:setup(stage)
       self.test_set = self.val_set
     end
   end
-  if self.debug then self:_report_sets() end
+  if self.debug then self:_report_sets(stage) end
 end
 
-function ImageDataModule:_report_sets()
+-- The sets a stage uses, for the report.
+local STAGE_SETS = {fit = {train = true, val = true}, validate = {val = true}, test = {test = true}, predict = {test = true}}
+
+function ImageDataModule:_report_sets(stage)
+  local shown = STAGE_SETS[stage] or {train = true, val = true, test = true}
   local root = self.dataset == "folder" and self.data_dir or (self._cifar_folder or self.data_root)
   say(self, "Dataset: %s (%s)", self.title, root)
   say(self, "Classes (%d): %s", self.num_classes, table.concat(self.classes, ", "))
   say(self, "Image size: %dx%d, channels: %d", self.image_size[1], self.image_size[2], self.in_channels)
-  for _, part in ipairs{{"Train", self.train_set}, {"Val", self.val_set}, {"Test", self.test_set}} do
+  for _, part in ipairs{{"Train", self.train_set, "train"}, {"Val", self.val_set, "val"}, {"Test", self.test_set, "test"}} do
     local name, set = part[1], part[2]
-    if set then
+    if set and shown[part[3]] then
       say(self, "%s samples: %d", name, #set)
       say(self, "%s class distribution: %s", name, (distribution(set:targets(), self.classes)))
     end
   end
-  if self.train_set then
+  if self.train_set and (shown.train or shown.val) then
     say(self, "Train split: %.0f%% of %d (seed %d); augmentation: %s", 100 * self.val_split, self._full_size, self.seed,
       self.augment and self.augmentation or "off")
   end
