@@ -75,6 +75,11 @@ describe("plot: charts", function()
       end
     end)
 
+    it("copes with data a billion times beyond the limits", function()
+      local c = L.plot.line_chart{series = {{y = {0.5, 1e12, 0.5, -1e15}, marker = "circle"}}, ylim = {0, 1}}
+      assert.equal(500, c.height)
+    end)
+
     it("puts the legend where it covers the least data", function()
       -- data only in the upper right quarter: the legend must not go there
       local c, ax = L.plot.line_chart{series = {{x = {0, 6, 8, 10}, y = {0, 6, 10, 8}, label = "rising"}}, xlim = {0, 10},

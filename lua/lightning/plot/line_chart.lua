@@ -25,6 +25,14 @@ local SERIES_OPTIONS = {x = true, y = true, label = true, color = true, width = 
 
 local function is_finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
 
+-- Pixel coordinates of data far outside the limits, brought within +-1e7 (off the canvas either way;
+-- the drawing code refuses coordinates beyond 1e9). Lines towards them keep their direction to well
+-- under a pixel.
+local function near(v)
+  if v ~= v then return v end
+  return math.max(-1e7, math.min(1e7, v))
+end
+
 local function optional_string(fname, what, v)
   if v ~= nil and type(v) ~= "string" then U.fail(fname, "%s must be a string, got %s", what, U.describe(v)) end
   return v
@@ -155,8 +163,10 @@ local function line_chart(opts, fname)
   for _, s in ipairs(series) do
     local xs, ys, cxs, cys = {}, {}, {}, {}
     for j = 1, #s.x do
-      xs[j], ys[j] = ax:to_plot(s.x[j], s.y[j])
-      cxs[j], cys[j] = ax:to_canvas(s.x[j], s.y[j])
+      local px, py = ax:to_plot(s.x[j], s.y[j])
+      xs[j], ys[j] = near(px), near(py)
+      local cx, cy = ax:to_canvas(s.x[j], s.y[j])
+      cxs[j], cys[j] = near(cx), near(cy)
     end
     if ax.plot then
       ax.plot:polyline(xs, ys, {color = s.color, width = s.width, dash = s.dash})
