@@ -5,7 +5,8 @@
 --   lua examples/train.lua --data_dir my_images         a folder with one sub-folder of PNGs per class
 --   lua examples/train.lua --cifar10 --resume last      continue the last run (or --resume <checkpoint>)
 -- Writes <output_dir>/checkpoints (the top 3 by --monitor and last.safetensors) and
--- <output_dir>/logs/<experiment_name>/version_N (TensorBoard events, metrics.csv, hparams.yaml).
+-- <output_dir>/logs/<experiment_name>/version_N (TensorBoard events, metrics.csv, hparams.yaml, and
+-- plots/: metrics.png, confusion_matrix.png, samples.png).
 -- Installed by the rock as the command `lightning-train`.
 
 -- Run from a checkout, use its Lua files (and fall back on its build for the C module).
@@ -47,6 +48,7 @@ local function build_parser()
   p:option("--batch_size", "Batch size.", "32"):convert(tonumber)
   p:option("--val_split", "Share of the training data used for training (the rest validates).", "0.8"):convert(tonumber)
   p:option("--num_workers", "Data loading threads.", "2"):convert(tonumber)
+  p:option("--augmentation", "Training augmentation.", "crop_flip"):choices({"crop_flip", "flip_rotate_jitter", "none"})
   -- model and optimization
   p:option("--max_epochs", "Maximum number of epochs.", "50"):convert(tonumber)
   p:option("--learning_rate", "Learning rate.", "0.001"):convert(tonumber)
@@ -55,6 +57,7 @@ local function build_parser()
   p:option("--momentum", "Momentum (sgd).", "0.9"):convert(tonumber)
   p:option("--scheduler", "Learning-rate scheduler.", "none"):choices({"none", "step", "cosine", "plateau", "onecycle"})
   p:option("--dropout_rate", "Dropout rate.", "0.5"):convert(tonumber)
+  p:option("--label_smoothing", "Label smoothing of the cross-entropy loss.", "0"):convert(tonumber)
   p:option("--gradient_clip_val", "Clip gradients to this total norm (0: off).", "0"):convert(tonumber)
   p:option("--accumulate_grad_batches", "Accumulate gradients over this many batches.", "1"):convert(tonumber)
   p:option("--precision", "Numeric precision (only 32 is supported).", "32")
@@ -137,7 +140,8 @@ local function data_module(args)
   local size = args.image_size or 16 * math.ceil(NATIVE_SIZE[dataset] / 16)
   return L.data.ImageDataModule{dataset = dataset, data_dir = args.data_dir, data_root = args.data_root,
     image_size = size, batch_size = args.batch_size, num_workers = args.num_workers, val_split = args.val_split,
-    seed = args.seed, debug = args.debug, output = say}, size
+    seed = args.seed, augmentation = args.augmentation, augment = args.augmentation ~= "none", debug = args.debug,
+    output = say}, size
 end
 
 local function main(args)
@@ -153,7 +157,7 @@ local function main(args)
   local model = L.models.BasicImageClassifier{num_classes = dm.num_classes, in_channels = dm.in_channels,
     image_size = size, dropout_rate = args.dropout_rate, learning_rate = args.learning_rate,
     weight_decay = args.weight_decay, optimizer = args.optimizer, momentum = args.momentum,
-    scheduler = args.scheduler, monitor = args.monitor, debug = args.debug}
+    scheduler = args.scheduler, monitor = args.monitor, label_smoothing = args.label_smoothing, debug = args.debug}
 
   local mode = args.monitor:find("loss") and "min" or "max"
   local checkpoint_dir = args.output_dir .. "/checkpoints"
@@ -172,6 +176,9 @@ local function main(args)
   local logs = args.output_dir .. "/logs"
   local tensorboard = L.loggers.TensorBoardLogger{save_dir = logs, name = args.experiment_name}
   local csv = L.loggers.CSVLogger{save_dir = logs, name = args.experiment_name, version = tensorboard.version}
+  -- the run's charts (metrics, confusion matrix, augmented samples) next to its logs
+  local plots = tensorboard.log_dir .. "/plots"
+  callbacks[#callbacks + 1] = L.plot.PlotCallback{dirpath = plots}
 
   local trainer = L.Trainer{
     max_epochs = args.max_epochs, default_root_dir = args.output_dir, callbacks = callbacks,
@@ -190,6 +197,7 @@ local function main(args)
     say(("Best checkpoint: %s (%s = %.4f)"):format(best, args.monitor, trainer.checkpoint_callback.best_model_score))
   end
   say(("Logs: %s (tensorboard --logdir %s)"):format(tensorboard.log_dir, logs))
+  say(("Plots: %s (metrics.png, confusion_matrix.png, samples.png)"):format(plots))
   say(RULE)
   if args.test then
     trainer:test(model, dm, {ckpt_path = best ~= "" and best or nil})
