@@ -60,6 +60,8 @@ describe("data: CIFAR10", function()
     H.assert_close(sub[2].input, ds[1].input, 0)
     D.fails_with("Dataset:subset: index 16 (position 1) is out of range for a data set of 15 samples", ds.subset, ds, {16})
     D.fails_with("lightning.data.CIFAR10: index 0 out of range (1..15)", function() return ds[0] end)
+    D.fails_with("lightning.data.CIFAR10: index must be an integer, got number 1.5", function() return ds[1.5] end)
+    D.fails_with("lightning.data.CIFAR10: index must be an integer, got string x", ds.get, ds, "x")
   end)
 
   it("checks each file: missing, short, oversized, bad label, bad class list", function()

@@ -181,6 +181,14 @@ describe("data: bad PNG files", function()
     D.fails_with({"folder.png", "a folder"}, L.data.read_png, dir .. "/folder.png")
     os.execute("ln -s '" .. dir .. "/gone' '" .. dir .. "/dangling.png'")
     D.fails_with({"cannot open", "dangling.png"}, L.data.read_png, dir .. "/dangling.png")
+    -- without read permission (root reads everything, so only for other users)
+    local p = io.popen("id -u")
+    local uid = tonumber(p:read("a"))
+    p:close()
+    if uid ~= 0 then
+      os.execute("cp " .. FIX .. "0_cat.png '" .. dir .. "/locked.png' && chmod 000 '" .. dir .. "/locked.png'")
+      D.fails_with({"cannot open", "locked.png", "Permission denied"}, L.data.read_png, dir .. "/locked.png")
+    end
   end)
 
   it("bytes that are not a PNG, given to decode_png", function()

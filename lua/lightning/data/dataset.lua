@@ -55,8 +55,8 @@ end
 
 local function check_index(self, i)
   local n = self._c:len()
-  if math.type(i) ~= "integer" and not (type(i) == "number" and i == math.floor(i)) then
-    U.fail(self.name, "index must be an integer, got %s", U.describe(i))
+  if type(i) ~= "number" or i ~= math.floor(i) then
+    U.fail("lightning.data." .. self.name, "index must be an integer, got %s", U.describe(i))
   end
   if i < 1 or i > n then U.fail("lightning.data." .. self.name, "index %d out of range (1..%d)", i, n) end
   return math.tointeger(i)
