@@ -2,8 +2,10 @@
 """The torchvision side of bench/data_bench.lua: the same CIFAR-10 binary batches, transforms and batch size.
 torchvision's CIFAR10 class wants the Python pickle version of the data set, so the binary batches are
 read here into one uint8 tensor (N, 3, 32, 32), as lightning keeps them.
-Usage: /usr/bin/python3 bench/data_bench_torch.py FOLDER EPOCHS
-Prints "torchvision workers=N  R images/s" for 0, 1 and 2 workers (the best of EPOCHS shuffled epochs)."""
+With a PNG folder as third argument, also torchvision's ImageFolder (PIL decoding, ToTensor) over it.
+Usage: /usr/bin/python3 bench/data_bench_torch.py FOLDER EPOCHS [PNG_FOLDER]
+Prints "torchvision <memory|folder> workers=N  R images/s" for 0, 1 and 2 workers (the best of EPOCHS
+shuffled epochs)."""
 import os
 import sys
 import time
@@ -14,14 +16,16 @@ import torchvision
 import torchvision.transforms as T
 
 
+NORMALIZE = T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+
+
 class Cifar(torch.utils.data.Dataset):
     def __init__(self, folder):
         raw = b"".join(open(os.path.join(folder, "data_batch_%d.bin" % i), "rb").read() for i in range(1, 6))
         records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3073)
         self.targets = torch.from_numpy(records[:, 0].astype(np.int64))
         self.images = torch.from_numpy(records[:, 1:].copy()).reshape(-1, 3, 32, 32)
-        self.transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(),
-                                    T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))])
+        self.transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), NORMALIZE])
 
     def __len__(self):
         return len(self.targets)
@@ -31,6 +35,17 @@ class Cifar(torch.utils.data.Dataset):
         return self.transform(x), self.targets[i]
 
 
+def rate(ds, workers, epochs):
+    loader = torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, num_workers=workers)
+    best = 0
+    for _ in range(epochs):
+        images, start = 0, time.perf_counter()
+        for x, _ in loader:
+            images += x.shape[0]
+        best = max(best, images / (time.perf_counter() - start))
+    return best
+
+
 def main():
     folder, epochs = sys.argv[1], int(sys.argv[2])
     torch.set_num_threads(1)
@@ -38,14 +53,12 @@ def main():
     ds = Cifar(folder)
     print("torchvision %s: read %d images in %.2f s" % (torchvision.__version__, len(ds), time.perf_counter() - t0))
     for workers in (0, 1, 2):
-        loader = torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, num_workers=workers)
-        best = 0
-        for _ in range(epochs):
-            images, start = 0, time.perf_counter()
-            for x, _ in loader:
-                images += x.shape[0]
-            best = max(best, images / (time.perf_counter() - start))
-        print("torchvision workers=%d  %9.0f images/s" % (workers, best), flush=True)
+        print("torchvision memory workers=%d  %9.0f images/s" % (workers, rate(ds, workers, epochs)), flush=True)
+    if len(sys.argv) > 3:
+        pngs = torchvision.datasets.ImageFolder(sys.argv[3], transform=T.Compose(
+            [T.ToTensor(), T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), NORMALIZE]))
+        for workers in (0, 1, 2):
+            print("torchvision folder workers=%d  %9.0f images/s" % (workers, rate(pngs, workers, epochs)), flush=True)
 
 
 if __name__ == "__main__":
