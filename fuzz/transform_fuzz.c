@@ -21,8 +21,12 @@ static int next_byte(reader *r) {
     return *r->p++;
 }
 
-/* A small signed integer, often near the interesting edges. */
-static int next_int(reader *r) { return (int8_t)next_byte(r); }
+/* A signed integer: mostly small (near the interesting edges), sometimes up to 16 bits. */
+static int next_int(reader *r) {
+    int b = next_byte(r);
+    if (b == 0x80) return (int16_t)(next_byte(r) << 8 | next_byte(r));
+    return (int8_t)b;
+}
 
 static double next_real(reader *r) { return next_int(r) / 16.0; }
 

@@ -76,7 +76,8 @@ static void resize_shape(const lt_transform_op *op, int h, int w, int *oh, int *
     }
     /* the smaller edge becomes size[0]; torchvision: int(size * long / short) */
     int small = w <= h ? w : h, large = w <= h ? h : w;
-    int new_short = op->size[0], new_long = (int)((double)new_short * large / small);
+    double long_edge = (double)op->size[0] * large / small;
+    int new_short = op->size[0], new_long = long_edge > (1 << 30) ? (1 << 30) : (int)long_edge;  /* too large either way */
     if (w <= h) *ow = new_short, *oh = new_long;
     else *oh = new_short, *ow = new_long;
 }
