@@ -66,6 +66,15 @@ describe("data: transforms against torchvision", function()
     end)
   end
 
+  it("to_tensor turns (H, W, C) 0..255 pixels into a (C, H, W) image in [0, 1]; ToTensor passes images through", function()
+    local hwc = L.tensor{{{255, 0, 51}, {0, 255, 102}}}  -- 1x2x3
+    local chw = F.to_tensor(hwc)
+    assert.equal("3x1x2", tostring(chw:size()))
+    H.assert_close(chw, {{{1, 0}}, {{0, 1}}, {{0.2, 0.4}}}, 1e-6)
+    H.assert_close(T.ToTensor()(rgb), rgb, 0)
+    D.fails_with("functional.to_tensor: expected an (H, W, C) tensor of 0..255 values, got 2x2", F.to_tensor, L.zeros(2, 2))
+  end)
+
   it("leaves its input alone", function()
     local copy = rgb:clone()
     F.hflip(rgb); F.adjust_hue(rgb, 0.3); T.RandomErasing{p = 1}(rgb)

@@ -110,7 +110,8 @@ end
 -- ---- the transforms ----
 
 --- ToTensor(): data sets already hand out float (C, H, W) images in [0, 1], which is what ToTensor makes
--- of a PIL image in torchvision; here it is a no-op kept so that pipelines read the same.
+-- of a PIL image in torchvision; here it is a no-op kept so that pipelines read the same. For 8-bit pixels
+-- from elsewhere, (H, W, C) with values 0..255, use T.functional.to_tensor.
 function T.ToTensor()
   return new_transform("ToTensor", "ToTensor()", {op = "to_tensor"})
 end
@@ -338,6 +339,16 @@ local function run(name, x, op)
   local t = new_transform(name, name, op)
   check_image(PREFIX .. "functional." .. name, x)
   return t:_apply(x, 0, 0)
+end
+
+--- to_tensor(x): an (H, W, C) image of 0..255 values (how 8-bit pixels arrive from elsewhere) as the
+-- (C, H, W) image in [0, 1] that the transforms take: what torchvision's ToTensor does to a uint8 image.
+function F.to_tensor(x)
+  local fname = PREFIX .. "functional.to_tensor"
+  if not L.is_tensor(x) or x:dim() ~= 3 then
+    U.fail(fname, "expected an (H, W, C) tensor of 0..255 values, got %s", L.is_tensor(x) and tostring(x:size()) or U.describe(x))
+  end
+  return x:permute(3, 1, 2):contiguous():div(255)
 end
 
 function F.resize(x, size, opts) return T.Resize(size, opts)(x) end
