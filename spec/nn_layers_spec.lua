@@ -145,6 +145,62 @@ describe("nn.ReLUMaxPool2d", function()
   end)
 end)
 
+describe("nn.BatchNormReLUMaxPool2d", function()
+  -- the fused layer against BatchNorm2d followed by ReLUMaxPool2d, on the same BatchNorm's state
+  local function compare(x, training, tol)
+    L.manual_seed(4)
+    local bn_a, bn_b = nn.BatchNorm2d(x:size(2)), nn.BatchNorm2d(x:size(2))
+    bn_a.weight:uniform(0.5, 1.5):mul(L.tensor{1, -1, 1}:expand(x:size(2) // 3, 3):reshape(-1))
+    bn_a.bias:uniform(-0.5, 0.5)
+    bn_a.running_mean:uniform(-0.2, 0.2)
+    bn_a.running_var:uniform(0.5, 2)
+    bn_b:load_state_dict(bn_a:state_dict())
+    bn_a:train(training)
+    bn_b:train(training)
+    local pool, fused = nn.ReLUMaxPool2d(2), nn.BatchNormReLUMaxPool2d(bn_b)
+    local expected = pool:forward(bn_a:forward(x)):clone()
+    H.assert_close(fused:forward(x), expected, tol, "output")
+    local g = L.randn(expected:size())
+    bn_a:zero_grad()
+    bn_b:zero_grad()
+    local expected_gi = bn_a:backward(x, pool:backward(bn_a.output, g)):clone()
+    H.assert_close(fused:backward(x, g), expected_gi, tol, "grad_input")
+    H.assert_close(bn_b.weight.grad, bn_a.weight.grad, tol, "grad weight")
+    H.assert_close(bn_b.bias.grad, bn_a.bias.grad, tol, "grad bias")
+    H.assert_close(bn_b.running_mean, bn_a.running_mean, 1e-6, "running_mean")
+    H.assert_close(bn_b.running_var, bn_a.running_var, 1e-6, "running_var")
+    assert.equal(bn_a.num_batches_tracked[1], bn_b.num_batches_tracked[1])
+  end
+
+  it("equals BatchNorm2d, ReLU and MaxPool2d(2) in training and evaluation", function()
+    L.manual_seed(2)
+    for _, training in ipairs({true, false}) do
+      compare(L.randn(4, 6, 8, 8), training, 1e-5)      -- contiguous input
+      compare(L.randn(3, 6, 7, 5), training, 1e-5)      -- odd height and width
+      local conv = nn.Conv2d(2, 6, 3, {padding = 1})
+      compare(conv:forward(L.randn(4, 2, 6, 6)), training, 1e-5)   -- the batch-folded layout
+    end
+  end)
+
+  it("takes a gradient laid out unlike its output", function()
+    local bn = nn.BatchNorm2d(3)
+    local fused = nn.BatchNormReLUMaxPool2d(bn)
+    local conv = nn.Conv2d(2, 3, 1)
+    local x = conv:forward(L.randn(2, 2, 4, 4))
+    local y = fused:forward(x)
+    local g = L.randn(y:size())                       -- contiguous, while y is batch-folded
+    local a = fused:backward(x, g):clone()
+    local folded = L.zeros(3, 2, 2, 2):permute(2, 1, 3, 4)
+    folded:copy(g)
+    bn:zero_grad()
+    H.assert_close(fused:backward(x, folded), a, 1e-6)
+  end)
+
+  it("wants a BatchNorm2d", function()
+    assert.matches("BatchNormReLUMaxPool2d: expected the nn.BatchNorm2d", H.error_of(nn.BatchNormReLUMaxPool2d, nn.ReLU()))
+  end)
+end)
+
 describe("softmax", function()
   for name, c in pairs(fixtures("softmax")) do
     it("matches PyTorch: " .. name, function()

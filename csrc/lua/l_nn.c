@@ -92,6 +92,38 @@ static int batchnorm_forward(lua_State *L) {
     return finish(L, lt_batchnorm_forward(out, sm, si, in, w, b, rm, rv, p, &err), f, &err, 0);
 }
 
+/* bn_relu_pool_forward(name, out, codes, save_mean, save_invstd, input, weight, bias, running_mean,
+ *                      running_var, training, momentum, eps, num_batches_tracked) */
+static int bn_relu_pool_forward(lua_State *L) {
+    const char *f = name_arg(L);
+    lt_tensor *out = lt_check_tensor(L, 2, f), *codes = lt_check_tensor(L, 3, f);
+    lt_tensor *sm = lt_check_tensor(L, 4, f), *si = lt_check_tensor(L, 5, f);
+    lt_tensor *in = lt_check_tensor(L, 6, f), *w = opt_tensor(L, 7, f), *b = opt_tensor(L, 8, f);
+    lt_tensor *rm = opt_tensor(L, 9, f), *rv = opt_tensor(L, 10, f);
+    lt_batchnorm_params p;
+    p.training = lua_toboolean(L, 11);
+    p.momentum = lt_opt_number(L, 12, f, -1.0);
+    p.eps = lt_check_number(L, 13, f);
+    p.num_batches_tracked = lt_opt_integer(L, 14, f, 0);
+    lt_error err;
+    return finish(L, lt_bn_relu_pool_forward(out, codes, sm, si, in, w, b, rm, rv, p, &err), f, &err, 0);
+}
+
+/* bn_relu_pool_backward(name, grad_input, grad_weight, grad_bias, dy, grad_output, output, codes, input,
+ *                       weight, bias, save_mean, save_invstd, training) */
+static int bn_relu_pool_backward(lua_State *L) {
+    const char *f = name_arg(L);
+    lt_tensor *gi = opt_tensor(L, 2, f), *gw = opt_tensor(L, 3, f), *gb = opt_tensor(L, 4, f);
+    lt_tensor *dy = lt_check_tensor(L, 5, f), *go = lt_check_tensor(L, 6, f), *out = lt_check_tensor(L, 7, f);
+    lt_tensor *codes = lt_check_tensor(L, 8, f), *in = lt_check_tensor(L, 9, f);
+    lt_tensor *w = opt_tensor(L, 10, f), *b = opt_tensor(L, 11, f);
+    lt_tensor *sm = lt_check_tensor(L, 12, f), *si = lt_check_tensor(L, 13, f);
+    bool training = lua_toboolean(L, 14);
+    lt_error err;
+    return finish(L, lt_bn_relu_pool_backward(gi, gw, gb, dy, go, out, codes, in, w, b, sm, si, training, &err), f, &err,
+                  0);
+}
+
 static int batchnorm_backward(lua_State *L) {
     const char *f = name_arg(L);
     lt_tensor *gi = opt_tensor(L, 2, f), *gw = opt_tensor(L, 3, f), *gb = opt_tensor(L, 4, f);
@@ -319,6 +351,7 @@ void lt_open_nn(lua_State *L, int module) {
         {"conv2d_forward", conv2d_forward}, {"conv2d_backward", conv2d_backward},
         {"linear_forward", linear_forward}, {"linear_backward", linear_backward},
         {"batchnorm_forward", batchnorm_forward}, {"batchnorm_backward", batchnorm_backward},
+        {"bn_relu_pool_forward", bn_relu_pool_forward}, {"bn_relu_pool_backward", bn_relu_pool_backward},
         {"leaky_relu_forward", leaky_relu_forward}, {"leaky_relu_backward", leaky_relu_backward},
         {"dropout_forward", dropout_forward}, {"dropout_backward", dropout_backward},
         {"maxpool2d_forward", maxpool2d_forward}, {"maxpool2d_backward", maxpool2d_backward},

@@ -74,6 +74,17 @@ int lt_batchnorm_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tens
                           const lt_tensor *grad_output, const lt_tensor *input, const lt_tensor *weight,
                           const lt_tensor *save_mean, const lt_tensor *save_invstd, bool training, lt_error *err);
 
+/* BatchNorm2d -> ReLU -> MaxPool2d(2) fused (bn_relu_pool.c): the same results as the three layers,
+ * without the full-size intermediate tensors. out is (N, C, H/2, W/2); codes (the same shape) records
+ * which element of each window passed; dy is scratch for a grad_output laid out unlike the output. */
+int lt_bn_relu_pool_forward(lt_tensor *out, lt_tensor *codes, lt_tensor *save_mean, lt_tensor *save_invstd,
+                            const lt_tensor *input, const lt_tensor *weight, const lt_tensor *bias,
+                            lt_tensor *running_mean, lt_tensor *running_var, lt_batchnorm_params p, lt_error *err);
+int lt_bn_relu_pool_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor *grad_bias, lt_tensor *dy,
+                             const lt_tensor *grad_output, const lt_tensor *output, const lt_tensor *codes,
+                             const lt_tensor *input, const lt_tensor *weight, const lt_tensor *bias,
+                             const lt_tensor *save_mean, const lt_tensor *save_invstd, bool training, lt_error *err);
+
 /* ---- activations ---- */
 
 /* out = x > 0 ? x : slope * x (slope 0: ReLU). out may be input (in place). */

@@ -72,17 +72,25 @@ function BasicImageClassifier:__init(opts)
   self:add_module("dropout_fc2", nn.Dropout(self.dropout_rate))
   -- input images need no gradient: conv1 skips computing it (set true to get d loss / d input)
   self.needs_input_grad = false
-  self._steps = self:_pipeline()
+  self._steps = self:_pipeline(false)
+  self._fused_steps = self:_pipeline(true)
 end
 
 -- The forward pass as a list of {module, label}: labels name the points the debug output reports.
-function BasicImageClassifier:_pipeline()
+-- fused: each block's BatchNorm, ReLU and pooling run as one kernel (nn.BatchNormReLUMaxPool2d over
+-- bn1..bn4's parameters; not registered as children, so names and state are those of the layers). The
+-- debug report needs the BatchNorm's full-size output, so it runs the layers one by one.
+function BasicImageClassifier:_pipeline(fused)
   local steps = {}
   local function add(m, label) steps[#steps + 1] = {m, label} end
   for i = 1, 4 do
     add(self["conv" .. i], "conv")
-    add(self["bn" .. i], "bn_relu")   -- reported after the ReLU, which the pooling layer applies
-    add(self["relu_pool" .. i], "pool")
+    if fused then
+      add(nn.BatchNormReLUMaxPool2d(self["bn" .. i]), nil)
+    else
+      add(self["bn" .. i], "bn_relu")   -- reported after the ReLU, which the pooling layer applies
+      add(self["relu_pool" .. i], "pool")
+    end
   end
   add(self.flatten, "flatten")
   add(self.fc1, "fc")
@@ -152,7 +160,8 @@ function BasicImageClassifier:forward(x, opts)
   end
   local index = {conv = 0, fc = 0}
   local h = x
-  for _, step in ipairs(self._steps) do
+  self._active_steps = debug and self._steps or self._fused_steps
+  for _, step in ipairs(self._active_steps) do
     local m, label = step[1], step[2]
     h = m:forward(h)
     if label == "conv" then index.conv = index.conv + 1 elseif label == "fc" then index.fc = index.fc + 1 end
@@ -166,7 +175,7 @@ end
 -- Returns the gradient with respect to x when self.needs_input_grad is true, nil otherwise.
 function BasicImageClassifier:backward(x, grad_output)
   util.check_grad("BasicImageClassifier:backward", grad_output)
-  local steps = self._steps
+  local steps = self._active_steps or self._fused_steps
   steps[1][1].needs_input_grad = self.needs_input_grad
   local g = grad_output
   for i = #steps, 1, -1 do

@@ -42,11 +42,14 @@ function BatchNorm:_uses_batch_stats()
   return self.training or not self.track_running_stats
 end
 
-function BatchNorm:forward(input)
-  util.check_input(self._name .. ":forward", input, self._dims)
+--- Checks the input, counts the batch, and returns what a forward kernel needs after (name, out,
+-- save_mean, save_invstd, input): weight, bias, running statistics, whether to use the batch's, momentum,
+-- eps, num_batches_tracked. Shared with the fused nn.BatchNormReLUMaxPool2d.
+function BatchNorm:_forward_args(fname, input)
+  util.check_input(fname, input, self._dims)
   if input:size(2) ~= self.num_features then
-    error(("%s:forward: input has %d channels but the layer expects %d (input %s)"):format(self._name, input:size(2),
-      self.num_features, tostring(input:size())), 2)
+    error(("%s: input has %d channels but the layer expects %d (input %s)"):format(fname, input:size(2),
+      self.num_features, tostring(input:size())), 3)
   end
   local batch_stats = self:_uses_batch_stats()
   local count = 0
@@ -56,9 +59,13 @@ function BatchNorm:forward(input)
   end
   local rm, rv
   if self.track_running_stats and (self.training or not batch_stats) then rm, rv = self.running_mean, self.running_var end
-  C.batchnorm_forward(self._name .. ":forward", self.output, self._save_mean, self._save_invstd, input, self.weight,
-    self.bias, rm, rv, batch_stats, self.momentum or nil, self.eps, math.tointeger(count))
   self._batch_stats = batch_stats
+  return self.weight, self.bias, rm, rv, batch_stats, self.momentum or nil, self.eps, math.tointeger(count)
+end
+
+function BatchNorm:forward(input)
+  local fname = self._name .. ":forward"
+  C.batchnorm_forward(fname, self.output, self._save_mean, self._save_invstd, input, self:_forward_args(fname, input))
   return self.output
 end
 

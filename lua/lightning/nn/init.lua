@@ -6,6 +6,7 @@ nn.Module = require "lightning.nn.module"
 nn.Linear = require "lightning.nn.linear"
 nn.Conv2d = require "lightning.nn.conv"
 nn.Dropout = require "lightning.nn.dropout"
+nn.BatchNormReLUMaxPool2d = require "lightning.nn.fused"
 
 local function merge(t) for k, v in pairs(t) do nn[k] = v end end
 merge(require "lightning.nn.batchnorm")
