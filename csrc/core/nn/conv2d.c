@@ -8,6 +8,7 @@
 #include "../blas.h"
 #include "../parallel.h"
 #include "../simd.h"
+#include "../sums.h"
 #include "../tensor_math.h"
 #include "nn.h"
 
@@ -230,12 +231,7 @@ int lt_conv2d_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor 
         float *gb = lt_data(grad_bias);
         int threads = s.cout * ldo > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
         #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-        for (int64_t c = 0; c < s.cout; c++) {
-            const float *row = g + c * ldo;
-            double acc = 0;
-            for (int64_t i = 0; i < ldo; i++) acc += row[i];
-            gb[c] += (float)acc;
-        }
+        for (int64_t c = 0; c < s.cout; c++) gb[c] += (float)lt_sum_f32(g + c * ldo, ldo);
     }
     bool reuse = cols_valid && nb == s.n && cols->storage && lt_numel(cols) >= s.k * s.n * plane_out;
     int64_t cols_size[2] = {s.k, nb * plane_out};
