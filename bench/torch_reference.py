@@ -81,13 +81,15 @@ def normalize(batch):
 
 
 def train(a):
-    """Trains with the recipe of examples/train.lua's options and prints the test accuracy after every
-    epoch with the elapsed wall time (training time only: evaluation is excluded from the clock)."""
+    """Trains with the recipe of examples/train.lua's options and prints the accuracy on the held-out part
+    of the training data and on the test set after every epoch, with the elapsed wall time (training
+    time only: evaluation is excluded from the clock)."""
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
     x_train, y_train = load_cifar(a.train, True)
     x_test, y_test = load_cifar(a.train, False)
     n_train = int(len(x_train) * a.val_split)
+    x_val, y_val = x_train[n_train:], y_train[n_train:]      # held out, as the Lua run's validation split
     x_train, y_train = x_train[:n_train], y_train[:n_train]
     model = BasicImageClassifier(dropout_rate=a.dropout)
     if a.optimizer == "sgd":
@@ -116,12 +118,18 @@ def train(a):
             count += len(idx)
         elapsed += time.perf_counter() - t0
         model.eval()
-        correct = 0
-        with torch.no_grad():
-            for i in range(0, len(x_test), 500):
-                correct += (model(normalize(x_test[i:i + 500])).argmax(1) == y_test[i:i + 500]).sum().item()
-        print("epoch %d time %.1f train_loss %.4f test_acc %.4f" % (epoch, elapsed, total / count,
-                                                                    correct / len(x_test)), flush=True)
+        print("epoch %d time %.1f train_loss %.4f val_acc %.4f test_acc %.4f" % (
+            epoch, elapsed, total / count, accuracy(model, x_val, y_val), accuracy(model, x_test, y_test)), flush=True)
+
+
+def accuracy(model, x, y):
+    if len(x) == 0:
+        return float("nan")
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), 500):
+            correct += (model(normalize(x[i:i + 500])).argmax(1) == y[i:i + 500]).sum().item()
+    return correct / len(x)
 
 
 def main():
