@@ -12,7 +12,7 @@
 #include "../tensor_math.h"
 #include "nn.h"
 
-#define COLS_BUDGET ((int64_t)8 << 20)  /* floats: 32 MB */
+#define COLS_BUDGET ((int64_t)16 << 20)  /* floats: 64 MB (batch 128 of 32x32 images in one chunk) */
 
 typedef struct conv_shape {
     int64_t n, cin, h, w, cout, ho, wo, k;  /* k = cin * kh * kw */
