@@ -93,7 +93,8 @@ def train(a):
     x_train, y_train = x_train[:n_train], y_train[:n_train]
     model = BasicImageClassifier(dropout_rate=a.dropout)
     if a.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum, nesterov=True, weight_decay=a.weight_decay)
+        opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum, nesterov=a.nesterov,
+                              weight_decay=a.weight_decay)
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
     steps = a.epochs * (n_train // a.batch)
@@ -143,6 +144,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
     ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--nesterov", action="store_true", help="Nesterov momentum (train.lua's sgd has none)")
     ap.add_argument("--weight_decay", type=float, default=5e-4)
     ap.add_argument("--scheduler", choices=["onecycle", "none"], default="onecycle")
     ap.add_argument("--label_smoothing", type=float, default=0.1)

@@ -9,15 +9,11 @@
 -- A callback is any table of hooks; subclassing L.Callback adds a state_key for checkpoints. Hooks get
 -- (callback, trainer, module, ...): see docs/trainer.md for the list. A misspelt hook is an error.
 
--- Run from a checkout, use its Lua files (and fall back on its build for the C module).
+-- From a checkout, use its Lua files and build (see checkout.lua).
 do
-  local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
-  local f = root and io.open(root .. "/lua/lightning/init.lua")
-  if f then
-    f:close()
-    package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-    package.cpath = package.cpath .. ";" .. root .. "/build.luarocks/?.so"
-  end
+  local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+  local checkout = loadfile(dir .. "/checkout.lua")
+  if checkout then checkout(dir) end
 end
 
 local argparse = require "argparse"

@@ -4,15 +4,11 @@
 --   lua examples/test_setup.lua --cifar10 [--data_root ./data]
 -- Each check prints PASS or FAIL; the exit status is non-zero when one fails.
 
--- Run from a checkout, use its Lua files (and fall back on its build for the C module).
+-- From a checkout, use its Lua files and build (see checkout.lua).
 do
-  local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
-  local f = root and io.open(root .. "/lua/lightning/init.lua")
-  if f then
-    f:close()
-    package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-    package.cpath = package.cpath .. ";" .. root .. "/build.luarocks/?.so"
-  end
+  local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+  local checkout = loadfile(dir .. "/checkout.lua")
+  if checkout then checkout(dir) end
 end
 
 local argparse = require "argparse"

@@ -9,15 +9,11 @@
 -- plots/: metrics.png, confusion_matrix.png, samples.png).
 -- Installed by the rock as the command `lightning-train`.
 
--- Run from a checkout, use its Lua files (and fall back on its build for the C module).
+-- From a checkout, use its Lua files and build (see checkout.lua).
 do
-  local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
-  local f = root and io.open(root .. "/lua/lightning/init.lua")
-  if f then
-    f:close()
-    package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
-    package.cpath = package.cpath .. ";" .. root .. "/build.luarocks/?.so"
-  end
+  local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+  local checkout = loadfile(dir .. "/checkout.lua")
+  if checkout then checkout(dir) end
 end
 
 local argparse = require "argparse"
@@ -41,8 +37,8 @@ local function build_parser()
   p:flag("--cifar10 --use_cifar10", "Train on CIFAR-10 (binary batches under --data_root).")
   p:flag("--fashion_mnist", "Train on Fashion-MNIST (IDX files under --data_root).")
   p:option("--data_dir", "A folder of class folders of PNG images (train/ and test/ inside are used when present).")
-  p:option("--data_root", "The folder that holds (or receives) cifar-10-batches-bin/ or the Fashion-MNIST files.",
-    "./data")
+  p:option("--data_root", "The folder that holds (or receives) cifar-10-batches-bin/ or the Fashion-MNIST files "
+    .. "(default: ./data for CIFAR-10; Debian's /usr/share/datasets/fashion-mnist for Fashion-MNIST).")
   p:option("--image_size", "Image size (default: the data set's own, rounded up to a multiple of 16; 224 for folders).")
     :convert(tonumber)
   p:option("--batch_size", "Batch size.", "32"):convert(tonumber)
@@ -138,7 +134,8 @@ local NATIVE_SIZE = {cifar10 = 32, fashion_mnist = 28, folder = 224}
 local function data_module(args)
   local dataset = args.cifar10 and "cifar10" or args.fashion_mnist and "fashion_mnist" or "folder"
   local size = args.image_size or 16 * math.ceil(NATIVE_SIZE[dataset] / 16)
-  return L.data.ImageDataModule{dataset = dataset, data_dir = args.data_dir, data_root = args.data_root,
+  local root = args.data_root or (dataset == "cifar10" and "./data" or nil)   -- nil: the data set's default
+  return L.data.ImageDataModule{dataset = dataset, data_dir = args.data_dir, data_root = root,
     image_size = size, batch_size = args.batch_size, num_workers = args.num_workers, val_split = args.val_split,
     seed = args.seed, augmentation = args.augmentation, augment = args.augmentation ~= "none", debug = args.debug,
     output = say}, size

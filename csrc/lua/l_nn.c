@@ -33,31 +33,26 @@ static lt_conv2d_params conv_params(lua_State *L, int idx, const char *fname) {
     return p;
 }
 
-/* conv2d_forward(name, out, cols, input, weight, bias, kh, kw, sh, sw, ph, pw) -> cols cover the batch */
+/* conv2d_forward(name, out, cols, input, weight, bias, kh, kw, sh, sw, ph, pw) */
 static int conv2d_forward(lua_State *L) {
     const char *f = name_arg(L);
     lt_tensor *out = lt_check_tensor(L, 2, f), *cols = lt_check_tensor(L, 3, f), *in = lt_check_tensor(L, 4, f);
     lt_tensor *w = lt_check_tensor(L, 5, f), *b = opt_tensor(L, 6, f);
     lt_conv2d_params p = conv_params(L, 7, f);
-    bool cover = false;
     lt_error err;
-    int rc = lt_conv2d_forward(out, cols, &cover, in, w, b, p, &err);
-    lua_pushboolean(L, cover);
-    return finish(L, rc, f, &err, 1);
+    return finish(L, lt_conv2d_forward(out, cols, in, w, b, p, &err), f, &err, 0);
 }
 
-/* conv2d_backward(name, grad_input, grad_weight, grad_bias, grad_output, input, weight, cols, cols_valid,
- *                 dcols, dy, kh, kw, sh, sw, ph, pw) */
+/* conv2d_backward(name, grad_input, grad_weight, grad_bias, grad_output, input, weight, cols, dy,
+ *                 kh, kw, sh, sw, ph, pw) */
 static int conv2d_backward(lua_State *L) {
     const char *f = name_arg(L);
     lt_tensor *gi = opt_tensor(L, 2, f), *gw = lt_check_tensor(L, 3, f), *gb = opt_tensor(L, 4, f);
     lt_tensor *go = lt_check_tensor(L, 5, f), *in = lt_check_tensor(L, 6, f), *w = lt_check_tensor(L, 7, f);
-    lt_tensor *cols = lt_check_tensor(L, 8, f);
-    bool valid = lua_toboolean(L, 9);
-    lt_tensor *dcols = lt_check_tensor(L, 10, f), *dy = lt_check_tensor(L, 11, f);
-    lt_conv2d_params p = conv_params(L, 12, f);
+    lt_tensor *cols = lt_check_tensor(L, 8, f), *dy = lt_check_tensor(L, 9, f);
+    lt_conv2d_params p = conv_params(L, 10, f);
     lt_error err;
-    return finish(L, lt_conv2d_backward(gi, gw, gb, go, in, w, cols, valid, dcols, dy, p, &err), f, &err, 0);
+    return finish(L, lt_conv2d_backward(gi, gw, gb, go, in, w, cols, dy, p, &err), f, &err, 0);
 }
 
 static int linear_forward(lua_State *L) {

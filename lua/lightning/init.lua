@@ -27,14 +27,4 @@ local lazy = {
   load_weights = {"lightning.weights", "load_weights"},
 }
 
-return setmetatable(L, {
-  __index = function(_, key)
-    local path = lazy[key]
-    if path then
-      local value
-      if type(path) == "table" then value = require(path[1])[path[2]] else value = require(path) end
-      rawset(L, key, value)
-      return value
-    end
-  end,
-})
+return require("lightning.lazy")(lazy, L)

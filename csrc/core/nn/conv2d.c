@@ -1,8 +1,11 @@
-/* 2-D convolution as im2col + one GEMM per chunk of images, in the batch-folded layout (nn.h).
+/* 2-D convolution as im2col + GEMM, in the batch-folded layout (nn.h).
  *   forward:  out[Cout, N*Ho*Wo]   = W[Cout, K] @ cols[K, N*Ho*Wo] (+ bias), K = Cin*kh*kw
  *   backward: dW[Cout, K]         += dY[Cout, N*Ho*Wo] @ cols^T
  *             dcols[K, N*Ho*Wo]    = W^T @ dY, then col2im adds dcols into dX
- * Large images are processed a chunk of images at a time so that cols stays under COLS_BUDGET. */
+ * Each thread takes its share of the batch's images and goes through them a chunk at a time, with its
+ * own im2col buffer small enough to stay in the core's L2 cache (CHUNK_FLOATS): the im2col matrix is
+ * written, packed by the GEMM and read back without a trip to memory, and no GEMM waits for another
+ * thread. The weight gradient is summed per thread and the partial sums added in thread order. */
 #include <string.h>
 
 #include "../blas.h"
@@ -12,7 +15,7 @@
 #include "../tensor_math.h"
 #include "nn.h"
 
-#define COLS_BUDGET ((int64_t)16 << 20)  /* floats: 64 MB (batch 128 of 32x32 images in one chunk) */
+#define CHUNK_FLOATS ((int64_t)192 << 10)  /* 768 KB of im2col per thread: within a 2 MB L2 with the rest */
 
 typedef struct conv_shape {
     int64_t n, cin, h, w, cout, ho, wo, k;  /* k = cin * kh * kw */
@@ -55,11 +58,20 @@ static int check_shapes(conv_shape *s, const lt_tensor *input, const lt_tensor *
     return 0;
 }
 
+/* Images per chunk: as many as fit CHUNK_FLOATS of im2col, at least one. */
 static int64_t images_per_chunk(const conv_shape *s) {
     int64_t per_image = s->k * s->ho * s->wo;
-    int64_t nb = per_image > 0 ? COLS_BUDGET / per_image : s->n;
+    int64_t nb = per_image > 0 ? CHUNK_FLOATS / per_image : s->n;
     if (nb < 1) nb = 1;
     return nb < s->n ? nb : s->n;
+}
+
+/* The threads of a convolution and thread t's images [*b0, *b1): the batch split evenly. */
+static int conv_threads(const conv_shape *s) {
+    int threads = lt_in_parallel() ? 1 : lt_get_num_threads();
+    if (threads > s->n) threads = (int)(s->n > 0 ? s->n : 1);
+    if (s->n * s->k * s->ho * s->wo < LT_PARALLEL_GRAIN) threads = 1;
+    return threads;
 }
 
 /* The output columns ox whose input column ox*sw - pw + j lies inside the image: [lo, hi). */
@@ -101,11 +113,9 @@ static void im2col_row(float *dst, const float *in, const conv_shape *s, lt_conv
     }
 }
 
-/* cols[K, nb*Ho*Wo] for images b0 .. b0+nb-1 */
+/* cols[K, nb*Ho*Wo] for images b0 .. b0+nb-1, on the calling thread */
 static void im2col(float *cols, const float *in, const conv_shape *s, lt_conv2d_params p, int64_t b0, int64_t nb) {
     int64_t ld = nb * s->ho * s->wo, kk = p.kernel_h * p.kernel_w;
-    int threads = s->k * ld > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
-    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t r = 0; r < s->k; r++)
         im2col_row(cols + r * ld, in, s, p, r / kk, (r % kk) / p.kernel_w, r % p.kernel_w, b0, nb);
 }
@@ -131,12 +141,10 @@ static void col2im_row(float *dx, int64_t dx_sn, const float *src, const conv_sh
     }
 }
 
-/* dx planes of images b0 .. b0+nb-1 = col2im(dcols); parallel over channels, whose planes are disjoint. */
+/* dx planes of images b0 .. b0+nb-1 = col2im(dcols), on the calling thread */
 static void col2im(float *dx, int64_t dx_sn, int64_t dx_sc, const float *dcols, const conv_shape *s,
                    lt_conv2d_params p, int64_t b0, int64_t nb) {
     int64_t ld = nb * s->ho * s->wo, kk = p.kernel_h * p.kernel_w;
-    int threads = s->k * ld > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
-    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t c = 0; c < s->cin; c++) {
         float *channel = dx + c * dx_sc;
         for (int64_t b = 0; b < nb; b++) memset(channel + (b0 + b) * dx_sn, 0, sizeof(float) * (size_t)(s->h * s->w));
@@ -154,8 +162,8 @@ static int planar(lt_tensor *view, const lt_tensor *t, lt_error *err) {
     return lt_contiguous(view, t, err);
 }
 
-int lt_conv2d_forward(lt_tensor *out, lt_tensor *cols, bool *cols_cover_batch, const lt_tensor *input,
-                      const lt_tensor *weight, const lt_tensor *bias, lt_conv2d_params p, lt_error *err) {
+int lt_conv2d_forward(lt_tensor *out, lt_tensor *cols, const lt_tensor *input, const lt_tensor *weight,
+                      const lt_tensor *bias, lt_conv2d_params p, lt_error *err) {
     conv_shape s;
     if (check_shapes(&s, input, weight, bias, p, err)) return -1;
     lt_tensor in = {0}, w = {0};
@@ -163,28 +171,28 @@ int lt_conv2d_forward(lt_tensor *out, lt_tensor *cols, bool *cols_cover_batch, c
     if (planar(&in, input, err) || lt_contiguous(&w, weight, err)) goto done;
     s.in_sn = in.stride[0];
     s.in_sc = in.stride[1];
-    int64_t nb = images_per_chunk(&s), plane_out = s.ho * s.wo, ldo = s.n * plane_out;
-    int64_t cols_size[2] = {s.k, nb * plane_out};
-    if (lt_resize_cnhw(out, s.n, s.cout, s.ho, s.wo, err) || lt_tensor_resize(cols, 2, cols_size, err)) goto done;
-    *cols_cover_batch = nb == s.n;
+    int threads = conv_threads(&s);
+    int64_t nb = images_per_chunk(&s), plane_out = s.ho * s.wo, ldo = s.n * plane_out, chunk = s.k * nb * plane_out;
+    int64_t cols_size[1] = {threads * chunk};
+    if (lt_resize_cnhw(out, s.n, s.cout, s.ho, s.wo, err) || lt_tensor_resize(cols, 1, cols_size, err)) goto done;
     if (lt_numel(out) == 0) { rc = 0; goto done; }
-    float *y = lt_data(out), *cbuf = lt_data(cols);
-    const float *x = lt_data(&in), *wd = lt_data(&w);
-    if (bias) {  /* start each output row from its bias and let the GEMM accumulate (beta = 1): one pass fewer */
-        const float *bd = lt_data(bias);
-        int threads = s.cout * ldo > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
-        #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-        for (int64_t c = 0; c < s.cout; c++) {
-            float *row = y + c * ldo, bc = bd[c];
-            for (int64_t i = 0; i < ldo; i++) row[i] = bc;
+    float *y = lt_data(out), *cbase = lt_data(cols);
+    const float *x = lt_data(&in), *wd = lt_data(&w), *bd = bias ? lt_data(bias) : NULL;
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int t = 0; t < threads; t++) {
+        int64_t first, last;
+        lt_split_range(s.n, threads, t, &first, &last);
+        float *cbuf = cbase + t * chunk;
+        for (int64_t b0 = first; b0 < last; b0 += nb) {
+            int64_t cnt = last - b0 < nb ? last - b0 : nb, cols_n = cnt * plane_out;
+            float *yc = y + b0 * plane_out;
+            im2col(cbuf, x, &s, p, b0, cnt);
+            if (bd)  /* start from the bias and let the GEMM accumulate (beta = 1): one pass fewer */
+                for (int64_t c = 0; c < s.cout; c++)
+                    for (int64_t i = 0; i < cols_n; i++) yc[c * ldo + i] = bd[c];
+            /* out[:, images b0..] (Cout x cols_n, row stride ldo) (+)= W @ cols */
+            lt_sgemm_serial(false, false, s.cout, cols_n, s.k, 1.0f, wd, s.k, cbuf, cols_n, bd ? 1.0f : 0.0f, yc, ldo);
         }
-    }
-    for (int64_t b0 = 0; b0 < s.n; b0 += nb) {
-        int64_t cnt = s.n - b0 < nb ? s.n - b0 : nb;
-        im2col(cbuf, x, &s, p, b0, cnt);
-        /* out[:, b0*plane_out ...] (Cout x cnt*plane_out, row stride ldo) (+)= W @ cols */
-        lt_sgemm(false, false, s.cout, cnt * plane_out, s.k, 1.0f, wd, s.k, cbuf, cnt * plane_out, bias ? 1.0f : 0.0f,
-                 y + b0 * plane_out, ldo);
     }
     rc = 0;
 done:
@@ -195,8 +203,7 @@ done:
 
 int lt_conv2d_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor *grad_bias,
                        const lt_tensor *grad_output, const lt_tensor *input, const lt_tensor *weight,
-                       lt_tensor *cols, bool cols_valid, lt_tensor *dcols, lt_tensor *dy, lt_conv2d_params p,
-                       lt_error *err) {
+                       lt_tensor *cols, lt_tensor *dy, lt_conv2d_params p, lt_error *err) {
     conv_shape s;
     char a[160];
     if (check_shapes(&s, input, weight, grad_bias, p, err)) return -1;
@@ -233,24 +240,39 @@ int lt_conv2d_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor 
         #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
         for (int64_t c = 0; c < s.cout; c++) gb[c] += (float)lt_sum_f32(g + c * ldo, ldo);
     }
-    bool reuse = cols_valid && nb == s.n && cols->storage && lt_numel(cols) >= s.k * s.n * plane_out;
-    int64_t cols_size[2] = {s.k, nb * plane_out};
-    if (!reuse && lt_tensor_resize(cols, 2, cols_size, err)) goto done;
-    if (grad_input && lt_tensor_resize(dcols, 2, cols_size, err)) goto done;
-    float *gw = lt_data(grad_weight);
+    /* per thread: an im2col chunk, a dcols chunk and (with several threads) a partial weight gradient */
+    int threads = conv_threads(&s);
+    int64_t chunk = s.k * nb * plane_out, wsize = s.cout * s.k;
+    int64_t per_thread = chunk + (grad_input ? chunk : 0) + (threads > 1 ? wsize : 0);
+    int64_t scratch_size[1] = {threads * per_thread};
+    if (lt_tensor_resize(cols, 1, scratch_size, err)) goto done;
+    float *gw = lt_data(grad_weight), *scratch = lt_data(cols);
     const float *x = lt_data(&in), *wd = lt_data(&w);
-    for (int64_t b0 = 0; b0 < s.n; b0 += nb) {
-        int64_t cnt = s.n - b0 < nb ? s.n - b0 : nb, cols_n = cnt * plane_out;
-        float *cbuf = lt_data(cols);
-        if (!reuse) im2col(cbuf, x, &s, p, b0, cnt);
-        /* dW[Cout, K] += dY[:, chunk] @ cols^T */
-        lt_sgemm(false, true, s.cout, s.k, cols_n, 1.0f, g + b0 * plane_out, ldo, cbuf, cols_n, 1.0f, gw, s.k);
-        if (grad_input) {
-            float *dc = lt_data(dcols);
-            /* dcols[K, chunk] = W^T @ dY[:, chunk] */
-            lt_sgemm(true, false, s.k, cols_n, s.cout, 1.0f, wd, s.k, g + b0 * plane_out, ldo, 0.0f, dc, cols_n);
-            col2im(lt_data(grad_input), grad_input->stride[0], grad_input->stride[1], dc, &s, p, b0, cnt);
+    float *dxd = grad_input ? lt_data(grad_input) : NULL;
+    int64_t dx_sn = grad_input ? grad_input->stride[0] : 0, dx_sc = grad_input ? grad_input->stride[1] : 0;
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int t = 0; t < threads; t++) {
+        int64_t first, last;
+        lt_split_range(s.n, threads, t, &first, &last);
+        float *cbuf = scratch + t * per_thread, *dc = cbuf + chunk;
+        float *gwt = threads > 1 ? cbuf + chunk + (grad_input ? chunk : 0) : gw;
+        if (threads > 1) memset(gwt, 0, sizeof(float) * (size_t)wsize);
+        for (int64_t b0 = first; b0 < last; b0 += nb) {
+            int64_t cnt = last - b0 < nb ? last - b0 : nb, cols_n = cnt * plane_out;
+            const float *gc = g + b0 * plane_out;
+            im2col(cbuf, x, &s, p, b0, cnt);
+            /* dW[Cout, K] += dY[:, chunk] @ cols^T */
+            lt_sgemm_serial(false, true, s.cout, s.k, cols_n, 1.0f, gc, ldo, cbuf, cols_n, 1.0f, gwt, s.k);
+            if (dxd) {
+                /* dcols[K, chunk] = W^T @ dY[:, chunk], then into the chunk's input planes */
+                lt_sgemm_serial(true, false, s.k, cols_n, s.cout, 1.0f, wd, s.k, gc, ldo, 0.0f, dc, cols_n);
+                col2im(dxd, dx_sn, dx_sc, dc, &s, p, b0, cnt);
+            }
         }
+    }
+    for (int t = 0; threads > 1 && t < threads; t++) {  /* in thread order: the same sums every run */
+        const float *part = scratch + t * per_thread + chunk + (grad_input ? chunk : 0);
+        for (int64_t i = 0; i < wsize; i++) gw[i] += part[i];
     }
     rc = 0;
 done:

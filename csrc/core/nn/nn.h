@@ -36,16 +36,14 @@ typedef struct lt_conv2d_params {
 } lt_conv2d_params;
 
 /* out (N, Cout, Ho, Wo) in CNHW = conv(input (N, Cin, H, W), weight (Cout, Cin, kh, kw)) + bias (Cout or
- * NULL). cols is scratch for the im2col matrix; *cols_cover_batch says whether it holds the whole batch
- * afterwards (then the backward pass can reuse it). */
-int lt_conv2d_forward(lt_tensor *out, lt_tensor *cols, bool *cols_cover_batch, const lt_tensor *input,
-                      const lt_tensor *weight, const lt_tensor *bias, lt_conv2d_params p, lt_error *err);
-/* grad_weight += dL/dW, grad_bias += dL/db (may be NULL), grad_input = dL/dx (NULL to skip).
- * cols must hold input's im2col matrix when cols_valid; dcols and dy are scratch. */
+ * NULL). cols is scratch (the threads' im2col buffers). */
+int lt_conv2d_forward(lt_tensor *out, lt_tensor *cols, const lt_tensor *input, const lt_tensor *weight,
+                      const lt_tensor *bias, lt_conv2d_params p, lt_error *err);
+/* grad_weight += dL/dW, grad_bias += dL/db (may be NULL), grad_input = dL/dx (NULL to skip). cols and dy
+ * are scratch (dy holds grad_output in the batch-folded layout when it comes in another one). */
 int lt_conv2d_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor *grad_bias,
                        const lt_tensor *grad_output, const lt_tensor *input, const lt_tensor *weight,
-                       lt_tensor *cols, bool cols_valid, lt_tensor *dcols, lt_tensor *dy, lt_conv2d_params p,
-                       lt_error *err);
+                       lt_tensor *cols, lt_tensor *dy, lt_conv2d_params p, lt_error *err);
 
 /* ---- linear ---- */
 

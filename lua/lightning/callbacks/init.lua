@@ -15,14 +15,4 @@ local lazy = {
   GradientFlowMonitor = "lightning.callbacks.gradient_flow",
 }
 
-local callbacks = {}
-return setmetatable(callbacks, {
-  __index = function(_, key)
-    local path = lazy[key]
-    if path then
-      local value = require(path)
-      rawset(callbacks, key, value)
-      return value
-    end
-  end,
-})
+return require("lightning.lazy")(lazy)

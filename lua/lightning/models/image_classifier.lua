@@ -109,9 +109,7 @@ end
 
 -- ---- debugging output (the original's) ----
 
-local function shape(t)
-  return "[" .. table.concat(t:size(), ", ") .. "]"
-end
+local shape = require("lightning.nn.diagnostics").shape
 
 local function list_text(values, limit)
   local shown = {}

@@ -4,13 +4,4 @@ local paths = {
   ImageClassifier = "lightning.models.image_classifier",
 }
 
-return setmetatable({}, {
-  __index = function(t, key)
-    local path = paths[key]
-    if path then
-      local value = require(path)
-      rawset(t, key, value)
-      return value
-    end
-  end,
-})
+return require("lightning.lazy")(paths)

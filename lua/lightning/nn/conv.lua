@@ -22,9 +22,9 @@ function Conv2d:__init(in_channels, out_channels, kernel_size, opts)
   if o.bias then self:register_parameter("bias", L.empty(out_channels)) end
   self.needs_input_grad = true
   self.output, self.grad_input = L.empty(0), L.empty(0)
-  -- scratch: the im2col matrix (kept from forward for backward when it covers the batch), its gradient,
-  -- and grad_output in the batch-folded layout when it arrives in another one
-  self._cols, self._dcols, self._dy = L.empty(0), L.empty(0), L.empty(0)
+  -- scratch: the threads' im2col buffers, and grad_output in the batch-folded layout when it arrives in
+  -- another one
+  self._cols, self._dy = L.empty(0), L.empty(0)
   self:reset_parameters()
 end
 
@@ -34,19 +34,17 @@ end
 
 function Conv2d:forward(input)
   util.check_input("Conv2d:forward", input, {4})
-  self._cols_valid = C.conv2d_forward("Conv2d:forward", self.output, self._cols, input, self.weight, self.bias,
+  C.conv2d_forward("Conv2d:forward", self.output, self._cols, input, self.weight, self.bias,
     self.kernel_h, self.kernel_w, self.stride_h, self.stride_w, self.pad_h, self.pad_w)
-  self._cols_input = input
   return self.output
 end
 
 function Conv2d:backward(input, grad_output)
   util.check_grad("Conv2d:backward", grad_output)
   local gi = self.needs_input_grad and self.grad_input or nil
-  local reuse = self._cols_valid and rawequal(input, self._cols_input)
   C.conv2d_backward("Conv2d:backward", gi, self.weight.grad, self.bias and self.bias.grad, grad_output, input,
-    self.weight, self._cols, reuse, self._dcols, self._dy, self.kernel_h, self.kernel_w, self.stride_h,
-    self.stride_w, self.pad_h, self.pad_w)
+    self.weight, self._cols, self._dy, self.kernel_h, self.kernel_w, self.stride_h, self.stride_w, self.pad_h,
+    self.pad_w)
   return gi
 end
 

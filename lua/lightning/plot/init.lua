@@ -21,14 +21,4 @@ local lazy = {
   PlotCallback = "lightning.plot.callback",
 }
 
-local plot = {}
-return setmetatable(plot, {
-  __index = function(_, key)
-    local path = lazy[key]
-    if path then
-      local value = require(path)
-      rawset(plot, key, value)
-      return value
-    end
-  end,
-})
+return require("lightning.lazy")(lazy)
