@@ -8,7 +8,8 @@ local function resident_mb()
 end
 
 describe("memory", function()
-  it("stays bounded when a loop makes a fresh 1M-element tensor each time, without collectgarbage()", function()
+  -- #rss: AddressSanitizer's allocator holds freed blocks in quarantine, so the asan run skips it.
+  it("stays bounded when a loop makes a fresh 1M-element tensor each time, without collectgarbage() #rss", function()
     collectgarbage()
     local peak = 0
     for i = 1, 10000 do

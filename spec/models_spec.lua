@@ -67,9 +67,9 @@ describe("BasicImageClassifier", function()
     assert.matches("After BN_FC2%+ReLU", text)
     assert.matches("Final logits: %[2, 10%]", text)
     assert.matches("Predictions %(1%-based classes%): %[%d+, %d+%]", text)
-    -- the debug pass computes the same logits as a quiet one
+    -- the debug pass (separate layers) computes the logits of a quiet one (fused layers), up to rounding
     local quiet = model:forward(x):clone()
-    H.assert_close(model:forward(x, {debug = true, output = function() end}), quiet, 0)
+    H.assert_close(model:forward(x, {debug = true, output = function() end}), quiet, 1e-5)
   end)
 
   it("reports gradient flow per parameter and flags vanishing and exploding gradients", function()
