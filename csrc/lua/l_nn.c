@@ -71,6 +71,16 @@ static int linear_backward(lua_State *L) {
     return finish(L, lt_linear_backward(gi, gw, gb, go, in, w, &err), f, &err, 0);
 }
 
+/* The arguments (training, momentum (nil: cumulative), eps, num_batches_tracked) from index i on. */
+static lt_batchnorm_params check_batchnorm_params(lua_State *L, int i, const char *f) {
+    lt_batchnorm_params p;
+    p.training = lua_toboolean(L, i);
+    p.momentum = lt_opt_number(L, i + 1, f, -1.0);
+    p.eps = lt_check_number(L, i + 2, f);
+    p.num_batches_tracked = lt_opt_integer(L, i + 3, f, 0);
+    return p;
+}
+
 /* batchnorm_forward(name, out, save_mean, save_invstd, input, weight, bias, running_mean, running_var,
  *                   training, momentum (nil: cumulative), eps, num_batches_tracked) */
 static int batchnorm_forward(lua_State *L) {
@@ -78,11 +88,7 @@ static int batchnorm_forward(lua_State *L) {
     lt_tensor *out = lt_check_tensor(L, 2, f), *sm = lt_check_tensor(L, 3, f), *si = lt_check_tensor(L, 4, f);
     lt_tensor *in = lt_check_tensor(L, 5, f), *w = opt_tensor(L, 6, f), *b = opt_tensor(L, 7, f);
     lt_tensor *rm = opt_tensor(L, 8, f), *rv = opt_tensor(L, 9, f);
-    lt_batchnorm_params p;
-    p.training = lua_toboolean(L, 10);
-    p.momentum = lt_opt_number(L, 11, f, -1.0);
-    p.eps = lt_check_number(L, 12, f);
-    p.num_batches_tracked = lt_opt_integer(L, 13, f, 0);
+    lt_batchnorm_params p = check_batchnorm_params(L, 10, f);
     lt_error err;
     return finish(L, lt_batchnorm_forward(out, sm, si, in, w, b, rm, rv, p, &err), f, &err, 0);
 }
@@ -95,11 +101,7 @@ static int bn_relu_pool_forward(lua_State *L) {
     lt_tensor *sm = lt_check_tensor(L, 4, f), *si = lt_check_tensor(L, 5, f);
     lt_tensor *in = lt_check_tensor(L, 6, f), *w = opt_tensor(L, 7, f), *b = opt_tensor(L, 8, f);
     lt_tensor *rm = opt_tensor(L, 9, f), *rv = opt_tensor(L, 10, f);
-    lt_batchnorm_params p;
-    p.training = lua_toboolean(L, 11);
-    p.momentum = lt_opt_number(L, 12, f, -1.0);
-    p.eps = lt_check_number(L, 13, f);
-    p.num_batches_tracked = lt_opt_integer(L, 14, f, 0);
+    lt_batchnorm_params p = check_batchnorm_params(L, 11, f);
     lt_error err;
     return finish(L, lt_bn_relu_pool_forward(out, codes, sm, si, in, w, b, rm, rv, p, &err), f, &err, 0);
 }
