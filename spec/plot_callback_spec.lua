@@ -9,15 +9,7 @@ local CLASSES = {"top", "upper", "lower", "bottom"}
 
 -- Class k: a bright band at rows 4k-3..4k of a 16x16 image.
 local function images(n, seed)
-  L.manual_seed(seed)
-  local samples = {}
-  for i = 1, n do
-    local k = (i - 1) % 4 + 1
-    local x = L.randn(3, 16, 16) * 0.3
-    x:narrow(2, (k - 1) * 4 + 1, 4):add(1)
-    samples[i] = {input = x, target = k}
-  end
-  return samples
+  return S.band_images(n, seed, {classes = 4, channels = 3, size = 16, step = 4, band = 4, noise = 0.3})
 end
 
 local TRAIN, VAL = images(32, 1), images(16, 2)

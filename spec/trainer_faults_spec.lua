@@ -15,15 +15,7 @@ local function small_classifier()
 end
 
 local function image_data(n, seed)
-  L.manual_seed(seed)
-  local samples = {}
-  for i = 1, n do
-    local k = (i - 1) % 3 + 1
-    local x = L.randn(1, 8, 8) * 0.5
-    x:narrow(2, (k - 1) * 2 + 1, 3):add(1)
-    samples[i] = {input = x, target = k}
-  end
-  return samples
+  return S.band_images(n, seed, {classes = 3, channels = 1, size = 8, step = 2, band = 3, noise = 0.5})
 end
 
 local TRAIN, VAL = image_data(40, 200), image_data(16, 201)

@@ -166,4 +166,18 @@ function S.quiet(dir, extra)
   return o
 end
 
+-- n image samples {input, target} for the classifier specs: class k (1..o.classes, in turn) is a bright
+-- band of o.band rows from row (k - 1) * o.step + 1, over o.channels x o.size x o.size noise times o.noise.
+function S.band_images(n, seed, o)
+  L.manual_seed(seed)
+  local samples = {}
+  for i = 1, n do
+    local k = (i - 1) % o.classes + 1
+    local x = L.randn(o.channels, o.size, o.size) * o.noise
+    x:narrow(2, (k - 1) * o.step + 1, o.band):add(1)
+    samples[i] = {input = x, target = k}
+  end
+  return samples
+end
+
 return S
