@@ -9,6 +9,8 @@
 #   // cflags: -DNAME=value       (optional) extra compiler flags
 #   // seeds: folder ...          (optional) folders of sample inputs to start the corpus from
 # Usage: fuzz/run.sh [seconds] [target names...]   e.g. fuzz/run.sh 10 png_fuzz
+# FUZZ_SEED=n fixes libFuzzer's random seed, so that a run retraces the inputs of an earlier run on the
+# same sources (CI uses it: a finding there can be replayed here); without it every run explores anew.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,7 @@ seconds=${1:-60}
 [ $# -gt 0 ] && shift
 out=${FUZZ_BUILD_DIR:-build-fuzz}
 cc=${CC_FUZZ:-clang}
+seed_flag=${FUZZ_SEED:+-seed=$FUZZ_SEED}
 mkdir -p "$out"
 
 field() {  # field NAME FILE: the value of "// NAME: ..." lines, joined
@@ -53,7 +56,7 @@ for src in $targets; do
   done
   echo "== $name: fuzzing for ${seconds}s"
   if ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      "$out/$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      "$out/$name" $seed_flag -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$out/$name-" "$corpus" > "$out/$name.log" 2>&1; then
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$out/$name.log" | sed "s|^|   |"
   else

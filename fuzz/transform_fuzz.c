@@ -5,6 +5,7 @@
  * By hand: fuzz/run.sh 60 */
 // sources: csrc/core/data/transform.c csrc/core/data/resize.c csrc/core/data/geometry.c csrc/core/data/color.c csrc/core/data/image.c csrc/core/rng.c csrc/core/error.c
 // cflags: -DLT_IMAGE_MAX_PIXELS=65536
+// seeds: fuzz/seeds/transform
 #include <stdint.h>
 #include <string.h>
 

@@ -209,6 +209,24 @@ describe("data: Compose", function()
     D.fails_with("expected an image tensor (C, H, W), got a tensor of size 7x9", T.CenterCrop(3), L.zeros(7, 9))
     D.fails_with("expected an image tensor (C, H, W), got string", T.CenterCrop(3), "img")
   end)
+
+  it("predicts the failure of a padding too large to mirror, as running it does", function()
+    -- in a mirroring mode RandomCrop pads twice (its padding, then pad_if_needed's); the first image is
+    -- 2000x60001, over the pixel limit, though the crop is small (found by fuzz/transform_fuzz.c)
+    local t = T.RandomCrop({4000, 8}, {padding = {30000, 0}, pad_if_needed = true, padding_mode = "reflect"})
+    local want = "step 1 (RandomCrop): the padded image 2000x60001 is too large"
+    D.fails_with(want, t.out_shape, t, 1, 2000, 1)
+    D.fails_with(want, t, L.zeros(1, 2000, 1))
+    local constant = T.RandomCrop({4000, 8}, {padding = {30000, 0}, pad_if_needed = true})
+    assert.same({1, 4000, 8}, {constant:out_shape(1, 2000, 1)})
+  end)
+
+  it("predicts the failure of a resize whose intermediate image is too large", function()
+    -- rows are resized first: 65536x1 to 1x65536 passes through 65536x65536
+    local t = T.Resize({1, 65536})
+    D.fails_with("step 1 (Resize): resizing 65536x1 to 1x65536 passes through 65536x65536, too large", t.out_shape, t, 1, 65536, 1)
+    assert.same({1, 1, 65536}, {T.Resize({1, 65536}):out_shape(1, 1, 1)})
+  end)
 end)
 
 describe("data: transforms reject bad arguments", function()

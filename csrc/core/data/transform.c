@@ -92,6 +92,14 @@ static void random_crop_padded(const lt_transform_op *op, int h, int w, int *ph,
     *ph += 2 * *extra_h;
 }
 
+/* Two paddings in a mirroring mode do not compose into one, so RandomCrop materialises its own padding
+ * first when pad_if_needed adds more. Returns whether it does, with that image's size. */
+static bool random_crop_pads_twice(const lt_transform_op *op, int h, int w, int extra_h, int extra_w, int *h1, int *w1) {
+    *h1 = h + op->pad[1] + op->pad[3];
+    *w1 = w + op->pad[0] + op->pad[2];
+    return (extra_h || extra_w) && op->pad_mode != LT_PAD_CONSTANT;
+}
+
 static int op_out_shape(const lt_transform_op *op, int c, int h, int w, int *oc, int *oh, int *ow, lt_error *err) {
     *oc = c, *oh = h, *ow = w;
     bool values_per_channel = op->nvalues <= 1 || op->nvalues == c;
@@ -103,6 +111,9 @@ static int op_out_shape(const lt_transform_op *op, int c, int h, int w, int *oc,
         resize_shape(op, h, w, oh, ow);
         if (*oh < 1 || *ow < 1 || (int64_t)*oh * *ow > LT_IMAGE_MAX_PIXELS)
             return lt_fail(err, "resizing %dx%d gives %dx%d, out of range", h, w, *oh, *ow);
+        /* the rows are resized first, into an image of h x ow (see resize.c) */
+        if ((*oh != h || *ow != w) && (int64_t)h * *ow > LT_IMAGE_MAX_PIXELS)
+            return lt_fail(err, "resizing %dx%d to %dx%d passes through %dx%d, too large", h, w, *oh, *ow, h, *ow);
         break;
     case LT_OP_CENTER_CROP: case LT_OP_CROP:
         *oh = op->size[0], *ow = op->size[1];
@@ -118,6 +129,9 @@ static int op_out_shape(const lt_transform_op *op, int c, int h, int w, int *oc,
             return lt_fail(err, "crop %dx%d is larger than the %s image %dx%d", op->size[0], op->size[1],
                            op->pad[0] | op->pad[1] | op->pad[2] | op->pad[3] ? "padded" : "input", ph, pw);
         if (!values_per_channel) return lt_fail(err, "fill has %d values, the image has %d channels", op->nvalues, c);
+        int h1, w1;
+        if (random_crop_pads_twice(op, h, w, eh, ew, &h1, &w1) && (int64_t)h1 * w1 > LT_IMAGE_MAX_PIXELS)
+            return lt_fail(err, "the padded image %dx%d is too large", h1, w1);
         *oh = op->size[0], *ow = op->size[1];
         break;
     }
@@ -186,10 +200,8 @@ static int apply_random_crop(const lt_transform_op *op, lt_workspace *ws, lt_rng
     expand_values(fill, op, c);
     int ph, pw, extra_h, extra_w;
     random_crop_padded(op, img->height, img->width, &ph, &pw, &extra_h, &extra_w);
-    int pad_top = op->pad[1] + extra_h, pad_left = op->pad[0] + extra_w;
-    if ((extra_h || extra_w) && op->pad_mode != LT_PAD_CONSTANT) {
-        /* two paddings in a mirroring mode do not compose into one: materialise the first */
-        int h1 = img->height + op->pad[1] + op->pad[3], w1 = img->width + op->pad[0] + op->pad[2];
+    int pad_top = op->pad[1] + extra_h, pad_left = op->pad[0] + extra_w, h1, w1;
+    if (random_crop_pads_twice(op, img->height, img->width, extra_h, extra_w, &h1, &w1)) {
         if (crop_into_other(ws, h1, w1, -op->pad[1], -op->pad[0], op->pad_mode, fill, err)) return -1;
         pad_top = extra_h, pad_left = extra_w;
     }
