@@ -43,6 +43,50 @@ describe("nn.Conv2d", function()
     H.assert_close(layer:forward(folded), a, 1e-6)
   end)
 
+  -- A direct convolution in Lua and its adjoint: output, input gradient and weight gradient.
+  local function direct_conv(x, w, gy, kh, kw, ph, pw, sh, sw)
+    local n, cin, h, wd = x:size(1), x:size(2), x:size(3), x:size(4)
+    local cout, ho, wo = w:size(1), gy:size(3), gy:size(4)
+    local y, gx, gw = L.zeros(n, cout, ho, wo), L.zeros(x:size()), L.zeros(w:size())
+    for b = 1, n do for co = 1, cout do for oy = 1, ho do for ox = 1, wo do
+      for c = 1, cin do for i = 1, kh do for j = 1, kw do
+        local iy, ix = (oy - 1) * sh - ph + i, (ox - 1) * sw - pw + j
+        if iy >= 1 and iy <= h and ix >= 1 and ix <= wd then
+          y[b][co][oy][ox] = y[b][co][oy][ox] + w[co][c][i][j] * x[b][c][iy][ix]
+          gx[b][c][iy][ix] = gx[b][c][iy][ix] + w[co][c][i][j] * gy[b][co][oy][ox]
+          gw[co][c][i][j] = gw[co][c][i][j] + x[b][c][iy][ix] * gy[b][co][oy][ox]
+        end
+      end end end
+    end end end end
+    return y, gx, gw
+  end
+
+  -- the unit-stride "same" shapes take a contiguous im2col and col2im path; the others check the general one
+  for _, c in ipairs{
+    {name = "3x3 padding 1", n = 2, cin = 2, h = 5, w = 6, cout = 3, k = {3, 3}, pad = {1, 1}},
+    {name = "5x5 padding 2 on a smaller image", n = 2, cin = 2, h = 3, w = 4, cout = 2, k = {5, 5}, pad = {2, 2}},
+    {name = "3x1 no padding (output shorter)", n = 2, cin = 1, h = 5, w = 3, cout = 2, k = {3, 1}, pad = {0, 0}},
+    {name = "1x3 padding (0, 1)", n = 1, cin = 2, h = 4, w = 5, cout = 2, k = {1, 3}, pad = {0, 1}},
+    {name = "3x3 padding 1 on a 1x1 image", n = 3, cin = 2, h = 1, w = 1, cout = 2, k = {3, 3}, pad = {1, 1}},
+    {name = "3x3 padding 1 stride 2", n = 2, cin = 2, h = 5, w = 6, cout = 2, k = {3, 3}, pad = {1, 1}, stride = {2, 2}},
+    {name = "3x3 padding 2 (output wider)", n = 1, cin = 1, h = 4, w = 4, cout = 2, k = {3, 3}, pad = {2, 2}},
+  } do
+    it("matches a direct convolution: " .. c.name, function()
+      L.manual_seed(5)
+      local stride = c.stride or {1, 1}
+      local layer = nn.Conv2d(c.cin, c.cout, c.k, {padding = c.pad, stride = stride, bias = false})
+      local x = L.randn(c.n, c.cin, c.h, c.w)
+      layer:zero_grad()
+      local y = layer:forward(x):clone()
+      local gy = L.randn(y:size())
+      local gx = layer:backward(x, gy):clone()
+      local want_y, want_gx, want_gw = direct_conv(x, layer.weight, gy, c.k[1], c.k[2], c.pad[1], c.pad[2], stride[1], stride[2])
+      H.assert_close(y, want_y, 1e-5, "output")
+      H.assert_close(gx, want_gx, 1e-5, "grad_input")
+      H.assert_close(layer.weight.grad, want_gw, 1e-5, "grad_weight")
+    end)
+  end
+
   it("accumulates parameter gradients over backward calls", function()
     local c = fixtures("conv2d").basic
     local layer = nn.Conv2d(3, 4, 3, {padding = 1})

@@ -85,12 +85,54 @@ static void valid_columns(const conv_shape *s, lt_conv2d_params p, int64_t j, in
     *hi = h;
 }
 
+/* With stride 1 and the output as wide as the input (a "same" convolution), row (c, i, j) of cols is the
+ * input plane shifted by (i - ph, j - pw): element e of an image's output plane comes from element
+ * e + offset of its input plane. Such a row is one contiguous run [*start, *end) per image, whose
+ * wrapped-around border columns (ox < lo or ox >= hi) are then zeroed (im2col) or were zeroed first
+ * (col2im). The rows of 4 to 32 floats of a small image make the row-by-row loops slow. */
+typedef struct shifted_plane {
+    int64_t offset, start, end;  /* start >= end: the row only sees padding */
+    int64_t oy_lo, oy_hi, lo, hi;
+} shifted_plane;
+
+static bool shifted_plane_of(shifted_plane *sp, const conv_shape *s, lt_conv2d_params p, int64_t i, int64_t j) {
+    if (p.stride_h != 1 || p.stride_w != 1 || s->wo != s->w) return false;
+    valid_columns(s, p, j, &sp->lo, &sp->hi);
+    sp->oy_lo = p.pad_h - i > 0 ? p.pad_h - i : 0;
+    sp->oy_hi = s->h + p.pad_h - i < s->ho ? s->h + p.pad_h - i : s->ho;
+    sp->offset = (i - p.pad_h) * s->w + (j - p.pad_w);
+    sp->start = sp->oy_lo * s->wo + sp->lo;
+    sp->end = sp->oy_lo < sp->oy_hi && sp->lo < sp->hi ? (sp->oy_hi - 1) * s->wo + sp->hi : sp->start;
+    return true;
+}
+
+/* Zeroes, in an output plane, the elements of the valid rows that lie in the border columns. */
+static void zero_border_columns(float *plane, const shifted_plane *sp, int64_t wo) {
+    for (int64_t oy = sp->oy_lo; oy < sp->oy_hi; oy++) {
+        float *row = plane + oy * wo;
+        for (int64_t ox = 0; ox < sp->lo; ox++) row[ox] = 0;
+        for (int64_t ox = sp->hi; ox < wo; ox++) row[ox] = 0;
+    }
+}
+
 /* Row (c, i, j) of cols for nb images: element (b, oy, ox) is input[b][c][oy*sh - ph + i][ox*sw - pw + j],
  * zero outside the image. Loops are written out (no memcpy per image row): rows are short for small
  * images, and the compiler vectorises the copies. */
 LT_SIMD_CLONES
 static void im2col_row(float *dst, const float *in, const conv_shape *s, lt_conv2d_params p, int64_t c, int64_t i,
                        int64_t j, int64_t b0, int64_t nb) {
+    shifted_plane sp;
+    if (shifted_plane_of(&sp, s, p, i, j)) {
+        int64_t plane_out = s->ho * s->wo;
+        for (int64_t b = 0; b < nb; b++, dst += plane_out) {
+            const float *plane = in + (b0 + b) * s->in_sn + c * s->in_sc;
+            for (int64_t e = 0; e < sp.start && e < plane_out; e++) dst[e] = 0;
+            for (int64_t e = sp.start; e < sp.end; e++) dst[e] = plane[e + sp.offset];
+            for (int64_t e = sp.end > sp.start ? sp.end : sp.start; e < plane_out; e++) dst[e] = 0;
+            zero_border_columns(dst, &sp, s->wo);
+        }
+        return;
+    }
     int64_t lo, hi;
     valid_columns(s, p, j, &lo, &hi);
     int64_t shift = j - p.pad_w, sw = p.stride_w;
@@ -120,10 +162,21 @@ static void im2col(float *cols, const float *in, const conv_shape *s, lt_conv2d_
         im2col_row(cols + r * ld, in, s, p, r / kk, (r % kk) / p.kernel_w, r % p.kernel_w, b0, nb);
 }
 
-/* Adds row (c, i, j) of dcols back into the input-gradient planes of channel c (im2col's adjoint). */
+/* Adds row (c, i, j) of dcols back into the input-gradient planes of channel c (im2col's adjoint). The row
+ * is scratch: its border columns may be zeroed on the way. */
 LT_SIMD_CLONES
-static void col2im_row(float *dx, int64_t dx_sn, const float *src, const conv_shape *s, lt_conv2d_params p, int64_t i,
+static void col2im_row(float *dx, int64_t dx_sn, float *src, const conv_shape *s, lt_conv2d_params p, int64_t i,
                        int64_t j, int64_t b0, int64_t nb) {
+    shifted_plane sp;
+    if (shifted_plane_of(&sp, s, p, i, j)) {
+        int64_t plane_out = s->ho * s->wo;
+        for (int64_t b = 0; b < nb; b++, src += plane_out) {
+            float *plane = dx + (b0 + b) * dx_sn;
+            zero_border_columns(src, &sp, s->wo);  /* what they hold belongs to the padding */
+            for (int64_t e = sp.start; e < sp.end; e++) plane[e + sp.offset] += src[e];
+        }
+        return;
+    }
     int64_t lo, hi;
     valid_columns(s, p, j, &lo, &hi);
     int64_t shift = j - p.pad_w, sw = p.stride_w;
@@ -142,7 +195,7 @@ static void col2im_row(float *dx, int64_t dx_sn, const float *src, const conv_sh
 }
 
 /* dx planes of images b0 .. b0+nb-1 = col2im(dcols), on the calling thread */
-static void col2im(float *dx, int64_t dx_sn, int64_t dx_sc, const float *dcols, const conv_shape *s,
+static void col2im(float *dx, int64_t dx_sn, int64_t dx_sc, float *dcols, const conv_shape *s,
                    lt_conv2d_params p, int64_t b0, int64_t nb) {
     int64_t ld = nb * s->ho * s->wo, kk = p.kernel_h * p.kernel_w;
     for (int64_t c = 0; c < s->cin; c++) {
