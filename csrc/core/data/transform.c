@@ -82,10 +82,15 @@ static void resize_shape(const lt_transform_op *op, int h, int w, int *oh, int *
     else *oh = new_short, *ow = new_long;
 }
 
-/* RandomCrop's padded size: its padding, then pad_if_needed's extra (on both sides, as torchvision). */
-static void random_crop_padded(const lt_transform_op *op, int h, int w, int *ph, int *pw, int *extra_h, int *extra_w) {
+/* The size after the op's padding (left, top, right, bottom). */
+static void padded_size(const lt_transform_op *op, int h, int w, int *ph, int *pw) {
     *ph = h + op->pad[1] + op->pad[3];
     *pw = w + op->pad[0] + op->pad[2];
+}
+
+/* RandomCrop's padded size: its padding, then pad_if_needed's extra (on both sides, as torchvision). */
+static void random_crop_padded(const lt_transform_op *op, int h, int w, int *ph, int *pw, int *extra_h, int *extra_w) {
+    padded_size(op, h, w, ph, pw);
     *extra_w = op->pad_if_needed && *pw < op->size[1] ? op->size[1] - *pw : 0;
     *extra_h = op->pad_if_needed && *ph < op->size[0] ? op->size[0] - *ph : 0;
     *pw += 2 * *extra_w;
@@ -93,10 +98,8 @@ static void random_crop_padded(const lt_transform_op *op, int h, int w, int *ph,
 }
 
 /* Two paddings in a mirroring mode do not compose into one, so RandomCrop materialises its own padding
- * first when pad_if_needed adds more. Returns whether it does, with that image's size. */
-static bool random_crop_pads_twice(const lt_transform_op *op, int h, int w, int extra_h, int extra_w, int *h1, int *w1) {
-    *h1 = h + op->pad[1] + op->pad[3];
-    *w1 = w + op->pad[0] + op->pad[2];
+ * (an image of padded_size) first when pad_if_needed adds more. */
+static bool random_crop_pads_twice(const lt_transform_op *op, int extra_h, int extra_w) {
     return (extra_h || extra_w) && op->pad_mode != LT_PAD_CONSTANT;
 }
 
@@ -119,7 +122,7 @@ static int op_out_shape(const lt_transform_op *op, int c, int h, int w, int *oc,
         *oh = op->size[0], *ow = op->size[1];
         break;
     case LT_OP_PAD:
-        *oh = h + op->pad[1] + op->pad[3], *ow = w + op->pad[0] + op->pad[2];
+        padded_size(op, h, w, oh, ow);
         if (!values_per_channel) return lt_fail(err, "fill has %d values, the image has %d channels", op->nvalues, c);
         break;
     case LT_OP_RANDOM_CROP: {
@@ -130,7 +133,8 @@ static int op_out_shape(const lt_transform_op *op, int c, int h, int w, int *oc,
                            op->pad[0] | op->pad[1] | op->pad[2] | op->pad[3] ? "padded" : "input", ph, pw);
         if (!values_per_channel) return lt_fail(err, "fill has %d values, the image has %d channels", op->nvalues, c);
         int h1, w1;
-        if (random_crop_pads_twice(op, h, w, eh, ew, &h1, &w1) && (int64_t)h1 * w1 > LT_IMAGE_MAX_PIXELS)
+        padded_size(op, h, w, &h1, &w1);
+        if (random_crop_pads_twice(op, eh, ew) && (int64_t)h1 * w1 > LT_IMAGE_MAX_PIXELS)
             return lt_fail(err, "the padded image %dx%d is too large", h1, w1);
         *oh = op->size[0], *ow = op->size[1];
         break;
@@ -200,8 +204,10 @@ static int apply_random_crop(const lt_transform_op *op, lt_workspace *ws, lt_rng
     expand_values(fill, op, c);
     int ph, pw, extra_h, extra_w;
     random_crop_padded(op, img->height, img->width, &ph, &pw, &extra_h, &extra_w);
-    int pad_top = op->pad[1] + extra_h, pad_left = op->pad[0] + extra_w, h1, w1;
-    if (random_crop_pads_twice(op, img->height, img->width, extra_h, extra_w, &h1, &w1)) {
+    int pad_top = op->pad[1] + extra_h, pad_left = op->pad[0] + extra_w;
+    if (random_crop_pads_twice(op, extra_h, extra_w)) {
+        int h1, w1;
+        padded_size(op, img->height, img->width, &h1, &w1);
         if (crop_into_other(ws, h1, w1, -op->pad[1], -op->pad[0], op->pad_mode, fill, err)) return -1;
         pad_top = extra_h, pad_left = extra_w;
     }
@@ -284,10 +290,12 @@ static int apply_op(const lt_transform_op *op, lt_workspace *ws, lt_rng *rng, lt
     }
     case LT_OP_CROP:
         return crop_into_other(ws, op->size[0], op->size[1], op->offset[0], op->offset[1], LT_PAD_CONSTANT, fill, err);
-    case LT_OP_PAD:
+    case LT_OP_PAD: {
+        int ph, pw;
+        padded_size(op, h, w, &ph, &pw);
         expand_values(fill, op, c);
-        return crop_into_other(ws, h + op->pad[1] + op->pad[3], w + op->pad[0] + op->pad[2], -op->pad[1], -op->pad[0],
-                               op->pad_mode, fill, err);
+        return crop_into_other(ws, ph, pw, -op->pad[1], -op->pad[0], op->pad_mode, fill, err);
+    }
     case LT_OP_RANDOM_CROP:
         return apply_random_crop(op, ws, rng, err);
     case LT_OP_HFLIP:

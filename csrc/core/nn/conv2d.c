@@ -91,7 +91,7 @@ static void valid_columns(const conv_shape *s, lt_conv2d_params p, int64_t j, in
  * wrapped-around border columns (ox < lo or ox >= hi) are then zeroed (im2col) or were zeroed first
  * (col2im). The rows of 4 to 32 floats of a small image make the row-by-row loops slow. */
 typedef struct shifted_plane {
-    int64_t offset, start, end;  /* start >= end: the row only sees padding */
+    int64_t offset, start, end;  /* start == end == 0: the row only sees padding */
     int64_t oy_lo, oy_hi, lo, hi;
 } shifted_plane;
 
@@ -101,8 +101,9 @@ static bool shifted_plane_of(shifted_plane *sp, const conv_shape *s, lt_conv2d_p
     sp->oy_lo = p.pad_h - i > 0 ? p.pad_h - i : 0;
     sp->oy_hi = s->h + p.pad_h - i < s->ho ? s->h + p.pad_h - i : s->ho;
     sp->offset = (i - p.pad_h) * s->w + (j - p.pad_w);
-    sp->start = sp->oy_lo * s->wo + sp->lo;
-    sp->end = sp->oy_lo < sp->oy_hi && sp->lo < sp->hi ? (sp->oy_hi - 1) * s->wo + sp->hi : sp->start;
+    bool empty = sp->oy_lo >= sp->oy_hi || sp->lo >= sp->hi;
+    sp->start = empty ? 0 : sp->oy_lo * s->wo + sp->lo;
+    sp->end = empty ? 0 : (sp->oy_hi - 1) * s->wo + sp->hi;
     return true;
 }
 
@@ -126,9 +127,9 @@ static void im2col_row(float *dst, const float *in, const conv_shape *s, lt_conv
         int64_t plane_out = s->ho * s->wo;
         for (int64_t b = 0; b < nb; b++, dst += plane_out) {
             const float *plane = in + (b0 + b) * s->in_sn + c * s->in_sc;
-            for (int64_t e = 0; e < sp.start && e < plane_out; e++) dst[e] = 0;
+            for (int64_t e = 0; e < sp.start; e++) dst[e] = 0;
             for (int64_t e = sp.start; e < sp.end; e++) dst[e] = plane[e + sp.offset];
-            for (int64_t e = sp.end > sp.start ? sp.end : sp.start; e < plane_out; e++) dst[e] = 0;
+            for (int64_t e = sp.end; e < plane_out; e++) dst[e] = 0;
             zero_border_columns(dst, &sp, s->wo);
         }
         return;
