@@ -10,7 +10,7 @@
 
 /* The update of one parameter is elementwise: each thread takes one contiguous range. */
 static int threads_for(int64_t n) {
-    return n > LT_PARALLEL_GRAIN && !lt_in_parallel() ? lt_get_num_threads() : 1;
+    return lt_threads_for(n, LT_PARALLEL_GRAIN);
 }
 
 static int check_operand(const char *what, const lt_tensor *t, const lt_tensor *param, lt_error *err) {

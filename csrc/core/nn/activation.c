@@ -39,7 +39,7 @@ static void run_rows(const lt_iter *it, int kind, float slope) {
     if (it->rows == 0) return;
     int64_t per_row = (it->row_len + RUN - 1) / RUN, units = it->rows * per_row, st[3] = {0, 0, 0};
     for (int k = 0; k < it->ntensors; k++) st[k] = it->stride[k][it->ndim - 1];
-    int threads = it->rows * it->row_len > LT_PARALLEL_GRAIN && !lt_in_parallel() ? lt_get_num_threads() : 1;
+    int threads = lt_threads_for(it->rows * it->row_len, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t u = 0; u < units; u++) {
         float *p[3];

@@ -213,7 +213,7 @@ int lt_batchnorm_forward(lt_tensor *out, lt_tensor *save_mean, lt_tensor *save_i
     float *yd = lt_data(out), *sm = lt_data(save_mean), *si = lt_data(save_invstd);
     const float *w = weight ? lt_data(weight) : NULL, *bs = bias ? lt_data(bias) : NULL;
     float *rm = running_mean ? lt_data(running_mean) : NULL, *rv = running_var ? lt_data(running_var) : NULL;
-    int threads = lt_numel(&x) > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
+    int threads = lt_threads_for(lt_numel(&x), LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t c = 0; c < C; c++) {
         bn_affine t = lt_bn_channel_forward(xd + c * vx.sc, vx, c, count, w, bs, rm, rv, p);
@@ -250,7 +250,7 @@ int lt_batchnorm_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tens
     const float *w = weight ? lt_data(weight) : NULL;
     float *gw = grad_weight ? lt_data(grad_weight) : NULL, *gb = grad_bias ? lt_data(grad_bias) : NULL;
     float *dx = grad_input ? lt_data(grad_input) : NULL;
-    int threads = lt_numel(&x) > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
+    int threads = lt_threads_for(lt_numel(&x), LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t c = 0; c < C; c++) {
         double sum_dy, sum_dy_xc;

@@ -175,7 +175,7 @@ int lt_bn_relu_pool_forward(lt_tensor *out, lt_tensor *codes, lt_tensor *save_me
     float *yd = lt_data(out), *cd = lt_data(codes), *sm = lt_data(save_mean), *si = lt_data(save_invstd);
     float *rm = running_mean ? lt_data(running_mean) : NULL, *rv = running_var ? lt_data(running_var) : NULL;
     bool stacked = H % 2 == 0 && planes_follow(input) && planes_follow(out);
-    int threads = N * C * H * W > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
+    int threads = lt_threads_for(N * C * H * W, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t c = 0; c < C; c++) {
         const float *xc = xd + c * vx.sc;
@@ -223,7 +223,7 @@ int lt_bn_relu_pool_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_t
     float *dx = grad_input ? lt_data(grad_input) : NULL;
     bool stacked = H % 2 == 0 && planes_follow(input) && planes_follow(output) && (!grad_input || planes_follow(grad_input));
     int64_t osn = output->stride[0], osc = output->stride[1], planes = stacked ? 1 : N, rows = stacked ? N * ho : ho;
-    int threads = N * C * H * W > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
+    int threads = lt_threads_for(N * C * H * W, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t c = 0; c < C; c++) {
         bn_affine t = lt_bn_affine(sm[c], si[c], w, bs, c);

@@ -68,9 +68,8 @@ static int64_t images_per_chunk(const conv_shape *s) {
 
 /* The threads of a convolution and thread t's images [*b0, *b1): the batch split evenly. */
 static int conv_threads(const conv_shape *s) {
-    int threads = lt_in_parallel() ? 1 : lt_get_num_threads();
+    int threads = lt_threads_for(s->n * s->k * s->ho * s->wo, LT_PARALLEL_GRAIN);
     if (threads > s->n) threads = (int)(s->n > 0 ? s->n : 1);
-    if (s->n * s->k * s->ho * s->wo < LT_PARALLEL_GRAIN) threads = 1;
     return threads;
 }
 
@@ -290,7 +289,7 @@ int lt_conv2d_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor 
     }
     if (grad_bias) {
         float *gb = lt_data(grad_bias);
-        int threads = s.cout * ldo > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
+        int threads = lt_threads_for(s.cout * ldo, LT_PARALLEL_GRAIN);
         #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
         for (int64_t c = 0; c < s.cout; c++) gb[c] += (float)lt_sum_f32(g + c * ldo, ldo);
     }

@@ -54,7 +54,7 @@ static int pool_extent(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t *o
 }
 
 #define FOR_EACH_PLANE(P, NPLANES_WORK)                                                           \
-    int threads_ = (NPLANES_WORK) > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;                 \
+    int threads_ = lt_threads_for((NPLANES_WORK), LT_PARALLEL_GRAIN);                           \
     _Pragma("omp parallel for num_threads(threads_) schedule(static) if (threads_ > 1)")          \
     for (int64_t P = 0; P < planes_total; P++)
 
@@ -122,7 +122,7 @@ static bool planes_stack(const lt_tensor *in, const lt_tensor *out) {
 }
 
 /* Threads for a stacked image of `work` input elements. */
-static int stack_threads(int64_t work) { return work > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1; }
+static int stack_threads(int64_t work) { return lt_threads_for(work, LT_PARALLEL_GRAIN); }
 
 int lt_maxpool2d_forward(lt_tensor *out, lt_tensor *indices, const lt_tensor *input, lt_pool2d_params p,
                          lt_error *err) {
