@@ -92,7 +92,7 @@ int lt_check_dims(const char *what, const lt_tensor *t, const lt_dims *dims, con
 int lt_kernel_backward_check(const lt_kernel_handle *h, const lt_tensor *input, const lt_tensor *grad_output,
                              lt_error *err) {
     if (!h->forwarded)
-        return lt_fail(err, "backward before forward: there is no forward pass to go back through");
+        return lt_fail(err, "backward before forward: there is no successful forward pass to go back through");
     if (input && lt_check_dims("input", input, &h->input, "the shape of the forward pass's input", err)) return -1;
     if (grad_output && lt_check_dims("grad_output", grad_output, &h->output, "the shape of the forward pass's output", err))
         return -1;

@@ -32,11 +32,18 @@ void lt_fields_close(lt_fields *f) {
     while (lua_next(L, f->idx)) {
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING || !was_read(f, lua_tostring(L, -1))) {
+            const char *names[LT_FIELDS_MAX];  /* the fields it reads, sorted */
+            int n = 0;
+            for (int i = 1; i < f->nread; i++) {
+                int j = n++;
+                for (; j > 0 && strcmp(names[j - 1], f->read[i]) > 0; j--) names[j] = names[j - 1];
+                names[j] = f->read[i];
+            }
             luaL_Buffer b;
             luaL_buffinit(L, &b);
-            for (int i = 1; i < f->nread; i++) {
-                if (i > 1) luaL_addstring(&b, ", ");
-                luaL_addstring(&b, f->read[i]);
+            for (int i = 0; i < n; i++) {
+                if (i > 0) luaL_addstring(&b, ", ");
+                luaL_addstring(&b, names[i]);
             }
             luaL_pushresult(&b);
             const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);

@@ -371,7 +371,7 @@ static int adaptive_avgpool2d_backward(lua_State *L) {
 
 /* ---- softmax ---- */
 
-/* dim: 1-based, negative counts from the end */
+/* dim: 1-based, negative counts from the end of t's dimensions */
 static int field_dim(lt_fields *f, const lt_tensor *t) {
     lua_Integer given = lt_field_integer(f, "dim"), d = given < 0 ? given + t->ndim + 1 : given;
     if (d < 1 || d > t->ndim)
@@ -398,7 +398,7 @@ static int softmax_backward(lua_State *L) {
     lt_softmax_args a = {.handle = field_handle(&f), .grad_input = lt_field_tensor(&f, "grad_input"),
                          .grad_output = lt_field_tensor(&f, "grad_output"), .output = lt_field_tensor(&f, "output"),
                          .input = lt_field_tensor(&f, "input"), .log = lt_field_boolean(&f, "log", false)};
-    a.dim = field_dim(&f, a.output);
+    a.dim = field_dim(&f, a.input);
     lt_fields_close(&f);
     lt_error err;
     return finish(L, lt_softmax_backward(&a, &err), f.fname, &err, 0);
