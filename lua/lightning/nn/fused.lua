@@ -1,7 +1,7 @@
 --- nn.BatchNormReLUMaxPool2d(bn): BatchNorm2d -> ReLU -> MaxPool2d(2) as one layer, over the parameters and
 -- running statistics of an existing nn.BatchNorm2d `bn` (which stays the module that owns them, so
 -- state_dict names do not change). The same results as the three layers, computed without writing or
--- reading the full-size normalised tensor and its gradient (csrc/core/nn/bn_relu_pool.c).
+-- reading the full-size normalised tensor and its gradient (csrc/core/cpu/bn_relu_pool.c).
 local L = require "lightning"
 local class = require "lightning.class"
 local Module = require "lightning.nn.module"
