@@ -80,6 +80,14 @@ describe("the bindings' named fields", function()
     local a = conv_args()
     a.input, a.weight = a.weight, a.input
     assert.matches("Conv2d:forward: weight must be out x in x 3 x 3, got 1x2x4x4", H.error_of(C.conv2d_forward, a))
+    a = conv_args()
+    a.cols = a.input  -- scratch that is the input: im2col would write over what it reads
+    assert.matches("Conv2d:forward: cols shares its storage with input; give the layer its own cols",
+      H.error_of(C.conv2d_forward, a))
+    local lin = nn.Linear(3, 3)
+    local x = L.randn(2, 3)
+    lin.output = x
+    assert.matches("Linear:forward: output shares its storage with input", H.error_of(lin.forward, lin, x))
   end)
 
   it("serve the optimizers too", function()

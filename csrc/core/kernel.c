@@ -89,6 +89,17 @@ int lt_check_dims(const char *what, const lt_tensor *t, const lt_dims *dims, con
     return lt_fail(err, "%s must be %s, got %s (%s)", what, want, lt_shape_str(t, got, sizeof got), whose);
 }
 
+int lt_check_apart(const lt_named *written, int nwritten, const lt_named *read, int nread, lt_error *err) {
+    for (int i = 0; i < nwritten; i++)
+        for (int j = 0; j < nread; j++) {
+            const lt_tensor *w = written[i].t, *r = read[j].t;
+            if (w && r && w->storage && w->storage == r->storage)
+                return lt_fail(err, "%s shares its storage with %s; give the layer its own %s", written[i].name,
+                               read[j].name, written[i].name);
+        }
+    return 0;
+}
+
 int lt_kernel_backward_check(const lt_kernel_handle *h, const lt_tensor *input, const lt_tensor *grad_output,
                              lt_error *err) {
     if (!h->forwarded)

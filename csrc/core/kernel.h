@@ -101,4 +101,14 @@ int lt_kernel_backward_check(const lt_kernel_handle *h, const lt_tensor *input, 
 int lt_check_dims(const char *what, const lt_tensor *t, const lt_dims *dims, const char *whose, lt_error *err);
 lt_dims lt_dims_of(const lt_tensor *t);
 
+/* A tensor and the role it plays in a call, for messages. */
+typedef struct lt_named {
+    const char *name;
+    const lt_tensor *t;  /* may be NULL: not given */
+} lt_named;
+
+/* No tensor a kernel writes may share its storage with one it reads: "output shares its storage with
+ * input; give the layer its own output". */
+int lt_check_apart(const lt_named *written, int nwritten, const lt_named *read, int nread, lt_error *err);
+
 #endif

@@ -48,7 +48,10 @@ static int operands(lt_tensor *in, lt_tensor *w, lt_conv2d_shape *s, const lt_co
 int lt_conv2d_forward(const lt_conv2d_args *a, lt_error *err) {
     lt_kernel_forward_begin(a->handle);
     lt_conv2d_shape s;
-    if (shape_of(&s, a->input, a->weight, a->bias, "bias", a->p, err)) return -1;
+    lt_named written[] = {{"output", a->output}, {"cols", a->cols}};
+    lt_named read[] = {{"input", a->input}, {"weight", a->weight}, {"bias", a->bias}};
+    if (shape_of(&s, a->input, a->weight, a->bias, "bias", a->p, err) || lt_check_apart(written, 2, read, 3, err))
+        return -1;
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
@@ -71,8 +74,11 @@ done:
 int lt_conv2d_backward(const lt_conv2d_args *a, lt_error *err) {
     lt_conv2d_shape s;
     char g[160];
+    lt_named written[] = {{"grad_input", a->grad_input}, {"grad_weight", a->grad_weight}, {"grad_bias", a->grad_bias},
+                          {"cols", a->cols}, {"dy", a->dy}};
+    lt_named read[] = {{"input", a->input}, {"weight", a->weight}, {"grad_output", a->grad_output}};
     if (lt_kernel_backward_check(a->handle, a->input, a->grad_output, err) ||
-        shape_of(&s, a->input, a->weight, a->grad_bias, "grad_bias", a->p, err))
+        shape_of(&s, a->input, a->weight, a->grad_bias, "grad_bias", a->p, err) || lt_check_apart(written, 5, read, 3, err))
         return -1;
     const lt_tensor *go = a->grad_output;
     if (go->ndim != 4 || go->size[0] != s.n || go->size[1] != s.cout || go->size[2] != s.ho || go->size[3] != s.wo)

@@ -22,7 +22,8 @@ static int shape_of(lt_linear_shape *s, const lt_tensor *input, const lt_tensor 
 int lt_linear_forward(const lt_linear_args *a, lt_error *err) {
     lt_kernel_forward_begin(a->handle);
     lt_linear_shape s;
-    if (shape_of(&s, a->input, a->weight, a->bias, "bias", err)) return -1;
+    lt_named written[] = {{"output", a->output}}, read[] = {{"input", a->input}, {"weight", a->weight}, {"bias", a->bias}};
+    if (shape_of(&s, a->input, a->weight, a->bias, "bias", err) || lt_check_apart(written, 1, read, 3, err)) return -1;
     int64_t size[2] = {s.batch, s.out};
     lt_tensor x = {0}, w = {0};
     lt_kernel_ctx ctx;
@@ -45,8 +46,10 @@ done:
 int lt_linear_backward(const lt_linear_args *a, lt_error *err) {
     lt_linear_shape s;
     char g[160];
+    lt_named written[] = {{"grad_input", a->grad_input}, {"grad_weight", a->grad_weight}, {"grad_bias", a->grad_bias}};
+    lt_named read[] = {{"input", a->input}, {"weight", a->weight}, {"grad_output", a->grad_output}};
     if (lt_kernel_backward_check(a->handle, a->input, a->grad_output, err) ||
-        shape_of(&s, a->input, a->weight, a->grad_bias, "grad_bias", err))
+        shape_of(&s, a->input, a->weight, a->grad_bias, "grad_bias", err) || lt_check_apart(written, 3, read, 3, err))
         return -1;
     if (a->grad_output->ndim != 2 || a->grad_output->size[0] != s.batch || a->grad_output->size[1] != s.out)
         return lt_fail(err, "grad_output must be %lldx%lld, got %s", (long long)s.batch, (long long)s.out,
