@@ -43,6 +43,14 @@ local cases = {
 
 local function shape(t) return table.concat(t, "x") end
 
+-- A fresh layer of case c after a forward pass: the layer, its input and its output.
+local function forwarded(c, seed)
+  L.manual_seed(seed)
+  local m = c.make()
+  local x = L.randn(c.x)
+  return m, x, m:forward(x)
+end
+
 for _, c in ipairs(cases) do
   describe(c.label or c.name, function()
     it("refuses a backward pass before any forward pass", function()
@@ -52,19 +60,13 @@ for _, c in ipairs(cases) do
     end)
 
     it("refuses a grad_output unlike the forward pass's output, saying what it expected and got", function()
-      L.manual_seed(1)
-      local m = c.make()
-      local x = L.randn(c.x)
-      local y = m:forward(x)
+      local m, x, y = forwarded(c, 1)
       local msg = H.error_of(m.backward, m, x, L.randn(c.g2))
       assert.matches(c.name .. ":backward: " .. expect("grad_output", tostring(y:size()), shape(c.g2), "output"), msg)
     end)
 
     it("refuses an input unlike the forward pass's, even one the layer would take", function()
-      L.manual_seed(2)
-      local m = c.make()
-      local x = L.randn(c.x)
-      local y = m:forward(x)
+      local m, x, y = forwarded(c, 2)
       local g = L.randn(y:size())
       local msg = H.error_of(m.backward, m, L.randn(c.x2), g)
       assert.matches(c.name .. ":backward: " .. expect("input", shape(c.x), shape(c.x2), "input"), msg)
@@ -74,9 +76,8 @@ for _, c in ipairs(cases) do
 
     if c.bad then
       it("refuses a backward pass after a forward pass that failed in its kernel", function()
-        local m = c.make()
-        local x = L.randn(c.x)
-        local g = L.randn(m:forward(x):size())
+        local m, x, y = forwarded(c, 3)
+        local g = L.randn(y:size())
         H.error_of(m.forward, m, L.randn(c.bad))
         assert.matches(literal(BEFORE), H.error_of(m.backward, m, x, g))
       end)
