@@ -108,6 +108,8 @@ int lt_maxpool2d_backward(const lt_pool2d_args *a, lt_error *err) {
     const lt_tensor *saved[3] = {a->output, keep_indices ? a->indices : NULL, NULL};
     static const char *const names[2] = {"output", "indices"};
     if (check_backward(a, saved, names, err) || shape_of(&s, a->input, a->p, false, err)) return -1;
+    if (keep_indices && !lt_planes_contiguous(a->indices))
+        return lt_fail(err, "indices must have contiguous planes, as the forward pass left them");
     lt_tensor g = {0}, x = {0}, y = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
