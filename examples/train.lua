@@ -19,6 +19,8 @@ end
 local argparse = require "argparse"
 local L = require "lightning"
 local output = require "lightning.trainer.output"
+local cli = require "lightning.cli"
+local download = require "lightning.data.download"
 
 local RULE = ("="):rep(60)
 local say = output.print
@@ -39,6 +41,8 @@ local function build_parser()
   p:option("--data_dir", "A folder of class folders of PNG images (train/ and test/ inside are used when present).")
   p:option("--data_root", "The folder that holds (or receives) cifar-10-batches-bin/ or the Fashion-MNIST files "
     .. "(default: ./data for CIFAR-10; Debian's /usr/share/datasets/fashion-mnist for Fashion-MNIST).")
+  p:flag("--no_download", "Do not fetch CIFAR-10 when its files are missing (by default it is downloaded into "
+    .. "--data_root, as torchvision's download=True).")
   p:option("--image_size", "Image size (default: the data set's own, rounded up to a multiple of 16; 224 for folders).")
     :convert(tonumber)
   p:option("--batch_size", "Batch size.", "32"):convert(tonumber)
@@ -61,16 +65,24 @@ local function build_parser()
   p:option("--early_stopping_patience", "Epochs without improvement before stopping.", "10"):convert(tonumber)
   p:option("--min_delta", "Smallest change that counts as an improvement.", "0"):convert(tonumber)
   p:option("--monitor", "Metric that early stopping and checkpoints watch.", "val_loss")
-  p:option("--save_top_k", "How many best checkpoints to keep.", "3"):convert(tonumber)
+  p:option("--save_top_k", "How many best checkpoints to keep (-1: all, 0: none).", "3"):convert(tonumber)
   -- run
   p:option("--seed", "Random seed.", "42"):convert(tonumber)
   p:option("--output_dir", "Where checkpoints and logs go.", "outputs")
   p:option("--experiment_name", "Name of the run's log folder.", "image_classifier")
   p:option("--resume", "Resume from a checkpoint file, or \"last\".")
   p:flag("--test", "Test the best checkpoint after training.")
-  p:flag("--debug", "Print the original's debugging output (first batch of each epoch, epoch summaries).")
+  p:flag("--quiet", "Leave out the original's running report (the INITIALIZING MODEL and data blocks, the first "
+    .. "batch of each epoch with the forward pass's statistics, the epoch summaries).")
+  p:flag("--debug", "More for debugging: the gradient-flow report, early stopping's reasoning, and errors with "
+    .. "their traceback.")
   p:option("--fast_dev_run", "Run N (default 1) batches of training and validation as a check."):args("?")
-  p:option("--limit_train_batches", "Batches per epoch: a count, or a fraction such as 0.1."):convert(number_or_fraction)
+  p:option("--limit_train_batches", "Training batches per epoch: a count, or a fraction such as 0.1."):convert(number_or_fraction)
+  p:option("--limit_val_batches", "Validation batches per check: a count, or a fraction such as 0.1."):convert(number_or_fraction)
+  p:option("--limit_test_batches", "Test batches: a count, or a fraction such as 0.1."):convert(number_or_fraction)
+  p:option("--val_check_interval", "Validate after this fraction of an epoch (0.25: four times per epoch) or this many "
+    .. "training batches (an integer); 1.0 (default): once per epoch."):convert(number_or_fraction)
+  p:option("--check_val_every_n_epoch", "Validate after every n-th epoch.", "1"):convert(tonumber)
   p:option("--num_threads", "Compute threads (default: all cores)."):convert(tonumber)
   p:flag("--no_progress_bar", "No progress bar (a line per epoch instead).")
   return p
@@ -89,7 +101,8 @@ local function check_args(args)
   if chosen == 0 then error("choose the data: --cifar10, --fashion_mnist or --data_dir <folder>", 0) end
   if chosen > 1 then error("choose one data set: --cifar10, --fashion_mnist and --data_dir exclude each other", 0) end
   for name, min in pairs({batch_size = 1, num_workers = 0, max_epochs = 1, accumulate_grad_batches = 1,
-    early_stopping_patience = 0, save_top_k = -1, seed = 0, num_threads = 1, image_size = 16}) do
+    early_stopping_patience = 0, save_top_k = -1, seed = 0, num_threads = 1, image_size = 16,
+    check_val_every_n_epoch = 1}) do
     integer(args, name, min)
   end
   if args.image_size and args.image_size % 16 ~= 0 then
@@ -137,8 +150,8 @@ local function data_module(args)
   local root = args.data_root or (dataset == "cifar10" and "./data" or nil)   -- nil: the data set's default
   return L.data.ImageDataModule{dataset = dataset, data_dir = args.data_dir, data_root = root,
     image_size = size, batch_size = args.batch_size, num_workers = args.num_workers, val_split = args.val_split,
-    seed = args.seed, augmentation = args.augmentation, augment = args.augmentation ~= "none", debug = args.debug,
-    output = say}, size
+    seed = args.seed, augmentation = args.augmentation, augment = args.augmentation ~= "none", debug = not args.quiet,
+    download = dataset == "cifar10" and not args.no_download, output = say}, size
 end
 
 local function main(args)
@@ -149,12 +162,16 @@ local function main(args)
   print_config(args)
 
   local dm, size = data_module(args)
-  dm:prepare_data()
+  local ok, err = pcall(dm.prepare_data, dm)
+  if not ok then   -- the library's advice for turning the download on, as this command line says it
+    error((tostring(err):gsub(download.DOWNLOAD_HINT:gsub("%p", "%%%0"), "leave out --no_download to fetch them")), 0)
+  end
   dm:setup("fit")
   local model = L.models.BasicImageClassifier{num_classes = dm.num_classes, in_channels = dm.in_channels,
     image_size = size, dropout_rate = args.dropout_rate, learning_rate = args.learning_rate,
     weight_decay = args.weight_decay, optimizer = args.optimizer, momentum = args.momentum,
-    scheduler = args.scheduler, monitor = args.monitor, label_smoothing = args.label_smoothing, debug = args.debug}
+    scheduler = args.scheduler, monitor = args.monitor, label_smoothing = args.label_smoothing,
+    debug = not args.quiet}
 
   local mode = args.monitor:find("loss") and "min" or "max"
   local checkpoint_dir = args.output_dir .. "/checkpoints"
@@ -182,7 +199,9 @@ local function main(args)
     logger = {tensorboard, csv}, precision = args.precision, deterministic = true,
     gradient_clip_val = args.gradient_clip_val > 0 and args.gradient_clip_val or nil,
     accumulate_grad_batches = args.accumulate_grad_batches, fast_dev_run = args.fast_dev_run,
-    limit_train_batches = args.limit_train_batches,
+    limit_train_batches = args.limit_train_batches, limit_val_batches = args.limit_val_batches,
+    limit_test_batches = args.limit_test_batches, val_check_interval = args.val_check_interval,
+    check_val_every_n_epoch = args.check_val_every_n_epoch,
   }
   local started = L.now()
   trainer:fit(model, dm, {ckpt_path = args.resume})
@@ -202,7 +221,7 @@ local function main(args)
 end
 
 local parser = build_parser()
-local args = parser:parse()
+local args = parser:parse(cli.join_negative_numbers(arg))   -- "--save_top_k -1"
 local ok, err = xpcall(main, function(e)
   return {message = tostring(e), traceback = debug.traceback(tostring(e), 2)}
 end, args)
