@@ -9,6 +9,7 @@
 --   local logits = model:forward(x)              -- x: N x in_channels x image_size x image_size
 --   model:forward(x, {debug = true})              -- prints the original's FORWARD PASS DEBUG block
 --   model:backward(x, grad_logits)                -- accumulates parameter gradients
+--   local model = L.models.BasicImageClassifier.load_from_checkpoint("outputs/checkpoints/last.safetensors")
 local L = require "lightning"
 local class = require "lightning.class"
 local nn = require "lightning.nn"
@@ -187,6 +188,10 @@ function BasicImageClassifier:backward(x, grad_output)
   self.grad_input = g
   return g
 end
+
+--- BasicImageClassifier.load_from_checkpoint(path[, overrides]): the model of a training checkpoint
+-- (hyper-parameters from its metadata, weights loaded); see lightning.models.from_checkpoint.
+BasicImageClassifier.load_from_checkpoint = require("lightning.models.from_checkpoint").bind(BasicImageClassifier)
 
 function BasicImageClassifier:extra_repr()
   return ("num_classes=%d, in_channels=%d, image_size=%d, dropout_rate=%g"):format(self.num_classes,
