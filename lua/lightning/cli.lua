@@ -36,9 +36,16 @@ end
 -- The folder of the library's Lua files (…/lightning/), to tell its positions from the user's.
 local LIBRARY_DIR = debug.getinfo(1, "S").source:match("^@(.*/)[^/]*$") or "./"
 
--- Whether a chunk name in an error position ("…/lua/lightning/data/datasets.lua") is a library file.
--- Lua shortens long names to "...<tail>", so the tail after "lightning/" is looked up in LIBRARY_DIR.
-local function is_library_file(source)
+-- Whether a chunk name in an error position ("…/lua/lightning/data/datasets.lua") is a library file,
+-- or the script itself (script: its path, arg[0]). Lua shortens long names to "...<tail>", so the
+-- tail after "lightning/" is looked up in LIBRARY_DIR, and a script's name is compared by its end.
+local function is_library_file(source, script)
+  if script then
+    local tail = source:gsub("^%.%.%.", "")
+    if script == tail or script:sub(-#tail - 1) == "/" .. tail or (source ~= tail and script:sub(-#tail) == tail) then
+      return true
+    end
+  end
   local tail = source:match(".*lightning/(.+%.lua)$")
   if not tail then return false end
   local f = io.open(LIBRARY_DIR .. tail, "r")
@@ -56,13 +63,14 @@ local function positions(message)
 end
 
 --- The message without the library's own positions (what a user needs to read), and whether some
--- position lies outside the library: an error in the user's own code, which keeps its position.
-function cli.describe_error(message)
+-- position lies outside the library and the script: an error in the user's own code, which keeps its
+-- position. script: the running script's path (its positions count as the library's).
+function cli.describe_error(message, script)
   message = tostring(message)
   local user_code = false
   local parts, from = {}, 1
   for _, p in ipairs(positions(message)) do
-    if is_library_file(p.source) then
+    if is_library_file(p.source, script) then
       parts[#parts + 1] = message:sub(from, p.start - 1)
       from = p.finish
     else
@@ -76,8 +84,9 @@ end
 --- Runs main(args); on an error writes "<title>: <message>" to standard error and exits with status 1.
 -- opts: title ("Failed"), debug (the message as raised, with every position, and the traceback),
 -- traceback (a function returning a more useful traceback than the one here, such as the Trainer's
--- last_traceback). Without debug, positions inside the library are left out; an error whose position
--- is in the user's own code keeps it and is followed by its traceback.
+-- last_traceback), script (the script's path, default arg[0]: part of the library, not user code).
+-- Without debug, positions inside the library are left out; an error whose position is in the user's
+-- own code keeps it and is followed by its traceback.
 function cli.main(main, args, opts)
   opts = opts or {}
   local ok, err = xpcall(main, function(e)
@@ -86,7 +95,7 @@ function cli.main(main, args, opts)
   if ok then return end
   io.stdout:flush()
   local traceback = (opts.traceback and opts.traceback()) or err.traceback
-  local message, user_code = cli.describe_error(err.message)
+  local message, user_code = cli.describe_error(err.message, opts.script or (arg and arg[0]))
   if opts.debug or user_code then
     io.stderr:write("\n", opts.title or "Failed", ": ", err.message, "\n", traceback, "\n")
   else
