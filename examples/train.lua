@@ -144,6 +144,19 @@ end
 
 local NATIVE_SIZE = {cifar10 = 32, fashion_mnist = 28, folder = 224}
 
+-- Options that change what is printed, not the run: left out of the saved configuration.
+local DISPLAY_ONLY = {debug = true, quiet = true, no_progress_bar = true, cifar10 = true, fashion_mnist = true}
+
+--- The whole run configuration, for the checkpoints and the loggers (hparams.yaml, TensorBoard's
+-- HPARAMS): every option that shapes the run, the data set and the image size used.
+local function run_config(args, dataset, size)
+  local config = {dataset = dataset, image_size = size}
+  for k, v in pairs(args) do
+    if not DISPLAY_ONLY[k] and config[k] == nil and type(v) ~= "table" then config[k] = v end
+  end
+  return config
+end
+
 local function data_module(args)
   local dataset = args.cifar10 and "cifar10" or args.fashion_mnist and "fashion_mnist" or "folder"
   local size = args.image_size or 16 * math.ceil(NATIVE_SIZE[dataset] / 16)
@@ -151,8 +164,10 @@ local function data_module(args)
   return L.data.ImageDataModule{dataset = dataset, data_dir = args.data_dir, data_root = root,
     image_size = size, batch_size = args.batch_size, num_workers = args.num_workers, val_split = args.val_split,
     seed = args.seed, augmentation = args.augmentation, augment = args.augmentation ~= "none", debug = not args.quiet,
-    download = dataset == "cifar10" and not args.no_download, output = say}, size
+    download = dataset == "cifar10" and not args.no_download, output = say}, size, dataset
 end
+
+local trainer   -- (for the traceback of a failed run)
 
 local function main(args)
   check_args(args)
@@ -161,7 +176,7 @@ local function main(args)
   print_device()
   print_config(args)
 
-  local dm, size = data_module(args)
+  local dm, size, dataset = data_module(args)
   local ok, err = pcall(dm.prepare_data, dm)
   if not ok then   -- the library's advice for turning the download on, as this command line says it
     error((tostring(err):gsub(download.DOWNLOAD_HINT:gsub("%p", "%%%0"), "leave out --no_download to fetch them")), 0)
@@ -172,6 +187,9 @@ local function main(args)
     weight_decay = args.weight_decay, optimizer = args.optimizer, momentum = args.momentum,
     scheduler = args.scheduler, monitor = args.monitor, label_smoothing = args.label_smoothing,
     debug = not args.quiet}
+  -- with the model's own hyper-parameters (and the data's class names and normalisation, which it adds
+  -- at setup) in every checkpoint and logger
+  model:save_hyperparameters(run_config(args, dataset, size))
 
   local mode = args.monitor:find("loss") and "min" or "max"
   local checkpoint_dir = args.output_dir .. "/checkpoints"
@@ -194,7 +212,7 @@ local function main(args)
   local plots = tensorboard.log_dir .. "/plots"
   callbacks[#callbacks + 1] = L.plot.PlotCallback{dirpath = plots}
 
-  local trainer = L.Trainer{
+  trainer = L.Trainer{
     max_epochs = args.max_epochs, default_root_dir = args.output_dir, callbacks = callbacks,
     logger = {tensorboard, csv}, precision = args.precision, deterministic = true,
     gradient_clip_val = args.gradient_clip_val > 0 and args.gradient_clip_val or nil,
@@ -222,12 +240,7 @@ end
 
 local parser = build_parser()
 local args = parser:parse(cli.join_negative_numbers(arg))   -- "--save_top_k -1"
-local ok, err = xpcall(main, function(e)
-  return {message = tostring(e), traceback = debug.traceback(tostring(e), 2)}
-end, args)
-if not ok then
-  io.stdout:flush()
-  io.stderr:write("\nTraining failed: ", err.message, "\n")
-  if args.debug then io.stderr:write(err.traceback, "\n") end
-  os.exit(1)
-end
+-- Errors without the library's file positions unless --debug; an error in user code keeps its traceback
+-- (the Trainer's, which shows where inside the hook it happened).
+cli.main(main, args, {title = "Training failed", debug = args.debug,
+  traceback = function() return trainer and trainer.last_traceback end})
