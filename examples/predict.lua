@@ -187,4 +187,4 @@ local function main(args)
 end
 
 local args = build_parser():parse(cli.join_negative_numbers(arg))
-cli.main(main, args, {title = "Prediction failed", debug = args.debug})
+cli.main(main, args, {title = "Prediction failed", debug = args.debug, script = arg[0]})

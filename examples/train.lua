@@ -242,5 +242,5 @@ local parser = build_parser()
 local args = parser:parse(cli.join_negative_numbers(arg))   -- "--save_top_k -1"
 -- Errors without the library's file positions unless --debug; an error in user code keeps its traceback
 -- (the Trainer's, which shows where inside the hook it happened).
-cli.main(main, args, {title = "Training failed", debug = args.debug,
+cli.main(main, args, {title = "Training failed", debug = args.debug, script = arg[0],
   traceback = function() return trainer and trainer.last_traceback end})

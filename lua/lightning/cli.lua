@@ -84,7 +84,8 @@ end
 --- Runs main(args); on an error writes "<title>: <message>" to standard error and exits with status 1.
 -- opts: title ("Failed"), debug (the message as raised, with every position, and the traceback),
 -- traceback (a function returning a more useful traceback than the one here, such as the Trainer's
--- last_traceback), script (the script's path, default arg[0]: part of the library, not user code).
+-- last_traceback), script (the path of a script that ships with the library, such as train.lua's
+-- arg[0]: its positions count as the library's).
 -- Without debug, positions inside the library are left out; an error whose position is in the user's
 -- own code keeps it and is followed by its traceback.
 function cli.main(main, args, opts)
@@ -95,7 +96,7 @@ function cli.main(main, args, opts)
   if ok then return end
   io.stdout:flush()
   local traceback = (opts.traceback and opts.traceback()) or err.traceback
-  local message, user_code = cli.describe_error(err.message, opts.script or (arg and arg[0]))
+  local message, user_code = cli.describe_error(err.message, opts.script)
   if opts.debug or user_code then
     io.stderr:write("\n", opts.title or "Failed", ": ", err.message, "\n", traceback, "\n")
   else
