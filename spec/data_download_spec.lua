@@ -6,9 +6,9 @@
 local L = require "lightning"
 local H = require "helpers"
 local D = require "data_helpers"
-local output = require "lightning.trainer.output"
 
-local ROOT = io.popen("pwd"):read("l")
+local X = require "script_helpers"
+local ROOT = X.ROOT
 local PER_FILE = 3
 local HAVE_PYTHON = os.execute("command -v python3 >/dev/null 2>&1") == true
 
@@ -49,18 +49,7 @@ local function start_server(folder)
   return "http://127.0.0.1:" .. port, function() os.execute("kill " .. pid .. " 2>/dev/null") end
 end
 
--- Runs examples/train.lua in dir with the specs' module paths and extra environment; pty = true runs it
--- on a pseudo-terminal (script(1)), where progress bars draw. Returns the exit status and the output.
-local function train(dir, args, env, pty)
-  local paths = ("LUA_PATH_5_4=%q LUA_CPATH_5_4=%q"):format(ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;",
-    package.cpath:gsub("([^;]+)", function(p) return p:sub(1, 1) == "/" and p or ROOT .. "/" .. p end))
-  local cmd = ("%s %s lua5.4 %s/examples/train.lua %s"):format(paths, env or "", ROOT, args)
-  if pty then cmd = ("TERM=xterm script -qec %q /dev/null"):format(cmd) end
-  local p = io.popen(("cd %q && %s 2>&1"):format(dir, cmd))
-  local text = p:read("a")
-  local _, _, code = p:close()
-  return code, text
-end
+local function train(dir, args, env, pty) return X.run("train.lua", args, {cwd = dir, env = env, pty = pty}) end
 
 local function exists(path)
   local f = io.open(path)

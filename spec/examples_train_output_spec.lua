@@ -8,38 +8,12 @@ local H = require "helpers"
 local checkpoint = require "lightning.trainer.checkpoint"
 local tfevents = require "lightning.loggers.tfevents"
 
-local ROOT = io.popen("pwd"):read("l")
+local X = require "script_helpers"
 
-local function env()
-  return ("LUA_PATH_5_4=%q LUA_CPATH_5_4=%q"):format(ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;",
-    package.cpath:gsub("([^;]+)", function(p) return p:sub(1, 1) == "/" and p or ROOT .. "/" .. p end))
-end
-
--- Runs a Lua script with the specs' module paths in dir (pty: on a pseudo-terminal); returns the exit
--- status and the output.
-local function run_script(dir, script, args, pty)
-  local cmd = ("%s lua5.4 %s %s"):format(env(), script, args or "")
-  if pty then cmd = ("TERM=xterm COLUMNS=200 script -qec %q /dev/null"):format(cmd) end
-  local p = io.popen(("cd %q && %s 2>&1"):format(dir, cmd))
-  local text = p:read("a")
-  local _, _, code = p:close()
-  return code, text
-end
-
-local function train(dir, args, pty) return run_script(dir, ROOT .. "/examples/train.lua", args, pty) end
-
--- Three classes of 16x16 PNGs (a bright band at rows 4k-3..4k), per_class images each.
-local function image_folder(dir, per_class)
-  L.manual_seed(3)
-  for k, name in ipairs {"alpha", "beta", "gamma"} do
-    os.execute(("mkdir -p %q"):format(dir .. "/" .. name))
-    for i = 1, per_class do
-      local img = L.rand(3, 16, 16) * 0.3
-      img:narrow(2, (k - 1) * 4 + 1, 4):add(0.6)
-      L.data.write_png(("%s/%s/%03d.png"):format(dir, name, i), img)
-    end
-  end
-end
+local ROOT = X.ROOT
+local function train(dir, args, pty) return X.run("train.lua", args, {cwd = dir, pty = pty}) end
+local function run_script(dir, script) return X.run(script, "", {cwd = dir}) end
+local image_folder = X.image_folder
 
 local function count(text, plain)
   local n, from = 0, 1

@@ -7,19 +7,12 @@ local D = require "data_helpers"
 local output = require "lightning.trainer.output"
 local checkpoint = require "lightning.trainer.checkpoint"
 
-local ROOT = io.popen("pwd"):read("l")
+local X = require "script_helpers"
+local ROOT = X.ROOT
 local PNG = ROOT .. "/spec/fixtures/data/png"
 local PER_FILE = 8
 
--- Runs examples/predict.lua with the specs' module paths; returns the exit status and the output.
-local function predict(args, cwd)
-  local env = ("LUA_PATH_5_4=%q LUA_CPATH_5_4=%q"):format(ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;",
-    package.cpath:gsub("([^;]+)", function(p) return p:sub(1, 1) == "/" and p or ROOT .. "/" .. p end))
-  local p = io.popen(("cd %q && %s lua5.4 %s/examples/predict.lua %s 2>&1"):format(cwd or ROOT, env, ROOT, args))
-  local text = p:read("a")
-  local _, _, code = p:close()
-  return code, text
-end
+local function predict(args, cwd) return X.run("predict.lua", args, {cwd = cwd}) end
 
 -- Trains a BasicImageClassifier on a tiny CIFAR-10 folder for two steps with a ModelCheckpoint;
 -- returns the model, its data module and the checkpoint's path.

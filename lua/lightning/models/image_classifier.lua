@@ -10,7 +10,10 @@
 -- debugging output: the INITIALIZING MODEL block (at setup), "STARTING TRAINING EPOCH n" banners, the
 -- first batch of each epoch in detail (shapes, label distribution, the network's forward report,
 -- loss, predictions against truth, correct count) and epoch summaries with the learning rate.
--- Hyper-parameters are in self.hparams (saved in checkpoints). batch_idx is 1-based.
+-- predict_step gives classes, probabilities and logits. Hyper-parameters are in self.hparams (saved in
+-- checkpoints); fitted on a data module with classes, mean and std (ImageDataModule), it adds them as
+-- class_names, mean and std, so that a checkpoint classifies new images alone; load_from_checkpoint
+-- builds the model back from one. batch_idx is 1-based.
 local L = require "lightning"
 local class = require "lightning.class"
 local nn = require "lightning.nn"
