@@ -1,12 +1,14 @@
 #!/usr/bin/env lua5.4
 --- train.lua: trains the reference image classifier, as the original project's train.py.
---   lua examples/train.lua --cifar10                    CIFAR-10 at 32x32 from ./data (cifar-10-batches-bin/)
+--   lua examples/train.lua --cifar10                    CIFAR-10 at 32x32 from ./data (downloaded when missing)
 --   lua examples/train.lua --fashion_mnist --max_epochs 5
 --   lua examples/train.lua --data_dir my_images         a folder with one sub-folder of PNGs per class
 --   lua examples/train.lua --cifar10 --resume last      continue the last run (or --resume <checkpoint>)
 -- Writes <output_dir>/checkpoints (the top 3 by --monitor and last.safetensors) and
 -- <output_dir>/logs/<experiment_name>/version_N (TensorBoard events, metrics.csv, hparams.yaml, and
--- plots/: metrics.png, confusion_matrix.png, samples.png).
+-- plots/: metrics.png, confusion_matrix.png, samples.png). Prints the original's running report (the
+-- model and data blocks, the first batch of each epoch in detail, epoch summaries) unless --quiet.
+-- examples/predict.lua classifies images with the checkpoints.
 -- Installed by the rock as the command `lightning-train`.
 
 -- From a checkout, use its Lua files and build (see checkout.lua).
