@@ -139,3 +139,32 @@ describe("activations by name", function()
     H.assert_close(relu:backward(view, g), expected_grad, 0)
   end)
 end)
+
+describe("the fronts' layouts", function()
+  -- the kernels take contiguous tensors; the fronts copy others (the losses once read a transposed
+  -- input's log-probabilities as if they were contiguous)
+  for _, c in ipairs{
+    {name = "CrossEntropyLoss", make = function() return nn.CrossEntropyLoss{label_smoothing = 0.1} end},
+    {name = "NLLLoss", make = function() return nn.NLLLoss() end},
+  } do
+    it(c.name .. " gives a transposed input's numbers as for its contiguous copy", function()
+      L.manual_seed(3)
+      local x, t = L.randn(3, 5):t(), L.tensor{1, 3, 2, 2, 1}
+      local a, b = c.make(), c.make()
+      assert.equal(b:forward(x:contiguous(), t), a:forward(x, t))
+      H.assert_close(a:backward(x, t), b:backward(x:contiguous(), t), 0)
+    end)
+  end
+
+  it("Softmax and MSELoss too", function()
+    L.manual_seed(4)
+    local x, y = L.randn(4, 6):t(), L.randn(6, 4)
+    local a, b = nn.LogSoftmax(1), nn.LogSoftmax(1)
+    H.assert_close(a:forward(x), b:forward(x:contiguous()), 0)
+    local g = L.randn(6, 4)
+    H.assert_close(a:backward(x, g:t():contiguous():t()), b:backward(x:contiguous(), g), 0)
+    local m1, m2 = nn.MSELoss(), nn.MSELoss()
+    assert.equal(m2:forward(x:contiguous(), y), m1:forward(x, y))
+    H.assert_close(m1:backward(x, y), m2:backward(x:contiguous(), y), 0)
+  end)
+end)
