@@ -42,7 +42,7 @@ static inline int lt_threads_for_parts(int parts, int64_t work, int64_t grain) {
 }
 
 /* Splits [0, n) into `parts` nearly equal ranges; range p is [*begin, *end). */
-static inline void lt_split_range(int64_t n, int parts, int p, int64_t *begin, int64_t *end) {
+static inline void lt_split_range(int64_t n, int64_t parts, int64_t p, int64_t *begin, int64_t *end) {
     int64_t base = n / parts, extra = n % parts;
     *begin = p * base + (p < extra ? p : extra);
     *end = *begin + base + (p < extra ? 1 : 0);
