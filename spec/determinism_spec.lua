@@ -132,7 +132,7 @@ describe("results at 1, 2, 3 and 4 threads", function()
     check("BasicImageClassifier", function()
       local model = L.models.BasicImageClassifier{num_classes = 10, image_size = 32}
       model:train()
-      local x, y = L.randn(32, 3, 32, 32), classes(32, 10)
+      local x, y = L.randn(16, 3, 32, 32), classes(16, 10)
       local crit = nn.CrossEntropyLoss()
       local opt = L.optim.Adam(model:parameters(), {lr = 1e-3})
       local values = {}
@@ -183,6 +183,8 @@ describe("results at 1, 2, 3 and 4 threads", function()
       check("Conv2d 16->24 3x3 stride 2 pad 1, 40x16x20x20", conv_case(16, 24, 3, {stride = 2, padding = 1}, 40, 20, 20))
       -- a large K, no padding, no bias
       check("Conv2d 128->64 3x3 no bias, 9x128x8x8", conv_case(128, 64, 3, {bias = false}, 9, 8, 8))
+      -- a large K over a batch of fewer chunks than a power of two
+      check("Conv2d 256->16 3x3 pad 1, 5x256x16x16", conv_case(256, 16, 3, {padding = 1}, 5, 16, 16))
       -- a batch smaller than the thread counts
       check("Conv2d 32->32 1x1, 2x32x24x24", conv_case(32, 32, 1, {}, 2, 24, 24))
     end)
