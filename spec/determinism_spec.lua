@@ -13,23 +13,6 @@ local nn = L.nn
 
 local THREADS = {1, 2, 3, 4}
 
--- Runs f at each thread count (from the same seed) and returns {threads = n, values = f()} per count.
--- f returns a table of named tensors and numbers.
-local function at_each_count(f, counts)
-  local saved = L.get_num_threads()
-  local runs = {}
-  local ok, err = pcall(function()
-    for i, n in ipairs(counts or THREADS) do
-      L.set_num_threads(n)
-      L.manual_seed(1234)
-      runs[i] = {threads = n, values = f()}
-    end
-  end)
-  L.set_num_threads(saved)
-  if not ok then error(err, 0) end
-  return runs
-end
-
 local function sorted_names(t)
   local names = {}
   for k in pairs(t) do names[#names + 1] = k end
@@ -37,64 +20,85 @@ local function sorted_names(t)
   return names
 end
 
--- The tensors of a run as the bytes of one safetensors file: equal bytes are equal bits (-0 and 0,
--- NaN payloads included).
-local function tensor_bytes(dir, values)
-  local tensors = {}
-  for name, v in pairs(values) do
-    if L.is_tensor(v) then tensors[name] = v end
-  end
-  local path = dir .. "/run.safetensors"
-  L.save_safetensors(path, tensors)
-  local bytes = H.read_file(path)
-  os.remove(path)
-  return bytes
-end
+local function same_number(x, y) return string.pack("<d", x) == string.pack("<d", y) end
 
--- Why two runs differ: each value that differs, with how many elements and by how much.
+-- Why two sets of values differ: each value that differs, with how many elements and by how much.
 local function differences(a, b)
   local lines = {}
-  for _, name in ipairs(sorted_names(a.values)) do
-    local x, y = a.values[name], b.values[name]
-    if L.is_tensor(x) then
+  for _, name in ipairs(sorted_names(a)) do
+    local x, y = a[name], b[name]
+    if y == nil then
+      lines[#lines + 1] = ("  %s: missing"):format(name)
+    elseif L.is_tensor(x) then
       local diff = x:numel() == y:numel() and x:ne(y):sum() or x:numel()
-      local same_zero_sign = x:numel() == y:numel() and x:eq(y):sum() == x:numel()
       if diff > 0 then
         lines[#lines + 1] = ("  %s: %d of %d elements differ (max relative difference %.3g)"):format(name, diff,
           x:numel(), H.max_rel_diff(x, y))
-      elseif not same_zero_sign then
+      elseif x:eq(y):sum() ~= x:numel() then
         lines[#lines + 1] = ("  %s: equal values but different bits (signed zeros or NaN payloads)"):format(name)
       end
-    elseif string.pack("<d", x) ~= string.pack("<d", y) then
+    elseif not same_number(x, y) then
       lines[#lines + 1] = ("  %s: %.17g vs %.17g"):format(name, x, y)
     end
   end
-  if #lines == 0 then lines[1] = "  (bits of signed zeros or NaN payloads)" end
+  if #lines == 0 then lines[1] = "  (the bits of signed zeros or NaN payloads)" end
   return table.concat(lines, "\n")
 end
 
--- Every run's values are the first run's, bit for bit.
-local function assert_same_bits(runs, what)
-  local dir = H.tmpdir()
-  local ok, err = pcall(function()
-    local first = runs[1]
-    local first_bytes = tensor_bytes(dir, first.values)
-    for i = 2, #runs do
-      local run = runs[i]
-      local same = tensor_bytes(dir, run.values) == first_bytes
-      for name, v in pairs(first.values) do
-        assert(run.values[name] ~= nil, name .. " missing at " .. run.threads .. " threads")
-        if not L.is_tensor(v) and string.pack("<d", v) ~= string.pack("<d", run.values[name]) then same = false end
-      end
-      assert(same, ("%s: %d threads differ from %d:\n%s"):format(what, run.threads, first.threads,
-        differences(first, run)))
-    end
-  end)
-  H.rmdir(dir)
-  if not ok then error(err, 0) end
+-- A run's k-th set of values: its tensors (from their file) and its numbers.
+local function values_of(run, k)
+  local values = L.load_safetensors(run.files[k])
+  for name, v in pairs(run.numbers[k]) do values[name] = v end
+  return values
 end
 
-local function check(what, f, counts) assert_same_bits(at_each_count(f, counts), what) end
+-- The run's values are the first run's, bit for bit: the same bytes in each file (equal bytes are
+-- equal bits, signed zeros and NaN payloads included) and the same numbers.
+local function assert_same_bits(what, first, run)
+  assert(#run.files == #first.files, what .. ": runs handed over different numbers of values")
+  for k = 1, #first.files do
+    local same = H.read_file(run.files[k]) == H.read_file(first.files[k])
+    for name, v in pairs(first.numbers[k]) do
+      if run.numbers[k][name] == nil or not same_number(v, run.numbers[k][name]) then same = false end
+    end
+    assert(same, ("%s: %d threads differ from %d (values handed over #%d):\n%s"):format(what, run.threads,
+      first.threads, k, differences(values_of(first, k), values_of(run, k))))
+  end
+end
+
+-- Runs f(emit) at each thread count, from the same seed. f hands what it computed to emit(values), a
+-- table of named tensors and numbers, as often as it likes (once per training step), and may return a
+-- last such table. Each table is written to a file at once, so that tensors need not outlive a step;
+-- every count must give the first count's values, bit for bit.
+local function check(what, f, counts)
+  local saved = L.get_num_threads()
+  local dir = H.tmpdir()
+  local ok, err = pcall(function()
+    local first
+    for _, n in ipairs(counts or THREADS) do
+      L.set_num_threads(n)
+      L.manual_seed(1234)
+      local run = {threads = n, files = {}, numbers = {}}
+      local function emit(values)
+        local k = #run.files + 1
+        local tensors, numbers = {}, {}
+        for name, v in pairs(values) do
+          if L.is_tensor(v) then tensors[name] = v else numbers[name] = v end
+        end
+        run.files[k], run.numbers[k] = ("%s/%d-%d.safetensors"):format(dir, n, k), numbers
+        L.save_safetensors(run.files[k], tensors)
+      end
+      local last = f(emit)
+      if last then emit(last) end
+      collectgarbage()
+      if first then assert_same_bits(what, first, run) else first = run end
+    end
+  end)
+  L.set_num_threads(saved)
+  H.rmdir(dir)
+  collectgarbage()
+  if not ok then error(err, 0) end
+end
 
 -- Records a module's parameters and gradients under prefix.
 local function record_parameters(values, prefix, m)
@@ -129,25 +133,23 @@ end
 
 describe("results at 1, 2, 3 and 4 threads", function()
   it("BasicImageClassifier: several training steps give the same logits, loss, gradients, weights and running statistics", function()
-    check("BasicImageClassifier", function()
+    check("BasicImageClassifier", function(emit)
       local model = L.models.BasicImageClassifier{num_classes = 10, image_size = 32}
       model:train()
       local x, y = L.randn(16, 3, 32, 32), classes(16, 10)
       local crit = nn.CrossEntropyLoss()
       local opt = L.optim.Adam(model:parameters(), {lr = 1e-3})
-      local values = {}
-      for step = 1, 3 do
+      for _ = 1, 3 do
         opt:zero_grad()
         local logits = model:forward(x)
-        values["step" .. step .. ".logits"] = logits:clone()
-        values["step" .. step .. ".loss"] = crit:forward(logits, y)
+        local values = {logits = logits:clone(), loss = crit:forward(logits, y)}
         model:backward(x, crit:backward(logits, y))
         opt:step()
-        record_parameters(values, "step" .. step .. ".", model)  -- gradients, updated weights, running statistics
+        record_parameters(values, "", model)  -- gradients, updated weights, running statistics
+        emit(values)
       end
       model:eval()
-      values["eval.logits"] = model:forward(x):clone()
-      return values
+      return {eval_logits = model:forward(x):clone()}
     end)
   end)
 
