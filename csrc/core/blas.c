@@ -112,7 +112,7 @@ void lt_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
     int64_t blocks = work < GEMM_GRAIN ? 1 : lt_parts_for(len, MIN_BLOCK_SIDE);
     if (work >= GEMM_GRAIN && blocks < 2) blocks = 2;
     if (blocks > panels) blocks = panels;
-    int threads = lt_threads_for_parts((int)blocks, work, GEMM_GRAIN);
+    int threads = lt_threads_for_parts(blocks, work, GEMM_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t b = 0; b < blocks; b++) {
         int64_t p0, p1;

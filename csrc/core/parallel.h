@@ -36,9 +36,9 @@ static inline int lt_parts_for(int64_t units, int64_t min_units) {
 }
 
 /* The threads for `parts` parts of `work` units: lt_threads_for's, and no more than the parts. */
-static inline int lt_threads_for_parts(int parts, int64_t work, int64_t grain) {
+static inline int lt_threads_for_parts(int64_t parts, int64_t work, int64_t grain) {
     int threads = lt_threads_for(work, grain);
-    return threads < parts ? threads : parts;
+    return threads < parts ? threads : (int)(parts > 0 ? parts : 1);
 }
 
 /* Splits [0, n) into `parts` nearly equal ranges; range p is [*begin, *end). */

@@ -77,7 +77,7 @@ static conv_split backward_split(const lt_conv2d_shape *s) {
 static int64_t work_of(const lt_conv2d_shape *s) { return s->n * s->k * s->ho * s->wo; }
 
 static int forward_threads(const lt_conv2d_shape *s, const conv_split *sp) {
-    return lt_threads_for_parts(sp->chunks < LT_MAX_PARTS ? (int)sp->chunks : LT_MAX_PARTS, work_of(s), LT_PARALLEL_GRAIN);
+    return lt_threads_for_parts(sp->chunks, work_of(s), LT_PARALLEL_GRAIN);
 }
 
 static int backward_threads(const lt_conv2d_shape *s, const conv_split *sp) {
