@@ -319,6 +319,10 @@ int lt_reduce_dim(lt_tensor *values, lt_tensor *indices, const lt_tensor *in, in
     int64_t rows = lt_numel(values), rstride = in->stride[dim];
     float *out = lt_data(values), *idx = want_index ? lt_data(indices) : NULL;
     if (rows == 0) return 0;
+    if (n == 0) {  /* over an empty dimension: sums are 0, means and spreads NaN (max and min refused above) */
+        for (int64_t r = 0; r < rows; r++) out[r] = args.op == LT_RSUM || args.op == LT_RNORM ? 0.0f : NAN;
+        return 0;
+    }
     lt_iter it;
     const lt_tensor *ts[1] = {&src};
     lt_iter_init(&it, 1, ts);
@@ -330,8 +334,7 @@ int lt_reduce_dim(lt_tensor *values, lt_tensor *indices, const lt_tensor *in, in
         lt_iter_row(&it, r / it.row_len, p);
         const float *x = p[0] + (r % it.row_len) * it.stride[0][it.ndim - 1];
         int64_t at = 0;
-        out[r] = n == 0 ? (args.op == LT_RSUM || args.op == LT_RNORM ? 0.0f : NAN)
-                        : (float)reduce_row(x, n, rstride, args, &at);
+        out[r] = (float)reduce_row(x, n, rstride, args, &at);
         if (idx) idx[r] = (float)at;
     }
     return 0;

@@ -52,7 +52,8 @@ typedef struct lt_tensor {
     int64_t stride[LT_MAX_DIMS];  /* in elements; 0 for expanded dimensions */
 } lt_tensor;
 
-static inline float *lt_data(const lt_tensor *t) { return t->storage->data + t->offset; }
+/* The view's first element; NULL for a storage of no elements (NULL + offset would be undefined). */
+static inline float *lt_data(const lt_tensor *t) { return t->storage->data ? t->storage->data + t->offset : NULL; }
 
 /* A storage of numel elements from allocator (uninitialised), with one reference. */
 lt_storage *lt_storage_new(const lt_allocator *allocator, int64_t numel, lt_error *err);
