@@ -205,12 +205,15 @@ static int l_listdir(lua_State *L) {
     return 1;
 }
 
-/* io.file_type(path) --> "file", "directory", "other", or nil when nothing is there. */
+/* io.file_type(path) --> "file", "directory", "fifo", "device", "socket", "other", or nil when nothing is
+ * there. Asks stat: nothing is opened, so a FIFO cannot block it. */
 static int l_file_type(lua_State *L) {
     const char *path = lt_check_string(L, 1, "lightning.core.io.file_type");
     struct stat st;
     if (stat(path, &st) != 0) return lua_pushnil(L), 1;
-    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
+    const char *kind = S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "fifo"
+                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device" : S_ISSOCK(st.st_mode) ? "socket" : "other";
+    lua_pushstring(L, kind);
     return 1;
 }
 

@@ -1,8 +1,12 @@
+#define _POSIX_C_SOURCE 200809L  /* fdopen */
 #include "md5.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "../fileio.h"
 
 /* Per-round shift amounts and the sine-derived constants of RFC 1321. */
 static const uint8_t shifts[64] = {
@@ -102,8 +106,15 @@ void lt_md5_hex(const void *data, size_t len, char hex[33]) {
 }
 
 int lt_md5_file_hex(const char *path, char hex[33], lt_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return lt_fail(err, "cannot open %s: %s", path, strerror(errno));
+    uint64_t size;
+    int fd = lt_open_regular(path, &size, err);
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return lt_fail(err, "cannot read %s: %s", path, LT_STRERROR(e));
+    }
     lt_md5 m;
     lt_md5_init(&m);
     uint8_t buf[1 << 16];

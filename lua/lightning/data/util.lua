@@ -74,10 +74,10 @@ function U.size2(fname, what, v)
   return {h, w}
 end
 
+--- Whether anything (a file, a folder, ...) is at path. Asks stat rather than opening it: opening a FIFO
+-- for reading would wait for a writer for ever.
 function U.file_exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
+  return require("lightning.core").io.file_type(path) ~= nil
 end
 
 --- A path quoted for the shell.

@@ -153,6 +153,10 @@ end
 
 --- The events of an event file, decoded (Event messages as tables; see M.schemas.Event).
 function M.read(path)
+  local kind = require("lightning.core").io.file_type(path)
+  if kind and kind ~= "file" then  -- a FIFO or a device would block or never end
+    error(("tfevents.read: %s is not a regular file (it is a %s)"):format(path, kind), 2)
+  end
   local f, err = io.open(path, "rb")
   if not f then error("tfevents.read: " .. err, 2) end
   local data = f:read("a")
