@@ -45,7 +45,7 @@ M.OPS = {
   "norm", "mm", "bmm", "matmul", "addmm",
   "[]", "[]=", "tostring", "#", "+", "-", "*", "/", "^", "unm",
   "L.zeros", "L.ones", "L.empty", "L.rand", "L.randn", "L.full", "L.arange", "L.tensor", "L.mm", "L.bmm",
-  "L.matmul", "L.addmm",
+  "L.matmul", "L.addmm", "L.manual_seed", "L.set_rng_state", "L.get_rng_state", "L.is_tensor",
 }
 
 if bytes == nil then return M end  -- loaded by the seed writer for its tables

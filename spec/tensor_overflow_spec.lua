@@ -5,10 +5,7 @@
 local L = require "lightning"
 local H = require "helpers"
 
-local function fails(pattern, f, ...)
-  local msg = H.error_of(f, ...)
-  assert.is_truthy(msg:find(pattern), ("error %q does not mention %q"):format(msg, pattern))
-end
+local fails = H.fails
 
 local huge = {math.mininteger, math.maxinteger, 1 << 62, 1 << 32, 1 << 31, -(1 << 62)}
 local not_integers = {0 / 0, math.huge, -math.huge, 2 ^ 63, -(2 ^ 64), 1.5}

@@ -257,6 +257,19 @@ int lt_open_regular(const char *path, uint64_t *size, lt_error *err) {
     return fd;
 }
 
+FILE *lt_fopen_regular(const char *path, lt_error *err) {
+    uint64_t size;
+    int fd = lt_open_regular(path, &size, err);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        lt_fail(err, "cannot read %s: %s", path, LT_STRERROR(e));
+    }
+    return f;
+}
+
 int lt_read_file(const char *path, size_t max_size, uint8_t **data, size_t *len, lt_error *err) {
     *data = NULL;
     *len = 0;

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "error.h"
 
@@ -44,6 +45,8 @@ int lt_write_all(int fd, const void *data, size_t len, const char *path, lt_erro
  * refused before anything could block (the open itself does not wait for a FIFO's writer). Returns
  * the descriptor (blocking, close-on-exec) and the file's size, or -1 with a message. */
 int lt_open_regular(const char *path, uint64_t *size, lt_error *err);
+/* The same as a stdio stream ("rb"), for readers that use one (libpng's, md5's). */
+FILE *lt_fopen_regular(const char *path, lt_error *err);
 /* "a folder", "a FIFO", "a device", ...: what a file of this st_mode is, for messages. */
 const char *lt_file_kind(unsigned mode);
 

@@ -1,10 +1,7 @@
-#define _POSIX_C_SOURCE 200809L  /* fdopen */
 #include "md5.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../fileio.h"
 
@@ -106,15 +103,8 @@ void lt_md5_hex(const void *data, size_t len, char hex[33]) {
 }
 
 int lt_md5_file_hex(const char *path, char hex[33], lt_error *err) {
-    uint64_t size;
-    int fd = lt_open_regular(path, &size, err);
-    if (fd < 0) return -1;
-    FILE *f = fdopen(fd, "rb");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        return lt_fail(err, "cannot read %s: %s", path, LT_STRERROR(e));
-    }
+    FILE *f = lt_fopen_regular(path, err);
+    if (!f) return -1;
     lt_md5 m;
     lt_md5_init(&m);
     uint8_t buf[1 << 16];

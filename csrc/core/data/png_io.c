@@ -1,4 +1,3 @@
-#define _POSIX_C_SOURCE 200809L  /* fdopen */
 #include "png_io.h"
 
 #include <errno.h>
@@ -8,7 +7,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../fileio.h"
 #include "file_util.h"
@@ -89,15 +87,8 @@ int lt_png_read_header(const char *path, int *height, int *width, int *channels,
     /* libpng reads the chunks before the image data (where a palette's tRNS, which adds alpha, lives)
      * and stops: cheap even for large files. */
     char why[128];
-    uint64_t size;
-    int fd = lt_open_regular(path, &size, err);
-    if (fd < 0) return -1;
-    FILE *f = fdopen(fd, "rb");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        return lt_fail(err, "cannot read %s: %s", path, lt_strerror(e, why, sizeof why));
-    }
+    FILE *f = lt_fopen_regular(path, err);
+    if (!f) return -1;
     uint8_t start[8];
     size_t got = fread(start, 1, sizeof start, f);
     if (ferror(f)) {
