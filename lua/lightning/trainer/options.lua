@@ -88,8 +88,12 @@ local SPEC = {
     if v ~= "auto" and v ~= 1 then return ("%s: only one device (the CPU) is supported, got %s"):format(name, tostring(v)) end
   end},
   benchmark = {nil, optional(kind("boolean"))},
+  -- a fraction of the training epoch (a float in (0, 1]) or a number of training batches (an integer)
   val_check_interval = {nil, optional(function(name, v)
-    if v ~= 1.0 then return ("%s: only 1.0 (validate once per epoch) is supported, got %s"):format(name, tostring(v)) end
+    if type(v) ~= "number" or (is_integer(v) and v < 1) or (not is_integer(v) and not (v > 0 and v <= 1)) then
+      return ("%s must be a fraction of the training epoch (a float in (0.0, 1.0]) or a number of training " ..
+        "batches (an integer >= 1), got %s"):format(name, tostring(v))
+    end
   end)},
 }
 
