@@ -57,7 +57,10 @@ function M.load_weights(model, path, opts)
   local strict = opts.strict
   if strict == nil then strict = true end
   local checkpoint = require "lightning.trainer.checkpoint"
-  local header = checkpoint.read_metadata(path)   -- the header alone: is it a training checkpoint?
+  -- the header alone: is it a training checkpoint? (Only a regular file is opened here: a FIFO would
+  -- block the read; anything else goes on to load_safetensors, which refuses it with a clear error.)
+  local is_file = require("lightning.core").io.file_type(path) == "file"
+  local header = is_file and checkpoint.read_metadata(path)
   local tensors, metadata, ckpt
   if header and header.format == checkpoint.FORMAT then
     local ok, read = pcall(checkpoint.read, path)

@@ -104,6 +104,7 @@ end
 
 -- "162.1 MB" or "3075 bytes": the size of a file
 local function size_text(path)
+  if require("lightning.core").io.file_type(path) ~= "file" then return "0 bytes" end  -- never open a FIFO
   local f = io.open(path, "rb")
   if not f then return "0 bytes" end
   local size = f:seek("end")
