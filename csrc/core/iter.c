@@ -64,7 +64,7 @@ void lt_iter_run(const lt_iter *it, lt_row_fn fn, const void *args) {
     int64_t chunk = it->row_len > ROW_CHUNK ? ROW_CHUNK : it->row_len;
     int64_t per_row = (it->row_len + chunk - 1) / chunk;
     int64_t units = it->rows * per_row;
-    int threads = it->rows * it->row_len > LT_PARALLEL_GRAIN && !lt_in_parallel() ? lt_get_num_threads() : 1;
+    int threads = lt_threads_for(it->rows * it->row_len, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t u = 0; u < units; u++) {
         int64_t r = u / per_row, start = (u % per_row) * chunk;

@@ -326,7 +326,7 @@ int lt_reduce_dim(lt_tensor *values, lt_tensor *indices, const lt_tensor *in, in
     lt_iter it;
     const lt_tensor *ts[1] = {&src};
     lt_iter_init(&it, 1, ts);
-    int threads = rows * n > LT_PARALLEL_GRAIN && !lt_in_parallel() ? lt_get_num_threads() : 1;
+    int threads = lt_threads_for(rows * n, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t r = 0; r < rows; r++) {
         /* the iterator's rows have length row_len; position r is element r % row_len of row r / row_len */
