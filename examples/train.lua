@@ -18,7 +18,7 @@ end
 
 local argparse = require "argparse"
 local L = require "lightning"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 
 local RULE = ("="):rep(60)
 local say = output.print

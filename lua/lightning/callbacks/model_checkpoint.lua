@@ -10,9 +10,10 @@
 -- Its state (the best k and their scores) is saved in checkpoints and restored on resume.
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
-local fs = require "lightning.trainer.fs"
-local output = require "lightning.trainer.output"
+local fs = require "lightning.util.fs"
+local output = require "lightning.util.output"
 local checkpoint = require "lightning.trainer.checkpoint"
+local options = require "lightning.util.options"
 
 local ModelCheckpoint = class("ModelCheckpoint", Callback)
 
@@ -21,26 +22,20 @@ ModelCheckpoint.FILE_EXTENSION = checkpoint.EXTENSION
 ModelCheckpoint.is_monitoring_callback = true
 
 function ModelCheckpoint:__init(opts)
-  local o = Callback.parse_options("ModelCheckpoint", opts, {dirpath = false, filename = false, monitor = false,
-    verbose = false, save_last = false, save_top_k = 1, mode = "min", auto_insert_metric_name = true,
-    every_n_epochs = 1, save_on_train_epoch_end = false, enable_version_counter = true})
-  for _, key in ipairs {"dirpath", "filename", "monitor"} do
-    if o[key] ~= nil and type(o[key]) ~= "string" then
-      error(("ModelCheckpoint: %s must be a string, got %s"):format(key, type(o[key])), 0)
-    end
-  end
-  if math.type(o.save_top_k) ~= "integer" or o.save_top_k < -1 then
-    error(("ModelCheckpoint: save_top_k must be an integer >= -1, got %s"):format(tostring(o.save_top_k)), 0)
-  end
-  if o.mode ~= "min" and o.mode ~= "max" then
-    error(("ModelCheckpoint: mode must be \"min\" or \"max\", got %s"):format(tostring(o.mode)), 0)
-  end
-  if math.type(o.every_n_epochs) ~= "integer" or o.every_n_epochs < 0 then
-    error(("ModelCheckpoint: every_n_epochs must be an integer >= 0, got %s"):format(tostring(o.every_n_epochs)), 0)
-  end
+  local o = options.check("ModelCheckpoint", opts, {
+    dirpath = {kind = "string"}, filename = {kind = "string"}, monitor = {kind = "string"},
+    verbose = {kind = "boolean", default = false},
+    save_last = {kind = "boolean", default = false},
+    save_top_k = {kind = "integer", min = -1, default = 1},
+    mode = {kind = "string", one_of = {"min", "max"}, default = "min"},
+    auto_insert_metric_name = {kind = "boolean", default = true},
+    every_n_epochs = {kind = "integer", min = 0, default = 1},
+    save_on_train_epoch_end = {kind = "boolean"},
+    enable_version_counter = {kind = "boolean", default = true},
+  })
   if o.monitor == nil and o.save_top_k ~= -1 and o.save_top_k ~= 0 and o.save_top_k ~= 1 then
-    error(("ModelCheckpoint: save_top_k = %d needs a monitor: without one there is nothing to rank " ..
-      "(use -1, 0 or 1)"):format(o.save_top_k), 0)
+    options.fail("ModelCheckpoint", "save_top_k = %d needs a monitor: without one there is nothing to rank " ..
+      "(use -1, 0 or 1)", o.save_top_k)
   end
   for k, v in pairs(o) do self[k] = v end
   self.best_k_models = {}       -- path -> score

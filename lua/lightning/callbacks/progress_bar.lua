@@ -7,18 +7,20 @@
 local L = require "lightning"
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
+local options = require "lightning.util.options"
 
 local ProgressBar = class("ProgressBar", Callback)
 -- Its per-epoch line comes after the module's on_train_epoch_end, so it shows what that logged.
 ProgressBar.is_monitoring_callback = true
 
 function ProgressBar:__init(opts)
-  local o = Callback.parse_options("ProgressBar", opts, {refresh_rate = 1, log_every_n_steps = false,
-    terminal = false, width = 25})
-  if math.type(o.refresh_rate) ~= "integer" or o.refresh_rate < 1 then
-    error(("ProgressBar: refresh_rate must be an integer >= 1, got %s"):format(tostring(o.refresh_rate)), 0)
-  end
+  local o = options.check("ProgressBar", opts, {
+    refresh_rate = {kind = "integer", min = 1, default = 1},
+    log_every_n_steps = {kind = "integer", min = 1},
+    terminal = {kind = "boolean"},
+    width = {kind = "integer", min = 1, default = 25},
+  })
   for k, v in pairs(o) do self[k] = v end
   self._line_open = false
 end

@@ -1,4 +1,6 @@
 --- Argument checks shared by lightning.data's Lua modules. Errors name the function as the user calls it.
+local fs = require "lightning.util.fs"
+
 local U = {}
 
 function U.fail(fname, fmt, ...)
@@ -74,11 +76,7 @@ function U.size2(fname, what, v)
   return {h, w}
 end
 
-function U.file_exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
+U.file_exists = fs.exists
 
 --- A path quoted for the shell.
 function U.shell_quote(s)

@@ -1,0 +1,35 @@
+--- "Did you mean": the known name closest to a misspelt one.
+--   local closest = require "lightning.util.closest"
+--   closest.name("max_epoch", {max_epochs = true, min_epochs = true})   --> "max_epochs"
+local closest = {}
+
+--- Levenshtein distance between two strings.
+function closest.distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = {[0] = i}
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+--- The name among the keys of `known` closest to `name` (within 3 edits; ties go to the first in
+-- alphabetical order), or nil.
+function closest.name(name, known)
+  if type(name) ~= "string" then return nil end
+  local best, best_d = nil, 4
+  for candidate in pairs(known) do
+    if type(candidate) == "string" then
+      local d = closest.distance(name, candidate)
+      if d < best_d or (d == best_d and best and candidate < best) then best, best_d = candidate, d end
+    end
+  end
+  return best
+end
+
+return closest
