@@ -43,6 +43,7 @@ function GradientFlowMonitor:on_after_backward(trainer, module)
   local total = math.sqrt(sum)
   metrics["grad_norm/total"] = total
   self.history[#self.history + 1] = {step = trainer.global_step, total = total, rows = rows}
+  if not trainer.is_global_zero then return end  -- logs and warnings come from global rank 0
   if self.log then
     for _, lg in ipairs(trainer.loggers) do lg:log_metrics(metrics, trainer.global_step) end
   end

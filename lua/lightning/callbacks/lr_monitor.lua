@@ -66,6 +66,7 @@ function LearningRateMonitor:_log(trainer, stats, step)
     self.lrs[key] = self.lrs[key] or {}
     table.insert(self.lrs[key], value)
   end
+  if not trainer.is_global_zero then return end
   for _, lg in ipairs(trainer.loggers) do lg:log_metrics(stats, step) end
 end
 

@@ -58,6 +58,7 @@ local function better(mode, a, b)
   return a > b
 end
 
+-- Every process uses global rank 0's folder (its logger's version decides it), as in Lightning.
 function ModelCheckpoint:setup(trainer, module, stage)
   if self.dirpath == nil then
     if trainer.logger then
@@ -65,6 +66,7 @@ function ModelCheckpoint:setup(trainer, module, stage)
     else
       self.dirpath = fs.join(trainer.default_root_dir, "checkpoints")
     end
+    self.dirpath = trainer.strategy:broadcast(self.dirpath, 0)
   end
 end
 
@@ -172,14 +174,17 @@ function ModelCheckpoint:_free_path(metrics, filename, replacing)
   return path
 end
 
+-- The strategy writes and removes the files (on global rank 0); every process keeps the bookkeeping.
 function ModelCheckpoint:_write(trainer, path)
-  local ok, err = fs.mkdirs(self.dirpath)
-  if not ok then error(("ModelCheckpoint: cannot create %s: %s"):format(self.dirpath, tostring(err)), 0) end
+  if trainer.is_global_zero then
+    local ok, err = fs.mkdirs(self.dirpath)
+    if not ok then error(("ModelCheckpoint: cannot create %s: %s"):format(self.dirpath, tostring(err)), 0) end
+  end
   trainer:save_checkpoint(path)
 end
 
-function ModelCheckpoint:_remove(path)
-  if path and path ~= "" then os.remove(path) end
+function ModelCheckpoint:_remove(trainer, path)
+  trainer.strategy:remove_checkpoint(path)
 end
 
 function ModelCheckpoint:_check_top_k(current)
@@ -197,7 +202,7 @@ function ModelCheckpoint:_save_topk(trainer, candidates)
     local previous = self.best_model_path
     local path = self:_free_path(candidates, nil, previous)
     self:_write(trainer, path)
-    if self.save_top_k == 1 and previous ~= "" and previous ~= path then self:_remove(previous) end
+    if self.save_top_k == 1 and previous ~= "" and previous ~= path then self:_remove(trainer, previous) end
     self.best_model_path = path
     return
   end
@@ -261,7 +266,7 @@ function ModelCheckpoint:_update_best_and_save(trainer, current, candidates)
       :format(trainer.current_epoch, trainer.global_step, self.monitor, current, best, path, k))
   end
   self:_write(trainer, path)
-  if del_path and del_path ~= path then self:_remove(del_path) end
+  if del_path and del_path ~= path then self:_remove(trainer, del_path) end
 end
 
 function ModelCheckpoint:_save_last(trainer, candidates)
@@ -270,7 +275,7 @@ function ModelCheckpoint:_save_last(trainer, candidates)
   self:_write(trainer, path)
   local previous = self.last_model_path
   self.last_model_path = path
-  if previous ~= "" and previous ~= path then self:_remove(previous) end
+  if previous ~= "" and previous ~= path then self:_remove(trainer, previous) end
 end
 
 function ModelCheckpoint:state_dict()

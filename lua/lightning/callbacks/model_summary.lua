@@ -106,7 +106,7 @@ function ModelSummary.summarize(module, max_depth)
 end
 
 function ModelSummary:on_fit_start(trainer, module)
-  if self.max_depth == 0 then return end
+  if self.max_depth == 0 or not trainer.is_global_zero then return end
   output.print(ModelSummary.summarize(module, self.max_depth))
 end
 

@@ -151,7 +151,9 @@ local function has_values(history)
   return false
 end
 
+-- Charts are files: drawn on global rank 0 only (trainer.is_global_zero).
 function PlotCallback:on_fit_end(trainer, module)
+  if not trainer.is_global_zero then return end
   local first = #self.written + 1
   if self.metrics and #self.history.epoch > 0 and has_values(self.history) then
     L.plot.metrics(self.history, self:_path("metrics.png"))
@@ -175,6 +177,7 @@ function PlotCallback:on_fit_end(trainer, module)
 end
 
 function PlotCallback:on_test_end(trainer, module)
+  if not trainer.is_global_zero then return end
   local first = #self.written + 1
   local counts = self.confusion_matrix and confusion_counts(module, "test")
   if counts then

@@ -15,11 +15,21 @@ local strategies = {Strategy = Strategy, SingleDeviceStrategy = SingleDeviceStra
 local registry = {single = {cls = SingleDeviceStrategy}}   -- name -> {cls, detect}
 local order = {"single"}                                    -- registration order, for "auto"
 
---- Adds a strategy class under a name. settings.detect (optional): a function that says whether "auto"
--- should pick this strategy (checked in registration order).
+--- Adds a strategy class under a name (cls = nil removes it). settings.detect (optional): a function
+-- that says whether "auto" should pick this strategy (checked in registration order).
 function strategies.register(name, cls, settings)
-  if not registry[name] then order[#order + 1] = name end
-  registry[name] = {cls = cls, detect = settings and settings.detect}
+  if name == "single" then error("strategies.register: \"single\" is built in", 2) end
+  for i, n in ipairs(order) do
+    if n == name then table.remove(order, i) break end
+  end
+  registry[name] = nil
+  if cls ~= nil then
+    if not Strategy.is_strategy_class(cls) then
+      error("strategies.register: expected a Strategy subclass, got " .. class.name_of(cls), 2)
+    end
+    order[#order + 1] = name
+    registry[name] = {cls = cls, detect = settings and settings.detect}
+  end
 end
 
 local function names_text()

@@ -3,11 +3,13 @@
 -- value, all_gather a list of one, barrier returns at once; this process is global rank 0 of 1.
 local class = require "lightning.class"
 local Strategy = require "lightning.strategies.strategy"
+local options = require "lightning.util.options"
 
 local SingleDeviceStrategy = class("SingleDeviceStrategy", Strategy)
 SingleDeviceStrategy.strategy_name = "single"
 
 local REDUCE_OPS = {mean = true, sum = true, max = true, min = true}
+local REDUCE_OP = {kind = "string", one_of = {"mean", "sum", "max", "min"}}
 
 function SingleDeviceStrategy:global_rank() return 0 end
 function SingleDeviceStrategy:local_rank() return 0 end
@@ -16,8 +18,7 @@ function SingleDeviceStrategy:is_global_zero() return true end
 
 function SingleDeviceStrategy:reduce(value, reduce_op)
   if reduce_op ~= nil and not REDUCE_OPS[reduce_op] then
-    error(("SingleDeviceStrategy:reduce: reduce_op must be \"mean\", \"sum\", \"max\" or \"min\", got %s")
-      :format(tostring(reduce_op)), 2)
+    options.check_value("SingleDeviceStrategy:reduce", "", "reduce_op", REDUCE_OP, reduce_op)
   end
   return value
 end

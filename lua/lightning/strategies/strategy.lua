@@ -59,8 +59,17 @@ function Strategy:__init(opts)
   self.lightning_module, self.trainer = nil, nil
 end
 
+--- True for Strategy and its subclasses (the classes, not their objects).
+function Strategy.is_strategy_class(cls)
+  while type(cls) == "table" do
+    if cls == Strategy then return true end
+    cls = rawget(cls, "super")
+  end
+  return false
+end
+
 local function not_implemented(self, method)
-  error(("%s:%s is not implemented (a strategy says how processes cooperate)"):format(class.name_of(self), method), 2)
+  options.fail(nil, "%s:%s is not implemented (a strategy says how processes cooperate)", class.name_of(self), method)
 end
 
 -- ---- life cycle ----
