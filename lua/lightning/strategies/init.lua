@@ -41,7 +41,7 @@ end
 --- nil when value is a strategy name, "auto" or a Strategy object; else the message.
 function strategies.problem(value)
   if value == "auto" or registry[value] or class.is_instance(value, Strategy) then return nil end
-  local near = type(value) == "string" and closest.name(value, registry)
+  local near = type(value) == "string" and closest.suggestion(value, registry)
   return ("strategy must be %s or a Strategy object (lightning.strategies), got %s%s"):format(names_text(),
     options.describe(value), near and (" (did you mean '%s'?)"):format(near) or "")
 end

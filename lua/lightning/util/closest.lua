@@ -18,11 +18,11 @@ function closest.distance(a, b)
   return prev[#b]
 end
 
---- The name among the keys of `known` closest to `name` (within 3 edits; ties go to the first in
--- alphabetical order), or nil.
-function closest.name(name, known)
+--- The name among the keys of `known` closest to `name` (within max_distance edits, default 3; ties go
+-- to the first in alphabetical order), or nil.
+function closest.name(name, known, max_distance)
   if type(name) ~= "string" then return nil end
-  local best, best_d = nil, 4
+  local best, best_d = nil, (max_distance or 3) + 1
   for candidate in pairs(known) do
     if type(candidate) == "string" then
       local d = closest.distance(name, candidate)
@@ -30,6 +30,13 @@ function closest.name(name, known)
     end
   end
   return best
+end
+
+--- A "did you mean" for a misspelt name: the closest known name within one edit per three letters
+-- (at least one, at most three), so that short names get no far-fetched suggestion ("eps" is no "lr").
+function closest.suggestion(name, known)
+  if type(name) ~= "string" then return nil end
+  return closest.name(name, known, math.max(1, math.min(3, #name // 3)))
 end
 
 return closest

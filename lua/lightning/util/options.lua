@@ -238,7 +238,7 @@ end
 
 local sorted_cache = setmetatable({}, {__mode = "k"})
 
---- The keys of t as sorted strings (cached per table: spec tables do not change).
+--- The names of a spec table as sorted strings (cached per table: spec tables do not change).
 function options.sorted_names(t)
   local names = sorted_cache[t]
   if not names then
@@ -248,6 +248,14 @@ function options.sorted_names(t)
     sorted_cache[t] = names
   end
   return names
+end
+
+--- The keys of any table as sorted strings (not cached).
+function options.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  return keys
 end
 
 local function quoted(name)
@@ -268,7 +276,7 @@ function options.check_names(fname, where, t, known, extra)
   table.sort(unknown, function(a, b) return tostring(a) < tostring(b) end)
   local parts = {}
   for i, name in ipairs(unknown) do
-    local near = closest.name(name, known)
+    local near = closest.suggestion(name, known)
     parts[i] = quoted(name) .. (near and (" (did you mean '%s'?)"):format(near) or "")
   end
   fail(fname, "%sunknown option%s %s (known: %s)", where or "", #unknown > 1 and "s" or "", table.concat(parts, ", "),
