@@ -3,19 +3,23 @@
 --   closest.name("max_epoch", {max_epochs = true, min_epochs = true})   --> "max_epochs"
 local closest = {}
 
---- Levenshtein distance between two strings.
+--- Edit distance between two strings: insertions, deletions, substitutions and swaps of two
+-- neighbouring letters count one each (optimal string alignment), so "bais" is one edit from "bias".
 function closest.distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
+  local d = {}
+  for i = 0, #a do d[i] = {[0] = i} end
+  for j = 0, #b do d[0][j] = j end
   for i = 1, #a do
-    local cur = {[0] = i}
     for j = 1, #b do
-      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      local best = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        best = math.min(best, d[i - 2][j - 2] + 1)
+      end
+      d[i][j] = best
     end
-    prev = cur
   end
-  return prev[#b]
+  return d[#a][#b]
 end
 
 --- The name among the keys of `known` closest to `name` (within max_distance edits, default 3; ties go

@@ -6,7 +6,8 @@
 --   <function>: option <name> is required (it has no default)
 --   <function>: expected a table of options, got <the value>
 -- Errors are raised at the caller's line: the first function on the stack outside lightning's Lua
--- files (a C function such as pcall adds no position).
+-- files (a C function such as pcall adds no position; a caller that tail-calls the constructor has
+-- left the stack, so its own caller is named).
 --
 --   local options = require "lightning.util.options"
 --   local o = options.check("ModelCheckpoint", opts, {
