@@ -316,7 +316,7 @@ end
 -- Attaches the model and data, runs body(self, ...) and handles errors.
 function Trainer:_run(fn, model, source, body, ...)
   if not class.is_instance(model, LightningModule) then
-    error(("Trainer:%s: argument 1 must be an L.LightningModule, got %s"):format(fn, class.name_of(model)), 0)
+    util_options.fail("Trainer:" .. fn, "argument 1 must be an L.LightningModule, got %s", class.name_of(model))
   end
   hooks.check_module(model)
   self.strategy:setup_environment()

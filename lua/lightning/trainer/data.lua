@@ -38,7 +38,7 @@ function data.parse_args(fn, first, a, b, c)
   elseif is_loader(a) then
     source.loaders[first] = a
     if is_loader(b) then
-      if first ~= "train" then error(("Trainer:%s: expected one loader, got two"):format(fn), 0) end
+      if first ~= "train" then options.fail("Trainer:" .. fn, "expected one loader, got two") end
       source.loaders.val = b
       opts = c
     else
@@ -54,8 +54,8 @@ function data.parse_args(fn, first, a, b, c)
     if a.val_dataloaders then source.loaders.val = a.val_dataloaders end
     if a.dataloaders then source.loaders[first] = a.dataloaders end
   else
-    error(("Trainer:%s: argument 2 must be a data module, a loader (with iter() and #) or a table of " ..
-      "options, got %s"):format(fn, class.name_of(a)), 0)
+    options.fail("Trainer:" .. fn, "argument 2 must be a data module, a loader (with iter() and #) or a table of " ..
+      "options, got %s", class.name_of(a))
   end
   opts = options.check_table("Trainer:" .. fn, opts)
   options.check_names("Trainer:" .. fn, "", opts, RUN_OPTIONS)

@@ -5,6 +5,7 @@
 -- EarlyStopping) run after the module's hook, so that they see what it logged.
 local class = require "lightning.class"
 local closest = require "lightning.util.closest"
+local options = require "lightning.util.options"
 local Callback = require "lightning.callbacks.callback"
 local LightningModule = require "lightning.lightning_module"
 
@@ -81,13 +82,13 @@ local function check_names(obj, known, stop, what)
     local near = closest.name(name, known)
     parts[#parts + 1] = near and ("%s (did you mean %s?)"):format(name, near) or name
   end
-  error(("%s: unknown hook %s"):format(what, table.concat(parts, ", ")), 0)
+  options.fail(what, "unknown hook %s", table.concat(parts, ", "))
 end
 
 --- Errors when a callback (any table) defines a method that is not a callback hook.
 function hooks.check_callback(cb, index)
   if type(cb) ~= "table" then
-    error(("Trainer: callback %d must be a table or an L.Callback, got %s"):format(index, type(cb)), 0)
+    options.fail("Trainer", "callback %d must be a table or an L.Callback, got %s", index, options.describe(cb))
   end
   check_names(cb, hooks.callback, Callback, ("Trainer: callback %d (%s)"):format(index, class.name_of(cb)))
 end
@@ -109,7 +110,7 @@ function hooks.check_module(module)
     local near = closest.name(name, hooks.module)
     if near then bad[i] = ("%s (did you mean %s?)"):format(name, near) end
   end
-  error(("Trainer: %s defines unknown hook %s"):format(class.name_of(module), table.concat(bad, ", ")), 0)
+  options.fail("Trainer", "%s defines unknown hook %s", class.name_of(module), table.concat(bad, ", "))
 end
 
 local function is_monitoring(cb)
