@@ -207,6 +207,24 @@ describe("Trainer strategy", function()
     assert.is_truthy(trainer.callback_metrics.val_loss)
   end)
 
+  it("clips through the precision plugin, also outside a Trainer", function()
+    L.manual_seed(1)
+    local model = S.Regression{}(3)
+    model.weight.grad:fill(3)
+    model.bias.grad:fill(4)
+    local opt = S.SGD(model:parameters(), 0.1)
+    model:clip_gradients(opt, 1.0, "norm")
+    H.assert_close(L.optim.clip_grad_norm(model:parameters(), math.huge), 1.0, 1e-5, "total norm after clipping")
+    model:clip_gradients(opt, 0.1, "value")
+    H.assert_close(model.bias.grad:max(), 0.1, 1e-6, "clamped gradient")
+    model:clip_gradients(opt, nil)  -- no value: nothing to do
+    assert.matches('gradient_clip_algorithm must be "norm" or "value", got "l2"',
+      H.error_of(model.clip_gradients, model, opt, 1.0, "l2"))
+    local plugin = L.precision.Precision()
+    assert.same(model:parameters(), plugin:main_params(opt, model))
+    assert.same(model:parameters(), plugin:main_params({}, model))  -- an optimizer without param_groups
+  end)
+
   it("leaves collectives to subclasses: the base class says what is missing", function()
     local s = Strategy()
     for _, m in ipairs {"global_rank", "world_size", "reduce", "broadcast", "all_gather", "barrier"} do
