@@ -11,10 +11,10 @@ local function is_limit(v)
   if math.type(v) == "integer" then return v >= 0 end
   return v >= 0 and v <= 1
 end
-local LIMIT = {test = is_limit,
-  expected = "a number of batches (an integer >= 0) or a fraction (a float in [0.0, 1.0])"}
-
-local function limit(default) return {test = LIMIT.test, expected = LIMIT.expected, default = default} end
+local function limit(default)
+  return {test = is_limit, expected = "a number of batches (an integer >= 0) or a fraction (a float in [0.0, 1.0])",
+    default = default}
+end
 
 -- name -> spec (lightning.util.options)
 local SPEC = {
@@ -73,7 +73,5 @@ function trainer_options.resolve(opts)
   end
   return out
 end
-
-trainer_options.is_limit = is_limit
 
 return trainer_options
