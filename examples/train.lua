@@ -1,12 +1,14 @@
 #!/usr/bin/env lua5.4
 --- train.lua: trains the reference image classifier, as the original project's train.py.
---   lua examples/train.lua --cifar10                    CIFAR-10 at 32x32 from ./data (cifar-10-batches-bin/)
+--   lua examples/train.lua --cifar10                    CIFAR-10 at 32x32 from ./data (downloaded when missing)
 --   lua examples/train.lua --fashion_mnist --max_epochs 5
 --   lua examples/train.lua --data_dir my_images         a folder with one sub-folder of PNGs per class
 --   lua examples/train.lua --cifar10 --resume last      continue the last run (or --resume <checkpoint>)
 -- Writes <output_dir>/checkpoints (the top 3 by --monitor and last.safetensors) and
 -- <output_dir>/logs/<experiment_name>/version_N (TensorBoard events, metrics.csv, hparams.yaml, and
--- plots/: metrics.png, confusion_matrix.png, samples.png).
+-- plots/: metrics.png, confusion_matrix.png, samples.png). Prints the original's running report (the
+-- model and data blocks, the first batch of each epoch in detail, epoch summaries) unless --quiet.
+-- examples/predict.lua classifies images with the checkpoints.
 -- Installed by the rock as the command `lightning-train`.
 
 -- From a checkout, use its Lua files and build (see checkout.lua).
@@ -19,6 +21,8 @@ end
 local argparse = require "argparse"
 local L = require "lightning"
 local output = require "lightning.util.output"
+local cli = require "lightning.cli"
+local download = require "lightning.data.download"
 
 local RULE = ("="):rep(60)
 local say = output.print
@@ -39,6 +43,8 @@ local function build_parser()
   p:option("--data_dir", "A folder of class folders of PNG images (train/ and test/ inside are used when present).")
   p:option("--data_root", "The folder that holds (or receives) cifar-10-batches-bin/ or the Fashion-MNIST files "
     .. "(default: ./data for CIFAR-10; Debian's /usr/share/datasets/fashion-mnist for Fashion-MNIST).")
+  p:flag("--no_download", "Do not fetch CIFAR-10 when its files are missing (by default it is downloaded into "
+    .. "--data_root, as torchvision's download=True).")
   p:option("--image_size", "Image size (default: the data set's own, rounded up to a multiple of 16; 224 for folders).")
     :convert(tonumber)
   p:option("--batch_size", "Batch size.", "32"):convert(tonumber)
@@ -61,16 +67,24 @@ local function build_parser()
   p:option("--early_stopping_patience", "Epochs without improvement before stopping.", "10"):convert(tonumber)
   p:option("--min_delta", "Smallest change that counts as an improvement.", "0"):convert(tonumber)
   p:option("--monitor", "Metric that early stopping and checkpoints watch.", "val_loss")
-  p:option("--save_top_k", "How many best checkpoints to keep.", "3"):convert(tonumber)
+  p:option("--save_top_k", "How many best checkpoints to keep (-1: all, 0: none).", "3"):convert(tonumber)
   -- run
   p:option("--seed", "Random seed.", "42"):convert(tonumber)
   p:option("--output_dir", "Where checkpoints and logs go.", "outputs")
   p:option("--experiment_name", "Name of the run's log folder.", "image_classifier")
   p:option("--resume", "Resume from a checkpoint file, or \"last\".")
   p:flag("--test", "Test the best checkpoint after training.")
-  p:flag("--debug", "Print the original's debugging output (first batch of each epoch, epoch summaries).")
+  p:flag("--quiet", "Leave out the original's running report (the INITIALIZING MODEL and data blocks, the first "
+    .. "batch of each epoch with the forward pass's statistics, the epoch summaries).")
+  p:flag("--debug", "More for debugging: the gradient-flow report, early stopping's reasoning, and errors with "
+    .. "their traceback.")
   p:option("--fast_dev_run", "Run N (default 1) batches of training and validation as a check."):args("?")
-  p:option("--limit_train_batches", "Batches per epoch: a count, or a fraction such as 0.1."):convert(number_or_fraction)
+  p:option("--limit_train_batches", "Training batches per epoch: a count, or a fraction such as 0.1."):convert(number_or_fraction)
+  p:option("--limit_val_batches", "Validation batches per check: a count, or a fraction such as 0.1."):convert(number_or_fraction)
+  p:option("--limit_test_batches", "Test batches: a count, or a fraction such as 0.1."):convert(number_or_fraction)
+  p:option("--val_check_interval", "Validate after this fraction of an epoch (0.25: four times per epoch) or this many "
+    .. "training batches (an integer); 1.0 (default): once per epoch."):convert(number_or_fraction)
+  p:option("--check_val_every_n_epoch", "Validate after every n-th epoch.", "1"):convert(tonumber)
   p:option("--num_threads", "Compute threads (default: all cores)."):convert(tonumber)
   p:flag("--no_progress_bar", "No progress bar (a line per epoch instead).")
   return p
@@ -89,7 +103,8 @@ local function check_args(args)
   if chosen == 0 then error("choose the data: --cifar10, --fashion_mnist or --data_dir <folder>", 0) end
   if chosen > 1 then error("choose one data set: --cifar10, --fashion_mnist and --data_dir exclude each other", 0) end
   for name, min in pairs({batch_size = 1, num_workers = 0, max_epochs = 1, accumulate_grad_batches = 1,
-    early_stopping_patience = 0, save_top_k = -1, seed = 0, num_threads = 1, image_size = 16}) do
+    early_stopping_patience = 0, save_top_k = -1, seed = 0, num_threads = 1, image_size = 16,
+    check_val_every_n_epoch = 1}) do
     integer(args, name, min)
   end
   if args.image_size and args.image_size % 16 ~= 0 then
@@ -131,15 +146,30 @@ end
 
 local NATIVE_SIZE = {cifar10 = 32, fashion_mnist = 28, folder = 224}
 
+-- Options that change what is printed, not the run: left out of the saved configuration.
+local DISPLAY_ONLY = {debug = true, quiet = true, no_progress_bar = true, cifar10 = true, fashion_mnist = true}
+
+--- The whole run configuration, for the checkpoints and the loggers (hparams.yaml, TensorBoard's
+-- HPARAMS): every option that shapes the run, the data set and the image size used.
+local function run_config(args, dataset, size)
+  local config = {dataset = dataset, image_size = size}
+  for k, v in pairs(args) do
+    if not DISPLAY_ONLY[k] and config[k] == nil and type(v) ~= "table" then config[k] = v end
+  end
+  return config
+end
+
 local function data_module(args)
   local dataset = args.cifar10 and "cifar10" or args.fashion_mnist and "fashion_mnist" or "folder"
   local size = args.image_size or 16 * math.ceil(NATIVE_SIZE[dataset] / 16)
   local root = args.data_root or (dataset == "cifar10" and "./data" or nil)   -- nil: the data set's default
   return L.data.ImageDataModule{dataset = dataset, data_dir = args.data_dir, data_root = root,
     image_size = size, batch_size = args.batch_size, num_workers = args.num_workers, val_split = args.val_split,
-    seed = args.seed, augmentation = args.augmentation, augment = args.augmentation ~= "none", debug = args.debug,
-    output = say}, size
+    seed = args.seed, augmentation = args.augmentation, augment = args.augmentation ~= "none", debug = not args.quiet,
+    download = dataset == "cifar10" and not args.no_download, output = say}, size, dataset
 end
+
+local trainer   -- (for the traceback of a failed run)
 
 local function main(args)
   check_args(args)
@@ -148,13 +178,20 @@ local function main(args)
   print_device()
   print_config(args)
 
-  local dm, size = data_module(args)
-  dm:prepare_data()
+  local dm, size, dataset = data_module(args)
+  local ok, err = pcall(dm.prepare_data, dm)
+  if not ok then   -- the library's advice for turning the download on, as this command line says it
+    error((tostring(err):gsub(download.DOWNLOAD_HINT:gsub("%p", "%%%0"), "leave out --no_download to fetch them")), 0)
+  end
   dm:setup("fit")
   local model = L.models.BasicImageClassifier{num_classes = dm.num_classes, in_channels = dm.in_channels,
     image_size = size, dropout_rate = args.dropout_rate, learning_rate = args.learning_rate,
     weight_decay = args.weight_decay, optimizer = args.optimizer, momentum = args.momentum,
-    scheduler = args.scheduler, monitor = args.monitor, label_smoothing = args.label_smoothing, debug = args.debug}
+    scheduler = args.scheduler, monitor = args.monitor, label_smoothing = args.label_smoothing,
+    debug = not args.quiet}
+  -- with the model's own hyper-parameters (and the data's class names and normalisation, which it adds
+  -- at setup) in every checkpoint and logger
+  model:save_hyperparameters(run_config(args, dataset, size))
 
   local mode = args.monitor:find("loss") and "min" or "max"
   local checkpoint_dir = args.output_dir .. "/checkpoints"
@@ -177,12 +214,14 @@ local function main(args)
   local plots = tensorboard.log_dir .. "/plots"
   callbacks[#callbacks + 1] = L.plot.PlotCallback{dirpath = plots}
 
-  local trainer = L.Trainer{
+  trainer = L.Trainer{
     max_epochs = args.max_epochs, default_root_dir = args.output_dir, callbacks = callbacks,
     logger = {tensorboard, csv}, precision = args.precision, deterministic = true,
     gradient_clip_val = args.gradient_clip_val > 0 and args.gradient_clip_val or nil,
     accumulate_grad_batches = args.accumulate_grad_batches, fast_dev_run = args.fast_dev_run,
-    limit_train_batches = args.limit_train_batches,
+    limit_train_batches = args.limit_train_batches, limit_val_batches = args.limit_val_batches,
+    limit_test_batches = args.limit_test_batches, val_check_interval = args.val_check_interval,
+    check_val_every_n_epoch = args.check_val_every_n_epoch,
   }
   local started = L.now()
   trainer:fit(model, dm, {ckpt_path = args.resume})
@@ -202,13 +241,8 @@ local function main(args)
 end
 
 local parser = build_parser()
-local args = parser:parse()
-local ok, err = xpcall(main, function(e)
-  return {message = tostring(e), traceback = debug.traceback(tostring(e), 2)}
-end, args)
-if not ok then
-  io.stdout:flush()
-  io.stderr:write("\nTraining failed: ", err.message, "\n")
-  if args.debug then io.stderr:write(err.traceback, "\n") end
-  os.exit(1)
-end
+local args = parser:parse(cli.join_negative_numbers(arg))   -- "--save_top_k -1"
+-- Errors without the library's file positions unless --debug; an error in user code keeps its traceback
+-- (the Trainer's, which shows where inside the hook it happened).
+cli.main(main, args, {title = "Training failed", debug = args.debug, script = arg[0],
+  traceback = function() return trainer and trainer.last_traceback end})

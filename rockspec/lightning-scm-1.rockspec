@@ -30,11 +30,14 @@ build = {
       LUA_INCDIR = "$(LUA_INCDIR)",
       LUA_LIBDIR = "$(LIBDIR)",
       LUA_LUADIR = "$(LUADIR)",
+      -- README.md, docs/ and examples/ into the rock's doc folder (luarocks doc lightning)
+      LIGHTNING_DOC_DIR = "$(PREFIX)/doc",
    },
    install = {
-      -- the training script as a command (LuaRocks wraps it so that it finds the installed library)
+      -- the scripts as commands (LuaRocks wraps them so that they find the installed library)
       bin = {
          ["lightning-train"] = "examples/train.lua",
+         ["lightning-predict"] = "examples/predict.lua",
       },
    },
 }

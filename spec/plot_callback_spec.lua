@@ -48,7 +48,7 @@ describe("plot: PlotCallback", function()
     local cb = L.plot.PlotCallback{dirpath = dir .. "/run/plots", class_names = CLASSES}
     local trainer = fit(dir, cb)
     local h = cb.history
-    assert.same({1, 2, 3}, h.epoch)
+    assert.same({0, 1, 2}, h.epoch)   -- numbered from 0, as the console and checkpoint names
     for _, key in ipairs {"train_loss", "val_loss", "train_acc", "val_acc"} do
       assert.equal(3, #h[key], key)
       for i = 1, 3 do assert.is_true(h[key][i] == h[key][i], ("%s[%d] is NaN"):format(key, i)) end
@@ -68,7 +68,7 @@ describe("plot: PlotCallback", function()
     local _, model = fit(dir, cb)
     local counts = model.epoch_metrics.val.confusion:counts()
     -- neither the options, a data module nor these plain-table data sets name the classes: 1..4
-    local want = L.plot.confusion_matrix(counts, nil, nil, {title = "Confusion matrix (validation, epoch 3)"})
+    local want = L.plot.confusion_matrix(counts, nil, nil, {title = "Confusion matrix (validation, epoch 2)"})
     H.assert_close(L.data.read_png(dir .. "/confusion_matrix.png"), want.tensor, 0.5 / 255 + 1e-6, "confusion matrix")
     assert.same({dir .. "/confusion_matrix.png"}, cb.written)
   end)
@@ -122,14 +122,14 @@ describe("plot: PlotCallback", function()
     local first = L.plot.PlotCallback{dirpath = dir .. "/p1", samples = false}
     fit(dir, first, {max_epochs = 2, enable_checkpointing = true, callbacks = {first,
       L.callbacks.ModelCheckpoint{dirpath = ckpt_dir, save_last = true}}})
-    assert.same({1, 2}, first.history.epoch)
+    assert.same({0, 1}, first.history.epoch)
     local second = L.plot.PlotCallback{dirpath = dir .. "/p2", samples = false}
     L.manual_seed(5)
     local trainer = L.Trainer(S.quiet(dir, {max_epochs = 4, enable_checkpointing = true, callbacks = {second,
       L.callbacks.ModelCheckpoint{dirpath = ckpt_dir, save_last = true}}}))
     local train, val = loaders()
     output.capture(trainer.fit, trainer, classifier(), train, val, {ckpt_path = ckpt_dir .. "/last.safetensors"})
-    assert.same({1, 2, 3, 4}, second.history.epoch)
+    assert.same({0, 1, 2, 3}, second.history.epoch)
     for i = 1, 2 do assert.equal(first.history.val_acc[i], second.history.val_acc[i]) end
     local copy = L.plot.PlotCallback{}
     copy:load_state_dict(second:state_dict())

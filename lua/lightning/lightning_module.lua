@@ -25,12 +25,30 @@ function LightningModule:__init()
   self.automatic_optimization = true
 end
 
---- Copies the given hyper-parameters into self.hparams (saved in checkpoints as JSON).
+local function is_scalar(v)
+  local t = type(v)
+  return t == "number" or t == "string" or t == "boolean"
+end
+
+-- A copy of a list of numbers, strings and booleans ({0.49, 0.48, 0.45}, class names), or nil.
+local function scalar_list(v)
+  if type(v) ~= "table" or getmetatable(v) ~= nil or #v == 0 then return nil end
+  local copy, count = {}, 0
+  for _ in pairs(v) do count = count + 1 end
+  if count ~= #v then return nil end
+  for i, x in ipairs(v) do
+    if not is_scalar(x) then return nil end
+    copy[i] = x
+  end
+  return copy
+end
+
+--- Copies the given hyper-parameters into self.hparams (saved in checkpoints as JSON, logged by the
+-- loggers): numbers, strings, booleans and lists of them; other values are left out.
 function LightningModule:save_hyperparameters(hparams)
   assert(hparams == nil or type(hparams) == "table", "save_hyperparameters: expected a table")
   for k, v in pairs(hparams or {}) do
-    local t = type(v)
-    if t == "number" or t == "string" or t == "boolean" then self.hparams[k] = v end
+    if is_scalar(v) then self.hparams[k] = v else self.hparams[k] = scalar_list(v) or self.hparams[k] end
   end
   return self.hparams
 end

@@ -5,6 +5,7 @@
 -- Tensors keep the dtype they ask for (t.dtype, t.scalar): BatchNorm's num_batches_tracked is written as
 -- PyTorch's 0-dimensional int64.
 local L = require "lightning"
+local checkpoint = require "lightning.trainer.checkpoint"
 
 local M = {}
 
@@ -41,8 +42,11 @@ function M.save_weights(model, path, metadata)
   if not ok then error((strip_position(err):gsub("^lightning%.save_safetensors", fname)), 2) end
 end
 
---- Reads a safetensors file into the model through load_state_dict. opts.strict (default true): every
--- key must match. Returns {missing_keys = {...}, unexpected_keys = {...}, metadata = {...}}.
+--- Reads a safetensors file into the model through load_state_dict: a weights file (save_weights,
+-- safetensors.torch.save_file) or a training checkpoint (ModelCheckpoint's), whose optimizer, scheduler,
+-- callback and loop states are left out. opts.strict (default true): every key must match. Returns
+-- {missing_keys = {...}, unexpected_keys = {...}, metadata = {...}} and, for a checkpoint, hparams,
+-- epoch and global_step.
 function M.load_weights(model, path, opts)
   local fname = "lightning.load_weights"
   check_model(model, fname)
@@ -53,12 +57,22 @@ function M.load_weights(model, path, opts)
   opts = opts or {}
   local strict = opts.strict
   if strict == nil then strict = true end
-  local ok, tensors, metadata = pcall(L.load_safetensors, path)
-  if not ok then error((strip_position(tensors):gsub("^lightning%.load_safetensors", fname)), 2) end
+  local header = checkpoint.read_metadata(path)   -- the header alone: is it a training checkpoint?
+  local tensors, metadata, ckpt
+  if header and header.format == checkpoint.FORMAT then
+    local ok, read = pcall(checkpoint.read, path)
+    if not ok then error(("%s: %s"):format(fname, strip_position(read)), 2) end
+    ckpt, tensors, metadata = read, read.state_dict, header
+  else
+    local ok, t, m = pcall(L.load_safetensors, path)
+    if not ok then error((strip_position(t):gsub("^lightning%.load_safetensors", fname)), 2) end
+    tensors, metadata = t, m
+  end
   local ok2, result = pcall(model.load_state_dict, model, tensors, strict)
   if not ok2 then error(("%s: %s: %s"):format(fname, path, strip_position(result)), 2) end
   result = result or {}
   result.metadata = metadata
+  if ckpt then result.hparams, result.epoch, result.global_step = ckpt.hparams, ckpt.epoch, ckpt.global_step end
   return result
 end
 

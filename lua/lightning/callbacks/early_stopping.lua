@@ -49,6 +49,7 @@ function EarlyStopping:setup(trainer, module, stage)
   self._check_on_train_epoch_end = self.check_on_train_epoch_end
   if self._check_on_train_epoch_end == nil then
     self._check_on_train_epoch_end = trainer.check_val_every_n_epoch == 1
+      and (trainer.val_check_interval == nil or trainer.val_check_interval == 1.0)
   end
 end
 

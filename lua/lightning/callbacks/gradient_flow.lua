@@ -3,7 +3,9 @@
 -- (default: the Trainer's log_every_n_steps), after the backward pass, it logs each parameter's
 -- gradient norm as "grad_norm/<parameter>" and their total as "grad_norm/total" to the loggers, and
 -- prints a warning naming the parameters whose gradients vanish (norm < 1e-7) or explode (> 1e3 or
--- NaN). verbose = true prints the whole report (gradient and weight norms, ratio, status) each time.
+-- NaN). The biases of layers that a BatchNorm follows, whose gradients are zero by construction, are
+-- not flagged; a note says so once. verbose = true prints the whole report (gradient and weight norms,
+-- ratio, status) each time.
 --   L.callbacks.GradientFlowMonitor{every_n_steps = 50, verbose = false, log = true}
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
@@ -30,7 +32,7 @@ function GradientFlowMonitor:on_after_backward(trainer, module)
   self._last_step = trainer.global_step
   local rows = self.verbose and select(1, diagnostics.print_gradient_flow(module, output.print))
     or diagnostics.gradient_flow(module)
-  local sum, flagged = 0, {vanishing = {}, exploding = {}}
+  local sum, flagged = 0, {vanishing = {}, exploding = {}, ["before batchnorm"] = {}}
   local metrics = {}
   for _, r in ipairs(rows) do
     if r.grad_norm then
@@ -48,6 +50,11 @@ function GradientFlowMonitor:on_after_backward(trainer, module)
     for _, lg in ipairs(trainer.loggers) do lg:log_metrics(metrics, trainer.global_step) end
   end
   if not self.verbose then
+    local before_bn = flagged["before batchnorm"]
+    if #before_bn > 0 and not self._noted_before_batchnorm then
+      self._noted_before_batchnorm = true
+      output.print(("Gradient flow: %s: %s"):format(table.concat(before_bn, ", "), diagnostics.BEFORE_BATCHNORM_NOTE))
+    end
     for _, status in ipairs {"vanishing", "exploding"} do
       if #flagged[status] > 0 then
         output.print(("Gradient flow at step %d: %s gradients in %s"):format(trainer.global_step, status,

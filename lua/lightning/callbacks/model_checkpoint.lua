@@ -78,7 +78,7 @@ end
 function ModelCheckpoint:_saves_on_train_epoch_end(trainer)
   if self.save_on_train_epoch_end ~= nil then return self.save_on_train_epoch_end end
   if trainer.check_val_every_n_epoch ~= 1 then return false end
-  return true
+  return trainer.val_check_interval == nil or trainer.val_check_interval == 1.0
 end
 
 function ModelCheckpoint:_epoch_due(trainer)

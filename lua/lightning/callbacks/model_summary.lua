@@ -34,13 +34,6 @@ local function count_params(m)
   return trainable, frozen
 end
 
-local function shape_text(t)
-  if not L.is_tensor(t) then return "?" end
-  local dims = {}
-  for i = 1, t:dim() do dims[i] = tostring(t:size(i)) end
-  return "[" .. table.concat(dims, ", ") .. "]"
-end
-
 -- Rows (depth-first, up to max_depth): {name, type, params, mode, out}.
 local function collect(module, max_depth)
   local rows = {}
@@ -57,28 +50,53 @@ local function collect(module, max_depth)
   return rows
 end
 
--- Runs example_input_array through the model in eval mode so that each layer's output shape is known.
-local function run_example(module)
+-- Runs example_input_array through the model in eval mode and records the size of what each listed
+-- layer returns (Lightning's ModelSummary does this with forward hooks). forward gets {fused = false}:
+-- a model that fuses layers into one kernel (BasicImageClassifier) runs them one by one instead, so that
+-- every layer has an output. Returns {module = size}, or nil without an example or when forward fails.
+local function record_sizes(module, rows)
   local x = module.example_input_array
-  if not L.is_tensor(x) then return false end
+  if not L.is_tensor(x) then return nil end
+  local sizes, wrapped = {}, {}
+  for _, row in ipairs(rows) do
+    local m = row.module
+    if not wrapped[m] and type(m.forward) == "function" then
+      wrapped[m] = {rawget(m, "forward")}   -- an instance's own forward, or nil for its class's
+      local forward = m.forward
+      m.forward = function(self, ...)
+        local out = forward(self, ...)
+        if L.is_tensor(out) then sizes[self] = out:size() end
+        return out
+      end
+    end
+  end
   local was_training = module.training
   module:eval()
-  local ok = pcall(module.forward, module, x)
+  local ok = pcall(module.forward, module, x, {fused = false})
   module:train(was_training)
-  return ok
+  for m, saved in pairs(wrapped) do rawset(m, "forward", saved[1]) end
+  return ok and sizes or nil
+end
+
+local function size_text(size)
+  if not size then return "?" end   -- a layer the forward pass did not use
+  local dims = {}
+  for i = 1, #size do dims[i] = tostring(size[i]) end
+  return "[" .. table.concat(dims, ", ") .. "]"
 end
 
 --- The summary as text.
 function ModelSummary.summarize(module, max_depth)
   max_depth = max_depth or 1
   local rows = collect(module, max_depth)
-  local with_shapes = run_example(module)
+  local sizes = record_sizes(module, rows)
+  local with_shapes = sizes ~= nil
   local headers = {"", "Name", "Type", "Params", "Mode"}
   if with_shapes then headers[#headers + 1] = "Out sizes" end
   local cells = {}
   for i, row in ipairs(rows) do
     local line = {tostring(i), row.name, row.type, ModelSummary.human_count(row.params), row.mode}
-    if with_shapes then line[#line + 1] = shape_text(row.module.output) end
+    if with_shapes then line[#line + 1] = size_text(sizes[row.module]) end
     cells[i] = line
   end
   local widths = {}

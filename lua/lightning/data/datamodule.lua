@@ -108,10 +108,14 @@ local RULE = ("="):rep(60)
 
 --- Downloads what is missing (CIFAR-10 with download = true); called once, before setup.
 function ImageDataModule:prepare_data()
-  if self.dataset == "cifar10" then
-    self._cifar_folder = datasets.cifar10_folder(self.data_root, self.download,
-      {fname = fname, url = self.url, md5 = self.md5})
-  end
+  if self.dataset == "cifar10" then self:_cifar10_folder() end
+end
+
+-- The folder of the CIFAR-10 batches (downloaded first when they are missing and download is on).
+function ImageDataModule:_cifar10_folder()
+  self._cifar_folder = self._cifar_folder or datasets.cifar10_folder(self.data_root, self.download,
+    {fname = fname, url = self.url, md5 = self.md5, output = self.output})
+  return self._cifar_folder
 end
 
 -- The transforms for evaluation and (with augmentation) training.
@@ -135,10 +139,7 @@ end
 function ImageDataModule:_load(part)
   local train = part == "train"
   if self.dataset == "cifar10" then
-    local folder = self._cifar_folder or datasets.cifar10_folder(self.data_root, self.download,
-      {fname = fname, url = self.url, md5 = self.md5})
-    self._cifar_folder = folder
-    return datasets.CIFAR10{root = folder, train = train, records_per_file = self.records_per_file}
+    return datasets.CIFAR10{root = self:_cifar10_folder(), train = train, records_per_file = self.records_per_file}
   elseif self.dataset == "fashion_mnist" then
     return datasets.FashionMNIST{root = self.data_root, train = train}
   elseif self.dataset == "mnist" then
@@ -172,10 +173,9 @@ function ImageDataModule:setup(stage)
     U.fail(fname .. ":setup", "stage must be \"fit\", \"validate\", \"test\", \"predict\" or nil, got %s", U.describe(stage))
   end
   local train_transform, eval_transform = self:_transforms()
-  say(self, "%s", RULE)
-  say(self, "DATA MODULE SETUP (stage: %s)", tostring(stage))
-  say(self, "%s", RULE)
+  local built = false  -- the report is printed when the sets are built, not again for a later setup
   if (stage == nil or stage == "fit" or stage == "validate") and not self.train_set then
+    built = true
     local full = self:_load("train")
     local n = #full
     local n_train = math.floor(self.val_split * n)
@@ -191,6 +191,7 @@ function ImageDataModule:setup(stage)
     self._full_size = n
   end
   if (stage == nil or stage == "test" or stage == "predict") and not self.test_set then
+    built = true
     local test = self:_load("test")
     if test then
       self.test_set = test:with_transform(eval_transform)
@@ -198,9 +199,12 @@ function ImageDataModule:setup(stage)
     else
       if not self.val_set then self:setup("validate") end
       self.test_set = self.val_set
+      self.test_is_val = true
+      self.output(("%s has no test split (a train/ folder beside test/ or val/): %s on the validation split (%d images)")
+        :format(self.data_dir, stage == "predict" and "predicting" or "testing", #self.val_set))
     end
   end
-  if self.debug then self:_report_sets(stage) end
+  if self.debug and built then self:_report_sets(stage) end
 end
 
 -- The sets a stage uses, for the report.
@@ -208,6 +212,9 @@ local STAGE_SETS = {fit = {train = true, val = true}, validate = {val = true}, t
 
 function ImageDataModule:_report_sets(stage)
   local shown = STAGE_SETS[stage] or {train = true, val = true, test = true}
+  say(self, "%s", RULE)
+  say(self, "DATA MODULE SETUP (stage: %s)", tostring(stage))
+  say(self, "%s", RULE)
   local root = self.dataset == "folder" and self.data_dir or (self._cifar_folder or self.data_root)
   say(self, "Dataset: %s (%s)", self.title, root)
   say(self, "Classes (%d): %s", self.num_classes, table.concat(self.classes, ", "))

@@ -24,12 +24,14 @@ function M.cifar10_folder(root, download_missing, opts)
   local fname = opts and opts.fname or "lightning.data.CIFAR10"
   local folder = cifar_folder(root)
   if folder then return folder end
-  if not download_missing then
-    U.fail(fname, "no CIFAR-10 files in %s (looked for %s/data_batch_1.bin and %s/cifar-10-batches-bin/); pass "
-      .. "download = true, or download %s and unpack it there", root, root, root, download.CIFAR10_URL)
-  end
   local dest = root:match("^(.*)/cifar%-10%-batches%-bin$") or root
-  return download.cifar10(dest ~= "" and dest or ".", {url = opts and opts.url, md5 = opts and opts.md5, fname = fname})
+  dest = dest ~= "" and dest or "."
+  if not download_missing then
+    U.fail(fname, "no CIFAR-10 files in %s (looked for %s/data_batch_1.bin and %s/cifar-10-batches-bin/); %s.\n%s",
+      root, root, root, download.DOWNLOAD_HINT, download.cifar10_manual_steps(dest))
+  end
+  return download.cifar10(dest, {url = opts and opts.url, md5 = opts and opts.md5, fname = fname,
+    output = opts and opts.output})
 end
 
 --- CIFAR10{root, train = true, transform, download = false, url, md5, records_per_file = 10000}

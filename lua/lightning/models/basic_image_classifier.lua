@@ -9,6 +9,7 @@
 --   local logits = model:forward(x)              -- x: N x in_channels x image_size x image_size
 --   model:forward(x, {debug = true})              -- prints the original's FORWARD PASS DEBUG block
 --   model:backward(x, grad_logits)                -- accumulates parameter gradients
+--   local model = L.models.BasicImageClassifier.load_from_checkpoint("outputs/checkpoints/last.safetensors")
 local L = require "lightning"
 local class = require "lightning.class"
 local nn = require "lightning.nn"
@@ -104,7 +105,7 @@ local function report(out, label, index, x)
   elseif label == "bn_relu" then
     local name = index.fc > 0 and ("BN_FC" .. index.fc) or ("BN" .. index.conv)
     out(("After %s+ReLU - mean: %s, std: %s"):format(name, fmt(s.mean), fmt(s.std)))
-    out(("  Dead neurons: %d / %d"):format(s.zeros // 1, s.numel))
+    out(("  Dead neurons: %d / %d"):format(diagnostics.dead_units(x)))
   elseif label == "pool" then
     out(("After Pool%d: %s"):format(index.conv, diagnostics.shape(x)))
   elseif label == "flatten" then
@@ -128,6 +129,8 @@ end
 
 --- The logits for x (N x in_channels x size x size). opts.debug prints the layer-by-layer report through
 -- opts.output or self.debug_output (a function taking one line; default: standard output).
+-- opts.fused = false runs each block's BatchNorm, ReLU and pooling as separate layers (as debug does),
+-- so that each has its own output (the model summary's sizes).
 function BasicImageClassifier:forward(x, opts)
   util.check_input("BasicImageClassifier:forward", x, {4})
   if x:size(2) ~= self.in_channels or x:size(3) ~= self.image_size or x:size(4) ~= self.image_size then
@@ -146,7 +149,7 @@ function BasicImageClassifier:forward(x, opts)
   end
   local index = {conv = 0, fc = 0}
   local h = x
-  self._active_steps = debug and self._steps or self._fused_steps
+  self._active_steps = (debug or (opts and opts.fused == false)) and self._steps or self._fused_steps
   for _, step in ipairs(self._active_steps) do
     local m, label = step[1], step[2]
     h = m:forward(h)
@@ -171,6 +174,10 @@ function BasicImageClassifier:backward(x, grad_output)
   self.grad_input = g
   return g
 end
+
+--- BasicImageClassifier.load_from_checkpoint(path[, overrides]): the model of a training checkpoint
+-- (hyper-parameters from its metadata, weights loaded); see lightning.models.from_checkpoint.
+BasicImageClassifier.load_from_checkpoint = require("lightning.models.from_checkpoint").bind(BasicImageClassifier)
 
 function BasicImageClassifier:extra_repr()
   return ("num_classes=%d, in_channels=%d, image_size=%d, dropout_rate=%g"):format(self.num_classes,

@@ -10,7 +10,10 @@
 -- debugging output: the INITIALIZING MODEL block (at setup), "STARTING TRAINING EPOCH n" banners, the
 -- first batch of each epoch in detail (shapes, label distribution, the network's forward report,
 -- loss, predictions against truth, correct count) and epoch summaries with the learning rate.
--- Hyper-parameters are in self.hparams (saved in checkpoints). batch_idx is 1-based.
+-- predict_step gives classes, probabilities and logits. Hyper-parameters are in self.hparams (saved in
+-- checkpoints); fitted on a data module with classes, mean and std (ImageDataModule), it adds them as
+-- class_names, mean and std, so that a checkpoint classifies new images alone; load_from_checkpoint
+-- builds the model back from one. batch_idx is 1-based.
 local L = require "lightning"
 local class = require "lightning.class"
 local nn = require "lightning.nn"
@@ -69,6 +72,13 @@ local function class_specs(cls)
   return specs
 end
 
+--- The names a class's constructor takes (a set): the hyper-parameters, the class's own defaults, net.
+function ImageClassifier.option_names(cls)
+  local known = {}
+  for k in pairs(class_specs(cls)) do known[k] = true end
+  return known
+end
+
 function ImageClassifier:__init(opts)
   local hp = options.check("ImageClassifier", opts, class_specs(getmetatable(self)))
   local net = hp.net
@@ -87,6 +97,12 @@ function ImageClassifier:__init(opts)
   end
   return hp  -- the checked options, for a subclass's own (BasicImageClassifier's network options)
 end
+
+--- ImageClassifier.load_from_checkpoint(path[, overrides]): the model a training checkpoint holds,
+-- built from the hyper-parameters in its metadata (overrides replace some) with its weights loaded
+-- (Lightning's name; see lightning.models.from_checkpoint). Subclasses have their own
+-- (BasicImageClassifier.load_from_checkpoint); Class:load_from_checkpoint(path) works for any.
+ImageClassifier.load_from_checkpoint = require("lightning.models.from_checkpoint").bind(ImageClassifier)
 
 function ImageClassifier:forward(x, opts)
   if not self.net then
@@ -211,7 +227,18 @@ end
 
 -- ---- steps ----
 
+-- What a data module says about its images, kept in the hyper-parameters so that a checkpoint can
+-- classify new images by itself (examples/predict.lua): the class names and the normalisation.
+local function data_hparams(dm)
+  local hp = {}
+  if type(dm) ~= "table" then return hp end
+  if type(dm.classes) == "table" then hp.class_names = dm.classes end
+  if type(dm.mean) == "table" and type(dm.std) == "table" then hp.mean, hp.std = dm.mean, dm.std end
+  return hp
+end
+
 function ImageClassifier:setup(stage)
+  if stage == "fit" and self.trainer then self:save_hyperparameters(data_hparams(self.trainer.datamodule)) end
   if self.hparams.debug and not self._model_info_printed then
     self:print_model_info()
     self._model_info_printed = true
@@ -249,10 +276,12 @@ function ImageClassifier:test_step(batch, batch_idx)
   return {loss = loss, output = logits, target = batch.target}
 end
 
---- {predictions = (B) classes 1..K, logits = (B, K)} (copies: the network reuses its buffers).
+--- {predictions = (B) classes 1..K, probabilities = (B, K) softmax of the logits, logits = (B, K)}
+-- (copies: the network reuses its buffers). batch.target is not needed.
 function ImageClassifier:predict_step(batch, batch_idx)
   local logits = self:forward(batch.input)
-  return {predictions = logits:argmax(2), logits = logits:clone()}
+  self._softmax = self._softmax or nn.Softmax(2)
+  return {predictions = logits:argmax(2), probabilities = self._softmax:forward(logits):clone(), logits = logits:clone()}
 end
 
 -- ---- epoch hooks: metrics and the original's epoch output ----

@@ -1,5 +1,7 @@
 --- Diagnostics for debugging a network: activation statistics and the gradient-flow report.
 local L = require "lightning"
+local class = require "lightning.class"
+local batchnorm = require "lightning.nn.batchnorm"
 
 local diagnostics = {}
 
@@ -22,10 +24,52 @@ function diagnostics.stats(t)
     numel = n}
 end
 
+--- Dead units of a batch of activations x (N x ...): the units (for N x C x H x W, each channel, row and
+-- column; for N x F, each feature) that are zero for every sample of the batch, as the original
+-- project counts "Dead neurons". Returns their number and the number of units (x's size without N).
+function diagnostics.dead_units(x)
+  local n = x:size(1)
+  local units = n > 0 and x:numel() // n or 0
+  if units == 0 then return 0, 0 end
+  local dead = x:max(1):eq(0):cmul(x:min(1):eq(0)):sum()
+  return math.tointeger(dead) or dead, units
+end
+
+-- Whether m is a BatchNorm layer (BatchNorm1d, BatchNorm2d).
+local function is_batchnorm(m)
+  return class.is_instance(m, batchnorm.BatchNorm1d.super)
+end
+
+--- The names of the biases whose gradient is zero by construction: those of a layer that a BatchNorm
+-- follows (the next child in registration order, which is a Sequential's order and the reference
+-- model's). BatchNorm subtracts the batch mean, so a constant added before it changes nothing and its
+-- gradient is zero up to rounding. Returns a set {name = true}.
+function diagnostics.biases_before_batchnorm(model)
+  local set = {}
+  local function walk(m, prefix)
+    if type(m.named_children) ~= "function" then return end
+    local children = {}
+    for name, child in m:named_children() do children[#children + 1] = {name, child} end
+    for i, entry in ipairs(children) do
+      local name, child = entry[1], entry[2]
+      local after = children[i + 1] and children[i + 1][2]
+      if after and is_batchnorm(after) and child.bias ~= nil then set[prefix .. name .. ".bias"] = true end
+      walk(child, prefix .. name .. ".")
+    end
+  end
+  walk(model, "")
+  return set
+end
+
+diagnostics.BEFORE_BATCHNORM_NOTE = "the biases of layers that a BatchNorm follows have a zero gradient by "
+  .. "construction (BatchNorm subtracts the batch mean, so they change nothing): not flagged as vanishing"
+
 --- Per parameter: gradient norm, mean |grad|, weight norm, their ratio, and a status ("ok",
--- "vanishing" when the gradient norm is below 1e-7, "exploding" above 1e3, "no gradient").
+-- "vanishing" when the gradient norm is below 1e-7, "exploding" above 1e3 or NaN, "no gradient", and
+-- "before batchnorm" for a bias whose gradient is zero by construction, see biases_before_batchnorm).
 function diagnostics.gradient_flow(model)
   local rows = {}
+  local before_bn = diagnostics.biases_before_batchnorm(model)
   for name, p in model:named_parameters() do
     local row = {name = name, shape = tostring(p:size()), weight_norm = p:norm()}
     if p.grad then
@@ -33,7 +77,7 @@ function diagnostics.gradient_flow(model)
       row.grad_mean_abs = p.grad:numel() > 0 and p.grad:norm(1) / p.grad:numel() or 0
       row.ratio = row.weight_norm > 0 and row.grad_norm / row.weight_norm or math.huge
       if row.grad_norm ~= row.grad_norm or row.grad_norm > diagnostics.EXPLODING then row.status = "exploding"
-      elseif row.grad_norm < diagnostics.VANISHING then row.status = "vanishing"
+      elseif row.grad_norm < diagnostics.VANISHING then row.status = before_bn[name] and "before batchnorm" or "vanishing"
       else row.status = "ok" end
     else
       row.status = "no gradient"
@@ -43,25 +87,31 @@ function diagnostics.gradient_flow(model)
   return rows
 end
 
+local function flagged_status(status) return status ~= "ok" and status ~= "before batchnorm" end
+
 --- Prints the gradient-flow report through output (default: standard output), one line per parameter,
 -- and returns the rows and the number of flagged parameters.
 function diagnostics.print_gradient_flow(model, output)
   output = output or diagnostics.print_line
   local rows = diagnostics.gradient_flow(model)
-  local flagged = 0
+  local flagged, before_bn = 0, 0
   output(("%-24s %-16s %12s %12s %12s %10s  %s"):format("parameter", "shape", "grad norm", "mean |grad|",
     "weight norm", "ratio", "status"))
   for _, r in ipairs(rows) do
+    local status = r.status == "ok" and "ok" or r.status == "before batchnorm" and "~0 by construction (*)"
+      or ("<-- " .. r.status:upper())
     if r.grad_norm then
       output(("%-24s %-16s %12.4e %12.4e %12.4e %10.3e  %s"):format(r.name, r.shape, r.grad_norm, r.grad_mean_abs,
-        r.weight_norm, r.ratio, r.status == "ok" and "ok" or ("<-- " .. r.status:upper())))
+        r.weight_norm, r.ratio, status))
     else
       output(("%-24s %-16s %12s %12s %12.4e %10s  %s"):format(r.name, r.shape, "-", "-", r.weight_norm, "-", r.status))
     end
-    if r.status ~= "ok" then flagged = flagged + 1 end
+    if flagged_status(r.status) then flagged = flagged + 1 end
+    if r.status == "before batchnorm" then before_bn = before_bn + 1 end
   end
   output(("%d of %d parameters flagged (vanishing < %g, exploding > %g)"):format(flagged, #rows,
     diagnostics.VANISHING, diagnostics.EXPLODING))
+  if before_bn > 0 then output("(*) " .. diagnostics.BEFORE_BATCHNORM_NOTE) end
   return rows, flagged
 end
 

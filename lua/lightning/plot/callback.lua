@@ -60,9 +60,10 @@ function PlotCallback:setup(trainer, module, stage)
   if self.dirpath == nil then self.dirpath = fs.join(trainer.log_dir or trainer.default_root_dir or ".", "plots") end
 end
 
--- The row of the history for the current epoch (a new row of NaN when it has none yet).
+-- The row of the history for the current epoch (a new row of NaN when it has none yet). Epochs are
+-- numbered as everywhere else (the console, checkpoint names): from 0, trainer.current_epoch.
 function PlotCallback:_row(trainer)
-  local h, epoch = self.history, trainer.current_epoch + 1
+  local h, epoch = self.history, trainer.current_epoch
   local n = #h.epoch
   if n > 0 and h.epoch[n] == epoch then return n end
   n = n + 1
@@ -97,7 +98,7 @@ function PlotCallback:on_validation_end(trainer, module)
   if not fitting(trainer) then return end
   self:_record(trainer, {"val_loss", "val_acc"})
   self._val_counts = confusion_counts(module, "val")
-  self._val_epoch = trainer.current_epoch + 1
+  self._val_epoch = trainer.current_epoch
 end
 
 function PlotCallback:on_train_epoch_end(trainer, module)

@@ -105,10 +105,33 @@ local function run_batch(trainer, batch, batch_idx, epoch_start_rng)
   return false
 end
 
-local function validation_due(trainer, finished_batches)
+-- Lightning's val_check_batch: validation runs after every this many training batches of an epoch.
+-- val_check_interval: a float is a fraction of the epoch's batches (1.0, the default: at its end), an
+-- integer a number of batches.
+local function val_check_batch(trainer)
+  local v, n = trainer.val_check_interval, trainer.num_training_batches
+  if v == nil or n == 0 then return math.max(n, 1) end
+  if math.type(v) == "integer" then
+    if v > n then
+      error(("val_check_interval = %d must be at most the number of training batches (%d)"):format(v, n), 0)
+    end
+    return v
+  end
+  return math.max(1, math.floor(n * v))
+end
+
+-- Whether to validate after batches_done training batches of this epoch: inside it, or at its end
+-- (at_end; also when training stops early).
+local function validation_due(trainer, batches_done, at_end)
   if not trainer._val_enabled then return false end
   if (trainer.current_epoch + 1) % trainer.check_val_every_n_epoch ~= 0 then return false end
-  return finished_batches or (trainer.should_stop and can_stop_early(trainer))
+  local n = trainer.num_training_batches
+  if at_end then
+    if trainer.should_stop and can_stop_early(trainer) then return true end
+    if batches_done < n then return false end
+    if n == 0 then return true end
+  end
+  return batches_done > 0 and batches_done % trainer._val_check_batch == 0
 end
 
 local function run_epoch(trainer)
@@ -127,7 +150,7 @@ local function run_epoch(trainer)
   module:train()
   hooks.call(trainer, "on_train_epoch_start")
   local n = trainer.num_training_batches
-  local last_done = skip
+  local last_done, validated_after = skip, nil
   local function restore_resume_rng()
     if resume and resume.rng then
       L.set_rng_state(resume.rng)
@@ -141,6 +164,10 @@ local function run_epoch(trainer)
         trainer.is_last_batch = batch_idx == n
         local skip_rest = run_batch(trainer, batch, batch_idx, epoch_start_rng)
         last_done = batch_idx
+        if batch_idx < n and validation_due(trainer, batch_idx, false) then  -- (val_check_interval)
+          eval_loop.run(trainer, "validation", {during_fit = true})
+          validated_after = batch_idx
+        end
         if skip_rest or max_steps_reached(trainer) or stop_requested(trainer) then break end
       end
       if batch_idx >= n then break end  -- (limit_train_batches: leave without loading another batch)
@@ -151,7 +178,9 @@ local function run_epoch(trainer)
   -- from here on a checkpoint (ModelCheckpoint saves after validation or at on_train_epoch_end)
   -- resumes at the next epoch
   trainer._epoch_finished = true
-  if validation_due(trainer, last_done >= n) then eval_loop.run(trainer, "validation", {during_fit = true}) end
+  if validated_after ~= last_done and validation_due(trainer, last_done, true) then
+    eval_loop.run(trainer, "validation", {during_fit = true})
+  end
   trainer._results:epoch_end_reached(trainer)
   hooks.call_callbacks(trainer, "other", "on_train_epoch_end")
   hooks.call_module(trainer, "on_train_epoch_end")
@@ -207,6 +236,7 @@ function fit_loop.fit(trainer, resolve_ckpt)
   trainer.num_training_batches = data.num_batches(trainer.train_dataloader, trainer.limit_train_batches,
     "limit_train_batches")
   trainer.estimated_stepping_batches = estimated_stepping_batches(trainer)
+  trainer._val_check_batch = val_check_batch(trainer)
   trainer.optimizers, trainer.lr_scheduler_configs = optimization.parse(hooks.call_module(trainer, "configure_optimizers"))
   if ckpt then checkpoint.restore_training_state(trainer, ckpt) end
   trainer.strategy:setup(trainer)

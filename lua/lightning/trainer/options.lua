@@ -50,11 +50,13 @@ local SPEC = {
     if v ~= "auto" and v ~= 1 then return ("devices: only one device (the CPU) is supported, got %s"):format(options.describe(v)) end
   end, default = "auto"},
   benchmark = {kind = "boolean"},
-  val_check_interval = {check = function(v)
-    if v ~= 1.0 then
-      return ("val_check_interval: only 1.0 (validate once per epoch) is supported, got %s"):format(options.describe(v))
-    end
-  end},
+  -- a fraction of the training epoch (a float in (0, 1]) or a number of training batches (an integer)
+  val_check_interval = {test = function(v)
+    if type(v) ~= "number" then return false end
+    if math.type(v) == "integer" then return v >= 1 end
+    return v > 0 and v <= 1
+  end, expected = "a fraction of the training epoch (a float in (0.0, 1.0]) or a number of training batches " ..
+    "(an integer >= 1)"},
 }
 
 --- Checks the options and returns them with the defaults filled in. Unknown names are errors.

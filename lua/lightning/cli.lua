@@ -1,0 +1,108 @@
+--- Helpers for command-line scripts (examples/train.lua, examples/predict.lua, the rock's commands).
+--   local cli = require "lightning.cli"
+--   local args = parser:parse(cli.join_negative_numbers(arg))   -- "--save_top_k -1" reads as a value
+--   cli.main(main, args, {title = "Training failed", debug = args.debug})
+local cli = {}
+
+-- "-1", "-0.5", "-1e-3": a word that is a negative number, not an option.
+local function is_negative_number(word)
+  return type(word) == "string" and word:match("^%-[%d.]") ~= nil and tonumber(word) ~= nil
+end
+
+--- A copy of argv (default: the global arg) in which a negative number that follows an option is
+-- joined to it: {"--save_top_k", "-1"} -> {"--save_top_k=-1"}. lua-argparse reads every word that
+-- starts with "-" as an option ("unknown option '-1'"), but accepts "--name=value".
+function cli.join_negative_numbers(argv)
+  argv = argv or arg or {}
+  local out = {}
+  local i = 1
+  while argv[i] ~= nil do
+    local word, next_word = argv[i], argv[i + 1]
+    if word == "--" then
+      table.move(argv, i, #argv, #out + 1, out)   -- after "--" every word is plain
+      break
+    end
+    if word:match("^%-%-[^=]+$") and is_negative_number(next_word) then
+      out[#out + 1] = word .. "=" .. next_word
+      i = i + 2
+    else
+      out[#out + 1] = word
+      i = i + 1
+    end
+  end
+  return out
+end
+
+-- The folder of the library's Lua files (…/lightning/), to tell its positions from the user's.
+local LIBRARY_DIR = debug.getinfo(1, "S").source:match("^@(.*/)[^/]*$") or "./"
+
+-- Whether a chunk name in an error position ("…/lua/lightning/data/datasets.lua") is a library file,
+-- or the script itself (script: its path, arg[0]). Lua shortens long names to "...<tail>", so the
+-- tail after "lightning/" is looked up in LIBRARY_DIR, and a script's name is compared by its end.
+local function is_library_file(source, script)
+  if script then
+    local tail = source:gsub("^%.%.%.", "")
+    if script == tail or script:sub(-#tail - 1) == "/" .. tail or (source ~= tail and script:sub(-#tail) == tail) then
+      return true
+    end
+  end
+  local tail = source:match(".*lightning/(.+%.lua)$")
+  if not tail then return false end
+  local f = io.open(LIBRARY_DIR .. tail, "r")
+  if f then f:close() return true end
+  return false
+end
+
+-- "file.lua:12: " prefixes in a message: {source, line, start, finish} in order.
+local function positions(message)
+  local list = {}
+  for start, source, line, finish in message:gmatch("()([^%s:]+%.lua):(%d+): ()") do
+    list[#list + 1] = {source = source, line = line, start = start, finish = finish}
+  end
+  return list
+end
+
+--- The message without the library's own positions (what a user needs to read), and whether some
+-- position lies outside the library and the script: an error in the user's own code, which keeps its
+-- position. script: the running script's path (its positions count as the library's).
+function cli.describe_error(message, script)
+  message = tostring(message)
+  local user_code = false
+  local parts, from = {}, 1
+  for _, p in ipairs(positions(message)) do
+    if is_library_file(p.source, script) then
+      parts[#parts + 1] = message:sub(from, p.start - 1)
+      from = p.finish
+    else
+      user_code = true
+    end
+  end
+  parts[#parts + 1] = message:sub(from)
+  return table.concat(parts), user_code
+end
+
+--- Runs main(args); on an error writes "<title>: <message>" to standard error and exits with status 1.
+-- opts: title ("Failed"), debug (the message as raised, with every position, and the traceback),
+-- traceback (a function returning a more useful traceback than the one here, such as the Trainer's
+-- last_traceback), script (the path of a script that ships with the library, such as train.lua's
+-- arg[0]: its positions count as the library's).
+-- Without debug, positions inside the library are left out; an error whose position is in the user's
+-- own code keeps it and is followed by its traceback.
+function cli.main(main, args, opts)
+  opts = opts or {}
+  local ok, err = xpcall(main, function(e)
+    return {message = tostring(e), traceback = debug.traceback(tostring(e), 2)}
+  end, args)
+  if ok then return end
+  io.stdout:flush()
+  local traceback = (opts.traceback and opts.traceback()) or err.traceback
+  local message, user_code = cli.describe_error(err.message, opts.script)
+  if opts.debug or user_code then
+    io.stderr:write("\n", opts.title or "Failed", ": ", err.message, "\n", traceback, "\n")
+  else
+    io.stderr:write("\n", opts.title or "Failed", ": ", message, "\n")
+  end
+  os.exit(1)
+end
+
+return cli
