@@ -94,12 +94,12 @@ void lt_sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 }
 
 /* Below this many multiply-adds a team of threads costs more than it saves. */
-#define GEMM_PARALLEL_MIN (64 * 64 * 64)
+#define GEMM_GRAIN (64 * 64 * 64)
 
 void lt_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    int threads = lt_get_num_threads();
-    if (threads <= 1 || lt_in_parallel() || M * N * K < GEMM_PARALLEL_MIN) {
+    int threads = lt_threads_for(M * N * K, GEMM_GRAIN);
+    if (threads <= 1) {
         lt_sgemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

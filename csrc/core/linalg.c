@@ -127,7 +127,7 @@ int lt_bmm(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_error *err
     if (lt_tensor_new(out, 3, size, err)) return -1;
     if (lt_numel(out) == 0) return 0;
     int failed = 0;
-    int threads = batch > 1 && !lt_in_parallel() ? lt_get_num_threads() : 1;
+    int threads = lt_threads_for(batch, 2);
     lt_error errs[1];
     /* one product per thread at a time: batches of small matrices are the common case */
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1) reduction(| : failed)

@@ -4,8 +4,6 @@
 #include <omp.h>
 #endif
 
-#include "blas.h"
-
 static int num_threads;  /* 0 until first asked: then OpenMP's default (OMP_NUM_THREADS or the CPUs) */
 
 int lt_get_num_threads(void) {
@@ -25,13 +23,15 @@ void lt_set_num_threads(int n) {
     n = 1;
 #endif
     num_threads = n;
-    lt_blas_set_threads(1);  /* parallelism comes from our threads, see parallel.h */
 }
 
-int lt_in_parallel(void) {
+int lt_threads_for(int64_t n, int64_t grain) {
 #ifdef _OPENMP
-    return omp_in_parallel();
+    if (n < grain || omp_in_parallel()) return 1;
+    return lt_get_num_threads();
 #else
-    return 0;
+    (void)n;
+    (void)grain;
+    return 1;
 #endif
 }

@@ -1,5 +1,6 @@
-/* The library's own compute threads (OpenMP). OpenBLAS runs single-threaded inside them: one pool
- * governs all compute, so BLAS and our loops never fight over the cores. */
+/* The library's own compute threads (OpenMP). OpenBLAS runs single-threaded inside them (blas.c sets
+ * it so when it loads the library): one pool governs all compute, so BLAS and our loops never fight
+ * over the cores. This file depends on nothing else in the core. */
 #ifndef LT_PARALLEL_H
 #define LT_PARALLEL_H
 
@@ -10,8 +11,12 @@
 
 int lt_get_num_threads(void);
 void lt_set_num_threads(int n);
-/* True inside an OpenMP parallel region (nested parallelism is not used). */
-int lt_in_parallel(void);
+
+/* The one rule for how many threads a loop gets: the whole team when it has at least `grain` units
+ * of work (elements, multiply-adds) and does not already run inside a parallel region (teams are not
+ * nested), one thread otherwise. Kernels whose results depend on the partition of a sum call it
+ * with the same grain every time, so that a given thread count always gives the same result. */
+int lt_threads_for(int64_t n, int64_t grain);
 
 /* Splits [0, n) into `parts` nearly equal ranges; range p is [*begin, *end). */
 static inline void lt_split_range(int64_t n, int parts, int p, int64_t *begin, int64_t *end) {

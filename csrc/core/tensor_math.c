@@ -25,7 +25,7 @@ static void run_rows(const lt_iter *it, row_fn fn, const op_args *a) {
     int64_t chunk = it->row_len > ROW_CHUNK ? ROW_CHUNK : it->row_len;
     int64_t per_row = (it->row_len + chunk - 1) / chunk;
     int64_t units = it->rows * per_row;
-    int threads = it->rows * it->row_len > LT_PARALLEL_GRAIN && !lt_in_parallel() ? lt_get_num_threads() : 1;
+    int threads = lt_threads_for(it->rows * it->row_len, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t u = 0; u < units; u++) {
         int64_t r = u / per_row, start = (u % per_row) * chunk;
@@ -353,7 +353,7 @@ int lt_reduce_dim(lt_tensor *values, lt_tensor *indices, const lt_tensor *in, in
     lt_iter it;
     const lt_tensor *ts[1] = {&src};
     lt_iter_init(&it, 1, ts);
-    int threads = rows * n > LT_PARALLEL_GRAIN && !lt_in_parallel() ? lt_get_num_threads() : 1;
+    int threads = lt_threads_for(rows * n, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t r = 0; r < rows; r++) {
         /* the iterator's rows have length row_len; position r is element r % row_len of row r / row_len */

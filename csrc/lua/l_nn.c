@@ -1,18 +1,19 @@
 /* Bindings for the layer kernels (lightning.core.nn), called by the Lua layers in lua/lightning/nn/.
- * Each function takes the name of the Lua method that calls it first, so that shape errors read
- * "Conv2d:forward: input has 4 channels but the layer expects 3". Tensors that a kernel writes (outputs,
- * gradients, scratch) are owned by the Lua layer and resized in place. */
+ * Each function takes one table of named fields, which the binding copies into the front's struct
+ * (csrc/core/nn/nn.h) and passes whole:
+ *   C.conv2d_forward{name = "Conv2d:forward", handle = self._kernel, output = self.output, cols = self._cols,
+ *                    input = input, weight = self.weight, bias = self.bias, kernel_h = 3, ...}
+ * `name` is the Lua method that calls, so that errors read "Conv2d:forward: input has 4 channels but the
+ * layer expects 3"; a field of the wrong type, a missing one or one the function does not read is an
+ * error that names it. Tensors that a kernel writes (outputs, gradients, scratch) are owned by the Lua
+ * layer and resized in place; `handle` (C.kernel_handle()) is the layer's kernel handle. */
 #include <math.h>
 #include <string.h>
 
 #include "../core/nn/nn.h"
-#include "l_util.h"
+#include "l_fields.h"
 
-static const char *name_arg(lua_State *L) { return lt_check_string(L, 1, "lightning.core.nn"); }
-
-static lt_tensor *opt_tensor(lua_State *L, int idx, const char *fname) {
-    return lua_isnoneornil(L, idx) ? NULL : lt_check_tensor(L, idx, fname);
-}
+#define HANDLE_MT "lightning.core.nn.KernelHandle"
 
 static int finish(lua_State *L, int rc, const char *fname, const lt_error *err, int nresults) {
     if (rc) return lt_raise(L, fname, err);
@@ -20,321 +21,483 @@ static int finish(lua_State *L, int rc, const char *fname, const lt_error *err, 
     return nresults;
 }
 
-static lt_conv2d_params conv_params(lua_State *L, int idx, const char *fname) {
-    lt_conv2d_params p;
-    p.kernel_h = lt_check_integer(L, idx, fname);
-    p.kernel_w = lt_check_integer(L, idx + 1, fname);
-    p.stride_h = lt_check_integer(L, idx + 2, fname);
-    p.stride_w = lt_check_integer(L, idx + 3, fname);
-    p.pad_h = lt_check_integer(L, idx + 4, fname);
-    p.pad_w = lt_check_integer(L, idx + 5, fname);
-    if (p.kernel_h < 1 || p.kernel_w < 1 || p.stride_h < 1 || p.stride_w < 1 || p.pad_h < 0 || p.pad_w < 0)
-        lt_raisef(L, fname, "kernel size and stride must be positive and padding non-negative");
+/* ---- kernel handles ---- */
+
+/* kernel_handle([precision]) -> a handle for one layer; precision "fp32" (default) or "bf16" */
+static int kernel_handle(lua_State *L) {
+    const char *fname = "lightning.core.nn.kernel_handle";
+    const char *name = luaL_optstring(L, 1, "fp32");
+    int precision = lt_precision_of(name);
+    if (precision < 0) lt_raisef(L, fname, "precision must be \"fp32\" or \"bf16\", got \"%s\"", name);
+    lt_kernel_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+    lt_kernel_handle_init(h, (lt_precision)precision);
+    luaL_setmetatable(L, HANDLE_MT);
+    return 1;
+}
+
+static lt_kernel_handle *check_handle(lua_State *L, int idx, const char *fname) {
+    lt_kernel_handle *h = luaL_testudata(L, idx, HANDLE_MT);
+    if (!h) lt_argerror(L, idx, fname, "must be a kernel handle, got %s", lt_typename(L, idx));
+    return h;
+}
+
+static int handle_gc(lua_State *L) {
+    lt_kernel_handle_release(check_handle(L, 1, "KernelHandle:__gc"));
+    return 0;
+}
+
+/* h:info() -> {op, implementation, precision (the one it runs), requested, forwarded} */
+static int handle_info(lua_State *L) {
+    lt_kernel_handle *h = check_handle(L, 1, "KernelHandle:info");
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, h->op ? h->op : "none");
+    lua_setfield(L, -2, "op");
+    lua_pushstring(L, h->impl ? h->impl->name : "none");
+    lua_setfield(L, -2, "implementation");
+    lua_pushstring(L, lt_precision_name(h->impl ? h->running : h->precision));
+    lua_setfield(L, -2, "precision");
+    lua_pushstring(L, lt_precision_name(h->precision));
+    lua_setfield(L, -2, "requested");
+    lua_pushboolean(L, h->forwarded);
+    lua_setfield(L, -2, "forwarded");
+    return 1;
+}
+
+static int handle_tostring(lua_State *L) {
+    lt_kernel_handle *h = check_handle(L, 1, "KernelHandle:__tostring");
+    lua_pushfstring(L, "KernelHandle(%s: %s, %s)", h->op ? h->op : "unused", h->impl ? h->impl->name : "none",
+                    lt_precision_name(h->impl ? h->running : h->precision));
+    return 1;
+}
+
+static lt_kernel_handle *field_handle(lt_fields *f) {
+    return lt_field_udata(f, "handle", HANDLE_MT, "a kernel handle (lightning.core.nn.kernel_handle())");
+}
+
+/* ---- convolution ---- */
+
+static lt_conv2d_params conv_params(lt_fields *f) {
+    lt_conv2d_params p = {
+        .kernel_h = lt_field_integer(f, "kernel_h"), .kernel_w = lt_field_integer(f, "kernel_w"),
+        .stride_h = lt_field_integer(f, "stride_h"), .stride_w = lt_field_integer(f, "stride_w"),
+        .pad_h = lt_field_integer(f, "pad_h"), .pad_w = lt_field_integer(f, "pad_w")};
     return p;
 }
 
-/* conv2d_forward(name, out, cols, input, weight, bias, kh, kw, sh, sw, ph, pw) */
+/* conv2d_forward{handle, output, cols, input, weight, bias, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w} */
 static int conv2d_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *out = lt_check_tensor(L, 2, f), *cols = lt_check_tensor(L, 3, f), *in = lt_check_tensor(L, 4, f);
-    lt_tensor *w = lt_check_tensor(L, 5, f), *b = opt_tensor(L, 6, f);
-    lt_conv2d_params p = conv_params(L, 7, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.conv2d_forward");
+    lt_conv2d_args a = {
+        .handle = field_handle(&f), .output = lt_field_tensor(&f, "output"), .cols = lt_field_tensor(&f, "cols"),
+        .input = lt_field_tensor(&f, "input"), .weight = lt_field_tensor(&f, "weight"),
+        .bias = lt_field_opt_tensor(&f, "bias"), .p = conv_params(&f)};
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_conv2d_forward(out, cols, in, w, b, p, &err), f, &err, 0);
+    return finish(L, lt_conv2d_forward(&a, &err), f.fname, &err, 0);
 }
 
-/* conv2d_backward(name, grad_input, grad_weight, grad_bias, grad_output, input, weight, cols, dy,
- *                 kh, kw, sh, sw, ph, pw) */
+/* conv2d_backward{handle, grad_input (nil: not needed), grad_weight, grad_bias, grad_output, input, weight,
+ *                 cols, dy, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w} */
 static int conv2d_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = opt_tensor(L, 2, f), *gw = lt_check_tensor(L, 3, f), *gb = opt_tensor(L, 4, f);
-    lt_tensor *go = lt_check_tensor(L, 5, f), *in = lt_check_tensor(L, 6, f), *w = lt_check_tensor(L, 7, f);
-    lt_tensor *cols = lt_check_tensor(L, 8, f), *dy = lt_check_tensor(L, 9, f);
-    lt_conv2d_params p = conv_params(L, 10, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.conv2d_backward");
+    lt_conv2d_args a = {
+        .handle = field_handle(&f), .grad_input = lt_field_opt_tensor(&f, "grad_input"),
+        .grad_weight = lt_field_tensor(&f, "grad_weight"), .grad_bias = lt_field_opt_tensor(&f, "grad_bias"),
+        .grad_output = lt_field_tensor(&f, "grad_output"), .input = lt_field_tensor(&f, "input"),
+        .weight = lt_field_tensor(&f, "weight"), .cols = lt_field_tensor(&f, "cols"), .dy = lt_field_tensor(&f, "dy"),
+        .p = conv_params(&f)};
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_conv2d_backward(gi, gw, gb, go, in, w, cols, dy, p, &err), f, &err, 0);
+    return finish(L, lt_conv2d_backward(&a, &err), f.fname, &err, 0);
 }
 
+/* ---- linear ---- */
+
+/* linear_forward{handle, output, input, weight, bias} */
 static int linear_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *out = lt_check_tensor(L, 2, f), *in = lt_check_tensor(L, 3, f), *w = lt_check_tensor(L, 4, f);
-    lt_tensor *b = opt_tensor(L, 5, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.linear_forward");
+    lt_linear_args a = {.handle = field_handle(&f), .output = lt_field_tensor(&f, "output"),
+                        .input = lt_field_tensor(&f, "input"), .weight = lt_field_tensor(&f, "weight"),
+                        .bias = lt_field_opt_tensor(&f, "bias")};
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_linear_forward(out, in, w, b, &err), f, &err, 0);
+    return finish(L, lt_linear_forward(&a, &err), f.fname, &err, 0);
 }
 
+/* linear_backward{handle, grad_input (nil: not needed), grad_weight, grad_bias, grad_output, input, weight} */
 static int linear_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = opt_tensor(L, 2, f), *gw = lt_check_tensor(L, 3, f), *gb = opt_tensor(L, 4, f);
-    lt_tensor *go = lt_check_tensor(L, 5, f), *in = lt_check_tensor(L, 6, f), *w = lt_check_tensor(L, 7, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.linear_backward");
+    lt_linear_args a = {
+        .handle = field_handle(&f), .grad_input = lt_field_opt_tensor(&f, "grad_input"),
+        .grad_weight = lt_field_tensor(&f, "grad_weight"), .grad_bias = lt_field_opt_tensor(&f, "grad_bias"),
+        .grad_output = lt_field_tensor(&f, "grad_output"), .input = lt_field_tensor(&f, "input"),
+        .weight = lt_field_tensor(&f, "weight")};
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_linear_backward(gi, gw, gb, go, in, w, &err), f, &err, 0);
+    return finish(L, lt_linear_backward(&a, &err), f.fname, &err, 0);
 }
 
-/* The arguments (training, momentum (nil: cumulative), eps, num_batches_tracked) from index i on. */
-static lt_batchnorm_params check_batchnorm_params(lua_State *L, int i, const char *f) {
-    lt_batchnorm_params p;
-    p.training = lua_toboolean(L, i);
-    p.momentum = lt_opt_number(L, i + 1, f, -1.0);
-    p.eps = lt_check_number(L, i + 2, f);
-    p.num_batches_tracked = lt_opt_integer(L, i + 3, f, 0);
-    return p;
+/* ---- batch normalisation ---- */
+
+/* The fields both BatchNorm forward passes read: handle, output, save_mean, save_invstd, input, weight,
+ * bias, running_mean, running_var, training, momentum (nil: cumulative average), eps, num_batches_tracked. */
+static lt_batchnorm_args batchnorm_forward_fields(lt_fields *f) {
+    lt_batchnorm_args a = {
+        .handle = field_handle(f), .output = lt_field_tensor(f, "output"), .save_mean = lt_field_tensor(f, "save_mean"),
+        .save_invstd = lt_field_tensor(f, "save_invstd"), .input = lt_field_tensor(f, "input"),
+        .weight = lt_field_opt_tensor(f, "weight"), .bias = lt_field_opt_tensor(f, "bias"),
+        .running_mean = lt_field_opt_tensor(f, "running_mean"), .running_var = lt_field_opt_tensor(f, "running_var")};
+    a.p.training = lt_field_boolean(f, "training", false);
+    a.p.momentum = lt_field_opt_number(f, "momentum", -1.0);
+    a.p.eps = lt_field_number(f, "eps");
+    a.p.num_batches_tracked = lt_field_opt_integer(f, "num_batches_tracked", 0);
+    return a;
 }
 
-/* batchnorm_forward(name, out, save_mean, save_invstd, input, weight, bias, running_mean, running_var,
- *                   training, momentum (nil: cumulative), eps, num_batches_tracked) */
+/* The fields both BatchNorm backward passes read: handle, grad_input (nil: not needed), grad_weight,
+ * grad_bias, grad_output, input, weight, bias, save_mean, save_invstd. */
+static lt_batchnorm_args batchnorm_backward_fields(lt_fields *f) {
+    lt_batchnorm_args a = {
+        .handle = field_handle(f), .grad_input = lt_field_opt_tensor(f, "grad_input"),
+        .grad_weight = lt_field_opt_tensor(f, "grad_weight"), .grad_bias = lt_field_opt_tensor(f, "grad_bias"),
+        .grad_output = lt_field_tensor(f, "grad_output"), .input = lt_field_tensor(f, "input"),
+        .weight = lt_field_opt_tensor(f, "weight"), .bias = lt_field_opt_tensor(f, "bias"),
+        .save_mean = lt_field_tensor(f, "save_mean"), .save_invstd = lt_field_tensor(f, "save_invstd")};
+    return a;
+}
+
 static int batchnorm_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *out = lt_check_tensor(L, 2, f), *sm = lt_check_tensor(L, 3, f), *si = lt_check_tensor(L, 4, f);
-    lt_tensor *in = lt_check_tensor(L, 5, f), *w = opt_tensor(L, 6, f), *b = opt_tensor(L, 7, f);
-    lt_tensor *rm = opt_tensor(L, 8, f), *rv = opt_tensor(L, 9, f);
-    lt_batchnorm_params p = check_batchnorm_params(L, 10, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.batchnorm_forward");
+    lt_batchnorm_args a = batchnorm_forward_fields(&f);
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_batchnorm_forward(out, sm, si, in, w, b, rm, rv, p, &err), f, &err, 0);
-}
-
-/* bn_relu_pool_forward(name, out, codes, save_mean, save_invstd, input, weight, bias, running_mean,
- *                      running_var, training, momentum, eps, num_batches_tracked) */
-static int bn_relu_pool_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *out = lt_check_tensor(L, 2, f), *codes = lt_check_tensor(L, 3, f);
-    lt_tensor *sm = lt_check_tensor(L, 4, f), *si = lt_check_tensor(L, 5, f);
-    lt_tensor *in = lt_check_tensor(L, 6, f), *w = opt_tensor(L, 7, f), *b = opt_tensor(L, 8, f);
-    lt_tensor *rm = opt_tensor(L, 9, f), *rv = opt_tensor(L, 10, f);
-    lt_batchnorm_params p = check_batchnorm_params(L, 11, f);
-    lt_error err;
-    return finish(L, lt_bn_relu_pool_forward(out, codes, sm, si, in, w, b, rm, rv, p, &err), f, &err, 0);
-}
-
-/* bn_relu_pool_backward(name, grad_input, grad_weight, grad_bias, dy, grad_output, output, codes, input,
- *                       weight, bias, save_mean, save_invstd, training) */
-static int bn_relu_pool_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = opt_tensor(L, 2, f), *gw = opt_tensor(L, 3, f), *gb = opt_tensor(L, 4, f);
-    lt_tensor *dy = lt_check_tensor(L, 5, f), *go = lt_check_tensor(L, 6, f), *out = lt_check_tensor(L, 7, f);
-    lt_tensor *codes = lt_check_tensor(L, 8, f), *in = lt_check_tensor(L, 9, f);
-    lt_tensor *w = opt_tensor(L, 10, f), *b = opt_tensor(L, 11, f);
-    lt_tensor *sm = lt_check_tensor(L, 12, f), *si = lt_check_tensor(L, 13, f);
-    bool training = lua_toboolean(L, 14);
-    lt_error err;
-    return finish(L, lt_bn_relu_pool_backward(gi, gw, gb, dy, go, out, codes, in, w, b, sm, si, training, &err), f, &err,
-                  0);
+    return finish(L, lt_batchnorm_forward(&a, &err), f.fname, &err, 0);
 }
 
 static int batchnorm_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = opt_tensor(L, 2, f), *gw = opt_tensor(L, 3, f), *gb = opt_tensor(L, 4, f);
-    lt_tensor *go = lt_check_tensor(L, 5, f), *in = lt_check_tensor(L, 6, f), *w = opt_tensor(L, 7, f);
-    lt_tensor *sm = lt_check_tensor(L, 8, f), *si = lt_check_tensor(L, 9, f);
-    bool training = lua_toboolean(L, 10);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.batchnorm_backward");
+    lt_batchnorm_args a = batchnorm_backward_fields(&f);
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_batchnorm_backward(gi, gw, gb, go, in, w, sm, si, training, &err), f, &err, 0);
+    return finish(L, lt_batchnorm_backward(&a, &err), f.fname, &err, 0);
 }
 
-static int leaky_relu_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *out = lt_check_tensor(L, 2, f), *in = lt_check_tensor(L, 3, f);
-    float slope = (float)lt_check_number(L, 4, f);
+/* bn_relu_pool_forward{<batchnorm_forward's fields>, codes} */
+static int bn_relu_pool_forward(lua_State *L) {
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.bn_relu_pool_forward");
+    lt_bn_relu_pool_args a = {.bn = batchnorm_forward_fields(&f), .codes = lt_field_tensor(&f, "codes")};
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_leaky_relu_forward(out, in, slope, &err), f, &err, 0);
+    return finish(L, lt_bn_relu_pool_forward(&a, &err), f.fname, &err, 0);
 }
 
-static int leaky_relu_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = lt_check_tensor(L, 2, f), *go = lt_check_tensor(L, 3, f), *ref = lt_check_tensor(L, 4, f);
-    float slope = (float)lt_check_number(L, 5, f);
+/* bn_relu_pool_backward{<batchnorm_backward's fields>, output, codes, dy} */
+static int bn_relu_pool_backward(lua_State *L) {
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.bn_relu_pool_backward");
+    lt_bn_relu_pool_args a = {.bn = batchnorm_backward_fields(&f), .codes = lt_field_tensor(&f, "codes"),
+                              .dy = lt_field_tensor(&f, "dy")};
+    a.bn.output = lt_field_tensor(&f, "output");
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_leaky_relu_backward(gi, go, ref, slope, &err), f, &err, 0);
+    return finish(L, lt_bn_relu_pool_backward(&a, &err), f.fname, &err, 0);
 }
 
+/* ---- activations ---- */
+
+/* activation_forward{handle, activation ("relu", "leaky_relu"), negative_slope, output, input} */
+static int activation_forward(lua_State *L) {
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.activation_forward");
+    lt_activation_args a = {
+        .handle = field_handle(&f), .activation = lt_field_string(&f, "activation"),
+        .negative_slope = (float)lt_field_opt_number(&f, "negative_slope", 0.0), .output = lt_field_tensor(&f, "output"),
+        .input = lt_field_tensor(&f, "input")};
+    lt_fields_close(&f);
+    lt_error err;
+    return finish(L, lt_activation_forward(&a, &err), f.fname, &err, 0);
+}
+
+/* activation_backward{handle, activation, negative_slope, grad_input, grad_output, input, output} */
+static int activation_backward(lua_State *L) {
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.activation_backward");
+    lt_activation_args a = {
+        .handle = field_handle(&f), .activation = lt_field_string(&f, "activation"),
+        .negative_slope = (float)lt_field_opt_number(&f, "negative_slope", 0.0),
+        .grad_input = lt_field_tensor(&f, "grad_input"), .grad_output = lt_field_tensor(&f, "grad_output"),
+        .input = lt_field_tensor(&f, "input"), .output = lt_field_tensor(&f, "output")};
+    lt_fields_close(&f);
+    lt_error err;
+    return finish(L, lt_activation_backward(&a, &err), f.fname, &err, 0);
+}
+
+/* ---- dropout: each function returns the tensor that holds its result ---- */
+
+/* Pushes the field among (a, b) whose tensor is `result`. */
+static void push_result(lua_State *L, const lt_tensor *result, const lt_tensor *a, const char *a_name,
+                        const char *b_name) {
+    lua_getfield(L, 1, result == a ? a_name : b_name);
+}
+
+/* dropout_forward{handle, p, training, output, mask, input} -> output, or input outside training */
 static int dropout_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *out = lt_check_tensor(L, 2, f), *mask = lt_check_tensor(L, 3, f), *in = lt_check_tensor(L, 4, f);
-    double p = lt_check_number(L, 5, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.dropout_forward");
+    lt_dropout_args a = {.handle = field_handle(&f), .p = lt_field_number(&f, "p"),
+                         .training = lt_field_boolean(&f, "training", false), .output = lt_field_tensor(&f, "output"),
+                         .mask = lt_field_tensor(&f, "mask"), .input = lt_field_tensor(&f, "input")};
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_dropout_forward(out, mask, in, p, &err), f, &err, 0);
+    const lt_tensor *result = NULL;
+    int rc = lt_dropout_forward(&a, &result, &err);
+    if (rc == 0) push_result(L, result, a.output, "output", "input");
+    return finish(L, rc, f.fname, &err, 1);
 }
 
+/* dropout_backward{handle, p, grad_input, grad_output, mask, input} -> grad_input, or grad_output when the
+ * forward pass was the identity */
 static int dropout_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = lt_check_tensor(L, 2, f), *go = lt_check_tensor(L, 3, f), *mask = lt_check_tensor(L, 4, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.dropout_backward");
+    lt_dropout_args a = {.handle = field_handle(&f), .p = lt_field_number(&f, "p"),
+                         .grad_input = lt_field_tensor(&f, "grad_input"),
+                         .grad_output = lt_field_tensor(&f, "grad_output"), .mask = lt_field_tensor(&f, "mask"),
+                         .input = lt_field_tensor(&f, "input")};
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_dropout_backward(gi, go, mask, &err), f, &err, 0);
+    const lt_tensor *result = NULL;
+    int rc = lt_dropout_backward(&a, &result, &err);
+    if (rc == 0) push_result(L, result, a.grad_input, "grad_input", "grad_output");
+    return finish(L, rc, f.fname, &err, 1);
 }
 
-static lt_pool2d_params pool_params(lua_State *L, int idx, const char *fname) {
-    lt_pool2d_params p;
-    p.kernel_h = lt_check_integer(L, idx, fname);
-    p.kernel_w = lt_check_integer(L, idx + 1, fname);
-    p.stride_h = lt_check_integer(L, idx + 2, fname);
-    p.stride_w = lt_check_integer(L, idx + 3, fname);
-    p.pad_h = lt_check_integer(L, idx + 4, fname);
-    p.pad_w = lt_check_integer(L, idx + 5, fname);
-    p.count_include_pad = lua_isnoneornil(L, idx + 6) ? true : lua_toboolean(L, idx + 6);
-    p.relu = lua_toboolean(L, idx + 7);
+/* ---- pooling ---- */
+
+/* <windows>: kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w */
+static lt_pool2d_params pool_params(lt_fields *f) {
+    lt_pool2d_params p = {
+        .kernel_h = lt_field_integer(f, "kernel_h"), .kernel_w = lt_field_integer(f, "kernel_w"),
+        .stride_h = lt_field_integer(f, "stride_h"), .stride_w = lt_field_integer(f, "stride_w"),
+        .pad_h = lt_field_integer(f, "pad_h"), .pad_w = lt_field_integer(f, "pad_w")};
     return p;
 }
 
-/* pool parameters: kh, kw, sh, sw, ph, pw, count_include_pad, relu */
-
-/* maxpool2d_forward(name, out, indices, input, <pool parameters>) */
+/* maxpool2d_forward{handle, output, indices, input, <windows>, relu} */
 static int maxpool2d_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *out = lt_check_tensor(L, 2, f), *idx = lt_check_tensor(L, 3, f), *in = lt_check_tensor(L, 4, f);
-    lt_pool2d_params p = pool_params(L, 5, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.maxpool2d_forward");
+    lt_pool2d_args a = {.handle = field_handle(&f), .output = lt_field_tensor(&f, "output"),
+                        .indices = lt_field_tensor(&f, "indices"), .input = lt_field_tensor(&f, "input"),
+                        .p = pool_params(&f)};
+    a.p.relu = lt_field_boolean(&f, "relu", false);
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_maxpool2d_forward(out, idx, in, p, &err), f, &err, 0);
+    return finish(L, lt_maxpool2d_forward(&a, &err), f.fname, &err, 0);
 }
 
-/* maxpool2d_backward(name, grad_input, grad_output, output, indices, input, <pool parameters>) */
+/* maxpool2d_backward{handle, grad_input, grad_output, output, indices, input, <windows>, relu} */
 static int maxpool2d_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = lt_check_tensor(L, 2, f), *go = lt_check_tensor(L, 3, f), *out = lt_check_tensor(L, 4, f);
-    lt_tensor *idx = lt_check_tensor(L, 5, f), *in = lt_check_tensor(L, 6, f);
-    lt_pool2d_params p = pool_params(L, 7, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.maxpool2d_backward");
+    lt_pool2d_args a = {.handle = field_handle(&f), .grad_input = lt_field_tensor(&f, "grad_input"),
+                        .grad_output = lt_field_tensor(&f, "grad_output"), .output = lt_field_tensor(&f, "output"),
+                        .indices = lt_field_tensor(&f, "indices"), .input = lt_field_tensor(&f, "input"),
+                        .p = pool_params(&f)};
+    a.p.relu = lt_field_boolean(&f, "relu", false);
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_maxpool2d_backward(gi, go, out, idx, in, p, &err), f, &err, 0);
+    return finish(L, lt_maxpool2d_backward(&a, &err), f.fname, &err, 0);
 }
 
+/* avgpool2d_forward{handle, output, input, <windows>, count_include_pad (default true)} */
 static int avgpool2d_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *out = lt_check_tensor(L, 2, f), *in = lt_check_tensor(L, 3, f);
-    lt_pool2d_params p = pool_params(L, 4, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.avgpool2d_forward");
+    lt_pool2d_args a = {.handle = field_handle(&f), .output = lt_field_tensor(&f, "output"),
+                        .input = lt_field_tensor(&f, "input"), .p = pool_params(&f)};
+    a.p.count_include_pad = lt_field_boolean(&f, "count_include_pad", true);
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_avgpool2d_forward(out, in, p, &err), f, &err, 0);
+    return finish(L, lt_avgpool2d_forward(&a, &err), f.fname, &err, 0);
 }
 
+/* avgpool2d_backward{handle, grad_input, grad_output, input, <windows>, count_include_pad} */
 static int avgpool2d_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = lt_check_tensor(L, 2, f), *go = lt_check_tensor(L, 3, f), *in = lt_check_tensor(L, 4, f);
-    lt_pool2d_params p = pool_params(L, 5, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.avgpool2d_backward");
+    lt_pool2d_args a = {.handle = field_handle(&f), .grad_input = lt_field_tensor(&f, "grad_input"),
+                        .grad_output = lt_field_tensor(&f, "grad_output"), .input = lt_field_tensor(&f, "input"),
+                        .p = pool_params(&f)};
+    a.p.count_include_pad = lt_field_boolean(&f, "count_include_pad", true);
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_avgpool2d_backward(gi, go, in, p, &err), f, &err, 0);
+    return finish(L, lt_avgpool2d_backward(&a, &err), f.fname, &err, 0);
 }
 
+static lt_pool2d_params adaptive_params(lt_fields *f) {
+    return (lt_pool2d_params){.out_h = lt_field_integer(f, "out_h"), .out_w = lt_field_integer(f, "out_w")};
+}
+
+/* adaptive_avgpool2d_forward{handle, output, input, out_h, out_w} */
 static int adaptive_avgpool2d_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *out = lt_check_tensor(L, 2, f), *in = lt_check_tensor(L, 3, f);
-    int64_t oh = lt_check_integer(L, 4, f), ow = lt_check_integer(L, 5, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.adaptive_avgpool2d_forward");
+    lt_pool2d_args a = {.handle = field_handle(&f), .output = lt_field_tensor(&f, "output"),
+                        .input = lt_field_tensor(&f, "input"), .p = adaptive_params(&f)};
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_adaptive_avgpool2d_forward(out, in, oh, ow, &err), f, &err, 0);
+    return finish(L, lt_adaptive_avgpool2d_forward(&a, &err), f.fname, &err, 0);
 }
 
+/* adaptive_avgpool2d_backward{handle, grad_input, grad_output, input, out_h, out_w} */
 static int adaptive_avgpool2d_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = lt_check_tensor(L, 2, f), *go = lt_check_tensor(L, 3, f), *in = lt_check_tensor(L, 4, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.adaptive_avgpool2d_backward");
+    lt_pool2d_args a = {.handle = field_handle(&f), .grad_input = lt_field_tensor(&f, "grad_input"),
+                        .grad_output = lt_field_tensor(&f, "grad_output"), .input = lt_field_tensor(&f, "input"),
+                        .p = adaptive_params(&f)};
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_adaptive_avgpool2d_backward(gi, go, in, &err), f, &err, 0);
+    return finish(L, lt_adaptive_avgpool2d_backward(&a, &err), f.fname, &err, 0);
 }
 
-/* softmax_forward(name, out, input, dim, log) */
+/* ---- softmax ---- */
+
+/* dim: 1-based, negative counts from the end of t's dimensions */
+static int field_dim(lt_fields *f, const lt_tensor *t) {
+    lua_Integer given = lt_field_integer(f, "dim"), d = given < 0 ? given + t->ndim + 1 : given;
+    if (d < 1 || d > t->ndim)
+        lt_raisef(f->L, f->fname, "dim %lld is out of range for a %d-D tensor", (long long)given, t->ndim);
+    return (int)d - 1;
+}
+
+/* softmax_forward{handle, output, input, dim, log} */
 static int softmax_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *out = lt_check_tensor(L, 2, f), *in = lt_check_tensor(L, 3, f);
-    int dim = lt_check_dim(L, 4, in, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.softmax_forward");
+    lt_softmax_args a = {.handle = field_handle(&f), .output = lt_field_tensor(&f, "output"),
+                         .input = lt_field_tensor(&f, "input"), .log = lt_field_boolean(&f, "log", false)};
+    a.dim = field_dim(&f, a.input);
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_softmax_forward(out, in, dim, lua_toboolean(L, 5), &err), f, &err, 0);
+    return finish(L, lt_softmax_forward(&a, &err), f.fname, &err, 0);
 }
 
+/* softmax_backward{handle, grad_input, grad_output, output, input, dim, log} */
 static int softmax_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = lt_check_tensor(L, 2, f), *go = lt_check_tensor(L, 3, f), *out = lt_check_tensor(L, 4, f);
-    int dim = lt_check_dim(L, 5, out, f);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.softmax_backward");
+    lt_softmax_args a = {.handle = field_handle(&f), .grad_input = lt_field_tensor(&f, "grad_input"),
+                         .grad_output = lt_field_tensor(&f, "grad_output"), .output = lt_field_tensor(&f, "output"),
+                         .input = lt_field_tensor(&f, "input"), .log = lt_field_boolean(&f, "log", false)};
+    a.dim = field_dim(&f, a.input);
+    lt_fields_close(&f);
     lt_error err;
-    return finish(L, lt_softmax_backward(gi, go, out, dim, lua_toboolean(L, 6), &err), f, &err, 0);
+    return finish(L, lt_softmax_backward(&a, &err), f.fname, &err, 0);
 }
 
-static lt_reduction check_reduction(lua_State *L, int idx, const char *fname) {
-    const char *r = lt_check_string(L, idx, fname);
+/* ---- losses ---- */
+
+static lt_reduction field_reduction(lt_fields *f) {
+    const char *r = lt_field_string(f, "reduction");
     if (!strcmp(r, "mean")) return LT_REDUCE_MEAN;
     if (!strcmp(r, "sum")) return LT_REDUCE_SUM;
     if (!strcmp(r, "none")) return LT_REDUCE_NONE;
-    lt_raisef(L, fname, "reduction must be 'mean', 'sum' or 'none', got '%s'", r);
+    lt_raisef(f->L, f->fname, "reduction must be 'mean', 'sum' or 'none', got '%s'", r);
     return LT_REDUCE_MEAN;
 }
 
-/* weight, label_smoothing, reduction, ignore_index (1-based class; < 1: none) from idx on */
-static lt_class_loss_params class_params(lua_State *L, int idx, const char *fname, bool smoothing) {
-    lt_class_loss_params p;
-    p.weight = opt_tensor(L, idx, fname);
-    int next = idx + 1;
-    p.label_smoothing = smoothing ? lt_check_number(L, next++, fname) : 0.0;
-    p.reduction = check_reduction(L, next++, fname);
-    lua_Integer ignore = lt_opt_integer(L, next, fname, 0);
-    p.ignore_index = ignore >= 1 ? ignore - 1 : -1;
-    return p;
+/* The fields every loss reads: handle, input, target, reduction; the classification losses' weight,
+ * label_smoothing (cross entropy) and ignore_index (a 1-based class; nil or < 1: none). */
+static lt_loss_args loss_fields(lt_fields *f, bool classes, bool smoothing) {
+    lt_loss_args a = {.handle = field_handle(f), .input = lt_field_tensor(f, "input"),
+                      .target = lt_field_tensor(f, "target")};
+    a.p.reduction = field_reduction(f);
+    a.p.ignore_index = -1;
+    if (classes) {
+        a.p.weight = lt_field_opt_tensor(f, "weight");
+        lua_Integer ignore = lt_field_opt_integer(f, "ignore_index", 0);
+        a.p.ignore_index = ignore >= 1 ? ignore - 1 : -1;
+    }
+    if (smoothing) a.p.label_smoothing = lt_field_number(f, "label_smoothing");
+    return a;
 }
 
-static void push_loss(lua_State *L, double loss, lt_reduction r) {
-    if (r == LT_REDUCE_NONE) lua_pushnil(L);
+/* The backward fields: grad_input, and the gradient: grad_output (a tensor, reduction none) or scale
+ * (a number, default 1). */
+static void loss_backward_fields(lt_fields *f, lt_loss_args *a) {
+    a->grad_input = lt_field_tensor(f, "grad_input");
+    a->grad_output = lt_field_opt_tensor(f, "grad_output");
+    a->scale = lt_field_opt_number(f, "scale", 1.0);
+}
+
+typedef int (*loss_forward_fn)(const lt_loss_args *, double *, lt_error *);
+typedef int (*loss_backward_fn)(const lt_loss_args *, lt_error *);
+
+/* A loss's forward pass: reads the common fields and losses (and log_probs for cross entropy), returns
+ * the reduced loss (nil for reduction none). */
+static int loss_forward(lua_State *L, const char *fname, loss_forward_fn fn, bool classes, bool smoothing) {
+    lt_fields f;
+    lt_fields_open(&f, L, 1, fname);
+    lt_loss_args a = loss_fields(&f, classes, smoothing);
+    a.losses = lt_field_tensor(&f, "losses");
+    if (smoothing) a.log_probs = lt_field_tensor(&f, "log_probs");
+    lt_fields_close(&f);
+    double loss = 0;
+    lt_error err;
+    int rc = fn(&a, &loss, &err);
+    if (a.p.reduction == LT_REDUCE_NONE) lua_pushnil(L);
     else lua_pushnumber(L, loss);
+    return finish(L, rc, f.fname, &err, 1);
 }
 
-/* cross_entropy_forward(name, losses, log_probs, logits, target, weight, smoothing, reduction, ignore) -> loss */
+static int loss_backward(lua_State *L, const char *fname, loss_backward_fn fn, bool classes, bool smoothing) {
+    lt_fields f;
+    lt_fields_open(&f, L, 1, fname);
+    lt_loss_args a = loss_fields(&f, classes, smoothing);
+    if (smoothing) a.log_probs = lt_field_tensor(&f, "log_probs");
+    loss_backward_fields(&f, &a);
+    lt_fields_close(&f);
+    lt_error err;
+    return finish(L, fn(&a, &err), f.fname, &err, 0);
+}
+
+/* cross_entropy_forward{handle, losses, log_probs, input, target, weight, label_smoothing, reduction,
+ * ignore_index} -> loss */
 static int cross_entropy_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *losses = lt_check_tensor(L, 2, f), *lp = lt_check_tensor(L, 3, f), *x = lt_check_tensor(L, 4, f);
-    lt_tensor *t = lt_check_tensor(L, 5, f);
-    lt_class_loss_params p = class_params(L, 6, f, true);
-    double loss = 0;
-    lt_error err;
-    int rc = lt_cross_entropy_forward(&loss, losses, lp, x, t, p, &err);
-    push_loss(L, loss, p.reduction);
-    return finish(L, rc, f, &err, 1);
+    return loss_forward(L, "lightning.core.nn.cross_entropy_forward", lt_cross_entropy_forward, true, true);
 }
 
-/* cross_entropy_backward(name, grad_input, log_probs, target, weight, smoothing, reduction, ignore,
- *                        grad_output (tensor for 'none'), scale) */
+/* cross_entropy_backward{handle, grad_input, log_probs, input, target, weight, label_smoothing, reduction,
+ * ignore_index, grad_output | scale} */
 static int cross_entropy_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = lt_check_tensor(L, 2, f), *lp = lt_check_tensor(L, 3, f), *t = lt_check_tensor(L, 4, f);
-    lt_class_loss_params p = class_params(L, 5, f, true);
-    lt_tensor *go = opt_tensor(L, 9, f);
-    double scale = lt_opt_number(L, 10, f, 1.0);
-    lt_error err;
-    return finish(L, lt_cross_entropy_backward(gi, lp, t, p, go, scale, &err), f, &err, 0);
+    return loss_backward(L, "lightning.core.nn.cross_entropy_backward", lt_cross_entropy_backward, true, true);
 }
 
+/* nll_loss_forward{handle, losses, input, target, weight, reduction, ignore_index} -> loss */
 static int nll_loss_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *losses = lt_check_tensor(L, 2, f), *lp = lt_check_tensor(L, 3, f), *t = lt_check_tensor(L, 4, f);
-    lt_class_loss_params p = class_params(L, 5, f, false);
-    double loss = 0;
-    lt_error err;
-    int rc = lt_nll_loss_forward(&loss, losses, lp, t, p, &err);
-    push_loss(L, loss, p.reduction);
-    return finish(L, rc, f, &err, 1);
+    return loss_forward(L, "lightning.core.nn.nll_loss_forward", lt_nll_loss_forward, true, false);
 }
 
 static int nll_loss_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = lt_check_tensor(L, 2, f), *lp = lt_check_tensor(L, 3, f), *t = lt_check_tensor(L, 4, f);
-    lt_class_loss_params p = class_params(L, 5, f, false);
-    lt_tensor *go = opt_tensor(L, 8, f);
-    double scale = lt_opt_number(L, 9, f, 1.0);
-    lt_error err;
-    return finish(L, lt_nll_loss_backward(gi, lp, t, p, go, scale, &err), f, &err, 0);
+    return loss_backward(L, "lightning.core.nn.nll_loss_backward", lt_nll_loss_backward, true, false);
 }
 
+/* mse_loss_forward{handle, losses, input, target, reduction} -> loss */
 static int mse_loss_forward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *losses = lt_check_tensor(L, 2, f), *x = lt_check_tensor(L, 3, f), *t = lt_check_tensor(L, 4, f);
-    lt_reduction r = check_reduction(L, 5, f);
-    double loss = 0;
-    lt_error err;
-    int rc = lt_mse_loss_forward(&loss, losses, x, t, r, &err);
-    push_loss(L, loss, r);
-    return finish(L, rc, f, &err, 1);
+    return loss_forward(L, "lightning.core.nn.mse_loss_forward", lt_mse_loss_forward, false, false);
 }
 
 static int mse_loss_backward(lua_State *L) {
-    const char *f = name_arg(L);
-    lt_tensor *gi = lt_check_tensor(L, 2, f), *x = lt_check_tensor(L, 3, f), *t = lt_check_tensor(L, 4, f);
-    lt_reduction r = check_reduction(L, 5, f);
-    lt_tensor *go = opt_tensor(L, 6, f);
-    double scale = lt_opt_number(L, 7, f, 1.0);
-    lt_error err;
-    return finish(L, lt_mse_loss_backward(gi, x, t, r, go, scale, &err), f, &err, 0);
+    return loss_backward(L, "lightning.core.nn.mse_loss_backward", lt_mse_loss_backward, false, false);
 }
 
 /* is_cnhw(t): whether t is stored in the batch-folded layout (for tests and debugging). */
@@ -344,12 +507,23 @@ static int is_cnhw(lua_State *L) {
 }
 
 void lt_open_nn(lua_State *L, int module) {
+    static const luaL_Reg handle_methods[] = {{"info", handle_info}, {NULL, NULL}};
+    luaL_newmetatable(L, HANDLE_MT);
+    lua_pushcfunction(L, handle_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, handle_tostring);
+    lua_setfield(L, -2, "__tostring");
+    luaL_newlib(L, handle_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
     static const luaL_Reg fns[] = {
+        {"kernel_handle", kernel_handle},
         {"conv2d_forward", conv2d_forward}, {"conv2d_backward", conv2d_backward},
         {"linear_forward", linear_forward}, {"linear_backward", linear_backward},
         {"batchnorm_forward", batchnorm_forward}, {"batchnorm_backward", batchnorm_backward},
         {"bn_relu_pool_forward", bn_relu_pool_forward}, {"bn_relu_pool_backward", bn_relu_pool_backward},
-        {"leaky_relu_forward", leaky_relu_forward}, {"leaky_relu_backward", leaky_relu_backward},
+        {"activation_forward", activation_forward}, {"activation_backward", activation_backward},
         {"dropout_forward", dropout_forward}, {"dropout_backward", dropout_backward},
         {"maxpool2d_forward", maxpool2d_forward}, {"maxpool2d_backward", maxpool2d_backward},
         {"avgpool2d_forward", avgpool2d_forward}, {"avgpool2d_backward", avgpool2d_backward},

@@ -1,12 +1,13 @@
 /* Bindings for optimizers (lightning.optim): functions in lightning.core.optim. The Lua classes in
  * lua/lightning/optim/ keep the parameter groups and the state tensors; these functions update one
- * parameter tensor per call, and clip gradients over a list of parameters. */
+ * parameter tensor per call, from one table of named fields (l_fields.h), and clip gradients over a list of
+ * parameters (PyTorch's clip_grad_norm_ and clip_grad_value_, with their positional arguments). */
 #include <math.h>
 #include <string.h>
 
 #include "../core/optim.h"
 #include "../core/tensor_math.h"
-#include "l_util.h"
+#include "l_fields.h"
 
 /* Raises a core error; `index` (0 when unknown) says which parameter of the optimizer it concerns. */
 static int raise_for(lua_State *L, const char *fname, lua_Integer index, const lt_error *err) {
@@ -14,48 +15,43 @@ static int raise_for(lua_State *L, const char *fname, lua_Integer index, const l
     return lt_raise(L, fname, err);
 }
 
-static lt_tensor *opt_tensor(lua_State *L, int idx, const char *fname) {
-    if (lua_isnoneornil(L, idx)) return NULL;
-    return lt_check_tensor(L, idx, fname);
-}
-
-/* sgd_step(param, momentum_buffer|nil, grad, init_buffer, lr, momentum, dampening, weight_decay,
- *          nesterov, maximize[, index]) */
+/* sgd_step{param, momentum_buffer (nil without momentum), grad, init_buffer, lr, momentum, dampening,
+ *          weight_decay, nesterov, maximize, index} */
 static int l_sgd_step(lua_State *L) {
-    const char *fname = "lightning.optim.SGD:step";
-    lt_tensor *param = lt_check_tensor(L, 1, fname);
-    lt_tensor *buffer = opt_tensor(L, 2, fname);
-    lt_tensor *grad = lt_check_tensor(L, 3, fname);
-    bool init_buffer = lt_opt_boolean(L, 4, fname, 0);
-    lt_sgd_options o = {
-        .lr = lt_check_number(L, 5, fname), .momentum = lt_check_number(L, 6, fname),
-        .dampening = lt_check_number(L, 7, fname), .weight_decay = lt_check_number(L, 8, fname),
-        .nesterov = lt_opt_boolean(L, 9, fname, 0), .maximize = lt_opt_boolean(L, 10, fname, 0)};
-    lua_Integer index = lt_opt_integer(L, 11, fname, 0);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.optim.SGD:step");
+    lt_sgd_args a = {
+        .param = lt_field_tensor(&f, "param"), .momentum_buffer = lt_field_opt_tensor(&f, "momentum_buffer"),
+        .grad = lt_field_tensor(&f, "grad"), .init_buffer = lt_field_boolean(&f, "init_buffer", false),
+        .o = {.lr = lt_field_number(&f, "lr"), .momentum = lt_field_number(&f, "momentum"),
+              .dampening = lt_field_number(&f, "dampening"), .weight_decay = lt_field_number(&f, "weight_decay"),
+              .nesterov = lt_field_boolean(&f, "nesterov", false), .maximize = lt_field_boolean(&f, "maximize", false)}};
+    lua_Integer index = lt_field_opt_integer(&f, "index", 0);
+    lt_fields_close(&f);
     lt_error err;
-    if (lt_sgd_step(param, buffer, grad, init_buffer, &o, &err)) return raise_for(L, fname, index, &err);
+    if (lt_sgd_step(&a, &err)) return raise_for(L, f.fname, index, &err);
     return 0;
 }
 
-/* adam_step(param, exp_avg, exp_avg_sq, max_exp_avg_sq|nil, grad, step, lr, beta1, beta2, eps,
- *           weight_decay, amsgrad, maximize, decoupled[, index]); decoupled selects AdamW. */
+/* adam_step{param, exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad), grad, step, lr, beta1, beta2, eps,
+ *           weight_decay, amsgrad, maximize, decoupled (AdamW), index} */
 static int l_adam_step(lua_State *L) {
-    int decoupled = lua_toboolean(L, 14);
-    const char *fname = decoupled ? "lightning.optim.AdamW:step" : "lightning.optim.Adam:step";
-    lt_tensor *param = lt_check_tensor(L, 1, fname);
-    lt_tensor *exp_avg = lt_check_tensor(L, 2, fname), *exp_avg_sq = lt_check_tensor(L, 3, fname);
-    lt_tensor *max_exp_avg_sq = opt_tensor(L, 4, fname);
-    lt_tensor *grad = lt_check_tensor(L, 5, fname);
-    lua_Integer step = lt_check_integer(L, 6, fname);
-    lt_adam_options o = {
-        .lr = lt_check_number(L, 7, fname), .beta1 = lt_check_number(L, 8, fname),
-        .beta2 = lt_check_number(L, 9, fname), .eps = lt_check_number(L, 10, fname),
-        .weight_decay = lt_check_number(L, 11, fname), .amsgrad = lt_opt_boolean(L, 12, fname, 0),
-        .maximize = lt_opt_boolean(L, 13, fname, 0), .decoupled_weight_decay = decoupled};
-    lua_Integer index = lt_opt_integer(L, 15, fname, 0);
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.optim.Adam:step");
+    bool decoupled = lt_field_boolean(&f, "decoupled", false);
+    if (decoupled) f.fname = "lightning.optim.AdamW:step";
+    lt_adam_args a = {
+        .param = lt_field_tensor(&f, "param"), .exp_avg = lt_field_tensor(&f, "exp_avg"),
+        .exp_avg_sq = lt_field_tensor(&f, "exp_avg_sq"), .max_exp_avg_sq = lt_field_opt_tensor(&f, "max_exp_avg_sq"),
+        .grad = lt_field_tensor(&f, "grad"), .step = lt_field_integer(&f, "step"),
+        .o = {.lr = lt_field_number(&f, "lr"), .beta1 = lt_field_number(&f, "beta1"),
+              .beta2 = lt_field_number(&f, "beta2"), .eps = lt_field_number(&f, "eps"),
+              .weight_decay = lt_field_number(&f, "weight_decay"), .amsgrad = lt_field_boolean(&f, "amsgrad", false),
+              .maximize = lt_field_boolean(&f, "maximize", false), .decoupled_weight_decay = decoupled}};
+    lua_Integer index = lt_field_opt_integer(&f, "index", 0);
+    lt_fields_close(&f);
     lt_error err;
-    if (lt_adam_step(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, step, &o, &err))
-        return raise_for(L, fname, index, &err);
+    if (lt_adam_step(&a, &err)) return raise_for(L, f.fname, index, &err);
     return 0;
 }
 

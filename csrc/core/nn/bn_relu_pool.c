@@ -1,255 +1,83 @@
-/* BatchNorm2d -> ReLU -> MaxPool2d(2) as one layer, the tail of every block of the reference network.
- * Separately, the three layers write the full-size normalised tensor, read it to pool, write a
- * full-size gradient for BatchNorm and read that twice. Fused, the forward pass reads the convolution's
- * output twice (statistics, then normalise-and-pool) and writes only the pooled output; the backward
- * pass reads it twice (gradient sums, then the input gradient) and writes the input gradient once.
- * The forward pass records which element of each window passed (a code per output), and the backward
- * pass routes the gradient with it. */
-#include <math.h>
-
-#include "../parallel.h"
-#include "../simd.h"
+/* The front of the fused BatchNorm2d -> ReLU -> MaxPool2d(2) (csrc/core/cpu/bn_relu_pool.c computes it). */
 #include "../tensor_math.h"
-#include "batchnorm_channel.h"
+#include "batchnorm_front.h"
 
-/* A normalised value, rounded once (fmaf): the same in every build of the kernels. */
-static inline float norm(float x, bn_affine t) { return fmaf(x, t.scale, t.shift); }
+/* The implementations, tried in order (kernel.h). */
+static const lt_impl *const bn_relu_pool_impls[] = {&lt_bn_relu_pool_cpu.base, NULL};
 
-/* max that lets NaN through, as PyTorch's pooling */
-static inline float nan_max(float best, float v) { return best == best && (v > best || v != v) ? v : best; }
-
-/* Output rows [0, rows) of one channel. Its input is an image of width w whose row pairs (2r, 2r+1)
- * make output row r: one plane, or all the channel's planes when they are consecutive. code records
- * which of each window's values (0..3, the first maximum) passed the ReLU, or -1 when none did (the
- * maximum was <= 0 or NaN): the backward pass routes the gradient with it. */
-static inline __attribute__((always_inline)) void pool_rows_impl(float *restrict o, float *restrict code,
-                                                                  const float *restrict x, int64_t w, int64_t rows,
-                                                                  int64_t wo, bn_affine t) {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *r0 = x + 2 * r * w, *r1 = r0 + w;
-        for (int64_t ox = 0; ox < wo; ox++) {
-            float v0 = norm(r0[2 * ox], t), v1 = norm(r0[2 * ox + 1], t), v2 = norm(r1[2 * ox], t),
-                  v3 = norm(r1[2 * ox + 1], t);
-            float m = nan_max(nan_max(nan_max(v0, v1), v2), v3);
-            float c = v2 == m ? 2.0f : 3.0f;
-            c = v1 == m ? 1.0f : c;
-            c = v0 == m ? 0.0f : c;
-            o[r * wo + ox] = m < 0 ? 0.0f : m;
-            code[r * wo + ox] = m > 0 ? c : -1.0f;
-        }
-    }
-}
-
-/* Small planes (8x8, 4x4 in the reference network) make rows too short to vectorise; with the width a
- * constant the compiler vectorises across rows instead. */
-LT_SIMD_CLONES
-static void pool_rows(float *o, float *code, const float *x, int64_t w, int64_t rows, int64_t wo, bn_affine t) {
-    if (w == 2 * wo) {
-        switch (wo) {
-        case 1: pool_rows_impl(o, code, x, 2, rows, 1, t); return;
-        case 2: pool_rows_impl(o, code, x, 4, rows, 2, t); return;
-        case 4: pool_rows_impl(o, code, x, 8, rows, 4, t); return;
-        case 8: pool_rows_impl(o, code, x, 16, rows, 8, t); return;
-        }
-    }
-    pool_rows_impl(o, code, x, w, rows, wo, t);
-}
-
-/* Backward pass 1 over n outputs of one channel: sum(dy) and sum(dy * (x - mean)), where dy (the
- * gradient of the normalised values) is g at each window's maximum and 0 elsewhere. At a maximum that
- * passed, x - mean = (m - bias) / scale, so the sums need only the outputs, not the input (to float
- * rounding, which is all a gradient sum needs; scale = 0 takes the exact path in the caller). */
-LT_SIMD_CLONES
-static void grad_sums_outputs(const float *g, const float *out, const float *code, int64_t n, float bias,
-                              double *sum_dy, double *sum_g_mb) {
-    enum { LANES = 8 };
-    double s[LANES] = {0}, q[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            double gv = code[i + k] >= 0 ? (double)g[i + k] : 0.0;
-            s[k] += gv;
-            q[k] += gv * ((double)out[i + k] - bias);
-        }
-    for (; i < n; i++) {
-        double gv = code[i] >= 0 ? (double)g[i] : 0.0;
-        s[0] += gv;
-        q[0] += gv * ((double)out[i] - bias);
-    }
-    for (int k = 0; k < LANES; k++) {
-        *sum_dy += s[k];
-        *sum_g_mb += q[k];
-    }
-}
-
-/* The same sums read from the input, exactly: for a channel whose scale is 0. */
-static void grad_sums_exact(const float *g, const float *code, const float *x, int64_t w, int64_t rows, int64_t wo,
-                            float mean, double *sum_dy, double *sum_dy_xc) {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t ox = 0; ox < wo; ox++) {
-            float c = code[r * wo + ox];
-            if (c < 0) continue;
-            int k = (int)c;
-            float xv = x[(2 * r + k / 2) * w + 2 * ox + k % 2];
-            *sum_dy += g[r * wo + ox];
-            *sum_dy_xc += (double)g[r * wo + ox] * (xv - mean);
-        }
-}
-
-/* One input row of backward pass 2: dx = b * x + c0 plus a * g where the window's code says this row's
- * first (code == first) or second (first + 1) element was the maximum. One row per loop: the compiler
- * vectorises a loop with two interleaved stores, not with four across two rows. */
-static inline __attribute__((always_inline)) void grad_input_row(float *restrict d, const float *restrict xr, const float *restrict gr,
-                                  const float *restrict cr, int64_t wo, float a, float b, float c0, float first) {
-    for (int64_t ox = 0; ox < wo; ox++) {
-        float ag = a * gr[ox], c = cr[ox];
-        d[2 * ox] = b * xr[2 * ox] + c0 + (c == first ? ag : 0.0f);
-        d[2 * ox + 1] = b * xr[2 * ox + 1] + c0 + (c == first + 1 ? ag : 0.0f);
-    }
-}
-
-/* Backward pass 2: dx = a * dy + b * (x - mean) + c over the windows of output rows [0, rows). */
-static inline __attribute__((always_inline)) void grad_input_rows_impl(float *restrict dx, const float *restrict g,
-                                                                        const float *restrict code,
-                                                                        const float *restrict x, int64_t w,
-                                                                        int64_t rows, int64_t wo, float a, float b,
-                                                                        float c0) {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *r0 = x + 2 * r * w, *r1 = r0 + w, *gr = g + r * wo, *cr = code + r * wo;
-        float *d0 = dx + 2 * r * w, *d1 = d0 + w;
-        grad_input_row(d0, r0, gr, cr, wo, a, b, c0, 0.0f);
-        grad_input_row(d1, r1, gr, cr, wo, a, b, c0, 2.0f);
-        for (int64_t ix = 2 * wo; ix < w; ix++) {  /* an odd last column lies in no window */
-            d0[ix] = b * r0[ix] + c0;
-            d1[ix] = b * r1[ix] + c0;
-        }
-    }
-}
-
-LT_SIMD_CLONES
-static void grad_input_rows(float *dx, const float *g, const float *code, const float *x, int64_t w, int64_t rows,
-                            int64_t wo, float mean, bn_grad k) {
-    const float a = k.a, b = k.b, c0 = k.c - k.b * mean;  /* dx = b * x + c0 (+ a * g at the maximum) */
-    if (w == 2 * wo) {  /* constant widths, as in pool_rows */
-        switch (wo) {
-        case 1: grad_input_rows_impl(dx, g, code, x, 2, rows, 1, a, b, c0); return;
-        case 2: grad_input_rows_impl(dx, g, code, x, 4, rows, 2, a, b, c0); return;
-        case 4: grad_input_rows_impl(dx, g, code, x, 8, rows, 4, a, b, c0); return;
-        case 8: grad_input_rows_impl(dx, g, code, x, 16, rows, 8, a, b, c0); return;
-        }
-    }
-    grad_input_rows_impl(dx, g, code, x, w, rows, wo, a, b, c0);
-}
-
-static int check_args(const lt_tensor *input, const lt_tensor *weight, const lt_tensor *bias, lt_error *err) {
+static int check_input(const lt_tensor *input, lt_error *err) {
     char a[160];
     if (input->ndim != 4 || !lt_planes_contiguous(input))
         return lt_fail(err, "expected a 4-D input with contiguous planes, got %s", lt_shape_str(input, a, sizeof a));
     if (input->size[2] < 2 || input->size[3] < 2)
         return lt_fail(err, "input planes %lldx%lld are smaller than the 2x2 pooling window", (long long)input->size[2],
                        (long long)input->size[3]);
-    int64_t C = input->size[1];
-    return lt_bn_check_vector("weight", weight, C, err) || lt_bn_check_vector("bias", bias, C, err);
-}
-
-/* A channel's planes for n = 0..N-1 follow each other in memory (the batch-folded layout), so that with
- * an even height the channel is one tall image: one call for N planes. */
-static bool planes_follow(const lt_tensor *t) { return t->size[0] == 1 || t->stride[0] == t->size[2] * t->size[3]; }
-
-int lt_bn_relu_pool_forward(lt_tensor *out, lt_tensor *codes, lt_tensor *save_mean, lt_tensor *save_invstd, const lt_tensor *input,
-                            const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
-                            lt_tensor *running_var, lt_batchnorm_params p, lt_error *err) {
-    if (check_args(input, weight, bias, err)) return -1;
-    int64_t N = input->size[0], C = input->size[1], H = input->size[2], W = input->size[3], ho = H / 2, wo = W / 2;
-    if (lt_bn_check_vector("running_mean", running_mean, C, err) || lt_bn_check_vector("running_var", running_var, C, err))
-        return -1;
-    if (p.training && N * H * W <= 1) return lt_fail(err, "expected more than 1 value per channel when training");
-    if (!p.training && !running_mean) return lt_fail(err, "evaluation needs running statistics or training mode");
-    int64_t csize[1] = {C}, osize[4] = {N, C, ho, wo};
-    if (lt_tensor_resize(save_mean, 1, csize, err) || lt_tensor_resize(save_invstd, 1, csize, err)) return -1;
-    if (lt_is_cnhw(input) ? lt_resize_cnhw(out, N, C, ho, wo, err) : lt_tensor_resize(out, 4, osize, err)) return -1;
-    if (lt_resize_like(codes, out, err)) return -1;
-    if (N * C == 0) return 0;
-    channel_view vx = lt_bn_view(input);
-    const float *xd = lt_data(input), *w = weight ? lt_data(weight) : NULL, *bs = bias ? lt_data(bias) : NULL;
-    float *yd = lt_data(out), *cd = lt_data(codes), *sm = lt_data(save_mean), *si = lt_data(save_invstd);
-    float *rm = running_mean ? lt_data(running_mean) : NULL, *rv = running_var ? lt_data(running_var) : NULL;
-    bool stacked = H % 2 == 0 && planes_follow(input) && planes_follow(out);
-    int threads = N * C * H * W > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
-    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t c = 0; c < C; c++) {
-        const float *xc = xd + c * vx.sc;
-        bn_affine t = lt_bn_channel_forward(xc, vx, c, N * H * W, w, bs, rm, rv, p);
-        sm[c] = t.mean;
-        si[c] = t.invstd;
-        float *yc = yd + c * out->stride[1], *cc = cd + c * out->stride[1];
-        if (stacked) pool_rows(yc, cc, xc, W, N * ho, wo, t);
-        else
-            for (int64_t n = 0; n < N; n++)
-                pool_rows(yc + n * out->stride[0], cc + n * out->stride[0], xc + n * vx.sn, W, ho, wo, t);
-    }
     return 0;
 }
 
-int lt_bn_relu_pool_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor *grad_bias, lt_tensor *dy,
-                             const lt_tensor *grad_output, const lt_tensor *output, const lt_tensor *codes,
-                             const lt_tensor *input, const lt_tensor *weight, const lt_tensor *bias,
-                             const lt_tensor *save_mean, const lt_tensor *save_invstd, bool training, lt_error *err) {
-    char a[160], b[160];
-    if (check_args(input, weight, bias, err)) return -1;
-    int64_t N = input->size[0], C = input->size[1], H = input->size[2], W = input->size[3], ho = H / 2, wo = W / 2;
-    if (!lt_same_shape(grad_output, output) || output->ndim != 4 || output->size[2] != ho || output->size[3] != wo ||
-        output->size[0] != N || output->size[1] != C || !lt_same_shape(codes, output))
-        return lt_fail(err, "grad_output %s must have the output's shape %s", lt_shape_str(grad_output, a, sizeof a),
-                       lt_shape_str(output, b, sizeof b));
-    if (lt_bn_check_vector("grad_weight", grad_weight, C, err) || lt_bn_check_vector("grad_bias", grad_bias, C, err) ||
-        lt_bn_check_vector("saved mean", save_mean, C, err) || lt_bn_check_vector("saved invstd", save_invstd, C, err))
+static lt_bn_relu_pool_shape shape_of(const lt_tensor *input, bool training) {
+    const int64_t *sz = input->size;
+    return (lt_bn_relu_pool_shape){.n = sz[0], .c = sz[1], .h = sz[2], .w = sz[3], .ho = sz[2] / 2, .wo = sz[3] / 2,
+                                   .training = training, .x = {input->stride[0], input->stride[1]}};
+}
+
+static bool same_layout(const lt_tensor *a, const lt_tensor *b) {
+    for (int d = 0; d < a->ndim; d++)
+        if (a->size[d] > 1 && a->stride[d] != b->stride[d]) return false;
+    return true;
+}
+
+int lt_bn_relu_pool_forward(const lt_bn_relu_pool_args *f, lt_error *err) {
+    const lt_batchnorm_args *a = &f->bn;
+    lt_kernel_forward_begin(a->handle);
+    if (check_input(a->input, err) || lt_bn_check_forward(a, a->input->size[1], err)) return -1;
+    lt_bn_relu_pool_shape s = shape_of(a->input, a->p.training);
+    int64_t csize[1] = {s.c}, osize[4] = {s.n, s.c, s.ho, s.wo};
+    if (lt_tensor_resize(a->save_mean, 1, csize, err) || lt_tensor_resize(a->save_invstd, 1, csize, err)) return -1;
+    if (lt_is_cnhw(a->input) ? lt_resize_cnhw(a->output, s.n, s.c, s.ho, s.wo, err)
+                             : lt_tensor_resize(a->output, 4, osize, err))
         return -1;
+    if (lt_resize_like(f->codes, a->output, err)) return -1;
+    s.y = (lt_nc_strides){a->output->stride[0], a->output->stride[1]};
+    lt_kernel_ctx ctx;
+    const lt_bn_relu_pool_impl *impl =
+        (const lt_bn_relu_pool_impl *)lt_kernel_pick(a->handle, "bn_relu_pool", bn_relu_pool_impls, &s, &ctx, err);
+    if (!impl) return -1;
+    if (s.n * s.c > 0 && impl->forward(&ctx, lt_data(a->output), lt_data(f->codes), lt_data(a->input), lt_bn_vectors_of(a),
+                                   s, a->p))
+        return -1;
+    lt_kernel_forward_done(a->handle, a->input, NULL, a->output, a->p.training);
+    return 0;
+}
+
+int lt_bn_relu_pool_backward(const lt_bn_relu_pool_args *f, lt_error *err) {
+    const lt_batchnorm_args *a = &f->bn;
+    if (lt_kernel_backward_check(a->handle, a->input, a->grad_output, err) || check_input(a->input, err) ||
+        lt_bn_check_backward(a, a->input->size[1], err))
+        return -1;
+    lt_bn_relu_pool_shape s = shape_of(a->input, a->handle->training);
+    const lt_tensor *out = a->output;
+    const char *whose = "the shape of the forward pass's output";
+    if (lt_check_dims("output", out, &a->handle->output, whose, err) ||
+        lt_check_dims("codes", f->codes, &a->handle->output, whose, err))
+        return -1;
+    if (!same_layout(f->codes, out)) return lt_fail(err, "codes must have the output's layout");
     /* the kernels walk grad_output with the output's index: give it the output's layout when it has another */
-    const lt_tensor *g = grad_output;
-    bool same_layout = true;
-    for (int d = 0; d < 4; d++) same_layout = same_layout && (output->size[d] <= 1 || grad_output->stride[d] == output->stride[d]);
-    if (!same_layout) {
-        if (lt_resize_like(dy, output, err) || lt_copy(dy, grad_output, err)) return -1;
-        g = dy;
+    const lt_tensor *go = a->grad_output;
+    if (!same_layout(go, out)) {
+        if (lt_resize_like(f->dy, out, err) || lt_copy(f->dy, go, err)) return -1;
+        go = f->dy;
     }
-    if (grad_input && lt_resize_like(grad_input, input, err)) return -1;
-    if (N * C == 0) return 0;
-    channel_view vx = lt_bn_view(input);
-    const float *xd = lt_data(input), *gd = lt_data(g), *yd = lt_data(output), *kd = lt_data(codes);
-    const float *w = weight ? lt_data(weight) : NULL, *bs = bias ? lt_data(bias) : NULL;
-    const float *sm = lt_data(save_mean), *si = lt_data(save_invstd);
-    float *gw = grad_weight ? lt_data(grad_weight) : NULL, *gb = grad_bias ? lt_data(grad_bias) : NULL;
-    float *dx = grad_input ? lt_data(grad_input) : NULL;
-    bool stacked = H % 2 == 0 && planes_follow(input) && planes_follow(output) && (!grad_input || planes_follow(grad_input));
-    int64_t osn = output->stride[0], osc = output->stride[1], planes = stacked ? 1 : N, rows = stacked ? N * ho : ho;
-    int threads = N * C * H * W > LT_PARALLEL_GRAIN ? lt_get_num_threads() : 1;
-    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t c = 0; c < C; c++) {
-        bn_affine t = lt_bn_affine(sm[c], si[c], w, bs, c);
-        const float *xc = xd + c * vx.sc, *gc = gd + c * osc, *yc = yd + c * osc, *kc = kd + c * osc;
-        double sum_dy = 0, sum_dy_xc = 0;
-        if (t.scale != 0) {
-            double sum_g_mb = 0;  /* sum of g * (m - bias) */
-            for (int64_t n = 0; n < planes; n++)
-                grad_sums_outputs(gc + n * osn, yc + n * osn, kc + n * osn, rows * wo, bs ? bs[c] : 0.0f, &sum_dy, &sum_g_mb);
-            sum_dy_xc = sum_g_mb / t.scale;
-        } else {
-            for (int64_t n = 0; n < planes; n++)
-                grad_sums_exact(gc + n * osn, kc + n * osn, xc + n * vx.sn, W, rows, wo, t.mean, &sum_dy, &sum_dy_xc);
-        }
-        if (gw) gw[c] += (float)(sum_dy_xc * t.invstd);
-        if (gb) gb[c] += (float)sum_dy;
-        if (!dx) continue;
-        bn_grad k = lt_bn_grad_coefficients(sum_dy, sum_dy_xc, N * H * W, w ? w[c] : 1.0f, t.invstd, training);
-        float *dc = dx + c * grad_input->stride[1];
-        for (int64_t n = 0; n < planes; n++) {
-            float *dn = dc + n * grad_input->stride[0];
-            const float *xn = xc + n * vx.sn;
-            grad_input_rows(dn, gc + n * osn, kc + n * osn, xn, W, rows, wo, t.mean, k);
-            if (H % 2)  /* an odd last row lies in no window (never stacked) */
-                for (int64_t ix = 0; ix < W; ix++) dn[(H - 1) * W + ix] = k.b * (xn[(H - 1) * W + ix] - t.mean) + k.c;
-        }
+    if (a->grad_input) {
+        if (lt_resize_like(a->grad_input, a->input, err)) return -1;
+        s.dx = (lt_nc_strides){a->grad_input->stride[0], a->grad_input->stride[1]};
     }
-    return 0;
+    if (s.n * s.c == 0) return 0;
+    s.y = (lt_nc_strides){out->stride[0], out->stride[1]};
+    lt_kernel_ctx ctx;
+    const lt_bn_relu_pool_impl *impl =
+        (const lt_bn_relu_pool_impl *)lt_kernel_pick(a->handle, "bn_relu_pool", bn_relu_pool_impls, &s, &ctx, err);
+    if (!impl) return -1;
+    return impl->backward(&ctx, lt_ptr(a->grad_input), lt_ptr(a->grad_weight), lt_ptr(a->grad_bias), lt_data(go),
+                          lt_data(out), lt_data(f->codes), lt_data(a->input), lt_bn_vectors_of(a), s);
 }

@@ -1,5 +1,6 @@
 #include <string.h>
 
+#include "../tensor_math.h"
 #include "nn.h"
 
 /* Dimensions ordered from the largest stride to the smallest (size-1 dimensions keep their place
@@ -61,4 +62,27 @@ bool lt_is_cnhw(const lt_tensor *t) {
     if (!lt_planes_contiguous(t)) return false;
     int64_t plane = t->size[2] * t->size[3];
     return (t->size[0] <= 1 || t->stride[0] == plane) && (t->size[1] <= 1 || t->stride[1] == t->size[0] * plane);
+}
+
+int lt_planar(lt_tensor *view, const lt_tensor *t, lt_error *err) {
+    if (lt_planes_contiguous(t)) {
+        lt_tensor_share(view, t);
+        return 0;
+    }
+    return lt_contiguous(view, t, err);
+}
+
+bool lt_same_strides(const lt_tensor *a, const lt_tensor *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->size[d] != b->size[d] || (a->size[d] > 1 && a->stride[d] != b->stride[d])) return false;
+    return true;
+}
+
+int lt_laid_out_like(lt_tensor *tmp, const lt_tensor *t, const lt_tensor *like, const lt_tensor **use, lt_error *err) {
+    *use = t;
+    if (lt_same_strides(t, like)) return 0;
+    if (lt_resize_like(tmp, like, err) || lt_copy(tmp, t, err)) return -1;
+    *use = tmp;
+    return 0;
 }

@@ -1,4 +1,14 @@
-/* Layer kernels: forward and backward of each layer, outputs first (llm.c style).
+/* Layer kernels: the fronts (this folder). A front checks its arguments, resizes outputs and scratch
+ * buffers, lays tensors out as the implementations expect and picks one (kernel.h); the arithmetic is
+ * in csrc/core/cpu/ (ops.h is the contract between the two).
+ *
+ * Each operation takes one struct of named tensors and parameters, filled by the binding from a Lua
+ * table (csrc/lua/l_nn.c), so that no call counts arguments by position. A struct serves both
+ * directions: forward reads input, the parameters and the outputs it fills; backward reads what is
+ * marked "backward". Every struct carries the layer's kernel handle: which implementation the layer
+ * runs, and the shapes of its last forward pass, against which its backward pass checks what it is
+ * given ("grad_output must be 2x3x5x5, got 2x3x4x4 (the shape of the forward pass's output)"); a backward
+ * pass before any forward pass is an error.
  *
  * Image tensors are 4-D (N, C, H, W) views whose H x W planes are contiguous; the batch and channel
  * strides are free. Convolutions produce their outputs in the batch-folded layout (C, N, H, W) -- an
@@ -13,9 +23,10 @@
 #ifndef LT_NN_H
 #define LT_NN_H
 
+#include "../kernel.h"
 #include "../tensor.h"
 
-/* ---- layout helpers ---- */
+/* ---- layout helpers (layout.c) ---- */
 
 /* Resizes out to in's sizes with in's dimension order (out's strides are a permutation of a dense
  * layout matching in's), or contiguous when in is not dense. */
@@ -28,102 +39,165 @@ bool lt_planes_contiguous(const lt_tensor *t);
 bool lt_is_cnhw(const lt_tensor *t);
 /* True when t covers its numel elements without gaps or overlap (some permutation is contiguous). */
 bool lt_is_dense(const lt_tensor *t);
+/* Makes *view share t when its planes are contiguous, a contiguous copy of it otherwise. */
+int lt_planar(lt_tensor *view, const lt_tensor *t, lt_error *err);
+/* True when a and b have one shape and the same strides (size-1 dimensions aside). */
+bool lt_same_strides(const lt_tensor *a, const lt_tensor *b);
+/* For a kernel over flat arrays: *use = t when it is laid out as `like` (a dense tensor of t's shape),
+ * else a copy of t into tmp (which the caller releases) laid out so. */
+int lt_laid_out_like(lt_tensor *tmp, const lt_tensor *t, const lt_tensor *like, const lt_tensor **use, lt_error *err);
 
-/* ---- convolution ---- */
+/* ---- convolution (conv2d.c) ---- */
 
 typedef struct lt_conv2d_params {
     int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
 } lt_conv2d_params;
 
-/* out (N, Cout, Ho, Wo) in CNHW = conv(input (N, Cin, H, W), weight (Cout, Cin, kh, kw)) + bias (Cout or
- * NULL). cols is scratch (the threads' im2col buffers). */
-int lt_conv2d_forward(lt_tensor *out, lt_tensor *cols, const lt_tensor *input, const lt_tensor *weight,
-                      const lt_tensor *bias, lt_conv2d_params p, lt_error *err);
-/* grad_weight += dL/dW, grad_bias += dL/db (may be NULL), grad_input = dL/dx (NULL to skip). cols and dy
- * are scratch (dy holds grad_output in the batch-folded layout when it comes in another one). */
-int lt_conv2d_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor *grad_bias,
-                       const lt_tensor *grad_output, const lt_tensor *input, const lt_tensor *weight,
-                       lt_tensor *cols, lt_tensor *dy, lt_conv2d_params p, lt_error *err);
+typedef struct lt_conv2d_args {
+    lt_kernel_handle *handle;
+    const lt_tensor *input;                /* N x Cin x H x W */
+    const lt_tensor *weight, *bias;        /* Cout x Cin x kh x kw; Cout or NULL */
+    lt_tensor *output;                     /* N x Cout x Ho x Wo, batch-folded */
+    lt_tensor *cols, *dy;                  /* scratch: im2col buffers; grad_output in the batch-folded layout */
+    const lt_tensor *grad_output;          /* backward */
+    lt_tensor *grad_input;                 /* backward: NULL when not needed */
+    lt_tensor *grad_weight, *grad_bias;    /* backward: += dL/dW, dL/db (grad_bias NULL without a bias) */
+    lt_conv2d_params p;
+} lt_conv2d_args;
 
-/* ---- linear ---- */
+int lt_conv2d_forward(const lt_conv2d_args *a, lt_error *err);
+int lt_conv2d_backward(const lt_conv2d_args *a, lt_error *err);
 
-/* out (B, out) = input (B, in) @ weight (out, in)^T + bias */
-int lt_linear_forward(lt_tensor *out, const lt_tensor *input, const lt_tensor *weight, const lt_tensor *bias,
-                      lt_error *err);
-int lt_linear_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor *grad_bias,
-                       const lt_tensor *grad_output, const lt_tensor *input, const lt_tensor *weight, lt_error *err);
+/* ---- linear (linear.c): out (B, out) = input (B, in) @ weight (out, in)^T + bias ---- */
 
-/* ---- batch normalisation ---- */
+typedef struct lt_linear_args {
+    lt_kernel_handle *handle;
+    const lt_tensor *input, *weight, *bias;  /* bias may be NULL */
+    lt_tensor *output;
+    const lt_tensor *grad_output;            /* backward */
+    lt_tensor *grad_input;                   /* backward: NULL when not needed */
+    lt_tensor *grad_weight, *grad_bias;      /* backward: accumulated */
+} lt_linear_args;
+
+int lt_linear_forward(const lt_linear_args *a, lt_error *err);
+int lt_linear_backward(const lt_linear_args *a, lt_error *err);
+
+/* ---- batch normalisation (batchnorm.c) ---- */
 
 /* Over (N, C, ...) inputs: statistics per channel C over N and the trailing dimensions.
  * training: normalise with batch statistics, store them in save_mean / save_invstd (C) and update the
  * running statistics (when given) with momentum (momentum < 0: cumulative average over
- * num_batches_tracked, which the caller has already incremented). eval: use the running statistics. */
+ * num_batches_tracked, which the caller has already incremented). eval: use the running statistics.
+ * The backward pass differentiates what its forward pass did (the handle remembers). */
 typedef struct lt_batchnorm_params {
     bool training;
     double momentum, eps;
     int64_t num_batches_tracked;
 } lt_batchnorm_params;
 
-int lt_batchnorm_forward(lt_tensor *out, lt_tensor *save_mean, lt_tensor *save_invstd, const lt_tensor *input,
-                         const lt_tensor *weight, const lt_tensor *bias, lt_tensor *running_mean,
-                         lt_tensor *running_var, lt_batchnorm_params p, lt_error *err);
-int lt_batchnorm_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor *grad_bias,
-                          const lt_tensor *grad_output, const lt_tensor *input, const lt_tensor *weight,
-                          const lt_tensor *save_mean, const lt_tensor *save_invstd, bool training, lt_error *err);
+typedef struct lt_batchnorm_args {
+    lt_kernel_handle *handle;
+    const lt_tensor *input;
+    const lt_tensor *weight, *bias;            /* C each, NULL without affine parameters */
+    lt_tensor *running_mean, *running_var;     /* C each, NULL without running statistics */
+    lt_tensor *output, *save_mean, *save_invstd;
+    const lt_tensor *grad_output;              /* backward */
+    lt_tensor *grad_input;                     /* backward: NULL when not needed */
+    lt_tensor *grad_weight, *grad_bias;        /* backward: accumulated, NULL without affine parameters */
+    lt_batchnorm_params p;                     /* forward */
+} lt_batchnorm_args;
+
+int lt_batchnorm_forward(const lt_batchnorm_args *a, lt_error *err);
+int lt_batchnorm_backward(const lt_batchnorm_args *a, lt_error *err);
 
 /* BatchNorm2d -> ReLU -> MaxPool2d(2) fused (bn_relu_pool.c): the same results as the three layers,
- * without the full-size intermediate tensors. out is (N, C, H/2, W/2); codes (the same shape) records
+ * without the full-size intermediate tensors. output is (N, C, H/2, W/2); codes (the same shape) records
  * which element of each window passed; dy is scratch for a grad_output laid out unlike the output. */
-int lt_bn_relu_pool_forward(lt_tensor *out, lt_tensor *codes, lt_tensor *save_mean, lt_tensor *save_invstd,
-                            const lt_tensor *input, const lt_tensor *weight, const lt_tensor *bias,
-                            lt_tensor *running_mean, lt_tensor *running_var, lt_batchnorm_params p, lt_error *err);
-int lt_bn_relu_pool_backward(lt_tensor *grad_input, lt_tensor *grad_weight, lt_tensor *grad_bias, lt_tensor *dy,
-                             const lt_tensor *grad_output, const lt_tensor *output, const lt_tensor *codes,
-                             const lt_tensor *input, const lt_tensor *weight, const lt_tensor *bias,
-                             const lt_tensor *save_mean, const lt_tensor *save_invstd, bool training, lt_error *err);
+typedef struct lt_bn_relu_pool_args {
+    lt_batchnorm_args bn;
+    lt_tensor *codes, *dy;
+} lt_bn_relu_pool_args;
 
-/* ---- activations ---- */
+int lt_bn_relu_pool_forward(const lt_bn_relu_pool_args *a, lt_error *err);
+int lt_bn_relu_pool_backward(const lt_bn_relu_pool_args *a, lt_error *err);
 
-/* out = x > 0 ? x : slope * x (slope 0: ReLU). out may be input (in place). */
-int lt_leaky_relu_forward(lt_tensor *out, const lt_tensor *input, float slope, lt_error *err);
-/* grad_input = grad_output where the layer's output (or input) was positive, slope * grad_output elsewhere. */
-int lt_leaky_relu_backward(lt_tensor *grad_input, const lt_tensor *grad_output, const lt_tensor *output,
-                           float slope, lt_error *err);
+/* ---- activations (activation.c): elementwise functions chosen by name ---- */
 
-/* Dropout: mask holds 0 or 1 / (1 - p) per element, drawn from the global generator in order. */
-int lt_dropout_forward(lt_tensor *out, lt_tensor *mask, const lt_tensor *input, double p, lt_error *err);
-int lt_dropout_backward(lt_tensor *grad_input, const lt_tensor *grad_output, const lt_tensor *mask, lt_error *err);
+typedef struct lt_activation_args {
+    lt_kernel_handle *handle;
+    const char *activation;        /* "relu", "leaky_relu" (see activation.c's table) */
+    float negative_slope;          /* leaky_relu */
+    const lt_tensor *input;        /* backward: overwritten by the output when the forward pass ran in place */
+    lt_tensor *output;             /* may be input (in place) */
+    const lt_tensor *grad_output;  /* backward */
+    lt_tensor *grad_input;         /* backward; may be grad_output */
+} lt_activation_args;
 
-/* ---- pooling ---- */
+int lt_activation_forward(const lt_activation_args *a, lt_error *err);
+int lt_activation_backward(const lt_activation_args *a, lt_error *err);
+
+/* ---- dropout (dropout.c): mask holds 0 or 1 / (1 - p) per element, drawn from the global generator in
+ * order. Outside training, or with p = 0, the layer is the identity: *result is the tensor that holds
+ * the result (output or input; grad_input or grad_output). ---- */
+
+typedef struct lt_dropout_args {
+    lt_kernel_handle *handle;
+    double p;
+    bool training;
+    const lt_tensor *input;
+    lt_tensor *output, *mask;
+    const lt_tensor *grad_output;  /* backward */
+    lt_tensor *grad_input;         /* backward */
+} lt_dropout_args;
+
+int lt_dropout_forward(const lt_dropout_args *a, const lt_tensor **result, lt_error *err);
+int lt_dropout_backward(const lt_dropout_args *a, const lt_tensor **result, lt_error *err);
+
+/* ---- pooling (pool.c) ---- */
 
 typedef struct lt_pool2d_params {
     int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
     bool count_include_pad;  /* average pooling */
     bool relu;               /* max pooling: ReLU fused in front (relu(max(x)) = max(relu(x))) */
+    int64_t out_h, out_w;    /* adaptive pooling: the output's planes */
 } lt_pool2d_params;
 
-/* indices: for each output element, the position (h * W + w) of the maximum in its input plane; the
- * 2x2 stride-2 case keeps none (its backward pass finds the maximum again from input and output). */
-int lt_maxpool2d_forward(lt_tensor *out, lt_tensor *indices, const lt_tensor *input, lt_pool2d_params p,
-                         lt_error *err);
-int lt_maxpool2d_backward(lt_tensor *grad_input, const lt_tensor *grad_output, const lt_tensor *output,
-                          const lt_tensor *indices, const lt_tensor *input, lt_pool2d_params p, lt_error *err);
-int lt_avgpool2d_forward(lt_tensor *out, const lt_tensor *input, lt_pool2d_params p, lt_error *err);
-int lt_avgpool2d_backward(lt_tensor *grad_input, const lt_tensor *grad_output, const lt_tensor *input,
-                          lt_pool2d_params p, lt_error *err);
-int lt_adaptive_avgpool2d_forward(lt_tensor *out, const lt_tensor *input, int64_t out_h, int64_t out_w, lt_error *err);
-int lt_adaptive_avgpool2d_backward(lt_tensor *grad_input, const lt_tensor *grad_output, const lt_tensor *input,
-                                   lt_error *err);
+typedef struct lt_pool2d_args {
+    lt_kernel_handle *handle;
+    const lt_tensor *input;
+    lt_tensor *output;
+    lt_tensor *indices;            /* max pooling: for each output element, the position (h * W + w) of the
+                                    * maximum in its input plane; the 2x2 stride-2 case keeps none (its
+                                    * backward pass finds the maximum again from input and output) */
+    const lt_tensor *grad_output;  /* backward */
+    lt_tensor *grad_input;         /* backward */
+    lt_pool2d_params p;
+} lt_pool2d_args;
 
-/* ---- softmax and losses ---- */
+int lt_maxpool2d_forward(const lt_pool2d_args *a, lt_error *err);
+int lt_maxpool2d_backward(const lt_pool2d_args *a, lt_error *err);
+int lt_avgpool2d_forward(const lt_pool2d_args *a, lt_error *err);
+int lt_avgpool2d_backward(const lt_pool2d_args *a, lt_error *err);
+int lt_adaptive_avgpool2d_forward(const lt_pool2d_args *a, lt_error *err);
+int lt_adaptive_avgpool2d_backward(const lt_pool2d_args *a, lt_error *err);
 
-/* Along dimension dim of any tensor. */
-int lt_softmax_forward(lt_tensor *out, const lt_tensor *input, int dim, bool log, lt_error *err);
-/* grad_input from the forward output: softmax y: g_in = y * (g - sum(g * y)); log-softmax y:
- * g_in = g - exp(y) * sum(g). */
-int lt_softmax_backward(lt_tensor *grad_input, const lt_tensor *grad_output, const lt_tensor *output, int dim,
-                        bool log, lt_error *err);
+/* ---- softmax (softmax.c), along dimension dim of any tensor ---- */
+
+typedef struct lt_softmax_args {
+    lt_kernel_handle *handle;
+    int dim;                       /* 0-based */
+    bool log;                      /* log-softmax */
+    const lt_tensor *input;
+    lt_tensor *output;
+    const lt_tensor *grad_output;  /* backward (from the forward output: softmax y: g_in = y * (g - sum(g * y));
+                                    * log-softmax y: g_in = g - exp(y) * sum(g)) */
+    lt_tensor *grad_input;         /* backward */
+} lt_softmax_args;
+
+int lt_softmax_forward(const lt_softmax_args *a, lt_error *err);
+int lt_softmax_backward(const lt_softmax_args *a, lt_error *err);
+
+/* ---- losses (loss.c) ---- */
 
 typedef enum { LT_REDUCE_MEAN, LT_REDUCE_SUM, LT_REDUCE_NONE } lt_reduction;
 
@@ -134,23 +208,24 @@ typedef struct lt_class_loss_params {
     int64_t ignore_index;     /* a 0-based class that contributes nothing, or -1 */
 } lt_class_loss_params;
 
-/* Cross entropy of logits (B, K) against targets (B) holding 0-based class indices as floats.
- * log_probs (B, K) receives log_softmax(logits) for the backward pass; losses (B) the per-sample losses
- * (the result when reduction is none). *loss is the reduced loss. */
-int lt_cross_entropy_forward(double *loss, lt_tensor *losses, lt_tensor *log_probs, const lt_tensor *logits,
-                             const lt_tensor *target, lt_class_loss_params p, lt_error *err);
-/* grad_input (B, K) = d loss / d logits, scaled by grad_output (B) for reduction none, else by scale. */
-int lt_cross_entropy_backward(lt_tensor *grad_input, const lt_tensor *log_probs, const lt_tensor *target,
-                              lt_class_loss_params p, const lt_tensor *grad_output, double scale, lt_error *err);
-/* Negative log-likelihood of log-probabilities (B, K). */
-int lt_nll_loss_forward(double *loss, lt_tensor *losses, const lt_tensor *log_probs, const lt_tensor *target,
-                        lt_class_loss_params p, lt_error *err);
-int lt_nll_loss_backward(lt_tensor *grad_input, const lt_tensor *log_probs, const lt_tensor *target,
-                         lt_class_loss_params p, const lt_tensor *grad_output, double scale, lt_error *err);
-/* Mean (or summed) squared error; losses receives the elementwise errors. */
-int lt_mse_loss_forward(double *loss, lt_tensor *losses, const lt_tensor *input, const lt_tensor *target,
-                        lt_reduction reduction, lt_error *err);
-int lt_mse_loss_backward(lt_tensor *grad_input, const lt_tensor *input, const lt_tensor *target,
-                         lt_reduction reduction, const lt_tensor *grad_output, double scale, lt_error *err);
+typedef struct lt_loss_args {
+    lt_kernel_handle *handle;
+    const lt_tensor *input;        /* logits (cross entropy), log-probabilities (NLL), predictions (MSE) */
+    const lt_tensor *target;       /* classes 1..K as floats (cross entropy, NLL), values (MSE) */
+    lt_tensor *losses;             /* per-sample (MSE: per-element) losses: the result for reduction none */
+    lt_tensor *log_probs;          /* cross entropy: log_softmax(logits), for the backward pass */
+    lt_class_loss_params p;        /* MSE reads only p.reduction */
+    const lt_tensor *grad_output;  /* backward, reduction none: the gradient of each loss */
+    double scale;                  /* backward, other reductions: the gradient of the loss */
+    lt_tensor *grad_input;         /* backward */
+} lt_loss_args;
+
+/* *loss is the reduced loss (NaN for reduction none). */
+int lt_cross_entropy_forward(const lt_loss_args *a, double *loss, lt_error *err);
+int lt_cross_entropy_backward(const lt_loss_args *a, lt_error *err);
+int lt_nll_loss_forward(const lt_loss_args *a, double *loss, lt_error *err);
+int lt_nll_loss_backward(const lt_loss_args *a, lt_error *err);
+int lt_mse_loss_forward(const lt_loss_args *a, double *loss, lt_error *err);
+int lt_mse_loss_backward(const lt_loss_args *a, lt_error *err);
 
 #endif

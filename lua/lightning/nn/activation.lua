@@ -9,6 +9,7 @@ local util = require "lightning.nn.util"
 local C = L.core.nn
 
 local LeakyReLU = class("LeakyReLU", Module)
+LeakyReLU._activation = "leaky_relu"  -- the kernel's name (csrc/core/nn/activation.c)
 
 function LeakyReLU:__init(negative_slope, opts)
   Module.__init(self)
@@ -21,21 +22,24 @@ function LeakyReLU:__init(negative_slope, opts)
   if o.inplace and self.negative_slope < 0 then options.fail("LeakyReLU", "inplace needs a non-negative slope") end
   self.inplace = o.inplace
   self.output, self.grad_input = L.empty(0), L.empty(0)
+  self._kernel = C.kernel_handle()
 end
 
 function LeakyReLU:forward(input)
   local name = class.name_of(self)
   util.check_input(name .. ":forward", input)
   if self.inplace then self.output = input end
-  C.leaky_relu_forward(name .. ":forward", self.output, input, self.negative_slope)
+  C.activation_forward{name = name .. ":forward", handle = self._kernel, activation = self._activation,
+    negative_slope = self.negative_slope, output = self.output, input = input}
   return self.output
 end
 
 function LeakyReLU:backward(input, grad_output)
   local name = class.name_of(self)
   util.check_grad(name .. ":backward", grad_output)
-  C.leaky_relu_backward(name .. ":backward", self.grad_input, grad_output, self.inplace and self.output or input,
-    self.negative_slope)
+  C.activation_backward{name = name .. ":backward", handle = self._kernel, activation = self._activation,
+    negative_slope = self.negative_slope, grad_input = self.grad_input, grad_output = grad_output,
+    input = self.inplace and self.output or input, output = self.output}
   return self.grad_input
 end
 
@@ -47,6 +51,7 @@ end
 
 local ReLU = class("ReLU", LeakyReLU)
 ReLU._name = "ReLU"
+ReLU._activation = "relu"
 
 function ReLU:__init(opts)
   LeakyReLU.__init(self, 0, opts)

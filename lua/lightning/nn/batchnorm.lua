@@ -37,6 +37,7 @@ function BatchNorm:__init(num_features, opts, name, dims)
   self.needs_input_grad = true
   self.output, self.grad_input = L.empty(0), L.empty(0)
   self._save_mean, self._save_invstd = L.empty(0), L.empty(0)
+  self._kernel = C.kernel_handle()
 end
 
 -- Batch statistics in training, and in evaluation when there are no running statistics.
@@ -44,9 +45,10 @@ function BatchNorm:_uses_batch_stats()
   return self.training or not self.track_running_stats
 end
 
---- Checks the input, counts the batch, and returns what a forward kernel needs after (name, out,
--- save_mean, save_invstd, input): weight, bias, running statistics, whether to use the batch's, momentum,
--- eps, num_batches_tracked. Shared with the fused nn.BatchNormReLUMaxPool2d.
+--- Checks the input, counts the batch, and returns the fields of a forward kernel's call but its handle
+-- and outputs: input, weight, bias, running statistics, whether to use the batch's, momentum, eps,
+-- num_batches_tracked, and the tensors that keep the batch's statistics. Shared with the fused
+-- nn.BatchNormReLUMaxPool2d.
 function BatchNorm:_forward_args(fname, input)
   util.check_input(fname, input, self._dims)
   if input:size(2) ~= self.num_features then
@@ -61,21 +63,24 @@ function BatchNorm:_forward_args(fname, input)
   end
   local rm, rv
   if self.track_running_stats and (self.training or not batch_stats) then rm, rv = self.running_mean, self.running_var end
-  self._batch_stats = batch_stats
-  return self.weight, self.bias, rm, rv, batch_stats, self.momentum or nil, self.eps, math.tointeger(count)
+  return {name = fname, input = input, weight = self.weight, bias = self.bias, running_mean = rm, running_var = rv,
+    training = batch_stats, momentum = self.momentum or nil, eps = self.eps, num_batches_tracked = math.tointeger(count),
+    save_mean = self._save_mean, save_invstd = self._save_invstd}
 end
 
 function BatchNorm:forward(input)
-  local fname = self._name .. ":forward"
-  C.batchnorm_forward(fname, self.output, self._save_mean, self._save_invstd, input, self:_forward_args(fname, input))
+  local args = self:_forward_args(self._name .. ":forward", input)
+  args.handle, args.output = self._kernel, self.output
+  C.batchnorm_forward(args)
   return self.output
 end
 
 function BatchNorm:backward(input, grad_output)
   util.check_grad(self._name .. ":backward", grad_output)
   local gi = self.needs_input_grad and self.grad_input or nil
-  C.batchnorm_backward(self._name .. ":backward", gi, self.weight and self.weight.grad, self.bias and self.bias.grad,
-    grad_output, input, self.weight, self._save_mean, self._save_invstd, self._batch_stats)
+  C.batchnorm_backward{name = self._name .. ":backward", handle = self._kernel, grad_input = gi,
+    grad_weight = self.weight and self.weight.grad, grad_bias = self.bias and self.bias.grad, grad_output = grad_output,
+    input = input, weight = self.weight, save_mean = self._save_mean, save_invstd = self._save_invstd}
   return gi
 end
 

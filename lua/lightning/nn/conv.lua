@@ -26,6 +26,7 @@ function Conv2d:__init(in_channels, out_channels, kernel_size, opts)
   -- scratch: the threads' im2col buffers, and grad_output in the batch-folded layout when it arrives in
   -- another one
   self._cols, self._dy = L.empty(0), L.empty(0)
+  self._kernel = C.kernel_handle()
   self:reset_parameters()
 end
 
@@ -35,17 +36,20 @@ end
 
 function Conv2d:forward(input)
   util.check_input("Conv2d:forward", input, {4})
-  C.conv2d_forward("Conv2d:forward", self.output, self._cols, input, self.weight, self.bias,
-    self.kernel_h, self.kernel_w, self.stride_h, self.stride_w, self.pad_h, self.pad_w)
+  C.conv2d_forward{name = "Conv2d:forward", handle = self._kernel, output = self.output, cols = self._cols,
+    input = input, weight = self.weight, bias = self.bias, kernel_h = self.kernel_h, kernel_w = self.kernel_w,
+    stride_h = self.stride_h, stride_w = self.stride_w, pad_h = self.pad_h, pad_w = self.pad_w}
   return self.output
 end
 
 function Conv2d:backward(input, grad_output)
   util.check_grad("Conv2d:backward", grad_output)
   local gi = self.needs_input_grad and self.grad_input or nil
-  C.conv2d_backward("Conv2d:backward", gi, self.weight.grad, self.bias and self.bias.grad, grad_output, input,
-    self.weight, self._cols, self._dy, self.kernel_h, self.kernel_w, self.stride_h, self.stride_w, self.pad_h,
-    self.pad_w)
+  C.conv2d_backward{name = "Conv2d:backward", handle = self._kernel, grad_input = gi,
+    grad_weight = self.weight.grad, grad_bias = self.bias and self.bias.grad, grad_output = grad_output,
+    input = input, weight = self.weight, cols = self._cols, dy = self._dy, kernel_h = self.kernel_h,
+    kernel_w = self.kernel_w, stride_h = self.stride_h, stride_w = self.stride_w, pad_h = self.pad_h,
+    pad_w = self.pad_w}
   return gi
 end
 

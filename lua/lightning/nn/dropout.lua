@@ -18,28 +18,21 @@ function Dropout:__init(p)
   end
   self.p = p
   self._output, self._grad_input, self._mask = L.empty(0), L.empty(0), L.empty(0)
+  self._kernel = C.kernel_handle()
 end
 
 function Dropout:forward(input)
   util.check_input("Dropout:forward", input)
-  self._dropped = self.training and self.p > 0
-  if not self._dropped then
-    self.output = input
-  else
-    C.dropout_forward("Dropout:forward", self._output, self._mask, input, self.p)
-    self.output = self._output
-  end
+  -- the kernel returns the tensor that holds the result: input itself outside training or with p = 0
+  self.output = C.dropout_forward{name = "Dropout:forward", handle = self._kernel, p = self.p, training = self.training,
+    output = self._output, mask = self._mask, input = input}
   return self.output
 end
 
 function Dropout:backward(input, grad_output)
   util.check_grad("Dropout:backward", grad_output)
-  if not self._dropped then
-    self.grad_input = grad_output
-  else
-    C.dropout_backward("Dropout:backward", self._grad_input, grad_output, self._mask)
-    self.grad_input = self._grad_input
-  end
+  self.grad_input = C.dropout_backward{name = "Dropout:backward", handle = self._kernel, p = self.p,
+    grad_input = self._grad_input, grad_output = grad_output, mask = self._mask, input = input}
   return self.grad_input
 end
 

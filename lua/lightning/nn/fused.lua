@@ -1,7 +1,7 @@
 --- nn.BatchNormReLUMaxPool2d(bn): BatchNorm2d -> ReLU -> MaxPool2d(2) as one layer, over the parameters and
 -- running statistics of an existing nn.BatchNorm2d `bn` (which stays the module that owns them, so
 -- state_dict names do not change). The same results as the three layers, computed without writing or
--- reading the full-size normalised tensor and its gradient (csrc/core/nn/bn_relu_pool.c).
+-- reading the full-size normalised tensor and its gradient (csrc/core/cpu/bn_relu_pool.c).
 local L = require "lightning"
 local class = require "lightning.class"
 local options = require "lightning.util.options"
@@ -20,12 +20,13 @@ function BatchNormReLUMaxPool2d:__init(bn)
   self.needs_input_grad = true
   self.output, self.grad_input, self._dy = L.empty(0), L.empty(0), L.empty(0)
   self._codes = L.empty(0)  -- which element of each window passed (for the backward pass)
+  self._kernel = C.kernel_handle()
 end
 
 function BatchNormReLUMaxPool2d:forward(input)
-  local bn, fname = self.bn, "BatchNormReLUMaxPool2d:forward"
-  C.bn_relu_pool_forward(fname, self.output, self._codes, bn._save_mean, bn._save_invstd, input,
-    bn:_forward_args(fname, input))
+  local args = self.bn:_forward_args("BatchNormReLUMaxPool2d:forward", input)
+  args.handle, args.output, args.codes = self._kernel, self.output, self._codes
+  C.bn_relu_pool_forward(args)
   return self.output
 end
 
@@ -33,9 +34,10 @@ function BatchNormReLUMaxPool2d:backward(input, grad_output)
   util.check_grad("BatchNormReLUMaxPool2d:backward", grad_output)
   local bn = self.bn
   local gi = self.needs_input_grad and self.grad_input or nil
-  C.bn_relu_pool_backward("BatchNormReLUMaxPool2d:backward", gi, bn.weight and bn.weight.grad, bn.bias and bn.bias.grad,
-    self._dy, grad_output, self.output, self._codes, input, bn.weight, bn.bias, bn._save_mean, bn._save_invstd,
-    bn._batch_stats)
+  C.bn_relu_pool_backward{name = "BatchNormReLUMaxPool2d:backward", handle = self._kernel, grad_input = gi,
+    grad_weight = bn.weight and bn.weight.grad, grad_bias = bn.bias and bn.bias.grad, dy = self._dy,
+    grad_output = grad_output, output = self.output, codes = self._codes, input = input, weight = bn.weight,
+    bias = bn.bias, save_mean = bn._save_mean, save_invstd = bn._save_invstd}
   return gi
 end
 

@@ -1,5 +1,5 @@
 --- lightning.nn: layers, containers and losses with PyTorch's names and Torch7's forward/backward
--- protocol (see module.lua). Kernels are in C (csrc/core/nn/).
+-- protocol (see module.lua). Kernels are in C (fronts in csrc/core/nn/, CPU implementations in csrc/core/cpu/).
 local nn = {}
 
 nn.Module = require "lightning.nn.module"

@@ -16,6 +16,7 @@ function Linear:__init(in_features, out_features, opts)
   if o.bias then self:register_parameter("bias", L.empty(out_features)) end
   self.needs_input_grad = true
   self.output, self.grad_input = L.empty(0), L.empty(0)
+  self._kernel = C.kernel_handle()
   self:reset_parameters()
 end
 
@@ -25,15 +26,16 @@ end
 
 function Linear:forward(input)
   util.check_input("Linear:forward", input, {2})
-  C.linear_forward("Linear:forward", self.output, input, self.weight, self.bias)
+  C.linear_forward{name = "Linear:forward", handle = self._kernel, output = self.output, input = input,
+    weight = self.weight, bias = self.bias}
   return self.output
 end
 
 function Linear:backward(input, grad_output)
   util.check_grad("Linear:backward", grad_output)
   local gi = self.needs_input_grad and self.grad_input or nil
-  C.linear_backward("Linear:backward", gi, self.weight.grad, self.bias and self.bias.grad, grad_output, input,
-    self.weight)
+  C.linear_backward{name = "Linear:backward", handle = self._kernel, grad_input = gi, grad_weight = self.weight.grad,
+    grad_bias = self.bias and self.bias.grad, grad_output = grad_output, input = input, weight = self.weight}
   return gi
 end
 

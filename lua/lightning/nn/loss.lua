@@ -25,6 +25,7 @@ function Criterion:__init(name, opts, specs)
   self.reduction = o.reduction
   self._name = name
   self.grad_input, self._losses = L.empty(0), L.empty(0)
+  self._kernel = C.kernel_handle()
   return o
 end
 
@@ -34,7 +35,8 @@ function Criterion:_result(loss)
   return self.output
 end
 
--- grad_output: a number scaling the gradient (default 1), or per-sample gradients for "none".
+-- grad_output: a number scaling the gradient (default 1), or per-sample gradients for "none". Returns
+-- the kernel's grad_output and scale fields.
 local function grad_args(name, reduction, grad_output)
   if reduction == "none" then
     if not L.is_tensor(grad_output) then
@@ -63,14 +65,17 @@ end
 function CrossEntropyLoss:forward(input, target)
   util.check_input("CrossEntropyLoss:forward", input)
   util.check_input("CrossEntropyLoss:forward", target)
-  return self:_result(C.cross_entropy_forward("CrossEntropyLoss:forward", self._losses, self._log_probs, input,
-    target, self.weight, self.label_smoothing, self.reduction, self.ignore_index))
+  return self:_result(C.cross_entropy_forward{name = "CrossEntropyLoss:forward", handle = self._kernel,
+    losses = self._losses, log_probs = self._log_probs, input = input, target = target, weight = self.weight,
+    label_smoothing = self.label_smoothing, reduction = self.reduction, ignore_index = self.ignore_index})
 end
 
 function CrossEntropyLoss:backward(input, target, grad_output)
   local go, scale = grad_args("CrossEntropyLoss", self.reduction, grad_output)
-  C.cross_entropy_backward("CrossEntropyLoss:backward", self.grad_input, self._log_probs, target, self.weight,
-    self.label_smoothing, self.reduction, self.ignore_index, go, scale)
+  C.cross_entropy_backward{name = "CrossEntropyLoss:backward", handle = self._kernel, grad_input = self.grad_input,
+    log_probs = self._log_probs, input = input, target = target, weight = self.weight,
+    label_smoothing = self.label_smoothing, reduction = self.reduction, ignore_index = self.ignore_index,
+    grad_output = go, scale = scale}
   return self.grad_input
 end
 
@@ -90,14 +95,15 @@ end
 function NLLLoss:forward(input, target)
   util.check_input("NLLLoss:forward", input)
   util.check_input("NLLLoss:forward", target)
-  return self:_result(C.nll_loss_forward("NLLLoss:forward", self._losses, input, target, self.weight, self.reduction,
-    self.ignore_index))
+  return self:_result(C.nll_loss_forward{name = "NLLLoss:forward", handle = self._kernel, losses = self._losses,
+    input = input, target = target, weight = self.weight, reduction = self.reduction, ignore_index = self.ignore_index})
 end
 
 function NLLLoss:backward(input, target, grad_output)
   local go, scale = grad_args("NLLLoss", self.reduction, grad_output)
-  C.nll_loss_backward("NLLLoss:backward", self.grad_input, input, target, self.weight, self.reduction,
-    self.ignore_index, go, scale)
+  C.nll_loss_backward{name = "NLLLoss:backward", handle = self._kernel, grad_input = self.grad_input, input = input,
+    target = target, weight = self.weight, reduction = self.reduction, ignore_index = self.ignore_index,
+    grad_output = go, scale = scale}
   return self.grad_input
 end
 
@@ -110,12 +116,14 @@ end
 function MSELoss:forward(input, target)
   util.check_input("MSELoss:forward", input)
   util.check_input("MSELoss:forward", target)
-  return self:_result(C.mse_loss_forward("MSELoss:forward", self._losses, input, target, self.reduction))
+  return self:_result(C.mse_loss_forward{name = "MSELoss:forward", handle = self._kernel, losses = self._losses,
+    input = input, target = target, reduction = self.reduction})
 end
 
 function MSELoss:backward(input, target, grad_output)
   local go, scale = grad_args("MSELoss", self.reduction, grad_output)
-  C.mse_loss_backward("MSELoss:backward", self.grad_input, input, target, self.reduction, go, scale)
+  C.mse_loss_backward{name = "MSELoss:backward", handle = self._kernel, grad_input = self.grad_input, input = input,
+    target = target, reduction = self.reduction, grad_output = go, scale = scale}
   return self.grad_input
 end
 
@@ -126,15 +134,18 @@ local function softmax_class(name, log)
     if dim ~= nil and math.type(dim) ~= "integer" then options.fail(name, "dim must be an integer, got %s", options.describe(dim)) end
     self.dim = dim or -1
     self.output, self.grad_input = L.empty(0), L.empty(0)
+    self._kernel = C.kernel_handle()
   end
   function cls:forward(input)
     util.check_input(name .. ":forward", input)
-    C.softmax_forward(name .. ":forward", self.output, input, self.dim, log)
+    C.softmax_forward{name = name .. ":forward", handle = self._kernel, output = self.output, input = input,
+      dim = self.dim, log = log}
     return self.output
   end
   function cls:backward(input, grad_output)
     util.check_grad(name .. ":backward", grad_output)
-    C.softmax_backward(name .. ":backward", self.grad_input, grad_output, self.output, self.dim, log)
+    C.softmax_backward{name = name .. ":backward", handle = self._kernel, grad_input = self.grad_input,
+      grad_output = grad_output, output = self.output, input = input, dim = self.dim, log = log}
     return self.grad_input
   end
   function cls:extra_repr() return "dim=" .. self.dim end

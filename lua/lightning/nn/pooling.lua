@@ -22,6 +22,7 @@ local function pool_init(self, name, kernel_size, opts, extra)
     options.fail(name, "padding must be at most half the kernel size")
   end
   self.output, self.grad_input = L.empty(0), L.empty(0)
+  self._kernel = C.kernel_handle()
   return o
 end
 
@@ -41,16 +42,19 @@ end
 function MaxPool2d:forward(input)
   local name = class.name_of(self)
   util.check_input(name .. ":forward", input, {4})
-  C.maxpool2d_forward(name .. ":forward", self.output, self._indices, input, self.kernel_h, self.kernel_w,
-    self.stride_h, self.stride_w, self.pad_h, self.pad_w, nil, self._relu)
+  C.maxpool2d_forward{name = name .. ":forward", handle = self._kernel, output = self.output, indices = self._indices,
+    input = input, kernel_h = self.kernel_h, kernel_w = self.kernel_w, stride_h = self.stride_h,
+    stride_w = self.stride_w, pad_h = self.pad_h, pad_w = self.pad_w, relu = self._relu}
   return self.output
 end
 
 function MaxPool2d:backward(input, grad_output)
   local name = class.name_of(self)
   util.check_grad(name .. ":backward", grad_output)
-  C.maxpool2d_backward(name .. ":backward", self.grad_input, grad_output, self.output, self._indices, input,
-    self.kernel_h, self.kernel_w, self.stride_h, self.stride_w, self.pad_h, self.pad_w, nil, self._relu)
+  C.maxpool2d_backward{name = name .. ":backward", handle = self._kernel, grad_input = self.grad_input,
+    grad_output = grad_output, output = self.output, indices = self._indices, input = input, kernel_h = self.kernel_h,
+    kernel_w = self.kernel_w, stride_h = self.stride_h, stride_w = self.stride_w, pad_h = self.pad_h,
+    pad_w = self.pad_w, relu = self._relu}
   return self.grad_input
 end
 
@@ -72,15 +76,18 @@ end
 
 function AvgPool2d:forward(input)
   util.check_input("AvgPool2d:forward", input, {4})
-  C.avgpool2d_forward("AvgPool2d:forward", self.output, input, self.kernel_h, self.kernel_w, self.stride_h,
-    self.stride_w, self.pad_h, self.pad_w, self.count_include_pad)
+  C.avgpool2d_forward{name = "AvgPool2d:forward", handle = self._kernel, output = self.output, input = input,
+    kernel_h = self.kernel_h, kernel_w = self.kernel_w, stride_h = self.stride_h, stride_w = self.stride_w,
+    pad_h = self.pad_h, pad_w = self.pad_w, count_include_pad = self.count_include_pad}
   return self.output
 end
 
 function AvgPool2d:backward(input, grad_output)
   util.check_grad("AvgPool2d:backward", grad_output)
-  C.avgpool2d_backward("AvgPool2d:backward", self.grad_input, grad_output, input, self.kernel_h, self.kernel_w,
-    self.stride_h, self.stride_w, self.pad_h, self.pad_w, self.count_include_pad)
+  C.avgpool2d_backward{name = "AvgPool2d:backward", handle = self._kernel, grad_input = self.grad_input,
+    grad_output = grad_output, input = input, kernel_h = self.kernel_h, kernel_w = self.kernel_w,
+    stride_h = self.stride_h, stride_w = self.stride_w, pad_h = self.pad_h, pad_w = self.pad_w,
+    count_include_pad = self.count_include_pad}
   return self.grad_input
 end
 
@@ -92,17 +99,20 @@ function AdaptiveAvgPool2d:__init(output_size)
   Module.__init(self)
   self.out_h, self.out_w = util.pair("AdaptiveAvgPool2d", "output_size", output_size, 1)
   self.output, self.grad_input = L.empty(0), L.empty(0)
+  self._kernel = C.kernel_handle()
 end
 
 function AdaptiveAvgPool2d:forward(input)
   util.check_input("AdaptiveAvgPool2d:forward", input, {4})
-  C.adaptive_avgpool2d_forward("AdaptiveAvgPool2d:forward", self.output, input, self.out_h, self.out_w)
+  C.adaptive_avgpool2d_forward{name = "AdaptiveAvgPool2d:forward", handle = self._kernel, output = self.output,
+    input = input, out_h = self.out_h, out_w = self.out_w}
   return self.output
 end
 
 function AdaptiveAvgPool2d:backward(input, grad_output)
   util.check_grad("AdaptiveAvgPool2d:backward", grad_output)
-  C.adaptive_avgpool2d_backward("AdaptiveAvgPool2d:backward", self.grad_input, grad_output, input)
+  C.adaptive_avgpool2d_backward{name = "AdaptiveAvgPool2d:backward", handle = self._kernel,
+    grad_input = self.grad_input, grad_output = grad_output, input = input, out_h = self.out_h, out_w = self.out_w}
   return self.grad_input
 end
 

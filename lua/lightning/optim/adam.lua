@@ -32,8 +32,14 @@ function Adam:_update(p, grad, group, state, index)
   end
   if group.amsgrad and state.max_exp_avg_sq == nil then state.max_exp_avg_sq = L.zeros(p:size()) end
   local step = state.step + 1
-  C.adam_step(p, state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq, grad, step, group.lr, group.betas[1],
-    group.betas[2], group.eps, group.weight_decay, group.amsgrad, group.maximize, self.decoupled_weight_decay, index)
+  -- the kernel's named arguments, in one table reused at every call: a step allocates nothing
+  local a = self._step_args or {}
+  self._step_args = a
+  a.param, a.grad, a.step, a.index = p, grad, step, index
+  a.exp_avg, a.exp_avg_sq, a.max_exp_avg_sq = state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq
+  a.lr, a.beta1, a.beta2, a.eps, a.weight_decay = group.lr, group.betas[1], group.betas[2], group.eps, group.weight_decay
+  a.amsgrad, a.maximize, a.decoupled = group.amsgrad, group.maximize, self.decoupled_weight_decay
+  C.adam_step(a)
   state.step = step
 end
 

@@ -31,8 +31,13 @@ function SGD:_update(p, grad, group, state, index)
   if group.momentum ~= 0 and buffer == nil then
     buffer, init = L.empty(p:size()), true  -- the kernel copies the first gradient into it
   end
-  C.sgd_step(p, buffer, grad, init, group.lr, group.momentum, group.dampening, group.weight_decay,
-    group.nesterov, group.maximize, index)
+  -- the kernel's named arguments, in one table reused at every call: a step allocates nothing
+  local a = self._step_args or {}
+  self._step_args = a
+  a.param, a.momentum_buffer, a.grad, a.init_buffer, a.index = p, buffer, grad, init, index
+  a.lr, a.momentum, a.dampening, a.weight_decay = group.lr, group.momentum, group.dampening, group.weight_decay
+  a.nesterov, a.maximize = group.nesterov, group.maximize
+  C.sgd_step(a)
   if init then state.momentum_buffer = buffer end
 end
 

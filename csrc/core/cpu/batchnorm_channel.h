@@ -1,9 +1,9 @@
-/* Internal to the BatchNorm kernels (batchnorm.c, bn_relu_pool.c): a channel's view of an (N, C, ...)
+/* Internal to the CPU BatchNorm kernels (batchnorm.c, bn_relu_pool.c): a channel's view of an (N, C, ...)
  * tensor and the per-channel arithmetic both use. */
-#ifndef LT_BATCHNORM_CHANNEL_H
-#define LT_BATCHNORM_CHANNEL_H
+#ifndef LT_CPU_BATCHNORM_CHANNEL_H
+#define LT_CPU_BATCHNORM_CHANNEL_H
 
-#include "nn.h"
+#include "../nn/ops.h"
 
 /* A channel's elements are N runs of `inner` contiguous floats (inner = product of the trailing sizes),
  * found through the batch and channel strides. */
@@ -12,21 +12,20 @@ typedef struct channel_view {
     int64_t sn, sc;
 } channel_view;
 
-channel_view lt_bn_view(const lt_tensor *t);
-/* Shares t into *view when its runs are contiguous, copies it otherwise. */
-int lt_bn_with_runs(lt_tensor *view, const lt_tensor *t, lt_error *err);
-int lt_bn_check_vector(const char *what, const lt_tensor *t, int64_t c, lt_error *err);
+static inline channel_view lt_bn_view(int64_t n, int64_t c, int64_t inner, lt_nc_strides st) {
+    return (channel_view){n, c, inner, st.sn, st.sc};
+}
 
 /* The normalisation of one channel: y = x * scale + shift. */
 typedef struct bn_affine {
     float mean, invstd, scale, shift;
 } bn_affine;
 
-/* Channel c's statistics (from the batch when training, updating running_mean/var when given; from the
- * running statistics otherwise) and its affine transform. x points at the channel's first element;
- * count is the number of elements per channel. */
-bn_affine lt_bn_channel_forward(const float *x, channel_view v, int64_t c, int64_t count, const float *weight,
-                                const float *bias, float *running_mean, float *running_var, lt_batchnorm_params p);
+/* Channel c's statistics (from the batch when training, updating the running statistics when given;
+ * from the running statistics otherwise) and its affine transform. x points at the channel's first
+ * element; count is the number of elements per channel. */
+bn_affine lt_bn_channel_forward(const float *x, channel_view v, int64_t c, int64_t count, lt_bn_vectors vec,
+                                lt_batchnorm_params p);
 
 /* The affine transform of channel c from its (saved) mean and inverse standard deviation: a function of
  * the saved floats alone, so a backward pass can recompute the forward pass's values bit for bit. */
