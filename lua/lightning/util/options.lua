@@ -16,7 +16,8 @@
 --     mode = {kind = "string", one_of = {"min", "max"}, default = "min"},
 --   })
 -- A spec: kind ("number", "integer", "boolean", "string", "function", "table", "tensor", "any", or a list
--- of them meaning any of them; see check_kinds below for the list kinds of the optimizers), default,
+-- of them meaning any of them; LIST_KINDS below has the list kinds of the optimizers: betas, numbers,
+-- number_or_list, integers, function_or_list), default,
 -- required = true, min / above / max / below (number and integer bounds: min <= v, above < v, v <= max,
 -- v < below), one_of = {...} (the allowed values), finite = true (no infinities; NaN is always refused
 -- for numbers), or a test of its own: test = function(v) return ok end with expected = "<what it must
