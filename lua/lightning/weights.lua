@@ -5,6 +5,7 @@
 -- Tensors keep the dtype they ask for (t.dtype, t.scalar): BatchNorm's num_batches_tracked is written as
 -- PyTorch's 0-dimensional int64.
 local L = require "lightning"
+local checkpoint = require "lightning.trainer.checkpoint"
 
 local M = {}
 
@@ -56,7 +57,6 @@ function M.load_weights(model, path, opts)
   opts = opts or {}
   local strict = opts.strict
   if strict == nil then strict = true end
-  local checkpoint = require "lightning.trainer.checkpoint"
   local header = checkpoint.read_metadata(path)   -- the header alone: is it a training checkpoint?
   local tensors, metadata, ckpt
   if header and header.format == checkpoint.FORMAT then
