@@ -5,7 +5,7 @@
 -- Prints milliseconds per step (best of the rounds) and the Trainer's overhead over the hand loop.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 local L = require "lightning"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 
 local opts = {threads = 2, batch = 64, steps = 40, rounds = 3}
 for i = 1, #arg, 2 do

@@ -13,7 +13,7 @@ end
 
 local argparse = require "argparse"
 local L = require "lightning"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 
 local parser = argparse("test_setup.lua", "Check the installation: model, data, one training step, a few steps.")
 parser:flag("--cifar10 --use_cifar10", "Use CIFAR-10 from --data_root instead of synthetic data.")

@@ -20,7 +20,7 @@ end
 
 local argparse = require "argparse"
 local L = require "lightning"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 local cli = require "lightning.cli"
 local download = require "lightning.data.download"
 

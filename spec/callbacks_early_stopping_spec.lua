@@ -3,7 +3,7 @@
 local L = require "lightning"
 local H = require "helpers"
 local S = require "trainer_standins"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 local EarlyStopping = L.callbacks.EarlyStopping
 
 -- The module logs `score` = scores[epoch + 1] at each validation; returns the callback and trainer.
@@ -106,10 +106,10 @@ describe("EarlyStopping", function()
 
   local bad = {
     {{}, "EarlyStopping: monitor must be the name of a logged metric, got nil"},
-    {{monitor = "x", mode = "up"}, "mode must be \"min\" or \"max\", got up"},
+    {{monitor = "x", mode = "up"}, "mode must be \"min\" or \"max\", got \"up\""},
     {{monitor = "x", patience = -1}, "patience must be an integer >= 0, got %-1"},
-    {{monitor = "x", min_delta = "0.1"}, "min_delta must be a number, got string"},
-    {{monitor = "x", patiense = 3}, "EarlyStopping: unknown option patiense %(did you mean patience%?%)"},
+    {{monitor = "x", min_delta = "0.1"}, "min_delta must be a number, got \"0%.1\""},
+    {{monitor = "x", patiense = 3}, "EarlyStopping: unknown option 'patiense' %(did you mean 'patience'%?%) %(known: .*patience"},
   }
   for i, case in ipairs(bad) do
     it("rejects bad options (" .. i .. ")", function()

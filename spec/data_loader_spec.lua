@@ -172,13 +172,13 @@ describe("data: DataLoader", function()
 
   it("rejects bad arguments", function()
     local F = "lightning.data.DataLoader: "
-    D.fails_with(F .. "batch_size must be a positive integer, got number 0", L.data.DataLoader, ds, {batch_size = 0})
-    D.fails_with(F .. "num_workers must be a non-negative integer, got number -1", L.data.DataLoader, ds, {num_workers = -1})
+    D.fails_with(F .. "batch_size must be a positive integer, got 0", L.data.DataLoader, ds, {batch_size = 0})
+    D.fails_with(F .. "num_workers must be a non-negative integer, got -1", L.data.DataLoader, ds, {num_workers = -1})
     D.fails_with(F .. "num_workers must be at most 64, got 100", L.data.DataLoader, ds, {num_workers = 100})
-    D.fails_with(F .. "shuffle must be a boolean, got string yes", L.data.DataLoader, ds, {shuffle = "yes"})
+    D.fails_with(F .. "shuffle must be a boolean, got \"yes\"", L.data.DataLoader, ds, {shuffle = "yes"})
     D.fails_with(F .. "unknown option 'batchsize'", L.data.DataLoader, ds, {batchsize = 3})
-    D.fails_with(F .. "dataset must be a data set (#ds and ds[i]), got number", L.data.DataLoader, 5, {})
-    D.fails_with(F .. "seed must be an integer, got number 1.5", L.data.DataLoader, ds, {seed = 1.5})
+    D.fails_with(F .. "dataset must be a data set (#ds and ds[i]), got 5", L.data.DataLoader, 5, {})
+    D.fails_with(F .. "seed must be an integer, got 1.5", L.data.DataLoader, ds, {seed = 1.5})
     D.fails_with(F .. "a dataset is required", L.data.DataLoader, {batch_size = 2, dataset = nil, shuffle = true})
     local wrong = L.data.CIFAR10{root = dir, records_per_file = PER_FILE, transform = T.CenterCrop(40)}
     local ok = pcall(L.data.DataLoader, wrong, {batch_size = 2})

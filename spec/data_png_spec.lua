@@ -137,7 +137,7 @@ describe("data: PNG writing", function()
     D.fails_with("expected a (C, H, W) tensor with C = 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA), or an (H, W) tensor, got 5x2x2",
       w, dir .. "/x.png", L.zeros(5, 2, 2))
     D.fails_with("got 4", w, dir .. "/x.png", L.zeros(4))
-    D.fails_with("bit_depth must be 8 or 16, got number 12", w, dir .. "/x.png", L.zeros(1, 2, 2), {bit_depth = 12})
+    D.fails_with("bit_depth must be 8 or 16, got 12", w, dir .. "/x.png", L.zeros(1, 2, 2), {bit_depth = 12})
     D.fails_with("unknown option 'depth'", w, dir .. "/x.png", L.zeros(1, 2, 2), {depth = 8})
     D.fails_with("a palette PNG must have bit_depth 8", w, dir .. "/x.png", L.zeros(1, 2, 2), {bit_depth = 16, palette = true})
     D.fails_with("image size 0x2 is out of range", w, dir .. "/x.png", L.zeros(1, 0, 2))

@@ -3,7 +3,7 @@
 local L = require "lightning"
 local H = require "helpers"
 local S = require "trainer_standins"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 local diagnostics = require "lightning.nn.diagnostics"
 local nn = L.nn
 

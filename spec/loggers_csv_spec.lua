@@ -79,9 +79,9 @@ describe("CSVLogger", function()
 
   it("checks options and arguments", function()
     assert.truthy(H.error_of(CSV, {flush_every = 1}):find(
-      "CSVLogger: unknown option 'flush_every' (options: flush_logs_every_n_steps, name, prefix, save_dir, version)", 1, true))
-    assert.truthy(H.error_of(CSV, {flush_logs_every_n_steps = 0}):find("option flush_logs_every_n_steps must be at least 1, got 0", 1, true))
-    assert.truthy(H.error_of(CSV, {name = false}):find("CSVLogger: option name must be string, got boolean", 1, true))
+      "CSVLogger: unknown option 'flush_every' (known: flush_logs_every_n_steps, name, prefix, save_dir, version)", 1, true))
+    assert.truthy(H.error_of(CSV, {flush_logs_every_n_steps = 0}):find("flush_logs_every_n_steps must be an integer >= 1, got 0", 1, true))
+    assert.truthy(H.error_of(CSV, {name = false}):find("CSVLogger: name must be a string, got false", 1, true))
     local c = CSV{save_dir = dir}
     assert.truthy(H.error_of(c.log_metrics, c, {a = {}}, 0):find("CSVLogger:log_metrics: metric 'a' must be a number or a one-element tensor, got table", 1, true))
     assert.truthy(H.error_of(c.log_metrics, c, {a = 1}, "x"):find("CSVLogger:log_metrics: step must be an integer, got x", 1, true))

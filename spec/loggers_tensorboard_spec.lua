@@ -143,13 +143,13 @@ describe("TensorBoardLogger", function()
 
   it("checks options and arguments", function()
     assert.truthy(H.error_of(TB, {save_dri = "x"}):find(
-      "TensorBoardLogger: unknown option 'save_dri' (options: default_hp_metric, flush_secs, max_queue, name, prefix, save_dir, version)", 1, true))
-    assert.truthy(H.error_of(TB, {save_dir = 3}):find("TensorBoardLogger: option save_dir must be string, got 3", 1, true))
-    assert.truthy(H.error_of(TB, {version = 1.5}):find("option version must be integer or string, got 1.5", 1, true))
-    assert.truthy(H.error_of(TB, {version = -1, save_dir = dir}):find("option version must be a non-negative integer or a string, got -1", 1, true))
-    assert.truthy(H.error_of(TB, {default_hp_metric = "yes"}):find("option default_hp_metric must be boolean, got string", 1, true))
-    assert.truthy(H.error_of(TB, {max_queue = 0}):find("option max_queue must be at least 1, got 0", 1, true))
-    assert.truthy(H.error_of(TB, 5):find("TensorBoardLogger: expected a table of options, got number", 1, true))
+      "TensorBoardLogger: unknown option 'save_dri' (did you mean 'save_dir'?) (known: default_hp_metric, flush_secs, max_queue, name, prefix, save_dir, version)", 1, true))
+    assert.truthy(H.error_of(TB, {save_dir = 3}):find("TensorBoardLogger: save_dir must be a string, got 3", 1, true))
+    assert.truthy(H.error_of(TB, {version = 1.5}):find("version must be an integer >= 0 or a string, got 1.5", 1, true))
+    assert.truthy(H.error_of(TB, {version = -1, save_dir = dir}):find("version must be an integer >= 0 or a string, got -1", 1, true))
+    assert.truthy(H.error_of(TB, {default_hp_metric = "yes"}):find("default_hp_metric must be a boolean, got \"yes\"", 1, true))
+    assert.truthy(H.error_of(TB, {max_queue = 0}):find("max_queue must be an integer >= 1, got 0", 1, true))
+    assert.truthy(H.error_of(TB, 5):find("TensorBoardLogger: expected a table of options, got 5", 1, true))
     local tb = TB{save_dir = dir}
     assert.truthy(H.error_of(tb.log_metrics, tb, {loss = "low"}, 1):find(
       "TensorBoardLogger:log_metrics: metric 'loss' must be a number or a one-element tensor, got string", 1, true))

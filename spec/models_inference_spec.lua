@@ -4,7 +4,7 @@
 local L = require "lightning"
 local H = require "helpers"
 local D = require "data_helpers"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 local checkpoint = require "lightning.trainer.checkpoint"
 
 local X = require "script_helpers"

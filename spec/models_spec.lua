@@ -112,7 +112,7 @@ describe("BasicImageClassifier", function()
     assert.equal(0.2, m.dropout.p)
     assert.matches("image_size must be a multiple of 16", H.error_of(L.models.BasicImageClassifier, {image_size = 30}))
     assert.matches("num_classes must be", H.error_of(L.models.BasicImageClassifier, {num_classes = 0}))
-    assert.matches("dropout_rate must be in %[0, 1%)", H.error_of(L.models.BasicImageClassifier, {dropout_rate = 1}))
+    assert.matches("dropout_rate must be a number in %[0, 1%), got 1", H.error_of(L.models.BasicImageClassifier, {dropout_rate = 1}))
     assert.matches("expected N x 3 x 32 x 32 images, got 2x3x28x28",
       H.error_of(function() L.models.BasicImageClassifier{}:forward(L.randn(2, 3, 28, 28)) end))
   end)

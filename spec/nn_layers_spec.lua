@@ -28,7 +28,7 @@ describe("nn.Conv2d", function()
   for name, c in pairs(fixtures("conv2d")) do
     it("matches PyTorch: " .. name, function()
       local layer = nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size,
-        {stride = c.stride, padding = c.padding, bias = c.bias})
+        {stride = c.stride, padding = c.padding, bias = c.bias ~= false})
       check_case(layer, c, name)
     end)
   end
@@ -103,7 +103,7 @@ end)
 describe("nn.Linear", function()
   for name, c in pairs(fixtures("linear")) do
     it("matches PyTorch: " .. name, function()
-      check_case(nn.Linear(c.in_features, c.out_features, {bias = c.bias}), c, name)
+      check_case(nn.Linear(c.in_features, c.out_features, {bias = c.bias ~= false}), c, name)
     end)
   end
 end)

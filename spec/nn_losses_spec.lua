@@ -65,7 +65,7 @@ describe("losses", function()
       H.error_of(function() nn.CrossEntropyLoss{weight = L.ones(3)}:forward(x, L.tensor{1, 2, 3}) end))
     assert.matches("CrossEntropyLoss: unknown option 'label_smooth'",
       H.error_of(nn.CrossEntropyLoss, {label_smooth = 0.1}))
-    assert.matches("reduction must be 'mean', 'sum' or 'none', got avg",
+    assert.matches('reduction must be "mean", "sum" or "none", got "avg"',
       H.error_of(nn.CrossEntropyLoss, {reduction = "avg"}))
     assert.matches("label_smoothing must be a number in %[0, 1%]", H.error_of(nn.CrossEntropyLoss, {label_smoothing = 2}))
     assert.matches("MSELoss:forward: target 3 must have the input's shape 2",

@@ -136,12 +136,12 @@ end)
 
 describe("layer constructors and calls with bad arguments", function()
   it("name the layer and the problem", function()
-    assert.matches("Conv2d: unknown option 'pading' %(expected one of: bias, padding, stride%)",
+    assert.matches("Conv2d: unknown option 'pading' %(did you mean 'padding'%?%) %(known: bias, padding, stride%)",
       H.error_of(nn.Conv2d, 3, 8, 3, {pading = 1}))
     assert.matches("Conv2d: in_channels must be positive, got 0", H.error_of(nn.Conv2d, 0, 8, 3))
     assert.matches("Conv2d: kernel_size must be at least 1, got 0", H.error_of(nn.Conv2d, 3, 8, 0))
     assert.matches("Conv2d: out_channels must be an integer, got 2.5", H.error_of(nn.Conv2d, 3, 2.5, 3))
-    assert.matches("Linear: in_features must be an integer, got string", H.error_of(nn.Linear, "a", 2))
+    assert.matches('Linear: in_features must be an integer, got "a"', H.error_of(nn.Linear, "a", 2))
     assert.matches("Dropout: p must be a probability between 0 and 1, got 1.5", H.error_of(nn.Dropout, 1.5))
     assert.matches("MaxPool2d: padding must be at most half the kernel size",
       H.error_of(nn.MaxPool2d, 2, {padding = 2}))

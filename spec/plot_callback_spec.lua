@@ -3,7 +3,7 @@
 local L = require "lightning"
 local H = require "helpers"
 local S = require "trainer_standins"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 
 local CLASSES = {"top", "upper", "lower", "bottom"}
 
@@ -138,11 +138,11 @@ describe("plot: PlotCallback", function()
 
   it("checks its options", function()
     local C = L.plot.PlotCallback
-    assert.matches("PlotCallback: unknown option dir_path %(did you mean dirpath%?%)", H.error_of(C, {dir_path = "x"}))
-    assert.matches("PlotCallback: dirpath must be a string, got number", H.error_of(C, {dirpath = 1}))
+    assert.matches("PlotCallback: unknown option 'dir_path' %(did you mean 'dirpath'%?%) %(known: .*dirpath", H.error_of(C, {dir_path = "x"}))
+    assert.matches("PlotCallback: dirpath must be a string, got 1", H.error_of(C, {dirpath = 1}))
     assert.matches("PlotCallback: num_samples must be an integer >= 1, got 0", H.error_of(C, {num_samples = 0}))
-    assert.matches("PlotCallback: samples must be a boolean, got string", H.error_of(C, {samples = "yes"}))
-    assert.matches("PlotCallback: class_names must be a list of names, got string", H.error_of(C, {class_names = "abc"}))
+    assert.matches("PlotCallback: samples must be a boolean, got \"yes\"", H.error_of(C, {samples = "yes"}))
+    assert.matches("PlotCallback: class_names must be a list of names, got \"abc\"", H.error_of(C, {class_names = "abc"}))
     assert.is_true(L.class.is_instance(C{}, L.Callback))
   end)
 end)

@@ -33,9 +33,9 @@ describe("plot: make_grid", function()
     local f = L.plot.make_grid
     assert.matches("lightning.plot.make_grid: images must be a %(B, C, H, W%) tensor with C = 1 or 3, got a tensor of size 2x4x3x3",
       H.error_of(f, L.zeros(2, 4, 3, 3)))
-    assert.matches("images must be a %(B, C, H, W%) tensor, got string", H.error_of(f, "x"))
+    assert.matches('images must be a %(B, C, H, W%) tensor, got "x"', H.error_of(f, "x"))
     assert.matches("images is empty", H.error_of(f, L.zeros(0, 3, 2, 2)))
-    assert.matches("nrow must be a positive integer, got number 0", H.error_of(f, L.zeros(2, 3, 2, 2), {nrow = 0}))
+    assert.matches("nrow must be a positive integer, got 0", H.error_of(f, L.zeros(2, 3, 2, 2), {nrow = 0}))
     assert.matches("value_range must be {lo, hi}", H.error_of(f, L.zeros(2, 3, 2, 2), {normalize = true, value_range = 1}))
     assert.matches("unknown option 'pad'", H.error_of(f, L.zeros(2, 3, 2, 2), {pad = 1}))
   end)

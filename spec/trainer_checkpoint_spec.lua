@@ -4,7 +4,7 @@ local L = require "lightning"
 local H = require "helpers"
 local S = require "trainer_standins"
 local nn = L.nn
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 local checkpoint = require "lightning.trainer.checkpoint"
 
 -- A small image classifier with the real pieces: convolution, batch norm, dropout, Adam, a step

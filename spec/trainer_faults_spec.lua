@@ -5,8 +5,8 @@ local L = require "lightning"
 local H = require "helpers"
 local S = require "trainer_standins"
 local nn = L.nn
-local output = require "lightning.trainer.output"
-local fs = require "lightning.trainer.fs"
+local output = require "lightning.util.output"
+local fs = require "lightning.util.fs"
 
 local function small_classifier()
   local net = nn.Sequential(nn.Conv2d(1, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),

@@ -4,7 +4,7 @@ local L = require "lightning"
 local H = require "helpers"
 local S = require "trainer_standins"
 local nn = L.nn
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 
 -- Class k: a bright band at rows 4k-3..4k of a 16x16 image.
 local function images(n, seed, channels)
@@ -168,13 +168,13 @@ describe("ImageClassifier", function()
   end)
 
   local bad = {
-    {{optimizer = "rmsprop"}, "ImageClassifier: optimizer must be \"adam\", \"adamw\" or \"sgd\", got rmsprop"},
-    {{scheduler = "linear"}, "scheduler must be \"none\", \"step\", \"cosine\", \"plateau\" or \"onecycle\", got linear"},
+    {{optimizer = "rmsprop"}, "ImageClassifier: optimizer must be \"adam\", \"adamw\" or \"sgd\", got \"rmsprop\""},
+    {{scheduler = "linear"}, "scheduler must be \"none\", \"step\", \"cosine\", \"plateau\" or \"onecycle\", got \"linear\""},
     {{learning_rate = 0}, "learning_rate must be a number > 0, got 0"},
     {{weight_decay = -1}, "weight_decay must be a number >= 0, got %-1"},
     {{num_classes = 0}, "num_classes must be an integer >= 1, got 0"},
-    {{debug = "yes"}, "debug must be a boolean, got string"},
-    {{learning_rat = 1}, "ImageClassifier: unknown option learning_rat %(did you mean learning_rate%?%)"},
+    {{debug = "yes"}, "debug must be a boolean, got \"yes\""},
+    {{learning_rat = 1}, "ImageClassifier: unknown option 'learning_rat' %(did you mean 'learning_rate'%?%) %(known: .*learning_rate"},
     {{net = {}}, "net must be a network with forward and backward, got table"},
   }
   for _, case in ipairs(bad) do

@@ -145,7 +145,7 @@ describe("self:log", function()
       self:log("both", batch.value, {on_step = true})
     end}}(3)
     local trainer = L.Trainer(S.quiet(dir))
-    local text, r = require("lightning.trainer.output").capture(trainer.validate, trainer, model, sized_loader({2, 2}))
+    local text, r = require("lightning.util.output").capture(trainer.validate, trainer, model, sized_loader({2, 2}))
     assert.matches("Validation metric", text)
     assert.equal(1, #r)
     assert.equal(1.5, r[1].v)
@@ -167,12 +167,12 @@ describe("self:log", function()
     {"a tensor of several elements", {on_train_epoch_end = function(self) self:log("x", L.ones(2)) end},
       "got a tensor of size 2"},
     {"an unknown option", {on_train_epoch_end = function(self) self:log("x", 1, {on_epch = true}) end},
-      "self.log%(\"x\"%): unknown option on_epch"},
+      "self.log%(\"x\"%): unknown option 'on_epch' %(did you mean 'on_epoch'%?%) %(known: .*on_epoch"},
     {"a non-boolean option", {on_train_epoch_end = function(self) self:log("x", 1, {prog_bar = 1}) end},
-      "option prog_bar must be a boolean, got number"},
+      "prog_bar must be a boolean, got 1"},
     {"an empty name", {on_train_epoch_end = function(self) self:log("", 1) end}, "the name must be a non%-empty string"},
     {"an unknown reduction", {on_train_epoch_end = function(self) self:log("x", 1, {reduce_fx = "median"}) end},
-      "reduce_fx must be \"mean\", \"sum\", \"max\" or \"min\", got median"},
+      "reduce_fx must be \"mean\", \"sum\", \"max\" or \"min\", got \"median\""},
     {"neither on_step nor on_epoch", {training_step = function(self, batch, i)
       self:log("x", 1, {on_step = false, on_epoch = false}) end}, "on_step and on_epoch are both false"},
   }

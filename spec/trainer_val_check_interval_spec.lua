@@ -3,7 +3,7 @@
 local L = require "lightning"
 local H = require "helpers"
 local S = require "trainer_standins"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 
 -- Fits a Regression on train_n batches; returns the trainer and the list of {epoch, training batches
 -- done} at each validation (sanity check excluded), and the callbacks' checks.
@@ -88,7 +88,7 @@ describe("Trainer val_check_interval", function()
 
   it("rejects values Lightning rejects", function()
     for _, case in ipairs {{0, "val_check_interval must be a fraction"}, {1.5, "got 1.5"}, {0.0, "got 0.0"},
-      {-2, "got %-2"}, {"0.5", "got 0.5"}} do
+      {-2, "got %-2"}, {"0.5", 'got "0%.5"'}} do
       local ok, err = pcall(L.Trainer, {logger = false, val_check_interval = case[1]})
       assert.is_false(ok)
       assert.matches(case[2], err)

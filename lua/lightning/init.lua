@@ -23,6 +23,8 @@ local lazy = {
   Trainer = "lightning.trainer",
   LightningModule = "lightning.lightning_module",
   Callback = "lightning.callbacks.callback",
+  strategies = "lightning.strategies",
+  precision = "lightning.precision",
   save_weights = {"lightning.weights", "save_weights"},
   load_weights = {"lightning.weights", "load_weights"},
 }

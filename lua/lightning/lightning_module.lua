@@ -13,7 +13,8 @@
 -- forward(x) / backward(x, grad_output), nn.Module's protocol).
 local Module = require "lightning.nn.module"
 local class = require "lightning.class"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
+local Precision = require "lightning.precision.precision"
 
 local LightningModule = class("LightningModule", Module)
 
@@ -68,7 +69,7 @@ function LightningModule:log_dict(values, opts)
   for _, name in ipairs(names) do self:log(name, values[name], opts) end
 end
 
---- print through the Trainer's output writer (lightning.trainer.output).
+--- print through the library's output writer (lightning.util.output).
 function LightningModule:print(...)
   output.print(...)
 end
@@ -134,12 +135,16 @@ function LightningModule:configure_gradient_clipping(optimizer, gradient_clip_va
   self:clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 end
 
+-- Clipping outside a Trainer run uses a float32 plugin.
+local default_precision = Precision()
+
 --- Clips the gradients of the optimizer's parameters: by their total norm ("norm") or each value
--- ("value"). Does nothing without a value.
+-- ("value"), through the precision plugin (trainer.precision_plugin:clip_gradients, as in Lightning).
+-- Does nothing without a value.
 function LightningModule:clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
-  if not gradient_clip_val or gradient_clip_val <= 0 then return end
-  local clipping = require "lightning.trainer.clipping"
-  clipping.clip(optimizer, self, gradient_clip_val, gradient_clip_algorithm or "norm")
+  local trainer = self.trainer
+  local plugin = trainer and trainer.precision_plugin or default_precision
+  return plugin:clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm, self)
 end
 
 function LightningModule:on_validation_model_eval() self:eval() end

@@ -9,35 +9,40 @@
 -- State: current_epoch (0-based, the number of finished epochs), global_step (optimizer steps),
 -- should_stop, callback_metrics, logged_metrics, progress_bar_metrics. batch_idx is 1-based.
 -- The loops are in lightning/trainer/ (fit_loop.lua, eval_loop.lua); checkpoints in checkpoint.lua.
+-- The per-batch work (backward, clipping, the optimizer step), the reduction of logged values, data
+-- loaders and checkpoint files go through trainer.strategy (lightning/strategies/), which holds the
+-- precision plugin (trainer.precision_plugin, lightning/precision/). Logs, checkpoints and plots are
+-- written where trainer.is_global_zero (global rank 0 of trainer.world_size processes).
 local class = require "lightning.class"
 local options = require "lightning.trainer.options"
 local hooks = require "lightning.trainer.hooks"
 local data = require "lightning.trainer.data"
 local checkpoint = require "lightning.trainer.checkpoint"
 local optimization = require "lightning.trainer.optimization"
-local fs = require "lightning.trainer.fs"
-local output = require "lightning.trainer.output"
+local Results = require "lightning.trainer.results"
 local fit_loop = require "lightning.trainer.fit_loop"
 local eval_loop = require "lightning.trainer.eval_loop"
+local fs = require "lightning.util.fs"
+local output = require "lightning.util.output"
+local util_options = require "lightning.util.options"
+local callbacks = require "lightning.callbacks"
+local loggers = require "lightning.loggers"
+local LightningModule = require "lightning.lightning_module"
+local strategies = require "lightning.strategies"
+local precision = require "lightning.precision"
 
 local Trainer = class("Trainer")
-
-local function callbacks_module() return require "lightning.callbacks" end
 
 local function build_loggers(self, logger)
   if self.fast_dev_run or logger == false then return {} end
   if logger == nil or logger == true then
-    local ok, loggers = pcall(require, "lightning.loggers")
-    if ok and type(loggers) == "table" and loggers.TensorBoardLogger then
-      return {loggers.TensorBoardLogger{save_dir = self.default_root_dir, name = "lightning_logs"}}
-    end
-    return {}
+    return {loggers.TensorBoardLogger{save_dir = self.default_root_dir, name = "lightning_logs"}}
   end
   if type(logger.log_metrics) == "function" then return {logger} end
   local list = {}
   for i, lg in ipairs(logger) do
     if type(lg) ~= "table" or type(lg.log_metrics) ~= "function" then
-      error(("Trainer: logger %d must have log_metrics(metrics, step), got %s"):format(i, class.name_of(lg)), 0)
+      util_options.fail("Trainer", "logger %d must have log_metrics(metrics, step), got %s", i, class.name_of(lg))
     end
     list[i] = lg
   end
@@ -46,7 +51,7 @@ end
 
 -- User callbacks, then the defaults the options ask for; checkpoint callbacks last (Lightning's order).
 local function build_callbacks(self, user)
-  local C = callbacks_module()
+  local C = callbacks
   local list = {}
   for i, cb in ipairs(user or {}) do
     hooks.check_callback(cb, i)
@@ -59,7 +64,7 @@ local function build_callbacks(self, user)
   if self.enable_progress_bar and not has(C.ProgressBar) then list[#list + 1] = C.ProgressBar() end
   if self.enable_model_summary and not has(C.ModelSummary) then list[#list + 1] = C.ModelSummary() end
   if has(C.ModelCheckpoint) and not self.enable_checkpointing then
-    error("Trainer: enable_checkpointing = false but a ModelCheckpoint is in callbacks", 0)
+    util_options.fail("Trainer", "enable_checkpointing = false but a ModelCheckpoint is in callbacks")
   end
   if self.enable_checkpointing and not has(C.ModelCheckpoint) then list[#list + 1] = C.ModelCheckpoint() end
   local others, checkpoints = {}, {}
@@ -71,7 +76,7 @@ local function build_callbacks(self, user)
 end
 
 function Trainer:_refresh_callback_views()
-  local C = callbacks_module()
+  local C = callbacks
   self.checkpoint_callbacks, self.early_stopping_callbacks = {}, {}
   self.progress_bar_callback = nil
   for _, cb in ipairs(self.callbacks) do
@@ -83,9 +88,25 @@ function Trainer:_refresh_callback_views()
   self.early_stopping_callback = self.early_stopping_callbacks[1]
 end
 
+-- The strategy object and its precision plugin (from the precision option unless the strategy came
+-- with one; then the option must be left out).
+local function build_strategy(resolved, opts)
+  local strategy = strategies.resolve(resolved.strategy)
+  if strategy.precision_plugin == nil then
+    strategy.precision_plugin = precision.plugin(resolved.precision)
+  elseif opts.precision ~= nil then
+    util_options.fail("Trainer", "precision is given twice: by the precision option and by the strategy's " ..
+      "precision_plugin; leave one out")
+  end
+  return strategy
+end
+
 function Trainer:__init(opts)
   local resolved = options.resolve(opts)
   for name, value in pairs(resolved) do self[name] = value end
+  self.strategy = build_strategy(resolved, opts)
+  self.precision_plugin = self.strategy.precision_plugin
+  self:_refresh_ranks()
   self.current_epoch = 0
   self.global_step = 0
   self.should_stop = false
@@ -114,11 +135,26 @@ function Trainer:_resolve_log_dir()
   return self.default_root_dir
 end
 
---- Writes to every logger; "epoch" is added as Lightning does.
+--- Lightning's trainer.global_rank, world_size, local_rank and is_global_zero, from the strategy (known
+-- after its setup_environment).
+function Trainer:_refresh_ranks()
+  local s = self.strategy
+  self.global_rank, self.local_rank, self.world_size = s:global_rank(), s:local_rank(), s:world_size()
+  self.is_global_zero = s:is_global_zero()
+end
+
+--- Hooks for the strategy and its precision plugin (Lightning's trainer._call_callback_hooks and
+-- _call_lightning_module_hook): callbacks then the module, the module only, the callbacks only.
+function Trainer:_call_hook(name, ...) return hooks.call(self, name, ...) end
+function Trainer:_call_module_hook(name, ...) return hooks.call_module(self, name, ...) end
+function Trainer:_call_callback_hooks(name, ...) return hooks.call_callbacks(self, nil, name, ...) end
+
+--- Writes to every logger (on global rank 0 only); "epoch" is added as Lightning does.
 function Trainer:_log_metrics(metrics, step)
   if not next(metrics) or self.sanity_checking then return end
   metrics.epoch = metrics.epoch or self.current_epoch
   for name, value in pairs(metrics) do self.logged_metrics[name] = value end
+  if not self.is_global_zero then return end
   for _, lg in ipairs(self.loggers) do lg:log_metrics(metrics, step) end
 end
 
@@ -143,8 +179,10 @@ function Trainer:_add_module_callbacks()
 end
 
 --- Creates the output folders and writes a probe file of about one checkpoint's size into each, so
--- that a read-only or full disk is an error now rather than after an epoch of training.
+-- that a read-only or full disk is an error now rather than after an epoch of training (on global
+-- rank 0, the process that writes).
 function Trainer:_check_output_folders(module)
+  if not self.is_global_zero then return end
   local dirs, sizes = {}, {}
   local function add(dir, bytes)
     if type(dir) ~= "string" then return end
@@ -188,12 +226,13 @@ function Trainer:_restore_loop_state(loops, epoch)
   end
 end
 
---- Saves a checkpoint of the current state (what ModelCheckpoint calls).
+--- Saves a checkpoint of the current state (what ModelCheckpoint calls); the strategy writes it.
 function Trainer:save_checkpoint(path)
   local ckpt = checkpoint.dump(self)
   hooks.call_callbacks(self, nil, "on_save_checkpoint", ckpt)
   hooks.call_module(self, "on_save_checkpoint", ckpt)
-  checkpoint.write(ckpt, path)
+  self.strategy:save_checkpoint(ckpt, path)
+  self.strategy:barrier("Trainer.save_checkpoint")
 end
 
 -- ckpt_path "last" | "best" | path --> a file, or nil (with a warning) when "last" finds none.
@@ -237,7 +276,7 @@ function Trainer:_save_fault_checkpoint()
   local ok, err = pcall(function()
     local ckpt = checkpoint.dump(self, true)
     ckpt.global_step = self._good_state.global_step
-    checkpoint.write(ckpt, path)
+    self.strategy:save_checkpoint(ckpt, path)
   end)
   if ok then return path end
   return nil, tostring(err)
@@ -258,8 +297,11 @@ function Trainer:_handle_exception(info, fn)
     if cb.on_exception then pcall(cb.on_exception, cb, self, self.lightning_module, info.message) end
   end
   local saved, save_err = self:_save_fault_checkpoint()
-  for _, lg in ipairs(self.loggers) do
-    if type(lg.finalize) == "function" then pcall(lg.finalize, lg, "failed") end
+  pcall(self.strategy.teardown, self.strategy)
+  if self.is_global_zero then
+    for _, lg in ipairs(self.loggers) do
+      if type(lg.finalize) == "function" then pcall(lg.finalize, lg, "failed") end
+    end
   end
   if self.progress_bar_callback then pcall(self.progress_bar_callback.abort, self.progress_bar_callback) end
   local text = ("Trainer:%s failed%s%s: %s"):format(fn, where and (" in " .. where) or "", position, info.message)
@@ -273,13 +315,15 @@ end
 
 -- Attaches the model and data, runs body(self, ...) and handles errors.
 function Trainer:_run(fn, model, source, body, ...)
-  local LightningModule = require "lightning.lightning_module"
   if not class.is_instance(model, LightningModule) then
-    error(("Trainer:%s: argument 1 must be an L.LightningModule, got %s"):format(fn, class.name_of(model)), 0)
+    util_options.fail("Trainer:" .. fn, "argument 1 must be an L.LightningModule, got %s", class.name_of(model))
   end
   hooks.check_module(model)
+  self.strategy:setup_environment()
+  self:_refresh_ranks()
   self.lightning_module = model
   model.trainer = self
+  self.strategy:connect(model)
   self._data_source = source
   self.datamodule = source.datamodule
   if self.datamodule then self.datamodule.trainer = self end
@@ -288,7 +332,7 @@ function Trainer:_run(fn, model, source, body, ...)
   self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = {}, {}, {}
   self._good_state, self._epoch_finished, self._current_fx = nil, false, nil
   -- what hooks log before the first loop starts (self:log checks the hook there too)
-  self._results = require("lightning.trainer.results").new(fn)
+  self._results = Results.new(fn)
   local results = table.pack(xpcall(body, exception_handler, self, ...))
   if not results[1] then self:_handle_exception(results[2], fn) end
   self.state.status = "finished"
@@ -296,6 +340,7 @@ function Trainer:_run(fn, model, source, body, ...)
 end
 
 function Trainer:_finalize_loggers(status)
+  if not self.is_global_zero then return end
   for _, lg in ipairs(self.loggers) do
     if type(lg.finalize) == "function" then lg:finalize(status) end
   end

@@ -15,24 +15,4 @@ function Callback:state_key()
   return class.name_of(self)
 end
 
---- Options of a built-in callback: `known` maps each option name to its default (false stands for
--- "no value" and becomes nil); unknown names are an error with a suggestion.
-function Callback.parse_options(name, opts, known)
-  opts = opts or {}
-  if type(opts) ~= "table" then error(("%s: expected a table of options, got %s"):format(name, type(opts)), 0) end
-  for k in pairs(opts) do
-    if type(k) ~= "string" or known[k] == nil then
-      local near = type(k) == "string" and require("lightning.trainer.hooks").closest(k, known)
-      error(("%s: unknown option %s%s"):format(name, tostring(k), near and (" (did you mean " .. near .. "?)") or ""), 0)
-    end
-  end
-  local out = {}
-  for k, default in pairs(known) do
-    local v = opts[k]
-    if v == nil and default ~= false then v = default end
-    out[k] = v
-  end
-  return out
-end
-
 return Callback

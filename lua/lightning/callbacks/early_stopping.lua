@@ -6,27 +6,28 @@
 -- check_finite stops on NaN/inf; stopping_threshold and divergence_threshold stop at once.
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
+local options = require "lightning.util.options"
 
 local EarlyStopping = class("EarlyStopping", Callback)
 EarlyStopping.is_monitoring_callback = true
 
 function EarlyStopping:__init(opts)
-  local o = Callback.parse_options("EarlyStopping", opts, {monitor = false, min_delta = 0.0, patience = 3,
-    verbose = false, mode = "min", strict = true, check_finite = true, stopping_threshold = false,
-    divergence_threshold = false, check_on_train_epoch_end = false})
-  if type(o.monitor) ~= "string" then
-    error(("EarlyStopping: monitor must be the name of a logged metric, got %s"):format(type(o.monitor)), 0)
-  end
-  if o.mode ~= "min" and o.mode ~= "max" then
-    error(("EarlyStopping: mode must be \"min\" or \"max\", got %s"):format(tostring(o.mode)), 0)
-  end
-  if math.type(o.patience) ~= "integer" or o.patience < 0 then
-    error(("EarlyStopping: patience must be an integer >= 0, got %s"):format(tostring(o.patience)), 0)
-  end
-  if type(o.min_delta) ~= "number" then
-    error(("EarlyStopping: min_delta must be a number, got %s"):format(type(o.min_delta)), 0)
-  end
+  local specs = {
+    monitor = {kind = "string", expected = "the name of a logged metric"},
+    min_delta = {kind = "number", default = 0.0},
+    patience = {kind = "integer", min = 0, default = 3},
+    verbose = {kind = "boolean", default = false},
+    mode = {kind = "string", one_of = {"min", "max"}, default = "min"},
+    strict = {kind = "boolean", default = true},
+    check_finite = {kind = "boolean", default = true},
+    stopping_threshold = {kind = "number"},
+    divergence_threshold = {kind = "number"},
+    check_on_train_epoch_end = {kind = "boolean"},
+  }
+  local o = options.check("EarlyStopping", opts, specs)
+  -- monitor has no default: what to watch is the one thing EarlyStopping cannot guess
+  if o.monitor == nil then options.check_value("EarlyStopping", "", "monitor", specs.monitor, nil) end
   for k, v in pairs(o) do self[k] = v end
   -- improvement means current - min_delta > best (max) or current + |min_delta| < best (min)
   self.min_delta = math.abs(o.min_delta) * (self.mode == "max" and 1 or -1)

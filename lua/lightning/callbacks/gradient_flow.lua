@@ -10,15 +10,17 @@
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
 local diagnostics = require "lightning.nn.diagnostics"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
+local options = require "lightning.util.options"
 
 local GradientFlowMonitor = class("GradientFlowMonitor", Callback)
 
 function GradientFlowMonitor:__init(opts)
-  local o = Callback.parse_options("GradientFlowMonitor", opts, {every_n_steps = false, log = true, verbose = false})
-  if o.every_n_steps ~= nil and (math.type(o.every_n_steps) ~= "integer" or o.every_n_steps < 1) then
-    error(("GradientFlowMonitor: every_n_steps must be an integer >= 1, got %s"):format(tostring(o.every_n_steps)), 0)
-  end
+  local o = options.check("GradientFlowMonitor", opts, {
+    every_n_steps = {kind = "integer", min = 1},
+    log = {kind = "boolean", default = true},
+    verbose = {kind = "boolean", default = false},
+  })
   for k, v in pairs(o) do self[k] = v end
   self.history = {}   -- {step = n, total = norm, rows = diagnostics.gradient_flow rows}
 end
@@ -43,6 +45,7 @@ function GradientFlowMonitor:on_after_backward(trainer, module)
   local total = math.sqrt(sum)
   metrics["grad_norm/total"] = total
   self.history[#self.history + 1] = {step = trainer.global_step, total = total, rows = rows}
+  if not trainer.is_global_zero then return end  -- logs and warnings come from global rank 0
   if self.log then
     for _, lg in ipairs(trainer.loggers) do lg:log_metrics(metrics, trainer.global_step) end
   end

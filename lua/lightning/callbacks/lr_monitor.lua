@@ -6,16 +6,17 @@
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
 local optimization = require "lightning.trainer.optimization"
+local options = require "lightning.util.options"
 
 local LearningRateMonitor = class("LearningRateMonitor", Callback)
 
 function LearningRateMonitor:__init(opts)
-  local o = Callback.parse_options("LearningRateMonitor", opts, {logging_interval = false, log_momentum = false,
-    log_weight_decay = false})
-  if o.logging_interval ~= nil and o.logging_interval ~= "step" and o.logging_interval ~= "epoch" then
-    error(("LearningRateMonitor: logging_interval must be \"step\", \"epoch\" or nil, got %s")
-      :format(tostring(o.logging_interval)), 0)
-  end
+  local o = options.check("LearningRateMonitor", opts, {
+    -- nil: each scheduler's own interval
+    logging_interval = {kind = "string", one_of = {"step", "epoch"}, expected = '"step", "epoch" or nil'},
+    log_momentum = {kind = "boolean", default = false},
+    log_weight_decay = {kind = "boolean", default = false},
+  })
   for k, v in pairs(o) do self[k] = v end
   self.lrs = {}   -- key -> list of logged values
 end
@@ -39,7 +40,7 @@ function LearningRateMonitor:_stats(trainer, wanted)
   for i, opt in ipairs(trainer.optimizers) do
     local interval, config = interval_of(trainer, i)
     if wanted == "any" or wanted == interval then
-      local base = config and config.name or ("lr-" .. require("lightning.class").name_of(opt))
+      local base = config and config.name or ("lr-" .. class.name_of(opt))
       if seen[base] then base = ("%s-%d"):format(base, seen[base]) end
       seen[base] = (seen[base] or 0) + 1
       local rates = optimization.learning_rates(opt)
@@ -65,6 +66,7 @@ function LearningRateMonitor:_log(trainer, stats, step)
     self.lrs[key] = self.lrs[key] or {}
     table.insert(self.lrs[key], value)
   end
+  if not trainer.is_global_zero then return end
   for _, lg in ipairs(trainer.loggers) do lg:log_metrics(stats, step) end
 end
 

@@ -10,9 +10,10 @@
 -- Its state (the best k and their scores) is saved in checkpoints and restored on resume.
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
-local fs = require "lightning.trainer.fs"
-local output = require "lightning.trainer.output"
+local fs = require "lightning.util.fs"
+local output = require "lightning.util.output"
 local checkpoint = require "lightning.trainer.checkpoint"
+local options = require "lightning.util.options"
 
 local ModelCheckpoint = class("ModelCheckpoint", Callback)
 
@@ -21,26 +22,20 @@ ModelCheckpoint.FILE_EXTENSION = checkpoint.EXTENSION
 ModelCheckpoint.is_monitoring_callback = true
 
 function ModelCheckpoint:__init(opts)
-  local o = Callback.parse_options("ModelCheckpoint", opts, {dirpath = false, filename = false, monitor = false,
-    verbose = false, save_last = false, save_top_k = 1, mode = "min", auto_insert_metric_name = true,
-    every_n_epochs = 1, save_on_train_epoch_end = false, enable_version_counter = true})
-  for _, key in ipairs {"dirpath", "filename", "monitor"} do
-    if o[key] ~= nil and type(o[key]) ~= "string" then
-      error(("ModelCheckpoint: %s must be a string, got %s"):format(key, type(o[key])), 0)
-    end
-  end
-  if math.type(o.save_top_k) ~= "integer" or o.save_top_k < -1 then
-    error(("ModelCheckpoint: save_top_k must be an integer >= -1, got %s"):format(tostring(o.save_top_k)), 0)
-  end
-  if o.mode ~= "min" and o.mode ~= "max" then
-    error(("ModelCheckpoint: mode must be \"min\" or \"max\", got %s"):format(tostring(o.mode)), 0)
-  end
-  if math.type(o.every_n_epochs) ~= "integer" or o.every_n_epochs < 0 then
-    error(("ModelCheckpoint: every_n_epochs must be an integer >= 0, got %s"):format(tostring(o.every_n_epochs)), 0)
-  end
+  local o = options.check("ModelCheckpoint", opts, {
+    dirpath = {kind = "string"}, filename = {kind = "string"}, monitor = {kind = "string"},
+    verbose = {kind = "boolean", default = false},
+    save_last = {kind = "boolean", default = false},
+    save_top_k = {kind = "integer", min = -1, default = 1},
+    mode = {kind = "string", one_of = {"min", "max"}, default = "min"},
+    auto_insert_metric_name = {kind = "boolean", default = true},
+    every_n_epochs = {kind = "integer", min = 0, default = 1},
+    save_on_train_epoch_end = {kind = "boolean"},
+    enable_version_counter = {kind = "boolean", default = true},
+  })
   if o.monitor == nil and o.save_top_k ~= -1 and o.save_top_k ~= 0 and o.save_top_k ~= 1 then
-    error(("ModelCheckpoint: save_top_k = %d needs a monitor: without one there is nothing to rank " ..
-      "(use -1, 0 or 1)"):format(o.save_top_k), 0)
+    options.fail("ModelCheckpoint", "save_top_k = %d needs a monitor: without one there is nothing to rank " ..
+      "(use -1, 0 or 1)", o.save_top_k)
   end
   for k, v in pairs(o) do self[k] = v end
   self.best_k_models = {}       -- path -> score
@@ -63,6 +58,7 @@ local function better(mode, a, b)
   return a > b
 end
 
+-- Every process uses global rank 0's folder (its logger's version decides it), as in Lightning.
 function ModelCheckpoint:setup(trainer, module, stage)
   if self.dirpath == nil then
     if trainer.logger then
@@ -70,6 +66,7 @@ function ModelCheckpoint:setup(trainer, module, stage)
     else
       self.dirpath = fs.join(trainer.default_root_dir, "checkpoints")
     end
+    self.dirpath = trainer.strategy:broadcast(self.dirpath, 0)
   end
 end
 
@@ -177,14 +174,17 @@ function ModelCheckpoint:_free_path(metrics, filename, replacing)
   return path
 end
 
+-- The strategy writes and removes the files (on global rank 0); every process keeps the bookkeeping.
 function ModelCheckpoint:_write(trainer, path)
-  local ok, err = fs.mkdirs(self.dirpath)
-  if not ok then error(("ModelCheckpoint: cannot create %s: %s"):format(self.dirpath, tostring(err)), 0) end
+  if trainer.is_global_zero then
+    local ok, err = fs.mkdirs(self.dirpath)
+    if not ok then error(("ModelCheckpoint: cannot create %s: %s"):format(self.dirpath, tostring(err)), 0) end
+  end
   trainer:save_checkpoint(path)
 end
 
-function ModelCheckpoint:_remove(path)
-  if path and path ~= "" then os.remove(path) end
+function ModelCheckpoint:_remove(trainer, path)
+  trainer.strategy:remove_checkpoint(path)
 end
 
 function ModelCheckpoint:_check_top_k(current)
@@ -202,7 +202,7 @@ function ModelCheckpoint:_save_topk(trainer, candidates)
     local previous = self.best_model_path
     local path = self:_free_path(candidates, nil, previous)
     self:_write(trainer, path)
-    if self.save_top_k == 1 and previous ~= "" and previous ~= path then self:_remove(previous) end
+    if self.save_top_k == 1 and previous ~= "" and previous ~= path then self:_remove(trainer, previous) end
     self.best_model_path = path
     return
   end
@@ -266,7 +266,7 @@ function ModelCheckpoint:_update_best_and_save(trainer, current, candidates)
       :format(trainer.current_epoch, trainer.global_step, self.monitor, current, best, path, k))
   end
   self:_write(trainer, path)
-  if del_path and del_path ~= path then self:_remove(del_path) end
+  if del_path and del_path ~= path then self:_remove(trainer, del_path) end
 end
 
 function ModelCheckpoint:_save_last(trainer, candidates)
@@ -275,7 +275,7 @@ function ModelCheckpoint:_save_last(trainer, candidates)
   self:_write(trainer, path)
   local previous = self.last_model_path
   self.last_model_path = path
-  if previous ~= "" and previous ~= path then self:_remove(previous) end
+  if previous ~= "" and previous ~= path then self:_remove(trainer, previous) end
 end
 
 function ModelCheckpoint:state_dict()

@@ -6,15 +6,14 @@
 local L = require "lightning"
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
+local options = require "lightning.util.options"
 
 local ModelSummary = class("ModelSummary", Callback)
 
 function ModelSummary:__init(opts)
-  local o = Callback.parse_options("ModelSummary", opts, {max_depth = 1})
-  if math.type(o.max_depth) ~= "integer" or o.max_depth < -1 then
-    error(("ModelSummary: max_depth must be an integer >= -1 (-1: all), got %s"):format(tostring(o.max_depth)), 0)
-  end
+  -- max_depth -1: all levels
+  local o = options.check("ModelSummary", opts, {max_depth = {kind = "integer", min = -1, default = 1}})
   self.max_depth = o.max_depth
 end
 
@@ -125,7 +124,7 @@ function ModelSummary.summarize(module, max_depth)
 end
 
 function ModelSummary:on_fit_start(trainer, module)
-  if self.max_depth == 0 then return end
+  if self.max_depth == 0 or not trainer.is_global_zero then return end
   output.print(ModelSummary.summarize(module, self.max_depth))
 end
 

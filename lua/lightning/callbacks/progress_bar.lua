@@ -7,21 +7,32 @@
 local L = require "lightning"
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
+local options = require "lightning.util.options"
 
 local ProgressBar = class("ProgressBar", Callback)
 -- Its per-epoch line comes after the module's on_train_epoch_end, so it shows what that logged.
 ProgressBar.is_monitoring_callback = true
 
 function ProgressBar:__init(opts)
-  local o = Callback.parse_options("ProgressBar", opts, {refresh_rate = 1, log_every_n_steps = false,
-    terminal = false, width = 25})
-  if math.type(o.refresh_rate) ~= "integer" or o.refresh_rate < 1 then
-    error(("ProgressBar: refresh_rate must be an integer >= 1, got %s"):format(tostring(o.refresh_rate)), 0)
-  end
+  local o = options.check("ProgressBar", opts, {
+    refresh_rate = {kind = "integer", min = 1, default = 1},
+    log_every_n_steps = {kind = "integer", min = 1},
+    terminal = {kind = "boolean"},
+    width = {kind = "integer", min = 1, default = 25},
+  })
   for k, v in pairs(o) do self[k] = v end
   self._line_open = false
 end
+
+-- Only global rank 0 draws (trainer.is_global_zero, known at setup); other processes stay silent.
+function ProgressBar:setup(trainer, module, stage)
+  self._silent = not trainer.is_global_zero
+end
+
+function ProgressBar:_write(s) if not self._silent then output.write(s) end end
+function ProgressBar:_print(s) if not self._silent then output.print(s) end end
+function ProgressBar:_flush() if not self._silent then output.flush() end end
 
 local function clock(seconds)
   if seconds ~= seconds or seconds == math.huge then return "?" end
@@ -106,15 +117,15 @@ end
 -- keep_whole: the line is final (it may wrap: nothing redraws it)
 function ProgressBar:_draw(text, keep_whole)
   self._width = self._width or terminal_width()
-  output.write("\r" .. (keep_whole and text or truncate(text, self._width - 1)) .. "\27[K")
-  output.flush()
+  self:_write("\r" .. (keep_whole and text or truncate(text, self._width - 1)) .. "\27[K")
+  self:_flush()
   self._line_open = true
 end
 
 function ProgressBar:_end_line()
   if self._line_open then
-    output.write("\n")
-    output.flush()
+    self:_write("\n")
+    self:_flush()
     self._line_open = false
   end
 end
@@ -152,7 +163,7 @@ function ProgressBar:on_train_batch_end(trainer, module, outputs, batch, batch_i
       self:_draw(self:_line(self:_epoch_desc(trainer), batch_idx, total, self._started, self:metrics_text(trainer)))
     end
   elseif batch_idx % self._log_every == 0 and batch_idx < total then
-    output.print(self:_line(self:_epoch_desc(trainer), batch_idx, total, self._started, self:metrics_text(trainer)))
+    self:_print(self:_line(self:_epoch_desc(trainer), batch_idx, total, self._started, self:metrics_text(trainer)))
   end
 end
 
@@ -191,12 +202,12 @@ local function eval_end(self, trainer, keep)
     if keep then
       self:_end_line()
     else
-      output.write("\r\27[K")
-      output.flush()
+      self:_write("\r\27[K")
+      self:_flush()
       self._line_open = false
     end
   elseif not self._tty and keep then
-    output.print(("%s: %d batches in %s"):format(desc, trainer[EVAL_TOTAL[desc]] or 0,
+    self:_print(("%s: %d batches in %s"):format(desc, trainer[EVAL_TOTAL[desc]] or 0,
       clock(L.now() - (self._eval_started or L.now()))))
   end
 end
@@ -223,7 +234,7 @@ function ProgressBar:on_train_epoch_end(trainer, module)
       self:metrics_text(trainer))
     if self._train_line_closed then
       -- validation printed below the bar: move up to the bar's line and redraw it
-      output.write("\27[1A")
+      self:_write("\27[1A")
       self._train_line_closed = false
     end
     self:_draw(text, true)
@@ -233,7 +244,7 @@ function ProgressBar:on_train_epoch_end(trainer, module)
     local summary = ("%s: %d/%d batches in %s (%s)"):format(self:_epoch_desc(trainer), self._count or 0, total,
       clock(elapsed), rate_text(self._count or 0, elapsed))
     local metrics = self:metrics_text(trainer)
-    output.print(metrics ~= "" and (summary .. ", " .. metrics) or summary)
+    self:_print(metrics ~= "" and (summary .. ", " .. metrics) or summary)
   end
 end
 

@@ -44,13 +44,5 @@ function data.write_png(path, t, opts)
   return core.write_png(path, t, math.tointeger(depth), U.boolean(fname, "palette", opts.palette, false))
 end
 
-local lazy = {ImageDataModule = "lightning.data.datamodule"}
-return setmetatable(data, {
-  __index = function(t, k)
-    if lazy[k] then
-      local v = require(lazy[k])
-      rawset(t, k, v)
-      return v
-    end
-  end,
-})
+-- the data module loads on first use
+return require("lightning.lazy")({ImageDataModule = "lightning.data.datamodule"}, data)

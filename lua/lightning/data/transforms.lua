@@ -308,7 +308,7 @@ function T.Compose(list)
       steps[#steps + 1] = {fn = t}
       reprs[#reprs + 1] = "  <Lua function>"
     else
-      U.fail(fname, "item %d is a %s, expected a transform or a function", i, U.describe(t))
+      U.fail(fname, "item %d must be a transform or a function, got %s", i, U.describe(t))
     end
   end
   if #list == 0 then steps = {} end

@@ -1,27 +1,21 @@
 --- Argument checks shared by lightning.data's Lua modules. Errors name the function as the user calls it.
+local fs = require "lightning.util.fs"
+local options = require "lightning.util.options"
+
 local U = {}
 
-function U.fail(fname, fmt, ...)
-  error(fname .. ": " .. fmt:format(...), 0)
-end
+-- Messages, values and option names as everywhere in the library (lightning.util.options).
+U.fail = options.fail
+U.describe = options.describe
+local describe = U.describe
 
-local function describe(v)
-  if type(v) == "number" or type(v) == "string" or type(v) == "boolean" then return type(v) .. " " .. tostring(v) end
-  return type(v)
-end
-U.describe = describe
-
---- Checks that opts (a table or nil) has only the allowed keys.
+--- Checks that opts (a table or nil) has only the allowed keys (a list of names); returns it (or {}).
 function U.check_options(fname, opts, allowed)
   if opts == nil then return {} end
-  if type(opts) ~= "table" then U.fail(fname, "options must be a table, got %s", describe(opts)) end
-  local set = {}
-  for _, k in ipairs(allowed) do set[k] = true end
-  for k in pairs(opts) do
-    if not set[k] then
-      U.fail(fname, "unknown option '%s' (expected one of: %s)", tostring(k), table.concat(allowed, ", "))
-    end
-  end
+  options.check_table(fname, opts)
+  local known = {}
+  for _, k in ipairs(allowed) do known[k] = true end
+  options.check_names(fname, "", opts, known)
   return opts
 end
 
@@ -74,11 +68,7 @@ function U.size2(fname, what, v)
   return {h, w}
 end
 
-function U.file_exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
+U.file_exists = fs.exists
 
 --- A path quoted for the shell.
 function U.shell_quote(s)

@@ -11,14 +11,13 @@
 local L = require "lightning"
 local class = require "lightning.class"
 local Logger = require "lightning.loggers.logger"
+local options = require "lightning.util.options"
 local fsio = L.core.io
 
 local CSVLogger = class("CSVLogger", Logger)
 
-local OPTIONS = {
-  save_dir = {"string", "outputs/logs"}, name = {"string", "lightning_logs"}, version = {"integer|string", nil},
-  prefix = {"string", ""}, flush_logs_every_n_steps = {"integer", 100},
-}
+local OPTIONS = Logger.common_options{name = "lightning_logs"}
+OPTIONS.flush_logs_every_n_steps = {kind = "integer", min = 1, default = 100}
 
 function CSVLogger:__init(opts, more)
   if type(opts) == "string" then
@@ -26,10 +25,7 @@ function CSVLogger:__init(opts, more)
     more.save_dir = opts
     opts = more
   end
-  local o = Logger.check_options("CSVLogger", opts, OPTIONS)
-  if o.flush_logs_every_n_steps < 1 then
-    error("CSVLogger: option flush_logs_every_n_steps must be at least 1, got " .. o.flush_logs_every_n_steps, 2)
-  end
+  local o = options.check("CSVLogger", opts, OPTIONS)
   self:_init_dirs(o.save_dir, o.name, o.version)
   self.prefix = o.prefix
   self.flush_logs_every_n_steps = math.tointeger(o.flush_logs_every_n_steps)

@@ -4,6 +4,7 @@
 -- tfevents (read TensorBoard event files back in Lua) and Logger (the base class) are here too.
 local class = require "lightning.class"
 local Logger = require "lightning.loggers.logger"
+local options = require "lightning.util.options"
 
 local M = {
   Logger = Logger,
@@ -20,12 +21,12 @@ M.LoggerCollection = LoggerCollection
 
 function LoggerCollection:__init(list)
   if type(list) ~= "table" or getmetatable(list) ~= nil then
-    error("LoggerCollection: expected a list of loggers, got " .. class.name_of(list), 2)
+    options.fail("LoggerCollection", "expected a list of loggers, got %s", class.name_of(list))
   end
   self.loggers = {}
   for i, lg in ipairs(list) do
     if type(lg) ~= "table" or type(lg.log_metrics) ~= "function" then
-      error(("LoggerCollection: logger %d must have log_metrics(metrics, step), got %s"):format(i, class.name_of(lg)), 2)
+      options.fail("LoggerCollection", "logger %d must have log_metrics(metrics, step), got %s", i, class.name_of(lg))
     end
     self.loggers[i] = lg
   end

@@ -4,8 +4,8 @@
 --   logger:log_graph(model[, input])        (nothing to do here)
 --   logger:save(), logger:flush(), logger:finalize(status), logger:after_save_checkpoint(callback)
 --   fields: name, version, save_dir, root_dir (save_dir/name), log_dir (root_dir/version_N)
--- and the helpers the loggers share: options checking, versions, metric and hyperparameter cleaning,
--- and YAML for hparams.yaml.
+-- and the helpers the loggers share: their common options, versions, metric and hyperparameter
+-- cleaning, and YAML for hparams.yaml.
 local L = require "lightning"
 local class = require "lightning.class"
 local fsio = L.core.io
@@ -24,37 +24,14 @@ function Logger:after_save_checkpoint(checkpoint_callback) end
 
 -- ---- construction ----
 
---- Checks a constructor's options against spec {name = {type(s), default}} and returns them with the
--- defaults filled in. A misspelt option is an error that lists the known ones.
-function Logger.check_options(cls_name, opts, spec)
-  if opts ~= nil and type(opts) ~= "table" then
-    error(("%s: expected a table of options, got %s"):format(cls_name, type(opts)), 3)
-  end
-  opts = opts or {}
-  local out = {}
-  for key, value in pairs(opts) do
-    local s = spec[key]
-    if not s then
-      local names = {}
-      for k in pairs(spec) do names[#names + 1] = k end
-      table.sort(names)
-      error(("%s: unknown option '%s' (options: %s)"):format(cls_name, tostring(key), table.concat(names, ", ")), 3)
-    end
-    local ok = false
-    for kind in s[1]:gmatch("[%a_]+") do
-      if kind == "integer" then ok = ok or math.type(value) == "integer" or (math.type(value) == "float" and value == math.floor(value))
-      else ok = ok or type(value) == kind end
-    end
-    if not ok then
-      error(("%s: option %s must be %s, got %s"):format(cls_name, key, s[1]:gsub("|", " or "),
-        type(value) == "number" and tostring(value) or type(value)), 3)
-    end
-    out[key] = value
-  end
-  for key, s in pairs(spec) do
-    if out[key] == nil then out[key] = s[2] end
-  end
-  return out
+--- The options every logger has: where it writes (save_dir/name/version_N) and a prefix of metric names.
+function Logger.common_options(defaults)
+  return {
+    save_dir = {kind = "string", default = "outputs/logs"},
+    name = {kind = "string", default = defaults.name},
+    version = {kind = {"integer", "string"}, min = 0},  -- nil: the next free version_N
+    prefix = {kind = "string", default = ""},
+  }
 end
 
 function Logger.join(a, b)
@@ -81,9 +58,6 @@ function Logger:_init_dirs(save_dir, name, version)
   self.root_dir = self.name == "" and save_dir or Logger.join(save_dir, self.name)
   if version == nil then version = Logger.next_version(self.root_dir) end
   if math.type(version) == "float" then version = math.tointeger(version) end
-  if math.type(version) == "integer" and version < 0 then
-    error(("%s: option version must be a non-negative integer or a string, got %d"):format(class.name_of(self), version), 3)
-  end
   self.version = version
   self.log_dir = Logger.join(self.root_dir, type(version) == "string" and version or ("version_" .. version))
 end

@@ -11,15 +11,15 @@
 local L = require "lightning"
 local class = require "lightning.class"
 local Logger = require "lightning.loggers.logger"
+local options = require "lightning.util.options"
 local fsio = L.core.io
 
 local TensorBoardLogger = class("TensorBoardLogger", Logger)
 
-local OPTIONS = {
-  save_dir = {"string", "outputs/logs"}, name = {"string", "default"}, version = {"integer|string", nil},
-  default_hp_metric = {"boolean", true}, prefix = {"string", ""}, max_queue = {"integer", 10},
-  flush_secs = {"number", 120},
-}
+local OPTIONS = Logger.common_options{name = "default"}
+OPTIONS.default_hp_metric = {kind = "boolean", default = true}
+OPTIONS.max_queue = {kind = "integer", min = 1, default = 10}
+OPTIONS.flush_secs = {kind = "number", min = 0, default = 120}
 
 local file_counter = 0  -- the <n> of the file names, as PyTorch's global counter
 
@@ -29,9 +29,7 @@ function TensorBoardLogger:__init(opts, more)
     more.save_dir = opts
     opts = more
   end
-  local o = Logger.check_options("TensorBoardLogger", opts, OPTIONS)
-  if o.max_queue < 1 then error("TensorBoardLogger: option max_queue must be at least 1, got " .. o.max_queue, 2) end
-  if not (o.flush_secs >= 0) then error("TensorBoardLogger: option flush_secs must be >= 0, got " .. o.flush_secs, 2) end
+  local o = options.check("TensorBoardLogger", opts, OPTIONS)
   self:_init_dirs(o.save_dir, o.name, o.version)
   self.default_hp_metric = o.default_hp_metric
   self.prefix = o.prefix

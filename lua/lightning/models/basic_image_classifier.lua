@@ -15,12 +15,10 @@ local class = require "lightning.class"
 local nn = require "lightning.nn"
 local util = require "lightning.nn.util"
 local diagnostics = require "lightning.nn.diagnostics"
+local options = require "lightning.util.options"
+local ImageClassifier = require "lightning.models.image_classifier"
 
-local parent = nn.Module
-local ok, ImageClassifier = pcall(require, "lightning.models.image_classifier")
-if ok then parent = ImageClassifier end
-
-local BasicImageClassifier = class("BasicImageClassifier", parent)
+local BasicImageClassifier = class("BasicImageClassifier", ImageClassifier)
 
 BasicImageClassifier.defaults = {num_classes = 10, in_channels = 3, image_size = 32, dropout_rate = 0.5}
 local CHANNELS = {32, 64, 128, 256}
@@ -28,26 +26,14 @@ local CHANNELS = {32, 64, 128, 256}
 --- Network options: num_classes, in_channels, image_size (divisible by 16), dropout_rate. Options the
 -- parent class understands (learning rate, optimizer, debug, ...) pass through to it.
 function BasicImageClassifier:__init(opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then error("BasicImageClassifier: options must be a table", 2) end
-  local o = {}
-  for k, v in pairs(BasicImageClassifier.defaults) do o[k] = opts[k] == nil and v or opts[k] end
-  if parent == nn.Module then
-    util.options("BasicImageClassifier", opts, BasicImageClassifier.defaults)
-    nn.Module.__init(self)
-  else
-    parent.__init(self, opts)
-  end
-  local name = "BasicImageClassifier"
+  local o, name = ImageClassifier.__init(self, opts), "BasicImageClassifier"  -- the checked options
   self.num_classes = util.positive_int(name, "num_classes", o.num_classes)
   self.in_channels = util.positive_int(name, "in_channels", o.in_channels)
   self.image_size = util.positive_int(name, "image_size", o.image_size)
   if self.image_size % 16 ~= 0 then
-    error(("%s: image_size must be a multiple of 16 (four 2x2 poolings), got %d"):format(name, self.image_size), 2)
+    options.fail(name, "image_size must be a multiple of 16 (four 2x2 poolings), got %d", self.image_size)
   end
-  if type(o.dropout_rate) ~= "number" or o.dropout_rate < 0 or o.dropout_rate >= 1 then
-    error(("%s: dropout_rate must be in [0, 1), got %s"):format(name, tostring(o.dropout_rate)), 2)
-  end
+  options.check_value(name, "", "dropout_rate", {kind = "number", min = 0, below = 1}, o.dropout_rate)
   self.dropout_rate = o.dropout_rate
 
   -- registration order = PyTorch's state_dict order

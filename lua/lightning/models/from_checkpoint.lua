@@ -7,6 +7,7 @@
 -- Lightning, the model comes back in training mode: call model:eval() before forward (trainer:predict
 -- does).
 local class = require "lightning.class"
+local checkpoint = require "lightning.trainer.checkpoint"
 
 local M = {}
 
@@ -26,7 +27,6 @@ function M.load(cls, path, overrides)
   local f = io.open(path, "rb")
   if not f then fail(fname, "checkpoint %s not found", path) end
   f:close()
-  local checkpoint = require "lightning.trainer.checkpoint"
   local ok, ckpt = pcall(checkpoint.read, path)
   if not ok then
     fail(fname, "%s%s", tostring(ckpt), tostring(ckpt):find("not a lightning checkpoint", 1, true) and

@@ -19,85 +19,83 @@ local class = require "lightning.class"
 local nn = require "lightning.nn"
 local LightningModule = require "lightning.lightning_module"
 local metrics = require "lightning.metrics"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
+local options = require "lightning.util.options"
+local optimization = require "lightning.trainer.optimization"
+local diagnostics = require "lightning.nn.diagnostics"
+local optim = require "lightning.optim"
 
 local ImageClassifier = class("ImageClassifier", LightningModule)
 
---- The hyper-parameters and their defaults. A subclass may add its own network options in a
--- `defaults` table of its class (BasicImageClassifier.defaults).
-ImageClassifier.hparam_defaults = {
-  num_classes = 10, in_channels = 3, image_size = 32, dropout_rate = 0.5,
-  learning_rate = 1e-3, weight_decay = 0.0, optimizer = "adam", momentum = 0.9,
-  scheduler = "none", step_size = 10, gamma = 0.1, t_max = false, plateau_patience = 5, plateau_factor = 0.1,
-  monitor = "val_loss", label_smoothing = 0.0, debug = false,
+--- The hyper-parameters: their checks and defaults (lightning.util.options specs). A subclass may add
+-- its own network options in a `defaults` table of its class (BasicImageClassifier.defaults), which it
+-- checks itself.
+ImageClassifier.hparam_specs = {
+  num_classes = {kind = "integer", min = 1, default = 10},
+  in_channels = {kind = "any", default = 3},
+  image_size = {kind = "any", default = 32},
+  dropout_rate = {kind = "any", default = 0.5},
+  learning_rate = {kind = "number", above = 0, default = 1e-3},
+  weight_decay = {kind = "number", min = 0, default = 0.0},
+  optimizer = {kind = "string", one_of = {"adam", "adamw", "sgd"}, default = "adam"},
+  momentum = {kind = "number", min = 0, default = 0.9},
+  scheduler = {kind = "string", one_of = {"none", "step", "cosine", "plateau", "onecycle"}, default = "none"},
+  step_size = {kind = "any", default = 10},
+  gamma = {kind = "any", default = 0.1},
+  t_max = {kind = "any"},
+  plateau_patience = {kind = "any", default = 5},
+  plateau_factor = {kind = "any", default = 0.1},
+  monitor = {kind = "string", expected = "a metric name", default = "val_loss"},
+  label_smoothing = {kind = "any", default = 0.0},
+  debug = {kind = "boolean", default = false},
+  -- the network itself (an option, not a hyper-parameter)
+  net = {test = function(v) return type(v) == "table" and type(v.forward) == "function" and type(v.backward) == "function" end,
+    expected = "a network with forward and backward"},
 }
 
-local OPTIMIZERS = {adam = true, adamw = true, sgd = true}
-local SCHEDULERS = {none = true, step = true, cosine = true, plateau = true, onecycle = true}
 local RULE = ("="):rep(60)
 
-local function fail(fmt, ...) error("ImageClassifier: " .. fmt:format(...), 3) end
-
-local function check_hparams(hp)
-  if math.type(hp.num_classes) ~= "integer" or hp.num_classes < 1 then
-    fail("num_classes must be an integer >= 1, got %s", tostring(hp.num_classes))
+-- The specs of a class: the hyper-parameters, with the defaults of its `defaults` table (cached per class).
+local specs_of = setmetatable({}, {__mode = "k"})
+local function class_specs(cls)
+  local specs = specs_of[cls]
+  if specs then return specs end
+  specs = {}
+  for k, spec in pairs(ImageClassifier.hparam_specs) do specs[k] = spec end
+  for k, v in pairs(type(cls.defaults) == "table" and cls.defaults or {}) do
+    local spec = {}
+    for field, x in pairs(specs[k] or {kind = "any"}) do spec[field] = x end
+    spec.default = v
+    specs[k] = spec
   end
-  if not OPTIMIZERS[hp.optimizer] then fail("optimizer must be \"adam\", \"adamw\" or \"sgd\", got %s", tostring(hp.optimizer)) end
-  if not SCHEDULERS[hp.scheduler] then
-    fail("scheduler must be \"none\", \"step\", \"cosine\", \"plateau\" or \"onecycle\", got %s", tostring(hp.scheduler))
-  end
-  if type(hp.learning_rate) ~= "number" or not (hp.learning_rate > 0) then
-    fail("learning_rate must be a number > 0, got %s", tostring(hp.learning_rate))
-  end
-  if type(hp.weight_decay) ~= "number" or hp.weight_decay < 0 then
-    fail("weight_decay must be a number >= 0, got %s", tostring(hp.weight_decay))
-  end
-  if type(hp.momentum) ~= "number" or hp.momentum < 0 then fail("momentum must be a number >= 0, got %s", tostring(hp.momentum)) end
-  if type(hp.debug) ~= "boolean" then fail("debug must be a boolean, got %s", type(hp.debug)) end
-  if type(hp.monitor) ~= "string" then fail("monitor must be a metric name, got %s", type(hp.monitor)) end
+  specs_of[cls] = specs
+  return specs
 end
 
---- The names a class's constructor takes: the hyper-parameters, the class's own defaults, net.
+--- The names a class's constructor takes (a set): the hyper-parameters, the class's own defaults, net.
 function ImageClassifier.option_names(cls)
-  local known = {net = true}
-  for k in pairs(ImageClassifier.hparam_defaults) do known[k] = true end
-  for k in pairs(type(cls.defaults) == "table" and cls.defaults or {}) do known[k] = true end
+  local known = {}
+  for k in pairs(class_specs(cls)) do known[k] = true end
   return known
 end
 
 function ImageClassifier:__init(opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then fail("options must be a table, got %s", type(opts)) end
+  local hp = options.check("ImageClassifier", opts, class_specs(getmetatable(self)))
+  local net = hp.net
+  hp.net = nil
   LightningModule.__init(self)
-  local cls = getmetatable(self)
-  local known = ImageClassifier.option_names(cls)
-  for k in pairs(opts) do
-    if not known[k] then
-      local near = type(k) == "string" and require("lightning.trainer.hooks").closest(k, known)
-      fail("unknown option %s%s", tostring(k), near and (" (did you mean " .. near .. "?)") or "")
-    end
-  end
-  local hp = {}
-  for k, v in pairs(ImageClassifier.hparam_defaults) do if v ~= false or k == "debug" then hp[k] = v end end
-  for k, v in pairs(type(cls.defaults) == "table" and cls.defaults or {}) do hp[k] = v end
-  for k, v in pairs(opts) do if k ~= "net" then hp[k] = v end end
-  check_hparams(hp)
   self:save_hyperparameters(hp)
   self.num_classes = hp.num_classes
   self.criterion = nn.CrossEntropyLoss{label_smoothing = hp.label_smoothing}
   self.epoch_metrics = {train = metrics.EpochMetrics(hp.num_classes), val = metrics.EpochMetrics(hp.num_classes),
     test = metrics.EpochMetrics(hp.num_classes)}
-  if opts.net ~= nil then
-    if type(opts.net) ~= "table" or type(opts.net.forward) ~= "function" or type(opts.net.backward) ~= "function" then
-      fail("net must be a network with forward and backward, got %s", class.name_of(opts.net))
-    end
-    self:add_module("net", opts.net)
-  end
+  if net ~= nil then self:add_module("net", net) end
   -- the network's debugging report goes where the Trainer prints
   self.debug_output = function(line) output.print(line) end
   if math.type(hp.in_channels) == "integer" and math.type(hp.image_size) == "integer" then
     self.example_input_array = L.zeros(1, hp.in_channels, hp.image_size, hp.image_size)
   end
+  return hp  -- the checked options, for a subclass's own (BasicImageClassifier's network options)
 end
 
 --- ImageClassifier.load_from_checkpoint(path[, overrides]): the model a training checkpoint holds,
@@ -124,7 +122,7 @@ end
 
 -- ---- debugging output (the original's) ----
 
-local shape = require("lightning.nn.diagnostics").shape
+local shape = diagnostics.shape
 
 local function list_text(values, limit)
   local shown = {}
@@ -208,7 +206,7 @@ function ImageClassifier:current_lr()
   local trainer = self.trainer
   local opt = trainer and trainer.optimizers and trainer.optimizers[1]
   if not opt then return nil end
-  return require("lightning.trainer.optimization").learning_rates(opt)[1]
+  return optimization.learning_rates(opt)[1]
 end
 
 function ImageClassifier:_print_summary(title, scores)
@@ -349,7 +347,6 @@ local function mode_of(metric)
 end
 
 function ImageClassifier:configure_optimizers()
-  local optim = require "lightning.optim"
   local hp = self.hparams
   local params = self:parameters()
   local opt

@@ -3,6 +3,7 @@
 -- the output's sign, which equals the input's for non-negative slopes.
 local L = require "lightning"
 local class = require "lightning.class"
+local options = require "lightning.util.options"
 local Module = require "lightning.nn.module"
 local util = require "lightning.nn.util"
 local C = L.core.nn
@@ -13,12 +14,12 @@ LeakyReLU._activation = "leaky_relu"  -- the kernel's name (csrc/core/nn/activat
 function LeakyReLU:__init(negative_slope, opts)
   Module.__init(self)
   if type(negative_slope) == "table" and opts == nil then negative_slope, opts = nil, negative_slope end
-  local o = util.options(self._name or "LeakyReLU", opts, {inplace = false})
+  local o = util.options(self._name or "LeakyReLU", opts, {inplace = {kind = "boolean", default = false}})
   self.negative_slope = negative_slope or 0.01
   if type(self.negative_slope) ~= "number" then
-    error("LeakyReLU: negative_slope must be a number, got " .. type(self.negative_slope), 2)
+    options.fail("LeakyReLU", "negative_slope must be a number, got %s", options.describe(self.negative_slope))
   end
-  if o.inplace and self.negative_slope < 0 then error("LeakyReLU: inplace needs a non-negative slope", 2) end
+  if o.inplace and self.negative_slope < 0 then options.fail("LeakyReLU", "inplace needs a non-negative slope") end
   self.inplace = o.inplace
   self.output, self.grad_input = L.empty(0), L.empty(0)
   self._kernel = C.kernel_handle()

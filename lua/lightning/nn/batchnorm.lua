@@ -13,12 +13,14 @@ local BatchNorm = class("BatchNorm", Module)
 function BatchNorm:__init(num_features, opts, name, dims)
   Module.__init(self)
   self._name, self._dims = name, dims
-  local o = util.options(name, opts, {eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true})
+  local o = util.options(name, opts, {
+    eps = {kind = "number", min = 0, default = 1e-5},
+    momentum = {test = function(v) return v == false or (type(v) == "number" and v >= 0 and v <= 1) end,
+      expected = "a number in [0, 1] or false (cumulative average)", default = 0.1},
+    affine = {kind = "boolean", default = true},
+    track_running_stats = {kind = "boolean", default = true},
+  })
   self.num_features = util.positive_int(name, "num_features", num_features)
-  if type(o.eps) ~= "number" or o.eps < 0 then error(name .. ": eps must be a non-negative number", 3) end
-  if o.momentum ~= false and (type(o.momentum) ~= "number" or o.momentum < 0 or o.momentum > 1) then
-    error(name .. ": momentum must be a number in [0, 1] or false (cumulative average)", 3)
-  end
   self.eps, self.momentum, self.affine = o.eps, o.momentum, o.affine
   self.track_running_stats = o.track_running_stats
   if self.affine then

@@ -3,6 +3,7 @@
 -- read "0.weight". nn.Residual(block[, shortcut]): out = block(x) + shortcut(x) (shortcut: identity).
 local L = require "lightning"
 local class = require "lightning.class"
+local options = require "lightning.util.options"
 local Module = require "lightning.nn.module"
 
 local Sequential = class("Sequential", Module)
@@ -14,7 +15,7 @@ function Sequential:__init(...)
   if #args == 1 and type(args[1]) == "table" and not class.is_instance(args[1], Module) then args = args[1] end
   for i, m in ipairs(args) do
     if not class.is_instance(m, Module) then
-      error(("Sequential: element %d is not a module (got %s)"):format(i, class.name_of(m)), 2)
+      options.fail("Sequential", "element %d is not a module (got %s)", i, class.name_of(m))
     end
     self:add(m)
   end
@@ -77,8 +78,8 @@ local Residual = class("Residual", Module)
 
 function Residual:__init(block, shortcut)
   Module.__init(self)
-  if not class.is_instance(block, Module) then error("Residual: block must be a module", 2) end
-  if shortcut ~= nil and not class.is_instance(shortcut, Module) then error("Residual: shortcut must be a module", 2) end
+  if not class.is_instance(block, Module) then options.fail("Residual", "block must be a module") end
+  if shortcut ~= nil and not class.is_instance(shortcut, Module) then options.fail("Residual", "shortcut must be a module") end
   self:add_module("block", block)
   if shortcut then self:add_module("shortcut", shortcut) end
   self.output, self.grad_input = L.empty(0), L.empty(0)

@@ -12,7 +12,8 @@ local Conv2d = class("Conv2d", Module)
 
 function Conv2d:__init(in_channels, out_channels, kernel_size, opts)
   Module.__init(self)
-  local o = util.options("Conv2d", opts, {stride = 1, padding = 0, bias = true})
+  local o = util.options("Conv2d", opts, {stride = util.with_default(util.PAIR, 1), padding = util.with_default(util.PAIR, 0),
+    bias = {kind = "boolean", default = true}})
   self.in_channels = util.positive_int("Conv2d", "in_channels", in_channels)
   self.out_channels = util.positive_int("Conv2d", "out_channels", out_channels)
   self.kernel_h, self.kernel_w = util.pair("Conv2d", "kernel_size", kernel_size, 1)

@@ -1,5 +1,7 @@
 --- Diagnostics for debugging a network: activation statistics and the gradient-flow report.
 local L = require "lightning"
+local class = require "lightning.class"
+local batchnorm = require "lightning.nn.batchnorm"
 
 local diagnostics = {}
 
@@ -35,8 +37,7 @@ end
 
 -- Whether m is a BatchNorm layer (BatchNorm1d, BatchNorm2d).
 local function is_batchnorm(m)
-  local batchnorm = require "lightning.nn.batchnorm"
-  return require("lightning.class").is_instance(m, batchnorm.BatchNorm1d.super)
+  return class.is_instance(m, batchnorm.BatchNorm1d.super)
 end
 
 --- The names of the biases whose gradient is zero by construction: those of a layer that a BatchNorm

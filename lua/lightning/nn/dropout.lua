@@ -3,6 +3,7 @@
 -- evaluation it passes its input through.
 local L = require "lightning"
 local class = require "lightning.class"
+local options = require "lightning.util.options"
 local Module = require "lightning.nn.module"
 local util = require "lightning.nn.util"
 local C = L.core.nn
@@ -13,7 +14,7 @@ function Dropout:__init(p)
   Module.__init(self)
   p = p == nil and 0.5 or p
   if type(p) ~= "number" or p < 0 or p > 1 then
-    error(("Dropout: p must be a probability between 0 and 1, got %s"):format(tostring(p)), 2)
+    options.fail("Dropout", "p must be a probability between 0 and 1, got %s", options.describe(p))
   end
   self.p = p
   self._output, self._grad_input, self._mask = L.empty(0), L.empty(0), L.empty(0)

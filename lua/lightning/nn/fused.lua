@@ -4,6 +4,7 @@
 -- reading the full-size normalised tensor and its gradient (csrc/core/cpu/bn_relu_pool.c).
 local L = require "lightning"
 local class = require "lightning.class"
+local options = require "lightning.util.options"
 local Module = require "lightning.nn.module"
 local util = require "lightning.nn.util"
 local C = L.core.nn
@@ -13,7 +14,7 @@ local BatchNormReLUMaxPool2d = class("BatchNormReLUMaxPool2d", Module)
 function BatchNormReLUMaxPool2d:__init(bn)
   Module.__init(self)
   if not (class.is_instance(bn, Module) and class.name_of(bn) == "BatchNorm2d") then
-    error("BatchNormReLUMaxPool2d: expected the nn.BatchNorm2d whose parameters it uses, got " .. class.name_of(bn), 2)
+    options.fail("BatchNormReLUMaxPool2d", "expected the nn.BatchNorm2d whose parameters it uses, got %s", class.name_of(bn))
   end
   self.bn = bn  -- a plain field, not a child: bn's parameters are counted where bn is registered
   self.needs_input_grad = true

@@ -9,7 +9,7 @@ local Linear = class("Linear", Module)
 
 function Linear:__init(in_features, out_features, opts)
   Module.__init(self)
-  local o = util.options("Linear", opts, {bias = true})
+  local o = util.options("Linear", opts, {bias = {kind = "boolean", default = true}})
   self.in_features = util.positive_int("Linear", "in_features", in_features)
   self.out_features = util.positive_int("Linear", "out_features", out_features)
   self:register_parameter("weight", L.empty(out_features, in_features))

@@ -7,26 +7,21 @@
 -- Also nn.Softmax(dim) and nn.LogSoftmax(dim) (dim defaults to the last), as layers.
 local L = require "lightning"
 local class = require "lightning.class"
+local options = require "lightning.util.options"
 local Module = require "lightning.nn.module"
 local util = require "lightning.nn.util"
 local C = L.core.nn
 
 local Criterion = class("Criterion", Module)
 
-local function check_reduction(name, r)
-  if r ~= "mean" and r ~= "sum" and r ~= "none" then
-    error(("%s: reduction must be 'mean', 'sum' or 'none', got %s"):format(name, tostring(r)), 4)
-  end
-end
+-- The options of the losses.
+local REDUCTION = {kind = "string", one_of = {"mean", "sum", "none"}, default = "mean"}
+local WEIGHT = {kind = "tensor", expected = "a tensor of class weights"}
+local IGNORE_INDEX = {kind = "integer"}
 
-local function check_weight(name, w)
-  if w ~= nil and not L.is_tensor(w) then error(name .. ": weight must be a tensor of class weights", 4) end
-end
-
-function Criterion:__init(name, opts, defaults)
+function Criterion:__init(name, opts, specs)
   Module.__init(self)
-  local o = util.options(name, opts, defaults)
-  check_reduction(name, o.reduction)
+  local o = util.options(name, opts, specs)
   self.reduction = o.reduction
   self._name = name
   self.grad_input, self._losses = L.empty(0), L.empty(0)
@@ -59,14 +54,11 @@ local CrossEntropyLoss = class("CrossEntropyLoss", Criterion)
 
 function CrossEntropyLoss:__init(opts)
   local o = Criterion.__init(self, "CrossEntropyLoss", opts,
-    {weight = util.NONE, label_smoothing = 0, reduction = "mean", ignore_index = util.NONE})
-  self.weight = util.value(o.weight)
-  check_weight("CrossEntropyLoss", self.weight)
-  if type(o.label_smoothing) ~= "number" or o.label_smoothing < 0 or o.label_smoothing > 1 then
-    error("CrossEntropyLoss: label_smoothing must be a number in [0, 1]", 2)
-  end
+    {weight = WEIGHT, label_smoothing = {kind = "number", min = 0, max = 1, default = 0}, reduction = REDUCTION,
+     ignore_index = IGNORE_INDEX})
+  self.weight = o.weight
   self.label_smoothing = o.label_smoothing
-  self.ignore_index = util.value(o.ignore_index)
+  self.ignore_index = o.ignore_index
   self._log_probs = L.empty(0)
 end
 
@@ -95,10 +87,9 @@ end
 local NLLLoss = class("NLLLoss", Criterion)
 
 function NLLLoss:__init(opts)
-  local o = Criterion.__init(self, "NLLLoss", opts, {weight = util.NONE, reduction = "mean", ignore_index = util.NONE})
-  self.weight = util.value(o.weight)
-  check_weight("NLLLoss", self.weight)
-  self.ignore_index = util.value(o.ignore_index)
+  local o = Criterion.__init(self, "NLLLoss", opts, {weight = WEIGHT, reduction = REDUCTION, ignore_index = IGNORE_INDEX})
+  self.weight = o.weight
+  self.ignore_index = o.ignore_index
 end
 
 function NLLLoss:forward(input, target)
@@ -119,7 +110,7 @@ end
 local MSELoss = class("MSELoss", Criterion)
 
 function MSELoss:__init(opts)
-  Criterion.__init(self, "MSELoss", opts, {reduction = "mean"})
+  Criterion.__init(self, "MSELoss", opts, {reduction = REDUCTION})
 end
 
 function MSELoss:forward(input, target)
@@ -140,7 +131,7 @@ local function softmax_class(name, log)
   local cls = class(name, Module)
   function cls:__init(dim)
     Module.__init(self)
-    if dim ~= nil and math.type(dim) ~= "integer" then error(name .. ": dim must be an integer", 2) end
+    if dim ~= nil and math.type(dim) ~= "integer" then options.fail(name, "dim must be an integer, got %s", options.describe(dim)) end
     self.dim = dim or -1
     self.output, self.grad_input = L.empty(0), L.empty(0)
     self._kernel = C.kernel_handle()

@@ -2,10 +2,12 @@
 --   output = m:forward(input)                 -- the module owns `output` and reuses it next call
 --   grad_input = m:backward(input, grad_output) -- accumulates parameter gradients into p.grad
 --   m:parameters(), m:named_parameters(), m:state_dict(), m:load_state_dict(sd), m:train(), m:eval()
+--   m:flatten_parameters() --> flat_params, flat_grads (all parameters in one tensor, gradients in another)
 -- A layer registers its parameters and buffers under PyTorch's names, and its children in order, so
 -- that state_dict keys read "conv1.weight", "bn1.running_mean", "0.weight" (inside Sequential).
 local L = require "lightning"
 local class = require "lightning.class"
+local flat = require "lightning.nn.flat"
 
 local Module = class("Module")
 
@@ -184,6 +186,22 @@ function Module:num_parameters()
   local n = 0
   for _, p in ipairs(self:parameters()) do n = n + p:numel() end
   return n
+end
+
+--- Moves the parameters into one contiguous tensor and their gradients into another (each parameter and
+-- p.grad becomes a view into them; values, optimizers and state_dict are unaffected) and returns the two
+-- flat tensors, so that an all-reduce or a global gradient norm is one call over one buffer. Calling it
+-- again returns the same buffers while the parameters are unchanged. See lightning/nn/flat.lua.
+function Module:flatten_parameters()
+  return flat.flatten(self:parameters(), class.name_of(self) .. ":flatten_parameters")
+end
+
+--- The buffers of flatten_parameters (flat_params, flat_grads) while they still hold every parameter
+-- and gradient of the module, else nil.
+function Module:flat_parameters()
+  local rec = flat.flat_of(self:parameters())
+  if rec then return rec.flat_params, rec.flat_grads end
+  return nil
 end
 
 function Module:forward(input)

@@ -5,20 +5,21 @@ local L = require "lightning"
 local class = require "lightning.class"
 local Module = require "lightning.nn.module"
 local util = require "lightning.nn.util"
+local options = require "lightning.util.options"
 local C = L.core.nn
 
 local function pool_init(self, name, kernel_size, opts, extra)
   Module.__init(self)
-  local defaults = {stride = util.NONE, padding = 0}
-  for k, v in pairs(extra or {}) do defaults[k] = v end
-  local o = util.options(name, opts, defaults)
+  local specs = {stride = util.PAIR, padding = util.with_default(util.PAIR, 0)}  -- stride: the kernel's
+  for k, spec in pairs(extra or {}) do specs[k] = spec end
+  local o = util.options(name, opts, specs)
   self.kernel_h, self.kernel_w = util.pair(name, "kernel_size", kernel_size, 1)
-  local stride = util.value(o.stride)
+  local stride = o.stride
   if stride == nil then self.stride_h, self.stride_w = self.kernel_h, self.kernel_w
   else self.stride_h, self.stride_w = util.pair(name, "stride", stride, 1) end
   self.pad_h, self.pad_w = util.pair(name, "padding", o.padding, 0)
   if self.pad_h * 2 > self.kernel_h or self.pad_w * 2 > self.kernel_w then
-    error(name .. ": padding must be at most half the kernel size", 3)
+    options.fail(name, "padding must be at most half the kernel size")
   end
   self.output, self.grad_input = L.empty(0), L.empty(0)
   self._kernel = C.kernel_handle()
@@ -68,7 +69,8 @@ ReLUMaxPool2d._relu = true
 local AvgPool2d = class("AvgPool2d", Module)
 
 function AvgPool2d:__init(kernel_size, opts)
-  local o = pool_init(self, "AvgPool2d", kernel_size, opts, {count_include_pad = true})
+  local o = pool_init(self, "AvgPool2d", kernel_size, opts,
+    {count_include_pad = {kind = "boolean", default = true}})
   self.count_include_pad = o.count_include_pad
 end
 

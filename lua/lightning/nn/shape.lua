@@ -9,7 +9,8 @@ local Flatten = class("Flatten", Module)
 
 function Flatten:__init(opts)
   Module.__init(self)
-  local o = util.options("Flatten", opts, {start_dim = 2, end_dim = -1})
+  local o = util.options("Flatten", opts, {start_dim = {kind = "integer", default = 2},
+    end_dim = {kind = "integer", default = -1}})
   self.start_dim, self.end_dim = o.start_dim, o.end_dim
   self._buffer = L.empty(0)
 end

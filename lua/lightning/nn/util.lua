@@ -1,38 +1,31 @@
---- Helpers shared by the layers: option tables with checked names, pairs like kernel_size, input checks.
+--- Helpers shared by the layers: option tables (lightning.util.options), pairs like kernel_size, input checks.
 local L = require "lightning"
+local options = require "lightning.util.options"
 local util = {}
 
---- Checks that opts (nil or a table) only has keys among `defaults`, and returns a table with the
+local fail, describe = options.fail, options.describe
+
+--- Checks a layer's options against specs (see lightning.util.options) and returns them with the
 -- defaults filled in. fname names the constructor in errors.
-function util.options(fname, opts, defaults)
-  if opts ~= nil and type(opts) ~= "table" then
-    error(("%s: options must be a table, got %s"):format(fname, type(opts)), 3)
-  end
-  local out = {}
-  for k, v in pairs(defaults) do out[k] = v end
-  for k, v in pairs(opts or {}) do
-    if defaults[k] == nil then
-      local names = {}
-      for name in pairs(defaults) do names[#names + 1] = name end
-      table.sort(names)
-      error(("%s: unknown option '%s' (expected one of: %s)"):format(fname, tostring(k), table.concat(names, ", ")), 3)
-    end
-    out[k] = v
-  end
-  return out
+util.options = options.check
+
+--- The spec of a size option given as a number or a pair {h, w} (util.pair checks it further).
+util.PAIR = {test = function(v) return type(v) == "number" or type(v) == "table" end,
+  expected = "an integer or a pair of integers"}
+
+--- A copy of spec with another default.
+function util.with_default(spec, default)
+  local copy = {default = default}
+  for k, v in pairs(spec) do if k ~= "default" then copy[k] = v end end
+  return copy
 end
-
--- Marks an option whose default is "not given" (nil can't be stored in a defaults table).
-util.NONE = setmetatable({}, {__tostring = function() return "none" end})
-
-function util.value(v) if v == util.NONE then return nil end return v end
 
 --- A positive integer, or an error naming the argument.
 function util.positive_int(fname, what, v)
   if math.type(v) ~= "integer" and not (type(v) == "number" and v == math.floor(v)) then
-    error(("%s: %s must be an integer, got %s"):format(fname, what, type(v) == "number" and tostring(v) or type(v)), 3)
+    fail(fname, "%s must be an integer, got %s", what, describe(v))
   end
-  if v < 1 then error(("%s: %s must be positive, got %d"):format(fname, what, v), 3) end
+  if v < 1 then fail(fname, "%s must be positive, got %s", what, describe(v)) end
   return math.tointeger(v)
 end
 
@@ -42,28 +35,27 @@ function util.pair(fname, what, v, min)
   if type(v) == "table" then h, w = v[1], v[2] else h, w = v, v end
   for _, x in ipairs({h, w}) do
     if type(x) ~= "number" or x ~= math.floor(x) then
-      error(("%s: %s must be an integer or a pair of integers, got %s"):format(fname, what, tostring(v)), 3)
+      fail(fname, "%s must be an integer or a pair of integers, got %s", what, describe(v))
     end
-    if x < min then error(("%s: %s must be at least %d, got %s"):format(fname, what, min, tostring(x)), 3) end
+    if x < min then fail(fname, "%s must be at least %d, got %s", what, min, describe(x)) end
   end
   return math.tointeger(h), math.tointeger(w)
 end
 
 --- The input must be a tensor of one of the given dimension counts.
 function util.check_input(fname, x, dims)
-  if not L.is_tensor(x) then error(("%s: input must be a tensor, got %s"):format(fname, type(x)), 3) end
+  if not L.is_tensor(x) then fail(fname, "input must be a tensor, got %s", describe(x)) end
   if dims then
     for _, d in ipairs(dims) do if x:dim() == d then return x end end
     local want = {}
     for i, d in ipairs(dims) do want[i] = d .. "-D" end
-    error(("%s: expected a %s input, got a %d-D tensor of size %s"):format(fname, table.concat(want, " or "), x:dim(),
-      tostring(x:size())), 3)
+    fail(fname, "expected a %s input, got a %d-D tensor of size %s", table.concat(want, " or "), x:dim(), tostring(x:size()))
   end
   return x
 end
 
 function util.check_grad(fname, g)
-  if not L.is_tensor(g) then error(("%s: grad_output must be a tensor, got %s"):format(fname, type(g)), 3) end
+  if not L.is_tensor(g) then fail(fname, "grad_output must be a tensor, got %s", describe(g)) end
   return g
 end
 

@@ -20,12 +20,5 @@ local optim = {
   unflatten_state_dict = state_dict.unflatten,
 }
 
-return setmetatable(optim, {
-  __index = function(_, key)
-    if key == "lr_scheduler" then
-      local m = require "lightning.optim.lr_scheduler"
-      rawset(optim, key, m)
-      return m
-    end
-  end,
-})
+-- the schedulers load on first use
+return require("lightning.lazy")({lr_scheduler = "lightning.optim.lr_scheduler"}, optim)

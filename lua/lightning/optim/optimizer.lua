@@ -3,11 +3,11 @@
 --   opt.state[p]         the state of parameter p (its momentum buffer or moments), made at its first step
 --   opt:zero_grad([set_to_none]), opt:step([closure]), opt:add_param_group(group)
 --   opt:state_dict(), opt:load_state_dict(sd)
--- A subclass sets `options` (the spec of each option: see check.lua), `state_keys` (the names and
+-- A subclass sets `options` (the spec of each option: see lightning/util/options.lua), `state_keys` (the names and
 -- kinds of its per-parameter state) and `_update(p, grad, group, state, index)`.
 local L = require "lightning"
 local class = require "lightning.class"
-local check = require "lightning.optim.check"
+local check = require "lightning.util.options"
 
 local Optimizer = class("Optimizer")
 
@@ -18,56 +18,43 @@ Optimizer.scheduler_keys = {initial_lr = true, max_lr = true, min_lr = true, bas
 local group_keys = {params = true}
 for key in pairs(Optimizer.scheduler_keys) do group_keys[key] = true end
 
-local function fail(fname, fmt, ...) error(fname .. ": " .. fmt:format(...), 0) end
-local describe, copy_value = check.describe, check.copy
+local fail, describe, copy_value = check.fail, check.describe, check.copy
 
 --- The name errors use: "lightning.optim.Adam".
 function Optimizer:_fname(method)
   return "lightning.optim." .. class.name_of(self) .. (method and ":" .. method or "")
 end
 
--- Option names in sorted order, once per class: checks report the same problem whatever the table order.
-local sorted_names = setmetatable({}, {__mode = "k"})
-local function option_names(options)
-  local names = sorted_names[options]
-  if not names then
-    names = check.sorted_keys(options)
-    sorted_names[options] = names
-  end
-  return names
-end
-
---- The first problem with a group's options: name and message, or nil. Allocates nothing when all is
+--- The first problem with a group's options (the message), or nil. Allocates nothing when all is
 -- well, as step() runs it on every call. allow_missing: absent options are no problem (the defaults).
+-- Names are checked in sorted order: the same problem is reported whatever the table's order.
 function Optimizer:_options_problem(group, allow_missing)
-  for _, name in ipairs(option_names(self.options)) do
+  for _, name in ipairs(check.sorted_names(self.options)) do
     local value = group[name]
     if value == nil then
-      if not allow_missing then return name, "is missing" end
+      if not allow_missing then return name .. " is missing" end
     else
-      local problem = check.problem(self.options[name], value)
-      if problem then return name, problem end
+      local problem = check.problem(self.options[name], value, name)
+      if problem then return problem end
     end
   end
-  local problem = self:_combination_problem(group)
-  if problem then return "", problem end
+  return self:_combination_problem(group)
 end
 
 -- Raises on the first problem; `where` prefixes the message ("parameter group 2: ").
 function Optimizer:_check_options(group, fname, where, allow_missing)
-  local name, problem = self:_options_problem(group, allow_missing)
-  if name then fail(fname, "%s%s%s%s", where, name, name == "" and "" or " ", problem) end
+  local problem = self:_options_problem(group, allow_missing)
+  if problem then fail(fname, "%s%s", where, problem) end
 end
 
 --- Rules across options of a subclass (SGD: nesterov needs momentum): a message, or nil.
 function Optimizer:_combination_problem(group) end
 
-function Optimizer:_check_known(t, fname, where, extra) check.known(fname, where, t, self.options, extra) end
+function Optimizer:_check_known(t, fname, where, extra) check.check_names(fname, where, t, self.options, extra) end
 
 function Optimizer:__init(params, options)
   local fname = self:_fname()
-  if options == nil then options = {} end
-  if type(options) ~= "table" then fail(fname, "argument 2 (options) must be a table, got %s", describe(options)) end
+  options = check.check_table(fname, options)
   self:_check_known(options, fname, "")
   self.defaults = {}
   for name, spec in pairs(self.options) do
@@ -133,7 +120,7 @@ function Optimizer:_add_group(group, fname, where)
   end
   for name, spec in pairs(self.options) do
     if new[name] == nil and spec.required then
-      fail(fname, "%s%s is required (it has no default)", where, name)
+      fail(fname, "%soption %s is required (it has no default)", where, name)
     end
   end
   self:_check_options(new, fname, where)
@@ -159,10 +146,8 @@ function Optimizer:step(closure)
   if closure ~= nil then loss = closure() end
   local index = 0
   for gi, group in ipairs(self.param_groups) do
-    local name, problem = self:_options_problem(group)
-    if name then
-      fail(self:_fname("step"), "parameter group %d: %s%s%s", gi, name, name == "" and "" or " ", problem)
-    end
+    local problem = self:_options_problem(group)
+    if problem then fail(self:_fname("step"), "parameter group %d: %s", gi, problem) end
     for _, p in ipairs(group.params) do
       index = index + 1
       local grad = p.grad
@@ -239,7 +224,7 @@ end
 function Optimizer:_load_param_state(fname, index, p, saved)
   local where = ("state for parameter %d: "):format(index)
   if type(saved) ~= "table" then fail(fname, "%sexpected a table, got %s", where, describe(saved)) end
-  check.known_entries(fname, where, saved, self.state_keys, class.name_of(self))
+  check.check_entries(fname, where, saved, self.state_keys, class.name_of(self))
   local state = {}
   for _, key in ipairs(check.sorted_keys(saved)) do  -- sorted: the same error whatever the table's order
     local value, kind = saved[key], self.state_keys[key]

@@ -7,11 +7,11 @@
 -- meta's state is keyed by strings so that a JSON encoder writes it as an object; tensors may hold other
 -- entries (the model's weights): only names that start with prefix .. "state." are read.
 local L = require "lightning"
-local check = require "lightning.optim.check"
+local check = require "lightning.util.options"
 
 local M = {}
 
-local function fail(fname, fmt, ...) error(fname .. ": " .. fmt:format(...), 0) end
+local fail = check.fail
 
 function M.flatten(sd, prefix)
   local fname = "lightning.optim.flatten_state_dict"

@@ -16,8 +16,9 @@
 local L = require "lightning"
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
-local fs = require "lightning.trainer.fs"
-local output = require "lightning.trainer.output"
+local fs = require "lightning.util.fs"
+local output = require "lightning.util.output"
+local options = require "lightning.util.options"
 
 local PlotCallback = class("PlotCallback", Callback)
 
@@ -28,25 +29,19 @@ PlotCallback.is_monitoring_callback = true
 PlotCallback.SERIES = {"train_loss", "val_loss", "train_acc", "val_acc"}
 
 function PlotCallback:__init(opts)
-  local o = Callback.parse_options("PlotCallback", opts, {dirpath = false, metrics = true, confusion_matrix = true,
-    samples = true, num_samples = 32, nrow = 8, class_names = false, normalize = false, mean = false, std = false,
-    verbose = false})
-  if o.dirpath ~= nil and type(o.dirpath) ~= "string" then
-    error(("PlotCallback: dirpath must be a string, got %s"):format(type(o.dirpath)), 3)
-  end
-  for _, key in ipairs {"metrics", "confusion_matrix", "samples", "verbose"} do
-    if o[key] ~= nil and type(o[key]) ~= "boolean" then
-      error(("PlotCallback: %s must be a boolean, got %s"):format(key, type(o[key])), 3)
-    end
-  end
-  for _, key in ipairs {"num_samples", "nrow"} do
-    if math.type(o[key]) ~= "integer" or o[key] < 1 then
-      error(("PlotCallback: %s must be an integer >= 1, got %s"):format(key, tostring(o[key])), 3)
-    end
-  end
-  if o.class_names ~= nil and type(o.class_names) ~= "table" then
-    error(("PlotCallback: class_names must be a list of names, got %s"):format(type(o.class_names)), 3)
-  end
+  local o = options.check("PlotCallback", opts, {
+    dirpath = {kind = "string"},
+    metrics = {kind = "boolean", default = true},
+    confusion_matrix = {kind = "boolean", default = true},
+    samples = {kind = "boolean", default = true},
+    num_samples = {kind = "integer", min = 1, default = 32},
+    nrow = {kind = "integer", min = 1, default = 8},
+    class_names = {kind = "table", expected = "a list of names"},
+    normalize = {kind = "boolean", default = false},
+    mean = {kind = {"number", "table"}},
+    std = {kind = {"number", "table"}},
+    verbose = {kind = "boolean", default = false},
+  })
   for k, v in pairs(o) do self[k] = v end
   self.history = {epoch = {}}
   for _, key in ipairs(PlotCallback.SERIES) do self.history[key] = {} end
@@ -157,7 +152,9 @@ local function has_values(history)
   return false
 end
 
+-- Charts are files: drawn on global rank 0 only (trainer.is_global_zero).
 function PlotCallback:on_fit_end(trainer, module)
+  if not trainer.is_global_zero then return end
   local first = #self.written + 1
   if self.metrics and #self.history.epoch > 0 and has_values(self.history) then
     L.plot.metrics(self.history, self:_path("metrics.png"))
@@ -181,6 +178,7 @@ function PlotCallback:on_fit_end(trainer, module)
 end
 
 function PlotCallback:on_test_end(trainer, module)
+  if not trainer.is_global_zero then return end
   local first = #self.written + 1
   local counts = self.confusion_matrix and confusion_counts(module, "test")
   if counts then

@@ -15,6 +15,7 @@ local L = require "lightning"
 local class = require "lightning.class"
 local U = require "lightning.data.util"
 local color = require "lightning.plot.color"
+local save = require "lightning.plot.save"
 
 local P = L.core.plot
 
@@ -294,7 +295,7 @@ function Canvas:image(t, x, y, w, h)
 end
 
 function Canvas:save(path)
-  return require("lightning.plot.save")(self, path)
+  return save(self, path)
 end
 
 function Canvas:__tostring()

@@ -7,7 +7,10 @@
 -- and a table with keys other than strings or 1..n {"__pairs__": [[key, value], ...]}.
 -- L.save_safetensors writes to a temporary file, flushes and renames it.
 local L = require "lightning"
-local cjson = require "lightning.trainer.json"
+local cjson = require "lightning.util.json"
+local class = require "lightning.class"
+local fs = require "lightning.util.fs"
+local hooks = require "lightning.trainer.hooks"
 
 local checkpoint = {}
 
@@ -136,7 +139,7 @@ end
 
 function checkpoint.state_key(cb, index)
   if type(cb.state_key) == "function" then return cb:state_key() end
-  return ("%s[%d]"):format(require("lightning.class").name_of(cb), index)
+  return ("%s[%d]"):format(class.name_of(cb), index)
 end
 
 --- Writes a checkpoint table to path (atomically).
@@ -219,7 +222,6 @@ end
 
 --- Copies the weights into the module and the states into the optimizers, schedulers and callbacks.
 function checkpoint.restore_model(trainer, ckpt)
-  local hooks = require "lightning.trainer.hooks"
   local module = trainer.lightning_module
   hooks.call_module(trainer, "on_load_checkpoint", ckpt)
   module:load_state_dict(ckpt.state_dict)
@@ -249,7 +251,6 @@ end
 --- The newest of the "last" checkpoints in the given folders: last*.safetensors and the one saved
 -- after an exception, ordered by global step, then by the file's own order of writing.
 function checkpoint.find_last(dirs)
-  local fs = require "lightning.trainer.fs"
   local best, best_key
   for _, dir in ipairs(dirs) do
     local candidates = {"last" .. checkpoint.EXTENSION, "on_exception" .. checkpoint.EXTENSION}

@@ -2,6 +2,7 @@
 -- loaders given directly, or the LightningModule's own *_dataloader methods. A loader is anything with
 -- #loader and loader:iter() yielding (batch_idx, batch), as L.data.DataLoader.
 local class = require "lightning.class"
+local options = require "lightning.util.options"
 
 local data = {}
 
@@ -16,6 +17,10 @@ local function is_datamodule(x)
     or type(x.predict_dataloader) == "function")
 end
 data.is_datamodule = is_datamodule
+
+-- The options of fit, validate, test and predict (checked where they are used).
+local RUN_OPTIONS = {ckpt_path = true, train_dataloaders = true, val_dataloaders = true, dataloaders = true,
+  datamodule = true, return_predictions = true, verbose = true}
 
 local KIND_OF = {train = "train_dataloader", val = "val_dataloader", test = "test_dataloader",
   predict = "predict_dataloader"}
@@ -33,7 +38,7 @@ function data.parse_args(fn, first, a, b, c)
   elseif is_loader(a) then
     source.loaders[first] = a
     if is_loader(b) then
-      if first ~= "train" then error(("Trainer:%s: expected one loader, got two"):format(fn), 0) end
+      if first ~= "train" then options.fail("Trainer:" .. fn, "expected one loader, got two") end
       source.loaders.val = b
       opts = c
     else
@@ -49,17 +54,11 @@ function data.parse_args(fn, first, a, b, c)
     if a.val_dataloaders then source.loaders.val = a.val_dataloaders end
     if a.dataloaders then source.loaders[first] = a.dataloaders end
   else
-    error(("Trainer:%s: argument 2 must be a data module, a loader (with iter() and #) or a table of " ..
-      "options, got %s"):format(fn, class.name_of(a)), 0)
+    options.fail("Trainer:" .. fn, "argument 2 must be a data module, a loader (with iter() and #) or a table of " ..
+      "options, got %s", class.name_of(a))
   end
-  opts = opts or {}
-  if type(opts) ~= "table" then error(("Trainer:%s: options must be a table, got %s"):format(fn, type(opts)), 0) end
-  for key in pairs(opts) do
-    if not ({ckpt_path = true, train_dataloaders = true, val_dataloaders = true, dataloaders = true,
-      datamodule = true, return_predictions = true, verbose = true})[key] then
-      error(("Trainer:%s: unknown option %s"):format(fn, tostring(key)), 0)
-    end
-  end
+  opts = options.check_table("Trainer:" .. fn, opts)
+  options.check_names("Trainer:" .. fn, "", opts, RUN_OPTIONS)
   return source, opts
 end
 
@@ -78,6 +77,7 @@ function data.loader(trainer, kind)
   if loader ~= nil and not is_loader(loader) then
     error(("Trainer: the %s loader must have iter() and a length (#loader), got %s"):format(kind, class.name_of(loader)), 0)
   end
+  if loader ~= nil then loader = trainer.strategy:process_dataloader(loader, kind) end
   return loader
 end
 

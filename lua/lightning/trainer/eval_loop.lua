@@ -5,7 +5,8 @@ local hooks = require "lightning.trainer.hooks"
 local data = require "lightning.trainer.data"
 local Results = require "lightning.trainer.results"
 local checkpoint = require "lightning.trainer.checkpoint"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
+local class = require "lightning.class"
 
 local eval_loop = {}
 
@@ -96,19 +97,21 @@ function eval_loop.evaluate(trainer, stage, kind, resolve_ckpt, opts)
   local module = trainer.lightning_module
   local fn = trainer.state.fn
   if not module[STEP[stage]] then
-    error(("%s has no %s"):format(require("lightning.class").name_of(module), STEP[stage]), 0)
+    error(("%s has no %s"):format(class.name_of(module), STEP[stage]), 0)
   end
   data.setup(trainer, fn)
   hooks.call(trainer, "setup", fn)
   local ckpt_path = resolve_ckpt()
-  if ckpt_path then checkpoint.restore_model(trainer, checkpoint.read(ckpt_path)) end
+  if ckpt_path then checkpoint.restore_model(trainer, trainer.strategy:load_checkpoint(ckpt_path)) end
   trainer.ckpt_path = ckpt_path
+  trainer.strategy:setup(trainer)
   if not eval_loop.prepare(trainer, stage, kind) and not trainer["_" .. stage .. "_loader"] then
     error(("no %s data: pass a data module with %s_dataloader or a loader"):format(stage, kind), 0)
   end
   local result = eval_loop.run(trainer, stage, {})
   hooks.call(trainer, "teardown", fn)
   data.teardown(trainer, fn)
+  trainer.strategy:teardown()
   trainer:_finalize_loggers("success")
   if stage == "predict" then return result end
   if opts.verbose ~= false then print_results(stage, result) end

@@ -1,11 +1,13 @@
 --- trainer:fit: setup, the sanity check, the epochs and their batches, in PyTorch Lightning's order:
---   setup -> configure_optimizers -> on_fit_start -> sanity check -> on_train_start
+--   setup -> configure_optimizers -> strategy:setup -> on_fit_start -> sanity check -> on_train_start
 --   per epoch: on_train_epoch_start, per batch [on_train_batch_start, training_step,
 --     on_before_zero_grad + optimizer_zero_grad (first batch of an accumulation group),
 --     on_before_backward, backward_step, on_after_backward,
 --     on_before_optimizer_step, configure_gradient_clipping, optimizer_step (last batch of a group),
 --     on_train_batch_end], validation, on_train_epoch_end (monitoring callbacks after the module)
---   on_train_end -> on_fit_end -> teardown
+--   on_train_end -> on_fit_end -> teardown -> strategy:teardown
+-- The zero_grad, backward and optimizer step (with the hooks around them) are the strategy's
+-- (trainer.strategy: optimizer_zero_grad, backward, optimizer_step; lightning/strategies/strategy.lua).
 local L = require "lightning"
 local hooks = require "lightning.trainer.hooks"
 local data = require "lightning.trainer.data"
@@ -13,7 +15,7 @@ local Results = require "lightning.trainer.results"
 local optimization = require "lightning.trainer.optimization"
 local checkpoint = require "lightning.trainer.checkpoint"
 local eval_loop = require "lightning.trainer.eval_loop"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 
 local fit_loop = {}
 
@@ -77,22 +79,14 @@ local function run_batch(trainer, batch, batch_idx, epoch_start_rng)
         :format(type(outputs) == "table" and "a table without loss" or type(outputs)), 0)
     end
     if trainer.detect_anomaly then optimization.check_loss(trainer, loss, batch_idx) end
-    local opt = trainer.optimizers[1]
+    local opt, strategy = trainer.optimizers[1], trainer.strategy
     local n = trainer.accumulate_grad_batches
-    if (batch_idx - 1) % n == 0 then
-      hooks.call(trainer, "on_before_zero_grad", opt)
-      hooks.call_module(trainer, "optimizer_zero_grad", trainer.current_epoch, batch_idx, opt)
-    end
-    hooks.call(trainer, "on_before_backward", loss)
-    hooks.call_module(trainer, "backward_step", batch, outputs)
-    hooks.call(trainer, "on_after_backward")
+    local stepping = batch_idx % n == 0 or batch_idx == trainer.num_training_batches
+    if (batch_idx - 1) % n == 0 then strategy:optimizer_zero_grad(opt, batch_idx) end
+    strategy:backward(loss, opt, batch, outputs, stepping)
     if trainer.detect_anomaly then optimization.check_gradients(trainer, module, batch_idx) end
-    if batch_idx % n == 0 or batch_idx == trainer.num_training_batches then
-      if n > 1 then optimization.scale_gradients(optimization.parameters_of(opt, module), 1 / n) end
-      hooks.call(trainer, "on_before_optimizer_step", opt)
-      hooks.call_module(trainer, "configure_gradient_clipping", opt, trainer.gradient_clip_val,
-        trainer.gradient_clip_algorithm or (trainer.gradient_clip_val and "norm"))
-      hooks.call_module(trainer, "optimizer_step", trainer.current_epoch, batch_idx, opt)
+    if stepping then
+      strategy:optimizer_step(opt, batch_idx, n)
       trainer.global_step = trainer.global_step + 1
       optimization.step_schedulers(trainer, "step", false)
       if batch_idx == trainer.num_training_batches then optimization.step_schedulers(trainer, "epoch", false) end
@@ -230,7 +224,7 @@ function fit_loop.fit(trainer, resolve_ckpt)
   trainer.log_dir = trainer:_resolve_log_dir()
   trainer:_check_output_folders(module)
   local ckpt_path = resolve_ckpt()
-  local ckpt = ckpt_path and checkpoint.read(ckpt_path)
+  local ckpt = ckpt_path and trainer.strategy:load_checkpoint(ckpt_path)
   trainer.ckpt_path = ckpt_path
   if ckpt then checkpoint.restore_model(trainer, ckpt) end
   hooks.call_module(trainer, "configure_model")
@@ -245,7 +239,8 @@ function fit_loop.fit(trainer, resolve_ckpt)
   trainer._val_check_batch = val_check_batch(trainer)
   trainer.optimizers, trainer.lr_scheduler_configs = optimization.parse(hooks.call_module(trainer, "configure_optimizers"))
   if ckpt then checkpoint.restore_training_state(trainer, ckpt) end
-  for _, lg in ipairs(trainer.loggers) do
+  trainer.strategy:setup(trainer)
+  for _, lg in ipairs(trainer.is_global_zero and trainer.loggers or {}) do
     if type(lg.log_hyperparams) == "function" and module.hparams and next(module.hparams) then
       lg:log_hyperparams(module.hparams)
     end
@@ -262,6 +257,7 @@ function fit_loop.fit(trainer, resolve_ckpt)
   hooks.call(trainer, "on_fit_end")
   hooks.call(trainer, "teardown", "fit")
   data.teardown(trainer, "fit")
+  trainer.strategy:teardown()
   trainer:_finalize_loggers("success")
 end
 

@@ -4,6 +4,10 @@
 -- module's own hook; for on_train_epoch_end the monitoring callbacks (ModelCheckpoint,
 -- EarlyStopping) run after the module's hook, so that they see what it logged.
 local class = require "lightning.class"
+local closest = require "lightning.util.closest"
+local options = require "lightning.util.options"
+local Callback = require "lightning.callbacks.callback"
+local LightningModule = require "lightning.lightning_module"
 
 local hooks = {}
 
@@ -36,31 +40,6 @@ for _, name in ipairs {
   "on_validation_model_zero_grad",
 } do hooks.module[name] = true end
 
--- Levenshtein distance, capped: enough to say "did you mean".
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = {[0] = i}
-    for j = 1, #b do
-      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
-
---- The known name closest to `name` (within 3 edits), or nil.
-function hooks.closest(name, known)
-  local best, best_d = nil, 4
-  for candidate in pairs(known) do
-    local d = distance(name, candidate)
-    if d < best_d or (d == best_d and best and candidate < best) then best, best_d = candidate, d end
-  end
-  return best
-end
-
 -- Function-valued keys of obj and of its classes (up to, not including, `stop`).
 local function method_names(obj, stop)
   local names = {}
@@ -86,9 +65,9 @@ local function misspelt(name, known)
   if known[name] or name:sub(1, 1) == "_" or name:sub(1, 2) == "__" then return false end
   if name:sub(1, 3) == "on_" then return true end
   -- one edit away from a hook for names of 5 to 7 letters, two for longer ones ("step" is no "setup")
-  local near = hooks.closest(name, known)
+  local near = closest.name(name, known)
   if near == nil or #name < 5 then return false end
-  return distance(name, near) <= (#name >= 8 and 2 or 1)
+  return closest.distance(name, near) <= (#name >= 8 and 2 or 1)
 end
 
 local function check_names(obj, known, stop, what)
@@ -100,24 +79,22 @@ local function check_names(obj, known, stop, what)
   table.sort(bad)
   local parts = {}
   for _, name in ipairs(bad) do
-    local near = hooks.closest(name, known)
+    local near = closest.name(name, known)
     parts[#parts + 1] = near and ("%s (did you mean %s?)"):format(name, near) or name
   end
-  error(("%s: unknown hook %s"):format(what, table.concat(parts, ", ")), 0)
+  options.fail(what, "unknown hook %s", table.concat(parts, ", "))
 end
 
 --- Errors when a callback (any table) defines a method that is not a callback hook.
 function hooks.check_callback(cb, index)
   if type(cb) ~= "table" then
-    error(("Trainer: callback %d must be a table or an L.Callback, got %s"):format(index, type(cb)), 0)
+    options.fail("Trainer", "callback %d must be a table or an L.Callback, got %s", index, options.describe(cb))
   end
-  local Callback = require "lightning.callbacks.callback"
   check_names(cb, hooks.callback, Callback, ("Trainer: callback %d (%s)"):format(index, class.name_of(cb)))
 end
 
 --- Errors when a LightningModule subclass defines an "on_..." method that is not a hook.
 function hooks.check_module(module)
-  local LightningModule = require "lightning.lightning_module"
   local known = {}
   for name in pairs(hooks.module) do known[name] = true end
   -- names that LightningModule and nn.Module define are not hooks but are fine
@@ -130,10 +107,10 @@ function hooks.check_module(module)
   if #bad == 0 then return end
   table.sort(bad)
   for i, name in ipairs(bad) do
-    local near = hooks.closest(name, hooks.module)
+    local near = closest.name(name, hooks.module)
     if near then bad[i] = ("%s (did you mean %s?)"):format(name, near) end
   end
-  error(("Trainer: %s defines unknown hook %s"):format(class.name_of(module), table.concat(bad, ", ")), 0)
+  options.fail("Trainer", "%s defines unknown hook %s", class.name_of(module), table.concat(bad, ", "))
 end
 
 local function is_monitoring(cb)

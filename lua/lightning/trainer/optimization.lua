@@ -7,6 +7,7 @@
 --   {opt}, {scheduler or config, ...}   (two lists, as two return values)
 local class = require "lightning.class"
 local metrics = require "lightning.metrics"
+local hooks = require "lightning.trainer.hooks"
 
 local optimization = {}
 
@@ -123,7 +124,7 @@ function optimization.step_schedulers(trainer, interval, update_plateau)
             goto continue
           end
         end
-        require("lightning.trainer.hooks").call_module(trainer, "lr_scheduler_step", config.scheduler, metric)
+        hooks.call_module(trainer, "lr_scheduler_step", config.scheduler, metric)
       end
     end
     ::continue::
@@ -156,26 +157,6 @@ function optimization.check_gradients(trainer, module, batch_idx)
           :format(name, bad, bad == 1 and "" or "s", trainer.current_epoch, batch_idx, trainer.global_step), 0)
       end
     end
-  end
-end
-
---- The parameters an optimizer updates (param_groups[i].params, PyTorch's layout) or the module's.
-function optimization.parameters_of(opt, module)
-  if type(opt.param_groups) == "table" then
-    local list = {}
-    for _, group in ipairs(opt.param_groups) do
-      for _, p in ipairs(group.params or {}) do list[#list + 1] = p end
-    end
-    if #list > 0 then return list end
-  end
-  return module:parameters()
-end
-
---- With accumulate_grad_batches = n the gradients add up over n batches; Lightning divides the loss
--- by n, which we do to the gradients before the step.
-function optimization.scale_gradients(params, factor)
-  for _, p in ipairs(params) do
-    if p.grad then p.grad:mul(factor) end
   end
 end
 

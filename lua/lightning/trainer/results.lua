@@ -6,7 +6,9 @@
 --   trainer.logged_metrics        what went to the logger
 -- A metric logged with both on_step and on_epoch is reported as name_step and name_epoch, and
 -- callback_metrics also holds it under its plain name.
+-- With sync_dist = true the values are reduced over processes by the Trainer's strategy (reduce_fx).
 local L = require "lightning"
+local options = require "lightning.util.options"
 
 local Results = {}
 Results.__index = Results
@@ -30,8 +32,6 @@ local FX = {
 }
 Results.FX = FX
 
-local REDUCE = {mean = true, sum = true, max = true, min = true}
-
 function Results.new(stage)
   return setmetatable({stage = stage, entries = {}, order = {}}, Results)
 end
@@ -46,15 +46,26 @@ local function to_number(name, value)
   error(("self.log(%q): value must be a number or a one-element tensor, got %s"):format(name, type(value)), 0)
 end
 
-local function check_option(name, opts, key, kind)
-  local v = opts[key]
-  if v ~= nil and type(v) ~= kind then
-    error(("self.log(%q): option %s must be a %s, got %s"):format(name, key, kind, type(v)), 0)
+-- The options of self:log (Lightning's names); sync_dist reduces the value over processes (strategy:reduce).
+local LOG_OPTIONS = {prog_bar = {kind = "boolean"}, logger = {kind = "boolean"}, on_step = {kind = "boolean"},
+  on_epoch = {kind = "boolean"}, reduce_fx = {kind = "string", one_of = {"mean", "sum", "max", "min"}},
+  batch_size = {kind = "number"}, sync_dist = {kind = "boolean"}}
+
+-- Checks the options of one self:log call; builds nothing unless something is wrong (it runs every step).
+local function check_log_options(name, opts)
+  if type(opts) ~= "table" then
+    options.fail(("self.log(%q)"):format(name), "expected a table of options, got %s", options.describe(opts))
+  end
+  for key in pairs(opts) do
+    if not LOG_OPTIONS[key] then options.check_names(("self.log(%q)"):format(name), "", opts, LOG_OPTIONS) end
+  end
+  for _, key in ipairs(options.sorted_names(LOG_OPTIONS)) do
+    local spec, v = LOG_OPTIONS[key], opts[key]
+    if v ~= nil and options.problem(spec, v, key) then
+      options.check_value(("self.log(%q)"):format(name), "", key, spec, v)
+    end
   end
 end
-
-local KNOWN_OPTIONS = {prog_bar = true, logger = true, on_step = true, on_epoch = true, reduce_fx = true,
-  batch_size = true, sync_dist = true}
 
 --- Records one self:log call made while `fx` runs.
 function Results:log(trainer, name, value, opts)
@@ -62,12 +73,7 @@ function Results:log(trainer, name, value, opts)
   if type(name) ~= "string" or name == "" then
     error(("self.log: the name must be a non-empty string, got %s"):format(type(name)), 0)
   end
-  if type(opts) ~= "table" then error(("self.log(%q): options must be a table, got %s"):format(name, type(opts)), 0) end
-  for key in pairs(opts) do
-    if not KNOWN_OPTIONS[key] then error(("self.log(%q): unknown option %s"):format(name, tostring(key)), 0) end
-  end
-  for _, key in ipairs {"prog_bar", "logger", "on_step", "on_epoch"} do check_option(name, opts, key, "boolean") end
-  check_option(name, opts, "batch_size", "number")
+  check_log_options(name, opts)
   local fx = trainer._current_fx
   if fx == nil then error(("self.log(%q): called outside of the Trainer's hooks"):format(name), 0) end
   local rule = FX[fx]
@@ -82,9 +88,6 @@ function Results:log(trainer, name, value, opts)
     error(("self.log(%q): on_step and on_epoch are both false: the value would go nowhere"):format(name), 0)
   end
   local reduce = opts.reduce_fx or "mean"
-  if not REDUCE[reduce] then
-    error(("self.log(%q): reduce_fx must be \"mean\", \"sum\", \"max\" or \"min\", got %s"):format(name, tostring(reduce)), 0)
-  end
   value = to_number(name, value)
   local batch_size = opts.batch_size or trainer._current_batch_size or 1
 
@@ -95,7 +98,9 @@ function Results:log(trainer, name, value, opts)
     self.order[#self.order + 1] = name
   end
   e.fx, e.on_step, e.on_epoch, e.reduce = fx, on_step, on_epoch, reduce
-  e.prog_bar, e.logger = opts.prog_bar == true, opts.logger ~= false
+  e.prog_bar, e.logger, e.sync_dist = opts.prog_bar == true, opts.logger ~= false, opts.sync_dist == true
+  e.count = (e.count or 0) + 1
+  self.strategy = trainer.strategy
   e.step_value, e.step_fresh = value, true
   e.sum = e.sum + value * (reduce == "mean" and batch_size or 1)
   e.weight = e.weight + batch_size
@@ -112,11 +117,36 @@ function Results:_forked(e, suffix)
   return e.name
 end
 
+local function epoch_value(e, sum, weight, max, min)
+  if e.reduce == "mean" then return weight > 0 and sum / weight or 0 end
+  if e.reduce == "sum" then return sum end
+  if e.reduce == "max" then return max end
+  return min
+end
+
+-- With sync_dist the epoch value is over every process: sums and batch counts added (a weighted mean of
+-- all batches, as Lightning's), maxima and minima combined. Reduced once per new value: every process
+-- asks for the same values in the same order, as collectives need.
 function Results:_epoch_value(e)
-  if e.reduce == "mean" then return e.weight > 0 and e.sum / e.weight or 0 end
-  if e.reduce == "sum" then return e.sum end
-  if e.reduce == "max" then return e.max end
-  return e.min
+  if not (e.sync_dist and self.strategy) then return epoch_value(e, e.sum, e.weight, e.max, e.min) end
+  if e.synced_count ~= e.count then
+    local s = self.strategy
+    if e.reduce == "mean" then
+      e.synced_value = epoch_value(e, s:reduce(e.sum, "sum"), s:reduce(e.weight, "sum"))
+    elseif e.reduce == "sum" then
+      e.synced_value = s:reduce(e.sum, "sum")
+    else
+      e.synced_value = s:reduce(e[e.reduce], e.reduce)
+    end
+    e.synced_count = e.count
+  end
+  return e.synced_value
+end
+
+-- A step value, over every process with sync_dist (reduced by reduce_fx).
+function Results:_step_value(e)
+  if e.sync_dist and self.strategy then return self.strategy:reduce(e.step_value, e.reduce) end
+  return e.step_value
 end
 
 function Results:_publish_epoch(trainer, e)
@@ -134,13 +164,13 @@ function Results:step_end(trainer)
   for _, name in ipairs(self.order) do
     local e = self.entries[name]
     if e.step_fresh and e.on_step then
-      local forked = self:_forked(e, "_step")
+      local forked, value = self:_forked(e, "_step"), self:_step_value(e)
       if self.stage == "train" then
-        trainer.callback_metrics[e.name] = e.step_value
-        trainer.callback_metrics[forked] = e.step_value
+        trainer.callback_metrics[e.name] = value
+        trainer.callback_metrics[forked] = value
       end
-      if e.prog_bar then trainer.progress_bar_metrics[forked] = e.step_value end
-      if e.logger then to_log[forked] = e.step_value end
+      if e.prog_bar then trainer.progress_bar_metrics[forked] = value end
+      if e.logger then to_log[forked] = value end
     end
     e.step_fresh = false
   end

@@ -6,12 +6,12 @@
 --   S.SequentialLR(opt, {schedulers = {S.LinearLR(opt, {start_factor = 0.01, total_iters = 5}),
 --     S.CosineAnnealingLR(opt, {T_max = 95})}, milestones = {5}})
 local class = require "lightning.class"
-local check = require "lightning.optim.check"
+local check = require "lightning.util.options"
 local LRScheduler = require "lightning.optim.lr_scheduler.scheduler"
 
 local M = {}
 
-local function fail(fname, fmt, ...) error(fname .. ": " .. fmt:format(...), 0) end
+local fail = check.fail
 
 -- Raises unless every entry of list is an LRScheduler of optimizer (when given).
 local function check_schedulers(fname, list, optimizer)
@@ -42,7 +42,7 @@ M.SequentialLR = SequentialLR
 function SequentialLR:__init(optimizer, options)
   local fname = self:_fname()
   LRScheduler.check_optimizer(optimizer, fname)
-  local opts = check.options(fname, options, {
+  local opts = check.check(fname, options, {
     schedulers = {kind = "table", required = true},
     milestones = {kind = "integers", required = true},
     last_epoch = {kind = "integer", min = -1, default = -1},
@@ -92,9 +92,9 @@ end
 function SequentialLR:load_state_dict(sd)
   local fname = self:_fname("load_state_dict")
   if type(sd) ~= "table" then fail(fname, "expected a table (from state_dict()), got %s", check.describe(sd)) end
-  check.known(fname, "", sd, {last_epoch = true, _milestones = true, _last_lr = true, _schedulers = true})
-  check.value(fname, "", "last_epoch", {kind = "integer"}, sd.last_epoch)
-  check.value(fname, "", "_milestones", {kind = "integers"}, sd._milestones)
+  check.check_names(fname, "", sd, {last_epoch = true, _milestones = true, _last_lr = true, _schedulers = true})
+  check.check_value(fname, "", "last_epoch", {kind = "integer"}, sd.last_epoch)
+  check.check_value(fname, "", "_milestones", {kind = "integers"}, sd._milestones)
   load_children(fname, self._schedulers, sd._schedulers)
   self.last_epoch = math.tointeger(sd.last_epoch)
   self._milestones = check.copy(sd._milestones)
@@ -128,7 +128,7 @@ end
 function ChainedScheduler:load_state_dict(sd)
   local fname = self:_fname("load_state_dict")
   if type(sd) ~= "table" then fail(fname, "expected a table (from state_dict()), got %s", check.describe(sd)) end
-  check.known(fname, "", sd, {_last_lr = true, _schedulers = true})
+  check.check_names(fname, "", sd, {_last_lr = true, _schedulers = true})
   load_children(fname, self._schedulers, sd._schedulers)
   if sd._last_lr then self._last_lr = check.copy(sd._last_lr) end
 end

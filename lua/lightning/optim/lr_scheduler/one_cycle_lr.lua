@@ -7,6 +7,7 @@
 -- PyTorch does. max_lr, base_momentum and max_momentum may be lists, one value per group.
 local class = require "lightning.class"
 local LRScheduler = require "lightning.optim.lr_scheduler.scheduler"
+local check = require "lightning.util.options"
 
 local OneCycleLR = class("OneCycleLR", LRScheduler)
 
@@ -25,7 +26,7 @@ OneCycleLR.options = {
   three_phase = {kind = "boolean", default = false},
 }
 
-local function fail(fname, fmt, ...) error(fname .. ": " .. fmt:format(...), 0) end
+local fail = check.fail
 
 -- A value per group from a number or a list.
 local function per_group(fname, name, value, n)

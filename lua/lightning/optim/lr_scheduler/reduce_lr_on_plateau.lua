@@ -5,7 +5,7 @@
 -- then `cooldown` steps pass before bad steps count again. min_lr may be a list, one per group.
 local L = require "lightning"
 local class = require "lightning.class"
-local check = require "lightning.optim.check"
+local check = require "lightning.util.options"
 local LRScheduler = require "lightning.optim.lr_scheduler.scheduler"
 
 local ReduceLROnPlateau = class("ReduceLROnPlateau")
@@ -34,7 +34,7 @@ local state_specs = {
   _last_lr = {kind = "numbers"},
 }
 
-local function fail(fname, fmt, ...) error(fname .. ": " .. fmt:format(...), 0) end
+local fail = check.fail
 
 function ReduceLROnPlateau:_fname(method)
   return "lightning.optim.lr_scheduler.ReduceLROnPlateau" .. (method and ":" .. method or "")
@@ -43,7 +43,7 @@ end
 function ReduceLROnPlateau:__init(optimizer, opts)
   local fname = self:_fname()
   LRScheduler.check_optimizer(optimizer, fname)
-  opts = check.options(fname, opts, options)
+  opts = check.check(fname, opts, options)
   self.optimizer = optimizer
   local n = #optimizer.param_groups
   if type(opts.min_lr) == "table" then
@@ -114,8 +114,8 @@ end
 function ReduceLROnPlateau:load_state_dict(sd)
   local fname = self:_fname("load_state_dict")
   if type(sd) ~= "table" then fail(fname, "expected a table (from state_dict()), got %s", check.describe(sd)) end
-  check.known_entries(fname, "", sd, state_specs, "ReduceLROnPlateau")
-  for key, value in pairs(sd) do check.value(fname, "", key, state_specs[key], value) end
+  check.check_entries(fname, "", sd, state_specs, "ReduceLROnPlateau")
+  for key, value in pairs(sd) do check.check_value(fname, "", key, state_specs[key], value) end
   if sd.min_lrs and #sd.min_lrs ~= #self.optimizer.param_groups then
     fail(fname, "min_lrs has %d values, the optimizer has %d parameter groups", #sd.min_lrs, #self.optimizer.param_groups)
   end

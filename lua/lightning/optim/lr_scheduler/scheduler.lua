@@ -5,17 +5,17 @@
 --   sched.last_epoch        -- how many steps were taken (0 after construction)
 --   sched:state_dict() / sched:load_state_dict(sd)   -- plain tables of numbers, strings and booleans
 -- Construction records each group's lr as group.initial_lr (unless it is there already) and takes the
--- first step, as PyTorch does. A subclass sets `options` (specs, see ../check.lua), `_compute_lr()` (the
+-- first step, as PyTorch does. A subclass sets `options` (specs, see lightning/util/options.lua), `_compute_lr()` (the
 -- chainable form: from the groups' current lrs) and may set `_closed_form_lr()` (from base_lrs; used
 -- by SequentialLR) and `_setup(fname)` (checks and set-up before the base learning rates are read).
 local class = require "lightning.class"
-local check = require "lightning.optim.check"
+local check = require "lightning.util.options"
 local Optimizer = require "lightning.optim.optimizer"
 
 local LRScheduler = class("LRScheduler")
 LRScheduler.options = {}
 
-local function fail(fname, fmt, ...) error(fname .. ": " .. fmt:format(...), 0) end
+local fail = check.fail
 
 -- Entries of every state dict, beside the options; and how to check them when loading.
 local common_state = {
@@ -42,7 +42,7 @@ function LRScheduler:__init(optimizer, options)
   LRScheduler.check_optimizer(optimizer, fname)
   local specs = {last_epoch = {kind = "integer", min = -1, default = -1}}
   for name, spec in pairs(self.options) do specs[name] = spec end
-  for name, value in pairs(check.options(fname, options, specs)) do self[name] = check.copy(value) end
+  for name, value in pairs(check.check(fname, options, specs)) do self[name] = check.copy(value) end
   self.optimizer = optimizer
   self:_setup(fname)
   self.base_lrs = {}
@@ -127,8 +127,8 @@ function LRScheduler:load_state_dict(sd)
   local fname = self:_fname("load_state_dict")
   if type(sd) ~= "table" then fail(fname, "expected a table (from state_dict()), got %s", check.describe(sd)) end
   local specs = self:_state_specs()
-  check.known_entries(fname, "", sd, specs, class.name_of(self))
-  for key, value in pairs(sd) do check.value(fname, "", key, specs[key], value) end
+  check.check_entries(fname, "", sd, specs, class.name_of(self))
+  for key, value in pairs(sd) do check.check_value(fname, "", key, specs[key], value) end
   for key, value in pairs(sd) do
     if specs[key].kind == "integer" then value = math.tointeger(value) end  -- 5.0 after a trip through JSON
     self[key] = check.copy(value)

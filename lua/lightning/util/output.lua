@@ -1,6 +1,6 @@
 --- Where everything the Trainer, its callbacks and the models print goes: one replaceable writer
 -- (io.stdout by default), so that scripts can redirect it and specs can capture it.
---   local output = require "lightning.trainer.output"
+--   local output = require "lightning.util.output"
 --   output.print("text")                     -- like print, through the writer
 --   local text = output.capture(function() trainer:fit(model, dm) end)
 local core = require "lightning.core"

@@ -1,0 +1,71 @@
+--- Flat parameters: a module's parameters in one contiguous tensor and their gradients in another,
+-- every parameter p and its p.grad a view into them (Module:flatten_parameters). The tensors keep
+-- their identity (Tensor:set_ retargets each userdata), so optimizers, their state and state_dict()
+-- work as before; an all-reduce of the gradients or their global norm is then one call over one buffer.
+--   local flat_params, flat_grads = model:flatten_parameters()
+--   flat_params.grad == flat_grads    -- so {flat_params} is a parameter list for clip_grad_norm
+-- Values are preserved. A parameter registered later, or a gradient replaced (zero_grad(true) sets
+-- p.grad = nil), is outside the buffers: flat.flat_of then answers nil until the module is flattened again.
+local L = require "lightning"
+local options = require "lightning.util.options"
+
+local flat = {}
+
+-- parameter tensor -> the flattening it belongs to:
+--   {params = list, grads = list, index = {[p] = i}, flat_params = tensor, flat_grads = tensor, mark = {}, stamp = n}
+local owner = setmetatable({}, {__mode = "k"})
+
+--- The existing flattening of exactly these parameters (in any order) with their gradients still the
+-- views it made, or nil. Allocates nothing: clipping asks at every step.
+function flat.flat_of(params)
+  local first = params[1]
+  local rec = first ~= nil and owner[first]
+  if not rec or #params ~= #rec.params then return nil end
+  rec.stamp = rec.stamp + 1
+  local stamp = rec.stamp
+  for _, p in ipairs(params) do
+    local i = owner[p] == rec and rec.index[p]
+    if not i or rec.mark[p] == stamp or p.grad ~= rec.grads[i] then return nil end
+    rec.mark[p] = stamp
+  end
+  return rec
+end
+
+--- Moves params (a list of tensors with gradients p.grad) into two new contiguous tensors; returns them
+-- (flat_params, whose .grad is flat_grads). Already flat params give their existing buffers.
+function flat.flatten(params, fname)
+  local rec = flat.flat_of(params)
+  if rec then return rec.flat_params, rec.flat_grads end
+  local total, seen = 0, {}
+  for i, p in ipairs(params) do
+    if not L.is_tensor(p) then options.fail(fname, "parameter %d must be a tensor, got %s", i, options.describe(p)) end
+    if seen[p] then options.fail(fname, "parameter %d appears twice in the parameter list", i) end
+    seen[p] = true
+    local g = p.grad
+    if not L.is_tensor(g) or g:numel() ~= p:numel() then
+      options.fail(fname, "parameter %d needs a gradient tensor p.grad of its size, got %s", i, options.describe(g))
+    end
+    total = total + p:numel()
+  end
+  local flat_params, flat_grads = L.empty(total), L.empty(total)
+  rec = {params = {}, grads = {}, index = {}, flat_params = flat_params, flat_grads = flat_grads, mark = {}, stamp = 0}
+  local offset = 0
+  for i, p in ipairs(params) do
+    local n, g = p:numel(), p.grad
+    if n > 0 then
+      local pv = flat_params:narrow(1, offset + 1, n):view(p:size())
+      local gv = flat_grads:narrow(1, offset + 1, n):view(p:size())
+      pv:copy(p)
+      gv:copy(g)
+      p:set_(pv)
+      g:set_(gv)
+    end
+    offset = offset + n
+    rec.params[i], rec.grads[i], rec.index[p], rec.mark[p] = p, g, i, 0
+    owner[p] = rec
+  end
+  flat_params.grad = flat_grads
+  return flat_params, flat_grads
+end
+
+return flat

@@ -1,0 +1,171 @@
+--- Strategy: how the Trainer's per-batch work is done, PyTorch Lightning's Strategy. The Trainer never
+-- runs the backward pass, clipping, the optimizer step or the checkpoint writer itself: it asks its
+-- strategy (trainer.strategy), which works with its precision plugin (strategy.precision_plugin,
+-- lightning/precision/). This base class does the work of one process; a subclass says how processes
+-- cooperate (single.lua: one process; a data-parallel one averages gradients between processes).
+--
+-- Life cycle, in the order the Trainer calls it for fit, validate, test and predict:
+--   setup_environment()        first: start or join the processes (ranks are known after it)
+--   connect(module)            the LightningModule of this run
+--   setup(trainer)             after configure_optimizers (fit) or the checkpoint (evaluation): model_to_device,
+--                              the plugin's connect; a data-parallel strategy broadcasts the weights here
+--   teardown()                 at the end of the run (also after an error)
+-- Per training batch (fit loop):
+--   optimizer_zero_grad(optimizer, batch_idx)       first batch of an accumulation group:
+--                                                   on_before_zero_grad hooks, the module's optimizer_zero_grad
+--   backward(loss, optimizer, batch, outputs, sync) pre_backward, the plugin's pre_backward / backward
+--                                                   (the module's backward_step) / post_backward, post_backward;
+--                                                   sync: this pass ends an accumulation group (its gradients
+--                                                   are the ones stepped on: the moment to reduce them)
+--   optimizer_step(optimizer, batch_idx, accumulated) last batch of a group: gradients divided by the
+--                                                   accumulated batch count, then the plugin's optimizer_step
+--                                                   (on_before_optimizer_step, clipping, the module's optimizer_step)
+-- Processes (subclasses implement these; single.lua for one process):
+--   global_rank(), local_rank(), world_size(), is_global_zero()
+--   reduce(value, reduce_op)   a number (or one-element tensor) combined over processes: "mean", "sum",
+--                              "max", "min" (logged values with sync_dist = true go through it)
+--   all_gather(value)          the list of every process's value, by rank
+--   broadcast(value, src)      process src's value, on every process (src defaults to 0)
+--   barrier(name)              waits until every process gets there
+--   reduce_boolean_decision(decision, all)  true on every process when all (or, all = false, any) say true
+-- Data and files:
+--   process_dataloader(loader, kind)  the loader to use ("train", "val", "test", "predict"): a
+--                              data-parallel strategy gives each process its shard
+--   save_checkpoint(ckpt, path)       writes the checkpoint table (global rank 0 only)
+--   remove_checkpoint(path)           (global rank 0 only)
+--   load_checkpoint(path)             reads one back (every process)
+-- The Trainer writes logs, checkpoints and plots, and draws the progress bar, only where
+-- is_global_zero() is true (trainer.is_global_zero).
+local class = require "lightning.class"
+local options = require "lightning.util.options"
+local checkpoint = require "lightning.trainer.checkpoint"
+local Precision = require "lightning.precision.precision"
+local flat = require "lightning.nn.flat"
+
+local Strategy = class("Strategy")
+
+--- The name in Trainer{strategy = ...} (lightning.strategies' registry).
+Strategy.strategy_name = "strategy"
+
+Strategy.option_specs = {
+  precision_plugin = {test = function(v) return class.is_instance(v, Precision) end,
+    expected = "a precision plugin (lightning.precision)"},
+}
+
+--- Strategy{precision_plugin = plugin}: without one the Trainer gives it the plugin of its precision option.
+function Strategy:__init(opts)
+  local o = options.check(class.name_of(self), opts, self.option_specs)
+  self.precision_plugin = o.precision_plugin
+  self.lightning_module, self.trainer = nil, nil
+end
+
+--- True for Strategy and its subclasses (the classes, not their objects).
+function Strategy.is_strategy_class(cls)
+  while type(cls) == "table" do
+    if cls == Strategy then return true end
+    cls = rawget(cls, "super")
+  end
+  return false
+end
+
+local function not_implemented(self, method)
+  options.fail(nil, "%s:%s is not implemented (a strategy says how processes cooperate)", class.name_of(self), method)
+end
+
+-- ---- life cycle ----
+
+function Strategy:setup_environment() end
+
+function Strategy:connect(module)
+  self.lightning_module = module
+end
+
+function Strategy:setup(trainer)
+  self.trainer = trainer
+  self:model_to_device()
+  self.precision_plugin:connect(self.lightning_module)
+end
+
+--- Where the model's tensors live: the host, the only device today.
+function Strategy:model_to_device() end
+
+function Strategy:teardown()
+  if self.precision_plugin then self.precision_plugin:teardown() end
+  self.trainer = nil
+end
+
+-- ---- the training step ----
+
+function Strategy:optimizer_zero_grad(optimizer, batch_idx)
+  local trainer = self.lightning_module.trainer
+  trainer:_call_hook("on_before_zero_grad", optimizer)
+  trainer:_call_module_hook("optimizer_zero_grad", trainer.current_epoch, batch_idx, optimizer)
+end
+
+--- Hooks for a subclass around the backward pass (a data-parallel strategy starts and finishes its
+-- gradient reduction here).
+function Strategy:pre_backward(loss, sync) end
+function Strategy:post_backward(loss, sync) end
+
+function Strategy:backward(loss, optimizer, batch, outputs, sync)
+  local module, plugin = self.lightning_module, self.precision_plugin
+  self:pre_backward(loss, sync)
+  loss = plugin:pre_backward(loss, module)
+  plugin:backward(loss, module, optimizer, batch, outputs)
+  loss = plugin:post_backward(loss, module)
+  self:post_backward(loss, sync)
+  return loss
+end
+
+--- With accumulate_grad_batches = n the gradients add up over n batches; Lightning divides the loss by
+-- n, which is done here to the gradients (one pass over the flat gradient when the parameters are flat).
+function Strategy:scale_gradients(optimizer, factor)
+  local params = self.precision_plugin:main_params(optimizer, self.lightning_module)
+  local rec = flat.flat_of(params)
+  if rec then
+    rec.flat_grads:mul(factor)
+    return
+  end
+  for _, p in ipairs(params) do
+    if p.grad then p.grad:mul(factor) end
+  end
+end
+
+function Strategy:optimizer_step(optimizer, batch_idx, accumulated)
+  if accumulated and accumulated > 1 then self:scale_gradients(optimizer, 1 / accumulated) end
+  return self.precision_plugin:optimizer_step(optimizer, self.lightning_module, batch_idx)
+end
+
+-- ---- processes ----
+
+function Strategy:global_rank() not_implemented(self, "global_rank") end
+function Strategy:local_rank() not_implemented(self, "local_rank") end
+function Strategy:world_size() not_implemented(self, "world_size") end
+function Strategy:is_global_zero() return self:global_rank() == 0 end
+function Strategy:reduce(value, reduce_op) not_implemented(self, "reduce") end
+function Strategy:all_gather(value) not_implemented(self, "all_gather") end
+function Strategy:broadcast(value, src) not_implemented(self, "broadcast") end
+function Strategy:barrier(name) not_implemented(self, "barrier") end
+function Strategy:reduce_boolean_decision(decision, all) not_implemented(self, "reduce_boolean_decision") end
+
+-- ---- data and files ----
+
+function Strategy:process_dataloader(loader, kind) return loader end
+
+function Strategy:save_checkpoint(ckpt, path)
+  if self:is_global_zero() then checkpoint.write(ckpt, path) end
+end
+
+function Strategy:remove_checkpoint(path)
+  if self:is_global_zero() and path and path ~= "" then os.remove(path) end
+end
+
+function Strategy:load_checkpoint(path)
+  return checkpoint.read(path)
+end
+
+function Strategy:__tostring()
+  return ("%s(precision=%s)"):format(class.name_of(self), self.precision_plugin and self.precision_plugin.precision or "?")
+end
+
+return Strategy

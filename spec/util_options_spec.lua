@@ -1,0 +1,100 @@
+-- lightning.util.options, the one option checker: how values are shown, what a spec accepts, the
+-- messages for unknown names, and that errors point at the caller's line.
+local L = require "lightning"
+local H = require "helpers"
+local options = require "lightning.util.options"
+local closest = require "lightning.util.closest"
+
+describe("util.options", function()
+  it("describes values one way", function()
+    local cases = {{0, "0"}, {-2, "-2"}, {1.5, "1.5"}, {2.0, "2.0"}, {0.1, "0.1"}, {1e-8, "1e-08"}, {0 / 0, "nan"},
+      {math.huge, "inf"}, {-math.huge, "-inf"}, {"yes", '"yes"'}, {true, "true"}, {false, "false"}, {nil, "nil"},
+      {L.zeros(2), "tensor"}, {{}, "table"}, {L.nn.ReLU(), "ReLU"}, {print, "function"}}
+    for i, c in ipairs(cases) do assert.equal(c[2], options.describe(c[1]), "case " .. i) end
+  end)
+
+  local specs = {
+    count = {kind = "integer", min = 1, default = 2},
+    rate = {kind = "number", min = 0, below = 1},
+    scale = {kind = "number", above = 0, max = 1},
+    mode = {kind = "string", one_of = {"min", "max"}, default = "min"},
+    flag = {kind = "boolean"},
+    size = {kind = {"integer", "table"}},
+    custom = {test = function(v) return v == "a" or v == 3 end, expected = '"a" or 3'},
+    whole = {check = function(v) if v ~= 1 then return "whole: only 1 will do, got " .. options.describe(v) end end},
+    needed = {kind = "string", required = true},
+  }
+
+  it("fills defaults, keeps what is given and makes integral floats integers", function()
+    local o = options.check("F", {count = 3.0, needed = "x", flag = false}, specs)
+    assert.equal(3, o.count)
+    assert.equal("integer", math.type(o.count))
+    assert.equal("min", o.mode)
+    assert.is_false(o.flag)
+    assert.is_nil(o.rate)
+    assert.same({count = 2, mode = "min", needed = "y"}, options.check("F", {needed = "y"}, specs))
+  end)
+
+  it("says what a value must be and what it got", function()
+    local function problem(opts)
+      opts.needed = opts.needed or "x"
+      return H.error_of(options.check, "F", opts, specs)
+    end
+    assert.equal("F: count must be an integer >= 1, got 0", problem{count = 0})
+    assert.equal("F: count must be an integer >= 1, got 1.5", problem{count = 1.5})
+    assert.equal("F: rate must be a number in [0, 1), got 1", problem{rate = 1})
+    assert.equal("F: rate must be a number in [0, 1), got nan", problem{rate = 0 / 0})
+    assert.equal("F: scale must be a number in (0, 1], got 0", problem{scale = 0})
+    assert.equal('F: mode must be "min" or "max", got "low"', problem{mode = "low"})
+    assert.equal('F: flag must be a boolean, got "yes"', problem{flag = "yes"})
+    assert.equal("F: size must be an integer or a table, got true", problem{size = true})
+    assert.equal('F: custom must be "a" or 3, got 4', problem{custom = 4})
+    assert.equal("F: whole: only 1 will do, got 2", problem{whole = 2})
+    assert.equal("F: option needed is required (it has no default)", H.error_of(options.check, "F", {}, specs))
+    assert.equal('F: expected a table of options, got "x"', H.error_of(options.check, "F", "x", specs))
+    assert.equal("F: expected a table of options, got tensor", H.error_of(options.check, "F", L.zeros(1), specs))
+  end)
+
+  it("names unknown options, suggests the closest and lists the known ones", function()
+    local known = "(known: count, custom, flag, mode, needed, rate, scale, size, whole)"
+    assert.equal("F: unknown option 'cuont' (did you mean 'count'?) " .. known,
+      H.error_of(options.check, "F", {cuont = 1}, specs))
+    assert.equal("F: unknown option 'zzz' " .. known, H.error_of(options.check, "F", {zzz = 1}, specs))
+    assert.equal("F: unknown options 'flagg' (did you mean 'flag'?), 'zzz' " .. known,
+      H.error_of(options.check, "F", {zzz = 1, flagg = true}, specs))
+    assert.equal("F: unknown option [1] " .. known, H.error_of(options.check, "F", {5}, specs))
+    assert.equal("F: group 2: unknown option 'zzz' (known: a)",
+      H.error_of(options.check, "F", {zzz = 1}, {a = {kind = "any"}}, {where = "group 2: "}))
+    assert.same({a = 1, b = 2}, options.check("F", {a = 1, b = 2}, {a = {kind = "any"}}, {allow = {b = true}}))
+  end)
+
+  it("suggests only near names: one edit per three letters", function()
+    local known = {lr = true, eps = true, max_epochs = true, patience = true}
+    assert.equal("lr", closest.suggestion("lrr", known))
+    assert.is_nil(closest.suggestion("eta", known))          -- two edits from eps: too far for three letters
+    assert.equal("max_epochs", closest.suggestion("max_epoch", known))
+    assert.equal("patience", closest.suggestion("patiense", known))
+    assert.is_nil(closest.suggestion("momentum", known))
+    assert.equal(3, closest.distance("kitten", "sitting"))
+    assert.equal(1, closest.distance("bais", "bias"))       -- a swap is one edit
+    assert.equal(1, closest.distance("singel", "single"))
+  end)
+
+  it("raises at the caller's line, through the library's own frames", function()
+    local line
+    local ok, err = pcall(function()
+      line = debug.getinfo(1, "l").currentline + 1
+      L.nn.Linear(2, 2, {bais = true})  -- (not a tail call: that frame would be gone)
+    end)
+    assert.is_false(ok)
+    assert.matches("^spec/util_options_spec%.lua:" .. line .. ": Linear: unknown option 'bais' %(did you mean 'bias'%?%)", err)
+    -- called straight from pcall (a C function) there is no line to name
+    assert.matches("^Linear: unknown option 'bais'", H.error_of(L.nn.Linear, 2, 2, {bais = true}))
+    -- the same through the class machinery and a lazily loaded module
+    ok, err = pcall(function()
+      line = debug.getinfo(1, "l").currentline + 1
+      L.callbacks.EarlyStopping{monitor = "x", patience = -1}
+    end)
+    assert.matches("^spec/util_options_spec%.lua:" .. line .. ": EarlyStopping: patience must be an integer >= 0, got %-1", err)
+  end)
+end)
