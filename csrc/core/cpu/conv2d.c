@@ -10,9 +10,10 @@
  *   - the chunks: a power of two of them (threads share them evenly), or one per image;
  *   - backward, blocks of input channels: block b's rows of cols, its columns of dW and its channels of
  *     dX belong to it alone, so blocks need no sum;
- *   - backward, groups of consecutive chunks, when there are fewer blocks than LT_MAX_PARTS (a layer with
- *     few input channels, the first one): group g adds its chunks into dW (g = 0) or into a partial
- *     gradient of its own, and the partial gradients are added into dW in group order.
+ *   - backward, groups of consecutive chunks, making up the parts the blocks do not (most parts are
+ *     groups in layers with few weights next to their output positions, the first ones): group g adds
+ *     its chunks into dW (g = 0) or into a partial gradient of its own, and the partial gradients are
+ *     added into dW in group order.
  * A thread takes whole chunks (forward) or whole (group, block) parts (backward). */
 #include <string.h>
 
