@@ -131,11 +131,15 @@ static lt_conv2d_shape channel_block(const lt_conv2d_shape *s, int64_t c0, int64
     return b;
 }
 
+/* Partial gradients this many floats in all are added on one thread: a team's start and end is a
+ * moment every thread waits for, which costs more than the adds (on a loaded machine, a time slice). */
+#define PARTIALS_GRAIN ((int64_t)1 << 20)
+
 /* dW += the groups' partial gradients, in group order (each element on its own: any split of the
  * elements gives the same sums). */
 static void add_partials(float *dweight, const float *partials, int count, int64_t wsize) {
     if (count == 0) return;
-    int threads = lt_threads_for(count * wsize, LT_PARALLEL_GRAIN);
+    int threads = lt_threads_for(count * wsize, PARTIALS_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t i = 0; i < wsize; i++) {
         float acc = dweight[i];
