@@ -1,0 +1,41 @@
+/* Channels-last (NHWC) activations seen as a matrix of rows x C, one row per pixel, in float32 or
+ * bfloat16. Kernels work on a row's channels in chunks of LT_ROW_CHUNK floats: a bf16 chunk is
+ * converted into a float buffer on the stack, a float32 chunk is used in place, so one kernel body
+ * serves both element types. */
+#ifndef LT_CPU_ROWS_H
+#define LT_CPU_ROWS_H
+
+#include <stdint.h>
+
+#include "../bf16.h"
+#include "../dtype.h"
+
+#define LT_ROW_CHUNK 256
+
+typedef struct lt_rows {
+    void *data;
+    lt_dtype dtype;
+    int64_t ld;  /* elements from one row to the next */
+} lt_rows;
+
+static inline lt_rows lt_rows_of(void *data, lt_dtype dtype, int64_t ld) { return (lt_rows){data, dtype, ld}; }
+
+/* n values of row r from channel c0, as floats: in place for float32, else converted into tmp. */
+static inline const float *lt_rows_load(lt_rows m, int64_t r, int64_t c0, int64_t n, float *tmp) {
+    int64_t at = r * m.ld + c0;
+    if (m.dtype == LT_FLOAT32) return (const float *)m.data + at;
+    lt_bf16_to_f32_n(tmp, (const lt_bf16 *)m.data + at, n);
+    return tmp;
+}
+
+/* Where a kernel writes n floats of row r from c0: the row itself for float32, else tmp (then
+ * lt_rows_store converts it). */
+static inline float *lt_rows_target(lt_rows m, int64_t r, int64_t c0, float *tmp) {
+    return m.dtype == LT_FLOAT32 ? (float *)m.data + r * m.ld + c0 : tmp;
+}
+
+static inline void lt_rows_store(lt_rows m, int64_t r, int64_t c0, const float *tmp, int64_t n) {
+    if (m.dtype == LT_BFLOAT16) lt_bf16_from_f32_n((lt_bf16 *)m.data + r * m.ld + c0, tmp, n);
+}
+
+#endif
