@@ -13,9 +13,6 @@
 /* Float partial sums are flushed into double every FLUSH rows, so they never sum many values. */
 #define FLUSH 64
 
-static int threads_for(int64_t elements) {
-    return elements > LT_PARALLEL_GRAIN && !lt_in_parallel() ? lt_get_num_threads() : 1;
-}
 
 /* ---- chunk functions: n channels of one row ---- */
 
@@ -198,7 +195,7 @@ static void batch_statistics(const lt_bn_nhwc_forward_args *a, channel_tables t,
             int64_t n = C - c0 < LT_ROW_CHUNK ? C - c0 : LT_ROW_CHUNK;
             memcpy(t.first + c0, lt_rows_load(a->input, 0, c0, n, tmp), (size_t)n * sizeof(float));
         }
-        int threads = threads_for(rows * C);
+        int threads = lt_threads_for(rows * C, LT_PARALLEL_GRAIN);
         #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
         for (int64_t p = 0; p < parts; p++) {
             int64_t r0, r1;
@@ -217,7 +214,7 @@ void lt_bn_nhwc_forward(const lt_bn_nhwc_forward_args *a) {
     channel_tables t = tables_of(a->scratch, C);
     batch_statistics(a, t, rows);
     apply_fn apply = apply_for(a->act);
-    int threads = threads_for(rows * C);
+    int threads = lt_threads_for(rows * C, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t r = 0; r < rows; r++) {
         float tin[LT_ROW_CHUNK], tout[LT_ROW_CHUNK];
@@ -256,7 +253,7 @@ void lt_bn_relu_pool_nhwc_forward(const lt_bn_nhwc_forward_args *a, uint8_t *cod
     channel_tables t = tables_of(a->scratch, C);
     batch_statistics(a, t, rows);
     int64_t out_rows = s.n * ho * wo;
-    int threads = threads_for(rows * C);
+    int threads = lt_threads_for(rows * C, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t o = 0; o < out_rows; o++) {
         int64_t b = o / (ho * wo), oy = o / wo % ho, ox = o % wo;
@@ -315,7 +312,7 @@ static void backward(const lt_bn_nhwc_backward_args *a, const uint8_t *codes) {
         t.scale[c] = (float)scale;
         t.shift[c] = (float)((a->bias ? a->bias[c] : 0.0) - (double)a->save_mean[c] * scale);
     }
-    int threads = threads_for(rows * C);
+    int threads = lt_threads_for(rows * C, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t p = 0; p < parts; p++) {
         int64_t r0, r1;

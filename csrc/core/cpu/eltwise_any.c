@@ -14,14 +14,11 @@ static void gelu_grad_chunk(float *restrict dx, const float *restrict dy, const 
     for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * lt_gelu_grad(x[i]);
 }
 
-static int threads_for(int64_t elements) {
-    return elements > LT_PARALLEL_GRAIN && !lt_in_parallel() ? lt_get_num_threads() : 1;
-}
 
 /* The n elements as one row, cut in chunks: x, y and dy use ld = 0 and row 0. */
 void lt_gelu_forward_any(lt_rows y, lt_rows x, int64_t n) {
     int64_t chunks = (n + LT_ROW_CHUNK - 1) / LT_ROW_CHUNK;
-    int threads = threads_for(n);
+    int threads = lt_threads_for(n, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t k = 0; k < chunks; k++) {
         int64_t c0 = k * LT_ROW_CHUNK, m = n - c0 < LT_ROW_CHUNK ? n - c0 : LT_ROW_CHUNK;
@@ -34,7 +31,7 @@ void lt_gelu_forward_any(lt_rows y, lt_rows x, int64_t n) {
 
 void lt_gelu_backward_any(lt_rows dx, lt_rows dy, lt_rows x, int64_t n) {
     int64_t chunks = (n + LT_ROW_CHUNK - 1) / LT_ROW_CHUNK;
-    int threads = threads_for(n);
+    int threads = lt_threads_for(n, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t k = 0; k < chunks; k++) {
         int64_t c0 = k * LT_ROW_CHUNK, m = n - c0 < LT_ROW_CHUNK ? n - c0 : LT_ROW_CHUNK;

@@ -5,9 +5,6 @@
 #include "../parallel.h"
 #include "../simd.h"
 
-static int threads_for(int64_t elements) {
-    return elements > LT_PARALLEL_GRAIN && !lt_in_parallel() ? lt_get_num_threads() : 1;
-}
 
 /* Folds one more window element (its place k) into the running maxima. */
 LT_SIMD_CLONES
@@ -27,7 +24,7 @@ static void add_where_chunk(float *restrict g, const float *restrict dy, const u
 
 void lt_maxpool_nhwc_forward(lt_rows out, uint8_t *codes, lt_rows input, lt_pool_shape s) {
     int64_t C = s.in.c, out_rows = s.in.n * s.out_h * s.out_w;
-    int threads = threads_for(out_rows * C * s.kernel_h * s.kernel_w);
+    int threads = lt_threads_for(out_rows * C * s.kernel_h * s.kernel_w, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t o = 0; o < out_rows; o++) {
         int64_t b = o / (s.out_h * s.out_w), oy = o / s.out_w % s.out_h, ox = o % s.out_w;
@@ -63,7 +60,7 @@ void lt_maxpool_nhwc_forward(lt_rows out, uint8_t *codes, lt_rows input, lt_pool
  * and are added in the same order at any thread count. */
 void lt_maxpool_nhwc_backward(lt_rows grad_input, lt_rows grad_output, const uint8_t *codes, lt_pool_shape s) {
     int64_t C = s.in.c, plane = s.in.h * s.in.w;
-    int threads = threads_for(s.in.n * plane * C);
+    int threads = lt_threads_for(s.in.n * plane * C, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t b = 0; b < s.in.n; b++) {
         float tg[LT_ROW_CHUNK], tdy[LT_ROW_CHUNK];
