@@ -2,6 +2,11 @@
 
 #include <string.h>
 
+static _Atomic bool deterministic;
+
+void lt_set_deterministic(bool on) { deterministic = on; }
+bool lt_deterministic(void) { return deterministic; }
+
 const char *lt_precision_name(lt_precision p) { return p == LT_BF16 ? "bf16" : "fp32"; }
 
 int lt_precision_of(const char *name) {

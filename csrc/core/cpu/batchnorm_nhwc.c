@@ -26,18 +26,18 @@ static void moments_chunk(float *restrict s, float *restrict q, const float *res
     }
 }
 
-static inline float activate(float z, lt_fused_act act) {
+static inline float activate(float z, lt_bn_act act) {
     switch (act) {
-    case LT_FUSED_RELU: return z < 0 ? 0.0f : z;  /* NaN passes, as torch.relu */
-    case LT_FUSED_GELU: return lt_gelu(z);
+    case LT_BN_ACT_RELU: return z < 0 ? 0.0f : z;  /* NaN passes, as torch.relu */
+    case LT_BN_ACT_GELU: return lt_gelu(z);
     default: return z;
     }
 }
 
-static inline float activation_grad(float z, float dy, lt_fused_act act) {
+static inline float activation_grad(float z, float dy, lt_bn_act act) {
     switch (act) {
-    case LT_FUSED_RELU: return z > 0 ? dy : 0.0f;
-    case LT_FUSED_GELU: return dy * lt_gelu_grad(z);
+    case LT_BN_ACT_RELU: return z > 0 ? dy : 0.0f;
+    case LT_BN_ACT_GELU: return dy * lt_gelu_grad(z);
     default: return dy;
     }
 }
@@ -46,40 +46,40 @@ static inline float activation_grad(float z, float dy, lt_fused_act act) {
 static inline __attribute__((always_inline)) void apply_impl(float *restrict y, const float *restrict x,
                                                               const float *restrict scale,
                                                               const float *restrict shift, int64_t n,
-                                                              lt_fused_act act) {
+                                                              lt_bn_act act) {
     for (int64_t i = 0; i < n; i++) y[i] = activate(fmaf(x[i], scale[i], shift[i]), act);
 }
 
 LT_SIMD_CLONES static void apply_none(float *y, const float *x, const float *sc, const float *sh, int64_t n) {
-    apply_impl(y, x, sc, sh, n, LT_FUSED_NONE);
+    apply_impl(y, x, sc, sh, n, LT_BN_ACT_NONE);
 }
 LT_SIMD_CLONES static void apply_relu(float *y, const float *x, const float *sc, const float *sh, int64_t n) {
-    apply_impl(y, x, sc, sh, n, LT_FUSED_RELU);
+    apply_impl(y, x, sc, sh, n, LT_BN_ACT_RELU);
 }
 LT_SIMD_CLONES static void apply_gelu(float *y, const float *x, const float *sc, const float *sh, int64_t n) {
-    apply_impl(y, x, sc, sh, n, LT_FUSED_GELU);
+    apply_impl(y, x, sc, sh, n, LT_BN_ACT_GELU);
 }
 
 typedef void (*apply_fn)(float *, const float *, const float *, const float *, int64_t);
-static apply_fn apply_for(lt_fused_act act) {
-    return act == LT_FUSED_RELU ? apply_relu : act == LT_FUSED_GELU ? apply_gelu : apply_none;
+static apply_fn apply_for(lt_bn_act act) {
+    return act == LT_BN_ACT_RELU ? apply_relu : act == LT_BN_ACT_GELU ? apply_gelu : apply_none;
 }
 
 /* g = dy * act'(x * scale + shift) */
 static inline __attribute__((always_inline)) void grad_impl(float *restrict g, const float *restrict dy,
                                                              const float *restrict x, const float *restrict scale,
                                                              const float *restrict shift, int64_t n,
-                                                             lt_fused_act act) {
+                                                             lt_bn_act act) {
     for (int64_t i = 0; i < n; i++) g[i] = activation_grad(fmaf(x[i], scale[i], shift[i]), dy[i], act);
 }
 
 LT_SIMD_CLONES static void grad_relu(float *g, const float *dy, const float *x, const float *sc, const float *sh,
                                      int64_t n) {
-    grad_impl(g, dy, x, sc, sh, n, LT_FUSED_RELU);
+    grad_impl(g, dy, x, sc, sh, n, LT_BN_ACT_RELU);
 }
 LT_SIMD_CLONES static void grad_gelu(float *g, const float *dy, const float *x, const float *sc, const float *sh,
                                      int64_t n) {
-    grad_impl(g, dy, x, sc, sh, n, LT_FUSED_GELU);
+    grad_impl(g, dy, x, sc, sh, n, LT_BN_ACT_GELU);
 }
 
 /* s += g, q += g * (x - mean) */
@@ -167,7 +167,7 @@ static void finish_statistics(const lt_bn_nhwc_forward_args *a, channel_tables t
             var = q / (double)rows - dmean * dmean;
             if (var < 0) var = 0;
             if (a->running_mean) {
-                const lt_bn_stats_params *p = &a->p;
+                const lt_batchnorm_params *p = &a->p;
                 double f = p->momentum >= 0 ? p->momentum
                                             : 1.0 / (double)(p->num_batches_tracked > 0 ? p->num_batches_tracked : 1);
                 a->running_mean[c] = (float)((1 - f) * a->running_mean[c] + f * mean);
@@ -296,8 +296,8 @@ static const float *grad_at(const lt_bn_nhwc_backward_args *a, const uint8_t *co
     }
     const float *dy = lt_rows_load(a->grad_output, r, c0, n, tmp);
     switch (a->act) {
-    case LT_FUSED_RELU: grad_relu(g, dy, x, t.scale + c0, t.shift + c0, n); return g;
-    case LT_FUSED_GELU: grad_gelu(g, dy, x, t.scale + c0, t.shift + c0, n); return g;
+    case LT_BN_ACT_RELU: grad_relu(g, dy, x, t.scale + c0, t.shift + c0, n); return g;
+    case LT_BN_ACT_GELU: grad_gelu(g, dy, x, t.scale + c0, t.shift + c0, n); return g;
     default: return dy;
     }
 }

@@ -11,22 +11,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../nn/ops.h"
 #include "rows.h"
 
 #define LT_BN_PARTS 64
 
-typedef enum lt_fused_act { LT_FUSED_NONE, LT_FUSED_RELU, LT_FUSED_GELU } lt_fused_act;
-
 typedef struct lt_nhwc {
     int64_t n, h, w, c;
 } lt_nhwc;
-
-typedef struct lt_bn_stats_params {
-    bool training;
-    double momentum;              /* < 0: cumulative average over num_batches_tracked */
-    double eps;
-    int64_t num_batches_tracked;  /* already incremented by the caller */
-} lt_bn_stats_params;
 
 /* Doubles of scratch a forward or backward pass needs for C channels. */
 static inline int64_t lt_bn_nhwc_scratch_size(int64_t c) { return 2 * (int64_t)LT_BN_PARTS * c + 4 * c; }
@@ -38,8 +30,8 @@ typedef struct lt_bn_nhwc_forward_args {
     float *running_mean, *running_var;  /* C each, or NULL */
     float *save_mean, *save_invstd;     /* C each: what the backward pass needs */
     double *scratch;                    /* lt_bn_nhwc_scratch_size(C) */
-    lt_bn_stats_params p;
-    lt_fused_act act;
+    lt_batchnorm_params p;
+    lt_bn_act act;
 } lt_bn_nhwc_forward_args;
 
 typedef struct lt_bn_nhwc_backward_args {
@@ -51,7 +43,7 @@ typedef struct lt_bn_nhwc_backward_args {
     float *grad_weight, *grad_bias;     /* accumulated (+=), or NULL */
     double *scratch;
     bool training;
-    lt_fused_act act;
+    lt_bn_act act;
 } lt_bn_nhwc_backward_args;
 
 /* out = act(BatchNorm(input)) */

@@ -16,6 +16,15 @@ static void max_chunk(float *restrict m, uint8_t *restrict code, const float *re
         }
 }
 
+/* ReLU after the pooling: where the maximum is not positive nothing passed (code 255) */
+LT_SIMD_CLONES
+static void relu_chunk(float *restrict m, uint8_t *restrict code, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        if (!(m[i] > 0)) code[i] = 255;
+        m[i] = m[i] < 0 ? 0.0f : m[i];
+    }
+}
+
 LT_SIMD_CLONES
 static void add_where_chunk(float *restrict g, const float *restrict dy, const uint8_t *restrict code, int k,
                             int64_t n) {
@@ -51,6 +60,7 @@ void lt_maxpool_nhwc_forward(lt_rows out, uint8_t *codes, lt_rows input, lt_pool
                     }
                 }
             }
+            if (s.relu) relu_chunk(m, code, n);
             lt_rows_store(out, o, c0, m, n);
         }
     }

@@ -93,7 +93,8 @@ void lt_dnnl_conv_free(lt_dnnl_conv *c) {
 
 static bool same_key(const entry *e, lt_dnnl_conv_shape s, lt_dnnl_conv_types t, int threads) {
     return e->used && !memcmp(&e->s, &s, sizeof s) && e->t.compute == t.compute && e->t.src == t.src &&
-           e->t.dst == t.dst && e->t.src_nhwc == t.src_nhwc && e->t.deterministic == t.deterministic &&
+           e->t.dst == t.dst && !memcmp(e->t.src_strides, t.src_strides, sizeof t.src_strides) &&
+           e->t.deterministic == t.deterministic &&
            e->threads == threads;
 }
 
@@ -137,7 +138,7 @@ static int make_forward(entry *e, lt_error *err) {
     dnnl_engine_t eng = lt_dnnl_engine(err);
     if (!eng) return -1;
     if (lt_dnnl_md_4d(&e->src_md, s.n, s.in_c, s.in_h, s.in_w, t.compute, true, err) ||
-        lt_dnnl_md_4d(&e->user_src_md, s.n, s.in_c, s.in_h, s.in_w, t.src, t.src_nhwc, err) ||
+        lt_dnnl_md_strided(&e->user_src_md, s.n, s.in_c, s.in_h, s.in_w, t.src, t.src_strides, err) ||
         lt_dnnl_md_4d(&e->dst_md, s.n, s.out_c, s.out_h, s.out_w, t.dst, true, err) ||
         weights_md(&e->user_w_md, s, dnnl_f32, dnnl_oihw, err))
         return -1;
@@ -290,7 +291,6 @@ static int check_types(lt_dnnl_conv_types t, lt_error *err) {
     if (t.compute == LT_BFLOAT16 && t.dst != LT_BFLOAT16)
         return lt_fail(err, "a bf16 convolution writes bf16 outputs");
     if (t.compute == LT_FLOAT32 && t.src != LT_FLOAT32) return lt_fail(err, "a float32 convolution reads float32 inputs");
-    if (!t.src_nhwc && t.src != LT_FLOAT32) return lt_fail(err, "a planar input must be float32");
     return 0;
 }
 

@@ -33,6 +33,13 @@ int lt_dnnl_md_4d(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64
                          "describing an activation", err);
 }
 
+int lt_dnnl_md_strided(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype t,
+                       const int64_t *strides, lt_error *err) {
+    dnnl_dims_t dims = {n, c, h, w}, st = {strides[0], strides[1], strides[2], strides[3]};
+    return lt_dnnl_check(dnnl_memory_desc_init_by_strides(md, 4, dims, lt_dnnl_type(t), st), "describing an activation",
+                         err);
+}
+
 int lt_dnnl_memory(dnnl_memory_t *m, const dnnl_memory_desc_t *md, lt_error *err) {
     dnnl_engine_t e = lt_dnnl_engine(err);
     if (!e) return -1;

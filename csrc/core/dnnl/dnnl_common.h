@@ -20,9 +20,11 @@ int lt_dnnl_check(dnnl_status_t st, const char *what, lt_error *err);
 
 static inline dnnl_data_type_t lt_dnnl_type(lt_dtype t) { return t == LT_BFLOAT16 ? dnnl_bf16 : dnnl_f32; }
 
-/* A 4-D activation (n, c, h, w) stored channels-last (nhwc) or planar (nchw). */
+/* A 4-D activation (n, c, h, w) stored channels-last (nhwc) or planar (nchw), or with any strides. */
 int lt_dnnl_md_4d(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype t, bool nhwc,
                   lt_error *err);
+int lt_dnnl_md_strided(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype t,
+                       const int64_t *strides, lt_error *err);
 
 /* A reorder from src to dst (made once), optionally adding into dst (sum post-op) instead of
  * overwriting it; executed with lt_dnnl_reorder_run. */
