@@ -427,10 +427,11 @@ static int t_newindex(lua_State *L) {
 
 /* ---- copying ---- */
 
+/* t:copy(src): src broadcast into t; a bfloat16 src (of t's shape) is converted */
 static int t_copy(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:copy"), *src = lt_check_tensor(L, 2, "Tensor:copy");
+    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:copy"), *src = lt_check_tensor_any(L, 2, "Tensor:copy");
     lt_error err;
-    if (lt_copy(t, src, &err)) lt_raise(L, "Tensor:copy", &err);
+    if (lt_dtype_of(src) != LT_FLOAT32 ? lt_convert(t, src, &err) : lt_copy(t, src, &err)) lt_raise(L, "Tensor:copy", &err);
     lua_settop(L, 1);
     return 1;
 }

@@ -8,8 +8,8 @@ static const lt_impl *const bn_relu_pool_impls[] = {&lt_bn_relu_pool_cpu.base, N
 
 static int check_input(const lt_tensor *input, lt_error *err) {
     char a[160];
-    if (input->ndim != 4 || !lt_planes_contiguous(input))
-        return lt_fail(err, "expected a 4-D input with contiguous planes, got %s", lt_shape_str(input, a, sizeof a));
+    if (input->ndim != 4 || !(lt_planes_contiguous(input) || lt_is_nhwc(input)))
+        return lt_fail(err, "expected a 4-D input with contiguous planes or channels-last, got %s", lt_shape_str(input, a, sizeof a));
     if (input->size[2] < 2 || input->size[3] < 2)
         return lt_fail(err, "input planes %lldx%lld are smaller than the 2x2 pooling window", (long long)input->size[2],
                        (long long)input->size[3]);
