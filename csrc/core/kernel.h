@@ -40,6 +40,15 @@ int lt_precision_of(const char *name);
 void lt_set_deterministic(bool on);
 bool lt_deterministic(void);
 
+/* What mixed precision runs on in this build: oneDNN (its version, the instruction set its kernels use,
+ * whether bf16 and AMX are native on this CPU), or nothing (available false: bf16 requests run fp32). */
+typedef struct lt_mixed_info {
+    bool available;
+    const char *backend, *version, *isa;
+    bool bf16_native, amx_native;
+} lt_mixed_info;
+lt_mixed_info lt_mixed_precision_info(void);
+
 /* What an implementation runs with besides its data. */
 typedef struct lt_kernel_ctx {
     void **state;            /* the layer's slot for this implementation's state; NULL outside a layer */

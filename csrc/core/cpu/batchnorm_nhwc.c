@@ -280,20 +280,9 @@ static void unpool_chunk(float *restrict g, const float *restrict dy, const uint
 }
 
 /* The gradient that reaches BatchNorm's output for n channels of input row r: grad_output through the
- * activation, or routed back through the pooling window (codes given). */
-static const float *grad_at(const lt_bn_nhwc_backward_args *a, const uint8_t *codes, channel_tables t, int64_t r,
-                            int64_t c0, int64_t n, const float *x, float *tmp, float *g) {
-    if (codes) {
-        lt_nhwc s = a->shape;
-        int64_t ho = s.h / 2, wo = s.w / 2, xw = r % s.w, yh = r / s.w % s.h, b = r / (s.w * s.h);
-        if (yh >= 2 * ho || xw >= 2 * wo) {
-            memset(g, 0, (size_t)n * sizeof *g);
-            return g;
-        }
-        int64_t o = (b * ho + yh / 2) * wo + xw / 2;
-        unpool_chunk(g, lt_rows_load(a->grad_output, o, c0, n, tmp), codes + o * s.c + c0, (int)((yh & 1) * 2 + (xw & 1)), n);
-        return g;
-    }
+ * activation. */
+static const float *grad_at(const lt_bn_nhwc_backward_args *a, channel_tables t, int64_t r, int64_t c0, int64_t n,
+                            const float *x, float *tmp, float *g) {
     const float *dy = lt_rows_load(a->grad_output, r, c0, n, tmp);
     switch (a->act) {
     case LT_BN_ACT_RELU: grad_relu(g, dy, x, t.scale + c0, t.shift + c0, n); return g;
@@ -302,40 +291,29 @@ static const float *grad_at(const lt_bn_nhwc_backward_args *a, const uint8_t *co
     }
 }
 
-static void backward(const lt_bn_nhwc_backward_args *a, const uint8_t *codes) {
-    int64_t C = a->shape.c, rows = a->shape.n * a->shape.h * a->shape.w, parts = parts_for(rows);
-    if (rows == 0 || C == 0) return;
-    channel_tables t = tables_of(a->scratch, C);
-    for (int64_t c = 0; c < C; c++) {  /* the forward pass's affine map, recomputed from the saved floats */
+/* The forward pass's affine map, recomputed from the saved floats. */
+static void affine_tables(const lt_bn_nhwc_backward_args *a, channel_tables t) {
+    for (int64_t c = 0; c < a->shape.c; c++) {
         double scale = (a->weight ? a->weight[c] : 1.0) * (double)a->save_invstd[c];
         t.mean[c] = a->save_mean[c];
         t.scale[c] = (float)scale;
         t.shift[c] = (float)((a->bias ? a->bias[c] : 0.0) - (double)a->save_mean[c] * scale);
     }
-    int threads = lt_threads_for(rows * C, LT_PARALLEL_GRAIN);
-    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t p = 0; p < parts; p++) {
-        int64_t r0, r1;
-        lt_split_range(rows, (int)parts, (int)p, &r0, &r1);
-        float tx[LT_ROW_CHUNK], tdy[LT_ROW_CHUNK], tg[LT_ROW_CHUNK];
-        for (int64_t c0 = 0; c0 < C; c0 += LT_ROW_CHUNK) {
-            int64_t n = C - c0 < LT_ROW_CHUNK ? C - c0 : LT_ROW_CHUNK;
-            float s[LT_ROW_CHUNK] = {0}, q[LT_ROW_CHUNK] = {0};
-            double S[LT_ROW_CHUNK] = {0}, Q[LT_ROW_CHUNK] = {0};
-            for (int64_t r = r0; r < r1; r++) {
-                const float *x = lt_rows_load(a->input, r, c0, n, tx);
-                grad_moments_chunk(s, q, grad_at(a, codes, t, r, c0, n, x, tdy, tg), x, t.mean + c0, n);
-                if ((r - r0) % FLUSH == FLUSH - 1 || r == r1 - 1)
-                    for (int64_t i = 0; i < n; i++) {
-                        S[i] += s[i];
-                        Q[i] += q[i];
-                        s[i] = q[i] = 0;
-                    }
-            }
-            memcpy(t.sum + p * C + c0, S, (size_t)n * sizeof *S);
-            memcpy(t.sumsq + p * C + c0, Q, (size_t)n * sizeof *Q);
-        }
+}
+
+/* Adds the float lanes into the double sums and clears them. */
+static void flush(double *S, double *Q, float *s, float *q, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        S[i] += s[i];
+        Q[i] += q[i];
+        s[i] = q[i] = 0;
     }
+}
+
+/* From the parts' sum(g) and sum(g * (x - mean)): the parameter gradients and the coefficients of
+ * dx = ka * g + kb * (x - mean) + kc, per channel. */
+static void finish_coefficients(const lt_bn_nhwc_backward_args *a, channel_tables t, int64_t parts, int64_t rows) {
+    int64_t C = a->shape.c;
     for (int64_t c = 0; c < C; c++) {
         double s = 0, q = 0;
         for (int64_t p = 0; p < parts; p++) {
@@ -352,6 +330,33 @@ static void backward(const lt_bn_nhwc_backward_args *a, const uint8_t *codes) {
         t.kb[c] = a->training ? (float)(-k * dvar) : 0.0f;
         t.kc[c] = a->training ? (float)(-k * dmean) : 0.0f;
     }
+}
+
+void lt_bn_nhwc_backward(const lt_bn_nhwc_backward_args *a) {
+    int64_t C = a->shape.c, rows = a->shape.n * a->shape.h * a->shape.w, parts = parts_for(rows);
+    if (rows == 0 || C == 0) return;
+    channel_tables t = tables_of(a->scratch, C);
+    affine_tables(a, t);
+    int threads = lt_threads_for(rows * C, LT_PARALLEL_GRAIN);
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t p = 0; p < parts; p++) {
+        int64_t r0, r1;
+        lt_split_range(rows, (int)parts, (int)p, &r0, &r1);
+        float tx[LT_ROW_CHUNK], tdy[LT_ROW_CHUNK], tg[LT_ROW_CHUNK];
+        for (int64_t c0 = 0; c0 < C; c0 += LT_ROW_CHUNK) {
+            int64_t n = C - c0 < LT_ROW_CHUNK ? C - c0 : LT_ROW_CHUNK;
+            float s[LT_ROW_CHUNK] = {0}, q[LT_ROW_CHUNK] = {0};
+            double S[LT_ROW_CHUNK] = {0}, Q[LT_ROW_CHUNK] = {0};
+            for (int64_t r = r0; r < r1; r++) {
+                const float *x = lt_rows_load(a->input, r, c0, n, tx);
+                grad_moments_chunk(s, q, grad_at(a, t, r, c0, n, x, tdy, tg), x, t.mean + c0, n);
+                if ((r - r0) % FLUSH == FLUSH - 1 || r == r1 - 1) flush(S, Q, s, q, n);
+            }
+            memcpy(t.sum + p * C + c0, S, (size_t)n * sizeof *S);
+            memcpy(t.sumsq + p * C + c0, Q, (size_t)n * sizeof *Q);
+        }
+    }
+    finish_coefficients(a, t, parts, rows);
     if (!a->grad_input.data) return;
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t r = 0; r < rows; r++) {
@@ -359,7 +364,7 @@ static void backward(const lt_bn_nhwc_backward_args *a, const uint8_t *codes) {
         for (int64_t c0 = 0; c0 < C; c0 += LT_ROW_CHUNK) {
             int64_t n = C - c0 < LT_ROW_CHUNK ? C - c0 : LT_ROW_CHUNK;
             const float *x = lt_rows_load(a->input, r, c0, n, tx);
-            const float *g = grad_at(a, codes, t, r, c0, n, x, tdy, tg);
+            const float *g = grad_at(a, t, r, c0, n, x, tdy, tg);
             float *dx = lt_rows_target(a->grad_input, r, c0, tdx);
             grad_input_chunk(dx, g, x, t.mean + c0, t.ka + c0, t.kb + c0, t.kc + c0, n);
             lt_rows_store(a->grad_input, r, c0, dx, n);
@@ -367,6 +372,75 @@ static void backward(const lt_bn_nhwc_backward_args *a, const uint8_t *codes) {
     }
 }
 
-void lt_bn_nhwc_backward(const lt_bn_nhwc_backward_args *a) { backward(a, NULL); }
-
-void lt_bn_relu_pool_nhwc_backward(const lt_bn_nhwc_backward_args *a, const uint8_t *codes) { backward(a, codes); }
+/* The fused pool's backward pass goes window by window: each 2x2 window's gradient goes to the input
+ * row its code names (0 to the others, and to the rows no window covers when H or W is odd, whose
+ * dx is then kb * (x - mean) + kc). */
+void lt_bn_relu_pool_nhwc_backward(const lt_bn_nhwc_backward_args *a, const uint8_t *codes) {
+    lt_nhwc sh = a->shape;
+    int64_t C = sh.c, rows = sh.n * sh.h * sh.w, ho = sh.h / 2, wo = sh.w / 2, windows = sh.n * ho * wo;
+    if (rows == 0 || C == 0) return;
+    int64_t parts = windows ? parts_for(windows) : 0;
+    channel_tables t = tables_of(a->scratch, C);
+    affine_tables(a, t);
+    for (int64_t p = 0; p < parts; p++) memset(t.sum + p * C, 0, (size_t)C * sizeof *t.sum);
+    int threads = lt_threads_for(rows * C, LT_PARALLEL_GRAIN);
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t p = 0; p < parts; p++) {
+        int64_t o0, o1;
+        lt_split_range(windows, (int)parts, (int)p, &o0, &o1);
+        float tx[LT_ROW_CHUNK], tdy[LT_ROW_CHUNK], tg[LT_ROW_CHUNK];
+        for (int64_t c0 = 0; c0 < C; c0 += LT_ROW_CHUNK) {
+            int64_t n = C - c0 < LT_ROW_CHUNK ? C - c0 : LT_ROW_CHUNK;
+            float s[LT_ROW_CHUNK] = {0}, q[LT_ROW_CHUNK] = {0};
+            double S[LT_ROW_CHUNK] = {0}, Q[LT_ROW_CHUNK] = {0};
+            for (int64_t o = o0; o < o1; o++) {
+                int64_t b = o / (ho * wo), oy = o / wo % ho, ox = o % wo;
+                int64_t r = (b * sh.h + 2 * oy) * sh.w + 2 * ox, row[4] = {r, r + 1, r + sh.w, r + sh.w + 1};
+                const float *dy = lt_rows_load(a->grad_output, o, c0, n, tdy);
+                const uint8_t *code = codes + o * C + c0;
+                for (int k = 0; k < 4; k++) {
+                    const float *x = lt_rows_load(a->input, row[k], c0, n, tx);
+                    unpool_chunk(tg, dy, code, k, n);
+                    grad_moments_chunk(s, q, tg, x, t.mean + c0, n);
+                }
+                if ((o - o0) % FLUSH == FLUSH - 1 || o == o1 - 1) flush(S, Q, s, q, n);
+            }
+            memcpy(t.sum + p * C + c0, S, (size_t)n * sizeof *S);
+            memcpy(t.sumsq + p * C + c0, Q, (size_t)n * sizeof *Q);
+        }
+    }
+    finish_coefficients(a, t, parts, rows);
+    if (!a->grad_input.data) return;
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t o = 0; o < windows; o++) {
+        int64_t b = o / (ho * wo), oy = o / wo % ho, ox = o % wo;
+        int64_t r = (b * sh.h + 2 * oy) * sh.w + 2 * ox, row[4] = {r, r + 1, r + sh.w, r + sh.w + 1};
+        float tx[LT_ROW_CHUNK], tdy[LT_ROW_CHUNK], tg[LT_ROW_CHUNK], tdx[LT_ROW_CHUNK];
+        for (int64_t c0 = 0; c0 < C; c0 += LT_ROW_CHUNK) {
+            int64_t n = C - c0 < LT_ROW_CHUNK ? C - c0 : LT_ROW_CHUNK;
+            const float *dy = lt_rows_load(a->grad_output, o, c0, n, tdy);
+            const uint8_t *code = codes + o * C + c0;
+            for (int k = 0; k < 4; k++) {
+                const float *x = lt_rows_load(a->input, row[k], c0, n, tx);
+                unpool_chunk(tg, dy, code, k, n);
+                float *dx = lt_rows_target(a->grad_input, row[k], c0, tdx);
+                grad_input_chunk(dx, tg, x, t.mean + c0, t.ka + c0, t.kb + c0, t.kc + c0, n);
+                lt_rows_store(a->grad_input, row[k], c0, dx, n);
+            }
+        }
+    }
+    if (sh.h % 2 == 0 && sh.w % 2 == 0) return;
+    /* rows outside every window (the last row or column of an odd size): g = 0 */
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t y = r / sh.w % sh.h, x0 = r % sh.w;
+        if (y < 2 * ho && x0 < 2 * wo) continue;
+        float tx[LT_ROW_CHUNK], tdx[LT_ROW_CHUNK], zero[LT_ROW_CHUNK] = {0};
+        for (int64_t c0 = 0; c0 < C; c0 += LT_ROW_CHUNK) {
+            int64_t n = C - c0 < LT_ROW_CHUNK ? C - c0 : LT_ROW_CHUNK;
+            const float *x = lt_rows_load(a->input, r, c0, n, tx);
+            float *dx = lt_rows_target(a->grad_input, r, c0, tdx);
+            grad_input_chunk(dx, zero, x, t.mean + c0, t.ka + c0, t.kb + c0, t.kc + c0, n);
+            lt_rows_store(a->grad_input, r, c0, dx, n);
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 #include <oneapi/dnnl/dnnl_debug.h>
 #include <pthread.h>
+#include <stdio.h>
 
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;
@@ -109,3 +110,10 @@ bool lt_dnnl_bf16_native(void) {
 }
 
 bool lt_dnnl_amx_native(void) { return dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx512_core_amx; }
+
+const char *lt_dnnl_version(void) {
+    static char text[32];
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(text, sizeof text, "%d.%d.%d", v->major, v->minor, v->patch);
+    return text;
+}

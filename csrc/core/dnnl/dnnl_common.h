@@ -41,10 +41,6 @@ void lt_dnnl_reorder_free(lt_dnnl_reorder *r);
 /* A memory object bound to user data at each execution (made once with no data). */
 int lt_dnnl_memory(dnnl_memory_t *m, const dnnl_memory_desc_t *md, lt_error *err);
 
-/* Which instruction set oneDNN's kernels use ("avx512_core_bf16", ...), and whether bf16 and AMX are
- * native on this CPU. */
-const char *lt_dnnl_isa(void);
-bool lt_dnnl_bf16_native(void);
-bool lt_dnnl_amx_native(void);
+#include "dnnl_info.h"
 
 #endif
