@@ -8,57 +8,67 @@
 #include "../simd.h"
 #include "gelu_math.h"
 
-LT_SIMD_CLONES
-static void gelu_chunk(float *restrict y, const float *restrict x, const float *restrict unused, int64_t n,
-                       float slope) {
-    (void)unused;
-    (void)slope;
-    for (int64_t i = 0; i < n; i++) y[i] = lt_gelu(x[i]);
+typedef enum { GELU, GELU_GRAD, LEAKY, LEAKY_GRAD } op_kind;
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* out = op(a, b) on one chunk; the op a constant in each copy */
+INLINE void chunk_body(float *restrict o, const float *restrict a, const float *restrict b, int64_t n, float slope,
+                       op_kind op) {
+    LT_VECTOR_LOOP
+    for (int64_t i = 0; i < n; i++) {
+        switch (op) {
+        case GELU: o[i] = lt_gelu(a[i]); break;                               /* a = x */
+        case GELU_GRAD: o[i] = a[i] * lt_gelu_grad(b[i]); break;              /* a = dy, b = x */
+        case LEAKY: o[i] = a[i] > 0 ? a[i] : slope * a[i]; break;
+        case LEAKY_GRAD: o[i] = b[i] > 0 ? a[i] : slope * a[i]; break;
+        }
+    }
 }
 
-LT_SIMD_CLONES
-static void gelu_grad_chunk(float *restrict dx, const float *restrict dy, const float *restrict x, int64_t n,
-                            float slope) {
-    (void)slope;
-    for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * lt_gelu_grad(x[i]);
+INLINE void range_body(lt_rows out, lt_rows a, lt_rows b, int64_t lo, int64_t hi, float slope, op_kind op) {
+    float ta[LT_ROW_CHUNK], tb[LT_ROW_CHUNK], to[LT_ROW_CHUNK];
+    for (int64_t c0 = lo; c0 < hi; c0 += LT_ROW_CHUNK) {
+        int64_t m = hi - c0 < LT_ROW_CHUNK ? hi - c0 : LT_ROW_CHUNK;
+        float *o = lt_rows_target(out, 0, c0, to);
+        chunk_body(o, lt_rows_load(a, 0, c0, m, ta), b.data ? lt_rows_load(b, 0, c0, m, tb) : NULL, m, slope, op);
+        lt_rows_store(out, 0, c0, o, m);
+    }
 }
 
+/* Elements [lo, hi) of the one row. */
 LT_SIMD_CLONES
-static void leaky_chunk(float *restrict y, const float *restrict x, const float *restrict unused, int64_t n,
-                        float slope) {
-    (void)unused;
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : slope * x[i];
+static void map_range(op_kind op, lt_rows out, lt_rows a, lt_rows b, int64_t lo, int64_t hi, float slope) {
+    switch (op) {
+    case GELU: range_body(out, a, b, lo, hi, slope, GELU); break;
+    case GELU_GRAD: range_body(out, a, b, lo, hi, slope, GELU_GRAD); break;
+    case LEAKY: range_body(out, a, b, lo, hi, slope, LEAKY); break;
+    case LEAKY_GRAD: range_body(out, a, b, lo, hi, slope, LEAKY_GRAD); break;
+    }
 }
 
-LT_SIMD_CLONES
-static void leaky_grad_chunk(float *restrict dx, const float *restrict dy, const float *restrict x, int64_t n,
-                             float slope) {
-    for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : slope * dy[i];
-}
-
-typedef void (*chunk_fn)(float *, const float *, const float *, int64_t, float);
-
-/* out = fn(a, b) chunk by chunk; b may have no data (unary) */
-static void map(chunk_fn fn, lt_rows out, lt_rows a, lt_rows b, int64_t n, float slope) {
+/* out = op(a, b) over n elements, in chunk-aligned ranges (elementwise: any split gives the same
+ * results); b may have no data (unary) */
+static void map(op_kind op, lt_rows out, lt_rows a, lt_rows b, int64_t n, float slope) {
     int64_t chunks = (n + LT_ROW_CHUNK - 1) / LT_ROW_CHUNK;
     int threads = lt_threads_for(n, LT_PARALLEL_GRAIN);
+    int blocks = threads > 1 ? 4 * threads : 1;
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t k = 0; k < chunks; k++) {
-        int64_t c0 = k * LT_ROW_CHUNK, m = n - c0 < LT_ROW_CHUNK ? n - c0 : LT_ROW_CHUNK;
-        float ta[LT_ROW_CHUNK], tb[LT_ROW_CHUNK], to[LT_ROW_CHUNK];
-        float *o = lt_rows_target(out, 0, c0, to);
-        fn(o, lt_rows_load(a, 0, c0, m, ta), b.data ? lt_rows_load(b, 0, c0, m, tb) : NULL, m, slope);
-        lt_rows_store(out, 0, c0, o, m);
+    for (int p = 0; p < blocks; p++) {
+        int64_t k0, k1;
+        lt_split_range(chunks, blocks, p, &k0, &k1);
+        int64_t lo = k0 * LT_ROW_CHUNK, hi = k1 * LT_ROW_CHUNK < n ? k1 * LT_ROW_CHUNK : n;
+        if (lo < hi) map_range(op, out, a, b, lo, hi, slope);
     }
 }
 
 static const lt_rows none = {0};
 
-void lt_gelu_forward_any(lt_rows y, lt_rows x, int64_t n) { map(gelu_chunk, y, x, none, n, 0); }
-void lt_gelu_backward_any(lt_rows dx, lt_rows dy, lt_rows x, int64_t n) { map(gelu_grad_chunk, dx, dy, x, n, 0); }
-void lt_leaky_relu_forward_any(lt_rows y, lt_rows x, int64_t n, float slope) { map(leaky_chunk, y, x, none, n, slope); }
+void lt_gelu_forward_any(lt_rows y, lt_rows x, int64_t n) { map(GELU, y, x, none, n, 0); }
+void lt_gelu_backward_any(lt_rows dx, lt_rows dy, lt_rows x, int64_t n) { map(GELU_GRAD, dx, dy, x, n, 0); }
+void lt_leaky_relu_forward_any(lt_rows y, lt_rows x, int64_t n, float slope) { map(LEAKY, y, x, none, n, slope); }
 void lt_leaky_relu_backward_any(lt_rows dx, lt_rows dy, lt_rows x, int64_t n, float slope) {
-    map(leaky_grad_chunk, dx, dy, x, n, slope);
+    map(LEAKY_GRAD, dx, dy, x, n, slope);
 }
 
 /* ---- the mixed-precision activations' table entry (nn/activation.c) ---- */
