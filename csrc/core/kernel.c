@@ -8,9 +8,10 @@
 
 lt_mixed_info lt_mixed_precision_info(void) {
 #ifdef LT_HAVE_DNNL
-    return (lt_mixed_info){true, "oneDNN", lt_dnnl_version(), lt_dnnl_isa(), lt_dnnl_bf16_native(), lt_dnnl_amx_native()};
+    return (lt_mixed_info){true, "oneDNN", lt_dnnl_version(), lt_dnnl_isa(), lt_dnnl_bf16_available(),
+                           lt_dnnl_bf16_native(), lt_dnnl_amx_native()};
 #else
-    return (lt_mixed_info){false, NULL, NULL, NULL, false, false};
+    return (lt_mixed_info){false, NULL, NULL, NULL, false, false, false};
 #endif
 }
 

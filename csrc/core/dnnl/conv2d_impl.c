@@ -2,6 +2,7 @@
  * layer's state is its lt_dnnl_conv (primitives and buffers per shape, conv.h). */
 #include "../nn/ops.h"
 #include "conv.h"
+#include "dnnl_info.h"
 
 /* Every shape at bf16. A 3-channel first layer uses little of oneDNN's channel blocks, yet measured at
  * batch 64 on one core of the development machine (a Zen 4 EPYC with avx512_bf16) the reference
@@ -11,7 +12,7 @@
 static bool supports(const lt_impl *self, const void *shape, lt_precision p) {
     (void)self;
     (void)shape;
-    return p == LT_BF16;
+    return p == LT_BF16 && lt_dnnl_bf16_available();
 }
 
 static void release(void *state) { lt_dnnl_conv_free(state); }

@@ -6,8 +6,9 @@
 -- float32 safetensors. The forward and backward passes are where it differs from "32-true"; the
 -- optimizer step and clipping are Precision's.
 --
--- Without oneDNN in the build, or on a CPU without bf16 instructions, it says so once: the first runs
--- everything in float32, the second is correct (oneDNN emulates bf16) but slower than float32.
+-- It says once when the machine cannot do it as designed: without oneDNN in the build, or on a CPU
+-- without AVX-512 (oneDNN 2.6 has no bf16 kernels there), it computes in float32; on an AVX-512 CPU
+-- without bf16 instructions oneDNN emulates them, correct but slower than float32.
 local L = require "lightning"
 local class = require "lightning.class"
 local output = require "lightning.util.output"
@@ -24,24 +25,29 @@ local function warn_once(key, text)
   output.print(text)
 end
 
---- What this machine and build do with bf16-mixed, as one line (nil when it runs as designed).
+--- What this machine and build do with bf16-mixed: the layers' precision ("bf16", or "fp32" where bf16
+-- cannot run) and, when that is not the design, one line saying why.
 function BF16Mixed.limitation()
   local info = L.info().mixed_precision
   if not info then
-    return "bf16-mixed: this build of lightning has no oneDNN (libdnnl-dev), so it computes in float32"
+    return "fp32", "bf16-mixed: this build of lightning has no oneDNN (libdnnl-dev), so it computes in float32"
+  end
+  if not info.bf16_supported then
+    return "fp32", ("bf16-mixed: oneDNN has no bf16 kernels for this CPU (it runs %s, bf16 needs AVX-512), so " ..
+      "it computes in float32"):format(info.isa)
   end
   if not info.bf16_native then
-    return ("bf16-mixed: this CPU has no bf16 instructions (oneDNN uses %s): bf16 is emulated, correct but " ..
-      "slower than float32"):format(info.isa)
+    return "bf16", ("bf16-mixed: this CPU has no bf16 instructions (oneDNN runs %s): bf16 is emulated, correct " ..
+      "but slower than float32"):format(info.isa)
   end
-  return nil
+  return "bf16", nil
 end
 
 --- Switches the module's layers to bf16.
 function BF16Mixed:connect(module)
-  local limit = BF16Mixed.limitation()
+  local layers, limit = BF16Mixed.limitation()
   if limit then warn_once(limit, limit) end
-  module:set_precision("bf16")
+  module:set_precision(layers)
   self._module = module
   return module
 end
