@@ -60,7 +60,7 @@ int lt_st_read(lt_st_reader *r, const lt_st_entry *e, float *out, lt_error *err)
     if (e->dtype == LT_DTYPE_F32) return read_at(r, out, (size_t)(e->end - e->begin), at, err);
 #endif
     enum { CHUNK = 1 << 20 };
-    size_t size = lt_dtype_size(e->dtype), per_chunk = CHUNK / size;
+    size_t size = lt_st_dtype_size(e->dtype), per_chunk = CHUNK / size;
     uint8_t *buf = malloc(CHUNK);
     if (!buf) return lt_fail(err, "out of memory reading %s", r->path);
     int rc = 0;

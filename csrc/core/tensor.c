@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bf16.h"
 #include "checked.h"
 #include "iter.h"
+#include "parallel.h"
 
 /* "2^40" when the limit is a power of two (as it is unless a build lowers it), the number otherwise. */
 static const char *limit_str(int64_t limit, char *buf, size_t len) {
@@ -48,9 +50,13 @@ static void set_contiguous_strides(lt_tensor *t) {
 }
 
 int lt_tensor_new(lt_tensor *t, int ndim, const int64_t *size, lt_error *err) {
+    return lt_tensor_new_typed(t, ndim, size, LT_FLOAT32, err);
+}
+
+int lt_tensor_new_typed(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dtype, lt_error *err) {
     int64_t numel;
     if (lt_check_sizes(ndim, size, &numel, err)) return -1;
-    lt_storage *s = lt_storage_new(&lt_host_allocator, numel, err);
+    lt_storage *s = lt_storage_new(&lt_host_allocator, numel, dtype, err);
     if (!s) return -1;
     lt_tensor_release(t);
     t->storage = s;
@@ -63,18 +69,24 @@ int lt_tensor_new(lt_tensor *t, int ndim, const int64_t *size, lt_error *err) {
 
 int lt_tensor_zeros(lt_tensor *t, int ndim, const int64_t *size, lt_error *err) {
     if (lt_tensor_new(t, ndim, size, err)) return -1;
-    if (t->storage->data) memset(t->storage->data, 0, sizeof(float) * (size_t)t->storage->numel);
+    if (t->storage->data) memset(t->storage->data, 0, lt_dtype_size(t->storage->dtype) * (size_t)t->storage->numel);
     return 0;
 }
 
 int lt_tensor_resize(lt_tensor *t, int ndim, const int64_t *size, lt_error *err) {
+    return lt_tensor_resize_typed(t, ndim, size, LT_FLOAT32, err);
+}
+
+int lt_tensor_resize_typed(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dtype, lt_error *err) {
     int64_t numel, end;
     if (lt_check_sizes(ndim, size, &numel, err)) return -1;
     /* Reused even when views of it exist: a layer's output is overwritten by the next forward pass,
      * as in Torch7; callers that keep results clone them. The view keeps its offset (PyTorch's
-     * resize_), so a resized narrow() still sees the elements it saw. */
+     * resize_), so a resized narrow() still sees the elements it saw. A storage of another element
+     * type is replaced. */
     lt_storage *s = t->storage;
-    if (!s || !lt_add_ok(t->offset, numel, &end) || end > s->numel) return lt_tensor_new(t, ndim, size, err);
+    if (!s || s->dtype != dtype || !lt_add_ok(t->offset, numel, &end) || end > s->numel)
+        return lt_tensor_new_typed(t, ndim, size, dtype, err);
     t->ndim = ndim;
     memcpy(t->size, size, sizeof(int64_t) * (size_t)ndim);
     set_contiguous_strides(t);
@@ -421,6 +433,15 @@ int lt_contiguous(lt_tensor *out, const lt_tensor *in, lt_error *err) {
         return 0;
     }
     lt_tensor tmp = {0};
+    if (lt_dtype_of(in) != LT_FLOAT32) {
+        if (lt_tensor_new_typed(&tmp, in->ndim, in->size, lt_dtype_of(in), err) || lt_convert(&tmp, in, err)) {
+            lt_tensor_release(&tmp);
+            return -1;
+        }
+        lt_tensor_release(out);
+        *out = tmp;
+        return 0;
+    }
     if (lt_tensor_new(&tmp, in->ndim, in->size, err)) return -1;
     lt_iter it;
     const lt_tensor *ts[2] = {&tmp, in};
@@ -428,5 +449,63 @@ int lt_contiguous(lt_tensor *out, const lt_tensor *in, lt_error *err) {
     lt_iter_run(&it, copy_row, NULL);
     lt_tensor_release(out);
     *out = tmp;
+    return 0;
+}
+
+/* ---- converting between element types (float32 <-> bfloat16) ----
+ * Not a hot path (mixed-precision layers convert inside their kernels): it serves the boundaries, such
+ * as Tensor:float(), a bf16 activation reaching a float32 layer, a gradient arriving in another layout. */
+
+/* One row along the last dimension: n elements, strides in elements. */
+static void convert_row(void *dst, lt_dtype dt, int64_t ds, const void *src, lt_dtype st, int64_t ss, int64_t n) {
+    if (dt == LT_FLOAT32 && st == LT_FLOAT32) {
+        float *d = dst;
+        const float *s = src;
+        for (int64_t i = 0; i < n; i++) d[i * ds] = s[i * ss];
+    } else if (dt == LT_BFLOAT16 && st == LT_BFLOAT16) {
+        lt_bf16 *d = dst;
+        const lt_bf16 *s = src;
+        for (int64_t i = 0; i < n; i++) d[i * ds] = s[i * ss];
+    } else if (dt == LT_FLOAT32) {
+        float *d = dst;
+        const lt_bf16 *s = src;
+        if (ds == 1 && ss == 1) lt_bf16_to_f32_n(d, s, n);
+        else for (int64_t i = 0; i < n; i++) d[i * ds] = lt_bf16_to_f32(s[i * ss]);
+    } else {
+        lt_bf16 *d = dst;
+        const float *s = src;
+        if (ds == 1 && ss == 1) lt_bf16_from_f32_n(d, s, n);
+        else for (int64_t i = 0; i < n; i++) d[i * ds] = lt_f32_to_bf16(s[i * ss]);
+    }
+}
+
+int lt_convert(lt_tensor *dst, const lt_tensor *src, lt_error *err) {
+    char a[160], b[160];
+    if (!lt_same_shape(dst, src))
+        return lt_fail(err, "cannot convert a %s tensor into a %s one", lt_shape_str(src, a, sizeof a),
+                       lt_shape_str(dst, b, sizeof b));
+    if (lt_dtype_of(dst) == LT_UINT8 || lt_dtype_of(src) == LT_UINT8)
+        return lt_fail(err, "cannot convert %s to %s", lt_dtype_name(lt_dtype_of(src)), lt_dtype_name(lt_dtype_of(dst)));
+    int64_t n = lt_numel(src);
+    if (n == 0) return 0;
+    int nd = src->ndim, last = nd - 1;
+    int64_t row = src->size[last], rows = n / row;
+    lt_dtype dt = lt_dtype_of(dst), st = lt_dtype_of(src);
+    size_t dsz = lt_dtype_size(dt), ssz = lt_dtype_size(st);
+    char *dbase = lt_data_ptr(dst);
+    const char *sbase = lt_data_ptr(src);
+    int threads = lt_threads_for(n, LT_PARALLEL_GRAIN);
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t doff = 0, soff = 0, rest = r;
+        for (int d = last - 1; d >= 0; d--) {  /* row r's index in the leading dimensions */
+            int64_t i = rest % src->size[d];
+            rest /= src->size[d];
+            doff += i * dst->stride[d];
+            soff += i * src->stride[d];
+        }
+        convert_row(dbase + (size_t)doff * dsz, dt, dst->stride[last], sbase + (size_t)soff * ssz, st,
+                    src->stride[last], row);
+    }
     return 0;
 }

@@ -17,13 +17,16 @@
 /* Checks sizes (ndim in 1..LT_MAX_DIMS, 0 <= size, the product of the non-zero sizes at most
  * LT_MAX_NUMEL) and computes the element count. */
 int lt_check_sizes(int ndim, const int64_t *size, int64_t *numel, lt_error *err);
-/* A new contiguous tensor with uninitialised contents. t must not hold a storage. */
+/* A new contiguous float32 tensor with uninitialised contents (t's old storage, if any, is released). */
 int lt_tensor_new(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
+int lt_tensor_new_typed(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dtype, lt_error *err);
 int lt_tensor_zeros(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
 /* Makes t a contiguous tensor of the given shape, as PyTorch's resize_: it keeps t's storage and
  * offset when offset + numel fits in the storage (views of it then see the new contents), and gets a
  * new storage otherwise. Used by layers that own their outputs and scratch buffers. */
 int lt_tensor_resize(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
+/* The same with another element type (a storage of another type is replaced). */
+int lt_tensor_resize_typed(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dtype, lt_error *err);
 /* Makes dst another view of src's storage (shares it). */
 void lt_tensor_share(lt_tensor *dst, const lt_tensor *src);
 void lt_tensor_release(lt_tensor *t);
@@ -45,8 +48,10 @@ int lt_permute(lt_tensor *out, const lt_tensor *in, int ndim, const int *order, 
 int lt_squeeze(lt_tensor *out, const lt_tensor *in, int dim /* -1: all */, lt_error *err);
 int lt_unsqueeze(lt_tensor *out, const lt_tensor *in, int dim, lt_error *err);
 int lt_expand(lt_tensor *out, const lt_tensor *in, int ndim, const int64_t *size, lt_error *err);
-/* Shares in when it is contiguous, copies otherwise. */
+/* Shares in when it is contiguous, copies otherwise (keeping its element type). */
 int lt_contiguous(lt_tensor *out, const lt_tensor *in, lt_error *err);
+/* dst = src element by element, converting between float32 and bfloat16; one shape, any strides. */
+int lt_convert(lt_tensor *dst, const lt_tensor *src, lt_error *err);
 
 /* ---- broadcasting ---- */
 /* The shape that a and b broadcast to, PyTorch's rules. */

@@ -20,9 +20,9 @@ static void host_free(void *p) { free(p); }
 
 const lt_allocator lt_host_allocator = {"host", LT_DEVICE_CPU, host_alloc, host_free};
 
-lt_storage *lt_storage_new(const lt_allocator *allocator, int64_t numel, lt_error *err) {
+lt_storage *lt_storage_new(const lt_allocator *allocator, int64_t numel, lt_dtype dtype, lt_error *err) {
     size_t bytes;
-    if (numel < 0 || numel > LT_MAX_NUMEL || !lt_bytes_ok(numel, sizeof(float), &bytes)) {
+    if (numel < 0 || numel > LT_MAX_NUMEL || !lt_bytes_ok(numel, lt_dtype_size(dtype), &bytes)) {
         lt_fail(err, "cannot allocate %lld elements: at most %lld", (long long)numel, (long long)LT_MAX_NUMEL);
         return NULL;
     }
@@ -30,6 +30,7 @@ lt_storage *lt_storage_new(const lt_allocator *allocator, int64_t numel, lt_erro
     if (!s) { lt_fail(err, "out of memory"); return NULL; }
     s->data = NULL;
     s->numel = numel;
+    s->dtype = dtype;
     s->device = allocator->device;
     s->allocator = allocator;
     atomic_init(&s->refcount, 1);

@@ -1,12 +1,14 @@
-/* The tensor's data structures and the storage underneath: a reference-counted block of float32 that
- * records the device it lives on and the allocator that made it, so that a second device (a GPU) is a
- * new allocator, not an edit of every place that allocates. Only the host exists today. */
+/* The tensor's data structures and the storage underneath: a reference-counted block of elements
+ * (float32, or bfloat16 for the activations of a mixed-precision network, dtype.h) that records the
+ * device it lives on and the allocator that made it, so that a second device (a GPU) is a new
+ * allocator, not an edit of every place that allocates. Only the host exists today. */
 #ifndef LT_TENSOR_STORAGE_H
 #define LT_TENSOR_STORAGE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dtype.h"
 #include "error.h"
 
 #define LT_MAX_DIMS 8
@@ -32,8 +34,9 @@ typedef struct lt_allocator {
 extern const lt_allocator lt_host_allocator;
 
 typedef struct lt_storage {
-    float *data;                     /* NULL when numel == 0 */
+    void *data;                      /* numel elements of dtype; NULL when numel == 0 */
     int64_t numel;
+    lt_dtype dtype;
     lt_device device;
     const lt_allocator *allocator;   /* frees data; NULL for borrowed memory (never freed) */
     _Atomic int refcount;            /* storages may be shared with loader threads */
@@ -52,11 +55,22 @@ typedef struct lt_tensor {
     int64_t stride[LT_MAX_DIMS];  /* in elements; 0 for expanded dimensions */
 } lt_tensor;
 
-/* The view's first element; NULL for a storage of no elements (NULL + offset would be undefined). */
-static inline float *lt_data(const lt_tensor *t) { return t->storage->data ? t->storage->data + t->offset : NULL; }
+static inline lt_dtype lt_dtype_of(const lt_tensor *t) { return t->storage->dtype; }
 
-/* A storage of numel elements from allocator (uninitialised), with one reference. */
-lt_storage *lt_storage_new(const lt_allocator *allocator, int64_t numel, lt_error *err);
+/* The view's first element of a float32 tensor; NULL for a storage of no elements (NULL + offset
+ * would be undefined). Every tensor the user sees is float32; code that may meet a bfloat16
+ * activation asks lt_dtype_of first and uses lt_data_ptr. */
+static inline float *lt_data(const lt_tensor *t) {
+    return t->storage->data ? (float *)t->storage->data + t->offset : NULL;
+}
+
+/* The view's first element, of whatever type. */
+static inline void *lt_data_ptr(const lt_tensor *t) {
+    return t->storage->data ? (char *)t->storage->data + (size_t)t->offset * lt_dtype_size(t->storage->dtype) : NULL;
+}
+
+/* A storage of numel elements of dtype from allocator (uninitialised), with one reference. */
+lt_storage *lt_storage_new(const lt_allocator *allocator, int64_t numel, lt_dtype dtype, lt_error *err);
 void lt_storage_retain(lt_storage *s);
 /* Drops one reference; the last one frees the data through the storage's allocator. NULL is fine. */
 void lt_storage_release(lt_storage *s);

@@ -8,6 +8,7 @@
 
 #include "../core/blas.h"
 #include "../core/cpu.h"
+#include "../core/kernel.h"
 #include "../core/parallel.h"
 #include "../core/rng.h"
 #include "l_util.h"
@@ -56,12 +57,32 @@ static int l_info(lua_State *L) {
         }
     lua_setfield(L, -2, "features");
     lua_setfield(L, -2, "cpu");
+    lt_mixed_info mixed = lt_mixed_precision_info();
+    if (mixed.available) {  /* bf16 mixed precision: absent when the build has no oneDNN */
+        lua_newtable(L);
+        set_string(L, "backend", mixed.backend);
+        set_string(L, "version", mixed.version);
+        set_string(L, "isa", mixed.isa);
+        set_bool(L, "bf16_supported", mixed.bf16_supported);
+        set_bool(L, "bf16_native", mixed.bf16_native);
+        set_bool(L, "amx_native", mixed.amx_native);
+        lua_setfield(L, -2, "mixed_precision");
+    }
+    set_bool(L, "deterministic", lt_deterministic());
 #ifdef _OPENMP
     set_bool(L, "openmp", 1);
 #else
     set_bool(L, "openmp", 0);
 #endif
     return 1;
+}
+
+/* lightning.set_deterministic(on): results that do not depend on the thread count even where that
+ * costs speed (see kernel.h) */
+static int l_set_deterministic(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    lt_set_deterministic(lua_toboolean(L, 1));
+    return 0;
 }
 
 static int l_set_num_threads(lua_State *L) {
@@ -169,7 +190,7 @@ int luaopen_lightning_core(lua_State *L) {
     lt_set_num_threads(lt_get_num_threads());
 
     static const luaL_Reg fns[] = {
-        {"info", l_info}, {"set_num_threads", l_set_num_threads}, {"get_num_threads", l_get_num_threads},
+        {"info", l_info}, {"set_deterministic", l_set_deterministic}, {"set_num_threads", l_set_num_threads}, {"get_num_threads", l_get_num_threads},
         {"manual_seed", l_manual_seed}, {"get_rng_state", l_get_rng_state}, {"set_rng_state", l_set_rng_state},
         {"now", l_now}, {NULL, NULL}};
     luaL_newlib(L, fns);

@@ -19,13 +19,13 @@ void lt_open_tfevents(lua_State *L, int io);  /* l_tfevents.c */
 #define LOAD_ST "lightning.load_safetensors"
 
 /* The dtype a tensor asks to be saved as (its field t.dtype; F32 when absent). */
-static lt_dtype tensor_dtype(lua_State *L, int idx, const char *name) {
+static lt_st_dtype tensor_dtype(lua_State *L, int idx, const char *name) {
     lua_getfield(L, idx, "dtype");
-    lt_dtype dtype = LT_DTYPE_F32;
+    lt_st_dtype dtype = LT_DTYPE_F32;
     if (!lua_isnil(L, -1)) {
         size_t len;
         const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-        if (!s || lt_dtype_from_name(s, len, &dtype))
+        if (!s || lt_st_dtype_from_name(s, len, &dtype))
             lt_raisef(L, SAVE_ST, "tensor \"%s\" has dtype %s%s%s; expected one of F64, F32, F16, BF16, I64, I32, I16, I8, "
                       "U64, U32, U16, U8, BOOL", name, s ? "\"" : "a ", s ? s : lt_typename(L, -1), s ? "\"" : "");
     }
@@ -103,7 +103,7 @@ static void push_loaded_tensor(lua_State *L, lt_st_reader *r, const lt_st_entry 
         lt_raisef(L, LOAD_ST, "%s: tensor \"%s\": %s", r->path, e->name, err.msg);
     if (e->numel && lt_st_read(r, e, lt_data(t), &err)) lt_raise(L, LOAD_ST, &err);
     if (e->dtype != LT_DTYPE_F32) {
-        lua_pushstring(L, lt_dtype_name(e->dtype));
+        lua_pushstring(L, lt_st_dtype_name(e->dtype));
         lua_setfield(L, -2, "dtype");
     }
     if (e->ndim == 0) {

@@ -93,15 +93,29 @@ int lt_argerror(lua_State *L, int idx, const char *fname, const char *fmt, ...) 
     return luaL_error(L, "%s: argument %d %s", fname, is_method ? idx - 1 : idx, what);
 }
 
-lt_tensor *lt_test_tensor(lua_State *L, int idx, const char *fname) {
+lt_tensor *lt_test_tensor_any(lua_State *L, int idx, const char *fname) {
     lt_tensor *t = luaL_testudata(L, idx, LT_TENSOR_MT);
     if (t && !t->storage) lt_argerror(L, idx, fname, "is a closed tensor (its memory was released)");
     return t;
 }
 
-lt_tensor *lt_check_tensor(lua_State *L, int idx, const char *fname) {
-    lt_tensor *t = lt_test_tensor(L, idx, fname);
+lt_tensor *lt_test_tensor(lua_State *L, int idx, const char *fname) {
+    lt_tensor *t = lt_test_tensor_any(L, idx, fname);
+    if (t && lt_dtype_of(t) != LT_FLOAT32)
+        lt_argerror(L, idx, fname, "is a %s tensor (an activation of a mixed-precision layer): call :float() first",
+                    lt_dtype_name(lt_dtype_of(t)));
+    return t;
+}
+
+lt_tensor *lt_check_tensor_any(lua_State *L, int idx, const char *fname) {
+    lt_tensor *t = lt_test_tensor_any(L, idx, fname);
     if (!t) lt_argerror(L, idx, fname, "must be a tensor, got %s", lt_typename(L, idx));
+    return t;
+}
+
+lt_tensor *lt_check_tensor(lua_State *L, int idx, const char *fname) {
+    lt_tensor *t = lt_check_tensor_any(L, idx, fname);
+    if (lt_dtype_of(t) != LT_FLOAT32) lt_test_tensor(L, idx, fname);  /* raises */
     return t;
 }
 

@@ -23,10 +23,16 @@ lt_tensor *lt_push_tensor(lua_State *L);
 /* "tensor" for tensors, Lua's type name otherwise. */
 const char *lt_typename(lua_State *L, int idx);
 int lt_argerror(lua_State *L, int idx, const char *fname, const char *fmt, ...);
-/* The tensor at idx, or an error. */
+/* The float32 tensor at idx, or an error (also for a bfloat16 one: most functions compute on float32;
+ * the message tells the user to call :float()). */
 lt_tensor *lt_check_tensor(lua_State *L, int idx, const char *fname);
-/* The tensor at idx, or NULL if the value there is not a tensor. Errors on a closed tensor. */
+/* The float32 tensor at idx, or NULL if the value there is not a tensor. Errors on a closed tensor and
+ * on a bfloat16 one. */
 lt_tensor *lt_test_tensor(lua_State *L, int idx, const char *fname);
+/* The same for functions that take tensors of any element type (shape queries, views, conversions,
+ * the layers' bindings, whose fronts convert what their kernels cannot take). */
+lt_tensor *lt_check_tensor_any(lua_State *L, int idx, const char *fname);
+lt_tensor *lt_test_tensor_any(lua_State *L, int idx, const char *fname);
 lua_Number lt_check_number(lua_State *L, int idx, const char *fname);
 lua_Number lt_opt_number(lua_State *L, int idx, const char *fname, lua_Number def);
 lua_Integer lt_check_integer(lua_State *L, int idx, const char *fname);
