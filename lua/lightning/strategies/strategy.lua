@@ -14,7 +14,8 @@
 --   optimizer_zero_grad(optimizer, batch_idx)       first batch of an accumulation group:
 --                                                   on_before_zero_grad hooks, the module's optimizer_zero_grad
 --   backward(loss, optimizer, batch, outputs, sync) pre_backward, the plugin's pre_backward / backward
---                                                   (the module's backward_step) / post_backward, post_backward;
+--                                                   (the module's backward_step), finish_backward, the
+--                                                   plugin's post_backward, post_backward;
 --                                                   sync: this pass ends an accumulation group (its gradients
 --                                                   are the ones stepped on: the moment to reduce them)
 --   optimizer_step(optimizer, batch_idx, accumulated) last batch of a group: gradients divided by the
@@ -102,9 +103,12 @@ function Strategy:optimizer_zero_grad(optimizer, batch_idx)
   trainer:_call_module_hook("optimizer_zero_grad", trainer.current_epoch, batch_idx, optimizer)
 end
 
---- Hooks for a subclass around the backward pass (a data-parallel strategy starts and finishes its
--- gradient reduction here).
+--- Hooks for a subclass around the backward pass: pre_backward before it, finish_backward as soon as it
+-- has run (before the on_after_backward hooks: a data-parallel strategy completes its gradient
+-- reduction there, so that those hooks see the averaged gradients, as after PyTorch DDP's backward),
+-- post_backward last.
 function Strategy:pre_backward(loss, sync) end
+function Strategy:finish_backward(sync) end
 function Strategy:post_backward(loss, sync) end
 
 function Strategy:backward(loss, optimizer, batch, outputs, sync)
@@ -112,6 +116,7 @@ function Strategy:backward(loss, optimizer, batch, outputs, sync)
   self:pre_backward(loss, sync)
   loss = plugin:pre_backward(loss, module)
   plugin:backward(loss, module, optimizer, batch, outputs)
+  self:finish_backward(sync)
   loss = plugin:post_backward(loss, module)
   self:post_backward(loss, sync)
   return loss
