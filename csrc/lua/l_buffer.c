@@ -37,11 +37,10 @@ static int l_buffer(lua_State *L) {
 }
 
 static int64_t check_index(lua_State *L, const lt_buffer *b, const char *fname) {
-    if (!lua_isinteger(L, 2)) {
-        lt_argerror(L, 2, fname, "the index must be an integer, got %s", lt_typename(L, 2));
-        return 0;
-    }
-    lua_Integer i = lua_tointeger(L, 2);
+    int is_integer = 0;
+    lua_Integer i = lua_tointegerx(L, 2, &is_integer);
+    if (!is_integer || lua_type(L, 2) != LUA_TNUMBER)
+        lt_raisef(L, fname, "the index must be an integer, got %s", luaL_tolstring(L, 2, NULL));
     if (i < 1 || i > b->len) lt_raisef(L, fname, "index %lld is out of range 1..%lld", (long long)i, (long long)b->len);
     return i - 1;
 }
@@ -57,18 +56,15 @@ static void store_element(lua_State *L, lt_buffer *b, int64_t i, int idx, const 
         ((double *)b->data)[i] = lt_check_number(L, idx, fname);
         return;
     }
-    if (!lua_isinteger(L, idx)) {
-        lua_Integer v = 0;
-        if (lua_type(L, idx) != LUA_TNUMBER || !lua_numbertointeger(lua_tonumber(L, idx), &v))
-            lt_raisef(L, fname, "an int64 buffer takes integers, got %s", luaL_tolstring(L, idx, NULL));
-        ((int64_t *)b->data)[i] = v;
-        return;
-    }
-    ((int64_t *)b->data)[i] = lua_tointeger(L, idx);
+    int is_integer = 0;
+    lua_Integer v = lua_tointegerx(L, idx, &is_integer);
+    if (!is_integer || lua_type(L, idx) != LUA_TNUMBER)
+        lt_raisef(L, fname, "an int64 buffer takes integers, got %s", luaL_tolstring(L, idx, NULL));
+    ((int64_t *)b->data)[i] = v;
 }
 
 static int buffer_index(lua_State *L) {
-    lt_buffer *b = check_buffer(L, 1, "Buffer:__index");
+    lt_buffer *b = check_buffer(L, 1, "Buffer[i]");
     if (lua_type(L, 2) == LUA_TSTRING) {  /* methods */
         luaL_getmetatable(L, LT_BUFFER_MT);
         lua_getfield(L, -1, "methods");
@@ -76,13 +72,13 @@ static int buffer_index(lua_State *L) {
         lua_rawget(L, -2);
         return 1;
     }
-    push_element(L, b, check_index(L, b, "Buffer:__index"));
+    push_element(L, b, check_index(L, b, "Buffer[i]"));
     return 1;
 }
 
 static int buffer_newindex(lua_State *L) {
-    lt_buffer *b = check_buffer(L, 1, "Buffer:__newindex");
-    store_element(L, b, check_index(L, b, "Buffer:__newindex"), 3, "Buffer:__newindex");
+    lt_buffer *b = check_buffer(L, 1, "Buffer[i] = v");
+    store_element(L, b, check_index(L, b, "Buffer[i] = v"), 3, "Buffer[i] = v");
     return 0;
 }
 

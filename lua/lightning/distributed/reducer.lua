@@ -1,6 +1,6 @@
 --- Reducer: a model's gradients averaged over processes in buckets that start their all-reduce while the
 -- backward pass still runs (PyTorch DDP's Reducer, Horovod's tensor fusion).
---   local r = Reducer{module = model, comm = comm, bucket_cap_mb = 2, overlap = true}
+--   local r = Reducer{module = model, comm = comm, bucket_cap_mb = 1, overlap = true}
 --   r:prepare()     before a backward pass whose gradients are to be averaged (the last micro-batch
 --                   of an accumulation group); watches the pass through lightning.nn.backward_hook
 --   r:finish()      after it: starts the buckets not started yet, waits for all; the gradients are
@@ -48,10 +48,10 @@ Reducer.plan_buckets = plan_buckets
 
 function Reducer:__init(opts)
   self.module, self.comm = opts.module, opts.comm
-  self.bucket_cap_mb = opts.bucket_cap_mb or 2
+  self.bucket_cap_mb = opts.bucket_cap_mb or 1
   self.overlap = opts.overlap ~= false
   self:_build()
-  self._stats = {steps = 0, wait_s = 0, backward_s = 0, started_in_pass = 0, buckets_started = 0}
+  self._stats = {steps = 0, wait_s = 0, backward_s = 0, started_in_pass = 0, buckets_started = 0, bytes_done_in_pass = 0}
 end
 
 -- Flattens the parameters and lays out the buckets and who owns which parameter.
@@ -145,6 +145,10 @@ function Reducer:finish()
   local waiting = L.now()
   backward_hook.set(self._previous_watcher)
   local ok, err = pcall(function()
+    -- what the pass hid: the bytes whose reduction was over when the pass ended
+    for b = 1, self.next_start - 1 do
+      if self.buckets[b].work:test() then self._stats.bytes_done_in_pass = self._stats.bytes_done_in_pass + 4 * self.buckets[b].numel end
+    end
     while self.next_start <= #self.buckets do self:_start(self.next_start) end
     for _, bucket in ipairs(self.buckets) do bucket.work:wait() end
   end)
@@ -158,7 +162,8 @@ function Reducer:finish()
 end
 
 --- {steps, buckets, bucket_bytes, bytes (per step), wait_s (total time blocked in finish), backward_s (total
--- time of the passes before it), started_in_pass (buckets started while a pass still ran), buckets_started}
+-- time of the passes before it), started_in_pass (buckets started while a pass still ran), buckets_started,
+-- bytes_done_in_pass (of the reductions over by the end of their pass: what the overlap hid)}
 function Reducer:stats()
   local s = {}
   for k, v in pairs(self._stats) do s[k] = v end

@@ -23,6 +23,7 @@ function BatchNormReLUMaxPool2d:__init(bn)
   self.bn = bn  -- a plain field, not a child: bn's parameters are counted where bn is registered
   self.needs_input_grad = true
   self.output, self.grad_input, self._dy = L.empty(0), L.empty(0), L.empty(0)
+  self._fused_output = self.output
   self._codes = L.empty(0)  -- which element of each window passed (for the backward pass)
   self._kernel = C.kernel_handle()
 end
@@ -32,7 +33,8 @@ end
 local function unfused_forward(self, input)
   self._relu_pool = self._relu_pool or pooling.ReLUMaxPool2d(2)
   self._unfused = true
-  return self._relu_pool:forward(self.bn:forward(input))
+  self.output = self._relu_pool:forward(self.bn:forward(input))
+  return self.output
 end
 
 local function unfused_backward(self, input, grad_output)
@@ -47,6 +49,7 @@ end
 function BatchNormReLUMaxPool2d:forward(input)
   self._unfused = false
   if self.bn:_reduces_statistics() then return unfused_forward(self, input) end
+  self.output = self._fused_output
   local args = self.bn:_forward_args("BatchNormReLUMaxPool2d:forward", input)
   args.handle, args.output, args.codes = self._kernel, self.output, self._codes
   C.bn_relu_pool_forward(args)

@@ -2,7 +2,7 @@
 -- over MPI, PyTorch Lightning's DDPStrategy on Open MPI (lightning.distributed). Each process holds the
 -- whole model and trains on its share of every batch; N processes at batch_size B train like one at
 -- N x B.
---   L.strategies.DDPStrategy{bucket_cap_mb = 2, overlap = true, sync_batchnorm = false, precision_plugin}
+--   L.strategies.DDPStrategy{bucket_cap_mb = 1, overlap = true, sync_batchnorm = false, precision_plugin}
 -- What it does:
 --   setup_environment  starts MPI (mpirun started the processes: lightning-train --nproc N, or
 --                      mpirun -np N lua train.lua ...); library output is silenced on the processes but
@@ -41,7 +41,7 @@ DDPStrategy.strategy_name = "ddp"
 
 DDPStrategy.option_specs = {
   precision_plugin = Strategy.option_specs.precision_plugin,
-  bucket_cap_mb = {kind = "number", above = 0, finite = true, default = 2},
+  bucket_cap_mb = {kind = "number", above = 0, finite = true, default = 1},
   overlap = {kind = "boolean", default = true},
   sync_batchnorm = {kind = "boolean", default = false},
 }
@@ -328,9 +328,9 @@ function DDPStrategy:_report(s)
   local sizes = {}
   for i, b in ipairs(s.bucket_bytes) do sizes[i] = ("%.2f"):format(b / 2 ^ 20) end
   output.print(("DDPStrategy: %d processes, gradients in %d buckets (%s MB); waited %.2f ms per step for the " ..
-    "all-reduce after a %.1f ms backward pass; %d of %d buckets started during the pass"):format(self:world_size(),
-    s.buckets, table.concat(sizes, ", "), 1e3 * s.wait_s / s.steps, 1e3 * s.backward_s / s.steps,
-    s.started_in_pass, s.buckets_started))
+    "all-reduce after a %.1f ms backward pass; %.0f %% of the gradients were averaged during the pass")
+    :format(self:world_size(), s.buckets, table.concat(sizes, ", "), 1e3 * s.wait_s / s.steps,
+    1e3 * s.backward_s / s.steps, 100 * s.bytes_done_in_pass / (s.bytes * s.steps)))
 end
 
 function DDPStrategy:__tostring()
