@@ -312,7 +312,7 @@ function DDPStrategy:teardown()
   if trainer and trainer.interrupted and not self._agreed_failure then
     -- the others may be waiting in a collective for this process: it ends the job when it exits
     distributed.set_fault(true)
-  elseif trainer and trainer.state.fn == "fit" and self._reducer and self:is_global_zero() then
+  elseif trainer and trainer.state.fn == "fit" and self._reducer and self:is_global_zero() and self:world_size() > 1 then
     self:_report(self._reducer:stats())
   end
   if self._silenced then
