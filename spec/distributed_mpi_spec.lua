@@ -207,6 +207,31 @@ describe("Faults in a data-parallel job", function()
   end)
 end)
 
+describe("Resuming inside an epoch", function()
+  it("from the state rank 0 saved when it failed, with 1 and with 4 processes, at the same sample", function()
+    local straight = single({kind = "plain", batch = 8, epochs = 2})
+    -- rank 0 fails after step 13 (batch 3 of epoch 1): it saves the last good state, on_exception
+    local job = M.mpirun(2, "fit", {kind = "plain", batch = 4, epochs = 2, checkpoint = true, fail_at_step = 13,
+      fail_rank = 0}, {timeout = 60})
+    assert.are_not.equal(0, job.code)
+    assert.matches("failing on purpose", job.output)
+    assert.matches("saved to [^\n]*on_exception%.safetensors", job.output)
+    local copy = H.tmpdir()
+    assert(os.execute(("cp -r %q/ckpt %q/"):format(job.out, copy)))
+    for _, run in ipairs({{np = 1, batch = 8, out = job.out}, {np = 4, batch = 2, out = copy}}) do
+      local resumed = M.mpirun(run.np, "fit", {kind = "plain", batch = run.batch, epochs = 2, checkpoint = true,
+        ckpt_path = "last", out = run.out})
+      M.assert_ok(resumed)
+      local report = M.results(resumed)[1]
+      assert.equal(straight.summary.global_step, report.global_step)
+      assert_same_weights(resumed, straight, 1e-5)
+    end
+    H.rmdir(job.out)
+    H.rmdir(copy)
+    H.rmdir(straight.dir)
+  end)
+end)
+
 describe("lightning-train --nproc N (examples/train.lua)", function()
   it("starts mpirun with the options this machine needs; only rank 0 prints and writes", function()
     local dir = H.tmpdir()

@@ -49,18 +49,18 @@ static int sentinel_gc(lua_State *L) {
     return 0;
 }
 
+static void set_integer(lua_State *L, const char *key, lua_Integer v) {
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, key);
+}
+
 static void push_info(lua_State *L, const lt_dist_info *in) {
     lua_createtable(L, 0, 7);
-    lua_pushinteger(L, in->rank);
-    lua_setfield(L, -2, "rank");
-    lua_pushinteger(L, in->world_size);
-    lua_setfield(L, -2, "world_size");
-    lua_pushinteger(L, in->local_rank);
-    lua_setfield(L, -2, "local_rank");
-    lua_pushinteger(L, in->local_world_size);
-    lua_setfield(L, -2, "local_world_size");
-    lua_pushinteger(L, in->thread_level);
-    lua_setfield(L, -2, "thread_level");
+    set_integer(L, "rank", in->rank);
+    set_integer(L, "world_size", in->world_size);
+    set_integer(L, "local_rank", in->local_rank);
+    set_integer(L, "local_world_size", in->local_world_size);
+    set_integer(L, "thread_level", in->thread_level);
     lua_pushboolean(L, in->owns_mpi);
     lua_setfield(L, -2, "owns_mpi");
     lua_pushstring(L, in->library);

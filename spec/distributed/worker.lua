@@ -148,14 +148,17 @@ end
 function scenarios.fit()
   local trainer, model = T.fit({kind = o.kind, batch = o.batch, epochs = o.epochs, accumulate = o.accumulate, root = o.out,
     checkpoint = o.checkpoint, loggers = o.loggers, early_stopping = o.early_stopping, ckpt_path = o.ckpt_path,
-    bucket_cap_mb = o.bucket_cap_mb, callbacks = o.kill_at_epoch and {{
+    bucket_cap_mb = o.bucket_cap_mb, callbacks = {{
       on_train_epoch_end = function(_, tr)
         if tr.current_epoch == o.kill_at_epoch and tr.global_rank == o.kill_rank then
           write("killed_at", tostring(L.now()))
           local stat = io.open("/proc/self/stat"):read("l")
           os.execute("kill -9 " .. stat:match("^(%d+)"))
         end
-      end}} or nil})
+      end,
+      on_train_batch_end = function(_, tr)
+        if tr.global_step == o.fail_at_step and tr.global_rank == o.fail_rank then error("failing on purpose", 0) end
+      end}}})
   report(T.summary(trainer))
   if trainer.is_global_zero then L.save_safetensors(o.out .. "/weights.safetensors", model:state_dict()) end
 end

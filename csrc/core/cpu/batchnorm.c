@@ -156,19 +156,32 @@ bn_grad lt_bn_grad_coefficients(double sum_dy, double sum_dy_xc, int64_t count, 
     return (bn_grad){(float)k, (float)(-k * dvar), (float)(-k * dmean)};
 }
 
-static int batchnorm_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, lt_bn_vectors v,
-                                 lt_batchnorm_shape s, lt_batchnorm_params p) {
-    (void)ctx;
+/* The forward pass over every channel: its statistics from the batch (sums NULL) or from sums added
+ * over processes, saved; then the normalisation. */
+static void forward_channels(float *out, const float *in, const double *sums, lt_bn_vectors v, lt_batchnorm_shape s,
+                             lt_batchnorm_params p) {
     channel_view vx = lt_bn_view(s.n, s.c, s.inner, s.x), vy = lt_bn_view(s.n, s.c, s.inner, s.y);
-    int64_t count = s.n * s.inner;
-    int threads = lt_threads_for(s.c * count, LT_PARALLEL_GRAIN);
+    int64_t count = sums ? (int64_t)sums[2 * s.c] : s.n * s.inner;
+    int threads = lt_threads_for(s.c * s.n * s.inner, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int64_t c = 0; c < s.c; c++) {
-        bn_affine t = lt_bn_channel_forward(in + c * vx.sc, vx, c, count, v, p);
+        bn_affine t;
+        if (sums) {
+            double mean = sums[c] / (double)count;
+            t = from_batch_moments(mean, sums[s.c + c] / (double)count - mean * mean, c, count, v, p);
+        } else {
+            t = lt_bn_channel_forward(in + c * vx.sc, vx, c, count, v, p);
+        }
         v.save_mean[c] = t.mean;
         v.save_invstd[c] = t.invstd;
         channel_affine(out + c * vy.sc, vy, in + c * vx.sc, vx, t.scale, t.shift);
     }
+}
+
+static int batchnorm_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, lt_bn_vectors v,
+                                 lt_batchnorm_shape s, lt_batchnorm_params p) {
+    (void)ctx;
+    forward_channels(out, in, NULL, v, s, p);
     return 0;
 }
 
@@ -216,17 +229,7 @@ static int batchnorm_statistics_cpu(lt_kernel_ctx *ctx, double *sums, const floa
 static int batchnorm_normalize_cpu(lt_kernel_ctx *ctx, float *out, const float *in, const double *sums, lt_bn_vectors v,
                                    lt_batchnorm_shape s, lt_batchnorm_params p) {
     (void)ctx;
-    channel_view vx = lt_bn_view(s.n, s.c, s.inner, s.x), vy = lt_bn_view(s.n, s.c, s.inner, s.y);
-    int64_t count = (int64_t)sums[2 * s.c];
-    int threads = lt_threads_for(s.c * s.n * s.inner, LT_PARALLEL_GRAIN);
-    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t c = 0; c < s.c; c++) {
-        double mean = sums[c] / (double)count;
-        bn_affine t = from_batch_moments(mean, sums[s.c + c] / (double)count - mean * mean, c, count, v, p);
-        v.save_mean[c] = t.mean;
-        v.save_invstd[c] = t.invstd;
-        channel_affine(out + c * vy.sc, vy, in + c * vx.sc, vx, t.scale, t.shift);
-    }
+    forward_channels(out, in, sums, v, s, p);
     return 0;
 }
 

@@ -22,6 +22,7 @@
 --   save_checkpoint    global rank 0 writes (the others wait at the Trainer's barrier); the file also
 --                      records the number of processes and each one's generator
 --   load_checkpoint    every process reads the file global rank 0 names, and checks they read the same
+--                      (a position inside an epoch resumes at the same sample with another process count)
 --   teardown           after an error marks this process as failed (lightning.distributed.set_fault):
 --                      at its exit it ends the whole job rather than leave the others waiting
 local L = require "lightning"
@@ -239,6 +240,12 @@ function DDPStrategy:_shared_draw()
 end
 
 function DDPStrategy:process_dataloader(loader, kind)
+  local share = self:_share_of(loader, kind)
+  if kind == "train" then self:resume_position(share) end
+  return share
+end
+
+function DDPStrategy:_share_of(loader, kind)
   if self:world_size() == 1 then return loader end
   if getmetatable(loader) ~= DataLoader then
     if not self._warned_loader and self:is_global_zero() then
@@ -274,15 +281,6 @@ function DDPStrategy:save_checkpoint(ckpt, path)
   Strategy.save_checkpoint(self, ckpt, path)
 end
 
--- A checkpoint saved by N processes resumed by M: the position inside an epoch counts each process's
--- batches, so it is scaled (to the batch below when N x done does not split into M).
-local function rescale_position(loops, world_size)
-  local saved = loops.world_size
-  if saved and saved ~= world_size and loops.batches_done then
-    loops.batches_done = loops.batches_done * saved // world_size
-  end
-end
-
 function DDPStrategy:load_checkpoint(path)
   local fname = "DDPStrategy:load_checkpoint"
   local chosen = distributed.broadcast(path, 0)
@@ -299,8 +297,8 @@ function DDPStrategy:load_checkpoint(path)
   if type(ckpt.loops) == "table" then
     local states = ckpt.loops.rng_states
     if type(states) == "table" and #states == self:world_size() then ckpt.rng_state = states[self:global_rank() + 1] end
-    rescale_position(ckpt.loops, self:world_size())
   end
+  self._resumed_loops = ckpt.loops   -- (the position inside an epoch: see Strategy:resume_position)
   return ckpt
 end
 
