@@ -166,6 +166,25 @@ describe("Data-parallel training (Trainer{strategy = \"ddp\"}, chosen by itself 
   end)
 end)
 
+-- Resumes a job's last checkpoint with 1 process at batch 8 and (from a copy) with 4 at batch 2: both
+-- end where the uninterrupted run `straight` (1 process at batch 8) ended.
+local function resume_with_1_and_4(job, straight, epochs)
+  local copy = H.tmpdir()
+  assert(os.execute(("cp -r %q/ckpt %q/"):format(job.out, copy)))
+  for _, run in ipairs({{np = 1, batch = 8, out = job.out}, {np = 4, batch = 2, out = copy}}) do
+    local resumed = M.mpirun(run.np, "fit", {kind = "plain", batch = run.batch, epochs = epochs, checkpoint = true,
+      ckpt_path = "last", out = run.out})
+    M.assert_ok(resumed)
+    local report = M.results(resumed)[1]
+    assert.equal(epochs, report.epoch)
+    assert.equal(straight.summary.global_step, report.global_step)
+    assert_same_weights(resumed, straight, 1e-5)
+  end
+  H.rmdir(job.out)
+  H.rmdir(copy)
+  H.rmdir(straight.dir)
+end
+
 describe("Faults in a data-parallel job", function()
   it("a process that fails in fit ends the job within seconds (the others were waiting for it)", function()
     local job = M.mpirun(2, "failure", {}, {timeout = 60})
@@ -189,21 +208,7 @@ describe("Faults in a data-parallel job", function()
     assert.is_true(job.finished - killed_at < 5, ("the job took %.1f s to end after the kill"):format(job.finished - killed_at))
     assert.is_true(fs.exists(job.out .. "/ckpt/last.safetensors"))
     assert.is_nil(io.open(job.out .. "/weights.safetensors"), "the job finished after all")
-    -- resumed by 1 process at batch 8, and (from the same checkpoint) by 4 at batch 2
-    local copy = H.tmpdir()
-    assert(os.execute(("cp -r %q/ckpt %q/"):format(job.out, copy)))
-    for _, run in ipairs({{np = 1, batch = 8, out = job.out}, {np = 4, batch = 2, out = copy}}) do
-      local resumed = M.mpirun(run.np, "fit", {kind = "plain", batch = run.batch, epochs = 4, checkpoint = true,
-        ckpt_path = "last", out = run.out})
-      M.assert_ok(resumed)
-      local report = M.results(resumed)[1]
-      assert.equal(4, report.epoch)
-      assert.equal(straight.summary.global_step, report.global_step)
-      assert_same_weights(resumed, straight, 1e-5)
-    end
-    H.rmdir(job.out)
-    H.rmdir(copy)
-    H.rmdir(straight.dir)
+    resume_with_1_and_4(job, straight, 4)
   end)
 end)
 
@@ -216,19 +221,7 @@ describe("Resuming inside an epoch", function()
     assert.are_not.equal(0, job.code)
     assert.matches("failing on purpose", job.output)
     assert.matches("saved to [^\n]*on_exception%.safetensors", job.output)
-    local copy = H.tmpdir()
-    assert(os.execute(("cp -r %q/ckpt %q/"):format(job.out, copy)))
-    for _, run in ipairs({{np = 1, batch = 8, out = job.out}, {np = 4, batch = 2, out = copy}}) do
-      local resumed = M.mpirun(run.np, "fit", {kind = "plain", batch = run.batch, epochs = 2, checkpoint = true,
-        ckpt_path = "last", out = run.out})
-      M.assert_ok(resumed)
-      local report = M.results(resumed)[1]
-      assert.equal(straight.summary.global_step, report.global_step)
-      assert_same_weights(resumed, straight, 1e-5)
-    end
-    H.rmdir(job.out)
-    H.rmdir(copy)
-    H.rmdir(straight.dir)
+    resume_with_1_and_4(job, straight, 2)
   end)
 end)
 
