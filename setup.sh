@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # (libopenmpi-dev, openmpi-bin: Open MPI 4.1.4 for data-parallel training; the library builds without them)
 PACKAGES="lua5.4 liblua5.4-dev luarocks lua-busted lua-argparse lua-cjson \
   build-essential cmake pkg-config libopenblas-dev libpng-dev zlib1g-dev \
-  clang libclang-rt-14-dev curl ca-certificates dataset-fashion-mnist \
+  clang libclang-rt-14-dev libomp-14-dev curl ca-certificates dataset-fashion-mnist \
   libopenmpi-dev openmpi-bin"
 
 missing=""

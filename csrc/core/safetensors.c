@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bytebuf.h"
+#include "checked.h"
 #include "json.h"
 
 /* ---- dtypes ---- */
@@ -150,16 +151,13 @@ static int parse_entry(lt_st_entry *e, lt_json *member, size_t data_len, lt_erro
     if (shape->count > LT_MAX_DIMS)
         return lt_fail(err, "tensor \"%.200s\": %zu dimensions; at most %d are supported", name, shape->count, LT_MAX_DIMS);
     e->ndim = (int)shape->count;
-    uint64_t numel = 1;
-    bool too_large = false;
-    for (int d = 0; d < e->ndim; d++) {
+    for (int d = 0; d < e->ndim; d++)
         if (json_size(&shape->items[d], name, "shape sizes", &e->shape[d], err)) return -1;
-        too_large |= __builtin_mul_overflow(numel, (uint64_t)e->shape[d], &numel);
-    }
-    uint64_t bytes;
-    too_large |= __builtin_mul_overflow(numel, (uint64_t)lt_dtype_size(e->dtype), &bytes);
-    if (too_large || numel > (uint64_t)INT64_MAX) return lt_fail(err, "tensor \"%.200s\": the shape is too large", name);
-    e->numel = (int64_t)numel;
+    int64_t numel;
+    size_t bytes;
+    if (!lt_product_ok(e->ndim, e->shape, INT64_MAX, &numel) || !lt_bytes_ok(numel, lt_dtype_size(e->dtype), &bytes))
+        return lt_fail(err, "tensor \"%.200s\": the shape is too large", name);
+    e->numel = numel;
 
     if (offsets->type != LT_JSON_ARRAY || offsets->count != 2)
         return lt_fail(err, "tensor \"%.200s\": data_offsets must be an array [begin, end]", name);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bytebuf.h"
+#include "checked.h"
 #include "fileio.h"
 #include "json.h"
 #include "safetensors.h"
@@ -49,8 +50,11 @@ static int compare_write_names(const void *a, const void *b) {
 }
 
 static int check_entries(lt_st_write_entry *entries, size_t count, const lt_st_meta *meta, size_t num_meta, lt_error *err) {
+    size_t total = 0, bytes;  /* the data section, whose offsets the header holds */
     for (size_t i = 0; i < count; i++) {
         const lt_st_write_entry *e = &entries[i];
+        if (!lt_bytes_ok(lt_numel(e->tensor), lt_dtype_size(e->dtype), &bytes) || !lt_size_add_ok(total, bytes, &total))
+            return lt_fail(err, "the tensors hold more bytes than a file can address");
         if (!lt_utf8_valid(e->name, e->name_len)) return lt_fail(err, "tensor name \"%.200s\" is not valid UTF-8", e->name);
         if (e->name_len == 12 && memcmp(e->name, "__metadata__", 12) == 0)
             return lt_fail(err, "\"__metadata__\" is reserved and cannot name a tensor");

@@ -126,14 +126,14 @@ static int l_load_safetensors(lua_State *L) {
 
     lt_error err;
     if (lt_st_open(r, path, &err)) return lt_raise(L, LOAD_ST, &err);
-    lua_createtable(L, 0, (int)r->file.num_entries);
+    lua_createtable(L, 0, lt_table_hint((int64_t)r->file.num_entries));
     for (size_t i = 0; i < r->file.num_entries; i++) {
         const lt_st_entry *e = &r->file.entries[i];
         lua_pushlstring(L, e->name, e->name_len);
         push_loaded_tensor(L, r, e);
         lua_rawset(L, -3);
     }
-    lua_createtable(L, 0, (int)r->file.num_meta);
+    lua_createtable(L, 0, lt_table_hint((int64_t)r->file.num_meta));
     for (size_t i = 0; i < r->file.num_meta; i++) {
         lua_pushlstring(L, r->file.meta[i].key, r->file.meta[i].key_len);
         lua_pushlstring(L, r->file.meta[i].value, r->file.meta[i].value_len);
@@ -178,29 +178,42 @@ static int l_mkdir(lua_State *L) {
     return 0;
 }
 
+typedef struct name_list {
+    char **names;
+    size_t count;
+} name_list;
+
+static void free_name_list(void *p) {
+    name_list *list = p;
+    lt_free_names(list->names, list->count);
+    list->names = NULL;
+}
+
 /* io.listdir(path) --> sorted list of names; raises if the folder cannot be read. */
 static int l_listdir(lua_State *L) {
     const char *fname = "lightning.core.io.listdir";
     const char *path = lt_check_string(L, 1, fname);
-    char **names;
-    size_t count;
+    name_list *list = lt_push_scratch(L, sizeof *list, free_name_list);  /* building the table may raise */
     lt_error err;
-    if (lt_list_dir(path, &names, &count, &err)) return lt_raise(L, fname, &err);
-    lua_createtable(L, (int)count, 0);
-    for (size_t i = 0; i < count; i++) {
-        lua_pushstring(L, names[i]);
+    if (lt_list_dir(path, &list->names, &list->count, &err)) return lt_raise(L, fname, &err);
+    lua_createtable(L, lt_table_hint((int64_t)list->count), 0);
+    for (size_t i = 0; i < list->count; i++) {
+        lua_pushstring(L, list->names[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    lt_free_names(names, count);
+    lt_scratch_release(list);
     return 1;
 }
 
-/* io.file_type(path) --> "file", "directory", "other", or nil when nothing is there. */
+/* io.file_type(path) --> "file", "directory", "fifo", "device", "socket", "other", or nil when nothing is
+ * there. Asks stat: nothing is opened, so a FIFO cannot block it. */
 static int l_file_type(lua_State *L) {
     const char *path = lt_check_string(L, 1, "lightning.core.io.file_type");
     struct stat st;
     if (stat(path, &st) != 0) return lua_pushnil(L), 1;
-    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
+    const char *kind = S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "fifo"
+                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device" : S_ISSOCK(st.st_mode) ? "socket" : "other";
+    lua_pushstring(L, kind);
     return 1;
 }
 

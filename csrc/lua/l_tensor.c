@@ -200,21 +200,15 @@ static int t_resize_as(lua_State *L) {
 static int t_reshape(lua_State *L) { return push_resized(L, "Tensor:reshape", lt_reshape); }
 static int t_expand(lua_State *L) { return push_resized(L, "Tensor:expand", lt_expand); }
 
-static lua_Integer check_int(lua_State *L, int idx, const char *fname, const char *what) {
-    int ok;
-    lua_Integer v = lua_tointegerx(L, idx, &ok);
-    if (!ok) lt_raisef(L, fname, "%s must be an integer, got %s", what, lt_typename(L, idx));
-    return v;
-}
-
 static int t_narrow(lua_State *L) {
     const char *fname = "Tensor:narrow";
     lt_tensor *t = lt_check_tensor(L, 1, fname);
     int d = lt_check_dim(L, 2, t, fname);
-    lua_Integer start = check_int(L, 3, fname, "start"), len = check_int(L, 4, fname, "length");
+    int64_t start = lt_check_index_arg(L, 3, fname, "start");
+    lua_Integer len = lt_check_int_arg(L, 4, fname, "length");
     lt_tensor *out = lt_push_tensor(L);
     lt_error err;
-    if (lt_narrow(out, t, d, start - 1, len, &err)) lt_raise(L, fname, &err);
+    if (lt_narrow(out, t, d, start, len, &err)) lt_raise(L, fname, &err);
     return 1;
 }
 
@@ -222,10 +216,10 @@ static int t_select(lua_State *L) {
     const char *fname = "Tensor:select";
     lt_tensor *t = lt_check_tensor(L, 1, fname);
     int d = lt_check_dim(L, 2, t, fname);
-    lua_Integer i = check_int(L, 3, fname, "index");
+    int64_t i = lt_check_index_arg(L, 3, fname, "index");
     lt_tensor *out = lt_push_tensor(L);
     lt_error err;
-    if (lt_select(out, t, d, i - 1, &err)) lt_raise(L, fname, &err);
+    if (lt_select(out, t, d, i, &err)) lt_raise(L, fname, &err);
     return 1;
 }
 
@@ -278,7 +272,7 @@ static int t_squeeze(lua_State *L) {
 static int t_unsqueeze(lua_State *L) {
     const char *fname = "Tensor:unsqueeze";
     lt_tensor *t = lt_check_tensor(L, 1, fname);
-    lua_Integer d = check_int(L, 2, fname, "dimension");
+    lua_Integer d = lt_check_int_arg(L, 2, fname, "dimension");
     if (d < 0) d += t->ndim + 2;
     if (d < 1 || d > t->ndim + 1)
         lt_raisef(L, fname, "dimension %lld out of range 1..%d", (long long)lua_tointeger(L, 2), t->ndim + 1);
@@ -304,7 +298,7 @@ static int t_contiguous(lua_State *L) {
 
 static void check_indices(lua_State *L, int first, int count, const lt_tensor *t, const char *fname, int64_t *idx) {
     if (count != t->ndim) lt_raisef(L, fname, "expected %d indices for a %d-D tensor, got %d", t->ndim, t->ndim, count);
-    for (int i = 0; i < count; i++) idx[i] = check_int(L, first + i, fname, "index") - 1;
+    for (int i = 0; i < count; i++) idx[i] = lt_check_index_arg(L, first + i, fname, "index");
 }
 
 static int t_get(lua_State *L) {
@@ -346,7 +340,7 @@ static int t_item(lua_State *L) {
 
 static void push_table(lua_State *L, const lt_tensor *t, int d, int64_t off) {
     luaL_checkstack(L, 4, "tensor too deep");
-    lua_createtable(L, (int)t->size[d], 0);
+    lua_createtable(L, lt_table_hint(t->size[d]), 0);
     for (int64_t i = 0; i < t->size[d]; i++) {
         int64_t o = off + i * t->stride[d];
         if (d == t->ndim - 1) lua_pushnumber(L, t->storage->data[o]);
@@ -367,7 +361,7 @@ static int t_index(lua_State *L) {
     if (lua_type(L, 2) == LUA_TNUMBER) {
         const char *fname = "Tensor:__index";
         lt_tensor *t = lt_check_tensor(L, 1, fname);
-        lua_Integer i = check_int(L, 2, fname, "index");
+        lua_Integer i = lt_check_int_arg(L, 2, fname, "index");
         if (i < 1 || i > t->size[0])
             lt_raisef(L, fname, "index %lld out of range for dimension 1 of size %lld", (long long)i, (long long)t->size[0]);
         if (t->ndim == 1) {
@@ -390,7 +384,7 @@ static int t_newindex(lua_State *L) {
     const char *fname = "Tensor:__newindex";
     lt_tensor *t = lt_check_tensor(L, 1, fname);
     if (lua_type(L, 2) == LUA_TNUMBER) {
-        lua_Integer i = check_int(L, 2, fname, "index");
+        lua_Integer i = lt_check_int_arg(L, 2, fname, "index");
         if (i < 1 || i > t->size[0])
             lt_raisef(L, fname, "index %lld out of range for dimension 1 of size %lld", (long long)i, (long long)t->size[0]);
         lt_error err;
@@ -491,10 +485,10 @@ static int t_normal(lua_State *L) {
 static int t_tostring(lua_State *L) {
     lt_tensor *t = luaL_checkudata(L, 1, LT_TENSOR_MT);
     if (!t->storage) return lua_pushliteral(L, "tensor(<closed>)"), 1;
-    char *s = lt_tensor_format(t);
-    if (!s) return luaL_error(L, "Tensor:__tostring: out of memory");
-    lua_pushstring(L, s);
-    free(s);
+    void **text = lt_push_malloc_slot(L);  /* pushing the string may raise */
+    if (!(*text = lt_tensor_format(t))) return luaL_error(L, "Tensor:__tostring: out of memory");
+    lua_pushstring(L, *text);
+    lt_scratch_release(text);
     return 1;
 }
 
