@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "mpi_util.h"
 
 #define PIECE ((int64_t)1 << 30)

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dist.h"
 #include "mpi_util.h"
 
 static struct {

@@ -1,10 +1,11 @@
-/* Internal to csrc/core/dist: the communicators and MPI's error codes as lt_error messages. */
+/* Internal to csrc/core/dist: the communicators and MPI's error codes as lt_error messages (defined in
+ * dist.c, used by collectives.c). */
 #ifndef LT_DIST_MPI_UTIL_H
 #define LT_DIST_MPI_UTIL_H
 
 #include <mpi.h>
 
-#include "dist.h"
+#include "../error.h"
 
 /* The run's communicator (a duplicate of MPI_COMM_WORLD with MPI_ERRORS_RETURN), or MPI_COMM_NULL
  * before lt_dist_init. */
