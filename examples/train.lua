@@ -4,6 +4,8 @@
 --   lua examples/train.lua --fashion_mnist --max_epochs 5
 --   lua examples/train.lua --data_dir my_images         a folder with one sub-folder of PNGs per class
 --   lua examples/train.lua --cifar10 --resume last      continue the last run (or --resume <checkpoint>)
+--   lua examples/train.lua --cifar10 --nproc 2          data-parallel: 2 processes under mpirun, one thread
+--                                                       each, --batch_size per process (docs/distributed.md)
 -- Writes <output_dir>/checkpoints (the top 3 by --monitor and last.safetensors) and
 -- <output_dir>/logs/<experiment_name>/version_N (TensorBoard events, metrics.csv, hparams.yaml, and
 -- plots/: metrics.png, confusion_matrix.png, samples.png). Prints the original's running report (the
@@ -86,7 +88,9 @@ local function build_parser()
   p:option("--val_check_interval", "Validate after this fraction of an epoch (0.25: four times per epoch) or this many "
     .. "training batches (an integer); 1.0 (default): once per epoch."):convert(number_or_fraction)
   p:option("--check_val_every_n_epoch", "Validate after every n-th epoch.", "1"):convert(tonumber)
-  p:option("--num_threads", "Compute threads (default: all cores)."):convert(tonumber)
+  p:option("--num_threads", "Compute threads (default: all cores; 1 per process with --nproc)."):convert(tonumber)
+  p:option("--nproc", "Train with N processes (data-parallel over MPI): starts mpirun with them, as root with "
+    .. "--allow-run-as-root, oversubscribed when N exceeds the cores. --batch_size is per process."):convert(tonumber)
   p:flag("--no_progress_bar", "No progress bar (a line per epoch instead).")
   return p
 end
@@ -172,7 +176,20 @@ end
 
 local trainer   -- (for the traceback of a failed run)
 
+-- --nproc N: this script again as N processes under mpirun (its exit status is this one's); under
+-- mpirun only global rank 0 prints.
+local function launch_processes(args)
+  integer(args, "nproc", 1)
+  integer(args, "num_threads", 1)
+  if args.nproc and not L.distributed.launched() then
+    io.stdout:flush()
+    os.exit(L.distributed.launch.relaunch(args.nproc, {threads = args.num_threads}))
+  end
+  if L.distributed.rank() ~= 0 then output.set(function() end) end
+end
+
 local function main(args)
+  launch_processes(args)
   check_args(args)
   L.manual_seed(args.seed)
   if args.num_threads then L.set_num_threads(args.num_threads) end

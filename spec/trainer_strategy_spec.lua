@@ -71,8 +71,8 @@ describe("Trainer strategy", function()
   it("takes a Strategy object, and refuses other values naming the choices", function()
     local s = Single()
     assert.equal(s, L.Trainer(S.quiet(dir, {strategy = s})).strategy)
-    assert.matches('^Trainer: strategy must be "auto", "single" or a Strategy object %(lightning.strategies%), got "ddp"',
-      H.error_of(L.Trainer, {strategy = "ddp"}))
+    assert.matches('^Trainer: strategy must be "auto", "single", "ddp" or a Strategy object %(lightning.strategies%), ' ..
+      'got "dp"', H.error_of(L.Trainer, {strategy = "dp"}))
     assert.matches("got \"singel\" %(did you mean 'single'%?%)", H.error_of(L.Trainer, {strategy = "singel"}))
     assert.matches("strategy must be .* got table", H.error_of(L.Trainer, {strategy = {}}))
     -- a plugin given twice
@@ -96,7 +96,7 @@ describe("Trainer strategy", function()
     strategies.register("fake", nil)
     assert(ok, err)
     assert.is_false(L.class.is_instance(L.Trainer(S.quiet(dir)).strategy, Fake))
-    assert.matches('strategy must be "auto", "single" or', H.error_of(L.Trainer, {strategy = "fake"}))
+    assert.matches('strategy must be "auto", "single", "ddp" or a Strategy', H.error_of(L.Trainer, {strategy = "fake"}))
     assert.matches("expected a Strategy subclass", H.error_of(strategies.register, "x", {}))
   end)
 

@@ -208,6 +208,7 @@ int luaopen_lightning_core(lua_State *L) {
     lt_open_io(L, module);
     lt_open_metrics(L, module);
     lt_open_plot(L, module);
+    lt_open_buffer(L, module);
     open_testing(L, module);
     extern void lt_open_flatten(lua_State *L, int methods); lt_open_flatten(L, methods);  /* l_flatten.c */
 

@@ -268,8 +268,51 @@ static int loader_len(lua_State *L) {
     return 1;
 }
 
-/* loader:start(shuffle, seed|nil[, epoch]) -> generation. Draws the epoch's order and augmentation seed
- * (from the global generator when seed is nil) and starts the workers. */
+/* A data-parallel epoch (DistributedSampler's rules, loader.h): {rank, replicas, drop_last, draw}, where
+ * draw (optional) is the generator value the plan comes from (shared by every process) instead of a
+ * draw of this process's global generator. */
+typedef struct shard_arg {
+    bool on, has_draw;
+    lt_shard shard;
+    uint64_t draw;
+} shard_arg;
+
+static shard_arg opt_shard(lua_State *L, int idx, const char *fname) {
+    shard_arg a = {0};
+    if (lua_isnoneornil(L, idx)) return a;
+    lt_check_table(L, idx, fname);
+    a.on = true;
+    lua_getfield(L, idx, "rank");
+    lua_getfield(L, idx, "replicas");
+    lua_getfield(L, idx, "drop_last");
+    lua_getfield(L, idx, "draw");
+    a.shard = (lt_shard){.rank = lt_check_integer(L, -4, fname), .replicas = lt_check_integer(L, -3, fname),
+                         .drop_last = lua_toboolean(L, -2)};
+    if ((a.has_draw = !lua_isnil(L, -1))) a.draw = (uint64_t)lt_check_integer(L, -1, fname);
+    lua_pop(L, 4);
+    if (a.shard.replicas < 1 || a.shard.rank < 0 || a.shard.rank >= a.shard.replicas)
+        lt_raisef(L, fname, "the sampler's rank must be in [0, %lld), got %lld", (long long)a.shard.replicas,
+                  (long long)a.shard.rank);
+    return a;
+}
+
+/* The epoch's order (pushed as a userdata of int64_t; *order points at it, *m entries) and augmentation
+ * seed, cut to a process's part when the shard is on. */
+static void push_plan(lua_State *L, int64_t n, bool shuffle, bool has_seed, uint64_t seed, int64_t epoch,
+                      const shard_arg *sh, int64_t **order, int64_t *m, uint64_t *aug_seed) {
+    int64_t *all = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n ? n : 1), 0);
+    if (sh->on && sh->has_draw && !has_seed) lt_epoch_plan_drawn(n, shuffle, sh->draw, all, aug_seed);
+    else lt_epoch_plan(n, shuffle, has_seed, seed, (uint64_t)epoch, all, aug_seed);
+    *order = all;
+    *m = n;
+    if (!sh->on) return;
+    *m = lt_shard_size(n, sh->shard);
+    *order = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(*m ? *m : 1), 0);
+    lt_shard_take(all, n, sh->shard, *order);
+}
+
+/* loader:start(shuffle, seed|nil[, epoch[, shard]]) -> generation. Draws the epoch's order and
+ * augmentation seed (from the global generator when seed is nil) and starts the workers. */
 static int loader_start(lua_State *L) {
     const char *fname = "DataLoader:iter";
     loader_ud *u = check_loader(L, 1, fname);
@@ -277,16 +320,17 @@ static int loader_start(lua_State *L) {
     int has_seed = !lua_isnoneornil(L, 3);
     uint64_t seed = has_seed ? (uint64_t)lt_check_integer(L, 3, fname) : 0;
     int64_t epoch = lua_isnoneornil(L, 4) ? u->epoch : lt_check_integer(L, 4, fname);
+    shard_arg sh = opt_shard(L, 5, fname);
     lua_getiuservalue(L, 1, 1);
     dataset_ud *ds = luaL_checkudata(L, -1, LT_DATASET_MT);
     int64_t n = ds->ds.count;
     lua_pop(L, 1);
-    int64_t *order = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n ? n : 1), 0);
+    int64_t *order, m;
     uint64_t aug_seed;
-    lt_epoch_plan(n, shuffle, has_seed, seed, (uint64_t)epoch, order, &aug_seed);
+    push_plan(L, n, shuffle, has_seed, seed, epoch, &sh, &order, &m, &aug_seed);
     drop_current_batch(L, 1, 0);
     lt_error err;
-    if (lt_loader_start(u->ld, order, n, aug_seed, &err)) return lt_raise(L, fname, &err);
+    if (lt_loader_start(u->ld, order, m, aug_seed, &err)) return lt_raise(L, fname, &err);
     u->epoch = epoch + 1;
     lua_pushinteger(L, ++u->generation);
     return 1;
@@ -336,18 +380,20 @@ static int loader_sample_shape(lua_State *L) {
 
 /* ---- helpers for the Lua side ---- */
 
-/* epoch_plan(n, shuffle, seed|nil, epoch) -> order (table of 1-based indices), augmentation seed */
+/* epoch_plan(n, shuffle, seed|nil, epoch[, shard]) -> order (table of 1-based indices), augmentation seed */
 static int l_epoch_plan(lua_State *L) {
     const char *fname = "lightning.data.DataLoader";
-    lua_Integer n = lt_check_integer(L, 1, fname);
-    if (n < 0 || n > ((lua_Integer)1 << 40)) return lt_raisef(L, fname, "data set size %lld out of range", (long long)n);
+    lua_Integer total = lt_check_integer(L, 1, fname);
+    if (total < 0 || total > ((lua_Integer)1 << 40))
+        return lt_raisef(L, fname, "data set size %lld out of range", (long long)total);
     int shuffle = lua_toboolean(L, 2);
     int has_seed = !lua_isnoneornil(L, 3);
     uint64_t seed = has_seed ? (uint64_t)lt_check_integer(L, 3, fname) : 0;
     lua_Integer epoch = lt_opt_integer(L, 4, fname, 0);
-    int64_t *order = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n ? n : 1), 0);
+    shard_arg sh = opt_shard(L, 5, fname);
+    int64_t *order, n;
     uint64_t aug_seed;
-    lt_epoch_plan(n, shuffle, has_seed, seed, (uint64_t)epoch, order, &aug_seed);
+    push_plan(L, total, shuffle, has_seed, seed, epoch, &sh, &order, &n, &aug_seed);
     lua_createtable(L, lt_table_hint(n), 0);
     for (int64_t i = 0; i < n; i++) {
         lua_pushinteger(L, order[i] + 1);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../core/nn/nn.h"
+#include "l_buffer.h"
 #include "l_fields.h"
 
 #define HANDLE_MT "lightning.core.nn.KernelHandle"
@@ -200,6 +201,59 @@ static int batchnorm_backward(lua_State *L) {
     lt_fields_close(&f);
     lt_error err;
     return finish(L, lt_batchnorm_backward(&a, &err), f.fname, &err, 0);
+}
+
+/* The statistics seam (nn.SyncBatchNorm, nn.h's lt_batchnorm_statistics): the `sums` field is a float64
+ * buffer of 2C + 1 values. */
+static lt_buffer *field_sums(lt_fields *f) {
+    lt_buffer *b = lt_field_udata(f, "sums", LT_BUFFER_MT, "a float64 buffer (L.buffer)");
+    if (b->dtype != LT_BUFFER_FLOAT64) lt_raisef(f->L, f->fname, "sums must be a float64 buffer, got an int64 one");
+    return b;
+}
+
+/* batchnorm_statistics{<batchnorm_forward's fields>, sums} */
+static int batchnorm_statistics(lua_State *L) {
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.batchnorm_statistics");
+    lt_batchnorm_args a = batchnorm_forward_fields(&f);
+    lt_buffer *sums = field_sums(&f);
+    lt_fields_close(&f);
+    lt_error err;
+    return finish(L, lt_batchnorm_statistics(&a, sums->data, sums->len, &err), f.fname, &err, 0);
+}
+
+/* batchnorm_normalize{<batchnorm_forward's fields>, sums} */
+static int batchnorm_normalize(lua_State *L) {
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.batchnorm_normalize");
+    lt_batchnorm_args a = batchnorm_forward_fields(&f);
+    lt_buffer *sums = field_sums(&f);
+    lt_fields_close(&f);
+    lt_error err;
+    return finish(L, lt_batchnorm_normalize(&a, sums->data, sums->len, &err), f.fname, &err, 0);
+}
+
+/* batchnorm_grad_sums{<batchnorm_backward's fields>, sums} */
+static int batchnorm_grad_sums(lua_State *L) {
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.batchnorm_grad_sums");
+    lt_batchnorm_args a = batchnorm_backward_fields(&f);
+    lt_buffer *sums = field_sums(&f);
+    lt_fields_close(&f);
+    lt_error err;
+    return finish(L, lt_batchnorm_grad_sums(&a, sums->data, sums->len, &err), f.fname, &err, 0);
+}
+
+/* batchnorm_grad_input{<batchnorm_backward's fields>, sums, count} */
+static int batchnorm_grad_input(lua_State *L) {
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.core.nn.batchnorm_grad_input");
+    lt_batchnorm_args a = batchnorm_backward_fields(&f);
+    lt_buffer *sums = field_sums(&f);
+    lua_Integer count = lt_field_integer(&f, "count");
+    lt_fields_close(&f);
+    lt_error err;
+    return finish(L, lt_batchnorm_grad_input(&a, sums->data, sums->len, count, &err), f.fname, &err, 0);
 }
 
 /* bn_relu_pool_forward{<batchnorm_forward's fields>, codes} */
@@ -537,6 +591,8 @@ void lt_open_nn(lua_State *L, int module) {
         {"conv2d_forward", conv2d_forward}, {"conv2d_backward", conv2d_backward},
         {"linear_forward", linear_forward}, {"linear_backward", linear_backward},
         {"batchnorm_forward", batchnorm_forward}, {"batchnorm_backward", batchnorm_backward},
+        {"batchnorm_statistics", batchnorm_statistics}, {"batchnorm_normalize", batchnorm_normalize},
+        {"batchnorm_grad_sums", batchnorm_grad_sums}, {"batchnorm_grad_input", batchnorm_grad_input},
         {"bn_relu_pool_forward", bn_relu_pool_forward}, {"bn_relu_pool_backward", bn_relu_pool_backward},
         {"activation_forward", activation_forward}, {"activation_backward", activation_backward},
         {"dropout_forward", dropout_forward}, {"dropout_backward", dropout_backward},

@@ -88,5 +88,6 @@ void lt_open_data(lua_State *L, int module);
 void lt_open_io(lua_State *L, int module);
 void lt_open_metrics(lua_State *L, int module);
 void lt_open_plot(lua_State *L, int module);
+void lt_open_buffer(lua_State *L, int module);  /* l_buffer.c */
 
 #endif

@@ -25,6 +25,7 @@ local lazy = {
   Callback = "lightning.callbacks.callback",
   strategies = "lightning.strategies",
   precision = "lightning.precision",
+  distributed = "lightning.distributed",
   save_weights = {"lightning.weights", "save_weights"},
   load_weights = {"lightning.weights", "load_weights"},
 }

@@ -5,18 +5,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void plan(lt_rng *r, int64_t n, bool shuffle, int64_t *order, uint64_t *aug_seed);
+
 void lt_epoch_plan(int64_t n, bool shuffle, bool has_seed, uint64_t seed, uint64_t epoch, int64_t *order,
                    uint64_t *aug_seed) {
+    if (!has_seed) {
+        lt_epoch_plan_drawn(n, shuffle, lt_rng_u64(lt_rng_global()), order, aug_seed);
+        return;
+    }
     lt_rng r;
-    if (has_seed) lt_rng_seed_stream(&r, seed, epoch);
-    else lt_rng_seed(&r, lt_rng_u64(lt_rng_global()));
-    uint64_t shuffle_seed = lt_rng_u64(&r);
-    *aug_seed = lt_rng_u64(&r);
+    lt_rng_seed_stream(&r, seed, epoch);
+    plan(&r, n, shuffle, order, aug_seed);
+}
+
+void lt_epoch_plan_drawn(int64_t n, bool shuffle, uint64_t draw, int64_t *order, uint64_t *aug_seed) {
+    lt_rng r;
+    lt_rng_seed(&r, draw);
+    plan(&r, n, shuffle, order, aug_seed);
+}
+
+int64_t lt_shard_size(int64_t n, lt_shard s) {
+    if (s.replicas < 1 || s.rank < 0 || s.rank >= s.replicas || n < 0) return -1;
+    return s.drop_last ? n / s.replicas : (n + s.replicas - 1) / s.replicas;
+}
+
+void lt_shard_take(const int64_t *order, int64_t n, lt_shard s, int64_t *out) {
+    int64_t m = lt_shard_size(n, s);
+    for (int64_t j = 0; j < m; j++) out[j] = order[(s.rank + j * s.replicas) % n];  /* past n: the padding */
+}
+
+static void plan(lt_rng *r, int64_t n, bool shuffle, int64_t *order, uint64_t *aug_seed) {
+    uint64_t shuffle_seed = lt_rng_u64(r);
+    *aug_seed = lt_rng_u64(r);
     for (int64_t i = 0; i < n; i++) order[i] = i;
     if (!shuffle) return;
-    lt_rng_seed(&r, shuffle_seed);
+    lt_rng_seed(r, shuffle_seed);
     for (int64_t i = n - 1; i > 0; i--) {  /* Fisher-Yates */
-        int64_t j = (int64_t)lt_rng_below(&r, (uint64_t)i + 1);
+        int64_t j = (int64_t)lt_rng_below(r, (uint64_t)i + 1);
         int64_t t = order[i];
         order[i] = order[j];
         order[j] = t;

@@ -21,6 +21,26 @@
 void lt_epoch_plan(int64_t n, bool shuffle, bool has_seed, uint64_t seed, uint64_t epoch, int64_t *order,
                    uint64_t *aug_seed);
 
+/* lt_epoch_plan's order and augmentation seed from one value `draw` of a generator (the unseeded plan is
+ * this with a draw of the global generator): a data-parallel run draws on one process and shares it. */
+void lt_epoch_plan_drawn(int64_t n, bool shuffle, uint64_t draw, int64_t *order, uint64_t *aug_seed);
+
+/* DistributedSampler's rules (PyTorch's): one process's part of an epoch's order of n entries among
+ * `replicas` processes. Without drop_last the order is padded by repeating it from its start until each
+ * process gets ceil(n / replicas) entries; with drop_last its tail is cut so that each gets
+ * floor(n / replicas). Process `rank` takes every replicas-th entry from entry `rank` on, so that the
+ * k-th batches of b entries of all processes together hold entries [k b replicas, (k + 1) b replicas)
+ * of the order: the k-th batch of one process reading b * replicas at a time. */
+typedef struct lt_shard {
+    int64_t rank, replicas;
+    bool drop_last;
+} lt_shard;
+
+/* Entries per process; -1 when rank is not in [0, replicas). */
+int64_t lt_shard_size(int64_t n, lt_shard s);
+/* out gets lt_shard_size(n, s) entries of order. */
+void lt_shard_take(const int64_t *order, int64_t n, lt_shard s, int64_t *out);
+
 /* Loads sample i of ds through the pipeline with the generator of (aug_seed, i). */
 int lt_load_sample(const lt_dataset *ds, const lt_pipeline *p, int64_t i, uint64_t aug_seed, lt_workspace *ws,
                    int32_t *target, lt_error *err);

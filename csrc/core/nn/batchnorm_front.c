@@ -8,11 +8,14 @@ static int check_vector(const char *what, const lt_tensor *t, int64_t c, lt_erro
     return 0;
 }
 
+int lt_bn_check_vectors(const lt_batchnorm_args *a, int64_t C, lt_error *err) {
+    return check_vector("weight", a->weight, C, err) || check_vector("bias", a->bias, C, err) ||
+           check_vector("running_mean", a->running_mean, C, err) || check_vector("running_var", a->running_var, C, err);
+}
+
 int lt_bn_check_forward(const lt_batchnorm_args *a, int64_t C, lt_error *err) {
     char s[160];
-    if (check_vector("weight", a->weight, C, err) || check_vector("bias", a->bias, C, err) ||
-        check_vector("running_mean", a->running_mean, C, err) || check_vector("running_var", a->running_var, C, err))
-        return -1;
+    if (lt_bn_check_vectors(a, C, err)) return -1;
     if (a->p.training && lt_numel(a->input) / (C ? C : 1) <= 1)
         return lt_fail(err, "expected more than 1 value per channel when training, got input of size %s",
                        lt_shape_str(a->input, s, sizeof s));

@@ -5,8 +5,9 @@
 
 #include "ops.h"
 
-/* weight, bias and running statistics have C elements; eval mode has running statistics; training has
- * more than one value per channel. */
+/* weight, bias and running statistics have C elements. */
+int lt_bn_check_vectors(const lt_batchnorm_args *a, int64_t C, lt_error *err);
+/* The vectors' checks; eval mode has running statistics; training has more than one value per channel. */
 int lt_bn_check_forward(const lt_batchnorm_args *a, int64_t C, lt_error *err);
 /* weight, bias, their gradients and the saved statistics have C elements. */
 int lt_bn_check_backward(const lt_batchnorm_args *a, int64_t C, lt_error *err);

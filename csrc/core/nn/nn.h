@@ -123,6 +123,25 @@ typedef struct lt_batchnorm_args {
 int lt_batchnorm_forward(const lt_batchnorm_args *a, lt_error *err);
 int lt_batchnorm_backward(const lt_batchnorm_args *a, lt_error *err);
 
+/* A training pass split where a reduction between processes goes (nn.SyncBatchNorm adds the sums of
+ * every process's batch): statistics, then normalisation with the added sums; and going back, the
+ * gradient's sums, then the input gradient. `sums` holds 2C + 1 doubles (len, checked):
+ *   lt_batchnorm_statistics  sums = [sum of x per channel (C), sum of x^2 per channel (C), elements per
+ *                            channel]; reads input, weight, bias and the running statistics' sizes.
+ *   lt_batchnorm_normalize   the training forward pass (a->p.training must be true) with the mean and the
+ *                            (biased) variance these sums give: output, save_mean, save_invstd, running
+ *                            statistics (their unbiased variance over all the elements counted).
+ *   lt_batchnorm_grad_sums   sums = [sum of dy (C), sum of dy * (x - mean) (C), unchanged]; grad_weight and
+ *                            grad_bias get this batch's part (what lt_batchnorm_backward adds).
+ *   lt_batchnorm_grad_input  grad_input from added sums over `count` elements per channel (the count of
+ *                            the statistics the forward pass used).
+ * With one process's sums the four give lt_batchnorm_forward's and lt_batchnorm_backward's results to
+ * float rounding. */
+int lt_batchnorm_statistics(const lt_batchnorm_args *a, double *sums, int64_t len, lt_error *err);
+int lt_batchnorm_normalize(const lt_batchnorm_args *a, const double *sums, int64_t len, lt_error *err);
+int lt_batchnorm_grad_sums(const lt_batchnorm_args *a, double *sums, int64_t len, lt_error *err);
+int lt_batchnorm_grad_input(const lt_batchnorm_args *a, const double *sums, int64_t len, int64_t count, lt_error *err);
+
 /* BatchNorm2d -> ReLU -> MaxPool2d(2) fused (bn_relu_pool.c): the same results as the three layers,
  * without the full-size intermediate tensors. output is (N, C, H/2, W/2); codes (the same shape) records
  * which element of each window passed; dy is scratch for a grad_output laid out unlike the output. */

@@ -98,6 +98,14 @@ typedef struct lt_batchnorm_impl {
     /* dinp NULL: not needed; dweight, dbias (accumulated) NULL without affine parameters */
     int (*backward)(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout, const float *in,
                     lt_bn_vectors v, lt_batchnorm_shape s);
+    /* The split for a reduction between processes (nn.h, lt_batchnorm_statistics): sums has 2C + 1 doubles. */
+    int (*statistics)(lt_kernel_ctx *ctx, double *sums, const float *in, lt_batchnorm_shape s);
+    int (*normalize)(lt_kernel_ctx *ctx, float *out, const float *in, const double *sums, lt_bn_vectors v,
+                     lt_batchnorm_shape s, lt_batchnorm_params p);
+    int (*grad_sums)(lt_kernel_ctx *ctx, double *sums, float *dweight, float *dbias, const float *dout,
+                     const float *in, lt_bn_vectors v, lt_batchnorm_shape s);
+    int (*grad_input)(lt_kernel_ctx *ctx, float *dinp, const double *sums, int64_t count, const float *dout,
+                      const float *in, lt_bn_vectors v, lt_batchnorm_shape s);
 } lt_batchnorm_impl;
 
 /* BatchNorm -> ReLU -> 2x2 max pooling. The output, its codes and grad_output share one layout (y). */

@@ -78,6 +78,9 @@ function EarlyStopping:_run_check(trainer)
     return
   end
   local should_stop, reason = self:_evaluate(current)
+  if trainer.strategy then   -- one process says stop: all stop (they must run the same epochs)
+    should_stop = trainer.strategy:reduce_boolean_decision(should_stop, false)
+  end
   trainer.should_stop = trainer.should_stop or should_stop
   if should_stop then self.stopped_epoch = trainer.current_epoch end
   if reason and self.verbose then output.print(reason) end

@@ -106,7 +106,9 @@ function ModelCheckpoint:_monitor_candidates(trainer)
 end
 
 function ModelCheckpoint:_save(trainer)
+  -- global rank 0's metrics decide on every process (each process saves, removes and waits alike)
   local candidates = self:_monitor_candidates(trainer)
+  if trainer.strategy then candidates = trainer.strategy:broadcast(candidates, 0) end
   self._last_global_step_saved = trainer.global_step
   self:_save_topk(trainer, candidates)
   self:_save_last(trainer, candidates)

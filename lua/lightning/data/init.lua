@@ -1,7 +1,8 @@
 --- lightning.data: data sets, transforms, the loader and the image data module.
 --   L.data.CIFAR10{root, train, transform, download}     L.data.FashionMNIST{root, train, transform}
 --   L.data.MNIST{root, train, transform}                 L.data.ImageFolder{root, image_size, channels, transform}
---   L.data.DataLoader(dataset, {batch_size, shuffle, drop_last, num_workers, seed})
+--   L.data.DataLoader(dataset, {batch_size, shuffle, drop_last, num_workers, seed, sampler})
+--   L.data.DistributedSampler{num_replicas, rank, shuffle, seed, drop_last}   (a data-parallel run's share)
 --   L.data.transforms (T.Compose, T.RandomCrop, ...)     L.data.ImageDataModule{dataset = "cifar10", ...}
 --   L.data.read_png(path, {channels = n}) -> (C, H, W)   L.data.write_png(path, tensor, {bit_depth, palette})
 local L = require "lightning"
@@ -16,6 +17,7 @@ local data = {
   ImageFolder = datasets.ImageFolder,
   Dataset = require "lightning.data.dataset",
   DataLoader = require "lightning.data.loader",
+  DistributedSampler = require "lightning.data.sampler",
   transforms = require "lightning.data.transforms",
   md5 = core.md5,
   md5_file = core.md5_file,

@@ -1,4 +1,4 @@
---- DataLoader{dataset, batch_size = 1, shuffle = false, drop_last = false, num_workers = 0, seed}
+--- DataLoader{dataset, batch_size = 1, shuffle = false, drop_last = false, num_workers = 0, seed, sampler}
 --   #loader                          number of batches per epoch
 --   for i, batch in loader:iter() do -- batch.input (B, C, H, W), batch.target (B): classes 1..K as floats
 -- A data set whose samples and transforms are all in C loads in C: with num_workers > 0, worker threads
@@ -7,9 +7,13 @@
 -- last batch seen stays valid after a break). Other data sets (Lua tables, Lua transforms) load on the
 -- calling thread. The shuffle order and augmentation come from the global generator (L.manual_seed)
 -- unless seed is given, are redrawn at each iter() (each epoch), and do not depend on num_workers.
+-- sampler: a DistributedSampler (lightning/data/sampler.lua): this process's share of each epoch in a
+-- data-parallel run; it then holds shuffle and seed (the loader's own must be left out). batch_size is
+-- per process.
 local L = require "lightning"
 local U = require "lightning.data.util"
 local Dataset = require "lightning.data.dataset"
+local DistributedSampler = require "lightning.data.sampler"
 
 local core = L.core.data
 
@@ -33,7 +37,7 @@ local function new(_, dataset, opts)
       and next(dataset) ~= nil and type(next(dataset)) == "string" then
     opts, dataset = dataset, dataset.dataset  -- the one-table form {dataset = ..., batch_size = ...}
   end
-  opts = U.check_options(fname, opts, {"dataset", "batch_size", "shuffle", "drop_last", "num_workers", "seed"})
+  opts = U.check_options(fname, opts, {"dataset", "batch_size", "shuffle", "drop_last", "num_workers", "seed", "sampler"})
   if dataset == nil then U.fail(fname, "a dataset is required") end
   check_dataset(dataset)
   local self = setmetatable({
@@ -49,6 +53,15 @@ local function new(_, dataset, opts)
     self.seed = opts.seed
   end
   if self.num_workers > 64 then U.fail(fname, "num_workers must be at most 64, got %d", self.num_workers) end
+  if opts.sampler ~= nil then
+    if not DistributedSampler.is_sampler(opts.sampler) then
+      U.fail(fname, "sampler must be a lightning.data.DistributedSampler, got %s", U.describe(opts.sampler))
+    end
+    if opts.shuffle ~= nil or opts.seed ~= nil then
+      U.fail(fname, "shuffle and seed are the sampler's when a sampler is given: leave them out of the loader")
+    end
+    self.sampler, self.shuffle, self.seed = opts.sampler, opts.sampler.shuffle, opts.sampler.seed
+  end
   if Dataset.is_dataset(dataset) and dataset:runs_in_c() then
     self._c = core.loader(dataset._c, dataset:c_pipeline() or nil, self.batch_size, self.drop_last, self.num_workers)
   end
@@ -60,13 +73,15 @@ function DataLoader:runs_in_c() return self._c ~= nil end
 
 function DataLoader:__len()
   local n = #self.dataset
+  if self.sampler then n = self.sampler:num_samples(n) end
   if self.drop_last then return n // self.batch_size end
   return (n + self.batch_size - 1) // self.batch_size
 end
 
 function DataLoader:__tostring()
-  return ("DataLoader(%s, batch_size=%d, shuffle=%s, num_workers=%d%s)"):format(tostring(self.dataset), self.batch_size,
-    tostring(self.shuffle), self.num_workers, self._c and "" or ", on the Lua thread")
+  return ("DataLoader(%s, batch_size=%d, shuffle=%s, num_workers=%d%s%s)"):format(tostring(self.dataset), self.batch_size,
+    tostring(self.shuffle), self.num_workers, self.sampler and (", " .. tostring(self.sampler)) or "",
+    self._c and "" or ", on the Lua thread")
 end
 
 -- The input and target of sample i of a Lua data set (or a Dataset with Lua transforms).
@@ -82,8 +97,9 @@ end
 -- Batches assembled on the Lua thread.
 local function lua_iter(self)
   local ds, bs = self.dataset, self.batch_size
-  local n = #ds
-  local order, aug_seed = core.epoch_plan(n, self.shuffle, self.seed, self._epoch)
+  local order, aug_seed = core.epoch_plan(#ds, self.shuffle, self.seed, self._epoch,
+    self.sampler and self.sampler:shard())
+  local n = #order
   self._epoch = self._epoch + 1
   local nbatches = #self
   local b = 0
@@ -119,7 +135,7 @@ end
 function DataLoader:iter()
   if not self._c then return lua_iter(self) end
   local c = self._c
-  local gen = c:start(self.shuffle, self.seed)
+  local gen = c:start(self.shuffle, self.seed, nil, self.sampler and self.sampler:shard())
   local i = 0
   local function stop() c:stop(gen) end
   -- to-be-closed by the generic for (break, error or end); collected otherwise

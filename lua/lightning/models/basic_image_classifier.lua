@@ -14,6 +14,7 @@ local L = require "lightning"
 local class = require "lightning.class"
 local nn = require "lightning.nn"
 local util = require "lightning.nn.util"
+local backward_hook = require "lightning.nn.backward_hook"
 local diagnostics = require "lightning.nn.diagnostics"
 local options = require "lightning.util.options"
 local ImageClassifier = require "lightning.models.image_classifier"
@@ -170,6 +171,7 @@ function BasicImageClassifier:backward(x, grad_output)
   for i = #steps, 1, -1 do
     local input = i > 1 and steps[i - 1][1].output or x
     g = steps[i][1]:backward(input, g)
+    backward_hook.done(steps[i][1])
   end
   self.grad_input = g
   return g

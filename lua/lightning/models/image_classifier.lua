@@ -24,6 +24,7 @@ local options = require "lightning.util.options"
 local optimization = require "lightning.trainer.optimization"
 local diagnostics = require "lightning.nn.diagnostics"
 local optim = require "lightning.optim"
+local dist_metrics = require "lightning.distributed.metrics"
 
 local ImageClassifier = class("ImageClassifier", LightningModule)
 
@@ -266,13 +267,13 @@ end
 
 function ImageClassifier:validation_step(batch, batch_idx)
   local logits, loss = self:_shared_step("val", batch, batch_idx)
-  self:log("val_loss", loss, {prog_bar = true})
+  self:log("val_loss", loss, {prog_bar = true, sync_dist = true})
   return {loss = loss, output = logits, target = batch.target}
 end
 
 function ImageClassifier:test_step(batch, batch_idx)
   local logits, loss = self:_shared_step("test", batch, batch_idx)
-  self:log("test_loss", loss)
+  self:log("test_loss", loss, {sync_dist = true})
   return {loss = loss, output = logits, target = batch.target}
 end
 
@@ -285,6 +286,12 @@ function ImageClassifier:predict_step(batch, batch_idx)
 end
 
 -- ---- epoch hooks: metrics and the original's epoch output ----
+
+-- A stage's metrics over every process (the confusion matrices added: in a data-parallel run the
+-- scores are those of all the data, the same on every process).
+function ImageClassifier:_epoch_metrics(stage)
+  return dist_metrics.reduced(self.epoch_metrics[stage], self.trainer and self.trainer.strategy)
+end
 
 local function log_scores(self, prefix, scores, prog_bar)
   self:log(prefix .. "_acc", scores.accuracy, {prog_bar = prog_bar})
@@ -304,7 +311,7 @@ function ImageClassifier:on_train_epoch_start()
 end
 
 function ImageClassifier:on_train_epoch_end()
-  local m = self.epoch_metrics.train
+  local m = self:_epoch_metrics("train")
   if m.samples == 0 then return end
   local scores = m:compute()
   log_scores(self, "train", scores, true)
@@ -318,7 +325,7 @@ function ImageClassifier:on_validation_epoch_start()
 end
 
 function ImageClassifier:on_validation_epoch_end()
-  local m = self.epoch_metrics.val
+  local m = self:_epoch_metrics("val")
   if m.samples == 0 then return end
   local scores = m:compute()
   log_scores(self, "val", scores, true)
@@ -332,7 +339,7 @@ function ImageClassifier:on_test_epoch_start()
 end
 
 function ImageClassifier:on_test_epoch_end()
-  local m = self.epoch_metrics.test
+  local m = self:_epoch_metrics("test")
   if m.samples == 0 then return end
   local scores = m:compute()
   log_scores(self, "test", scores, false)

@@ -40,6 +40,10 @@ function BatchNorm:__init(num_features, opts, name, dims)
   self._kernel = C.kernel_handle()
 end
 
+--- Whether this pass adds its batch statistics over processes (nn.SyncBatchNorm in a data-parallel run);
+-- layers that fuse a BatchNorm with others run it unfused then.
+function BatchNorm:_reduces_statistics() return false end
+
 -- Batch statistics in training, and in evaluation when there are no running statistics.
 function BatchNorm:_uses_batch_stats()
   return self.training or not self.track_running_stats

@@ -5,6 +5,7 @@ local L = require "lightning"
 local class = require "lightning.class"
 local options = require "lightning.util.options"
 local Module = require "lightning.nn.module"
+local backward_hook = require "lightning.nn.backward_hook"
 
 local Sequential = class("Sequential", Module)
 
@@ -50,6 +51,7 @@ function Sequential:backward(input, grad_output)
   for i = #list, 1, -1 do
     local m_input = i > 1 and list[i - 1].output or input
     g = list[i]:backward(m_input, g)
+    backward_hook.done(list[i])
   end
   self.grad_input = g
   return g
@@ -98,7 +100,12 @@ end
 
 function Residual:backward(input, grad_output)
   local ga = self.block:backward(input, grad_output)
-  local gb = self.shortcut and self.shortcut:backward(input, grad_output) or grad_output
+  backward_hook.done(self.block)
+  local gb = grad_output
+  if self.shortcut then
+    gb = self.shortcut:backward(input, grad_output)
+    backward_hook.done(self.shortcut)
+  end
   self.grad_input:resize_as(input):copy(ga):add(gb)
   return self.grad_input
 end

@@ -7,6 +7,8 @@ nn.Linear = require "lightning.nn.linear"
 nn.Conv2d = require "lightning.nn.conv"
 nn.Dropout = require "lightning.nn.dropout"
 nn.BatchNormReLUMaxPool2d = require "lightning.nn.fused"
+nn.SyncBatchNorm = require "lightning.nn.sync_batchnorm"
+nn.backward_hook = require "lightning.nn.backward_hook"   -- (a container reports each child's backward pass)
 
 local function merge(t) for k, v in pairs(t) do nn[k] = v end end
 merge(require "lightning.nn.batchnorm")

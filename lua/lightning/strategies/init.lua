@@ -2,15 +2,17 @@
 --   Trainer{strategy = "auto"}     (the default) the first registered strategy whose detect() says this
 --                                  process is one of several (a data-parallel launch), else "single"
 --   Trainer{strategy = "single"}   one process (SingleDeviceStrategy)
+--   Trainer{strategy = "ddp"}      data-parallel over MPI (DDPStrategy; "auto" under mpirun -np N > 1)
 --   Trainer{strategy = obj}        an object of a Strategy subclass (strategy.lua documents the API)
--- A data-parallel strategy registers itself: strategies.register("ddp", DDPStrategy, {detect = fn}).
+-- Another strategy registers itself as "ddp" does: strategies.register(name, cls, {detect = fn}).
 local class = require "lightning.class"
 local options = require "lightning.util.options"
 local closest = require "lightning.util.closest"
 local Strategy = require "lightning.strategies.strategy"
 local SingleDeviceStrategy = require "lightning.strategies.single"
+local DDPStrategy = require "lightning.strategies.ddp"
 
-local strategies = {Strategy = Strategy, SingleDeviceStrategy = SingleDeviceStrategy}
+local strategies = {Strategy = Strategy, SingleDeviceStrategy = SingleDeviceStrategy, DDPStrategy = DDPStrategy}
 
 local registry = {single = {cls = SingleDeviceStrategy}}   -- name -> {cls, detect}
 local order = {"single"}                                    -- registration order, for "auto"
@@ -60,5 +62,8 @@ function strategies.resolve(value)
   end
   return registry[value].cls()
 end
+
+-- Data-parallel over MPI: what "auto" picks when mpirun started this process among several.
+strategies.register("ddp", DDPStrategy, {detect = DDPStrategy.detect})
 
 return strategies

@@ -14,7 +14,8 @@
 --   optimizer_zero_grad(optimizer, batch_idx)       first batch of an accumulation group:
 --                                                   on_before_zero_grad hooks, the module's optimizer_zero_grad
 --   backward(loss, optimizer, batch, outputs, sync) pre_backward, the plugin's pre_backward / backward
---                                                   (the module's backward_step) / post_backward, post_backward;
+--                                                   (the module's backward_step), finish_backward, the
+--                                                   plugin's post_backward, post_backward;
 --                                                   sync: this pass ends an accumulation group (its gradients
 --                                                   are the ones stepped on: the moment to reduce them)
 --   optimizer_step(optimizer, batch_idx, accumulated) last batch of a group: gradients divided by the
@@ -30,7 +31,8 @@
 --   reduce_boolean_decision(decision, all)  true on every process when all (or, all = false, any) say true
 -- Data and files:
 --   process_dataloader(loader, kind)  the loader to use ("train", "val", "test", "predict"): a
---                              data-parallel strategy gives each process its shard
+--                              data-parallel strategy gives each process its shard; a resumed run's
+--                              position inside an epoch is set in the training loader's batches here
 --   save_checkpoint(ckpt, path)       writes the checkpoint table (global rank 0 only)
 --   remove_checkpoint(path)           (global rank 0 only)
 --   load_checkpoint(path)             reads one back (every process)
@@ -82,6 +84,7 @@ end
 
 function Strategy:setup(trainer)
   self.trainer = trainer
+  self._resumed_loops = nil
   self:model_to_device()
   self.precision_plugin:connect(self.lightning_module)
 end
@@ -102,9 +105,12 @@ function Strategy:optimizer_zero_grad(optimizer, batch_idx)
   trainer:_call_module_hook("optimizer_zero_grad", trainer.current_epoch, batch_idx, optimizer)
 end
 
---- Hooks for a subclass around the backward pass (a data-parallel strategy starts and finishes its
--- gradient reduction here).
+--- Hooks for a subclass around the backward pass: pre_backward before it, finish_backward as soon as it
+-- has run (before the on_after_backward hooks: a data-parallel strategy completes its gradient
+-- reduction there, so that those hooks see the averaged gradients, as after PyTorch DDP's backward),
+-- post_backward last.
 function Strategy:pre_backward(loss, sync) end
+function Strategy:finish_backward(sync) end
 function Strategy:post_backward(loss, sync) end
 
 function Strategy:backward(loss, optimizer, batch, outputs, sync)
@@ -112,6 +118,7 @@ function Strategy:backward(loss, optimizer, batch, outputs, sync)
   self:pre_backward(loss, sync)
   loss = plugin:pre_backward(loss, module)
   plugin:backward(loss, module, optimizer, batch, outputs)
+  self:finish_backward(sync)
   loss = plugin:post_backward(loss, module)
   self:post_backward(loss, sync)
   return loss
@@ -150,9 +157,34 @@ function Strategy:reduce_boolean_decision(decision, all) not_implemented(self, "
 
 -- ---- data and files ----
 
-function Strategy:process_dataloader(loader, kind) return loader end
+function Strategy:process_dataloader(loader, kind)
+  if kind == "train" then self:resume_position(loader) end
+  return loader
+end
+
+--- A checkpoint's position inside an epoch (one saved after an error) counts batches of the run that
+-- saved it; it is kept as samples too (loops.samples_done), so that a run with another number of
+-- processes or another batch size resumes at the same sample (at the batch boundary below it).
+function Strategy:record_position(ckpt)
+  local loops = ckpt.loops
+  local loader = self.trainer and self.trainer.train_dataloader
+  if type(loops) ~= "table" or not loops.batches_done or type(loader) ~= "table" then return end
+  if math.type(loader.batch_size) == "integer" then
+    loops.samples_done = loops.batches_done * loader.batch_size * self:world_size()
+  end
+end
+
+--- The training loader of a resumed run is known (load_checkpoint came first): the position in its batches.
+function Strategy:resume_position(loader)
+  local loops = self._resumed_loops
+  self._resumed_loops = nil
+  if loops and loops.samples_done and math.type(loader.batch_size) == "integer" then
+    loops.batches_done = loops.samples_done // (loader.batch_size * self:world_size())
+  end
+end
 
 function Strategy:save_checkpoint(ckpt, path)
+  self:record_position(ckpt)
   if self:is_global_zero() then checkpoint.write(ckpt, path) end
 end
 
@@ -161,7 +193,9 @@ function Strategy:remove_checkpoint(path)
 end
 
 function Strategy:load_checkpoint(path)
-  return checkpoint.read(path)
+  local ckpt = checkpoint.read(path)
+  self._resumed_loops = ckpt.loops
+  return ckpt
 end
 
 function Strategy:__tostring()

@@ -44,6 +44,7 @@ local SPEC = {
   logger = {kind = {"boolean", "table"}, expected = "a logger, a list of loggers, true or false"},
   precision = {check = precision.problem, default = "32"},   -- lightning.precision knows the plugins
   strategy = {check = strategies.problem, default = "auto"},  -- lightning.strategies knows the strategies
+  sync_batchnorm = {kind = "boolean", default = false},        -- (data-parallel: nn.SyncBatchNorm)
   detect_anomaly = {kind = "boolean", default = false},
   accelerator = {kind = "string", one_of = {"auto", "cpu"}, default = "auto"},
   devices = {check = function(v)

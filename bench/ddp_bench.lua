@@ -1,0 +1,195 @@
+-- Data-parallel scaling on one machine: BasicImageClassifier (32x32, 10 classes, 1.05 M parameters)
+-- trained by 2 processes x 1 thread (mpirun, the DDP strategy's gradient buckets) against 1 process x 2
+-- threads at the same global batch, and the all-reduce of the model's gradients over shared memory
+-- and over TCP on loopback.
+--   flock /tmp/lightning-bench.lock lua bench/ddp_bench.lua [--rounds 3] [--batch 64] [--steps 20]
+-- Prints, per round and as medians: images/s of each, their ratio (the goal: >= 90 %), the time a step
+-- waits for the all-reduce once its backward pass is over (with the buckets started during the pass,
+-- and with all of them started at its end: the difference is what the overlap hides), and the
+-- all-reduce's time and bandwidth. The load average before and after says how busy the machine was.
+-- A training step: forward, cross-entropy, backward, the gradients' mean over processes, an Adam step.
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "build.luarocks/?.so;" .. package.cpath
+local L = require "lightning"
+local json = require "lightning.util.json"
+local Reducer = require "lightning.distributed.reducer"
+
+local opts = {rounds = 3, batch = 64, steps = 20, worker = nil, threads = 1, overlap = 1, reps = 30, numel = 0}
+local i = 1
+while i <= #arg do
+  local key = arg[i]:match("^%-%-([%w_]+)$")
+  assert(key and opts[key] ~= nil or key == "worker", "unknown argument " .. arg[i])
+  opts[key] = key == "worker" and arg[i + 1] or tonumber(arg[i + 1])
+  i = i + 2
+end
+
+-- ---- workers (run by the driver below, one process or under mpirun) ----
+
+local function model_and_data(batch)
+  L.manual_seed(0)
+  local model = L.models.BasicImageClassifier{image_size = 32}
+  L.manual_seed(1 + L.distributed.rank())
+  local x = L.randn(batch, 3, 32, 32)
+  local classes = {}
+  for j = 1, batch do classes[j] = (j * 7 + L.distributed.rank()) % 10 + 1 end
+  return model, x, L.tensor(classes)
+end
+
+local function train_worker()
+  L.set_num_threads(opts.threads)
+  local dist = L.distributed
+  local world = dist.launched() and dist.init().world_size or 1
+  local model, x, y = model_and_data(opts.batch // world)
+  local crit = L.nn.CrossEntropyLoss()
+  local opt = L.optim.Adam(model:parameters(), {lr = 1e-3})
+  local reducer
+  if world > 1 then
+    reducer = Reducer{module = model, overlap = opts.overlap == 1,
+      comm = {all_reduce_async = function(t) return dist.all_reduce(t, "mean", {async = true}) end}}
+    dist.broadcast(model:flat_parameters(), 0)
+  end
+  local function step()
+    opt:zero_grad()
+    local logits = model:forward(x)
+    crit:forward(logits, y)
+    if reducer then reducer:prepare() end
+    model:backward(x, crit:backward(logits, y))
+    if reducer then reducer:finish() end
+    opt:step()
+  end
+  for _ = 1, 3 do step() end
+  if world > 1 then dist.barrier() end
+  local before = reducer and reducer:stats()
+  local t0 = L.now()
+  for _ = 1, opts.steps do step() end
+  local seconds = L.now() - t0
+  local result = {images_per_s = opts.steps * opts.batch / seconds, step_ms = 1e3 * seconds / opts.steps}
+  if reducer then
+    local s = reducer:stats()
+    result.wait_ms = 1e3 * (s.wait_s - before.wait_s) / opts.steps
+    result.backward_ms = 1e3 * (s.backward_s - before.backward_s) / opts.steps
+    result.buckets, result.bytes = s.buckets, s.bytes
+    result.started_in_pass = (s.started_in_pass - before.started_in_pass) / opts.steps
+    result.hidden = (s.bytes_done_in_pass - before.bytes_done_in_pass) / (s.bytes * opts.steps)
+    result.params = model:num_parameters()
+  end
+  if dist.rank() == 0 then print("RESULT " .. json.encode(result)) end
+end
+
+local function allreduce_worker()
+  local dist = L.distributed
+  local info = dist.init()
+  local t = L.ones(opts.numel)
+  for _ = 1, 3 do dist.all_reduce(t, "mean") end
+  dist.barrier()
+  local t0 = L.now()
+  for _ = 1, opts.reps do dist.all_reduce(t, "mean") end
+  local seconds = (L.now() - t0) / opts.reps
+  local bytes = 4 * opts.numel
+  local n = info.world_size
+  if info.rank == 0 then
+    print("RESULT " .. json.encode({ms = 1e3 * seconds, algbw = bytes / seconds / 1e9,
+      busbw = bytes / seconds / 1e9 * 2 * (n - 1) / n}))
+  end
+end
+
+if opts.worker == "train" then return train_worker() end
+if opts.worker == "allreduce" then return allreduce_worker() end
+
+-- ---- the driver ----
+
+local launch = L.distributed.launch
+assert(L.distributed.available(), L.distributed.UNAVAILABLE)
+local script = arg[0]
+
+local function run(argv)
+  local line = launch.shell_words(argv) .. " 2>&1"
+  local p = io.popen(line)
+  local text = p:read("a")
+  p:close()
+  local result = text:match("RESULT (%b{})")
+  if not result then error("the benchmark's worker failed:\n" .. line .. "\n" .. text, 0) end
+  return json.decode(result)
+end
+
+local function mpirun(np, worker_args, mca)
+  return launch.command{nproc = np, root = launch.is_root(), cores = L.info().cpu.logical_cpus, threads = 1,
+    mca = mca, script = script, args = worker_args}
+end
+
+local function single(threads)
+  return run({"env", "OMP_NUM_THREADS=" .. threads, "lua5.4", script, "--worker", "train", "--threads", tostring(threads),
+    "--batch", tostring(opts.batch), "--steps", tostring(opts.steps)})
+end
+
+local function ddp(overlap)
+  return run(mpirun(2, {"--worker", "train", "--batch", tostring(opts.batch), "--steps", tostring(opts.steps),
+    "--overlap", tostring(overlap)}))
+end
+
+local function loadavg()
+  local f = io.open("/proc/loadavg")
+  local text = f and f:read("l") or "?"
+  if f then f:close() end
+  return text:match("^(%S+ %S+ %S+)") or text
+end
+
+local function median(list)
+  local s = {table.unpack(list)}
+  table.sort(s)
+  return s[(#s + 1) // 2]
+end
+
+local function spread(list)
+  local lo, hi = math.huge, -math.huge
+  for _, v in ipairs(list) do lo, hi = math.min(lo, v), math.max(hi, v) end
+  return lo, hi
+end
+
+print(("lightning DDP benchmark: BasicImageClassifier 32x32, global batch %d, %d steps per measurement, %d rounds")
+  :format(opts.batch, opts.steps, opts.rounds))
+print(("%s; %d logical CPUs; load average before: %s"):format(L.info().cpu.model, L.info().cpu.logical_cpus, loadavg()))
+local rows = {single = {}, ddp = {}, ratio = {}, wait = {}, wait_end = {}, backward = {}}
+local last
+for round = 1, opts.rounds do
+  local a = single(2)
+  local b = ddp(1)
+  local c = ddp(0)
+  last = b
+  rows.single[round], rows.ddp[round] = a.images_per_s, b.images_per_s
+  rows.ratio[round] = b.images_per_s / a.images_per_s
+  rows.wait[round], rows.wait_end[round], rows.backward[round] = b.wait_ms, c.wait_ms, b.backward_ms
+  print(("round %d: 1 process x 2 threads %.0f images/s; 2 processes x 1 thread %.0f images/s (%.0f %%); " ..
+    "all-reduce wait per step %.2f ms with overlap, %.2f ms without (after a %.1f ms backward pass)")
+    :format(round, a.images_per_s, b.images_per_s, 100 * rows.ratio[round], b.wait_ms, c.wait_ms, b.backward_ms))
+end
+local numel = last.params
+local bandwidth = {}
+for _, path in ipairs({{"shared memory", {{"btl", "self,vader"}}}, {"TCP on loopback", {{"btl", "self,tcp"}}}}) do
+  local times = {}
+  for r = 1, 2 do
+    local res = run(mpirun(2, {"--worker", "allreduce", "--numel", tostring(numel), "--reps", tostring(opts.reps)},
+      path[2]))
+    times[r] = res
+  end
+  bandwidth[#bandwidth + 1] = {path[1], times}
+end
+print(("load average after: %s"):format(loadavg()))
+print("")
+local lo, hi = spread(rows.ratio)
+print(("images/s, median of %d rounds: 1 x 2 threads %.0f, 2 x 1 thread %.0f: %.0f %% (rounds %.0f-%.0f %%)")
+  :format(opts.rounds, median(rows.single), median(rows.ddp), 100 * median(rows.ratio), 100 * lo, 100 * hi))
+local wlo, whi = spread(rows.wait)
+print(("all-reduce wait per step: %.2f ms with the buckets started during the backward pass (rounds %.2f-%.2f), " ..
+  "%.2f ms with all started at its end; backward pass %.1f ms; %d buckets, %.2f MB, %.0f %% of it averaged " ..
+  "before the pass ended"):format(median(rows.wait), wlo, whi, median(rows.wait_end), median(rows.backward),
+    last.buckets, last.bytes / 2 ^ 20, 100 * last.hidden))
+for _, b in ipairs(bandwidth) do
+  local ms, alg, bus = {}, {}, {}
+  for r, res in ipairs(b[2]) do ms[r], alg[r], bus[r] = res.ms, res.algbw, res.busbw end
+  local runs = {}
+  for r, v in ipairs(ms) do runs[r] = ("%.2f"):format(v) end
+  print(("all-reduce of %d floats (%.1f MB) over %s, 2 processes: %.2f ms (runs %s), %.2f GB/s algorithm bandwidth, " ..
+    "%.2f GB/s bus bandwidth"):format(numel, 4 * numel / 2 ^ 20, b[1], median(ms), table.concat(runs, ", "),
+    median(alg), median(bus)))
+end
