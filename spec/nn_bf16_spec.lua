@@ -178,15 +178,19 @@ describe("bf16 layers", function()
     end
   end)
 
-  needs_bf16("ReLU and GELU on bf16 match PyTorch", function()
+  needs_bf16("ReLU on bf16 matches PyTorch, and a float32 input stays float32 (the network's head)", function()
     local relu = fixtures("activation").relu
     local layer = nn.ReLU()
     layer:set_precision("bf16")
     local x = T(relu.input)
-    local y = layer:forward(x)
+    assert.equal("float32", layer:forward(x):scalar_type())
+    local xb = x:bfloat16()
+    local y = layer:forward(xb)
     assert.equal("bfloat16", y:scalar_type())
     assert_bf16_close(y, T(relu.output), "relu output", 0.005)
-    assert_bf16_close(layer:backward(x, T(relu.grad_output)), T(relu.grad_input), "relu grad_input", 0.005)
+    local gi = layer:backward(xb, T(relu.grad_output))
+    assert.equal("bfloat16", gi:scalar_type())
+    assert_bf16_close(gi, T(relu.grad_input), "relu grad_input", 0.005)
   end)
 
   needs_bf16("Flatten turns a channels-last bf16 activation into float32 rows in PyTorch's (C, H, W) order", function()
