@@ -92,6 +92,9 @@ def train(a):
     x_val, y_val = x_train[n_train:], y_train[n_train:]      # held out, as the Lua run's validation split
     x_train, y_train = x_train[:n_train], y_train[:n_train]
     model = BasicImageClassifier(dropout_rate=a.dropout)
+    bf16 = a.precision == "bf16"
+    if bf16:
+        model = model.to(memory_format=torch.channels_last)
     if a.optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum, nesterov=a.nesterov,
                               weight_decay=a.weight_decay)
@@ -109,8 +112,12 @@ def train(a):
         for i in range(n_train // a.batch):
             idx = order[i * a.batch:(i + 1) * a.batch]
             x = normalize(augment(x_train[idx], gen))
+            if bf16:
+                x = x.contiguous(memory_format=torch.channels_last)
             opt.zero_grad()
-            loss = crit(model(x), y_train[idx])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = model(x)
+            loss = crit(out.float(), y_train[idx])
             loss.backward()
             opt.step()
             if sched:
@@ -120,16 +127,20 @@ def train(a):
         elapsed += time.perf_counter() - t0
         model.eval()
         print("epoch %d time %.1f train_loss %.4f val_acc %.4f test_acc %.4f" % (
-            epoch, elapsed, total / count, accuracy(model, x_val, y_val), accuracy(model, x_test, y_test)), flush=True)
+            epoch, elapsed, total / count, accuracy(model, x_val, y_val, bf16), accuracy(model, x_test, y_test, bf16)),
+            flush=True)
 
 
-def accuracy(model, x, y):
+def accuracy(model, x, y, bf16=False):
     if len(x) == 0:
         return float("nan")
     correct = 0
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for i in range(0, len(x), 500):
-            correct += (model(normalize(x[i:i + 500])).argmax(1) == y[i:i + 500]).sum().item()
+            xb = normalize(x[i:i + 500])
+            if bf16:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            correct += (model(xb).float().argmax(1) == y[i:i + 500]).sum().item()
     return correct / len(x)
 
 

@@ -96,6 +96,26 @@ describe("bf16 layers", function()
     end
   end)
 
+  needs_bf16("linear layers compute in bf16 (oneDNN) and keep float32 inputs and outputs, matching PyTorch", function()
+    for name, c in pairs(fixtures("linear")) do
+      if #c.input.shape == 2 then
+        local layer = nn.Linear(c.weight.shape[2], c.weight.shape[1], {bias = c.bias ~= nil and c.bias ~= false})
+        layer.weight:copy(T(c.weight))
+        if layer.bias then layer.bias:copy(T(c.bias)) end
+        layer:set_precision("bf16")
+        layer:zero_grad()
+        local x = T(c.input)
+        local y = layer:forward(x)
+        assert.equal("float32", y:scalar_type())
+        assert.equal("dnnl", layer._kernel:info().implementation)
+        assert_bf16_close(y, T(c.output), name .. " output")
+        assert_bf16_close(layer:backward(x, T(c.grad_output)), T(c.grad_input), name .. " grad_input")
+        assert_bf16_close(layer.weight.grad, T(c.grad_weight), name .. " grad_weight")
+        if layer.bias then assert_bf16_close(layer.bias.grad, T(c.grad_bias), name .. " grad_bias") end
+      end
+    end
+  end)
+
   needs_bf16("a convolution takes a bf16 channels-last input and gives its gradient in that type and layout", function()
     local c = fixtures("conv2d").basic
     local layer = nn.Conv2d(3, 4, 3, {padding = 1})
@@ -178,15 +198,19 @@ describe("bf16 layers", function()
     end
   end)
 
-  needs_bf16("ReLU and GELU on bf16 match PyTorch", function()
+  needs_bf16("ReLU on bf16 matches PyTorch, and a float32 input stays float32 (the network's head)", function()
     local relu = fixtures("activation").relu
     local layer = nn.ReLU()
     layer:set_precision("bf16")
     local x = T(relu.input)
-    local y = layer:forward(x)
+    assert.equal("float32", layer:forward(x):scalar_type())
+    local xb = x:bfloat16()
+    local y = layer:forward(xb)
     assert.equal("bfloat16", y:scalar_type())
     assert_bf16_close(y, T(relu.output), "relu output", 0.005)
-    assert_bf16_close(layer:backward(x, T(relu.grad_output)), T(relu.grad_input), "relu grad_input", 0.005)
+    local gi = layer:backward(xb, T(relu.grad_output))
+    assert.equal("bfloat16", gi:scalar_type())
+    assert_bf16_close(gi, T(relu.grad_input), "relu grad_input", 0.005)
   end)
 
   needs_bf16("Flatten turns a channels-last bf16 activation into float32 rows in PyTorch's (C, H, W) order", function()
@@ -263,12 +287,16 @@ describe("a bf16 network", function()
     local function grads(threads)
       L.set_num_threads(threads)
       L.manual_seed(5)
-      local conv = nn.Conv2d(16, 32, 3, {padding = 1})
+      local conv, fc = nn.Conv2d(16, 32, 3, {padding = 1}), nn.Linear(300, 64)
       conv:set_precision("bf16")
+      fc:set_precision("bf16")
       local x, g = L.randn(8, 16, 12, 12), L.randn(8, 32, 12, 12)
       local y = conv:forward(x):float():clone()
       local gi = conv:backward(x, g):clone()
-      return y, gi, conv.weight.grad:clone(), conv.bias.grad:clone()
+      local fx, fg = L.randn(96, 300), L.randn(96, 64)
+      local fy = fc:forward(fx):clone()
+      local fgi = fc:backward(fx, fg):clone()
+      return y, gi, conv.weight.grad:clone(), conv.bias.grad:clone(), fy, fgi, fc.weight.grad:clone(), fc.bias.grad:clone()
     end
     local threads = L.get_num_threads()
     L.set_deterministic(true)
@@ -276,7 +304,7 @@ describe("a bf16 network", function()
       local ref = {grads(1)}
       for _, n in ipairs{2, 3} do
         local got = {grads(n)}
-        for k = 1, 4 do H.assert_close(got[k], ref[k], 0, ("result %d at %d threads"):format(k, n)) end
+        for k = 1, 8 do H.assert_close(got[k], ref[k], 0, ("result %d at %d threads"):format(k, n)) end
       end
     end)
     L.set_deterministic(false)

@@ -2,6 +2,8 @@
 
 #include <oneapi/dnnl/dnnl_debug.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdio.h>
 
 static dnnl_engine_t engine;
@@ -45,6 +47,56 @@ int lt_dnnl_memory(dnnl_memory_t *m, const dnnl_memory_desc_t *md, lt_error *err
     dnnl_engine_t e = lt_dnnl_engine(err);
     if (!e) return -1;
     return lt_dnnl_check(dnnl_memory_create(m, md, e, DNNL_MEMORY_NONE), "creating a memory object", err);
+}
+
+int lt_dnnl_bind(dnnl_memory_t m, const void *p, lt_error *err) {
+    return lt_dnnl_check(dnnl_memory_set_data_handle(m, (void *)p), "binding a buffer", err);
+}
+
+int lt_dnnl_run(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args, const char *what, lt_error *err) {
+    if (lt_dnnl_check(dnnl_primitive_execute(p, lt_dnnl_stream(), nargs, args), what, err)) return -1;
+    return lt_dnnl_check(dnnl_stream_wait(lt_dnnl_stream()), what, err);
+}
+
+void *lt_dnnl_alloc(size_t bytes) {
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes ? bytes : 64) ? NULL : p;
+}
+
+int lt_dnnl_attr(dnnl_primitive_attr_t *attr, lt_error *err) {
+    return lt_dnnl_check(dnnl_primitive_attr_create(attr), "primitive attributes", err) ||
+           lt_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user),
+                         "scratchpad mode", err);
+}
+
+int lt_dnnl_want_scratch(lt_dnnl_scratch *s, dnnl_primitive_desc_t pd, dnnl_memory_t *m, lt_error *err) {
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
+    if (bytes > s->size) {
+        void *p = lt_dnnl_alloc(bytes);
+        if (!p) return lt_fail(err, "out of memory (%zu bytes of oneDNN scratch)", bytes);
+        free(s->data);
+        s->data = p;
+        s->size = bytes;
+    }
+    *m = NULL;
+    return bytes ? lt_dnnl_memory(m, md, err) : 0;
+}
+
+int lt_dnnl_lru_slot(lt_dnnl_lru *lru, int n, const void *keys, size_t key_size, const void *key, bool *fresh) {
+    int victim = 0;
+    for (int i = 0; i < n; i++) {
+        if (lru->used[i] && !memcmp((const char *)keys + (size_t)i * key_size, key, key_size)) {
+            lru->last_use[i] = ++lru->clock;
+            *fresh = false;
+            return i;
+        }
+        if (!lru->used[i] || (lru->used[victim] && lru->last_use[i] < lru->last_use[victim])) victim = i;
+    }
+    lru->used[victim] = true;
+    lru->last_use[victim] = ++lru->clock;
+    *fresh = true;
+    return victim;
 }
 
 int lt_dnnl_reorder_make(lt_dnnl_reorder *r, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,

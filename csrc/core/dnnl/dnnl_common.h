@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../bf16.h"
 #include "../dtype.h"
 #include "../error.h"
 
@@ -40,6 +41,35 @@ void lt_dnnl_reorder_free(lt_dnnl_reorder *r);
 
 /* A memory object bound to user data at each execution (made once with no data). */
 int lt_dnnl_memory(dnnl_memory_t *m, const dnnl_memory_desc_t *md, lt_error *err);
+/* Points m at p for the next execution. */
+int lt_dnnl_bind(dnnl_memory_t m, const void *p, lt_error *err);
+/* Runs a primitive on the stream and waits for it; what names it in errors. */
+int lt_dnnl_run(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args, const char *what, lt_error *err);
+
+/* 64-byte aligned memory (free with free); NULL when bytes cannot be had. */
+void *lt_dnnl_alloc(size_t bytes);
+
+/* Attributes with a user-provided scratchpad: a layer's primitives share one buffer (lt_dnnl_scratch)
+ * that it allocates once, instead of oneDNN allocating at every execution. */
+int lt_dnnl_attr(dnnl_primitive_attr_t *attr, lt_error *err);
+
+typedef struct lt_dnnl_scratch {
+    void *data;
+    size_t size;
+} lt_dnnl_scratch;
+
+/* Grows s to what pd's scratchpad needs, and makes *m (NULL when it needs none) a memory object for it. */
+int lt_dnnl_want_scratch(lt_dnnl_scratch *s, dnnl_primitive_desc_t pd, dnnl_memory_t *m, lt_error *err);
+
+/* A layer keeps its primitives for the last few shapes it has seen, each under a key (a struct
+ * compared bytewise, zero-initialised). Returns the slot holding key, or the slot to refill (the first
+ * unused one, else the least recently used; *fresh is then true and the caller frees and refills it). */
+typedef struct lt_dnnl_lru {
+    bool used[8];
+    uint64_t last_use[8];
+    uint64_t clock;
+} lt_dnnl_lru;
+int lt_dnnl_lru_slot(lt_dnnl_lru *lru, int n, const void *keys, size_t key_size, const void *key, bool *fresh);
 
 #include "dnnl_info.h"
 

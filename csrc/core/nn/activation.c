@@ -11,10 +11,10 @@ static const lt_impl *const activation_impls[] = {&lt_relu_cpu.base, &lt_leaky_r
 /* Mixed precision's (bf16 tensors, channels_last.h): one entry for the activations it computes. */
 static const lt_impl *const activation_mixed_impls[] = {&lt_activation_mixed_cpu.base, NULL};
 
-/* The mixed-precision branch: for a bf16 input, or a handle asking for bf16 on a dense input. */
+/* The mixed-precision branch: for a bf16 input (a float32 input stays float32 under a bf16 handle: after
+ * Flatten, the network's head is float32 throughout). */
 static bool goes_mixed(const lt_activation_args *a) {
-    if (!lt_activation_mixed_cpu.computes(a->activation)) return false;
-    return lt_dtype_of(a->input) == LT_BFLOAT16 || (lt_cl_dtype(a->handle) == LT_BFLOAT16 && lt_is_dense(a->input));
+    return lt_activation_mixed_cpu.computes(a->activation) && lt_dtype_of(a->input) == LT_BFLOAT16;
 }
 
 static int mixed_forward(const lt_activation_args *a, lt_error *err) {

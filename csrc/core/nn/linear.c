@@ -1,8 +1,12 @@
 /* The front of the fully connected layer (csrc/core/cpu/linear.c computes it). */
 #include "ops.h"
 
-/* The implementations, tried in order (kernel.h). */
-static const lt_impl *const linear_impls[] = {&lt_linear_cpu.base, NULL};
+/* The implementations, tried in order (kernel.h): oneDNN's computes bf16 (mixed precision). */
+static const lt_impl *const linear_impls[] = {
+#ifdef LT_HAVE_DNNL
+    &lt_linear_dnnl.base,
+#endif
+    &lt_linear_cpu.base, NULL};
 
 static int shape_of(lt_linear_shape *s, const lt_tensor *input, const lt_tensor *weight, const lt_tensor *bias,
                     const char *bias_name, lt_error *err) {

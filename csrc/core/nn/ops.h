@@ -309,6 +309,7 @@ extern const lt_maxpool2d_cl_impl lt_maxpool2d_cl_cpu;
 /* csrc/core/dnnl/ (when built with oneDNN) */
 #ifdef LT_HAVE_DNNL
 extern const lt_conv2d_cl_impl lt_conv2d_dnnl;
+extern const lt_linear_impl lt_linear_dnnl;
 #endif
 
 #endif

@@ -1,0 +1,236 @@
+/* The fully connected layer in bf16 through oneDNN's inner product (an entry of nn/linear.c's table):
+ * its float32 input, weights and gradient of the output are converted to bf16 (the weights into
+ * oneDNN's blocked layout), the products accumulate in float32, and the output, the input gradient and
+ * the weight gradient come back float32. The layer's state keeps the primitives and buffers for the
+ * batch sizes it has seen (training, evaluation, a last smaller batch).
+ *
+ * Determinism, as the convolution's (conv.c): the weight gradient's primitive is made for a fixed
+ * number of threads when the user asked for deterministic results. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../nn/ops.h"
+#include "../parallel.h"
+#include "dnnl_common.h"
+
+#define ENTRIES 3
+#define DETERMINISTIC_THREADS 2
+
+typedef struct key {
+    int64_t v[5];  /* batch, in, out, threads, deterministic */
+} key;
+
+typedef struct entry {
+    dnnl_primitive_desc_t fwd_pd;
+    dnnl_primitive_t fwd, bwd_data, bwd_weights;
+    dnnl_memory_desc_t src_md, dst_md, bias_md, user_w_md;
+    dnnl_memory_t m_src, m_w, m_bias, m_dst, m_scratch;
+    dnnl_memory_t m_bd_w, m_bd_diff_dst, m_bd_diff_src, m_bd_scratch;
+    dnnl_memory_t m_bw_src, m_bw_diff_dst, m_bw_diff_w, m_bw_diff_b, m_bw_scratch;
+    lt_dnnl_reorder w_for_fwd, w_for_bwd, dw_to_user;
+    void *src_bf16, *dout_bf16, *w_fwd, *w_bwd, *dw;
+    float *db, *zero_bias;
+    lt_dnnl_scratch scratch;
+} entry;
+
+typedef struct state {
+    key keys[ENTRIES];
+    entry e[ENTRIES];
+    lt_dnnl_lru lru;
+} state;
+
+static void entry_free(entry *e) {
+    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights};
+    for (size_t i = 0; i < sizeof prims / sizeof *prims; i++)
+        if (prims[i]) dnnl_primitive_destroy(prims[i]);
+    if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
+    dnnl_memory_t mems[] = {e->m_src, e->m_w, e->m_bias, e->m_dst, e->m_scratch, e->m_bd_w, e->m_bd_diff_dst,
+                            e->m_bd_diff_src, e->m_bd_scratch, e->m_bw_src, e->m_bw_diff_dst, e->m_bw_diff_w,
+                            e->m_bw_diff_b, e->m_bw_scratch};
+    for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
+        if (mems[i]) dnnl_memory_destroy(mems[i]);
+    lt_dnnl_reorder_free(&e->w_for_fwd);
+    lt_dnnl_reorder_free(&e->w_for_bwd);
+    lt_dnnl_reorder_free(&e->dw_to_user);
+    void *bufs[] = {e->src_bf16, e->dout_bf16, e->w_fwd, e->w_bwd, e->dw, e->db, e->zero_bias, e->scratch.data};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    *e = (entry){0};
+}
+
+static void release(void *p) {
+    state *st = p;
+    if (!st) return;
+    for (int i = 0; i < ENTRIES; i++) entry_free(&st->e[i]);
+    free(st);
+}
+
+static int md2(dnnl_memory_desc_t *md, int64_t a, int64_t b, dnnl_data_type_t t, dnnl_format_tag_t tag, lt_error *err) {
+    dnnl_dims_t d = {a, b};
+    return lt_dnnl_check(dnnl_memory_desc_init_by_tag(md, 2, d, t, tag), "describing a matrix", err);
+}
+
+static int buffer(void **p, size_t bytes, lt_error *err) {
+    *p = lt_dnnl_alloc(bytes);
+    return *p ? 0 : lt_fail(err, "out of memory (%zu bytes)", bytes);
+}
+
+static int make_forward(entry *e, lt_linear_shape s, lt_error *err) {
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    dnnl_memory_desc_t w_any;
+    dnnl_dims_t bias_dims = {s.out};
+    if (!eng || md2(&e->src_md, s.batch, s.in, dnnl_bf16, dnnl_ab, err) ||
+        md2(&e->dst_md, s.batch, s.out, dnnl_f32, dnnl_ab, err) || md2(&w_any, s.out, s.in, dnnl_bf16, dnnl_format_tag_any, err) ||
+        md2(&e->user_w_md, s.out, s.in, dnnl_f32, dnnl_ab, err) ||
+        lt_dnnl_check(dnnl_memory_desc_init_by_tag(&e->bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias", err))
+        return -1;
+    dnnl_inner_product_desc_t d;
+    dnnl_primitive_attr_t attr = NULL;
+    int rc = -1;
+    if (lt_dnnl_attr(&attr, err) ||
+        lt_dnnl_check(dnnl_inner_product_forward_desc_init(&d, dnnl_forward_training, &e->src_md, &w_any, &e->bias_md,
+                                                           &e->dst_md),
+                      "describing a linear layer", err) ||
+        lt_dnnl_check(dnnl_primitive_desc_create(&e->fwd_pd, &d, attr, eng, NULL), "choosing a linear layer", err) ||
+        lt_dnnl_check(dnnl_primitive_create(&e->fwd, e->fwd_pd), "creating a linear layer", err))
+        goto done;
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_weights_md, 0);
+    if (buffer(&e->w_fwd, dnnl_memory_desc_get_size(w_md), err) ||
+        buffer(&e->src_bf16, (size_t)(s.batch * s.in) * sizeof(lt_bf16), err) ||
+        lt_dnnl_reorder_make(&e->w_for_fwd, &e->user_w_md, w_md, false, err) || lt_dnnl_memory(&e->m_src, &e->src_md, err) ||
+        lt_dnnl_memory(&e->m_w, w_md, err) || lt_dnnl_memory(&e->m_bias, &e->bias_md, err) ||
+        lt_dnnl_memory(&e->m_dst, &e->dst_md, err) || lt_dnnl_want_scratch(&e->scratch, e->fwd_pd, &e->m_scratch, err))
+        goto done;
+    if (!(e->zero_bias = calloc((size_t)s.out, sizeof(float)))) {
+        lt_fail(err, "out of memory");
+        goto done;
+    }
+    rc = 0;
+done:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+static int make_backward(entry *e, lt_linear_shape s, lt_error *err) {
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    dnnl_memory_desc_t w_any, dw_any, diff_dst_md, diff_src_md;
+    if (!eng || md2(&w_any, s.out, s.in, dnnl_bf16, dnnl_format_tag_any, err) ||
+        md2(&dw_any, s.out, s.in, dnnl_f32, dnnl_format_tag_any, err) ||
+        md2(&diff_dst_md, s.batch, s.out, dnnl_bf16, dnnl_ab, err) || md2(&diff_src_md, s.batch, s.in, dnnl_f32, dnnl_ab, err))
+        return -1;
+    dnnl_inner_product_desc_t dd, dw;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t bd_pd = NULL, bw_pd = NULL;
+    int rc = -1, saved_threads = omp_get_max_threads();
+    if (lt_dnnl_attr(&attr, err) ||
+        lt_dnnl_check(dnnl_inner_product_backward_data_desc_init(&dd, &diff_src_md, &w_any, &diff_dst_md),
+                      "describing a linear layer's backward pass", err) ||
+        lt_dnnl_check(dnnl_primitive_desc_create(&bd_pd, &dd, attr, eng, e->fwd_pd), "choosing a backward linear layer", err) ||
+        lt_dnnl_check(dnnl_primitive_create(&e->bwd_data, bd_pd), "creating a backward linear layer", err))
+        goto done;
+    if (lt_deterministic()) omp_set_num_threads(DETERMINISTIC_THREADS);
+    int made = !lt_dnnl_check(dnnl_inner_product_backward_weights_desc_init(&dw, &e->src_md, &dw_any, &e->bias_md,
+                                                                           &diff_dst_md),
+                              "describing a linear layer's weight gradient", err) &&
+               !lt_dnnl_check(dnnl_primitive_desc_create(&bw_pd, &dw, attr, eng, e->fwd_pd),
+                              "choosing a linear layer's weight gradient", err) &&
+               !lt_dnnl_check(dnnl_primitive_create(&e->bwd_weights, bw_pd), "creating a linear layer's weight gradient", err);
+    if (lt_deterministic()) omp_set_num_threads(saved_threads);
+    if (!made) goto done;
+    const dnnl_memory_desc_t *bw_md = dnnl_primitive_desc_query_md(bd_pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(bw_pd, dnnl_query_diff_weights_md, 0);
+    if (buffer(&e->w_bwd, dnnl_memory_desc_get_size(bw_md), err) || buffer(&e->dw, dnnl_memory_desc_get_size(dw_md), err) ||
+        buffer((void **)&e->db, (size_t)s.out * sizeof(float), err) ||
+        buffer(&e->dout_bf16, (size_t)(s.batch * s.out) * sizeof(lt_bf16), err) ||
+        lt_dnnl_reorder_make(&e->w_for_bwd, &e->user_w_md, bw_md, false, err) ||
+        lt_dnnl_reorder_make(&e->dw_to_user, dw_md, &e->user_w_md, true, err) ||
+        lt_dnnl_memory(&e->m_bd_w, bw_md, err) || lt_dnnl_memory(&e->m_bd_diff_dst, &diff_dst_md, err) ||
+        lt_dnnl_memory(&e->m_bd_diff_src, &diff_src_md, err) ||
+        lt_dnnl_want_scratch(&e->scratch, bd_pd, &e->m_bd_scratch, err) || lt_dnnl_memory(&e->m_bw_src, &e->src_md, err) ||
+        lt_dnnl_memory(&e->m_bw_diff_dst, &diff_dst_md, err) || lt_dnnl_memory(&e->m_bw_diff_w, dw_md, err) ||
+        lt_dnnl_memory(&e->m_bw_diff_b, &e->bias_md, err) || lt_dnnl_want_scratch(&e->scratch, bw_pd, &e->m_bw_scratch, err))
+        goto done;
+    rc = 0;
+done:
+    if (bd_pd) dnnl_primitive_desc_destroy(bd_pd);
+    if (bw_pd) dnnl_primitive_desc_destroy(bw_pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+static entry *entry_for(lt_kernel_ctx *ctx, lt_linear_shape s) {
+    if (!ctx->state) return lt_fail(ctx->err, "a oneDNN linear layer needs its layer's kernel handle"), NULL;
+    state *st = *ctx->state;
+    if (!st && !(st = *ctx->state = calloc(1, sizeof *st))) return lt_fail(ctx->err, "out of memory"), NULL;
+    key k = {{s.batch, s.in, s.out, lt_get_num_threads(), lt_deterministic()}};
+    bool fresh;
+    int i = lt_dnnl_lru_slot(&st->lru, ENTRIES, st->keys, sizeof k, &k, &fresh);
+    entry *e = &st->e[i];
+    if (!fresh) return e;
+    entry_free(e);
+    st->keys[i] = k;
+    if (make_forward(e, s, ctx->err)) {
+        entry_free(e);
+        st->lru.used[i] = false;
+        return NULL;
+    }
+    return e;
+}
+
+static bool supports(const lt_impl *self, const void *shape, lt_precision p) {
+    (void)self;
+    (void)shape;
+    return p == LT_BF16 && lt_dnnl_bf16_available();
+}
+
+static int forward(lt_kernel_ctx *ctx, float *out, const float *in, const float *weight, const float *bias,
+                   lt_linear_shape s) {
+    entry *e = entry_for(ctx, s);
+    if (!e) return -1;
+    lt_bf16_from_f32_n(e->src_bf16, in, s.batch * s.in);
+    if (lt_dnnl_reorder_run(&e->w_for_fwd, weight, e->w_fwd, ctx->err) || lt_dnnl_bind(e->m_src, e->src_bf16, ctx->err) ||
+        lt_dnnl_bind(e->m_w, e->w_fwd, ctx->err) || lt_dnnl_bind(e->m_bias, bias ? bias : e->zero_bias, ctx->err) ||
+        lt_dnnl_bind(e->m_dst, out, ctx->err) || (e->m_scratch && lt_dnnl_bind(e->m_scratch, e->scratch.data, ctx->err)))
+        return -1;
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->m_src}, {DNNL_ARG_WEIGHTS, e->m_w}, {DNNL_ARG_BIAS, e->m_bias},
+                               {DNNL_ARG_DST, e->m_dst}, {DNNL_ARG_SCRATCHPAD, e->m_scratch}};
+    return lt_dnnl_run(e->fwd, e->m_scratch ? 5 : 4, args, "running a linear layer", ctx->err);
+}
+
+static int backward(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout, const float *in,
+                    const float *weight, lt_linear_shape s) {
+    entry *e = entry_for(ctx, s);
+    if (!e || (!e->bwd_data && make_backward(e, s, ctx->err))) return -1;
+    lt_bf16_from_f32_n(e->dout_bf16, dout, s.batch * s.out);
+    lt_bf16_from_f32_n(e->src_bf16, in, s.batch * s.in);  /* the forward pass's, converted again: it may be gone */
+    lt_error *err = ctx->err;
+    if (dinp) {
+        if (lt_dnnl_reorder_run(&e->w_for_bwd, weight, e->w_bwd, err) || lt_dnnl_bind(e->m_bd_w, e->w_bwd, err) ||
+            lt_dnnl_bind(e->m_bd_diff_dst, e->dout_bf16, err) || lt_dnnl_bind(e->m_bd_diff_src, dinp, err) ||
+            (e->m_bd_scratch && lt_dnnl_bind(e->m_bd_scratch, e->scratch.data, err)))
+            return -1;
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_WEIGHTS, e->m_bd_w}, {DNNL_ARG_DIFF_DST, e->m_bd_diff_dst},
+                                   {DNNL_ARG_DIFF_SRC, e->m_bd_diff_src}, {DNNL_ARG_SCRATCHPAD, e->m_bd_scratch}};
+        if (lt_dnnl_run(e->bwd_data, e->m_bd_scratch ? 4 : 3, args, "running a linear layer's backward pass", err))
+            return -1;
+    }
+    if (lt_dnnl_bind(e->m_bw_src, e->src_bf16, err) || lt_dnnl_bind(e->m_bw_diff_dst, e->dout_bf16, err) ||
+        lt_dnnl_bind(e->m_bw_diff_w, e->dw, err) || lt_dnnl_bind(e->m_bw_diff_b, e->db, err) ||
+        (e->m_bw_scratch && lt_dnnl_bind(e->m_bw_scratch, e->scratch.data, err)))
+        return -1;
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->m_bw_src}, {DNNL_ARG_DIFF_DST, e->m_bw_diff_dst},
+                               {DNNL_ARG_DIFF_WEIGHTS, e->m_bw_diff_w}, {DNNL_ARG_DIFF_BIAS, e->m_bw_diff_b},
+                               {DNNL_ARG_SCRATCHPAD, e->m_bw_scratch}};
+    if (lt_dnnl_run(e->bwd_weights, e->m_bw_scratch ? 5 : 4, args, "running a linear layer's weight gradient", err) ||
+        lt_dnnl_reorder_run(&e->dw_to_user, e->dw, dweight, err))
+        return -1;
+    if (dbias)
+        for (int64_t o = 0; o < s.out; o++) dbias[o] += e->db[o];
+    return 0;
+}
+
+const lt_linear_impl lt_linear_dnnl = {
+    .base = {.name = "dnnl", .supports = supports, .release = release},
+    .forward = forward,
+    .backward = backward,
+};
