@@ -258,21 +258,35 @@ function ImageClassifier:_shared_step(stage, batch, batch_idx)
   return logits, loss
 end
 
+-- The epoch's scores are metric objects (views of the stage's EpochMetrics): logged in every step,
+-- computed over the whole epoch before the epoch-end hooks, so that callbacks read this epoch's
+-- values there (as torchmetrics objects logged in Lightning's steps).
+local function log_scores(self, stage, prog_bar)
+  local m = self.epoch_metrics[stage]
+  self:log(stage .. "_acc", m:view("accuracy"), {prog_bar = prog_bar})
+  self:log(stage .. "_precision", m:view("precision"))
+  self:log(stage .. "_recall", m:view("recall"))
+  self:log(stage .. "_f1", m:view("f1"))
+end
+
 function ImageClassifier:training_step(batch, batch_idx)
   local logits, loss = self:_shared_step("train", batch, batch_idx)
   self:log("train_loss", loss, {on_step = true, on_epoch = true, prog_bar = true})
+  log_scores(self, "train", true)
   return {loss = loss, output = logits, target = batch.target, input = batch.input}
 end
 
 function ImageClassifier:validation_step(batch, batch_idx)
   local logits, loss = self:_shared_step("val", batch, batch_idx)
   self:log("val_loss", loss, {prog_bar = true})
+  log_scores(self, "val", true)
   return {loss = loss, output = logits, target = batch.target}
 end
 
 function ImageClassifier:test_step(batch, batch_idx)
   local logits, loss = self:_shared_step("test", batch, batch_idx)
   self:log("test_loss", loss)
+  log_scores(self, "test", false)
   return {loss = loss, output = logits, target = batch.target}
 end
 
@@ -284,14 +298,7 @@ function ImageClassifier:predict_step(batch, batch_idx)
   return {predictions = logits:argmax(2), probabilities = self._softmax:forward(logits):clone(), logits = logits:clone()}
 end
 
--- ---- epoch hooks: metrics and the original's epoch output ----
-
-local function log_scores(self, prefix, scores, prog_bar)
-  self:log(prefix .. "_acc", scores.accuracy, {prog_bar = prog_bar})
-  self:log(prefix .. "_precision", scores.precision)
-  self:log(prefix .. "_recall", scores.recall)
-  self:log(prefix .. "_f1", scores.f1)
-end
+-- ---- epoch hooks: the original's epoch output ----
 
 function ImageClassifier:on_train_epoch_start()
   self.epoch_metrics.train:reset()
@@ -305,11 +312,8 @@ end
 
 function ImageClassifier:on_train_epoch_end()
   local m = self.epoch_metrics.train
-  if m.samples == 0 then return end
-  local scores = m:compute()
-  log_scores(self, "train", scores, true)
-  if self.hparams.debug then
-    self:_print_summary(("TRAINING EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores)
+  if self.hparams.debug and m.samples > 0 then
+    self:_print_summary(("TRAINING EPOCH %d SUMMARY"):format(self.trainer.current_epoch), m:compute())
   end
 end
 
@@ -319,11 +323,8 @@ end
 
 function ImageClassifier:on_validation_epoch_end()
   local m = self.epoch_metrics.val
-  if m.samples == 0 then return end
-  local scores = m:compute()
-  log_scores(self, "val", scores, true)
-  if self.hparams.debug and not self.trainer.sanity_checking then
-    self:_print_summary(("VALIDATION EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores)
+  if self.hparams.debug and m.samples > 0 and not self.trainer.sanity_checking then
+    self:_print_summary(("VALIDATION EPOCH %d SUMMARY"):format(self.trainer.current_epoch), m:compute())
   end
 end
 
@@ -333,10 +334,7 @@ end
 
 function ImageClassifier:on_test_epoch_end()
   local m = self.epoch_metrics.test
-  if m.samples == 0 then return end
-  local scores = m:compute()
-  log_scores(self, "test", scores, false)
-  if self.hparams.debug then self:_print_summary("TEST SUMMARY", scores) end
+  if self.hparams.debug and m.samples > 0 then self:_print_summary("TEST SUMMARY", m:compute()) end
 end
 
 -- ---- optimizers ----
