@@ -324,8 +324,9 @@ function ModelCheckpoint:load_state_dict(state)
     self.last_model_path = state.last_model_path or ""
     self.current_score = state.current_score
   else
-    output.print(("ModelCheckpoint: the folder changed from %s to %s; only best_model_path is restored")
-      :format(tostring(state.dirpath), tostring(self.dirpath)))
+    output.print(("ModelCheckpoint: the folder changed from %s to %s: this run ranks its own top-k there, the " ..
+      "checkpoint's stay where they are (only best_model_path is restored)"):format(tostring(state.dirpath),
+      tostring(self.dirpath)))
   end
   self.best_model_path = state.best_model_path or ""
 end
