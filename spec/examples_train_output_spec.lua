@@ -65,11 +65,11 @@ describe("examples/train.lua as a user runs it", function()
     assert.matches("Dead neurons: %d+ / 8192\n", text)           -- 32 channels x 16 x 16 after conv1
     assert.matches("Predictions %(first 10%)", text)
     -- one numbering of epochs: the console's Epoch 0 and 1, the checkpoints' epoch=0 and 1, the plots'
-    local names = table.concat(listing(out .. "/checkpoints"), " ")
+    local names = table.concat(listing(out .. "/image_classifier/version_0/checkpoints"), " ")
     assert.matches("epoch=0%-val_loss=", names)
     assert.matches("epoch=1%-val_loss=", names)
     assert.is_nil(names:find("epoch=2", 1, true))
-    local ckpt = checkpoint.read(out .. "/checkpoints/last.safetensors")
+    local ckpt = checkpoint.read(out .. "/image_classifier/version_0/checkpoints/last.safetensors")
     local history
     for _, state in pairs(ckpt.callbacks) do if type(state) == "table" and state.history then history = state.history end end
     assert.same({0, 1}, history.epoch)
@@ -91,7 +91,7 @@ describe("examples/train.lua as a user runs it", function()
   it("reads negative numbers after a space, as documented values (--save_top_k -1)", function()
     local code, text = train(dir, common .. " --max_epochs 3 --quiet --save_top_k -1 --min_delta -0.5")
     assert.equal(0, code, text)
-    local names = listing(out .. "/checkpoints")
+    local names = listing(out .. "/image_classifier/version_0/checkpoints")
     assert.equal(4, #names, table.concat(names, " "))   -- every epoch's checkpoint, and last
     assert.matches("min_delta%s+%-0%.5", text)
     code, text = train(dir, common .. " --max_epochs 1 --save_top_k -2")
@@ -113,13 +113,13 @@ describe("examples/train.lua as a user runs it", function()
   it("--val_check_interval validates inside the epoch; --check_val_every_n_epoch skips epochs", function()
     local code, text = train(dir, common .. " --max_epochs 1 --quiet --save_top_k -1 --monitor val_acc --val_check_interval 0.5")
     assert.equal(0, code, text)
-    local names = listing(out .. "/checkpoints")   -- 4 batches: validated after 2 and 4, a checkpoint each
+    local names = listing(out .. "/image_classifier/version_0/checkpoints")   -- 4 batches: validated after 2 and 4, a checkpoint each
     assert.equal(3, #names, table.concat(names, " "))
     local out2 = out .. "-2"
     code, text = train(dir, (common .. " --max_epochs 2 --quiet --save_top_k -1 --check_val_every_n_epoch 2")
       :gsub("%-%-output_dir %S+", "--output_dir " .. out2))
     assert.equal(0, code, text)
-    names = table.concat(listing(out2 .. "/checkpoints"), " ")
+    names = table.concat(listing(out2 .. "/image_classifier/version_0/checkpoints"), " ")
     assert.is_nil(names:find("epoch=0", 1, true), names)
     assert.matches("epoch=1%-", names)
   end)
@@ -128,7 +128,7 @@ describe("examples/train.lua as a user runs it", function()
     local code, text = train(dir, common .. " --max_epochs 1 --quiet --optimizer sgd --scheduler cosine --seed 7 " ..
       "--augmentation flip_rotate_jitter --batch_size 3")
     assert.equal(0, code, text)
-    local log_dir = out .. "/logs/image_classifier/version_0"
+    local log_dir = out .. "/image_classifier/version_0"
     local yaml = H.read_file(log_dir .. "/hparams.yaml")
     for _, line in ipairs {"dataset: folder", "batch_size: 3", "max_epochs: 1", "optimizer: sgd", "scheduler: cosine",
       "seed: 7", "augmentation: flip_rotate_jitter", 'precision: "32"', "image_size: 16", "num_classes: 3",
