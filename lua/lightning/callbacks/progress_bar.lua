@@ -117,10 +117,11 @@ local function truncate(text, width)
   return text:sub(1, utf8.offset(text, width + 1) - 1)
 end
 
--- A line as the terminal shows it: cut to its width (one column short, so that it never wraps).
+-- A line as the terminal shows it: cut to its width, two columns short, so that it never wraps, even
+-- when the terminal echoes Ctrl-C's "^C" after it.
 function ProgressBar:_fit(text)
   self._width = self._width or self.columns or terminal_width()
-  return truncate(text, self._width - 1)
+  return truncate(text, self._width - 2)
 end
 
 -- The live region: the training bar (while an epoch runs) and the evaluation line below it.
