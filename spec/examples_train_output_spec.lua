@@ -155,6 +155,42 @@ describe("examples/train.lua as a user runs it", function()
     assert.equal("['alpha', 'beta', 'gamma']", keys.class_names)
   end)
 
+  it("diverges loudly: one line saying which value, where, no NaN best checkpoint, a non-zero exit", function()
+    local code, text = train(dir, common .. " --max_epochs 3 --quiet --optimizer sgd --learning_rate 1e6")
+    assert.equal(1, code, text)
+    assert.equal(1, count(text, "\nTraining diverged: "), text)
+    assert.matches("\nTraining diverged: the training loss is NaN at epoch 0, global step %d+ %(batch %d+%); training " ..
+      "stops\n", text)
+    assert.matches("\nTraining failed: training diverged: the training loss is NaN at epoch 0, global step %d+", text)
+    assert.is_nil(text:find("Best checkpoint", 1, true))
+    local names = table.concat(listing(out .. "/image_classifier/version_0/checkpoints"), " ")
+    assert.is_nil(names:find("nan", 1, true), names)
+    assert.is_nil(names:find("inf", 1, true), names)
+  end)
+
+  it("--resume last continues the experiment named on the command line, in a new version, and says so", function()
+    local function run(name, epochs, resume)
+      return train(dir, common .. (" --quiet --experiment_name %s --max_epochs %d%s"):format(name, epochs,
+        resume and " --resume last" or ""))
+    end
+    assert.equal(0, (run("small", 1)))
+    assert.equal(0, (run("big", 3)))              -- another experiment with more steps: never taken
+    local code, text = run("small", 2, true)
+    assert.equal(0, code, text)
+    assert.matches("\nRestored " .. out:gsub("%p", "%%%0") .. "/small/version_0/checkpoints/last%.safetensors: continuing " ..
+      "at epoch 1 %(global step 4%)\n", text)
+    assert.matches("Training finished after 2 epochs %(8 steps%)", text)
+    assert.same({"version_0", "version_1"}, listing(out .. "/small"))
+    assert.same({"version_0"}, listing(out .. "/big"))
+    -- nothing left: said, nothing trained, no new version
+    code, text = run("small", 2, true)
+    assert.equal(0, code, text)
+    assert.matches("nothing left to train: " .. out:gsub("%p", "%%%0") .. "/small/version_1/checkpoints/last%.safetensors " ..
+      "ends at epoch 2 %(global step 8%) and max_epochs = 2 is reached", text)
+    assert.is_nil(text:find("Training finished", 1, true))
+    assert.same({"version_0", "version_1"}, listing(out .. "/small"))
+  end)
+
   it("writes command-line errors without internal file positions, with them and a traceback under --debug", function()
     local code, text = train(dir, common .. " --dropout_rate 2")
     assert.equal(1, code)
