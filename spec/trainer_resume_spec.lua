@@ -6,15 +6,11 @@
 local L = require "lightning"
 local H = require "helpers"
 local S = require "trainer_standins"
-local nn = L.nn
 local output = require "lightning.util.output"
 local cjson = require "cjson"
 
 local function classifier()
-  local net = nn.Sequential(nn.Conv2d(1, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Flatten(), nn.Linear(4 * 4 * 4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
-  return L.models.ImageClassifier{net = net, num_classes = 3, in_channels = 1, image_size = 8, learning_rate = 0.01,
-    scheduler = "step", step_size = 1, gamma = 0.8}
+  return S.conv_classifier{batchnorm1d = true, scheduler = "step", step_size = 1, gamma = 0.8}
 end
 
 local TRAIN = S.band_images(48, 300, {classes = 3, channels = 1, size = 8, step = 2, band = 3, noise = 0.8})
