@@ -126,6 +126,20 @@ describe("Resuming", function()
     assert.equal(want[1].train_loss_epoch, got[1].train_loss_epoch)
   end)
 
+  it("after an error inside the optimizer step: no state between two steps is saved, and the message says so", function()
+    local model = S.Regression{scheduler = true, methods = {lr_scheduler_step = function(self)
+      if self.trainer.global_step == 3 then error("scheduler broke") end
+    end}}(3)
+    local trainer = L.Trainer(S.quiet(dir, {max_epochs = 2, enable_checkpointing = true,
+      callbacks = {L.callbacks.ModelCheckpoint{dirpath = dir, save_last = true}}}))
+    local batches = S.regression_batches(3, 4, 3, 1)
+    local err = H.error_of(output.capture, trainer.fit, trainer, model, S.Loader(batches))
+    assert.matches("failed in lr_scheduler_step at epoch 0, batch 3 %(global step 3%): .*scheduler broke\n" ..
+      "Nothing was saved: the error came inside the optimizer step, so no exact state can be saved; resume from the " ..
+      "last checkpoint instead%.$", err)
+    assert.is_nil(io.open(dir .. "/on_exception.safetensors"))
+  end)
+
   it("after Ctrl-C: the batch ends, the state is saved, and the resumed run ends as the uninterrupted one", function()
     local pid = io.open("/proc/self/stat"):read("n")
     local sent = false

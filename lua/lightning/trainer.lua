@@ -2,13 +2,16 @@
 -- PyTorch Lightning's options, hook order and logging semantics.
 --   local trainer = L.Trainer{max_epochs = 10, callbacks = {...}, logger = L.loggers.CSVLogger{...}}
 --   trainer:fit(model, datamodule[, {ckpt_path = "last" | path}])
---   trainer:fit(model, train_loader[, val_loader][, {ckpt_path = ...}])
+--   trainer:fit(model, train_loader[, val_loader][, {ckpt_path = ...}])   (a nil val_loader is skipped)
 --   trainer:validate(model, datamodule or loader[, {ckpt_path = ...}]) --> {{val_loss = ..., ...}}
 --   trainer:test(model, datamodule or loader[, {ckpt_path = "best" | "last" | path}])
 --   trainer:predict(model, datamodule or loader) --> list of predict_step results
 -- State: current_epoch (0-based, the number of finished epochs), global_step (optimizer steps),
--- should_stop, callback_metrics, logged_metrics, progress_bar_metrics. batch_idx is 1-based.
--- The loops are in lightning/trainer/ (fit_loop.lua, eval_loop.lua); checkpoints in checkpoint.lua.
+-- should_stop, callback_metrics, logged_metrics, progress_bar_metrics, diverged, interrupted_by,
+-- nothing_to_train. batch_idx is 1-based.
+-- The loops are in lightning/trainer/ (fit_loop.lua, eval_loop.lua); checkpoints in checkpoint.lua,
+-- the state a checkpoint inside an epoch holds in loop_state.lua; failures and interruptions (Ctrl-C,
+-- held back to the end of a batch) in faults.lua and interrupt.lua.
 -- The per-batch work (backward, clipping, the optimizer step), the reduction of logged values, data
 -- loaders and checkpoint files go through trainer.strategy (lightning/strategies/), which holds the
 -- precision plugin (trainer.precision_plugin, lightning/precision/). Logs, checkpoints and plots are
