@@ -107,6 +107,21 @@ describe("Resuming", function()
     assert_like_straight(model, before, after)
   end)
 
+  it("after an error in the epoch's end (its batches and validation done): the end runs again", function()
+    local failed = false
+    local breaker = {on_train_epoch_end = function(_, trainer)
+      if not failed and trainer.current_epoch == 1 then failed = true error("end of epoch broke") end
+    end}
+    local before = S.MemoryLogger()
+    local err = H.error_of(fit, dir, {logger = before, callbacks = {breaker}})
+    assert.matches("failed in on_train_epoch_end of callback 1 at epoch 1", err)
+    local loops = cjson.decode(select(2, L.load_safetensors(dir .. "/on_exception.safetensors")).loops)
+    assert.same({1, 6, false, true}, {loops.epoch, loops.batches_done, loops.epoch_finished, loops.validated})
+    local model, _, after, text = fit(dir, {ckpt_path = "last"})
+    assert.matches("continuing at epoch 1 after batch 6", text)
+    assert_like_straight(model, before, after)
+  end)
+
   it("after an error inside an accumulation group: the group's batches run again, counted once", function()
     local acc = {trainer = {accumulate_grad_batches = 2}}
     local d = H.tmpdir()
@@ -205,6 +220,32 @@ describe("Resuming", function()
     local model, trainer = fit(dir, {ckpt_path = "last", trainer = every_half})
     same_state(reference, model)
     assert.equal(ref_trainer.checkpoint_callback.best_model_score, trainer.checkpoint_callback.best_model_score)
+  end)
+end)
+
+describe("Resuming at the next epoch", function()
+  it("with a ReduceLROnPlateau scheduler takes the step the checkpoint was saved before (2 + 2 epochs as 4)", function()
+    local function run(dir, epochs, ckpt)
+      L.manual_seed(7)
+      local model = S.conv_classifier{scheduler = "plateau", plateau_patience = 0, plateau_factor = 0.5, monitor = "val_acc"}
+      local trainer = L.Trainer(S.quiet(dir, {max_epochs = epochs, enable_checkpointing = true,
+        callbacks = {L.callbacks.ModelCheckpoint{dirpath = dir, save_last = true}}}))
+      output.capture(trainer.fit, trainer, model, L.data.DataLoader(TRAIN, {batch_size = 8, shuffle = true}),
+        L.data.DataLoader(VAL, {batch_size = 8}), {ckpt_path = ckpt})
+      return model, trainer
+    end
+    local a, b = H.tmpdir(), H.tmpdir()
+    local straight, t1 = run(a, 4)
+    run(b, 2)
+    local loops = cjson.decode(select(2, L.load_safetensors(b .. "/last.safetensors")).loops)
+    assert.is_true(loops.plateau_pending)
+    assert.is_number(loops.callback_metrics.val_acc)
+    local resumed, t2 = run(b, 4, "last")
+    H.rmdir(a)
+    H.rmdir(b)
+    assert.equal(t1.optimizers[1].param_groups[1].lr, t2.optimizers[1].param_groups[1].lr)
+    assert.is_true(t1.optimizers[1].param_groups[1].lr < 0.01)   -- the scheduler did reduce it
+    same_state(straight, resumed)
   end)
 end)
 

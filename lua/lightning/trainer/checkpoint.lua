@@ -107,11 +107,12 @@ local function decode(value, tensors, path)
 end
 
 --- The checkpoint as a Lua table (what on_save_checkpoint hooks see and may extend). Inside an
--- epoch it is the loop's last good state (lightning.trainer.loop_state): the module's buffers as they
--- were then, the global step and the position of that state.
-function checkpoint.dump(trainer)
+-- epoch (and after_fault, the checkpoint of a failure or interruption) it is the loop's last good
+-- state (lightning.trainer.loop_state): the module's buffers as they were then, the global step and
+-- the position of that state.
+function checkpoint.dump(trainer, after_fault)
   local module = trainer.lightning_module
-  local loops, buffers, global_step = loop_state.dump(trainer)
+  local loops, buffers, global_step = loop_state.dump(trainer, after_fault)
   local state_dict = module:state_dict()
   for name, copy in pairs(buffers or {}) do state_dict[name] = copy end
   local ckpt = {

@@ -31,7 +31,7 @@ local function save_fault_checkpoint(trainer)
       "checkpoint instead"
   end
   local path = fs.join(cb.dirpath, "on_exception" .. checkpoint.EXTENSION)
-  local ok, err = pcall(function() trainer.strategy:save_checkpoint(checkpoint.dump(trainer), path) end)
+  local ok, err = pcall(function() trainer.strategy:save_checkpoint(checkpoint.dump(trainer, true), path) end)
   if ok then return path end
   return nil, "saving the last good state failed too: " .. tostring(err)
 end

@@ -150,6 +150,25 @@ local function validation_due(trainer, batches_done, at_end)
   return batches_done > 0 and batches_done % trainer._val_check_batch == 0
 end
 
+local function has_plateau_scheduler(trainer)
+  for _, config in ipairs(trainer.lr_scheduler_configs) do
+    if config.reduce_on_plateau then return true end
+  end
+  return false
+end
+
+-- A checkpoint saved in an epoch's end before its plateau scheduler step: that step, on the metrics
+-- the epoch ended with, as the uninterrupted run took it.
+local function take_pending_plateau_step(trainer, position)
+  if not position.plateau_pending then return end
+  trainer.callback_metrics = {}
+  for name, v in pairs(position.callback_metrics or {}) do trainer.callback_metrics[name] = v end
+  trainer.current_epoch = position.epoch - 1
+  optimization.step_schedulers(trainer, "epoch", true)
+  trainer.current_epoch = position.epoch
+  trainer.callback_metrics = {}
+end
+
 -- A validation inside the epoch, after batch batches_done (val_check_interval).
 local function validate_inside_epoch(trainer, batches_done)
   trainer._validating_after = batches_done
@@ -218,10 +237,12 @@ local function run_epoch(trainer)
   continue_from_checkpoint()
 
   -- from here on a checkpoint (ModelCheckpoint saves after validation or at on_train_epoch_end)
-  -- resumes at the next epoch
+  -- resumes at the next epoch, after the plateau schedulers' step still to come
   trainer._epoch_finished = true
+  trainer._plateau_pending = has_plateau_scheduler(trainer)
   if validated_after ~= last_done and validation_due(trainer, last_done, true) then
     eval_loop.run(trainer, "validation", {during_fit = true})
+    loop_state.validated(trainer, last_done)
   end
   trainer._results:epoch_end_reached(trainer)
   hooks.call_callbacks(trainer, "other", "on_train_epoch_end")
@@ -229,6 +250,7 @@ local function run_epoch(trainer)
   hooks.call_callbacks(trainer, "monitoring", "on_train_epoch_end")
   trainer:_log_metrics(trainer._results:epoch_metrics(), trainer.global_step)
   optimization.step_schedulers(trainer, "epoch", true)
+  trainer._plateau_pending = false
   trainer.current_epoch = trainer.current_epoch + 1
   trainer._epoch_finished = false
 end
@@ -306,6 +328,7 @@ function fit_loop.fit(trainer, resolve_ckpt)
   trainer.optimizers, trainer.lr_scheduler_configs = optimization.parse(hooks.call_module(trainer, "configure_optimizers"))
   if ckpt then
     local position = checkpoint.restore_training_state(trainer, ckpt, ckpt_path)
+    take_pending_plateau_step(trainer, position)
     trainer:print(("Restored %s: continuing at %s"):format(ckpt_path, loop_state.describe(position, trainer.global_step)))
   end
   trainer.strategy:setup(trainer)

@@ -8,7 +8,9 @@
 -- resuming from it replays no batch twice, the epoch's train metrics cover all of its batches, and
 -- the run ends bit for bit where the uninterrupted one ends. A checkpoint saved once the epoch's
 -- batches are done (validation at its end, on_train_epoch_end) resumes at the next epoch.
---   loops = {epoch, epoch_finished}                                    the epoch's batches are done
+--   loops = {epoch, epoch_finished[, plateau_pending, callback_metrics]}  the epoch's batches are done
+-- plateau_pending: saved in the epoch's end before its ReduceLROnPlateau step, which the resumed run
+-- takes first, on the callback_metrics saved with it.
 --   loops = {epoch, epoch_finished = false, batches_done, epoch_start_rng, rng, validated, results}
 -- validated: the validation due after batches_done already ran (its checkpoint came from it).
 local L = require "lightning"
@@ -64,11 +66,21 @@ function loop_state.validated(trainer, batches_done)
 end
 
 --- What a checkpoint saved now records: the loops section, the buffers to save instead of the
--- module's (a state inside an epoch), and the global step.
-function loop_state.dump(trainer)
+-- module's (a state inside an epoch), and the global step. after_fault: the checkpoint of a failure or
+-- an interruption, which is always the good state (also in the epoch's end, whose hooks, logging and
+-- plateau scheduler step the resumed run then does again).
+function loop_state.dump(trainer, after_fault)
   local good = trainer._good_state
-  if trainer._epoch_finished or not good then
-    return {epoch = trainer.current_epoch, epoch_finished = trainer._epoch_finished == true}, nil, trainer.global_step
+  if not good or (trainer._epoch_finished and not after_fault) then
+    local loops = {epoch = trainer.current_epoch, epoch_finished = trainer._epoch_finished == true}
+    if trainer._epoch_finished and trainer._plateau_pending then
+      -- saved before the epoch's ReduceLROnPlateau step: the resumed run takes it, on these metrics
+      loops.plateau_pending, loops.callback_metrics = true, {}
+      for name, v in pairs(trainer.callback_metrics) do
+        if type(v) == "number" then loops.callback_metrics[name] = v end
+      end
+    end
+    return loops, nil, trainer.global_step
   end
   local loops = {epoch = good.epoch, epoch_finished = false, batches_done = good.batches_done,
     epoch_start_rng = good.epoch_start_rng, rng = good.rng, validated = good.validated, results = good.results}
@@ -111,8 +123,11 @@ function loop_state.position(loops, path)
   check_kind(path, loops, "rng", "string")
   check_kind(path, loops, "validated", "boolean")
   check_kind(path, loops, "results", "table")
+  check_kind(path, loops, "plateau_pending", "boolean")
+  check_kind(path, loops, "callback_metrics", "table")
   if loops.batches_done == nil then
-    return {epoch = loops.epoch + (loops.epoch_finished and 1 or 0)}
+    return {epoch = loops.epoch + (loops.epoch_finished and 1 or 0),
+      plateau_pending = loops.epoch_finished and loops.plateau_pending == true or nil, callback_metrics = loops.callback_metrics}
   end
   if loops.epoch_finished then field_error(path, "epoch_finished", "false with batches_done", true) end
   return {epoch = loops.epoch, batches_done = loops.batches_done, epoch_start_rng = loops.epoch_start_rng,

@@ -126,7 +126,7 @@ function Results:log(trainer, name, value, opts)
   if metric then
     self:_attach_metric(e, metric)
   else
-    e.metric = nil
+    e.metric, e.metric_key, e.metric_value = nil, nil, nil
     e.step_value, e.step_fresh = value, true
     e.sum = e.sum + value * (reduce == "mean" and batch_size or 1)
     e.weight = e.weight + batch_size
@@ -180,8 +180,10 @@ end
 -- all batches, as Lightning's), maxima and minima combined. Reduced once per new value: every process
 -- asks for the same values in the same order, as collectives need.
 function Results:_epoch_value(e)
-  if e.metric then
-    if e.metric_value == nil then
+  if e.metric_key then
+    -- a metric object's compute(); an entry restored from a checkpoint keeps the value saved with it
+    -- until its object is logged again (no batch may be left in the epoch)
+    if e.metric and e.metric_value == nil then
       local v = e.metric:compute()
       if type(v) ~= "number" then
         error(("self.log(%q): the metric object's compute() must return a number, got %s"):format(e.name, type(v)), 0)
@@ -261,7 +263,7 @@ end
 -- ---- the running sums of an epoch, for a checkpoint saved inside it ----
 
 local SAVED_FIELDS = {"name", "fx", "on_step", "on_epoch", "reduce", "prog_bar", "logger", "sync_dist", "count", "sum",
-  "weight", "max", "min", "metric_key"}
+  "weight", "max", "min", "metric_key", "metric_value"}
 
 --- The epoch's sums so far: {entries = {{name = ..., sum = ..., ...}, ...}, metrics = {key = state}}
 -- (numbers, strings, booleans and what the metric objects' state_dict() returns).
@@ -269,6 +271,7 @@ function Results:state_dict()
   local entries, states = {}, {}
   for i, name in ipairs(self.order) do
     local e, copy = self.entries[name], {}
+    if e.metric then self:_epoch_value(e) end   -- (its value so far, for a resume with no batch left)
     for _, field in ipairs(SAVED_FIELDS) do copy[field] = e[field] end
     entries[i] = copy
   end
