@@ -1,9 +1,9 @@
 #!/usr/bin/env lua5.4
 --- predict.lua: classifies PNG images with a checkpoint that train.lua (or any BasicImageClassifier
 -- training) wrote; the network, the class names and the images' normalisation come from the checkpoint.
---   lua examples/predict.lua --checkpoint outputs/checkpoints/last.safetensors cat.png ship.png
+--   lua examples/predict.lua --checkpoint outputs/image_classifier/version_0/checkpoints/last.safetensors cat.png ship.png
 --       prints the top classes of each image with their probabilities
---   lua examples/predict.lua --checkpoint outputs/checkpoints/last.safetensors my_images/
+--   lua examples/predict.lua --checkpoint outputs/image_classifier/version_0/checkpoints/last.safetensors my_images/
 --       classifies every PNG under the folder into predictions.csv (--output): path, predicted_class,
 --       probability, then the next classes of the top k and their probabilities
 -- Installed by the rock as the command `lightning-predict`.

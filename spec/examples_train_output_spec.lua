@@ -221,6 +221,18 @@ describe("lightning.cli", function()
     assert.same({"--name", "-abc"}, cli.join_negative_numbers({"--name", "-abc"}))
   end)
 
+  it("writes the command again with an option set anew, and tells an interruption from a failure", function()
+    local argv = {[-1] = "lua5.4", [0] = "examples/train.lua", "--cifar10", "--resume", "old.safetensors", "--data_root",
+      "my data", "--resume=x", "--max_epochs", "3"}
+    assert.equal("lua5.4 examples/train.lua --cifar10 --data_root 'my data' --max_epochs 3 --resume last",
+      cli.command(argv, {resume = "last"}))
+    assert.equal("lua5.4 examples/train.lua --cifar10 --resume old.safetensors --data_root 'my data' --resume=x " ..
+      "--max_epochs 3", cli.command(argv))
+    assert.is_true(cli.is_interruption("Trainer:fit interrupted by SIGINT (Ctrl-C) at epoch 1 (global step 5)\nThe last"))
+    assert.is_true(cli.is_interruption("train.lua:12: interrupted!"))
+    assert.is_false(cli.is_interruption("Trainer:fit failed in training_step: the data was interrupted"))
+  end)
+
   it("leaves out the library's positions, keeps the user's", function()
     local lib = ROOT .. "/lua/lightning/data/datasets.lua"
     assert.same({"lightning.data.ImageFolder: cannot open folder /x", false},
