@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PACKAGES="lua5.4 liblua5.4-dev luarocks lua-busted lua-argparse lua-cjson \
   build-essential cmake pkg-config libopenblas-dev libpng-dev zlib1g-dev \
-  clang libclang-rt-14-dev curl ca-certificates dataset-fashion-mnist tmux"
+  libdnnl-dev clang libclang-rt-14-dev libomp-14-dev curl ca-certificates dataset-fashion-mnist tmux"
 
 missing=""
 for p in $PACKAGES; do

@@ -1,11 +1,17 @@
 -- Training and evaluation throughput of BasicImageClassifier in lightning, next to PyTorch running the
 -- same model (bench/torch_reference.py) from the same run.
---   lua bench/train_step.lua [--threads 2] [--batch 64] [--size 32] [--seconds 5] [--no-peer] [--memory STEPS]
+--   lua bench/train_step.lua [--threads 2] [--batch 64] [--size 32] [--seconds 5] [--no-peer]
+--                            [--precision 32|bf16-mixed] [--memory STEPS]
 -- A training step is forward, cross-entropy, backward and an Adam step; eval is a forward pass in eval mode.
+-- --precision bf16-mixed measures lightning in float32 and in bf16-mixed, and PyTorch with bf16 autocast
+-- and channels_last (its fastest CPU mode), and the machine's bf16 matrix-product rate (PyTorch's
+-- oneDNN matmul). --memory STEPS runs that many training steps at the precision given and prints the
+-- resident memory (peak included).
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "build.luarocks/?.so;" .. package.cpath   -- the tree's build, as the specs use
 local L = require "lightning"
 
-local opts = {threads = 2, batch = 64, size = 32, seconds = 5, peer = true, memory = nil}
+local opts = {threads = 2, batch = 64, size = 32, seconds = 5, peer = true, memory = nil, precision = "32"}
 local i = 1
 while i <= #arg do
   local a = arg[i]
@@ -13,11 +19,13 @@ while i <= #arg do
   else
     local key = a:match("^%-%-(%w+)$")
     assert(key and opts[key] ~= nil or key == "memory", "unknown argument " .. a)
-    opts[key] = tonumber(arg[i + 1])
+    opts[key] = key == "precision" and arg[i + 1] or tonumber(arg[i + 1])
     i = i + 1
   end
   i = i + 1
 end
+assert(opts.precision == "32" or opts.precision == "bf16-mixed", "--precision must be 32 or bf16-mixed")
+local mixed = opts.precision == "bf16-mixed"
 
 L.set_num_threads(opts.threads)
 L.manual_seed(0)
@@ -56,13 +64,15 @@ local function status(key)
 end
 
 if opts.memory then
+  model:set_precision(mixed and "bf16" or "fp32")
   model:train()
   local marks = {}
   for step = 1, opts.memory do
     train_step()
     if step == 100 or step % 500 == 0 then marks[#marks + 1] = ("step %d: %.0f MB"):format(step, status("VmRSS")) end
   end
-  print("resident memory: " .. table.concat(marks, ", ") .. (", peak %.0f MB"):format(status("VmHWM")))
+  print(("resident memory (%s): "):format(opts.precision) .. table.concat(marks, ", ") ..
+    (", peak %.0f MB"):format(status("VmHWM")))
   os.exit(0)
 end
 
@@ -79,8 +89,8 @@ end
 
 local peer = {}
 if opts.peer then
-  local cmd = ("OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/torch_reference.py --threads %d --batch %d --size %d --seconds %g"):format(
-    opts.threads, opts.batch, opts.size, opts.seconds)
+  local cmd = ("OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/torch_reference.py --threads %d --batch %d --size %d " ..
+    "--seconds %g --precision %s"):format(opts.threads, opts.batch, opts.size, opts.seconds, mixed and "bf16" or "fp32")
   local p = io.popen(cmd)
   for line in p:lines() do
     local k, v = line:match("^(%S+) (%S+)$")
@@ -89,10 +99,17 @@ if opts.peer then
   p:close()
 end
 
-model:train()
-local train = rate(train_step)
-model:eval()
-local eval = rate(eval_step)
+local function measure(precision)
+  model:set_precision(precision)
+  model:train()
+  local train = rate(train_step)
+  model:eval()
+  return train, rate(eval_step)
+end
+
+local train32, eval32 = measure("fp32")
+local train16, eval16
+if mixed then train16, eval16 = measure("bf16") end
 
 local a, b = L.randn(1024, 1024), L.randn(1024, 1024)
 L.mm(a, b)
@@ -102,14 +119,26 @@ local sgemm = 2 * 1024 ^ 3 * reps / (L.now() - t0) / 1e9
 
 local fwd, conv1_dx = forward_flops()
 local info = L.info()
-print(("BasicImageClassifier, batch %d, %dx%dx%d, %d threads, %s (%s, BLAS core %s)"):format(opts.batch, 3,
-  opts.size, opts.size, opts.threads, info.cpu.model, info.cpu.simd, info.blas_core))
-print(("%-6s %14s %14s %7s %22s"):format("", "lightning", "PyTorch " .. (peer.version or "-"), "ratio", "lightning GFLOP/s"))
+print(("BasicImageClassifier, batch %d, %dx%dx%d, %d threads, %s (%s, BLAS core %s%s)"):format(opts.batch, 3,
+  opts.size, opts.size, opts.threads, info.cpu.model, info.cpu.simd, info.blas_core,
+  info.mixed_precision and (", oneDNN %s %s"):format(info.mixed_precision.version, info.mixed_precision.isa) or ""))
+local peer_name = "PyTorch " .. (peer.version or "-") .. (mixed and " bf16" or "")
+print(("%-12s %14s %20s %8s %18s"):format("", "lightning", peer_name, "ratio", "lightning GFLOP/s"))
 local function line(name, ours, theirs, flops)
-  print(("%-6s %10.0f img/s %10s img/s %7s %14.0f"):format(name, ours, theirs and ("%.0f"):format(theirs) or "-",
+  print(("%-12s %10.0f img/s %16s img/s %8s %18.0f"):format(name, ours, theirs and ("%.0f"):format(theirs) or "-",
     theirs and ("%.2fx"):format(ours / theirs) or "-", ours * flops / 1e9))
 end
-line("train", train, peer.train, 3 * fwd - conv1_dx)
-line("eval", eval, peer.eval, fwd)
-print(("sgemm 1024^3 on this machine: %.0f GFLOP/s; training counts 3x the forward FLOPs (%.1f MFLOP/image)"):format(sgemm,
-  fwd / 1e6))
+local train_flops = 3 * fwd - conv1_dx
+if mixed then
+  line("train fp32", train32, nil, train_flops)
+  line("train bf16", train16, peer.train, train_flops)
+  line("eval fp32", eval32, nil, fwd)
+  line("eval bf16", eval16, peer.eval, fwd)
+  print(("bf16-mixed over our float32: training %.2fx, eval %.2fx"):format(train16 / train32, eval16 / eval32))
+else
+  line("train", train32, peer.train, train_flops)
+  line("eval", eval32, peer.eval, fwd)
+end
+print(("sgemm 1024^3 on this machine: %.0f GFLOP/s%s; training counts 3x the forward FLOPs (%.1f MFLOP/image)")
+  :format(sgemm, peer.bf16_mm_gflops and (", bf16 matmul 1024^3 (oneDNN via PyTorch): %.0f GFLOP/s"):format(
+    peer.bf16_mm_gflops) or "", fwd / 1e6))

@@ -64,7 +64,8 @@ local function build_parser()
   p:option("--label_smoothing", "Label smoothing of the cross-entropy loss.", "0"):convert(tonumber)
   p:option("--gradient_clip_val", "Clip gradients to this total norm (0: off).", "0"):convert(tonumber)
   p:option("--accumulate_grad_batches", "Accumulate gradients over this many batches.", "1"):convert(tonumber)
-  p:option("--precision", "Numeric precision (only 32 is supported).", "32")
+  p:option("--precision", "Numeric precision: 32 (float32) or bf16-mixed (bf16 compute, float32 weights; " ..
+    "Lightning's names, also 32-true and bf16).", "32")
   -- callbacks
   p:option("--early_stopping_patience", "Epochs without improvement before stopping.", "10"):convert(tonumber)
   p:option("--min_delta", "Smallest change that counts as an improvement.", "0"):convert(tonumber)

@@ -37,6 +37,12 @@ function H.error_of(f, ...)
   return tostring(err)
 end
 
+-- Asserts that f(...) fails with a message matching the Lua pattern.
+function H.fails(pattern, f, ...)
+  local msg = H.error_of(f, ...)
+  assert(msg:find(pattern), ("error %q does not mention %q"):format(msg, pattern))
+end
+
 -- A fresh temporary directory, removed by the caller with H.rmdir.
 function H.tmpdir()
   local p = os.tmpname()

@@ -3,10 +3,7 @@
 local L = require "lightning"
 local H = require "helpers"
 
-local function fails(pattern, f, ...)
-  local msg = H.error_of(f, ...)
-  assert.is_truthy(msg:find(pattern), ("error %q does not mention %q"):format(msg, pattern))
-end
+local fails = H.fails
 
 describe("bad arguments", function()
   local m = L.tensor{{1, 2, 3}, {4, 5, 6}}

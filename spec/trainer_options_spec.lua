@@ -224,14 +224,20 @@ describe("Trainer options", function()
       H.error_of(L.Trainer, {logger = "tb"}))
   end)
 
-  it("precision: 32 only, anything else a clear error", function()
+  it("precision: 32 and bf16-mixed by Lightning's names, anything else a clear error", function()
     for _, ok in ipairs {"32", 32, "32-true"} do
-      assert.has_no.errors(function() L.Trainer{logger = false, precision = ok} end)
+      assert.equal("32-true", L.Trainer{logger = false, precision = ok}.precision_plugin.precision)
     end
-    assert.matches("Trainer: precision \"16%-mixed\" is not supported: the library computes in float32",
-      H.error_of(L.Trainer, {precision = "16-mixed"}))
-    assert.matches("precision \"bf16%-mixed\" is not supported", H.error_of(L.Trainer, {precision = "bf16-mixed"}))
-    assert.matches("precision 64 is not supported", H.error_of(L.Trainer, {precision = 64}))
+    for _, ok in ipairs {"bf16-mixed", "bf16"} do
+      assert.equal("bf16-mixed", L.Trainer{logger = false, precision = ok}.precision_plugin.precision)
+    end
+    assert.matches("Trainer: precision \"16%-mixed\": fp16 mixed precision is not supported on a CPU here: " ..
+      "use precision = \"bf16%-mixed\"", H.error_of(L.Trainer, {precision = "16-mixed"}))
+    assert.matches("precision \"bf16%-true\": bf16%-true .* is not supported: use precision = \"bf16%-mixed\"",
+      H.error_of(L.Trainer, {precision = "bf16-true"}))
+    assert.matches("precision 64: float64 is not supported", H.error_of(L.Trainer, {precision = 64}))
+    assert.matches("precision \"8\" is not supported: use precision = \"32\" %(float32%) or \"bf16%-mixed\"",
+      H.error_of(L.Trainer, {precision = "8"}))
   end)
 
   it("detect_anomaly: a NaN loss stops training, naming the batch", function()

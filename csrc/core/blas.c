@@ -95,31 +95,35 @@ void lt_sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 
 /* Below this many multiply-adds a team of threads costs more than it saves. */
 #define GEMM_GRAIN (64 * 64 * 64)
+/* A block's side at least: each block's call packs the other operand again, which costs about as much as
+ * one block of this many columns (or rows) of C. */
+#define MIN_BLOCK_SIDE 256
 
+/* C's longer side is cut into blocks fixed by the sizes (parallel.h; OpenBLAS rounds an element
+ * differently in calls of different shapes): two blocks from GEMM_GRAIN multiply-adds on, so that two
+ * threads share any product worth sharing, more for long sides; whole SIMD panels of 16 each. The
+ * blocks run on the threads, or one after another on one thread (or inside a parallel region). */
 void lt_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    int threads = lt_threads_for(M * N * K, GEMM_GRAIN);
-    if (threads <= 1) {
-        lt_sgemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    /* Split the longer side of C into blocks whose widths are multiples of 16 (a SIMD panel). */
+    if (M <= 0 || N <= 0) return;
+    int64_t work = M * N * K;
     bool split_n = N >= M;
-    int64_t len = split_n ? N : M;
-    int64_t panels = (len + 15) / 16;
-    if (panels < threads) threads = (int)panels;
-    #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int t = 0; t < threads; t++) {
+    int64_t len = split_n ? N : M, panels = (len + 15) / 16;
+    int64_t blocks = work < GEMM_GRAIN ? 1 : lt_parts_for(len, MIN_BLOCK_SIDE);
+    if (work >= GEMM_GRAIN && blocks < 2) blocks = 2;
+    if (blocks > panels) blocks = panels;
+    int threads = lt_threads_for_parts(blocks, work, GEMM_GRAIN);
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int64_t b = 0; b < blocks; b++) {
         int64_t p0, p1;
-        lt_split_range(panels, threads, t, &p0, &p1);
+        lt_split_range(panels, blocks, b, &p0, &p1);
         int64_t lo = p0 * 16, hi = p1 * 16 < len ? p1 * 16 : len;
-        if (hi <= lo) continue;
         if (split_n) {
-            const float *b = trans_b ? B + lo * ldb : B + lo;
-            lt_sgemm_serial(trans_a, trans_b, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
+            const float *bb = trans_b ? B + lo * ldb : B + lo;
+            lt_sgemm_serial(trans_a, trans_b, M, hi - lo, K, alpha, A, lda, bb, ldb, beta, C + lo, ldc);
         } else {
-            const float *a = trans_a ? A + lo : A + lo * lda;
-            lt_sgemm_serial(trans_a, trans_b, hi - lo, N, K, alpha, a, lda, B, ldb, beta, C + lo * ldc, ldc);
+            const float *ab = trans_a ? A + lo : A + lo * lda;
+            lt_sgemm_serial(trans_a, trans_b, hi - lo, N, K, alpha, ab, lda, B, ldb, beta, C + lo * ldc, ldc);
         }
     }
 }

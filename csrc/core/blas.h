@@ -24,11 +24,12 @@ typedef struct lt_blas_info {
 lt_blas_info lt_blas_get_info(void);
 void lt_blas_set_threads(int n);
 
-/* Row-major C = alpha * op(A) op(B) + beta * C with op(A) M x K, op(B) K x N, split over the library's
- * threads when large (each thread runs a single-threaded OpenBLAS call on its own block of C). */
+/* Row-major C = alpha * op(A) op(B) + beta * C with op(A) M x K, op(B) K x N, in blocks of C fixed by
+ * the sizes, each a single-threaded OpenBLAS call, split over the library's threads when large: the
+ * same bits at any thread count, inside a parallel region or not. */
 void lt_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
-/* The same on the calling thread only: for use inside parallel regions. */
+/* One single-threaded OpenBLAS call on the calling thread (a kernel that cuts the work itself). */
 void lt_sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                      int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 

@@ -6,12 +6,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "error.h"
 
 /* Writing path atomically: the data goes to a temporary file in the same folder, which is flushed to
  * disk and renamed over path only when everything was written. On any failure the temporary file is
- * removed and path is untouched. */
+ * removed and path is untouched. A writer killed before the rename leaves its temporary behind; it is
+ * named .<name>.tmp.<host>.<pid>.<random>, and the next atomic write into that folder removes the
+ * temporaries of this host whose process is gone (never those of a live writer). */
 typedef struct lt_atomic_file {
     int fd;           /* -1 when closed */
     char *path;
@@ -31,8 +34,21 @@ int lt_write_file_atomic(const char *path, const void *data, size_t len, lt_erro
  * earlier lines a crash must not damage. */
 int lt_append_file(const char *path, const void *data, size_t len, lt_error *err);
 
+/* Removes the temporaries that atomic writers of this host left in folder dir when they were killed
+ * (their process is gone); lt_atomic_open calls it. Errors are ignored: this is housekeeping. */
+void lt_remove_stale_temporaries(const char *dir);
+
 /* Writes all of data to fd, retrying short writes and EINTR. */
 int lt_write_all(int fd, const void *data, size_t len, const char *path, lt_error *err);
+
+/* Opens path for reading only if it is a regular file: a FIFO, a device, a socket or a folder is
+ * refused before anything could block (the open itself does not wait for a FIFO's writer). Returns
+ * the descriptor (blocking, close-on-exec) and the file's size, or -1 with a message. */
+int lt_open_regular(const char *path, uint64_t *size, lt_error *err);
+/* The same as a stdio stream ("rb"), for readers that use one (libpng's, md5's). */
+FILE *lt_fopen_regular(const char *path, lt_error *err);
+/* "a folder", "a FIFO", "a device", ...: what a file of this st_mode is, for messages. */
+const char *lt_file_kind(unsigned mode);
 
 /* Reads a whole regular file into a new buffer (free() it); files larger than max_size are an error. */
 int lt_read_file(const char *path, size_t max_size, uint8_t **data, size_t *len, lt_error *err);

@@ -2,6 +2,24 @@
 
 #include <string.h>
 
+#ifdef LT_HAVE_DNNL
+#include "dnnl/dnnl_info.h"
+#endif
+
+lt_mixed_info lt_mixed_precision_info(void) {
+#ifdef LT_HAVE_DNNL
+    return (lt_mixed_info){true, "oneDNN", lt_dnnl_version(), lt_dnnl_isa(), lt_dnnl_bf16_available(),
+                           lt_dnnl_bf16_native(), lt_dnnl_amx_native()};
+#else
+    return (lt_mixed_info){false, NULL, NULL, NULL, false, false, false};
+#endif
+}
+
+static _Atomic bool deterministic;
+
+void lt_set_deterministic(bool on) { deterministic = on; }
+bool lt_deterministic(void) { return deterministic; }
+
 const char *lt_precision_name(lt_precision p) { return p == LT_BF16 ? "bf16" : "fp32"; }
 
 int lt_precision_of(const char *name) {

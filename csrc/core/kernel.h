@@ -34,6 +34,22 @@ const char *lt_precision_name(lt_precision p);
 /* "fp32" / "bf16" to the enum; -1 when the name is neither. */
 int lt_precision_of(const char *name);
 
+/* Whether the user asked for results that do not depend on the thread count even where that costs
+ * speed (Lightning's `deterministic`): implementations whose sums are split by thread count (oneDNN's
+ * weight gradients) then split them by a fixed rule. The library's own kernels always do. */
+void lt_set_deterministic(bool on);
+bool lt_deterministic(void);
+
+/* What mixed precision runs on in this build: oneDNN (its version, the instruction set its kernels use,
+ * whether bf16 and AMX are native on this CPU), or nothing (available false: bf16 requests run fp32). */
+typedef struct lt_mixed_info {
+    bool available;
+    const char *backend, *version, *isa;
+    bool bf16_supported;         /* oneDNN has bf16 kernels for this CPU (native, or emulated on AVX-512) */
+    bool bf16_native, amx_native;
+} lt_mixed_info;
+lt_mixed_info lt_mixed_precision_info(void);
+
 /* What an implementation runs with besides its data. */
 typedef struct lt_kernel_ctx {
     void **state;            /* the layer's slot for this implementation's state; NULL outside a layer */

@@ -49,9 +49,9 @@ static int check_inner(const lt_tensor *a, const lt_tensor *b, int da, int db, l
     return 0;
 }
 
-/* C (contiguous rows of length ldc) = beta C + alpha A B, A and B 2-D views. */
-static int gemm(float *c, int64_t ldc, const lt_tensor *a, const lt_tensor *b, float beta, float alpha, bool serial,
-                lt_error *err) {
+/* C (contiguous rows of length ldc) = beta C + alpha A B, A and B 2-D views. lt_sgemm's blocks are the
+ * same inside a parallel region (bmm's) and out of it: the same bits at any thread count. */
+static int gemm(float *c, int64_t ldc, const lt_tensor *a, const lt_tensor *b, float beta, float alpha, lt_error *err) {
     lt_tensor ta = {0}, tb = {0};
     gemm_operand oa, ob;
     int rc = -1;
@@ -61,8 +61,6 @@ static int gemm(float *c, int64_t ldc, const lt_tensor *a, const lt_tensor *b, f
         if (K == 0) {
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
-        } else if (serial) {
-            lt_sgemm_serial(oa.trans, ob.trans, M, N, K, alpha, oa.data, oa.ld, ob.data, ob.ld, beta, c, ldc);
         } else {
             lt_sgemm(oa.trans, ob.trans, M, N, K, alpha, oa.data, oa.ld, ob.data, ob.ld, beta, c, ldc);
         }
@@ -87,7 +85,7 @@ int lt_addmm_into(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, float 
                                                               : out->stride[1] == 1 && out->stride[0] >= out->size[1];
     if (rowmajor && out->storage != a->storage && out->storage != b->storage) {
         if (lt_numel(out) == 0) return 0;
-        return gemm(lt_data(out), out->size[1] > 1 ? out->stride[0] : 1, a, b, beta, alpha, false, err);
+        return gemm(lt_data(out), out->size[1] > 1 ? out->stride[0] : 1, a, b, beta, alpha, err);
     }
     /* an awkward or aliased output: compute into a fresh matrix, then copy */
     lt_tensor tmp = {0};
@@ -99,7 +97,7 @@ int lt_addmm_into(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, float 
         lt_tensor_release(&tmp);
         tmp = fresh;
     }
-    if (lt_numel(&tmp) && gemm(lt_data(&tmp), tmp.size[1], a, b, beta, alpha, false, err)) goto done;
+    if (lt_numel(&tmp) && gemm(lt_data(&tmp), tmp.size[1], a, b, beta, alpha, err)) goto done;
     rc = lt_copy(out, &tmp, err);
 done:
     lt_tensor_release(&tmp);
@@ -112,7 +110,7 @@ int lt_mm(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_error *err)
     int64_t size[2] = {a->size[0], b->size[1]};
     if (lt_tensor_new(out, 2, size, err)) return -1;
     if (lt_numel(out) == 0) return 0;
-    return gemm(lt_data(out), size[1], a, b, 0.0f, 1.0f, false, err);
+    return gemm(lt_data(out), size[1], a, b, 0.0f, 1.0f, err);
 }
 
 int lt_bmm(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_error *err) {
@@ -135,7 +133,7 @@ int lt_bmm(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_error *err
         lt_tensor ai = {0}, bi = {0};
         lt_error e;
         if (lt_select(&ai, a, 0, i, &e) || lt_select(&bi, b, 0, i, &e) ||
-            gemm(lt_data(out) + i * size[1] * size[2], size[2], &ai, &bi, 0.0f, 1.0f, threads > 1, &e)) {
+            gemm(lt_data(out) + i * size[1] * size[2], size[2], &ai, &bi, 0.0f, 1.0f, &e)) {
             failed |= 1;
             errs[0] = e;
         }

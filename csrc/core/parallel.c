@@ -35,3 +35,11 @@ int lt_threads_for(int64_t n, int64_t grain) {
     return 1;
 #endif
 }
+
+int lt_thread_num(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}

@@ -14,12 +14,35 @@ void lt_set_num_threads(int n);
 
 /* The one rule for how many threads a loop gets: the whole team when it has at least `grain` units
  * of work (elements, multiply-adds) and does not already run inside a parallel region (teams are not
- * nested), one thread otherwise. Kernels whose results depend on the partition of a sum call it
- * with the same grain every time, so that a given thread count always gives the same result. */
+ * nested), one thread otherwise. */
 int lt_threads_for(int64_t n, int64_t grain);
 
+/* This thread's number in the team running it (0 outside a parallel region). */
+int lt_thread_num(void);
+
+/* Results do not depend on the thread count. Work whose result depends on how it is cut (a sum; a
+ * matrix product, whose OpenBLAS rounding depends on the shape of each call) is cut into parts fixed
+ * by its sizes alone: threads take whole parts, and the parts' results are added in part order. The
+ * thread count then only decides who computes a part, never what a part is. */
+#define LT_MAX_PARTS 16
+
+/* How many parts `units` units of work are cut into when each part should have at least `min_units`:
+ * a power of two (so that 2, 4, 8 or 16 threads share the parts evenly), 1 to LT_MAX_PARTS. */
+static inline int lt_parts_for(int64_t units, int64_t min_units) {
+    if (min_units < 1) min_units = 1;
+    int parts = 1;
+    while (parts < LT_MAX_PARTS && units / (2 * parts) >= min_units) parts *= 2;
+    return parts;
+}
+
+/* The threads for `parts` parts of `work` units: lt_threads_for's, and no more than the parts. */
+static inline int lt_threads_for_parts(int64_t parts, int64_t work, int64_t grain) {
+    int threads = lt_threads_for(work, grain);
+    return threads < parts ? threads : (int)(parts > 0 ? parts : 1);
+}
+
 /* Splits [0, n) into `parts` nearly equal ranges; range p is [*begin, *end). */
-static inline void lt_split_range(int64_t n, int parts, int p, int64_t *begin, int64_t *end) {
+static inline void lt_split_range(int64_t n, int64_t parts, int64_t p, int64_t *begin, int64_t *end) {
     int64_t base = n / parts, extra = n % parts;
     *begin = p * base + (p < extra ? p : extra);
     *end = *begin + base + (p < extra ? 1 : 0);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bytebuf.h"
+#include "checked.h"
 #include "json.h"
 
 /* ---- dtypes ---- */
@@ -18,13 +19,13 @@ static const struct { const char *name; size_t size; } dtypes[LT_DTYPE_COUNT] = 
     [LT_DTYPE_BOOL] = {"BOOL", 1},
 };
 
-const char *lt_dtype_name(lt_dtype dtype) { return dtypes[dtype].name; }
-size_t lt_dtype_size(lt_dtype dtype) { return dtypes[dtype].size; }
+const char *lt_st_dtype_name(lt_st_dtype dtype) { return dtypes[dtype].name; }
+size_t lt_st_dtype_size(lt_st_dtype dtype) { return dtypes[dtype].size; }
 
-int lt_dtype_from_name(const char *name, size_t len, lt_dtype *dtype) {
+int lt_st_dtype_from_name(const char *name, size_t len, lt_st_dtype *dtype) {
     for (int i = 0; i < LT_DTYPE_COUNT; i++)
         if (strlen(dtypes[i].name) == len && memcmp(dtypes[i].name, name, len) == 0) {
-            *dtype = (lt_dtype)i;
+            *dtype = (lt_st_dtype)i;
             return 0;
         }
     return -1;
@@ -50,7 +51,7 @@ void lt_st_to_float(float *out, const lt_st_file *f, const lt_st_entry *e) {
     lt_st_convert(out, f->data + e->begin, e->dtype, e->numel);
 }
 
-void lt_st_convert(float *out, const uint8_t *p, lt_dtype dtype, int64_t n) {
+void lt_st_convert(float *out, const uint8_t *p, lt_st_dtype dtype, int64_t n) {
     switch (dtype) {
     case LT_DTYPE_F64:
         for (int64_t i = 0; i < n; i++) {
@@ -143,23 +144,20 @@ static int parse_entry(lt_st_entry *e, lt_json *member, size_t data_len, lt_erro
         return lt_fail(err, "tensor \"%.200s\": missing field \"%s\"", name, !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
 
     if (dtype->type != LT_JSON_STRING) return lt_fail(err, "tensor \"%.200s\": dtype must be a string, got %s", name, lt_json_type_name(dtype->type));
-    if (lt_dtype_from_name(dtype->string, dtype->string_len, &e->dtype))
+    if (lt_st_dtype_from_name(dtype->string, dtype->string_len, &e->dtype))
         return lt_fail(err, "tensor \"%.200s\": unsupported dtype \"%.40s\" (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL)", name, dtype->string);
 
     if (shape->type != LT_JSON_ARRAY) return lt_fail(err, "tensor \"%.200s\": shape must be an array, got %s", name, lt_json_type_name(shape->type));
     if (shape->count > LT_MAX_DIMS)
         return lt_fail(err, "tensor \"%.200s\": %zu dimensions; at most %d are supported", name, shape->count, LT_MAX_DIMS);
     e->ndim = (int)shape->count;
-    uint64_t numel = 1;
-    bool too_large = false;
-    for (int d = 0; d < e->ndim; d++) {
+    for (int d = 0; d < e->ndim; d++)
         if (json_size(&shape->items[d], name, "shape sizes", &e->shape[d], err)) return -1;
-        too_large |= __builtin_mul_overflow(numel, (uint64_t)e->shape[d], &numel);
-    }
-    uint64_t bytes;
-    too_large |= __builtin_mul_overflow(numel, (uint64_t)lt_dtype_size(e->dtype), &bytes);
-    if (too_large || numel > (uint64_t)INT64_MAX) return lt_fail(err, "tensor \"%.200s\": the shape is too large", name);
-    e->numel = (int64_t)numel;
+    int64_t numel;
+    size_t bytes;
+    if (!lt_product_ok(e->ndim, e->shape, INT64_MAX, &numel) || !lt_bytes_ok(numel, lt_st_dtype_size(e->dtype), &bytes))
+        return lt_fail(err, "tensor \"%.200s\": the shape is too large", name);
+    e->numel = numel;
 
     if (offsets->type != LT_JSON_ARRAY || offsets->count != 2)
         return lt_fail(err, "tensor \"%.200s\": data_offsets must be an array [begin, end]", name);
@@ -172,7 +170,7 @@ static int parse_entry(lt_st_entry *e, lt_json *member, size_t data_len, lt_erro
                        name, (long long)begin, (long long)end, data_len);
     if ((uint64_t)(end - begin) != bytes)
         return lt_fail(err, "tensor \"%.200s\": data_offsets [%lld, %lld] hold %lld bytes, but %s shape of %llu elements needs %llu",
-                       name, (long long)begin, (long long)end, (long long)(end - begin), lt_dtype_name(e->dtype),
+                       name, (long long)begin, (long long)end, (long long)(end - begin), lt_st_dtype_name(e->dtype),
                        (unsigned long long)numel, (unsigned long long)bytes);
     e->begin = (uint64_t)begin;
     e->end = (uint64_t)end;

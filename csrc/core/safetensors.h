@@ -20,22 +20,22 @@
 /* The largest header we accept (the Python library's own limit). */
 #define LT_ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
 
-typedef enum lt_dtype {
+typedef enum lt_st_dtype {
     LT_DTYPE_F64, LT_DTYPE_F32, LT_DTYPE_F16, LT_DTYPE_BF16,
     LT_DTYPE_I64, LT_DTYPE_I32, LT_DTYPE_I16, LT_DTYPE_I8,
     LT_DTYPE_U64, LT_DTYPE_U32, LT_DTYPE_U16, LT_DTYPE_U8, LT_DTYPE_BOOL,
     LT_DTYPE_COUNT
-} lt_dtype;
+} lt_st_dtype;
 
-const char *lt_dtype_name(lt_dtype dtype);        /* "F32" */
-size_t lt_dtype_size(lt_dtype dtype);             /* bytes per element */
+const char *lt_st_dtype_name(lt_st_dtype dtype);        /* "F32" */
+size_t lt_st_dtype_size(lt_st_dtype dtype);             /* bytes per element */
 /* The dtype named name[0..len) ("F32", "I64", ...); -1 if unknown. */
-int lt_dtype_from_name(const char *name, size_t len, lt_dtype *dtype);
+int lt_st_dtype_from_name(const char *name, size_t len, lt_st_dtype *dtype);
 
 typedef struct lt_st_entry {
     char *name;               /* NUL-terminated (a name may hold NUL bytes: use name_len) */
     size_t name_len;
-    lt_dtype dtype;
+    lt_st_dtype dtype;
     int ndim;                 /* 0 for a scalar (shape []) */
     int64_t shape[LT_MAX_DIMS];
     int64_t numel;
@@ -69,7 +69,7 @@ void lt_st_free(lt_st_file *f);
  * F64 values lose precision as float32 does. */
 void lt_st_to_float(float *out, const lt_st_file *f, const lt_st_entry *entry);
 /* The same for n elements of dtype at raw. */
-void lt_st_convert(float *out, const uint8_t *raw, lt_dtype dtype, int64_t n);
+void lt_st_convert(float *out, const uint8_t *raw, lt_st_dtype dtype, int64_t n);
 
 /* Reading a file tensor by tensor, straight into the caller's memory (no copy of the whole file):
  * lt_st_open reads and validates the header; lt_st_read fills out with an entry's values as float32. */
@@ -88,7 +88,7 @@ void lt_st_close(lt_st_reader *r);
 typedef struct lt_st_write_entry {
     const char *name;
     size_t name_len;
-    lt_dtype dtype;           /* the values are converted from float32; integer dtypes need integral values */
+    lt_st_dtype dtype;           /* the values are converted from float32; integer dtypes need integral values */
     bool scalar;              /* write shape [] (the tensor must hold one element) */
     const lt_tensor *tensor;
 } lt_st_write_entry;

@@ -3,13 +3,12 @@
  * a small conversion buffer, so loading never holds a second copy of the file. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bytebuf.h"
+#include "fileio.h"
 #include "safetensors.h"
 
 /* Reads exactly len bytes at offset; a short read means the file shrank under us. */
@@ -18,7 +17,7 @@ static int read_at(lt_st_reader *r, void *buf, size_t len, uint64_t offset, lt_e
     while (len > 0) {
         ssize_t n = pread(r->fd, p, len, (off_t)offset);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return lt_fail(err, "cannot read %s: %s", r->path, strerror(errno));
+        if (n < 0) return lt_fail(err, "cannot read %s: %s", r->path, LT_STRERROR(errno));
         if (n == 0) return lt_fail(err, "%s: the file ended early (was it truncated while being read?)", r->path);
         p += n;
         len -= (size_t)n;
@@ -33,13 +32,9 @@ int lt_st_open(lt_st_reader *r, const char *path, lt_error *err) {
     size_t path_len = strlen(path) + 1;
     if (!(r->path = malloc(path_len))) return lt_fail(err, "out of memory");
     memcpy(r->path, path, path_len);
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0) return lt_fail(err, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(r->fd, &st) != 0) return lt_fail(err, "cannot read %s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return lt_fail(err, "cannot read %s: it is %s, not a regular file", path, S_ISDIR(st.st_mode) ? "a folder" : "a special file");
-    uint64_t file_len = (uint64_t)st.st_size;
+    uint64_t file_len;
+    r->fd = lt_open_regular(path, &file_len, err);
+    if (r->fd < 0) return -1;
 
     uint8_t prefix[8] = {0};
     uint64_t n = 0;
@@ -65,7 +60,7 @@ int lt_st_read(lt_st_reader *r, const lt_st_entry *e, float *out, lt_error *err)
     if (e->dtype == LT_DTYPE_F32) return read_at(r, out, (size_t)(e->end - e->begin), at, err);
 #endif
     enum { CHUNK = 1 << 20 };
-    size_t size = lt_dtype_size(e->dtype), per_chunk = CHUNK / size;
+    size_t size = lt_st_dtype_size(e->dtype), per_chunk = CHUNK / size;
     uint8_t *buf = malloc(CHUNK);
     if (!buf) return lt_fail(err, "out of memory reading %s", r->path);
     int rc = 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bytebuf.h"
+#include "checked.h"
 #include "fileio.h"
 #include "json.h"
 #include "safetensors.h"
@@ -49,8 +50,11 @@ static int compare_write_names(const void *a, const void *b) {
 }
 
 static int check_entries(lt_st_write_entry *entries, size_t count, const lt_st_meta *meta, size_t num_meta, lt_error *err) {
+    size_t total = 0, bytes;  /* the data section, whose offsets the header holds */
     for (size_t i = 0; i < count; i++) {
         const lt_st_write_entry *e = &entries[i];
+        if (!lt_bytes_ok(lt_numel(e->tensor), lt_st_dtype_size(e->dtype), &bytes) || !lt_size_add_ok(total, bytes, &total))
+            return lt_fail(err, "the tensors hold more bytes than a file can address");
         if (!lt_utf8_valid(e->name, e->name_len)) return lt_fail(err, "tensor name \"%.200s\" is not valid UTF-8", e->name);
         if (e->name_len == 12 && memcmp(e->name, "__metadata__", 12) == 0)
             return lt_fail(err, "\"__metadata__\" is reserved and cannot name a tensor");
@@ -85,9 +89,9 @@ static void write_header(lt_bytebuf *h, const lt_st_write_entry *entries, size_t
         const lt_st_write_entry *e = &entries[i];
         if (i || num_meta) lt_bytebuf_putc(h, ',');
         lt_json_write_string(h, e->name, e->name_len);
-        lt_bytebuf_printf(h, ":{\"dtype\":\"%s\",\"shape\":[", lt_dtype_name(e->dtype));
+        lt_bytebuf_printf(h, ":{\"dtype\":\"%s\",\"shape\":[", lt_st_dtype_name(e->dtype));
         for (int d = 0; !e->scalar && d < e->tensor->ndim; d++) lt_bytebuf_printf(h, d ? ",%lld" : "%lld", (long long)e->tensor->size[d]);
-        uint64_t bytes = (uint64_t)lt_numel(e->tensor) * lt_dtype_size(e->dtype);
+        uint64_t bytes = (uint64_t)lt_numel(e->tensor) * lt_st_dtype_size(e->dtype);
         lt_bytebuf_printf(h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset, (unsigned long long)(offset + bytes));
         offset += bytes;
     }
@@ -111,14 +115,14 @@ static int check_integral(const lt_st_write_entry *e, float v, lt_error *err) {
     default: return 0;
     }
     double d = v;
-    if (d != d) return lt_fail(err, "tensor \"%.200s\" holds NaN, which dtype %s cannot represent", e->name, lt_dtype_name(e->dtype));
+    if (d != d) return lt_fail(err, "tensor \"%.200s\" holds NaN, which dtype %s cannot represent", e->name, lt_st_dtype_name(e->dtype));
     if (!(d >= lo && d < hi) || d != floor(d))
-        return lt_fail(err, "tensor \"%.200s\" holds %g, which dtype %s cannot represent", e->name, d, lt_dtype_name(e->dtype));
+        return lt_fail(err, "tensor \"%.200s\" holds %g, which dtype %s cannot represent", e->name, d, lt_st_dtype_name(e->dtype));
     return 0;
 }
 
 static int encode_values(uint8_t *out, const lt_st_write_entry *e, const float *x, int64_t n, lt_error *err) {
-    size_t size = lt_dtype_size(e->dtype);
+    size_t size = lt_st_dtype_size(e->dtype);
     for (int64_t i = 0; i < n; i++) {
         uint8_t *p = out + size * (size_t)i;
         if (check_integral(e, x[i], err)) return -1;
@@ -157,7 +161,7 @@ static int write_tensor(lt_atomic_file *file, const lt_st_write_entry *e, uint8_
     for (int64_t i = 0; i < n && !rc; i += chunk_elems) {
         int64_t m = n - i < chunk_elems ? n - i : chunk_elems;
         rc = encode_values(chunk, e, x + i, m, err);
-        if (!rc) rc = lt_atomic_write(file, chunk, (size_t)m * lt_dtype_size(e->dtype), err);
+        if (!rc) rc = lt_atomic_write(file, chunk, (size_t)m * lt_st_dtype_size(e->dtype), err);
     }
     lt_tensor_release(&c);
     return rc;

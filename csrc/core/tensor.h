@@ -1,5 +1,8 @@
 /* The tensor: float32, up to LT_MAX_DIMS dimensions, a view (offset, sizes, strides) into a
- * reference-counted storage. Dimensions and indices are 0-based here; the Lua bindings convert. */
+ * reference-counted storage (the structs and their invariants are in tensor_storage.h). Creation,
+ * lifetime, views and the copy into contiguous memory. Dimensions and indices are 0-based here; the
+ * Lua bindings convert. Every size, offset and stride computed from an argument goes through
+ * checked.h: a size too large is an error, never a wrapped value. */
 #ifndef LT_TENSOR_H
 #define LT_TENSOR_H
 
@@ -8,41 +11,26 @@
 #include <stdint.h>
 
 #include "error.h"
-
-#define LT_MAX_DIMS 8
-
-typedef struct lt_storage {
-    float *data;          /* 64-byte aligned; NULL when numel == 0 */
-    int64_t numel;
-    _Atomic int refcount; /* storages may be shared with loader threads */
-} lt_storage;
-
-typedef struct lt_tensor {
-    lt_storage *storage;  /* NULL for a released (closed) tensor */
-    int64_t offset;       /* in elements */
-    int ndim;
-    int64_t size[LT_MAX_DIMS];
-    int64_t stride[LT_MAX_DIMS];  /* in elements; 0 for expanded dimensions */
-} lt_tensor;
-
-/* Bytes of storage allocated since the last call; lets the bindings tell Lua's collector about
- * memory it cannot see. Safe to call from any thread. */
-size_t lt_take_allocated_bytes(void);
+#include "tensor_storage.h"
 
 /* ---- storage and lifetime ---- */
-/* Checks sizes (0 <= size, ndim in 1..LT_MAX_DIMS, product fits) and computes the element count. */
+/* Checks sizes (ndim in 1..LT_MAX_DIMS, 0 <= size, the product of the non-zero sizes at most
+ * LT_MAX_NUMEL) and computes the element count. */
 int lt_check_sizes(int ndim, const int64_t *size, int64_t *numel, lt_error *err);
-/* A new contiguous tensor with uninitialised contents. t must not hold a storage. */
+/* A new contiguous float32 tensor with uninitialised contents (t's old storage, if any, is released). */
 int lt_tensor_new(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
+int lt_tensor_new_typed(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dtype, lt_error *err);
 int lt_tensor_zeros(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
-/* Makes t a contiguous tensor of the given shape, reusing its storage when it is large enough (views
- * of it then see the new contents); used by layers that own their outputs and scratch buffers. */
+/* Makes t a contiguous tensor of the given shape, as PyTorch's resize_: it keeps t's storage and
+ * offset when offset + numel fits in the storage (views of it then see the new contents), and gets a
+ * new storage otherwise. Used by layers that own their outputs and scratch buffers. */
 int lt_tensor_resize(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
+/* The same with another element type (a storage of another type is replaced). */
+int lt_tensor_resize_typed(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dtype, lt_error *err);
 /* Makes dst another view of src's storage (shares it). */
 void lt_tensor_share(lt_tensor *dst, const lt_tensor *src);
 void lt_tensor_release(lt_tensor *t);
 
-static inline float *lt_data(const lt_tensor *t) { return t->storage->data + t->offset; }
 int64_t lt_numel(const lt_tensor *t);
 bool lt_is_contiguous(const lt_tensor *t);
 bool lt_same_shape(const lt_tensor *a, const lt_tensor *b);
@@ -60,8 +48,10 @@ int lt_permute(lt_tensor *out, const lt_tensor *in, int ndim, const int *order, 
 int lt_squeeze(lt_tensor *out, const lt_tensor *in, int dim /* -1: all */, lt_error *err);
 int lt_unsqueeze(lt_tensor *out, const lt_tensor *in, int dim, lt_error *err);
 int lt_expand(lt_tensor *out, const lt_tensor *in, int ndim, const int64_t *size, lt_error *err);
-/* Shares in when it is contiguous, copies otherwise. */
+/* Shares in when it is contiguous, copies otherwise (keeping its element type). */
 int lt_contiguous(lt_tensor *out, const lt_tensor *in, lt_error *err);
+/* dst = src element by element, converting between float32 and bfloat16; one shape, any strides. */
+int lt_convert(lt_tensor *dst, const lt_tensor *src, lt_error *err);
 
 /* ---- broadcasting ---- */
 /* The shape that a and b broadcast to, PyTorch's rules. */

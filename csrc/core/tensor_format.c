@@ -2,6 +2,8 @@
  * three items at each edge) followed by the shape as Torch7 printed it. */
 #include "tensor_format.h"
 
+#include "bf16.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,7 +45,9 @@ typedef struct style {
 static float at(const lt_tensor *t, const int64_t *idx) {
     int64_t off = t->offset;
     for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
-    return t->storage->data[off];
+    if (t->storage->dtype == LT_BFLOAT16) return lt_bf16_to_f32(((const lt_bf16 *)t->storage->data)[off]);
+    if (t->storage->dtype == LT_UINT8) return ((const uint8_t *)t->storage->data)[off];
+    return ((const float *)t->storage->data)[off];
 }
 
 static bool shown(const lt_tensor *t, const style *st, int d, int64_t i) {
@@ -132,8 +136,9 @@ char *lt_tensor_format(const lt_tensor *t) {
     int64_t numel = lt_numel(t);
     char shape[160];
     lt_shape_str(t, shape, sizeof shape);
+    const char *kind = t->storage->dtype == LT_BFLOAT16 ? "bfloat16 " : t->storage->dtype == LT_UINT8 ? "uint8 " : "";
     if (numel == 0) {
-        put(&b, "tensor([])\n[Tensor of size %s]", shape);
+        put(&b, "tensor([])\n[%sTensor of size %s]", kind, shape);
     } else {
         style st = {numel > SUMMARIZE_OVER, true, false, 1};
         int64_t idx[LT_MAX_DIMS] = {0};
@@ -144,7 +149,7 @@ char *lt_tensor_format(const lt_tensor *t) {
         each_shown(t, &st, 0, idx, measure, &st);
         put(&b, "tensor(");
         print_dim(&b, t, &st, 0, idx, 7);
-        put(&b, ")\n[Tensor of size %s]", shape);
+        put(&b, ")\n[%sTensor of size %s]", kind, shape);
     }
     if (b.failed) { free(b.s); return NULL; }
     return b.s;

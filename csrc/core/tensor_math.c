@@ -13,30 +13,6 @@ typedef struct op_args {
     float alpha, p1, p2;
 } op_args;
 
-/* fn processes n elements of one row: p[k] is tensor k's first element, st[k] its stride. */
-typedef void (*row_fn)(int64_t n, float *const *p, const int64_t *st, const op_args *a);
-
-#define ROW_CHUNK 16384
-
-static void run_rows(const lt_iter *it, row_fn fn, const op_args *a) {
-    if (it->rows == 0 || it->row_len == 0) return;
-    int64_t st[LT_ITER_MAX];
-    for (int k = 0; k < it->ntensors; k++) st[k] = it->stride[k][it->ndim - 1];
-    int64_t chunk = it->row_len > ROW_CHUNK ? ROW_CHUNK : it->row_len;
-    int64_t per_row = (it->row_len + chunk - 1) / chunk;
-    int64_t units = it->rows * per_row;
-    int threads = lt_threads_for(it->rows * it->row_len, LT_PARALLEL_GRAIN);
-    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t u = 0; u < units; u++) {
-        int64_t r = u / per_row, start = (u % per_row) * chunk;
-        int64_t len = it->row_len - start < chunk ? it->row_len - start : chunk;
-        float *p[LT_ITER_MAX];
-        lt_iter_row(it, r, p);
-        for (int k = 0; k < it->ntensors; k++) p[k] += start * st[k];
-        fn(len, p, st, a);
-    }
-}
-
 /* One loop for unit strides (vectorised), one for a scalar second operand, one for any strides. */
 #define BINARY_LOOP(EXPR)                                                                   \
     do {                                                                                    \
@@ -53,7 +29,8 @@ static void run_rows(const lt_iter *it, row_fn fn, const op_args *a) {
         }                                                                                   \
     } while (0)
 
-static void binary_row(int64_t n, float *const *p, const int64_t *st, const op_args *args) {
+static void binary_row(int64_t n, float *const *p, const int64_t *st, const void *arg) {
+    const op_args *args = arg;
     float *o = p[0];
     const float *a = p[1], *b = p[2];
     int64_t so = st[0], sa = st[1], sb = st[2];
@@ -86,7 +63,8 @@ static void binary_row(int64_t n, float *const *p, const int64_t *st, const op_a
 
 enum { LT_COPY = 100 };  /* internal unary op */
 
-static void unary_row(int64_t n, float *const *p, const int64_t *st, const op_args *args) {
+static void unary_row(int64_t n, float *const *p, const int64_t *st, const void *arg) {
+    const op_args *args = arg;
     float *o = p[0];
     const float *a = p[1];
     int64_t so = st[0], sa = st[1];
@@ -109,7 +87,8 @@ static void unary_row(int64_t n, float *const *p, const int64_t *st, const op_ar
     }
 }
 
-static void addcmul_row(int64_t n, float *const *p, const int64_t *st, const op_args *args) {
+static void addcmul_row(int64_t n, float *const *p, const int64_t *st, const void *arg) {
+    const op_args *args = arg;
     float *o = p[0];
     const float *a = p[1], *b = p[2];
     int64_t so = st[0], sa = st[1], sb = st[2];
@@ -123,6 +102,7 @@ static void addcmul_row(int64_t n, float *const *p, const int64_t *st, const op_
 /* ---- argument preparation ---- */
 
 static int check_writable(const lt_tensor *out, lt_error *err) {
+    if (lt_numel(out) == 0) return 0;  /* nothing is written */
     for (int d = 0; d < out->ndim; d++)
         if (out->stride[d] == 0 && out->size[d] > 1)
             return lt_fail(err, "cannot write into an expanded tensor (dimension %d has stride 0); clone() it first", d + 1);
@@ -159,7 +139,7 @@ static int prepare_input(const lt_tensor *out, const lt_tensor *in, lt_tensor *v
     return 0;
 }
 
-static int apply(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, row_fn fn, op_args args, lt_error *err) {
+static int apply(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_row_fn fn, op_args args, lt_error *err) {
     if (check_writable(out, err)) return -1;
     lt_tensor va = {0}, vb = {0};
     int rc = -1;
@@ -168,7 +148,7 @@ static int apply(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, row_fn 
     const lt_tensor *ts[3] = {out, &va, b ? &vb : NULL};
     lt_iter it;
     lt_iter_init(&it, b ? 3 : 2, ts);
-    run_rows(&it, fn, &args);
+    lt_iter_run(&it, fn, &args);
     rc = 0;
 done:
     lt_tensor_release(&va);
@@ -194,7 +174,9 @@ int lt_binary_new(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_bin
 static void scalar_tensor(lt_tensor *t, lt_storage *s, float *value) {
     s->data = value;
     s->numel = 1;
-    s->refcount = 1 << 20;  /* never freed: lives on the caller's stack */
+    s->device = LT_DEVICE_CPU;
+    s->allocator = NULL;    /* borrowed: the value lives on the caller's stack */
+    s->refcount = 1 << 20;  /* never released to 0, so the struct is never freed either */
     memset(t, 0, sizeof *t);
     t->storage = s;
     t->ndim = 1;
@@ -233,19 +215,6 @@ int lt_copy(lt_tensor *dst, const lt_tensor *src, lt_error *err) {
 
 int lt_fill(lt_tensor *t, float value, lt_error *err) {
     return apply(t, t, NULL, unary_row, (op_args){LT_FILL, 0, value, 0}, err);
-}
-
-int lt_contiguous(lt_tensor *out, const lt_tensor *in, lt_error *err) {
-    if (lt_is_contiguous(in)) {
-        lt_tensor_share(out, in);
-        return 0;
-    }
-    lt_tensor tmp = {0};
-    if (lt_tensor_new(&tmp, in->ndim, in->size, err)) return -1;
-    if (lt_copy(&tmp, in, err)) { lt_tensor_release(&tmp); return -1; }
-    lt_tensor_release(out);
-    *out = tmp;
-    return 0;
 }
 
 /* ---- reductions ---- */
@@ -350,6 +319,10 @@ int lt_reduce_dim(lt_tensor *values, lt_tensor *indices, const lt_tensor *in, in
     int64_t rows = lt_numel(values), rstride = in->stride[dim];
     float *out = lt_data(values), *idx = want_index ? lt_data(indices) : NULL;
     if (rows == 0) return 0;
+    if (n == 0) {  /* over an empty dimension: sums are 0, means and spreads NaN (max and min refused above) */
+        for (int64_t r = 0; r < rows; r++) out[r] = args.op == LT_RSUM || args.op == LT_RNORM ? 0.0f : NAN;
+        return 0;
+    }
     lt_iter it;
     const lt_tensor *ts[1] = {&src};
     lt_iter_init(&it, 1, ts);
@@ -361,8 +334,7 @@ int lt_reduce_dim(lt_tensor *values, lt_tensor *indices, const lt_tensor *in, in
         lt_iter_row(&it, r / it.row_len, p);
         const float *x = p[0] + (r % it.row_len) * it.stride[0][it.ndim - 1];
         int64_t at = 0;
-        out[r] = n == 0 ? (args.op == LT_RSUM || args.op == LT_RNORM ? 0.0f : NAN)
-                        : (float)reduce_row(x, n, rstride, args, &at);
+        out[r] = (float)reduce_row(x, n, rstride, args, &at);
         if (idx) idx[r] = (float)at;
     }
     return 0;

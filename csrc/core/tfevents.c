@@ -246,7 +246,7 @@ int lt_event_writer_open(lt_event_writer *w, const char *path, double wall_time,
         int e = errno;
         free(w->path);
         w->path = NULL;
-        return lt_fail(err, "cannot create %s: %s", path, strerror(e));
+        return lt_fail(err, "cannot create %s: %s", path, LT_STRERROR(e));
     }
     lt_bytebuf event = {0};
     lt_event_file_version(&event, wall_time, "lightning");
@@ -270,14 +270,14 @@ int lt_event_writer_add(lt_event_writer *w, const uint8_t *event, size_t len, lt
 int lt_event_writer_flush(lt_event_writer *w, lt_error *err) {
     if (w->fd < 0) return lt_fail(err, "the event file is closed");
     if (write_queue(w, err)) return -1;
-    if (fsync(w->fd) != 0 && errno != EINVAL) return lt_fail(err, "cannot flush %s: %s", w->path, strerror(errno));
+    if (fsync(w->fd) != 0 && errno != EINVAL) return lt_fail(err, "cannot flush %s: %s", w->path, LT_STRERROR(errno));
     return 0;
 }
 
 int lt_event_writer_close(lt_event_writer *w, lt_error *err) {
     if (w->fd < 0) return 0;
     int rc = lt_event_writer_flush(w, err);
-    if (close(w->fd) != 0 && !rc) rc = lt_fail(err, "cannot close %s: %s", w->path, strerror(errno));
+    if (close(w->fd) != 0 && !rc) rc = lt_fail(err, "cannot close %s: %s", w->path, LT_STRERROR(errno));
     w->fd = -1;
     lt_bytebuf_free(&w->queue);
     free(w->path);

@@ -1,8 +1,10 @@
 /* Bindings for data sets and the loader (lightning.data): functions in lightning.core.data. The Lua side
  * (lua/lightning/data/) wraps them into CIFAR10, FashionMNIST, MNIST, ImageFolder and DataLoader. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/checked.h"
 #include "../core/data/dataset.h"
 #include "../core/data/loader.h"
 #include "../core/data/md5.h"
@@ -41,9 +43,9 @@ static int ds_gc(lua_State *L) {
     return 0;
 }
 
-/* Pushes a data set over src (which the data set now owns). */
-static void push_source(lua_State *L, lt_source *src) {
-    dataset_ud *u = push_dataset(L);
+/* Makes u a data set over src (which the data set now owns). The userdata is pushed before the source
+ * is loaded, so that no loaded source waits on an allocation that can raise. */
+static void adopt_source(dataset_ud *u, lt_source *src) {
     lt_dataset_init(&u->ds, src);
     lt_source_release(src);
 }
@@ -54,10 +56,11 @@ static int l_cifar10(lua_State *L) {
     const char *folder = lt_check_string(L, 1, fname);
     int train = lt_opt_boolean(L, 2, fname, 1);
     lua_Integer records = lt_opt_integer(L, 3, fname, 10000);
+    dataset_ud *u = push_dataset(L);
     lt_error err;
     lt_source *src = lt_cifar10_load(folder, train, records, &err);
     if (!src) return lt_raise(L, fname, &err);
-    push_source(L, src);
+    adopt_source(u, src);
     return 1;
 }
 
@@ -67,36 +70,43 @@ static int l_idx_dataset(lua_State *L) {
     const char *images = lt_check_string(L, 1, fname), *labels = lt_check_string(L, 2, fname);
     lua_Integer classes = lt_check_integer(L, 3, fname);
     if (classes < 1 || classes > 256) return lt_raisef(L, fname, "num_classes must be 1 to 256, got %lld", (long long)classes);
+    dataset_ud *u = push_dataset(L);
     lt_error err;
     lt_source *src = lt_idx_dataset_load(images, labels, (int)classes, &err);
     if (!src) return lt_raise(L, fname, &err);
-    push_source(L, src);
+    adopt_source(u, src);
     return 1;
 }
+
+static void free_report(void *report) { lt_folder_report_free(report); }
 
 /* image_folder(root, channels, height, width, skip_bad) -> data set, {skipped = n, messages = {...}, ignored = n} */
 static int l_image_folder(lua_State *L) {
     const char *fname = "lightning.data.ImageFolder";
     const char *root = lt_check_string(L, 1, fname);
-    lt_folder_options opts = {.channels = (int)lt_opt_integer(L, 2, fname, 3), .height = (int)lt_opt_integer(L, 3, fname, 0),
-                              .width = (int)lt_opt_integer(L, 4, fname, 0), .skip_bad = lt_opt_boolean(L, 5, fname, 0)};
-    lt_folder_report report;
+    lt_folder_options opts = {.channels = (int)lt_opt_int_in(L, 2, fname, "channels", INT_MIN, INT_MAX, 3),
+                              .height = (int)lt_opt_int_in(L, 3, fname, "height", INT_MIN, INT_MAX, 0),
+                              .width = (int)lt_opt_int_in(L, 4, fname, "width", INT_MIN, INT_MAX, 0),
+                              .skip_bad = lt_opt_boolean(L, 5, fname, 0)};
+    /* the report's messages are malloc'd: they live in a scratch userdata while the tables are built */
+    lt_folder_report *report = lt_push_scratch(L, sizeof *report, free_report);
+    dataset_ud *u = push_dataset(L);
     lt_error err;
-    lt_source *src = lt_folder_load(root, opts, &report, &err);
+    lt_source *src = lt_folder_load(root, opts, report, &err);
     if (!src) return lt_raise(L, fname, &err);
-    push_source(L, src);
+    adopt_source(u, src);
     lua_createtable(L, 0, 3);
-    lua_pushinteger(L, report.skipped);
+    lua_pushinteger(L, report->skipped);
     lua_setfield(L, -2, "skipped");
-    lua_pushinteger(L, report.ignored);
+    lua_pushinteger(L, report->ignored);
     lua_setfield(L, -2, "ignored");
-    lua_createtable(L, (int)report.skipped, 0);
-    for (int64_t i = 0; i < report.skipped; i++) {
-        lua_pushstring(L, report.messages[i]);
+    lua_createtable(L, lt_table_hint(report->skipped), 0);
+    for (int64_t i = 0; i < report->skipped; i++) {
+        lua_pushstring(L, report->messages[i]);
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "messages");
-    lt_folder_report_free(&report);
+    lt_scratch_release(report);
     return 2;
 }
 
@@ -161,8 +171,8 @@ static int ds_subset(lua_State *L) {
     dataset_ud *u = check_dataset(L, 1, fname);
     lt_tensor *t = lt_test_tensor(L, 2, fname);
     if (!t && !lua_istable(L, 2)) return lt_argerror(L, 2, fname, "must be a table or tensor of indices, got %s", lt_typename(L, 2));
-    int64_t n = t ? lt_numel(t) : (int64_t)luaL_len(L, 2);
     if (t && t->ndim != 1) return lt_raisef(L, fname, "indices must be a 1-D tensor");
+    int64_t n = t ? lt_numel(t) : lt_len_in(L, 2, fname, "the table of indices", LT_MAX_NUMEL);
     int64_t *idx = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n ? n : 1), 0);  /* freed by the collector */
     for (int64_t k = 0; k < n; k++) {
         double v;
@@ -175,8 +185,10 @@ static int ds_subset(lua_State *L) {
             if (!ok) return lt_raisef(L, fname, "index %lld must be an integer, got %s", (long long)k + 1, lt_typename(L, -1));
             lua_pop(L, 1);
         }
-        if (v != (double)(int64_t)v) return lt_raisef(L, fname, "index %lld must be an integer, got %g", (long long)k + 1, v);
-        idx[k] = (int64_t)v - 1;
+        int64_t i;
+        if (!lt_int64_of_double_ok(v, &i) || i == INT64_MIN)
+            return lt_raisef(L, fname, "index %lld must be an integer, got %g", (long long)k + 1, v);
+        idx[k] = i - 1;
     }
     dataset_ud *out = push_dataset(L);
     lt_error err;
@@ -187,7 +199,7 @@ static int ds_subset(lua_State *L) {
 /* ds:targets() -> a table of the samples' classes (1-based), without decoding any image */
 static int ds_targets(lua_State *L) {
     dataset_ud *u = check_dataset(L, 1, "Dataset:targets");
-    lua_createtable(L, (int)u->ds.count, 0);
+    lua_createtable(L, lt_table_hint(u->ds.count), 0);
     for (int64_t i = 0; i < u->ds.count; i++) {
         lua_pushinteger(L, lt_dataset_target(&u->ds, i) + 1);
         lua_rawseti(L, -2, i + 1);
@@ -217,7 +229,7 @@ static int l_loader(lua_State *L) {
     dataset_ud *ds = check_dataset(L, 1, fname);
     const lt_pipeline *p = lt_opt_pipeline(L, 2, fname);
     lt_loader_config cfg = {.batch_size = lt_check_integer(L, 3, fname), .drop_last = lt_opt_boolean(L, 4, fname, 0),
-                            .num_workers = (int)lt_opt_integer(L, 5, fname, 0)};
+                            .num_workers = (int)lt_opt_int_in(L, 5, fname, "num_workers", INT_MIN, INT_MAX, 0)};
     loader_ud *u = lua_newuserdatauv(L, sizeof *u, 3);
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, LT_LOADER_MT);
@@ -336,7 +348,7 @@ static int l_epoch_plan(lua_State *L) {
     int64_t *order = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n ? n : 1), 0);
     uint64_t aug_seed;
     lt_epoch_plan(n, shuffle, has_seed, seed, (uint64_t)epoch, order, &aug_seed);
-    lua_createtable(L, (int)n, 0);
+    lua_createtable(L, lt_table_hint(n), 0);
     for (int64_t i = 0; i < n; i++) {
         lua_pushinteger(L, order[i] + 1);
         lua_rawseti(L, -2, i + 1);
@@ -360,7 +372,7 @@ static int l_permutation(lua_State *L) {
     int64_t *order = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n ? n : 1), 0);
     uint64_t unused;
     lt_epoch_plan(n, 1, 1, seed, 0, order, &unused);
-    lua_createtable(L, (int)n, 0);
+    lua_createtable(L, lt_table_hint(n), 0);
     for (int64_t i = 0; i < n; i++) {
         lua_pushinteger(L, order[i] + 1);
         lua_rawseti(L, -2, i + 1);

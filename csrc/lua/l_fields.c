@@ -12,6 +12,12 @@ void lt_fields_open(lt_fields *f, lua_State *L, int idx, const char *fname) {
     if (lua_getfield(L, f->idx, "name") == LUA_TSTRING) f->fname = lua_tostring(L, -1);  /* the table keeps it */
     lua_pop(L, 1);
     f->read[f->nread++] = "name";
+    f->any_dtype = false;
+}
+
+void lt_fields_open_any(lt_fields *f, lua_State *L, int idx, const char *fname) {
+    lt_fields_open(f, L, idx, fname);
+    f->any_dtype = true;
 }
 
 /* Pushes field `name` and remembers that it was read. */
@@ -63,7 +69,12 @@ static lt_tensor *tensor_field(lt_fields *f, const char *name, bool required) {
     if (!t) lt_raisef(L, f->fname, "%s must be a tensor%s, got %s", name, required ? "" : " or nil", lt_typename(L, -1));
     if (!t->storage) lt_raisef(L, f->fname, "%s is a closed tensor (its memory was released)", name);
     lua_pop(L, 1);  /* the table keeps it alive */
-    return t;
+    if (f->any_dtype || lt_dtype_of(t) == LT_FLOAT32) return t;
+    /* a float32 copy for a float32 front; it stays on the stack until the call returns */
+    lt_tensor *copy = lt_push_tensor(L);
+    lt_error err;
+    if (lt_tensor_new(copy, t->ndim, t->size, &err) || lt_convert(copy, t, &err)) lt_raise(L, f->fname, &err);
+    return copy;
 }
 
 lt_tensor *lt_field_tensor(lt_fields *f, const char *name) { return tensor_field(f, name, true); }

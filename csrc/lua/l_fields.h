@@ -17,10 +17,14 @@ typedef struct lt_fields {
     const char *fname;    /* the table's `name` field, or the function's name: the prefix of errors */
     const char *read[LT_FIELDS_MAX];
     int nread;
+    bool any_dtype;       /* tensors reach the front in their own element type */
 } lt_fields;
 
-/* Starts reading the table at idx; fname is used unless the table has a `name` string. */
+/* Starts reading the table at idx; fname is used unless the table has a `name` string. A bfloat16
+ * tensor (a mixed-precision layer's activation) in a field is then given to the front as a float32
+ * copy: the front computes in float32 (lt_fields_open_any: the front takes either type itself). */
 void lt_fields_open(lt_fields *f, lua_State *L, int idx, const char *fname);
+void lt_fields_open_any(lt_fields *f, lua_State *L, int idx, const char *fname);
 /* Errors on a field that no getter read: "unknown field 'wieght' (this call reads: ...)". */
 void lt_fields_close(lt_fields *f);
 

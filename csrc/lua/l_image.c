@@ -1,5 +1,6 @@
 /* Bindings for PNG files and transform pipelines: lightning.core.data.read_png, decode_png, write_png,
  * pipeline. The Lua side (lightning.data.transforms) builds the op tables and checks arguments first. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +11,20 @@
 
 /* ---- PNG ---- */
 
-/* Pushes a (C, H, W) tensor of img with `channels` channels (0: the file's own) and frees img's pixels
- * (before raising, if it must). */
+static void free_u8image(void *img) { lt_u8image_free(img); }
+
+/* A decoded image in a scratch userdata, so that an error raised while it is held leaks nothing. */
+static lt_u8image *push_u8image(lua_State *L) { return lt_push_scratch(L, sizeof(lt_u8image), free_u8image); }
+
+/* Pushes a (C, H, W) tensor of img with `channels` channels (0: the file's own) and frees img's pixels. */
 static int push_decoded(lua_State *L, const char *fname, lt_u8image *img, int channels) {
     int c = channels ? channels : img->channels;
     int64_t size[3] = {c, img->height, img->width};
     lt_tensor *t = lt_push_tensor(L);
     lt_error err;
-    int rc = lt_tensor_new(t, 3, size, &err);
-    if (rc == 0) lt_u8_hwc_to_float_chw(lt_data(t), c, img->data, img->channels, img->height, img->width);
-    lt_u8image_free(img);
-    if (rc) return lt_raise(L, fname, &err);
+    if (lt_tensor_new(t, 3, size, &err)) return lt_raise(L, fname, &err);
+    lt_u8_hwc_to_float_chw(lt_data(t), c, img->data, img->channels, img->height, img->width);
+    lt_scratch_release(img);
     return 1;
 }
 
@@ -46,10 +50,10 @@ static int l_read_png(lua_State *L) {
     const char *fname = "lightning.data.read_png";
     const char *path = lt_check_string(L, 1, fname);
     int channels = opt_channels(L, 2, fname);
-    lt_u8image img;
+    lt_u8image *img = push_u8image(L);
     lt_error err;
-    if (lt_png_read_file(path, &img, &err)) return lt_raise(L, fname, &err);
-    return push_decoded(L, fname, &img, channels);
+    if (lt_png_read_file(path, img, &err)) return lt_raise(L, fname, &err);
+    return push_decoded(L, fname, img, channels);
 }
 
 static int l_decode_png(lua_State *L) {
@@ -58,10 +62,10 @@ static int l_decode_png(lua_State *L) {
     lt_check_string(L, 1, fname);
     const char *bytes = lua_tolstring(L, 1, &len);
     int channels = opt_channels(L, 2, fname);
-    lt_u8image img;
+    lt_u8image *img = push_u8image(L);
     lt_error err;
-    if (lt_png_decode(bytes, len, "the data", &img, &err)) return lt_raise(L, fname, &err);
-    return push_decoded(L, fname, &img, channels);
+    if (lt_png_decode(bytes, len, "the data", img, &err)) return lt_raise(L, fname, &err);
+    return push_decoded(L, fname, img, channels);
 }
 
 /* write_png(path, tensor (C,H,W) or (H,W), bit_depth, palette) */
@@ -69,7 +73,8 @@ static int l_write_png(lua_State *L) {
     const char *fname = "lightning.data.write_png";
     const char *path = lt_check_string(L, 1, fname);
     lt_tensor *t = lt_check_tensor(L, 2, fname);
-    lt_png_write_options opts = {.bit_depth = (int)lt_opt_integer(L, 3, fname, 8), .palette = lt_opt_boolean(L, 4, fname, 0)};
+    lt_png_write_options opts = {.bit_depth = (int)lt_opt_int_in(L, 3, fname, "bit_depth", INT_MIN, INT_MAX, 8),
+                                 .palette = lt_opt_boolean(L, 4, fname, 0)};
     char shape[128];
     int c, h, w;
     if (t->ndim == 2) c = 1, h = (int)t->size[0], w = (int)t->size[1];
@@ -98,8 +103,9 @@ static int get_numbers(lua_State *L, const char *fname, const char *key, double 
     lua_getfield(L, -1, key);
     int n = 0;
     if (lua_istable(L, -1)) {
-        n = (int)luaL_len(L, -1);
-        if (n > max) lt_raisef(L, fname, "%s: expected at most %d numbers, got %d", key, max, n);
+        lua_Integer len = luaL_len(L, -1);
+        if (len < 0 || len > max) lt_raisef(L, fname, "%s: expected at most %d numbers, got %lld", key, max, (long long)len);
+        n = (int)len;
         for (int i = 0; i < n; i++) {
             lua_geti(L, -1, i + 1);
             int ok;
@@ -192,8 +198,7 @@ static lt_transform_op parse_op(lua_State *L, const char *fname, int position) {
 static int l_pipeline(lua_State *L) {
     const char *fname = "lightning.data.transforms.Compose";
     lt_check_table(L, 1, fname);
-    int n = (int)luaL_len(L, 1);
-    if (n > LT_PIPELINE_MAX_OPS) return lt_raisef(L, fname, "at most %d C transforms in one pipeline, got %d", LT_PIPELINE_MAX_OPS, n);
+    int n = (int)lt_len_in(L, 1, fname, "the list of transforms", LT_PIPELINE_MAX_OPS);
     lt_pipeline *p = lua_newuserdatauv(L, sizeof *p, 0);
     memset(p, 0, sizeof *p);
     luaL_setmetatable(L, LT_PIPELINE_MT);
@@ -214,6 +219,8 @@ const lt_pipeline *lt_opt_pipeline(lua_State *L, int idx, const char *fname) {
     return p;
 }
 
+static void free_workspace(void *ws) { lt_workspace_free(ws); }
+
 /* pipe:apply(image (C,H,W)[, seed[, stream]]): a new tensor. Without seed, the global generator picks one. */
 static int p_apply(lua_State *L) {
     const char *fname = "lightning.data.transforms";
@@ -225,29 +232,27 @@ static int p_apply(lua_State *L) {
         return lt_raisef(L, fname, "expected an image tensor (C, H, W), got %s", lt_shape_str(t, shape, sizeof shape));
     uint64_t seed = lua_isnoneornil(L, 3) ? lt_rng_u64(lt_rng_global()) : (uint64_t)lt_check_integer(L, 3, fname);
     uint64_t stream = (uint64_t)lt_opt_integer(L, 4, fname, 0);
-    lt_workspace ws;
-    lt_workspace_init(&ws);
+    /* the workspace's images live in a scratch userdata: pushing the result may raise */
+    lt_workspace *ws = lt_push_scratch(L, sizeof *ws, free_workspace);
+    lt_workspace_init(ws);
     lt_error err;
     lt_tensor src = {0};
     int rc = lt_contiguous(&src, t, &err);
-    if (rc == 0) rc = lt_image_reserve(ws.cur, (int)t->size[0], (int)t->size[1], (int)t->size[2], &err);
+    if (rc == 0) rc = lt_image_reserve(ws->cur, (int)t->size[0], (int)t->size[1], (int)t->size[2], &err);
     if (rc == 0) {
-        memcpy(ws.cur->data, lt_data(&src), lt_image_numel(ws.cur) * sizeof(float));
+        memcpy(ws->cur->data, lt_data(&src), lt_image_numel(ws->cur) * sizeof(float));
         lt_rng rng;
         lt_rng_seed_stream(&rng, seed, stream);
-        rc = lt_pipeline_apply(p, &ws, &rng, &err);
+        rc = lt_pipeline_apply(p, ws, &rng, &err);
     }
     lt_tensor_release(&src);
-    if (rc) {
-        lt_workspace_free(&ws);
-        return lt_raise(L, fname, &err);
-    }
-    const lt_image *img = ws.cur;
+    if (rc) return lt_raise(L, fname, &err);
+    const lt_image *img = ws->cur;
     int64_t size[3] = {img->channels, img->height, img->width};
     lt_tensor *out = lt_push_tensor(L);
-    if (lt_tensor_new(out, 3, size, &err) == 0) memcpy(lt_data(out), img->data, lt_image_numel(img) * sizeof(float));
-    lt_workspace_free(&ws);
-    if (!out->storage) return lt_raise(L, fname, &err);
+    if (lt_tensor_new(out, 3, size, &err)) return lt_raise(L, fname, &err);
+    memcpy(lt_data(out), img->data, lt_image_numel(img) * sizeof(float));
+    lt_scratch_release(ws);
     return 1;
 }
 
@@ -256,7 +261,8 @@ static int p_out_shape(lua_State *L) {
     const char *fname = "lightning.data.transforms";
     const lt_pipeline *p = luaL_checkudata(L, 1, LT_PIPELINE_MT);
     lua_Integer c = lt_check_integer(L, 2, fname), h = lt_check_integer(L, 3, fname), w = lt_check_integer(L, 4, fname);
-    if (c < 1 || h < 1 || w < 1 || c > 64 || h * w > LT_IMAGE_MAX_PIXELS) return lt_raisef(L, fname, "image shape out of range");
+    if (c < 1 || h < 1 || w < 1 || c > 64 || h > LT_IMAGE_MAX_PIXELS || w > LT_IMAGE_MAX_PIXELS / h)
+        return lt_raisef(L, fname, "image shape out of range");
     int oc, oh, ow;
     lt_error err;
     if (lt_pipeline_out_shape(p, (int)c, (int)h, (int)w, &oc, &oh, &ow, &err)) return lt_raise(L, fname, &err);

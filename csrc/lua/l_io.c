@@ -19,13 +19,13 @@ void lt_open_tfevents(lua_State *L, int io);  /* l_tfevents.c */
 #define LOAD_ST "lightning.load_safetensors"
 
 /* The dtype a tensor asks to be saved as (its field t.dtype; F32 when absent). */
-static lt_dtype tensor_dtype(lua_State *L, int idx, const char *name) {
+static lt_st_dtype tensor_dtype(lua_State *L, int idx, const char *name) {
     lua_getfield(L, idx, "dtype");
-    lt_dtype dtype = LT_DTYPE_F32;
+    lt_st_dtype dtype = LT_DTYPE_F32;
     if (!lua_isnil(L, -1)) {
         size_t len;
         const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-        if (!s || lt_dtype_from_name(s, len, &dtype))
+        if (!s || lt_st_dtype_from_name(s, len, &dtype))
             lt_raisef(L, SAVE_ST, "tensor \"%s\" has dtype %s%s%s; expected one of F64, F32, F16, BF16, I64, I32, I16, I8, "
                       "U64, U32, U16, U8, BOOL", name, s ? "\"" : "a ", s ? s : lt_typename(L, -1), s ? "\"" : "");
     }
@@ -103,7 +103,7 @@ static void push_loaded_tensor(lua_State *L, lt_st_reader *r, const lt_st_entry 
         lt_raisef(L, LOAD_ST, "%s: tensor \"%s\": %s", r->path, e->name, err.msg);
     if (e->numel && lt_st_read(r, e, lt_data(t), &err)) lt_raise(L, LOAD_ST, &err);
     if (e->dtype != LT_DTYPE_F32) {
-        lua_pushstring(L, lt_dtype_name(e->dtype));
+        lua_pushstring(L, lt_st_dtype_name(e->dtype));
         lua_setfield(L, -2, "dtype");
     }
     if (e->ndim == 0) {
@@ -126,14 +126,14 @@ static int l_load_safetensors(lua_State *L) {
 
     lt_error err;
     if (lt_st_open(r, path, &err)) return lt_raise(L, LOAD_ST, &err);
-    lua_createtable(L, 0, (int)r->file.num_entries);
+    lua_createtable(L, 0, lt_table_hint((int64_t)r->file.num_entries));
     for (size_t i = 0; i < r->file.num_entries; i++) {
         const lt_st_entry *e = &r->file.entries[i];
         lua_pushlstring(L, e->name, e->name_len);
         push_loaded_tensor(L, r, e);
         lua_rawset(L, -3);
     }
-    lua_createtable(L, 0, (int)r->file.num_meta);
+    lua_createtable(L, 0, lt_table_hint((int64_t)r->file.num_meta));
     for (size_t i = 0; i < r->file.num_meta; i++) {
         lua_pushlstring(L, r->file.meta[i].key, r->file.meta[i].key_len);
         lua_pushlstring(L, r->file.meta[i].value, r->file.meta[i].value_len);
@@ -180,29 +180,42 @@ static int mkdirs(lua_State *L, const char *fname) {
 static int l_mkdirs(lua_State *L) { return mkdirs(L, "lightning.core.io.mkdirs"); }
 static int l_mkdir(lua_State *L) { return mkdirs(L, "lightning.core.io.mkdir"); }
 
+typedef struct name_list {
+    char **names;
+    size_t count;
+} name_list;
+
+static void free_name_list(void *p) {
+    name_list *list = p;
+    lt_free_names(list->names, list->count);
+    list->names = NULL;
+}
+
 /* io.listdir(path) --> sorted list of names; raises if the folder cannot be read. */
 static int l_listdir(lua_State *L) {
     const char *fname = "lightning.core.io.listdir";
     const char *path = lt_check_string(L, 1, fname);
-    char **names;
-    size_t count;
+    name_list *list = lt_push_scratch(L, sizeof *list, free_name_list);  /* building the table may raise */
     lt_error err;
-    if (lt_list_dir(path, &names, &count, &err)) return lt_raise(L, fname, &err);
-    lua_createtable(L, (int)count, 0);
-    for (size_t i = 0; i < count; i++) {
-        lua_pushstring(L, names[i]);
+    if (lt_list_dir(path, &list->names, &list->count, &err)) return lt_raise(L, fname, &err);
+    lua_createtable(L, lt_table_hint((int64_t)list->count), 0);
+    for (size_t i = 0; i < list->count; i++) {
+        lua_pushstring(L, list->names[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    lt_free_names(names, count);
+    lt_scratch_release(list);
     return 1;
 }
 
-/* io.file_type(path) --> "file", "directory", "other", or nil when nothing is there. */
+/* io.file_type(path) --> "file", "directory", "fifo", "device", "socket", "other", or nil when nothing is
+ * there. Asks stat: nothing is opened, so a FIFO cannot block it. */
 static int l_file_type(lua_State *L) {
     const char *path = lt_check_string(L, 1, "lightning.core.io.file_type");
     struct stat st;
     if (stat(path, &st) != 0) return lua_pushnil(L), 1;
-    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
+    const char *kind = S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "fifo"
+                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device" : S_ISSOCK(st.st_mode) ? "socket" : "other";
+    lua_pushstring(L, kind);
     return 1;
 }
 

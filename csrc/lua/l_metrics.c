@@ -1,6 +1,5 @@
 /* Bindings for classification metrics (confusion matrix) and two small checks used by the Trainer:
  * functions in lightning.core.metrics. Lua's class labels are 1-based. */
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,13 +78,9 @@ static void push_number_list(lua_State *L, const double *v, int n) {
 static int cm_per_class(lua_State *L) {
     lt_confusion *cm = check_cm(L, "ConfusionMatrix:per_class");
     int k = cm->num_classes;
-    double *buf = malloc((size_t)k * 3 * sizeof *buf);
-    int64_t *support = malloc((size_t)k * sizeof *support);
-    if (!buf || !support) {
-        free(buf);
-        free(support);
-        return luaL_error(L, "ConfusionMatrix:per_class: out of memory");
-    }
+    /* Lua memory, so that an allocation error raised while building the tables leaks nothing */
+    double *buf = lua_newuserdatauv(L, (size_t)k * 3 * sizeof *buf, 0);
+    int64_t *support = lua_newuserdatauv(L, (size_t)k * sizeof *support, 0);
     lt_confusion_per_class(cm, buf, buf + k, buf + 2 * k, support);
     lua_createtable(L, 0, 4);
     push_number_list(L, buf, k);
@@ -100,8 +95,6 @@ static int cm_per_class(lua_State *L) {
         lua_rawseti(L, -2, c + 1);
     }
     lua_setfield(L, -2, "support");
-    free(buf);
-    free(support);
     return 1;
 }
 
@@ -159,29 +152,22 @@ static int cm_set_counts(lua_State *L) {
     int k = cm->num_classes;
     if (!lua_istable(L, 2)) return lt_argerror(L, 2, fname, "must be a table of %d rows, got %s", k, lt_typename(L, 2));
     if (luaL_len(L, 2) != k) return lt_raisef(L, fname, "expected %d rows, got %lld", k, (long long)luaL_len(L, 2));
-    int64_t *counts = malloc((size_t)k * (size_t)k * sizeof *counts);
-    if (!counts) return luaL_error(L, "%s: out of memory", fname);
+    /* Lua memory: lua_geti may run a metamethod that raises */
+    int64_t *counts = lua_newuserdatauv(L, (size_t)k * (size_t)k * sizeof *counts, 0);
     for (int i = 0; i < k; i++) {  /* i: target class */
         lua_geti(L, 2, i + 1);
-        if (!lua_istable(L, -1) || luaL_len(L, -1) != k) {
-            free(counts);
-            return lt_raisef(L, fname, "row %d must be a table of %d counts", i + 1, k);
-        }
+        if (!lua_istable(L, -1) || luaL_len(L, -1) != k) return lt_raisef(L, fname, "row %d must be a table of %d counts", i + 1, k);
         for (int j = 0; j < k; j++) {  /* j: predicted class */
             lua_geti(L, -1, j + 1);
             int ok;
             lua_Integer v = lua_tointegerx(L, -1, &ok);
             lua_pop(L, 1);
-            if (!ok || v < 0) {
-                free(counts);
-                return lt_raisef(L, fname, "count [%d][%d] must be a non-negative integer", i + 1, j + 1);
-            }
+            if (!ok || v < 0) return lt_raisef(L, fname, "count [%d][%d] must be a non-negative integer", i + 1, j + 1);
             counts[(int64_t)i * k + j] = v;
         }
         lua_pop(L, 1);
     }
     memcpy(cm->counts, counts, (size_t)k * (size_t)k * sizeof *counts);
-    free(counts);
     lua_settop(L, 1);
     return 1;
 }

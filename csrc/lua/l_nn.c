@@ -63,6 +63,18 @@ static int handle_info(lua_State *L) {
     return 1;
 }
 
+/* h:set_precision("fp32" | "bf16"): what the layer asks for from its next call on */
+static int handle_set_precision(lua_State *L) {
+    const char *fname = "KernelHandle:set_precision";
+    lt_kernel_handle *h = check_handle(L, 1, fname);
+    const char *name = luaL_checkstring(L, 2);
+    int precision = lt_precision_of(name);
+    if (precision < 0) lt_raisef(L, fname, "precision must be \"fp32\" or \"bf16\", got \"%s\"", name);
+    h->precision = (lt_precision)precision;
+    lua_settop(L, 1);
+    return 1;
+}
+
 static int handle_tostring(lua_State *L) {
     lt_kernel_handle *h = check_handle(L, 1, "KernelHandle:__tostring");
     lua_pushfstring(L, "KernelHandle(%s: %s, %s)", h->op ? h->op : "unused", h->impl ? h->impl->name : "none",
@@ -87,7 +99,7 @@ static lt_conv2d_params conv_params(lt_fields *f) {
 /* conv2d_forward{handle, output, cols, input, weight, bias, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w} */
 static int conv2d_forward(lua_State *L) {
     lt_fields f;
-    lt_fields_open(&f, L, 1, "lightning.core.nn.conv2d_forward");
+    lt_fields_open_any(&f, L, 1, "lightning.core.nn.conv2d_forward");
     lt_conv2d_args a = {
         .handle = field_handle(&f), .output = lt_field_tensor(&f, "output"), .cols = lt_field_tensor(&f, "cols"),
         .input = lt_field_tensor(&f, "input"), .weight = lt_field_tensor(&f, "weight"),
@@ -101,7 +113,7 @@ static int conv2d_forward(lua_State *L) {
  *                 cols, dy, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w} */
 static int conv2d_backward(lua_State *L) {
     lt_fields f;
-    lt_fields_open(&f, L, 1, "lightning.core.nn.conv2d_backward");
+    lt_fields_open_any(&f, L, 1, "lightning.core.nn.conv2d_backward");
     lt_conv2d_args a = {
         .handle = field_handle(&f), .grad_input = lt_field_opt_tensor(&f, "grad_input"),
         .grad_weight = lt_field_tensor(&f, "grad_weight"), .grad_bias = lt_field_opt_tensor(&f, "grad_bias"),
@@ -172,8 +184,9 @@ static lt_batchnorm_args batchnorm_backward_fields(lt_fields *f) {
 
 static int batchnorm_forward(lua_State *L) {
     lt_fields f;
-    lt_fields_open(&f, L, 1, "lightning.core.nn.batchnorm_forward");
+    lt_fields_open_any(&f, L, 1, "lightning.core.nn.batchnorm_forward");
     lt_batchnorm_args a = batchnorm_forward_fields(&f);
+    a.activation = lt_field_opt_string(&f, "activation", NULL);
     lt_fields_close(&f);
     lt_error err;
     return finish(L, lt_batchnorm_forward(&a, &err), f.fname, &err, 0);
@@ -181,8 +194,9 @@ static int batchnorm_forward(lua_State *L) {
 
 static int batchnorm_backward(lua_State *L) {
     lt_fields f;
-    lt_fields_open(&f, L, 1, "lightning.core.nn.batchnorm_backward");
+    lt_fields_open_any(&f, L, 1, "lightning.core.nn.batchnorm_backward");
     lt_batchnorm_args a = batchnorm_backward_fields(&f);
+    a.activation = lt_field_opt_string(&f, "activation", NULL);
     lt_fields_close(&f);
     lt_error err;
     return finish(L, lt_batchnorm_backward(&a, &err), f.fname, &err, 0);
@@ -191,7 +205,7 @@ static int batchnorm_backward(lua_State *L) {
 /* bn_relu_pool_forward{<batchnorm_forward's fields>, codes} */
 static int bn_relu_pool_forward(lua_State *L) {
     lt_fields f;
-    lt_fields_open(&f, L, 1, "lightning.core.nn.bn_relu_pool_forward");
+    lt_fields_open_any(&f, L, 1, "lightning.core.nn.bn_relu_pool_forward");
     lt_bn_relu_pool_args a = {.bn = batchnorm_forward_fields(&f), .codes = lt_field_tensor(&f, "codes")};
     lt_fields_close(&f);
     lt_error err;
@@ -201,7 +215,7 @@ static int bn_relu_pool_forward(lua_State *L) {
 /* bn_relu_pool_backward{<batchnorm_backward's fields>, output, codes, dy} */
 static int bn_relu_pool_backward(lua_State *L) {
     lt_fields f;
-    lt_fields_open(&f, L, 1, "lightning.core.nn.bn_relu_pool_backward");
+    lt_fields_open_any(&f, L, 1, "lightning.core.nn.bn_relu_pool_backward");
     lt_bn_relu_pool_args a = {.bn = batchnorm_backward_fields(&f), .codes = lt_field_tensor(&f, "codes"),
                               .dy = lt_field_tensor(&f, "dy")};
     a.bn.output = lt_field_tensor(&f, "output");
@@ -215,7 +229,7 @@ static int bn_relu_pool_backward(lua_State *L) {
 /* activation_forward{handle, activation ("relu", "leaky_relu"), negative_slope, output, input} */
 static int activation_forward(lua_State *L) {
     lt_fields f;
-    lt_fields_open(&f, L, 1, "lightning.core.nn.activation_forward");
+    lt_fields_open_any(&f, L, 1, "lightning.core.nn.activation_forward");
     lt_activation_args a = {
         .handle = field_handle(&f), .activation = lt_field_string(&f, "activation"),
         .negative_slope = (float)lt_field_opt_number(&f, "negative_slope", 0.0), .output = lt_field_tensor(&f, "output"),
@@ -228,7 +242,7 @@ static int activation_forward(lua_State *L) {
 /* activation_backward{handle, activation, negative_slope, grad_input, grad_output, input, output} */
 static int activation_backward(lua_State *L) {
     lt_fields f;
-    lt_fields_open(&f, L, 1, "lightning.core.nn.activation_backward");
+    lt_fields_open_any(&f, L, 1, "lightning.core.nn.activation_backward");
     lt_activation_args a = {
         .handle = field_handle(&f), .activation = lt_field_string(&f, "activation"),
         .negative_slope = (float)lt_field_opt_number(&f, "negative_slope", 0.0),
@@ -293,7 +307,7 @@ static lt_pool2d_params pool_params(lt_fields *f) {
 /* maxpool2d_forward{handle, output, indices, input, <windows>, relu} */
 static int maxpool2d_forward(lua_State *L) {
     lt_fields f;
-    lt_fields_open(&f, L, 1, "lightning.core.nn.maxpool2d_forward");
+    lt_fields_open_any(&f, L, 1, "lightning.core.nn.maxpool2d_forward");
     lt_pool2d_args a = {.handle = field_handle(&f), .output = lt_field_tensor(&f, "output"),
                         .indices = lt_field_tensor(&f, "indices"), .input = lt_field_tensor(&f, "input"),
                         .p = pool_params(&f)};
@@ -306,7 +320,7 @@ static int maxpool2d_forward(lua_State *L) {
 /* maxpool2d_backward{handle, grad_input, grad_output, output, indices, input, <windows>, relu} */
 static int maxpool2d_backward(lua_State *L) {
     lt_fields f;
-    lt_fields_open(&f, L, 1, "lightning.core.nn.maxpool2d_backward");
+    lt_fields_open_any(&f, L, 1, "lightning.core.nn.maxpool2d_backward");
     lt_pool2d_args a = {.handle = field_handle(&f), .grad_input = lt_field_tensor(&f, "grad_input"),
                         .grad_output = lt_field_tensor(&f, "grad_output"), .output = lt_field_tensor(&f, "output"),
                         .indices = lt_field_tensor(&f, "indices"), .input = lt_field_tensor(&f, "input"),
@@ -507,7 +521,8 @@ static int is_cnhw(lua_State *L) {
 }
 
 void lt_open_nn(lua_State *L, int module) {
-    static const luaL_Reg handle_methods[] = {{"info", handle_info}, {NULL, NULL}};
+    static const luaL_Reg handle_methods[] = {{"info", handle_info}, {"set_precision", handle_set_precision},
+                                              {NULL, NULL}};
     luaL_newmetatable(L, HANDLE_MT);
     lua_pushcfunction(L, handle_gc);
     lua_setfield(L, -2, "__gc");

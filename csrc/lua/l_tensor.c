@@ -133,7 +133,7 @@ static int l_is_tensor(lua_State *L) {
 /* ---- shape ---- */
 
 static int t_size(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:size");
+    lt_tensor *t = lt_check_tensor_any(L, 1, "Tensor:size");
     if (lua_isnoneornil(L, 2)) {
         lt_push_size(L, t->ndim, t->size);
     } else {
@@ -143,18 +143,18 @@ static int t_size(lua_State *L) {
 }
 
 static int t_stride(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:stride");
+    lt_tensor *t = lt_check_tensor_any(L, 1, "Tensor:stride");
     if (lua_isnoneornil(L, 2)) lt_push_size(L, t->ndim, t->stride);
     else lua_pushinteger(L, t->stride[lt_check_dim(L, 2, t, "Tensor:stride")]);
     return 1;
 }
 
-static int t_dim(lua_State *L) { return lua_pushinteger(L, lt_check_tensor(L, 1, "Tensor:dim")->ndim), 1; }
-static int t_numel(lua_State *L) { return lua_pushinteger(L, lt_numel(lt_check_tensor(L, 1, "Tensor:numel"))), 1; }
-static int t_is_contiguous(lua_State *L) { return lua_pushboolean(L, lt_is_contiguous(lt_check_tensor(L, 1, "Tensor:is_contiguous"))), 1; }
+static int t_dim(lua_State *L) { return lua_pushinteger(L, lt_check_tensor_any(L, 1, "Tensor:dim")->ndim), 1; }
+static int t_numel(lua_State *L) { return lua_pushinteger(L, lt_numel(lt_check_tensor_any(L, 1, "Tensor:numel"))), 1; }
+static int t_is_contiguous(lua_State *L) { return lua_pushboolean(L, lt_is_contiguous(lt_check_tensor_any(L, 1, "Tensor:is_contiguous"))), 1; }
 
 static int t_len(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:len");
+    lt_tensor *t = lt_check_tensor_any(L, 1, "Tensor:len");
     return lua_pushinteger(L, t->size[0]), 1;
 }
 
@@ -163,7 +163,7 @@ static int t_len(lua_State *L) {
 typedef int (*resize_fn)(lt_tensor *, const lt_tensor *, int, const int64_t *, lt_error *);
 
 static int push_resized(lua_State *L, const char *fname, resize_fn fn) {
-    lt_tensor *t = lt_check_tensor(L, 1, fname);
+    lt_tensor *t = lt_check_tensor_any(L, 1, fname);
     int64_t size[LT_MAX_DIMS];
     int n = lt_check_sizes_arg(L, 2, fname, size, 1);
     lt_tensor *out = lt_push_tensor(L);
@@ -200,38 +200,32 @@ static int t_resize_as(lua_State *L) {
 static int t_reshape(lua_State *L) { return push_resized(L, "Tensor:reshape", lt_reshape); }
 static int t_expand(lua_State *L) { return push_resized(L, "Tensor:expand", lt_expand); }
 
-static lua_Integer check_int(lua_State *L, int idx, const char *fname, const char *what) {
-    int ok;
-    lua_Integer v = lua_tointegerx(L, idx, &ok);
-    if (!ok) lt_raisef(L, fname, "%s must be an integer, got %s", what, lt_typename(L, idx));
-    return v;
-}
-
 static int t_narrow(lua_State *L) {
     const char *fname = "Tensor:narrow";
-    lt_tensor *t = lt_check_tensor(L, 1, fname);
+    lt_tensor *t = lt_check_tensor_any(L, 1, fname);
     int d = lt_check_dim(L, 2, t, fname);
-    lua_Integer start = check_int(L, 3, fname, "start"), len = check_int(L, 4, fname, "length");
+    int64_t start = lt_check_index_arg(L, 3, fname, "start");
+    lua_Integer len = lt_check_int_arg(L, 4, fname, "length");
     lt_tensor *out = lt_push_tensor(L);
     lt_error err;
-    if (lt_narrow(out, t, d, start - 1, len, &err)) lt_raise(L, fname, &err);
+    if (lt_narrow(out, t, d, start, len, &err)) lt_raise(L, fname, &err);
     return 1;
 }
 
 static int t_select(lua_State *L) {
     const char *fname = "Tensor:select";
-    lt_tensor *t = lt_check_tensor(L, 1, fname);
+    lt_tensor *t = lt_check_tensor_any(L, 1, fname);
     int d = lt_check_dim(L, 2, t, fname);
-    lua_Integer i = check_int(L, 3, fname, "index");
+    int64_t i = lt_check_index_arg(L, 3, fname, "index");
     lt_tensor *out = lt_push_tensor(L);
     lt_error err;
-    if (lt_select(out, t, d, i - 1, &err)) lt_raise(L, fname, &err);
+    if (lt_select(out, t, d, i, &err)) lt_raise(L, fname, &err);
     return 1;
 }
 
 static int t_transpose(lua_State *L) {
     const char *fname = "Tensor:transpose";
-    lt_tensor *t = lt_check_tensor(L, 1, fname);
+    lt_tensor *t = lt_check_tensor_any(L, 1, fname);
     int d0 = lt_check_dim(L, 2, t, fname), d1 = lt_check_dim(L, 3, t, fname);
     lt_tensor *out = lt_push_tensor(L);
     lt_error err;
@@ -240,7 +234,7 @@ static int t_transpose(lua_State *L) {
 }
 
 static int t_t(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:t");
+    lt_tensor *t = lt_check_tensor_any(L, 1, "Tensor:t");
     if (t->ndim > 2) lt_raisef(L, "Tensor:t", "expected a 1-D or 2-D tensor, got a %d-D tensor; use transpose(d1, d2)", t->ndim);
     lt_tensor *out = lt_push_tensor(L);
     if (t->ndim == 1) lt_tensor_share(out, t);
@@ -250,7 +244,7 @@ static int t_t(lua_State *L) {
 
 static int t_permute(lua_State *L) {
     const char *fname = "Tensor:permute";
-    lt_tensor *t = lt_check_tensor(L, 1, fname);
+    lt_tensor *t = lt_check_tensor_any(L, 1, fname);
     int64_t dims[LT_MAX_DIMS];
     int n = lt_check_sizes_arg(L, 2, fname, dims, 0);
     int order[LT_MAX_DIMS];
@@ -267,7 +261,7 @@ static int t_permute(lua_State *L) {
 }
 
 static int t_squeeze(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:squeeze");
+    lt_tensor *t = lt_check_tensor_any(L, 1, "Tensor:squeeze");
     int d = lua_isnoneornil(L, 2) ? -1 : lt_check_dim(L, 2, t, "Tensor:squeeze");
     lt_tensor *out = lt_push_tensor(L);
     lt_error err;
@@ -277,8 +271,8 @@ static int t_squeeze(lua_State *L) {
 
 static int t_unsqueeze(lua_State *L) {
     const char *fname = "Tensor:unsqueeze";
-    lt_tensor *t = lt_check_tensor(L, 1, fname);
-    lua_Integer d = check_int(L, 2, fname, "dimension");
+    lt_tensor *t = lt_check_tensor_any(L, 1, fname);
+    lua_Integer d = lt_check_int_arg(L, 2, fname, "dimension");
     if (d < 0) d += t->ndim + 2;
     if (d < 1 || d > t->ndim + 1)
         lt_raisef(L, fname, "dimension %lld out of range 1..%d", (long long)lua_tointeger(L, 2), t->ndim + 1);
@@ -289,7 +283,7 @@ static int t_unsqueeze(lua_State *L) {
 }
 
 static int t_contiguous(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:contiguous");
+    lt_tensor *t = lt_check_tensor_any(L, 1, "Tensor:contiguous");
     if (lt_is_contiguous(t)) {
         lua_settop(L, 1);
         return 1;
@@ -304,7 +298,7 @@ static int t_contiguous(lua_State *L) {
 
 static void check_indices(lua_State *L, int first, int count, const lt_tensor *t, const char *fname, int64_t *idx) {
     if (count != t->ndim) lt_raisef(L, fname, "expected %d indices for a %d-D tensor, got %d", t->ndim, t->ndim, count);
-    for (int i = 0; i < count; i++) idx[i] = check_int(L, first + i, fname, "index") - 1;
+    for (int i = 0; i < count; i++) idx[i] = lt_check_index_arg(L, first + i, fname, "index");
 }
 
 static int t_get(lua_State *L) {
@@ -314,7 +308,7 @@ static int t_get(lua_State *L) {
     check_indices(L, 2, lua_gettop(L) - 1, t, fname, idx);
     lt_error err;
     if (lt_offset_of(t, t->ndim, idx, &off, &err)) lt_raise(L, fname, &err);
-    lua_pushnumber(L, t->storage->data[off]);
+    lua_pushnumber(L, ((float *)t->storage->data)[off]);
     return 1;
 }
 
@@ -328,7 +322,7 @@ static int t_set(lua_State *L) {
     check_indices(L, 2, top - 2, t, fname, idx);
     lt_error err;
     if (lt_offset_of(t, t->ndim, idx, &off, &err)) lt_raise(L, fname, &err);
-    t->storage->data[off] = v;
+    ((float *)t->storage->data)[off] = v;
     lua_settop(L, 1);
     return 1;
 }
@@ -340,16 +334,16 @@ static int t_item(lua_State *L) {
         lt_raisef(L, "Tensor:item", "expected a tensor with one element, got %s", lt_shape_str(t, s, sizeof s));
     }
     int64_t off = t->offset;  /* every dimension has size 1 */
-    lua_pushnumber(L, t->storage->data[off]);
+    lua_pushnumber(L, ((float *)t->storage->data)[off]);
     return 1;
 }
 
 static void push_table(lua_State *L, const lt_tensor *t, int d, int64_t off) {
     luaL_checkstack(L, 4, "tensor too deep");
-    lua_createtable(L, (int)t->size[d], 0);
+    lua_createtable(L, lt_table_hint(t->size[d]), 0);
     for (int64_t i = 0; i < t->size[d]; i++) {
         int64_t o = off + i * t->stride[d];
-        if (d == t->ndim - 1) lua_pushnumber(L, t->storage->data[o]);
+        if (d == t->ndim - 1) lua_pushnumber(L, ((float *)t->storage->data)[o]);
         else push_table(L, t, d + 1, o);
         lua_rawseti(L, -2, i + 1);
     }
@@ -367,11 +361,11 @@ static int t_index(lua_State *L) {
     if (lua_type(L, 2) == LUA_TNUMBER) {
         const char *fname = "Tensor:__index";
         lt_tensor *t = lt_check_tensor(L, 1, fname);
-        lua_Integer i = check_int(L, 2, fname, "index");
+        lua_Integer i = lt_check_int_arg(L, 2, fname, "index");
         if (i < 1 || i > t->size[0])
             lt_raisef(L, fname, "index %lld out of range for dimension 1 of size %lld", (long long)i, (long long)t->size[0]);
         if (t->ndim == 1) {
-            lua_pushnumber(L, t->storage->data[t->offset + (i - 1) * t->stride[0]]);
+            lua_pushnumber(L, ((float *)t->storage->data)[t->offset + (i - 1) * t->stride[0]]);
         } else {
             lt_tensor *out = lt_push_tensor(L);
             lt_select(out, t, 0, i - 1, NULL);
@@ -390,7 +384,7 @@ static int t_newindex(lua_State *L) {
     const char *fname = "Tensor:__newindex";
     lt_tensor *t = lt_check_tensor(L, 1, fname);
     if (lua_type(L, 2) == LUA_TNUMBER) {
-        lua_Integer i = check_int(L, 2, fname, "index");
+        lua_Integer i = lt_check_int_arg(L, 2, fname, "index");
         if (i < 1 || i > t->size[0])
             lt_raisef(L, fname, "index %lld out of range for dimension 1 of size %lld", (long long)i, (long long)t->size[0]);
         lt_error err;
@@ -433,10 +427,11 @@ static int t_newindex(lua_State *L) {
 
 /* ---- copying ---- */
 
+/* t:copy(src): src broadcast into t; a bfloat16 src (of t's shape) is converted */
 static int t_copy(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:copy"), *src = lt_check_tensor(L, 2, "Tensor:copy");
+    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:copy"), *src = lt_check_tensor_any(L, 2, "Tensor:copy");
     lt_error err;
-    if (lt_copy(t, src, &err)) lt_raise(L, "Tensor:copy", &err);
+    if (lt_dtype_of(src) != LT_FLOAT32 ? lt_convert(t, src, &err) : lt_copy(t, src, &err)) lt_raise(L, "Tensor:copy", &err);
     lua_settop(L, 1);
     return 1;
 }
@@ -486,15 +481,36 @@ static int t_normal(lua_State *L) {
     return 1;
 }
 
+/* ---- element types ---- */
+
+static int t_scalar_type(lua_State *L) {
+    lua_pushstring(L, lt_dtype_name(lt_dtype_of(lt_check_tensor_any(L, 1, "Tensor:scalar_type"))));
+    return 1;
+}
+
+/* self when it already has the type, else a contiguous copy converted to it */
+static int converted(lua_State *L, const char *fname, lt_dtype to) {
+    lt_tensor *t = lt_check_tensor_any(L, 1, fname);
+    if (lt_dtype_of(t) == to) return lua_settop(L, 1), 1;
+    lt_tensor *out = lt_push_tensor(L);
+    lt_error err;
+    if (lt_tensor_new_typed(out, t->ndim, t->size, to, &err) || lt_convert(out, t, &err)) lt_raise(L, fname, &err);
+    lt_account_memory(L);
+    return 1;
+}
+
+static int t_float(lua_State *L) { return converted(L, "Tensor:float", LT_FLOAT32); }
+static int t_bfloat16(lua_State *L) { return converted(L, "Tensor:bfloat16", LT_BFLOAT16); }
+
 /* ---- printing and lifetime ---- */
 
 static int t_tostring(lua_State *L) {
     lt_tensor *t = luaL_checkudata(L, 1, LT_TENSOR_MT);
     if (!t->storage) return lua_pushliteral(L, "tensor(<closed>)"), 1;
-    char *s = lt_tensor_format(t);
-    if (!s) return luaL_error(L, "Tensor:__tostring: out of memory");
-    lua_pushstring(L, s);
-    free(s);
+    void **text = lt_push_malloc_slot(L);  /* pushing the string may raise */
+    if (!(*text = lt_tensor_format(t))) return luaL_error(L, "Tensor:__tostring: out of memory");
+    lua_pushstring(L, *text);
+    lt_scratch_release(text);
     return 1;
 }
 
@@ -515,6 +531,7 @@ void lt_open_tensor(lua_State *L, int module, int methods) {
         {"squeeze", t_squeeze}, {"unsqueeze", t_unsqueeze}, {"contiguous", t_contiguous}, {"get", t_get},
         {"set", t_set}, {"item", t_item}, {"totable", t_totable}, {"copy", t_copy}, {"clone", t_clone},
         {"fill", t_fill}, {"zero", t_zero}, {"uniform", t_uniform}, {"normal", t_normal}, {"free", t_gc},
+        {"scalar_type", t_scalar_type}, {"float", t_float}, {"bfloat16", t_bfloat16},
         {NULL, NULL}};
     lua_pushvalue(L, module);
     luaL_setfuncs(L, module_fns, 0);

@@ -110,7 +110,7 @@ static int w_add_hparams(lua_State *L) {
     check_table_arg(L, 3, fname);
     lua_settop(L, 4);
     double wall_time = opt_wall_time(L, 4, fname);
-    size_t n = (size_t)luaL_len(L, 2), m = (size_t)luaL_len(L, 3);
+    size_t n = (size_t)lt_len_in(L, 2, fname, "argument 1", 1000000), m = (size_t)lt_len_in(L, 3, fname, "argument 2", 1000000);
     lt_hparam *hp = lua_newuserdatauv(L, (n ? n : 1) * sizeof *hp, 0);
     const char **tags = lua_newuserdatauv(L, (m ? m : 1) * sizeof *tags, 0);
     size_t *tag_lens = lua_newuserdatauv(L, (m ? m : 1) * sizeof *tag_lens, 0);

@@ -23,14 +23,34 @@ lt_tensor *lt_push_tensor(lua_State *L);
 /* "tensor" for tensors, Lua's type name otherwise. */
 const char *lt_typename(lua_State *L, int idx);
 int lt_argerror(lua_State *L, int idx, const char *fname, const char *fmt, ...);
-/* The tensor at idx, or an error. */
+/* The float32 tensor at idx, or an error (also for a bfloat16 one: most functions compute on float32;
+ * the message tells the user to call :float()). */
 lt_tensor *lt_check_tensor(lua_State *L, int idx, const char *fname);
-/* The tensor at idx, or NULL if the value there is not a tensor. Errors on a closed tensor. */
+/* The float32 tensor at idx, or NULL if the value there is not a tensor. Errors on a closed tensor and
+ * on a bfloat16 one. */
 lt_tensor *lt_test_tensor(lua_State *L, int idx, const char *fname);
+/* The same for functions that take tensors of any element type (shape queries, views, conversions,
+ * the layers' bindings, whose fronts convert what their kernels cannot take). */
+lt_tensor *lt_check_tensor_any(lua_State *L, int idx, const char *fname);
+lt_tensor *lt_test_tensor_any(lua_State *L, int idx, const char *fname);
 lua_Number lt_check_number(lua_State *L, int idx, const char *fname);
 lua_Number lt_opt_number(lua_State *L, int idx, const char *fname, lua_Number def);
 lua_Integer lt_check_integer(lua_State *L, int idx, const char *fname);
 lua_Integer lt_opt_integer(lua_State *L, int idx, const char *fname, lua_Integer def);
+/* An integer; what names it in the message ("start must be an integer, got 1.5"). */
+lua_Integer lt_check_int_arg(lua_State *L, int idx, const char *fname, const char *what);
+/* An integer in lo..hi; what names it in the message ("num_workers must be an integer in 0..1024, got
+ * 1e+100"). NaN, infinities, fractions and numbers beyond int64 are refused, never truncated. */
+lua_Integer lt_check_int_in(lua_State *L, int idx, const char *fname, const char *what, lua_Integer lo, lua_Integer hi);
+lua_Integer lt_opt_int_in(lua_State *L, int idx, const char *fname, const char *what, lua_Integer lo, lua_Integer hi,
+                          lua_Integer def);
+/* A 1-based integer index at idx as a 0-based one (math.mininteger, which has no 0-based value, is
+ * refused here; the core checks the range). */
+int64_t lt_check_index_arg(lua_State *L, int idx, const char *fname, const char *what);
+/* #t of the table at idx (through __len), which must be in 0..max. */
+lua_Integer lt_len_in(lua_State *L, int idx, const char *fname, const char *what, lua_Integer max);
+/* A count as the size hint lua_createtable takes (an int; 0 when it does not fit). */
+static inline int lt_table_hint(int64_t n) { return n > 0 && n <= 1 << 30 ? (int)n : 0; }
 int lt_opt_boolean(lua_State *L, int idx, const char *fname, int def);
 const char *lt_check_string(lua_State *L, int idx, const char *fname);
 void lt_check_table(lua_State *L, int idx, const char *fname);
@@ -42,6 +62,16 @@ int lt_check_sizes_arg(lua_State *L, int idx, const char *fname, int64_t *sizes,
 int lt_check_dim(lua_State *L, int idx, const lt_tensor *t, const char *fname);
 /* Pushes a list of sizes as a table with a __tostring giving "2x3". */
 void lt_push_size(lua_State *L, int ndim, const int64_t *size);
+
+/* Memory a binding holds across a Lua call that can raise (any allocation, any metamethod) belongs to a
+ * userdata on the stack, so that an error unwinding the call leaks nothing: lt_push_scratch pushes
+ * `size` zeroed bytes whose release (NULL for plain bytes) the collector calls, or lt_scratch_release
+ * at once (after which the collector does nothing). For a C struct that owns malloc'd memory (an
+ * image, a report), put the struct itself in the scratch and pass its free function. */
+void *lt_push_scratch(lua_State *L, size_t size, void (*release)(void *));
+void lt_scratch_release(void *scratch);
+/* A scratch slot for one pointer from malloc, freed with free(). */
+void **lt_push_malloc_slot(lua_State *L);
 
 /* Tells Lua's collector about storage memory allocated since the last call, so that temporaries are
  * collected at the pace they use memory. */

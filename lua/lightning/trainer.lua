@@ -35,6 +35,7 @@ local loggers = require "lightning.loggers"
 local LightningModule = require "lightning.lightning_module"
 local strategies = require "lightning.strategies"
 local precision = require "lightning.precision"
+local core = require "lightning.core"
 
 local Trainer = class("Trainer")
 
@@ -110,6 +111,8 @@ function Trainer:__init(opts)
   local resolved = options.resolve(opts)
   for name, value in pairs(resolved) do self[name] = value end
   self.strategy = build_strategy(resolved, opts)
+  -- Lightning's deterministic: kernels whose sums would follow the thread count split them by a fixed rule
+  if resolved.deterministic ~= nil then core.set_deterministic(resolved.deterministic == true) end
   self.precision_plugin = self.strategy.precision_plugin
   self:_refresh_ranks()
   self.current_epoch = 0

@@ -5,6 +5,7 @@
 -- Tensors keep the dtype they ask for (t.dtype, t.scalar): BatchNorm's num_batches_tracked is written as
 -- PyTorch's 0-dimensional int64.
 local L = require "lightning"
+local core = require "lightning.core"
 local checkpoint = require "lightning.trainer.checkpoint"
 
 local M = {}
@@ -57,7 +58,9 @@ function M.load_weights(model, path, opts)
   opts = opts or {}
   local strict = opts.strict
   if strict == nil then strict = true end
-  local header = checkpoint.read_metadata(path)   -- the header alone: is it a training checkpoint?
+  -- the header alone: is it a training checkpoint? (Only a regular file is opened here: a FIFO would
+  -- block the read; anything else goes on to load_safetensors, which refuses it with a clear error.)
+  local header = core.io.file_type(path) == "file" and checkpoint.read_metadata(path)
   local tensors, metadata, ckpt
   if header and header.format == checkpoint.FORMAT then
     local ok, read = pcall(checkpoint.read, path)

@@ -1,5 +1,6 @@
-/* The CPU optimizer updates and gradient norms. An update is elementwise: each thread takes one
- * contiguous range of the parameter. */
+/* The CPU optimizer updates and gradient norms. An update is elementwise; the parameter is cut into
+ * blocks of BLOCK elements and each thread takes one contiguous run of whole blocks, so that an element
+ * goes through the same code (a vector lane, or the loop's scalar tail) at any thread count. */
 #include <math.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -14,14 +15,16 @@
  * functions are compiled once per instruction set (simd.h). */
 #define KERNEL static inline __attribute__((always_inline)) void
 
-/* Inside a parallel region: this thread's contiguous share [*begin, *end) of [0, n). */
+#define BLOCK 4096  /* elements: a multiple of every vector width, so blocks start where vectors do */
+
+/* Inside a parallel region: this thread's share [*begin, *end) of [0, n), whole blocks. */
 static inline void thread_range(int64_t n, int64_t *begin, int64_t *end) {
+    int64_t first = 0, last = (n + BLOCK - 1) / BLOCK;
 #ifdef _OPENMP
-    lt_split_range(n, omp_get_num_threads(), omp_get_thread_num(), begin, end);
-#else
-    *begin = 0;
-    *end = n;
+    lt_split_range(last, omp_get_num_threads(), omp_get_thread_num(), &first, &last);
 #endif
+    *begin = first * BLOCK;
+    *end = last * BLOCK < n ? last * BLOCK : n;
 }
 
 /* ---- SGD ---- */
@@ -131,7 +134,6 @@ const lt_adam_impl lt_adam_cpu = {.base = {.name = "cpu", .supports = lt_support
  * compiler keeps in one vector register, added into a double every BLOCK elements so that rounding
  * stays at float's level for a block, not for the whole tensor. */
 #define LANES 16
-#define BLOCK 4096
 KERNEL sum_powers(double *out, const float *restrict x, int64_t n, bool square) {
     double total = 0.0;
     for (int64_t start = 0; start < n; start += BLOCK) {  /* start: first element of the block */
@@ -169,30 +171,23 @@ static double combine(double a, double b, double p) {
     return a > b || a != a ? a : b;
 }
 
+#define PART_BLOCKS 8  /* blocks of a part at least: LT_PARALLEL_GRAIN elements */
+
+/* The tensor is cut into parts of whole blocks, fixed by its size (parallel.h); each part's sum runs in
+ * block order, and the parts' sums are added in part order: the same result at any thread count. */
 static int norm_accumulate_cpu(lt_kernel_ctx *ctx, double *acc, const float *x, lt_norm_shape s) {
     (void)ctx;
-    int64_t n = s.n;
-    enum { MAX_PARTS = 256 };
-    double parts[MAX_PARTS];
-    int threads = lt_threads_for(n, LT_PARALLEL_GRAIN), team = 1;
-    if (threads > MAX_PARTS) threads = MAX_PARTS;
-    #pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        int part = 0;
-#ifdef _OPENMP
-        part = omp_get_thread_num();
-        if (part == 0) team = omp_get_num_threads();  /* the team may be smaller than asked */
-        #pragma omp barrier
-#endif
-        /* threads take whole blocks, so the float sums inside blocks do not depend on the thread count */
+    int64_t n = s.n, blocks = (n + BLOCK - 1) / BLOCK;
+    double sums[LT_MAX_PARTS];
+    int parts = lt_parts_for(blocks, PART_BLOCKS), threads = lt_threads_for_parts(parts, n, LT_PARALLEL_GRAIN);
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int p = 0; p < parts; p++) {
         int64_t first, last;
-        lt_split_range((n + BLOCK - 1) / BLOCK, team, part, &first, &last);
+        lt_split_range(blocks, parts, p, &first, &last);
         int64_t begin = first * BLOCK, end = last * BLOCK < n ? last * BLOCK : n;
-        parts[part] = begin < end ? norm_part(x + begin, end - begin, s.norm_type) : 0.0;
+        sums[p] = begin < end ? norm_part(x + begin, end - begin, s.norm_type) : 0.0;
     }
-    /* added in a fixed order: a thread count gives the same result at every call, and different thread
-     * counts differ only by the rounding of a few doubles */
-    for (int i = 0; i < team; i++) *acc = combine(*acc, parts[i], s.norm_type);
+    for (int p = 0; p < parts; p++) *acc = combine(*acc, sums[p], s.norm_type);
     return 0;
 }
 

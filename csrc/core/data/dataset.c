@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cifar.h"
+#include "../checked.h"
 #include "../fileio.h"
 #include "file_util.h"
 #include "idx.h"
@@ -21,8 +22,9 @@ static lt_source *source_alloc(lt_source_kind kind, int64_t count, int num_class
     src->kind = kind;
     src->count = count;
     src->num_classes = num_classes;
+    size_t target_bytes;
     src->class_names = calloc((size_t)num_classes + 1, sizeof(char *));
-    src->targets = malloc(sizeof(int32_t) * (size_t)(count ? count : 1));
+    src->targets = lt_bytes_ok(count ? count : 1, sizeof(int32_t), &target_bytes) ? malloc(target_bytes) : NULL;
     if (!src->class_names || !src->targets) {
         lt_source_release(src);
         lt_fail(err, "out of memory for %lld samples", (long long)count);
@@ -37,7 +39,13 @@ lt_source *lt_source_new_memory(int64_t count, int channels, int height, int wid
     src->channels = channels;
     src->height = height;
     src->width = width;
-    size_t bytes = (size_t)count * (size_t)channels * (size_t)height * (size_t)width;
+    int64_t dims[4] = {count, channels, height, width}, total;
+    size_t bytes = 0;
+    if (!lt_product_ok(4, dims, INT64_MAX, &total) || !lt_bytes_ok(total, 1, &bytes)) {
+        lt_source_release(src);
+        lt_fail(err, "%lld images of %dx%dx%d bytes are too many to hold in memory", (long long)count, channels, height, width);
+        return NULL;
+    }
     src->pixels = malloc(bytes ? bytes : 1);
     if (!src->pixels) {
         lt_source_release(src);
@@ -91,8 +99,14 @@ void lt_dataset_init(lt_dataset *ds, lt_source *src) {
     ds->indices = NULL;
 }
 
+/* A new index map of n entries, or NULL. */
+static int64_t *index_map_new(int64_t n) {
+    size_t bytes;
+    return lt_bytes_ok(n ? n : 1, sizeof(int64_t), &bytes) ? malloc(bytes) : NULL;
+}
+
 int lt_dataset_subset(lt_dataset *out, const lt_dataset *ds, const int64_t *indices, int64_t n, lt_error *err) {
-    int64_t *map = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    int64_t *map = index_map_new(n);
     if (!map) return lt_fail(err, "out of memory for %lld indices", (long long)n);
     for (int64_t k = 0; k < n; k++) {
         if (indices[k] < 0 || indices[k] >= ds->count) {
@@ -114,7 +128,7 @@ int lt_dataset_copy(lt_dataset *out, const lt_dataset *ds, lt_error *err) {
         lt_dataset_init(out, ds->src);
         return 0;
     }
-    int64_t *map = malloc(sizeof(int64_t) * (size_t)(ds->count ? ds->count : 1));
+    int64_t *map = index_map_new(ds->count);
     if (!map) return lt_fail(err, "out of memory");
     memcpy(map, ds->indices, sizeof(int64_t) * (size_t)ds->count);
     lt_source_retain(ds->src);
@@ -249,6 +263,7 @@ lt_source *lt_idx_dataset_load(const char *images_path, const char *labels_path,
         return NULL;
     }
     lt_source *src = NULL;
+    int64_t pixels;
     if (images.ndim != 3) {
         lt_fail(err, "%s has %d dimensions, expected 3 (images x rows x columns)", images_path, images.ndim);
     } else if (labels.ndim != 1) {
@@ -256,7 +271,8 @@ lt_source *lt_idx_dataset_load(const char *images_path, const char *labels_path,
     } else if (images.dims[0] != labels.dims[0]) {
         lt_fail(err, "%s holds %lld images but %s holds %lld labels", images_path, (long long)images.dims[0], labels_path,
                 (long long)labels.dims[0]);
-    } else if (images.dims[1] < 1 || images.dims[2] < 1 || images.dims[1] * images.dims[2] > LT_IMAGE_MAX_PIXELS) {
+    } else if (images.dims[1] < 1 || images.dims[2] < 1 || !lt_mul_ok(images.dims[1], images.dims[2], &pixels) ||
+               pixels > LT_IMAGE_MAX_PIXELS) {
         lt_fail(err, "%s: images of %lldx%lld pixels are out of range", images_path, (long long)images.dims[1], (long long)images.dims[2]);
     } else {
         src = lt_source_new_memory(images.dims[0], 1, (int)images.dims[1], (int)images.dims[2], num_classes, err);

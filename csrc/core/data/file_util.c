@@ -2,19 +2,13 @@
 #include "file_util.h"
 
 #include <errno.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/stat.h>
 
-const char *lt_strerror(int errnum, char *buf, size_t len) {
-    if (strerror_r(errnum, buf, len) != 0) snprintf(buf, len, "error %d", errnum);
-    return buf;
-}
+#include "../fileio.h"
 
 int64_t lt_data_file_size(const char *path, lt_error *err) {
     struct stat st;
-    char why[128];
-    if (stat(path, &st) != 0) return lt_fail(err, "cannot open %s: %s", path, lt_strerror(errno, why, sizeof why));
-    if (S_ISDIR(st.st_mode)) return lt_fail(err, "%s is a folder, expected a file", path);
+    if (stat(path, &st) != 0) return lt_fail(err, "cannot open %s: %s", path, LT_STRERROR(errno));
+    if (!S_ISREG(st.st_mode)) return lt_fail(err, "%s is %s, expected a file", path, lt_file_kind(st.st_mode));
     return (int64_t)st.st_size;
 }

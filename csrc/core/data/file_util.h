@@ -8,10 +8,8 @@
 
 #include "../error.h"
 
-/* The size of a regular file in bytes, or -1 with a message naming it. */
+/* The size of a regular file in bytes, or -1 with a message naming it (also for a folder, a FIFO or a
+ * device: nothing is opened). lt_strerror is in ../error.h. */
 int64_t lt_data_file_size(const char *path, lt_error *err);
-
-/* strerror that is safe in threads: the text for errnum, in buf. */
-const char *lt_strerror(int errnum, char *buf, size_t len);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../checked.h"
 #include "../fileio.h"
 #include "gunzip.h"
 
@@ -31,15 +32,14 @@ static int parse_raw(const uint8_t *buf, size_t len, const char *name, lt_idx *o
         return lt_fail(err, "%s has %d dimensions in its IDX header, expected 1 to %d", name, ndim, LT_IDX_MAX_DIMS);
     size_t header = 4 + 4 * (size_t)ndim;
     if (len < header) return lt_fail(err, "%s is truncated inside its IDX header (%zu bytes, the header needs %zu)", name, len, header);
-    int64_t count = 1;
     for (int d = 0; d < ndim; d++) {
         const uint8_t *p = buf + 4 + 4 * d;
-        int64_t size = (int64_t)p[0] << 24 | (int64_t)p[1] << 16 | (int64_t)p[2] << 8 | (int64_t)p[3];
-        out->dims[d] = size;
-        if (size > 0 && count > (int64_t)LT_IDX_MAX_BYTES / size)
-            return lt_fail(err, "%s declares dimensions too large to hold in memory", name);
-        count *= size;
+        out->dims[d] = (int64_t)p[0] << 24 | (int64_t)p[1] << 16 | (int64_t)p[2] << 8 | (int64_t)p[3];
     }
+    int64_t count;
+    if (!lt_product_ok(ndim, out->dims, (int64_t)LT_IDX_MAX_BYTES, &count))
+        return lt_fail(err, "%s declares dimensions too large to hold in memory (more than %lld values)", name,
+                       (long long)LT_IDX_MAX_BYTES);
     size_t have = len - header;
     if ((uint64_t)count != have) {
         char dims[128] = "";

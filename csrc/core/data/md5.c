@@ -1,8 +1,9 @@
 #include "md5.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "../fileio.h"
 
 /* Per-round shift amounts and the sine-derived constants of RFC 1321. */
 static const uint8_t shifts[64] = {
@@ -102,8 +103,8 @@ void lt_md5_hex(const void *data, size_t len, char hex[33]) {
 }
 
 int lt_md5_file_hex(const char *path, char hex[33], lt_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return lt_fail(err, "cannot open %s: %s", path, strerror(errno));
+    FILE *f = lt_fopen_regular(path, err);
+    if (!f) return -1;
     lt_md5 m;
     lt_md5_init(&m);
     uint8_t buf[1 << 16];

@@ -87,8 +87,8 @@ int lt_png_read_header(const char *path, int *height, int *width, int *channels,
     /* libpng reads the chunks before the image data (where a palette's tRNS, which adds alpha, lives)
      * and stops: cheap even for large files. */
     char why[128];
-    FILE *f = fopen(path, "rb");
-    if (!f) return lt_fail(err, "cannot open %s: %s", path, lt_strerror(errno, why, sizeof why));
+    FILE *f = lt_fopen_regular(path, err);
+    if (!f) return -1;
     uint8_t start[8];
     size_t got = fread(start, 1, sizeof start, f);
     if (ferror(f)) {

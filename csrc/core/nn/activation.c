@@ -4,10 +4,78 @@
 #include <string.h>
 
 #include "../tensor_math.h"
-#include "ops.h"
+#include "channels_last.h"
 
 /* The implementations, tried in order (kernel.h); an entry serves the activation it names. */
-static const lt_impl *const activation_impls[] = {&lt_relu_cpu.base, &lt_leaky_relu_cpu.base, NULL};
+static const lt_impl *const activation_impls[] = {&lt_relu_cpu.base, &lt_leaky_relu_cpu.base, &lt_gelu_cpu.base, NULL};
+/* Mixed precision's (bf16 tensors, channels_last.h): one entry for the activations it computes. */
+static const lt_impl *const activation_mixed_impls[] = {&lt_activation_mixed_cpu.base, NULL};
+
+/* The mixed-precision branch: for a bf16 input, or a handle asking for bf16 on a dense input. */
+static bool goes_mixed(const lt_activation_args *a) {
+    if (!lt_activation_mixed_cpu.computes(a->activation)) return false;
+    return lt_dtype_of(a->input) == LT_BFLOAT16 || (lt_cl_dtype(a->handle) == LT_BFLOAT16 && lt_is_dense(a->input));
+}
+
+static int mixed_forward(const lt_activation_args *a, lt_error *err) {
+    lt_tensor *out = a->output;
+    lt_tensor tmp = {0};
+    const lt_tensor *in = a->input;
+    int rc = -1;
+    if (!lt_is_dense(in)) {
+        if (lt_contiguous(&tmp, in, err)) goto done;
+        in = &tmp;
+    }
+    /* in place keeps the input's type; otherwise the output takes the handle's */
+    if (out != a->input && lt_resize_like_typed(out, in, lt_cl_dtype(a->handle), err)) goto done;
+    if (out == a->input && in != a->input) {
+        lt_fail(err, "in place needs a dense input");
+        goto done;
+    }
+    lt_activation_mixed_shape s = {{a->activation, lt_numel(in), a->negative_slope}, lt_dtype_of(in), lt_dtype_of(out),
+                                   LT_FLOAT32, LT_FLOAT32};
+    lt_kernel_ctx ctx;
+    const lt_activation_mixed_impl *impl = (const lt_activation_mixed_impl *)lt_kernel_pick(
+        a->handle, "activation", activation_mixed_impls, &s, &ctx, err);
+    if (!impl || (s.a.n && impl->forward(&ctx, lt_data_ptr(out), lt_data_ptr(in), s))) goto done;
+    lt_kernel_forward_done(a->handle, a->input, NULL, out, false);
+    rc = 0;
+done:
+    lt_tensor_release(&tmp);
+    return rc;
+}
+
+/* Gradients like the input (its type and layout); grad_output and the input read laid out as it. */
+static int mixed_backward(const lt_activation_args *a, lt_error *err) {
+    lt_tensor *gi = a->grad_input;
+    lt_tensor tg = {0}, tx = {0};
+    const lt_tensor *g = a->grad_output, *x = a->input;
+    int rc = -1;
+    if (!lt_is_dense(x)) {
+        if (lt_contiguous(&tx, x, err)) goto done;
+        x = &tx;
+    }
+    if (gi != a->grad_output && lt_resize_like_typed(gi, x, lt_dtype_of(x), err)) goto done;
+    if (!lt_is_dense(gi) || !lt_same_strides(gi, x)) {
+        lt_fail(err, "grad_input must be laid out as the input");
+        goto done;
+    }
+    if (!lt_same_strides(g, x)) {
+        if (lt_resize_like_typed(&tg, x, lt_dtype_of(g), err) || lt_convert(&tg, g, err)) goto done;
+        g = &tg;
+    }
+    lt_activation_mixed_shape s = {{a->activation, lt_numel(x), a->negative_slope}, lt_dtype_of(x), LT_FLOAT32,
+                                   lt_dtype_of(g), lt_dtype_of(gi)};
+    lt_kernel_ctx ctx;
+    const lt_activation_mixed_impl *impl = (const lt_activation_mixed_impl *)lt_kernel_pick(
+        a->handle, "activation", activation_mixed_impls, &s, &ctx, err);
+    if (!impl || (s.a.n && impl->backward(&ctx, lt_data_ptr(gi), lt_data_ptr(g), lt_data_ptr(x), s))) goto done;
+    rc = 0;
+done:
+    lt_tensor_release(&tg);
+    lt_tensor_release(&tx);
+    return rc;
+}
 
 /* The entry names the activation: an unknown name is an error that lists the known ones. */
 static int check_name(const char *name, lt_error *err) {
@@ -29,6 +97,8 @@ static const lt_activation_impl *pick(const lt_activation_args *a, int64_t n, lt
 
 int lt_activation_forward(const lt_activation_args *a, lt_error *err) {
     lt_kernel_forward_begin(a->handle);
+    if (check_name(a->activation, err)) return -1;
+    if (goes_mixed(a)) return mixed_forward(a, err);
     lt_tensor *out = a->output;
     if (out != a->input && lt_resize_like(out, a->input, err)) return -1;
     lt_activation_shape s;
@@ -57,6 +127,8 @@ int lt_activation_backward(const lt_activation_args *a, lt_error *err) {
     if (lt_kernel_backward_check(a->handle, a->input, a->grad_output, err) ||
         lt_check_dims("output", a->output, &a->handle->output, "the shape of the forward pass's output", err))
         return -1;
+    if (check_name(a->activation, err)) return -1;
+    if (goes_mixed(a)) return mixed_backward(a, err);
     lt_tensor *gi = a->grad_input;
     lt_tensor tg = {0}, tx = {0}, ty = {0}, tgi = {0};
     const lt_tensor *g, *x, *y;

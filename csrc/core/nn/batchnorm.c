@@ -1,39 +1,9 @@
 /* The front of batch normalisation over (N, C, ...) inputs (csrc/core/cpu/batchnorm.c computes it). */
 #include "batchnorm_front.h"
+#include "channels_last.h"
 
 /* The implementations, tried in order (kernel.h). */
 static const lt_impl *const batchnorm_impls[] = {&lt_batchnorm_cpu.base, NULL};
-
-static int check_vector(const char *what, const lt_tensor *t, int64_t c, lt_error *err) {
-    char a[160];
-    if (t && (t->ndim != 1 || t->size[0] != c || !lt_is_contiguous(t)))
-        return lt_fail(err, "%s must be a vector of %lld elements, got %s", what, (long long)c, lt_shape_str(t, a, sizeof a));
-    return 0;
-}
-
-int lt_bn_check_forward(const lt_batchnorm_args *a, int64_t C, lt_error *err) {
-    char s[160];
-    if (check_vector("weight", a->weight, C, err) || check_vector("bias", a->bias, C, err) ||
-        check_vector("running_mean", a->running_mean, C, err) || check_vector("running_var", a->running_var, C, err))
-        return -1;
-    if (a->p.training && lt_numel(a->input) / (C ? C : 1) <= 1)
-        return lt_fail(err, "expected more than 1 value per channel when training, got input of size %s",
-                       lt_shape_str(a->input, s, sizeof s));
-    if (!a->p.training && (!a->running_mean || !a->running_var))
-        return lt_fail(err, "evaluation needs running statistics (track_running_stats) or training mode");
-    return 0;
-}
-
-int lt_bn_check_backward(const lt_batchnorm_args *a, int64_t C, lt_error *err) {
-    return check_vector("weight", a->weight, C, err) || check_vector("bias", a->bias, C, err) ||
-           check_vector("grad_weight", a->grad_weight, C, err) || check_vector("grad_bias", a->grad_bias, C, err) ||
-           check_vector("saved mean", a->save_mean, C, err) || check_vector("saved invstd", a->save_invstd, C, err);
-}
-
-lt_bn_vectors lt_bn_vectors_of(const lt_batchnorm_args *a) {
-    return (lt_bn_vectors){lt_ptr(a->weight), lt_ptr(a->bias), lt_ptr(a->save_mean), lt_ptr(a->save_invstd),
-                           lt_ptr(a->running_mean), lt_ptr(a->running_var)};
-}
 
 static bool runs_contiguous(const lt_tensor *t) {
     int64_t st = 1;
@@ -44,8 +14,10 @@ static bool runs_contiguous(const lt_tensor *t) {
     return true;
 }
 
-/* Shares t into *view when its runs (the trailing dimensions) are contiguous, copies it otherwise. */
+/* Shares t into *view when it is float32 and its runs (the trailing dimensions) are contiguous, copies
+ * it otherwise. */
 static int with_runs(lt_tensor *view, const lt_tensor *t, lt_error *err) {
+    if (lt_dtype_of(t) != LT_FLOAT32) return lt_planar(view, t, err);
     if (runs_contiguous(t)) {
         lt_tensor_share(view, t);
         return 0;
@@ -70,6 +42,8 @@ int lt_batchnorm_forward(const lt_batchnorm_args *a, lt_error *err) {
                        lt_shape_str(a->input, s, sizeof s));
     int64_t C = a->input->size[1], csize[1] = {C};
     if (lt_bn_check_forward(a, C, err)) return -1;
+    if (lt_bn_goes_channels_last(a)) return lt_batchnorm_cl_forward(a, err);
+    if (a->activation) return lt_fail(err, "a fused activation needs a channels-last input");
     lt_tensor x = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
@@ -97,6 +71,8 @@ int lt_batchnorm_backward(const lt_batchnorm_args *a, lt_error *err) {
                        lt_shape_str(a->input, t, sizeof t));
     int64_t C = a->input->size[1];
     if (lt_bn_check_backward(a, C, err)) return -1;
+    if (lt_bn_goes_channels_last(a)) return lt_batchnorm_cl_backward(a, err);
+    if (a->activation) return lt_fail(err, "a fused activation needs a channels-last input");
     lt_tensor x = {0}, g = {0};
     lt_kernel_ctx ctx;
     int rc = -1;

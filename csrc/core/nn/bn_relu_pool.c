@@ -1,14 +1,15 @@
 /* The front of the fused BatchNorm2d -> ReLU -> MaxPool2d(2) (csrc/core/cpu/bn_relu_pool.c computes it). */
 #include "../tensor_math.h"
 #include "batchnorm_front.h"
+#include "channels_last.h"
 
 /* The implementations, tried in order (kernel.h). */
 static const lt_impl *const bn_relu_pool_impls[] = {&lt_bn_relu_pool_cpu.base, NULL};
 
 static int check_input(const lt_tensor *input, lt_error *err) {
     char a[160];
-    if (input->ndim != 4 || !lt_planes_contiguous(input))
-        return lt_fail(err, "expected a 4-D input with contiguous planes, got %s", lt_shape_str(input, a, sizeof a));
+    if (input->ndim != 4 || !(lt_planes_contiguous(input) || lt_is_nhwc(input)))
+        return lt_fail(err, "expected a 4-D input with contiguous planes or channels-last, got %s", lt_shape_str(input, a, sizeof a));
     if (input->size[2] < 2 || input->size[3] < 2)
         return lt_fail(err, "input planes %lldx%lld are smaller than the 2x2 pooling window", (long long)input->size[2],
                        (long long)input->size[3]);
@@ -31,6 +32,9 @@ int lt_bn_relu_pool_forward(const lt_bn_relu_pool_args *f, lt_error *err) {
     const lt_batchnorm_args *a = &f->bn;
     lt_kernel_forward_begin(a->handle);
     if (check_input(a->input, err) || lt_bn_check_forward(a, a->input->size[1], err)) return -1;
+    if (lt_bn_goes_channels_last(a)) return lt_bn_relu_pool_cl_forward(f, err);
+    if (lt_dtype_of(a->input) != LT_FLOAT32)
+        return lt_fail(err, "a bf16 input that is not channels-last is not supported here: call :float() first");
     lt_bn_relu_pool_shape s = shape_of(a->input, a->p.training);
     int64_t csize[1] = {s.c}, osize[4] = {s.n, s.c, s.ho, s.wo};
     if (lt_tensor_resize(a->save_mean, 1, csize, err) || lt_tensor_resize(a->save_invstd, 1, csize, err)) return -1;
@@ -55,6 +59,9 @@ int lt_bn_relu_pool_backward(const lt_bn_relu_pool_args *f, lt_error *err) {
     if (lt_kernel_backward_check(a->handle, a->input, a->grad_output, err) || check_input(a->input, err) ||
         lt_bn_check_backward(a, a->input->size[1], err))
         return -1;
+    if (lt_bn_goes_channels_last(a)) return lt_bn_relu_pool_cl_backward(f, err);
+    if (lt_dtype_of(a->input) != LT_FLOAT32 || lt_dtype_of(a->grad_output) != LT_FLOAT32)
+        return lt_fail(err, "a bf16 input that is not channels-last is not supported here: call :float() first");
     lt_bn_relu_pool_shape s = shape_of(a->input, a->handle->training);
     const lt_tensor *out = a->output;
     const char *whose = "the shape of the forward pass's output";

@@ -1,7 +1,7 @@
 /* The front of the 2-D convolution: checks, the batch-folded output and the scratch buffers, and the
  * choice of an implementation (the CPU's: csrc/core/cpu/conv2d.c). */
 #include "../tensor_math.h"
-#include "ops.h"
+#include "channels_last.h"
 
 /* The implementations, tried in order (kernel.h): a oneDNN or CUDA convolution goes before the CPU's. */
 static const lt_impl *const conv2d_impls[] = {&lt_conv2d_cpu.base, NULL};
@@ -38,9 +38,13 @@ static int shape_of(lt_conv2d_shape *s, const lt_tensor *input, const lt_tensor 
     return 0;
 }
 
-/* The input with contiguous planes and the weight contiguous (shared, or copied when they are not). */
+/* The input float32 with contiguous planes and the weight contiguous (shared, or copied when they are
+ * not). */
 static int operands(lt_tensor *in, lt_tensor *w, lt_conv2d_shape *s, const lt_conv2d_args *a, lt_error *err) {
-    if (lt_planar(in, a->input, err) || lt_contiguous(w, a->weight, err)) return -1;
+    lt_tensor f = {0};
+    int rc = lt_as_float32(&f, a->input, err) || lt_planar(in, &f, err) || lt_contiguous(w, a->weight, err);
+    lt_tensor_release(&f);
+    if (rc) return -1;
     s->x = (lt_nc_strides){in->stride[0], in->stride[1]};
     return 0;
 }
@@ -52,6 +56,7 @@ int lt_conv2d_forward(const lt_conv2d_args *a, lt_error *err) {
     lt_named read[] = {{"input", a->input}, {"weight", a->weight}, {"bias", a->bias}};
     if (shape_of(&s, a->input, a->weight, a->bias, "bias", a->p, err) || lt_check_apart(written, 2, read, 3, err))
         return -1;
+    if (lt_conv2d_goes_channels_last(a->handle, &s)) return lt_conv2d_cl_forward(a, s, err);
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
@@ -86,12 +91,13 @@ int lt_conv2d_backward(const lt_conv2d_args *a, lt_error *err) {
                        (long long)s.ho, (long long)s.wo, lt_shape_str(go, g, sizeof g));
     if (!lt_same_shape(a->grad_weight, a->weight) || !lt_is_contiguous(a->grad_weight))
         return lt_fail(err, "grad_weight must be a contiguous tensor shaped like the weight");
+    if (lt_conv2d_goes_channels_last(a->handle, &s)) return lt_conv2d_cl_backward(a, s, err);
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
     if (operands(&in, &w, &s, a, err)) goto done;
-    if (!lt_is_cnhw(go)) {  /* the GEMMs take dY as [Cout, N*Ho*Wo] rows */
-        if (lt_resize_cnhw(a->dy, s.n, s.cout, s.ho, s.wo, err) || lt_copy(a->dy, go, err)) goto done;
+    if (!lt_is_cnhw(go) || lt_dtype_of(go) != LT_FLOAT32) {  /* the GEMMs take dY as [Cout, N*Ho*Wo] rows */
+        if (lt_resize_cnhw(a->dy, s.n, s.cout, s.ho, s.wo, err) || lt_convert(a->dy, go, err)) goto done;
         go = a->dy;
     }
     if (a->grad_input) {

@@ -31,8 +31,9 @@ bool lt_is_dense(const lt_tensor *t) {
 }
 
 /* Resizes out to `size` laid out in the dimension order `order` (outermost first). */
-static int resize_ordered(lt_tensor *out, int ndim, const int64_t *size, const int *order, lt_error *err) {
-    if (lt_tensor_resize(out, ndim, size, err)) return -1;
+static int resize_ordered(lt_tensor *out, int ndim, const int64_t *size, const int *order, lt_dtype dtype,
+                          lt_error *err) {
+    if (lt_tensor_resize_typed(out, ndim, size, dtype, err)) return -1;
     int64_t st = 1;
     for (int i = ndim - 1; i >= 0; i--) {
         out->stride[order[i]] = st;
@@ -42,16 +43,41 @@ static int resize_ordered(lt_tensor *out, int ndim, const int64_t *size, const i
 }
 
 int lt_resize_like(lt_tensor *out, const lt_tensor *in, lt_error *err) {
-    if (!lt_is_dense(in)) return lt_tensor_resize(out, in->ndim, in->size, err);
+    return lt_resize_like_typed(out, in, LT_FLOAT32, err);
+}
+
+int lt_resize_like_typed(lt_tensor *out, const lt_tensor *in, lt_dtype dtype, lt_error *err) {
+    if (!lt_is_dense(in)) return lt_tensor_resize_typed(out, in->ndim, in->size, dtype, err);
     int order[LT_MAX_DIMS];
     stride_order(in, order);
-    return resize_ordered(out, in->ndim, in->size, order, err);
+    return resize_ordered(out, in->ndim, in->size, order, dtype, err);
 }
 
 int lt_resize_cnhw(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, lt_error *err) {
     int64_t size[4] = {n, c, h, w};
     static const int order[4] = {1, 0, 2, 3};
-    return resize_ordered(out, 4, size, order, err);
+    return resize_ordered(out, 4, size, order, LT_FLOAT32, err);
+}
+
+int lt_resize_nhwc(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype dtype, lt_error *err) {
+    int64_t size[4] = {n, c, h, w};
+    static const int order[4] = {0, 2, 3, 1};
+    return resize_ordered(out, 4, size, order, dtype, err);
+}
+
+bool lt_is_nhwc(const lt_tensor *t) {
+    if (t->ndim != 4) return false;
+    const int64_t *sz = t->size, *st = t->stride;
+    return (sz[1] <= 1 || st[1] == 1) && (sz[3] <= 1 || st[3] == sz[1]) && (sz[2] <= 1 || st[2] == sz[3] * sz[1]) &&
+           (sz[0] <= 1 || st[0] == sz[2] * sz[3] * sz[1]);
+}
+
+int lt_as_float32(lt_tensor *out, const lt_tensor *in, lt_error *err) {
+    if (lt_dtype_of(in) == LT_FLOAT32) {
+        lt_tensor_share(out, in);
+        return 0;
+    }
+    return lt_resize_like(out, in, err) || lt_convert(out, in, err);
 }
 
 bool lt_planes_contiguous(const lt_tensor *t) {
@@ -65,6 +91,12 @@ bool lt_is_cnhw(const lt_tensor *t) {
 }
 
 int lt_planar(lt_tensor *view, const lt_tensor *t, lt_error *err) {
+    if (lt_dtype_of(t) != LT_FLOAT32) {  /* the float32 kernels' view of a bf16 activation: a float32 copy */
+        lt_tensor f = {0};
+        int rc = lt_as_float32(&f, t, err) || lt_planar(view, &f, err);
+        lt_tensor_release(&f);
+        return rc;
+    }
     if (lt_planes_contiguous(t)) {
         lt_tensor_share(view, t);
         return 0;

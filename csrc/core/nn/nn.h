@@ -31,15 +31,26 @@
 /* Resizes out to in's sizes with in's dimension order (out's strides are a permutation of a dense
  * layout matching in's), or contiguous when in is not dense. */
 int lt_resize_like(lt_tensor *out, const lt_tensor *in, lt_error *err);
+/* The same with an element type. */
+int lt_resize_like_typed(lt_tensor *out, const lt_tensor *in, lt_dtype dtype, lt_error *err);
 /* Resizes out to (n, c, h, w) in the batch-folded layout (C, N, H, W). */
 int lt_resize_cnhw(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, lt_error *err);
+/* Resizes out to (n, c, h, w) channels-last (N, H, W, C), of element type dtype: the layout of the
+ * activations of mixed precision (channels_last.h). */
+int lt_resize_nhwc(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype dtype, lt_error *err);
+/* True when t is 4-D (N, C, H, W) stored densely as (N, H, W, C). */
+bool lt_is_nhwc(const lt_tensor *t);
+/* Shares in when it is float32, else makes out (which must hold nothing, or be released by the caller)
+ * a float32 copy in in's dimension order: what a float32 kernel does with a bfloat16 activation. */
+int lt_as_float32(lt_tensor *out, const lt_tensor *in, lt_error *err);
 /* True when t is 4-D with contiguous H x W planes. */
 bool lt_planes_contiguous(const lt_tensor *t);
 /* True when t is (N, C, H, W) stored as (C, N, H, W) densely. */
 bool lt_is_cnhw(const lt_tensor *t);
 /* True when t covers its numel elements without gaps or overlap (some permutation is contiguous). */
 bool lt_is_dense(const lt_tensor *t);
-/* Makes *view share t when its planes are contiguous, a contiguous copy of it otherwise. */
+/* Makes *view share t when it is float32 with contiguous planes, a contiguous float32 copy of it
+ * otherwise. */
 int lt_planar(lt_tensor *view, const lt_tensor *t, lt_error *err);
 /* True when a and b have one shape and the same strides (size-1 dimensions aside). */
 bool lt_same_strides(const lt_tensor *a, const lt_tensor *b);
@@ -105,6 +116,8 @@ typedef struct lt_batchnorm_args {
     lt_tensor *grad_input;                     /* backward: NULL when not needed */
     lt_tensor *grad_weight, *grad_bias;        /* backward: accumulated, NULL without affine parameters */
     lt_batchnorm_params p;                     /* forward */
+    const char *activation;                    /* NULL, "relu" or "gelu": fused after the normalisation, on
+                                                * channels-last inputs only (channels_last.h) */
 } lt_batchnorm_args;
 
 int lt_batchnorm_forward(const lt_batchnorm_args *a, lt_error *err);

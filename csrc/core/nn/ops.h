@@ -42,6 +42,25 @@ typedef struct lt_conv2d_impl {
                     const float *weight, float *scratch, lt_conv2d_shape s);
 } lt_conv2d_impl;
 
+/* ---- channels-last convolution (mixed precision, see channels_last.h) ---- */
+
+/* An activation's element type and its (n, c, h, w) strides. */
+typedef struct lt_act_desc {
+    lt_dtype dtype;
+    int64_t stride[4];
+} lt_act_desc;
+
+/* The output (and grad_output) is dense channels-last, bf16 at LT_BF16 and float32 at LT_FP32; the
+ * input (and grad_input) as in_desc describes. Weight, its gradient and bias are float32. */
+typedef struct lt_conv2d_cl_impl {
+    lt_impl base;
+    int (*forward)(lt_kernel_ctx *ctx, void *out, const void *in, const float *weight, const float *bias,
+                   lt_conv2d_shape s, lt_act_desc in_desc);
+    /* dinp NULL: not needed; dbias NULL: no bias */
+    int (*backward)(lt_kernel_ctx *ctx, void *dinp, float *dweight, float *dbias, const void *dout, const void *in,
+                    const float *weight, lt_conv2d_shape s, lt_act_desc in_desc);
+} lt_conv2d_cl_impl;
+
 /* ---- linear: every tensor contiguous ---- */
 
 typedef struct lt_linear_shape {
@@ -96,6 +115,45 @@ typedef struct lt_bn_relu_pool_impl {
                     const float *codes, const float *in, lt_bn_vectors v, lt_bn_relu_pool_shape s);
 } lt_bn_relu_pool_impl;
 
+/* ---- channels-last BatchNorm, BatchNorm -> ReLU -> 2x2 max pooling, and max pooling (mixed
+ * precision, see channels_last.h): every activation dense (N, H, W, C), of the element types given ---- */
+
+typedef enum lt_bn_act { LT_BN_ACT_NONE, LT_BN_ACT_RELU, LT_BN_ACT_GELU } lt_bn_act;
+
+typedef struct lt_bn_cl_shape {
+    int64_t n, h, w, c;          /* the input */
+    bool training;
+    lt_bn_act act;               /* applied after the normalisation (BatchNorm; the fused pool has ReLU) */
+    lt_dtype x, y, dy, dx;       /* element types of input, output, grad_output, grad_input */
+} lt_bn_cl_shape;
+
+typedef struct lt_batchnorm_cl_impl {
+    lt_impl base;
+    int (*forward)(lt_kernel_ctx *ctx, void *out, const void *in, lt_bn_vectors v, lt_bn_cl_shape s,
+                   lt_batchnorm_params p);
+    /* dinp NULL: not needed */
+    int (*backward)(lt_kernel_ctx *ctx, void *dinp, float *dweight, float *dbias, const void *dout, const void *in,
+                    lt_bn_vectors v, lt_bn_cl_shape s);
+    /* the fused pool: out (N, H/2, W/2, C); codes one byte per output element (the window's winner) */
+    int (*pool_forward)(lt_kernel_ctx *ctx, void *out, uint8_t *codes, const void *in, lt_bn_vectors v,
+                        lt_bn_cl_shape s, lt_batchnorm_params p);
+    int (*pool_backward)(lt_kernel_ctx *ctx, void *dinp, float *dweight, float *dbias, const void *dout,
+                         const uint8_t *codes, const void *in, lt_bn_vectors v, lt_bn_cl_shape s);
+} lt_batchnorm_cl_impl;
+
+typedef struct lt_maxpool_cl_shape {
+    int64_t n, h, w, c, ho, wo;
+    lt_pool2d_params p;
+    lt_dtype x, y, dy, dx;
+} lt_maxpool_cl_shape;
+
+typedef struct lt_maxpool2d_cl_impl {
+    lt_impl base;
+    /* codes: one byte per output element, the maximum's place in its window */
+    int (*forward)(lt_kernel_ctx *ctx, void *out, uint8_t *codes, const void *in, lt_maxpool_cl_shape s);
+    int (*backward)(lt_kernel_ctx *ctx, void *dinp, const void *dout, const uint8_t *codes, lt_maxpool_cl_shape s);
+} lt_maxpool2d_cl_impl;
+
 /* ---- pooling: planes contiguous, batch and channel strides per tensor ---- */
 
 typedef struct lt_pool2d_shape {
@@ -145,6 +203,21 @@ typedef struct lt_activation_impl {
     int (*backward)(lt_kernel_ctx *ctx, float *dinp, const float *dout, const float *in, const float *out,
                     lt_activation_shape s);
 } lt_activation_impl;
+
+/* Activations of any element types (mixed precision): each tensor dense and laid out alike. */
+typedef struct lt_activation_mixed_shape {
+    lt_activation_shape a;
+    lt_dtype x, y, dy, dx;   /* input, output, grad_output, grad_input */
+} lt_activation_mixed_shape;
+
+typedef struct lt_activation_mixed_impl {
+    lt_impl base;
+    /* whether it computes activation `name` */
+    bool (*computes)(const char *name);
+    int (*forward)(lt_kernel_ctx *ctx, void *out, const void *in, lt_activation_mixed_shape s);
+    /* in: the forward pass's input (its output when it ran in place) */
+    int (*backward)(lt_kernel_ctx *ctx, void *dinp, const void *dout, const void *in, lt_activation_mixed_shape s);
+} lt_activation_mixed_impl;
 
 /* supports() of the CPU activations: the entry's activation at fp32. */
 bool lt_activation_supports_fp32(const lt_impl *self, const void *shape, lt_precision p);
@@ -216,10 +289,18 @@ extern const lt_batchnorm_impl lt_batchnorm_cpu;
 extern const lt_bn_relu_pool_impl lt_bn_relu_pool_cpu;
 extern const lt_maxpool2d_impl lt_maxpool2d_cpu;
 extern const lt_avgpool2d_impl lt_avgpool2d_cpu, lt_adaptive_avgpool2d_cpu;
-extern const lt_activation_impl lt_relu_cpu, lt_leaky_relu_cpu;
+extern const lt_activation_impl lt_relu_cpu, lt_leaky_relu_cpu, lt_gelu_cpu;
+extern const lt_activation_mixed_impl lt_activation_mixed_cpu;
 extern const lt_dropout_impl lt_dropout_cpu;
 extern const lt_softmax_impl lt_softmax_cpu;
 extern const lt_class_loss_impl lt_cross_entropy_cpu, lt_nll_loss_cpu;
 extern const lt_mse_impl lt_mse_loss_cpu;
+extern const lt_batchnorm_cl_impl lt_batchnorm_cl_cpu;
+extern const lt_maxpool2d_cl_impl lt_maxpool2d_cl_cpu;
+
+/* csrc/core/dnnl/ (when built with oneDNN) */
+#ifdef LT_HAVE_DNNL
+extern const lt_conv2d_cl_impl lt_conv2d_dnnl;
+#endif
 
 #endif

@@ -3,6 +3,7 @@
 -- On a terminal the tool draws its progress bar on standard error; elsewhere (a log file) it is quiet
 -- and only the start and the end of the download are reported.
 local L = require "lightning"
+local core = require "lightning.core"
 local U = require "lightning.data.util"
 
 local M = {}
@@ -104,6 +105,7 @@ end
 
 -- "162.1 MB" or "3075 bytes": the size of a file
 local function size_text(path)
+  if core.io.file_type(path) ~= "file" then return "0 bytes" end  -- never open a FIFO
   local f = io.open(path, "rb")
   if not f then return "0 bytes" end
   local size = f:seek("end")

@@ -5,6 +5,8 @@
 --   local tfevents = require "lightning.loggers.tfevents"
 --   for _, e in ipairs(tfevents.read(path)) do print(e.step, e.summary and e.summary.value[1].tag) end
 --   tfevents.scalars(path) --> {train_loss = {{step = 0, value = 2.0, wall_time = ...}, ...}, ...}
+local core = require "lightning.core"
+
 local M = {}
 
 -- ---- CRC-32C (Castagnoli, reflected) ----
@@ -153,6 +155,10 @@ end
 
 --- The events of an event file, decoded (Event messages as tables; see M.schemas.Event).
 function M.read(path)
+  local kind = core.io.file_type(path)
+  if kind and kind ~= "file" then  -- a FIFO or a device would block or never end
+    error(("tfevents.read: %s is not a regular file (it is a %s)"):format(path, kind), 2)
+  end
   local f, err = io.open(path, "rb")
   if not f then error("tfevents.read: " .. err, 2) end
   local data = f:read("a")

@@ -96,7 +96,7 @@ local function fmt(v) return ("%.4f"):format(v) end
 
 -- The debug report of one point of the forward pass, in the original's words.
 local function report(out, label, index, x)
-  if label == "bn_relu" and index.fc == 0 then x = x:clone():clamp(0) end  -- the fused ReLU's output
+  if label == "bn_relu" and index.fc == 0 then x = x:float():clone():clamp(0) end  -- the fused ReLU's output
   local s = diagnostics.stats(x)
   if label == "conv" then
     out("")

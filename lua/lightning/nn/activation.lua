@@ -1,4 +1,4 @@
---- nn.ReLU({inplace = false}) and nn.LeakyReLU(negative_slope = 0.01, {inplace = false}).
+--- nn.ReLU({inplace = false}), nn.LeakyReLU(negative_slope = 0.01, {inplace = false}) and nn.GELU().
 -- In place, the layer writes its output over its input (saving memory); the backward pass then uses
 -- the output's sign, which equals the input's for non-negative slopes.
 local L = require "lightning"
@@ -57,4 +57,15 @@ function ReLU:__init(opts)
   LeakyReLU.__init(self, 0, opts)
 end
 
-return {ReLU = ReLU, LeakyReLU = LeakyReLU}
+--- nn.GELU(): x * Phi(x), the exact (erf) form, PyTorch's default approximate = "none".
+local GELU = class("GELU", LeakyReLU)
+GELU._name = "GELU"
+GELU._activation = "gelu"
+
+function GELU:__init()
+  LeakyReLU.__init(self, 0)
+end
+
+function GELU:extra_repr() return "" end
+
+return {ReLU = ReLU, LeakyReLU = LeakyReLU, GELU = GELU}

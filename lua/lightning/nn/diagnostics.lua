@@ -18,6 +18,7 @@ end
 
 --- min, max, mean, std of a tensor, and how many elements are exactly zero (dead after a ReLU).
 function diagnostics.stats(t)
+  t = t:float()  -- a bf16 activation (mixed precision) as float32
   local n = t:numel()
   if n == 0 then return {min = 0 / 0, max = 0 / 0, mean = 0 / 0, std = 0 / 0, zeros = 0, numel = 0} end
   return {min = t:min(), max = t:max(), mean = t:mean(), std = n > 1 and t:std() or 0, zeros = t:eq(0):sum(),
@@ -28,6 +29,7 @@ end
 -- column; for N x F, each feature) that are zero for every sample of the batch, as the original
 -- project counts "Dead neurons". Returns their number and the number of units (x's size without N).
 function diagnostics.dead_units(x)
+  x = x:float()
   local n = x:size(1)
   local units = n > 0 and x:numel() // n or 0
   if units == 0 then return 0, 0 end

@@ -33,9 +33,9 @@ function Flatten:forward(input)
       if d == e then size[#size + 1] = merged end
     end
   end
-  if input:is_contiguous() then
+  if input:is_contiguous() and input:scalar_type() == "float32" then
     self.output = input:view(size)
-  else  -- copy into a buffer the layer owns (no allocation once warm)
+  else  -- copy into a buffer the layer owns (no allocation once warm); a bf16 activation becomes float32
     self._buffer:resize(input:size()):copy(input)
     self.output = self._buffer:view(size)
   end

@@ -13,10 +13,10 @@ function fs.join(...)
   return (table.concat(parts, "/"):gsub("//+", "/"))
 end
 
+--- Whether anything (a file, a folder, ...) is at path. Asks stat rather than opening it: opening a FIFO
+-- for reading would wait for a writer for ever.
 function fs.exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
+  return core.io.file_type(path) ~= nil
 end
 
 --- mkdir -p; returns true or nil and a message ("cannot create folder a/b: Permission denied").

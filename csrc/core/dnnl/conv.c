@@ -1,0 +1,351 @@
+/* oneDNN convolutions (see conv.h).
+ *
+ * Each shape gets an entry: the forward, backward-data and backward-weights primitives (the last two
+ * made on the first backward pass), the reorders between the layer's float32 weights and oneDNN's
+ * blocked ones, and the buffers those need. Activations are passed as they are (nhwc), so a training
+ * step moves no activation through a reorder except the first layer's float32 image batch.
+ *
+ * Thread counts: oneDNN fixes a primitive's partition of the work when it is made, from OpenMP's
+ * thread count then. Forward and backward-data results do not depend on it (each output is summed by
+ * one thread), the weight gradient does (the batch is split between threads and their sums added).
+ * Entries are made again when the thread count changes; with types.deterministic the
+ * backward-weights primitive is made for DETERMINISTIC_THREADS threads whatever the current count,
+ * so the weight gradient is the same at any thread count (at some cost where the count differs). */
+#include "conv.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../parallel.h"
+#include "dnnl_common.h"
+
+#define ENTRIES 4
+#define DETERMINISTIC_THREADS 2
+
+typedef struct entry {
+    bool used;
+    uint64_t last_use;
+    lt_dnnl_conv_shape s;
+    lt_dnnl_conv_types t;
+    int threads;
+
+    dnnl_memory_desc_t src_md, user_src_md, dst_md, bias_md, user_w_md;
+    dnnl_primitive_desc_t fwd_pd;
+    dnnl_primitive_t fwd, bwd_data, bwd_weights;
+    dnnl_memory_t m_src, m_w, m_bias, m_dst, m_scratch;        /* forward */
+    dnnl_memory_t m_bd_w, m_bd_diff_dst, m_bd_diff_src, m_bd_scratch; /* backward data */
+    dnnl_memory_t m_bw_src, m_bw_diff_w, m_bw_diff_b, m_bw_diff_dst, m_bw_scratch; /* backward weights */
+
+    bool convert_src;                 /* the input is not what the primitives take: convert it */
+    lt_dnnl_reorder src_to_compute, compute_to_src, w_for_fwd, w_for_bwd, dw_to_user;
+    void *src_buf, *w_fwd_buf, *w_bwd_buf, *dw_buf, *diff_src_buf;
+    float *db_buf, *zero_bias;
+    size_t scratch_size;
+    void *scratch;
+} entry;
+
+struct lt_dnnl_conv {
+    entry e[ENTRIES];
+    uint64_t clock;
+};
+
+static void *aligned(size_t bytes) {
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes ? bytes : 64) ? NULL : p;
+}
+
+static void entry_free(entry *e) {
+    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights};
+    for (size_t i = 0; i < sizeof prims / sizeof *prims; i++)
+        if (prims[i]) dnnl_primitive_destroy(prims[i]);
+    if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
+    dnnl_memory_t mems[] = {e->m_src, e->m_w, e->m_bias, e->m_dst, e->m_scratch, e->m_bd_w, e->m_bd_diff_dst,
+                            e->m_bd_diff_src, e->m_bd_scratch, e->m_bw_src, e->m_bw_diff_w, e->m_bw_diff_b,
+                            e->m_bw_diff_dst, e->m_bw_scratch};
+    for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
+        if (mems[i]) dnnl_memory_destroy(mems[i]);
+    lt_dnnl_reorder *rs[] = {&e->src_to_compute, &e->compute_to_src, &e->w_for_fwd, &e->w_for_bwd, &e->dw_to_user};
+    for (size_t i = 0; i < sizeof rs / sizeof *rs; i++) lt_dnnl_reorder_free(rs[i]);
+    free(e->src_buf);
+    free(e->w_fwd_buf);
+    free(e->w_bwd_buf);
+    free(e->dw_buf);
+    free(e->diff_src_buf);
+    free(e->db_buf);
+    free(e->zero_bias);
+    free(e->scratch);
+    *e = (entry){0};
+}
+
+lt_dnnl_conv *lt_dnnl_conv_new(lt_error *err) {
+    if (!lt_dnnl_engine(err)) return NULL;
+    lt_dnnl_conv *c = calloc(1, sizeof *c);
+    if (!c) lt_fail(err, "out of memory");
+    return c;
+}
+
+void lt_dnnl_conv_free(lt_dnnl_conv *c) {
+    if (!c) return;
+    for (int i = 0; i < ENTRIES; i++) entry_free(&c->e[i]);
+    free(c);
+}
+
+static bool same_key(const entry *e, lt_dnnl_conv_shape s, lt_dnnl_conv_types t, int threads) {
+    return e->used && !memcmp(&e->s, &s, sizeof s) && e->t.compute == t.compute && e->t.src == t.src &&
+           e->t.dst == t.dst && !memcmp(e->t.src_strides, t.src_strides, sizeof t.src_strides) &&
+           e->t.deterministic == t.deterministic &&
+           e->threads == threads;
+}
+
+/* The scratchpad a primitive wants, grown into the entry's one buffer. */
+static int want_scratch(entry *e, dnnl_primitive_desc_t pd, dnnl_memory_t *m, lt_error *err) {
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
+    if (bytes > e->scratch_size) {
+        void *p = aligned(bytes);
+        if (!p) return lt_fail(err, "out of memory (%zu bytes of convolution scratch)", bytes);
+        free(e->scratch);
+        e->scratch = p;
+        e->scratch_size = bytes;
+    }
+    return md ? lt_dnnl_memory(m, md, err) : 0;
+}
+
+static int make_attr(dnnl_primitive_attr_t *attr, lt_error *err) {
+    return lt_dnnl_check(dnnl_primitive_attr_create(attr), "primitive attributes", err) ||
+           lt_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user),
+                         "scratchpad mode", err);
+}
+
+static int weights_md(dnnl_memory_desc_t *md, lt_dnnl_conv_shape s, dnnl_data_type_t t, dnnl_format_tag_t tag,
+                      lt_error *err) {
+    dnnl_dims_t dims = {s.out_c, s.in_c, s.kernel_h, s.kernel_w};
+    return lt_dnnl_check(dnnl_memory_desc_init_by_tag(md, 4, dims, t, tag), "describing weights", err);
+}
+
+/* A buffer for a memory descriptor, and a reorder into it from src_md. */
+static int converted(lt_dnnl_reorder *r, void **buf, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                     lt_error *err) {
+    *buf = aligned(dnnl_memory_desc_get_size(to));
+    if (!*buf) return lt_fail(err, "out of memory");
+    return lt_dnnl_reorder_make(r, from, to, false, err);
+}
+
+static int make_forward(entry *e, lt_error *err) {
+    lt_dnnl_conv_shape s = e->s;
+    lt_dnnl_conv_types t = e->t;
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    if (!eng) return -1;
+    if (lt_dnnl_md_4d(&e->src_md, s.n, s.in_c, s.in_h, s.in_w, t.compute, true, err) ||
+        lt_dnnl_md_strided(&e->user_src_md, s.n, s.in_c, s.in_h, s.in_w, t.src, t.src_strides, err) ||
+        lt_dnnl_md_4d(&e->dst_md, s.n, s.out_c, s.out_h, s.out_w, t.dst, true, err) ||
+        weights_md(&e->user_w_md, s, dnnl_f32, dnnl_oihw, err))
+        return -1;
+    /* the primitives take nhwc in the compute type (oneDNN's fast kernels want one layout throughout):
+     * a planar image batch or a float32 input of a bf16 layer is converted first */
+    e->convert_src = !dnnl_memory_desc_equal(&e->src_md, &e->user_src_md);
+    dnnl_dims_t bias_dims = {s.out_c};
+    dnnl_memory_desc_t w_any;
+    if (lt_dnnl_check(dnnl_memory_desc_init_by_tag(&e->bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias", err) ||
+        weights_md(&w_any, s, lt_dnnl_type(t.compute), dnnl_format_tag_any, err))
+        return -1;
+    dnnl_dims_t strides = {s.stride_h, s.stride_w}, pad_l = {s.pad_h, s.pad_w};
+    /* right/bottom padding: whatever makes the output size come out as given */
+    dnnl_dims_t pad_r = {(s.out_h - 1) * s.stride_h + s.kernel_h - s.in_h - s.pad_h,
+                         (s.out_w - 1) * s.stride_w + s.kernel_w - s.in_w - s.pad_w};
+    dnnl_convolution_desc_t d;
+    dnnl_primitive_attr_t attr = NULL;
+    int rc = -1;
+    if (make_attr(&attr, err) ||
+        lt_dnnl_check(dnnl_convolution_forward_desc_init(&d, dnnl_forward_training, dnnl_convolution_direct,
+                                                         &e->src_md, &w_any, &e->bias_md, &e->dst_md, strides,
+                                                         pad_l, pad_r),
+                      "describing a convolution", err) ||
+        lt_dnnl_check(dnnl_primitive_desc_create(&e->fwd_pd, &d, attr, eng, NULL), "choosing a convolution", err) ||
+        lt_dnnl_check(dnnl_primitive_create(&e->fwd, e->fwd_pd), "creating a convolution", err))
+        goto done;
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_weights_md, 0);
+    if (converted(&e->w_for_fwd, &e->w_fwd_buf, &e->user_w_md, w_md, err) ||
+        lt_dnnl_memory(&e->m_src, &e->src_md, err) || lt_dnnl_memory(&e->m_w, w_md, err) ||
+        lt_dnnl_memory(&e->m_bias, &e->bias_md, err) || lt_dnnl_memory(&e->m_dst, &e->dst_md, err) ||
+        want_scratch(e, e->fwd_pd, &e->m_scratch, err))
+        goto done;
+    if (e->convert_src && converted(&e->src_to_compute, &e->src_buf, &e->user_src_md, &e->src_md, err)) goto done;
+    e->zero_bias = calloc((size_t)s.out_c, sizeof(float));  /* for layers without a bias */
+    if (!e->zero_bias) { lt_fail(err, "out of memory"); goto done; }
+    rc = 0;
+done:
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+static int make_backward_data(entry *e, lt_error *err) {
+    lt_dnnl_conv_shape s = e->s;
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    dnnl_memory_desc_t w_any;
+    if (!eng || weights_md(&w_any, s, lt_dnnl_type(e->t.compute), dnnl_format_tag_any, err)) return -1;
+    dnnl_dims_t strides = {s.stride_h, s.stride_w}, pad_l = {s.pad_h, s.pad_w};
+    dnnl_dims_t pad_r = {(s.out_h - 1) * s.stride_h + s.kernel_h - s.in_h - s.pad_h,
+                         (s.out_w - 1) * s.stride_w + s.kernel_w - s.in_w - s.pad_w};
+    dnnl_convolution_desc_t d;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = -1;
+    if (make_attr(&attr, err) ||
+        lt_dnnl_check(dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, &e->src_md, &w_any,
+                                                               &e->dst_md, strides, pad_l, pad_r),
+                      "describing a convolution's backward pass", err) ||
+        lt_dnnl_check(dnnl_primitive_desc_create(&pd, &d, attr, eng, e->fwd_pd), "choosing a backward convolution", err) ||
+        lt_dnnl_check(dnnl_primitive_create(&e->bwd_data, pd), "creating a backward convolution", err))
+        goto done;
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (converted(&e->w_for_bwd, &e->w_bwd_buf, &e->user_w_md, w_md, err) || lt_dnnl_memory(&e->m_bd_w, w_md, err) ||
+        lt_dnnl_memory(&e->m_bd_diff_dst, &e->dst_md, err) || lt_dnnl_memory(&e->m_bd_diff_src, &e->src_md, err) ||
+        want_scratch(e, pd, &e->m_bd_scratch, err))
+        goto done;
+    if (e->convert_src) {  /* the gradient in the compute type, then reordered into the caller's */
+        e->diff_src_buf = aligned(dnnl_memory_desc_get_size(&e->src_md));
+        if (!e->diff_src_buf) { lt_fail(err, "out of memory"); goto done; }
+        if (lt_dnnl_reorder_make(&e->compute_to_src, &e->src_md, &e->user_src_md, false, err)) goto done;
+    }
+    rc = 0;
+done:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+static int make_backward_weights(entry *e, lt_error *err) {
+    lt_dnnl_conv_shape s = e->s;
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    dnnl_memory_desc_t dw_any;
+    if (!eng || weights_md(&dw_any, s, dnnl_f32, dnnl_format_tag_any, err)) return -1;
+    dnnl_dims_t strides = {s.stride_h, s.stride_w}, pad_l = {s.pad_h, s.pad_w};
+    dnnl_dims_t pad_r = {(s.out_h - 1) * s.stride_h + s.kernel_h - s.in_h - s.pad_h,
+                         (s.out_w - 1) * s.stride_w + s.kernel_w - s.in_w - s.pad_w};
+    dnnl_convolution_desc_t d;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = -1, saved_threads = omp_get_max_threads();
+    if (e->t.deterministic) omp_set_num_threads(DETERMINISTIC_THREADS);
+    if (make_attr(&attr, err) ||
+        lt_dnnl_check(dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &e->src_md, &dw_any,
+                                                                  &e->bias_md, &e->dst_md, strides, pad_l, pad_r),
+                      "describing a convolution's weight gradient", err) ||
+        lt_dnnl_check(dnnl_primitive_desc_create(&pd, &d, attr, eng, e->fwd_pd), "choosing a weight gradient", err) ||
+        lt_dnnl_check(dnnl_primitive_create(&e->bwd_weights, pd), "creating a weight gradient", err))
+        goto done;
+    const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
+    e->dw_buf = aligned(dnnl_memory_desc_get_size(dw_md));
+    e->db_buf = aligned((size_t)s.out_c * sizeof(float));
+    if (!e->dw_buf || !e->db_buf) { lt_fail(err, "out of memory"); goto done; }
+    if (lt_dnnl_reorder_make(&e->dw_to_user, dw_md, &e->user_w_md, true, err) ||
+        lt_dnnl_memory(&e->m_bw_src, &e->src_md, err) || lt_dnnl_memory(&e->m_bw_diff_w, dw_md, err) ||
+        lt_dnnl_memory(&e->m_bw_diff_b, &e->bias_md, err) || lt_dnnl_memory(&e->m_bw_diff_dst, &e->dst_md, err) ||
+        want_scratch(e, pd, &e->m_bw_scratch, err))
+        goto done;
+    rc = 0;
+done:
+    if (e->t.deterministic) omp_set_num_threads(saved_threads);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* The entry for this shape, made (evicting the least recently used) when there is none. */
+static entry *entry_for(lt_dnnl_conv *c, lt_dnnl_conv_shape s, lt_dnnl_conv_types t, lt_error *err) {
+    int threads = lt_get_num_threads();
+    entry *victim = &c->e[0];
+    for (int i = 0; i < ENTRIES; i++) {
+        entry *e = &c->e[i];
+        if (same_key(e, s, t, threads)) {
+            e->last_use = ++c->clock;
+            return e;
+        }
+        if (!e->used || (victim->used && e->last_use < victim->last_use)) victim = e;
+    }
+    entry_free(victim);
+    victim->used = true;
+    victim->s = s;
+    victim->t = t;
+    victim->threads = threads;
+    victim->last_use = ++c->clock;
+    if (make_forward(victim, err)) {
+        entry_free(victim);
+        return NULL;
+    }
+    return victim;
+}
+
+static int bind(dnnl_memory_t m, const void *p, lt_error *err) {
+    return lt_dnnl_check(dnnl_memory_set_data_handle(m, (void *)p), "binding a buffer", err);
+}
+
+static int run(dnnl_primitive_t p, int n, const dnnl_exec_arg_t *args, lt_error *err) {
+    if (lt_dnnl_check(dnnl_primitive_execute(p, lt_dnnl_stream(), n, args), "running a convolution", err)) return -1;
+    return lt_dnnl_check(dnnl_stream_wait(lt_dnnl_stream()), "waiting for a convolution", err);
+}
+
+static int check_types(lt_dnnl_conv_types t, lt_error *err) {
+    if (t.compute == LT_BFLOAT16 && t.dst != LT_BFLOAT16)
+        return lt_fail(err, "a bf16 convolution writes bf16 outputs");
+    if (t.compute == LT_FLOAT32 && t.src != LT_FLOAT32) return lt_fail(err, "a float32 convolution reads float32 inputs");
+    return 0;
+}
+
+/* The input as the primitives take it: itself, or converted into the entry's buffer. */
+static const void *compute_src(entry *e, const void *input, lt_error *err) {
+    if (!e->convert_src) return input;
+    return lt_dnnl_reorder_run(&e->src_to_compute, input, e->src_buf, err) ? NULL : e->src_buf;
+}
+
+int lt_dnnl_conv_forward(lt_dnnl_conv *c, void *out, const void *input, const float *weight, const float *bias,
+                         lt_dnnl_conv_shape s, lt_dnnl_conv_types t, lt_error *err) {
+    if (check_types(t, err)) return -1;
+    entry *e = entry_for(c, s, t, err);
+    if (!e) return -1;
+    const void *src = compute_src(e, input, err);
+    if (!src || lt_dnnl_reorder_run(&e->w_for_fwd, weight, e->w_fwd_buf, err)) return -1;
+    if (!bias) bias = e->zero_bias;
+    if (bind(e->m_src, src, err) || bind(e->m_w, e->w_fwd_buf, err) || bind(e->m_bias, bias, err) ||
+        bind(e->m_dst, out, err) || (e->m_scratch && bind(e->m_scratch, e->scratch, err)))
+        return -1;
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->m_src}, {DNNL_ARG_WEIGHTS, e->m_w}, {DNNL_ARG_BIAS, e->m_bias},
+                               {DNNL_ARG_DST, e->m_dst}, {DNNL_ARG_SCRATCHPAD, e->m_scratch}};
+    return run(e->fwd, e->m_scratch ? 5 : 4, args, err);
+}
+
+int lt_dnnl_conv_backward(lt_dnnl_conv *c, void *grad_input, float *grad_weight, float *grad_bias,
+                          const void *grad_output, const void *input, const float *weight, lt_dnnl_conv_shape s,
+                          lt_dnnl_conv_types t, lt_error *err) {
+    if (check_types(t, err)) return -1;
+    entry *e = entry_for(c, s, t, err);
+    if (!e) return -1;
+    if (grad_input) {
+        if (!e->bwd_data && make_backward_data(e, err)) return -1;
+        void *diff_src = e->convert_src ? e->diff_src_buf : grad_input;
+        if (lt_dnnl_reorder_run(&e->w_for_bwd, weight, e->w_bwd_buf, err) || bind(e->m_bd_w, e->w_bwd_buf, err) ||
+            bind(e->m_bd_diff_dst, grad_output, err) || bind(e->m_bd_diff_src, diff_src, err) ||
+            (e->m_bd_scratch && bind(e->m_bd_scratch, e->scratch, err)))
+            return -1;
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_WEIGHTS, e->m_bd_w}, {DNNL_ARG_DIFF_DST, e->m_bd_diff_dst},
+                                   {DNNL_ARG_DIFF_SRC, e->m_bd_diff_src}, {DNNL_ARG_SCRATCHPAD, e->m_bd_scratch}};
+        if (run(e->bwd_data, e->m_bd_scratch ? 4 : 3, args, err)) return -1;
+        if (e->convert_src && lt_dnnl_reorder_run(&e->compute_to_src, diff_src, grad_input, err)) return -1;
+    }
+    if (!e->bwd_weights && make_backward_weights(e, err)) return -1;
+    const void *src = compute_src(e, input, err);
+    if (!src || bind(e->m_bw_src, src, err) || bind(e->m_bw_diff_w, e->dw_buf, err) ||
+        bind(e->m_bw_diff_b, e->db_buf, err) || bind(e->m_bw_diff_dst, grad_output, err) ||
+        (e->m_bw_scratch && bind(e->m_bw_scratch, e->scratch, err)))
+        return -1;
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->m_bw_src}, {DNNL_ARG_DIFF_DST, e->m_bw_diff_dst},
+                               {DNNL_ARG_DIFF_WEIGHTS, e->m_bw_diff_w}, {DNNL_ARG_DIFF_BIAS, e->m_bw_diff_b},
+                               {DNNL_ARG_SCRATCHPAD, e->m_bw_scratch}};
+    if (run(e->bwd_weights, e->m_bw_scratch ? 5 : 4, args, err)) return -1;
+    if (lt_dnnl_reorder_run(&e->dw_to_user, e->dw_buf, grad_weight, err)) return -1;
+    if (grad_bias)
+        for (int64_t k = 0; k < s.out_c; k++) grad_bias[k] += e->db_buf[k];
+    return 0;
+}

@@ -1,0 +1,124 @@
+#include "dnnl_common.h"
+
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <pthread.h>
+#include <stdio.h>
+
+static dnnl_engine_t engine;
+static dnnl_stream_t stream;
+static dnnl_status_t init_status = dnnl_success;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void init(void) {
+    init_status = dnnl_engine_create(&engine, dnnl_cpu, 0);
+    if (init_status == dnnl_success) init_status = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
+}
+
+dnnl_engine_t lt_dnnl_engine(lt_error *err) {
+    pthread_once(&init_once, init);
+    if (lt_dnnl_check(init_status, "creating the CPU engine", err)) return NULL;
+    return engine;
+}
+
+dnnl_stream_t lt_dnnl_stream(void) { return stream; }
+
+int lt_dnnl_check(dnnl_status_t st, const char *what, lt_error *err) {
+    if (st == dnnl_success) return 0;
+    return lt_fail(err, "oneDNN: %s: %s", what, dnnl_status2str(st));
+}
+
+int lt_dnnl_md_4d(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype t, bool nhwc,
+                  lt_error *err) {
+    dnnl_dims_t dims = {n, c, h, w};
+    return lt_dnnl_check(dnnl_memory_desc_init_by_tag(md, 4, dims, lt_dnnl_type(t), nhwc ? dnnl_nhwc : dnnl_nchw),
+                         "describing an activation", err);
+}
+
+int lt_dnnl_md_strided(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype t,
+                       const int64_t *strides, lt_error *err) {
+    dnnl_dims_t dims = {n, c, h, w}, st = {strides[0], strides[1], strides[2], strides[3]};
+    return lt_dnnl_check(dnnl_memory_desc_init_by_strides(md, 4, dims, lt_dnnl_type(t), st), "describing an activation",
+                         err);
+}
+
+int lt_dnnl_memory(dnnl_memory_t *m, const dnnl_memory_desc_t *md, lt_error *err) {
+    dnnl_engine_t e = lt_dnnl_engine(err);
+    if (!e) return -1;
+    return lt_dnnl_check(dnnl_memory_create(m, md, e, DNNL_MEMORY_NONE), "creating a memory object", err);
+}
+
+int lt_dnnl_reorder_make(lt_dnnl_reorder *r, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                         bool accumulate, lt_error *err) {
+    dnnl_engine_t e = lt_dnnl_engine(err);
+    if (!e) return -1;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = -1;
+    if (accumulate) {
+        if (lt_dnnl_check(dnnl_primitive_attr_create(&attr), "reorder attributes", err) ||
+            lt_dnnl_check(dnnl_post_ops_create(&ops), "reorder post-ops", err) ||
+            lt_dnnl_check(dnnl_post_ops_append_sum(ops, 1.0f), "reorder sum", err) ||
+            lt_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, ops), "reorder post-ops", err))
+            goto done;
+    }
+    if (lt_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, src, e, dst, e, attr), "creating a reorder", err) ||
+        lt_dnnl_check(dnnl_primitive_create(&r->prim, pd), "creating a reorder", err) ||
+        lt_dnnl_memory(&r->src, src, err) || lt_dnnl_memory(&r->dst, dst, err))
+        goto done;
+    rc = 0;
+done:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (ops) dnnl_post_ops_destroy(ops);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+int lt_dnnl_reorder_run(lt_dnnl_reorder *r, const void *src, void *dst, lt_error *err) {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, r->src}, {DNNL_ARG_TO, r->dst}};
+    if (lt_dnnl_check(dnnl_memory_set_data_handle(r->src, (void *)src), "binding a reorder's source", err) ||
+        lt_dnnl_check(dnnl_memory_set_data_handle(r->dst, dst), "binding a reorder's destination", err) ||
+        lt_dnnl_check(dnnl_primitive_execute(r->prim, lt_dnnl_stream(), 2, args), "running a reorder", err))
+        return -1;
+    return lt_dnnl_check(dnnl_stream_wait(lt_dnnl_stream()), "waiting for a reorder", err);
+}
+
+void lt_dnnl_reorder_free(lt_dnnl_reorder *r) {
+    if (r->prim) dnnl_primitive_destroy(r->prim);
+    if (r->src) dnnl_memory_destroy(r->src);
+    if (r->dst) dnnl_memory_destroy(r->dst);
+    *r = (lt_dnnl_reorder){0};
+}
+
+const char *lt_dnnl_isa(void) {
+    switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+    }
+}
+
+bool lt_dnnl_bf16_native(void) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
+}
+
+bool lt_dnnl_bf16_available(void) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+}
+
+bool lt_dnnl_amx_native(void) { return dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx512_core_amx; }
+
+const char *lt_dnnl_version(void) {
+    static char text[32];
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(text, sizeof text, "%d.%d.%d", v->major, v->minor, v->patch);
+    return text;
+}

@@ -1,0 +1,46 @@
+/* What every oneDNN implementation shares: one CPU engine and one in-order stream for the process,
+ * error messages, memory descriptors of our layouts, and reorders. Compiled only when CMake finds
+ * oneDNN (LIGHTNING_WITH_DNNL); nothing outside csrc/core/dnnl/ includes oneDNN's headers. */
+#ifndef LT_DNNL_COMMON_H
+#define LT_DNNL_COMMON_H
+
+#include <oneapi/dnnl/dnnl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../dtype.h"
+#include "../error.h"
+
+/* The engine and stream, made on first use; NULL after a failure described in err. */
+dnnl_engine_t lt_dnnl_engine(lt_error *err);
+dnnl_stream_t lt_dnnl_stream(void);
+
+/* -1 with "oneDNN: <what>: <status>" in err when st is not success, else 0. */
+int lt_dnnl_check(dnnl_status_t st, const char *what, lt_error *err);
+
+static inline dnnl_data_type_t lt_dnnl_type(lt_dtype t) { return t == LT_BFLOAT16 ? dnnl_bf16 : dnnl_f32; }
+
+/* A 4-D activation (n, c, h, w) stored channels-last (nhwc) or planar (nchw), or with any strides. */
+int lt_dnnl_md_4d(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype t, bool nhwc,
+                  lt_error *err);
+int lt_dnnl_md_strided(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype t,
+                       const int64_t *strides, lt_error *err);
+
+/* A reorder from src to dst (made once), optionally adding into dst (sum post-op) instead of
+ * overwriting it; executed with lt_dnnl_reorder_run. */
+typedef struct lt_dnnl_reorder {
+    dnnl_primitive_t prim;
+    dnnl_memory_t src, dst;
+} lt_dnnl_reorder;
+
+int lt_dnnl_reorder_make(lt_dnnl_reorder *r, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                         bool accumulate, lt_error *err);
+int lt_dnnl_reorder_run(lt_dnnl_reorder *r, const void *src, void *dst, lt_error *err);
+void lt_dnnl_reorder_free(lt_dnnl_reorder *r);
+
+/* A memory object bound to user data at each execution (made once with no data). */
+int lt_dnnl_memory(dnnl_memory_t *m, const dnnl_memory_desc_t *md, lt_error *err);
+
+#include "dnnl_info.h"
+
+#endif

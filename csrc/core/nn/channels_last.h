@@ -1,0 +1,45 @@
+/* Mixed precision's layout: channels-last activations.
+ *
+ * A layer whose kernel handle asks for bf16 runs, where an implementation computes its shape in bf16,
+ * on channels-last (N, H, W, C) tensors: oneDNN's bf16 convolutions want that layout (its fast kernels
+ * block channels), and per-pixel rows of C channels suit the BatchNorm, pooling and activation kernels
+ * (csrc/core/cpu/ files named _nhwc) that sit between convolutions. So a bf16 convolution writes a dense
+ * channels-last bf16 output, and BatchNorm, the fused BatchNorm+ReLU+pool, max-pooling and the
+ * activations keep a channels-last input's layout (writing bf16 when their handle asks for bf16, float32
+ * otherwise); gradients take their tensor's layout and type. The first layer whose input is not
+ * channels-last (the network's head after Flatten, a float32 layer) converts.
+ *
+ * These functions are the channels-last branches of the fronts in this folder: each front calls its
+ * branch when the input or the handle asks for it. */
+#ifndef LT_NN_CHANNELS_LAST_H
+#define LT_NN_CHANNELS_LAST_H
+
+#include "ops.h"
+
+/* The element type a handle's layer writes: bf16 when it asks for bf16, float32 otherwise. */
+static inline lt_dtype lt_cl_dtype(const lt_kernel_handle *h) {
+    return h && h->precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32;
+}
+
+/* An activation's description for an implementation. */
+lt_act_desc lt_act_desc_of(const lt_tensor *t);
+
+/* Convolution: true when a channels-last implementation computes shape s at h's precision. */
+bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_shape *s);
+int lt_conv2d_cl_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
+int lt_conv2d_cl_backward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
+
+/* BatchNorm and the fused BatchNorm+ReLU+pool: true when the input is channels-last and bf16 is
+ * involved (a bf16 input, or a handle asking for bf16). */
+bool lt_bn_goes_channels_last(const lt_batchnorm_args *a);
+int lt_batchnorm_cl_forward(const lt_batchnorm_args *a, lt_error *err);
+int lt_batchnorm_cl_backward(const lt_batchnorm_args *a, lt_error *err);
+int lt_bn_relu_pool_cl_forward(const lt_bn_relu_pool_args *a, lt_error *err);
+int lt_bn_relu_pool_cl_backward(const lt_bn_relu_pool_args *a, lt_error *err);
+
+/* Max pooling, likewise. */
+bool lt_maxpool2d_goes_channels_last(const lt_pool2d_args *a);
+int lt_maxpool2d_cl_forward(const lt_pool2d_args *a, int64_t ho, int64_t wo, lt_error *err);
+int lt_maxpool2d_cl_backward(const lt_pool2d_args *a, int64_t ho, int64_t wo, lt_error *err);
+
+#endif

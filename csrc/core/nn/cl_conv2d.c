@@ -1,0 +1,81 @@
+/* The channels-last branch of the convolution's front (channels_last.h): oneDNN's convolution. */
+#include "channels_last.h"
+
+/* The implementations, tried in order (kernel.h). */
+static const lt_impl *const conv2d_cl_impls[] = {
+#ifdef LT_HAVE_DNNL
+    &lt_conv2d_dnnl.base,
+#endif
+    NULL};
+
+lt_act_desc lt_act_desc_of(const lt_tensor *t) {
+    lt_act_desc d = {lt_dtype_of(t), {0}};
+    for (int i = 0; i < 4 && i < t->ndim; i++) d.stride[i] = t->stride[i];
+    return d;
+}
+
+bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_shape *s) {
+    if (!h || h->precision == LT_FP32) return false;
+    for (size_t i = 0; conv2d_cl_impls[i]; i++)
+        if (conv2d_cl_impls[i]->supports(conv2d_cl_impls[i], s, h->precision)) return true;
+    return false;
+}
+
+/* The input as the implementation takes it: itself when dense (any order, either type), else a
+ * contiguous copy. */
+static int dense_input(lt_tensor *in, const lt_tensor *input, lt_error *err) {
+    if (lt_is_dense(input)) {
+        lt_tensor_share(in, input);
+        return 0;
+    }
+    return lt_contiguous(in, input, err);
+}
+
+int lt_conv2d_cl_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err) {
+    lt_tensor in = {0}, w = {0};
+    lt_kernel_ctx ctx;
+    int rc = -1;
+    if (dense_input(&in, a->input, err) || lt_contiguous(&w, a->weight, err)) goto done;
+    const lt_conv2d_cl_impl *impl =
+        (const lt_conv2d_cl_impl *)lt_kernel_pick(a->handle, "conv2d", conv2d_cl_impls, &s, &ctx, err);
+    if (!impl) goto done;
+    lt_dtype out_type = ctx.precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32;
+    if (lt_resize_nhwc(a->output, s.n, s.cout, s.ho, s.wo, out_type, err)) goto done;
+    if (lt_numel(a->output) && impl->forward(&ctx, lt_data_ptr(a->output), lt_data_ptr(&in), lt_ptr(&w),
+                                             lt_ptr(a->bias), s, lt_act_desc_of(&in)))
+        goto done;
+    lt_kernel_forward_done(a->handle, a->input, NULL, a->output, false);
+    rc = 0;
+done:
+    lt_tensor_release(&in);
+    lt_tensor_release(&w);
+    return rc;
+}
+
+int lt_conv2d_cl_backward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err) {
+    lt_tensor in = {0}, w = {0};
+    lt_kernel_ctx ctx;
+    int rc = -1;
+    if (dense_input(&in, a->input, err) || lt_contiguous(&w, a->weight, err)) goto done;
+    const lt_conv2d_cl_impl *impl =
+        (const lt_conv2d_cl_impl *)lt_kernel_pick(a->handle, "conv2d", conv2d_cl_impls, &s, &ctx, err);
+    if (!impl) goto done;
+    /* grad_output as the forward pass wrote the output: dense channels-last of the output's type */
+    lt_dtype out_type = ctx.precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32;
+    const lt_tensor *go = a->grad_output;
+    if (!lt_is_nhwc(go) || lt_dtype_of(go) != out_type) {
+        if (lt_resize_nhwc(a->dy, s.n, s.cout, s.ho, s.wo, out_type, err) || lt_convert(a->dy, go, err)) goto done;
+        go = a->dy;
+    }
+    if (a->grad_input && lt_resize_like_typed(a->grad_input, &in, lt_dtype_of(&in), err)) goto done;
+    if (lt_numel(go) == 0) {
+        rc = 0;
+        goto done;
+    }
+    rc = impl->backward(&ctx, a->grad_input ? lt_data_ptr(a->grad_input) : NULL, lt_data(a->grad_weight),
+                        lt_ptr(a->grad_bias), lt_data_ptr(go), lt_data_ptr(&in), lt_ptr(&w), s, lt_act_desc_of(&in));
+done:
+    lt_tensor_release(&in);
+    lt_tensor_release(&w);
+    return rc;
+}

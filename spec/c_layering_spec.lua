@@ -1,0 +1,26 @@
+-- The modules of the C core (a .c and its .h) depend on each other without a cycle: tools/check_c_cycles.py
+-- follows includes and, through nm, which object uses which other object's functions. It found
+-- tensor -> tensor_math -> iter -> tensor (lt_contiguous declared in tensor.h, defined in tensor_math.c),
+-- and blas <-> parallel, both now broken. KNOWN lists the cycles still to break; take an entry out when
+-- its fix is merged, and the spec then holds it to that.
+local KNOWN = {
+  -- optim_ops.h (the optimizers' contract, included by cpu/optim.c) includes optim.h, whose front calls
+  -- cpu/optim.c: came with issue 11's kernel seams
+  ["cpu/optim -> optim_ops -> optim -> cpu/optim"] = true,
+}
+
+describe("the C core's module graph", function()
+  it("has no cycle", function()
+    local build = package.cpath:find("build%-asan") and "build-asan" or "build.luarocks"
+    local p = assert(io.popen("python3 tools/check_c_cycles.py " .. build .. " 2>&1; echo \"exit $?\""))
+    local out = p:read("a")
+    p:close()
+    assert.is_falsy(out:find("no objects under", 1, true), out)
+    local unknown = {}
+    for cycle in out:gmatch("cycle: ([^\n]+)") do
+      if not KNOWN[cycle] then unknown[#unknown + 1] = cycle end
+    end
+    assert.same({}, unknown, out)
+    assert.is_truthy(out:find("exit [01]\n$"), out)
+  end)
+end)
