@@ -295,6 +295,14 @@ describe("Resuming from an experiment's versions", function()
     assert.equal(8, t3.global_step)
   end)
 
+  it("take on_exception.safetensors over last.safetensors at the same step (it came after it)", function()
+    local t = run(1)
+    local folder = t.checkpoint_callback.dirpath
+    local bytes = H.read_file(folder .. "/last.safetensors")
+    H.write_file(folder .. "/on_exception.safetensors", bytes)
+    assert.equal(folder .. "/on_exception.safetensors", require("lightning.trainer.checkpoint").find_last({folder}))
+  end)
+
   it("say where they looked when there is none", function()
     local _, text = run(1, "last")
     assert.matches("ckpt_path = \"last\" but there is no last checkpoint in " .. dir .. "/exp/version_%*/checkpoints; " ..

@@ -327,7 +327,8 @@ end
 function checkpoint.find_last(dirs)
   local best, best_key
   for _, dir in ipairs(dirs) do
-    local candidates = {"last" .. checkpoint.EXTENSION, "on_exception" .. checkpoint.EXTENSION}
+    -- on a tie (the same step and second) the one saved after a failure or Ctrl-C, which came later
+    local candidates = {"on_exception" .. checkpoint.EXTENSION, "last" .. checkpoint.EXTENSION}
     for v = 1, 9 do candidates[#candidates + 1] = ("last-v%d%s"):format(v, checkpoint.EXTENSION) end
     for _, name in ipairs(candidates) do
       local path = fs.join(dir, name)
