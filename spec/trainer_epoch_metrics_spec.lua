@@ -102,6 +102,20 @@ describe("Epoch metrics in callbacks", function()
     assert.equal(8, trainer.logged_metrics.seen)
   end)
 
+  it("a metric object without state_dict may be logged in training_step (it is not saved)", function()
+    local count = {n = 0, compute = function(self) return self.n end}
+    local model = S.Regression{methods = {training_step = function(self, batch, i)
+      count.n = count.n + 1
+      self:log("batches", count)
+      return S.Regression{}.training_step(self, batch, i)
+    end}}(3)
+    local batches = S.regression_batches(3, 4, 3, 1)
+    local trainer = L.Trainer(S.quiet(dir, {max_epochs = 1, enable_checkpointing = true,
+      callbacks = {L.callbacks.ModelCheckpoint{dirpath = dir, save_last = true}}}))
+    output.capture(trainer.fit, trainer, model, S.Loader(batches))
+    assert.equal(3, trainer.callback_metrics.batches)
+  end)
+
   it("a metric object may not be logged per step, and its compute() must give a number", function()
     local obj = {compute = function() return "x" end}
     local function run(log_opts)

@@ -10,8 +10,8 @@
 -- A metric object (a table with compute(), as Lightning logs a torchmetrics Metric) is logged per
 -- epoch: its compute() at the epoch's end is the value, known before the epoch-end hooks run (so a
 -- callback's on_validation_epoch_end reads this epoch's value); the module resets it (at the epoch's
--- start, as ImageClassifier does). Its state (state_dict(), merge_state(state)) goes into a
--- checkpoint saved inside an epoch; `state_owner` names the object that holds the state of a view
+-- start, as ImageClassifier does). Its state (state_dict(), merge_state(state), when it has them) goes
+-- into a checkpoint saved inside an epoch; `state_owner` names the object that holds the state of a view
 -- (EpochMetrics:view("accuracy")), so that views of one state are saved and restored once.
 -- state_dict() / load_state_dict() give the running sums of an epoch (checkpoints inside an epoch).
 local L = require "lightning"
@@ -277,10 +277,8 @@ function Results:state_dict()
   end
   for key, pending in pairs(self.pending_states or {}) do states[key] = pending end   -- (not logged again yet)
   for owner, key in pairs(self.owners or {}) do
-    if type(owner.state_dict) ~= "function" then
-      error(("self.log(%q): saving inside an epoch needs the metric object's state_dict()"):format(key), 0)
-    end
-    states[key] = owner:state_dict()
+    -- (one without state_dict starts again from a resume inside the epoch)
+    if type(owner.state_dict) == "function" then states[key] = owner:state_dict() end
   end
   return {entries = entries, metrics = states}
 end
