@@ -8,10 +8,11 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # (libdnnl-dev: oneDNN for bf16 mixed precision; libopenmpi-dev, openmpi-bin: Open MPI 4.1.4 for
-# data-parallel training; the library builds and runs without either)
+# data-parallel training; the library builds and runs without either; tmux: a spec runs train.lua in a
+# real terminal)
 PACKAGES="lua5.4 liblua5.4-dev luarocks lua-busted lua-argparse lua-cjson \
   build-essential cmake pkg-config libopenblas-dev libpng-dev zlib1g-dev \
-  libdnnl-dev clang libclang-rt-14-dev libomp-14-dev curl ca-certificates dataset-fashion-mnist \
+  libdnnl-dev clang libclang-rt-14-dev libomp-14-dev curl ca-certificates dataset-fashion-mnist tmux \
   libopenmpi-dev openmpi-bin"
 
 missing=""

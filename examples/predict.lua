@@ -1,9 +1,9 @@
 #!/usr/bin/env lua5.4
 --- predict.lua: classifies PNG images with a checkpoint that train.lua (or any BasicImageClassifier
 -- training) wrote; the network, the class names and the images' normalisation come from the checkpoint.
---   lua examples/predict.lua --checkpoint outputs/checkpoints/last.safetensors cat.png ship.png
+--   lua examples/predict.lua --checkpoint outputs/image_classifier/version_0/checkpoints/last.safetensors cat.png ship.png
 --       prints the top classes of each image with their probabilities
---   lua examples/predict.lua --checkpoint outputs/checkpoints/last.safetensors my_images/
+--   lua examples/predict.lua --checkpoint outputs/image_classifier/version_0/checkpoints/last.safetensors my_images/
 --       classifies every PNG under the folder into predictions.csv (--output): path, predicted_class,
 --       probability, then the next classes of the top k and their probabilities
 -- Installed by the rock as the command `lightning-predict`.
@@ -147,11 +147,11 @@ local function main(args)
   local mean = args.mean and numbers(args.mean, "mean", hp.in_channels) or hp.mean
   local std = args.std and numbers(args.std, "std", hp.in_channels) or hp.std
   local info = model.checkpoint_info
-  print(("Checkpoint: %s (epoch %s, step %s): %d classes, %dx%dx%d images"):format(info.path, tostring(info.epoch),
+  L.print(("Checkpoint: %s (epoch %s, step %s): %d classes, %dx%dx%d images"):format(info.path, tostring(info.epoch),
     tostring(info.global_step), hp.num_classes, hp.in_channels, hp.image_size, hp.image_size))
-  if not hp.class_names then print("(the checkpoint has no class names: classes are numbered)") end
+  if not hp.class_names then L.print("(the checkpoint has no class names: classes are numbered)") end
   if not (mean and std) then
-    print("(the checkpoint does not say how the training images were normalised: none is applied; pass --mean and --std)")
+    L.print("(the checkpoint does not say how the training images were normalised: none is applied; pass --mean and --std)")
   end
   local normalize = mean and std and L.data.transforms.Normalize(mean, std) or nil
 
@@ -170,19 +170,19 @@ local function main(args)
   local csv = args.output or (any_folder and "predictions.csv" or nil)
   if not any_folder then
     for _, row in ipairs(rows) do
-      print(row.path)
-      for i, entry in ipairs(row.top) do print(("  %d. %-20s %6.2f %%"):format(i, names[entry[1]], 100 * entry[2])) end
+      L.print(row.path)
+      for i, entry in ipairs(row.top) do L.print(("  %d. %-20s %6.2f %%"):format(i, names[entry[1]], 100 * entry[2])) end
     end
   else
     local counts = {}
     for _, row in ipairs(rows) do counts[row.top[1][1]] = (counts[row.top[1][1]] or 0) + 1 end
     local parts = {}
     for c = 1, hp.num_classes do if counts[c] then parts[#parts + 1] = ("%s %d"):format(names[c], counts[c]) end end
-    print(("Predicted classes of %d images: %s"):format(#rows, table.concat(parts, ", ")))
+    L.print(("Predicted classes of %d images: %s"):format(#rows, table.concat(parts, ", ")))
   end
   if csv then
     write_csv(csv, rows, k, names)
-    print(("Wrote %d predictions to %s"):format(#rows, csv))
+    L.print(("Wrote %d predictions to %s"):format(#rows, csv))
   end
 end
 

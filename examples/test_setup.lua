@@ -162,11 +162,11 @@ check("Trainer run (fast_dev_run: one training and one validation batch)", funct
   return ("train_loss %.4f, val_loss %.4f"):format(trainer.callback_metrics.train_loss, trainer.callback_metrics.val_loss)
 end)
 
-print(RULE)
-print("LIGHTNING SETUP TEST")
-print(RULE)
+L.print(RULE)
+L.print("LIGHTNING SETUP TEST")
+L.print(RULE)
 local info = L.info()
-print(("lightning %s, %s, BLAS core %s, %d threads"):format(info.version, _VERSION, info.blas_core, info.threads))
+L.print(("lightning %s, %s, BLAS core %s, %d threads"):format(info.version, _VERSION, info.blas_core, info.threads))
 local failed = 0
 local started = L.now()
 for i, c in ipairs(checks) do
@@ -174,17 +174,17 @@ for i, c in ipairs(checks) do
   local ok, result = pcall(c.fn)
   local seconds = L.now() - t0
   if ok then
-    print(("PASS  %d. %s (%.2f s): %s"):format(i, c.name, seconds, result))
+    L.print(("PASS  %d. %s (%.2f s): %s"):format(i, c.name, seconds, result))
   else
     failed = failed + 1
-    print(("FAIL  %d. %s (%.2f s): %s"):format(i, c.name, seconds, tostring(result)))
+    L.print(("FAIL  %d. %s (%.2f s): %s"):format(i, c.name, seconds, tostring(result)))
   end
 end
-print(RULE)
+L.print(RULE)
 if failed == 0 then
-  print(("All %d checks passed in %.1f s."):format(#checks, L.now() - started))
+  L.print(("All %d checks passed in %.1f s."):format(#checks, L.now() - started))
 else
-  print(("%d of %d checks failed."):format(failed, #checks))
+  L.print(("%d of %d checks failed."):format(failed, #checks))
 end
-print(RULE)
+L.print(RULE)
 os.exit(failed == 0 and 0 or 1)

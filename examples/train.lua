@@ -6,10 +6,12 @@
 --   lua examples/train.lua --cifar10 --resume last      continue the last run (or --resume <checkpoint>)
 --   lua examples/train.lua --cifar10 --nproc 2          data-parallel: 2 processes under mpirun, one thread
 --                                                       each, --batch_size per process (docs/distributed.md)
--- Writes <output_dir>/checkpoints (the top 3 by --monitor and last.safetensors) and
--- <output_dir>/logs/<experiment_name>/version_N (TensorBoard events, metrics.csv, hparams.yaml, and
--- plots/: metrics.png, confusion_matrix.png, samples.png). Prints the original's running report (the
--- model and data blocks, the first batch of each epoch in detail, epoch summaries) unless --quiet.
+-- Writes <output_dir>/<experiment_name>/version_N/, one version per run as Lightning lays it out:
+-- checkpoints/ (the top 3 by --monitor and last.safetensors), TensorBoard events, metrics.csv,
+-- hparams.yaml and plots/ (metrics.png, confusion_matrix.png, samples.png). --resume last continues
+-- the experiment from its newest version's checkpoint, into a new version. Prints the original's
+-- running report (the model and data blocks, the first batch of each epoch in detail, epoch
+-- summaries) unless --quiet. Ctrl-C stops after the batch, saves the state and says how to resume.
 -- examples/predict.lua classifies images with the checkpoints.
 -- Installed by the rock as the command `lightning-train`.
 
@@ -73,9 +75,9 @@ local function build_parser()
   p:option("--save_top_k", "How many best checkpoints to keep (-1: all, 0: none).", "3"):convert(tonumber)
   -- run
   p:option("--seed", "Random seed.", "42"):convert(tonumber)
-  p:option("--output_dir", "Where checkpoints and logs go.", "outputs")
-  p:option("--experiment_name", "Name of the run's log folder.", "image_classifier")
-  p:option("--resume", "Resume from a checkpoint file, or \"last\".")
+  p:option("--output_dir", "Where the experiments' folders go (<output_dir>/<experiment_name>/version_N).", "outputs")
+  p:option("--experiment_name", "The experiment: its runs' folder under --output_dir.", "image_classifier")
+  p:option("--resume", "Resume from a checkpoint file, or \"last\" (the experiment's newest checkpoint).")
   p:flag("--test", "Test the best checkpoint after training.")
   p:flag("--quiet", "Leave out the original's running report (the INITIALIZING MODEL and data blocks, the first "
     .. "batch of each epoch with the forward pass's statistics, the epoch summaries).")
@@ -212,9 +214,9 @@ local function main(args)
   model:save_hyperparameters(run_config(args, dataset, size))
 
   local mode = args.monitor:find("loss") and "min" or "max"
-  local checkpoint_dir = args.output_dir .. "/checkpoints"
   local callbacks = {
-    L.callbacks.ModelCheckpoint{dirpath = checkpoint_dir, filename = "{epoch}-{" .. args.monitor .. ":.4f}",
+    -- in the logger's version folder: <output_dir>/<experiment_name>/version_N/checkpoints
+    L.callbacks.ModelCheckpoint{filename = "{epoch}-{" .. args.monitor .. ":.4f}",
       monitor = args.monitor, mode = mode, save_top_k = args.save_top_k, save_last = true},
     L.callbacks.EarlyStopping{monitor = args.monitor, mode = mode, patience = args.early_stopping_patience,
       min_delta = args.min_delta, verbose = args.debug},
@@ -225,7 +227,7 @@ local function main(args)
     -- no bar and no step lines: one summary line per epoch
     callbacks[#callbacks + 1] = L.callbacks.ProgressBar{terminal = false, log_every_n_steps = math.maxinteger}
   end
-  local logs = args.output_dir .. "/logs"
+  local logs = args.output_dir
   local tensorboard = L.loggers.TensorBoardLogger{save_dir = logs, name = args.experiment_name}
   local csv = L.loggers.CSVLogger{save_dir = logs, name = args.experiment_name, version = tensorboard.version}
   -- the run's charts (metrics, confusion matrix, augmented samples) next to its logs
@@ -243,16 +245,25 @@ local function main(args)
   }
   local started = L.now()
   trainer:fit(model, dm, {ckpt_path = args.resume})
-  local best = trainer.checkpoint_callback.best_model_path
-  say(RULE)
-  say(("Training finished after %d epochs (%d steps) in %.1f s"):format(trainer.current_epoch, trainer.global_step,
-    L.now() - started))
-  if best ~= "" then
-    say(("Best checkpoint: %s (%s = %.4f)"):format(best, args.monitor, trainer.checkpoint_callback.best_model_score))
+  local diverged = trainer.diverged
+  if diverged then
+    error(("training diverged: %s is %s at epoch %d, global step %d (lower --learning_rate, or clip with " ..
+      "--gradient_clip_val)"):format(diverged.what, diverged.value ~= diverged.value and "NaN" or tostring(diverged.value),
+      diverged.epoch, diverged.global_step), 0)
   end
-  say(("Logs: %s (tensorboard --logdir %s)"):format(tensorboard.log_dir, logs))
-  say(("Plots: %s (metrics.png, confusion_matrix.png, samples.png)"):format(plots))
-  say(RULE)
+  local best = trainer.checkpoint_callback.best_model_path
+  local score = trainer.checkpoint_callback.best_model_score
+  if not trainer.nothing_to_train then
+    say(RULE)
+    say(("Training finished after %d epochs (%d steps) in %.1f s"):format(trainer.current_epoch, trainer.global_step,
+      L.now() - started))
+    if best ~= "" then
+      say(("Best checkpoint: %s%s"):format(best, score and (" (%s = %.4f)"):format(args.monitor, score) or ""))
+    end
+    say(("Logs: %s (tensorboard --logdir %s)"):format(tensorboard.log_dir, logs))
+    say(("Plots: %s (metrics.png, confusion_matrix.png, samples.png)"):format(plots))
+    say(RULE)
+  end
   if args.test then
     trainer:test(model, dm, {ckpt_path = best ~= "" and best or nil})
   end
@@ -262,5 +273,11 @@ local parser = build_parser()
 local args = parser:parse(cli.join_negative_numbers(arg))   -- "--save_top_k -1"
 -- Errors without the library's file positions unless --debug; an error in user code keeps its traceback
 -- (the Trainer's, which shows where inside the hook it happened).
-cli.main(main, args, {title = "Training failed", debug = args.debug, script = arg[0],
-  traceback = function() return trainer and trainer.last_traceback end})
+-- The Trainer's advice to resume, as this command line says it.
+local function resume_hint(message)
+  return (message:gsub('resume with ckpt_path = "last" or that path%.', function()
+    return "resume with --resume last:\n  " .. cli.command(arg, {resume = "last"})
+  end))
+end
+cli.main(main, args, {title = "Training failed", interrupted_title = "Training interrupted", debug = args.debug,
+  script = arg[0], rewrite = resume_hint, traceback = function() return trainer and trainer.last_traceback end})

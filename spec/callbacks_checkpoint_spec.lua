@@ -80,13 +80,15 @@ describe("ModelCheckpoint", function()
     assert.matches("unsupported format spec \"x>5\"", H.error_of(fmt, "{epoch:x>5}", metrics, true))
   end)
 
-  it("adds -v1, -v2 to names that are taken", function()
+  it("adds -v1, -v2 to names that are taken; last.safetensors is replaced, never a last-v1 beside it", function()
     os.execute("mkdir -p '" .. dir .. "'")
     H.write_file(dir .. "/epoch=0.safetensors", "old")
     H.write_file(dir .. "/last.safetensors", "old")
     fit(dir, {dirpath = dir, monitor = "score", save_top_k = -1, filename = "{epoch}", save_last = true}, {1})
-    assert.same({"epoch=0-v1.safetensors", "epoch=0.safetensors", "last-v1.safetensors", "last.safetensors"}, files(dir))
+    assert.same({"epoch=0-v1.safetensors", "epoch=0.safetensors", "last.safetensors"}, files(dir))
     assert.equal("old", H.read_file(dir .. "/epoch=0.safetensors"))
+    local _, meta = L.load_safetensors(dir .. "/last.safetensors")   -- the new checkpoint, in place
+    assert.equal("lightning.checkpoint", meta.format)
   end)
 
   it("overwrites names that are taken with enable_version_counter = false", function()

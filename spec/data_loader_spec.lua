@@ -51,6 +51,17 @@ describe("data: DataLoader", function()
     assert.equal(4, #L.data.DataLoader{dataset = ds, batch_size = 8, drop_last = true})
   end)
 
+  it("with a batch_size beyond the data set allocates for the data set only", function()
+    -- 2^24 images of 3x32x32 would be 200 GB per buffer (out of memory, or worse); 35 images are 430 kB
+    local loader = L.data.DataLoader(ds, {batch_size = 1 << 24, num_workers = 2, shuffle = true, seed = 1})
+    assert.equal(1, #loader)
+    local batches = epoch(loader)
+    assert.equal(1, #batches)
+    assert.equal("35x3x32x32", tostring(batches[1].input:size()))
+    same_batches(batches, epoch(L.data.DataLoader(ds, {batch_size = 35, num_workers = 2, shuffle = true, seed = 1})))
+    assert.equal(0, #L.data.DataLoader(ds, {batch_size = 1 << 24, drop_last = true}))
+  end)
+
   it("gives the same batches whatever num_workers is, for the same seed", function()
     local ref
     for _, workers in ipairs{0, 1, 2, 3} do

@@ -57,14 +57,15 @@ describe("examples/train.lua", function()
     assert.matches("BLAS: .*core", text)
     assert.matches("Total params", text)               -- the model summary
     assert.matches("Epoch 2: %d+/%d+ batches", text)  -- a summary line per epoch
-    assert.matches("Best checkpoint: " .. dir:gsub("%p", "%%%0") .. "/out/checkpoints/epoch=%d%-val_loss=%d+%.%d+%.safetensors", text)
+    assert.matches("Best checkpoint: " .. dir:gsub("%p", "%%%0") .. "/out/image_classifier/version_0/checkpoints/epoch=%d%-val_loss=%d+%.%d+%.safetensors", text)
     assert.matches("test_acc", text)
     local listing = io.popen(("find %q -type f | sort"):format(dir .. "/out")):read("a")
-    assert.equal(2, select(2, listing:gsub("checkpoints/epoch=%d%-val_loss=[%d.]+%.safetensors", "")), listing)
-    assert.matches("checkpoints/last%.safetensors", listing)
-    assert.matches("logs/image_classifier/version_0/events%.out%.tfevents%.", listing)
-    assert.matches("logs/image_classifier/version_0/metrics%.csv", listing)
-    local csv = H.read_file(dir .. "/out/logs/image_classifier/version_0/metrics.csv")
+    assert.equal(2, select(2, listing:gsub("image_classifier/version_0/checkpoints/epoch=%d%-val_loss=[%d.]+%.safetensors", "")),
+      listing)
+    assert.matches("image_classifier/version_0/checkpoints/last%.safetensors", listing)
+    assert.matches("image_classifier/version_0/events%.out%.tfevents%.", listing)
+    assert.matches("image_classifier/version_0/metrics%.csv", listing)
+    local csv = H.read_file(dir .. "/out/image_classifier/version_0/metrics.csv")
     assert.matches("^step,epoch,", csv)
     for _, column in ipairs {"val_loss", "val_acc", "val_f1", "train_acc", "lr%-Adam"} do assert.matches(column, csv) end
     -- resume: two more epochs after the three done

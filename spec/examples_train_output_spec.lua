@@ -65,11 +65,11 @@ describe("examples/train.lua as a user runs it", function()
     assert.matches("Dead neurons: %d+ / 8192\n", text)           -- 32 channels x 16 x 16 after conv1
     assert.matches("Predictions %(first 10%)", text)
     -- one numbering of epochs: the console's Epoch 0 and 1, the checkpoints' epoch=0 and 1, the plots'
-    local names = table.concat(listing(out .. "/checkpoints"), " ")
+    local names = table.concat(listing(out .. "/image_classifier/version_0/checkpoints"), " ")
     assert.matches("epoch=0%-val_loss=", names)
     assert.matches("epoch=1%-val_loss=", names)
     assert.is_nil(names:find("epoch=2", 1, true))
-    local ckpt = checkpoint.read(out .. "/checkpoints/last.safetensors")
+    local ckpt = checkpoint.read(out .. "/image_classifier/version_0/checkpoints/last.safetensors")
     local history
     for _, state in pairs(ckpt.callbacks) do if type(state) == "table" and state.history then history = state.history end end
     assert.same({0, 1}, history.epoch)
@@ -91,7 +91,7 @@ describe("examples/train.lua as a user runs it", function()
   it("reads negative numbers after a space, as documented values (--save_top_k -1)", function()
     local code, text = train(dir, common .. " --max_epochs 3 --quiet --save_top_k -1 --min_delta -0.5")
     assert.equal(0, code, text)
-    local names = listing(out .. "/checkpoints")
+    local names = listing(out .. "/image_classifier/version_0/checkpoints")
     assert.equal(4, #names, table.concat(names, " "))   -- every epoch's checkpoint, and last
     assert.matches("min_delta%s+%-0%.5", text)
     code, text = train(dir, common .. " --max_epochs 1 --save_top_k -2")
@@ -113,13 +113,13 @@ describe("examples/train.lua as a user runs it", function()
   it("--val_check_interval validates inside the epoch; --check_val_every_n_epoch skips epochs", function()
     local code, text = train(dir, common .. " --max_epochs 1 --quiet --save_top_k -1 --monitor val_acc --val_check_interval 0.5")
     assert.equal(0, code, text)
-    local names = listing(out .. "/checkpoints")   -- 4 batches: validated after 2 and 4, a checkpoint each
+    local names = listing(out .. "/image_classifier/version_0/checkpoints")   -- 4 batches: validated after 2 and 4, a checkpoint each
     assert.equal(3, #names, table.concat(names, " "))
     local out2 = out .. "-2"
     code, text = train(dir, (common .. " --max_epochs 2 --quiet --save_top_k -1 --check_val_every_n_epoch 2")
       :gsub("%-%-output_dir %S+", "--output_dir " .. out2))
     assert.equal(0, code, text)
-    names = table.concat(listing(out2 .. "/checkpoints"), " ")
+    names = table.concat(listing(out2 .. "/image_classifier/version_0/checkpoints"), " ")
     assert.is_nil(names:find("epoch=0", 1, true), names)
     assert.matches("epoch=1%-", names)
   end)
@@ -128,7 +128,7 @@ describe("examples/train.lua as a user runs it", function()
     local code, text = train(dir, common .. " --max_epochs 1 --quiet --optimizer sgd --scheduler cosine --seed 7 " ..
       "--augmentation flip_rotate_jitter --batch_size 3")
     assert.equal(0, code, text)
-    local log_dir = out .. "/logs/image_classifier/version_0"
+    local log_dir = out .. "/image_classifier/version_0"
     local yaml = H.read_file(log_dir .. "/hparams.yaml")
     for _, line in ipairs {"dataset: folder", "batch_size: 3", "max_epochs: 1", "optimizer: sgd", "scheduler: cosine",
       "seed: 7", "augmentation: flip_rotate_jitter", 'precision: "32"', "image_size: 16", "num_classes: 3",
@@ -153,6 +153,42 @@ describe("examples/train.lua as a user runs it", function()
     assert.equal("flip_rotate_jitter", keys.augmentation)
     assert.equal("32", keys.precision)
     assert.equal("['alpha', 'beta', 'gamma']", keys.class_names)
+  end)
+
+  it("diverges loudly: one line saying which value, where, no NaN best checkpoint, a non-zero exit", function()
+    local code, text = train(dir, common .. " --max_epochs 3 --quiet --optimizer sgd --learning_rate 1e6")
+    assert.equal(1, code, text)
+    assert.equal(1, count(text, "\nTraining diverged: "), text)
+    assert.matches("\nTraining diverged: the training loss is NaN at epoch 0, global step %d+ %(batch %d+%); training " ..
+      "stops\n", text)
+    assert.matches("\nTraining failed: training diverged: the training loss is NaN at epoch 0, global step %d+", text)
+    assert.is_nil(text:find("Best checkpoint", 1, true))
+    local names = table.concat(listing(out .. "/image_classifier/version_0/checkpoints"), " ")
+    assert.is_nil(names:find("nan", 1, true), names)
+    assert.is_nil(names:find("inf", 1, true), names)
+  end)
+
+  it("--resume last continues the experiment named on the command line, in a new version, and says so", function()
+    local function run(name, epochs, resume)
+      return train(dir, common .. (" --quiet --experiment_name %s --max_epochs %d%s"):format(name, epochs,
+        resume and " --resume last" or ""))
+    end
+    assert.equal(0, (run("small", 1)))
+    assert.equal(0, (run("big", 3)))              -- another experiment with more steps: never taken
+    local code, text = run("small", 2, true)
+    assert.equal(0, code, text)
+    assert.matches("\nRestored " .. out:gsub("%p", "%%%0") .. "/small/version_0/checkpoints/last%.safetensors: continuing " ..
+      "at epoch 1 %(global step 4%)\n", text)
+    assert.matches("Training finished after 2 epochs %(8 steps%)", text)
+    assert.same({"version_0", "version_1"}, listing(out .. "/small"))
+    assert.same({"version_0"}, listing(out .. "/big"))
+    -- nothing left: said, nothing trained, no new version
+    code, text = run("small", 2, true)
+    assert.equal(0, code, text)
+    assert.matches("nothing left to train: " .. out:gsub("%p", "%%%0") .. "/small/version_1/checkpoints/last%.safetensors " ..
+      "ends at epoch 2 %(global step 8%) and max_epochs = 2 is reached", text)
+    assert.is_nil(text:find("Training finished", 1, true))
+    assert.same({"version_0", "version_1"}, listing(out .. "/small"))
   end)
 
   it("writes command-line errors without internal file positions, with them and a traceback under --debug", function()
@@ -183,6 +219,18 @@ describe("lightning.cli", function()
       cli.join_negative_numbers({"--save_top_k", "-1", "--min_delta", "-1e-3", "-h", "--x", "-y", "--lr", "-.5", "--", "-1"}))
     assert.same({"--a=3", "-1"}, cli.join_negative_numbers({"--a=3", "-1"}))
     assert.same({"--name", "-abc"}, cli.join_negative_numbers({"--name", "-abc"}))
+  end)
+
+  it("writes the command again with an option set anew, and tells an interruption from a failure", function()
+    local argv = {[-1] = "lua5.4", [0] = "examples/train.lua", "--cifar10", "--resume", "old.safetensors", "--data_root",
+      "my data", "--resume=x", "--max_epochs", "3"}
+    assert.equal("lua5.4 examples/train.lua --cifar10 --data_root 'my data' --max_epochs 3 --resume last",
+      cli.command(argv, {resume = "last"}))
+    assert.equal("lua5.4 examples/train.lua --cifar10 --resume old.safetensors --data_root 'my data' --resume=x " ..
+      "--max_epochs 3", cli.command(argv))
+    assert.is_true(cli.is_interruption("Trainer:fit interrupted by SIGINT (Ctrl-C) at epoch 1 (global step 5)\nThe last"))
+    assert.is_true(cli.is_interruption("train.lua:12: interrupted!"))
+    assert.is_false(cli.is_interruption("Trainer:fit failed in training_step: the data was interrupted"))
   end)
 
   it("leaves out the library's positions, keeps the user's", function()

@@ -7,15 +7,12 @@ local nn = L.nn
 local output = require "lightning.util.output"
 local checkpoint = require "lightning.trainer.checkpoint"
 
--- A small image classifier with the real pieces: convolution, batch norm, dropout, Adam, a step
--- scheduler, a shuffled DataLoader (its order drawn from the global generator).
+-- A small image classifier with the real pieces (S.conv_classifier) and a step scheduler; a shuffled
+-- DataLoader (its order drawn from the global generator).
 local function small_classifier(opts)
-  local net = nn.Sequential(nn.Conv2d(1, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Flatten(), nn.Linear(4 * 4 * 4, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
-  local o = {net = net, num_classes = 3, in_channels = 1, image_size = 8, learning_rate = 0.01,
-    scheduler = "step", step_size = 1, gamma = 0.7}
+  local o = {scheduler = "step", step_size = 1, gamma = 0.7}
   for k, v in pairs(opts or {}) do o[k] = v end
-  return L.models.ImageClassifier(o)
+  return S.conv_classifier(o)
 end
 
 local function image_data(n, seed)
@@ -201,7 +198,8 @@ describe("Checkpoints saved after validation", function()
       local batches = S.regression_batches(3, 4, 3, 1)
       local trainer = L.Trainer(S.quiet(dir, {max_epochs = epochs, check_val_every_n_epoch = 2,
         enable_checkpointing = true, callbacks = {L.callbacks.ModelCheckpoint{dirpath = dir, save_last = true}}}))
-      trainer:fit(model, S.Loader({batches[1], batches[2]}, true), S.Loader({batches[3]}), {ckpt_path = ckpt})
+      output.capture(trainer.fit, trainer, model, S.Loader({batches[1], batches[2]}, true), S.Loader({batches[3]}),
+        {ckpt_path = ckpt})
       return model, trainer
     end
     local straight = run(4)

@@ -145,6 +145,23 @@ function S.Regression(opts)
   return Regression
 end
 
+-- A small image classifier with the real pieces (1x8x8 images, 3 classes): convolution, BatchNorm,
+-- ReLU, pooling, dropout, Adam. opts: batchnorm1d (a BatchNorm1d after the hidden layer too), and
+-- ImageClassifier options (scheduler, step_size, gamma, learning_rate, ...).
+function S.conv_classifier(opts)
+  local nn = L.nn
+  opts = opts or {}
+  local hidden = {nn.Linear(4 * 4 * 4, 16)}
+  if opts.batchnorm1d then hidden[#hidden + 1] = nn.BatchNorm1d(16) end
+  local layers = {nn.Conv2d(1, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()}
+  for _, m in ipairs(hidden) do layers[#layers + 1] = m end
+  for _, m in ipairs {nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3)} do layers[#layers + 1] = m end
+  local o = {net = nn.Sequential(table.unpack(layers)), num_classes = 3, in_channels = 1, image_size = 8,
+    learning_rate = 0.01}
+  for k, v in pairs(opts) do if k ~= "batchnorm1d" then o[k] = v end end
+  return L.models.ImageClassifier(o)
+end
+
 -- A logger that keeps what it is given.
 function S.MemoryLogger()
   local lg = {records = {}, hparams = nil, finalized = nil, version = 0}

@@ -211,6 +211,7 @@ int luaopen_lightning_core(lua_State *L) {
     lt_open_buffer(L, module);
     open_testing(L, module);
     extern void lt_open_flatten(lua_State *L, int methods); lt_open_flatten(L, methods);  /* l_flatten.c */
+    extern void lt_open_interrupt(lua_State *L, int module); lt_open_interrupt(L, module);  /* l_interrupt.c */
 
     lua_pushvalue(L, methods);
     lua_setfield(L, module, "Tensor");  /* so Lua code can add methods */

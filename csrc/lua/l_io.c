@@ -169,14 +169,16 @@ static int l_append_file(lua_State *L) {
     return 0;
 }
 
-/* io.mkdir(path): creates the folder and its parents; fine if it exists. */
-static int l_mkdir(lua_State *L) {
-    const char *fname = "lightning.core.io.mkdir";
+/* io.mkdirs(path) (also io.mkdir): creates the folder and each missing parent with mkdir(2), as
+ * `mkdir -p` does; a folder that exists is fine, a file in the way is an error naming it. */
+static int mkdirs(lua_State *L, const char *fname) {
     const char *path = lt_check_string(L, 1, fname);
     lt_error err;
     if (lt_mkdirs(path, &err)) return lt_raise(L, fname, &err);
     return 0;
 }
+static int l_mkdirs(lua_State *L) { return mkdirs(L, "lightning.core.io.mkdirs"); }
+static int l_mkdir(lua_State *L) { return mkdirs(L, "lightning.core.io.mkdir"); }
 
 typedef struct name_list {
     char **names;
@@ -230,7 +232,8 @@ static int l_pid(lua_State *L) { return lua_pushinteger(L, (lua_Integer)getpid()
 void lt_open_io(lua_State *L, int module) {
     static const luaL_Reg fns[] = {
         {"save_safetensors", l_save_safetensors}, {"load_safetensors", l_load_safetensors},
-        {"write_file", l_write_file}, {"append_file", l_append_file}, {"mkdir", l_mkdir}, {"listdir", l_listdir}, {"file_type", l_file_type},
+        {"write_file", l_write_file}, {"append_file", l_append_file}, {"mkdir", l_mkdir}, {"mkdirs", l_mkdirs},
+        {"listdir", l_listdir}, {"file_type", l_file_type},
         {"hostname", l_hostname}, {"pid", l_pid}, {NULL, NULL}};
     luaL_newlib(L, fns);
     lt_open_tfevents(L, lua_gettop(L));

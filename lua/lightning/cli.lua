@@ -2,6 +2,7 @@
 --   local cli = require "lightning.cli"
 --   local args = parser:parse(cli.join_negative_numbers(arg))   -- "--save_top_k -1" reads as a value
 --   cli.main(main, args, {title = "Training failed", debug = args.debug})
+--   cli.command(arg, {resume = "last"})   -- the command line again, with --resume last
 local cli = {}
 
 -- "-1", "-0.5", "-1e-3": a word that is a negative number, not an option.
@@ -81,13 +82,58 @@ function cli.describe_error(message, script)
   return table.concat(parts), user_code
 end
 
+-- A word as the shell reads it back.
+local function shell_word(word)
+  if word:match("^[%w%-%./_=:,+@%%]+$") then return word end
+  return "'" .. word:gsub("'", "'\\''") .. "'"
+end
+
+--- The command that ran (argv: the global arg, with the interpreter in arg[-1] and the script in
+-- arg[0]) with some options set anew: {resume = "last"} drops any --resume and appends --resume last.
+function cli.command(argv, set)
+  argv = argv or arg or {}
+  set = set or {}
+  local words = {}
+  if argv[-1] then words[#words + 1] = shell_word(argv[-1]) end
+  if argv[0] then words[#words + 1] = shell_word(argv[0]) end
+  local i = 1
+  while argv[i] ~= nil do
+    local word = argv[i]
+    local name = word:match("^%-%-([^=]+)")
+    if name and set[name] ~= nil then
+      if not word:find("=", 1, true) then i = i + 1 end   -- its value follows
+    else
+      words[#words + 1] = shell_word(word)
+    end
+    i = i + 1
+  end
+  local names = {}
+  for name in pairs(set) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    words[#words + 1] = "--" .. name
+    words[#words + 1] = shell_word(tostring(set[name]))
+  end
+  return table.concat(words, " ")
+end
+
+--- Whether an error message says the run was interrupted (Ctrl-C, SIGTERM): the Trainer's
+-- "Trainer:fit interrupted by SIGINT ...", or Lua's own "interrupted!".
+function cli.is_interruption(message)
+  message = tostring(message)
+  return message:match("^Trainer:%a+ interrupted by ") ~= nil or message:match("interrupted!$") ~= nil
+end
+
 --- Runs main(args); on an error writes "<title>: <message>" to standard error and exits with status 1.
 -- opts: title ("Failed"), debug (the message as raised, with every position, and the traceback),
 -- traceback (a function returning a more useful traceback than the one here, such as the Trainer's
 -- last_traceback), script (the path of a script that ships with the library, such as train.lua's
 -- arg[0]: its positions count as the library's).
 -- Without debug, positions inside the library are left out; an error whose position is in the user's
--- own code keeps it and is followed by its traceback.
+-- own code keeps it and is followed by its traceback. An interruption (Ctrl-C, SIGTERM) is no
+-- failure: "<interrupted_title>: <message>" (default "Interrupted"), no traceback, exit status 130.
+-- rewrite (a function): the message as the command line would say it (train.lua turns the Trainer's
+-- "ckpt_path = "last"" into its --resume last).
 function cli.main(main, args, opts)
   opts = opts or {}
   local ok, err = xpcall(main, function(e)
@@ -95,12 +141,19 @@ function cli.main(main, args, opts)
   end, args)
   if ok then return end
   io.stdout:flush()
+  local rewrite = opts.rewrite or function(m) return m end
+  if cli.is_interruption(err.message) then
+    local message = cli.describe_error(err.message, opts.script)
+    if message:match("interrupted!$") then message = "interrupted (Ctrl-C)" end
+    io.stderr:write("\n", opts.interrupted_title or "Interrupted", ": ", rewrite(message), "\n")
+    os.exit(130)
+  end
   local traceback = (opts.traceback and opts.traceback()) or err.traceback
   local message, user_code = cli.describe_error(err.message, opts.script)
   if opts.debug or user_code then
-    io.stderr:write("\n", opts.title or "Failed", ": ", err.message, "\n", traceback, "\n")
+    io.stderr:write("\n", opts.title or "Failed", ": ", rewrite(err.message), "\n", traceback, "\n")
   else
-    io.stderr:write("\n", opts.title or "Failed", ": ", message, "\n")
+    io.stderr:write("\n", opts.title or "Failed", ": ", rewrite(message), "\n")
   end
   os.exit(1)
 end

@@ -28,6 +28,7 @@ local lazy = {
   distributed = "lightning.distributed",
   save_weights = {"lightning.weights", "save_weights"},
   load_weights = {"lightning.weights", "load_weights"},
+  print = {"lightning.util.output", "print"},   -- print above a progress bar (lightning.util.output)
 }
 
 return require("lightning.lazy")(lazy, L)

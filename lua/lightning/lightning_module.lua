@@ -69,8 +69,10 @@ function LightningModule:log_dict(values, opts)
   for _, name in ipairs(names) do self:log(name, values[name], opts) end
 end
 
---- print through the library's output writer (lightning.util.output).
+--- print through the library's output (lightning.util.output: above a progress bar), on global rank 0
+-- only when a Trainer runs the module (trainer:print).
 function LightningModule:print(...)
+  if self.trainer then return self.trainer:print(...) end
   output.print(...)
 end
 

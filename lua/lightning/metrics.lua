@@ -13,6 +13,9 @@ metrics.ConfusionMatrix = core.metrics.ConfusionMatrix
 metrics.count_nonfinite = core.metrics.count_nonfinite
 
 --- The metrics of one stage over an epoch: a confusion matrix and the loss, averaged over samples.
+-- A metric object for self:log: m:view("accuracy") (also "precision", "recall", "f1", "loss") is logged
+-- per epoch by its compute(); state_dict() / merge_state() / load_state_dict() carry the state through
+-- a checkpoint saved inside an epoch.
 local EpochMetrics = {}
 EpochMetrics.__index = EpochMetrics
 
@@ -42,6 +45,48 @@ function EpochMetrics:reset()
   self.confusion:reset()
   self.loss_sum, self.samples = 0, 0
   return self
+end
+
+--- {counts = confusion counts by target then prediction, loss_sum, samples}: plain numbers.
+function EpochMetrics:state_dict()
+  return {counts = self.confusion:counts(), loss_sum = self.loss_sum, samples = self.samples}
+end
+
+function EpochMetrics:load_state_dict(state)
+  self.confusion:set_counts(state.counts)
+  self.loss_sum, self.samples = state.loss_sum, state.samples
+  return self
+end
+
+--- Adds a saved state to this one (the batches before a checkpoint and those since).
+function EpochMetrics:merge_state(state)
+  local counts = self.confusion:counts()
+  if type(state.counts) ~= "table" or #state.counts ~= #counts then
+    error(("EpochMetrics:merge_state: expected counts for %d classes"):format(#counts), 2)
+  end
+  for i, row in ipairs(counts) do
+    local saved = state.counts[i]
+    if type(saved) ~= "table" or #saved ~= #row then
+      error(("EpochMetrics:merge_state: row %d must have %d counts"):format(i, #row), 2)
+    end
+    for j = 1, #row do row[j] = row[j] + saved[j] end
+  end
+  self.confusion:set_counts(counts)
+  self.loss_sum, self.samples = self.loss_sum + state.loss_sum, self.samples + state.samples
+  return self
+end
+
+--- A metric object for one score of this state (self:log(name, m:view("accuracy"))): compute() is
+-- the score over the batches so far; its state_owner is this object.
+function EpochMetrics:view(score)
+  self._views = self._views or {}
+  local view = self._views[score]
+  if not view then
+    local owner = self
+    view = {state_owner = owner, compute = function() return owner:compute()[score] end}
+    self._views[score] = view
+  end
+  return view
 end
 
 --- Scores of one batch without keeping state.

@@ -2,13 +2,16 @@
 -- PyTorch Lightning's options, hook order and logging semantics.
 --   local trainer = L.Trainer{max_epochs = 10, callbacks = {...}, logger = L.loggers.CSVLogger{...}}
 --   trainer:fit(model, datamodule[, {ckpt_path = "last" | path}])
---   trainer:fit(model, train_loader[, val_loader][, {ckpt_path = ...}])
+--   trainer:fit(model, train_loader[, val_loader][, {ckpt_path = ...}])   (a nil val_loader is skipped)
 --   trainer:validate(model, datamodule or loader[, {ckpt_path = ...}]) --> {{val_loss = ..., ...}}
 --   trainer:test(model, datamodule or loader[, {ckpt_path = "best" | "last" | path}])
 --   trainer:predict(model, datamodule or loader) --> list of predict_step results
 -- State: current_epoch (0-based, the number of finished epochs), global_step (optimizer steps),
--- should_stop, callback_metrics, logged_metrics, progress_bar_metrics. batch_idx is 1-based.
--- The loops are in lightning/trainer/ (fit_loop.lua, eval_loop.lua); checkpoints in checkpoint.lua.
+-- should_stop, callback_metrics, logged_metrics, progress_bar_metrics, diverged, interrupted_by,
+-- nothing_to_train. batch_idx is 1-based.
+-- The loops are in lightning/trainer/ (fit_loop.lua, eval_loop.lua); checkpoints in checkpoint.lua,
+-- the state a checkpoint inside an epoch holds in loop_state.lua; failures and interruptions (Ctrl-C,
+-- held back to the end of a batch) in faults.lua and interrupt.lua.
 -- The per-batch work (backward, clipping, the optimizer step), the reduction of logged values, data
 -- loaders and checkpoint files go through trainer.strategy (lightning/strategies/), which holds the
 -- precision plugin (trainer.precision_plugin, lightning/precision/). Logs, checkpoints and plots are
@@ -22,6 +25,8 @@ local optimization = require "lightning.trainer.optimization"
 local Results = require "lightning.trainer.results"
 local fit_loop = require "lightning.trainer.fit_loop"
 local eval_loop = require "lightning.trainer.eval_loop"
+local faults = require "lightning.trainer.faults"
+local interrupt = require "lightning.trainer.interrupt"
 local fs = require "lightning.util.fs"
 local output = require "lightning.util.output"
 local util_options = require "lightning.util.options"
@@ -206,29 +211,6 @@ function Trainer:_check_output_folders(module)
   end
 end
 
---- The position to record in a checkpoint: the epoch, and within it how far training got.
--- Checkpoints saved by callbacks at the end of an epoch resume at the next one; the checkpoint of
--- the last good state after an error resumes inside its epoch, after the last optimizer step.
-function Trainer:_loop_state(after_error)
-  local good = self._good_state
-  if not after_error or not good then
-    return {epoch = self.current_epoch, epoch_finished = self._epoch_finished == true}
-  end
-  return {epoch = good.epoch, epoch_finished = false, batches_done = good.batches_done,
-    epoch_start_rng = good.epoch_start_rng, rng = good.rng}
-end
-
-function Trainer:_restore_loop_state(loops, epoch)
-  self._resume_position = nil
-  if loops.batches_done == nil then
-    self.current_epoch = (loops.epoch or epoch) + (loops.epoch_finished and 1 or 0)
-  else
-    self.current_epoch = loops.epoch or epoch
-    self._resume_position = {batches_done = loops.batches_done, epoch_start_rng = loops.epoch_start_rng,
-      rng = loops.rng}
-  end
-end
-
 --- Saves a checkpoint of the current state (what ModelCheckpoint calls); the strategy writes it.
 function Trainer:save_checkpoint(path)
   local ckpt = checkpoint.dump(self)
@@ -243,12 +225,20 @@ function Trainer:_resolve_ckpt_path(ckpt_path, fn)
   if ckpt_path == nil then return nil end
   if type(ckpt_path) ~= "string" then error(("Trainer:%s: ckpt_path must be a string, got %s"):format(fn, type(ckpt_path)), 0) end
   if ckpt_path == "last" then
-    local dirs = {}
-    for _, cb in ipairs(self.checkpoint_callbacks) do if cb.dirpath then dirs[#dirs + 1] = cb.dirpath end end
+    -- each checkpoint callback's folder; one under a logger's version folder stands for the
+    -- experiment's every version (the newest version with a checkpoint wins)
+    local dirs, searched = {}, {}
+    for _, cb in ipairs(self.checkpoint_callbacks) do
+      local folders, description = cb:resume_folders()
+      searched[#searched + 1] = description
+      for _, dir in ipairs(folders) do
+        if checkpoint.find_last({dir}) then dirs[#dirs + 1] = dir break end
+      end
+    end
     local path = checkpoint.find_last(dirs)
     if not path then
-      output.print(("Trainer:%s: ckpt_path = \"last\" but there is no last checkpoint in %s; starting from scratch")
-        :format(fn, #dirs > 0 and table.concat(dirs, ", ") or "(no checkpoint folder)"))
+      self:print(("Trainer:%s: ckpt_path = \"last\" but there is no last checkpoint in %s; starting from scratch")
+        :format(fn, #searched > 0 and table.concat(searched, ", ") or "(no checkpoint folder)"))
     end
     return path
   elseif ckpt_path == "best" then
@@ -262,58 +252,6 @@ function Trainer:_resolve_ckpt_path(ckpt_path, fn)
   end
   if not fs.exists(ckpt_path) then error(("Trainer:%s: checkpoint %s not found"):format(fn, ckpt_path), 0) end
   return ckpt_path
-end
-
--- Error handling: on_exception hooks, a checkpoint of the last good state, failed loggers, then the
--- error again with where it happened.
-local function exception_handler(e)
-  return {message = type(e) == "table" and e.message or tostring(e), traceback = debug.traceback(tostring(e), 2),
-    original = e}
-end
-
-function Trainer:_save_fault_checkpoint()
-  if self.state.fn ~= "fit" or not self._good_state or self.fast_dev_run or #self.checkpoint_callbacks == 0 then return nil end
-  local dir = self.checkpoint_callback.dirpath
-  if not dir then return nil end
-  local path = fs.join(dir, "on_exception" .. checkpoint.EXTENSION)
-  local ok, err = pcall(function()
-    local ckpt = checkpoint.dump(self, true)
-    ckpt.global_step = self._good_state.global_step
-    self.strategy:save_checkpoint(ckpt, path)
-  end)
-  if ok then return path end
-  return nil, tostring(err)
-end
-
-function Trainer:_handle_exception(info, fn)
-  local where = self._current_fx
-  local position = ""
-  if self.state.fn == "fit" and self._good_state then
-    local batch = self._batch_kind == "train" and "batch" or (self._batch_kind .. " batch")
-    position = (" at epoch %d, %s %d (global step %d)"):format(self.current_epoch, batch, self._batch_idx or 0,
-      self.global_step)
-  end
-  self.state.status = "interrupted"
-  self.interrupted = true
-  self.last_traceback = info.traceback
-  for _, cb in ipairs(self.callbacks) do
-    if cb.on_exception then pcall(cb.on_exception, cb, self, self.lightning_module, info.message) end
-  end
-  local saved, save_err = self:_save_fault_checkpoint()
-  pcall(self.strategy.teardown, self.strategy)
-  if self.is_global_zero then
-    for _, lg in ipairs(self.loggers) do
-      if type(lg.finalize) == "function" then pcall(lg.finalize, lg, "failed") end
-    end
-  end
-  if self.progress_bar_callback then pcall(self.progress_bar_callback.abort, self.progress_bar_callback) end
-  local text = ("Trainer:%s failed%s%s: %s"):format(fn, where and (" in " .. where) or "", position, info.message)
-  if saved then
-    text = text .. ("\nThe last good state was saved to %s; resume with ckpt_path = \"last\" or that path."):format(saved)
-  elseif save_err then
-    text = text .. "\nSaving the last good state failed too: " .. save_err
-  end
-  error(text, 0)
 end
 
 -- Attaches the model and data, runs body(self, ...) and handles errors.
@@ -333,13 +271,35 @@ function Trainer:_run(fn, model, source, body, ...)
   self.state = {fn = fn, status = "running"}
   self.should_stop, self.interrupted = false, false
   self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = {}, {}, {}
-  self._good_state, self._epoch_finished, self._current_fx = nil, false, nil
+  self._good_state, self._spare_state, self._epoch_finished, self._stepping = nil, nil, false, false
+  self._current_fx, self._current_callback = nil, nil
+  self.diverged, self.interrupted_by = nil, nil
   -- what hooks log before the first loop starts (self:log checks the hook there too)
   self._results = Results.new(fn)
-  local results = table.pack(xpcall(body, exception_handler, self, ...))
-  if not results[1] then self:_handle_exception(results[2], fn) end
+  interrupt.watch()
+  local results = table.pack(xpcall(body, faults.capture, self, ...))
+  if not results[1] then faults.handle(self, results[2], fn) end
   self.state.status = "finished"
+  interrupt.unwatch()
   return table.unpack(results, 2, results.n)
+end
+
+--- Prints through the library's output (above a progress bar), on global rank 0 only.
+function Trainer:print(...)
+  if self.is_global_zero then output.print(...) end
+end
+
+--- A NaN or infinite value (the training loss, a monitored metric) ends training: one line says which
+-- value, the epoch and the step, trainer.diverged records it ({what, value, epoch, global_step,
+-- batch}) and training stops (at once for the loss; after the check for a metric).
+function Trainer:_signal_divergence(what, value, batch_idx)
+  self.should_stop = true
+  if self.diverged then return end
+  self.diverged = {what = what, value = value, epoch = self.current_epoch, global_step = self.global_step,
+    batch = batch_idx}
+  self:print(("Training diverged: %s is %s at epoch %d, global step %d%s; training stops"):format(what,
+    value ~= value and "NaN" or tostring(value), self.current_epoch, self.global_step,
+    batch_idx and (" (batch %d)"):format(batch_idx) or ""))
 end
 
 function Trainer:_finalize_loggers(status)

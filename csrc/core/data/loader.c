@@ -76,6 +76,7 @@ struct lt_loader {
     lt_pipeline pipe;
     lt_loader_config cfg;
     int c, h, w;
+    int64_t rows;             /* samples a slot holds: the batch size, or fewer when an epoch has fewer */
     int nslots;
     batch_slot *slots;
     worker *workers;
@@ -103,8 +104,13 @@ int64_t lt_loader_num_batches(const lt_loader *ld) { return batches_for(ld->ds.c
 
 void lt_loader_sample_shape(const lt_loader *ld, int *c, int *h, int *w) { *c = ld->c, *h = ld->h, *w = ld->w; }
 
+/* A batch of a data set smaller than batch_size holds the whole data set: slots are that big only. */
+static int64_t rows_for(int64_t samples, lt_loader_config cfg) {
+    return samples < 1 ? 1 : samples < cfg.batch_size ? samples : cfg.batch_size;
+}
+
 static int slot_alloc(lt_loader *ld, batch_slot *s, lt_error *err) {
-    int64_t in_size[4] = {ld->cfg.batch_size, ld->c, ld->h, ld->w}, tg_size[1] = {ld->cfg.batch_size};
+    int64_t in_size[4] = {ld->rows, ld->c, ld->h, ld->w}, tg_size[1] = {ld->rows};
     if (lt_tensor_new(&s->input, 4, in_size, err) || lt_tensor_new(&s->target, 1, tg_size, err)) return -1;
     s->ready = -1;
     return 0;
@@ -117,6 +123,7 @@ lt_loader *lt_loader_new(const lt_dataset *ds, const lt_pipeline *p, lt_loader_c
     lt_loader *ld = calloc(1, sizeof *ld);
     if (!ld) return lt_fail(err, "out of memory"), NULL;
     ld->cfg = cfg;
+    ld->rows = rows_for(ds->count, cfg);
     if (p) ld->pipe = *p;
     if (lt_dataset_copy(&ld->ds, ds, err)) {
         free(ld);
@@ -218,7 +225,7 @@ static void *worker_main(void *arg) {
 /* A slot whose buffer the consumer still shares (it kept a view) gets a fresh buffer instead. */
 static int renew_if_shared(lt_loader *ld, batch_slot *s, lt_error *err) {
     if (!s->input.storage || !s->target.storage || atomic_load(&s->input.storage->refcount) > 1 ||
-        atomic_load(&s->target.storage->refcount) > 1) {
+        atomic_load(&s->target.storage->refcount) > 1 || s->input.size[0] < ld->rows) {
         lt_tensor_release(&s->input);
         lt_tensor_release(&s->target);
         return slot_alloc(ld, s, err);
@@ -248,6 +255,7 @@ int lt_loader_start(lt_loader *ld, const int64_t *order, int64_t n, uint64_t aug
     memcpy(copy, order, sizeof(int64_t) * (size_t)n);
     ld->order = copy;
     ld->norder = n;
+    if (rows_for(n, ld->cfg) > ld->rows) ld->rows = rows_for(n, ld->cfg);  /* an order longer than the data set */
     ld->nbatches = batches_for(n, ld->cfg);
     ld->aug_seed = aug_seed;
     for (int i = 0; i < ld->nslots; i++) {

@@ -3,7 +3,8 @@
 -- patience counts checks without an improvement of more than min_delta (a check is the end of each
 -- training epoch when validation runs every epoch, otherwise each validation). strict (default
 -- true): a monitor that was never logged is an error that lists the metrics that exist.
--- check_finite stops on NaN/inf; stopping_threshold and divergence_threshold stop at once.
+-- check_finite stops on NaN/inf (a divergence: one line on the console and trainer.diverged);
+-- stopping_threshold and divergence_threshold stop at once.
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
 local output = require "lightning.util.output"
@@ -78,6 +79,9 @@ function EarlyStopping:_run_check(trainer)
     return
   end
   local should_stop, reason = self:_evaluate(current)
+  if self.check_finite and not (current == current and current ~= math.huge and current ~= -math.huge) then
+    trainer:_signal_divergence(self.monitor, current)   -- said on the console, verbose or not
+  end
   if trainer.strategy then   -- one process says stop: all stop (they must run the same epochs)
     should_stop = trainer.strategy:reduce_boolean_decision(should_stop, false)
   end

@@ -14,6 +14,7 @@ local fs = require "lightning.util.fs"
 local output = require "lightning.util.output"
 local checkpoint = require "lightning.trainer.checkpoint"
 local options = require "lightning.util.options"
+local fsio = require("lightning.core").io
 
 local ModelCheckpoint = class("ModelCheckpoint", Callback)
 
@@ -61,13 +62,33 @@ end
 -- Every process uses global rank 0's folder (its logger's version decides it), as in Lightning.
 function ModelCheckpoint:setup(trainer, module, stage)
   if self.dirpath == nil then
-    if trainer.logger then
+    local lg = trainer.logger
+    if lg then
       self.dirpath = fs.join(trainer:_resolve_log_dir(), "checkpoints")
+      -- <save_dir>/<name>/version_N/checkpoints: the experiment's other versions hold its earlier runs
+      self._experiment_dir = math.type(lg.version) == "integer" and lg.root_dir or nil
     else
       self.dirpath = fs.join(trainer.default_root_dir, "checkpoints")
     end
     self.dirpath = trainer.strategy:broadcast(self.dirpath, 0)
   end
+end
+
+--- The folders where ckpt_path = "last" looks, in order, and how to name them: the folder, or for one
+-- under a logger's version folder every version's, newest first (a resumed run writes a new version).
+function ModelCheckpoint:resume_folders()
+  local root = self._experiment_dir
+  if not root then return {self.dirpath}, self.dirpath end
+  local versions = {}
+  local ok, names = pcall(fsio.listdir, root)
+  for _, name in ipairs(ok and names or {}) do
+    local n = name:match("^version_(%d+)$")
+    if n then versions[#versions + 1] = tonumber(n) end
+  end
+  table.sort(versions, function(a, b) return a > b end)
+  local folders = {}
+  for i, n in ipairs(versions) do folders[i] = fs.join(root, "version_" .. n, "checkpoints") end
+  return folders, fs.join(root, "version_*", "checkpoints")
 end
 
 function ModelCheckpoint:_should_skip(trainer)
@@ -225,7 +246,15 @@ function ModelCheckpoint:_save_topk(trainer, candidates)
       "Did you call self:log(%q, value) in the LightningModule?"):format(self.monitor,
       #names > 0 and table.concat(names, ", ") or "(none)", self.monitor), 0)
   end
-  if current ~= current then current = self.mode == "min" and math.huge or -math.huge end
+  if current ~= current or current == math.huge or current == -math.huge then
+    -- never ranked: a NaN would otherwise be "the best" of an empty top k
+    trainer:_signal_divergence(self.monitor, current)
+    if self.verbose then
+      output.print(("Epoch %d, global step %d: %s = %s is not finite: no top-%d checkpoint"):format(trainer.current_epoch,
+        trainer.global_step, self.monitor, tostring(current), self.save_top_k))
+    end
+    return
+  end
   if self:_check_top_k(current) then
     self:_update_best_and_save(trainer, current, candidates)
   elseif self.verbose then
@@ -271,9 +300,11 @@ function ModelCheckpoint:_update_best_and_save(trainer, current, candidates)
   if del_path and del_path ~= path then self:_remove(trainer, del_path) end
 end
 
+-- last.safetensors is replaced where it is (the writer's temporary file and rename make that atomic),
+-- so that it is always the newest: never a last-v1 beside a stale last.
 function ModelCheckpoint:_save_last(trainer, candidates)
   if not self.save_last then return end
-  local path = self:_free_path(candidates, ModelCheckpoint.CHECKPOINT_NAME_LAST, self.last_model_path)
+  local path = self:format_checkpoint_name(candidates, ModelCheckpoint.CHECKPOINT_NAME_LAST)
   self:_write(trainer, path)
   local previous = self.last_model_path
   self.last_model_path = path
@@ -295,8 +326,9 @@ function ModelCheckpoint:load_state_dict(state)
     self.last_model_path = state.last_model_path or ""
     self.current_score = state.current_score
   else
-    output.print(("ModelCheckpoint: the folder changed from %s to %s; only best_model_path is restored")
-      :format(tostring(state.dirpath), tostring(self.dirpath)))
+    output.print(("ModelCheckpoint: the folder changed from %s to %s: this run ranks its own top-k there, the " ..
+      "checkpoint's stay where they are (only best_model_path is restored)"):format(tostring(state.dirpath),
+      tostring(self.dirpath)))
   end
   self.best_model_path = state.best_model_path or ""
 end

@@ -1,9 +1,13 @@
 --- ProgressBar: training progress on the Trainer's output.
 -- On a terminal: a bar redrawn in place (percentage, batches, elapsed<remaining, it/s, and the metrics
--- logged with prog_bar = true), a transient line during validation, and one line kept per epoch.
+-- logged with prog_bar = true), a transient line below it during validation, and one line kept per
+-- epoch, each cut to the terminal's width. The bars are the output's live region
+-- (lightning.util.output): whatever goes through output.print (module:print, trainer:print, L.print,
+-- the debug report, warnings) is written above them, never glued to them.
 -- Elsewhere (a log file, a pipe, captured output): a line every `log_every_n_steps` batches (default:
 -- the Trainer's) and one summary line per epoch with the epoch's metrics.
---   L.callbacks.ProgressBar{refresh_rate = 1, log_every_n_steps = nil, terminal = nil (detect)}
+--   L.callbacks.ProgressBar{refresh_rate = 1, log_every_n_steps = nil, terminal = nil (detect),
+--                           width = 25 (the bar's cells), columns = nil (the terminal's width: detect)}
 local L = require "lightning"
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
@@ -20,9 +24,9 @@ function ProgressBar:__init(opts)
     log_every_n_steps = {kind = "integer", min = 1},
     terminal = {kind = "boolean"},
     width = {kind = "integer", min = 1, default = 25},
+    columns = {kind = "integer", min = 2},   -- the terminal's width (detected when nil)
   })
   for k, v in pairs(o) do self[k] = v end
-  self._line_open = false
 end
 
 -- Only global rank 0 draws (trainer.is_global_zero, known at setup); other processes stay silent.
@@ -30,9 +34,7 @@ function ProgressBar:setup(trainer, module, stage)
   self._silent = not trainer.is_global_zero
 end
 
-function ProgressBar:_write(s) if not self._silent then output.write(s) end end
 function ProgressBar:_print(s) if not self._silent then output.print(s) end end
-function ProgressBar:_flush() if not self._silent then output.flush() end end
 
 local function clock(seconds)
   if seconds ~= seconds or seconds == math.huge then return "?" end
@@ -109,25 +111,32 @@ local function terminal_width()
   return tonumber(size and size:match("%d+%s+(%d+)")) or 100
 end
 
+-- The first `width` characters of text.
 local function truncate(text, width)
   if width == math.huge or (utf8.len(text) or #text) <= width then return text end
-  return text:sub(1, utf8.offset(text, width) - 1)
+  return text:sub(1, utf8.offset(text, width + 1) - 1)
 end
 
--- keep_whole: the line is final (it may wrap: nothing redraws it)
-function ProgressBar:_draw(text, keep_whole)
-  self._width = self._width or terminal_width()
-  self:_write("\r" .. (keep_whole and text or truncate(text, self._width - 1)) .. "\27[K")
-  self:_flush()
-  self._line_open = true
+-- A line as the terminal shows it: cut to its width, two columns short, so that it never wraps, even
+-- when the terminal echoes Ctrl-C's "^C" after it.
+function ProgressBar:_fit(text)
+  self._width = self._width or self.columns or terminal_width()
+  return truncate(text, self._width - 2)
 end
 
-function ProgressBar:_end_line()
-  if self._line_open then
-    self:_write("\n")
-    self:_flush()
-    self._line_open = false
-  end
+-- The live region: the training bar (while an epoch runs) and the evaluation line below it.
+function ProgressBar:_show()
+  if self._silent then return end
+  local lines = {}
+  if self._train_text then lines[#lines + 1] = self._train_text end
+  if self._eval_text then lines[#lines + 1] = self._eval_text end
+  if #lines == 0 then output.clear_live() else output.set_live(lines) end
+end
+
+-- The region's last state stays on screen as ordinary lines.
+function ProgressBar:_keep()
+  self._train_text, self._eval_text = nil, nil
+  if not self._silent then output.keep_live() end
 end
 
 -- A redraw at most every refresh_rate batches and ten times a second, and always at the end.
@@ -160,7 +169,9 @@ function ProgressBar:on_train_batch_end(trainer, module, outputs, batch, batch_i
   local total = trainer.num_training_batches
   if self._tty then
     if self:_due(batch_idx, total) then
-      self:_draw(self:_line(self:_epoch_desc(trainer), batch_idx, total, self._started, self:metrics_text(trainer)))
+      self._train_text = self:_fit(self:_line(self:_epoch_desc(trainer), batch_idx, total, self._started,
+        self:metrics_text(trainer)))
+      self:_show()
     end
   elseif batch_idx % self._log_every == 0 and batch_idx < total then
     self:_print(self:_line(self:_epoch_desc(trainer), batch_idx, total, self._started, self:metrics_text(trainer)))
@@ -181,6 +192,7 @@ local EVAL_TOTAL = {Validation = "num_val_batches", ["Sanity Checking"] = "num_v
 local function eval_start(self, trainer)
   self._eval_started = L.now()
   self._eval_last_draw = nil
+  self._eval_text = nil
   if not self._tty then self._tty = self:_is_terminal() end
 end
 
@@ -192,31 +204,29 @@ local function eval_batch_end(self, trainer, batch_idx)
   local now = L.now()
   if batch_idx == total or not self._eval_last_draw or now - self._eval_last_draw >= 0.1 then
     self._eval_last_draw = now
-    self:_draw(self:_line(desc, batch_idx, total, self._eval_started))
+    self._eval_text = self:_fit(self:_line(desc, batch_idx, total, self._eval_started))
+    self:_show()
   end
 end
 
+-- keep: the line stays (test, predict); otherwise it goes and the training bar stays alone.
 local function eval_end(self, trainer, keep)
   local desc = eval_desc(trainer)
-  if self._tty and self._line_open then
-    if keep then
-      self:_end_line()
-    else
-      self:_write("\r\27[K")
-      self:_flush()
-      self._line_open = false
+  if self._tty then
+    if keep and self._eval_text then
+      self:_show()
+      self:_keep()
+    elseif self._eval_text then
+      self._eval_text = nil
+      self:_show()
     end
-  elseif not self._tty and keep then
+  elseif keep then
     self:_print(("%s: %d batches in %s"):format(desc, trainer[EVAL_TOTAL[desc]] or 0,
       clock(L.now() - (self._eval_started or L.now()))))
   end
 end
 
-function ProgressBar:on_validation_start(trainer, module)
-  -- on a terminal the training bar stays on its line; validation draws below it
-  if self._tty and self._line_open then self:_end_line() self._train_line_closed = true end
-  eval_start(self, trainer)
-end
+function ProgressBar:on_validation_start(trainer, module) eval_start(self, trainer) end
 function ProgressBar:on_validation_batch_end(trainer, module, outputs, batch, batch_idx) eval_batch_end(self, trainer, batch_idx) end
 function ProgressBar:on_validation_end(trainer, module) eval_end(self, trainer, false) end
 function ProgressBar:on_test_start(trainer, module) eval_start(self, trainer) end
@@ -226,19 +236,16 @@ function ProgressBar:on_predict_start(trainer, module) eval_start(self, trainer)
 function ProgressBar:on_predict_batch_end(trainer, module, outputs, batch, batch_idx) eval_batch_end(self, trainer, batch_idx) end
 function ProgressBar:on_predict_end(trainer, module) eval_end(self, trainer, true) end
 
---- The line kept for each epoch: the full bar with the epoch's metrics (validation included).
+--- The line kept for each epoch: the full bar with the epoch's metrics (validation included), cut to
+-- the terminal's width like the live one.
 function ProgressBar:on_train_epoch_end(trainer, module)
   local total = trainer.num_training_batches
   if self._tty then
-    local text = self:_line(self:_epoch_desc(trainer), self._count or 0, total, self._started or L.now(),
-      self:metrics_text(trainer))
-    if self._train_line_closed then
-      -- validation printed below the bar: move up to the bar's line and redraw it
-      self:_write("\27[1A")
-      self._train_line_closed = false
-    end
-    self:_draw(text, true)
-    self:_end_line()
+    self._train_text = self:_fit(self:_line(self:_epoch_desc(trainer), self._count or 0, total, self._started or L.now(),
+      self:metrics_text(trainer)))
+    self._eval_text = nil
+    self:_show()
+    self:_keep()
   else
     local elapsed = L.now() - (self._started or L.now())
     local summary = ("%s: %d/%d batches in %s (%s)"):format(self:_epoch_desc(trainer), self._count or 0, total,
@@ -248,9 +255,9 @@ function ProgressBar:on_train_epoch_end(trainer, module)
   end
 end
 
---- Ends an open line (after an error, so that the message starts on its own line).
+--- Leaves what the bars show on screen (after an error, so that the message starts on its own line).
 function ProgressBar:abort()
-  self:_end_line()
+  self:_keep()
 end
 
 return ProgressBar

@@ -1,33 +1,38 @@
---- Epoch metrics over every process of a data-parallel run: the confusion matrix and the loss sums of
--- lightning.metrics.EpochMetrics added over processes (the counts exactly, as int64), so that the
--- accuracy, precision, recall and F1 a model logs are those of the whole data, identical on every
--- process (ModelCheckpoint and EarlyStopping then decide alike everywhere).
---   local m = dist_metrics.reduced(model.epoch_metrics.val, trainer.strategy)   -- a new EpochMetrics
--- In one process it returns m itself. Every process must call it at the same point (a collective).
-local metrics = require "lightning.metrics"
-
+--- Metric objects over every process of a data-parallel run, as torchmetrics syncs its states before
+-- compute(): the state of one object (state_dict()) is gathered from every process and merged in rank
+-- order (load_state_dict of rank 0's, then merge_state of each other's), fn() runs on that merged
+-- state, and the process's own state goes back (torchmetrics' unsync), so that what fn computes covers
+-- all the data and is the same, bit for bit, on every process.
+--   local scores = dist_metrics.synced(model.epoch_metrics.val, trainer.strategy, function()
+--     return model.epoch_metrics.val:compute()
+--   end)
+-- In one process, or for an object without state_dict, load_state_dict and merge_state, fn() runs on
+-- the process's own state. Every process must call it at the same point (a collective: one
+-- all_gather of the state).
 local dist_metrics = {}
 
-function dist_metrics.reduced(m, strategy)
-  if not strategy or strategy:world_size() == 1 then return m end
-  local rows = m.confusion:counts()
-  local k = #rows
-  local flat = {}
-  for i = 1, k do
-    for j = 1, k do flat[#flat + 1] = rows[i][j] end
-  end
-  flat[#flat + 1] = m.samples
-  flat = strategy:reduce(flat, "sum")
-  local loss_sum = strategy:reduce(m.loss_sum, "sum")
-  local out = metrics.EpochMetrics(k)
-  local summed = {}
-  for i = 1, k do
-    summed[i] = {}
-    for j = 1, k do summed[i][j] = flat[(i - 1) * k + j] end
-  end
-  out.confusion:set_counts(summed)
-  out.samples, out.loss_sum = flat[k * k + 1], loss_sum
-  return out
+--- Whether an object's state can be merged over processes.
+function dist_metrics.can_sync(owner)
+  return type(owner) == "table" and type(owner.state_dict) == "function" and type(owner.load_state_dict) == "function"
+    and type(owner.merge_state) == "function"
+end
+
+--- Loads the merge of states (a list, in rank order) into owner.
+function dist_metrics.load_merged(owner, states)
+  owner:load_state_dict(states[1])
+  for i = 2, #states do owner:merge_state(states[i]) end
+end
+
+--- fn()'s results computed on the merged state of owner over every process of strategy.
+function dist_metrics.synced(owner, strategy, fn)
+  if not strategy or strategy:world_size() == 1 or not dist_metrics.can_sync(owner) then return fn() end
+  local mine = owner:state_dict()
+  local states = strategy:all_gather(mine)
+  dist_metrics.load_merged(owner, states)
+  local results = table.pack(pcall(fn))
+  owner:load_state_dict(mine)
+  if not results[1] then error(results[2], 0) end
+  return table.unpack(results, 2, results.n)
 end
 
 return dist_metrics

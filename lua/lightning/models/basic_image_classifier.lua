@@ -9,7 +9,7 @@
 --   local logits = model:forward(x)              -- x: N x in_channels x image_size x image_size
 --   model:forward(x, {debug = true})              -- prints the original's FORWARD PASS DEBUG block
 --   model:backward(x, grad_logits)                -- accumulates parameter gradients
---   local model = L.models.BasicImageClassifier.load_from_checkpoint("outputs/checkpoints/last.safetensors")
+--   local model = L.models.BasicImageClassifier.load_from_checkpoint("outputs/image_classifier/version_0/checkpoints/last.safetensors")
 local L = require "lightning"
 local class = require "lightning.class"
 local nn = require "lightning.nn"

@@ -1,6 +1,6 @@
 --- load_from_checkpoint for the models (PyTorch Lightning's classmethod): a training checkpoint's
 -- metadata holds the model's hyper-parameters, so the model can be built again without knowing them:
---   local model = L.models.BasicImageClassifier.load_from_checkpoint("outputs/checkpoints/last.safetensors")
+--   local model = L.models.BasicImageClassifier.load_from_checkpoint("outputs/image_classifier/version_0/checkpoints/last.safetensors")
 --   local model = L.models.BasicImageClassifier.load_from_checkpoint(path, {dropout_rate = 0})  -- overrides
 -- The hyper-parameters the constructor takes build the model; all of them (the run's configuration,
 -- the class names, the normalisation) are then in model.hparams. The weights are loaded strictly. As in

@@ -41,11 +41,11 @@ ImageClassifier.hparam_specs = {
   optimizer = {kind = "string", one_of = {"adam", "adamw", "sgd"}, default = "adam"},
   momentum = {kind = "number", min = 0, default = 0.9},
   scheduler = {kind = "string", one_of = {"none", "step", "cosine", "plateau", "onecycle"}, default = "none"},
-  step_size = {kind = "any", default = 10},
-  gamma = {kind = "any", default = 0.1},
-  t_max = {kind = "any"},
-  plateau_patience = {kind = "any", default = 5},
-  plateau_factor = {kind = "any", default = 0.1},
+  step_size = {kind = "integer", min = 1, default = 10},
+  gamma = {kind = "number", min = 0, default = 0.1},
+  t_max = {kind = "integer", min = 1},
+  plateau_patience = {kind = "integer", min = 0, default = 5},
+  plateau_factor = {kind = "number", min = 0, max = 1, default = 0.1},
   monitor = {kind = "string", expected = "a metric name", default = "val_loss"},
   label_smoothing = {kind = "any", default = 0.0},
   debug = {kind = "boolean", default = false},
@@ -259,21 +259,35 @@ function ImageClassifier:_shared_step(stage, batch, batch_idx)
   return logits, loss
 end
 
+-- The epoch's scores are metric objects (views of the stage's EpochMetrics): logged in every step,
+-- computed over the whole epoch before the epoch-end hooks, so that callbacks read this epoch's
+-- values there (as torchmetrics objects logged in Lightning's steps).
+local function log_scores(self, stage, prog_bar)
+  local m = self.epoch_metrics[stage]
+  self:log(stage .. "_acc", m:view("accuracy"), {prog_bar = prog_bar})
+  self:log(stage .. "_precision", m:view("precision"))
+  self:log(stage .. "_recall", m:view("recall"))
+  self:log(stage .. "_f1", m:view("f1"))
+end
+
 function ImageClassifier:training_step(batch, batch_idx)
   local logits, loss = self:_shared_step("train", batch, batch_idx)
   self:log("train_loss", loss, {on_step = true, on_epoch = true, prog_bar = true})
+  log_scores(self, "train", true)
   return {loss = loss, output = logits, target = batch.target, input = batch.input}
 end
 
 function ImageClassifier:validation_step(batch, batch_idx)
   local logits, loss = self:_shared_step("val", batch, batch_idx)
   self:log("val_loss", loss, {prog_bar = true, sync_dist = true})
+  log_scores(self, "val", true)
   return {loss = loss, output = logits, target = batch.target}
 end
 
 function ImageClassifier:test_step(batch, batch_idx)
   local logits, loss = self:_shared_step("test", batch, batch_idx)
   self:log("test_loss", loss, {sync_dist = true})
+  log_scores(self, "test", false)
   return {loss = loss, output = logits, target = batch.target}
 end
 
@@ -285,19 +299,16 @@ function ImageClassifier:predict_step(batch, batch_idx)
   return {predictions = logits:argmax(2), probabilities = self._softmax:forward(logits):clone(), logits = logits:clone()}
 end
 
--- ---- epoch hooks: metrics and the original's epoch output ----
+-- ---- epoch hooks: the original's epoch output ----
 
--- A stage's metrics over every process (the confusion matrices added: in a data-parallel run the
--- scores are those of all the data, the same on every process).
-function ImageClassifier:_epoch_metrics(stage)
-  return dist_metrics.reduced(self.epoch_metrics[stage], self.trainer and self.trainer.strategy)
-end
-
-local function log_scores(self, prefix, scores, prog_bar)
-  self:log(prefix .. "_acc", scores.accuracy, {prog_bar = prog_bar})
-  self:log(prefix .. "_precision", scores.precision)
-  self:log(prefix .. "_recall", scores.recall)
-  self:log(prefix .. "_f1", scores.f1)
+-- The scores a stage's summary prints: those of all the data, in a data-parallel run the metrics'
+-- states added over the processes (as the logged metric objects' values; every process calls it), or
+-- nil without samples.
+function ImageClassifier:_epoch_scores(stage)
+  local m = self.epoch_metrics[stage]
+  return dist_metrics.synced(m, self.trainer and self.trainer.strategy, function()
+    return m.samples > 0 and m:compute() or nil
+  end)
 end
 
 function ImageClassifier:on_train_epoch_start()
@@ -311,12 +322,9 @@ function ImageClassifier:on_train_epoch_start()
 end
 
 function ImageClassifier:on_train_epoch_end()
-  local m = self:_epoch_metrics("train")
-  if m.samples == 0 then return end
-  local scores = m:compute()
-  log_scores(self, "train", scores, true)
   if self.hparams.debug then
-    self:_print_summary(("TRAINING EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores)
+    local scores = self:_epoch_scores("train")
+    if scores then self:_print_summary(("TRAINING EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores) end
   end
 end
 
@@ -325,12 +333,9 @@ function ImageClassifier:on_validation_epoch_start()
 end
 
 function ImageClassifier:on_validation_epoch_end()
-  local m = self:_epoch_metrics("val")
-  if m.samples == 0 then return end
-  local scores = m:compute()
-  log_scores(self, "val", scores, true)
   if self.hparams.debug and not self.trainer.sanity_checking then
-    self:_print_summary(("VALIDATION EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores)
+    local scores = self:_epoch_scores("val")
+    if scores then self:_print_summary(("VALIDATION EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores) end
   end
 end
 
@@ -339,11 +344,10 @@ function ImageClassifier:on_test_epoch_start()
 end
 
 function ImageClassifier:on_test_epoch_end()
-  local m = self:_epoch_metrics("test")
-  if m.samples == 0 then return end
-  local scores = m:compute()
-  log_scores(self, "test", scores, false)
-  if self.hparams.debug then self:_print_summary("TEST SUMMARY", scores) end
+  if self.hparams.debug then
+    local scores = self:_epoch_scores("test")
+    if scores then self:_print_summary("TEST SUMMARY", scores) end
+  end
 end
 
 -- ---- optimizers ----

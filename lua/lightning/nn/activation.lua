@@ -16,7 +16,7 @@ function LeakyReLU:__init(negative_slope, opts)
   if type(negative_slope) == "table" and opts == nil then negative_slope, opts = nil, negative_slope end
   local o = util.options(self._name or "LeakyReLU", opts, {inplace = {kind = "boolean", default = false}})
   self.negative_slope = negative_slope or 0.01
-  if type(self.negative_slope) ~= "number" then
+  if type(self.negative_slope) ~= "number" or self.negative_slope ~= self.negative_slope then
     options.fail("LeakyReLU", "negative_slope must be a number, got %s", options.describe(self.negative_slope))
   end
   if o.inplace and self.negative_slope < 0 then options.fail("LeakyReLU", "inplace needs a non-negative slope") end

@@ -13,7 +13,7 @@ local Dropout = class("Dropout", Module)
 function Dropout:__init(p)
   Module.__init(self)
   p = p == nil and 0.5 or p
-  if type(p) ~= "number" or p < 0 or p > 1 then
+  if type(p) ~= "number" or not (p >= 0 and p <= 1) then   -- (NaN fails both comparisons)
     options.fail("Dropout", "p must be a probability between 0 and 1, got %s", options.describe(p))
   end
   self.p = p

@@ -11,6 +11,7 @@ local cjson = require "lightning.util.json"
 local class = require "lightning.class"
 local fs = require "lightning.util.fs"
 local hooks = require "lightning.trainer.hooks"
+local loop_state = require "lightning.trainer.loop_state"
 
 local checkpoint = {}
 
@@ -80,7 +81,7 @@ local function encode(value, path, tensors, seen)
   error(("checkpoint: cannot save a %s (at %s)"):format(kind, path), 0)
 end
 
-local function decode(value, tensors)
+local function decode(value, tensors, path)
   if type(value) == "number" then
     local i = math.tointeger(value)
     if i and math.abs(value) < 2 ^ 53 then return i end
@@ -90,7 +91,7 @@ local function decode(value, tensors)
   if type(value) ~= "table" then return value end
   if value.__tensor__ then
     local t = tensors[value.__tensor__]
-    if not t then error(("checkpoint: tensor %s is missing from the file"):format(value.__tensor__), 0) end
+    if not t then error(("checkpoint %s: tensor %s is missing from the file"):format(path, value.__tensor__), 0) end
     return t
   end
   if value.__number__ then
@@ -98,27 +99,33 @@ local function decode(value, tensors)
   end
   local out = {}
   if value.__pairs__ then
-    for _, kv in ipairs(value.__pairs__) do out[decode(kv[1], tensors)] = decode(kv[2], tensors) end
+    for _, kv in ipairs(value.__pairs__) do out[decode(kv[1], tensors, path)] = decode(kv[2], tensors, path) end
     return out
   end
-  for k, v in pairs(value) do out[k] = decode(v, tensors) end
+  for k, v in pairs(value) do out[k] = decode(v, tensors, path) end
   return out
 end
 
---- The checkpoint as a Lua table (what on_save_checkpoint hooks see and may extend).
-function checkpoint.dump(trainer, after_error)
+--- The checkpoint as a Lua table (what on_save_checkpoint hooks see and may extend). Inside an
+-- epoch (and after_fault, the checkpoint of a failure or interruption) it is the loop's last good
+-- state (lightning.trainer.loop_state): the module's buffers as they were then, the global step and
+-- the position of that state.
+function checkpoint.dump(trainer, after_fault)
   local module = trainer.lightning_module
+  local loops, buffers, global_step = loop_state.dump(trainer, after_fault)
+  local state_dict = module:state_dict()
+  for name, copy in pairs(buffers or {}) do state_dict[name] = copy end
   local ckpt = {
     format = checkpoint.FORMAT,
     format_version = checkpoint.VERSION,
     epoch = trainer.current_epoch,
-    global_step = trainer.global_step,
-    state_dict = module:state_dict(),
+    global_step = global_step,
+    state_dict = state_dict,
     hparams = module.hparams or {},
     optimizer_states = {},
     lr_schedulers = {},
     callbacks = {},
-    loops = trainer:_loop_state(after_error),
+    loops = loops,
     rng_state = L.get_rng_state(),
     saved_at = os.time(),
   }
@@ -188,7 +195,52 @@ function checkpoint.read_metadata(path)
   return header.__metadata__ or {}
 end
 
---- Reads a checkpoint file back into the table that dump() made.
+local function fail(path, fmt, ...)
+  error(("checkpoint %s: " .. fmt):format(path, ...), 0)
+end
+
+local function shown(v)
+  return type(v) == "string" and ("%q"):format(v) or tostring(v)
+end
+
+-- Counts in the metadata (epoch, global_step): decimal digits of an integer below 2^53.
+local function count_field(meta, path, field)
+  local text = meta[field]
+  if type(text) ~= "string" or not text:match("^%d+$") then
+    fail(path, "field %s must be an integer >= 0, got %s", field, text == nil and "nothing" or shown(text))
+  end
+  local v = math.tointeger(tonumber(text))
+  if not v or v >= 2 ^ 53 then fail(path, "field %s = %s is too large (at most 2^53)", field, text) end
+  return v
+end
+
+-- The JSON sections and the shape each must have: an object, or a list (an array; {} when empty).
+local SHAPES = {hparams = "object", optimizer_states = "list", lr_schedulers = "list", callbacks = "object",
+  loops = "object", extra = "object"}
+
+local function json_field(meta, path, field, tensors)
+  local text = meta[field]
+  if text == nil then return {} end
+  local ok, value = pcall(cjson.decode, text)
+  if not ok then fail(path, "field %s is not valid JSON (%s)", field, tostring(value):gsub("^.-: ", "")) end
+  local opening = text:match("^%s*(%S)")
+  local is_object, is_empty = opening == "{", text:match("^%s*{%s*}%s*$") ~= nil
+  if SHAPES[field] == "object" and not is_object then
+    fail(path, "field %s must be a JSON object, got %s", field, text:sub(1, 40))
+  elseif SHAPES[field] == "list" and opening ~= "[" and not is_empty then
+    fail(path, "field %s must be a JSON list, got %s", field, text:sub(1, 40))
+  end
+  value = decode(value, tensors, path)
+  if SHAPES[field] == "list" then
+    for i, item in ipairs(value) do
+      if type(item) ~= "table" then fail(path, "field %s[%d] must be a table, got %s", field, i, shown(item)) end
+    end
+  end
+  return value
+end
+
+--- Reads a checkpoint file back into the table that dump() made. Metadata that is malformed or of
+-- the wrong type is an error naming the file and the field (never a silent fresh start).
 function checkpoint.read(path)
   local ok, tensors, meta = pcall(L.load_safetensors, path)
   if not ok then error(("cannot read checkpoint %s: %s"):format(path, tostring(tensors)), 0) end
@@ -202,14 +254,12 @@ function checkpoint.read(path)
     error(("%s has checkpoint format version %s; this library reads up to %d"):format(path,
       tostring(meta.format_version), checkpoint.VERSION), 0)
   end
-  local ckpt = {format = meta.format, format_version = version, epoch = math.tointeger(tonumber(meta.epoch)),
-    global_step = math.tointeger(tonumber(meta.global_step)), rng_state = meta.rng_state, state_dict = {}}
-  for key in pairs(TENSOR_PREFIX) do
-    if meta[key] then ckpt[key] = decode(cjson.decode(meta[key]), tensors) else ckpt[key] = {} end
-  end
-  if meta.extra then
-    for k, v in pairs(decode(cjson.decode(meta.extra), tensors)) do ckpt[k] = v end
-  end
+  local ckpt = {format = meta.format, format_version = version, epoch = count_field(meta, path, "epoch"),
+    global_step = count_field(meta, path, "global_step"), rng_state = meta.rng_state, state_dict = {}}
+  for key in pairs(TENSOR_PREFIX) do ckpt[key] = json_field(meta, path, key, tensors) end
+  for k, v in pairs(json_field(meta, path, "extra", tensors)) do ckpt[k] = v end
+  if ckpt.loops.epoch == nil then ckpt.loops.epoch = ckpt.epoch end
+  loop_state.position(ckpt.loops, path)   -- (its fields checked now)
   local sections = {}
   for _, prefix in pairs(TENSOR_PREFIX) do sections[prefix] = true end
   sections.extra = true
@@ -220,32 +270,56 @@ function checkpoint.read(path)
   return ckpt
 end
 
---- Copies the weights into the module and the states into the optimizers, schedulers and callbacks.
-function checkpoint.restore_model(trainer, ckpt)
+--- Copies the weights into the module and the states into the callbacks (path: the file, for errors).
+function checkpoint.restore_model(trainer, ckpt, path)
   local module = trainer.lightning_module
   hooks.call_module(trainer, "on_load_checkpoint", ckpt)
   module:load_state_dict(ckpt.state_dict)
   for i, cb in ipairs(trainer.callbacks) do
-    if cb.on_load_checkpoint then cb:on_load_checkpoint(trainer, module, ckpt) end
+    if cb.on_load_checkpoint then hooks.call_callback(trainer, cb, i, "on_load_checkpoint", trainer, module, ckpt) end
     if type(cb.load_state_dict) == "function" then
-      local state = ckpt.callbacks[checkpoint.state_key(cb, i)]
-      if state then cb:load_state_dict(state) end
+      local key = checkpoint.state_key(cb, i)
+      local state = ckpt.callbacks[key]
+      if state ~= nil and type(state) ~= "table" then fail(path, "field callbacks[%q] must be a table, got %s", key, shown(state)) end
+      if state then hooks.call_callback(trainer, cb, i, "load_state_dict", state) end
     end
   end
 end
 
-function checkpoint.restore_training_state(trainer, ckpt)
-  for i, opt in ipairs(trainer.optimizers) do
-    local state = ckpt.optimizer_states[i]
-    if state and type(opt.load_state_dict) == "function" then opt:load_state_dict(state) end
+-- Each optimizer (scheduler) with load_state_dict takes its state from the list, which must hold
+-- one per optimizer (scheduler): a checkpoint without them would resume with fresh ones.
+local function restore_states(path, field, states, objects, what)
+  local count = 0
+  for i, obj in ipairs(objects) do
+    if type(obj.load_state_dict) == "function" then
+      count = count + 1
+      local state = states[i]
+      if state == nil then
+        fail(path, "field %s has no state for %s %d (it holds %d; this run has %d)", field, what, i, #states, #objects)
+      end
+      local ok, err = pcall(obj.load_state_dict, obj, state)
+      if not ok then fail(path, "field %s[%d] does not fit the %s: %s", field, i, what, tostring(err)) end
+    end
   end
-  for i, config in ipairs(trainer.lr_scheduler_configs) do
-    local state = ckpt.lr_schedulers[i]
-    if state and type(config.scheduler.load_state_dict) == "function" then config.scheduler:load_state_dict(state) end
+  if #states > #objects then fail(path, "field %s holds %d states; this run has %d %ss", field, #states, #objects, what) end
+  return count
+end
+
+--- The optimizers', schedulers' and loop's states, the global step and the generator.
+function checkpoint.restore_training_state(trainer, ckpt, path)
+  restore_states(path, "optimizer_states", ckpt.optimizer_states, trainer.optimizers, "optimizer")
+  local schedulers = {}
+  for i, config in ipairs(trainer.lr_scheduler_configs) do schedulers[i] = config.scheduler end
+  restore_states(path, "lr_schedulers", ckpt.lr_schedulers, schedulers, "scheduler")
+  trainer.global_step = ckpt.global_step
+  local position = loop_state.position(ckpt.loops, path)
+  trainer.current_epoch = position.epoch
+  trainer._resume_position = position.batches_done and position or nil
+  if ckpt.rng_state ~= nil then
+    local ok, err = pcall(L.set_rng_state, ckpt.rng_state)
+    if not ok then fail(path, "field rng_state is not a generator state: %s", tostring(err)) end
   end
-  trainer.global_step = ckpt.global_step or 0
-  trainer:_restore_loop_state(ckpt.loops or {}, ckpt.epoch or 0)
-  if ckpt.rng_state then L.set_rng_state(ckpt.rng_state) end
+  return position
 end
 
 --- The newest of the "last" checkpoints in the given folders: last*.safetensors and the one saved
@@ -253,7 +327,8 @@ end
 function checkpoint.find_last(dirs)
   local best, best_key
   for _, dir in ipairs(dirs) do
-    local candidates = {"last" .. checkpoint.EXTENSION, "on_exception" .. checkpoint.EXTENSION}
+    -- on a tie (the same step and second) the one saved after a failure or Ctrl-C, which came later
+    local candidates = {"on_exception" .. checkpoint.EXTENSION, "last" .. checkpoint.EXTENSION}
     for v = 1, 9 do candidates[#candidates + 1] = ("last-v%d%s"):format(v, checkpoint.EXTENSION) end
     for _, name in ipairs(candidates) do
       local path = fs.join(dir, name)

@@ -25,40 +25,46 @@ local RUN_OPTIONS = {ckpt_path = true, train_dataloaders = true, val_dataloaders
 local KIND_OF = {train = "train_dataloader", val = "val_dataloader", test = "test_dataloader",
   predict = "predict_dataloader"}
 
---- Splits the arguments after the model: (datamodule[, opts]) or (loader[, loader][, opts]).
+--- Splits the arguments after the model: (datamodule[, opts]), (loader[, loader][, opts]) or
+-- Lightning's keyword table; a nil in a loader's place is skipped (fit(model, loader, nil, opts)).
 -- `first` names the loader a plain loader stands for ("train" for fit, "val" for validate, ...).
 -- Returns a source {datamodule = dm} or {loaders = {train = ..., val = ...}} and the options.
 function data.parse_args(fn, first, a, b, c)
-  local source, opts = {loaders = {}}, {}
-  if a == nil then
-    return source, opts
-  elseif is_datamodule(a) then
-    source = {datamodule = a}
-    opts = b
-  elseif is_loader(a) then
+  local where = "Trainer:" .. fn
+  local source, opts = {loaders = {}}, nil
+  local function options_once(x, y)
+    if x ~= nil and y ~= nil then
+      options.fail(where, "the options are given twice (arguments 3 and 4): pass one table")
+    end
+    return x == nil and y or x
+  end
+  if is_datamodule(a) then
+    source = {datamodule = a, loaders = {}}
+    opts = options_once(b, c)
+  elseif a == nil or is_loader(a) then
     source.loaders[first] = a
     if is_loader(b) then
-      if first ~= "train" then options.fail("Trainer:" .. fn, "expected one loader, got two") end
+      if first ~= "train" then options.fail(where, "expected one loader, got two") end
       source.loaders.val = b
       opts = c
     else
-      opts = b
+      opts = options_once(b, c)
     end
   elseif type(a) == "table" and (a.train_dataloaders or a.val_dataloaders or a.dataloaders or a.datamodule
       or a.ckpt_path ~= nil) then
     -- Lightning's keyword style: {train_dataloaders = ..., val_dataloaders = ..., datamodule = ..., ckpt_path = ...}
+    if b ~= nil or c ~= nil then options.fail(where, "nothing may follow the table of options") end
     opts = a
-    if a.datamodule then source = {datamodule = a.datamodule} end
-    source.loaders = source.loaders or {}
+    if a.datamodule then source = {datamodule = a.datamodule, loaders = {}} end
     if a.train_dataloaders then source.loaders.train = a.train_dataloaders end
     if a.val_dataloaders then source.loaders.val = a.val_dataloaders end
     if a.dataloaders then source.loaders[first] = a.dataloaders end
   else
-    options.fail("Trainer:" .. fn, "argument 2 must be a data module, a loader (with iter() and #) or a table of " ..
+    options.fail(where, "argument 2 must be a data module, a loader (with iter() and #) or a table of " ..
       "options, got %s", class.name_of(a))
   end
-  opts = options.check_table("Trainer:" .. fn, opts)
-  options.check_names("Trainer:" .. fn, "", opts, RUN_OPTIONS)
+  opts = options.check_table(where, opts)
+  options.check_names(where, "", opts, RUN_OPTIONS)
   return source, opts
 end
 

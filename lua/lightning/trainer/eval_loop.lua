@@ -5,6 +5,7 @@ local hooks = require "lightning.trainer.hooks"
 local data = require "lightning.trainer.data"
 local Results = require "lightning.trainer.results"
 local checkpoint = require "lightning.trainer.checkpoint"
+local interrupt = require "lightning.trainer.interrupt"
 local output = require "lightning.util.output"
 local class = require "lightning.class"
 
@@ -39,6 +40,7 @@ function eval_loop.run(trainer, stage, opts)
   trainer[FLAG[stage]] = true
   local was_training = trainer.training
   trainer.training = false
+  trainer._validation_complete = false
 
   hooks.call_module(trainer, "on_" .. stage .. "_model_eval")
   hooks.call(trainer, "on_" .. stage .. "_start")
@@ -54,6 +56,7 @@ function eval_loop.run(trainer, stage, opts)
       hooks.call(trainer, "on_" .. stage .. "_batch_end", out, batch, batch_idx)
       local step_metrics = results:step_end(trainer)
       if next(step_metrics) then trainer:_log_metrics(step_metrics, trainer.global_step) end
+      interrupt.check(trainer)
       if batch_idx >= n then break end
     end
   end
@@ -61,7 +64,10 @@ function eval_loop.run(trainer, stage, opts)
   hooks.call(trainer, "on_" .. stage .. "_epoch_end")
   local epoch_metrics = results:epoch_metrics()
   trainer:_log_metrics(epoch_metrics, math.max(trainer.global_step - 1, 0))
+  -- the pass is done: a checkpoint saved from here (on_validation_end) is after it
+  trainer._validation_complete = true
   hooks.call(trainer, "on_" .. stage .. "_end")
+  trainer._validation_complete = false
   if opts.during_fit then hooks.call_module(trainer, "on_validation_model_train") end
 
   trainer[FLAG[stage]] = false
@@ -102,7 +108,7 @@ function eval_loop.evaluate(trainer, stage, kind, resolve_ckpt, opts)
   data.setup(trainer, fn)
   hooks.call(trainer, "setup", fn)
   local ckpt_path = resolve_ckpt()
-  if ckpt_path then checkpoint.restore_model(trainer, trainer.strategy:load_checkpoint(ckpt_path)) end
+  if ckpt_path then checkpoint.restore_model(trainer, trainer.strategy:load_checkpoint(ckpt_path), ckpt_path) end
   trainer.ckpt_path = ckpt_path
   trainer.strategy:setup(trainer)
   if not eval_loop.prepare(trainer, stage, kind) and not trainer["_" .. stage .. "_loader"] then

@@ -8,6 +8,10 @@
 --   on_train_end -> on_fit_end -> teardown -> strategy:teardown
 -- The zero_grad, backward and optimizer step (with the hooks around them) are the strategy's
 -- (trainer.strategy: optimizer_zero_grad, backward, optimizer_step; lightning/strategies/strategy.lua).
+-- After each optimizer step the loop marks the state a checkpoint inside the epoch goes back to
+-- (lightning.trainer.loop_state); after each batch it stops when Ctrl-C or SIGTERM came
+-- (lightning.trainer.interrupt). A training loss that is NaN or infinite stops training
+-- (trainer.diverged; with detect_anomaly it is an error).
 local L = require "lightning"
 local hooks = require "lightning.trainer.hooks"
 local data = require "lightning.trainer.data"
@@ -15,6 +19,8 @@ local Results = require "lightning.trainer.results"
 local optimization = require "lightning.trainer.optimization"
 local checkpoint = require "lightning.trainer.checkpoint"
 local eval_loop = require "lightning.trainer.eval_loop"
+local loop_state = require "lightning.trainer.loop_state"
+local interrupt = require "lightning.trainer.interrupt"
 local output = require "lightning.util.output"
 
 local fit_loop = {}
@@ -30,26 +36,26 @@ local function max_steps_reached(trainer)
 end
 
 local function stop_requested(trainer)
+  if trainer.diverged then return true end
   if not trainer.should_stop then return false end
   if can_stop_early(trainer) then return true end
   if not trainer._min_notice_given then
-    output.print(("Trainer was signaled to stop but min_epochs = %s / min_steps = %s are not reached yet; " ..
+    trainer:print(("Trainer was signaled to stop but min_epochs = %s / min_steps = %s are not reached yet; " ..
       "training continues"):format(tostring(trainer.min_epochs), tostring(trainer.min_steps)))
     trainer._min_notice_given = true
   end
   return false
 end
 
-local function done(trainer)
-  if max_steps_reached(trainer) then return true end
-  if trainer.max_epochs ~= -1 and trainer.current_epoch >= trainer.max_epochs then return true end
-  return stop_requested(trainer)
+-- The limit that leaves nothing to train at this epoch and step ("max_epochs = 3"), or nil.
+local function limit_reached(trainer, epoch, global_step)
+  if trainer.max_steps ~= -1 and global_step >= trainer.max_steps then return ("max_steps = %d"):format(trainer.max_steps) end
+  if trainer.max_epochs ~= -1 and epoch >= trainer.max_epochs then return ("max_epochs = %d"):format(trainer.max_epochs) end
+  return nil
 end
 
--- Records the state a checkpoint after an error goes back to: just after an optimizer step.
-local function mark_good_state(trainer, batches_done, epoch_start_rng)
-  trainer._good_state = {epoch = trainer.current_epoch, batches_done = batches_done, epoch_start_rng = epoch_start_rng,
-    rng = L.get_rng_state(), global_step = trainer.global_step}
+local function done(trainer)
+  return limit_reached(trainer, trainer.current_epoch, trainer.global_step) ~= nil or stop_requested(trainer)
 end
 
 local function loss_of(outputs)
@@ -62,15 +68,19 @@ local function loss_of(outputs)
   if L.is_tensor(outputs) then return outputs:item() end
 end
 
+local function is_finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
+
 -- One batch: the step, the backward pass and (at the end of an accumulation group) the optimizer step.
--- Returns true when the module asked to skip the rest of the epoch (on_train_batch_start returned -1).
-local function run_batch(trainer, batch, batch_idx, epoch_start_rng)
+-- Returns true when the rest of the epoch is skipped: on_train_batch_start returned -1, or the loss
+-- is not finite (then nothing is backpropagated or stepped).
+local function run_batch(trainer, batch, batch_idx)
   local module = trainer.lightning_module
   trainer._batch_idx, trainer._batch_kind = batch_idx, "train"
   trainer._current_batch_size = data.batch_size(batch)
   hooks.call_callbacks(trainer, nil, "on_train_batch_start", batch, batch_idx)
   if hooks.call_module(trainer, "on_train_batch_start", batch, batch_idx) == -1 then return true end
 
+  local stepped = false
   local outputs = hooks.call_module(trainer, "training_step", batch, batch_idx)
   if outputs ~= nil then
     local loss = loss_of(outputs)
@@ -79,6 +89,10 @@ local function run_batch(trainer, batch, batch_idx, epoch_start_rng)
         :format(type(outputs) == "table" and "a table without loss" or type(outputs)), 0)
     end
     if trainer.detect_anomaly then optimization.check_loss(trainer, loss, batch_idx) end
+    if trainer.strategy:reduce_boolean_decision(not is_finite(loss), false) then
+      trainer:_signal_divergence("the training loss", loss, batch_idx)
+      return true
+    end
     local opt, strategy = trainer.optimizers[1], trainer.strategy
     local n = trainer.accumulate_grad_batches
     local stepping = batch_idx % n == 0 or batch_idx == trainer.num_training_batches
@@ -86,22 +100,24 @@ local function run_batch(trainer, batch, batch_idx, epoch_start_rng)
     strategy:backward(loss, opt, batch, outputs, stepping)
     if trainer.detect_anomaly then optimization.check_gradients(trainer, module, batch_idx) end
     if stepping then
+      -- from the step to the mark the weights are ahead of the good state: no checkpoint of it then
+      trainer._stepping = true
       strategy:optimizer_step(opt, batch_idx, n)
       trainer.global_step = trainer.global_step + 1
       optimization.step_schedulers(trainer, "step", false)
       if batch_idx == trainer.num_training_batches then optimization.step_schedulers(trainer, "epoch", false) end
       optimization.step_schedulers(trainer, "step", true)
-      mark_good_state(trainer, batch_idx, epoch_start_rng)
-      trainer._stepped = true
+      loop_state.mark(trainer, batch_idx)
+      trainer._stepping = false
+      stepped = true
     end
   end
 
   hooks.call(trainer, "on_train_batch_end", outputs, batch, batch_idx)
   local step_metrics = trainer._results:step_end(trainer)
-  if trainer._stepped and (trainer.global_step % trainer.log_every_n_steps == 0 or trainer.should_stop) then
+  if stepped and (trainer.global_step % trainer.log_every_n_steps == 0 or trainer.should_stop) then
     trainer:_log_metrics(step_metrics, trainer.global_step - 1)
   end
-  trainer._stepped = false
   return false
 end
 
@@ -134,6 +150,39 @@ local function validation_due(trainer, batches_done, at_end)
   return batches_done > 0 and batches_done % trainer._val_check_batch == 0
 end
 
+local function has_plateau_scheduler(trainer)
+  for _, config in ipairs(trainer.lr_scheduler_configs) do
+    if config.reduce_on_plateau then return true end
+  end
+  return false
+end
+
+-- A checkpoint saved in an epoch's end before its plateau scheduler step: that step, on the metrics
+-- the epoch ended with, as the uninterrupted run took it.
+local function take_pending_plateau_step(trainer, position)
+  if not position.plateau_pending then return end
+  trainer.callback_metrics = {}
+  for name, v in pairs(position.callback_metrics or {}) do trainer.callback_metrics[name] = v end
+  trainer.current_epoch = position.epoch - 1
+  optimization.step_schedulers(trainer, "epoch", true)
+  trainer.current_epoch = position.epoch
+  trainer.callback_metrics = {}
+end
+
+-- A validation inside the epoch, after batch batches_done (val_check_interval).
+local function validate_inside_epoch(trainer, batches_done)
+  trainer._validating_after = batches_done
+  eval_loop.run(trainer, "validation", {during_fit = true})
+  trainer._validating_after = nil
+  loop_state.validated(trainer, batches_done)
+end
+
+-- A loader with set_epoch (a distributed sampler's) draws each epoch's order from the epoch number.
+local function set_loader_epoch(trainer)
+  local loader = trainer.train_dataloader
+  if type(loader.set_epoch) == "function" then loader:set_epoch(trainer.current_epoch) end
+end
+
 local function run_epoch(trainer)
   local module = trainer.lightning_module
   local resume = trainer._resume_position
@@ -142,30 +191,42 @@ local function run_epoch(trainer)
   local epoch_start_rng = L.get_rng_state()
   local skip = resume and resume.batches_done or 0
   trainer._results = Results.new("train")
+  if resume and resume.results then trainer._results:load_state_dict(resume.results) end
   trainer._epoch_finished = false
   trainer._min_notice_given = false
-  mark_good_state(trainer, skip, epoch_start_rng)
-  if resume and resume.rng then trainer._good_state.rng = resume.rng end
+  set_loader_epoch(trainer)
+  loop_state.start_epoch(trainer, skip, epoch_start_rng)
+  if resume and resume.rng then trainer._good_state.rng, trainer._good_state.validated = resume.rng, resume.validated end
 
   module:train()
   hooks.call(trainer, "on_train_epoch_start")
   local n = trainer.num_training_batches
-  local last_done, validated_after = skip, nil
-  local function restore_resume_rng()
-    if resume and resume.rng then
-      L.set_rng_state(resume.rng)
-      resume = nil
+  local last_done = skip
+  local validated_after = resume and resume.validated and skip or nil
+  -- Resuming inside the epoch: the loader's order comes from the epoch's generator state, the done
+  -- batches are skipped, then the generator goes back to where the checkpoint left it, and a
+  -- validation due after the last done batch that had not finished runs first.
+  local function continue_from_checkpoint()
+    if not resume then return end
+    if resume.rng then L.set_rng_state(resume.rng) end
+    local pending_validation = not resume.validated and skip < n and validation_due(trainer, skip, false)
+    resume = nil
+    if pending_validation then
+      validate_inside_epoch(trainer, skip)
+      validated_after = skip
     end
   end
+  interrupt.check(trainer)
   if n > skip then
     for batch_idx, batch in trainer.train_dataloader:iter() do
       if batch_idx > skip then
-        restore_resume_rng()
+        continue_from_checkpoint()
         trainer.is_last_batch = batch_idx == n
-        local skip_rest = run_batch(trainer, batch, batch_idx, epoch_start_rng)
+        local skip_rest = run_batch(trainer, batch, batch_idx)
         last_done = batch_idx
-        if batch_idx < n and validation_due(trainer, batch_idx, false) then  -- (val_check_interval)
-          eval_loop.run(trainer, "validation", {during_fit = true})
+        interrupt.check(trainer)
+        if not skip_rest and batch_idx < n and validation_due(trainer, batch_idx, false) then  -- (val_check_interval)
+          validate_inside_epoch(trainer, batch_idx)
           validated_after = batch_idx
         end
         if skip_rest or max_steps_reached(trainer) or stop_requested(trainer) then break end
@@ -173,13 +234,15 @@ local function run_epoch(trainer)
       if batch_idx >= n then break end  -- (limit_train_batches: leave without loading another batch)
     end
   end
-  restore_resume_rng()
+  continue_from_checkpoint()
 
   -- from here on a checkpoint (ModelCheckpoint saves after validation or at on_train_epoch_end)
-  -- resumes at the next epoch
+  -- resumes at the next epoch, after the plateau schedulers' step still to come
   trainer._epoch_finished = true
+  trainer._plateau_pending = has_plateau_scheduler(trainer)
   if validated_after ~= last_done and validation_due(trainer, last_done, true) then
     eval_loop.run(trainer, "validation", {during_fit = true})
+    loop_state.validated(trainer, last_done)
   end
   trainer._results:epoch_end_reached(trainer)
   hooks.call_callbacks(trainer, "other", "on_train_epoch_end")
@@ -187,6 +250,7 @@ local function run_epoch(trainer)
   hooks.call_callbacks(trainer, "monitoring", "on_train_epoch_end")
   trainer:_log_metrics(trainer._results:epoch_metrics(), trainer.global_step)
   optimization.step_schedulers(trainer, "epoch", true)
+  trainer._plateau_pending = false
   trainer.current_epoch = trainer.current_epoch + 1
   trainer._epoch_finished = false
 end
@@ -214,31 +278,59 @@ local function estimated_stepping_batches(trainer)
   return total
 end
 
+-- A checkpoint at or past the run's limit: say so and stop before anything is created (no output
+-- folder, no logger version, no hooks after setup).
+local function nothing_left(trainer, ckpt, path)
+  local position = loop_state.position(ckpt.loops, path)
+  local limit = limit_reached(trainer, position.epoch, ckpt.global_step)
+  if not limit then return false end
+  trainer.current_epoch, trainer.global_step = position.epoch, ckpt.global_step
+  trainer.nothing_to_train = true
+  trainer:print(("Trainer:fit: nothing left to train: %s ends at %s and %s is reached (raise it to train on)")
+    :format(path, loop_state.describe(position, ckpt.global_step), limit))
+  hooks.call(trainer, "teardown", "fit")
+  data.teardown(trainer, "fit")
+  trainer.strategy:teardown()
+  return true
+end
+
 --- The body of trainer:fit; resolve_ckpt() gives the checkpoint to resume from (or nil).
 function fit_loop.fit(trainer, resolve_ckpt)
   local module = trainer.lightning_module
+  trainer.nothing_to_train = false
   trainer:_add_module_callbacks()
   hooks.call_module(trainer, "prepare_data")
   data.setup(trainer, "fit")
   hooks.call(trainer, "setup", "fit")
   trainer.log_dir = trainer:_resolve_log_dir()
-  trainer:_check_output_folders(module)
   local ckpt_path = resolve_ckpt()
   local ckpt = ckpt_path and trainer.strategy:load_checkpoint(ckpt_path)
   trainer.ckpt_path = ckpt_path
-  if ckpt then checkpoint.restore_model(trainer, ckpt) end
+  if ckpt then
+    checkpoint.restore_model(trainer, ckpt, ckpt_path)
+    if nothing_left(trainer, ckpt, ckpt_path) then return end
+  end
+  trainer:_check_output_folders(module)
   hooks.call_module(trainer, "configure_model")
 
   trainer.train_dataloader = data.loader(trainer, "train")
   if not trainer.train_dataloader then
     error("no training data: pass a data module or a loader to fit, or define train_dataloader in the module", 0)
   end
+  if #trainer.train_dataloader == 0 then
+    error("the training data is empty (its loader has no batches): check the data set and the batch size " ..
+      "(with drop_last, a data set smaller than one batch gives none)", 0)
+  end
   trainer.num_training_batches = data.num_batches(trainer.train_dataloader, trainer.limit_train_batches,
     "limit_train_batches")
   trainer.estimated_stepping_batches = estimated_stepping_batches(trainer)
   trainer._val_check_batch = val_check_batch(trainer)
   trainer.optimizers, trainer.lr_scheduler_configs = optimization.parse(hooks.call_module(trainer, "configure_optimizers"))
-  if ckpt then checkpoint.restore_training_state(trainer, ckpt) end
+  if ckpt then
+    local position = checkpoint.restore_training_state(trainer, ckpt, ckpt_path)
+    take_pending_plateau_step(trainer, position)
+    trainer:print(("Restored %s: continuing at %s"):format(ckpt_path, loop_state.describe(position, trainer.global_step)))
+  end
   trainer.strategy:setup(trainer)
   for _, lg in ipairs(trainer.is_global_zero and trainer.loggers or {}) do
     if type(lg.log_hyperparams) == "function" and module.hparams and next(module.hparams) then

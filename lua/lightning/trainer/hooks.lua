@@ -117,18 +117,38 @@ local function is_monitoring(cb)
   return cb.is_monitoring_callback == true
 end
 
+--- How an error names a callback: "callback 2 (PerClassAccuracy)", with the name it was given (a
+-- string field `name`) or its class name; a plain table is "callback 2".
+function hooks.callback_name(cb, index)
+  local name = type(cb.name) == "string" and cb.name or class.name_of(cb)
+  if name == "table" then return ("callback %d"):format(index) end
+  return ("callback %d (%s)"):format(index, name)
+end
+
+--- Calls one callback's method `name` with (cb, ...); while it runs, trainer._current_callback is the
+-- callback's index (an error leaves it set, so that the Trainer's report names the callback and the
+-- hook). Hooks get (cb, trainer, module, ...): call_callback(trainer, cb, i, name, trainer, module, ...).
+function hooks.call_callback(trainer, cb, index, name, ...)
+  local previous_fx, previous_cb = trainer._current_fx, trainer._current_callback
+  trainer._current_fx, trainer._current_callback = name, index
+  local results = table.pack(cb[name](cb, ...))
+  trainer._current_fx, trainer._current_callback = previous_fx, previous_cb
+  return table.unpack(results, 1, results.n)
+end
+
 --- Calls hook `name` on the callbacks: all of them (which = nil), or only the monitoring ones
 -- (which = "monitoring") or only the others (which = "other").
 function hooks.call_callbacks(trainer, which, name, ...)
-  local previous = trainer._current_fx
+  local previous_fx, previous_cb = trainer._current_fx, trainer._current_callback
   trainer._current_fx = name
-  for _, cb in ipairs(trainer.callbacks) do
+  for i, cb in ipairs(trainer.callbacks) do
     local fn = cb[name]
     if fn and (which == nil or (which == "monitoring") == is_monitoring(cb)) then
+      trainer._current_callback = i
       fn(cb, trainer, trainer.lightning_module, ...)
     end
   end
-  trainer._current_fx = previous
+  trainer._current_fx, trainer._current_callback = previous_fx, previous_cb
 end
 
 --- Calls the module's hook `name` (when it has one) and returns its results. Logging inside it uses
@@ -137,10 +157,10 @@ function hooks.call_module(trainer, name, ...)
   local module = trainer.lightning_module
   local fn = module[name]
   if not fn then return nil end
-  local previous = trainer._current_fx
-  trainer._current_fx = name
+  local previous_fx, previous_cb = trainer._current_fx, trainer._current_callback
+  trainer._current_fx, trainer._current_callback = name, nil
   local results = table.pack(fn(module, ...))
-  trainer._current_fx = previous
+  trainer._current_fx, trainer._current_callback = previous_fx, previous_cb
   return table.unpack(results, 1, results.n)
 end
 

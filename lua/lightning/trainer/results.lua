@@ -7,6 +7,13 @@
 -- A metric logged with both on_step and on_epoch is reported as name_step and name_epoch, and
 -- callback_metrics also holds it under its plain name.
 -- With sync_dist = true the values are reduced over processes by the Trainer's strategy (reduce_fx).
+-- A metric object (a table with compute(), as Lightning logs a torchmetrics Metric) is logged per
+-- epoch: its compute() at the epoch's end is the value, known before the epoch-end hooks run (so a
+-- callback's on_validation_epoch_end reads this epoch's value); the module resets it (at the epoch's
+-- start, as ImageClassifier does). Its state (state_dict(), merge_state(state), when it has them) goes
+-- into a checkpoint saved inside an epoch; `state_owner` names the object that holds the state of a view
+-- (EpochMetrics:view("accuracy")), so that views of one state are saved and restored once.
+-- state_dict() / load_state_dict() give the running sums of an epoch (checkpoints inside an epoch).
 local L = require "lightning"
 local options = require "lightning.util.options"
 
@@ -36,6 +43,12 @@ function Results.new(stage)
   return setmetatable({stage = stage, entries = {}, order = {}}, Results)
 end
 
+--- Whether value is a metric object (logged per epoch through its compute()).
+local function is_metric(value)
+  return type(value) == "table" and type(value.compute) == "function"
+end
+Results.is_metric = is_metric
+
 local function to_number(name, value)
   if type(value) == "number" then return value end
   if L.is_tensor(value) then
@@ -43,7 +56,8 @@ local function to_number(name, value)
     error(("self.log(%q): value must be a number or a one-element tensor, got a tensor of size %s")
       :format(name, tostring(value:size())), 0)
   end
-  error(("self.log(%q): value must be a number or a one-element tensor, got %s"):format(name, type(value)), 0)
+  error(("self.log(%q): value must be a number or a one-element tensor, got %s%s"):format(name, type(value),
+    type(value) == "table" and " (a metric object has compute())" or ""), 0)
 end
 
 -- The options of self:log (Lightning's names); sync_dist reduces the value over processes (strategy:reduce).
@@ -78,7 +92,15 @@ function Results:log(trainer, name, value, opts)
   if fx == nil then error(("self.log(%q): called outside of the Trainer's hooks"):format(name), 0) end
   local rule = FX[fx]
   if not rule then error(("self.log(%q): you can't log inside %s"):format(name, fx), 0) end
+  local metric = is_metric(value) and value or nil
   local on_step, on_epoch = opts.on_step, opts.on_epoch
+  if metric then
+    if on_step then
+      error(("self.log(%q): a metric object is computed once per epoch: on_step must be false (log a number " ..
+        "for a per-step value)"):format(name), 0)
+    end
+    on_step, on_epoch = false, true
+  end
   if on_step == nil then on_step = rule[1] end
   if on_epoch == nil then on_epoch = rule[2] end
   if on_step and not rule[3] then
@@ -88,27 +110,57 @@ function Results:log(trainer, name, value, opts)
     error(("self.log(%q): on_step and on_epoch are both false: the value would go nowhere"):format(name), 0)
   end
   local reduce = opts.reduce_fx or "mean"
-  value = to_number(name, value)
+  if not metric then value = to_number(name, value) end
   local batch_size = opts.batch_size or trainer._current_batch_size or 1
 
   local e = self.entries[name]
   if not e then
-    e = {name = name, sum = 0, weight = 0, max = -math.huge, min = math.huge}
+    e = {name = name, sum = 0, weight = 0, max = -math.huge, min = math.huge, count = 0}
     self.entries[name] = e
     self.order[#self.order + 1] = name
   end
   e.fx, e.on_step, e.on_epoch, e.reduce = fx, on_step, on_epoch, reduce
   e.prog_bar, e.logger, e.sync_dist = opts.prog_bar == true, opts.logger ~= false, opts.sync_dist == true
-  e.count = (e.count or 0) + 1
+  e.count = e.count + 1
   self.strategy = trainer.strategy
-  e.step_value, e.step_fresh = value, true
-  e.sum = e.sum + value * (reduce == "mean" and batch_size or 1)
-  e.weight = e.weight + batch_size
-  if value > e.max then e.max = value end
-  if value < e.min then e.min = value end
+  if metric then
+    self:_attach_metric(e, metric)
+  else
+    e.metric, e.metric_key, e.metric_value = nil, nil, nil
+    e.step_value, e.step_fresh = value, true
+    e.sum = e.sum + value * (reduce == "mean" and batch_size or 1)
+    e.weight = e.weight + batch_size
+    if value > e.max then e.max = value end
+    if value < e.min then e.min = value end
+  end
   if on_epoch and FX[fx] == EPOCH then
     -- logged in an epoch hook: the epoch value is known now, and monitoring callbacks read it next
     self:_publish_epoch(trainer, e)
+  end
+end
+
+-- A metric object's entry: the object (its latest), and the key its state is saved under (the name
+-- of the first entry that logged its state owner). A state restored from a checkpoint is merged
+-- into the owner when the first entry logs it: the owner then holds the batches done before the
+-- checkpoint and this batch.
+function Results:_attach_metric(e, metric)
+  e.metric = metric
+  e.metric_value = nil
+  local owner = metric.state_owner or metric
+  self.owners = self.owners or {}
+  local key = self.owners[owner]
+  if not key then
+    key = e.metric_key or e.name
+    self.owners[owner] = key
+  end
+  e.metric_key = key
+  local pending = self.pending_states and self.pending_states[key]
+  if pending then
+    self.pending_states[key] = nil
+    if type(owner.merge_state) ~= "function" then
+      error(("self.log(%q): resuming inside an epoch needs the metric object's merge_state(state)"):format(e.name), 0)
+    end
+    owner:merge_state(pending)
   end
 end
 
@@ -128,6 +180,18 @@ end
 -- all batches, as Lightning's), maxima and minima combined. Reduced once per new value: every process
 -- asks for the same values in the same order, as collectives need.
 function Results:_epoch_value(e)
+  if e.metric_key then
+    -- a metric object's compute(); an entry restored from a checkpoint keeps the value saved with it
+    -- until its object is logged again (no batch may be left in the epoch)
+    if e.metric and e.metric_value == nil then
+      local v = e.metric:compute()
+      if type(v) ~= "number" then
+        error(("self.log(%q): the metric object's compute() must return a number, got %s"):format(e.name, type(v)), 0)
+      end
+      e.metric_value = v
+    end
+    return e.metric_value
+  end
   if not (e.sync_dist and self.strategy) then return epoch_value(e, e.sum, e.weight, e.max, e.min) end
   if e.synced_count ~= e.count then
     local s = self.strategy
@@ -194,6 +258,42 @@ function Results:epoch_metrics()
     if e.on_epoch and e.logger then to_log[self:_forked(e, "_epoch")] = self:_epoch_value(e) end
   end
   return to_log
+end
+
+-- ---- the running sums of an epoch, for a checkpoint saved inside it ----
+
+local SAVED_FIELDS = {"name", "fx", "on_step", "on_epoch", "reduce", "prog_bar", "logger", "sync_dist", "count", "sum",
+  "weight", "max", "min", "metric_key", "metric_value"}
+
+--- The epoch's sums so far: {entries = {{name = ..., sum = ..., ...}, ...}, metrics = {key = state}}
+-- (numbers, strings, booleans and what the metric objects' state_dict() returns).
+function Results:state_dict()
+  local entries, states = {}, {}
+  for i, name in ipairs(self.order) do
+    local e, copy = self.entries[name], {}
+    if e.metric then self:_epoch_value(e) end   -- (its value so far, for a resume with no batch left)
+    for _, field in ipairs(SAVED_FIELDS) do copy[field] = e[field] end
+    entries[i] = copy
+  end
+  for key, pending in pairs(self.pending_states or {}) do states[key] = pending end   -- (not logged again yet)
+  for owner, key in pairs(self.owners or {}) do
+    -- (one without state_dict starts again from a resume inside the epoch)
+    if type(owner.state_dict) == "function" then states[key] = owner:state_dict() end
+  end
+  return {entries = entries, metrics = states}
+end
+
+--- Takes back what state_dict() gave (a new Results of the same loop): the sums now, the metric
+-- objects' states when they are logged again.
+function Results:load_state_dict(state)
+  for _, saved in ipairs(state.entries or {}) do
+    local e = {}
+    for _, field in ipairs(SAVED_FIELDS) do e[field] = saved[field] end
+    self.entries[e.name] = e
+    self.order[#self.order + 1] = e.name
+  end
+  self.pending_states = {}
+  for key, s in pairs(state.metrics or {}) do self.pending_states[key] = s end
 end
 
 return Results

@@ -1,5 +1,5 @@
 --- The few file-system operations the Trainer needs. Folders are made by the io bindings
--- (lightning.core.io.mkdirs) when present, by `mkdir -p` otherwise.
+-- (lightning.core.io.mkdirs: mkdir(2) for each missing component, no shell).
 local core = require "lightning.core"
 
 local fs = {}
@@ -19,21 +19,11 @@ function fs.exists(path)
   return core.io.file_type(path) ~= nil
 end
 
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
---- mkdir -p; returns true or nil and a message.
+--- mkdir -p; returns true or nil and a message ("cannot create folder a/b: Permission denied").
 function fs.mkdirs(path)
-  local io_core = core.io
-  if io_core and io_core.mkdirs then
-    local ok, err = pcall(io_core.mkdirs, path)
-    if ok then return true end
-    return nil, tostring(err)
-  end
-  local ok = os.execute("mkdir -p " .. shell_quote(path) .. " 2>/dev/null")
+  local ok, err = pcall(core.io.mkdirs, path)
   if ok then return true end
-  return nil, "cannot create the folder " .. path
+  return nil, (tostring(err):gsub("^lightning%.core%.io%.mkdirs: ", ""))
 end
 
 --- Writes `bytes` bytes to a scratch file in dir, then removes it: a read-only folder, a file in
