@@ -8,7 +8,7 @@
 local L = require "lightning"
 local H = require "helpers"
 local S = require "trainer_standins"
-local output = require "lightning.trainer.output"
+local output = require "lightning.util.output"
 local nn = L.nn
 
 local THREADS = {1, 2, 3, 4}
