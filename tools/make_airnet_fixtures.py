@@ -27,7 +27,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(__file__)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
-from make_nn_fixtures import lua_value, run_layer  # noqa: E402
+from make_nn_fixtures import run_layer, write  # noqa: E402
 from make_model_fixtures import save_safetensors  # noqa: E402
 import airbench_torch as air  # noqa: E402
 
@@ -35,12 +35,7 @@ OUT = os.path.join(HERE, "..", "spec", "fixtures", "nn")
 
 
 def write_lua(name, cases):
-    path = os.path.join(OUT, name + ".lua")
-    with open(path, "w") as f:
-        f.write("-- written by tools/make_airnet_fixtures.py with PyTorch %s; do not edit\nreturn {\n" % torch.__version__)
-        for case_name, case in cases.items():
-            f.write("  %s = %s,\n" % (case_name, lua_value(case)))
-        f.write("}\n")
+    write(name, cases, tool="tools/make_airnet_fixtures.py")
 
 
 def frozen_bn(c):

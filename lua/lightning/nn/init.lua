@@ -7,6 +7,9 @@ nn.Linear = require "lightning.nn.linear"
 nn.Conv2d = require "lightning.nn.conv"
 nn.Dropout = require "lightning.nn.dropout"
 nn.BatchNormReLUMaxPool2d = require "lightning.nn.fused"
+nn.BatchNormAct2d = require "lightning.nn.batchnorm_act"
+nn.MulConstant = require "lightning.nn.mul_constant"
+nn.init = require "lightning.nn.initializers"   -- dirac_, whitening_, patch_covariance
 
 local function merge(t) for k, v in pairs(t) do nn[k] = v end end
 merge(require "lightning.nn.batchnorm")
