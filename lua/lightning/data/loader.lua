@@ -7,6 +7,9 @@
 -- last batch seen stays valid after a break). Other data sets (Lua tables, Lua transforms) load on the
 -- calling thread. The shuffle order and augmentation come from the global generator (L.manual_seed)
 -- unless seed is given, are redrawn at each iter() (each epoch), and do not depend on num_workers.
+-- loader:set_epoch(e) makes the next iter() epoch e (PyTorch's sampler.set_epoch; the Trainer calls it
+-- with its current epoch): the epoch seeds the order when seed is given, and transforms such as the
+-- alternating flip see it.
 local L = require "lightning"
 local U = require "lightning.data.util"
 local Dataset = require "lightning.data.dataset"
@@ -69,9 +72,17 @@ function DataLoader:__tostring()
     tostring(self.shuffle), self.num_workers, self._c and "" or ", on the Lua thread")
 end
 
+--- The epoch the next iter() runs (epochs count from 0, one per iter()).
+function DataLoader:set_epoch(epoch)
+  if math.type(epoch) ~= "integer" or epoch < 0 then
+    U.fail(fname .. ":set_epoch", "epoch must be a non-negative integer, got %s", U.describe(epoch))
+  end
+  self._epoch = epoch
+end
+
 -- The input and target of sample i of a Lua data set (or a Dataset with Lua transforms).
-local function lua_sample(ds, i, aug_seed)
-  if Dataset.is_dataset(ds) then return ds:load(i, aug_seed) end
+local function lua_sample(ds, i, aug_seed, epoch)
+  if Dataset.is_dataset(ds) then return ds:load(i, aug_seed, epoch) end
   local s = ds[i]
   if type(s) ~= "table" then U.fail(fname, "dataset[%d] must be a table {input = tensor, target = class}, got %s", i, U.describe(s)) end
   local input, target = s.input or s[1], s.target or s[2]
@@ -83,8 +94,9 @@ end
 local function lua_iter(self)
   local ds, bs = self.dataset, self.batch_size
   local n = #ds
-  local order, aug_seed = core.epoch_plan(n, self.shuffle, self.seed, self._epoch)
-  self._epoch = self._epoch + 1
+  local epoch = self._epoch
+  local order, aug_seed = core.epoch_plan(n, self.shuffle, self.seed, epoch)
+  self._epoch = epoch + 1
   local nbatches = #self
   local b = 0
   return function()
@@ -95,7 +107,7 @@ local function lua_iter(self)
     local targets = {}
     for j = 1, count do
       local idx = order[first + j]
-      local x, y = lua_sample(ds, idx, aug_seed)
+      local x, y = lua_sample(ds, idx, aug_seed, epoch)
       if not L.is_tensor(x) then U.fail(fname, "sample %d: input must be a tensor, got %s", idx, U.describe(x)) end
       if type(y) ~= "number" then U.fail(fname, "sample %d: target must be a class number, got %s", idx, U.describe(y)) end
       if not input then
@@ -119,7 +131,8 @@ end
 function DataLoader:iter()
   if not self._c then return lua_iter(self) end
   local c = self._c
-  local gen = c:start(self.shuffle, self.seed)
+  local gen = c:start(self.shuffle, self.seed, self._epoch)
+  self._epoch = self._epoch + 1
   local i = 0
   local function stop() c:stop(gen) end
   -- to-be-closed by the generic for (break, error or end); collected otherwise

@@ -157,6 +157,7 @@ local function run_epoch(trainer)
       resume = nil
     end
   end
+  if trainer.train_dataloader.set_epoch then trainer.train_dataloader:set_epoch(trainer.current_epoch) end
   if n > skip then
     for batch_idx, batch in trainer.train_dataloader:iter() do
       if batch_idx > skip then
