@@ -181,3 +181,24 @@ describe("F.hflip and F.shift on batches (test-time augmentation)", function()
     assert.matches(fn .. "hflip", H.error_of(F.hflip, "x"))
   end)
 end)
+
+describe("ImageDataModule for the airbench recipe", function()
+  it("val_split = 1 trains on every image in the files' order and has no validation loader", function()
+    local dir = D.make_cifar(H.tmpdir() .. "/cifar", PER_FILE)
+    local dm = L.data.ImageDataModule{dataset = "cifar10", data_root = dir, records_per_file = PER_FILE, batch_size = 32,
+      val_split = 1, augmentation = "flip_translate", drop_last = true, num_workers = 0, seed = 7}
+    dm:setup("fit")
+    assert.equal(100, #dm.train_set)
+    assert.is_nil(dm.val_set)
+    assert.is_nil(dm:val_dataloader())
+    assert.equal(3, #dm:train_dataloader())   -- drop_last: 3 batches of 32
+    local raw = L.data.CIFAR10{root = dir, records_per_file = PER_FILE}
+    assert.equal(raw[1].target, dm.train_set[1].target)
+    assert.equal(raw[100].target, dm.train_set[100].target)
+    assert.matches("AlternatingHorizontalFlip%(seed=7%)", tostring(dm.train_set.transform))
+    assert.matches("RandomCrop%(size={32, 32}, padding={2, 2, 2, 2}%)", tostring(dm.train_set.transform))
+    dm:setup("test")
+    assert.equal(PER_FILE, #dm.test_set)   -- the test file, not a split
+    H.rmdir(dir:match("^(.*)/cifar$"))
+  end)
+end)

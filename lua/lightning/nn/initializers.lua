@@ -42,19 +42,36 @@ end
 -- Columns per matrix product: each product's float32 sums stay short, and the parts add up in double.
 local BLOCK = 8192
 
---- The second moment of the kh x kw patches (stride 1, no padding) of images (N, C, H, W), or of a list
--- of such batches: E[p p^T] over every patch p, its entries ordered (channel, row, column) as a
--- convolution weight's; not centred, as airbench computes it. A (C kh kw) x (C kh kw) float32 tensor,
--- summed in double precision.
+-- The batches of images: a tensor, a list of tensors, or a loader (loader:iter() yielding batch.input).
+local function each_batch(fname, images)
+  if L.is_tensor(images) then images = {images} end
+  if type(images) == "table" and type(images.iter) == "function" then
+    local step, state, first = images:iter()
+    local bi = 0
+    return function()
+      local i, batch = step(state, first)
+      first = i
+      if i == nil then return nil end
+      bi = bi + 1
+      return bi, batch.input
+    end
+  end
+  if type(images) ~= "table" or #images == 0 then
+    options.fail(fname, "expected images (N, C, H, W), a list of such batches or a loader of them, got %s",
+      options.describe(images))
+  end
+  return ipairs(images)
+end
+
+--- The second moment of the kh x kw patches (stride 1, no padding) of images (N, C, H, W), of a list of
+-- such batches or of a loader's batches: E[p p^T] over every patch p, its entries ordered (channel, row,
+-- column) as a convolution weight's; not centred, as airbench computes it. A (C kh kw) x (C kh kw)
+-- float32 tensor, summed in double precision.
 function init.patch_covariance(images, kh, kw)
   local fname = "nn.init.patch_covariance"
-  local batches = L.is_tensor(images) and {images} or images
-  if type(batches) ~= "table" or #batches == 0 then
-    options.fail(fname, "expected images (N, C, H, W) or a list of such batches, got %s", options.describe(images))
-  end
   local c, conv, k
   local sums, count = {}, 0
-  for bi, x in ipairs(batches) do
+  for bi, x in each_batch(fname, images) do
     if not L.is_tensor(x) or x:dim() ~= 4 then
       options.fail(fname, "batch %d must be an (N, C, H, W) tensor, got %s", bi,
         L.is_tensor(x) and tostring(x:size()) or options.describe(x))
@@ -82,6 +99,7 @@ function init.patch_covariance(images, kh, kw)
     end
     count = count + m
   end
+  if count == 0 then options.fail(fname, "the loader gave no images") end
   for i = 1, #sums do sums[i] = sums[i] / count end
   return L.tensor(sums):view(k, k)
 end
@@ -91,7 +109,8 @@ end
 -- eigenvalue, each scaled by 1 / sqrt(eigenvalue + eps), and the rest their negatives. An
 -- eigenvector's sign is arbitrary (L.eigh fixes one); with both w and -w among the filters the layer is
 -- the same up to the order of its filters whichever sign is chosen. images: (N, C, H, W), or a list of
--- such batches (airbench: the first 5000 training images, normalised, without augmentation).
+-- such batches, or a loader of them (airbench: the first 5000 training images, normalised, without
+-- augmentation).
 function init.whitening_(w, images, opts)
   local fname = "nn.init.whitening_"
   check_weight(fname, w)
