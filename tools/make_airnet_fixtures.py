@@ -128,30 +128,10 @@ def train_steps():
     for k, v in model.state_dict().items():
         tensors["init." + k] = v.clone()
 
-    momentum = 0.85
-    scale = 1024 * (1 + 1 / (1 - momentum))
-    lr, wd = 11.5 / scale, 0.0153 * batch / scale
-    lr_bias = lr * 64
-    norm_biases = [p for n, p in model.named_parameters() if "norm" in n and p.requires_grad]
-    others = [p for n, p in model.named_parameters() if "norm" not in n and p.requires_grad]
-    opt = torch.optim.SGD([{"params": norm_biases, "lr": lr_bias, "weight_decay": wd / lr_bias},
-                           {"params": others, "lr": lr, "weight_decay": wd / lr}], momentum=momentum, nesterov=True)
-
-    def lr_factor(step):
-        warm = int(total_steps * 0.23)
-        if step < warm:
-            return 0.2 + 0.8 * step / warm
-        return 1.0 + (0.07 - 1.0) * (step - warm) / (total_steps - warm)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    opt = air.make_optimizer(model, batch)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: air.lr_factor(step, total_steps))
     crit = nn.CrossEntropyLoss(label_smoothing=0.2, reduction="sum")
-    ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
-
-    def lookahead(decay):
-        with torch.no_grad():
-            for k, v in model.state_dict().items():
-                if k in ema:
-                    ema[k].lerp_(v, 1 - decay)
-                    v.copy_(ema[k])
+    lookahead = air.Lookahead(model).update
 
     step, epoch, lrs = 0, 0, []
     model.train()

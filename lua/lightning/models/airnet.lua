@@ -32,35 +32,18 @@ local Lookahead = require "lightning.callbacks.lookahead"
 local F = T.functional
 local BatchNorm = nn.BatchNorm2d.super
 
---- A module that runs its children in the order they were added, under their names (PyTorch's
--- nn.Sequential over an OrderedDict): the state-dict names are the children's names.
-local Chain = class("Chain", nn.Module)
-
-function Chain:__init()
-  nn.Module.__init(self)
-  self._steps = {}
-end
+--- nn.Sequential with named children (PyTorch's nn.Sequential over an OrderedDict): it runs them in the
+-- order they were added, and the state-dict names are their names.
+local Chain = class("Chain", nn.Sequential)
 
 function Chain:add(name, m)
+  local list = rawget(self, "_list")
+  list[#list + 1] = m
   self:add_module(name, m)
-  self._steps[#self._steps + 1] = m
   return m
 end
 
-function Chain:forward(x)
-  for _, m in ipairs(self._steps) do x = m:forward(x) end
-  self.output = x
-  return x
-end
-
-function Chain:backward(input, grad_output)
-  local steps = self._steps
-  steps[1].needs_input_grad = self.needs_input_grad ~= false
-  local g = grad_output
-  for i = #steps, 1, -1 do g = steps[i]:backward(i > 1 and steps[i - 1].output or input, g) end
-  self.grad_input = g
-  return g
-end
+Chain.__tostring = nn.Module.__tostring
 
 local AirNet = class("AirNet", ImageClassifier)
 
@@ -127,11 +110,11 @@ function AirNet:__init(opts)
   s = (s - 3) // 3 + 1
   if s < 1 then options.fail("AirNet", "image_size must be at least 30, got %d", size) end
 
-  local whiten = self:add_module("whiten", nn.Conv2d(c, 2 * c * 4, 2))
+  rawset(self, "_list", {})                      -- the layers in order, run as an nn.Sequential runs them
+  local function step(name, m) return Chain.add(self, name, m) end
+  local whiten = step("whiten", nn.Conv2d(c, 2 * c * 4, 2))
   whiten.weight.requires_grad = false            -- fixed by init_whitening
-  whiten.needs_input_grad = false                -- the images need no gradient
-  self._steps = {whiten}
-  local function step(name, m) self:add_module(name, m) self._steps[#self._steps + 1] = m end
+  self.needs_input_grad = false                  -- the images need no gradient
   step("whiten_gelu", nn.GELU())
   step("block1", block(2 * c * 4, widths[1], hp))
   step("block2", block(widths[1], widths[2], hp))
@@ -148,15 +131,12 @@ AirNet.load_from_checkpoint = require("lightning.models.from_checkpoint").bind(A
 
 function AirNet:forward(x)
   util.check_input("AirNet:forward", x, {4})
-  for _, m in ipairs(self._steps) do x = m:forward(x) end
-  self.output = x
-  return x
+  return nn.Sequential.forward(self, x)
 end
 
 function AirNet:backward(x, grad_output)
-  local steps, g = self._steps, grad_output
-  for i = #steps, 1, -1 do g = steps[i]:backward(i > 1 and steps[i - 1].output or x, g) end
-  return g
+  util.check_grad("AirNet:backward", grad_output)
+  return nn.Sequential.backward(self, x, grad_output)
 end
 
 --- Weights loaded from elsewhere include the whitening layer's: fit does not compute it again.
