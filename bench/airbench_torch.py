@@ -89,6 +89,43 @@ def init_whitening(layer, images, eps=5e-4):
         layer.bias.zero_()
 
 
+def make_optimizer(model, batch, momentum=0.85):
+    """The paper's hyperparameters in its decoupled form: lr 11.5 and weight decay 0.0153 per 1024
+    examples, momentum 0.85 (Nesterov), BatchNorm biases at 64x the learning rate, summed loss."""
+    scale = 1024 * (1 + 1 / (1 - momentum))
+    lr, wd = 11.5 / scale, 0.0153 * batch / scale
+    lr_bias = lr * 64
+    norm_biases = [p for n, p in model.named_parameters() if "norm" in n and p.requires_grad]
+    others = [p for n, p in model.named_parameters() if "norm" not in n and p.requires_grad]
+    return torch.optim.SGD([{"params": norm_biases, "lr": lr_bias, "weight_decay": wd / lr_bias},
+                            {"params": others, "lr": lr, "weight_decay": wd / lr}],
+                           momentum=momentum, nesterov=True)
+
+
+def lr_factor(step, total_steps):
+    """Triangular: 0.2 -> 1 over the first 23 %, then down to 0.07."""
+    warm = int(total_steps * 0.23)
+    if step < warm:
+        return 0.2 + 0.8 * step / warm
+    return 1.0 + (0.07 - 1.0) * (step - warm) / (total_steps - warm)
+
+
+class Lookahead:
+    """Lookahead-style averaging: every 5 steps the weights move to an average that trails them by a
+    decay growing as (step / total)^3 up to 0.95^5; the last step takes the average (decay 1)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    def update(self, decay):
+        with torch.no_grad():
+            for k, v in self.model.state_dict().items():
+                if k in self.ema:
+                    self.ema[k].lerp_(v, 1 - decay)
+                    v.copy_(self.ema[k])
+
+
 def translate_batch(padded, pad, gen):
     """Random crops of 32x32 out of images padded by `pad` on each side (reflection)."""
     n = padded.shape[0]
@@ -147,38 +184,12 @@ def main():
 
     model = AirNet().to(memory_format=torch.channels_last)
     init_whitening(model.whiten, x_train[:5000])
-    # The paper's hyperparameters in its decoupled form: lr 11.5 and weight decay 0.0153 per 1024
-    # examples, momentum 0.85 (Nesterov), BatchNorm biases at 64x the learning rate, summed loss.
-    momentum = 0.85
-    scale = 1024 * (1 + 1 / (1 - momentum))
-    lr, wd = 11.5 / scale, 0.0153 * a.batch / scale
-    lr_bias = lr * 64
-    norm_biases = [p for n, p in model.named_parameters() if "norm" in n and p.requires_grad]
-    others = [p for n, p in model.named_parameters() if "norm" not in n and p.requires_grad]
-    opt = torch.optim.SGD([{"params": norm_biases, "lr": lr_bias, "weight_decay": wd / lr_bias},
-                           {"params": others, "lr": lr, "weight_decay": wd / lr}],
-                          momentum=momentum, nesterov=True)
+    opt = make_optimizer(model, a.batch)
     steps_per_epoch = len(x_train) // a.batch
     total_steps = math.ceil(steps_per_epoch * a.epochs) if not a.steps else a.steps
-
-    def lr_factor(step):   # triangular: 0.2 -> 1 over the first 23 %, then down to 0.07
-        warm = int(total_steps * 0.23)
-        if step < warm:
-            return 0.2 + 0.8 * step / warm
-        return 1.0 + (0.07 - 1.0) * (step - warm) / (total_steps - warm)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total_steps))
     crit = nn.CrossEntropyLoss(label_smoothing=0.2, reduction="sum")
-
-    # Lookahead-style averaging: every 5 steps the weights move to an average that trails them by a
-    # decay growing as (step / total)^3 up to 0.95^5; the last step takes the average.
-    ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
-
-    def lookahead(decay):
-        with torch.no_grad():
-            for k, v in model.state_dict().items():
-                if k in ema:
-                    ema[k].lerp_(v, 1 - decay)
-                    v.copy_(ema[k])
+    lookahead = Lookahead(model).update
 
     # Alternating flip: each image is flipped at random once, then the whole set is flipped every
     # other epoch; translation by up to 2 pixels with reflection padding.

@@ -6,6 +6,10 @@
 --   lua examples/train.lua --cifar10 --resume last      continue the last run (or --resume <checkpoint>)
 --   lua examples/train.lua --cifar10 --nproc 2          data-parallel: 2 processes under mpirun, one thread
 --                                                       each, --batch_size per process (docs/distributed.md)
+--   lua examples/train.lua --cifar10 --recipe airbench94 --precision bf16-mixed
+--                                                       airbench's network and recipe (L.models.AirNet): all
+--                                                       50,000 training images, 9.9 epochs at batch 1024, the
+--                                                       test set with test-time augmentation at the end
 -- Writes <output_dir>/<experiment_name>/version_N/, one version per run as Lightning lays it out:
 -- checkpoints/ (the top 3 by --monitor and last.safetensors), TensorBoard events, metrics.csv,
 -- hparams.yaml and plots/ (metrics.png, confusion_matrix.png, samples.png). --resume last continues
@@ -54,7 +58,8 @@ local function build_parser()
   p:option("--batch_size", "Batch size.", "32"):convert(tonumber)
   p:option("--val_split", "Share of the training data used for training (the rest validates).", "0.8"):convert(tonumber)
   p:option("--num_workers", "Data loading threads.", "2"):convert(tonumber)
-  p:option("--augmentation", "Training augmentation.", "crop_flip"):choices({"crop_flip", "flip_rotate_jitter", "none"})
+  p:option("--augmentation", "Training augmentation.", "crop_flip"):choices({"crop_flip", "flip_rotate_jitter",
+    "flip_translate", "none"})
   -- model and optimization
   p:option("--max_epochs", "Maximum number of epochs.", "50"):convert(tonumber)
   p:option("--learning_rate", "Learning rate.", "0.001"):convert(tonumber)
@@ -68,6 +73,10 @@ local function build_parser()
   p:option("--accumulate_grad_batches", "Accumulate gradients over this many batches.", "1"):convert(tonumber)
   p:option("--precision", "Numeric precision: 32 (float32) or bf16-mixed (bf16 compute, float32 weights; " ..
     "Lightning's names, also 32-true and bf16).", "32")
+  p:option("--recipe", "A recipe of the model zoo instead of the reference model: airbench94 (L.models.AirNet, "
+    .. "Keller Jordan's airbench: --batch_size 1024, --max_epochs 9.9 (a fraction of an epoch allowed), every training "
+    .. "image trains (no validation), flip + translate augmentation, Nesterov SGD with its schedule and weight "
+    .. "averaging, the test set with test-time augmentation at the end; options given on the command line win)."):choices({"airbench94"})
   -- callbacks
   p:option("--early_stopping_patience", "Epochs without improvement before stopping.", "10"):convert(tonumber)
   p:option("--min_delta", "Smallest change that counts as an improvement.", "0"):convert(tonumber)
@@ -105,15 +114,42 @@ local function integer(args, name, min)
   if v ~= nil then args[name] = math.tointeger(v) end
 end
 
+-- The recipes' defaults, for the options the command line leaves out.
+local RECIPES = {
+  airbench94 = {batch_size = 1024, max_epochs = 9.9, num_workers = 2, learning_rate = 11.5, weight_decay = 0.0153,
+    momentum = 0.85, label_smoothing = 0.2, experiment_name = "airbench94", save_top_k = 0, val_split = 1,
+    augmentation = "flip_translate"},
+}
+
+-- Whether --name was given on the command line (as "--name v" or "--name=v").
+local function given(name)
+  for _, word in ipairs(arg or {}) do
+    if word == "--" .. name or word:sub(1, #name + 3) == "--" .. name .. "=" then return true end
+  end
+  return false
+end
+
+local function apply_recipe(args)
+  local defaults = RECIPES[args.recipe]
+  if not defaults then return end
+  for k, v in pairs(defaults) do
+    if not given(k) then args[k] = v end
+  end
+end
+
 local function check_args(args)
   local chosen = (args.cifar10 and 1 or 0) + (args.fashion_mnist and 1 or 0) + (args.data_dir and 1 or 0)
   if chosen == 0 then error("choose the data: --cifar10, --fashion_mnist or --data_dir <folder>", 0) end
   if chosen > 1 then error("choose one data set: --cifar10, --fashion_mnist and --data_dir exclude each other", 0) end
-  for name, min in pairs({batch_size = 1, num_workers = 0, max_epochs = 1, accumulate_grad_batches = 1,
-    early_stopping_patience = 0, save_top_k = -1, seed = 0, num_threads = 1, image_size = 16,
-    check_val_every_n_epoch = 1}) do
-    integer(args, name, min)
+  if args.recipe and not args.cifar10 then error("--recipe airbench94 trains on CIFAR-10: add --cifar10", 0) end
+  if args.recipe and not (args.max_epochs > 0) then
+    error(("--max_epochs must be positive, got %s"):format(tostring(args.max_epochs)), 0)
   end
+  local integers = {batch_size = 1, num_workers = 0, max_epochs = 1, accumulate_grad_batches = 1,
+    early_stopping_patience = 0, save_top_k = -1, seed = 0, num_threads = 1, image_size = 16,
+    check_val_every_n_epoch = 1}
+  if args.recipe then integers.max_epochs = nil end   -- (a recipe counts steps: 9.9 epochs are 476 of them)
+  for name, min in pairs(integers) do integer(args, name, min) end
   if args.image_size and args.image_size % 16 ~= 0 then
     error(("--image_size must be a multiple of 16 (the network pools four times), got %d"):format(args.image_size), 0)
   end
@@ -173,7 +209,8 @@ local function data_module(args)
   return L.data.ImageDataModule{dataset = dataset, data_dir = args.data_dir, data_root = root,
     image_size = size, batch_size = args.batch_size, num_workers = args.num_workers, val_split = args.val_split,
     seed = args.seed, augmentation = args.augmentation, augment = args.augmentation ~= "none", debug = not args.quiet,
-    download = dataset == "cifar10" and not args.no_download, output = say}, size, dataset
+    download = dataset == "cifar10" and not args.no_download, output = say, drop_last = args.recipe ~= nil},
+    size, dataset
 end
 
 local trainer   -- (for the traceback of a failed run)
@@ -190,8 +227,75 @@ local function launch_processes(args)
   if L.distributed.rank() ~= 0 then output.set(function() end) end
 end
 
+-- Prints each epoch's wall time, the time since the start and the training metrics (after the module's
+-- epoch hook has logged them).
+local RecipeClock = L.class("RecipeClock", L.Callback)
+RecipeClock.is_monitoring_callback = true
+function RecipeClock:__init(started) self.started = started end
+function RecipeClock:on_train_epoch_start() self.epoch_started = L.now() end
+function RecipeClock:on_train_epoch_end(trainer)
+  local m, now = trainer.callback_metrics, L.now()
+  say(("epoch %d: %.1f s, %.1f s since the start, step %d, train_loss %.4f, train_acc %.4f"):format(
+    trainer.current_epoch, now - self.epoch_started, now - self.started, trainer.global_step,
+    m.train_loss_epoch or m.train_loss or 0 / 0, m.train_acc or 0 / 0))
+end
+
+-- The batches per epoch the trainer will take: the loader's (drop_last) within --limit_train_batches.
+local function batches_per_epoch(args, dm)
+  local n = #dm.train_set // args.batch_size
+  local limit = args.limit_train_batches
+  if math.type(limit) == "integer" then return math.min(n, limit) end
+  if limit then return math.floor(n * limit) end
+  return n
+end
+
+--- --recipe airbench94: L.models.AirNet trained on every training image for --max_epochs (9.9: a
+-- number of steps, ceil(48 x 9.9) = 476 at batch 1024, as bench/airbench_torch.py counts them), no
+-- validation, then the test set with test-time augmentation.
+local function train_recipe(args, dm, size, dataset)
+  local started = L.now()
+  local model = L.models.AirNet{num_classes = dm.num_classes, in_channels = dm.in_channels, image_size = size,
+    learning_rate = args.learning_rate, weight_decay = args.weight_decay, momentum = args.momentum,
+    label_smoothing = args.label_smoothing, batch_size = args.batch_size}
+  model:save_hyperparameters(run_config(args, dataset, size))
+  local per_epoch = batches_per_epoch(args, dm)
+  local max_steps = math.ceil(per_epoch * args.max_epochs)
+  say(("%s: %d steps (%d per epoch x %g epochs) of batch %d on all %d training images; no validation; "
+    .. "the test set with test-time augmentation at the end"):format(args.recipe, max_steps, per_epoch, args.max_epochs,
+    args.batch_size, #dm.train_set))
+  local logs = args.output_dir
+  local tensorboard = L.loggers.TensorBoardLogger{save_dir = logs, name = args.experiment_name}
+  local csv = L.loggers.CSVLogger{save_dir = logs, name = args.experiment_name, version = tensorboard.version}
+  local plots = tensorboard.log_dir .. "/plots"
+  local callbacks = {
+    -- in the logger's version folder: <output_dir>/<experiment_name>/version_N/checkpoints
+    L.callbacks.ModelCheckpoint{save_top_k = args.save_top_k, save_last = true},
+    L.callbacks.LearningRateMonitor{logging_interval = "step"},
+    RecipeClock(started),
+    L.plot.PlotCallback{dirpath = plots},
+  }
+  if args.no_progress_bar then
+    callbacks[#callbacks + 1] = L.callbacks.ProgressBar{terminal = false, log_every_n_steps = math.maxinteger}
+  end
+  trainer = L.Trainer{max_epochs = math.ceil(args.max_epochs), max_steps = max_steps, default_root_dir = args.output_dir,
+    callbacks = callbacks, logger = {tensorboard, csv}, precision = args.precision, deterministic = true,
+    limit_train_batches = args.limit_train_batches, limit_test_batches = args.limit_test_batches,
+    fast_dev_run = args.fast_dev_run}
+  trainer:fit(model, dm, {ckpt_path = args.resume})
+  local trained = L.now()
+  local result = trainer:test(model, dm)[1]
+  local finished = L.now()
+  say(RULE)
+  say(("Training: %d steps in %.1f s; test with test-time augmentation (tta=%d): %.1f s; total %.1f s"):format(
+    trainer.global_step, trained - started, model.hparams.tta, finished - trained, finished - started))
+  say(("Final test accuracy with TTA: %.4f"):format(result.test_acc or 0 / 0))
+  say(("Logs: %s (tensorboard --logdir %s); plots: %s"):format(tensorboard.log_dir, logs, plots))
+  say(RULE)
+end
+
 local function main(args)
   launch_processes(args)
+  apply_recipe(args)
   check_args(args)
   L.manual_seed(args.seed)
   if args.num_threads then L.set_num_threads(args.num_threads) end
@@ -204,6 +308,7 @@ local function main(args)
     error((tostring(err):gsub(download.DOWNLOAD_HINT:gsub("%p", "%%%0"), "leave out --no_download to fetch them")), 0)
   end
   dm:setup("fit")
+  if args.recipe then return train_recipe(args, dm, size, dataset) end
   local model = L.models.BasicImageClassifier{num_classes = dm.num_classes, in_channels = dm.in_channels,
     image_size = size, dropout_rate = args.dropout_rate, learning_rate = args.learning_rate,
     weight_decay = args.weight_decay, optimizer = args.optimizer, momentum = args.momentum,

@@ -142,9 +142,9 @@ describe("data: ImageDataModule", function()
     local F = "lightning.data.ImageDataModule: "
     D.fails_with(F .. 'dataset must be "cifar10", "fashion_mnist", "mnist" or "folder"', L.data.ImageDataModule, {dataset = "imagenet"})
     D.fails_with(F .. "a folder data set needs data_dir", L.data.ImageDataModule, {dataset = "folder"})
-    D.fails_with(F .. "val_split is the training share and must lie strictly between 0 and 1, got 1.5",
+    D.fails_with(F .. "val_split is the training share and must lie in (0, 1] (1: every image trains, no validation), got 1.5",
       L.data.ImageDataModule, {val_split = 1.5})
-    D.fails_with(F .. "augmentation must be crop_flip, flip_rotate_jitter or none, got \"autoaugment\"",
+    D.fails_with(F .. "augmentation must be crop_flip, flip_rotate_jitter, flip_translate or none, got \"autoaugment\"",
       L.data.ImageDataModule, {augmentation = "autoaugment"})
     D.fails_with(F .. "unknown option 'batchsize'", L.data.ImageDataModule, {batchsize = 3})
     D.fails_with(F .. "CIFAR-10 has 3 channel(s); channels = 1 applies to folders only", L.data.ImageDataModule, {channels = 1})

@@ -24,6 +24,8 @@ local cases = {
   {name = "BatchNorm1d", make = function() return nn.BatchNorm1d(3) end, x = {4, 3}, x2 = {5, 3}, g2 = {5, 3}, bad = {1, 3}},
   {name = "BatchNorm2d", make = function() return nn.BatchNorm2d(3) end,
    x = {2, 3, 4, 4}, x2 = {2, 3, 2, 2}, g2 = {2, 3, 2, 2}, bad = {1, 3, 1, 1}},
+  {name = "BatchNormAct2d", make = function() return nn.BatchNormAct2d(3, {activation = "gelu"}) end,
+   x = {2, 3, 4, 4}, x2 = {2, 3, 2, 2}, g2 = {2, 3, 2, 2}, bad = {1, 3, 1, 1}},
   {name = "BatchNormReLUMaxPool2d", make = function() return nn.BatchNormReLUMaxPool2d(nn.BatchNorm2d(3)) end,
    x = {2, 3, 4, 4}, x2 = {2, 3, 2, 2}, g2 = {2, 3, 1, 1}, bad = {2, 3, 1, 1}},
   {name = "ReLU", make = function() return nn.ReLU() end, x = {2, 3}, x2 = {3, 3}, g2 = {3, 3}},

@@ -8,23 +8,9 @@ local nn = L.nn
 local function T(f) return L.tensor(f.data):view(f.shape) end
 local function fixtures(name) return dofile("spec/fixtures/nn/" .. name .. ".lua") end
 
+local B = require "bf16_helpers"
 local info = L.info().mixed_precision
-local bf16_runs = info ~= nil and info.bf16_supported
-local function needs_bf16(name, fn)
-  if bf16_runs then it(name, fn) else pending(name .. " (no bf16 kernels in this build or on this CPU)") end
-end
-
--- A channels-last bf16 copy of x (N, C, H, W): what a bf16 convolution hands the next layer.
-local function channels_last_bf16(x) return x:permute(1, 3, 4, 2):contiguous():bfloat16():permute(1, 4, 2, 3) end
-
--- bf16 keeps 8 significant bits: results within a few of its steps of the float32 ones, relative
--- to the largest magnitude (the sums of a convolution or BatchNorm add up rounding).
-local function assert_bf16_close(got, want, what, tol)
-  got, want = got:float(), want:float()
-  local scale = math.max(want:clone():abs():max(), 1e-6)   -- (abs works in place)
-  local d = (got - want):abs():max() / scale
-  assert(d <= (tol or 0.02), ("%s: max difference %.3g of the largest value exceeds %.3g"):format(what, d, tol or 0.02))
-end
+local needs_bf16, channels_last_bf16, assert_bf16_close = B.needs_bf16(it, pending), B.channels_last, B.assert_close
 
 describe("bfloat16 tensors", function()
   it("round to nearest even, keep NaN, infinities and signed zeros", function()

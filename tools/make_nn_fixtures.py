@@ -34,10 +34,10 @@ def lua_value(v):
     raise TypeError(type(v))
 
 
-def write(name, cases):
+def write(name, cases, tool="tools/make_nn_fixtures.py"):
     path = os.path.join(OUT, name + ".lua")
     with open(path, "w") as f:
-        f.write("-- written by tools/make_nn_fixtures.py with PyTorch %s; do not edit\nreturn {\n" % torch.__version__)
+        f.write("-- written by %s with PyTorch %s; do not edit\nreturn {\n" % (tool, torch.__version__))
         for case_name, case in cases.items():
             f.write("  %s = %s,\n" % (case_name, lua_value(case)))
         f.write("}\n")

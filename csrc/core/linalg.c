@@ -1,5 +1,8 @@
 #include "linalg.h"
 
+#include <math.h>
+#include <stdlib.h>
+
 #include "blas.h"
 #include "parallel.h"
 #include "tensor_math.h"
@@ -179,4 +182,102 @@ int lt_matmul(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_error *
     }
     return lt_fail(err, "unsupported operand dimensions %s @ %s (1-D, 2-D and 3-D operands are supported)",
                    lt_shape_str(a, x, sizeof x), lt_shape_str(b, y, sizeof y));
+}
+
+/* ---- symmetric eigendecomposition (cyclic Jacobi) ---- */
+
+/* Zeroes a[p][q] (and a[q][p]) of the symmetric n x n matrix a by the rotation J in the (p, q) plane:
+ * a = J^T a J, v = v J (Golub & Van Loan, Algorithm 8.5.1, sym.schur2). */
+static void jacobi_rotate(double *a, double *v, int64_t n, int64_t p, int64_t q) {
+    double apq = a[p * n + q];
+    if (apq == 0) return;
+    double tau = (a[q * n + q] - a[p * n + p]) / (2 * apq);
+    double t = (tau >= 0 ? 1.0 : -1.0) / (fabs(tau) + sqrt(1 + tau * tau));
+    double c = 1 / sqrt(1 + t * t), s = t * c;
+    for (int64_t k = 0; k < n; k++) {         /* columns p and q */
+        double akp = a[k * n + p], akq = a[k * n + q];
+        a[k * n + p] = c * akp - s * akq;
+        a[k * n + q] = s * akp + c * akq;
+    }
+    for (int64_t k = 0; k < n; k++) {         /* rows p and q */
+        double apk = a[p * n + k], aqk = a[q * n + k];
+        a[p * n + k] = c * apk - s * aqk;
+        a[q * n + k] = s * apk + c * aqk;
+    }
+    a[p * n + q] = a[q * n + p] = 0;
+    for (int64_t k = 0; k < n; k++) {         /* the eigenvectors' columns p and q */
+        double vkp = v[k * n + p], vkq = v[k * n + q];
+        v[k * n + p] = c * vkp - s * vkq;
+        v[k * n + q] = s * vkp + c * vkq;
+    }
+}
+
+static double off_diagonal_norm2(const double *a, int64_t n) {
+    double off = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++)
+            if (i != j) off += a[i * n + j] * a[i * n + j];
+    return off;
+}
+
+int lt_eigh(lt_tensor *values, lt_tensor *vectors, const lt_tensor *a, lt_error *err) {
+    char s[160];
+    if (a->ndim != 2 || a->size[0] != a->size[1])
+        return lt_fail(err, "expected a square matrix, got %s", lt_shape_str(a, s, sizeof s));
+    int64_t n = a->size[0];
+    if (n > LT_EIGH_MAX_N)
+        return lt_fail(err, "the matrix is %lldx%lld; this Jacobi solver is for matrices up to %dx%d",
+                       (long long)n, (long long)n, LT_EIGH_MAX_N, LT_EIGH_MAX_N);
+    lt_tensor src = {0};
+    if (lt_contiguous(&src, a, err)) return -1;
+    const float *x = n ? lt_data(&src) : NULL;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j <= i; j++)
+            if (!isfinite(x[i * n + j])) {
+                lt_tensor_release(&src);
+                return lt_fail(err, "the matrix has a non-finite value at (%lld, %lld)", (long long)i + 1, (long long)j + 1);
+            }
+    int64_t vsize[1] = {n}, msize[2] = {n, n};
+    double *w = calloc((size_t)(2 * n * n + 1), sizeof(double));
+    int64_t *order = calloc((size_t)(n + 1), sizeof(int64_t));
+    int rc = -1;
+    if (!w || !order) {
+        lt_fail(err, "out of memory");
+        goto done;
+    }
+    double *m = w, *v = w + n * n;
+    double norm2 = 0;
+    for (int64_t i = 0; i < n; i++) {         /* the lower triangle, mirrored */
+        for (int64_t j = 0; j <= i; j++) {
+            m[i * n + j] = m[j * n + i] = x[i * n + j];
+            norm2 += (i == j ? 1.0 : 2.0) * m[i * n + j] * m[i * n + j];
+        }
+        v[i * n + i] = 1;
+    }
+    /* quadratic convergence: a handful of sweeps reach double rounding; 100 is a safety bound */
+    for (int sweep = 0; sweep < 100 && off_diagonal_norm2(m, n) > 1e-30 * norm2; sweep++)
+        for (int64_t p = 0; p < n - 1; p++)
+            for (int64_t q = p + 1; q < n; q++) jacobi_rotate(m, v, n, p, q);
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    for (int64_t i = 1; i < n; i++) {         /* insertion sort by eigenvalue, ascending (stable) */
+        int64_t k = order[i], j = i;
+        for (; j > 0 && m[order[j - 1] * n + order[j - 1]] > m[k * n + k]; j--) order[j] = order[j - 1];
+        order[j] = k;
+    }
+    if (lt_tensor_new(values, 1, vsize, err) || lt_tensor_new(vectors, 2, msize, err)) goto done;
+    float *ov = n ? lt_data(values) : NULL, *ovec = n ? lt_data(vectors) : NULL;
+    for (int64_t j = 0; j < n; j++) {         /* each eigenvector, a column of the output */
+        int64_t k = order[j], big = 0;
+        for (int64_t i = 1; i < n; i++)
+            if (fabs(v[i * n + k]) > fabs(v[big * n + k])) big = i;
+        double sign = v[big * n + k] < 0 ? -1.0 : 1.0;
+        ov[j] = (float)m[k * n + k];
+        for (int64_t i = 0; i < n; i++) ovec[i * n + j] = (float)(sign * v[i * n + k]);
+    }
+    rc = 0;
+done:
+    free(w);
+    free(order);
+    lt_tensor_release(&src);
+    return rc;
 }

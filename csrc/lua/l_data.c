@@ -142,8 +142,8 @@ static int ds_info(lua_State *L) {
     return 1;
 }
 
-/* ds:get(i[, pipeline[, seed]]) -> input tensor, target (1-based). Without seed, one is drawn from the
- * global generator. */
+/* ds:get(i[, pipeline[, seed[, epoch]]]) -> input tensor, target (1-based). Without seed, one is drawn
+ * from the global generator; epoch (default 0) is the one ops like the alternating flip see. */
 static int ds_get(lua_State *L) {
     const char *fname = "Dataset:get";
     dataset_ud *u = check_dataset(L, 1, fname);
@@ -152,6 +152,7 @@ static int ds_get(lua_State *L) {
     if (i < 1 || i > u->ds.count)
         return lt_raisef(L, fname, "index %lld is out of range for a data set of %lld samples", (long long)i, (long long)u->ds.count);
     uint64_t seed = lua_isnoneornil(L, 4) ? lt_rng_u64(lt_rng_global()) : (uint64_t)lt_check_integer(L, 4, fname);
+    u->ws.epoch = lt_opt_integer(L, 5, fname, 0);
     int32_t target;
     lt_error err;
     if (lt_load_sample(&u->ds, p, i - 1, seed, &u->ws, &target, &err))
@@ -330,7 +331,7 @@ static int loader_start(lua_State *L) {
     push_plan(L, n, shuffle, has_seed, seed, epoch, &sh, &order, &m, &aug_seed);
     drop_current_batch(L, 1, 0);
     lt_error err;
-    if (lt_loader_start(u->ld, order, m, aug_seed, &err)) return lt_raise(L, fname, &err);
+    if (lt_loader_start(u->ld, order, m, aug_seed, epoch, &err)) return lt_raise(L, fname, &err);
     u->epoch = epoch + 1;
     lua_pushinteger(L, ++u->generation);
     return 1;

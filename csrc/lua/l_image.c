@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/data/png_io.h"
+#include "../core/tensor_math.h"
 #include "../core/rng.h"
 #include "l_data.h"
 
@@ -96,7 +97,7 @@ static int l_write_png(lua_State *L) {
 
 static const char *op_keys[LT_OP_COUNT] = {
     "to_tensor", "normalize", "resize", "center_crop", "crop", "pad", "random_crop", "hflip", "vflip",
-    "rotation", "color_jitter", "grayscale", "random_erasing", "erase"};
+    "rotation", "color_jitter", "grayscale", "random_erasing", "erase", "alternating_hflip"};
 
 /* Reads up to max numbers from field `key` of the table at -1; returns how many (0 when absent). */
 static int get_numbers(lua_State *L, const char *fname, const char *key, double *out, int max) {
@@ -189,6 +190,9 @@ static lt_transform_op parse_op(lua_State *L, const char *fname, int position) {
     int out_channels[1] = {1};
     get_ints(L, fname, "out_channels", out_channels, 1);
     op.out_channels = out_channels[0];
+    lua_getfield(L, -1, "seed");
+    if (!lua_isnil(L, -1)) op.seed = (uint64_t)lt_check_integer(L, -1, fname);
+    lua_pop(L, 1);
     lt_error err;
     if (lt_transform_op_check(&op, &err)) lt_raisef(L, fname, "step %d: %s", position, err.msg);
     return op;
@@ -221,7 +225,8 @@ const lt_pipeline *lt_opt_pipeline(lua_State *L, int idx, const char *fname) {
 
 static void free_workspace(void *ws) { lt_workspace_free(ws); }
 
-/* pipe:apply(image (C,H,W)[, seed[, stream]]): a new tensor. Without seed, the global generator picks one. */
+/* pipe:apply(image (C,H,W)[, seed[, stream[, epoch]]]): a new tensor. Without seed, the global generator
+ * picks one; stream is the sample's index (0-based), epoch the epoch (default 0). */
 static int p_apply(lua_State *L) {
     const char *fname = "lightning.data.transforms";
     const lt_pipeline *p = luaL_checkudata(L, 1, LT_PIPELINE_MT);
@@ -232,9 +237,12 @@ static int p_apply(lua_State *L) {
         return lt_raisef(L, fname, "expected an image tensor (C, H, W), got %s", lt_shape_str(t, shape, sizeof shape));
     uint64_t seed = lua_isnoneornil(L, 3) ? lt_rng_u64(lt_rng_global()) : (uint64_t)lt_check_integer(L, 3, fname);
     uint64_t stream = (uint64_t)lt_opt_integer(L, 4, fname, 0);
+    int64_t epoch = lt_opt_integer(L, 5, fname, 0);
     /* the workspace's images live in a scratch userdata: pushing the result may raise */
     lt_workspace *ws = lt_push_scratch(L, sizeof *ws, free_workspace);
     lt_workspace_init(ws);
+    ws->index = (int64_t)stream;
+    ws->epoch = epoch;
     lt_error err;
     lt_tensor src = {0};
     int rc = lt_contiguous(&src, t, &err);
@@ -278,9 +286,63 @@ static int p_len(lua_State *L) {
     return 1;
 }
 
+/* ---- whole batches: mirror and shift (N, C, H, W) or (C, H, W) images, for test-time augmentation ---- */
+
+/* The images' planes (N C, or C) and size, checked; out is resized to in's shape (contiguous). */
+static void batch_operands(lua_State *L, const char *fname, lt_tensor *out, const lt_tensor *in, int *planes, int *h,
+                           int *w) {
+    char shape[128];
+    if ((in->ndim != 3 && in->ndim != 4) || in->size[in->ndim - 1] > (1 << 24) || in->size[in->ndim - 2] > (1 << 24))
+        lt_raisef(L, fname, "expected images (N, C, H, W) or an image (C, H, W), got %s", lt_shape_str(in, shape, sizeof shape));
+    int64_t p = in->ndim == 4 ? in->size[0] * in->size[1] : in->size[0];
+    if (p > INT_MAX) lt_raisef(L, fname, "%s holds too many images", lt_shape_str(in, shape, sizeof shape));
+    if (out->storage && out->storage == in->storage) lt_raisef(L, fname, "out must not share the input's storage");
+    lt_error err;
+    if (lt_tensor_resize(out, in->ndim, in->size, &err)) lt_raise(L, fname, &err);
+    *planes = (int)p, *h = (int)in->size[in->ndim - 2], *w = (int)in->size[in->ndim - 1];
+}
+
+/* images_hflip(out, in): out = in mirrored left to right (out resized; it must not share in's storage) */
+static int l_images_hflip(lua_State *L) {
+    const char *fname = "lightning.data.transforms.functional.hflip";
+    lt_tensor *out = lt_check_tensor(L, 1, fname), *in = lt_check_tensor(L, 2, fname);
+    int planes, h, w;
+    batch_operands(L, fname, out, in, &planes, &h, &w);
+    lt_error err;
+    if (lt_copy(out, in, &err)) return lt_raise(L, fname, &err);
+    if (lt_numel(out)) lt_img_hflip(lt_data(out), planes, h, w);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* images_shift(out, in, dy, dx, padding_mode): out[.., y, x] = in[.., y - dy, x - dx], the pixels that come
+ * in from outside as padding_mode ("constant" (0), "edge", "reflect", "symmetric") makes them */
+static int l_images_shift(lua_State *L) {
+    const char *fname = "lightning.data.transforms.functional.shift";
+    lt_tensor *out = lt_check_tensor(L, 1, fname), *in = lt_check_tensor(L, 2, fname);
+    int dy = (int)lt_check_int_in(L, 3, fname, "dy", -(1 << 24), 1 << 24);
+    int dx = (int)lt_check_int_in(L, 4, fname, "dx", -(1 << 24), 1 << 24);
+    const char *name = lua_isnoneornil(L, 5) ? "constant" : lt_check_string(L, 5, fname);
+    static const char *const modes[] = {"constant", "edge", "reflect", "symmetric"};  /* lt_pad_mode's order */
+    int mode = -1;
+    for (int m = 0; m < 4; m++)
+        if (strcmp(name, modes[m]) == 0) mode = m;
+    if (mode < 0) lt_raisef(L, fname, "padding_mode must be constant, edge, reflect or symmetric, got %s", name);
+    int planes, h, w;
+    batch_operands(L, fname, out, in, &planes, &h, &w);
+    lt_tensor src = {0};
+    lt_error err;
+    if (lt_contiguous(&src, in, &err)) return lt_raise(L, fname, &err);
+    if (lt_numel(out)) lt_img_crop(lt_data(out), h, w, lt_data(&src), planes, h, w, -dy, -dx, (lt_pad_mode)mode, NULL);
+    lt_tensor_release(&src);
+    lua_settop(L, 1);
+    return 1;
+}
+
 void lt_open_image(lua_State *L, int data) {
     static const luaL_Reg fns[] = {{"read_png", l_read_png}, {"decode_png", l_decode_png}, {"write_png", l_write_png},
-                                   {"pipeline", l_pipeline}, {NULL, NULL}};
+                                   {"pipeline", l_pipeline}, {"images_hflip", l_images_hflip},
+                                   {"images_shift", l_images_shift}, {NULL, NULL}};
     lua_pushvalue(L, data);
     luaL_setfuncs(L, fns, 0);
     lua_pop(L, 1);

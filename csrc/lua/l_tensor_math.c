@@ -230,9 +230,20 @@ static int t_addmm(lua_State *L) {
     return 1;
 }
 
+/* lightning.eigh(a) -> values (ascending), vectors (columns): torch.linalg.eigh of a symmetric matrix
+ * (its lower triangle), in double precision inside. */
+static int l_eigh(lua_State *L) {
+    const char *fname = "lightning.eigh";
+    lt_tensor *a = lt_check_tensor(L, 1, fname);
+    lt_tensor *values = lt_push_tensor(L), *vectors = lt_push_tensor(L);
+    lt_error err;
+    if (lt_eigh(values, vectors, a, &err)) lt_raise(L, fname, &err);
+    return 2;
+}
+
 void lt_open_tensor_math(lua_State *L, int module, int methods) {
     static const luaL_Reg module_fns[] = {
-        {"mm", l_mm}, {"bmm", l_bmm}, {"matmul", l_matmul}, {"addmm", l_addmm}, {NULL, NULL}};
+        {"mm", l_mm}, {"bmm", l_bmm}, {"matmul", l_matmul}, {"addmm", l_addmm}, {"eigh", l_eigh}, {NULL, NULL}};
     static const luaL_Reg method_fns[] = {
         {"add", t_add}, {"sub", t_sub}, {"mul", t_mul}, {"div", t_div}, {"cmul", t_cmul}, {"cdiv", t_cdiv},
         {"pow", t_pow}, {"neg", t_neg}, {"abs", t_abs}, {"sqrt", t_sqrt}, {"exp", t_exp}, {"log", t_log},

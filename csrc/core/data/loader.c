@@ -51,6 +51,7 @@ static void plan(lt_rng *r, int64_t n, bool shuffle, int64_t *order, uint64_t *a
 int lt_load_sample(const lt_dataset *ds, const lt_pipeline *p, int64_t i, uint64_t aug_seed, lt_workspace *ws,
                    int32_t *target, lt_error *err) {
     if (lt_dataset_load(ds, i, ws, target, err)) return -1;
+    ws->index = i;
     lt_rng rng;
     lt_rng_seed_stream(&rng, aug_seed, (uint64_t)i);
     return p ? lt_pipeline_apply(p, ws, &rng, err) : 0;
@@ -245,7 +246,7 @@ void lt_loader_stop(lt_loader *ld) {
     ld->holding = false;
 }
 
-int lt_loader_start(lt_loader *ld, const int64_t *order, int64_t n, uint64_t aug_seed, lt_error *err) {
+int lt_loader_start(lt_loader *ld, const int64_t *order, int64_t n, uint64_t aug_seed, int64_t epoch, lt_error *err) {
     lt_loader_stop(ld);
     for (int64_t i = 0; i < n; i++)
         if (order[i] < 0 || order[i] >= ld->ds.count)
@@ -258,6 +259,8 @@ int lt_loader_start(lt_loader *ld, const int64_t *order, int64_t n, uint64_t aug
     if (rows_for(n, ld->cfg) > ld->rows) ld->rows = rows_for(n, ld->cfg);  /* an order longer than the data set */
     ld->nbatches = batches_for(n, ld->cfg);
     ld->aug_seed = aug_seed;
+    ld->ws.epoch = epoch;
+    for (int i = 0; i < ld->cfg.num_workers; i++) ld->workers[i].ws.epoch = epoch;
     for (int i = 0; i < ld->nslots; i++) {
         if (renew_if_shared(ld, &ld->slots[i], err)) return -1;
         ld->slots[i].ready = -1;

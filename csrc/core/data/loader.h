@@ -41,7 +41,8 @@ int64_t lt_shard_size(int64_t n, lt_shard s);
 /* out gets lt_shard_size(n, s) entries of order. */
 void lt_shard_take(const int64_t *order, int64_t n, lt_shard s, int64_t *out);
 
-/* Loads sample i of ds through the pipeline with the generator of (aug_seed, i). */
+/* Loads sample i of ds through the pipeline with the generator of (aug_seed, i); ws->index becomes i
+ * (ws->epoch is the caller's: the loader sets its workspaces' at each start). */
 int lt_load_sample(const lt_dataset *ds, const lt_pipeline *p, int64_t i, uint64_t aug_seed, lt_workspace *ws,
                    int32_t *target, lt_error *err);
 
@@ -59,9 +60,9 @@ void lt_loader_free(lt_loader *ld);
 int64_t lt_loader_num_batches(const lt_loader *ld);
 void lt_loader_sample_shape(const lt_loader *ld, int *c, int *h, int *w);
 
-/* Starts an epoch over the first n entries of order (indices into the data set, copied), stopping a
+/* Starts epoch `epoch` over the first n entries of order (indices into the data set, copied), stopping a
  * running one. */
-int lt_loader_start(lt_loader *ld, const int64_t *order, int64_t n, uint64_t aug_seed, lt_error *err);
+int lt_loader_start(lt_loader *ld, const int64_t *order, int64_t n, uint64_t aug_seed, int64_t epoch, lt_error *err);
 /* Hands out the next batch: returns 1 with input (B, C, H, W) and target (B, classes 1..K as floats) as
  * views of a buffer of the loader, 0 after the last batch, -1 on an error. The previous batch's buffer
  * goes back to the workers at this call: the caller must have dropped its views of it by then (a buffer

@@ -6,7 +6,8 @@
 
 static const char *op_names[LT_OP_COUNT] = {
     "ToTensor", "Normalize", "Resize", "CenterCrop", "crop", "Pad", "RandomCrop", "RandomHorizontalFlip",
-    "RandomVerticalFlip", "RandomRotation", "ColorJitter", "Grayscale", "RandomErasing", "erase"};
+    "RandomVerticalFlip", "RandomRotation", "ColorJitter", "Grayscale", "RandomErasing", "erase",
+    "AlternatingHorizontalFlip"};
 
 const char *lt_op_name(lt_op_kind kind) { return kind >= 0 && kind < LT_OP_COUNT ? op_names[kind] : "unknown"; }
 
@@ -304,6 +305,16 @@ static int apply_op(const lt_transform_op *op, lt_workspace *ws, lt_rng *rng, lt
     case LT_OP_VFLIP:
         if (op->p >= 1 || lt_rng_uniform(rng) < op->p) lt_img_vflip(img->data, c, h, w);
         return 0;
+    case LT_OP_ALT_HFLIP: {
+        /* airbench's alternating flip: a coin per sample, from the op's seed and the sample's index only
+         * (the same in every epoch), turned over in odd epochs */
+        lt_rng sample;
+        lt_rng_seed_stream(&sample, op->seed, (uint64_t)ws->index);
+        bool flip = lt_rng_uniform(&sample) < 0.5;
+        if (ws->epoch % 2 != 0) flip = !flip;
+        if (flip) lt_img_hflip(img->data, c, h, w);
+        return 0;
+    }
     case LT_OP_ROTATION: {
         double angle = uniform_in(rng, op->range[0], op->range[1]);
         expand_values(fill, op, c);

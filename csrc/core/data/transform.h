@@ -1,7 +1,9 @@
 /* Transforms as data: each is an op code with its parameters, a pipeline is a short list of them, and
  * lt_pipeline_apply runs one on an image. Random choices come from the generator passed in, one per
  * sample (seeded from the loader's seed, the epoch and the sample index), so that a sample gets the same
- * augmentation whichever thread loads it. */
+ * augmentation whichever thread loads it. An op whose choice belongs to the sample across epochs (the
+ * alternating flip) draws from its own seed and the sample's index instead, which the workspace
+ * carries with the epoch. */
 #ifndef LT_DATA_TRANSFORM_H
 #define LT_DATA_TRANSFORM_H
 
@@ -29,6 +31,7 @@ typedef enum {
     LT_OP_GRAYSCALE,
     LT_OP_ERASING,       /* RandomErasing */
     LT_OP_ERASE,         /* a fixed rectangle (F.erase) */
+    LT_OP_ALT_HFLIP,     /* AlternatingHorizontalFlip: flipped at random once per sample, the other way in odd epochs */
     LT_OP_COUNT
 } lt_op_kind;
 
@@ -52,6 +55,7 @@ typedef struct lt_transform_op {
     bool jitter_on[4];        /* colour jitter: which adjustments, factor ranges in jitter[k] */
     double jitter[4][2];
     int out_channels;         /* grayscale */
+    uint64_t seed;            /* alternating flip: which samples start flipped (with the sample's index) */
 } lt_transform_op;
 
 typedef struct lt_pipeline {
@@ -73,6 +77,8 @@ typedef struct lt_workspace {
     lt_image *cur;
     float *tmp;        /* resize's intermediate */
     size_t tmp_capacity;
+    int64_t index;     /* the sample being transformed (0-based, in its data set) and the epoch: for ops */
+    int64_t epoch;     /* tied to the sample rather than to a draw (lt_load_sample sets index) */
 } lt_workspace;
 
 void lt_workspace_init(lt_workspace *ws);

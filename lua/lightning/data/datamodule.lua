@@ -30,13 +30,18 @@ local KNOWN = {
 
 --- Training augmentation presets: "crop_flip" (RandomCrop with padding + RandomHorizontalFlip, the usual
 -- CIFAR-10 recipe and the default), "flip_rotate_jitter" (the original project's RandomHorizontalFlip,
--- RandomRotation(10), ColorJitter 0.2), "none".
+-- RandomRotation(10), ColorJitter 0.2), "flip_translate" (airbench's: AlternatingHorizontalFlip seeded by
+-- the module's seed, then a translation by up to 2 pixels with reflection), "none". Each is a function of
+-- the image size and the data module.
 ImageDataModule.augmentations = {
   crop_flip = function(size)
     return {T.RandomCrop(size, {padding = math.max(1, size[1] // 8)}), T.RandomHorizontalFlip()}
   end,
   flip_rotate_jitter = function()
     return {T.RandomHorizontalFlip(), T.RandomRotation(10), T.ColorJitter{brightness = 0.2, contrast = 0.2, saturation = 0.2}}
+  end,
+  flip_translate = function(size, dm)
+    return {T.AlternatingHorizontalFlip{seed = dm.seed}, T.RandomCrop(size, {padding = 2, padding_mode = "reflect"})}
   end,
   none = function() return {} end,
 }
@@ -77,12 +82,14 @@ local function new(_, opts)
     url = opts.url, md5 = opts.md5,
     records_per_file = opts.records_per_file,  -- CIFAR-10 files with fewer records than 10,000 (tests)
   }, ImageDataModule)
-  if not (self.val_split > 0 and self.val_split < 1) then
-    U.fail(fname, "val_split is the training share and must lie strictly between 0 and 1, got %s", tostring(self.val_split))
+  if not (self.val_split > 0 and self.val_split <= 1) then
+    U.fail(fname, "val_split is the training share and must lie in (0, 1] (1: every image trains, no validation), got %s",
+      tostring(self.val_split))
   end
   if math.type(self.seed) ~= "integer" then U.fail(fname, "seed must be an integer, got %s", U.describe(self.seed)) end
   if not ImageDataModule.augmentations[self.augmentation] then
-    U.fail(fname, "augmentation must be crop_flip, flip_rotate_jitter or none, got %s", U.describe(self.augmentation))
+    U.fail(fname, "augmentation must be crop_flip, flip_rotate_jitter, flip_translate or none, got %s",
+      U.describe(self.augmentation))
   end
   if type(self.output) ~= "function" then U.fail(fname, "output must be a function, got %s", U.describe(self.output)) end
   self.image_size = U.size2(fname, "image_size", opts.image_size or known.image_size)
@@ -128,7 +135,7 @@ function ImageDataModule:_transforms()
   local eval_list, train_list = {}, {}
   for _, t in ipairs(base) do eval_list[#eval_list + 1] = t; train_list[#train_list + 1] = t end
   if self.augment then
-    for _, t in ipairs(ImageDataModule.augmentations[self.augmentation](size)) do train_list[#train_list + 1] = t end
+    for _, t in ipairs(ImageDataModule.augmentations[self.augmentation](size, self)) do train_list[#train_list + 1] = t end
   end
   eval_list[#eval_list + 1] = normalize
   train_list[#train_list + 1] = normalize
@@ -178,15 +185,19 @@ function ImageDataModule:setup(stage)
     built = true
     local full = self:_load("train")
     local n = #full
-    local n_train = math.floor(self.val_split * n)
-    if n_train < 1 or n_train >= n then
-      U.fail(fname, "a split of %d samples at val_split = %s leaves %d for training and %d for validation", n,
-        tostring(self.val_split), n_train, n - n_train)
+    if self.val_split == 1 then   -- every image trains, in the files' order; no validation set
+      self.train_set = full:with_transform(train_transform)
+    else
+      local n_train = math.floor(self.val_split * n)
+      if n_train < 1 or n_train >= n then
+        U.fail(fname, "a split of %d samples at val_split = %s leaves %d for training and %d for validation", n,
+          tostring(self.val_split), n_train, n - n_train)
+      end
+      local perm = L.core.data.permutation(n, self.seed)
+      local train_idx, val_idx = table.move(perm, 1, n_train, 1, {}), table.move(perm, n_train + 1, n, 1, {})
+      self.train_set = full:subset(train_idx, {transform = train_transform})
+      self.val_set = full:subset(val_idx, {transform = eval_transform})
     end
-    local perm = L.core.data.permutation(n, self.seed)
-    local train_idx, val_idx = table.move(perm, 1, n_train, 1, {}), table.move(perm, n_train + 1, n, 1, {})
-    self.train_set = full:subset(train_idx, {transform = train_transform})
-    self.val_set = full:subset(val_idx, {transform = eval_transform})
     self.classes, self.num_classes = full.classes, full.num_classes
     self._full_size = n
   end
@@ -198,6 +209,10 @@ function ImageDataModule:setup(stage)
       self.classes, self.num_classes = test.classes, test.num_classes
     else
       if not self.val_set then self:setup("validate") end
+      if not self.val_set then
+        U.fail(fname, "%s has no test split (a train/ folder beside test/ or val/) and val_split = 1 leaves no "
+          .. "validation split to test on", self.data_dir)
+      end
       self.test_set = self.val_set
       self.test_is_val = true
       self.output(("%s has no test split (a train/ folder beside test/ or val/): %s on the validation split (%d images)")
@@ -227,8 +242,8 @@ function ImageDataModule:_report_sets(stage)
     end
   end
   if self.train_set and (shown.train or shown.val) then
-    say(self, "Train split: %.0f%% of %d (seed %d); augmentation: %s", 100 * self.val_split, self._full_size, self.seed,
-      self.augment and self.augmentation or "off")
+    say(self, "Train split: %.0f%% of %d (seed %d)%s; augmentation: %s", 100 * self.val_split, self._full_size, self.seed,
+      self.val_set and "" or ", no validation split", self.augment and self.augmentation or "off")
   end
   say(self, "Batch size: %d, workers: %d", self.batch_size, self.num_workers)
   say(self, "%s", RULE)
@@ -259,7 +274,11 @@ local function need(self, field, stage)
 end
 
 function ImageDataModule:train_dataloader() return self:_loader(need(self, "train_set", "fit"), "training", self.shuffle) end
-function ImageDataModule:val_dataloader() return self:_loader(need(self, "val_set", "validate"), "validation", false) end
+--- nil when val_split = 1 (no validation set: the Trainer then validates nothing).
+function ImageDataModule:val_dataloader()
+  local set = need(self, "val_set", "validate")
+  return set and self:_loader(set, "validation", false) or nil
+end
 function ImageDataModule:test_dataloader() return self:_loader(need(self, "test_set", "test"), "test", false) end
 function ImageDataModule:predict_dataloader() return self:_loader(need(self, "test_set", "predict"), "predict", false) end
 

@@ -62,16 +62,17 @@ local function check_index(self, i)
   return math.tointeger(i)
 end
 
---- The sample at i with a given augmentation seed (seed nil: drawn from the global generator).
-function methods:load(i, seed)
+--- The sample at i with a given augmentation seed (seed nil: drawn from the global generator) in a given
+-- epoch (0 when nil).
+function methods:load(i, seed, epoch)
   i = check_index(self, i)
   local pipe = self:c_pipeline()
   if pipe ~= nil then
-    local input, target = self._c:get(i, pipe or nil, seed)
+    local input, target = self._c:get(i, pipe or nil, seed, epoch)
     return input, target
   end
   local raw, target = self._c:get(i)
-  return self.transform:_apply(raw, seed or core_seed(), i - 1), target
+  return self.transform:_apply(raw, seed or core_seed(), i - 1, epoch), target
 end
 
 function methods:get(i)

@@ -10,6 +10,9 @@
 -- sampler: a DistributedSampler (lightning/data/sampler.lua): this process's share of each epoch in a
 -- data-parallel run; it then holds shuffle and seed (the loader's own must be left out). batch_size is
 -- per process.
+-- loader:set_epoch(e) makes the next iter() epoch e (PyTorch's sampler.set_epoch; the Trainer calls it
+-- with its current epoch): the epoch seeds the order when seed is given, and transforms such as the
+-- alternating flip see it.
 local L = require "lightning"
 local U = require "lightning.data.util"
 local Dataset = require "lightning.data.dataset"
@@ -84,9 +87,17 @@ function DataLoader:__tostring()
     self._c and "" or ", on the Lua thread")
 end
 
+--- The epoch the next iter() runs (epochs count from 0, one per iter()).
+function DataLoader:set_epoch(epoch)
+  if math.type(epoch) ~= "integer" or epoch < 0 then
+    U.fail(fname .. ":set_epoch", "epoch must be a non-negative integer, got %s", U.describe(epoch))
+  end
+  self._epoch = epoch
+end
+
 -- The input and target of sample i of a Lua data set (or a Dataset with Lua transforms).
-local function lua_sample(ds, i, aug_seed)
-  if Dataset.is_dataset(ds) then return ds:load(i, aug_seed) end
+local function lua_sample(ds, i, aug_seed, epoch)
+  if Dataset.is_dataset(ds) then return ds:load(i, aug_seed, epoch) end
   local s = ds[i]
   if type(s) ~= "table" then U.fail(fname, "dataset[%d] must be a table {input = tensor, target = class}, got %s", i, U.describe(s)) end
   local input, target = s.input or s[1], s.target or s[2]
@@ -97,10 +108,11 @@ end
 -- Batches assembled on the Lua thread.
 local function lua_iter(self)
   local ds, bs = self.dataset, self.batch_size
-  local order, aug_seed = core.epoch_plan(#ds, self.shuffle, self.seed, self._epoch,
+  local epoch = self._epoch
+  local order, aug_seed = core.epoch_plan(#ds, self.shuffle, self.seed, epoch,
     self.sampler and self.sampler:shard())
   local n = #order
-  self._epoch = self._epoch + 1
+  self._epoch = epoch + 1
   local nbatches = #self
   local b = 0
   return function()
@@ -111,7 +123,7 @@ local function lua_iter(self)
     local targets = {}
     for j = 1, count do
       local idx = order[first + j]
-      local x, y = lua_sample(ds, idx, aug_seed)
+      local x, y = lua_sample(ds, idx, aug_seed, epoch)
       if not L.is_tensor(x) then U.fail(fname, "sample %d: input must be a tensor, got %s", idx, U.describe(x)) end
       if type(y) ~= "number" then U.fail(fname, "sample %d: target must be a class number, got %s", idx, U.describe(y)) end
       if not input then
@@ -135,7 +147,8 @@ end
 function DataLoader:iter()
   if not self._c then return lua_iter(self) end
   local c = self._c
-  local gen = c:start(self.shuffle, self.seed, nil, self.sampler and self.sampler:shard())
+  local gen = c:start(self.shuffle, self.seed, self._epoch, self.sampler and self.sampler:shard())
+  self._epoch = self._epoch + 1
   local i = 0
   local function stop() c:stop(gen) end
   -- to-be-closed by the generic for (break, error or end); collected otherwise

@@ -35,8 +35,9 @@ local function pipeline_of(step)
   return step.pipeline
 end
 
---- x through every step. seed nil: drawn from the global generator; stream: the sample's index.
-function Transform:_apply(x, seed, stream)
+--- x through every step. seed nil: drawn from the global generator; stream: the sample's index (0-based);
+-- epoch: the epoch (0 when nil; the alternating flip turns over in odd ones).
+function Transform:_apply(x, seed, stream, epoch)
   for n, step in ipairs(self._steps) do
     if step.fn then
       x = step.fn(x)
@@ -44,7 +45,7 @@ function Transform:_apply(x, seed, stream)
       check_image(PREFIX .. self._name, x)
       -- each C run of a mixed pipeline gets its own seed, so two runs do not repeat the same draws
       local s = seed and (seed + n * 0x9E3779B97F4A7C15) or nil
-      x = pipeline_of(step):apply(x, s, stream)
+      x = pipeline_of(step):apply(x, s, stream, epoch)
     end
   end
   return x
@@ -177,6 +178,22 @@ end
 function T.RandomHorizontalFlip(p)
   p = probability(PREFIX .. "RandomHorizontalFlip", p, 0.5)
   return new_transform("RandomHorizontalFlip", ("RandomHorizontalFlip(p=%s)"):format(p), {op = "hflip", p = p})
+end
+
+--- AlternatingHorizontalFlip({seed}): airbench's flip (Keller Jordan, arXiv 2404.00498): each sample is
+-- flipped or not by a coin of its own, drawn from `seed` and the sample's index (the same coin in every
+-- epoch), and the other way in odd epochs (epochs from 0), so that every image is seen both ways in any
+-- two consecutive epochs. seed defaults to a draw of the global generator when the transform is made
+-- (L.manual_seed fixes it). The DataLoader passes the epoch and the index; called on an image alone, the
+-- transform sees sample 0 of epoch 0.
+function T.AlternatingHorizontalFlip(opts)
+  local fname = PREFIX .. "AlternatingHorizontalFlip"
+  opts = U.check_options(fname, opts, {"seed"})
+  local seed = opts.seed
+  if seed == nil then seed = core.random_seed() end
+  if math.type(seed) ~= "integer" then U.fail(fname, "seed must be an integer, got %s", U.describe(seed)) end
+  return new_transform("AlternatingHorizontalFlip", ("AlternatingHorizontalFlip(seed=%d)"):format(seed),
+    {op = "alternating_hflip", seed = seed})
 end
 
 --- RandomVerticalFlip(p = 0.5)
@@ -355,7 +372,27 @@ function F.resize(x, size, opts) return T.Resize(size, opts)(x) end
 function F.normalize(x, mean, std) return T.Normalize(mean, std)(x) end
 function F.center_crop(x, size) return T.CenterCrop(size)(x) end
 function F.pad(x, padding, opts) return T.Pad(padding, opts)(x) end
-function F.hflip(x) return run("hflip", x, {op = "hflip", p = 1}) end
+--- hflip(x[, out]): x mirrored left to right; x an image (C, H, W) or a batch of them (N, C, H, W). out, if
+-- given, receives the result (resized; reused, so that a loop allocates nothing) and must not share x's
+-- storage.
+function F.hflip(x, out) return core.images_hflip(out or L.empty(0), x) end
+
+local shift_modes = {constant = true, edge = true, reflect = true, symmetric = true}
+
+--- shift(x, dy, dx[, {padding_mode = "constant", out}]): x's content moved down by dy rows and right by dx
+-- columns (negative: up, left), for an image (C, H, W) or a batch (N, C, H, W); the pixels that come in
+-- from outside are padding_mode's (constant: 0, edge, reflect, symmetric). shift(x, 1, 1, {padding_mode =
+-- "reflect"}) is the top-left crop of x padded by 1 pixel with reflection (airbench's test-time
+-- translation; shift(x, -1, -1, ...) the bottom-right one). out as for hflip.
+function F.shift(x, dy, dx, opts)
+  local fname = PREFIX .. "functional.shift"
+  opts = U.check_options(fname, opts, {"padding_mode", "out"})
+  local mode = opts.padding_mode or "constant"
+  if not shift_modes[mode] then
+    U.fail(fname, "padding_mode must be constant, edge, reflect or symmetric, got %s", U.describe(mode))
+  end
+  return core.images_shift(opts.out or L.empty(0), x, dy, dx, mode)
+end
 function F.vflip(x) return run("vflip", x, {op = "vflip", p = 1}) end
 function F.rgb_to_grayscale(x, n) return T.Grayscale(n)(x) end
 

@@ -1,5 +1,6 @@
---- lightning.models: the reference networks (loaded on first use).
+--- lightning.models: the reference networks and the model zoo (loaded on first use).
 local paths = {
+  AirNet = "lightning.models.airnet",
   BasicImageClassifier = "lightning.models.basic_image_classifier",
   ImageClassifier = "lightning.models.image_classifier",
 }

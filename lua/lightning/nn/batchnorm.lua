@@ -10,16 +10,20 @@ local C = L.core.nn
 
 local BatchNorm = class("BatchNorm", Module)
 
-function BatchNorm:__init(num_features, opts, name, dims)
+-- extra_specs: options of a subclass beside BatchNorm's (nn.BatchNormAct2d's activation); the checked
+-- options are returned.
+function BatchNorm:__init(num_features, opts, name, dims, extra_specs)
   Module.__init(self)
   self._name, self._dims = name, dims
-  local o = util.options(name, opts, {
+  local specs = {
     eps = {kind = "number", min = 0, default = 1e-5},
     momentum = {test = function(v) return v == false or (type(v) == "number" and v >= 0 and v <= 1) end,
       expected = "a number in [0, 1] or false (cumulative average)", default = 0.1},
     affine = {kind = "boolean", default = true},
     track_running_stats = {kind = "boolean", default = true},
-  })
+  }
+  for k, spec in pairs(extra_specs or {}) do specs[k] = spec end
+  local o = util.options(name, opts, specs)
   self.num_features = util.positive_int(name, "num_features", num_features)
   self.eps, self.momentum, self.affine = o.eps, o.momentum, o.affine
   self.track_running_stats = o.track_running_stats
@@ -38,6 +42,7 @@ function BatchNorm:__init(num_features, opts, name, dims)
   self.output, self.grad_input = L.empty(0), L.empty(0)
   self._save_mean, self._save_invstd = L.empty(0), L.empty(0)
   self._kernel = C.kernel_handle()
+  return o
 end
 
 --- Whether this pass adds its batch statistics over processes (nn.SyncBatchNorm in a data-parallel run);
@@ -79,11 +84,19 @@ function BatchNorm:forward(input)
   return self.output
 end
 
+--- The gradient tensors of the backward pass: p.grad of each affine parameter that trains (a frozen
+-- one, p.requires_grad = false, gets none: the kernel skips it).
+function BatchNorm:_grad_fields()
+  local w, b = self.weight, self.bias
+  return w and w.requires_grad ~= false and w.grad or nil, b and b.requires_grad ~= false and b.grad or nil
+end
+
 function BatchNorm:backward(input, grad_output)
   util.check_grad(self._name .. ":backward", grad_output)
   local gi = self.needs_input_grad and self.grad_input or nil
+  local gw, gb = self:_grad_fields()
   C.batchnorm_backward{name = self._name .. ":backward", handle = self._kernel, grad_input = gi,
-    grad_weight = self.weight and self.weight.grad, grad_bias = self.bias and self.bias.grad, grad_output = grad_output,
+    grad_weight = gw, grad_bias = gb, grad_output = grad_output,
     input = input, weight = self.weight, save_mean = self._save_mean, save_invstd = self._save_invstd}
   return gi
 end

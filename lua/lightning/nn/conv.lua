@@ -42,11 +42,23 @@ function Conv2d:forward(input)
   return self.output
 end
 
+-- The weight gradient's tensor: p.grad, or for a frozen weight (requires_grad = false) a zeroed
+-- scratch tensor, since the kernel computes it whenever it runs; p.grad stays untouched.
+function Conv2d:_weight_grad()
+  local w = self.weight
+  if w.requires_grad ~= false then return w.grad end
+  if self._frozen_grad == nil or self._frozen_grad:numel() ~= w:numel() then self._frozen_grad = L.zeros(w:size()) end
+  return self._frozen_grad:zero()
+end
+
 function Conv2d:backward(input, grad_output)
   util.check_grad("Conv2d:backward", grad_output)
   local gi = self.needs_input_grad and self.grad_input or nil
+  local bias = self.bias
+  local gb = bias and bias.requires_grad ~= false and bias.grad or nil
+  if gi == nil and gb == nil and self.weight.requires_grad == false then return nil end  -- nothing to compute
   C.conv2d_backward{name = "Conv2d:backward", handle = self._kernel, grad_input = gi,
-    grad_weight = self.weight.grad, grad_bias = self.bias and self.bias.grad, grad_output = grad_output,
+    grad_weight = self:_weight_grad(), grad_bias = gb, grad_output = grad_output,
     input = input, weight = self.weight, cols = self._cols, dy = self._dy, kernel_h = self.kernel_h,
     kernel_w = self.kernel_w, stride_h = self.stride_h, stride_w = self.stride_w, pad_h = self.pad_h,
     pad_w = self.pad_w}

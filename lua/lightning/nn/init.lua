@@ -9,6 +9,9 @@ nn.Dropout = require "lightning.nn.dropout"
 nn.BatchNormReLUMaxPool2d = require "lightning.nn.fused"
 nn.SyncBatchNorm = require "lightning.nn.sync_batchnorm"
 nn.backward_hook = require "lightning.nn.backward_hook"   -- (a container reports each child's backward pass)
+nn.BatchNormAct2d = require "lightning.nn.batchnorm_act"
+nn.MulConstant = require "lightning.nn.mul_constant"
+nn.init = require "lightning.nn.initializers"   -- dirac_, whitening_, patch_covariance
 
 local function merge(t) for k, v in pairs(t) do nn[k] = v end end
 merge(require "lightning.nn.batchnorm")

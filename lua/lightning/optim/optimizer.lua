@@ -139,8 +139,10 @@ function Optimizer:zero_grad(set_to_none)
   end
 end
 
---- One update of every parameter that has a gradient (p.grad); others are skipped, as in PyTorch.
--- closure, if given, is called first and its result returned.
+--- One update of every parameter that has a gradient (p.grad); others are skipped, as in PyTorch, and
+-- so are frozen parameters (p.requires_grad = false: PyTorch's autograd leaves their grad None), which
+-- get no update, no weight decay and no momentum while frozen. closure, if given, is called first and
+-- its result returned.
 function Optimizer:step(closure)
   local loss
   if closure ~= nil then loss = closure() end
@@ -151,7 +153,7 @@ function Optimizer:step(closure)
     for _, p in ipairs(group.params) do
       index = index + 1
       local grad = p.grad
-      if grad ~= nil then
+      if grad ~= nil and p.requires_grad ~= false then
         if not L.is_tensor(grad) then
           fail(self:_fname("step"), "parameter %d: p.grad must be a tensor or nil, got %s", index, describe(grad))
         end
