@@ -177,10 +177,15 @@ static entry *entry_for(lt_kernel_ctx *ctx, lt_linear_shape s) {
     return e;
 }
 
+/* From this many rows on. Each pass converts the float32 weights into bf16 (and the weight gradient
+ * back), work that grows with the weights, not the batch; below it that costs more than bf16 saves.
+ * Measured on one core of the development machine, forward and backward, fp32 / bf16 time: 1024 -> 512
+ * 0.72 at batch 64, 1.07 at 128, 1.44 at 256, 2.0 at 1024; 512 -> 256 1.04 at 64, 1.42 at 128. */
+#define MIN_BF16_BATCH 128
+
 static bool supports(const lt_impl *self, const void *shape, lt_precision p) {
     (void)self;
-    (void)shape;
-    return p == LT_BF16 && lt_dnnl_bf16_available();
+    return p == LT_BF16 && lt_dnnl_bf16_available() && ((const lt_linear_shape *)shape)->batch >= MIN_BF16_BATCH;
 }
 
 static int forward(lt_kernel_ctx *ctx, float *out, const float *in, const float *weight, const float *bias,
