@@ -236,6 +236,7 @@ function AirNet:_measure(stage, logits, batch)
   local loss = self.criterion:forward(logits, y)
   local n = y:size(1)
   self.epoch_metrics[stage]:update(logits, y, loss / n)
+  self:_log_scores(stage, stage ~= "test")
   return loss, n
 end
 

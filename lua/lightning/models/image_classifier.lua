@@ -262,7 +262,7 @@ end
 -- The epoch's scores are metric objects (views of the stage's EpochMetrics): logged in every step,
 -- computed over the whole epoch before the epoch-end hooks, so that callbacks read this epoch's
 -- values there (as torchmetrics objects logged in Lightning's steps).
-local function log_scores(self, stage, prog_bar)
+function ImageClassifier:_log_scores(stage, prog_bar)
   local m = self.epoch_metrics[stage]
   self:log(stage .. "_acc", m:view("accuracy"), {prog_bar = prog_bar})
   self:log(stage .. "_precision", m:view("precision"))
@@ -273,21 +273,21 @@ end
 function ImageClassifier:training_step(batch, batch_idx)
   local logits, loss = self:_shared_step("train", batch, batch_idx)
   self:log("train_loss", loss, {on_step = true, on_epoch = true, prog_bar = true})
-  log_scores(self, "train", true)
+  self:_log_scores("train", true)
   return {loss = loss, output = logits, target = batch.target, input = batch.input}
 end
 
 function ImageClassifier:validation_step(batch, batch_idx)
   local logits, loss = self:_shared_step("val", batch, batch_idx)
   self:log("val_loss", loss, {prog_bar = true, sync_dist = true})
-  log_scores(self, "val", true)
+  self:_log_scores("val", true)
   return {loss = loss, output = logits, target = batch.target}
 end
 
 function ImageClassifier:test_step(batch, batch_idx)
   local logits, loss = self:_shared_step("test", batch, batch_idx)
   self:log("test_loss", loss, {sync_dist = true})
-  log_scores(self, "test", false)
+  self:_log_scores("test", false)
   return {loss = loss, output = logits, target = batch.target}
 end
 
