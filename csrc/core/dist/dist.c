@@ -55,7 +55,7 @@ static void library_name(lt_dist_info *info) {
     int len = 0;
     MPI_Get_library_version(text, &len);
     text[strcspn(text, "\n,")] = '\0';
-    snprintf(info->library, sizeof info->library, "%s", text);
+    snprintf(info->library, sizeof info->library, "%.*s", (int)sizeof info->library - 1, text);   /* (cut) */
 }
 
 int lt_dist_init(lt_dist_info *info, lt_error *err) {
