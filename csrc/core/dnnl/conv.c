@@ -62,14 +62,11 @@ struct lt_dnnl_conv {
 
 static void entry_free(entry *e) {
     dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights};
-    for (size_t i = 0; i < sizeof prims / sizeof *prims; i++)
-        if (prims[i]) dnnl_primitive_destroy(prims[i]);
     if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
     dnnl_memory_t mems[] = {e->m_src, e->m_w, e->m_bias, e->m_dst, e->m_scratch, e->m_bd_w, e->m_bd_diff_dst,
                             e->m_bd_diff_src, e->m_bd_scratch, e->m_bw_src, e->m_bw_diff_w, e->m_bw_diff_b,
                             e->m_bw_diff_dst, e->m_bw_scratch};
-    for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
-        if (mems[i]) dnnl_memory_destroy(mems[i]);
+    lt_dnnl_destroy(prims, sizeof prims / sizeof *prims, mems, sizeof mems / sizeof *mems);
     lt_dnnl_reorder *rs[] = {&e->src_to_compute, &e->compute_to_src, &e->w_for_fwd, &e->w_for_bwd, &e->dw_to_user};
     for (size_t i = 0; i < sizeof rs / sizeof *rs; i++) lt_dnnl_reorder_free(rs[i]);
     free(e->src_buf);

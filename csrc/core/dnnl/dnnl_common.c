@@ -142,6 +142,13 @@ void lt_dnnl_reorder_free(lt_dnnl_reorder *r) {
     *r = (lt_dnnl_reorder){0};
 }
 
+void lt_dnnl_destroy(dnnl_primitive_t *prims, size_t nprims, dnnl_memory_t *mems, size_t nmems) {
+    for (size_t i = 0; i < nprims; i++)
+        if (prims[i]) dnnl_primitive_destroy(prims[i]);
+    for (size_t i = 0; i < nmems; i++)
+        if (mems[i]) dnnl_memory_destroy(mems[i]);
+}
+
 const char *lt_dnnl_isa(void) {
     switch (dnnl_get_effective_cpu_isa()) {
     case dnnl_cpu_isa_sse41: return "sse41";

@@ -39,6 +39,10 @@ int lt_dnnl_reorder_make(lt_dnnl_reorder *r, const dnnl_memory_desc_t *src, cons
 int lt_dnnl_reorder_run(lt_dnnl_reorder *r, const void *src, void *dst, lt_error *err);
 void lt_dnnl_reorder_free(lt_dnnl_reorder *r);
 
+/* Destroys the primitives and memory objects of a cache entry that are not NULL (the convolution's
+ * and the inner product's entries hold one of each per pass). */
+void lt_dnnl_destroy(dnnl_primitive_t *prims, size_t nprims, dnnl_memory_t *mems, size_t nmems);
+
 /* A memory object bound to user data at each execution (made once with no data). */
 int lt_dnnl_memory(dnnl_memory_t *m, const dnnl_memory_desc_t *md, lt_error *err);
 /* Points m at p for the next execution. */
