@@ -6,8 +6,11 @@
  * leak (each state is closed, so LeakSanitizer sees what the bindings lost) is a finding.
  * Tensors are capped at 2^20 elements here (LT_MAX_NUMEL) and the Lua state at 256 MB, so that every
  * input stays small and fast; the checks that refuse larger sizes are the same code.
+ * The sources are the core without its optional parts (csrc/core/dnnl: oneDNN; csrc/core/dist and
+ * csrc/lua/l_dist.c: MPI), as a build with -DLIGHTNING_WITH_DNNL=OFF -DLIGHTNING_WITH_MPI=OFF has them.
  * By hand: fuzz/run.sh 60 tensor_api_fuzz */
-// sources: csrc/lua/*.c csrc/core/*.c csrc/core/*/*.c
+// sources: csrc/core/*.c csrc/core/cpu/*.c csrc/core/data/*.c csrc/core/nn/*.c csrc/core/plot/*.c
+// sources: csrc/lua/l_[!d]*.c csrc/lua/l_data.c
 // libs: -llua5.4 -lpng -lz -ldl
 // cflags: -fopenmp -I/usr/include/lua5.4 -DLT_MAX_NUMEL=1048576 -DTENSOR_API_DRIVER="fuzz/tensor_api_fuzz.lua"
 // seeds: fuzz/seeds/tensor_api
