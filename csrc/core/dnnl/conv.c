@@ -60,6 +60,18 @@ struct lt_dnnl_conv {
     lt_dnnl_lru lru;
 };
 
+/* Strides and padding of the three passes' descriptors; the right/bottom padding is whatever makes
+ * the output size come out as given. */
+typedef struct geometry {
+    dnnl_dims_t strides, pad_l, pad_r;
+} geometry;
+
+static geometry geometry_of(lt_dnnl_conv_shape s) {
+    return (geometry){.strides = {s.stride_h, s.stride_w}, .pad_l = {s.pad_h, s.pad_w},
+                      .pad_r = {(s.out_h - 1) * s.stride_h + s.kernel_h - s.in_h - s.pad_h,
+                                (s.out_w - 1) * s.stride_w + s.kernel_w - s.in_w - s.pad_w}};
+}
+
 static void entry_free(entry *e) {
     dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights};
     if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
@@ -125,17 +137,14 @@ static int make_forward(entry *e, lt_error *err) {
     if (lt_dnnl_check(dnnl_memory_desc_init_by_tag(&e->bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias", err) ||
         weights_md(&w_any, s, lt_dnnl_type(t.compute), dnnl_format_tag_any, err))
         return -1;
-    dnnl_dims_t strides = {s.stride_h, s.stride_w}, pad_l = {s.pad_h, s.pad_w};
-    /* right/bottom padding: whatever makes the output size come out as given */
-    dnnl_dims_t pad_r = {(s.out_h - 1) * s.stride_h + s.kernel_h - s.in_h - s.pad_h,
-                         (s.out_w - 1) * s.stride_w + s.kernel_w - s.in_w - s.pad_w};
+    geometry g = geometry_of(s);
     dnnl_convolution_desc_t d;
     dnnl_primitive_attr_t attr = NULL;
     int rc = -1;
     if (lt_dnnl_attr(&attr, err) ||
         lt_dnnl_check(dnnl_convolution_forward_desc_init(&d, dnnl_forward_training, dnnl_convolution_direct,
-                                                         &e->src_md, &w_any, &e->bias_md, &e->dst_md, strides,
-                                                         pad_l, pad_r),
+                                                         &e->src_md, &w_any, &e->bias_md, &e->dst_md, g.strides,
+                                                         g.pad_l, g.pad_r),
                       "describing a convolution", err) ||
         lt_dnnl_check(dnnl_primitive_desc_create(&e->fwd_pd, &d, attr, eng, NULL), "choosing a convolution", err) ||
         lt_dnnl_check(dnnl_primitive_create(&e->fwd, e->fwd_pd), "creating a convolution", err))
@@ -160,16 +169,14 @@ static int make_backward_data(entry *e, lt_error *err) {
     dnnl_engine_t eng = lt_dnnl_engine(err);
     dnnl_memory_desc_t w_any;
     if (!eng || weights_md(&w_any, s, lt_dnnl_type(e->t.compute), dnnl_format_tag_any, err)) return -1;
-    dnnl_dims_t strides = {s.stride_h, s.stride_w}, pad_l = {s.pad_h, s.pad_w};
-    dnnl_dims_t pad_r = {(s.out_h - 1) * s.stride_h + s.kernel_h - s.in_h - s.pad_h,
-                         (s.out_w - 1) * s.stride_w + s.kernel_w - s.in_w - s.pad_w};
+    geometry g = geometry_of(s);
     dnnl_convolution_desc_t d;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     int rc = -1;
     if (lt_dnnl_attr(&attr, err) ||
         lt_dnnl_check(dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, &e->src_md, &w_any,
-                                                               &e->dst_md, strides, pad_l, pad_r),
+                                                               &e->dst_md, g.strides, g.pad_l, g.pad_r),
                       "describing a convolution's backward pass", err) ||
         lt_dnnl_check(dnnl_primitive_desc_create(&pd, &d, attr, eng, e->fwd_pd), "choosing a backward convolution", err) ||
         lt_dnnl_check(dnnl_primitive_create(&e->bwd_data, pd), "creating a backward convolution", err))
@@ -196,9 +203,7 @@ static int make_backward_weights(entry *e, lt_error *err) {
     dnnl_engine_t eng = lt_dnnl_engine(err);
     dnnl_memory_desc_t dw_any;
     if (!eng || weights_md(&dw_any, s, dnnl_f32, dnnl_format_tag_any, err)) return -1;
-    dnnl_dims_t strides = {s.stride_h, s.stride_w}, pad_l = {s.pad_h, s.pad_w};
-    dnnl_dims_t pad_r = {(s.out_h - 1) * s.stride_h + s.kernel_h - s.in_h - s.pad_h,
-                         (s.out_w - 1) * s.stride_w + s.kernel_w - s.in_w - s.pad_w};
+    geometry g = geometry_of(s);
     dnnl_convolution_desc_t d;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -206,7 +211,7 @@ static int make_backward_weights(entry *e, lt_error *err) {
     if (e->t.deterministic) omp_set_num_threads(DETERMINISTIC_THREADS);
     if (lt_dnnl_attr(&attr, err) ||
         lt_dnnl_check(dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &e->src_md, &dw_any,
-                                                                  &e->bias_md, &e->dst_md, strides, pad_l, pad_r),
+                                                                  &e->bias_md, &e->dst_md, g.strides, g.pad_l, g.pad_r),
                       "describing a convolution's weight gradient", err) ||
         lt_dnnl_check(dnnl_primitive_desc_create(&pd, &d, attr, eng, e->fwd_pd), "choosing a weight gradient", err) ||
         lt_dnnl_check(dnnl_primitive_create(&e->bwd_weights, pd), "creating a weight gradient", err))
