@@ -31,15 +31,26 @@ static int dense_input(lt_tensor *in, const lt_tensor *input, lt_error *err) {
     return lt_contiguous(in, input, err);
 }
 
+/* What both passes start with: the input and weight as the implementation reads them (released by the
+ * caller) and the implementation the handle picks, or NULL with err set. */
+static const lt_conv2d_cl_impl *open_pass(const lt_conv2d_args *a, lt_conv2d_shape *s, lt_tensor *in, lt_tensor *w,
+                                          lt_kernel_ctx *ctx, lt_error *err) {
+    if (dense_input(in, a->input, err) || lt_contiguous(w, a->weight, err)) return NULL;
+    return (const lt_conv2d_cl_impl *)lt_kernel_pick(a->handle, "conv2d", conv2d_cl_impls, s, ctx, err);
+}
+
+/* The output's (and so grad_output's) element type: bf16 in a bf16 run. */
+static lt_dtype out_type_of(const lt_kernel_ctx *ctx) {
+    return ctx->precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32;
+}
+
 int lt_conv2d_cl_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err) {
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
-    if (dense_input(&in, a->input, err) || lt_contiguous(&w, a->weight, err)) goto done;
-    const lt_conv2d_cl_impl *impl =
-        (const lt_conv2d_cl_impl *)lt_kernel_pick(a->handle, "conv2d", conv2d_cl_impls, &s, &ctx, err);
+    const lt_conv2d_cl_impl *impl = open_pass(a, &s, &in, &w, &ctx, err);
     if (!impl) goto done;
-    lt_dtype out_type = ctx.precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32;
+    lt_dtype out_type = out_type_of(&ctx);
     if (lt_resize_nhwc(a->output, s.n, s.cout, s.ho, s.wo, out_type, err)) goto done;
     if (lt_numel(a->output) && impl->forward(&ctx, lt_data_ptr(a->output), lt_data_ptr(&in), lt_ptr(&w),
                                              lt_ptr(a->bias), s, lt_act_desc_of(&in)))
@@ -56,12 +67,10 @@ int lt_conv2d_cl_backward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
-    if (dense_input(&in, a->input, err) || lt_contiguous(&w, a->weight, err)) goto done;
-    const lt_conv2d_cl_impl *impl =
-        (const lt_conv2d_cl_impl *)lt_kernel_pick(a->handle, "conv2d", conv2d_cl_impls, &s, &ctx, err);
+    const lt_conv2d_cl_impl *impl = open_pass(a, &s, &in, &w, &ctx, err);
     if (!impl) goto done;
     /* grad_output as the forward pass wrote the output: dense channels-last of the output's type */
-    lt_dtype out_type = ctx.precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32;
+    lt_dtype out_type = out_type_of(&ctx);
     const lt_tensor *go = a->grad_output;
     if (!lt_is_nhwc(go) || lt_dtype_of(go) != out_type) {
         if (lt_resize_nhwc(a->dy, s.n, s.cout, s.ho, s.wo, out_type, err) || lt_convert(a->dy, go, err)) goto done;
