@@ -118,6 +118,39 @@ describe("nn.Sequential", function()
     assert.is_nil(net:backward(x, L.ones(4, 2)))
     assert.is_true(net[1].weight.grad:abs():sum() > 0)
   end)
+
+  it("skips the layers before the first one that trains when the input needs no gradient, as autograd does", function()
+    L.manual_seed(3)
+    local function make()
+      L.manual_seed(5)
+      local net = nn.Sequential(nn.Conv2d(2, 3, 3, {padding = 1}), nn.GELU(), nn.Conv2d(3, 4, 3), nn.ReLU())
+      net[1].weight.requires_grad, net[1].bias.requires_grad = false, false
+      return net
+    end
+    local x, g = L.randn(2, 2, 6, 6), L.randn(2, 4, 4, 4)
+    local full, skipping = make(), make()
+    full:forward(x)
+    full:backward(x, g)   -- needs_input_grad not false: every layer runs, down to the input's gradient
+    assert.is_true(full[1].grad_input:abs():sum() > 0)
+    skipping.needs_input_grad = false
+    local ran = {}
+    for i = 1, 4 do
+      local m, original = skipping[i], skipping[i].backward
+      rawset(m, "backward", function(self, ...) ran[#ran + 1] = i; return original(self, ...) end)
+    end
+    skipping:forward(x)
+    assert.is_nil(skipping:backward(x, g))
+    assert.same({4, 3}, ran)                     -- the frozen convolution and its GELU are skipped
+    assert.is_false(skipping[3].needs_input_grad)  -- and the first trained layer computes no input gradient
+    H.assert_close(skipping[3].weight.grad, full[3].weight.grad, 0)
+    H.assert_close(skipping[3].bias.grad, full[3].bias.grad, 0)
+    -- once the first layer trains again (a bias unfrozen), it runs again
+    skipping[1].bias.requires_grad = true
+    ran = {}
+    skipping:backward(x, g)
+    assert.same({4, 3, 2, 1}, ran)
+    assert.is_true(skipping[3].needs_input_grad)
+  end)
 end)
 
 describe("nn.Residual", function()

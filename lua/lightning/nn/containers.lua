@@ -44,15 +44,35 @@ function Sequential:forward(input)
   return x
 end
 
+-- Whether module m has a parameter that trains (requires_grad not false).
+local function trains(m)
+  for _, p in ipairs(m:parameters()) do
+    if p.requires_grad ~= false then return true end
+  end
+  return false
+end
+
+--- The backward pass, from the last module to the first. When the input needs no gradient
+-- (needs_input_grad = false), the modules before the first one that trains are skipped, as autograd
+-- skips them: nothing they would compute is used (a frozen stem costs no backward pass).
 function Sequential:backward(input, grad_output)
   local list = self._list
   local g = grad_output
-  if list[1] then list[1].needs_input_grad = self.needs_input_grad ~= false end
-  for i = #list, 1, -1 do
+  local first = 1
+  if self.needs_input_grad == false then
+    while first < #list and not trains(list[first]) do first = first + 1 end
+  end
+  -- the layer that ran first last time needs its input's gradient now that layers before it run
+  local before = self._first_backward
+  if before and before ~= first and list[before] then list[before].needs_input_grad = true end
+  self._first_backward = first
+  if list[first] then list[first].needs_input_grad = self.needs_input_grad ~= false end
+  for i = #list, first, -1 do
     local m_input = i > 1 and list[i - 1].output or input
     g = list[i]:backward(m_input, g)
     backward_hook.done(list[i])
   end
+  if first > 1 then g = nil end
   self.grad_input = g
   return g
 end
