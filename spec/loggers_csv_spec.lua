@@ -98,8 +98,11 @@ describe("both loggers at once", function()
     local tb = L.loggers.TensorBoardLogger{save_dir = dir}
     local csv = L.loggers.CSVLogger{save_dir = dir}
     local both = L.loggers.LoggerCollection{tb, csv}
-    assert.are.equal("default_lightning_logs", both.name)
-    assert.are.equal("0_0", both.version)
+    assert.are.equal("lightning_logs", both.name)   -- both default to Lightning's name: said once
+    assert.are.equal("0", both.version)
+    local other = L.loggers.LoggerCollection{tb, L.loggers.CSVLogger{save_dir = dir, name = "csv", version = 4}}
+    assert.are.equal("lightning_logs_csv", other.name)
+    assert.are.equal("0_4", other.version)
     assert.are.equal(tb.log_dir, both.log_dir)
     assert.are.equal(2, #both)
     both:log_hyperparams({lr = 0.1})

@@ -29,23 +29,24 @@ describe("TensorBoardLogger", function()
   after_each(function() H.rmdir(dir) end)
 
   it("lays out save_dir/name/version_N and takes the next free version", function()
+    assert.are.equal(L.loggers.CSVLogger{save_dir = dir}.name, TB{save_dir = dir}.name)
     local a = TB{save_dir = dir}
-    assert.are.equal("default", a.name)
+    assert.are.equal("lightning_logs", a.name)   -- Lightning's default, and CSVLogger's
     assert.are.equal(0, a.version)
-    assert.are.equal(dir .. "/default", a.root_dir)
-    assert.are.equal(dir .. "/default/version_0", a.log_dir)
+    assert.are.equal(dir .. "/lightning_logs", a.root_dir)
+    assert.are.equal(dir .. "/lightning_logs/version_0", a.log_dir)
     assert.are.equal(dir, a.save_dir)
     assert.is_nil(fsio.file_type(a.log_dir))                 -- nothing is created before the first log
     a:log_metrics({x = 1}, 0)
     assert.are.equal("directory", fsio.file_type(a.log_dir))
-    fsio.mkdir(dir .. "/default/version_7")
-    fsio.mkdir(dir .. "/default/version_x")
-    H.write_file(dir .. "/default/version_9", "a file, not a version folder")
+    fsio.mkdir(dir .. "/lightning_logs/version_7")
+    fsio.mkdir(dir .. "/lightning_logs/version_x")
+    H.write_file(dir .. "/lightning_logs/version_9", "a file, not a version folder")
     assert.are.equal(8, TB{save_dir = dir}.version)
     local named = TB{save_dir = dir, name = "", version = "run_a"}
     assert.are.equal(dir .. "/run_a", named.log_dir)
-    assert.are.equal(dir .. "/default/version_3", TB(dir, {version = 3}).log_dir)  -- Lightning's positional save_dir
-    assert.are.equal("outputs/logs/default", TB{version = 0}.root_dir)
+    assert.are.equal(dir .. "/lightning_logs/version_3", TB(dir, {version = 3}).log_dir)  -- Lightning's positional save_dir
+    assert.are.equal("outputs/logs/lightning_logs", TB{version = 0}.root_dir)
   end)
 
   it("names the event file as TensorBoard's writer does", function()

@@ -14,8 +14,8 @@ local M = {
 }
 
 --- Several loggers behind one: every call goes to each, in order. name and version join the loggers'
--- ("default_lightning_logs", "0_0") as Lightning 1.x's LoggerCollection does; log_dir and save_dir are the
--- first logger's.
+-- with "_", each distinct value once ("tb_csv", "0_1"; "lightning_logs", "0" for two loggers that agree), as
+-- Lightning 1.x's LoggerCollection does; log_dir and save_dir are the first logger's.
 local LoggerCollection = class("LoggerCollection", Logger)
 M.LoggerCollection = LoggerCollection
 
@@ -30,11 +30,15 @@ function LoggerCollection:__init(list)
     end
     self.loggers[i] = lg
   end
-  local names, versions = {}, {}
-  for i, lg in ipairs(self.loggers) do
-    names[i], versions[i] = tostring(lg.name), tostring(lg.version)
+  local function joined(field)   -- (Python's "_".join(dict.fromkeys(...)))
+    local parts, seen = {}, {}
+    for _, lg in ipairs(self.loggers) do
+      local v = tostring(lg[field])
+      if not seen[v] then seen[v], parts[#parts + 1] = true, v end
+    end
+    return table.concat(parts, "_")
   end
-  self.name, self.version = table.concat(names, "_"), table.concat(versions, "_")
+  self.name, self.version = joined("name"), joined("version")
   local first = self.loggers[1] or {}
   self.save_dir, self.root_dir, self.log_dir = first.save_dir, first.root_dir, first.log_dir
 end

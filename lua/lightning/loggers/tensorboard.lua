@@ -1,10 +1,10 @@
 --- TensorBoardLogger: Lightning's, writing save_dir/name/version_N/events.out.tfevents.<time>.<host>.<pid>.<n>
 -- that `tensorboard --logdir save_dir` reads (scalars, and the HPARAMS tab), plus hparams.yaml.
---   local tb = L.loggers.TensorBoardLogger{save_dir = "outputs/logs", name = "default"}
+--   local tb = L.loggers.TensorBoardLogger{save_dir = "outputs/logs", name = "my_model"}
 --   tb:log_hyperparams({lr = 1e-3, batch_size = 64})      -- also logs hp_metric = -1 (default_hp_metric)
 --   tb:log_metrics({train_loss = 0.5}, 10)
 --   tb:finalize("success")
--- Options: save_dir ("outputs/logs"), name ("default"; "" for none), version (next free version_N; an
+-- Options: save_dir ("outputs/logs"), name ("lightning_logs", as Lightning and CSVLogger; "" for none), version (next free version_N; an
 -- integer or a folder name), default_hp_metric (true), prefix (""), max_queue (10 records) and
 -- flush_secs (120): the event file is appended in whole records when either is reached, and on
 -- flush() / finalize().
@@ -16,7 +16,7 @@ local fsio = L.core.io
 
 local TensorBoardLogger = class("TensorBoardLogger", Logger)
 
-local OPTIONS = Logger.common_options{name = "default"}
+local OPTIONS = Logger.common_options{name = "lightning_logs"}
 OPTIONS.default_hp_metric = {kind = "boolean", default = true}
 OPTIONS.max_queue = {kind = "integer", min = 1, default = 10}
 OPTIONS.flush_secs = {kind = "number", min = 0, default = 120}
