@@ -79,7 +79,7 @@ describe("CSVLogger", function()
 
   it("checks options and arguments", function()
     assert.truthy(H.error_of(CSV, {flush_every = 1}):find(
-      "CSVLogger: unknown option 'flush_every' (known: flush_logs_every_n_steps, name, prefix, save_dir, version)", 1, true))
+      "CSVLogger: unknown option 'flush_every' (did you mean 'flush_logs_every_n_steps'?) (known: flush_logs_every_n_steps, name, prefix, save_dir, version)", 1, true))
     assert.truthy(H.error_of(CSV, {flush_logs_every_n_steps = 0}):find("flush_logs_every_n_steps must be an integer >= 1, got 0", 1, true))
     assert.truthy(H.error_of(CSV, {name = false}):find("CSVLogger: name must be a string, got false", 1, true))
     local c = CSV{save_dir = dir}

@@ -247,6 +247,23 @@ describe("Trainer hook names", function()
     assert.matches("Trainer: Bad defines unknown hook on_train_epoch_ned %(did you mean on_train_epoch_end%?%)", err)
   end)
 
+  it("says what Lightning 2 renamed a removed hook to (on_epoch_end, training_epoch_end), for a module and a callback",
+    function()
+    local Model = S.Regression{}
+    local Old = L.class("Old", Model)
+    function Old:on_epoch_end() end
+    function Old:training_epoch_end() end
+    local dir = H.tmpdir()
+    local trainer = L.Trainer(S.quiet(dir))
+    local err = H.error_of(trainer.fit, trainer, Old(3), batches(1))
+    H.rmdir(dir)
+    assert.matches("Trainer: Old defines unknown hook on_epoch_end %(Lightning 2 renamed it: on_train_epoch_end or " ..
+      "on_validation_epoch_end%), training_epoch_end %(Lightning 2 renamed it: on_train_epoch_end%)", err)
+    err = H.error_of(L.Trainer, {logger = false, callbacks = {{on_epoch_end = function() end}}})
+    assert.matches("Trainer: callback 1 %(table%): unknown hook on_epoch_end %(Lightning 2 renamed it: " ..
+      "on_train_epoch_end or on_validation_epoch_end%)", err)
+  end)
+
   it("rejects a model that is not a LightningModule", function()
     local trainer = L.Trainer{logger = false}
     assert.matches("Trainer:fit: argument 1 must be an L.LightningModule, got table",

@@ -298,7 +298,7 @@ describe("Trainer options", function()
     local model = S.Regression{}(3)
     assert.matches("no training data", H.error_of(trainer.fit, trainer, model))
     assert.matches("Trainer:fit: argument 2 must be a data module, a loader", H.error_of(trainer.fit, trainer, model, 42))
-    assert.matches("Trainer:fit: unknown option 'ckpt' %(known: .*ckpt_path", H.error_of(trainer.fit, trainer, model, loader(1), {ckpt = "x"}))
+    assert.matches("Trainer:fit: unknown option 'ckpt' %(did you mean 'ckpt_path'%?%) %(known: .*ckpt_path", H.error_of(trainer.fit, trainer, model, loader(1), {ckpt = "x"}))
     assert.matches("Trainer:fit: checkpoint /nonexistent.safetensors not found",
       H.error_of(trainer.fit, trainer, model, loader(1), {ckpt_path = "/nonexistent.safetensors"}))
   end)

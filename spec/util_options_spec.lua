@@ -68,6 +68,16 @@ describe("util.options", function()
     assert.same({a = 1, b = 2}, options.check("F", {a = 1, b = 2}, {a = {kind = "any"}}, {allow = {b = true}}))
   end)
 
+  it("names the class the user called, a subclass included, and suggests the option it abbreviates", function()
+    local MyNet = L.class("MyNet", L.models.BasicImageClassifier)
+    assert.matches("^MyNet: unknown option 'dropout' %(did you mean 'dropout_rate'%?%)", H.error_of(MyNet, {dropout = 0.5}))
+    assert.matches("^ImageClassifier: unknown option 'lr' %(did you mean 'learning_rate'%?%)",
+      H.error_of(L.models.ImageClassifier, {lr = 0.1}))
+    local Saver = L.class("Saver", L.callbacks.ModelCheckpoint)
+    assert.matches("^Saver: unknown option 'monitr' %(did you mean 'monitor'%?%)", H.error_of(Saver, {monitr = "x"}))
+    assert.matches("^EarlyStopping: monitor must be", H.error_of(L.callbacks.EarlyStopping, {}))
+  end)
+
   it("suggests only near names: one edit per three letters", function()
     local known = {lr = true, eps = true, max_epochs = true, patience = true}
     assert.equal("lr", closest.suggestion("lrr", known))
@@ -75,6 +85,15 @@ describe("util.options", function()
     assert.equal("max_epochs", closest.suggestion("max_epoch", known))
     assert.equal("patience", closest.suggestion("patiense", known))
     assert.is_nil(closest.suggestion("momentum", known))
+    -- a name whose words abbreviate one known name's, are its initials or lie among its words
+    local names = {val_acc = true, val_loss = true, dropout_rate = true, learning_rate = true, max_epochs = true,
+      min_epochs = true}
+    assert.equal("val_acc", closest.suggestion("val_accuracy", names))
+    assert.equal("learning_rate", closest.suggestion("lr", names))
+    assert.equal("dropout_rate", closest.suggestion("dropout", names))
+    assert.is_nil(closest.suggestion("epochs", names))           -- max_epochs or min_epochs: no guess
+    assert.is_nil(closest.suggestion("loss", names, {words = false}))
+    assert.equal("val_loss", closest.suggestion("loss", names))
     assert.equal(3, closest.distance("kitten", "sitting"))
     assert.equal(1, closest.distance("bais", "bias"))       -- a swap is one edit
     assert.equal(1, closest.distance("singel", "single"))

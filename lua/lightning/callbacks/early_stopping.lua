@@ -26,9 +26,9 @@ function EarlyStopping:__init(opts)
     divergence_threshold = {kind = "number"},
     check_on_train_epoch_end = {kind = "boolean"},
   }
-  local o = options.check("EarlyStopping", opts, specs)
+  local o = options.check(self, opts, specs)
   -- monitor has no default: what to watch is the one thing EarlyStopping cannot guess
-  if o.monitor == nil then options.check_value("EarlyStopping", "", "monitor", specs.monitor, nil) end
+  if o.monitor == nil then options.check_value(self, "", "monitor", specs.monitor, nil) end
   for k, v in pairs(o) do self[k] = v end
   -- improvement means current - min_delta > best (max) or current + |min_delta| < best (min)
   self.min_delta = math.abs(o.min_delta) * (self.mode == "max" and 1 or -1)

@@ -23,7 +23,7 @@ ModelCheckpoint.FILE_EXTENSION = checkpoint.EXTENSION
 ModelCheckpoint.is_monitoring_callback = true
 
 function ModelCheckpoint:__init(opts)
-  local o = options.check("ModelCheckpoint", opts, {
+  local o = options.check(self, opts, {
     dirpath = {kind = "string"}, filename = {kind = "string"}, monitor = {kind = "string"},
     verbose = {kind = "boolean", default = false},
     save_last = {kind = "boolean", default = false},
@@ -35,7 +35,7 @@ function ModelCheckpoint:__init(opts)
     enable_version_counter = {kind = "boolean", default = true},
   })
   if o.monitor == nil and o.save_top_k ~= -1 and o.save_top_k ~= 0 and o.save_top_k ~= 1 then
-    options.fail("ModelCheckpoint", "save_top_k = %d needs a monitor: without one there is nothing to rank " ..
+    options.fail(self, "save_top_k = %d needs a monitor: without one there is nothing to rank " ..
       "(use -1, 0 or 1)", o.save_top_k)
   end
   for k, v in pairs(o) do self[k] = v end

@@ -27,7 +27,7 @@ local CHANNELS = {32, 64, 128, 256}
 --- Network options: num_classes, in_channels, image_size (divisible by 16), dropout_rate. Options the
 -- parent class understands (learning rate, optimizer, debug, ...) pass through to it.
 function BasicImageClassifier:__init(opts)
-  local o, name = ImageClassifier.__init(self, opts), "BasicImageClassifier"  -- the checked options
+  local o, name = ImageClassifier.__init(self, opts), class.name_of(self)  -- the checked options
   self.num_classes = util.positive_int(name, "num_classes", o.num_classes)
   self.in_channels = util.positive_int(name, "in_channels", o.in_channels)
   self.image_size = util.positive_int(name, "image_size", o.image_size)

@@ -81,7 +81,7 @@ function ImageClassifier.option_names(cls)
 end
 
 function ImageClassifier:__init(opts)
-  local hp = options.check("ImageClassifier", opts, class_specs(getmetatable(self)))
+  local hp = options.check(self, opts, class_specs(getmetatable(self)))   -- (errors name the class called)
   local net = hp.net
   hp.net = nil
   LightningModule.__init(self)

@@ -40,6 +40,29 @@ for _, name in ipairs {
   "on_validation_model_zero_grad",
 } do hooks.module[name] = true end
 
+-- Hooks that Lightning 2 removed, and what took their place: a module or callback that defines one is
+-- told, rather than having it silently never called.
+hooks.renamed = {
+  on_epoch_start = "on_train_epoch_start or on_validation_epoch_start",
+  on_epoch_end = "on_train_epoch_end or on_validation_epoch_end",
+  on_batch_start = "on_train_batch_start", on_batch_end = "on_train_batch_end",
+  training_epoch_end = "on_train_epoch_end", validation_epoch_end = "on_validation_epoch_end",
+  test_epoch_end = "on_test_epoch_end",
+  training_step_end = "training_step", validation_step_end = "validation_step", test_step_end = "test_step",
+  on_pretrain_routine_start = "on_fit_start", on_pretrain_routine_end = "on_fit_start",
+  on_init_start = "the callback's own __init", on_init_end = "the callback's own __init",
+  on_keyboard_interrupt = "on_exception",
+  on_train_batch_end_outputs = "on_train_batch_end",
+}
+
+-- "on_epoch_end (Lightning 2 renamed it: on_train_epoch_end or on_validation_epoch_end)", or the
+-- closest hook, or the name alone.
+local function described(name, known)
+  if hooks.renamed[name] then return ("%s (Lightning 2 renamed it: %s)"):format(name, hooks.renamed[name]) end
+  local near = closest.name(name, known)
+  return near and ("%s (did you mean %s?)"):format(name, near) or name
+end
+
 -- Function-valued keys of obj and of its classes (up to, not including, `stop`).
 local function method_names(obj, stop)
   local names = {}
@@ -62,6 +85,7 @@ end
 
 -- A name that looks like a hook but is not one: "on_..." names, and near misses of real hooks.
 local function misspelt(name, known)
+  if hooks.renamed[name] then return true end
   if known[name] or name:sub(1, 1) == "_" or name:sub(1, 2) == "__" then return false end
   if name:sub(1, 3) == "on_" then return true end
   -- one edit away from a hook for names of 5 to 7 letters, two for longer ones ("step" is no "setup")
@@ -78,10 +102,7 @@ local function check_names(obj, known, stop, what)
   if #bad == 0 then return end
   table.sort(bad)
   local parts = {}
-  for _, name in ipairs(bad) do
-    local near = closest.name(name, known)
-    parts[#parts + 1] = near and ("%s (did you mean %s?)"):format(name, near) or name
-  end
+  for _, name in ipairs(bad) do parts[#parts + 1] = described(name, known) end
   options.fail(what, "unknown hook %s", table.concat(parts, ", "))
 end
 
@@ -102,14 +123,11 @@ function hooks.check_module(module)
   for name, v in pairs(LightningModule.super) do if type(v) == "function" then known[name] = true end end
   local bad = {}
   for name in pairs(method_names(module, LightningModule)) do
-    if name:sub(1, 3) == "on_" and not known[name] then bad[#bad + 1] = name end
+    if (name:sub(1, 3) == "on_" and not known[name]) or hooks.renamed[name] then bad[#bad + 1] = name end
   end
   if #bad == 0 then return end
   table.sort(bad)
-  for i, name in ipairs(bad) do
-    local near = closest.name(name, hooks.module)
-    if near then bad[i] = ("%s (did you mean %s?)"):format(name, near) end
-  end
+  for i, name in ipairs(bad) do bad[i] = described(name, hooks.module) end
   options.fail("Trainer", "%s defines unknown hook %s", class.name_of(module), table.concat(bad, ", "))
 end
 

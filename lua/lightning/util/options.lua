@@ -80,8 +80,10 @@ function options.raise(msg)
   error(msg, level)
 end
 
---- Raises "<fname>: <fmt formatted with ...>" at the caller's line.
+--- Raises "<fname>: <fmt formatted with ...>" at the caller's line. fname may be the object being
+-- built: its class names it (a subclass's constructor errors under the name the user called).
 function options.fail(fname, fmt, ...)
+  if type(fname) == "table" then fname = class.name_of(fname) end
   local text = select("#", ...) > 0 and fmt:format(...) or fmt
   options.raise(fname and fname ~= "" and (fname .. ": " .. text) or text)
 end
