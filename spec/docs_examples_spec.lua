@@ -15,47 +15,12 @@ local H = require "helpers"
 local D = require "data_helpers"
 local X = require "script_helpers"
 
+local M = require "docs_markdown"
+
 local RECORDS = 8
-local MARKER = "^%s*<!%-%-%s*not run:%s*(.-)%s*%-%->%s*$"
-local NEEDS = "^%s*<!%-%-%s*needs:%s*(.-)%s*%-%->%s*$"
 -- What a `needs` marker may name, and whether this build has it.
 local AVAILABLE = {MPI = function() return L.distributed.available() end}
-
---- The fenced blocks of a Markdown text: {line = n, lang = "lua", code = "...", not_run = reason or nil,
--- needs = dependency or nil}.
-local function blocks_of(text)
-  local lines = {}
-  for line in (text .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
-  local blocks, i = {}, 1
-  while i <= #lines do
-    local indent, lang = lines[i]:match("^(%s*)```(%S*)%s*$")
-    if indent then
-      local start, body = i, {}
-      i = i + 1
-      while i <= #lines and not lines[i]:match("^" .. indent .. "```%s*$") do
-        body[#body + 1] = lines[i]:sub(1, #indent) == indent and lines[i]:sub(#indent + 1) or lines[i]
-        i = i + 1
-      end
-      assert(i <= #lines, ("line %d: the block has no closing fence"):format(start))
-      local previous = start - 1
-      while previous > 0 and lines[previous]:match("^%s*$") do previous = previous - 1 end
-      local reason = previous > 0 and lines[previous]:match(MARKER) or nil
-      local needs = previous > 0 and lines[previous]:match(NEEDS) or nil
-      blocks[#blocks + 1] = {line = start, lang = lang, code = table.concat(body, "\n") .. "\n", not_run = reason,
-        needs = needs}
-    end
-    i = i + 1
-  end
-  return blocks
-end
-
-local function docs()
-  local files = {"README.md"}
-  for _, name in ipairs(L.core.io.listdir(X.ROOT .. "/docs")) do
-    if name:match("%.md$") then files[#files + 1] = "docs/" .. name end
-  end
-  return files
-end
+local blocks_of = M.blocks_of
 
 local PREAMBLE = ("package.path = %q .. package.path; require 'docs_fixture'"):format(X.ROOT .. "/spec/?.lua;")
 
@@ -92,7 +57,7 @@ describe("The code blocks of README.md and docs/*.md", function()
   end)
   teardown(function() H.rmdir(made) end)
 
-  for _, file in ipairs(docs()) do
+  for _, file in ipairs(M.files(X.ROOT)) do
     it(file .. ": every block runs, or says why not", function()
       local blocks = blocks_of(H.read_file(X.ROOT .. "/" .. file))
       local dir = H.tmpdir()
