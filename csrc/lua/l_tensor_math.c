@@ -126,8 +126,8 @@ static int t_le(lua_State *L) { return compare(L, "Tensor:le", LT_LE); }
 
 /* ---- reductions ---- */
 
-/* All elements: a number (and for max/min the 1-based flat index). One dimension: a tensor (and for
- * max/min a tensor of 1-based indices). */
+/* All elements: a number (and for max/min the 1-based flat index, which only argmax/argmin keep). One
+ * dimension: a tensor (and for max/min a tensor of 1-based indices). */
 static int reduce(lua_State *L, const char *fname, lt_reduce_args args, int dim_arg, int keepdim_arg) {
     lt_tensor *t = lt_check_tensor(L, 1, fname);
     lt_error err;
@@ -155,8 +155,19 @@ static lt_reduce_args args_of(lt_reduce_op op) { return (lt_reduce_args){op, tru
 
 static int t_sum(lua_State *L) { return reduce(L, "Tensor:sum", args_of(LT_RSUM), 2, 3); }
 static int t_mean(lua_State *L) { return reduce(L, "Tensor:mean", args_of(LT_RMEAN), 2, 3); }
-static int t_max(lua_State *L) { return reduce(L, "Tensor:max", args_of(LT_RMAX), 2, 3); }
-static int t_min(lua_State *L) { return reduce(L, "Tensor:min", args_of(LT_RMIN), 2, 3); }
+/* max([dim[, keepdim]]), min: over all elements just the number, as PyTorch's t.max() (argmax gives the
+ * index); over one dimension the values and their 1-based indices. */
+static int extremum(lua_State *L, const char *fname, lt_reduce_op op) {
+    bool whole = lua_isnoneornil(L, 2);  /* (checked first: the results go on the stack above) */
+    int n = reduce(L, fname, args_of(op), 2, 3);
+    if (whole) {
+        lua_pop(L, 1);  /* the flat index */
+        return 1;
+    }
+    return n;
+}
+static int t_max(lua_State *L) { return extremum(L, "Tensor:max", LT_RMAX); }
+static int t_min(lua_State *L) { return extremum(L, "Tensor:min", LT_RMIN); }
 
 /* argmax([dim[, keepdim]]): the 1-based index of the largest element (first on ties). */
 static int arg_reduce(lua_State *L, const char *fname, lt_reduce_op op) {
