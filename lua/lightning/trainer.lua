@@ -274,6 +274,9 @@ function Trainer:_run(fn, model, source, body, ...)
   self._good_state, self._spare_state, self._epoch_finished, self._stepping = nil, nil, false, false
   self._current_fx, self._current_callback = nil, nil
   self.diverged, self.interrupted_by = nil, nil
+  -- (lightning.trainer.monitors: the names validation logged, whether the monitors were checked, and
+  -- whether a monitor not found ended the run)
+  self._validation_names, self._monitors_checked, self._configuration_error = nil, false, false
   -- what hooks log before the first loop starts (self:log checks the hook there too)
   self._results = Results.new(fn)
   interrupt.watch()

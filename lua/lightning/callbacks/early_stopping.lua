@@ -9,6 +9,7 @@ local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
 local output = require "lightning.util.output"
 local options = require "lightning.util.options"
+local monitors = require "lightning.trainer.monitors"
 
 local EarlyStopping = class("EarlyStopping", Callback)
 EarlyStopping.is_monitoring_callback = true
@@ -66,15 +67,24 @@ function EarlyStopping:on_validation_end(trainer, module)
   if not self._check_on_train_epoch_end and not self:_should_skip(trainer) then self:_run_check(trainer) end
 end
 
+-- The error for a monitor that is not among names (near: the closest of them, or nil).
+function EarlyStopping:_missing_message(names, near)
+  return ("EarlyStopping: conditioned on metric %q which is not available%s; the metrics that exist are: %s")
+    :format(self.monitor, monitors.did_you_mean(near), monitors.names_text(names))
+end
+
+--- What the Trainer checks before training (lightning.trainer.monitors); strict = false only warns.
+function EarlyStopping:monitor_entry()
+  return {monitor = self.monitor, strict = self.strict, required = self.strict,
+    message = function(names, near) return self:_missing_message(names, near) end}
+end
+
 function EarlyStopping:_run_check(trainer)
   local current = trainer.callback_metrics[self.monitor]
   if current == nil then
-    local names = {}
-    for name in pairs(trainer.callback_metrics) do names[#names + 1] = name end
-    table.sort(names)
-    local message = ("EarlyStopping: conditioned on metric %q which is not available; the metrics that exist are: %s")
-      :format(self.monitor, #names > 0 and table.concat(names, ", ") or "(none)")
-    if self.strict then error(message, 0) end
+    local names = trainer.callback_metrics
+    local message = self:_missing_message(names, monitors.suggestion(self.monitor, names))
+    if self.strict then monitors.fail(trainer, message) end
     if not self._warned then output.print(message) self._warned = true end
     return
   end

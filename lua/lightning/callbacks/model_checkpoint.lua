@@ -13,6 +13,7 @@ local Callback = require "lightning.callbacks.callback"
 local fs = require "lightning.util.fs"
 local output = require "lightning.util.output"
 local checkpoint = require "lightning.trainer.checkpoint"
+local monitors = require "lightning.trainer.monitors"
 local options = require "lightning.util.options"
 local fsio = require("lightning.core").io
 
@@ -116,6 +117,20 @@ function ModelCheckpoint:on_validation_end(trainer, module)
   if not self:_should_skip(trainer) and not self:_saves_on_train_epoch_end(trainer) and self:_epoch_due(trainer) then
     self:_save(trainer)
   end
+end
+
+-- The error for a monitor that is not among names (near: the closest of them, or nil).
+function ModelCheckpoint:_missing_message(names, near)
+  return ("ModelCheckpoint(monitor = %q) could not find the monitored metric%s; the logged metrics are: %s. " ..
+    "Did you call self:log(%q, value) in the LightningModule?"):format(self.monitor, monitors.did_you_mean(near),
+    monitors.names_text(names), self.monitor)
+end
+
+--- What the Trainer checks before training (lightning.trainer.monitors): without validation a monitor
+-- that is never logged only means no top-k checkpoint (as in Lightning), unless it is a near miss.
+function ModelCheckpoint:monitor_entry(trainer)
+  return {monitor = self.monitor, strict = true, required = trainer._val_enabled == true,
+    extra = {epoch = true, step = true}, message = function(names, near) return self:_missing_message(names, near) end}
 end
 
 function ModelCheckpoint:_monitor_candidates(trainer)
@@ -239,12 +254,8 @@ function ModelCheckpoint:_save_topk(trainer, candidates)
     end
     return
   elseif current == nil then
-    local names = {}
-    for k in pairs(trainer.callback_metrics) do names[#names + 1] = k end
-    table.sort(names)
-    error(("ModelCheckpoint(monitor = %q) could not find the monitored metric; the logged metrics are: %s. " ..
-      "Did you call self:log(%q, value) in the LightningModule?"):format(self.monitor,
-      #names > 0 and table.concat(names, ", ") or "(none)", self.monitor), 0)
+    local names = trainer.callback_metrics
+    monitors.fail(trainer, self:_missing_message(names, monitors.suggestion(self.monitor, names)))
   end
   if current ~= current or current == math.huge or current == -math.huge then
     -- never ranked: a NaN would otherwise be "the best" of an empty top k

@@ -23,6 +23,8 @@ end
 -- The fault checkpoint, when there is a good state to save. Returns its path, or nil and why not.
 local function save_fault_checkpoint(trainer)
   if trainer.state.fn ~= "fit" or not trainer._good_state or trainer.fast_dev_run then return nil end
+  -- a mistake in the configuration (a monitor not logged): resuming from the state would fail alike
+  if trainer._configuration_error then return nil end
   local cb = trainer.checkpoint_callback
   if not (cb and cb.dirpath) then return nil end
   if trainer._stepping then

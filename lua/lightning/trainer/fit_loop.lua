@@ -20,6 +20,7 @@ local optimization = require "lightning.trainer.optimization"
 local checkpoint = require "lightning.trainer.checkpoint"
 local eval_loop = require "lightning.trainer.eval_loop"
 local loop_state = require "lightning.trainer.loop_state"
+local monitors = require "lightning.trainer.monitors"
 local interrupt = require "lightning.trainer.interrupt"
 local output = require "lightning.util.output"
 
@@ -223,6 +224,7 @@ local function run_epoch(trainer)
         continue_from_checkpoint()
         trainer.is_last_batch = batch_idx == n
         local skip_rest = run_batch(trainer, batch, batch_idx)
+        monitors.after_first_batch(trainer)   -- (once: what training logs is known now)
         last_done = batch_idx
         interrupt.check(trainer)
         if not skip_rest and batch_idx < n and validation_due(trainer, batch_idx, false) then  -- (val_check_interval)
@@ -266,6 +268,7 @@ local function run_sanity_check(trainer)
   eval_loop.run(trainer, "validation", {during_fit = true, max_batches = steps == -1 and trainer.num_val_batches
     or math.min(steps, trainer.num_val_batches)})
   hooks.call_callbacks(trainer, nil, "on_sanity_check_end")
+  monitors.after_sanity_check(trainer)   -- (what validation logs is known now)
   trainer.sanity_checking = false
   trainer.callback_metrics, trainer.progress_bar_metrics, trainer.logged_metrics = {}, {}, {}
   L.set_rng_state(rng)

@@ -8,6 +8,7 @@
 local class = require "lightning.class"
 local metrics = require "lightning.metrics"
 local hooks = require "lightning.trainer.hooks"
+local monitors = require "lightning.trainer.monitors"
 
 local optimization = {}
 
@@ -118,8 +119,9 @@ function optimization.step_schedulers(trainer, interval, update_plateau)
           metric = trainer.callback_metrics[config.monitor]
           if metric == nil then
             if config.strict then
-              error(("ReduceLROnPlateau conditioned on metric %s which is not available; available metrics are: %s")
-                :format(config.monitor, optimization.metric_names(trainer)), 0)
+              local names = trainer.callback_metrics
+              monitors.fail(trainer, monitors.plateau_message(config.monitor, names,
+                monitors.suggestion(config.monitor, names)))
             end
             goto continue
           end
@@ -129,13 +131,6 @@ function optimization.step_schedulers(trainer, interval, update_plateau)
     end
     ::continue::
   end
-end
-
-function optimization.metric_names(trainer)
-  local names = {}
-  for name in pairs(trainer.callback_metrics) do names[#names + 1] = name end
-  table.sort(names)
-  return #names > 0 and table.concat(names, ", ") or "(none)"
 end
 
 --- detect_anomaly: a NaN or infinite loss is an error naming the batch.
