@@ -4,9 +4,10 @@
 -- gradient norm as "grad_norm/<parameter>" and their total as "grad_norm/total" to the loggers, and
 -- prints a warning naming the parameters whose gradients vanish (norm < 1e-7) or explode (> 1e3 or
 -- NaN). The biases of layers that a BatchNorm follows, whose gradients are zero by construction, are
--- not flagged; a note says so once. verbose = true prints the whole report (gradient and weight norms,
--- ratio, status) each time.
---   L.callbacks.GradientFlowMonitor{every_n_steps = 50, verbose = false, log = true}
+-- not flagged; a note says so once. verbose = true prints the whole report (per parameter: gradient
+-- norm, mean and max |grad|, weight norm, ratio, status) each time; report_each_epoch = true prints it
+-- for the first batch of each epoch, as the original's gradient-flow monitoring does (train.lua --debug).
+--   L.callbacks.GradientFlowMonitor{every_n_steps = 50, verbose = false, log = true, report_each_epoch = false}
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
 local diagnostics = require "lightning.nn.diagnostics"
@@ -15,17 +16,37 @@ local options = require "lightning.util.options"
 
 local GradientFlowMonitor = class("GradientFlowMonitor", Callback)
 
+local RULE = ("="):rep(60)
+
 function GradientFlowMonitor:__init(opts)
   local o = options.check("GradientFlowMonitor", opts, {
     every_n_steps = {kind = "integer", min = 1},
     log = {kind = "boolean", default = true},
     verbose = {kind = "boolean", default = false},
+    report_each_epoch = {kind = "boolean", default = false},
   })
   for k, v in pairs(o) do self[k] = v end
   self.history = {}   -- {step = n, total = norm, rows = diagnostics.gradient_flow rows}
 end
 
+function GradientFlowMonitor:on_train_epoch_start(trainer)
+  self._epoch_report_due = self.report_each_epoch
+end
+
+-- The whole report of the epoch's first batch, under a banner (from global rank 0).
+function GradientFlowMonitor:_epoch_report(trainer, module)
+  self._epoch_report_due = false
+  if not trainer.is_global_zero then return end
+  output.print("")
+  output.print(RULE)
+  output.print(("GRADIENT FLOW - Epoch %d, Batch 1"):format(trainer.current_epoch))
+  output.print(RULE)
+  diagnostics.print_gradient_flow(module, output.print)
+  output.print(RULE)
+end
+
 function GradientFlowMonitor:on_after_backward(trainer, module)
+  if self._epoch_report_due then self:_epoch_report(trainer, module) end
   local every = self.every_n_steps or trainer.log_every_n_steps
   -- once per optimizer step (several backward passes share one with accumulate_grad_batches)
   if trainer.global_step % every ~= 0 or self._last_step == trainer.global_step then return end

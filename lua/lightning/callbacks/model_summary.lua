@@ -1,6 +1,8 @@
 --- ModelSummary: prints the model's layers at the start of fit, as PyTorch Lightning's: name, type,
 -- parameter count and (when the module has example_input_array) each layer's output shape, then
--- the trainable / non-trainable / total parameter counts and their size in MB (float32).
+-- the trainable / non-trainable / total parameter counts and their size in MB (float32). With an
+-- example input the layers are listed in the order the forward pass runs them (layers it does not use
+-- last); without one, in registration order.
 --   L.callbacks.ModelSummary{max_depth = 1}     -- 2 also lists the layers inside containers
 --   print(L.callbacks.ModelSummary.summarize(model))
 local L = require "lightning"
@@ -53,17 +55,19 @@ end
 -- Runs example_input_array through the model in eval mode and records the size of what each listed
 -- layer returns (Lightning's ModelSummary does this with forward hooks). forward gets {fused = false}:
 -- a model that fuses layers into one kernel (BasicImageClassifier) runs them one by one instead, so that
--- every layer has an output. Returns {module = size}, or nil without an example or when forward fails.
+-- every layer has an output. Returns {module = size} and {module = the rank of its first call}, or nil
+-- without an example or when forward fails.
 local function record_sizes(module, rows)
   local x = module.example_input_array
   if not L.is_tensor(x) then return nil end
-  local sizes, wrapped = {}, {}
+  local sizes, wrapped, order, calls = {}, {}, {}, 0
   for _, row in ipairs(rows) do
     local m = row.module
     if not wrapped[m] and type(m.forward) == "function" then
       wrapped[m] = {rawget(m, "forward")}   -- an instance's own forward, or nil for its class's
       local forward = m.forward
       m.forward = function(self, ...)
+        if not order[self] then calls = calls + 1; order[self] = calls end   -- (on entry: a container before its layers)
         local out = forward(self, ...)
         if L.is_tensor(out) then sizes[self] = out:size() end
         return out
@@ -75,7 +79,8 @@ local function record_sizes(module, rows)
   local ok = pcall(module.forward, module, x, {fused = false})
   module:train(was_training)
   for m, saved in pairs(wrapped) do rawset(m, "forward", saved[1]) end
-  return ok and sizes or nil
+  if not ok then return nil end
+  return sizes, order
 end
 
 local function size_text(size)
@@ -89,8 +94,16 @@ end
 function ModelSummary.summarize(module, max_depth)
   max_depth = max_depth or 1
   local rows = collect(module, max_depth)
-  local sizes = record_sizes(module, rows)
+  local sizes, order = record_sizes(module, rows)
   local with_shapes = sizes ~= nil
+  if order then   -- the forward pass's order; the layers it did not run after, in registration order
+    for i, row in ipairs(rows) do row.registered = i end
+    table.sort(rows, function(a, b)
+      local oa, ob = order[a.module] or math.huge, order[b.module] or math.huge
+      if oa ~= ob then return oa < ob end
+      return a.registered < b.registered
+    end)
+  end
   local headers = {"", "Name", "Type", "Params", "Mode"}
   if with_shapes then headers[#headers + 1] = "Out sizes" end
   local cells = {}

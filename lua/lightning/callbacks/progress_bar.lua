@@ -209,7 +209,7 @@ local function eval_batch_end(self, trainer, batch_idx)
   end
 end
 
--- keep: the line stays (test, predict); otherwise it goes and the training bar stays alone.
+-- keep: the line stays (test); otherwise it goes and the training bar stays alone.
 local function eval_end(self, trainer, keep)
   local desc = eval_desc(trainer)
   if self._tty then
@@ -234,7 +234,8 @@ function ProgressBar:on_test_batch_end(trainer, module, outputs, batch, batch_id
 function ProgressBar:on_test_end(trainer, module) eval_end(self, trainer, true) end
 function ProgressBar:on_predict_start(trainer, module) eval_start(self, trainer) end
 function ProgressBar:on_predict_batch_end(trainer, module, outputs, batch, batch_idx) eval_batch_end(self, trainer, batch_idx) end
-function ProgressBar:on_predict_end(trainer, module) eval_end(self, trainer, true) end
+-- (predictions are the caller's to print: a terminal's bar goes when they are done, a log gets no line)
+function ProgressBar:on_predict_end(trainer, module) eval_end(self, trainer, false) end
 
 --- The line kept for each epoch: the full bar with the epoch's metrics (validation included), cut to
 -- the terminal's width like the live one.

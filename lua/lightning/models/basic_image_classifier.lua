@@ -93,7 +93,7 @@ function BasicImageClassifier:_pipeline(fused)
   return steps
 end
 
-local function fmt(v) return ("%.4f"):format(v) end
+local function fmt(v) return ("%.4f"):format(v == 0 and 0 or v) end   -- (0, not a ReLU's -0.0000)
 
 -- The debug report of one point of the forward pass, in the original's words.
 local function report(out, label, index, x)
@@ -127,6 +127,10 @@ local function report(out, label, index, x)
     out(("="):rep(60))
   end
 end
+
+-- Its forward makes the FORWARD PASS DEBUG report itself, in the original's words (ImageClassifier
+-- reports the layers of other networks).
+BasicImageClassifier.reports_forward_debug = true
 
 --- The logits for x (N x in_channels x size x size). opts.debug prints the layer-by-layer report through
 -- opts.output or self.debug_output (a function taking one line; default: standard output).

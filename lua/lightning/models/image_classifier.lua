@@ -7,9 +7,11 @@
 -- "cosine", "plateau" or "onecycle"); per-epoch metrics for train, val and test from a C confusion
 -- matrix (accuracy, and macro precision, recall and F1), logged as train_loss, train_acc, ...,
 -- val_loss, val_acc, val_precision, val_recall, val_f1, test_*; and with debug = true the original's
--- debugging output: the INITIALIZING MODEL block (at setup), "STARTING TRAINING EPOCH n" banners, the
--- first batch of each epoch in detail (shapes, label distribution, the network's forward report,
--- loss, predictions against truth, correct count) and epoch summaries with the learning rate.
+-- debugging output: the INITIALIZING MODEL block (at the setup of fit: the network's layers and
+-- parameter counts), "STARTING TRAINING EPOCH n" banners, the first batch of each epoch in detail
+-- (shapes, label distribution, the FORWARD PASS DEBUG report of every layer, loss, predictions against
+-- truth, correct count) and epoch summaries (with the learning rate in training). debug is a display
+-- option, not a hyper-parameter: checkpoints do not keep it, so a model loaded for inference is quiet.
 -- predict_step gives classes, probabilities and logits. Hyper-parameters are in self.hparams (saved in
 -- checkpoints); fitted on a data module with classes, mean and std (ImageDataModule), it adds them as
 -- class_names, mean and std, so that a checkpoint classifies new images alone; load_from_checkpoint
@@ -85,6 +87,9 @@ function ImageClassifier:__init(opts)
   local net = hp.net
   hp.net = nil
   LightningModule.__init(self)
+  -- what is printed, not how the model trains: kept out of the hyper-parameters (and checkpoints)
+  self.debug = hp.debug
+  hp.debug = nil
   self:save_hyperparameters(hp)
   self.num_classes = hp.num_classes
   self.criterion = nn.CrossEntropyLoss{label_smoothing = hp.label_smoothing}
@@ -96,6 +101,7 @@ function ImageClassifier:__init(opts)
   if math.type(hp.in_channels) == "integer" and math.type(hp.image_size) == "integer" then
     self.example_input_array = L.zeros(1, hp.in_channels, hp.image_size, hp.image_size)
   end
+  hp.debug = self.debug
   return hp  -- the checked options, for a subclass's own (BasicImageClassifier's network options)
 end
 
@@ -105,12 +111,30 @@ end
 -- (BasicImageClassifier.load_from_checkpoint); Class:load_from_checkpoint(path) works for any.
 ImageClassifier.load_from_checkpoint = require("lightning.models.from_checkpoint").bind(ImageClassifier)
 
+--- The logits for x. opts.debug prints the FORWARD PASS DEBUG report of the network's layers through
+-- opts.output or self.debug_output; other options go to the network's forward.
 function ImageClassifier:forward(x, opts)
   if not self.net then
     error(("%s:forward: no network: pass net = ... or define forward and backward in the subclass")
       :format(class.name_of(self)), 2)
   end
+  if opts and opts.debug and not self.net.reports_forward_debug then
+    local rest = {}
+    for k, v in pairs(opts) do if k ~= "debug" and k ~= "output" then rest[k] = v end end
+    return diagnostics.forward_report(self.net, x, opts.output or self.debug_output, function()
+      return self.net:forward(x, next(rest) and rest or nil)
+    end)
+  end
   return self.net:forward(x, opts)
+end
+
+-- The forward pass of a debugged batch, with the FORWARD PASS DEBUG report: the model's own forward
+-- when it makes the report (ImageClassifier's, BasicImageClassifier's), otherwise (a subclass's forward
+-- that knows nothing of debug) the report of the model's layers around it.
+function ImageClassifier:_forward_debug(x)
+  local cls = getmetatable(self)
+  if cls.forward == ImageClassifier.forward or cls.reports_forward_debug then return self:forward(x, {debug = true}) end
+  return diagnostics.forward_report(self, x, self.debug_output, function() return self:forward(x) end)
 end
 
 function ImageClassifier:backward(x, grad_output)
@@ -142,9 +166,34 @@ function ImageClassifier:label_distribution(target)
   return counts
 end
 
-local function layer_line(name, m)
-  local label = name:match("^conv(%d+)$") and ("Conv" .. name:match("%d+"))
-    or name:match("^fc(%d+)$") and ("FC" .. name:match("%d+")) or (name .. " (" .. class.name_of(m) .. ")")
+local function count(n)   -- 1234567 -> "1,234,567"
+  local s = tostring(n)
+  repeat
+    local k
+    s, k = s:gsub("^(%d+)(%d%d%d)", "%1,%2")
+  until k == 0
+  return s
+end
+
+-- The layers (modules without children) of the model, depth-first in registration order, named as in
+-- its state_dict without the "net." of a held network: a list of {name, module}.
+local function layers_of(model)
+  local list = {}
+  model:_walk(function(prefix, m)
+    if m ~= model and #m._modules == 0 then list[#list + 1] = {(prefix:sub(1, -2):gsub("^net%.", "")), m} end
+  end)
+  return list
+end
+
+local function parameter_count(m)
+  local n = 0
+  for _, p in m:named_parameters() do n = n + p:numel() end
+  return n
+end
+
+-- The original's line of a convolution or linear layer ("Conv1: 3 -> 32 channels, kernel=3x3",
+-- "FC1: 256 -> 512"), or nil for another kind of layer.
+local function original_line(label, m)
   if m.in_channels and m.out_channels then
     local kh, kw = m.kernel_h or m.kernel_size, m.kernel_w or m.kernel_size
     if type(kh) == "table" then kh, kw = kh[1], kh[2] end
@@ -154,7 +203,37 @@ local function layer_line(name, m)
   end
 end
 
---- The original's INITIALIZING MODEL block.
+--- The layer lines of the INITIALIZING MODEL block: the network's layers in registration order, each as
+-- it prints, with its parameter count ("0: Conv2d(3, 8, kernel_size=3, padding=1), 224 parameters").
+-- A network whose weighted layers are the original's (conv1.., fc1.., BatchNorms beside them: the
+-- built-in model) gets the original's lines ("Conv1: 3 -> 32 channels, kernel=3x3", "FC1: 256 -> 512").
+function ImageClassifier:model_info_lines()
+  local lines, original, weighted = {}, {}, 0
+  for _, entry in ipairs(layers_of(self)) do
+    local name, m = entry[1], entry[2]
+    local params = parameter_count(m)
+    local n = name:match("^conv(%d+)$") or name:match("^fc(%d+)$")
+    local line = n and original_line((name:match("^conv") and "Conv" or "FC") .. n, m)
+    if line then original[#original + 1] = line end
+    if params > 0 and not class.name_of(m):find("BatchNorm", 1, true) then weighted = weighted + 1 end
+    lines[#lines + 1] = ("%s: %s%s"):format(name, tostring(m), params > 0 and (", %s parameters"):format(count(params)) or "")
+  end
+  if #original > 0 and #original == weighted then return original end
+  return lines
+end
+
+-- The dropout rates of the model's Dropout layers (each rate once, in registration order).
+local function dropout_rates(model)
+  local rates, seen = {}, {}
+  for _, entry in ipairs(layers_of(model)) do
+    local m = entry[2]
+    if class.is_instance(m, nn.Dropout) and not seen[m.p] then seen[m.p], rates[#rates + 1] = true, tostring(m.p) end
+  end
+  return rates
+end
+
+--- The original's INITIALIZING MODEL block, of the network the model holds: classes, input channels,
+-- learning rate, the dropout rate when it has Dropout layers, its layers, and its parameter count.
 function ImageClassifier:print_model_info()
   local hp = self.hparams
   local p = function(...) output.print(...) end
@@ -164,13 +243,15 @@ function ImageClassifier:print_model_info()
   p(("Number of classes: %d"):format(hp.num_classes))
   p(("Input channels: %s"):format(tostring(hp.in_channels)))
   p(("Learning rate: %s"):format(tostring(hp.learning_rate)))
-  p(("Dropout rate: %s"):format(tostring(hp.dropout_rate)))
-  self:_walk(function(prefix, m)
-    if m ~= self then
-      local line = layer_line(prefix:sub(1, -2):gsub("^net%.", ""), m)
-      if line then p(line) end
-    end
-  end)
+  local rates = dropout_rates(self)
+  if #rates > 0 then p(("Dropout rate: %s"):format(table.concat(rates, ", "))) end
+  for _, line in ipairs(self:model_info_lines()) do p(line) end
+  local total, trainable = 0, 0
+  for _, t in self:named_parameters() do
+    total = total + t:numel()
+    if t.requires_grad ~= false then trainable = trainable + t:numel() end
+  end
+  p(("Parameters: %s (%s trainable)"):format(count(total), count(trainable)))
   p(("Metrics initialized for %d classes"):format(hp.num_classes))
   p(RULE)
 end
@@ -210,7 +291,8 @@ function ImageClassifier:current_lr()
   return optimization.learning_rates(opt)[1]
 end
 
-function ImageClassifier:_print_summary(title, scores)
+-- with_lr: the learning rate too (the epochs of training; a test has none)
+function ImageClassifier:_print_summary(title, scores, with_lr)
   local p = function(...) output.print(...) end
   p("")
   p(RULE)
@@ -221,7 +303,7 @@ function ImageClassifier:_print_summary(title, scores)
   p(("Precision (macro): %.4f"):format(scores.precision))
   p(("Recall (macro): %.4f"):format(scores.recall))
   p(("F1 (macro): %.4f"):format(scores.f1))
-  local lr = self:current_lr()
+  local lr = with_lr and self:current_lr()
   if lr then p(("Learning rate: %.6g"):format(lr)) end
   p(RULE)
 end
@@ -240,7 +322,8 @@ end
 
 function ImageClassifier:setup(stage)
   if stage == "fit" and self.trainer then self:save_hyperparameters(data_hparams(self.trainer.datamodule)) end
-  if self.hparams.debug and not self._model_info_printed then
+  -- (once, when training begins, as the original prints it when the model is built for training)
+  if self.debug and stage == "fit" and not self._model_info_printed then
     self:print_model_info()
     self._model_info_printed = true
   end
@@ -249,10 +332,11 @@ end
 -- Forward, loss and metric update of one batch; with debug the first batch is reported in detail.
 function ImageClassifier:_shared_step(stage, batch, batch_idx)
   local x, y = batch.input, batch.target
-  local debug = self.hparams.debug and batch_idx == 1 and stage ~= "test"
+  local debug = self.debug and batch_idx == 1 and stage ~= "test"
   local title = stage == "train" and "TRAINING STEP" or "VALIDATION STEP"
   if debug then self:_debug_batch(title, batch, batch_idx) end
-  local logits = self:forward(x, debug and {debug = true} or nil)
+  local logits
+  if debug then logits = self:_forward_debug(x) else logits = self:forward(x) end
   local loss = self.criterion:forward(logits, y)
   self.epoch_metrics[stage]:update(logits, y, loss)
   if debug then self:_debug_result(stage == "train" and "Training" or "Validation", logits, y, loss) end
@@ -313,7 +397,7 @@ end
 
 function ImageClassifier:on_train_epoch_start()
   self.epoch_metrics.train:reset()
-  if self.hparams.debug then
+  if self.debug then
     output.print("")
     output.print(("#"):rep(60))
     output.print(("STARTING TRAINING EPOCH %d"):format(self.trainer.current_epoch))
@@ -322,9 +406,9 @@ function ImageClassifier:on_train_epoch_start()
 end
 
 function ImageClassifier:on_train_epoch_end()
-  if self.hparams.debug then
+  if self.debug then
     local scores = self:_epoch_scores("train")
-    if scores then self:_print_summary(("TRAINING EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores) end
+    if scores then self:_print_summary(("TRAINING EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores, true) end
   end
 end
 
@@ -333,9 +417,9 @@ function ImageClassifier:on_validation_epoch_start()
 end
 
 function ImageClassifier:on_validation_epoch_end()
-  if self.hparams.debug and not self.trainer.sanity_checking then
+  if self.debug and not self.trainer.sanity_checking then
     local scores = self:_epoch_scores("val")
-    if scores then self:_print_summary(("VALIDATION EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores) end
+    if scores then self:_print_summary(("VALIDATION EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores, true) end
   end
 end
 
@@ -344,7 +428,7 @@ function ImageClassifier:on_test_epoch_start()
 end
 
 function ImageClassifier:on_test_epoch_end()
-  if self.hparams.debug then
+  if self.debug then
     local scores = self:_epoch_scores("test")
     if scores then self:_print_summary("TEST SUMMARY", scores) end
   end
