@@ -112,9 +112,10 @@ static void push_loaded_tensor(lua_State *L, lt_st_reader *r, const lt_st_entry 
     }
 }
 
-/* L.load_safetensors(path) --> {name = tensor}, {key = "value"} */
-static int l_load_safetensors(lua_State *L) {
-    const char *path = lt_check_string(L, 1, LOAD_ST);
+/* Opens path with lt_st_open (a regular file only: a FIFO or a folder is refused before anything can
+ * block; the whole header validated) into a reader on the stack that the collector closes. */
+static lt_st_reader *open_reader(lua_State *L, const char *fname) {
+    const char *path = lt_check_string(L, 1, fname);
     lt_st_reader *r = lua_newuserdatauv(L, sizeof *r, 0);
     memset(r, 0, sizeof *r);
     r->fd = -1;
@@ -123,9 +124,23 @@ static int l_load_safetensors(lua_State *L) {
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
-
     lt_error err;
-    if (lt_st_open(r, path, &err)) return lt_raise(L, LOAD_ST, &err);
+    if (lt_st_open(r, path, &err)) lt_raise(L, fname, &err);
+    return r;
+}
+
+static void push_metadata(lua_State *L, const lt_st_reader *r) {
+    lua_createtable(L, 0, lt_table_hint((int64_t)r->file.num_meta));
+    for (size_t i = 0; i < r->file.num_meta; i++) {
+        lua_pushlstring(L, r->file.meta[i].key, r->file.meta[i].key_len);
+        lua_pushlstring(L, r->file.meta[i].value, r->file.meta[i].value_len);
+        lua_rawset(L, -3);
+    }
+}
+
+/* L.load_safetensors(path) --> {name = tensor}, {key = "value"} */
+static int l_load_safetensors(lua_State *L) {
+    lt_st_reader *r = open_reader(L, LOAD_ST);
     lua_createtable(L, 0, lt_table_hint((int64_t)r->file.num_entries));
     for (size_t i = 0; i < r->file.num_entries; i++) {
         const lt_st_entry *e = &r->file.entries[i];
@@ -133,14 +148,18 @@ static int l_load_safetensors(lua_State *L) {
         push_loaded_tensor(L, r, e);
         lua_rawset(L, -3);
     }
-    lua_createtable(L, 0, lt_table_hint((int64_t)r->file.num_meta));
-    for (size_t i = 0; i < r->file.num_meta; i++) {
-        lua_pushlstring(L, r->file.meta[i].key, r->file.meta[i].key_len);
-        lua_pushlstring(L, r->file.meta[i].value, r->file.meta[i].value_len);
-        lua_rawset(L, -3);
-    }
+    push_metadata(L, r);
     lt_st_close(r);
     return 2;
+}
+
+/* io.safetensors_metadata(path) --> {key = "value"}: the header alone, read and checked as
+ * load_safetensors reads it (the same open: never blocks on a FIFO), without the tensors. */
+static int l_safetensors_metadata(lua_State *L) {
+    lt_st_reader *r = open_reader(L, "lightning.core.io.safetensors_metadata");
+    push_metadata(L, r);
+    lt_st_close(r);
+    return 1;
 }
 
 /* ---- files and folders ---- */
@@ -232,6 +251,7 @@ static int l_pid(lua_State *L) { return lua_pushinteger(L, (lua_Integer)getpid()
 void lt_open_io(lua_State *L, int module) {
     static const luaL_Reg fns[] = {
         {"save_safetensors", l_save_safetensors}, {"load_safetensors", l_load_safetensors},
+        {"safetensors_metadata", l_safetensors_metadata},
         {"write_file", l_write_file}, {"append_file", l_append_file}, {"mkdir", l_mkdir}, {"mkdirs", l_mkdirs},
         {"listdir", l_listdir}, {"file_type", l_file_type},
         {"hostname", l_hostname}, {"pid", l_pid}, {NULL, NULL}};

@@ -174,25 +174,25 @@ function checkpoint.write(ckpt, path)
   L.save_safetensors(path, tensors, meta)
 end
 
-local function read_header(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local size_bytes = f:read(8)
-  if not size_bytes or #size_bytes < 8 then f:close() return nil, "too short for a safetensors file" end
-  local n = string.unpack("<I8", size_bytes)
-  if n > 100 * 1000 * 1000 then f:close() return nil, "header too large" end
-  local text = f:read(n)
-  f:close()
-  local ok, header = pcall(cjson.decode, text or "")
-  if not ok or type(header) ~= "table" then return nil, "bad safetensors header" end
-  return header
+--- The metadata of a checkpoint file without reading its tensors, or nil and a message. The file is
+-- opened as L.load_safetensors opens it (a FIFO, a device or a folder is refused before anything could
+-- block, the whole header is checked): every path that opens a checkpoint goes through that one open.
+function checkpoint.read_metadata(path)
+  local read = L.core.io.safetensors_metadata
+  -- (a C module built before safetensors_metadata: the same open through load_safetensors, which also
+  -- reads the tensors)
+  if not read then read = function(p) return select(2, L.load_safetensors(p)) end end
+  local ok, meta = pcall(read, path)
+  if not ok then return nil, checkpoint.why(path, meta) end
+  return meta
 end
 
---- The metadata of a checkpoint file without reading its tensors, or nil and a message.
-function checkpoint.read_metadata(path)
-  local header, err = read_header(path)
-  if not header then return nil, err end
-  return header.__metadata__ or {}
+--- What the reader said about path, without its function's name and the path again ("it is a FIFO
+-- (named pipe), not a regular file", "0 bytes are too few for a safetensors file ...").
+function checkpoint.why(path, err)
+  local quoted = path:gsub("%p", "%%%0")
+  return (tostring(err):gsub("^[^:\n]*:%d+: ", ""):gsub("^lightning[%.%w_]*: ", ""):gsub("^cannot read " .. quoted .. ": ", "")
+    :gsub("^" .. quoted .. ": ", ""))
 end
 
 local function fail(path, fmt, ...)
@@ -243,7 +243,7 @@ end
 -- the wrong type is an error naming the file and the field (never a silent fresh start).
 function checkpoint.read(path)
   local ok, tensors, meta = pcall(L.load_safetensors, path)
-  if not ok then error(("cannot read checkpoint %s: %s"):format(path, tostring(tensors)), 0) end
+  if not ok then error(("cannot read checkpoint %s: %s"):format(path, checkpoint.why(path, tensors)), 0) end
   meta = meta or {}
   if meta.format ~= checkpoint.FORMAT then
     error(("%s is not a lightning checkpoint (its metadata has no format = %q); load weights alone with L.load_weights")
@@ -274,7 +274,8 @@ end
 function checkpoint.restore_model(trainer, ckpt, path)
   local module = trainer.lightning_module
   hooks.call_module(trainer, "on_load_checkpoint", ckpt)
-  module:load_state_dict(ckpt.state_dict)
+  local ok, err = pcall(module.load_state_dict, module, ckpt.state_dict)
+  if not ok then fail(path, "its weights do not fit this model: %s", (tostring(err):gsub("^[^:\n]+:%d+: ", ""))) end
   for i, cb in ipairs(trainer.callbacks) do
     if cb.on_load_checkpoint then hooks.call_callback(trainer, cb, i, "on_load_checkpoint", trainer, module, ckpt) end
     if type(cb.load_state_dict) == "function" then
@@ -323,7 +324,10 @@ function checkpoint.restore_training_state(trainer, ckpt, path)
 end
 
 --- The newest of the "last" checkpoints in the given folders: last*.safetensors and the one saved
--- after an exception, ordered by global step, then by the file's own order of writing.
+-- after an exception, ordered by global step, then by the file's own order of writing. A candidate that
+-- is there but cannot be read (empty, cut short, a garbage header, a folder, a FIFO, not a lightning
+-- checkpoint) is an error naming it, never skipped: resuming must not silently start from scratch or
+-- from an older state (as Lightning refuses a corrupt last.ckpt).
 function checkpoint.find_last(dirs)
   local best, best_key
   for _, dir in ipairs(dirs) do
@@ -332,8 +336,15 @@ function checkpoint.find_last(dirs)
     for v = 1, 9 do candidates[#candidates + 1] = ("last-v%d%s"):format(v, checkpoint.EXTENSION) end
     for _, name in ipairs(candidates) do
       local path = fs.join(dir, name)
-      local meta = fs.exists(path) and checkpoint.read_metadata(path)
-      if meta and meta.format == checkpoint.FORMAT then
+      if fs.exists(path) then
+        local meta, err = checkpoint.read_metadata(path)
+        if meta and meta.format ~= checkpoint.FORMAT then
+          meta, err = nil, ("it is not a lightning checkpoint (its metadata has no format = %q)"):format(checkpoint.FORMAT)
+        end
+        if not meta then
+          error(("the last checkpoint %s cannot be read: %s; move it away to resume from an older checkpoint, "
+            .. "or give the path of another one"):format(path, err), 0)
+        end
         local key = {tonumber(meta.global_step) or -1, tonumber(meta.saved_at) or 0}
         if not best or key[1] > best_key[1] or (key[1] == best_key[1] and key[2] > best_key[2]) then
           best, best_key = path, key
@@ -343,6 +354,5 @@ function checkpoint.find_last(dirs)
   end
   return best
 end
-
 
 return checkpoint
