@@ -222,7 +222,7 @@ local function launch_processes(args)
   integer(args, "num_threads", 1)
   if args.nproc and not L.distributed.launched() then
     io.stdout:flush()
-    os.exit(L.distributed.launch.relaunch(args.nproc, {threads = args.num_threads}))
+    os.exit(L.distributed.launch.relaunch(args.nproc, {threads = args.num_threads, command = cli.invocation(arg)}))
   end
   if L.distributed.rank() ~= 0 then output.set(function() end) end
 end

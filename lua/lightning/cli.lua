@@ -3,6 +3,8 @@
 --   local args = parser:parse(cli.join_negative_numbers(arg))   -- "--save_top_k -1" reads as a value
 --   cli.main(main, args, {title = "Training failed", debug = args.debug})
 --   cli.command(arg, {resume = "last"})   -- the command line again, with --resume last
+local core = require "lightning.core"
+
 local cli = {}
 
 -- "-1", "-0.5", "-1e-3": a word that is a negative number, not an option.
@@ -34,6 +36,14 @@ function cli.join_negative_numbers(argv)
   return out
 end
 
+-- Whether source (as Lua shows a chunk name, maybe shortened to "...<tail>") is the script, whose
+-- name need not end in .lua (LuaRocks installs train.lua as .../bin/lightning-train).
+local function is_script(source, script)
+  if not script then return false end
+  local tail = source:gsub("^%.%.%.", "")
+  return script == tail or script:sub(-#tail - 1) == "/" .. tail or (source ~= tail and script:sub(-#tail) == tail)
+end
+
 -- The folder of the library's Lua files (…/lightning/), to tell its positions from the user's.
 local LIBRARY_DIR = debug.getinfo(1, "S").source:match("^@(.*/)[^/]*$") or "./"
 
@@ -41,12 +51,7 @@ local LIBRARY_DIR = debug.getinfo(1, "S").source:match("^@(.*/)[^/]*$") or "./"
 -- or the script itself (script: its path, arg[0]). Lua shortens long names to "...<tail>", so the
 -- tail after "lightning/" is looked up in LIBRARY_DIR, and a script's name is compared by its end.
 local function is_library_file(source, script)
-  if script then
-    local tail = source:gsub("^%.%.%.", "")
-    if script == tail or script:sub(-#tail - 1) == "/" .. tail or (source ~= tail and script:sub(-#tail) == tail) then
-      return true
-    end
-  end
+  if is_script(source, script) then return true end
   local tail = source:match(".*lightning/(.+%.lua)$")
   if not tail then return false end
   local f = io.open(LIBRARY_DIR .. tail, "r")
@@ -54,11 +59,14 @@ local function is_library_file(source, script)
   return false
 end
 
--- "file.lua:12: " prefixes in a message: {source, line, start, finish} in order.
-local function positions(message)
+-- "file.lua:12: " prefixes in a message (and the script's own, whatever its name):
+-- {source, line, start, finish} in order.
+local function positions(message, script)
   local list = {}
-  for start, source, line, finish in message:gmatch("()([^%s:]+%.lua):(%d+): ()") do
-    list[#list + 1] = {source = source, line = line, start = start, finish = finish}
+  for start, source, line, finish in message:gmatch("()([^%s:]+):(%d+): ()") do
+    if source:match("%.lua$") or is_script(source, script) then
+      list[#list + 1] = {source = source, line = line, start = start, finish = finish}
+    end
   end
   return list
 end
@@ -70,7 +78,7 @@ function cli.describe_error(message, script)
   message = tostring(message)
   local user_code = false
   local parts, from = {}, 1
-  for _, p in ipairs(positions(message)) do
+  for _, p in ipairs(positions(message, script)) do
     if is_library_file(p.source, script) then
       parts[#parts + 1] = message:sub(from, p.start - 1)
       from = p.finish
@@ -88,14 +96,45 @@ local function shell_word(word)
   return "'" .. word:gsub("'", "'\\''") .. "'"
 end
 
---- The command that ran (argv: the global arg, with the interpreter in arg[-1] and the script in
--- arg[0]) with some options set anew: {resume = "last"} drops any --resume and appends --resume last.
+-- LuaRocks installs a script as <tree>/lib/luarocks/rocks-5.x/<rock>/<version>/bin/<name> and the
+-- command <tree>/bin/<name>, a wrapper that runs `lua5.4 -e '<module paths>' <that file> "$@"`: what
+-- the user typed is the wrapper. Its bare name when PATH finds that wrapper first, else its path;
+-- nil for a script that is not a rock's.
+local function luarocks_command(script)
+  local tree, name = script:match("^(.-)/lib/luarocks/rocks%-[%d.]+/[^/]+/[^/]+/bin/([^/]+)$")
+  if not tree then return nil end
+  local wrapper = tree .. "/bin/" .. name
+  if not core.io.file_type(wrapper) then return nil end
+  for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+    local found = dir:gsub("/+$", "") .. "/" .. name
+    if core.io.file_type(found) then return found == wrapper and name or wrapper end
+  end
+  return wrapper
+end
+
+--- The words that start this script again as the user started it (argv: the global arg): the installed
+-- command (`lightning-train`) for a script that LuaRocks' wrapper runs, else the interpreter with its
+-- options (arg[-n] .. arg[-1]) and the script (arg[0]). Unquoted; cli.command quotes them.
+function cli.invocation(argv)
+  argv = argv or arg or {}
+  local script = argv[0]
+  local installed = script and luarocks_command(script)
+  if installed then return {installed} end
+  local first = 0
+  while argv[first - 1] ~= nil do first = first - 1 end
+  local words = table.move(argv, first, -1, 1, {})
+  if #words == 0 then words[1] = "lua5.4" end
+  words[#words + 1] = script
+  return words
+end
+
+--- The command that ran (argv: the global arg, as cli.invocation reads it) with some options set anew:
+-- {resume = "last"} drops any --resume and appends --resume last.
 function cli.command(argv, set)
   argv = argv or arg or {}
   set = set or {}
   local words = {}
-  if argv[-1] then words[#words + 1] = shell_word(argv[-1]) end
-  if argv[0] then words[#words + 1] = shell_word(argv[0]) end
+  for i, word in ipairs(cli.invocation(argv)) do words[i] = shell_word(word) end
   local i = 1
   while argv[i] ~= nil do
     local word = argv[i]

@@ -104,7 +104,9 @@ end
 
 --- Starts this script again as nproc processes under mpirun (what `lightning-train --nproc N` does):
 -- the same interpreter and arguments without --nproc; opts: threads (per process, default 1), cores
--- (default: this machine's), print (a function for the command line; default: standard error).
+-- (default: this machine's), print (a function for the command line; default: standard error),
+-- command (the words that start the script, default the interpreter and arg[0]: lightning.cli's
+-- invocation gives the installed command as the user typed it, `lightning-train`).
 -- Returns mpirun's exit status.
 function launch.relaunch(nproc, opts)
   opts = opts or {}
@@ -112,8 +114,9 @@ function launch.relaunch(nproc, opts)
   -- then draw only when this process's does
   local env = {}
   if not core.metrics.isatty(1) then env[1] = "TERM=dumb" end
+  local command = opts.command
   local argv = launch.command{nproc = nproc, root = launch.is_root(), cores = opts.cores or L.info().cpu.logical_cpus,
-    threads = opts.threads, env = env, interpreter = launch.interpreter(arg), script = arg[0],
+    threads = opts.threads, env = env, interpreter = command or launch.interpreter(arg), script = not command and arg[0] or nil,
     args = launch.without_option(launch.script_args(), "--nproc")}
   local line = launch.shell_words(argv)
   if opts.print then opts.print(line) else io.stderr:write(line, "\n") end
