@@ -85,13 +85,26 @@ describe("data: ImageDataModule", function()
     local lines = {}
     local dm = cifar_module{debug = true, output = function(s) lines[#lines + 1] = s end}
     dm:setup("fit")
-    dm:train_dataloader()
     local text = table.concat(lines, "\n")
     for _, frag in ipairs{"DATA MODULE SETUP (stage: fit)", "Dataset: CIFAR-10", "Classes (10): airplane, automobile",
       "Train samples: 80", "Val samples: 20", "Train class distribution: airplane=", "Batch size: 16, workers: 2",
-      "First training batch: input 16x3x32x32, target 16", "input range: min", "label distribution: {"} do
+      "Training batches: 5 per epoch, reshuffled each epoch",
+      "First validation batch: input [16, 3, 32, 32], labels [16]", "input range: min", "label distribution: ["} do
       assert.truthy(text:find(frag, 1, true), ("%q not in:\n%s"):format(frag, text))
     end
+    -- all inside the block, which ends the report: making the loaders prints nothing more (a model
+    -- summary printed between them would otherwise land inside the data block)
+    assert.matches("label distribution: %[[%d, ]+%]\n=+$", text)
+    local n = #lines
+    dm:train_dataloader()
+    dm:val_dataloader()
+    assert.equal(n, #lines)
+    -- the validation batch described is the one validation_step gets first
+    local _, first = dm:val_dataloader():iter()()
+    local counts = {}
+    for c = 1, 10 do counts[c] = 0 end
+    for _, t in ipairs(first.target:totable()) do counts[t] = counts[t] + 1 end
+    assert.truthy(text:find("label distribution: [" .. table.concat(counts, ", ") .. "]", 1, true), text)
     -- the report does not draw from the global generator
     L.manual_seed(3)
     local before = L.get_rng_state()

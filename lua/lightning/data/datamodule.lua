@@ -1,7 +1,7 @@
 --- ImageDataModule: the original project's datamodule.py in Lua. CIFAR-10 built in, Fashion-MNIST, or any
 -- folder of PNG images (one sub-folder per class); a seeded train/val split; augmentation on the training
 -- split only; loaders; and with debug = true, a report of sizes, classes, class distributions and the
--- first batch through self.output (default: print).
+-- first batch of each split in a fixed order, through self.output (default: print), when it builds them.
 --
 --   local dm = L.data.ImageDataModule{dataset = "cifar10", data_root = "data", batch_size = 64}
 --   dm:prepare_data(); dm:setup("fit")
@@ -234,7 +234,8 @@ function ImageDataModule:_report_sets(stage)
   say(self, "Dataset: %s (%s)", self.title, root)
   say(self, "Classes (%d): %s", self.num_classes, table.concat(self.classes, ", "))
   say(self, "Image size: %dx%d, channels: %d", self.image_size[1], self.image_size[2], self.in_channels)
-  for _, part in ipairs{{"Train", self.train_set, "train"}, {"Val", self.val_set, "val"}, {"Test", self.test_set, "test"}} do
+  local parts = {{"Train", self.train_set, "train"}, {"Val", self.val_set, "val"}, {"Test", self.test_set, "test"}}
+  for _, part in ipairs(parts) do
     local name, set = part[1], part[2]
     if set and shown[part[3]] then
       say(self, "%s samples: %d", name, #set)
@@ -246,26 +247,42 @@ function ImageDataModule:_report_sets(stage)
       self.val_set and "" or ", no validation split", self.augment and self.augmentation or "off")
   end
   say(self, "Batch size: %d, workers: %d", self.batch_size, self.num_workers)
+  for _, part in ipairs(parts) do
+    if part[2] and shown[part[3]] then self:_report_first_batch(part[2], part[3]) end
+  end
   say(self, "%s", RULE)
 end
 
--- A loader over a split; with debug, reports its first batch (drawn with a fixed seed, so the global
--- generator and hence training are unaffected).
-function ImageDataModule:_loader(set, name, shuffle)
-  local loader = DataLoader(set, {batch_size = self.batch_size, shuffle = shuffle, num_workers = self.num_workers,
-    drop_last = shuffle and self.drop_last or false})
-  if self.debug then
-    local peek = DataLoader(set, {batch_size = self.batch_size, shuffle = shuffle, seed = self.seed})
-    for _, batch in peek:iter() do
-      local x, y = batch.input, batch.target
-      local _, counts = distribution(y:totable(), self.classes)
-      say(self, "First %s batch: input %s, target %s", name, tostring(x:size()), tostring(y:size()))
-      say(self, "  input range: min %.4f, max %.4f, mean %.4f, std %.4f", x:min(), x:max(), x:mean(), x:std())
-      say(self, "  label distribution: {%s}", table.concat(counts, ", "))
-      break
-    end
+local SPLIT_NAMES = {train = "training", val = "validation", test = "test"}
+
+local function shape(t) return "[" .. table.concat(t:size(), ", ") .. "]" end
+
+-- The first batch of a split's loader, when it is known before the loop runs: a split in a fixed order
+-- (validation, test) gives the first batch that validation_step sees (the model's VALIDATION STEP
+-- reports the same labels); a shuffled one is drawn anew each epoch: its batch count instead. Read
+-- without the global generator, so training is unaffected.
+function ImageDataModule:_report_first_batch(set, split)
+  local name = SPLIT_NAMES[split]
+  if split == "train" and self.shuffle then
+    say(self, "Training batches: %d per epoch, reshuffled each epoch",
+      self.drop_last and #set // self.batch_size or -(-#set // self.batch_size))
+    return
   end
-  return loader
+  local peek = DataLoader(set, {batch_size = self.batch_size, shuffle = false, seed = self.seed})
+  for _, batch in peek:iter() do
+    local x, y = batch.input, batch.target
+    local _, counts = distribution(y:totable(), self.classes)
+    say(self, "First %s batch: input %s, labels %s", name, shape(x), shape(y))
+    say(self, "  input range: min %.4f, max %.4f, mean %.4f, std %.4f", x:min(), x:max(), x:mean(), x:std())
+    say(self, "  label distribution: [%s]", table.concat(counts, ", "))
+    break
+  end
+end
+
+-- A loader over a split (the debug report describes its first batch with the split, at setup).
+function ImageDataModule:_loader(set, name, shuffle)
+  return DataLoader(set, {batch_size = self.batch_size, shuffle = shuffle, num_workers = self.num_workers,
+    drop_last = shuffle and self.drop_last or false})
 end
 
 local function need(self, field, stage)
