@@ -114,11 +114,45 @@ local function size_text(path)
   return ("%.1f MB"):format(size / 1e6)
 end
 
+-- The outermost folder of path that is not there (what mkdir -p would create first), or nil.
+local function outermost_missing(path)
+  local prefix = path:sub(1, 1) == "/" and "/" or ""
+  for part in path:gmatch("[^/]+") do
+    prefix = prefix .. part
+    if not core.io.file_type(prefix) then return prefix end
+    prefix = prefix .. "/"
+  end
+  return nil
+end
+
+-- Removes path and the folders above it up to top, as long as they are empty (os.remove removes
+-- only an empty folder).
+local function remove_empty_folders(path, top)
+  path = path:gsub("/+$", "")
+  while os.remove(path) and path ~= top do
+    path = path:match("^(.*)/[^/]*$")
+    if not path or path == "" then break end
+  end
+end
+
+local download_cifar10
+
 --- Downloads the CIFAR-10 binary archive into folder `dest`, checks its MD5 and unpacks it there (giving
 -- dest/cifar-10-batches-bin/). An archive already in dest with the right MD5 is unpacked without a
 -- download. opts: url, md5 (false: no check), fname (for messages), output (a function taking a line;
--- default: print), progress (see fetch), connect_timeout.
+-- default: print), progress (see fetch), connect_timeout. When it fails, the folders it created for the
+-- download are removed again (a typo in the folder's name leaves nothing behind).
 function M.cifar10(dest, opts)
+  local created = outermost_missing(dest)
+  local ok, result = pcall(download_cifar10, dest, opts)
+  if not ok then
+    if created then remove_empty_folders(dest, created) end
+    error(result, 0)
+  end
+  return result
+end
+
+function download_cifar10(dest, opts)
   opts = opts or {}
   local fname = opts.fname or "lightning.data.CIFAR10"
   local say = opts.output or print
