@@ -282,17 +282,19 @@ describe("a bf16 network", function()
     assert(last < first * 0.5, ("loss %.3f -> %.3f"):format(first, last))
   end)
 
-  needs_bf16("with deterministic on, gradients are the same bits at 1, 2 and 3 threads", function()
-    local function grads(threads)
+  needs_bf16("with deterministic on, gradients are the same bits at 1, 2, 3 and 4 threads", function()
+    -- batches of one part and of several uneven ones (70 images in parts of 18, 18, 17 and 17; 333
+    -- rows in 4 parts of at least 64)
+    local function grads(threads, images, rows)
       L.set_num_threads(threads)
       L.manual_seed(5)
       local conv, fc = nn.Conv2d(16, 32, 3, {padding = 1}), nn.Linear(300, 64)
       conv:set_precision("bf16")
       fc:set_precision("bf16")
-      local x, g = L.randn(8, 16, 12, 12), L.randn(8, 32, 12, 12)
+      local x, g = L.randn(images, 16, 12, 12), L.randn(images, 32, 12, 12)
       local y = conv:forward(x):float():clone()
       local gi = conv:backward(x, g):clone()
-      local fx, fg = L.randn(160, 300), L.randn(160, 64)   -- bf16 from 128 rows on
+      local fx, fg = L.randn(rows, 300), L.randn(rows, 64)   -- bf16 from 128 rows on
       local fy = fc:forward(fx):clone()
       local fgi = fc:backward(fx, fg):clone()
       return y, gi, conv.weight.grad:clone(), conv.bias.grad:clone(), fy, fgi, fc.weight.grad:clone(), fc.bias.grad:clone()
@@ -300,15 +302,53 @@ describe("a bf16 network", function()
     local threads = L.get_num_threads()
     L.set_deterministic(true)
     local ok, err = pcall(function()
-      local ref = {grads(1)}
-      for _, n in ipairs{2, 3} do
-        local got = {grads(n)}
-        for k = 1, 8 do H.assert_close(got[k], ref[k], 0, ("result %d at %d threads"):format(k, n)) end
+      for _, size in ipairs{{8, 160}, {70, 333}} do
+        local ref = {grads(1, size[1], size[2])}
+        for _, n in ipairs{2, 3, 4} do
+          local got = {grads(n, size[1], size[2])}
+          for k = 1, 8 do
+            H.assert_close(got[k], ref[k], 0, ("result %d of batch %d/%d at %d threads"):format(k, size[1], size[2], n))
+          end
+        end
       end
     end)
     L.set_deterministic(false)
     L.set_num_threads(threads)
     assert(ok, err)
+  end)
+
+  -- Issue 24: the weight gradient's primitives were made for two threads whatever the count, so one
+  -- thread (train.lua's --nproc) started a second behind the user's back and ran 10-25x slower on a
+  -- busy machine. In a fresh process, so that no earlier test has started OpenMP's threads.
+  needs_bf16("with deterministic on at one thread, a training step starts no other thread", function()
+    local X = require "script_helpers"
+    local script = os.tmpname()
+    H.write_file(script, [[
+      local L = require "lightning"
+      L.set_num_threads(1)
+      L.set_deterministic(true)
+      local function threads()
+        for line in io.lines("/proc/self/status") do
+          local n = line:match("^Threads:%s+(%d+)")
+          if n then return tonumber(n) end
+        end
+      end
+      local conv, fc = L.nn.Conv2d(16, 32, 3, {padding = 1}), L.nn.Linear(300, 64)
+      conv:set_precision("bf16")
+      fc:set_precision("bf16")
+      local before = threads()
+      local x, fx = L.randn(70, 16, 12, 12), L.randn(333, 300)
+      conv:backward(x, L.randn(conv:forward(x):size()))
+      fc:backward(fx, L.randn(fc:forward(fx):size()))
+      io.write(before, " ", threads())
+    ]])
+    local code, out = X.run(script)
+    os.remove(script)
+    if not io.open("/proc/self/status") then return end   -- (not Linux: nothing to count with)
+    assert.equal(0, code, out)
+    local before, after = out:match("(%d+) (%d+)$")
+    assert(before, out)
+    assert.equal(before, after, "threads before and after the step")
   end)
 end)
 

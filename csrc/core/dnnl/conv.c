@@ -8,20 +8,19 @@
  * Thread counts: oneDNN fixes a primitive's partition of the work when it is made, from OpenMP's
  * thread count then. Forward and backward-data results do not depend on it (each output is summed by
  * one thread), the weight gradient does (the batch is split between threads and their sums added).
- * Entries are made again when the thread count changes; with types.deterministic the
- * backward-weights primitive is made for DETERMINISTIC_THREADS threads whatever the current count,
- * so the weight gradient is the same at any thread count (at some cost where the count differs). */
+ * Entries are made again when the thread count changes; with types.deterministic the weight
+ * gradient is summed over parts of the batch fixed by its size (wgrad.h), so it is the same at any
+ * thread count. */
 #include "conv.h"
 
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../parallel.h"
 #include "dnnl_common.h"
+#include "wgrad.h"
 
 #define ENTRIES 4
-#define DETERMINISTIC_THREADS 2
 
 /* What an entry was made for, as numbers (compared bytewise, so no struct padding takes part). */
 #define KEY_LEN 22
@@ -42,15 +41,15 @@ typedef struct entry {
 
     dnnl_memory_desc_t src_md, user_src_md, dst_md, bias_md, user_w_md;
     dnnl_primitive_desc_t fwd_pd;
-    dnnl_primitive_t fwd, bwd_data, bwd_weights;
+    dnnl_primitive_t fwd, bwd_data;
     dnnl_memory_t m_src, m_w, m_bias, m_dst, m_scratch;        /* forward */
     dnnl_memory_t m_bd_w, m_bd_diff_dst, m_bd_diff_src, m_bd_scratch; /* backward data */
-    dnnl_memory_t m_bw_src, m_bw_diff_w, m_bw_diff_b, m_bw_diff_dst, m_bw_scratch; /* backward weights */
+    lt_dnnl_wgrad *wgrad;                                      /* backward weights */
 
     bool convert_src;                 /* the input is not what the primitives take: convert it */
     lt_dnnl_reorder src_to_compute, compute_to_src, w_for_fwd, w_for_bwd, dw_to_user;
-    void *src_buf, *w_fwd_buf, *w_bwd_buf, *dw_buf, *diff_src_buf;
-    float *db_buf, *zero_bias;
+    void *src_buf, *w_fwd_buf, *w_bwd_buf, *diff_src_buf;
+    float *zero_bias;
     lt_dnnl_scratch scratch;
 } entry;
 
@@ -73,20 +72,18 @@ static geometry geometry_of(lt_dnnl_conv_shape s) {
 }
 
 static void entry_free(entry *e) {
-    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights};
+    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data};
     if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
+    lt_dnnl_wgrad_free(e->wgrad);
     dnnl_memory_t mems[] = {e->m_src, e->m_w, e->m_bias, e->m_dst, e->m_scratch, e->m_bd_w, e->m_bd_diff_dst,
-                            e->m_bd_diff_src, e->m_bd_scratch, e->m_bw_src, e->m_bw_diff_w, e->m_bw_diff_b,
-                            e->m_bw_diff_dst, e->m_bw_scratch};
+                            e->m_bd_diff_src, e->m_bd_scratch};
     lt_dnnl_destroy(prims, sizeof prims / sizeof *prims, mems, sizeof mems / sizeof *mems);
     lt_dnnl_reorder *rs[] = {&e->src_to_compute, &e->compute_to_src, &e->w_for_fwd, &e->w_for_bwd, &e->dw_to_user};
     for (size_t i = 0; i < sizeof rs / sizeof *rs; i++) lt_dnnl_reorder_free(rs[i]);
     free(e->src_buf);
     free(e->w_fwd_buf);
     free(e->w_bwd_buf);
-    free(e->dw_buf);
     free(e->diff_src_buf);
-    free(e->db_buf);
     free(e->zero_bias);
     free(e->scratch.data);
     *e = (entry){0};
@@ -198,39 +195,47 @@ done:
     return rc;
 }
 
-static int make_backward_weights(entry *e, lt_error *err) {
+/* The weight gradient's primitive descriptor for `rows` images (wgrad.h). */
+static int wgrad_pd(const void *ctx, int64_t rows, const dnnl_memory_desc_t *dw_md, dnnl_primitive_desc_t *pd,
+                    lt_error *err) {
+    const entry *e = ctx;
     lt_dnnl_conv_shape s = e->s;
     dnnl_engine_t eng = lt_dnnl_engine(err);
-    dnnl_memory_desc_t dw_any;
-    if (!eng || weights_md(&dw_any, s, dnnl_f32, dnnl_format_tag_any, err)) return -1;
+    dnnl_memory_desc_t src_md, dst_md, dw_any;
+    if (!eng || lt_dnnl_md_4d(&src_md, rows, s.in_c, s.in_h, s.in_w, e->t.compute, true, err) ||
+        lt_dnnl_md_4d(&dst_md, rows, s.out_c, s.out_h, s.out_w, e->t.dst, true, err) ||
+        (!dw_md && weights_md(&dw_any, s, dnnl_f32, dnnl_format_tag_any, err)))
+        return -1;
     geometry g = geometry_of(s);
     dnnl_convolution_desc_t d;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    int rc = -1, saved_threads = omp_get_max_threads();
-    if (e->t.deterministic) omp_set_num_threads(DETERMINISTIC_THREADS);
+    int rc = -1;
     if (lt_dnnl_attr(&attr, err) ||
-        lt_dnnl_check(dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &e->src_md, &dw_any,
-                                                                  &e->bias_md, &e->dst_md, g.strides, g.pad_l, g.pad_r),
+        lt_dnnl_check(dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &src_md,
+                                                                  dw_md ? dw_md : &dw_any, &e->bias_md, &dst_md,
+                                                                  g.strides, g.pad_l, g.pad_r),
                       "describing a convolution's weight gradient", err) ||
-        lt_dnnl_check(dnnl_primitive_desc_create(&pd, &d, attr, eng, e->fwd_pd), "choosing a weight gradient", err) ||
-        lt_dnnl_check(dnnl_primitive_create(&e->bwd_weights, pd), "creating a weight gradient", err))
-        goto done;
-    const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
-    e->dw_buf = lt_dnnl_alloc(dnnl_memory_desc_get_size(dw_md));
-    e->db_buf = lt_dnnl_alloc((size_t)s.out_c * sizeof(float));
-    if (!e->dw_buf || !e->db_buf) { lt_fail(err, "out of memory"); goto done; }
-    if (lt_dnnl_reorder_make(&e->dw_to_user, dw_md, &e->user_w_md, true, err) ||
-        lt_dnnl_memory(&e->m_bw_src, &e->src_md, err) || lt_dnnl_memory(&e->m_bw_diff_w, dw_md, err) ||
-        lt_dnnl_memory(&e->m_bw_diff_b, &e->bias_md, err) || lt_dnnl_memory(&e->m_bw_diff_dst, &e->dst_md, err) ||
-        lt_dnnl_want_scratch(&e->scratch, pd, &e->m_bw_scratch, err))
+        lt_dnnl_check(dnnl_primitive_desc_create(pd, &d, attr, eng, rows == s.n ? e->fwd_pd : NULL),
+                      "choosing a weight gradient", err))
         goto done;
     rc = 0;
 done:
-    if (e->t.deterministic) omp_set_num_threads(saved_threads);
-    if (pd) dnnl_primitive_desc_destroy(pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return rc;
+}
+
+/* A deterministic weight gradient's parts have at least this many images and output pixels: each
+ * part writes a whole weight gradient, which the parts' sum reads again, so small images make larger
+ * parts (the reference network's batch of 64: 4 parts of 16 images from 32x32 to 8x8, 2 at 4x4). */
+#define WGRAD_MIN_IMAGES 16
+#define WGRAD_MIN_PIXELS 512
+
+static int make_backward_weights(entry *e, lt_error *err) {
+    int64_t pixels = e->s.out_h * e->s.out_w, min_images = (WGRAD_MIN_PIXELS + pixels - 1) / pixels;
+    if (min_images < WGRAD_MIN_IMAGES) min_images = WGRAD_MIN_IMAGES;
+    e->wgrad = lt_dnnl_wgrad_new(e->s.n, min_images, e->t.deterministic, wgrad_pd, e, err);
+    return !e->wgrad || lt_dnnl_reorder_make(&e->dw_to_user, lt_dnnl_wgrad_md(e->wgrad), &e->user_w_md, true, err)
+               ? -1 : 0;
 }
 
 /* The entry for this shape, made (evicting the least recently used) when there is none. */
@@ -299,18 +304,13 @@ int lt_dnnl_conv_backward(lt_dnnl_conv *c, void *grad_input, float *grad_weight,
         if (lt_dnnl_run(e->bwd_data, e->m_bd_scratch ? 4 : 3, args, "running a convolution's backward pass", err)) return -1;
         if (e->convert_src && lt_dnnl_reorder_run(&e->compute_to_src, diff_src, grad_input, err)) return -1;
     }
-    if (!e->bwd_weights && make_backward_weights(e, err)) return -1;
-    const void *src = compute_src(e, input, err);
-    if (!src || lt_dnnl_bind(e->m_bw_src, src, err) || lt_dnnl_bind(e->m_bw_diff_w, e->dw_buf, err) ||
-        lt_dnnl_bind(e->m_bw_diff_b, e->db_buf, err) || lt_dnnl_bind(e->m_bw_diff_dst, grad_output, err) ||
-        (e->m_bw_scratch && lt_dnnl_bind(e->m_bw_scratch, e->scratch.data, err)))
+    if (!e->wgrad && make_backward_weights(e, err)) return -1;
+    const void *src = compute_src(e, input, err), *dw;
+    const float *db;
+    if (!src || lt_dnnl_wgrad_run(e->wgrad, src, grad_output, &dw, &db, err) ||
+        lt_dnnl_reorder_run(&e->dw_to_user, dw, grad_weight, err))
         return -1;
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->m_bw_src}, {DNNL_ARG_DIFF_DST, e->m_bw_diff_dst},
-                               {DNNL_ARG_DIFF_WEIGHTS, e->m_bw_diff_w}, {DNNL_ARG_DIFF_BIAS, e->m_bw_diff_b},
-                               {DNNL_ARG_SCRATCHPAD, e->m_bw_scratch}};
-    if (lt_dnnl_run(e->bwd_weights, e->m_bw_scratch ? 5 : 4, args, "running a weight gradient", err)) return -1;
-    if (lt_dnnl_reorder_run(&e->dw_to_user, e->dw_buf, grad_weight, err)) return -1;
     if (grad_bias)
-        for (int64_t k = 0; k < s.out_c; k++) grad_bias[k] += e->db_buf[k];
+        for (int64_t k = 0; k < s.out_c; k++) grad_bias[k] += db[k];
     return 0;
 }

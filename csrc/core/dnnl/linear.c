@@ -4,18 +4,19 @@
  * the weight gradient come back float32. The layer's state keeps the primitives and buffers for the
  * batch sizes it has seen (training, evaluation, a last smaller batch).
  *
- * Determinism, as the convolution's (conv.c): the weight gradient's primitive is made for a fixed
- * number of threads when the user asked for deterministic results. */
-#include <omp.h>
+ * Determinism, as the convolution's (conv.c): with lt_deterministic the weight gradient is summed over
+ * parts of the batch fixed by its size (wgrad.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../nn/ops.h"
 #include "../parallel.h"
 #include "dnnl_common.h"
+#include "wgrad.h"
 
 #define ENTRIES 3
-#define DETERMINISTIC_THREADS 2
+/* Rows per part of a deterministic weight gradient (a batch of 256 in 4 parts). */
+#define WGRAD_MIN_ROWS 64
 
 typedef struct key {
     int64_t v[5];  /* batch, in, out, threads, deterministic */
@@ -23,14 +24,15 @@ typedef struct key {
 
 typedef struct entry {
     dnnl_primitive_desc_t fwd_pd;
-    dnnl_primitive_t fwd, bwd_data, bwd_weights;
+    dnnl_primitive_t fwd, bwd_data;
+    lt_dnnl_wgrad *wgrad;
+    int64_t in, out;
     dnnl_memory_desc_t src_md, dst_md, bias_md, user_w_md;
     dnnl_memory_t m_src, m_w, m_bias, m_dst, m_scratch;
     dnnl_memory_t m_bd_w, m_bd_diff_dst, m_bd_diff_src, m_bd_scratch;
-    dnnl_memory_t m_bw_src, m_bw_diff_dst, m_bw_diff_w, m_bw_diff_b, m_bw_scratch;
     lt_dnnl_reorder w_for_fwd, w_for_bwd, dw_to_user;
-    void *src_bf16, *dout_bf16, *w_fwd, *w_bwd, *dw;
-    float *db, *zero_bias;
+    void *src_bf16, *dout_bf16, *w_fwd, *w_bwd;
+    float *zero_bias;
     lt_dnnl_scratch scratch;
 } entry;
 
@@ -41,16 +43,16 @@ typedef struct state {
 } state;
 
 static void entry_free(entry *e) {
-    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data, e->bwd_weights};
+    dnnl_primitive_t prims[] = {e->fwd, e->bwd_data};
     if (e->fwd_pd) dnnl_primitive_desc_destroy(e->fwd_pd);
+    lt_dnnl_wgrad_free(e->wgrad);
     dnnl_memory_t mems[] = {e->m_src, e->m_w, e->m_bias, e->m_dst, e->m_scratch, e->m_bd_w, e->m_bd_diff_dst,
-                            e->m_bd_diff_src, e->m_bd_scratch, e->m_bw_src, e->m_bw_diff_dst, e->m_bw_diff_w,
-                            e->m_bw_diff_b, e->m_bw_scratch};
+                            e->m_bd_diff_src, e->m_bd_scratch};
     lt_dnnl_destroy(prims, sizeof prims / sizeof *prims, mems, sizeof mems / sizeof *mems);
     lt_dnnl_reorder_free(&e->w_for_fwd);
     lt_dnnl_reorder_free(&e->w_for_bwd);
     lt_dnnl_reorder_free(&e->dw_to_user);
-    void *bufs[] = {e->src_bf16, e->dout_bf16, e->w_fwd, e->w_bwd, e->dw, e->db, e->zero_bias, e->scratch.data};
+    void *bufs[] = {e->src_bf16, e->dout_bf16, e->w_fwd, e->w_bwd, e->zero_bias, e->scratch.data};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     *e = (entry){0};
 }
@@ -108,49 +110,58 @@ done:
     return rc;
 }
 
+/* The weight gradient's primitive descriptor for `rows` rows (wgrad.h). */
+static int wgrad_pd(const void *ctx, int64_t rows, const dnnl_memory_desc_t *dw_md, dnnl_primitive_desc_t *pd,
+                    lt_error *err) {
+    const entry *e = ctx;
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    dnnl_memory_desc_t src_md, diff_dst_md, dw_any;
+    if (!eng || md2(&src_md, rows, e->in, dnnl_bf16, dnnl_ab, err) || md2(&diff_dst_md, rows, e->out, dnnl_bf16, dnnl_ab, err) ||
+        (!dw_md && md2(&dw_any, e->out, e->in, dnnl_f32, dnnl_format_tag_any, err)))
+        return -1;
+    dnnl_inner_product_desc_t d;
+    dnnl_primitive_attr_t attr = NULL;
+    int rc = lt_dnnl_attr(&attr, err) ||
+             lt_dnnl_check(dnnl_inner_product_backward_weights_desc_init(&d, &src_md, dw_md ? dw_md : &dw_any,
+                                                                         &e->bias_md, &diff_dst_md),
+                           "describing a linear layer's weight gradient", err) ||
+             lt_dnnl_check(dnnl_primitive_desc_create(pd, &d, attr, eng, rows == e->src_md.dims[0] ? e->fwd_pd : NULL),
+                           "choosing a linear layer's weight gradient", err)
+                 ? -1 : 0;
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
 static int make_backward(entry *e, lt_linear_shape s, lt_error *err) {
     dnnl_engine_t eng = lt_dnnl_engine(err);
-    dnnl_memory_desc_t w_any, dw_any, diff_dst_md, diff_src_md;
+    dnnl_memory_desc_t w_any, diff_dst_md, diff_src_md;
     if (!eng || md2(&w_any, s.out, s.in, dnnl_bf16, dnnl_format_tag_any, err) ||
-        md2(&dw_any, s.out, s.in, dnnl_f32, dnnl_format_tag_any, err) ||
         md2(&diff_dst_md, s.batch, s.out, dnnl_bf16, dnnl_ab, err) || md2(&diff_src_md, s.batch, s.in, dnnl_f32, dnnl_ab, err))
         return -1;
-    dnnl_inner_product_desc_t dd, dw;
+    dnnl_inner_product_desc_t dd;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t bd_pd = NULL, bw_pd = NULL;
-    int rc = -1, saved_threads = omp_get_max_threads();
+    dnnl_primitive_desc_t bd_pd = NULL;
+    int rc = -1;
     if (lt_dnnl_attr(&attr, err) ||
         lt_dnnl_check(dnnl_inner_product_backward_data_desc_init(&dd, &diff_src_md, &w_any, &diff_dst_md),
                       "describing a linear layer's backward pass", err) ||
         lt_dnnl_check(dnnl_primitive_desc_create(&bd_pd, &dd, attr, eng, e->fwd_pd), "choosing a backward linear layer", err) ||
         lt_dnnl_check(dnnl_primitive_create(&e->bwd_data, bd_pd), "creating a backward linear layer", err))
         goto done;
-    if (lt_deterministic()) omp_set_num_threads(DETERMINISTIC_THREADS);
-    int made = !lt_dnnl_check(dnnl_inner_product_backward_weights_desc_init(&dw, &e->src_md, &dw_any, &e->bias_md,
-                                                                           &diff_dst_md),
-                              "describing a linear layer's weight gradient", err) &&
-               !lt_dnnl_check(dnnl_primitive_desc_create(&bw_pd, &dw, attr, eng, e->fwd_pd),
-                              "choosing a linear layer's weight gradient", err) &&
-               !lt_dnnl_check(dnnl_primitive_create(&e->bwd_weights, bw_pd), "creating a linear layer's weight gradient", err);
-    if (lt_deterministic()) omp_set_num_threads(saved_threads);
-    if (!made) goto done;
+    e->wgrad = lt_dnnl_wgrad_new(s.batch, WGRAD_MIN_ROWS, lt_deterministic(), wgrad_pd, e, err);
+    if (!e->wgrad) goto done;
     const dnnl_memory_desc_t *bw_md = dnnl_primitive_desc_query_md(bd_pd, dnnl_query_weights_md, 0);
-    const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(bw_pd, dnnl_query_diff_weights_md, 0);
-    if (buffer(&e->w_bwd, dnnl_memory_desc_get_size(bw_md), err) || buffer(&e->dw, dnnl_memory_desc_get_size(dw_md), err) ||
-        buffer((void **)&e->db, (size_t)s.out * sizeof(float), err) ||
+    if (buffer(&e->w_bwd, dnnl_memory_desc_get_size(bw_md), err) ||
         buffer(&e->dout_bf16, (size_t)(s.batch * s.out) * sizeof(lt_bf16), err) ||
         lt_dnnl_reorder_make(&e->w_for_bwd, &e->user_w_md, bw_md, false, err) ||
-        lt_dnnl_reorder_make(&e->dw_to_user, dw_md, &e->user_w_md, true, err) ||
+        lt_dnnl_reorder_make(&e->dw_to_user, lt_dnnl_wgrad_md(e->wgrad), &e->user_w_md, true, err) ||
         lt_dnnl_memory(&e->m_bd_w, bw_md, err) || lt_dnnl_memory(&e->m_bd_diff_dst, &diff_dst_md, err) ||
         lt_dnnl_memory(&e->m_bd_diff_src, &diff_src_md, err) ||
-        lt_dnnl_want_scratch(&e->scratch, bd_pd, &e->m_bd_scratch, err) || lt_dnnl_memory(&e->m_bw_src, &e->src_md, err) ||
-        lt_dnnl_memory(&e->m_bw_diff_dst, &diff_dst_md, err) || lt_dnnl_memory(&e->m_bw_diff_w, dw_md, err) ||
-        lt_dnnl_memory(&e->m_bw_diff_b, &e->bias_md, err) || lt_dnnl_want_scratch(&e->scratch, bw_pd, &e->m_bw_scratch, err))
+        lt_dnnl_want_scratch(&e->scratch, bd_pd, &e->m_bd_scratch, err))
         goto done;
     rc = 0;
 done:
     if (bd_pd) dnnl_primitive_desc_destroy(bd_pd);
-    if (bw_pd) dnnl_primitive_desc_destroy(bw_pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return rc;
 }
@@ -166,6 +177,8 @@ static entry *entry_for(lt_kernel_ctx *ctx, lt_linear_shape s) {
     if (!fresh) return e;
     entry_free(e);
     st->keys[i] = k;
+    e->in = s.in;
+    e->out = s.out;
     if (make_forward(e, s, ctx->err)) {
         entry_free(e);
         st->lru.used[i] = false;
@@ -216,18 +229,13 @@ static int backward(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbia
         if (lt_dnnl_run(e->bwd_data, e->m_bd_scratch ? 4 : 3, args, "running a linear layer's backward pass", err))
             return -1;
     }
-    if (lt_dnnl_bind(e->m_bw_src, e->src_bf16, err) || lt_dnnl_bind(e->m_bw_diff_dst, e->dout_bf16, err) ||
-        lt_dnnl_bind(e->m_bw_diff_w, e->dw, err) || lt_dnnl_bind(e->m_bw_diff_b, e->db, err) ||
-        (e->m_bw_scratch && lt_dnnl_bind(e->m_bw_scratch, e->scratch.data, err)))
-        return -1;
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->m_bw_src}, {DNNL_ARG_DIFF_DST, e->m_bw_diff_dst},
-                               {DNNL_ARG_DIFF_WEIGHTS, e->m_bw_diff_w}, {DNNL_ARG_DIFF_BIAS, e->m_bw_diff_b},
-                               {DNNL_ARG_SCRATCHPAD, e->m_bw_scratch}};
-    if (lt_dnnl_run(e->bwd_weights, e->m_bw_scratch ? 5 : 4, args, "running a linear layer's weight gradient", err) ||
-        lt_dnnl_reorder_run(&e->dw_to_user, e->dw, dweight, err))
+    const void *dw;
+    const float *db;
+    if (lt_dnnl_wgrad_run(e->wgrad, e->src_bf16, e->dout_bf16, &dw, &db, err) ||
+        lt_dnnl_reorder_run(&e->dw_to_user, dw, dweight, err))
         return -1;
     if (dbias)
-        for (int64_t o = 0; o < s.out; o++) dbias[o] += e->db[o];
+        for (int64_t o = 0; o < s.out; o++) dbias[o] += db[o];
     return 0;
 }
 
