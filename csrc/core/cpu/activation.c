@@ -6,6 +6,7 @@
 #include "../nn/ops.h"
 #include "../simd.h"
 #include "elementwise.h"
+#include "relu_math.h"
 
 bool lt_activation_supports_fp32(const lt_impl *self, const void *shape, lt_precision p) {
     const lt_activation_impl *impl = (const lt_activation_impl *)self;
@@ -17,14 +18,14 @@ bool lt_activation_supports_fp32(const lt_impl *self, const void *shape, lt_prec
 LT_SIMD_CLONES
 static void leaky_relu_run(float *y, const float *x, const float *unused, int64_t n, float slope) {
     (void)unused;
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : slope * x[i];
+    for (int64_t i = 0; i < n; i++) y[i] = lt_leaky_relu(x[i], slope);
 }
 
 /* with a non-negative slope the output's sign is the input's, so an in-place pass (which leaves only the
  * output) differentiates alike */
 LT_SIMD_CLONES
 static void leaky_relu_grad_run(float *d, const float *g, const float *x, int64_t n, float slope) {
-    for (int64_t i = 0; i < n; i++) d[i] = x[i] > 0 ? g[i] : slope * g[i];
+    for (int64_t i = 0; i < n; i++) d[i] = lt_leaky_relu_grad(x[i], g[i], slope);
 }
 
 static int leaky_relu_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, lt_activation_shape s) {
@@ -48,7 +49,7 @@ const lt_activation_impl lt_leaky_relu_cpu = {
     .backward = leaky_relu_backward_cpu,
 };
 
-/* ---- relu: y = x > 0 ? x : 0, the leaky ReLU of slope 0 (0 * x: -0 for negative x, NaN for NaN) ---- */
+/* ---- relu: y = x > 0 ? x : 0, the leaky ReLU of slope 0 (-0 for negative x, NaN for NaN; relu_math.h) ---- */
 
 static int relu_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, lt_activation_shape s) {
     s.negative_slope = 0.0f;

@@ -101,18 +101,19 @@ static void channel_grad_sums(const float *dy, channel_view vg, const float *x, 
     *sum_dy_xc = q;
 }
 
-/* dx = a * dy + b * (x - mean) + c over one channel */
+/* dx = a * dy + b * (x - mean) + c over one channel; with b = 0 (eval mode) x takes no part, so an
+ * infinite x gives a * dy, not 0 * inf = NaN */
 LT_SIMD_CLONES
 static void channel_grad_input(float *dx, channel_view vd, const float *dy, channel_view vg, const float *x,
                                channel_view vx, float mean, float a, float b, float c) {
     if (vx.inner == 1) {
-        for (int64_t n = 0; n < vx.n; n++) dx[n * vd.sn] = a * dy[n * vg.sn] + b * (x[n * vx.sn] - mean) + c;
+        for (int64_t n = 0; n < vx.n; n++) dx[n * vd.sn] = a * dy[n * vg.sn] + (b == 0 ? 0.0f : b * (x[n * vx.sn] - mean)) + c;
         return;
     }
     for (int64_t n = 0; n < vx.n; n++) {
         float *d = dx + n * vd.sn;
         const float *g = dy + n * vg.sn, *in = x + n * vx.sn;
-        for (int64_t i = 0; i < vx.inner; i++) d[i] = a * g[i] + b * (in[i] - mean) + c;
+        for (int64_t i = 0; i < vx.inner; i++) d[i] = a * g[i] + (b == 0 ? 0.0f : b * (in[i] - mean)) + c;
     }
 }
 

@@ -10,6 +10,7 @@
 #include "../parallel.h"
 #include "../simd.h"
 #include "gelu_math.h"
+#include "relu_math.h"
 
 /* Float partial sums are flushed into double every FLUSH rows, so they never sum many values. */
 #define FLUSH 64
@@ -25,11 +26,15 @@ INLINE float activate(float z, lt_bn_act act) {
 
 INLINE float activation_grad(float z, float dy, lt_bn_act act) {
     switch (act) {
-    case LT_BN_ACT_RELU: return z > 0 ? dy : 0.0f;
+    case LT_BN_ACT_RELU: return lt_leaky_relu_grad(z, dy, 0.0f);
     case LT_BN_ACT_GELU: return dy * lt_gelu_grad(z);
     default: return dy;
     }
 }
+
+/* kb * (x - mean) of the input gradient; 0 where kb is 0 (eval mode), where x takes no part: an
+ * infinite x then gives no 0 * inf = NaN */
+INLINE float lt_bn_centered(float kb, float x, float mean) { return kb == 0.0f ? 0.0f : kb * (x - mean); }
 
 /* max that lets NaN through, as PyTorch's pooling */
 INLINE float nan_max(float best, float v) { return best == best && (v > best || v != v) ? v : best; }
@@ -324,7 +329,7 @@ INLINE void grad_input_body(lt_rows dx, lt_rows dy, lt_rows x, int64_t r0, int64
             LT_VECTOR_LOOP
             for (int64_t i = 0; i < n; i++) {
                 float gi = activation_grad(fmaf(xv[i], sc[i], sh[i]), g[i], act);
-                d[i] = ka[i] * gi + kb[i] * (xv[i] - mean[i]) + kc[i];
+                d[i] = ka[i] * gi + lt_bn_centered(kb[i], xv[i], mean[i]) + kc[i];
             }
             lt_rows_store(dx, r, c0, d, n);
         }
@@ -417,7 +422,7 @@ static void pooled_grad_input(lt_rows dx, lt_rows dy, const uint8_t *codes, lt_r
                 const float *restrict xv = lt_rows_load(x, row[k], c0, n, tx);
                 float *restrict d = lt_rows_target(dx, row[k], c0, tdx);
                 LT_VECTOR_LOOP
-                for (int64_t i = 0; i < n; i++) d[i] = ka[i] * (code[i] == k ? g[i] : 0.0f) + kb[i] * (xv[i] - mean[i]) + kc[i];
+                for (int64_t i = 0; i < n; i++) d[i] = ka[i] * (code[i] == k ? g[i] : 0.0f) + lt_bn_centered(kb[i], xv[i], mean[i]) + kc[i];
                 lt_rows_store(dx, row[k], c0, d, n);
             }
         }
@@ -435,7 +440,7 @@ static void uncovered_grad_input(lt_rows dx, lt_rows x, lt_nhwc sh, channel_tabl
             const float *xv = lt_rows_load(x, r, c0, n, tx);
             float *d = lt_rows_target(dx, r, c0, tdx);
             LT_VECTOR_LOOP
-            for (int64_t i = 0; i < n; i++) d[i] = t.kb[c0 + i] * (xv[i] - t.mean[c0 + i]) + t.kc[c0 + i];
+            for (int64_t i = 0; i < n; i++) d[i] = lt_bn_centered(t.kb[c0 + i], xv[i], t.mean[c0 + i]) + t.kc[c0 + i];
             lt_rows_store(dx, r, c0, d, n);
         }
     }

@@ -95,6 +95,9 @@ static void grad_sums_exact(const float *g, const float *code, const float *x, i
         }
 }
 
+/* b * x, 0 where b is 0 (eval mode, where x takes no part: an infinite x gives no 0 * inf = NaN) */
+static inline float times(float b, float x) { return b == 0.0f ? 0.0f : b * x; }
+
 /* One input row of backward pass 2: dx = b * x + c0 plus a * g where the window's code says this row's
  * first (code == first) or second (first + 1) element was the maximum. One row per loop: the compiler
  * vectorises a loop with two interleaved stores, not with four across two rows. */
@@ -102,8 +105,8 @@ static inline __attribute__((always_inline)) void grad_input_row(float *restrict
                                   const float *restrict cr, int64_t wo, float a, float b, float c0, float first) {
     for (int64_t ox = 0; ox < wo; ox++) {
         float ag = a * gr[ox], c = cr[ox];
-        d[2 * ox] = b * xr[2 * ox] + c0 + (c == first ? ag : 0.0f);
-        d[2 * ox + 1] = b * xr[2 * ox + 1] + c0 + (c == first + 1 ? ag : 0.0f);
+        d[2 * ox] = times(b, xr[2 * ox]) + c0 + (c == first ? ag : 0.0f);
+        d[2 * ox + 1] = times(b, xr[2 * ox + 1]) + c0 + (c == first + 1 ? ag : 0.0f);
     }
 }
 
@@ -119,8 +122,8 @@ static inline __attribute__((always_inline)) void grad_input_rows_impl(float *re
         grad_input_row(d0, r0, gr, cr, wo, a, b, c0, 0.0f);
         grad_input_row(d1, r1, gr, cr, wo, a, b, c0, 2.0f);
         for (int64_t ix = 2 * wo; ix < w; ix++) {  /* an odd last column lies in no window */
-            d0[ix] = b * r0[ix] + c0;
-            d1[ix] = b * r1[ix] + c0;
+            d0[ix] = times(b, r0[ix]) + c0;
+            d1[ix] = times(b, r1[ix]) + c0;
         }
     }
 }
@@ -203,7 +206,7 @@ static int bn_relu_pool_backward_cpu(lt_kernel_ctx *ctx, float *dinp, float *dwe
             const float *xn = xc + n * vx.sn;
             grad_input_rows(dn, gc + n * osn, kc + n * osn, xn, W, rows, wo, t.mean, k);
             if (H % 2)  /* an odd last row lies in no window (never stacked) */
-                for (int64_t ix = 0; ix < W; ix++) dn[(H - 1) * W + ix] = k.b * (xn[(H - 1) * W + ix] - t.mean) + k.c;
+                for (int64_t ix = 0; ix < W; ix++) dn[(H - 1) * W + ix] = times(k.b, xn[(H - 1) * W + ix] - t.mean) + k.c;
         }
     }
     return 0;

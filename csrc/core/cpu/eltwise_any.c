@@ -7,6 +7,7 @@
 #include "../parallel.h"
 #include "../simd.h"
 #include "gelu_math.h"
+#include "relu_math.h"
 
 typedef enum { GELU, GELU_GRAD, LEAKY, LEAKY_GRAD } op_kind;
 
@@ -20,8 +21,8 @@ INLINE void chunk_body(float *restrict o, const float *restrict a, const float *
         switch (op) {
         case GELU: o[i] = lt_gelu(a[i]); break;                               /* a = x */
         case GELU_GRAD: o[i] = a[i] * lt_gelu_grad(b[i]); break;              /* a = dy, b = x */
-        case LEAKY: o[i] = a[i] > 0 ? a[i] : slope * a[i]; break;
-        case LEAKY_GRAD: o[i] = b[i] > 0 ? a[i] : slope * a[i]; break;
+        case LEAKY: o[i] = lt_leaky_relu(a[i], slope); break;
+        case LEAKY_GRAD: o[i] = lt_leaky_relu_grad(b[i], a[i], slope); break;
         }
     }
 }
