@@ -196,6 +196,36 @@ describe("Faults in a data-parallel job", function()
     H.rmdir(job.out)
   end)
 
+  it("processes whose loops differ (batch size, data set size, max_epochs, test data) are refused on every process, " ..
+    "naming the ranks and values, instead of waiting for ever", function()
+    local job = M.mpirun(2, "disagree", {}, {timeout = 60})
+    M.assert_ok(job)   -- (every process gets the errors: the job ends in order)
+    local prefix = "the 2 processes disagree on what must be the same on each of them: "
+    for _, report in ipairs(M.results(job)) do
+      local e = report.errors
+      assert.matches("^Trainer:fit failed: Trainer:fit: " .. prefix .. "training batches per epoch: 4 on rank 0 %(batch " ..
+        "size 8, 64 samples%), 8 on rank 1 %(batch size 4, 64 samples%); each would wait for ever", e[1])
+      assert.matches(prefix .. "training batches per epoch: 4 on rank 0 %(batch size 8, 64 samples%), 3 on rank 1 " ..
+        "%(batch size 8, 48 samples%);", e[2])
+      assert.matches(prefix .. "max_epochs: 2 on rank 0, 3 on rank 1;", e[3])
+      assert.matches("Trainer:test: " .. prefix .. "test batches: 4 on rank 0 %(batch size 8, 64 samples%), 3 on rank 1 " ..
+        "%(batch size 8, 48 samples%);", e[4])
+    end
+    H.rmdir(job.out)
+  end)
+
+  it("a process that fails alone says that it saved nothing (global rank 0 writes checkpoints), and nothing is " ..
+    "written", function()
+    local job = M.mpirun(2, "fit", {kind = "plain", batch = 4, epochs = 2, checkpoint = true, fail_at_step = 3,
+      fail_rank = 1}, {timeout = 60})
+    assert.are_not.equal(0, job.code)
+    assert.matches("failing on purpose", job.output)
+    assert.matches("Nothing was saved: checkpoints are written by global rank 0 and this is rank 1", job.output)
+    assert.is_nil(job.output:find("was saved to", 1, true), job.output)
+    assert.is_false(fs.exists(job.out .. "/ckpt/on_exception.safetensors"))
+    H.rmdir(job.out)
+  end)
+
   it("a process killed with SIGKILL ends the job within seconds; the run resumes from the last checkpoint with " ..
     "another number of processes", function()
     local straight = single({kind = "plain", batch = 8, epochs = 4})

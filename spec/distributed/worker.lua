@@ -174,6 +174,27 @@ function scenarios.mismatch()
   report({error = tostring(err)})
 end
 
+-- Processes whose loops would differ: rank 1 at batch size 4 instead of 8, with 48 samples instead of
+-- 64, with max_epochs 3 instead of 2, testing on 48 samples instead of 64. Every process must refuse,
+-- naming the ranks and values, instead of waiting for ever for the other.
+function scenarios.disagree()
+  local r = dist.rank()
+  local function trainer(epochs)
+    return L.Trainer{max_epochs = epochs, logger = false, enable_checkpointing = false, enable_progress_bar = false,
+      enable_model_summary = false, default_root_dir = o.out}
+  end
+  local function loader(samples, batch) return L.data.DataLoader(T.dataset(samples, 1, 8), {batch_size = batch}) end
+  local cases = {
+    function() local t = trainer(1) return t.fit, t, T.model("plain"), loader(64, r == 1 and 4 or 8) end,
+    function() local t = trainer(1) return t.fit, t, T.model("plain"), loader(r == 1 and 48 or 64, 8) end,
+    function() local t = trainer(r == 1 and 3 or 2) return t.fit, t, T.model("plain"), loader(64, 8) end,
+    function() local t = trainer(1) return t.test, t, T.model("plain"), loader(r == 1 and 48 or 64, 8) end,
+  }
+  local errors = {}
+  for i, case in ipairs(cases) do errors[i] = error_of(case()) end
+  report({errors = errors})
+end
+
 -- A process that fails inside fit: the job ends (the others wait in a collective) within seconds.
 function scenarios.failure()
   local model = T.model("plain")

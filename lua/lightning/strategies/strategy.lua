@@ -155,6 +155,49 @@ function Strategy:broadcast(value, src) not_implemented(self, "broadcast") end
 function Strategy:barrier(name) not_implemented(self, "barrier") end
 function Strategy:reduce_boolean_decision(decision, all) not_implemented(self, "reduce_boolean_decision") end
 
+-- ---- what every process must agree on ----
+
+-- "8 on rank 0 (batch size 8, 64 samples), 6 on ranks 1, 2 (...)": the ranks of each distinct value.
+local function by_value(all, i)
+  local order, groups, values_differ = {}, {}, false
+  for r, values in ipairs(all) do
+    local v = values[i]
+    values_differ = values_differ or v.value ~= all[1][i].value
+    local key = v.value .. "\0" .. (v.detail or "")
+    if not groups[key] then
+      groups[key] = {value = v.value, detail = v.detail, ranks = {}}
+      order[#order + 1] = groups[key]
+    end
+    table.insert(groups[key].ranks, tostring(r - 1))
+  end
+  if not values_differ then return nil end
+  for k, g in ipairs(order) do
+    order[k] = ("%s on rank%s %s%s"):format(g.value, #g.ranks > 1 and "s" or "", table.concat(g.ranks, ", "),
+      g.detail and (" (" .. g.detail .. ")") or "")
+  end
+  return table.concat(order, ", ")
+end
+
+--- Refuses processes that disagree on what shapes the loops (the batches of each loop, the options
+-- that count epochs, steps and validations): a process with more batches than another would wait for
+-- ever in a collective that the other never reaches. values: a list of {name = ..., value = <text>,
+-- detail = <text or nil>} in the same order on every process; every process raises the same error,
+-- naming the ranks and their values. One all_gather; nothing with one process.
+function Strategy:check_agreement(fname, values)
+  if self:world_size() == 1 then return end
+  local all = self:all_gather(values)
+  local parts = {}
+  for i, v in ipairs(values) do
+    local differ = by_value(all, i)
+    if differ then parts[#parts + 1] = v.name .. ": " .. differ end
+  end
+  if #parts == 0 then return end
+  self._agreed_failure = true   -- (every process fails here alike: none is left waiting)
+  error(("%s: the %d processes disagree on what must be the same on each of them: %s; each would wait for ever " ..
+    "for the others in a batch they never run (give every process the same data, batch size and Trainer options)")
+    :format(fname, self:world_size(), table.concat(parts, "; ")), 0)
+end
+
 -- ---- data and files ----
 
 function Strategy:process_dataloader(loader, kind)

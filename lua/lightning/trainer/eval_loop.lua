@@ -6,6 +6,7 @@ local data = require "lightning.trainer.data"
 local Results = require "lightning.trainer.results"
 local checkpoint = require "lightning.trainer.checkpoint"
 local interrupt = require "lightning.trainer.interrupt"
+local agreement = require "lightning.trainer.agreement"
 local output = require "lightning.util.output"
 local class = require "lightning.class"
 
@@ -114,6 +115,7 @@ function eval_loop.evaluate(trainer, stage, kind, resolve_ckpt, opts)
   if not eval_loop.prepare(trainer, stage, kind) and not trainer["_" .. stage .. "_loader"] then
     error(("no %s data: pass a data module with %s_dataloader or a loader"):format(stage, kind), 0)
   end
+  agreement.evaluate(trainer, stage)
   local result = eval_loop.run(trainer, stage, {})
   hooks.call(trainer, "teardown", fn)
   data.teardown(trainer, fn)

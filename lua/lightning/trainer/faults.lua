@@ -27,6 +27,11 @@ local function save_fault_checkpoint(trainer)
   if trainer._configuration_error then return nil end
   local cb = trainer.checkpoint_callback
   if not (cb and cb.dirpath) then return nil end
+  if not trainer.is_global_zero then
+    -- only global rank 0 writes checkpoints: say nothing of a file this process cannot know was written
+    return nil, ("checkpoints are written by global rank 0 and this is rank %d (rank 0's own error says " ..
+      "whether it saved the last good state)"):format(trainer.global_rank)
+  end
   if trainer._stepping then
     -- the weights (and optimizer) are part way through a step: no state between two steps is exact
     return nil, "the error came inside the optimizer step, so no exact state can be saved; resume from the last " ..
@@ -84,7 +89,8 @@ function faults.handle(trainer, info, fn)
   end
   if trainer.progress_bar_callback then pcall(trainer.progress_bar_callback.abort, trainer.progress_bar_callback) end
   if saved then
-    text = text .. ("\nThe last good state was saved to %s; resume with ckpt_path = \"last\" or that path."):format(saved)
+    text = text .. ("\nThe last good state was saved to %s%s; resume with ckpt_path = \"last\" or that path."):format(saved,
+      trainer.world_size > 1 and " (by global rank 0)" or "")
   elseif why_not then
     text = text .. "\nNothing was saved: " .. why_not .. "."
   end

@@ -21,6 +21,7 @@ local checkpoint = require "lightning.trainer.checkpoint"
 local eval_loop = require "lightning.trainer.eval_loop"
 local loop_state = require "lightning.trainer.loop_state"
 local monitors = require "lightning.trainer.monitors"
+local agreement = require "lightning.trainer.agreement"
 local interrupt = require "lightning.trainer.interrupt"
 local output = require "lightning.util.output"
 
@@ -343,6 +344,7 @@ function fit_loop.fit(trainer, resolve_ckpt)
 
   hooks.call(trainer, "on_fit_start")
   eval_loop.prepare(trainer, "validation", "val")
+  agreement.fit(trainer)
   run_sanity_check(trainer)
   trainer.training = true
   hooks.call(trainer, "on_train_start")
