@@ -203,12 +203,12 @@ describe("Faults in a data-parallel job", function()
     local prefix = "the 2 processes disagree on what must be the same on each of them: "
     for _, report in ipairs(M.results(job)) do
       local e = report.errors
-      assert.matches("^Trainer:fit failed: Trainer:fit: " .. prefix .. "training batches per epoch: 4 on rank 0 %(batch " ..
+      assert.matches("^Trainer:fit failed: " .. prefix .. "training batches per epoch: 4 on rank 0 %(batch " ..
         "size 8, 64 samples%), 8 on rank 1 %(batch size 4, 64 samples%); each would wait for ever", e[1])
       assert.matches(prefix .. "training batches per epoch: 4 on rank 0 %(batch size 8, 64 samples%), 3 on rank 1 " ..
         "%(batch size 8, 48 samples%);", e[2])
       assert.matches(prefix .. "max_epochs: 2 on rank 0, 3 on rank 1;", e[3])
-      assert.matches("Trainer:test: " .. prefix .. "test batches: 4 on rank 0 %(batch size 8, 64 samples%), 3 on rank 1 " ..
+      assert.matches("^Trainer:test failed: " .. prefix .. "test batches: 4 on rank 0 %(batch size 8, 64 samples%), 3 on rank 1 " ..
         "%(batch size 8, 48 samples%);", e[4])
     end
     H.rmdir(job.out)

@@ -207,6 +207,28 @@ describe("Trainer strategy", function()
     assert.is_truthy(trainer.callback_metrics.val_loss)
   end)
 
+  it("refuses processes whose loops differ before any batch, naming the ranks and values (a second process " ..
+    "played by all_gather)", function()
+    local Two = L.class("Two", Single)
+    function Two:world_size() return 2 end
+    -- rank 1 has 3 training batches of 8 samples, and max_epochs 3
+    function Two:all_gather(values)
+      local other = {}
+      for i, v in ipairs(values) do other[i] = {name = v.name, value = v.value, detail = v.detail} end
+      other[1].value, other[1].detail = "3", "batch size 8"
+      for _, v in ipairs(other) do if v.name == "max_epochs" then v.value = "3" end end
+      return {values, other}
+    end
+    local batches = 0
+    local counter = {on_train_batch_start = function() batches = batches + 1 end}
+    local t = L.Trainer(S.quiet(dir, {strategy = Two(), max_epochs = 2, callbacks = {counter}}))
+    local err = H.error_of(t.fit, t, S.Regression{}(3), S.Loader(S.regression_batches(2, 4, 3, 2)))
+    assert.matches("^Trainer:fit failed: the 2 processes disagree on what must be the same on each of them: training " ..
+      "batches per epoch: 2 on rank 0, 3 on rank 1 %(batch size 8%); max_epochs: 2 on rank 0, 3 on rank 1; each would " ..
+      "wait for ever", err)
+    assert.equal(0, batches)
+  end)
+
   it("clips through the precision plugin, also outside a Trainer", function()
     L.manual_seed(1)
     local model = S.Regression{}(3)

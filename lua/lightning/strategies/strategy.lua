@@ -182,8 +182,9 @@ end
 -- that count epochs, steps and validations): a process with more batches than another would wait for
 -- ever in a collective that the other never reaches. values: a list of {name = ..., value = <text>,
 -- detail = <text or nil>} in the same order on every process; every process raises the same error,
--- naming the ranks and their values. One all_gather; nothing with one process.
-function Strategy:check_agreement(fname, values)
+-- naming the ranks and their values (the Trainer's report says which run: "Trainer:fit failed: ...").
+-- One all_gather; nothing with one process.
+function Strategy:check_agreement(values)
   if self:world_size() == 1 then return end
   local all = self:all_gather(values)
   local parts = {}
@@ -193,9 +194,9 @@ function Strategy:check_agreement(fname, values)
   end
   if #parts == 0 then return end
   self._agreed_failure = true   -- (every process fails here alike: none is left waiting)
-  error(("%s: the %d processes disagree on what must be the same on each of them: %s; each would wait for ever " ..
-    "for the others in a batch they never run (give every process the same data, batch size and Trainer options)")
-    :format(fname, self:world_size(), table.concat(parts, "; ")), 0)
+  error(("the %d processes disagree on what must be the same on each of them: %s; each would wait for ever for " ..
+    "the others in a batch they never run (give every process the same data, batch size and Trainer options)")
+    :format(self:world_size(), table.concat(parts, "; ")), 0)
 end
 
 -- ---- data and files ----

@@ -21,9 +21,9 @@ local function value(name, v, detail)
   return {name = name, value = options.describe(v), detail = detail}
 end
 
-local function check(trainer, fname, values)
+local function check(trainer, values)
   local strategy = trainer.strategy
-  if type(strategy.check_agreement) == "function" then strategy:check_agreement(fname, values) end
+  if type(strategy.check_agreement) == "function" then strategy:check_agreement(values) end
 end
 
 -- The options that count the fit loop's epochs, steps, batches and validations.
@@ -38,7 +38,7 @@ function agreement.fit(trainer)
       loader_detail(trainer._validation_loader)),
   }
   for _, name in ipairs(FIT_OPTIONS) do values[#values + 1] = value(name, trainer[name]) end
-  check(trainer, "Trainer:fit", values)
+  check(trainer, values)
 end
 
 local COUNT = {validation = "num_val_batches", test = "num_test_batches", predict = "num_predict_batches"}
@@ -46,7 +46,7 @@ local LIMIT = {validation = "limit_val_batches", test = "limit_test_batches", pr
 
 --- At the start of validate, test or predict.
 function agreement.evaluate(trainer, stage)
-  check(trainer, "Trainer:" .. trainer.state.fn, {
+  check(trainer, {
     value(stage .. " batches", trainer[COUNT[stage]], loader_detail(trainer["_" .. stage .. "_loader"])),
     value(LIMIT[stage], trainer[LIMIT[stage]]),
   })
