@@ -149,9 +149,15 @@ function LightningModule:clip_gradients(optimizer, gradient_clip_val, gradient_c
   return plugin:clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm, self)
 end
 
+-- Evaluation loops put the module in eval mode, and validation and test put it back in the mode it had
+-- before them (Lightning 2.2 and later restore the previous mode too). Lightning's default
+-- on_validation_model_zero_grad frees the gradients before validation inside fit; ours are buffers
+-- reused by the next step, so it does nothing.
 function LightningModule:on_validation_model_eval() self:eval() end
-function LightningModule:on_validation_model_train() self:train() end
+function LightningModule:on_validation_model_train() self:train(self._training_before_eval ~= false) end
+function LightningModule:on_validation_model_zero_grad() end
 function LightningModule:on_test_model_eval() self:eval() end
+function LightningModule:on_test_model_train() self:train(self._training_before_eval ~= false) end
 function LightningModule:on_predict_model_eval() self:eval() end
 
 function LightningModule:lr_scheduler_step(scheduler, metric)

@@ -176,7 +176,8 @@ function Trainer:_add_module_callbacks()
     hooks.check_callback(cb, #self.callbacks + i)
     local replaced = false
     for j, existing in ipairs(self.callbacks) do
-      if getmetatable(existing) == getmetatable(cb) and getmetatable(cb) ~= nil then
+      -- (each stage asks again, as Lightning does: the same object, or one of the same class, is replaced)
+      if existing == cb or getmetatable(existing) == getmetatable(cb) and getmetatable(cb) ~= nil then
         self.callbacks[j] = cb
         replaced = true
       end

@@ -1,6 +1,9 @@
 --- The validation, test and predict loops, and trainer:validate / test / predict around them.
--- Per loop: on_<stage>_model_eval, on_<stage>_start, on_<stage>_epoch_start, per batch
--- [on_<stage>_batch_start, <stage>_step, on_<stage>_batch_end], on_<stage>_epoch_end, on_<stage>_end.
+-- Per loop, as Lightning 2 calls them (spec/trainer_hooks_lightning_spec.lua checks it against
+-- Lightning itself): [on_validation_model_zero_grad, inside fit and after the sanity check],
+-- on_<stage>_model_eval, on_<stage>_start, on_<stage>_epoch_start, per batch [on_<stage>_batch_start,
+-- <stage>_step, on_<stage>_batch_end], on_<stage>_epoch_end, on_<stage>_end, and on_<stage>_model_train
+-- (validation and test; not predict).
 local hooks = require "lightning.trainer.hooks"
 local data = require "lightning.trainer.data"
 local Results = require "lightning.trainer.results"
@@ -43,6 +46,9 @@ function eval_loop.run(trainer, stage, opts)
   trainer.training = false
   trainer._validation_complete = false
 
+  if opts.during_fit and not trainer.sanity_checking then hooks.call_module(trainer, "on_validation_model_zero_grad") end
+  -- the module's mode before the loop, which the default on_<stage>_model_train hooks restore
+  module._training_before_eval = module.training
   hooks.call_module(trainer, "on_" .. stage .. "_model_eval")
   hooks.call(trainer, "on_" .. stage .. "_start")
   hooks.call(trainer, "on_" .. stage .. "_epoch_start")
@@ -69,7 +75,7 @@ function eval_loop.run(trainer, stage, opts)
   trainer._validation_complete = true
   hooks.call(trainer, "on_" .. stage .. "_end")
   trainer._validation_complete = false
-  if opts.during_fit then hooks.call_module(trainer, "on_validation_model_train") end
+  if stage ~= "predict" then hooks.call_module(trainer, "on_" .. stage .. "_model_train") end
 
   trainer[FLAG[stage]] = false
   trainer.training = was_training
@@ -106,11 +112,14 @@ function eval_loop.evaluate(trainer, stage, kind, resolve_ckpt, opts)
   if not module[STEP[stage]] then
     error(("%s has no %s"):format(class.name_of(module), STEP[stage]), 0)
   end
+  trainer:_add_module_callbacks()
+  hooks.call_module(trainer, "prepare_data")
   data.setup(trainer, fn)
   hooks.call(trainer, "setup", fn)
   local ckpt_path = resolve_ckpt()
   if ckpt_path then checkpoint.restore_model(trainer, trainer.strategy:load_checkpoint(ckpt_path), ckpt_path) end
   trainer.ckpt_path = ckpt_path
+  hooks.call_module(trainer, "configure_model")
   trainer.strategy:setup(trainer)
   if not eval_loop.prepare(trainer, stage, kind) and not trainer["_" .. stage .. "_loader"] then
     error(("no %s data: pass a data module with %s_dataloader or a loader"):format(stage, kind), 0)

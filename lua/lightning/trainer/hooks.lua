@@ -36,7 +36,8 @@ for _, name in ipairs {
   "prepare_data", "configure_callbacks", "configure_optimizers", "configure_model",
   "training_step", "validation_step", "test_step", "predict_step", "backward_step",
   "optimizer_step", "optimizer_zero_grad", "configure_gradient_clipping", "lr_scheduler_step",
-  "on_validation_model_eval", "on_validation_model_train", "on_test_model_eval", "on_predict_model_eval",
+  "on_validation_model_eval", "on_validation_model_train", "on_test_model_eval", "on_test_model_train",
+  "on_predict_model_eval",
   "on_validation_model_zero_grad",
 } do hooks.module[name] = true end
 
