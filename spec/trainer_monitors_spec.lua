@@ -77,12 +77,19 @@ describe("Monitored metrics", function()
     assert.equal(1, batches)
   end)
 
-  it("may be logged later: by the user's on_train_epoch_end, or by training beside a validation name", function()
+  it("may be logged later: by the user's on_train_epoch_end or validation hooks, or by training beside a validation " ..
+    "name", function()
     local late = {methods = {on_train_epoch_end = function(self) self:log("accuracy", 0.5) end}}
     local err, batches, trainer = fit(dir, {L.callbacks.EarlyStopping{monitor = "accuracy", patience = 5}}, nil, late)
     assert.is_nil(err)
     assert.equal(6, batches)
     assert.equal(0.5, trainer.callback_metrics.accuracy)
+    -- a validation hook that logs only outside the sanity check
+    local guarded = {methods = {on_validation_epoch_end = function(self)
+      if not self.trainer.sanity_checking then self:log("score", 1.0) end
+    end}}
+    err = fit(dir, {L.callbacks.EarlyStopping{monitor = "score"}}, nil, guarded)
+    assert.is_nil(err)
     -- "loss" is no misspelt "val_loss": training logs it
     local logs_loss = {methods = {on_train_batch_end = function(self) self:log("loss", 1.0) end}}
     err = fit(dir, {L.callbacks.ModelCheckpoint{dirpath = dir .. "/ckpt", monitor = "loss"}}, nil, logs_loss)

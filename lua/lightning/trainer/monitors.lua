@@ -5,10 +5,11 @@
 --     a monitor that is not logged but is a near miss of a name that is ("val_accuracy" for val_acc) is
 --     an error with a "did you mean";
 --   after the first training batch, against what validation and training logged: a near miss again,
---     and a monitor that nothing still to run can log (validation's names are known, and no
---     on_train_epoch_end of the user's code is left) is an error listing the logged names.
--- Anything else (a name a user's on_train_epoch_end may log) is checked where it is used, with the
--- same message. A monitor not found is a mistake in the configuration, not a fault of the run: the
+--     and a monitor that nothing still to run can log (validation's names are known, and the user's
+--     code has no on_train_epoch_end, nor a validation hook besides validation_step that may log
+--     later, such as an on_validation_epoch_end that logs only when not sanity_checking) is an error
+--     listing the logged names.
+-- Anything else is checked where it is used, with the same message. A monitor not found is a mistake in the configuration, not a fault of the run: the
 -- Trainer saves no on_exception checkpoint for it (monitors.fail marks it), since resuming from one
 -- would fail alike.
 local closest = require "lightning.util.closest"
@@ -94,14 +95,21 @@ function monitors.after_sanity_check(trainer)
   check(trainer, trainer._validation_names, false, {words = false})
 end
 
--- Whether code of the user's still to run may log a metric before the monitors read them: an
--- on_train_epoch_end of the module or of a callback that the library does not define.
-local function user_epoch_end(trainer)
-  local fn = trainer.lightning_module.on_train_epoch_end
-  if type(fn) == "function" and not from_library(fn) then return true end
-  for _, cb in ipairs(trainer.callbacks) do
-    fn = type(cb) == "table" and cb.on_train_epoch_end
-    if type(fn) == "function" and not from_library(fn) then return true end
+-- The hooks where the user's code may log a name that the sanity check and the first batch did not
+-- show: at the end of the training epoch, or in a validation hook that may log only outside the
+-- sanity check.
+local LATE_HOOKS = {"on_train_epoch_end", "on_validation_start", "on_validation_epoch_start",
+  "on_validation_epoch_end", "on_validation_batch_start", "on_validation_batch_end"}
+
+-- Whether the module or a callback has such a hook that the library does not define.
+local function user_may_log_later(trainer)
+  local owners = {trainer.lightning_module}
+  for _, cb in ipairs(trainer.callbacks) do owners[#owners + 1] = cb end
+  for _, owner in ipairs(owners) do
+    for _, name in ipairs(LATE_HOOKS) do
+      local fn = type(owner) == "table" and owner[name]
+      if type(fn) == "function" and not from_library(fn) then return true end
+    end
   end
   return false
 end
@@ -117,7 +125,7 @@ function monitors.after_first_batch(trainer)
     if e.on_step and e.on_epoch then names[name .. "_step"], names[name .. "_epoch"] = true, true end
   end
   local validation_known = trainer._validation_names ~= nil or not trainer._val_enabled
-  check(trainer, names, validation_known and not user_epoch_end(trainer))
+  check(trainer, names, validation_known and not user_may_log_later(trainer))
 end
 
 return monitors
