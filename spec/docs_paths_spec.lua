@@ -21,10 +21,10 @@ local ROOT_FILES = {["setup.sh"] = true, ["CMakeLists.txt"] = true, ["README.md"
 local ABSENT = "^%s*<!%-%-%s*not in the tree:%s*(.-)%s*%-%->%s*$"
 
 --- Every file and folder of the tree, relative to its root ("docs", "docs/nn.md", ...), build folders
--- and .git left out.
+-- virtual environments and .git left out.
 local function tree(root)
   local set = {}
-  local p = io.popen(("cd %q && find . \\( -name .git -o -name 'build*' \\) -prune -o -print"):format(root))
+  local p = io.popen(("cd %q && find . \\( -path ./.git -o -path './build*' -o -path './.venv*' \\) -prune -o -print"):format(root))
   for line in p:lines() do
     if line ~= "." then set[line:sub(3)] = true end
   end
