@@ -5,6 +5,9 @@
 
 #include "../parallel.h"
 
+/* Each part holds a whole weight gradient (AirNet's 256 -> 256 3x3: 2.4 MB): at most this many. */
+#define MAX_PARTS 8
+
 typedef struct part {
     int64_t row0, rows;
     dnnl_primitive_t prim;  /* w->prims[0] or [1], not owned */
@@ -98,6 +101,7 @@ lt_dnnl_wgrad *lt_dnnl_wgrad_new(int64_t rows, int64_t min_rows, bool determinis
     lt_dnnl_wgrad *w = calloc(1, sizeof *w);
     if (!w) return lt_fail(err, "out of memory"), NULL;
     w->parts = deterministic ? lt_parts_for(rows, min_rows) : 1;
+    if (w->parts > MAX_PARTS) w->parts = MAX_PARTS;
     for (int i = 0; i < w->parts; i++) {
         int64_t end;
         lt_split_range(rows, w->parts, i, &w->p[i].row0, &end);
