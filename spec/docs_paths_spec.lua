@@ -20,7 +20,7 @@ local TOP = {"lua/", "csrc/", "spec/", "bench/", "examples/", "tools/", "fuzz/",
 local ROOT_FILES = {["setup.sh"] = true, ["CMakeLists.txt"] = true, ["README.md"] = true, [".busted"] = true}
 local ABSENT = "^%s*<!%-%-%s*not in the tree:%s*(.-)%s*%-%->%s*$"
 
---- Every file and folder of the tree, relative to its root ("docs", "docs/nn.md", ...), build folders
+--- Every file and folder of the tree, relative to its root ("docs", "docs/nn.md", ...), build folders,
 -- virtual environments and .git left out.
 local function tree(root)
   local set = {}
