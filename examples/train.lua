@@ -195,7 +195,9 @@ local DISPLAY_ONLY = {debug = true, quiet = true, no_progress_bar = true, cifar1
 --- The whole run configuration, for the checkpoints and the loggers (hparams.yaml, TensorBoard's
 -- HPARAMS): every option that shapes the run, the data set and the image size used.
 local function run_config(args, dataset, size)
-  local config = {dataset = dataset, image_size = size}
+  -- the processes (--nproc, which the processes started under mpirun no longer see) and the batch of a step
+  local nproc = L.distributed.world_size()
+  local config = {dataset = dataset, image_size = size, nproc = nproc, global_batch_size = args.batch_size * nproc}
   for k, v in pairs(args) do
     if not DISPLAY_ONLY[k] and config[k] == nil and type(v) ~= "table" then config[k] = v end
   end
@@ -327,7 +329,7 @@ local function main(args)
       min_delta = args.min_delta, verbose = args.debug},
     L.callbacks.LearningRateMonitor{logging_interval = "epoch"},
   }
-  if args.debug then callbacks[#callbacks + 1] = L.callbacks.GradientFlowMonitor{} end
+  if args.debug then callbacks[#callbacks + 1] = L.callbacks.GradientFlowMonitor{report_each_epoch = true} end
   if args.no_progress_bar then
     -- no bar and no step lines: one summary line per epoch
     callbacks[#callbacks + 1] = L.callbacks.ProgressBar{terminal = false, log_every_n_steps = math.maxinteger}
@@ -360,8 +362,9 @@ local function main(args)
   local score = trainer.checkpoint_callback.best_model_score
   if not trainer.nothing_to_train then
     say(RULE)
-    say(("Training finished after %d epochs (%d steps) in %.1f s"):format(trainer.current_epoch, trainer.global_step,
-      L.now() - started))
+    local function plural(n, word) return ("%d %s%s"):format(n, word, n == 1 and "" or "s") end
+    say(("Training finished after %s (%s) in %.1f s"):format(plural(trainer.current_epoch, "epoch"),
+      plural(trainer.global_step, "step"), L.now() - started))
     if best ~= "" then
       say(("Best checkpoint: %s%s"):format(best, score and (" (%s = %.4f)"):format(args.monitor, score) or ""))
     end
@@ -370,6 +373,8 @@ local function main(args)
     say(RULE)
   end
   if args.test then
+    say(best ~= "" and ("Testing the best checkpoint: %s"):format(best)
+      or "Testing the model as training left it (no checkpoint was saved)")
     trainer:test(model, dm, {ckpt_path = best ~= "" and best or nil})
   end
 end

@@ -83,7 +83,7 @@ describe("examples/train.lua", function()
     assert.equal(0, code, text)
     assert.matches("INITIALIZING MODEL", text)
     assert.matches("TRAINING STEP %- Batch 1", text)
-    assert.matches("Training finished after 1 epochs %(1 steps%)", text)
+    assert.matches("Training finished after 1 epoch %(1 step%)", text)
   end)
 
   it("fails with a clear message and a non-zero status", function()

@@ -47,11 +47,11 @@ describe("examples/train.lua as a user runs it", function()
   end)
 
   it("prints the original's report without flags: model block, data block once, first batch of each epoch", function()
-    local code, text = train(dir, common .. " --max_epochs 2")
+    local code, text = train(dir, common .. " --max_epochs 2 --test")
     assert.equal(0, code, text)
     assert.equal(1, count(text, "INITIALIZING MODEL"))
     assert.matches("Conv1: 3 %-> 32 channels, kernel=3x3", text)
-    assert.equal(1, count(text, "DATA MODULE SETUP"))           -- once, though both the script and fit set it up
+    assert.equal(1, count(text, "DATA MODULE SETUP (stage: fit)"))   -- once, though both the script and fit set it up
     assert.matches("Train samples: 14", text)
     for epoch = 0, 1 do
       assert.equal(1, count(text, ("STARTING TRAINING EPOCH %d\n"):format(epoch)), text)
@@ -64,6 +64,21 @@ describe("examples/train.lua as a user runs it", function()
     assert.matches("FORWARD PASS DEBUG\n=+\nInput shape: %[4, 3, 16, 16%]", text)
     assert.matches("Dead neurons: %d+ / 8192\n", text)           -- 32 channels x 16 x 16 after conv1
     assert.matches("Predictions %(first 10%)", text)
+    -- the data block is whole (the model summary comes after it), and its first validation batch is the
+    -- one VALIDATION STEP reports, in the same brackets
+    local block = text:match("DATA MODULE SETUP %(stage: fit%)\n=+\n(.-)\n=+\n")
+    assert.is_nil(block:find("Total params", 1, true), block)
+    assert.is_true(text:find("Total params", 1, true) > text:find("INITIALIZING MODEL", 1, true))
+    local peeked = block:match("First validation batch:[^\n]*\n[^\n]*\n  label distribution: (%[[%d, ]+%])")
+    assert.is_not_nil(peeked, block)
+    assert.equal(peeked, text:match("VALIDATION STEP %- Batch 1\n=+\n[^=]-Label distribution: (%[[%d, ]+%])"))
+    -- the summary lists the layers as the forward pass runs them
+    assert.matches("| bn1 [^\n]*\n%d+%s+| relu_pool1 [^\n]*\n%d+%s+| conv2 ", text)
+    -- --test says which checkpoint it tests; its summary has no learning rate
+    local best = text:match("\nBest checkpoint: (%S+)")
+    assert.matches("\nTesting the best checkpoint: " .. best:gsub("%p", "%%%0") .. "\n", text)
+    assert.is_nil(text:match("TEST SUMMARY\n=+\n(.-)=+"):find("Learning rate", 1, true))
+    assert.matches("Training finished after 2 epochs %(8 steps%)", text)
     -- one numbering of epochs: the console's Epoch 0 and 1, the checkpoints' epoch=0 and 1, the plots'
     local names = table.concat(listing(out .. "/image_classifier/version_0/checkpoints"), " ")
     assert.matches("epoch=0%-val_loss=", names)
@@ -85,7 +100,21 @@ describe("examples/train.lua as a user runs it", function()
     assert.matches("DEVICE", text)
     assert.matches("Total params", text)
     assert.matches("\nEpoch 0: ", text)
-    assert.matches("Training finished after 1 epochs", text)
+    assert.matches("Training finished after 1 epoch %(4 steps%)", text)   -- (not "1 epochs")
+  end)
+
+  it("--debug prints the gradient-flow table for the first batch of each epoch", function()
+    local code, text = train(dir, common .. " --max_epochs 2 --limit_train_batches 2 --limit_val_batches 1 --debug")
+    assert.equal(0, code, text)
+    for epoch = 0, 1 do
+      local report = text:match(("GRADIENT FLOW %%- Epoch %d, Batch 1\n=+\n(.-)\n=+\n"):format(epoch))
+      assert.is_not_nil(report, text)
+      assert.matches("^parameter%s+shape%s+grad norm%s+mean |grad|%s+max |grad|", report)
+      assert.matches("\nconv1%.weight%s+32x3x3x3 ", report)
+      assert.matches("\nfc3%.bias%s+3 ", report)
+      assert.matches("%d+ of 26 parameters flagged", report)
+    end
+    assert.equal(2, count(text, "GRADIENT FLOW - Epoch"))
   end)
 
   it("reads negative numbers after a space, as documented values (--save_top_k -1)", function()
@@ -132,9 +161,11 @@ describe("examples/train.lua as a user runs it", function()
     local yaml = H.read_file(log_dir .. "/hparams.yaml")
     for _, line in ipairs {"dataset: folder", "batch_size: 3", "max_epochs: 1", "optimizer: sgd", "scheduler: cosine",
       "seed: 7", "augmentation: flip_rotate_jitter", 'precision: "32"', "image_size: 16", "num_classes: 3",
-      "learning_rate: 0.001", "val_split: 0.8", "class_names:\n  - alpha\n  - beta\n  - gamma", "mean:\n  - 0.485"} do
+      "learning_rate: 0.001", "val_split: 0.8", "class_names:\n  - alpha\n  - beta\n  - gamma", "mean:\n  - 0.485",
+      "nproc: 1", "global_batch_size: 3"} do
       assert.is_truthy(yaml:find("\n" .. line .. "\n", 1, true) or yaml:find("^" .. line:gsub("%p", "%%%0") .. "\n"), line)
     end
+    assert.is_nil(yaml:find("debug", 1, true), yaml)   -- what is printed is not the run's configuration
     local event_file
     for _, name in ipairs(listing(log_dir)) do if name:match("^events%.out%.tfevents") then event_file = log_dir .. "/" .. name end end
     local keys = {}
