@@ -20,6 +20,7 @@ typedef struct part {
 
 struct lt_dnnl_wgrad {
     int parts;
+    bool deterministic;
     dnnl_primitive_t prims[2];     /* for the parts' two sizes (nearly equal ranges) */
     dnnl_memory_desc_t dw_md;
     size_t dw_bytes, db_count, src_row_bytes, dst_row_bytes;
@@ -100,6 +101,7 @@ lt_dnnl_wgrad *lt_dnnl_wgrad_new(int64_t rows, int64_t min_rows, bool determinis
                                  const void *ctx, lt_error *err) {
     lt_dnnl_wgrad *w = calloc(1, sizeof *w);
     if (!w) return lt_fail(err, "out of memory"), NULL;
+    w->deterministic = deterministic;
     w->parts = deterministic ? lt_parts_for(rows, min_rows) : 1;
     if (w->parts > MAX_PARTS) w->parts = MAX_PARTS;
     for (int i = 0; i < w->parts; i++) {
@@ -131,8 +133,12 @@ int lt_dnnl_wgrad_run(lt_dnnl_wgrad *w, const void *src, const void *diff_dst, c
                       const float **diff_b, lt_error *err) {
     int parts = w->parts;
     if (parts == 1) {
+        /* a one-thread primitive; but some (oneDNN's own gemm) take the thread count when they run */
+        int saved = omp_get_max_threads();
+        if (w->deterministic) omp_set_num_threads(1);
         w->p[0].status = run_part(w, &w->p[0], src, diff_dst);
-    } else {
+        if (w->deterministic) omp_set_num_threads(saved);
+    } else {  /* inside the team (or at one thread), oneDNN runs each part on one thread */
         int threads = lt_threads_for_parts(parts, LT_PARALLEL_GRAIN, LT_PARALLEL_GRAIN);
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int i = 0; i < parts; i++) w->p[i].status = run_part(w, &w->p[i], src, diff_dst);
