@@ -187,7 +187,7 @@ describe("data: download over HTTP", function()
       assert.matches("Downloading " .. base:gsub("%p", "%%%0") .. "/full%.tar%.gz to " .. root:gsub("%p", "%%%0"), text)
       assert.matches("#+%s*100%.0%%", text)                       -- curl's progress bar
       assert.matches("MD5 verified", text)
-      assert.matches("Training finished after 1 epochs", text)
+      assert.matches("Training finished after 1 epoch ", text)
       assert.is_true(exists(root .. "/cifar-10-batches-bin/test_batch.bin"))
       -- the second run finds the files
       code, text = train(dir, ("--cifar10 --data_root %s %s"):format(root, QUICK), env("nothing-there"))
