@@ -1,6 +1,11 @@
 """The PyTorch peer: BasicImageClassifier (the original project's model) in PyTorch on the CPU.
-Throughput (run by bench/train_step.lua), one line per measurement, `<name> <images per second>`:
-    /usr/bin/python3 bench/torch_reference.py [--threads N] [--batch B] [--size S] [--seconds T]
+Throughput (run by bench/train_step.lua, one round of a pair), one line per measurement,
+`<name> <value>` (images per second; peak_rss_mb; version):
+    PYTHON bench/torch_reference.py [--threads N] [--batch B] [--size S] [--seconds T] [--precision bf16]
+        [--compile]
+PYTHON is Debian's /usr/bin/python3 (PyTorch 1.13) or the peers' venv, .venv-peers/bin/python (PyTorch
+2.x; bench/setup_peers.sh). --compile runs the model through torch.compile (inductor, which generates
+C++ and builds it with the machine's g++; the compilation happens in the warm-up steps, untimed).
 Training on CIFAR-10 for time to accuracy (bench/results.md), one line per epoch:
     /usr/bin/python3 bench/torch_reference.py --train DIR [--epochs E] [--batch B] [--lr LR] ...
     (DIR holds data_batch_1..5.bin and test_batch.bin; the recipe's options mirror examples/train.lua's)"""
@@ -162,6 +167,7 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.5)
     ap.add_argument("--val_split", type=float, default=0.9)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (PyTorch 2.x; inductor)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="bf16: torch.autocast('cpu', dtype=torch.bfloat16) with channels_last, PyTorch's fastest CPU mode")
     a = ap.parse_args()
@@ -179,6 +185,9 @@ def main():
     y = torch.randint(0, 10, (a.batch,))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     crit = nn.CrossEntropyLoss()
+    run = model
+    if a.compile:
+        run = torch.compile(model)
 
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
@@ -186,14 +195,14 @@ def main():
     def train_step():
         opt.zero_grad()
         with autocast():
-            out = model(x)
+            out = run(x)
         loss = crit(out.float(), y)
         loss.backward()
         opt.step()
 
     def eval_step():
         with autocast():
-            model(x)
+            run(x)
 
     model.train()
     print("train", rate(train_step, a.batch, a.seconds), flush=True)
@@ -204,7 +213,9 @@ def main():
         m = torch.randn(1024, 1024).bfloat16()
         mm = rate(lambda: torch.mm(m, m), 1, 1.0)
         print("bf16_mm_gflops", mm * 2 * 1024 ** 3 / 1e9, flush=True)
-    print("version", torch.__version__, flush=True)
+    import resource
+    print("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, flush=True)
+    print("version", torch.__version__.split("+")[0], flush=True)
 
 
 if __name__ == "__main__":

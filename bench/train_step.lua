@@ -1,30 +1,40 @@
 -- Training and evaluation throughput of BasicImageClassifier in lightning, next to PyTorch running the
--- same model (bench/torch_reference.py) from the same run.
---   lua bench/train_step.lua [--threads 2] [--batch 64] [--size 32] [--seconds 5] [--no-peer]
---                            [--precision 32|bf16-mixed] [--memory STEPS]
+-- same model (bench/torch_reference.py), in pairs (bench/paired.lua): ours and the peer alternate in
+-- short rounds and the report is the median of the per-pair ratios with their range.
+--   lua bench/train_step.lua [--threads 2] [--batch 64] [--size 32] [--seconds 3] [--pairs 5]
+--                            [--precision 32|bf16-mixed] [--peer torch|torch1.13|none] [--compile]
+--                            [--memory STEPS]
 -- A training step is forward, cross-entropy, backward and an Adam step; eval is a forward pass in eval mode.
--- --precision bf16-mixed measures lightning in float32 and in bf16-mixed, and PyTorch with bf16 autocast
--- and channels_last (its fastest CPU mode), and the machine's bf16 matrix-product rate (PyTorch's
--- oneDNN matmul). --memory STEPS runs that many training steps at the precision given and prints the
--- resident memory (peak included).
+-- --peer torch is PyTorch 2.x from the peers' venv (bench/setup_peers.sh), torch1.13 Debian's
+-- python3-torch; --compile runs the peer through torch.compile. --precision bf16-mixed measures
+-- lightning in bf16-mixed and PyTorch with bf16 autocast and channels_last (its fastest CPU mode).
+-- Peak resident memory is printed beside each. --memory STEPS runs that many training steps at the
+-- precision given and prints the resident memory (peak included).
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build.luarocks/?.so;" .. package.cpath   -- the tree's build, as the specs use
 local L = require "lightning"
 
-local opts = {threads = 2, batch = 64, size = 32, seconds = 5, peer = true, memory = nil, precision = "32"}
+local paired = dofile("bench/paired.lua")
+
+local opts = {threads = 2, batch = 64, size = 32, seconds = 3, pairs = 5, peer = "torch", memory = nil,
+  precision = "32", compile = false}
+local STRINGS = {precision = true, peer = true}
 local i = 1
 while i <= #arg do
   local a = arg[i]
-  if a == "--no-peer" then opts.peer = false
+  if a == "--no-peer" then opts.peer = "none"
+  elseif a == "--compile" then opts.compile = true
   else
     local key = a:match("^%-%-(%w+)$")
     assert(key and opts[key] ~= nil or key == "memory", "unknown argument " .. a)
-    opts[key] = key == "precision" and arg[i + 1] or tonumber(arg[i + 1])
+    opts[key] = STRINGS[key] and arg[i + 1] or tonumber(arg[i + 1])
     i = i + 1
   end
   i = i + 1
 end
 assert(opts.precision == "32" or opts.precision == "bf16-mixed", "--precision must be 32 or bf16-mixed")
+local PEER_PYTHON = {torch = ".venv-peers/bin/python", ["torch1.13"] = "/usr/bin/python3", none = false}
+assert(PEER_PYTHON[opts.peer] ~= nil, "--peer must be torch, torch1.13 or none")
 local mixed = opts.precision == "bf16-mixed"
 
 L.set_num_threads(opts.threads)
@@ -87,29 +97,28 @@ local function forward_flops()
   return total + 2 * (flat * 512 + 512 * 256 + 256 * 10), 2 * 3 * 32 * 9 * opts.size * opts.size
 end
 
-local peer = {}
-if opts.peer then
-  local cmd = ("OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/torch_reference.py --threads %d --batch %d --size %d " ..
-    "--seconds %g --precision %s"):format(opts.threads, opts.batch, opts.size, opts.seconds, mixed and "bf16" or "fp32")
-  local p = io.popen(cmd)
+-- One round of the peer, in its own process: {train = img/s, eval = img/s, peak_rss_mb = ..., version = ...}.
+local function peer_round()
+  local cmd = ("%s bench/torch_reference.py --threads %d --batch %d --size %d --seconds %g --precision %s%s")
+    :format(PEER_PYTHON[opts.peer], opts.threads, opts.batch, opts.size, opts.seconds, mixed and "bf16" or "fp32",
+      opts.compile and " --compile" or "")
+  local p = assert(io.popen(cmd))
+  local out = {}
   for line in p:lines() do
     local k, v = line:match("^(%S+) (%S+)$")
-    if k then peer[k] = tonumber(v) or v end
+    if k then out[k] = tonumber(v) or v end
   end
-  p:close()
+  assert(p:close() and out.train, "the peer failed: " .. cmd)
+  return out
 end
 
-local function measure(precision)
-  model:set_precision(precision)
+local function our_round()
+  model:set_precision(mixed and "bf16" or "fp32")
   model:train()
   local train = rate(train_step)
   model:eval()
-  return train, rate(eval_step)
+  return {train = train, eval = rate(eval_step)}
 end
-
-local train32, eval32 = measure("fp32")
-local train16, eval16
-if mixed then train16, eval16 = measure("bf16") end
 
 local a, b = L.randn(1024, 1024), L.randn(1024, 1024)
 L.mm(a, b)
@@ -119,26 +128,27 @@ local sgemm = 2 * 1024 ^ 3 * reps / (L.now() - t0) / 1e9
 
 local fwd, conv1_dx = forward_flops()
 local info = L.info()
-print(("BasicImageClassifier, batch %d, %dx%dx%d, %d threads, %s (%s, BLAS core %s%s)"):format(opts.batch, 3,
-  opts.size, opts.size, opts.threads, info.cpu.model, info.cpu.simd, info.blas_core,
-  info.mixed_precision and (", oneDNN %s %s"):format(info.mixed_precision.version, info.mixed_precision.isa) or ""))
-local peer_name = "PyTorch " .. (peer.version or "-") .. (mixed and " bf16" or "")
-print(("%-12s %14s %20s %8s %18s"):format("", "lightning", peer_name, "ratio", "lightning GFLOP/s"))
-local function line(name, ours, theirs, flops)
-  print(("%-12s %10.0f img/s %16s img/s %8s %18.0f"):format(name, ours, theirs and ("%.0f"):format(theirs) or "-",
-    theirs and ("%.2fx"):format(ours / theirs) or "-", ours * flops / 1e9))
-end
+print(("BasicImageClassifier, batch %d, %dx%dx%d, %d threads, %s, %s (%s, BLAS core %s%s)"):format(opts.batch, 3,
+  opts.size, opts.size, opts.threads, mixed and "bf16-mixed" or "float32", info.cpu.model, info.cpu.simd,
+  info.blas_core, info.mixed_precision and (", oneDNN %s %s"):format(info.mixed_precision.version,
+  info.mixed_precision.isa) or ""))
 local train_flops = 3 * fwd - conv1_dx
-if mixed then
-  line("train fp32", train32, nil, train_flops)
-  line("train bf16", train16, peer.train, train_flops)
-  line("eval fp32", eval32, nil, fwd)
-  line("eval bf16", eval16, peer.eval, fwd)
-  print(("bf16-mixed over our float32: training %.2fx, eval %.2fx"):format(train16 / train32, eval16 / eval32))
+if not PEER_PYTHON[opts.peer] then
+  local r = our_round()
+  print(("train %.0f img/s (%.0f GFLOP/s), eval %.0f img/s (%.0f GFLOP/s)"):format(r.train,
+    r.train * train_flops / 1e9, r.eval, r.eval * fwd / 1e9))
 else
-  line("train", train32, peer.train, train_flops)
-  line("eval", eval32, peer.eval, fwd)
+  local result = paired.run(opts.pairs, our_round, peer_round)
+  local peer_info = result.pairs[1].peer
+  local peer_name = ("PyTorch %s %s%s"):format(peer_info.version, mixed and "bf16 autocast + channels_last" or "fp32",
+    opts.compile and " + torch.compile" or " eager")
+  paired.report(result, {"train", "eval"}, {ours = "lightning", peer = peer_name})
+  local peer_peak = 0
+  for _, p in ipairs(result.pairs) do peer_peak = math.max(peer_peak, p.peer.peak_rss_mb or 0) end
+  local ours_train = {}
+  for _, p in ipairs(result.pairs) do ours_train[#ours_train + 1] = p.ours.train end
+  print(("peak resident memory: lightning %.0f MB, %s %.0f MB; lightning's median training rate %.0f GFLOP/s")
+    :format(status("VmHWM"), peer_name, peer_peak, paired.median(ours_train) * train_flops / 1e9))
 end
-print(("sgemm 1024^3 on this machine: %.0f GFLOP/s%s; training counts 3x the forward FLOPs (%.1f MFLOP/image)")
-  :format(sgemm, peer.bf16_mm_gflops and (", bf16 matmul 1024^3 (oneDNN via PyTorch): %.0f GFLOP/s"):format(
-    peer.bf16_mm_gflops) or "", fwd / 1e6))
+print(("sgemm 1024^3 on this machine: %.0f GFLOP/s; training counts 3x the forward FLOPs (%.1f MFLOP/image)")
+  :format(sgemm, fwd / 1e6))
