@@ -208,8 +208,8 @@ describe("Faults in a data-parallel job", function()
       assert.matches(prefix .. "training batches per epoch: 4 on rank 0 %(batch size 8, 64 samples%), 3 on rank 1 " ..
         "%(batch size 8, 48 samples%);", e[2])
       assert.matches(prefix .. "max_epochs: 2 on rank 0, 3 on rank 1;", e[3])
-      assert.matches("^Trainer:test failed: " .. prefix .. "test batches: 4 on rank 0 %(batch size 8, 64 samples%), 3 on rank 1 " ..
-        "%(batch size 8, 48 samples%);", e[4])
+      assert.matches("^Trainer:test failed: " .. prefix .. "test batches: 4 on rank 0 %(batch size 8, 64 samples%), 3 on " ..
+        "rank 1 %(batch size 8, 48 samples%);", e[4])
     end
     H.rmdir(job.out)
   end)

@@ -89,8 +89,9 @@ function faults.handle(trainer, info, fn)
   end
   if trainer.progress_bar_callback then pcall(trainer.progress_bar_callback.abort, trainer.progress_bar_callback) end
   if saved then
-    text = text .. ("\nThe last good state was saved to %s%s; resume with ckpt_path = \"last\" or that path."):format(saved,
-      trainer.world_size > 1 and " (by global rank 0)" or "")
+    local by = trainer.world_size > 1 and " (by global rank 0)" or ""
+    text = text .. ("\nThe last good state was saved to %s%s; resume with ckpt_path = \"last\" or that path.")
+      :format(saved, by)
   elseif why_not then
     text = text .. "\nNothing was saved: " .. why_not .. "."
   end

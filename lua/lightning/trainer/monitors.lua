@@ -9,9 +9,9 @@
 --     code has no on_train_epoch_end, nor a validation hook besides validation_step that may log
 --     later, such as an on_validation_epoch_end that logs only when not sanity_checking) is an error
 --     listing the logged names.
--- Anything else is checked where it is used, with the same message. A monitor not found is a mistake in the configuration, not a fault of the run: the
--- Trainer saves no on_exception checkpoint for it (monitors.fail marks it), since resuming from one
--- would fail alike.
+-- Anything else is checked where it is used, with the same message. A monitor not found is a mistake
+-- in the configuration, not a fault of the run: the Trainer saves no on_exception checkpoint for it
+-- (monitors.fail marks it), since resuming from one would fail alike.
 local closest = require "lightning.util.closest"
 
 local monitors = {}
