@@ -225,6 +225,9 @@ describe("the original's debugging output for any network", function()
     end
     local _, n = text:gsub("GRADIENT FLOW %- Epoch", "")
     assert.equal(2, n)   -- once per epoch (4 batches)
+    -- the table's note on the bias before a BatchNorm is not said again on a line of its own
+    assert.matches("net%.0%.bias[^\n]*~0 by construction %(%*%)", text)
+    assert.is_nil(text:find("\nGradient flow: ", 1, true), text)
     local rows = diagnostics.gradient_flow(model)
     for _, r in ipairs(rows) do
       if r.grad_norm then assert.is_true(r.grad_max_abs <= r.grad_norm + 1e-12 and r.grad_max_abs >= r.grad_mean_abs) end

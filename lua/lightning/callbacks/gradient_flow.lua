@@ -43,6 +43,7 @@ function GradientFlowMonitor:_epoch_report(trainer, module)
   output.print(RULE)
   diagnostics.print_gradient_flow(module, output.print)
   output.print(RULE)
+  self._noted_before_batchnorm = true   -- (the table has the note about the biases before a BatchNorm)
 end
 
 function GradientFlowMonitor:on_after_backward(trainer, module)

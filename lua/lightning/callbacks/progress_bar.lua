@@ -221,8 +221,8 @@ local function eval_end(self, trainer, keep)
       self:_show()
     end
   elseif keep then
-    self:_print(("%s: %d batches in %s"):format(desc, trainer[EVAL_TOTAL[desc]] or 0,
-      clock(L.now() - (self._eval_started or L.now()))))
+    local n = trainer[EVAL_TOTAL[desc]] or 0
+    self:_print(("%s: %d batch%s in %s"):format(desc, n, n == 1 and "" or "es", clock(L.now() - (self._eval_started or L.now()))))
   end
 end
 
