@@ -86,7 +86,8 @@ describe("examples/train.lua in a terminal (tmux)", function()
     end
     for _, pattern in ipairs {"^TRAINING STEP %- Batch 1$", "^VALIDATION STEP %- Batch 1$", "^FORWARD PASS DEBUG$",
       "^%s*Dead neurons: %d+ / %d+$", "^VALIDATION EPOCH 0 SUMMARY$", "^TRAINING EPOCH 1 SUMMARY$",
-      "^Gradient flow: ", "^Training finished after 2 epochs", "^Best checkpoint: ", "^Test metric +DataLoader 1$"} do
+      "^GRADIENT FLOW %- Epoch 1, Batch 1$", "^parameter +shape +grad norm", "^Training finished after 2 epochs",
+      "^Best checkpoint: ", "^Testing the best checkpoint: ", "^Test metric +DataLoader 1$"} do
       assert.is_true(has_line(pattern), pattern .. " is not a line of its own:\n" .. text)
     end
     -- one line kept per epoch
