@@ -34,6 +34,29 @@ describe("the BLAS core", function()
     assert.equal("Haswell OPENBLAS_CORETYPE", out)
   end)
 
+  it("starts no OpenBLAS threads (it runs on one inside ours) unless the user set OPENBLAS_NUM_THREADS", function()
+    if not io.open("/proc/self/status") then return end  -- counts threads through Linux's /proc
+    local function threads_after_a_product(settings)
+      local cmd = [[env -u OPENBLAS_NUM_THREADS ]] .. settings .. [[ lua5.4 -e '
+        package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+        package.cpath = "]] .. package.cpath .. [[;" .. package.cpath
+        local L = require "lightning"
+        L.set_num_threads(1)
+        local a = L.randn(256, 256)
+        L.mm(a, a)
+        for line in io.lines("/proc/self/status") do
+          local n = line:match("^Threads:%s+(%d+)")
+          if n then io.write(n, " ", tostring(os.getenv("OPENBLAS_NUM_THREADS"))) end
+        end']]
+      local p = assert(io.popen(cmd))
+      local out = p:read("a")
+      p:close()
+      return out
+    end
+    assert.equal("1 nil", threads_after_a_product(""))   -- and the variable is not left to child processes
+    assert.matches(" 2$", threads_after_a_product("OPENBLAS_NUM_THREADS=2"))
+  end)
+
   it("governs its thread count with set_num_threads", function()
     local before = L.get_num_threads()
     L.set_num_threads(1)

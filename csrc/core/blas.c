@@ -44,14 +44,20 @@ int lt_blas_load(lt_error *err) {
         set_core = lt_cpu_blas_core(lt_cpu());
         blas.chosen_by = set_core ? "lightning (cpu features)" : "openblas";
     }
-    /* OpenBLAS reads the variable in its load-time constructor; unset it afterwards so that child
-     * processes (a benchmark's PyTorch peer, say) see the environment the user gave them. */
+    /* OpenBLAS reads the variables in its load-time constructor; unset them afterwards so that child
+     * processes (a benchmark's PyTorch peer, say) see the environment the user gave them. It runs on one
+     * thread inside ours (lt_blas_set_threads(1) below): with OPENBLAS_NUM_THREADS=1 at load, its
+     * pthreads build starts no server threads, which would only wait (spinning at first) for work that
+     * never comes. A user's OPENBLAS_NUM_THREADS is left alone. */
+    bool set_one = !getenv("OPENBLAS_NUM_THREADS");
     if (set_core) setenv("OPENBLAS_CORETYPE", set_core, 1);
+    if (set_one) setenv("OPENBLAS_NUM_THREADS", "1", 1);
     for (size_t i = 0; i < sizeof candidates / sizeof *candidates && !blas.handle; i++) {
         blas.handle = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
         if (blas.handle) blas.library = candidates[i];
     }
     if (set_core) unsetenv("OPENBLAS_CORETYPE");
+    if (set_one) unsetenv("OPENBLAS_NUM_THREADS");
 
     if (blas.handle) {
         blas.sgemm = (sgemm_fn)dlsym(blas.handle, "cblas_sgemm");
