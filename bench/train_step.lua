@@ -33,8 +33,7 @@ while i <= #arg do
   i = i + 1
 end
 assert(opts.precision == "32" or opts.precision == "bf16-mixed", "--precision must be 32 or bf16-mixed")
-local PEER_PYTHON = {torch = ".venv-peers/bin/python", ["torch1.13"] = "/usr/bin/python3", none = false}
-assert(PEER_PYTHON[opts.peer] ~= nil, "--peer must be torch, torch1.13 or none")
+local python, no_peer = paired.python(opts.peer)
 local mixed = opts.precision == "bf16-mixed"
 
 L.set_num_threads(opts.threads)
@@ -100,16 +99,10 @@ end
 -- One round of the peer, in its own process: {train = img/s, eval = img/s, peak_rss_mb = ..., version = ...}.
 local function peer_round()
   local cmd = ("%s bench/torch_reference.py --threads %d --batch %d --size %d --seconds %g --precision %s%s")
-    :format(PEER_PYTHON[opts.peer], opts.threads, opts.batch, opts.size, opts.seconds, mixed and "bf16" or "fp32",
+    :format(python, opts.threads, opts.batch, opts.size, opts.seconds, mixed and "bf16" or "fp32",
       opts.compile and " --compile" or "")
-  local p = assert(io.popen(cmd))
-  local out = {}
-  for line in p:lines() do
-    local k, v = line:match("^(%S+) (%S+)$")
-    if k then out[k] = tonumber(v) or v end
-  end
-  assert(p:close() and out.train, "the peer failed: " .. cmd)
-  return out
+  local out = paired.command(cmd)
+  return assert(out.train and out, "the peer printed no training rate: " .. cmd)
 end
 
 local function our_round()
@@ -133,7 +126,8 @@ print(("BasicImageClassifier, batch %d, %dx%dx%d, %d threads, %s, %s (%s, BLAS c
   info.blas_core, info.mixed_precision and (", oneDNN %s %s"):format(info.mixed_precision.version,
   info.mixed_precision.isa) or ""))
 local train_flops = 3 * fwd - conv1_dx
-if not PEER_PYTHON[opts.peer] then
+if not python then
+  print(no_peer)
   local r = our_round()
   print(("train %.0f img/s (%.0f GFLOP/s), eval %.0f img/s (%.0f GFLOP/s)"):format(r.train,
     r.train * train_flops / 1e9, r.eval, r.eval * fwd / 1e9))
