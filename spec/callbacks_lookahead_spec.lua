@@ -97,9 +97,27 @@ describe("L.callbacks.Lookahead", function()
     local cb = L.callbacks.Lookahead{}
     assert.matches("Lookahead: the run's number of steps is unknown",
       H.error_of(cb.on_train_start, cb, {estimated_stepping_batches = math.huge}, small_module()))
+    assert.matches("Lookahead: the run takes no optimizer step %(the Trainer estimates 0: limit_train_batches",
+      H.error_of(cb.on_train_start, cb, {estimated_stepping_batches = 0}, small_module()))
     local other = L.callbacks.Lookahead{}
     other:load_state_dict({average = {["0.weight"] = L.zeros(3)}, last_step = 5})
     assert.matches("Lookahead: the checkpoint's average has no tensor like 0.weight",
       H.error_of(other.on_train_start, other, {estimated_stepping_batches = 10}, small_module()))
+  end)
+
+  it("refuses a state that is not state_dict()'s with a clear error", function()
+    local cb = L.callbacks.Lookahead{}
+    local function refuses(state, pattern) assert.matches(pattern, H.error_of(cb.load_state_dict, cb, state)) end
+    refuses("x", 'Lookahead:load_state_dict: expected a table from state_dict%(%), got "x"')
+    refuses({average = "x"}, "Lookahead:load_state_dict: average must be a table of tensors by name %(state_dict%(%)'s%), got \"x\"")
+    refuses({average = L.zeros(2)}, "average must be a table of tensors by name")
+    refuses({average = {w = 3}}, "average%[\"w\"%] must be a tensor under a parameter's name, got 3")
+    refuses({average = {L.zeros(2)}}, "average%[1%] must be a tensor under a parameter's name, got tensor")
+    refuses({last_step = "5"}, 'last_step must be an integer >= 0, got "5"')
+    refuses({last_step = -1}, "last_step must be an integer >= 0, got %-1")
+    refuses({finalized = 1}, "finalized must be a boolean, got 1")
+    refuses({avg = {}}, "Lookahead:load_state_dict: unknown entry 'avg' %(a Lookahead keeps average, finalized, last_step%)")
+    cb:load_state_dict({average = {w = L.zeros(2)}, last_step = 3, finalized = false})   -- state_dict()'s shape
+    assert.equal(3, cb._last_step)
   end)
 end)

@@ -62,8 +62,11 @@ end
 function Lookahead:on_train_start(trainer, module)
   self._tensors = self:_tracked(module)
   self._total = self.total_steps or trainer.estimated_stepping_batches
-  if type(self._total) ~= "number" or self._total == math.huge or self._total < 1 then
+  if type(self._total) ~= "number" or self._total ~= self._total or self._total == math.huge then
     error("Lookahead: the run's number of steps is unknown (set max_epochs or max_steps, or total_steps)", 0)
+  elseif self._total < 1 then
+    error(("Lookahead: the run takes no optimizer step (the Trainer estimates %s: limit_train_batches, max_steps or "
+      .. "the training data gives none), so there is nothing to average"):format(tostring(self._total)), 0)
   end
   local loaded = self._loaded
   self._loaded = nil
@@ -93,13 +96,29 @@ function Lookahead:state_dict()
 end
 
 function Lookahead:load_state_dict(state)
-  if type(state) ~= "table" then error("Lookahead:load_state_dict: expected a table from state_dict()", 0) end
+  local fname = "Lookahead:load_state_dict"
+  if type(state) ~= "table" then error(fname .. ": expected a table from state_dict(), got " .. options.describe(state), 0) end
+  options.check_entries(fname, "", state, {average = true, last_step = true, finalized = true}, "Lookahead")
   local average = state.average or {}
+  if type(average) ~= "table" or L.is_tensor(average) then
+    error(("%s: average must be a table of tensors by name (state_dict()'s), got %s"):format(fname,
+      options.describe(average)), 0)
+  end
   for name, t in pairs(average) do
-    if not L.is_tensor(t) then error(("Lookahead:load_state_dict: average.%s is not a tensor"):format(name), 0) end
+    if type(name) ~= "string" or not L.is_tensor(t) then
+      error(("%s: average[%s] must be a tensor under a parameter's name, got %s"):format(fname, options.describe(name),
+        options.describe(t)), 0)
+    end
+  end
+  local last_step = state.last_step == nil and 0 or type(state.last_step) == "number" and math.tointeger(state.last_step)
+  if not last_step or last_step < 0 then
+    error(("%s: last_step must be an integer >= 0, got %s"):format(fname, options.describe(state.last_step)), 0)
+  end
+  if state.finalized ~= nil and type(state.finalized) ~= "boolean" then
+    error(("%s: finalized must be a boolean, got %s"):format(fname, options.describe(state.finalized)), 0)
   end
   self._loaded = next(average) and average or nil
-  self._last_step = math.tointeger(state.last_step) or 0
+  self._last_step = last_step
   self._finalized = state.finalized == true
 end
 
