@@ -334,6 +334,20 @@ describe("nn.init", function()
       H.error_of(nn.init.whitening_, L.empty(12, 3, 2, 2), L.randn(2, 3, 4, 4)))
     assert.matches("nn.init.whitening_: the images have 1 channels, the weight takes 3",
       H.error_of(nn.init.whitening_, L.empty(24, 3, 2, 2), L.randn(2, 1, 4, 4)))
+  end)
+
+  it("whitening_ says what is wrong with the images, not with a matrix the caller never passed", function()
+    local x = L.randn(2, 3, 8, 8)
+    x[2][3][4][5] = 0 / 0
+    x[1][1][1][1] = math.huge
+    assert.matches("^nn%.init%.whitening_: batch 1 of the images holds 2 NaN or infinite values: the images must be finite",
+      H.error_of(nn.init.whitening_, L.empty(24, 3, 2, 2), x))
+    assert.matches("^nn%.init%.patch_covariance: batch 2 of the images holds 1 NaN",
+      H.error_of(nn.init.patch_covariance, {L.randn(1, 3, 4, 4), x:narrow(1, 2, 1)}, 2, 2))
+    -- values whose squares leave float32: the overflow is named, with how large the values are
+    assert.matches("^nn%.init%.whitening_: the patches' second moments overflow float32 %(the images' values reach " ..
+      "[%d.]+e%+2%d%): scale the images down first",
+      H.error_of(nn.init.whitening_, L.empty(24, 3, 2, 2), L.randn(2, 3, 8, 8) * 1e21))
     assert.matches("nn.init.patch_covariance: batch 2 has 1 channels, the first had 3",
       H.error_of(nn.init.patch_covariance, {L.randn(2, 3, 4, 4), L.randn(2, 1, 4, 4)}, 2, 2))
     assert.matches("nn.init.patch_covariance: expected images",

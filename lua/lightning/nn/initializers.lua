@@ -8,6 +8,7 @@
 local L = require "lightning"
 local options = require "lightning.util.options"
 local Conv2d = require "lightning.nn.conv"
+local metrics = require "lightning.metrics"
 
 local init = {}
 
@@ -68,8 +69,18 @@ end
 -- column) as a convolution weight's; not centred, as airbench computes it. A (C kh kw) x (C kh kw)
 -- float32 tensor, summed in double precision.
 function init.patch_covariance(images, kh, kw)
-  local fname = "nn.init.patch_covariance"
+  return init._patch_covariance("nn.init.patch_covariance", images, kh, kw)
+end
+
+-- The largest float32.
+local FLOAT_MAX = 3.4028234663852886e38
+
+-- patch_covariance for fname (whitening_ reports its own name): non-finite images are refused by batch,
+-- and second moments beyond float32 are named as what they are (the values too large), not left for
+-- L.eigh to find in a matrix the caller never passed.
+function init._patch_covariance(fname, images, kh, kw)
   local c, conv, k
+  local largest = 0
   local sums, count = {}, 0
   for bi, x in each_batch(fname, images) do
     if not L.is_tensor(x) or x:dim() ~= 4 then
@@ -90,6 +101,12 @@ function init.patch_covariance(images, kh, kw)
     elseif x:size(2) ~= c then
       options.fail(fname, "batch %d has %d channels, the first had %d", bi, x:size(2), c)
     end
+    local bad = metrics.count_nonfinite(x)
+    if bad > 0 then
+      options.fail(fname, "batch %d of the images holds %d NaN or infinite value%s: the images must be finite", bi, bad,
+        bad == 1 and "" or "s")
+    end
+    if x:numel() > 0 then largest = math.max(largest, -(x:min()), (x:max())) end   -- (abs() works in place)
     local p = conv:forward(x):transpose(1, 2):reshape(k, -1)   -- (k, patches)
     local m = p:size(2)
     for first = 1, m, BLOCK do
@@ -100,7 +117,13 @@ function init.patch_covariance(images, kh, kw)
     count = count + m
   end
   if count == 0 then options.fail(fname, "the loader gave no images") end
-  for i = 1, #sums do sums[i] = sums[i] / count end
+  for i = 1, #sums do
+    sums[i] = sums[i] / count
+    if not (math.abs(sums[i]) <= FLOAT_MAX) then
+      options.fail(fname, "the patches' second moments overflow float32 (the images' values reach %g): scale the "
+        .. "images down first (normalise them, as airbench does)", largest)
+    end
+  end
   return L.tensor(sums):view(k, k)
 end
 
@@ -121,7 +144,7 @@ function init.whitening_(w, images, opts)
     options.fail(fname, "a %dx%d whitening of %d channels has 2 x %d = %d filters, the weight has %d", kh, kw, c, k,
       2 * k, w:size(1))
   end
-  local cov = init.patch_covariance(images, kh, kw)
+  local cov = init._patch_covariance(fname, images, kh, kw)
   if cov:size(1) ~= k then
     options.fail(fname, "the images have %d channels, the weight takes %d", cov:size(1) // (kh * kw), c)
   end
