@@ -1,18 +1,21 @@
 -- Milliseconds per optimizer step over the reference model's parameters (bench/optim_shapes.txt,
--- about 1.05 M values in 26 tensors), next to PyTorch's torch.optim on the same shapes and thread count,
--- measured in the same run (bench/optim_bench_torch.py with Debian's /usr/bin/python3).
--- Usage (from the repository root): lua bench/optim_bench.lua [--threads N] [--seconds S]
--- (S: seconds per case and side, default 3; the best of 10 rounds counts)
+-- about 1.05 M values in 26 tensors), next to PyTorch's torch.optim on the same shapes and thread count
+-- (bench/optim_bench_torch.py), in pairs (bench/paired.lua): ours and the peer alternate in short rounds,
+-- each pair is printed, and per case the median of the per-pair ratios PyTorch's time / ours (> 1: ours
+-- is faster) with their range.
+-- Usage (from the repository root):
+--   lua bench/optim_bench.lua [--threads N] [--seconds 1] [--pairs 5] [--peer torch|torch1.13|none]
+-- --seconds: per case, side and round (the best of 10 slices of it counts); --peer torch is PyTorch 2.x
+-- from the peers' venv (bench/setup_peers.sh), torch1.13 Debian's python3-torch.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "build.luarocks/?.so;" .. package.cpath   -- the tree's build, as the specs use
 local L = require "lightning"
 
-local threads, seconds = L.get_num_threads(), 3.0
-for i = 1, #arg, 2 do
-  if arg[i] == "--threads" then threads = assert(tonumber(arg[i + 1]), "--threads N")
-  elseif arg[i] == "--seconds" then seconds = assert(tonumber(arg[i + 1]), "--seconds S")
-  else error("usage: lua bench/optim_bench.lua [--threads N] [--seconds S]") end
-end
-L.set_num_threads(threads)
+local paired = dofile("bench/paired.lua")
+local USAGE = "lua bench/optim_bench.lua [--threads N] [--seconds S] [--pairs 5] [--peer torch|torch1.13|none]"
+local opts = paired.options(arg, {threads = L.get_num_threads(), seconds = 1, pairs = 5, peer = "torch"}, nil, USAGE)
+L.set_num_threads(opts.threads)
+local python, no_peer = paired.python(opts.peer)
 
 local function read_shapes()
   local shapes = {}
@@ -37,7 +40,7 @@ local function ms_per_step(step, rounds)
     repeat
       step()
       reps = reps + 1
-    until L.now() - t0 > seconds / rounds and reps >= 3
+    until L.now() - t0 > opts.seconds / rounds and reps >= 3
     best = math.min(best, (L.now() - t0) / reps * 1e3)
   end
   return best
@@ -51,38 +54,30 @@ for i, shape in ipairs(read_shapes()) do
   count = count + params[i]:numel()
 end
 
-local mine = {}
 local cases = {
   {"adam", function() return L.optim.Adam(params, {lr = 1e-3}) end},
   {"adamw", function() return L.optim.AdamW(params, {lr = 1e-3}) end},
   {"sgd_momentum", function() return L.optim.SGD(params, {lr = 0.01, momentum = 0.9, nesterov = true}) end},
 }
-for _, c in ipairs(cases) do
-  local opt = c[2]()
-  mine[c[1]] = ms_per_step(function() opt:step() end)
+local function our_round()
+  local mine = {}
+  for _, c in ipairs(cases) do
+    local opt = c[2]()
+    mine[c[1]] = ms_per_step(function() opt:step() end)
+  end
+  mine.clip_grad_norm = ms_per_step(function() L.optim.clip_grad_norm(params, 1e9) end)
+  return mine
 end
-mine.clip_grad_norm = ms_per_step(function() L.optim.clip_grad_norm(params, 1e9) end)
 
-local peer = {}
-local cmd = ("/usr/bin/python3 bench/optim_bench_torch.py %d %g 2>/dev/null"):format(threads, seconds)
-local pipe = io.popen(cmd)
-for line in pipe:lines() do
-  local name, ms = line:match("^(%S+) (%S+)$")
-  if name then peer[name] = tonumber(ms) end
+local function peer_round()
+  return paired.command(("%s bench/optim_bench_torch.py %d %g"):format(python, opts.threads, opts.seconds))
 end
-pipe:close()
 
-print(("optimizer step over %d tensors, %d values; %d thread(s); ms per step (lower is better)"):format(#params, count, threads))
-print(("%-16s %10s %10s %8s"):format("case", "lightning", "pytorch", "speedup"))
-local function row(name, peer_name)
-  local p = peer[peer_name or name]
-  print(("%-16s %10.3f %10s %8s"):format(peer_name and name .. "*" or name, mine[name], p and ("%.3f"):format(p) or "n/a",
-    p and ("%.2fx"):format(p / mine[name]) or ""))
-end
-row("adam")
-row("adam", "adam_foreach")
-row("adamw")
-row("sgd_momentum")
-row("clip_grad_norm")
-print("* against torch.optim.Adam(foreach = true), PyTorch's multi-tensor variant (the default is foreach = false in 1.13)")
-if next(peer) == nil then print("(PyTorch did not run: is python3-torch installed at /usr/bin/python3?)") end
+print(("optimizer step over %d tensors, %d values; %d thread(s); %s; ms per step, best of 10 slices of %g s per " ..
+  "case and round"):format(#params, count, opts.threads, L.info().cpu.model, opts.seconds))
+if not python then print(no_peer) end
+local result = paired.run(opts.pairs, our_round, python and peer_round)
+local peer_name = python and ("PyTorch %s"):format(result.pairs[1].peer.version) or "PyTorch"
+paired.report(result, {"adam", {ours = "adam", peer = "adam_foreach", label = "adam*"}, "adamw", "sgd_momentum",
+  "clip_grad_norm"}, {ours = "lightning", peer = peer_name}, {unit = "ms", lower = true})
+print("* against torch.optim.Adam(foreach = true), PyTorch's multi-tensor variant")

@@ -1,7 +1,8 @@
-#!/usr/bin/python3
-"""The PyTorch side of bench/optim_bench.lua: milliseconds per optimizer step over the shapes in
-bench/optim_shapes.txt. Usage: /usr/bin/python3 bench/optim_bench_torch.py THREADS SECONDS
-Prints one line per case: "<case> <ms per step>"."""
+#!/usr/bin/env python3
+"""The PyTorch side of bench/optim_bench.lua: one round of milliseconds per optimizer step over the
+shapes in bench/optim_shapes.txt (bench/optim_bench.lua runs it once per pair).
+Usage: PYTHON bench/optim_bench_torch.py THREADS SECONDS   (SECONDS per case)
+Prints "version <torch version>", then one line per case: "<case> <ms per step>"."""
 import os
 import sys
 import time
@@ -35,6 +36,7 @@ def ms_per_step(step, seconds, rounds=10):
 def main():
     threads, seconds = int(sys.argv[1]), float(sys.argv[2])
     torch.set_num_threads(threads)
+    print("version", torch.__version__.split("+")[0], flush=True)
     torch.manual_seed(0)
     params = [torch.randn(s, requires_grad=True) for s in shapes()]
     for p in params:
