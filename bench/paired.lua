@@ -83,10 +83,13 @@ end
 -- opts = {unit = "img/s" (default) or "ms", lower = true for figures where lower is better (times)}.
 function paired.report(result, rows, names, opts)
   opts = opts or {}
-  local list = {}
-  for i, r in ipairs(rows) do list[i] = row_of(r, opts) end
-  local any_peer = false
+  local any_peer, list, seen = false, {}, {}
   for _, p in ipairs(result.pairs) do any_peer = any_peer or p.peer ~= nil end
+  for _, r in ipairs(rows) do
+    r = row_of(r, opts)
+    -- without the peer, rows that differ only in the peer's figure are one figure of ours
+    if any_peer or not seen[r.ours] then list[#list + 1], seen[r.ours] = r, true end
+  end
   for i, p in ipairs(result.pairs) do
     local cells = {}
     for _, r in ipairs(list) do
