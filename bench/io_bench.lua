@@ -1,11 +1,21 @@
--- File formats: safetensors save/load against PyTorch in the same run (bench/io_bench_torch.py with
--- Debian's /usr/bin/python3 on the same file), and the loggers' cost per logged value.
--- Usage: lua bench/io_bench.lua [MB]   (the size of the synthetic state dict; 64 by default)
+-- File formats: safetensors save/load against PyTorch on the same file (bench/io_bench_torch.py), in
+-- pairs (bench/paired.lua): ours and the peer alternate in short rounds, each pair is printed, and per
+-- case the median of the per-pair ratios PyTorch's time / ours (> 1: ours is faster) with their range;
+-- then the loggers' cost per logged value (no peer).
+-- Usage: lua bench/io_bench.lua [MB] [--mb 64] [--rounds 5] [--pairs 5] [--peer torch|torch1.13|none]
+-- MB: the size of the synthetic state dict; each round is the best of --rounds saves (with fsync) and
+-- loads. --peer torch is PyTorch 2.x from the peers' venv (bench/setup_peers.sh), torch1.13 Debian's
+-- python3-torch. The peer's "safetensors" column is safetensors' algorithm in Python (the package is not
+-- installed); "torch.save" / "torch.load" are PyTorch's own format, of the same tensors.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "build.luarocks/?.so;" .. package.cpath   -- the tree's build, as the specs use
 local L = require "lightning"
+local paired = dofile("bench/paired.lua")
 
-local mb = tonumber(arg[1]) or 64
-local rounds = 5
+local USAGE = "lua bench/io_bench.lua [MB] [--mb 64] [--rounds 5] [--pairs 5] [--peer torch|torch1.13|none]"
+local opts = paired.options(arg, {mb = 64, rounds = 5, pairs = 5, peer = "torch"}, {"mb"}, USAGE)
+local mb, rounds = opts.mb, opts.rounds
+local python, no_peer = paired.python(opts.peer)
 local dir = os.tmpname()
 os.remove(dir)
 L.core.io.mkdir(dir)
@@ -32,33 +42,35 @@ local function best_ms(fn)
   return best * 1e3
 end
 
-local ours = {
-  st_save = best_ms(function() L.save_safetensors(path, tensors, {format = "pt"}) end),
-  st_load = best_ms(function() L.load_safetensors(path) end),
-}
+local function our_round()
+  return {
+    st_save = best_ms(function() L.save_safetensors(path, tensors, {format = "pt"}) end),
+    st_load = best_ms(function() L.load_safetensors(path) end),
+  }
+end
+
+local function peer_round()
+  return paired.command(("%s bench/io_bench_torch.py '%s' %d"):format(python, path, rounds))
+end
+
+L.save_safetensors(path, tensors, {format = "pt"})   -- the file the peer reads, there before any round
 local bytes = #io.open(path, "rb"):read("a")
-
-local peer = {}
-local pipe = io.popen(("/usr/bin/python3 bench/io_bench_torch.py %s %d 2>/dev/null"):format(path, rounds))
-for line in pipe:lines() do
-  local name, ms = line:match("^(%S+) (%S+)$")
-  if name then peer[name] = tonumber(ms) end
-end
-pipe:close()
-
-print(("safetensors, %.1f MB (%d tensors), best of %d; %s, %d threads"):format(bytes / 1e6,
-  (function() local n = 0 for _ in pairs(tensors) do n = n + 1 end return n end)(), rounds,
-  L.info().cpu.model, L.get_num_threads()))
-print(("%-10s %10s %10s %10s %8s"):format("", "lightning", "PyTorch", "torch.*", "ratio"))
-for _, case in ipairs({{"save", "st_save", "pt_save"}, {"load", "st_load", "pt_load"}}) do
-  local mine, theirs, native = ours[case[2]], peer[case[2]], peer[case[3]]
-  print(("%-10s %8.1f ms %8s ms %8s ms %8s"):format(case[1], mine, theirs and ("%.1f"):format(theirs) or "-",
-    native and ("%.1f"):format(native) or "-", theirs and ("%.2fx"):format(theirs / mine) or "-"))
-end
-print(("  (%.0f MB/s saving incl. fsync, %.0f MB/s loading; PyTorch column: safetensors' algorithm in Python,"):format(
-  bytes / 1e3 / ours.st_save, bytes / 1e3 / ours.st_load))
-print("   torch.* column: torch.save / torch.load of the same tensors; ratio = PyTorch / lightning, > 1 is faster here)")
-if next(peer) == nil then print("(PyTorch did not run: is python3-torch installed at /usr/bin/python3?)") end
+local count = 0
+for _ in pairs(tensors) do count = count + 1 end
+print(("safetensors, %.1f MB (%d tensors), best of %d per round; %s, %d threads"):format(bytes / 1e6, count,
+  rounds, L.info().cpu.model, L.get_num_threads()))
+if not python then print(no_peer) end
+local result = paired.run(opts.pairs, our_round, python and peer_round)
+local peer_name = python and ("PyTorch %s"):format(result.pairs[1].peer.version) or "PyTorch"
+paired.report(result, {
+  {ours = "st_save", label = "save"}, {ours = "st_load", label = "load"},
+  {ours = "st_save", peer = "pt_save", label = "save vs torch.save"},
+  {ours = "st_load", peer = "pt_load", label = "load vs torch.load"},
+}, {ours = "lightning", peer = peer_name}, {unit = "ms", lower = true})
+local saves, loads = {}, {}
+for i, p in ipairs(result.pairs) do saves[i], loads[i] = p.ours.st_save, p.ours.st_load end
+print(("  (lightning: %.0f MB/s saving incl. fsync, %.0f MB/s loading, medians; the peer's save and load: " ..
+  "safetensors' algorithm in Python)"):format(bytes / 1e3 / paired.median(saves), bytes / 1e3 / paired.median(loads)))
 
 -- Loggers: microseconds per logged value (no peer: the tensorboard package is not installed here).
 local n = 20000

@@ -1,7 +1,7 @@
-#!/usr/bin/python3
-"""The PyTorch side of bench/io_bench.lua, on the same file in the same run.
-Usage: /usr/bin/python3 bench/io_bench_torch.py FILE.safetensors ROUNDS
-Prints lines "<case> <milliseconds>", the best of ROUNDS:
+#!/usr/bin/env python3
+"""The PyTorch side of bench/io_bench.lua, on the same file: one round (bench/io_bench.lua runs it once
+per pair). Usage: PYTHON bench/io_bench_torch.py FILE.safetensors ROUNDS
+Prints "version <torch version>", then lines "<case> <milliseconds>", the best of ROUNDS:
   st_load    read FILE as safetensors.torch.load_file does (read, parse the JSON header, torch.frombuffer
              per tensor, copy out); the safetensors package is not installed, this is its algorithm
   st_save    write the same tensors as a safetensors file (header, raw bytes, fsync)
@@ -60,6 +60,7 @@ def best_ms(fn, rounds):
 def main():
     path, rounds = sys.argv[1], int(sys.argv[2])
     torch.set_num_threads(1)
+    print("version", torch.__version__.split("+")[0])
     tensors = load(path)
     tmp = tempfile.mkdtemp()
     st_path, pt_path = os.path.join(tmp, "b.safetensors"), os.path.join(tmp, "b.pt")
