@@ -31,6 +31,7 @@ local L = require "lightning"
 local output = require "lightning.util.output"
 local cli = require "lightning.cli"
 local download = require "lightning.data.download"
+local precision = require "lightning.precision"
 
 local RULE = ("="):rep(60)
 local say = output.print
@@ -39,6 +40,20 @@ local function number_or_fraction(text)
   local v = tonumber(text)
   if not v then return nil, "expected a number, got " .. text end
   return v
+end
+
+-- --precision, checked when the command line is read (before any data loads) as the Trainer checks it;
+-- fp16 in any spelling points to bf16-mixed, the CPU's half precision.
+local FP16 = {fp16 = "16", float16 = "16", half = "16", ["16"] = "16", ["16-mixed"] = "16-mixed", ["16-true"] = "16-true"}
+local function precision_choice(text)
+  if precision.canonical(text) then return text end
+  if FP16[text:lower()] then
+    return nil, ("--precision %s: fp16 is not supported on a CPU: use --precision bf16-mixed (bf16 compute, float32 "
+      .. "weights), or 32"):format(text)
+  end
+  -- the Trainer's words, as the command line says them
+  return nil, (precision.problem(text):gsub('^precision %b""', function() return "--precision " .. text end)
+    :gsub("precision = ", "--precision "):gsub('"', ""))
 end
 
 local function build_parser()
@@ -53,7 +68,8 @@ local function build_parser()
     .. "(default: ./data for CIFAR-10; Debian's /usr/share/datasets/fashion-mnist for Fashion-MNIST).")
   p:flag("--no_download", "Do not fetch CIFAR-10 when its files are missing (by default it is downloaded into "
     .. "--data_root, as torchvision's download=True).")
-  p:option("--image_size", "Image size (default: the data set's own, rounded up to a multiple of 16; 224 for folders).")
+  p:option("--image_size", "Image size (default: the data set's own, rounded up to a multiple of 16; for a folder its "
+    .. "images' own when they all have one square size, else 224).")
     :convert(tonumber)
   p:option("--batch_size", "Batch size.", "32"):convert(tonumber)
   p:option("--val_split", "Share of the training data used for training (the rest validates).", "0.8"):convert(tonumber)
@@ -72,7 +88,7 @@ local function build_parser()
   p:option("--gradient_clip_val", "Clip gradients to this total norm (0: off).", "0"):convert(tonumber)
   p:option("--accumulate_grad_batches", "Accumulate gradients over this many batches.", "1"):convert(tonumber)
   p:option("--precision", "Numeric precision: 32 (float32) or bf16-mixed (bf16 compute, float32 weights; " ..
-    "Lightning's names, also 32-true and bf16).", "32")
+    "Lightning's names, also 32-true and bf16).", "32"):convert(precision_choice)
   p:option("--recipe", "A recipe of the model zoo instead of the reference model: airbench94 (L.models.AirNet, "
     .. "Keller Jordan's airbench: --batch_size 1024, --max_epochs 9.9 (a fraction of an epoch allowed), every training "
     .. "image trains (no validation), flip + translate augmentation, Nesterov SGD with its schedule and weight "
@@ -106,12 +122,15 @@ local function build_parser()
   return p
 end
 
+-- --name must be an integer of at least min (and at most 2^53, where floats still count in ones).
 local function integer(args, name, min)
   local v = args[name]
-  if v ~= nil and (math.type(v) ~= "integer" and not (v == math.floor(v)) or v < min) then
-    error(("--%s must be an integer >= %d, got %s"):format(name, min, tostring(v)), 0)
+  if v == nil then return end
+  local n = math.tointeger(v)
+  if not n or n < min or n > 2 ^ 53 then
+    error(("--%s must be an integer from %d to 2^53, got %s"):format(name, min, tostring(v)), 0)
   end
-  if v ~= nil then args[name] = math.tointeger(v) end
+  args[name] = n
 end
 
 -- The recipes' defaults, for the options the command line leaves out.
@@ -137,6 +156,18 @@ local function apply_recipe(args)
   end
 end
 
+-- Whether --monitor names a validation metric that no validation will log (--val_split 1: every image
+-- trains).
+local function watches_validation(args)
+  return args.val_split == 1 and args.monitor:match("^val_") ~= nil
+end
+
+-- Whether a --data_dir folder holds its own test set (train/ beside test/ or val/, as ImageDataModule reads it).
+local function has_test_folder(dir)
+  local kind = L.core.io.file_type
+  return kind(dir .. "/train") == "directory" and (kind(dir .. "/test") == "directory" or kind(dir .. "/val") == "directory")
+end
+
 local function check_args(args)
   local chosen = (args.cifar10 and 1 or 0) + (args.fashion_mnist and 1 or 0) + (args.data_dir and 1 or 0)
   if chosen == 0 then error("choose the data: --cifar10, --fashion_mnist or --data_dir <folder>", 0) end
@@ -150,6 +181,17 @@ local function check_args(args)
     check_val_every_n_epoch = 1}
   if args.recipe then integers.max_epochs = nil end   -- (a recipe counts steps: 9.9 epochs are 476 of them)
   for name, min in pairs(integers) do integer(args, name, min) end
+  if not (args.gradient_clip_val >= 0 and args.gradient_clip_val < math.huge) then
+    error(("--gradient_clip_val must be a number >= 0 (0: no clipping), got %s"):format(tostring(args.gradient_clip_val)), 0)
+  end
+  if args.test and args.val_split == 1 and args.data_dir and not has_test_folder(args.data_dir) then
+    error(("--test with --val_split 1 (every image trains) needs a test set: %s has no train/ folder beside a test/ "
+      .. "or val/ one"):format(args.data_dir), 0)
+  end
+  if not args.recipe and watches_validation(args) and args.scheduler == "plateau" then
+    error(("--scheduler plateau watches --monitor %s, which nothing logs with --val_split 1 (no validation): "
+      .. "choose --monitor train_loss, or another scheduler"):format(args.monitor), 0)
+  end
   if args.image_size and args.image_size % 16 ~= 0 then
     error(("--image_size must be a multiple of 16 (the network pools four times), got %d"):format(args.image_size), 0)
   end
@@ -187,6 +229,7 @@ local function print_config(args)
   say(RULE)
 end
 
+-- (a folder's images give their own size when they agree: folder_image_size)
 local NATIVE_SIZE = {cifar10 = 32, fashion_mnist = 28, folder = 224}
 
 -- Options that change what is printed, not the run: left out of the saved configuration.
@@ -204,9 +247,89 @@ local function run_config(args, dataset, size)
   return config
 end
 
+-- The sizes of the PNG images under dir, from their headers ({["HxW"] = count}; hidden entries and what
+-- is not a regular file skipped, as ImageFolder reads the folder).
+local function png_sizes(dir)
+  local sizes, io_core = {}, L.core.io
+  local function walk(folder)
+    local ok, names = pcall(io_core.listdir, folder)
+    for _, name in ipairs(ok and names or {}) do
+      local path = folder .. "/" .. name
+      local kind = name:sub(1, 1) ~= "." and io_core.file_type(path)
+      if kind == "directory" then
+        walk(path)
+      elseif kind == "file" and name:lower():match("%.png$") then
+        local f = io.open(path, "rb")
+        local head = f and f:read(24)
+        if f then f:close() end
+        if head and #head == 24 and head:sub(13, 16) == "IHDR" then
+          local w, h = string.unpack(">I4I4", head, 17)
+          local key = ("%dx%d"):format(h, w)
+          sizes[key] = (sizes[key] or 0) + 1
+        end
+      end
+    end
+  end
+  walk((dir:gsub("(.)/+$", "%1")))
+  return sizes
+end
+
+--- A folder's image size without --image_size: the images' own when they all have one square size
+-- (rounded up to a multiple of 16), else NATIVE_SIZE.folder; and a line that says which and why.
+local function folder_image_size(dir)
+  local sizes, keys = png_sizes(dir), {}
+  for key in pairs(sizes) do keys[#keys + 1] = key end
+  table.sort(keys, function(a, b) return sizes[a] > sizes[b] or (sizes[a] == sizes[b] and a < b) end)
+  local default = NATIVE_SIZE.folder
+  if #keys == 0 then return default end   -- (ImageFolder says what is wrong with the folder)
+  local h, w = keys[1]:match("^(%d+)x(%d+)$")
+  h, w = tonumber(h), tonumber(w)
+  if #keys == 1 and h == w then
+    local size = 16 * math.ceil(h / 16)
+    if size == h then
+      return size, ("Image size: %dx%d, the images' own (choose another with --image_size)"):format(size, size)
+    end
+    return size, ("Image size: %dx%d: the images' %dx%d rounded up to a multiple of 16 (the network pools four times; "
+      .. "choose another with --image_size)"):format(size, size, h, w)
+  end
+  local listed = {}
+  for i = 1, math.min(#keys, 3) do listed[i] = ("%s (%d)"):format(keys[i], sizes[keys[i]]) end
+  local why = #keys == 1 and ("the images are %s, not square"):format(keys[1])
+    or ("the images have %d sizes: %s%s"):format(#keys, table.concat(listed, ", "), #keys > 3 and ", ..." or "")
+  return default, ("Image size: %dx%d, the default for folders: %s; all are resized (choose the size with "
+    .. "--image_size)"):format(default, default, why)
+end
+
+-- What a checkpoint must share with this run for --resume: the data it learnt and the network's shape.
+local SAME_DATA = {"dataset", "image_size", "in_channels", "num_classes"}
+
+--- An on_load_checkpoint for the model: a checkpoint of other data (a Fashion-MNIST run's, found by
+-- --resume last in an experiment that CIFAR-10 shares) is refused by name before its weights load.
+local function refuse_other_data(model)
+  return function(self, ckpt)
+    local theirs, differences = ckpt.hparams or {}, {}
+    for _, key in ipairs(SAME_DATA) do
+      if theirs[key] ~= nil and theirs[key] ~= model.hparams[key] then
+        differences[#differences + 1] = ("%s %s (this run: %s)"):format(key, tostring(theirs[key]),
+          tostring(model.hparams[key]))
+      end
+    end
+    if #differences > 0 then
+      error(("--resume: %s is a checkpoint of other data or another network: %s. Resume a run of this data "
+        .. "(its --experiment_name, or --resume <its checkpoint>), or leave out --resume to start anew")
+        :format(tostring(self.trainer and self.trainer.ckpt_path), table.concat(differences, ", ")), 0)
+    end
+  end
+end
+
 local function data_module(args)
   local dataset = args.cifar10 and "cifar10" or args.fashion_mnist and "fashion_mnist" or "folder"
   local size = args.image_size or 16 * math.ceil(NATIVE_SIZE[dataset] / 16)
+  if dataset == "folder" and not args.image_size then
+    local note
+    size, note = folder_image_size(args.data_dir)
+    if note then say(note) end
+  end
   local root = args.data_root or (dataset == "cifar10" and "./data" or nil)   -- nil: the data set's default
   return L.data.ImageDataModule{dataset = dataset, data_dir = args.data_dir, data_root = root,
     image_size = size, batch_size = args.batch_size, num_workers = args.num_workers, val_split = args.val_split,
@@ -260,7 +383,12 @@ local function train_recipe(args, dm, size, dataset)
     learning_rate = args.learning_rate, weight_decay = args.weight_decay, momentum = args.momentum,
     label_smoothing = args.label_smoothing, batch_size = args.batch_size}
   model:save_hyperparameters(run_config(args, dataset, size))
+  model.on_load_checkpoint = refuse_other_data(model)
   local per_epoch = batches_per_epoch(args, dm)
+  if per_epoch < 1 then
+    error(("--limit_train_batches %s leaves the recipe no training batch per epoch (of %d images at batch %d): "
+      .. "give it at least 1"):format(tostring(args.limit_train_batches), #dm.train_set, args.batch_size), 0)
+  end
   local max_steps = math.ceil(per_epoch * args.max_epochs)
   say(("%s: %d steps (%d per epoch x %g epochs) of batch %d on all %d training images; no validation; "
     .. "the test set with test-time augmentation at the end"):format(args.recipe, max_steps, per_epoch, args.max_epochs,
@@ -284,6 +412,7 @@ local function train_recipe(args, dm, size, dataset)
     limit_train_batches = args.limit_train_batches, limit_test_batches = args.limit_test_batches,
     fast_dev_run = args.fast_dev_run}
   trainer:fit(model, dm, {ckpt_path = args.resume})
+  if trainer.nothing_to_train then return end   -- (the Trainer said so; no new version, no test)
   local trained = L.now()
   local result = trainer:test(model, dm)[1]
   local finished = L.now()
@@ -296,9 +425,9 @@ local function train_recipe(args, dm, size, dataset)
 end
 
 local function main(args)
-  launch_processes(args)
   apply_recipe(args)
-  check_args(args)
+  check_args(args)   -- (before mpirun starts N processes that would each fail)
+  launch_processes(args)
   L.manual_seed(args.seed)
   if args.num_threads then L.set_num_threads(args.num_threads) end
   print_device()
@@ -319,16 +448,22 @@ local function main(args)
   -- with the model's own hyper-parameters (and the data's class names and normalisation, which it adds
   -- at setup) in every checkpoint and logger
   model:save_hyperparameters(run_config(args, dataset, size))
+  model.on_load_checkpoint = refuse_other_data(model)
 
   local mode = args.monitor:find("loss") and "min" or "max"
-  local callbacks = {
+  local callbacks = {L.callbacks.LearningRateMonitor{logging_interval = "epoch"}}
+  if watches_validation(args) then
+    -- nothing validates: no early stopping, and the checkpoints keep the latest epoch
+    say(("--val_split 1: every image trains and nothing validates, so no early stopping on %s, and the checkpoints "
+      .. "keep the latest epoch instead of the best by %s"):format(args.monitor, args.monitor))
+    callbacks[#callbacks + 1] = L.callbacks.ModelCheckpoint{save_top_k = math.min(args.save_top_k, 1), save_last = true}
+  else
     -- in the logger's version folder: <output_dir>/<experiment_name>/version_N/checkpoints
-    L.callbacks.ModelCheckpoint{filename = "{epoch}-{" .. args.monitor .. ":.4f}",
-      monitor = args.monitor, mode = mode, save_top_k = args.save_top_k, save_last = true},
-    L.callbacks.EarlyStopping{monitor = args.monitor, mode = mode, patience = args.early_stopping_patience,
-      min_delta = args.min_delta, verbose = args.debug},
-    L.callbacks.LearningRateMonitor{logging_interval = "epoch"},
-  }
+    callbacks[#callbacks + 1] = L.callbacks.ModelCheckpoint{filename = "{epoch}-{" .. args.monitor .. ":.4f}",
+      monitor = args.monitor, mode = mode, save_top_k = args.save_top_k, save_last = true}
+    callbacks[#callbacks + 1] = L.callbacks.EarlyStopping{monitor = args.monitor, mode = mode,
+      patience = args.early_stopping_patience, min_delta = args.min_delta, verbose = args.debug}
+  end
   if args.debug then callbacks[#callbacks + 1] = L.callbacks.GradientFlowMonitor{report_each_epoch = true} end
   if args.no_progress_bar then
     -- no bar and no step lines: one summary line per epoch
@@ -366,7 +501,8 @@ local function main(args)
     say(("Training finished after %s (%s) in %.1f s"):format(plural(trainer.current_epoch, "epoch"),
       plural(trainer.global_step, "step"), L.now() - started))
     if best ~= "" then
-      say(("Best checkpoint: %s%s"):format(best, score and (" (%s = %.4f)"):format(args.monitor, score) or ""))
+      say(("%s checkpoint: %s%s"):format(score and "Best" or "Latest", best,
+        score and (" (%s = %.4f)"):format(args.monitor, score) or ""))
     end
     say(("Logs: %s (tensorboard --logdir %s)"):format(tensorboard.log_dir, logs))
     say(("Plots: %s (metrics.png, confusion_matrix.png, samples.png)"):format(plots))

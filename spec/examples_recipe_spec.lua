@@ -52,6 +52,27 @@ describe("train.lua --recipe airbench94", function()
     assert.is_not_nil(io.open(dir .. "/out/airbench94/version_0/plots/metrics.png"))
   end)
 
+  it("with nothing left to train, --resume last makes no version and tests nothing", function()
+    local common = "--cifar10 --data_root data --no_download --recipe airbench94 --batch_size 16 --max_epochs 1 " ..
+      "--limit_train_batches 1 --limit_test_batches 1 --num_workers 1 --quiet --no_progress_bar --output_dir out_resume"
+    local code, text = X.run("train.lua", common, {cwd = dir})
+    assert.equal(0, code, text)
+    code, text = X.run("train.lua", common .. " --resume last", {cwd = dir})
+    assert.equal(0, code, text)
+    assert.matches("nothing left to train: out_resume/airbench94/version_0/checkpoints/last%.safetensors", text)
+    assert.is_nil(text:find("Final test accuracy", 1, true), text)
+    assert.equal("version_0", table.concat(L.core.io.listdir(dir .. "/out_resume/airbench94"), " "))
+  end)
+
+  it("refuses --limit_train_batches 0 by its name, not Lookahead's", function()
+    local code, text = X.run("train.lua", "--cifar10 --data_root data --no_download --recipe airbench94 --batch_size 16 "
+      .. "--limit_train_batches 0 --num_workers 1 --quiet --output_dir out_zero", {cwd = dir})
+    assert.equal(1, code)
+    assert.matches("Training failed: %-%-limit_train_batches 0 leaves the recipe no training batch per epoch %(of 50000 " ..
+      "images at batch 16%): give it at least 1", text)
+    assert.is_nil(text:find("Lookahead", 1, true), text)
+  end)
+
   it("needs CIFAR-10 and a positive number of epochs", function()
     local code, text = X.run("train.lua", "--fashion_mnist --recipe airbench94", {cwd = dir})
     assert.equal(1, code)
