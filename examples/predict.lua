@@ -56,6 +56,9 @@ local function numbers(text, name, count)
   return list
 end
 
+-- What io.file_type's kinds of special files are, for messages.
+local SPECIAL = {fifo = "a FIFO (named pipe)", device = "a device", socket = "a socket"}
+
 -- The PNG files named on the command line: files as given, folders searched recursively (hidden
 -- entries skipped, names sorted). Returns the list and whether a folder was given.
 local function collect_images(paths)
@@ -78,8 +81,10 @@ local function collect_images(paths)
       walk(path)
     elseif kind == "file" then
       files[#files + 1] = path
-    else
+    elseif kind == nil then
       error(("%s: no such file or folder"):format(path), 0)
+    else   -- (never opened: a FIFO would block, a device never ends)
+      error(("%s is %s, not a PNG image or a folder of them"):format(path, SPECIAL[kind] or "a special file"), 0)
     end
   end
   return files, any_folder
