@@ -98,6 +98,30 @@ describe("examples/train.lua options", function()
   end)
 end)
 
+describe("examples/train.lua --resume last with a damaged last checkpoint", function()
+  it("fails naming the file (empty, or a FIFO that must not block), and trains nothing", function()
+    local dir = H.tmpdir()
+    X.image_folder(dir .. "/images", 5)   -- 12 training images: 3 batches of 4
+    local common = "--data_dir images --batch_size 4 --num_workers 0 --output_dir out --quiet --no_progress_bar"
+    local code, text = run("train.lua", common .. " --max_epochs 1", dir)
+    assert.equal(0, code, text)
+    local last = dir .. "/out/image_classifier/version_0/checkpoints/last.safetensors"
+    H.write_file(last, "")
+    code, text = run("train.lua", common .. " --max_epochs 2 --resume last", dir)
+    assert.equal(1, code, text)
+    assert.matches("Training failed: [^\n]*the last checkpoint out/image_classifier/version_0/checkpoints/last%.safetensors " ..
+      "cannot be read: 0 bytes are too few for a safetensors file", text)
+    os.remove(last)
+    assert(os.execute(("mkfifo %q"):format(last)))
+    code, text = X.run("train.lua", common .. " --max_epochs 2 --resume last", {cwd = dir, env = "timeout 60"})
+    local versions = table.concat(L.core.io.listdir(dir .. "/out/image_classifier"), " ")
+    H.rmdir(dir)
+    assert.equal(1, code, text)
+    assert.matches("last%.safetensors cannot be read: it is a FIFO %(named pipe%), not a regular file", text)
+    assert.equal("version_0", versions)
+  end)
+end)
+
 describe("examples/predict.lua", function()
   it("names a special file for what it is", function()
     local code, text = run("predict.lua", "--checkpoint x.safetensors /dev/null")
