@@ -131,10 +131,12 @@ function paired.python(peer, modules)
   local python = paired.PYTHON[peer]
   if python == nil then error("--peer must be torch, torch1.13 or none, not " .. tostring(peer), 2) end
   if not python then return nil, "no peer (--peer none): lightning's figures alone" end
-  local imports = table.concat(modules or {"torch"}, ", ")
+  modules = modules or {"torch"}
+  local imports = table.concat(modules, ", ")
   if os.execute(("%s -c 'import %s' >/dev/null 2>&1"):format(python, imports)) ~= true then
     return nil, ("no peer: %s cannot import %s (%s); lightning's figures alone"):format(python, imports,
-      peer == "torch" and "bench/setup_peers.sh installs it in .venv-peers" or "Debian's python3-torch")
+      peer == "torch" and "bench/setup_peers.sh installs them in .venv-peers"
+      or "Debian's python3-" .. table.concat(modules, ", python3-"))
   end
   return python
 end
