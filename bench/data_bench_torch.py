@@ -1,11 +1,12 @@
-#!/usr/bin/python3
-"""The torchvision side of bench/data_bench.lua: the same CIFAR-10 binary batches, transforms and batch size.
+#!/usr/bin/env python3
+"""The torchvision side of bench/data_bench.lua: the same CIFAR-10 binary batches, transforms and batch
+size; one round (bench/data_bench.lua runs it once per pair).
 torchvision's CIFAR10 class wants the Python pickle version of the data set, so the binary batches are
 read here into one uint8 tensor (N, 3, 32, 32), as lightning keeps them.
-With a PNG folder as third argument, also torchvision's ImageFolder (PIL decoding, ToTensor) over it.
-Usage: /usr/bin/python3 bench/data_bench_torch.py FOLDER EPOCHS [PNG_FOLDER]
-Prints "torchvision <memory|folder> workers=N  R images/s" for 0, 1 and 2 workers (the best of EPOCHS
-shuffled epochs)."""
+With a PNG folder as fourth argument, also torchvision's ImageFolder (PIL decoding, ToTensor) over it.
+Usage: PYTHON bench/data_bench_torch.py FOLDER EPOCHS WORKERS [PNG_FOLDER]   (WORKERS: "0,1,2")
+Prints "version <torchvision version>", "read_s <seconds>", then "memory_w<N> <images/s>" (and
+"folder_w<N> <images/s>") for each number of workers, the best of EPOCHS shuffled epochs."""
 import os
 import sys
 import time
@@ -48,17 +49,21 @@ def rate(ds, workers, epochs):
 
 def main():
     folder, epochs = sys.argv[1], int(sys.argv[2])
+    workers = [int(n) for n in sys.argv[3].split(",")]
     torch.set_num_threads(1)
+    print("version", torchvision.__version__.split("+")[0], flush=True)
     t0 = time.perf_counter()
     ds = Cifar(folder)
-    print("torchvision %s: read %d images in %.2f s" % (torchvision.__version__, len(ds), time.perf_counter() - t0))
-    for workers in (0, 1, 2):
-        print("torchvision memory workers=%d  %9.0f images/s" % (workers, rate(ds, workers, epochs)), flush=True)
-    if len(sys.argv) > 3:
-        pngs = torchvision.datasets.ImageFolder(sys.argv[3], transform=T.Compose(
+    print("read_s %.3f" % (time.perf_counter() - t0), flush=True)
+    pngs = None
+    if len(sys.argv) > 4:
+        pngs = torchvision.datasets.ImageFolder(sys.argv[4], transform=T.Compose(
             [T.ToTensor(), T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), NORMALIZE]))
-        for workers in (0, 1, 2):
-            print("torchvision folder workers=%d  %9.0f images/s" % (workers, rate(pngs, workers, epochs)), flush=True)
+    for n in workers:
+        print("memory_w%d %.1f" % (n, rate(ds, n, epochs)), flush=True)
+    if pngs is not None:
+        for n in workers:
+            print("folder_w%d %.1f" % (n, rate(pngs, n, epochs)), flush=True)
 
 
 if __name__ == "__main__":
