@@ -1,8 +1,9 @@
 #!/bin/sh
 # Makes the virtual environment of the peers that the benchmarks and a few specs compare against:
 # PyTorch 2.x (eager and torch.compile on the CPU) with torchvision, TensorBoard (its own reader checks
-# our event files) and PyTorch Lightning (its hook order and checkpoint layout). None of them is a dependency of the
-# library or of the suite's pass/fail: specs that need a peer report themselves pending without it.
+# our event files) and PyTorch Lightning (its hook order and checkpoint layout). None of them is a
+# dependency of the library or of the suite's pass/fail: specs that need a peer report themselves
+# pending without it.
 #
 #   bench/setup_peers.sh [--tensorboard-only] [VENV]     (VENV defaults to .venv-peers in the repository)
 #
