@@ -1,16 +1,20 @@
-#!/usr/bin/python3
-"""The torchvision side of bench/plot_bench.lua, in the same run: make_grid + save_image of the first N
-CIFAR-10 test images (the same images as the Lua side), written to a file that is then fsync'd, as
-L.data.write_png does. Usage: /usr/bin/python3 bench/plot_bench_torch.py TEST_BATCH.bin N ROUNDS OUT.png
-Prints "grid <milliseconds>" (make_grid alone) and "grid_png <milliseconds>", best of ROUNDS."""
+#!/usr/bin/env python3
+"""The torchvision side of bench/plot_bench.lua, one round (bench/plot_bench.lua runs it once per pair):
+make_grid + save_image of the first N CIFAR-10 test images (the same images as the Lua side), written
+to a file that is then fsync'd, as L.data.write_png does.
+Usage: PYTHON bench/plot_bench_torch.py TEST_BATCH.bin N ROUNDS OUT.png
+Prints "version <torchvision version>", "grid <milliseconds>" (make_grid alone) and
+"grid_png <milliseconds>", best of ROUNDS."""
 import os, sys, time
 
 import torch
+import torchvision
 from torchvision.utils import make_grid, save_image
 
 
 def main():
     path, n, rounds, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    print("version", torchvision.__version__.split("+")[0], flush=True)
     with open(path, "rb") as f:
         raw = f.read(n * 3073)
     rows = torch.frombuffer(bytearray(raw), dtype=torch.uint8).reshape(n, 3073)
