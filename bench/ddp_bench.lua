@@ -2,11 +2,14 @@
 -- trained by 2 processes x 1 thread (mpirun, the DDP strategy's gradient buckets) against 1 process x 2
 -- threads at the same global batch, and the all-reduce of the model's gradients over shared memory
 -- and over TCP on loopback.
---   flock /tmp/lightning-bench.lock lua bench/ddp_bench.lua [--rounds 3] [--batch 64] [--steps 20]
--- Prints, per round and as medians: images/s of each, their ratio (the goal: >= 90 %), the time a step
--- waits for the all-reduce once its backward pass is over (with the buckets started during the pass,
--- and with all of them started at its end: the difference is what the overlap hides), and the
--- all-reduce's time and bandwidth. The load average before and after says how busy the machine was.
+--   flock /tmp/lightning-bench.lock lua bench/ddp_bench.lua [--pairs 5] [--batch 64] [--steps 20]
+-- The two run in pairs (bench/paired.lua): they alternate in short rounds, each pair is printed, and the
+-- report is the median of the per-pair ratios 2 processes' images/s / 1 process's (the goal: >= 0.90x)
+-- with their range. Each round of the 2 processes also gives the time a step waits for the all-reduce
+-- once its backward pass is over (with the buckets started during the pass, and with all of them
+-- started at its end: the difference is what the overlap hides): their medians over the rounds, with
+-- the range. Then the all-reduce's time and bandwidth; the load average before and after says how busy
+-- the machine was.
 -- A training step: forward, cross-entropy, backward, the gradients' mean over processes, an Adam step.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build.luarocks/?.so;" .. package.cpath
@@ -14,7 +17,7 @@ local L = require "lightning"
 local json = require "lightning.util.json"
 local Reducer = require "lightning.distributed.reducer"
 
-local opts = {rounds = 3, batch = 64, steps = 20, worker = nil, threads = 1, overlap = 1, reps = 30, numel = 0}
+local opts = {pairs = 5, batch = 64, steps = 20, worker = nil, threads = 1, overlap = 1, reps = 30, numel = 0}
 local i = 1
 while i <= #arg do
   local key = arg[i]:match("^%-%-([%w_]+)$")
@@ -98,6 +101,7 @@ if opts.worker == "allreduce" then return allreduce_worker() end
 
 -- ---- the driver ----
 
+local paired = dofile("bench/paired.lua")
 local launch = L.distributed.launch
 assert(L.distributed.available(), L.distributed.UNAVAILABLE)
 local script = arg[0]
@@ -134,35 +138,19 @@ local function loadavg()
   return text:match("^(%S+ %S+ %S+)") or text
 end
 
-local function median(list)
-  local s = {table.unpack(list)}
-  table.sort(s)
-  return s[(#s + 1) // 2]
-end
-
-local function spread(list)
-  local lo, hi = math.huge, -math.huge
-  for _, v in ipairs(list) do lo, hi = math.min(lo, v), math.max(hi, v) end
-  return lo, hi
-end
-
-print(("lightning DDP benchmark: BasicImageClassifier 32x32, global batch %d, %d steps per measurement, %d rounds")
-  :format(opts.batch, opts.steps, opts.rounds))
+print(("lightning DDP benchmark: BasicImageClassifier 32x32, global batch %d, %d steps per measurement, %d pairs")
+  :format(opts.batch, opts.steps, opts.pairs))
 print(("%s; %d logical CPUs; load average before: %s"):format(L.info().cpu.model, L.info().cpu.logical_cpus, loadavg()))
-local rows = {single = {}, ddp = {}, ratio = {}, wait = {}, wait_end = {}, backward = {}}
 local last
-for round = 1, opts.rounds do
-  local a = single(2)
-  local b = ddp(1)
-  local c = ddp(0)
+-- ours: 2 processes x 1 thread, with the buckets' all-reduce overlapping the backward pass and without
+local function ddp_round()
+  local b, c = ddp(1), ddp(0)
   last = b
-  rows.single[round], rows.ddp[round] = a.images_per_s, b.images_per_s
-  rows.ratio[round] = b.images_per_s / a.images_per_s
-  rows.wait[round], rows.wait_end[round], rows.backward[round] = b.wait_ms, c.wait_ms, b.backward_ms
-  print(("round %d: 1 process x 2 threads %.0f images/s; 2 processes x 1 thread %.0f images/s (%.0f %%); " ..
-    "all-reduce wait per step %.2f ms with overlap, %.2f ms without (after a %.1f ms backward pass)")
-    :format(round, a.images_per_s, b.images_per_s, 100 * rows.ratio[round], b.wait_ms, c.wait_ms, b.backward_ms))
+  return {images_per_s = b.images_per_s, wait = b.wait_ms, wait_end = c.wait_ms, backward = b.backward_ms}
 end
+local function single_round() return {images_per_s = single(2).images_per_s} end
+local result = paired.run(opts.pairs, ddp_round, single_round)
+
 local numel = last.params
 local bandwidth = {}
 for _, path in ipairs({{"shared memory", {{"btl", "self,vader"}}}, {"TCP on loopback", {{"btl", "self,tcp"}}}}) do
@@ -176,20 +164,23 @@ for _, path in ipairs({{"shared memory", {{"btl", "self,vader"}}}, {"TCP on loop
 end
 print(("load average after: %s"):format(loadavg()))
 print("")
-local lo, hi = spread(rows.ratio)
-print(("images/s, median of %d rounds: 1 x 2 threads %.0f, 2 x 1 thread %.0f: %.0f %% (rounds %.0f-%.0f %%)")
-  :format(opts.rounds, median(rows.single), median(rows.ddp), 100 * median(rows.ratio), 100 * lo, 100 * hi))
-local wlo, whi = spread(rows.wait)
-print(("all-reduce wait per step: %.2f ms with the buckets started during the backward pass (rounds %.2f-%.2f), " ..
-  "%.2f ms with all started at its end; backward pass %.1f ms; %d buckets, %.2f MB, %.0f %% of it averaged " ..
-  "before the pass ended"):format(median(rows.wait), wlo, whi, median(rows.wait_end), median(rows.backward),
-    last.buckets, last.bytes / 2 ^ 20, 100 * last.hidden))
+paired.report(result, {
+  {ours = "images_per_s", label = "training"},
+  {ours = "wait", peer = false, unit = "ms",
+    label = "all-reduce wait per step, buckets started during the backward pass"},
+  {ours = "wait_end", peer = false, unit = "ms", label = "all-reduce wait per step, all started at its end"},
+  {ours = "backward", peer = false, unit = "ms", label = "backward pass"},
+}, {ours = "2 processes x 1 thread", peer = "1 process x 2 threads"}, {unit = "images/s"})
+local _, med = paired.ratios(result, "images_per_s")
+print(("goal: 2 processes x 1 thread at >= 0.90x of 1 process x 2 threads: %s; %d buckets, %.2f MB, %.0f %% of it " ..
+  "averaged before the backward pass ended"):format(med >= 0.9 and "met" or "MISSED", last.buckets,
+    last.bytes / 2 ^ 20, 100 * last.hidden))
 for _, b in ipairs(bandwidth) do
   local ms, alg, bus = {}, {}, {}
   for r, res in ipairs(b[2]) do ms[r], alg[r], bus[r] = res.ms, res.algbw, res.busbw end
   local runs = {}
   for r, v in ipairs(ms) do runs[r] = ("%.2f"):format(v) end
   print(("all-reduce of %d floats (%.1f MB) over %s, 2 processes: %.2f ms (runs %s), %.2f GB/s algorithm bandwidth, " ..
-    "%.2f GB/s bus bandwidth"):format(numel, 4 * numel / 2 ^ 20, b[1], median(ms), table.concat(runs, ", "),
-    median(alg), median(bus)))
+    "%.2f GB/s bus bandwidth"):format(numel, 4 * numel / 2 ^ 20, b[1], paired.median(ms), table.concat(runs, ", "),
+    paired.median(alg), paired.median(bus)))
 end
