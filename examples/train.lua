@@ -128,7 +128,8 @@ local function integer(args, name, min)
   if v == nil then return end
   local n = math.tointeger(v)
   if not n or n < min or n > 2 ^ 53 then
-    error(("--%s must be an integer from %d to 2^53, got %s"):format(name, min, tostring(v)), 0)
+    error(("--%s must be an integer >= %d%s, got %s"):format(name, min, math.abs(v) > 2 ^ 53 and " and at most 2^53" or "",
+      tostring(v)), 0)
   end
   args[name] = n
 end
