@@ -32,6 +32,8 @@ local output = require "lightning.util.output"
 local cli = require "lightning.cli"
 local download = require "lightning.data.download"
 local precision = require "lightning.precision"
+local checkpoint = require "lightning.trainer.checkpoint"
+local json = require "lightning.util.json"
 
 local RULE = ("="):rep(60)
 local say = output.print
@@ -304,22 +306,43 @@ end
 -- What a checkpoint must share with this run for --resume: the data it learnt and the network's shape.
 local SAME_DATA = {"dataset", "image_size", "in_channels", "num_classes"}
 
+-- How hparams (a checkpoint's) differ from the model's in SAME_DATA: {"image_size 16 (this run: 32)", ...}.
+local function data_differences(hparams, model)
+  local differences = {}
+  for _, key in ipairs(SAME_DATA) do
+    if hparams[key] ~= nil and hparams[key] ~= model.hparams[key] then
+      differences[#differences + 1] = ("%s %s (this run: %s)"):format(key, tostring(hparams[key]),
+        tostring(model.hparams[key]))
+    end
+  end
+  return differences
+end
+
+-- The newest last checkpoint of this data in the experiment's versions (for the advice), or nil.
+local function newest_of_this_data(trainer, model)
+  local cb = trainer and trainer.checkpoint_callback
+  local folders = cb and cb.resume_folders and cb:resume_folders() or {}
+  for _, folder in ipairs(folders) do
+    local ok, path = pcall(checkpoint.find_last, {folder})
+    local meta = ok and path and checkpoint.read_metadata(path)
+    local decoded, hparams = pcall(json.decode, meta and meta.hparams or "")
+    if decoded and type(hparams) == "table" and #data_differences(hparams, model) == 0 then return path end
+  end
+  return nil
+end
+
 --- An on_load_checkpoint for the model: a checkpoint of other data (a Fashion-MNIST run's, found by
--- --resume last in an experiment that CIFAR-10 shares) is refused by name before its weights load.
+-- --resume last in an experiment that CIFAR-10 shares) is refused by name before its weights load,
+-- naming the newest checkpoint of this data in the experiment when there is one.
 local function refuse_other_data(model)
   return function(self, ckpt)
-    local theirs, differences = ckpt.hparams or {}, {}
-    for _, key in ipairs(SAME_DATA) do
-      if theirs[key] ~= nil and theirs[key] ~= model.hparams[key] then
-        differences[#differences + 1] = ("%s %s (this run: %s)"):format(key, tostring(theirs[key]),
-          tostring(model.hparams[key]))
-      end
-    end
-    if #differences > 0 then
-      error(("--resume: %s is a checkpoint of other data or another network: %s. Resume a run of this data "
-        .. "(its --experiment_name, or --resume <its checkpoint>), or leave out --resume to start anew")
-        :format(tostring(self.trainer and self.trainer.ckpt_path), table.concat(differences, ", ")), 0)
-    end
+    local differences = data_differences(ckpt.hparams or {}, model)
+    if #differences == 0 then return end
+    local mine = newest_of_this_data(self.trainer, model)
+    error(("--resume: %s is a checkpoint of other data or another network: %s. %s, or leave out --resume to start "
+      .. "anew"):format(tostring(self.trainer and self.trainer.ckpt_path), table.concat(differences, ", "),
+      mine and ("The newest checkpoint of this data there is %s: --resume %s"):format(mine, mine)
+        or "Resume a run of this data (its --experiment_name, or --resume <its checkpoint>)"), 0)
   end
 end
 

@@ -95,6 +95,15 @@ describe("examples/train.lua options", function()
     assert.matches("%-%-resume: out/image_classifier/version_0/checkpoints/last%.safetensors is a checkpoint of other " ..
       "data or another network: image_size 16 %(this run: 32%)", text)
     assert.equal("version_0", table.concat(L.core.io.listdir(dir .. "/out/image_classifier"), " "))
+    -- a newer run of other data in the experiment: the advice names the newest checkpoint of this data
+    code, text = run("train.lua", "--data_dir images --image_size 32 --max_epochs 1 " .. QUICK, dir)
+    assert.equal(0, code, text)
+    code, text = run("train.lua", "--data_dir images --max_epochs 2 --resume last " .. QUICK, dir)
+    assert.equal(1, code, text)
+    assert.matches("%-%-resume: out/image_classifier/version_1/checkpoints/last%.safetensors is a checkpoint of other " ..
+      "data or another network: image_size 32 %(this run: 16%)%. The newest checkpoint of this data there is " ..
+      "out/image_classifier/version_0/checkpoints/last%.safetensors: %-%-resume out/image_classifier/version_0/" ..
+      "checkpoints/last%.safetensors, or leave out %-%-resume", text)
   end)
 end)
 
