@@ -1,13 +1,18 @@
 -- GFLOP/s of L.mm with the BLAS core lightning chooses, next to the same products with OpenBLAS's own
--- core detection (a child process started with LIGHTNING_BLAS_CORETYPE=openblas), from the same run.
+-- core detection (a child process started with LIGHTNING_BLAS_CORETYPE=openblas, one per round), in
+-- pairs (bench/paired.lua): the two alternate in short rounds, each pair is printed, and per product the
+-- median of the per-pair ratios ours / OpenBLAS's choice (> 1: ours is faster) with their range.
 -- Shapes: 1024^3, and the GEMMs that BasicImageClassifier's convolutions make at batch 64 on 32x32
 -- images (im2col: forward W[Cout x Cin*9] @ cols[Cin*9 x B*H*W], and the two backward products).
--- Usage: lua bench/blas_bench.lua [--threads N]
+-- Usage: lua bench/blas_bench.lua [--threads N] [--seconds 0.3] [--pairs 5]   (--seconds: per product and round)
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "build.luarocks/?.so;" .. package.cpath   -- the tree's build, as the specs use
 local L = require "lightning"
+local paired = dofile("bench/paired.lua")
 
-local threads = tonumber(arg[2]) or L.get_num_threads()
-L.set_num_threads(threads)
+local USAGE = "lua bench/blas_bench.lua [--threads N] [--seconds 0.3] [--pairs 5]"
+local opts = paired.options(arg, {threads = L.get_num_threads(), seconds = 0.3, pairs = 5, child = 0}, nil, USAGE)
+L.set_num_threads(opts.threads)
 
 local shapes = {
   {"square 1024", 1024, 1024, 1024},
@@ -29,32 +34,37 @@ local function gflops(M, N, K)
   repeat
     L.mm(a, b)
     reps = reps + 1
-  until L.now() - t0 > 0.3 and reps >= 3
+  until L.now() - t0 > opts.seconds and reps >= 3
   return 2 * M * N * K * reps / (L.now() - t0) / 1e9
 end
 
-if arg[1] == "--child" then
-  for i, s in ipairs(shapes) do io.write(i, " ", gflops(s[2], s[3], s[4]), "\n") end
+-- figures by product: "square_1024", "conv1_fwd", ...
+local function key(shape) return (shape[1]:gsub(" ", "_")) end
+
+local function round()
+  local out = {}
+  for _, s in ipairs(shapes) do out[key(s)] = gflops(s[2], s[3], s[4]) end
+  return out
+end
+
+if opts.child == 1 then   -- the peer's round: "name value" lines
+  for name, v in pairs(round()) do io.write(name, " ", v, "\n") end
   io.write("core ", L.info().blas_core, "\n")
   os.exit(0)
 end
 
 local script = debug.getinfo(1, "S").source:sub(2)
-local p = assert(io.popen(("LIGHTNING_BLAS_CORETYPE=openblas OPENBLAS_CORETYPE= lua5.4 %q --child %d"):format(script, threads)))
-local theirs, their_core = {}, "?"
-for line in p:lines() do
-  local i, v = line:match("^(%d+) (%S+)$")
-  if i then theirs[tonumber(i)] = tonumber(v) else their_core = line:match("^core (%S+)") or their_core end
+local function peer_round()
+  return paired.command(("LIGHTNING_BLAS_CORETYPE=openblas OPENBLAS_CORETYPE= lua5.4 %q --child 1 --threads %d " ..
+    "--seconds %g"):format(script, opts.threads, opts.seconds))
 end
-p:close()
 
 local info = L.info()
-print(("CPU: %s (%s), %d threads"):format(info.cpu.model, info.cpu.simd, threads))
-print(("%-12s %6s %6s %6s   %10s %10s  %5s"):format("product", "M", "N", "K",
-  info.blas_core, their_core .. "*", "ratio"))
-for i, s in ipairs(shapes) do
-  local ours = gflops(s[2], s[3], s[4])
-  local other = theirs[i] or 0 / 0
-  print(("%-12s %6d %6d %6d   %10.1f %10.1f  %5.2f"):format(s[1], s[2], s[3], s[4], ours, other, ours / other))
-end
-print("GFLOP/s; * = the core OpenBLAS 0.3.21 picks by itself (LIGHTNING_BLAS_CORETYPE=openblas)")
+print(("CPU: %s (%s), %d threads; GFLOP/s of each product over %g s per round"):format(info.cpu.model, info.cpu.simd,
+  opts.threads, opts.seconds))
+local result = paired.run(opts.pairs, round, peer_round)
+local rows = {}
+for _, s in ipairs(shapes) do rows[#rows + 1] = {ours = key(s), label = ("%s %dx%dx%d"):format(s[1], s[2], s[3], s[4])} end
+paired.report(result, rows, {ours = "lightning's " .. info.blas_core, peer = "OpenBLAS's " .. result.pairs[1].peer.core},
+  {unit = "GFLOP/s"})
+print("products M x N x K; OpenBLAS's: the core OpenBLAS picks by itself (LIGHTNING_BLAS_CORETYPE=openblas)")
