@@ -1,18 +1,18 @@
 -- What the Trainer adds to a training step: BasicImageClassifier trained for the same number of steps
 -- on the same batch by a hand-written loop (the peer) and by L.Trainer with its default callbacks
 -- (progress bar, in log mode into a sink) and metrics, then also with TensorBoard and CSV loggers.
---   lua bench/trainer_overhead.lua [--threads 2] [--batch 64] [--steps 40] [--rounds 3]
--- Prints milliseconds per step (best of the rounds) and the Trainer's overhead over the hand loop.
+--   lua bench/trainer_overhead.lua [--threads 2] [--batch 64] [--steps 40] [--pairs 5]
+-- In pairs (bench/paired.lua): the hand loop and the Trainer alternate in short rounds, each pair is
+-- printed, and the median of the per-pair ratios hand loop's time / the Trainer's (> 1: the Trainer is
+-- faster; 0.95x is a 5 % overhead) with their range, in milliseconds per step.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.cpath = "build.luarocks/?.so;" .. package.cpath   -- the tree's build, as the specs use
 local L = require "lightning"
 local output = require "lightning.util.output"
+local paired = dofile("bench/paired.lua")
 
-local opts = {threads = 2, batch = 64, steps = 40, rounds = 3}
-for i = 1, #arg, 2 do
-  local key = arg[i]:match("^%-%-(%w+)$")
-  assert(key and opts[key], "unknown argument " .. arg[i])
-  opts[key] = math.tointeger(tonumber(arg[i + 1]))
-end
+local opts = paired.options(arg, {threads = 2, batch = 64, steps = 40, pairs = 5}, nil,
+  "lua bench/trainer_overhead.lua [--threads 2] [--batch 64] [--steps 40] [--pairs 5]")
 L.set_num_threads(opts.threads)
 
 L.manual_seed(0)
@@ -66,19 +66,23 @@ local function with_trainer(loggers)
   return L.now() - t0
 end
 
-local best = {hand = math.huge, trainer = math.huge, loggers = math.huge}
-for _ = 1, opts.rounds do
-  best.hand = math.min(best.hand, hand_loop())
-  best.trainer = math.min(best.trainer, with_trainer(false))
-  best.loggers = math.min(best.loggers, with_trainer(true))
-end
+local ms = function(t) return 1000 * t / opts.steps end
+local result = paired.run(opts.pairs,
+  function() return {trainer = ms(with_trainer(false)), loggers = ms(with_trainer(true))} end,
+  function() return {hand = ms(hand_loop())} end)
 os.execute("rm -rf '" .. tmp .. "'")
 
-local ms = function(t) return 1000 * t / opts.steps end
-print(("BasicImageClassifier, batch %d, 32x32, %d threads, %d steps, best of %d rounds"):format(opts.batch, opts.threads,
-  opts.steps, opts.rounds))
-print(("%-44s %8.2f ms/step"):format("hand-written loop (peer)", ms(best.hand)))
-print(("%-44s %8.2f ms/step  overhead %+.1f%%"):format("Trainer (progress bar, metrics)", ms(best.trainer),
-  100 * (best.trainer / best.hand - 1)))
-print(("%-44s %8.2f ms/step  overhead %+.1f%%"):format("Trainer + TensorBoard and CSV loggers", ms(best.loggers),
-  100 * (best.loggers / best.hand - 1)))
+print(("BasicImageClassifier, batch %d, 32x32, %d threads, %d steps per round; %s"):format(opts.batch, opts.threads,
+  opts.steps, L.info().cpu.model))
+paired.report(result, {
+  {ours = "trainer", peer = "hand", label = "Trainer (progress bar, metrics)"},
+  {ours = "loggers", peer = "hand", label = "Trainer + TensorBoard and CSV loggers"},
+}, {ours = "Trainer", peer = "hand-written loop"}, {unit = "ms/step", lower = true})
+for _, key in ipairs({"trainer", "loggers"}) do
+  local ratios = paired.ratios(result, {ours = key, peer = "hand", lower = true})
+  local overhead = {}
+  for i, r in ipairs(ratios) do overhead[i] = 100 * (1 / r - 1) end
+  print(("%s: overhead over the hand loop %+.1f %% (median; pairs %+.1f to %+.1f %%)"):format(
+    key == "trainer" and "Trainer" or "Trainer + loggers", paired.median(overhead),
+    math.min(table.unpack(overhead)), math.max(table.unpack(overhead))))
+end
