@@ -9,12 +9,25 @@
 /* Loops shorter than this many elements stay on one thread: starting a team costs microseconds. */
 #define LT_PARALLEL_GRAIN 32768
 
+/* The threads asked for (L.set_num_threads; OpenMP's default until then). */
 int lt_get_num_threads(void);
 void lt_set_num_threads(int n);
 
-/* The one rule for how many threads a loop gets: the whole team when it has at least `grain` units
- * of work (elements, multiply-adds) and does not already run inside a parallel region (teams are not
- * nested), one thread otherwise. */
+/* The team a loop gets now: lt_get_num_threads(), or fewer while other processes keep the CPUs this
+ * process may use busy (measured every quarter second on Linux, from /proc/stat and this process's CPU
+ * time; LIGHTNING_ADAPT_THREADS=0 turns it off). A team larger than the free cores waits at every
+ * barrier for a member the scheduler has not run: oneDNN's barriers spin without end, so two threads
+ * sharing a core with another process trained 5-30x slower than one. Also sets the calling thread's
+ * OpenMP count to it (oneDNN makes its primitives for that count), unless the caller set another. */
+int lt_threads_now(void);
+
+/* The team for `requested` threads on `cpus` CPUs of which other processes keep `others` busy (in
+ * CPUs): the free ones, rounded, from 1 to requested. */
+int lt_threads_fit(int requested, int cpus, double others);
+
+/* The one rule for how many threads a loop gets: the team (lt_threads_now) when it has at least
+ * `grain` units of work (elements, multiply-adds) and does not already run inside a parallel region
+ * (teams are not nested), one thread otherwise. */
 int lt_threads_for(int64_t n, int64_t grain);
 
 /* This thread's number in the team running it (0 outside a parallel region). */

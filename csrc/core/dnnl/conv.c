@@ -340,7 +340,7 @@ static int add_weight_grad(entry *e, const void *dw, float *grad_weight, lt_erro
 
 /* The entry for this shape, made (evicting the least recently used) when there is none. */
 static entry *entry_for(lt_dnnl_conv *c, lt_dnnl_conv_shape s, lt_dnnl_conv_types t, lt_error *err) {
-    key k = key_of(s, t, lt_get_num_threads());
+    key k = key_of(s, t, lt_threads_now());
     bool fresh;
     int i = lt_dnnl_lru_slot(&c->lru, ENTRIES, c->keys, sizeof k, &k, &fresh);
     entry *e = &c->e[i];

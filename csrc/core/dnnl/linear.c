@@ -170,7 +170,7 @@ static entry *entry_for(lt_kernel_ctx *ctx, lt_linear_shape s) {
     if (!ctx->state) return lt_fail(ctx->err, "a oneDNN linear layer needs its layer's kernel handle"), NULL;
     state *st = *ctx->state;
     if (!st && !(st = *ctx->state = calloc(1, sizeof *st))) return lt_fail(ctx->err, "out of memory"), NULL;
-    key k = {{s.batch, s.in, s.out, lt_get_num_threads(), lt_deterministic()}};
+    key k = {{s.batch, s.in, s.out, lt_threads_now(), lt_deterministic()}};
     bool fresh;
     int i = lt_dnnl_lru_slot(&st->lru, ENTRIES, st->keys, sizeof k, &k, &fresh);
     entry *e = &st->e[i];
