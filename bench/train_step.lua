@@ -33,7 +33,6 @@ while i <= #arg do
   i = i + 1
 end
 assert(opts.precision == "32" or opts.precision == "bf16-mixed", "--precision must be 32 or bf16-mixed")
-local python, no_peer = paired.python(opts.peer)
 local mixed = opts.precision == "bf16-mixed"
 
 L.set_num_threads(opts.threads)
@@ -84,6 +83,8 @@ if opts.memory then
     (", peak %.0f MB"):format(status("VmHWM")))
   os.exit(0)
 end
+
+local python, no_peer = paired.python(opts.peer)
 
 -- forward FLOPs per image: convolutions and linear layers (multiply-adds x 2)
 local function forward_flops()
