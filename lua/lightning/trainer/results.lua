@@ -16,6 +16,7 @@
 -- state_dict() / load_state_dict() give the running sums of an epoch (checkpoints inside an epoch).
 local L = require "lightning"
 local options = require "lightning.util.options"
+local dist_metrics = require "lightning.distributed.metrics"
 
 local Results = {}
 Results.__index = Results
@@ -244,9 +245,28 @@ end
 --- At the end of an epoch, before its epoch-end hooks: publishes the epoch values of what the steps
 -- logged.
 function Results:epoch_end_reached(trainer)
+  self:_sync_metrics()
   for _, name in ipairs(self.order) do
     local e = self.entries[name]
     if e.on_epoch then self:_publish_epoch(trainer, e) end
+  end
+end
+
+-- In a data-parallel run a metric object's epoch value covers every process: compute() on its state
+-- merged over them (distributed/metrics.lua, as torchmetrics syncs before compute). Here, where every
+-- process arrives with the same entries in the same order, rather than in _epoch_value, which the
+-- loop's saved state calls after every step.
+function Results:_sync_metrics()
+  local strategy = self.strategy
+  if not (strategy and strategy:world_size() > 1) then return end
+  for _, name in ipairs(self.order) do
+    local e = self.entries[name]
+    if e.on_epoch and e.metric then
+      e.metric_value = nil
+      e.metric_value = dist_metrics.synced(e.metric.state_owner or e.metric, strategy, function()
+        return self:_epoch_value(e)
+      end)
+    end
   end
 end
 
