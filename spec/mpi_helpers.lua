@@ -32,16 +32,20 @@ end
 
 --- Runs `worker.lua scenario <options>` as np processes; options.out (a new folder unless given) gets
 -- their reports. opts: mca (a list of {name, value}), timeout (seconds, default 120), script (another
--- script instead of the worker, with its own argument words in opts.args).
+-- script instead of the worker, with its own argument words in opts.args), hostfile (mpirun's
+-- --hostfile), env (more -x NAME=value settings), wrap (words that start mpirun: `ip netns exec NS`).
 function M.mpirun(np, scenario, options, opts)
   opts = opts or {}
   options = options or {}
   options.out = options.out or H.tmpdir()
   local argv = L.distributed.launch.command{nproc = np, root = L.distributed.launch.is_root(),
-    cores = L.info().cpu.logical_cpus, mca = opts.mca, script = opts.script or (X.ROOT .. "/spec/distributed/worker.lua"),
+    cores = L.info().cpu.logical_cpus, mca = opts.mca, hostfile = opts.hostfile, env = opts.env,
+    script = opts.script or (X.ROOT .. "/spec/distributed/worker.lua"),
     args = opts.args or {scenario, values.encode(options)}}
+  local words = {}
+  for _, list in ipairs({opts.wrap or {}, argv}) do table.move(list, 1, #list, #words + 1, words) end
   local line = ("cd %q && %s timeout -k 5 %d %s 2>&1"):format(X.ROOT, env(), opts.timeout or 120,
-    L.distributed.launch.shell_words(argv))
+    L.distributed.launch.shell_words(words))
   local started = L.now()
   local p = io.popen(line)
   local output = p:read("a")

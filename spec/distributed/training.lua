@@ -63,10 +63,11 @@ end
 
 --- opts: kind, batch (per process), epochs, accumulate, root (default_root_dir), callbacks (more),
 -- checkpoint (a ModelCheckpoint with save_last into root/ckpt), loggers (CSV and TensorBoard into
--- root/logs), ckpt_path, early_stopping, bucket_cap_mb. Returns the trainer and the model.
+-- root/logs), ckpt_path, early_stopping, bucket_cap_mb, samples (training samples, default T.SAMPLES: 6
+-- processes need a multiple of 6). Returns the trainer and the model.
 function T.fit(o)
   local size = 8
-  local train = L.data.DataLoader(T.dataset(T.SAMPLES, 1, size), {batch_size = o.batch, shuffle = true})
+  local train = L.data.DataLoader(T.dataset(o.samples or T.SAMPLES, 1, size), {batch_size = o.batch, shuffle = true})
   local val = L.data.DataLoader(T.dataset(T.VAL_SAMPLES, 2, size), {batch_size = o.batch})
   local model = T.model(o.kind)
   local callbacks = {}

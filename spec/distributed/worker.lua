@@ -38,7 +38,10 @@ function scenarios.collectives()
   local info = dist.init()
   local r, n = info.rank, info.world_size
   assert(dist.is_initialized() and dist.rank() == r and dist.world_size() == n)
-  assert(info.local_rank == r and info.local_world_size == n, "one machine: local ranks are ranks")
+  -- local ranks count the processes of a host (per_host each, in rank order); on one machine, all of them
+  local per_host = o.per_host or n
+  assert(info.local_rank == r % per_host and info.local_world_size == per_host,
+    ("local rank %d of %d on rank %d"):format(info.local_rank, info.local_world_size, r))
   assert(info.library:match("Open MPI"), info.library)
   -- tensors in place: sum, mean, max, min
   local t = L.tensor{1, 2, 3}:mul(r + 1)
@@ -148,7 +151,7 @@ end
 function scenarios.fit()
   local trainer, model = T.fit({kind = o.kind, batch = o.batch, epochs = o.epochs, accumulate = o.accumulate, root = o.out,
     checkpoint = o.checkpoint, loggers = o.loggers, early_stopping = o.early_stopping, ckpt_path = o.ckpt_path,
-    bucket_cap_mb = o.bucket_cap_mb, callbacks = {{
+    bucket_cap_mb = o.bucket_cap_mb, samples = o.samples, callbacks = {{
       on_train_epoch_end = function(_, tr)
         if tr.current_epoch == o.kill_at_epoch and tr.global_rank == o.kill_rank then
           write("killed_at", tostring(L.now()))
@@ -159,7 +162,13 @@ function scenarios.fit()
       on_train_batch_end = function(_, tr)
         if tr.global_step == o.fail_at_step and tr.global_rank == o.fail_rank then error("failing on purpose", 0) end
       end}}})
-  report(T.summary(trainer))
+  local summary = T.summary(trainer)
+  -- where the process ran: its host's share of the processes, and its network namespace if any
+  summary.local_rank, summary.local_world_size = dist.local_rank(), dist.local_world_size()
+  local p = io.popen("ip netns identify 2>/dev/null")
+  summary.netns = p:read("l") or ""
+  p:close()
+  report(summary)
   if trainer.is_global_zero then L.save_safetensors(o.out .. "/weights.safetensors", model:state_dict()) end
 end
 

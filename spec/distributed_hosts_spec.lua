@@ -1,0 +1,117 @@
+-- Data-parallel training across hosts over TCP: network namespaces of this machine as the hosts
+-- (spec/netns_hosts.lua: a bridge in a namespace of its own, a veth per host, a subnet that exists only
+-- there), Open MPI started with a hostfile and the rsh agent tools/netns_rsh, the mpirun line of
+-- docs/distributed.md ("Several machines"). N processes at batch B train as one process at N x B, as
+-- on one machine. Pending, with the reason, where namespaces cannot be made (not root, no iproute2) or
+-- MPI is missing.
+local L = require "lightning"
+local H = require "helpers"
+local M = require "mpi_helpers"
+local N = require "netns_hosts"
+local T = require "distributed.training"
+
+local why = N.unavailable()
+if why then
+  describe("Data-parallel training across hosts (network namespaces)", function()
+    pending(why)
+  end)
+  return
+end
+
+-- One process at the global batch, in this process.
+local function single(opts)
+  local dir = H.tmpdir()
+  opts.root = dir
+  local trainer, model = T.fit(opts)
+  return {weights = model:state_dict(), summary = T.summary(trainer), dir = dir}
+end
+
+-- A network of n hosts, torn down after the test however it ends.
+local networks = {}
+local function network(n)
+  local net = N.create(n)
+  networks[#networks + 1] = net
+  return net
+end
+
+local function files(dir)
+  local list = {}
+  local p = io.popen(("cd %q && find . -type f | sort"):format(dir))
+  for line in p:lines() do list[#list + 1] = line:sub(3) end
+  p:close()
+  return list
+end
+
+-- The job's processes ran per_host to a host, in rank order, each host a namespace of the network, and
+-- every report agrees with the one-process run.
+local function assert_like_one_process(net, job, per_host, reference)
+  M.assert_ok(job)
+  local weights = L.load_safetensors(job.out .. "/weights.safetensors")
+  for name, t in pairs(reference.weights) do H.assert_close(weights[name], t, 1e-5, name) end
+  local reports = M.results(job)
+  for r, report in ipairs(reports) do
+    assert.equal(#net.hosts * per_host, report.world_size)
+    assert.equal(r - 1, report.rank)
+    assert.equal(net.hosts[(r - 1) // per_host + 1], report.netns)
+    assert.equal((r - 1) % per_host, report.local_rank)
+    assert.equal(per_host, report.local_world_size)
+    assert.equal(reference.summary.global_step, report.global_step)
+    assert.equal(reference.summary.global_step, report.reductions)
+    for _, name in ipairs({"val_acc", "val_precision", "val_recall", "val_f1", "train_acc"}) do
+      assert.equal(reference.summary.metrics[name], report.metrics[name], name)
+    end
+    assert.equal(reports[1].metrics.val_loss, report.metrics.val_loss)
+    H.assert_close(report.metrics.val_loss, reference.summary.metrics.val_loss, 1e-5, "val_loss")
+  end
+  assert.same({}, net:pids())   -- (the daemons and processes ended with the job)
+end
+
+describe("Across hosts (network namespaces, mpirun --hostfile with an rsh agent, TCP)", function()
+  after_each(function()
+    for _, net in ipairs(networks) do net:teardown() end
+    networks = {}
+  end)
+
+  it("the collectives, with each host's local ranks, on 2 hosts x 1 process and 3 hosts x 2", function()
+    for _, shape in ipairs({{2, 1}, {3, 2}}) do
+      local net = network(shape[1])
+      local job = net:mpirun(shape[2], "collectives", {per_host = shape[2]})
+      M.assert_ok(job)
+      for r, report in ipairs(M.results(job)) do assert.equal(r - 1, report.rank) end
+      H.rmdir(job.out)
+    end
+  end)
+
+  it("2 hosts x 1 process at batch 4 train 20 steps as 1 at batch 8 (SyncBatchNorm): metrics, rank 0 alone " ..
+    "writing", function()
+    local net = network(2)
+    local reference = single({kind = "batchnorm", batch = 8, epochs = 2, checkpoint = true, loggers = true})
+    local job = net:mpirun(1, "fit", {kind = "batchnorm", batch = 4, epochs = 2, checkpoint = true, loggers = true})
+    assert_like_one_process(net, job, 1, reference)
+    assert.equal(20, reference.summary.global_step)
+    -- the files one process writes, once: rank 0's (the other host shares this machine's folders)
+    local written, expected = files(job.out), files(reference.dir)
+    local function outputs(list)
+      local out = {}
+      for _, name in ipairs(list) do
+        if name:match("^ckpt/") or name:match("^logs/") then out[#out + 1] = (name:gsub("events%.out%.tfevents.*", "events")) end
+      end
+      return out
+    end
+    assert.same(outputs(expected), outputs(written))
+    H.rmdir(job.out)
+    H.rmdir(reference.dir)
+  end)
+
+  it("3 hosts x 2 processes at batch 2 train 20 steps as 1 at batch 12, with and without SyncBatchNorm", function()
+    local net = network(3)
+    for _, kind in ipairs({"plain", "batchnorm"}) do
+      local reference = single({kind = kind, batch = 12, epochs = 2, samples = 120})
+      local job = net:mpirun(2, "fit", {kind = kind, batch = 2, epochs = 2, samples = 120})
+      assert_like_one_process(net, job, 2, reference)
+      assert.equal(20, reference.summary.global_step)
+      H.rmdir(job.out)
+      H.rmdir(reference.dir)
+    end
+  end)
+end)
