@@ -12,6 +12,7 @@ local output = require "lightning.util.output"
 local nn = L.nn
 
 local THREADS = {1, 2, 3, 4}
+local needs_bf16 = require("bf16_helpers").needs_bf16(it, pending)
 
 local function sorted_names(t)
   local names = {}
@@ -151,6 +152,31 @@ describe("results at 1, 2, 3 and 4 threads", function()
       model:eval()
       return {eval_logits = model:forward(x):clone()}
     end)
+  end)
+
+  -- oneDNN's weight gradients follow the thread count unless deterministic is on (docs/nn.md): with it,
+  -- a batch of 64 is cut into 4 parts at 32x32 to 8x8 and 2 at 4x4 (csrc/core/dnnl/wgrad.c)
+  needs_bf16("BasicImageClassifier in bf16-mixed with deterministic on: the same logits, gradients and weights", function()
+    L.set_deterministic(true)
+    local ok, err = pcall(check, "BasicImageClassifier bf16", function(emit)
+      local model = L.models.BasicImageClassifier{num_classes = 10, image_size = 32}
+      model:set_precision("bf16")
+      model:train()
+      local x, y = L.randn(64, 3, 32, 32), classes(64, 10)
+      local crit = nn.CrossEntropyLoss()
+      local opt = L.optim.Adam(model:parameters(), {lr = 1e-3})
+      for _ = 1, 2 do
+        opt:zero_grad()
+        local logits = model:forward(x)
+        local values = {logits = logits:clone(), loss = crit:forward(logits, y)}
+        model:backward(x, crit:backward(logits, y))
+        opt:step()
+        record_parameters(values, "", model)
+        emit(values)
+      end
+    end)
+    L.set_deterministic(false)
+    if not ok then error(err, 0) end
   end)
 
   it("Trainer: a short fit of BasicImageClassifier gives the same metrics and weights", function()
