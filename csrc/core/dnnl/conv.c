@@ -235,10 +235,8 @@ done:
     return rc;
 }
 
-/* oneDNN 2.6's bf16 1x1 backward-data kernel (jit_bf16_1x1) gets the input gradient wrong by 100-1000 %
- * with an odd number of output channels when the output has a multiple of 30 pixels (5x6, 3x10,
- * 30x31): with an odd count, bf16 1x1 implementations are passed over for the next one (the general
- * direct kernel), whatever the CPU. */
+/* With an odd number of output channels (bf16), the output gradient is copied beside a zero channel
+ * and the weights beside a zero output channel (see padded_shape). */
 static int make_backward_data(entry *e, lt_error *err) {
     lt_dnnl_conv_shape s = e->bs;
     bool pad_out = s.out_c != e->s.out_c;
