@@ -17,8 +17,9 @@ void lt_set_num_threads(int n);
  * process may use busy (measured every quarter second on Linux, from /proc/stat and this process's CPU
  * time; LIGHTNING_ADAPT_THREADS=0 turns it off). A team larger than the free cores waits at every
  * barrier for a member the scheduler has not run: oneDNN's barriers spin without end, so two threads
- * sharing a core with another process trained 5-30x slower than one. Also sets the calling thread's
- * OpenMP count to it (oneDNN makes its primitives for that count), unless the caller set another. */
+ * sharing a core with another process trained 2-5x slower than one (a bf16 weight gradient took 30x as
+ * long). Also sets the calling thread's OpenMP count to it (oneDNN makes its primitives for that
+ * count), unless the caller set another. */
 int lt_threads_now(void);
 
 /* The team for `requested` threads on `cpus` CPUs of which other processes keep `others` busy (in

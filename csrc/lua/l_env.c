@@ -6,7 +6,7 @@
  * Why: a thread that has finished its share of a parallel loop, or waits for the next one, spins
  * GOMP_SPINCOUNT times before it sleeps (libgomp's default is 300,000, about 3 ms). On a machine where
  * another process competes for the cores, the spinning thread keeps a core from the thread it waits
- * for, and every parallel loop waits a scheduler time slice: two threads trained 5-30x slower than one.
+ * for, and every parallel loop waits a scheduler time slice: two threads trained 2-5x slower than one.
  * A short spin keeps the quiet machine's speed (a thread that waits microseconds still finds its work
  * without sleeping) and lets a waiting thread give its core away within about 0.1 ms.
  *
