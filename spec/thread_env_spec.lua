@@ -19,24 +19,25 @@ local function child(settings)
 end
 
 local function read_by_runtime(out) return out:match("GOMP_SPINCOUNT = '(%d+)'") end
+local function last_line(out) return out:match("([^\n]*)\n$") end
 
 describe("the OpenMP wait before a thread sleeps", function()
   it("is short by default, set before the runtime read it, and not left to child processes", function()
     local out = child("")
-    assert.matches("\n10000 lightning nil\n$", out)
+    assert.equal("10000 lightning nil", last_line(out))
     -- libgomp prints its settings only when it is the runtime (a clang build uses LLVM's libomp)
     if out:find("GOMP_SPINCOUNT", 1, true) then assert.equal("10000", read_by_runtime(out)) end
   end)
 
   it("is the user's when they set GOMP_SPINCOUNT", function()
     local out = child("GOMP_SPINCOUNT=1234")
-    assert.matches("\n1234 user 1234\n$", out)
+    assert.equal("1234 user 1234", last_line(out))
     if out:find("GOMP_SPINCOUNT", 1, true) then assert.equal("1234", read_by_runtime(out)) end
   end)
 
   it("is the user's when they set OMP_WAIT_POLICY", function()
     local out = child("OMP_WAIT_POLICY=active")
-    assert.matches("\nnil user nil\n$", out)
+    assert.equal("nil user nil", last_line(out))
     if out:find("GOMP_SPINCOUNT", 1, true) then assert.equal("30000000000", read_by_runtime(out)) end
   end)
 
