@@ -1,6 +1,7 @@
 #define _GNU_SOURCE  /* sched_getaffinity, CPU_ISSET */
 #include "parallel.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -51,9 +52,11 @@ static double busy_seconds(int *cpus) {
     while (fgets(line, sizeof line, f) && !strncmp(line, "cpu", 3)) {
         unsigned cpu;
         unsigned long long user, nice, sys, idle, iowait, irq, softirq, steal;
+        if (!isdigit((unsigned char)line[3]))
+            continue;  /* the first line, "cpu  ...", sums all CPUs */
         if (sscanf(line, "cpu%u %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &user, &nice, &sys, &idle, &iowait,
                    &irq, &softirq, &steal) != 9 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed))
-            continue;  /* the first line sums all CPUs */
+            continue;
         busy += (double)(user + nice + sys + irq + softirq + steal) / tick;
         (*cpus)++;
     }
