@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "checked.h"
+#include "heap.h"
 
 static _Atomic size_t allocated_bytes;
 
@@ -16,7 +17,7 @@ static void *host_alloc(size_t bytes) {
     return posix_memalign(&p, 64, rounded & ~(size_t)63) == 0 ? p : NULL;
 }
 
-static void host_free(void *p) { free(p); }
+static void host_free(void *p) { lt_heap_free(p); }
 
 const lt_allocator lt_host_allocator = {"host", LT_DEVICE_CPU, host_alloc, host_free};
 

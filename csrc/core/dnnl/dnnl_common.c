@@ -11,7 +11,16 @@ static dnnl_stream_t stream;
 static dnnl_status_t init_status = dnnl_success;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* oneDNN's own cache of primitives (process-wide, keyed by shape) holds 1024 by default, each with its
+ * generated code and buffers: over many input sizes it grew to half of the resident memory (issue 24).
+ * The layers keep the primitives of their last few shapes themselves (lt_dnnl_lru), so the cache only
+ * saves their making again after an eviction or for another layer of the same shape: a few dozen do.
+ * ONEDNN_PRIMITIVE_CACHE_CAPACITY (or DNNL_...) in the environment is the user's choice and wins. */
+#define PRIMITIVE_CACHE_CAPACITY 64
+
 static void init(void) {
+    if (!getenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY") && !getenv("DNNL_PRIMITIVE_CACHE_CAPACITY"))
+        dnnl_set_primitive_cache_capacity(PRIMITIVE_CACHE_CAPACITY);
     init_status = dnnl_engine_create(&engine, dnnl_cpu, 0);
     if (init_status == dnnl_success) init_status = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
 }
