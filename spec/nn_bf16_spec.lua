@@ -284,7 +284,7 @@ describe("a bf16 network", function()
 
   needs_bf16("with deterministic on, gradients are the same bits at 1, 2, 3 and 4 threads", function()
     -- batches of one part and of several uneven ones (70 images in parts of 18, 18, 17 and 17; 333
-    -- rows in 4 parts of at least 64)
+    -- rows in parts of 167 and 166)
     local function grads(threads, images, rows)
       L.set_num_threads(threads)
       L.manual_seed(5)
