@@ -199,6 +199,20 @@ describe("Faults in a data-parallel job", function()
     H.rmdir(job.out)
   end)
 
+  it("a process stuck outside MPI ends the job after DDPStrategy{timeout}: the others' collective says what it " ..
+    "waited for, how long and where", function()
+    local job = M.mpirun(2, "fit", {kind = "plain", batch = 4, epochs = 2, timeout = 3, stall_rank = 1, stall_at_step = 3},
+      {timeout = 60})
+    assert.are_not.equal(0, job.code)
+    local stalled_at = tonumber(H.read_file(job.out .. "/stalled_at"))
+    assert.is_true(job.finished - stalled_at < 10, ("the job took %.1f s to end after the stall:\n%s")
+      :format(job.finished - stalled_at, job.output))
+    assert.matches("lightning.distributed: [%w_ ]+ did not complete within 3 s on rank 0 of 2 %(host [^)]+%): a " ..
+      "process it needs is stuck in other work, gone or unreachable; ending the job %(MPI_Abort%)%. The limit is " ..
+      "DDPStrategy{timeout = seconds}", job.output)
+    H.rmdir(job.out)
+  end)
+
   it("processes whose loops differ (batch size, data set size, max_epochs, test data) are refused on every process, " ..
     "naming the ranks and values, instead of waiting for ever", function()
     local job = M.mpirun(2, "disagree", {}, {timeout = 60})

@@ -44,13 +44,16 @@ function M.mpirun(np, scenario, options, opts)
     args = opts.args or {scenario, values.encode(options)}}
   local words = {}
   for _, list in ipairs({opts.wrap or {}, argv}) do table.move(list, 1, #list, #words + 1, words) end
-  local line = ("cd %q && %s timeout -k 5 %d %s 2>&1"):format(X.ROOT, env(), opts.timeout or 120,
-    L.distributed.launch.shell_words(words))
+  -- (the output goes to a file, not a pipe: a daemon left behind by a lost host would hold a pipe open)
+  local log = options.out .. ".log"
+  local line = ("cd %q && %s timeout -k 5 %d %s >%q 2>&1"):format(X.ROOT, env(), opts.timeout or 120,
+    L.distributed.launch.shell_words(words), log)
   local started = L.now()
-  local p = io.popen(line)
-  local output = p:read("a")
-  local _, _, code = p:close()
-  return {code = code, output = output, seconds = L.now() - started, out = options.out, np = np, finished = L.now()}
+  local _, _, code = os.execute(line)
+  local finished = L.now()
+  local output = H.read_file(log)
+  os.remove(log)
+  return {code = code, output = output, seconds = finished - started, out = options.out, np = np, finished = finished}
 end
 
 --- Each rank's report (rank_<r>.json) of a job, by rank from 1; a missing one is an error with the output.

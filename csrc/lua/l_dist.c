@@ -9,6 +9,9 @@
  *   broadcast_string(s, root)  root's string (the others pass nil) on every process
  *   all_gather_strings(s)      every process's string, in rank order
  *   set_fault(flag), fault(), set_exit_timeout(seconds)
+ *   set_timeout(seconds), timeout()   the progress deadline of a collective (0: none; 60 by default)
+ * A collective that times out ends the job at once: its message on standard error, then MPI_Abort (MPI
+ * cannot be used again in the process, and its peers are stuck too).
  * At the end of the process (the state's closing, or exit()) MPI is finalized when every process gets
  * there; a process marked as failed, or one whose peers do not arrive within the exit timeout, ends the
  * job with MPI_Abort instead (see lt_dist_exit_decision), and says why on standard error. */
@@ -43,6 +46,17 @@ static void at_exit(void) {
     lt_dist_abort(1);
 }
 
+/* lt_raise, but a collective that timed out ends the job: the message, then MPI_Abort. */
+static int dist_raise(lua_State *L, const char *fname, const lt_error *err) {
+    if (!lt_dist_timed_out()) return lt_raise(L, fname, err);
+    fprintf(stderr, "lightning.distributed: %s; ending the job (MPI_Abort). The limit is "
+                    "DDPStrategy{timeout = seconds} (or LIGHTNING_DIST_TIMEOUT, L.distributed.set_timeout)\n",
+            err->msg);
+    fflush(stderr);
+    lt_dist_abort(1);
+    return 0;
+}
+
 static int sentinel_gc(lua_State *L) {
     (void)L;
     at_exit();
@@ -71,7 +85,7 @@ static int l_init(lua_State *L) {
     const char *fname = "lightning.distributed.init";
     lt_dist_info info;
     lt_error err;
-    if (lt_dist_init(&info, &err)) return lt_raise(L, fname, &err);
+    if (lt_dist_init(&info, &err)) return dist_raise(L, fname, &err);
     exit_rank = info.rank;
     static bool registered;
     if (!registered) {
@@ -96,13 +110,13 @@ static int l_is_initialized(lua_State *L) {
 
 static int l_finalize(lua_State *L) {
     lt_error err;
-    if (lt_dist_finalize(&err)) return lt_raise(L, "lightning.distributed.finalize", &err);
+    if (lt_dist_finalize(&err)) return dist_raise(L, "lightning.distributed.finalize", &err);
     return 0;
 }
 
 static int l_barrier(lua_State *L) {
     lt_error err;
-    if (lt_dist_barrier(&err)) return lt_raise(L, "lightning.distributed.barrier", &err);
+    if (lt_dist_barrier(&err)) return dist_raise(L, "lightning.distributed.barrier", &err);
     return 0;
 }
 
@@ -141,7 +155,7 @@ static int l_all_reduce(lua_State *L) {
     reducible x = check_reducible(L, 1, fname);
     lt_dist_op op = check_op(L, 2, fname);
     lt_error err;
-    if (lt_dist_all_reduce(x.data, x.count, x.dtype, op, &err)) return lt_raise(L, fname, &err);
+    if (lt_dist_all_reduce(x.data, x.count, x.dtype, op, &err)) return dist_raise(L, fname, &err);
     lua_settop(L, 1);
     return 1;
 }
@@ -163,7 +177,7 @@ static int l_all_reduce_start(lua_State *L) {
     lua_setiuservalue(L, -2, 1);
     lt_error err;
     w->req = lt_dist_all_reduce_start(x.data, x.count, x.dtype, op, &err);
-    if (!w->req) return lt_raise(L, fname, &err);
+    if (!w->req) return dist_raise(L, fname, &err);
     return 1;
 }
 
@@ -177,7 +191,7 @@ static int work_wait(lua_State *L) {
     const char *fname = "Work:wait";
     work_ud *w = check_work(L, fname);
     lt_error err;
-    if (w->req && lt_dist_wait(w->req, &err)) return lt_raise(L, fname, &err);
+    if (w->req && lt_dist_wait(w->req, &err)) return dist_raise(L, fname, &err);
     lua_getiuservalue(L, 1, 1);
     return 1;
 }
@@ -187,7 +201,7 @@ static int work_test(lua_State *L) {
     work_ud *w = check_work(L, fname);
     bool done = true;
     lt_error err;
-    if (w->req && lt_dist_test(w->req, &done, &err)) return lt_raise(L, fname, &err);
+    if (w->req && lt_dist_test(w->req, &done, &err)) return dist_raise(L, fname, &err);
     lua_pushboolean(L, done);
     return 1;
 }
@@ -218,7 +232,7 @@ static int l_broadcast(lua_State *L) {
     reducible x = check_reducible(L, 1, fname);
     int root = check_root(L, 2, fname);
     lt_error err;
-    if (lt_dist_broadcast(x.data, x.count * (int64_t)lt_dist_dtype_size(x.dtype), root, &err)) return lt_raise(L, fname, &err);
+    if (lt_dist_broadcast(x.data, x.count * (int64_t)lt_dist_dtype_size(x.dtype), root, &err)) return dist_raise(L, fname, &err);
     lua_settop(L, 1);
     return 1;
 }
@@ -231,7 +245,7 @@ static int l_broadcast_string(lua_State *L) {
     void *out;
     int64_t out_len;
     lt_error err;
-    if (lt_dist_broadcast_bytes(s, (int64_t)len, root, &out, &out_len, &err)) return lt_raise(L, fname, &err);
+    if (lt_dist_broadcast_bytes(s, (int64_t)len, root, &out, &out_len, &err)) return dist_raise(L, fname, &err);
     lua_pushlstring(L, out, (size_t)out_len);
     free(out);
     return 1;
@@ -244,10 +258,10 @@ static int l_all_gather_strings(lua_State *L) {
     const char *s = lua_tolstring(L, 1, &len);
     lt_dist_info info;
     lt_error err;
-    if (lt_dist_init(&info, &err)) return lt_raise(L, fname, &err);
+    if (lt_dist_init(&info, &err)) return dist_raise(L, fname, &err);
     int64_t *lens = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)info.world_size, 0);
     void *out;
-    if (lt_dist_all_gather_bytes(s, (int64_t)len, &out, lens, &err)) return lt_raise(L, fname, &err);
+    if (lt_dist_all_gather_bytes(s, (int64_t)len, &out, lens, &err)) return dist_raise(L, fname, &err);
     lua_createtable(L, info.world_size, 0);
     const char *at = out;
     for (int r = 0; r < info.world_size; r++) {
@@ -279,13 +293,27 @@ static int l_set_exit_timeout(lua_State *L) {
     return 0;
 }
 
+static int l_set_timeout(lua_State *L) {
+    const char *fname = "lightning.distributed.set_timeout";
+    lua_Number s = lt_check_number(L, 1, fname);
+    if (!(s >= 0 && s <= 86400 * 7)) return lt_argerror(L, 1, fname, "must be seconds from 0 (no limit) to 604800, got %g", s);
+    lt_dist_set_timeout(s);
+    return 0;
+}
+
+static int l_timeout(lua_State *L) {
+    lua_pushnumber(L, lt_dist_timeout());
+    return 1;
+}
+
 __attribute__((visibility("default"))) int luaopen_lightning_dist(lua_State *L);
 int luaopen_lightning_dist(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"init", l_init}, {"is_initialized", l_is_initialized}, {"finalize", l_finalize}, {"barrier", l_barrier},
         {"all_reduce", l_all_reduce}, {"all_reduce_start", l_all_reduce_start}, {"broadcast", l_broadcast},
         {"broadcast_string", l_broadcast_string}, {"all_gather_strings", l_all_gather_strings},
-        {"set_fault", l_set_fault}, {"fault", l_fault}, {"set_exit_timeout", l_set_exit_timeout}, {NULL, NULL}};
+        {"set_fault", l_set_fault}, {"fault", l_fault}, {"set_exit_timeout", l_set_exit_timeout},
+        {"set_timeout", l_set_timeout}, {"timeout", l_timeout}, {NULL, NULL}};
     luaL_newlib(L, fns);
     static const luaL_Reg work_methods[] = {
         {"wait", work_wait}, {"test", work_test}, {"is_completed", work_is_completed}, {NULL, NULL}};

@@ -151,7 +151,7 @@ end
 function scenarios.fit()
   local trainer, model = T.fit({kind = o.kind, batch = o.batch, epochs = o.epochs, accumulate = o.accumulate, root = o.out,
     checkpoint = o.checkpoint, loggers = o.loggers, early_stopping = o.early_stopping, ckpt_path = o.ckpt_path,
-    bucket_cap_mb = o.bucket_cap_mb, samples = o.samples, callbacks = {{
+    bucket_cap_mb = o.bucket_cap_mb, timeout = o.timeout, samples = o.samples, callbacks = {{
       on_train_epoch_end = function(_, tr)
         if tr.current_epoch == o.kill_at_epoch and tr.global_rank == o.kill_rank then
           write("killed_at", tostring(L.now()))
@@ -161,6 +161,31 @@ function scenarios.fit()
       end,
       on_train_batch_end = function(_, tr)
         if tr.global_step == o.fail_at_step and tr.global_rank == o.fail_rank then error("failing on purpose", 0) end
+        if tr.global_step == o.stall_at_step and tr.global_rank == o.stall_rank then
+          -- stuck in work of its own (not in MPI) while the others wait in the next all-reduce
+          write("stalled_at", tostring(L.now()))
+          local until_s = L.now() + 120
+          while L.now() < until_s do end
+        end
+        if tr.global_step == o.kill_host_at_step and tr.global_rank == o.kill_host_rank then
+          -- every process of this host (this network namespace) killed, this one last
+          write("killed_at", tostring(L.now()))
+          local me = io.open("/proc/self/stat"):read("l"):match("^(%d+)")
+          local p = io.popen("ip netns pids \"$(ip netns identify)\"")
+          for pid in p:lines() do
+            local f = io.open("/proc/" .. pid .. "/cmdline")
+            local cmdline = f and f:read("a") or ""
+            if f then f:close() end
+            if pid ~= me and cmdline:find("worker.lua", 1, true) then os.execute("kill -9 " .. pid) end
+          end
+          p:close()
+          os.execute("kill -9 " .. me)
+        end
+        if tr.global_step == o.link_down_at_step and tr.global_rank == o.link_down_rank then
+          -- this host's link to the others goes down (the spec made its namespace)
+          write("link_down_at", tostring(L.now()))
+          assert(os.execute("ip link set eth0 down"))
+        end
       end}}})
   local summary = T.summary(trainer)
   -- where the process ran: its host's share of the processes, and its network namespace if any

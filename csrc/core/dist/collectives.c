@@ -1,6 +1,7 @@
 /* The collectives of dist.h over the run's communicator: reductions (blocking and not), broadcast,
  * barrier, gathering bytes. Buffers beyond MPI's int counts go in pieces of PIECE elements. */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,22 +66,23 @@ static void divide(void *buf, int64_t count, lt_dist_dtype dtype) {
 }
 
 int lt_dist_all_reduce(void *buf, int64_t count, lt_dist_dtype dtype, lt_dist_op op, lt_error *err) {
-    if (check_reduction("all_reduce", count, dtype, op, err)) return -1;
-    size_t esize = lt_dist_dtype_size(dtype);
-    for (int64_t at = 0; at < count; at += PIECE) {
-        int n = (int)(count - at < PIECE ? count - at : PIECE);
-        if (lt_dist_check(MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)at * esize, n, mpi_type(dtype), mpi_op(op),
-                                        lt_dist_comm()),
-                          "MPI_Allreduce", err))
-            return -1;
-    }
-    if (op == LT_DIST_MEAN) divide(buf, count, dtype);
-    return 0;
+    lt_dist_request *r = lt_dist_all_reduce_start(buf, count, dtype, op, err);
+    if (!r) return -1;
+    int rc = lt_dist_wait(r, err);
+    lt_dist_request_free(r);
+    return rc;
+}
+
+/* A non-blocking collective's start (rc) and its completion within the progress deadline. */
+static int finish(int rc, MPI_Request *req, const char *call, const char *what, lt_error *err) {
+    if (lt_dist_check(rc, call, err)) return -1;
+    return lt_dist_complete(req, 1, what, err);
 }
 
 int lt_dist_barrier(lt_error *err) {
     if (lt_dist_require("barrier", err)) return -1;
-    return lt_dist_check(MPI_Barrier(lt_dist_comm()), "MPI_Barrier", err);
+    MPI_Request req;
+    return finish(MPI_Ibarrier(lt_dist_comm(), &req), &req, "MPI_Ibarrier", "barrier", err);
 }
 
 static int check_root(const char *what, int root, lt_error *err) {
@@ -93,7 +95,11 @@ int lt_dist_broadcast(void *buf, int64_t bytes, int root, lt_error *err) {
     if (lt_dist_require("broadcast", err) || check_root("broadcast", root, err)) return -1;
     for (int64_t at = 0; at < bytes; at += PIECE) {
         int n = (int)(bytes - at < PIECE ? bytes - at : PIECE);
-        if (lt_dist_check(MPI_Bcast((char *)buf + at, n, MPI_BYTE, root, lt_dist_comm()), "MPI_Bcast", err)) return -1;
+        MPI_Request req;
+        char what[96];
+        snprintf(what, sizeof what, "broadcast of %lld bytes from rank %d", (long long)bytes, root);
+        if (finish(MPI_Ibcast((char *)buf + at, n, MPI_BYTE, root, lt_dist_comm(), &req), &req, "MPI_Ibcast", what, err))
+            return -1;
     }
     return 0;
 }
@@ -104,7 +110,7 @@ int lt_dist_broadcast_bytes(const void *data, int64_t len, int root, void **out,
     int rank;
     MPI_Comm_rank(lt_dist_comm(), &rank);
     int64_t n = rank == root ? len : 0;
-    if (lt_dist_check(MPI_Bcast(&n, 1, MPI_INT64_T, root, lt_dist_comm()), "MPI_Bcast", err)) return -1;
+    if (lt_dist_broadcast(&n, sizeof n, root, err)) return -1;
     char *buf = malloc((size_t)(n ? n : 1));
     if (!buf) return lt_fail(err, "broadcast: out of memory for %lld bytes", (long long)n);
     if (rank == root) memcpy(buf, data, (size_t)n);
@@ -122,7 +128,9 @@ int lt_dist_all_gather_bytes(const void *data, int64_t len, void **out, int64_t 
     if (lt_dist_require("all_gather", err)) return -1;
     int size = lt_dist_size();
     /* every process learns every length first, so that a value too large fails on all of them alike */
-    if (lt_dist_check(MPI_Allgather(&len, 1, MPI_INT64_T, lens, 1, MPI_INT64_T, lt_dist_comm()), "MPI_Allgather", err))
+    MPI_Request req;
+    if (finish(MPI_Iallgather(&len, 1, MPI_INT64_T, lens, 1, MPI_INT64_T, lt_dist_comm(), &req), &req, "MPI_Iallgather",
+               "all_gather", err))
         return -1;
     int64_t total = 0;
     for (int r = 0; r < size; r++) {
@@ -143,8 +151,8 @@ int lt_dist_all_gather_bytes(const void *data, int64_t len, void **out, int64_t 
         counts[r] = (int)lens[r];
         displs[r] = at;
     }
-    rc = lt_dist_check(MPI_Allgatherv(data, (int)len, MPI_BYTE, buf, counts, displs, MPI_BYTE, lt_dist_comm()),
-                       "MPI_Allgatherv", err);
+    rc = finish(MPI_Iallgatherv(data, (int)len, MPI_BYTE, buf, counts, displs, MPI_BYTE, lt_dist_comm(), &req), &req,
+                "MPI_Iallgatherv", "all_gather", err);
 done:
     free(counts);
     free(displs);
@@ -204,7 +212,9 @@ int lt_dist_test(lt_dist_request *r, bool *done, lt_error *err) {
 
 int lt_dist_wait(lt_dist_request *r, lt_error *err) {
     if (r->done) return 0;
-    if (lt_dist_check(MPI_Waitall(r->npieces, r->pieces, MPI_STATUSES_IGNORE), "MPI_Waitall", err)) return -1;
+    char what[96];
+    snprintf(what, sizeof what, "all_reduce of %lld %s values", (long long)r->count, lt_dist_dtype_name(r->dtype));
+    if (lt_dist_complete(r->pieces, r->npieces, what, err)) return -1;
     complete(r);
     return 0;
 }
@@ -213,6 +223,9 @@ bool lt_dist_request_done(const lt_dist_request *r) { return r->done; }
 
 void lt_dist_request_free(lt_dist_request *r) {
     if (!r) return;
-    if (!r->done && r->npieces > 0 && lt_dist_is_initialized()) MPI_Waitall(r->npieces, r->pieces, MPI_STATUSES_IGNORE);
+    /* a pending one is completed within the progress deadline; one that does not complete, or any after a
+     * timeout, is left to MPI until the job ends, as the caller must then do (lt_dist_timed_out) */
+    if (!r->done && r->npieces > 0 && lt_dist_is_initialized() && !lt_dist_timed_out())
+        lt_dist_complete(r->pieces, r->npieces, "all_reduce", NULL);
     free(r);
 }

@@ -7,17 +7,28 @@
 #include "mpi_util.h"
 
 static struct {
-    bool initialized, finalized, fault;
+    bool initialized, finalized, fault, timed_out;
+    double timeout_s;    /* the progress deadline of a collective (0: none) */
     MPI_Comm comm;       /* the run's collectives */
     MPI_Comm exit_comm;  /* the barrier at exit only: it cannot match a collective of the run */
     lt_dist_info info;
-} state = {.comm = MPI_COMM_NULL, .exit_comm = MPI_COMM_NULL};
+    char host[MPI_MAX_PROCESSOR_NAME];
+} state = {.comm = MPI_COMM_NULL, .exit_comm = MPI_COMM_NULL, .timeout_s = 60};
 
 MPI_Comm lt_dist_comm(void) { return state.comm; }
 int lt_dist_size(void) { return state.info.world_size; }
 bool lt_dist_is_initialized(void) { return state.initialized && !state.finalized; }
 void lt_dist_set_fault(bool fault) { state.fault = fault; }
 bool lt_dist_fault(void) { return state.fault; }
+void lt_dist_set_timeout(double timeout_s) { state.timeout_s = timeout_s > 0 ? timeout_s : 0; }
+double lt_dist_timeout(void) { return state.timeout_s; }
+bool lt_dist_timed_out(void) { return state.timed_out; }
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 int lt_dist_check(int rc, const char *what, lt_error *err) {
     if (rc == MPI_SUCCESS) return 0;
@@ -28,9 +39,27 @@ int lt_dist_check(int rc, const char *what, lt_error *err) {
 }
 
 int lt_dist_require(const char *what, lt_error *err) {
+    if (state.timed_out)
+        return lt_fail(err, "%s: a collective timed out before in this process; MPI cannot be used again "
+                       "(the job must end)", what);
     if (lt_dist_is_initialized()) return 0;
     if (state.finalized) return lt_fail(err, "%s: MPI was finalized in this process", what);
     return lt_fail(err, "%s: MPI is not started (call init first)", what);
+}
+
+int lt_dist_complete(MPI_Request *reqs, int n, const char *what, lt_error *err) {
+    double start = now_s();
+    for (;;) {
+        int done = 0;
+        if (lt_dist_check(MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE), what, err)) return -1;
+        if (done) return 0;
+        if (state.timeout_s > 0 && now_s() - start > state.timeout_s) {
+            state.timed_out = true;
+            return lt_fail(err, "%s did not complete within %g s on rank %d of %d (host %s): a process it needs is "
+                           "stuck in other work, gone or unreachable", what, state.timeout_s, state.info.rank,
+                           state.info.world_size, state.host);
+        }
+    }
 }
 
 /* A duplicate of the world communicator that reports errors instead of aborting. */
@@ -83,6 +112,8 @@ int lt_dist_init(lt_dist_info *info, lt_error *err) {
         lt_dist_check(MPI_Comm_size(state.comm, &in.world_size), "MPI_Comm_size", err) || local_ranks(&in, err))
         return -1;
     library_name(&in);
+    int len = 0;
+    if (MPI_Get_processor_name(state.host, &len) != MPI_SUCCESS) snprintf(state.host, sizeof state.host, "?");
     state.info = in;
     state.initialized = true;
     *info = in;
@@ -103,18 +134,14 @@ static int finalize(lt_error *err) {
 
 int lt_dist_finalize(lt_error *err) {
     if (!lt_dist_is_initialized()) return 0;
+    if (state.timed_out)   /* (MPI_Finalize would wait for the collective that never completed) */
+        return lt_fail(err, "a collective timed out in this process: MPI cannot be finalized (the job must end)");
     return finalize(err);
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 lt_dist_exit lt_dist_exit_decision(double timeout_s) {
     if (!lt_dist_is_initialized()) return LT_DIST_EXIT_FINALIZED;
-    if (state.fault) return LT_DIST_EXIT_FAULT;
+    if (state.fault || state.timed_out) return LT_DIST_EXIT_FAULT;
     MPI_Request r;
     if (MPI_Ibarrier(state.exit_comm, &r) != MPI_SUCCESS) return LT_DIST_EXIT_PEERS_AWAY;
     double deadline = now_s() + timeout_s;

@@ -9,6 +9,8 @@
  * - MPI errors come back as return codes with a message (MPI_ERRORS_RETURN on the communicators); the
  *   library never calls MPI_Abort but through lt_dist_abort, the documented fault path (see
  *   lt_dist_exit_decision).
+ * - No collective waits for ever: each is started non-blocking and tested until it completes or the
+ *   progress deadline (lt_dist_set_timeout) passes; then it fails, and the caller ends the job.
  * Counts are elements of the dtype; buffers larger than an MPI count holds are sent in pieces. */
 #ifndef LT_DIST_H
 #define LT_DIST_H
@@ -67,6 +69,17 @@ bool lt_dist_request_done(const lt_dist_request *r);
 /* Frees a request; one still pending is waited for first (its buffer is in use until then). */
 void lt_dist_request_free(lt_dist_request *r);
 
+/* ---- the progress deadline ---- */
+
+/* How long a collective may wait without completing (seconds; 0: for ever; 60 until set). One that
+ * waits longer fails with a message naming the operation, the seconds waited and this rank: a process it
+ * needs is stuck, gone or unreachable. MPI is then unusable in this process (the collective is still
+ * pending on the communicator): every later call fails at once, lt_dist_timed_out() is true and the
+ * caller must end the job (lt_dist_abort), as lt_dist_exit_decision does. */
+void lt_dist_set_timeout(double timeout_s);
+double lt_dist_timeout(void);
+bool lt_dist_timed_out(void);
+
 /* ---- the end of a process ---- */
 
 /* Marks this process as having failed inside a run whose peers may be waiting in a collective for it
@@ -77,7 +90,7 @@ bool lt_dist_fault(void);
 
 typedef enum lt_dist_exit { LT_DIST_EXIT_FINALIZED, LT_DIST_EXIT_FAULT, LT_DIST_EXIT_PEERS_AWAY } lt_dist_exit;
 
-/* What to do at process exit: with a fault mark, LT_DIST_EXIT_FAULT at once. Otherwise a barrier on a
+/* What to do at process exit: with a fault mark, or after a collective timed out, LT_DIST_EXIT_FAULT at once. Otherwise a barrier on a
  * communicator of its own (so that it cannot match a collective of the run) for at most timeout_s:
  * when every process arrives, MPI is finalized (LT_DIST_EXIT_FINALIZED); when some do not (they are
  * stuck in a collective this process left), LT_DIST_EXIT_PEERS_AWAY. The caller then calls

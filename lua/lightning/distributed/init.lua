@@ -17,6 +17,7 @@
 --   dist.barrier()
 --   dist.all_gather(value)      --> {value of rank 0, value of rank 1, ...}
 --   dist.finalize()             (MPI also ends by itself when the process does; see docs/distributed.md)
+--   dist.set_timeout(s)         a collective that waits s seconds (60) without completing ends the job
 -- Collectives are called by every process in the same order. Values are serialised with the library's
 -- JSON (distributed/values.lua); numbers come back bit for bit.
 local L = require "lightning"
@@ -61,6 +62,8 @@ function distributed.init()
   info = d.init()
   local timeout = tonumber(os.getenv("LIGHTNING_DIST_EXIT_TIMEOUT") or "")
   if timeout then d.set_exit_timeout(timeout) end
+  timeout = tonumber(os.getenv("LIGHTNING_DIST_TIMEOUT") or "")
+  if timeout then d.set_timeout(timeout) end
   return info
 end
 
@@ -164,6 +167,17 @@ end
 
 function distributed.fault()
   return distributed.is_initialized() and native.dist.fault() or false
+end
+
+--- The progress deadline: a collective that waits longer than this many seconds without completing
+-- ends the job with a message naming it, the seconds and the rank (0: wait for ever). 60 by default;
+-- the variable LIGHTNING_DIST_TIMEOUT sets it at init, DDPStrategy{timeout = s} at the start of a run.
+function distributed.set_timeout(seconds)
+  started(NAME .. ".set_timeout").set_timeout(seconds)
+end
+
+function distributed.timeout()
+  return started(NAME .. ".timeout").timeout()
 end
 
 --- How long a process that ends waits for the others to end too before it ends the job (60 s; the

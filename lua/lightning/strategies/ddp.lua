@@ -2,7 +2,10 @@
 -- over MPI, PyTorch Lightning's DDPStrategy on Open MPI (lightning.distributed). Each process holds the
 -- whole model and trains on its share of every batch; N processes at batch_size B train like one at
 -- N x B.
---   L.strategies.DDPStrategy{bucket_cap_mb = 1, overlap = true, sync_batchnorm = false, precision_plugin}
+--   L.strategies.DDPStrategy{bucket_cap_mb = 1, overlap = true, sync_batchnorm = false, timeout = 60,
+--     precision_plugin}
+-- timeout: seconds a collective may wait without completing before the job ends with a message naming
+-- it (PyTorch's process-group timeout; 0: for ever; default LIGHTNING_DIST_TIMEOUT, else 60).
 -- What it does:
 --   setup_environment  starts MPI (mpirun started the processes: lightning-train --nproc N, or
 --                      mpirun -np N lua train.lua ...); library output is silenced on the processes but
@@ -45,6 +48,7 @@ DDPStrategy.option_specs = {
   bucket_cap_mb = {kind = "number", above = 0, finite = true, default = 1},
   overlap = {kind = "boolean", default = true},
   sync_batchnorm = {kind = "boolean", default = false},
+  timeout = {kind = "number", min = 0, max = 604800},
 }
 
 local REDUCE_OP = {kind = "string", one_of = {"mean", "sum", "max", "min"}}
@@ -60,6 +64,7 @@ function DDPStrategy:__init(opts)
   if not distributed.available() then options.fail("DDPStrategy", "%s", distributed.UNAVAILABLE) end
   self.precision_plugin = o.precision_plugin
   self.bucket_cap_mb, self.overlap, self.sync_batchnorm = o.bucket_cap_mb, o.overlap, o.sync_batchnorm
+  self.timeout = o.timeout
   self.lightning_module, self.trainer = nil, nil
   self._loaders = setmetatable({}, {__mode = "k"})   -- a loader given -> this process's share of it
 end
@@ -68,6 +73,7 @@ end
 
 function DDPStrategy:setup_environment()
   local info = distributed.init()
+  if self.timeout then distributed.set_timeout(self.timeout) end
   self._info = info
   self._agreed_failure = false
   if info.rank ~= 0 and not self._silenced then
