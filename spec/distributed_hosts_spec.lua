@@ -115,3 +115,49 @@ describe("Across hosts (network namespaces, mpirun --hostfile with an rsh agent,
     end
   end)
 end)
+
+-- Waits up to `seconds` for the namespaces to hold no process; returns what is left.
+local function left_after(net, seconds)
+  local deadline = L.now() + seconds
+  local pids = net:pids()
+  while #pids > 0 and L.now() < deadline do
+    os.execute("sleep 0.2")
+    pids = net:pids()
+  end
+  return pids
+end
+
+describe("A lost host never hangs the job", function()
+  after_each(function()
+    for _, net in ipairs(networks) do net:teardown() end
+    networks = {}
+  end)
+
+  it("a host's link down ends the job within 30 s (Open MPI's keepalive as launch sets it), naming the host; " ..
+    "nothing is left running", function()
+    local net = network(2)
+    local job = net:mpirun(1, "fit", {kind = "plain", batch = 4, epochs = 2, link_down_rank = 1, link_down_at_step = 3},
+      {timeout = 90})
+    assert.are_not.equal(0, job.code)
+    local down_at = tonumber(H.read_file(job.out .. "/link_down_at"))
+    assert.is_true(job.finished - down_at < 30, ("the job took %.1f s to end after the link went down:\n%s")
+      :format(job.finished - down_at, job.output))
+    assert.matches("lost communication with a remote daemon", job.output)
+    assert.matches("Remote daemon: [^\n]* on node " .. net.hosts[2]:gsub("%-", "%%-"), job.output)
+    assert.same({}, left_after(net, 5))
+    H.rmdir(job.out)
+  end)
+
+  it("every process of a host killed (SIGKILL) ends the job within seconds; nothing is left running", function()
+    local net = network(2)
+    local job = net:mpirun(2, "fit", {kind = "plain", batch = 2, epochs = 2, kill_host_rank = 2, kill_host_at_step = 3},
+      {timeout = 60})
+    assert.are_not.equal(0, job.code)
+    local killed_at = tonumber(H.read_file(job.out .. "/killed_at"))
+    assert.is_true(job.finished - killed_at < 10, ("the job took %.1f s to end after the kill:\n%s")
+      :format(job.finished - killed_at, job.output))
+    assert.matches("exited on signal 9", job.output)
+    assert.same({}, left_after(net, 5))
+    H.rmdir(job.out)
+  end)
+end)

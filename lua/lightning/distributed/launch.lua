@@ -33,14 +33,21 @@ end
 
 -- The variables the processes need on every machine (mpirun passes only what -x names to other hosts).
 local PASSED = {"LUA_PATH", "LUA_CPATH", "LUA_PATH_5_4", "LUA_CPATH_5_4", "LIGHTNING_DIST_EXIT_TIMEOUT",
-  "OPENBLAS_CORETYPE"}
+  "LIGHTNING_DIST_TIMEOUT", "OPENBLAS_CORETYPE"}
+
+-- Open MPI's daemons notice a lost link between hosts by TCP keepalive, by default after 300 s idle
+-- and 9 probes 20 s apart (8 minutes, while the processes wait in a collective); these end such a job
+-- within about 16 s (measured: 11 s). An mca pair of the same name, or an OMPI_MCA_<name> variable
+-- that is set, replaces one.
+launch.KEEPALIVE = {{"oob_tcp_keepalive_time", "10"}, {"oob_tcp_keepalive_intvl", "2"},
+  {"oob_tcp_keepalive_probes", "3"}}
 
 --- The mpirun command for nproc processes of `script` with its `args`:
 --   -np N; --allow-run-as-root as root (root = true); --oversubscribe when N exceeds `cores` (the
 --   machine's logical CPUs, when no hosts are given); each process computes with `threads` threads
 --   (default 1: OMP_NUM_THREADS=1), and with more than one, or oversubscribed, processes are not
---   bound to one core each (--bind-to none); hosts ("a:4,b:4", mpirun's -H) or hostfile; mca: extra
---   {name, value} pairs (--mca btl tcp,self); the variables in PASSED that are set travel with -x;
+--   bound to one core each (--bind-to none); hosts ("a:4,b:4", mpirun's -H) or hostfile; the
+--   keepalive settings of KEEPALIVE; mca: extra {name, value} pairs (--mca btl tcp,self); the variables in PASSED that are set travel with -x;
 --   interpreter: the words that start the script (launch.interpreter()), default {"lua5.4"};
 --   env: more "NAME=value" settings for the processes.
 function launch.command(o)
@@ -53,10 +60,15 @@ function launch.command(o)
   if threads > 1 or oversubscribed then add("--bind-to", "none") end
   if o.hosts then add("-H", o.hosts) end
   if o.hostfile then add("--hostfile", o.hostfile) end
+  local getenv = o.getenv or os.getenv
+  local given = {}
+  for _, pair in ipairs(o.mca or {}) do given[pair[1]] = true end
+  for _, pair in ipairs(launch.KEEPALIVE) do
+    if not (given[pair[1]] or getenv("OMPI_MCA_" .. pair[1])) then add("--mca", pair[1], pair[2]) end
+  end
   for _, pair in ipairs(o.mca or {}) do add("--mca", pair[1], pair[2]) end
   add("-x", "OMP_NUM_THREADS=" .. threads)
   for _, setting in ipairs(o.env or {}) do add("-x", setting) end
-  local getenv = o.getenv or os.getenv
   for _, name in ipairs(PASSED) do
     if getenv(name) then add("-x", name) end
   end
