@@ -47,3 +47,23 @@ describe("the OpenMP wait before a thread sleeps", function()
     assert.is_truthy(s.chosen_by == "lightning" or s.chosen_by == "user")
   end)
 end)
+
+describe("the team on a busy machine", function()
+  -- parallel.c measures how many CPUs other processes keep busy; this is what it does with the figure
+  it("is every thread asked for while the cores are free, fewer while other processes use them", function()
+    local fit = L.core.testing.threads_fit
+    assert.equal(2, fit(2, 2, 0))      -- a quiet machine
+    assert.equal(2, fit(2, 2, 0.4))    -- a little background work
+    assert.equal(1, fit(2, 2, 0.9))    -- one busy process beside a team of two
+    assert.equal(1, fit(2, 2, 1.0))    -- the same, measured beside one thread
+    assert.equal(1, fit(2, 2, 3.0))    -- never fewer than one
+    assert.equal(4, fit(4, 16, 3.0))   -- never more than asked
+    assert.equal(3, fit(4, 4, 1.2))
+    assert.equal(1, fit(1, 2, 0))
+  end)
+
+  it("is reported by info() beside the count asked for", function()
+    local info = L.info()
+    assert.is_true(info.threads_now >= 1 and info.threads_now <= info.threads)
+  end)
+end)

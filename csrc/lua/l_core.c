@@ -36,6 +36,8 @@ static int l_info(lua_State *L) {
     set_string(L, "blas_config", blas.config);
     lua_pushinteger(L, lt_get_num_threads());
     lua_setfield(L, -2, "threads");
+    lua_pushinteger(L, lt_threads_now());  /* fewer than threads while other processes use the cores */
+    lua_setfield(L, -2, "threads_now");
 
     lua_newtable(L);
     set_string(L, "model", cpu->model);
@@ -176,9 +178,16 @@ static int l_heap_bytes(lua_State *L) {
     return 1;
 }
 
+/* testing.threads_fit(requested, cpus, others) --> the team parallel.c picks when other processes keep
+ * `others` of `cpus` CPUs busy. */
+static int l_threads_fit(lua_State *L) {
+    lua_Integer requested = luaL_checkinteger(L, 1), cpus = luaL_checkinteger(L, 2);
+    return lua_pushinteger(L, lt_threads_fit((int)requested, (int)cpus, luaL_checknumber(L, 3))), 1;
+}
+
 static void open_testing(lua_State *L, int module) {
-    static const luaL_Reg fns[] = {
-        {"with_failing_allocations", l_with_failing_allocations}, {"heap_bytes", l_heap_bytes}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"with_failing_allocations", l_with_failing_allocations},
+                                   {"heap_bytes", l_heap_bytes}, {"threads_fit", l_threads_fit}, {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_setfield(L, module, "testing");
 }
