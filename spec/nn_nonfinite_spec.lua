@@ -150,6 +150,42 @@ describe("non-finite values", function()
     end)
   end
 
+  -- the fused BatchNorm+ReLU+2x2 max pool in eval mode: x takes no part in its input gradient (0 * inf
+  -- was NaN there), a window with +inf gives +inf, one with NaN gives NaN
+  local function check_bn_relu_pool(bf16)
+    local N, C, H, W = 2, 35, 5, 4           -- H odd: a row outside every window
+    local x = L.randn(N, C, H, W)
+    local clean = x:clone()
+    x[1][3][1][2], x[2][34][3][3], x[1][35][4][1], x[2][1][5][2] = INF, NAN, -INF, INF   -- the last outside
+    local function prepare(t) return bf16 and B.channels_last(t) or t end
+    local function make()
+      local bn = nn.BatchNorm2d(C)
+      local layer = nn.BatchNormReLUMaxPool2d(bn)
+      if bf16 then layer:set_precision("bf16") end
+      bn:eval()   -- (bn is the layer's field, not its child: whoever owns it switches its mode)
+      layer:eval()
+      return layer
+    end
+    local layer, ref = make(), make()
+    local what = "BatchNormReLUMaxPool2d" .. (bf16 and " (bf16)" or "")
+    local y, y_ref = layer:forward(prepare(x)):float(), ref:forward(prepare(clean)):float()
+    assert.equal(INF, y[1][3][1][1], what .. ": the window holding +inf")
+    assert.is_true(isnan(y[2][34][2][2]), what .. ": the window holding NaN")
+    local g = L.randn(N, C, H // 2, W // 2)
+    local d, d_ref = layer:backward(prepare(x), prepare(g)):float(), ref:backward(prepare(clean), prepare(g)):float()
+    local special_window = {["1,3,1,1"] = true, ["2,34,2,2"] = true, ["1,35,2,1"] = true}
+    for n = 1, N do for c = 1, C do for h = 1, H do for w = 1, W do
+      local v = d[n][c][h][w]
+      assert(v == v and math.abs(v) < INF, ("%s backward: element (%d,%d,%d,%d) is %s"):format(what, n, c, h, w, v))
+      if not special_window[("%d,%d,%d,%d"):format(n, c, (h + 1) // 2, (w + 1) // 2)] then
+        assert(v == d_ref[n][c][h][w], ("%s backward: element (%d,%d,%d,%d) changed"):format(what, n, c, h, w))
+      end
+    end end end end
+  end
+
+  it("BatchNormReLUMaxPool2d in eval mode", function() check_bn_relu_pool(false) end)
+  needs_bf16("BatchNormReLUMaxPool2d in eval mode on channels-last bf16", function() check_bn_relu_pool(true) end)
+
   it("Dropout multiplies by its mask: NaN stays NaN, a kept infinity stays one (a dropped one is NaN, as in PyTorch)", function()
     local xs = with_specials(300)
     local layer = nn.Dropout(0.5)
