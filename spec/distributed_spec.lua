@@ -137,7 +137,7 @@ describe("lightning.distributed.launch", function()
   it("builds the mpirun command line: root, oversubscription, threads, hosts, variables", function()
     local argv = launch.command{nproc = 4, root = true, cores = 2, script = "train.lua", args = {"--cifar10", "a b"},
       interpreter = {"/usr/bin/lua5.4", "-e", "x=1"}, getenv = env({LUA_PATH = "p"})}
-    local keepalive = "--mca oob_tcp_keepalive_time 10 --mca oob_tcp_keepalive_intvl 2 --mca oob_tcp_keepalive_probes 3"
+    local keepalive = "--mca oob_tcp_keepalive_time 5 --mca oob_tcp_keepalive_intvl 6 --mca oob_tcp_keepalive_probes 3"
     assert.equal("mpirun -np 4 --allow-run-as-root --oversubscribe --bind-to none " .. keepalive ..
       " -x OMP_NUM_THREADS=1 -x LUA_PATH /usr/bin/lua5.4 -e x=1 train.lua --cifar10 'a b'", launch.shell_words(argv))
     argv = launch.command{nproc = 2, cores = 2, script = "t.lua", getenv = env({})}
@@ -149,7 +149,7 @@ describe("lightning.distributed.launch", function()
     -- the keepalive settings give way to the caller's and to Open MPI's variables
     argv = launch.command{nproc = 2, hostfile = "hosts", mca = {{"oob_tcp_keepalive_time", "60"}}, script = "t.lua",
       getenv = env({OMPI_MCA_oob_tcp_keepalive_probes = "5", LIGHTNING_DIST_TIMEOUT = "30"})}
-    assert.equal("mpirun -np 2 --hostfile hosts --mca oob_tcp_keepalive_intvl 2 --mca oob_tcp_keepalive_time 60 " ..
+    assert.equal("mpirun -np 2 --hostfile hosts --mca oob_tcp_keepalive_intvl 6 --mca oob_tcp_keepalive_time 60 " ..
       "-x OMP_NUM_THREADS=1 -x LIGHTNING_DIST_TIMEOUT lua5.4 t.lua", launch.shell_words(argv))
     assert.same({"--cifar10", "--seed", "1"}, launch.without_option({"--nproc", "4", "--cifar10", "--nproc=2", "--seed",
       "1"}, "--nproc"))

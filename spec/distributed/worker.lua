@@ -181,6 +181,13 @@ function scenarios.fit()
           p:close()
           os.execute("kill -9 " .. me)
         end
+        if tr.global_step == o.flap_at_step and tr.global_rank == o.flap_rank then
+          -- this host's link goes down for flap_seconds while training goes on
+          write("flap_at", tostring(L.now()))
+          assert(os.execute(("(sleep %g; ip link set eth0 down; sleep %g; ip link set eth0 up) >/dev/null 2>&1 &")
+            :format(o.flap_after or 0, o.flap_seconds)))
+          if o.flap_after then os.execute(("sleep %g"):format(o.flap_after + o.flap_seconds + 2)) end
+        end
         if tr.global_step == o.link_down_at_step and tr.global_rank == o.link_down_rank then
           -- this host's link to the others goes down (the spec made its namespace)
           write("link_down_at", tostring(L.now()))

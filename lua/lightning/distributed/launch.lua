@@ -36,10 +36,12 @@ local PASSED = {"LUA_PATH", "LUA_CPATH", "LUA_PATH_5_4", "LUA_CPATH_5_4", "LIGHT
   "LIGHTNING_DIST_TIMEOUT", "OPENBLAS_CORETYPE"}
 
 -- Open MPI's daemons notice a lost link between hosts by TCP keepalive, by default after 300 s idle
--- and 9 probes 20 s apart (8 minutes, while the processes wait in a collective); these end such a job
--- within about 16 s (measured: 11 s). An mca pair of the same name, or an OMPI_MCA_<name> variable
--- that is set, replaces one.
-launch.KEEPALIVE = {{"oob_tcp_keepalive_time", "10"}, {"oob_tcp_keepalive_intvl", "2"},
+-- and 9 probes 20 s apart (8 minutes, while the processes wait in a collective). These end such a job
+-- within 5 + 3 x 6 s of the last word between the daemons, and survive a link down for less than
+-- 12 s: 3 lost probes in a row end a connection, and 6 s apart no 10 s outage loses 3 (2 s apart, a
+-- 10 s flap ended the job). An mca pair of the same name, or an OMPI_MCA_<name> variable that is set,
+-- replaces one.
+launch.KEEPALIVE = {{"oob_tcp_keepalive_time", "5"}, {"oob_tcp_keepalive_intvl", "6"},
   {"oob_tcp_keepalive_probes", "3"}}
 
 --- The mpirun command for nproc processes of `script` with its `args`:
