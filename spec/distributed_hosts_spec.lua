@@ -156,6 +156,19 @@ describe("A lost host never hangs the job", function()
     H.rmdir(straight.dir)
   end)
 
+  it("mpirun killed (SIGKILL) ends every process on every host within seconds", function()
+    local net = network(2)
+    local job = net:mpirun(1, "fit", {kind = "plain", batch = 4, epochs = 2, kill_mpirun_rank = 1,
+      kill_mpirun_at_step = 3}, {timeout = 60})
+    assert.are_not.equal(0, job.code)
+    assert.same({}, left_after(net, 5))
+    -- (Open MPI cannot remove the session folder of an mpirun killed so: the spec does)
+    local pid = H.read_file(job.out .. "/mpirun_pid")
+    assert(pid:match("^%d+$"))
+    os.execute(("rm -rf /tmp/ompi.*/pid.%s"):format(pid))
+    H.rmdir(job.out)
+  end)
+
   it("a host's link down for 10 s while the daemons were idle is survived, and the run finishes", function()
     local net = network(2)
     -- (rank 1 waits out the flap in its callback, rank 0 in the next all-reduce: nothing passes between

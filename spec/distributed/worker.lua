@@ -181,6 +181,19 @@ function scenarios.fit()
           p:close()
           os.execute("kill -9 " .. me)
         end
+        if tr.global_step == o.kill_mpirun_at_step and tr.global_rank == o.kill_mpirun_rank then
+          -- mpirun killed: the first process named mpirun above this one
+          local pid = io.open("/proc/self/stat"):read("l"):match("^%d+ %b() %a (%d+)")
+          while pid and pid ~= "1" do
+            local comm = io.open("/proc/" .. pid .. "/comm"):read("l")
+            if comm == "mpirun" then break end
+            pid = io.open("/proc/" .. pid .. "/stat"):read("l"):match("^%d+ %b() %a (%d+)")
+          end
+          assert(pid and pid ~= "1", "no mpirun above this process")
+          write("killed_at", tostring(L.now()))
+          write("mpirun_pid", pid)
+          os.execute("kill -9 " .. pid)
+        end
         if tr.global_step == o.flap_at_step and tr.global_rank == o.flap_rank then
           -- this host's link goes down for flap_seconds while training goes on
           write("flap_at", tostring(L.now()))
