@@ -3,9 +3,9 @@
 -- so the defaults must be in the environment before: every `require "lightning.core"` comes here (Lua
 -- files are searched before C libraries) and then loads the C module as require would.
 -- core.thread_env tells what was chosen: {GOMP_SPINCOUNT = {value = "10000", chosen_by = "lightning"}}.
--- A build without lightning/env.so (made before it existed) still loads, with the runtime's own defaults.
-local found, env = pcall(require, "lightning.env")
-if not found then env = {restore = function() end} end
+-- Every build makes lightning/env.so beside core.so (CMakeLists.txt); after updating the sources, build
+-- again (cmake --build build.luarocks, or ./setup.sh) so that both are there.
+local env = require "lightning.env"
 
 local name = ...
 name = name or "lightning.core"
