@@ -9,6 +9,7 @@ local H = require "helpers"
 local M = require "mpi_helpers"
 local N = require "netns_hosts"
 local T = require "distributed.training"
+local X = require "script_helpers"
 
 local why = N.unavailable()
 if why then
@@ -99,6 +100,26 @@ describe("Across hosts (network namespaces, mpirun --hostfile with an rsh agent,
     assert.same(outputs(expected), outputs(written))
     H.rmdir(job.out)
     H.rmdir(reference.dir)
+  end)
+
+  it("lightning-train --nproc 2 with Open MPI's variables for the hostfile, the agent and the network", function()
+    local net = network(2)
+    local dir = H.tmpdir()
+    X.image_folder(dir .. "/imgs", 6)
+    local settings = {orte_default_hostfile = net:hostfile(1), rmaps_base_display_map = 1}
+    for _, pair in ipairs(net:mca()) do settings[pair[1]] = pair[2] end
+    local words = {}
+    for name, value in pairs(settings) do words[#words + 1] = ("OMPI_MCA_%s=%s"):format(name, value) end
+    local code, text = X.run("train.lua", ("--nproc 2 --data_dir %s/imgs --image_size 16 --max_epochs 1 --batch_size 5 " ..
+      "--num_workers 0 --quiet --output_dir %s/out"):format(dir, dir),
+      {env = table.concat(words, " ") .. " ip netns exec " .. net.bridge})
+    assert.equal(0, code, text)
+    -- (Open MPI's map: one process on each host)
+    for _, host in ipairs(net.hosts) do assert.matches("Data for node: " .. host:gsub("%-", "%%-") .. "%s+Num slots: 1", text) end
+    assert.matches("DDPStrategy: 2 processes", text)
+    assert.is_false(io.open(dir .. "/out/image_classifier/version_1") ~= nil)   -- (one version: rank 0's)
+    assert.same({}, net:pids())
+    H.rmdir(dir)
   end)
 
   it("3 hosts x 2 processes at batch 2 train 20 steps as 1 at batch 12 (no BatchNorm)", function()

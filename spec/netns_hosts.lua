@@ -55,8 +55,25 @@ end
 local Net = {}
 Net.__index = Net
 
+-- Namespaces (and the agent's folders) that a run which no longer exists left, when it was killed
+-- before its teardown: only names of this module's pattern whose process id is gone.
+local function sweep()
+  local _, list = run("ip netns list")
+  for ns, pid in list:gmatch("(lt%a+(%d+)%-[%d-]+)") do
+    local alive = io.open("/proc/" .. pid .. "/stat")
+    if alive then alive:close() end
+    if (ns:match("^ltbr") or ns:match("^lthost")) and not alive then
+      local _, pids = run("ip netns pids " .. ns)
+      for p in pids:gmatch("%d+") do run("kill -9 " .. p) end
+      run("ip netns del " .. ns)
+      run(("rm -rf /tmp/netns_rsh.%s"):format(ns))
+    end
+  end
+end
+
 --- Hosts 1..nhosts, as namespaces joined by a bridge; a failure part way tears down what was made.
 function N.create(nhosts)
+  if made == 0 then sweep() end
   made = made + 1
   local net = setmetatable({namespaces = {}, hosts = {}, dir = H.tmpdir(),
     subnet = ("10.%d.%d"):format((ID >> 8) & 255, ID & 255)}, Net)
@@ -104,6 +121,7 @@ function Net:teardown()
     run("sleep 0.1")
   end
   for i = #self.namespaces, 1, -1 do run("ip netns del " .. self.namespaces[i]) end
+  for _, h in ipairs(self.hosts) do run(("rm -rf /tmp/netns_rsh.%s"):format(h)) end   -- (the agent's TMPDIR)
   self.namespaces = {}
   H.rmdir(self.dir)
 end
