@@ -35,6 +35,22 @@ local function network(n)
   return net
 end
 
+-- Waits up to `seconds` for the namespaces to hold no process; returns what is left.
+local function left_after(net, seconds)
+  local deadline = L.now() + seconds
+  local pids = net:pids()
+  while #pids > 0 and L.now() < deadline do
+    os.execute("sleep 0.2")
+    pids = net:pids()
+  end
+  return pids
+end
+
+local function teardown_all()
+  for _, net in ipairs(networks) do net:teardown() end
+  networks = {}
+end
+
 local function files(dir)
   local list = {}
   local p = io.popen(("cd %q && find . -type f | sort"):format(dir))
@@ -64,14 +80,11 @@ local function assert_like_one_process(net, job, per_host, reference)
     assert.equal(reports[1].metrics.val_loss, report.metrics.val_loss)
     H.assert_close(report.metrics.val_loss, reference.summary.metrics.val_loss, 1e-5, "val_loss")
   end
-  assert.same({}, net:pids())   -- (the daemons and processes ended with the job)
+  assert.same({}, left_after(net, 5))   -- (the daemons and processes ended with the job)
 end
 
 describe("Across hosts (network namespaces, mpirun --hostfile with an rsh agent, TCP)", function()
-  after_each(function()
-    for _, net in ipairs(networks) do net:teardown() end
-    networks = {}
-  end)
+  after_each(teardown_all)
 
   it("the collectives, with each host's local ranks, on 2 hosts x 2 processes", function()
     local net = network(2)
@@ -118,7 +131,7 @@ describe("Across hosts (network namespaces, mpirun --hostfile with an rsh agent,
     for _, host in ipairs(net.hosts) do assert.matches("Data for node: " .. host:gsub("%-", "%%-") .. "%s+Num slots: 1", text) end
     assert.matches("DDPStrategy: 2 processes", text)
     assert.is_false(io.open(dir .. "/out/image_classifier/version_1") ~= nil)   -- (one version: rank 0's)
-    assert.same({}, net:pids())
+    assert.same({}, left_after(net, 5))
     H.rmdir(dir)
   end)
 
@@ -133,22 +146,9 @@ describe("Across hosts (network namespaces, mpirun --hostfile with an rsh agent,
   end)
 end)
 
--- Waits up to `seconds` for the namespaces to hold no process; returns what is left.
-local function left_after(net, seconds)
-  local deadline = L.now() + seconds
-  local pids = net:pids()
-  while #pids > 0 and L.now() < deadline do
-    os.execute("sleep 0.2")
-    pids = net:pids()
-  end
-  return pids
-end
 
 describe("A lost host never hangs the job", function()
-  after_each(function()
-    for _, net in ipairs(networks) do net:teardown() end
-    networks = {}
-  end)
+  after_each(teardown_all)
 
   it("a host's link down ends the job within 35 s (Open MPI's keepalive as launch sets it), naming the host; " ..
     "nothing is left running; the run resumes on the remaining host with 2 processes", function()
@@ -165,8 +165,7 @@ describe("A lost host never hangs the job", function()
     assert.same({}, left_after(net, 5))
     -- host 1 alone, 2 processes at batch 4: the run ends where one uninterrupted process at batch 8 does
     local straight = single({kind = "plain", batch = 8, epochs = 2})
-    local remaining = N.create(1)
-    networks[#networks + 1] = remaining
+    local remaining = network(1)
     local resumed = remaining:mpirun(2, "fit", {kind = "plain", batch = 4, epochs = 2, checkpoint = true, ckpt_path = "last",
       out = job.out})
     M.assert_ok(resumed)
