@@ -132,23 +132,30 @@ local function conv_case(cin, cout, k, opts, n, h, w)
   end
 end
 
+-- `steps` Adam steps of a classifier on one random batch of 32x32 images; each step's logits, loss,
+-- gradients, updated weights and running statistics go to emit. Returns the batch.
+local function train_steps(model, batch, steps, emit)
+  model:train()
+  local x, y = L.randn(batch, 3, 32, 32), classes(batch, 10)
+  local crit = nn.CrossEntropyLoss()
+  local opt = L.optim.Adam(model:parameters(), {lr = 1e-3})
+  for _ = 1, steps do
+    opt:zero_grad()
+    local logits = model:forward(x)
+    local values = {logits = logits:clone(), loss = crit:forward(logits, y)}
+    model:backward(x, crit:backward(logits, y))
+    opt:step()
+    record_parameters(values, "", model)
+    emit(values)
+  end
+  return x
+end
+
 describe("results at 1, 2, 3 and 4 threads", function()
   it("BasicImageClassifier: several training steps give the same logits, loss, gradients, weights and running statistics", function()
     check("BasicImageClassifier", function(emit)
       local model = L.models.BasicImageClassifier{num_classes = 10, image_size = 32}
-      model:train()
-      local x, y = L.randn(16, 3, 32, 32), classes(16, 10)
-      local crit = nn.CrossEntropyLoss()
-      local opt = L.optim.Adam(model:parameters(), {lr = 1e-3})
-      for _ = 1, 3 do
-        opt:zero_grad()
-        local logits = model:forward(x)
-        local values = {logits = logits:clone(), loss = crit:forward(logits, y)}
-        model:backward(x, crit:backward(logits, y))
-        opt:step()
-        record_parameters(values, "", model)  -- gradients, updated weights, running statistics
-        emit(values)
-      end
+      local x = train_steps(model, 16, 3, emit)
       model:eval()
       return {eval_logits = model:forward(x):clone()}
     end)
@@ -161,19 +168,7 @@ describe("results at 1, 2, 3 and 4 threads", function()
     local ok, err = pcall(check, "BasicImageClassifier bf16", function(emit)
       local model = L.models.BasicImageClassifier{num_classes = 10, image_size = 32}
       model:set_precision("bf16")
-      model:train()
-      local x, y = L.randn(64, 3, 32, 32), classes(64, 10)
-      local crit = nn.CrossEntropyLoss()
-      local opt = L.optim.Adam(model:parameters(), {lr = 1e-3})
-      for _ = 1, 2 do
-        opt:zero_grad()
-        local logits = model:forward(x)
-        local values = {logits = logits:clone(), loss = crit:forward(logits, y)}
-        model:backward(x, crit:backward(logits, y))
-        opt:step()
-        record_parameters(values, "", model)
-        emit(values)
-      end
+      train_steps(model, 64, 2, emit)
     end)
     L.set_deterministic(false)
     if not ok then error(err, 0) end

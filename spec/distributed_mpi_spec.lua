@@ -19,12 +19,10 @@ if why then
   return
 end
 
--- One process at the global batch, in this process.
+-- One process at the global batch, in this process, in a folder of its own.
 local function single(opts)
-  local dir = H.tmpdir()
-  opts.root = dir
-  local trainer, model = T.fit(opts)
-  return {trainer = trainer, weights = model:state_dict(), summary = T.summary(trainer), dir = dir}
+  opts.root = H.tmpdir()
+  return T.single(opts)
 end
 
 local function assert_same_weights(job, reference, tol)

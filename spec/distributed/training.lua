@@ -97,6 +97,12 @@ function T.fit(o)
   return trainer, model
 end
 
+--- One process at the global batch, here, in o.root: what a job's processes are compared with.
+function T.single(o)
+  local trainer, model = T.fit(o)
+  return {trainer = trainer, weights = model:state_dict(), summary = T.summary(trainer), dir = o.root}
+end
+
 --- What a run leaves to compare: the metrics, the step and epoch, the world size, the reductions.
 function T.summary(trainer)
   local metrics = {}
