@@ -17,12 +17,14 @@ local L = require "lightning"
 local json = require "lightning.util.json"
 local Reducer = require "lightning.distributed.reducer"
 
-local opts = {pairs = 5, batch = 64, steps = 20, worker = nil, threads = 1, overlap = 1, reps = 30, numel = 0}
+local opts = {pairs = 5, batch = 64, steps = 20, worker = nil, threads = 1, overlap = 1, reps = 30, numel = 0,
+  bucket = 1, hosts = nil}
+local WORDS = {worker = true, hosts = true}   -- (the options whose value is not a number)
 local i = 1
 while i <= #arg do
   local key = arg[i]:match("^%-%-([%w_]+)$")
-  assert(key and opts[key] ~= nil or key == "worker", "unknown argument " .. arg[i])
-  opts[key] = key == "worker" and arg[i + 1] or tonumber(arg[i + 1])
+  assert(key and opts[key] ~= nil or WORDS[key], "unknown argument " .. arg[i])
+  opts[key] = WORDS[key] and arg[i + 1] or tonumber(arg[i + 1])
   i = i + 2
 end
 
@@ -47,7 +49,7 @@ local function train_worker()
   local opt = L.optim.Adam(model:parameters(), {lr = 1e-3})
   local reducer
   if world > 1 then
-    reducer = Reducer{module = model, overlap = opts.overlap == 1,
+    reducer = Reducer{module = model, overlap = opts.overlap == 1, bucket_cap_mb = opts.bucket,
       comm = {all_reduce_async = function(t) return dist.all_reduce(t, "mean", {async = true}) end}}
     dist.broadcast(model:flat_parameters(), 0)
   end
@@ -66,7 +68,8 @@ local function train_worker()
   local t0 = L.now()
   for _ = 1, opts.steps do step() end
   local seconds = L.now() - t0
-  local result = {images_per_s = opts.steps * opts.batch / seconds, step_ms = 1e3 * seconds / opts.steps}
+  local global_batch = opts.batch // world * world
+  local result = {images_per_s = opts.steps * global_batch / seconds, step_ms = 1e3 * seconds / opts.steps}
   if reducer then
     local s = reducer:stats()
     result.wait_ms = 1e3 * (s.wait_s - before.wait_s) / opts.steps
@@ -98,6 +101,7 @@ end
 
 if opts.worker == "train" then return train_worker() end
 if opts.worker == "allreduce" then return allreduce_worker() end
+if opts.hosts then return dofile("bench/ddp_hosts.lua")(opts) end
 
 -- ---- the driver ----
 
