@@ -11,6 +11,7 @@ local launch = require "lightning.distributed.launch"
 local values = require "lightning.distributed.values"
 local Reducer = require "lightning.distributed.reducer"
 local backward_hook = require "lightning.nn.backward_hook"
+local output = require "lightning.util.output"
 
 local DataLoader, DistributedSampler = L.data.DataLoader, L.data.DistributedSampler
 
@@ -461,5 +462,29 @@ describe("DDPStrategy in one process", function()
     assert.equal("ddp", t.strategy.strategy_name)
     assert.equal(1, t.world_size)   -- (MPI starts at the first fit)
     assert.matches("Trainer: sync_batchnorm must be a boolean", H.error_of(L.Trainer, {sync_batchnorm = 1}))
+  end)
+
+  -- A strategy whose reducer is a stand-in: each synced step waits `wait` s after a `backward` s pass.
+  local function stepped(wait, backward, steps, sync)
+    local s = L.strategies.DDPStrategy{}
+    s._info = {rank = 0, local_rank = 0, world_size = 2}
+    local st = {steps = 0, wait_s = 0, backward_s = 0, bytes = 4200000, buckets = 5}
+    s._reducer = {finish = function()
+      st.steps, st.wait_s, st.backward_s = st.steps + 1, st.wait_s + wait, st.backward_s + backward
+    end, stats = function() return {steps = st.steps, wait_s = st.wait_s, backward_s = st.backward_s, bytes = st.bytes,
+      buckets = st.buckets} end}
+    return (output.capture(function() for _ = 1, steps do s:finish_backward(sync ~= false) end end))
+  end
+
+  it("says once, after a few steps, that the all-reduce dominates when it outlasts the backward pass", function()
+    if not L.distributed.available() then return end
+    local text = stepped(0.52, 0.108, 20)
+    assert.equal(1, select(2, text:gsub("\n", "")))
+    assert.matches("DDPStrategy: the gradient all%-reduce dominates training: each step waited 520 ms for it after " ..
+      "a 108 ms backward pass %(4.01 MB of gradients a step in 5 buckets, 2 processes%).*try larger buckets " ..
+      "%(bucket_cap_mb, now 1%)", text)
+    assert.equal("", stepped(0.52, 0.108, L.strategies.DDPStrategy.DOMINATED_AFTER))   -- (the first is a warm-up)
+    assert.equal("", stepped(0.05, 0.108, 20))   -- the pass hides or outlasts it: nothing to say
+    assert.equal("", stepped(0.52, 0.108, 20, false))   -- accumulating steps reduce nothing
   end)
 end)

@@ -17,7 +17,8 @@
 --   backward           with sync (the last micro-batch of an accumulation group) the gradients are
 --                      averaged over the processes: each bucket's all-reduce starts as soon as the
 --                      backward pass has finished its layers and is waited for when the pass ends;
---                      without sync they accumulate locally (PyTorch's no_sync)
+--                      without sync they accumulate locally (PyTorch's no_sync); when the steps wait
+--                      longer for the all-reduce than the pass takes, one line says so (once a fit)
 --   reduce, all_gather, broadcast, barrier, reduce_boolean_decision: over every process; numbers are
 --                      combined in rank order, so every process gets the same bits
 --   process_dataloader each lightning.data.DataLoader becomes this process's share of it
@@ -214,7 +215,7 @@ function DDPStrategy:setup(trainer)
   if self.sync_batchnorm or trainer.sync_batchnorm then SyncBatchNorm.convert_sync_batchnorm(module) end
   self:check_same_model(module)
   distributed.set_fault(false)   -- (a collective went through: the processes are in step)
-  self._reducer = nil
+  self._reducer, self._dominated_checked, self._dominated_from = nil, false, nil
   if trainer.state.fn == "fit" then
     self._reducer = Reducer{module = module, bucket_cap_mb = self.bucket_cap_mb, overlap = self.overlap,
       comm = {all_reduce_async = function(t) return distributed.all_reduce(t, "mean", {async = true}) end}}
@@ -229,7 +230,36 @@ function DDPStrategy:pre_backward(loss, sync)
 end
 
 function DDPStrategy:finish_backward(sync)
-  if sync and self._reducer then self._reducer:finish() end
+  if sync and self._reducer then
+    self._reducer:finish()
+    self:_check_dominated()
+  end
+end
+
+-- Steps measured (after the first, a warm-up) before the strategy looks, once, whether the all-reduce
+-- dominates them.
+DDPStrategy.DOMINATED_AFTER = 5
+
+-- Once per fit: when the steps waited longer for the all-reduce after the backward pass than the pass
+-- itself took, one line says so: the user sees why training is slow (the network, not the model).
+function DDPStrategy:_check_dominated()
+  if self._dominated_checked then return end
+  local s = self._reducer:stats()
+  if s.steps <= 1 then
+    self._dominated_from = s
+    return
+  end
+  local from = self._dominated_from or {steps = 0, wait_s = 0, backward_s = 0}
+  local n = s.steps - from.steps
+  if n < self.DOMINATED_AFTER then return end
+  self._dominated_checked = true
+  local wait, backward = (s.wait_s - from.wait_s) / n, (s.backward_s - from.backward_s) / n
+  if wait <= backward then return end
+  output.print(("DDPStrategy: the gradient all-reduce dominates training: each step waited %.0f ms for it after " ..
+    "a %.0f ms backward pass (%.2f MB of gradients a step in %d buckets, %d processes); the network between the " ..
+    "processes is the bottleneck: try larger buckets (bucket_cap_mb, now %g), a larger batch per process, or a " ..
+    "faster network (docs/distributed.md, \"The cost at scale\")")
+    :format(1e3 * wait, 1e3 * backward, s.bytes / 2 ^ 20, s.buckets, self:world_size(), self.bucket_cap_mb))
 end
 
 --- What the gradient reductions cost (distributed/reducer.lua's stats), or nil before a fit.
