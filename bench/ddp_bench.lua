@@ -10,6 +10,8 @@
 -- started at its end: the difference is what the overlap hides): their medians over the rounds, with
 -- the range. Then the all-reduce's time and bandwidth; the load average before and after says how busy
 -- the machine was.
+--   flock /tmp/bench.lock lua5.4 bench/ddp_bench.lua --hosts 2,3 [--pairs 3 --steps 8 --batch 96]
+-- runs across network namespaces as hosts over limited and lossy links instead (root; bench/ddp_hosts.lua).
 -- A training step: forward, cross-entropy, backward, the gradients' mean over processes, an Adam step.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build.luarocks/?.so;" .. package.cpath

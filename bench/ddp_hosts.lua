@@ -6,7 +6,8 @@
 -- after the backward pass, how much of the gradients the pass hid, and the efficiency against one
 -- process x 2 threads at the same global batch on this machine (its 2 cores), paired (bench/paired.lua:
 -- a round of every bucket size, then the single process; the order alternates). The best bucket size
--- per link is the one with the highest median images/s.
+-- per link is the one with the highest median images/s. Then the all-reduce alone, of 1 KB (its
+-- latency) and of the model's 4.2 MB, per link: what docs/distributed.md's cost model is fitted to.
 --   flock /tmp/bench.lock lua5.4 bench/ddp_bench.lua --hosts 2,3 --pairs 3 --steps 8 --batch 96
 -- Every namespace (their qdiscs and nftables tables with them) is removed at the end, also after an
 -- error; processes are ended by PID.
@@ -20,6 +21,10 @@ local RATES = {{nil, "none"}, {"10gbit", "10 Gbit/s"}, {"1gbit", "1 Gbit/s"}, {"
 local LOSSES = {0.01, 0.1}
 local BUCKETS = {0.25, 1, 4, 25}
 local ROOT = io.popen("pwd"):read("l")
+
+-- (the processes on the hosts find the tree's modules by these)
+local ENV = {"LUA_PATH_5_4=" .. ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;",
+  "LUA_CPATH_5_4=" .. ROOT .. "/build.luarocks/?.so;;"}
 
 -- The RESULT of a worker's command line, or nil and its output (failed, or past `timeout` seconds).
 local function run(argv, timeout)
@@ -46,11 +51,9 @@ end
 
 -- One round of every bucket size on the network as it is; a run past its time counts as missing.
 local function ddp_round(net, o)
-  local env = {"LUA_PATH_5_4=" .. ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;",
-    "LUA_CPATH_5_4=" .. ROOT .. "/build.luarocks/?.so;;"}
   local figures = {}
   for _, b in ipairs(o.buckets) do
-    local r, text = run(net:command(1, ROOT .. "/bench/ddp_bench.lua", worker_args(o, b), {env = env}), o.timeout)
+    local r, text = run(net:command(1, ROOT .. "/bench/ddp_bench.lua", worker_args(o, b), {env = ENV}), o.timeout)
     if r then
       figures["ips" .. b], figures["wait" .. b], figures["hidden" .. b] = r.images_per_s, r.wait_ms, 100 * r.hidden
       figures["backward" .. b] = r.backward_ms
@@ -60,6 +63,22 @@ local function ddp_round(net, o)
     end
   end
   return figures
+end
+
+local PARAMS = 1049610   -- (the model's parameters: its gradients' float32 elements)
+
+-- The all-reduce of numel floats alone, 3 runs: a table row.
+local function allreduce(net, n, label, numel)
+  local ms = {}
+  for r = 1, 3 do
+    local reps = numel > 1e5 and 10 or 200
+    local res = run(net:command(1, ROOT .. "/bench/ddp_bench.lua", {"--worker", "allreduce", "--numel", tostring(numel),
+      "--reps", tostring(reps)}, {env = ENV}), 60)
+    ms[r] = res and res.ms
+  end
+  local runs = {}
+  for r, v in ipairs(ms) do runs[r] = ("%.2f"):format(v) end
+  return ("| %d | %s | %d | %.2f (%s) |"):format(n, label, 4 * numel, paired.median(ms) or 0 / 0, table.concat(runs, ", "))
 end
 
 local function med(result, key)
@@ -100,6 +119,7 @@ return function(opts)
     "| % hidden | runs |")
   print("|---|---|---|---|---|---|---|---|---|")
   local started = L.now()
+  local alone = {}
   for _, n in ipairs(counts) do
     local net = N.create(n)
     local ok, err = pcall(function()
@@ -107,6 +127,11 @@ return function(opts)
         net:rate(rate[1])
         local result = paired.run(o.pairs, function() return ddp_round(net, o) end, function() return single(o) end)
         report(n, rate[2], result, o)
+      end
+      net:rate(nil)
+      for _, rate in ipairs(RATES) do
+        net:rate(rate[1])
+        for _, numel in ipairs({256, PARAMS}) do alone[#alone + 1] = allreduce(net, n, rate[2], numel) end
       end
       net:rate(nil)
       for _, p in ipairs(LOSSES) do
@@ -119,5 +144,10 @@ return function(opts)
     net:teardown()
     if not ok then error(err, 0) end
   end
+  print("")
+  print("The all-reduce alone (the median of 3 runs of --reps each, after 3 untimed):")
+  print("| hosts | link | bytes | ms per all-reduce (runs) |")
+  print("|---|---|---|---|")
+  for _, line in ipairs(alone) do print(line) end
   print(("(%.0f s in all)"):format(L.now() - started))
 end
