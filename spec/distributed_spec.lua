@@ -485,6 +485,7 @@ describe("DDPStrategy in one process", function()
       "%(bucket_cap_mb, now 1%)", text)
     assert.equal("", stepped(0.52, 0.108, L.strategies.DDPStrategy.DOMINATED_AFTER))   -- (the first is a warm-up)
     assert.equal("", stepped(0.05, 0.108, 20))   -- the pass hides or outlasts it: nothing to say
+    assert.equal("", stepped(0.0015, 0.0001, 20))   -- a toy model's steps: too short to matter
     assert.equal("", stepped(0.52, 0.108, 20, false))   -- accumulating steps reduce nothing
   end)
 end)

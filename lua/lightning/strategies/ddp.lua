@@ -237,8 +237,10 @@ function DDPStrategy:finish_backward(sync)
 end
 
 -- Steps measured (after the first, a warm-up) before the strategy looks, once, whether the all-reduce
--- dominates them.
+-- dominates them; and the wait per step below which it says nothing (a toy model's steps of a
+-- millisecond on one machine: nobody waits for those).
 DDPStrategy.DOMINATED_AFTER = 5
+DDPStrategy.DOMINATED_MIN_WAIT_S = 0.002
 
 -- Once per fit: when the steps waited longer for the all-reduce after the backward pass than the pass
 -- itself took, one line says so: the user sees why training is slow (the network, not the model).
@@ -254,7 +256,7 @@ function DDPStrategy:_check_dominated()
   if n < self.DOMINATED_AFTER then return end
   self._dominated_checked = true
   local wait, backward = (s.wait_s - from.wait_s) / n, (s.backward_s - from.backward_s) / n
-  if wait <= backward then return end
+  if wait <= backward or wait < self.DOMINATED_MIN_WAIT_S then return end
   output.print(("DDPStrategy: the gradient all-reduce dominates training: each step waited %.0f ms for it after " ..
     "a %.0f ms backward pass (%.2f MB of gradients a step in %d buckets, %d processes); the network between the " ..
     "processes is the bottleneck: try larger buckets (bucket_cap_mb, now %g), a larger batch per process, or a " ..
