@@ -69,7 +69,7 @@ local function sweep()
       local _, pids = run("ip netns pids " .. ns)
       for p in pids:gmatch("%d+") do run("kill -9 " .. p) end
       run("ip netns del " .. ns)
-      run(("rm -rf /tmp/netns_rsh.%s"):format(ns))
+      run(("rm -rf /tmp/netns_rsh.%s /tmp/netns_hosts.%s"):format(ns, ns))
     end
   end
 end
@@ -78,11 +78,13 @@ end
 function N.create(nhosts)
   if made == 0 then sweep() end
   made = made + 1
-  local net = setmetatable({namespaces = {}, hosts = {}, dir = must("mktemp -d"):gsub("%s+$", ""),
-    subnet = ("10.%d.%d"):format((ID >> 8) & 255, ID & 255)}, Net)
+  local net = setmetatable({namespaces = {}, hosts = {}, subnet = ("10.%d.%d"):format((ID >> 8) & 255, ID & 255)}, Net)
   net.bridge = ("ltbr%d-%d"):format(ID, made)
   local ok, err = pcall(function()
     local b = net.bridge
+    -- (the hostfile's folder, named after the bridge: a run killed before its teardown leaves it to sweep)
+    net.dir = "/tmp/netns_hosts." .. b
+    must(("rm -rf %q && mkdir -m 700 %q"):format(net.dir, net.dir))
     must("ip netns add " .. b)
     net.namespaces[#net.namespaces + 1] = b
     must(("ip -n %s link set lo up && ip -n %s link add br0 type bridge && ip -n %s link set br0 up && " ..
