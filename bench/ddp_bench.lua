@@ -11,7 +11,9 @@
 -- the range. Then the all-reduce's time and bandwidth; the load average before and after says how busy
 -- the machine was.
 --   flock /tmp/bench.lock lua5.4 bench/ddp_bench.lua --hosts 2,3 [--pairs 3 --steps 8 --batch 96]
--- runs across network namespaces as hosts over limited and lossy links instead (root; bench/ddp_hosts.lua).
+-- runs across network namespaces as hosts over limited and lossy links instead (root; bench/ddp_hosts.lua);
+-- --links none,1gbit keeps those links only (and leaves out the lossy ones); --wire bf16 sends the
+-- gradients as bf16 (DDPStrategy{gradient_dtype = "bf16"}).
 -- A training step: forward, cross-entropy, backward, the gradients' mean over processes, an Adam step.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build.luarocks/?.so;" .. package.cpath
@@ -20,8 +22,8 @@ local json = require "lightning.util.json"
 local Reducer = require "lightning.distributed.reducer"
 
 local opts = {pairs = 5, batch = 64, steps = 20, worker = nil, threads = 1, overlap = 1, reps = 30, numel = 0,
-  bucket = 1, hosts = nil}
-local WORDS = {worker = true, hosts = true}   -- (the options whose value is not a number)
+  bucket = 1, hosts = nil, wire = "float32", links = nil}
+local WORDS = {worker = true, hosts = true, wire = true, links = true}   -- (the options whose value is not a number)
 local i = 1
 while i <= #arg do
   local key = arg[i]:match("^%-%-([%w_]+)$")
@@ -52,7 +54,7 @@ local function train_worker()
   local reducer
   if world > 1 then
     reducer = Reducer{module = model, overlap = opts.overlap == 1, bucket_cap_mb = opts.bucket,
-      comm = {all_reduce_async = function(t) return dist.all_reduce(t, "mean", {async = true}) end}}
+      comm = {all_reduce_async = function(t) return dist.all_reduce(t, "mean", {async = true, wire = opts.wire}) end}}
     dist.broadcast(model:flat_parameters(), 0)
   end
   local function step()

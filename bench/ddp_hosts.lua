@@ -38,7 +38,8 @@ local function run(argv, timeout)
 end
 
 local function worker_args(o, bucket)
-  return {"--worker", "train", "--batch", tostring(o.batch), "--steps", tostring(o.steps), "--bucket", tostring(bucket)}
+  return {"--worker", "train", "--batch", tostring(o.batch), "--steps", tostring(o.steps), "--bucket", tostring(bucket),
+    "--wire", o.wire}
 end
 
 local function single(o)
@@ -109,11 +110,20 @@ return function(opts)
   assert(L.distributed.available(), L.distributed.UNAVAILABLE)
   local why = N.unavailable()
   if why then error("bench/ddp_bench.lua --hosts: " .. why, 0) end
-  local o = {batch = opts.batch, steps = opts.steps, pairs = opts.pairs, timeout = 60, buckets = BUCKETS}
+  local o = {batch = opts.batch, steps = opts.steps, pairs = opts.pairs, timeout = 60, buckets = BUCKETS,
+    wire = opts.wire}
+  local rates = RATES
+  if opts.links then   -- (e.g. "none,1gbit": those links only, and no lossy ones)
+    rates = {}
+    for _, rate in ipairs(RATES) do
+      if opts.links:find((rate[1] or "none"), 1, true) then rates[#rates + 1] = rate end
+    end
+  end
   local counts = {}
   for n in opts.hosts:gmatch("%d+") do counts[#counts + 1] = tonumber(n) end
   print(("lightning DDP across namespace hosts: BasicImageClassifier 32x32, global batch %d, %d steps a run, " ..
-    "%d pairs; 1 process x 1 thread per host against 1 process x 2 threads"):format(o.batch, o.steps, o.pairs))
+    "%d pairs; 1 process x 1 thread per host against 1 process x 2 threads; gradients sent as %s"):format(o.batch,
+    o.steps, o.pairs, o.wire))
   print(("%s; %d logical CPUs"):format(L.info().cpu.model, L.info().cpu.logical_cpus))
   print("| hosts | link | bucket MB | images/s | efficiency vs 1 process (pairs) | all-reduce wait ms | backward ms " ..
     "| % hidden | runs |")
@@ -123,20 +133,20 @@ return function(opts)
   for _, n in ipairs(counts) do
     local net = N.create(n)
     local ok, err = pcall(function()
-      for _, rate in ipairs(RATES) do
+      for _, rate in ipairs(rates) do
         net:rate(rate[1])
         local result = paired.run(o.pairs, function() return ddp_round(net, o) end, function() return single(o) end)
         report(n, rate[2], result, o)
       end
       net:rate(nil)
-      for _, rate in ipairs(RATES) do
+      for _, rate in ipairs(rates) do
         net:rate(rate[1])
         for _, numel in ipairs({256, PARAMS}) do alone[#alone + 1] = allreduce(net, n, rate[2], numel) end
       end
       net:rate(nil)
       local nft = os.execute("command -v nft >/dev/null 2>&1")
       if not nft then print("(nft is not installed (Debian: nftables): the rows with packet loss are left out)") end
-      for _, p in ipairs(nft and LOSSES or {}) do
+      for _, p in ipairs(nft and not opts.links and LOSSES or {}) do
         net:loss(p)
         local lossy = {batch = o.batch, steps = o.steps, pairs = o.pairs, timeout = o.timeout, buckets = {1}}
         local result = paired.run(o.pairs, function() return ddp_round(net, lossy) end, function() return single(o) end)

@@ -141,6 +141,24 @@ describe("Data-parallel training (Trainer{strategy = \"ddp\"}, chosen by itself 
     H.rmdir(ref.dir)
   end)
 
+  it("with gradient_dtype = \"bf16\" (the gradients travel as bf16) trains as 1 process within bf16 rounding", function()
+    local ref = single({kind = "plain", batch = 8, epochs = 2})
+    local job = M.mpirun(2, "fit", {kind = "plain", batch = 4, epochs = 2, gradient_dtype = "bf16", bucket_cap_mb = 0.01})
+    M.assert_ok(job)
+    -- Each step's averaged gradient is the float32 one within bf16's relative rounding (2^-8, twice: the
+    -- values, then their sum); over two epochs of Adam the weights stay within a few thousandths of the
+    -- one-process run, and they are not the float32 reduction's bits.
+    assert_same_weights(job, ref, 2e-2)
+    local weights = L.load_safetensors(job.out .. "/weights.safetensors")
+    local differs = false
+    for name, t in pairs(ref.weights) do
+      if H.max_rel_diff(weights[name], t) > 1e-5 then differs = true end
+    end
+    assert.is_true(differs, "the bf16 reduction gave the float32 one's weights: did the gradients travel as bf16?")
+    H.rmdir(job.out)
+    H.rmdir(ref.dir)
+  end)
+
   it("with gradient accumulation reduces only on the last batch of each group, and trains as 1 process", function()
     local ref = single({kind = "plain", batch = 8, epochs = 2, accumulate = 2})
     local job = M.mpirun(2, "fit", {kind = "plain", batch = 4, epochs = 2, accumulate = 2})

@@ -483,6 +483,7 @@ describe("DDPStrategy in one process", function()
     assert.matches("DDPStrategy: the gradient all%-reduce dominates training: each step waited 520 ms for it after " ..
       "a 108 ms backward pass %(4.01 MB of gradients a step in 5 buckets, 2 processes%).*try larger buckets " ..
       "%(bucket_cap_mb, now 1%)", text)
+    assert.truthy(text:find('bf16 gradients (gradient_dtype = "bf16", half the bytes)', 1, true))
     assert.equal("", stepped(0.52, 0.108, L.strategies.DDPStrategy.DOMINATED_AFTER))   -- (the first is a warm-up)
     assert.equal("", stepped(0.05, 0.108, 20))   -- the pass hides or outlasts it: nothing to say
     assert.equal("", stepped(0.0015, 0.0001, 20))   -- a toy model's steps: too short to matter

@@ -166,17 +166,27 @@ typedef struct work_ud {
     lt_dist_request *req;
 } work_ud;
 
+/* all_reduce_start(x, op[, wire]): wire "bf16" sends a float32 tensor's values as bfloat16. */
 static int l_all_reduce_start(lua_State *L) {
     const char *fname = "lightning.distributed.all_reduce";
     reducible x = check_reducible(L, 1, fname);
     lt_dist_op op = check_op(L, 2, fname);
+    bool bf16 = false;
+    if (!lua_isnoneornil(L, 3)) {
+        const char *wire = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : NULL;
+        if (!wire || (strcmp(wire, "bf16") && strcmp(wire, "float32")))
+            lt_argerror(L, 3, fname, "wire must be \"bf16\" or \"float32\", got %s", wire ? wire : lt_typename(L, 3));
+        bf16 = strcmp(wire, "bf16") == 0;
+        if (bf16 && x.dtype != LT_DIST_FLOAT32) lt_argerror(L, 1, fname, "must be a float32 tensor to travel as bf16");
+    }
     work_ud *w = lua_newuserdatauv(L, sizeof *w, 1);
     w->req = NULL;
     luaL_setmetatable(L, WORK_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
     lt_error err;
-    w->req = lt_dist_all_reduce_start(x.data, x.count, x.dtype, op, &err);
+    w->req = bf16 ? lt_dist_all_reduce_bf16_start(x.data, x.count, op, &err)
+                  : lt_dist_all_reduce_start(x.data, x.count, x.dtype, op, &err);
     if (!w->req) return dist_raise(L, fname, &err);
     return 1;
 }

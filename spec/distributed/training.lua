@@ -63,7 +63,7 @@ end
 
 --- opts: kind, batch (per process), epochs, accumulate, root (default_root_dir), callbacks (more),
 -- checkpoint (a ModelCheckpoint with save_last into root/ckpt), loggers (CSV and TensorBoard into
--- root/logs), ckpt_path, early_stopping, bucket_cap_mb, timeout (DDPStrategy's), samples (training samples, default T.SAMPLES: 6
+-- root/logs), ckpt_path, early_stopping, bucket_cap_mb, timeout, gradient_dtype (DDPStrategy's), samples (training samples, default T.SAMPLES: 6
 -- processes need a multiple of 6). Returns the trainer and the model.
 function T.fit(o)
   local size = 8
@@ -85,8 +85,9 @@ function T.fit(o)
     logger = {tb, L.loggers.CSVLogger{save_dir = o.root .. "/logs", name = "run", version = tb.version}}
   end
   local strategy = "auto"
-  if o.bucket_cap_mb or o.timeout then
-    strategy = L.strategies.DDPStrategy{bucket_cap_mb = o.bucket_cap_mb, timeout = o.timeout}
+  if o.bucket_cap_mb or o.timeout or o.gradient_dtype then
+    strategy = L.strategies.DDPStrategy{bucket_cap_mb = o.bucket_cap_mb, timeout = o.timeout,
+      gradient_dtype = o.gradient_dtype}
   end
   local trainer = L.Trainer{max_epochs = o.epochs, default_root_dir = o.root, logger = logger,
     enable_checkpointing = o.checkpoint == true, enable_progress_bar = false, enable_model_summary = false,

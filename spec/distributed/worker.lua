@@ -80,6 +80,21 @@ function scenarios.collectives()
   local works = {}
   for k = 1, 4 do works[k] = dist.all_reduce(L.ones(100000):mul(k), "sum", {async = true}) end
   for k = 4, 1, -1 do assert(works[k]:wait()[1] == k * n) end
+  -- bf16 on the wire: each value rounded to bf16, the sum in bf16, widened back (one process's bits
+  -- whatever the rank); 1 + 2^-9 rounds to 1 in bf16, so a float32 reduction would give n + n * 2^-9
+  local h = L.ones(300001):mul(1 + 2 ^ -9)
+  h[1] = r + 1
+  assert(dist.all_reduce(h, "sum", {async = true, wire = "bf16"}):wait() == h)
+  assert(h[2] == n and h[300001] == n, ("bf16 sum of 1 + 2^-9: %.9g"):format(h[2]))
+  assert(h[1] == n * (n + 1) / 2)   -- small integers are exact in bf16
+  local m = L.tensor{0.1 * (r + 1), -3}
+  dist.all_reduce(m, "mean", {async = true, wire = "bf16"}):wait()
+  assert(math.abs(m[1] - 0.05 * (n + 1)) <= 0.05 * (n + 1) * 2 ^ -7 and m[2] == -3, "bf16 mean")
+  assert(error_of(dist.all_reduce, L.ones(2), "max", {async = true, wire = "bf16"}):match("only sum and mean travel as bf16"))
+  assert(error_of(dist.all_reduce, L.ones(2), "sum", {wire = "bf16"}):match('{wire = "bf16"} is for async reductions'))
+  assert(error_of(dist.all_reduce, L.ones(2), "sum", {async = true, wire = "fp8"}):match('wire must be "bf16" or "float32", got "fp8"'))
+  assert(error_of(dist.all_reduce, L.buffer("float64", 1), "sum", {async = true, wire = "bf16"})
+    :match("must be a float32 tensor to travel as bf16"))
   -- broadcast: tensors in place, Lua values as rank src has them
   local bt = L.tensor{r, r}
   dist.broadcast(bt, n - 1)
@@ -151,7 +166,8 @@ end
 function scenarios.fit()
   local trainer, model = T.fit({kind = o.kind, batch = o.batch, epochs = o.epochs, accumulate = o.accumulate, root = o.out,
     checkpoint = o.checkpoint, loggers = o.loggers, early_stopping = o.early_stopping, ckpt_path = o.ckpt_path,
-    bucket_cap_mb = o.bucket_cap_mb, timeout = o.timeout, samples = o.samples, callbacks = {{
+    bucket_cap_mb = o.bucket_cap_mb, timeout = o.timeout, gradient_dtype = o.gradient_dtype, samples = o.samples,
+    callbacks = {{
       on_train_epoch_end = function(_, tr)
         if tr.current_epoch == o.kill_at_epoch and tr.global_rank == o.kill_rank then
           write("killed_at", tostring(L.now()))

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../bf16.h"
 #include "dist.h"
 #include "mpi_util.h"
 
@@ -168,23 +169,28 @@ struct lt_dist_request {
     int64_t count;
     lt_dist_dtype dtype;
     lt_dist_op op;
+    lt_bf16 *wire;  /* the bf16 values MPI reduces in place of buf's (lt_dist_all_reduce_bf16_start), or NULL */
     bool done;
     int npieces;
     MPI_Request pieces[];
 };
 
-lt_dist_request *lt_dist_all_reduce_start(void *buf, int64_t count, lt_dist_dtype dtype, lt_dist_op op,
-                                          lt_error *err) {
-    if (check_reduction("all_reduce", count, dtype, op, err)) return NULL;
+/* A request for count values, its reduction not started yet. */
+static lt_dist_request *new_request(void *buf, int64_t count, lt_dist_dtype dtype, lt_dist_op op, lt_error *err) {
     int npieces = (int)((count + PIECE - 1) / PIECE);
     lt_dist_request *r = malloc(sizeof *r + sizeof(MPI_Request) * (size_t)npieces);
     if (!r) return lt_fail(err, "all_reduce: out of memory"), NULL;
     *r = (lt_dist_request){.buf = buf, .count = count, .dtype = dtype, .op = op, .npieces = 0};
-    size_t esize = lt_dist_dtype_size(dtype);
-    for (int64_t at = 0; at < count; at += PIECE) {
-        int n = (int)(count - at < PIECE ? count - at : PIECE);
-        int rc = MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + (size_t)at * esize, n, mpi_type(dtype), mpi_op(op),
-                                lt_dist_comm(), &r->pieces[r->npieces]);
+    return r;
+}
+
+/* Starts the reduction of the count elements at data (esize bytes each), in pieces; frees r on failure. */
+static lt_dist_request *start_pieces(lt_dist_request *r, void *data, size_t esize, MPI_Datatype type, MPI_Op op,
+                                     lt_error *err) {
+    for (int64_t at = 0; at < r->count; at += PIECE) {
+        int n = (int)(r->count - at < PIECE ? r->count - at : PIECE);
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, (char *)data + (size_t)at * esize, n, type, op, lt_dist_comm(),
+                                &r->pieces[r->npieces]);
         if (lt_dist_check(rc, "MPI_Iallreduce", err)) {
             lt_dist_request_free(r);  /* waits for the pieces already started */
             return NULL;
@@ -195,8 +201,52 @@ lt_dist_request *lt_dist_all_reduce_start(void *buf, int64_t count, lt_dist_dtyp
     return r;
 }
 
+lt_dist_request *lt_dist_all_reduce_start(void *buf, int64_t count, lt_dist_dtype dtype, lt_dist_op op,
+                                          lt_error *err) {
+    if (check_reduction("all_reduce", count, dtype, op, err)) return NULL;
+    lt_dist_request *r = new_request(buf, count, dtype, op, err);
+    return r ? start_pieces(r, buf, lt_dist_dtype_size(dtype), mpi_type(dtype), mpi_op(op), err) : NULL;
+}
+
+/* MPI's user operation for bf16 sums: inout[i] = bf16(float(in[i]) + float(inout[i])). */
+static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *type) {
+    (void)type;
+    const lt_bf16 *a = in;
+    lt_bf16 *b = inout;
+    for (int i = 0; i < *len; i++) b[i] = lt_f32_to_bf16(lt_bf16_to_f32(a[i]) + lt_bf16_to_f32(b[i]));
+}
+
+/* The bf16 sum as an MPI operation, made once (freed by MPI_Finalize). */
+static int bf16_sum_op(MPI_Op *op, lt_error *err) {
+    static MPI_Op made = MPI_OP_NULL;
+    if (made == MPI_OP_NULL && lt_dist_check(MPI_Op_create(bf16_sum, 1, &made), "MPI_Op_create", err)) return -1;
+    *op = made;
+    return 0;
+}
+
+lt_dist_request *lt_dist_all_reduce_bf16_start(float *buf, int64_t count, lt_dist_op op, lt_error *err) {
+    if (check_reduction("all_reduce (bf16)", count, LT_DIST_FLOAT32, op, err)) return NULL;
+    if (op != LT_DIST_SUM && op != LT_DIST_MEAN)
+        return lt_fail(err, "all_reduce (bf16): only sum and mean travel as bf16"), NULL;
+    MPI_Op sum;
+    if (bf16_sum_op(&sum, err)) return NULL;
+    lt_dist_request *r = new_request(buf, count, LT_DIST_FLOAT32, op, err);
+    if (!r) return NULL;
+    r->wire = malloc((size_t)(count > 0 ? count : 1) * sizeof(lt_bf16));
+    if (!r->wire) {
+        free(r);
+        return lt_fail(err, "all_reduce (bf16): out of memory for %lld values", (long long)count), NULL;
+    }
+    for (int64_t i = 0; i < count; i++) r->wire[i] = lt_f32_to_bf16(buf[i]);
+    return start_pieces(r, r->wire, sizeof(lt_bf16), MPI_UINT16_T, sum, err);
+}
+
 static void complete(lt_dist_request *r) {
     r->done = true;
+    if (r->wire) {
+        float *x = r->buf;
+        for (int64_t i = 0; i < r->count; i++) x[i] = lt_bf16_to_f32(r->wire[i]);
+    }
     if (r->op == LT_DIST_MEAN) divide(r->buf, r->count, r->dtype);
 }
 
@@ -224,8 +274,11 @@ bool lt_dist_request_done(const lt_dist_request *r) { return r->done; }
 void lt_dist_request_free(lt_dist_request *r) {
     if (!r) return;
     /* a pending one is completed within the progress deadline; one that does not complete, or any after a
-     * timeout, is left to MPI until the job ends, as the caller must then do (lt_dist_timed_out) */
-    if (!r->done && r->npieces > 0 && lt_dist_is_initialized() && !lt_dist_timed_out())
-        lt_dist_complete(r->pieces, r->npieces, "all_reduce", NULL);
+     * timeout, is left to MPI until the job ends, as the caller must then do (lt_dist_timed_out): its bf16
+     * buffer too, which MPI may still write */
+    bool pending = !r->done && r->npieces > 0;
+    if (pending && lt_dist_is_initialized() && !lt_dist_timed_out())
+        pending = lt_dist_complete(r->pieces, r->npieces, "all_reduce", NULL) != 0;
+    if (!pending) free(r->wire);
     free(r);
 }

@@ -60,6 +60,12 @@ typedef struct lt_dist_request lt_dist_request;
  * completes. */
 lt_dist_request *lt_dist_all_reduce_start(void *buf, int64_t count, lt_dist_dtype dtype, lt_dist_op op,
                                           lt_error *err);
+/* The same for float32 values sent as bfloat16, half the bytes (gradient compression, as PyTorch's
+ * bf16_compress_hook): each process rounds its values to bf16, MPI sums them in bf16 (each addition
+ * through float32, rounded back to bf16), and the result is widened into buf (then divided, for a mean).
+ * Only LT_DIST_SUM and LT_DIST_MEAN. The result is the same on every process, within bf16 rounding of
+ * the float32 one. */
+lt_dist_request *lt_dist_all_reduce_bf16_start(float *buf, int64_t count, lt_dist_op op, lt_error *err);
 /* *done: the reduction has completed (a mean is divided then). Each call also progresses MPI's other
  * pending operations. */
 int lt_dist_test(lt_dist_request *r, bool *done, lt_error *err);

@@ -6,7 +6,8 @@
 --   dist.init()                 starts MPI (once; the calls below start it when needed) --> info table
 --   dist.rank(), dist.world_size(), dist.local_rank(), dist.local_world_size()
 --                               before init: mpirun's variables (0 and 1 outside mpirun)
---   dist.all_reduce(x, op[, {async = true}])
+--   dist.all_reduce(x, op[, {async = true[, wire = "bf16"]}])   (wire: a float32 tensor's values travel
+--                                                              as bf16, half the bytes; sum and mean)
 --       x a contiguous tensor (float32) or an L.buffer ("float64", "int64"): reduced in place, returned;
 --       x a number or a list of numbers: a new number or list (integers as int64, else float64);
 --       op "sum" (default), "mean", "max", "min". async (tensors and buffers): a Work, whose wait()
@@ -122,7 +123,12 @@ function distributed.all_reduce(x, op, opts)
     if async then options.fail(fname, "async reductions take a tensor or a buffer (a list is reduced at once)") end
     return reduce_numbers(d, fname, x, op)
   end
-  if async then return d.all_reduce_start(x, op) end
+  local wire = opts and opts.wire
+  if wire ~= nil and wire ~= "bf16" and wire ~= "float32" then
+    options.fail(fname, "wire must be \"bf16\" or \"float32\", got %s", options.describe(wire))
+  end
+  if wire == "bf16" and not async then options.fail(fname, "{wire = \"bf16\"} is for async reductions") end
+  if async then return d.all_reduce_start(x, op, wire) end
   return d.all_reduce(x, op)
 end
 

@@ -3,7 +3,10 @@
 -- whole model and trains on its share of every batch; N processes at batch_size B train like one at
 -- N x B.
 --   L.strategies.DDPStrategy{bucket_cap_mb = 1, overlap = true, sync_batchnorm = false, timeout = 60,
---     precision_plugin}
+--     gradient_dtype = "float32", precision_plugin}
+-- gradient_dtype "bf16": the gradients travel as bf16, half the bytes, summed in bf16 (PyTorch's
+-- bf16_compress_hook); where the network is slow next to the backward pass (docs/distributed.md, "The
+-- cost at scale"). Results then match one process within bf16 rounding of the gradients, not float32's.
 -- timeout: seconds a collective may wait without completing before the job ends with a message naming
 -- it (PyTorch's process-group timeout; 0: for ever; default LIGHTNING_DIST_TIMEOUT, else 60).
 -- What it does:
@@ -50,6 +53,7 @@ DDPStrategy.option_specs = {
   overlap = {kind = "boolean", default = true},
   sync_batchnorm = {kind = "boolean", default = false},
   timeout = {kind = "number", min = 0, max = 604800},
+  gradient_dtype = {kind = "string", one_of = {"float32", "bf16"}, default = "float32"},
 }
 
 local REDUCE_OP = {kind = "string", one_of = {"mean", "sum", "max", "min"}}
@@ -66,6 +70,7 @@ function DDPStrategy:__init(opts)
   self.precision_plugin = o.precision_plugin
   self.bucket_cap_mb, self.overlap, self.sync_batchnorm = o.bucket_cap_mb, o.overlap, o.sync_batchnorm
   self.timeout = o.timeout
+  self.gradient_dtype = o.gradient_dtype
   self.lightning_module, self.trainer = nil, nil
   self._loaders = setmetatable({}, {__mode = "k"})   -- a loader given -> this process's share of it
 end
@@ -218,7 +223,9 @@ function DDPStrategy:setup(trainer)
   self._reducer, self._dominated_checked, self._dominated_from = nil, false, nil
   if trainer.state.fn == "fit" then
     self._reducer = Reducer{module = module, bucket_cap_mb = self.bucket_cap_mb, overlap = self.overlap,
-      comm = {all_reduce_async = function(t) return distributed.all_reduce(t, "mean", {async = true}) end}}
+      comm = {all_reduce_async = function(t)
+        return distributed.all_reduce(t, "mean", {async = true, wire = self.gradient_dtype})
+      end}}
   end
   self:broadcast_model(module)
 end
@@ -259,9 +266,10 @@ function DDPStrategy:_check_dominated()
   if wait <= backward or wait < self.DOMINATED_MIN_WAIT_S then return end
   output.print(("DDPStrategy: the gradient all-reduce dominates training: each step waited %.0f ms for it after " ..
     "a %.0f ms backward pass (%.2f MB of gradients a step in %d buckets, %d processes); the network between the " ..
-    "processes is the bottleneck: try larger buckets (bucket_cap_mb, now %g), a larger batch per process, or a " ..
+    "processes is the bottleneck: try larger buckets (bucket_cap_mb, now %g), a larger batch per process, %sor a " ..
     "faster network (docs/distributed.md, \"The cost at scale\")")
-    :format(1e3 * wait, 1e3 * backward, s.bytes / 2 ^ 20, s.buckets, self:world_size(), self.bucket_cap_mb))
+    :format(1e3 * wait, 1e3 * backward, s.bytes / 2 ^ 20, s.buckets, self:world_size(), self.bucket_cap_mb,
+      self.gradient_dtype == "bf16" and "" or "bf16 gradients (gradient_dtype = \"bf16\", half the bytes), "))
 end
 
 --- What the gradient reductions cost (distributed/reducer.lua's stats), or nil before a fit.
