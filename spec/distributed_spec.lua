@@ -135,6 +135,25 @@ describe("lightning.distributed.launch", function()
     assert.equal(1, L.distributed.world_size())
   end)
 
+  it("removes the Open MPI session folders that killed jobs left behind, and only those", function()
+    local tmp = H.tmpdir()
+    local fsio = L.core.io
+    for _, path in ipairs({"/ompi.vm.0/pid.111/jf.1", "/ompi.vm.0/pid.222", "/ompi.other.5/pid.333",
+      "/ompi.vm.0/notes", "/mine/pid.444"}) do
+      fsio.mkdirs(tmp .. path)
+    end
+    H.write_file(tmp .. "/ompi.vm.0/pid.111/jf.1/shm", "x")
+    local removed = launch.clean_stale_sessions(tmp, function(pid) return pid == "222" end)
+    table.sort(removed)
+    assert.same({tmp .. "/ompi.other.5/pid.333", tmp .. "/ompi.vm.0/pid.111"}, removed)
+    assert.is_nil(fsio.file_type(tmp .. "/ompi.vm.0/pid.111"))
+    assert.equal("directory", fsio.file_type(tmp .. "/ompi.vm.0/pid.222"))   -- its process runs
+    assert.equal("directory", fsio.file_type(tmp .. "/ompi.vm.0/notes"))
+    assert.equal("directory", fsio.file_type(tmp .. "/mine/pid.444"))        -- not Open MPI's
+    assert.same({}, launch.clean_stale_sessions(tmp .. "/nothing here"))
+    H.rmdir(tmp)
+  end)
+
   it("builds the mpirun command line: root, oversubscription, threads, hosts, variables", function()
     local argv = launch.command{nproc = 4, root = true, cores = 2, script = "train.lua", args = {"--cifar10", "a b"},
       interpreter = {"/usr/bin/lua5.4", "-e", "x=1"}, getenv = env({LUA_PATH = "p"})}

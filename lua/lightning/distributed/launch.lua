@@ -4,6 +4,7 @@
 --   launch.environment()  --> {rank, world_size, local_rank, local_world_size} under mpirun, else nil
 --   launch.command{nproc = 4, script = "train.lua", args = {...}, ...}  --> argv (a list of words)
 --   launch.shell_words(argv)  --> one line for sh
+--   launch.clean_stale_sessions([tmpdir])  --> the session folders removed (see below)
 local L = require "lightning"
 
 local core = L.core
@@ -133,10 +134,37 @@ function launch.relaunch(nproc, opts)
     threads = opts.threads, env = env, interpreter = command or launch.interpreter(arg), script = not command and arg[0] or nil,
     args = launch.without_option(launch.script_args(), "--nproc")}
   local line = launch.shell_words(argv)
+  launch.clean_stale_sessions()
   if opts.print then opts.print(line) else io.stderr:write(line, "\n") end
   local ok, how, code = os.execute(line)
   if how == "signal" then return 128 + code end
   return ok and 0 or code
+end
+
+--- Open MPI keeps each job's session folder (with its shared-memory files, 8-17 MB) in
+-- $TMPDIR/ompi.<host>.<uid>/pid.<mpirun's or orted's pid>; a job whose mpirun or daemons were killed
+-- leaves it behind. Removes the pid.N folders of this machine whose process no longer runs; returns
+-- their paths. relaunch calls it before starting mpirun (lightning-train --nproc).
+function launch.clean_stale_sessions(tmpdir, alive)
+  tmpdir = tmpdir or os.getenv("TMPDIR") or "/tmp"
+  alive = alive or function(pid) return core.io.file_type("/proc/" .. pid) == "directory" end
+  local removed = {}
+  local ok, names = pcall(core.io.listdir, tmpdir)
+  if not ok then return removed end
+  for _, name in ipairs(names) do
+    local top = tmpdir .. "/" .. name
+    if name:match("^ompi%.") and core.io.file_type(top) == "directory" then
+      local listed, sessions = pcall(core.io.listdir, top)
+      for _, session in ipairs(listed and sessions or {}) do
+        local pid = session:match("^pid%.(%d+)$")
+        if pid and not alive(pid) then
+          local path = top .. "/" .. session
+          if os.execute(launch.shell_words({"rm", "-rf", "--", path}) .. " 2>/dev/null") then removed[#removed + 1] = path end
+        end
+      end
+    end
+  end
+  return removed
 end
 
 --- The script's own arguments (arg[1], arg[2], ...).
