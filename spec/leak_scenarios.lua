@@ -65,7 +65,7 @@ function S.rounds(dir, rounds)
     run("listdir", core.io.listdir, dir .. "/names")
     run("tostring", tostring, big)
     run("load", L.load_safetensors, dir .. "/w.safetensors")
-    if core.io.safetensors_metadata then run("metadata", core.io.safetensors_metadata, dir .. "/w.safetensors") end
+    run("metadata", core.io.safetensors_metadata, dir .. "/w.safetensors")
     run("save", L.save_safetensors, dir .. "/out.safetensors", {x = big}, {m = "1"})
   end
 end

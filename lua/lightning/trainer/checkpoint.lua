@@ -178,11 +178,7 @@ end
 -- opened as L.load_safetensors opens it (a FIFO, a device or a folder is refused before anything could
 -- block, the whole header is checked): every path that opens a checkpoint goes through that one open.
 function checkpoint.read_metadata(path)
-  local read = L.core.io.safetensors_metadata
-  -- (a C module built before safetensors_metadata: the same open through load_safetensors, which also
-  -- reads the tensors)
-  if not read then read = function(p) return select(2, L.load_safetensors(p)) end end
-  local ok, meta = pcall(read, path)
+  local ok, meta = pcall(L.core.io.safetensors_metadata, path)
   if not ok then return nil, checkpoint.why(path, meta) end
   return meta
 end
