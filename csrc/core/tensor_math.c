@@ -101,7 +101,7 @@ static void addcmul_row(int64_t n, float *const *p, const int64_t *st, const voi
 
 /* ---- argument preparation ---- */
 
-static int check_writable(const lt_tensor *out, lt_error *err) {
+int lt_check_writable(const lt_tensor *out, lt_error *err) {
     if (lt_numel(out) == 0) return 0;  /* nothing is written */
     for (int d = 0; d < out->ndim; d++)
         if (out->stride[d] == 0 && out->size[d] > 1)
@@ -140,7 +140,7 @@ static int prepare_input(const lt_tensor *out, const lt_tensor *in, lt_tensor *v
 }
 
 static int apply(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_row_fn fn, op_args args, lt_error *err) {
-    if (check_writable(out, err)) return -1;
+    if (lt_check_writable(out, err)) return -1;
     lt_tensor va = {0}, vb = {0};
     int rc = -1;
     if (prepare_input(out, a, &va, err)) goto done;
@@ -177,6 +177,7 @@ static void scalar_tensor(lt_tensor *t, lt_storage *s, float *value) {
     s->device = LT_DEVICE_CPU;
     s->allocator = NULL;    /* borrowed: the value lives on the caller's stack */
     s->refcount = 1 << 20;  /* never released to 0, so the struct is never freed either */
+    s->version = 0;
     memset(t, 0, sizeof *t);
     t->storage = s;
     t->ndim = 1;
@@ -347,7 +348,7 @@ static double draw_uniform(lt_rng *rng, double lo, double hi) { return lo + (hi 
 static double draw_normal(lt_rng *rng, double mean, double std) { return mean + std * lt_rng_normal(rng); }
 
 static int fill_random(lt_tensor *t, draw_fn draw, double a, double b, lt_rng *rng, lt_error *err) {
-    if (check_writable(t, err)) return -1;
+    if (lt_check_writable(t, err)) return -1;
     lt_iter it;
     const lt_tensor *ts[1] = {t};
     lt_iter_init(&it, 1, ts);

@@ -27,6 +27,8 @@ int lt_addcmul_into(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, floa
 /* dst = src, src broadcast to dst's shape. */
 int lt_copy(lt_tensor *dst, const lt_tensor *src, lt_error *err);
 int lt_fill(lt_tensor *t, float value, lt_error *err);
+/* An error unless every element of out is its own memory (an expanded dimension, stride 0, is not). */
+int lt_check_writable(const lt_tensor *out, lt_error *err);
 
 typedef enum { LT_RSUM, LT_RMEAN, LT_RMAX, LT_RMIN, LT_RVAR, LT_RSTD, LT_RNORM } lt_reduce_op;
 typedef struct lt_reduce_args {

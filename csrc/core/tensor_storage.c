@@ -35,6 +35,7 @@ lt_storage *lt_storage_new(const lt_allocator *allocator, int64_t numel, lt_dtyp
     s->device = allocator->device;
     s->allocator = allocator;
     atomic_init(&s->refcount, 1);
+    s->version = 0;
     if (numel > 0) {
         s->data = allocator->alloc(bytes);
         if (!s->data) {

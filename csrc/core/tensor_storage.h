@@ -40,6 +40,10 @@ typedef struct lt_storage {
     lt_device device;
     const lt_allocator *allocator;   /* frees data; NULL for borrowed memory (never freed) */
     _Atomic int refcount;            /* storages may be shared with loader threads */
+    /* Counts the changes made in place through the Lua methods (lt_bump_version), so that an autograd
+     * can tell that a tensor it saved for the backward pass was overwritten. Views share it. Only the
+     * Lua thread bumps or reads it, hence not atomic; kernels writing layer outputs do not bump it. */
+    uint64_t version;
 } lt_storage;
 
 /* A view (offset, sizes, strides) into a storage. Every tensor the core makes keeps these true:
@@ -67,6 +71,11 @@ static inline float *lt_data(const lt_tensor *t) {
 /* The view's first element, of whatever type. */
 static inline void *lt_data_ptr(const lt_tensor *t) {
     return t->storage->data ? (char *)t->storage->data + (size_t)t->offset * lt_dtype_size(t->storage->dtype) : NULL;
+}
+
+/* One more change made in place to t's elements (see lt_storage.version). */
+static inline void lt_bump_version(const lt_tensor *t) {
+    if (t->storage) t->storage->version++;
 }
 
 /* A storage of numel elements of dtype from allocator (uninitialised), with one reference. */

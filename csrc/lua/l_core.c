@@ -211,6 +211,7 @@ int luaopen_lightning_core(lua_State *L) {
 
     lt_open_tensor(L, module, methods);
     lt_open_tensor_math(L, module, methods);
+    lt_open_tensor_index(L, module, methods);
     lt_open_nn(L, module);
     lt_open_optim(L, module);
     lt_open_data(L, module);

@@ -174,6 +174,19 @@ static int push_resized(lua_State *L, const char *fname, resize_fn fn) {
 
 static int t_view(lua_State *L) { return push_resized(L, "Tensor:view", lt_view); }
 
+/* Resizes t in place and returns it. A new storage starts its version from the old one's, so that the
+ * version still moves on (an autograd compares it with the one it saw). */
+static int resized_in_place(lua_State *L, const char *fname, lt_tensor *t, int ndim, const int64_t *size) {
+    uint64_t version = t->storage->version;
+    lt_error err;
+    if (lt_tensor_resize(t, ndim, size, &err)) lt_raise(L, fname, &err);
+    if (t->storage->version < version) t->storage->version = version;
+    lt_bump_version(t);
+    lt_account_memory(L);
+    lua_settop(L, 1);
+    return 1;
+}
+
 /* resize(sizes...): makes the tensor contiguous with these sizes, in place, keeping its storage when it
  * is large enough (the contents are then whatever was there). */
 static int t_resize(lua_State *L) {
@@ -181,21 +194,13 @@ static int t_resize(lua_State *L) {
     lt_tensor *t = lt_check_tensor(L, 1, fname);
     int64_t size[LT_MAX_DIMS];
     int n = lt_check_sizes_arg(L, 2, fname, size, 0);
-    lt_error err;
-    if (lt_tensor_resize(t, n, size, &err)) lt_raise(L, fname, &err);
-    lt_account_memory(L);
-    lua_settop(L, 1);
-    return 1;
+    return resized_in_place(L, fname, t, n, size);
 }
 
 static int t_resize_as(lua_State *L) {
     const char *fname = "Tensor:resize_as";
     lt_tensor *t = lt_check_tensor(L, 1, fname), *other = lt_check_tensor(L, 2, fname);
-    lt_error err;
-    if (lt_tensor_resize(t, other->ndim, other->size, &err)) lt_raise(L, fname, &err);
-    lt_account_memory(L);
-    lua_settop(L, 1);
-    return 1;
+    return resized_in_place(L, fname, t, other->ndim, other->size);
 }
 static int t_reshape(lua_State *L) { return push_resized(L, "Tensor:reshape", lt_reshape); }
 static int t_expand(lua_State *L) { return push_resized(L, "Tensor:expand", lt_expand); }
@@ -323,6 +328,7 @@ static int t_set(lua_State *L) {
     lt_error err;
     if (lt_offset_of(t, t->ndim, idx, &off, &err)) lt_raise(L, fname, &err);
     ((float *)t->storage->data)[off] = v;
+    lt_bump_version(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -396,6 +402,7 @@ static int t_newindex(lua_State *L) {
             view.size[0] = 1;
             view.offset += (i - 1) * t->stride[0];
             if (src ? lt_copy(&view, src, &err) : lt_fill(&view, (float)lua_tonumber(L, 3), &err)) lt_raise(L, fname, &err);
+            lt_bump_version(t);
             return 0;
         }
         lt_tensor slice = {0};
@@ -406,6 +413,7 @@ static int t_newindex(lua_State *L) {
         else rc = lt_fail(&err, "expected a number or a tensor to store, got %s", lt_typename(L, 3));
         lt_tensor_release(&slice);
         if (rc) lt_raise(L, fname, &err);
+        lt_bump_version(t);
         return 0;
     }
     if (lua_type(L, 2) != LUA_TSTRING) lt_raisef(L, fname, "field names must be strings or numbers, got %s", lt_typename(L, 2));
@@ -432,6 +440,7 @@ static int t_copy(lua_State *L) {
     lt_tensor *t = lt_check_tensor(L, 1, "Tensor:copy"), *src = lt_check_tensor_any(L, 2, "Tensor:copy");
     lt_error err;
     if (lt_dtype_of(src) != LT_FLOAT32 ? lt_convert(t, src, &err) : lt_copy(t, src, &err)) lt_raise(L, "Tensor:copy", &err);
+    lt_bump_version(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -449,6 +458,7 @@ static int t_fill(lua_State *L) {
     float v = (float)lt_check_number(L, 2, "Tensor:fill");
     lt_error err;
     if (lt_fill(t, v, &err)) lt_raise(L, "Tensor:fill", &err);
+    lt_bump_version(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -457,6 +467,7 @@ static int t_zero(lua_State *L) {
     lt_tensor *t = lt_check_tensor(L, 1, "Tensor:zero");
     lt_error err;
     if (lt_fill(t, 0.0f, &err)) lt_raise(L, "Tensor:zero", &err);
+    lt_bump_version(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -467,6 +478,7 @@ static int t_uniform(lua_State *L) {
     double lo = lt_opt_number(L, 2, "Tensor:uniform", 0), hi = lt_opt_number(L, 3, "Tensor:uniform", 1);
     lt_error err;
     if (lt_fill_uniform(t, lo, hi, lt_rng_global(), &err)) lt_raise(L, "Tensor:uniform", &err);
+    lt_bump_version(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -477,6 +489,7 @@ static int t_normal(lua_State *L) {
     if (!(std >= 0)) lt_raisef(L, "Tensor:normal", "standard deviation must be non-negative, got %g", std);
     lt_error err;
     if (lt_fill_normal(t, mean, std, lt_rng_global(), &err)) lt_raise(L, "Tensor:normal", &err);
+    lt_bump_version(t);
     lua_settop(L, 1);
     return 1;
 }

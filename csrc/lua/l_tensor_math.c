@@ -1,5 +1,5 @@
-/* Tensor arithmetic: in-place methods (x:add(y) changes x and returns it), operators that make new
- * tensors (x + y), comparisons, reductions and matrix products. */
+/* Tensor arithmetic: in-place methods (x:add(y) changes x, bumps its version and returns it), operators
+ * that make new tensors (x + y), comparisons, reductions and matrix products. */
 #include <math.h>
 
 #include "../core/linalg.h"
@@ -25,6 +25,7 @@ static int inplace_binary(lua_State *L, const char *fname, lt_binop op, int tens
         return lt_argerror(L, 2, fname, "must be a tensor%s, got %s", tensor_only ? "" : " or a number", lt_typename(L, 2));
     }
     if (rc) lt_raise(L, fname, &err);
+    lt_bump_version(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -41,6 +42,7 @@ static int inplace_unary(lua_State *L, const char *fname, lt_unop op, float p1, 
     lt_tensor *t = lt_check_tensor(L, 1, fname);
     lt_error err;
     if (lt_unary_into(t, t, op, p1, p2, &err)) lt_raise(L, fname, &err);
+    lt_bump_version(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -68,6 +70,7 @@ static int t_addcmul(lua_State *L) {
     float value = (float)lt_opt_number(L, 4, "Tensor:addcmul", 1.0);
     lt_error err;
     if (lt_addcmul_into(t, a, b, value, &err)) lt_raise(L, "Tensor:addcmul", &err);
+    lt_bump_version(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -237,6 +240,7 @@ static int t_addmm(lua_State *L) {
     float beta = (float)lt_opt_number(L, 4, "Tensor:addmm", 1.0), alpha = (float)lt_opt_number(L, 5, "Tensor:addmm", 1.0);
     lt_error err;
     if (lt_addmm_into(t, a, b, beta, alpha, &err)) lt_raise(L, "Tensor:addmm", &err);
+    lt_bump_version(t);
     lua_settop(L, 1);
     return 1;
 }

@@ -82,6 +82,7 @@ void lt_account_memory(lua_State *L);
  * lightning.core (core.nn, core.optim, core.data, core.io) that the Lua side wraps. */
 void lt_open_tensor(lua_State *L, int module, int methods);
 void lt_open_tensor_math(lua_State *L, int module, int methods);
+void lt_open_tensor_index(lua_State *L, int module, int methods);  /* l_tensor_index.c */
 void lt_open_nn(lua_State *L, int module);
 void lt_open_optim(lua_State *L, int module);
 void lt_open_data(lua_State *L, int module);
