@@ -8,10 +8,11 @@
 
 lt_mixed_info lt_mixed_precision_info(void) {
 #ifdef LT_HAVE_DNNL
-    return (lt_mixed_info){true, "oneDNN", lt_dnnl_version(), lt_dnnl_isa(), lt_dnnl_bf16_available(),
-                           lt_dnnl_bf16_native(), lt_dnnl_amx_native()};
+    return (lt_mixed_info){.available = true, .backend = "oneDNN", .version = lt_dnnl_version(), .isa = lt_dnnl_isa(),
+                           .runtime = lt_dnnl_runtime(), .bf16_supported = lt_dnnl_bf16_available(),
+                           .bf16_native = lt_dnnl_bf16_native(), .amx_native = lt_dnnl_amx_native()};
 #else
-    return (lt_mixed_info){false, NULL, NULL, NULL, false, false, false};
+    return (lt_mixed_info){.available = false};
 #endif
 }
 

@@ -45,6 +45,7 @@ bool lt_deterministic(void);
 typedef struct lt_mixed_info {
     bool available;
     const char *backend, *version, *isa;
+    const char *runtime;         /* what oneDNN's kernels run on: "OpenMP" (Debian's, our threads), "SYCL" (PyPI's), ... */
     bool bf16_supported;         /* oneDNN has bf16 kernels for this CPU (native, or emulated on AVX-512) */
     bool bf16_native, amx_native;
 } lt_mixed_info;

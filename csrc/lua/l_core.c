@@ -65,6 +65,7 @@ static int l_info(lua_State *L) {
         set_string(L, "backend", mixed.backend);
         set_string(L, "version", mixed.version);
         set_string(L, "isa", mixed.isa);
+        set_string(L, "runtime", mixed.runtime);
         set_bool(L, "bf16_supported", mixed.bf16_supported);
         set_bool(L, "bf16_native", mixed.bf16_native);
         set_bool(L, "amx_native", mixed.amx_native);

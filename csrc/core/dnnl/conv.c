@@ -38,7 +38,7 @@ static key key_of(lt_dnnl_conv_shape s, lt_dnnl_conv_types t, int threads) {
 /* The layer's float32 (oihw) weights as a pass's weight reorder reads them: themselves, or copied
  * into a zeroed buffer of more channels (see padded_shape). */
 typedef struct padded_weights {
-    dnnl_memory_desc_t md, view;  /* the padded weights, and the layer's channels in them */
+    lt_dnnl_md md, view;          /* the padded weights, and the layer's channels in them */
     lt_dnnl_reorder in;           /* the layer's weights -> view; none without padding */
     void *buf;
 } padded_weights;
@@ -48,9 +48,9 @@ typedef struct entry {
     lt_dnnl_conv_types t;
     lt_dnnl_conv_shape cs, bs;  /* the primitives' shapes (see padded_shape): forward and weight gradient, backward data */
 
-    dnnl_memory_desc_t src_md, user_src_md, dst_md, bias_md, user_w_md;
-    dnnl_memory_desc_t src_view_md;  /* the input's channels in the primitives' input (src_md) */
-    dnnl_memory_desc_t bd_dst_md, bd_dst_view_md;  /* backward data's output gradient, the layer's channels in it */
+    lt_dnnl_md src_md, user_src_md, dst_md, bias_md, user_w_md;
+    lt_dnnl_md src_view_md;  /* the input's channels in the primitives' input (src_md) */
+    lt_dnnl_md bd_dst_md, bd_dst_view_md;  /* backward data's output gradient, the layer's channels in it */
     padded_weights w_fwd_f32, w_bwd_f32;
     dnnl_primitive_desc_t fwd_pd;
     dnnl_primitive_t fwd, bwd_data;
@@ -73,12 +73,8 @@ struct lt_dnnl_conv {
 
 /* Strides and padding of the three passes' descriptors; the right/bottom padding is whatever makes
  * the output size come out as given. */
-typedef struct geometry {
-    dnnl_dims_t strides, pad_l, pad_r;
-} geometry;
-
-static geometry geometry_of(lt_dnnl_conv_shape s) {
-    return (geometry){.strides = {s.stride_h, s.stride_w}, .pad_l = {s.pad_h, s.pad_w},
+static lt_dnnl_geometry geometry_of(lt_dnnl_conv_shape s) {
+    return (lt_dnnl_geometry){.strides = {s.stride_h, s.stride_w}, .pad_l = {s.pad_h, s.pad_w},
                       .pad_r = {(s.out_h - 1) * s.stride_h + s.kernel_h - s.in_h - s.pad_h,
                                 (s.out_w - 1) * s.stride_w + s.kernel_w - s.in_w - s.pad_w}};
 }
@@ -93,6 +89,10 @@ static void entry_free(entry *e) {
     lt_dnnl_reorder *rs[] = {&e->src_to_compute, &e->compute_to_src, &e->w_for_fwd, &e->w_for_bwd, &e->dw_to_user,
                              &e->w_fwd_f32.in, &e->w_bwd_f32.in, &e->dw_to_padded, &e->dst_to_padded};
     for (size_t i = 0; i < sizeof rs / sizeof *rs; i++) lt_dnnl_reorder_free(rs[i]);
+    lt_dnnl_md mds[] = {e->src_md, e->user_src_md, e->dst_md, e->bias_md, e->user_w_md, e->src_view_md,
+                        e->bd_dst_md, e->bd_dst_view_md, e->w_fwd_f32.md, e->w_fwd_f32.view, e->w_bwd_f32.md,
+                        e->w_bwd_f32.view};
+    lt_dnnl_md_free_all(mds, sizeof mds / sizeof *mds);
     free(e->src_buf);
     free(e->w_fwd_buf);
     free(e->w_bwd_buf);
@@ -119,15 +119,13 @@ void lt_dnnl_conv_free(lt_dnnl_conv *c) {
     free(c);
 }
 
-static int weights_md(dnnl_memory_desc_t *md, lt_dnnl_conv_shape s, dnnl_data_type_t t, dnnl_format_tag_t tag,
-                      lt_error *err) {
+static int weights_md(lt_dnnl_md *md, lt_dnnl_conv_shape s, dnnl_data_type_t t, dnnl_format_tag_t tag, lt_error *err) {
     dnnl_dims_t dims = {s.out_c, s.in_c, s.kernel_h, s.kernel_w};
-    return lt_dnnl_check(dnnl_memory_desc_init_by_tag(md, 4, dims, t, tag), "describing weights", err);
+    return lt_dnnl_md_tag(md, 4, dims, t, tag, "describing weights", err);
 }
 
 /* A buffer for a memory descriptor, and a reorder into it from src_md. */
-static int converted(lt_dnnl_reorder *r, void **buf, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
-                     lt_error *err) {
+static int converted(lt_dnnl_reorder *r, void **buf, lt_dnnl_cmd from, lt_dnnl_cmd to, lt_error *err) {
     *buf = lt_dnnl_alloc(dnnl_memory_desc_get_size(to));
     if (!*buf) return lt_fail(err, "out of memory");
     return lt_dnnl_reorder_make(r, from, to, false, err);
@@ -151,15 +149,15 @@ static lt_dnnl_conv_shape padded_shape(lt_dnnl_conv_shape s, lt_dnnl_conv_types 
 }
 
 /* A descriptor of a dense nhwc activation's first c channels of p, in type t. */
-static int channels_view(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, int64_t p, lt_dtype t,
+static int channels_view(lt_dnnl_md *md, int64_t n, int64_t c, int64_t h, int64_t w, int64_t p, lt_dtype t,
                          lt_error *err) {
     int64_t strides[4] = {p * h * w, 1, w * p, p};
     return lt_dnnl_md_strided(md, n, c, h, w, t, strides, err);
 }
 
 /* A zeroed buffer of a descriptor's size, and a reorder into it from `from` to `to` (a view of it). */
-static int zeroed_view(lt_dnnl_reorder *r, void **buf, const dnnl_memory_desc_t *whole, const dnnl_memory_desc_t *from,
-                       const dnnl_memory_desc_t *to, lt_error *err) {
+static int zeroed_view(lt_dnnl_reorder *r, void **buf, lt_dnnl_cmd whole, lt_dnnl_cmd from, lt_dnnl_cmd to,
+                       lt_error *err) {
     size_t bytes = dnnl_memory_desc_get_size(whole);
     *buf = lt_dnnl_alloc(bytes);
     if (!*buf) return lt_fail(err, "out of memory");
@@ -174,9 +172,8 @@ static int padded_weights_make(padded_weights *w, const entry *e, lt_dnnl_conv_s
     if (p.in_c == s.in_c && p.out_c == s.out_c) return 0;
     dnnl_dims_t dims = {s.out_c, s.in_c, s.kernel_h, s.kernel_w};
     dnnl_dims_t strides = {p.in_c * s.kernel_h * s.kernel_w, s.kernel_h * s.kernel_w, s.kernel_w, 1};
-    return lt_dnnl_check(dnnl_memory_desc_init_by_strides(&w->view, 4, dims, dnnl_f32, strides), "describing weights",
-                         err) ||
-           zeroed_view(&w->in, &w->buf, &w->md, &e->user_w_md, &w->view, err);
+    return lt_dnnl_md_strides(&w->view, 4, dims, dnnl_f32, strides, "describing weights", err) ||
+           zeroed_view(&w->in, &w->buf, w->md, e->user_w_md, w->view, err);
 }
 
 static const float *padded_weights_of(padded_weights *w, const float *weight, lt_error *err) {
@@ -189,8 +186,7 @@ static bool is_padded(const entry *e) { return e->cs.in_c != e->s.in_c; }
 static int make_forward(entry *e, lt_error *err) {
     lt_dnnl_conv_shape s = e->s, cs = e->cs;
     lt_dnnl_conv_types t = e->t;
-    dnnl_engine_t eng = lt_dnnl_engine(err);
-    if (!eng) return -1;
+    if (!lt_dnnl_engine(err)) return -1;
     if (lt_dnnl_md_4d(&e->src_md, s.n, cs.in_c, s.in_h, s.in_w, t.compute, true, err) ||
         channels_view(&e->src_view_md, s.n, s.in_c, s.in_h, s.in_w, cs.in_c, t.compute, err) ||
         lt_dnnl_md_strided(&e->user_src_md, s.n, s.in_c, s.in_h, s.in_w, t.src, t.src_strides, err) ||
@@ -200,37 +196,30 @@ static int make_forward(entry *e, lt_error *err) {
     /* the primitives take nhwc in the compute type (oneDNN's fast kernels want one layout throughout):
      * a planar image batch, a float32 input of a bf16 layer or one with padded channels is converted
      * first */
-    e->convert_src = is_padded(e) || !dnnl_memory_desc_equal(&e->src_md, &e->user_src_md);
+    e->convert_src = is_padded(e) || !dnnl_memory_desc_equal(e->src_md, e->user_src_md);
     dnnl_dims_t bias_dims = {s.out_c};
-    dnnl_memory_desc_t w_any;
-    if (lt_dnnl_check(dnnl_memory_desc_init_by_tag(&e->bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias", err) ||
-        weights_md(&w_any, cs, lt_dnnl_type(t.compute), dnnl_format_tag_any, err))
-        return -1;
-    geometry g = geometry_of(s);
-    dnnl_convolution_desc_t d;
+    lt_dnnl_md w_any = NULL;
     dnnl_primitive_attr_t attr = NULL;
+    lt_dnnl_geometry g = geometry_of(s);
     int rc = -1;
-    if (lt_dnnl_attr(&attr, err) ||
-        lt_dnnl_check(dnnl_convolution_forward_desc_init(&d, dnnl_forward_training, dnnl_convolution_direct,
-                                                         &e->src_md, &w_any, &e->bias_md, &e->dst_md, g.strides,
-                                                         g.pad_l, g.pad_r),
-                      "describing a convolution", err) ||
-        lt_dnnl_check(dnnl_primitive_desc_create(&e->fwd_pd, &d, attr, eng, NULL), "choosing a convolution", err) ||
+    if (lt_dnnl_md_tag(&e->bias_md, 1, bias_dims, dnnl_f32, dnnl_x, "bias", err) ||
+        weights_md(&w_any, cs, lt_dnnl_type(t.compute), dnnl_format_tag_any, err) || lt_dnnl_attr(&attr, err) ||
+        lt_dnnl_conv_fwd_pd(&e->fwd_pd, e->src_md, w_any, e->bias_md, e->dst_md, &g, attr, err) ||
         lt_dnnl_check(dnnl_primitive_create(&e->fwd, e->fwd_pd), "creating a convolution", err))
         goto done;
-    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_weights_md, 0);
-    if (converted(&e->w_for_fwd, &e->w_fwd_buf, &e->w_fwd_f32.md, w_md, err) ||
-        lt_dnnl_memory(&e->m_src, &e->src_md, err) || lt_dnnl_memory(&e->m_w, w_md, err) ||
-        lt_dnnl_memory(&e->m_bias, &e->bias_md, err) || lt_dnnl_memory(&e->m_dst, &e->dst_md, err) ||
+    lt_dnnl_cmd w_md = dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_weights_md, 0);
+    if (converted(&e->w_for_fwd, &e->w_fwd_buf, e->w_fwd_f32.md, w_md, err) ||
+        lt_dnnl_memory(&e->m_src, e->src_md, err) || lt_dnnl_memory(&e->m_w, w_md, err) ||
+        lt_dnnl_memory(&e->m_bias, e->bias_md, err) || lt_dnnl_memory(&e->m_dst, e->dst_md, err) ||
         lt_dnnl_want_scratch(&e->scratch, e->fwd_pd, &e->m_scratch, err))
         goto done;
-    if (e->convert_src &&
-        zeroed_view(&e->src_to_compute, &e->src_buf, &e->src_md, &e->user_src_md, &e->src_view_md, err))
+    if (e->convert_src && zeroed_view(&e->src_to_compute, &e->src_buf, e->src_md, e->user_src_md, e->src_view_md, err))
         goto done;
     e->zero_bias = calloc((size_t)s.out_c, sizeof(float));  /* for layers without a bias */
     if (!e->zero_bias) { lt_fail(err, "out of memory"); goto done; }
     rc = 0;
 done:
+    lt_dnnl_md_free(w_any);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return rc;
 }
@@ -240,69 +229,54 @@ done:
 static int make_backward_data(entry *e, lt_error *err) {
     lt_dnnl_conv_shape s = e->bs;
     bool pad_out = s.out_c != e->s.out_c;
-    dnnl_engine_t eng = lt_dnnl_engine(err);
-    dnnl_memory_desc_t w_any;
-    if (!eng || weights_md(&w_any, s, lt_dnnl_type(e->t.compute), dnnl_format_tag_any, err) ||
+    lt_dnnl_md w_any = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    lt_dnnl_geometry g = geometry_of(s);
+    int rc = -1;
+    if (weights_md(&w_any, s, lt_dnnl_type(e->t.compute), dnnl_format_tag_any, err) ||
         lt_dnnl_md_4d(&e->bd_dst_md, s.n, s.out_c, s.out_h, s.out_w, e->t.dst, true, err) ||
         channels_view(&e->bd_dst_view_md, s.n, e->s.out_c, s.out_h, s.out_w, s.out_c, e->t.dst, err) ||
         padded_weights_make(&e->w_bwd_f32, e, s, err) ||
-        (pad_out && zeroed_view(&e->dst_to_padded, &e->diff_dst_padded, &e->bd_dst_md, &e->dst_md, &e->bd_dst_view_md, err)))
-        return -1;
-    geometry g = geometry_of(s);
-    dnnl_convolution_desc_t d;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    int rc = -1;
-    if (lt_dnnl_attr(&attr, err) ||
-        lt_dnnl_check(dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, &e->src_md, &w_any,
-                                                               &e->bd_dst_md, g.strides, g.pad_l, g.pad_r),
-                      "describing a convolution's backward pass", err) ||
-        lt_dnnl_check(dnnl_primitive_desc_create(&pd, &d, attr, eng, pad_out ? NULL : e->fwd_pd),
-                      "choosing a backward convolution", err) ||
+        (pad_out && zeroed_view(&e->dst_to_padded, &e->diff_dst_padded, e->bd_dst_md, e->dst_md, e->bd_dst_view_md, err)) ||
+        lt_dnnl_attr(&attr, err) ||
+        lt_dnnl_conv_bwd_data_pd(&pd, e->src_md, w_any, e->bd_dst_md, &g, pad_out ? NULL : e->fwd_pd, attr, err) ||
         lt_dnnl_check(dnnl_primitive_create(&e->bwd_data, pd), "creating a backward convolution", err))
         goto done;
-    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    if (converted(&e->w_for_bwd, &e->w_bwd_buf, &e->w_bwd_f32.md, w_md, err) || lt_dnnl_memory(&e->m_bd_w, w_md, err) ||
-        lt_dnnl_memory(&e->m_bd_diff_dst, &e->bd_dst_md, err) || lt_dnnl_memory(&e->m_bd_diff_src, &e->src_md, err) ||
+    lt_dnnl_cmd w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (converted(&e->w_for_bwd, &e->w_bwd_buf, e->w_bwd_f32.md, w_md, err) || lt_dnnl_memory(&e->m_bd_w, w_md, err) ||
+        lt_dnnl_memory(&e->m_bd_diff_dst, e->bd_dst_md, err) || lt_dnnl_memory(&e->m_bd_diff_src, e->src_md, err) ||
         lt_dnnl_want_scratch(&e->scratch, pd, &e->m_bd_scratch, err))
         goto done;
     if (e->convert_src) {  /* the gradient in the compute type, then reordered into the caller's */
-        e->diff_src_buf = lt_dnnl_alloc(dnnl_memory_desc_get_size(&e->src_md));
+        e->diff_src_buf = lt_dnnl_alloc(dnnl_memory_desc_get_size(e->src_md));
         if (!e->diff_src_buf) { lt_fail(err, "out of memory"); goto done; }
-        if (lt_dnnl_reorder_make(&e->compute_to_src, &e->src_view_md, &e->user_src_md, false, err)) goto done;
+        if (lt_dnnl_reorder_make(&e->compute_to_src, e->src_view_md, e->user_src_md, false, err)) goto done;
     }
     rc = 0;
 done:
+    lt_dnnl_md_free(w_any);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
 /* The weight gradient's primitive descriptor for `rows` images (wgrad.h). */
-static int wgrad_pd(const void *ctx, int64_t rows, const dnnl_memory_desc_t *dw_md, dnnl_primitive_desc_t *pd,
-                    lt_error *err) {
+static int wgrad_pd(const void *ctx, int64_t rows, lt_dnnl_cmd dw_md, dnnl_primitive_desc_t *pd, lt_error *err) {
     const entry *e = ctx;
     lt_dnnl_conv_shape s = e->cs;
-    dnnl_engine_t eng = lt_dnnl_engine(err);
-    dnnl_memory_desc_t src_md, dst_md, dw_any;
-    if (!eng || lt_dnnl_md_4d(&src_md, rows, s.in_c, s.in_h, s.in_w, e->t.compute, true, err) ||
-        lt_dnnl_md_4d(&dst_md, rows, s.out_c, s.out_h, s.out_w, e->t.dst, true, err) ||
-        (!dw_md && weights_md(&dw_any, s, dnnl_f32, dnnl_format_tag_any, err)))
-        return -1;
-    geometry g = geometry_of(s);
-    dnnl_convolution_desc_t d;
+    lt_dnnl_md src_md = NULL, dst_md = NULL, dw_any = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    int rc = -1;
-    if (lt_dnnl_attr(&attr, err) ||
-        lt_dnnl_check(dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &src_md,
-                                                                  dw_md ? dw_md : &dw_any, &e->bias_md, &dst_md,
-                                                                  g.strides, g.pad_l, g.pad_r),
-                      "describing a convolution's weight gradient", err) ||
-        lt_dnnl_check(dnnl_primitive_desc_create(pd, &d, attr, eng, rows == s.n ? e->fwd_pd : NULL),
-                      "choosing a weight gradient", err))
-        goto done;
-    rc = 0;
-done:
+    lt_dnnl_geometry g = geometry_of(s);
+    int rc = lt_dnnl_md_4d(&src_md, rows, s.in_c, s.in_h, s.in_w, e->t.compute, true, err) ||
+                     lt_dnnl_md_4d(&dst_md, rows, s.out_c, s.out_h, s.out_w, e->t.dst, true, err) ||
+                     (!dw_md && weights_md(&dw_any, s, dnnl_f32, dnnl_format_tag_any, err)) ||
+                     lt_dnnl_attr(&attr, err) ||
+                     lt_dnnl_conv_bwd_weights_pd(pd, src_md, dw_md ? dw_md : dw_any, e->bias_md, dst_md, &g,
+                                                 rows == s.n ? e->fwd_pd : NULL, attr, err)
+                 ? -1 : 0;
+    lt_dnnl_md mds[] = {src_md, dst_md, dw_any};
+    lt_dnnl_md_free_all(mds, 3);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return rc;
 }
@@ -318,12 +292,12 @@ static int make_backward_weights(entry *e, lt_error *err) {
     if (min_images < WGRAD_MIN_IMAGES) min_images = WGRAD_MIN_IMAGES;
     e->wgrad = lt_dnnl_wgrad_new(e->s.n, min_images, e->t.deterministic, wgrad_pd, e, err);
     if (!e->wgrad) return -1;
-    if (!is_padded(e)) return lt_dnnl_reorder_make(&e->dw_to_user, lt_dnnl_wgrad_md(e->wgrad), &e->user_w_md, true, err);
+    if (!is_padded(e)) return lt_dnnl_reorder_make(&e->dw_to_user, lt_dnnl_wgrad_md(e->wgrad), e->user_w_md, true, err);
     /* oneDNN's layout -> float32 oihw with the padding channel -> the layer's channels, added */
-    e->dw_padded = lt_dnnl_alloc(dnnl_memory_desc_get_size(&e->w_fwd_f32.md));
+    e->dw_padded = lt_dnnl_alloc(dnnl_memory_desc_get_size(e->w_fwd_f32.md));
     if (!e->dw_padded) return lt_fail(err, "out of memory");
-    return lt_dnnl_reorder_make(&e->dw_to_padded, lt_dnnl_wgrad_md(e->wgrad), &e->w_fwd_f32.md, false, err) ||
-                   lt_dnnl_reorder_make(&e->dw_to_user, &e->w_fwd_f32.view, &e->user_w_md, true, err)
+    return lt_dnnl_reorder_make(&e->dw_to_padded, lt_dnnl_wgrad_md(e->wgrad), e->w_fwd_f32.md, false, err) ||
+                   lt_dnnl_reorder_make(&e->dw_to_user, e->w_fwd_f32.view, e->user_w_md, true, err)
                ? -1 : 0;
 }
 

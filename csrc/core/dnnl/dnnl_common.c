@@ -1,5 +1,6 @@
 #include "dnnl_common.h"
 
+#include <oneapi/dnnl/dnnl_config.h>
 #include <oneapi/dnnl/dnnl_debug.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -21,6 +22,12 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void init(void) {
     if (!getenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY") && !getenv("DNNL_PRIMITIVE_CACHE_CAPACITY"))
         dnnl_set_primitive_cache_capacity(PRIMITIVE_CACHE_CAPACITY);
+#if DNNL_CPU_RUNTIME == DNNL_RUNTIME_SYCL && defined(LT_DNNL_OPENCL_CPU)
+    /* PyPI's oneDNN is built for SYCL: its CPU engine is the OpenCL CPU device of Intel's runtime beside
+     * it (the intel-opencl-rt wheel), which the OpenCL loader finds only when told where (its .icd file
+     * names a path of Intel's build machine). CMake found it; the user's own setting wins. */
+    setenv("OCL_ICD_FILENAMES", LT_DNNL_OPENCL_CPU, 0);
+#endif
     init_status = dnnl_engine_create(&engine, dnnl_cpu, 0);
     if (init_status == dnnl_success) init_status = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
 }
@@ -38,21 +45,209 @@ int lt_dnnl_check(dnnl_status_t st, const char *what, lt_error *err) {
     return lt_fail(err, "oneDNN: %s: %s", what, dnnl_status2str(st));
 }
 
-int lt_dnnl_md_4d(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype t, bool nhwc,
-                  lt_error *err) {
+/* ---- what oneDNN 2.x and 3.x spell differently (see dnnl_common.h) ---- */
+
+#if DNNL_VERSION_MAJOR >= 3
+
+int lt_dnnl_md_tag(lt_dnnl_md *md, int ndims, const int64_t *dims, dnnl_data_type_t t, dnnl_format_tag_t tag,
+                   const char *what, lt_error *err) {
+    *md = NULL;
+    return lt_dnnl_check(dnnl_memory_desc_create_with_tag(md, ndims, dims, t, tag), what, err);
+}
+
+int lt_dnnl_md_strides(lt_dnnl_md *md, int ndims, const int64_t *dims, dnnl_data_type_t t, const int64_t *strides,
+                       const char *what, lt_error *err) {
+    *md = NULL;
+    return lt_dnnl_check(dnnl_memory_desc_create_with_strides(md, ndims, dims, t, strides), what, err);
+}
+
+int lt_dnnl_md_clone(lt_dnnl_md *md, lt_dnnl_cmd from, lt_error *err) {
+    *md = NULL;
+    return lt_dnnl_check(dnnl_memory_desc_clone(md, from), "copying a memory descriptor", err);
+}
+
+void lt_dnnl_md_free(lt_dnnl_md md) {
+    if (md) dnnl_memory_desc_destroy(md);
+}
+
+static const dnnl_dims_t no_dilation = {0};
+
+int lt_dnnl_conv_fwd_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnnl_cmd w, lt_dnnl_cmd bias, lt_dnnl_cmd dst,
+                        const lt_dnnl_geometry *g, const_dnnl_primitive_attr_t attr, lt_error *err) {
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    if (!eng) return -1;
+    return lt_dnnl_check(dnnl_convolution_forward_primitive_desc_create(
+                             pd, eng, dnnl_forward_training, dnnl_convolution_direct, src, w, bias, dst,
+                             g->strides, no_dilation, g->pad_l, g->pad_r, attr),
+                         "choosing a convolution", err);
+}
+
+int lt_dnnl_conv_bwd_data_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd diff_src, lt_dnnl_cmd w, lt_dnnl_cmd diff_dst,
+                             const lt_dnnl_geometry *g, const_dnnl_primitive_desc_t hint,
+                             const_dnnl_primitive_attr_t attr, lt_error *err) {
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    if (!eng) return -1;
+    return lt_dnnl_check(dnnl_convolution_backward_data_primitive_desc_create(
+                             pd, eng, dnnl_convolution_direct, diff_src, w, diff_dst, g->strides,
+                             no_dilation, g->pad_l, g->pad_r, hint, attr),
+                         "choosing a backward convolution", err);
+}
+
+int lt_dnnl_conv_bwd_weights_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnnl_cmd diff_w, lt_dnnl_cmd diff_bias,
+                                lt_dnnl_cmd diff_dst, const lt_dnnl_geometry *g, const_dnnl_primitive_desc_t hint,
+                                const_dnnl_primitive_attr_t attr, lt_error *err) {
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    if (!eng) return -1;
+    return lt_dnnl_check(dnnl_convolution_backward_weights_primitive_desc_create(
+                             pd, eng, dnnl_convolution_direct, src, diff_w, diff_bias, diff_dst,
+                             g->strides, no_dilation, g->pad_l, g->pad_r, hint, attr),
+                         "choosing a weight gradient", err);
+}
+
+int lt_dnnl_ip_fwd_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnnl_cmd w, lt_dnnl_cmd bias, lt_dnnl_cmd dst,
+                      const_dnnl_primitive_attr_t attr, lt_error *err) {
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    if (!eng) return -1;
+    return lt_dnnl_check(dnnl_inner_product_forward_primitive_desc_create(pd, eng, dnnl_forward_training,
+                                                                          src, w, bias, dst, attr),
+                         "choosing a linear layer", err);
+}
+
+int lt_dnnl_ip_bwd_data_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd diff_src, lt_dnnl_cmd w, lt_dnnl_cmd diff_dst,
+                           const_dnnl_primitive_desc_t hint, const_dnnl_primitive_attr_t attr, lt_error *err) {
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    if (!eng) return -1;
+    return lt_dnnl_check(dnnl_inner_product_backward_data_primitive_desc_create(pd, eng, diff_src, w,
+                                                                                diff_dst, hint, attr),
+                         "choosing a backward linear layer", err);
+}
+
+int lt_dnnl_ip_bwd_weights_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnnl_cmd diff_w, lt_dnnl_cmd diff_bias,
+                              lt_dnnl_cmd diff_dst, const_dnnl_primitive_desc_t hint, const_dnnl_primitive_attr_t attr,
+                              lt_error *err) {
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    if (!eng) return -1;
+    return lt_dnnl_check(dnnl_inner_product_backward_weights_primitive_desc_create(
+                             pd, eng, src, diff_w, diff_bias, diff_dst, hint, attr),
+                         "choosing a linear layer's weight gradient", err);
+}
+
+static dnnl_status_t append_sum(dnnl_post_ops_t ops) { return dnnl_post_ops_append_sum(ops, 1.0f, 0, dnnl_data_type_undef); }
+
+#else  /* oneDNN 2.x: descriptors are structs (here on the heap, so that both versions pass pointers) */
+
+static int md_new(lt_dnnl_md *md, lt_error *err) {
+    *md = calloc(1, sizeof **md);
+    return *md ? 0 : lt_fail(err, "out of memory");
+}
+
+/* *md made, or NULL and -1 when st (its initialisation) failed. */
+static int md_made(lt_dnnl_md *md, dnnl_status_t st, const char *what, lt_error *err) {
+    if (!lt_dnnl_check(st, what, err)) return 0;
+    free(*md);
+    *md = NULL;
+    return -1;
+}
+
+int lt_dnnl_md_tag(lt_dnnl_md *md, int ndims, const int64_t *dims, dnnl_data_type_t t, dnnl_format_tag_t tag,
+                   const char *what, lt_error *err) {
+    if (md_new(md, err)) return -1;
+    return md_made(md, dnnl_memory_desc_init_by_tag(*md, ndims, dims, t, tag), what, err);
+}
+
+int lt_dnnl_md_strides(lt_dnnl_md *md, int ndims, const int64_t *dims, dnnl_data_type_t t, const int64_t *strides,
+                       const char *what, lt_error *err) {
+    if (md_new(md, err)) return -1;
+    return md_made(md, dnnl_memory_desc_init_by_strides(*md, ndims, dims, t, strides), what, err);
+}
+
+int lt_dnnl_md_clone(lt_dnnl_md *md, lt_dnnl_cmd from, lt_error *err) {
+    if (md_new(md, err)) return -1;
+    **md = *from;
+    return 0;
+}
+
+void lt_dnnl_md_free(lt_dnnl_md md) { free(md); }
+
+/* An operation descriptor d made by init (a dnnl_*_desc_init call), then its primitive descriptor. */
+#define PD(init, d, what)                                                                        \
+    (lt_dnnl_check(init, what, err) || !lt_dnnl_engine(err) ||                                   \
+     lt_dnnl_check(dnnl_primitive_desc_create(pd, &d, attr, lt_dnnl_engine(err), hint), what, err) \
+         ? -1 : 0)
+
+int lt_dnnl_conv_fwd_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnnl_cmd w, lt_dnnl_cmd bias, lt_dnnl_cmd dst,
+                        const lt_dnnl_geometry *g, const_dnnl_primitive_attr_t attr, lt_error *err) {
+    dnnl_convolution_desc_t d;
+    const_dnnl_primitive_desc_t hint = NULL;
+    return PD(dnnl_convolution_forward_desc_init(&d, dnnl_forward_training, dnnl_convolution_direct, src, w, bias, dst,
+                                                 g->strides, g->pad_l, g->pad_r),
+              d, "choosing a convolution");
+}
+
+int lt_dnnl_conv_bwd_data_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd diff_src, lt_dnnl_cmd w, lt_dnnl_cmd diff_dst,
+                             const lt_dnnl_geometry *g, const_dnnl_primitive_desc_t hint,
+                             const_dnnl_primitive_attr_t attr, lt_error *err) {
+    dnnl_convolution_desc_t d;
+    return PD(dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, diff_src, w, diff_dst, g->strides,
+                                                       g->pad_l, g->pad_r),
+              d, "choosing a backward convolution");
+}
+
+int lt_dnnl_conv_bwd_weights_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnnl_cmd diff_w, lt_dnnl_cmd diff_bias,
+                                lt_dnnl_cmd diff_dst, const lt_dnnl_geometry *g, const_dnnl_primitive_desc_t hint,
+                                const_dnnl_primitive_attr_t attr, lt_error *err) {
+    dnnl_convolution_desc_t d;
+    return PD(dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, src, diff_w, diff_bias, diff_dst,
+                                                          g->strides, g->pad_l, g->pad_r),
+              d, "choosing a weight gradient");
+}
+
+int lt_dnnl_ip_fwd_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnnl_cmd w, lt_dnnl_cmd bias, lt_dnnl_cmd dst,
+                      const_dnnl_primitive_attr_t attr, lt_error *err) {
+    dnnl_inner_product_desc_t d;
+    const_dnnl_primitive_desc_t hint = NULL;
+    return PD(dnnl_inner_product_forward_desc_init(&d, dnnl_forward_training, src, w, bias, dst), d,
+              "choosing a linear layer");
+}
+
+int lt_dnnl_ip_bwd_data_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd diff_src, lt_dnnl_cmd w, lt_dnnl_cmd diff_dst,
+                           const_dnnl_primitive_desc_t hint, const_dnnl_primitive_attr_t attr, lt_error *err) {
+    dnnl_inner_product_desc_t d;
+    return PD(dnnl_inner_product_backward_data_desc_init(&d, diff_src, w, diff_dst), d,
+              "choosing a backward linear layer");
+}
+
+int lt_dnnl_ip_bwd_weights_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnnl_cmd diff_w, lt_dnnl_cmd diff_bias,
+                              lt_dnnl_cmd diff_dst, const_dnnl_primitive_desc_t hint, const_dnnl_primitive_attr_t attr,
+                              lt_error *err) {
+    dnnl_inner_product_desc_t d;
+    return PD(dnnl_inner_product_backward_weights_desc_init(&d, src, diff_w, diff_bias, diff_dst), d,
+              "choosing a linear layer's weight gradient");
+}
+
+static dnnl_status_t append_sum(dnnl_post_ops_t ops) { return dnnl_post_ops_append_sum(ops, 1.0f); }
+
+#endif
+
+void lt_dnnl_md_free_all(lt_dnnl_md *mds, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        lt_dnnl_md_free(mds[i]);
+        mds[i] = NULL;
+    }
+}
+
+int lt_dnnl_md_4d(lt_dnnl_md *md, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype t, bool nhwc, lt_error *err) {
     dnnl_dims_t dims = {n, c, h, w};
-    return lt_dnnl_check(dnnl_memory_desc_init_by_tag(md, 4, dims, lt_dnnl_type(t), nhwc ? dnnl_nhwc : dnnl_nchw),
-                         "describing an activation", err);
+    return lt_dnnl_md_tag(md, 4, dims, lt_dnnl_type(t), nhwc ? dnnl_nhwc : dnnl_nchw, "describing an activation", err);
 }
 
-int lt_dnnl_md_strided(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype t,
-                       const int64_t *strides, lt_error *err) {
-    dnnl_dims_t dims = {n, c, h, w}, st = {strides[0], strides[1], strides[2], strides[3]};
-    return lt_dnnl_check(dnnl_memory_desc_init_by_strides(md, 4, dims, lt_dnnl_type(t), st), "describing an activation",
-                         err);
+int lt_dnnl_md_strided(lt_dnnl_md *md, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype t, const int64_t *strides,
+                       lt_error *err) {
+    dnnl_dims_t dims = {n, c, h, w};
+    return lt_dnnl_md_strides(md, 4, dims, lt_dnnl_type(t), strides, "describing an activation", err);
 }
 
-int lt_dnnl_memory(dnnl_memory_t *m, const dnnl_memory_desc_t *md, lt_error *err) {
+int lt_dnnl_memory(dnnl_memory_t *m, lt_dnnl_cmd md, lt_error *err) {
     dnnl_engine_t e = lt_dnnl_engine(err);
     if (!e) return -1;
     return lt_dnnl_check(dnnl_memory_create(m, md, e, DNNL_MEMORY_NONE), "creating a memory object", err);
@@ -79,7 +274,7 @@ int lt_dnnl_attr(dnnl_primitive_attr_t *attr, lt_error *err) {
 }
 
 int lt_dnnl_want_scratch(lt_dnnl_scratch *s, dnnl_primitive_desc_t pd, dnnl_memory_t *m, lt_error *err) {
-    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    lt_dnnl_cmd md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
     if (bytes > s->size) {
         void *p = lt_dnnl_alloc(bytes);
@@ -108,8 +303,7 @@ int lt_dnnl_lru_slot(lt_dnnl_lru *lru, int n, const void *keys, size_t key_size,
     return victim;
 }
 
-int lt_dnnl_reorder_make(lt_dnnl_reorder *r, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
-                         bool accumulate, lt_error *err) {
+int lt_dnnl_reorder_make(lt_dnnl_reorder *r, lt_dnnl_cmd src, lt_dnnl_cmd dst, bool accumulate, lt_error *err) {
     dnnl_engine_t e = lt_dnnl_engine(err);
     if (!e) return -1;
     dnnl_primitive_attr_t attr = NULL;
@@ -119,7 +313,7 @@ int lt_dnnl_reorder_make(lt_dnnl_reorder *r, const dnnl_memory_desc_t *src, cons
     if (accumulate) {
         if (lt_dnnl_check(dnnl_primitive_attr_create(&attr), "reorder attributes", err) ||
             lt_dnnl_check(dnnl_post_ops_create(&ops), "reorder post-ops", err) ||
-            lt_dnnl_check(dnnl_post_ops_append_sum(ops, 1.0f), "reorder sum", err) ||
+            lt_dnnl_check(append_sum(ops), "reorder sum", err) ||
             lt_dnnl_check(dnnl_primitive_attr_set_post_ops(attr, ops), "reorder post-ops", err))
             goto done;
     }
@@ -172,17 +366,26 @@ const char *lt_dnnl_isa(void) {
     }
 }
 
-bool lt_dnnl_bf16_native(void) {
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    return isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
-}
+/* Each instruction set's value holds the bits of those it extends (in 2.x and 3.x, whose AVX10 ones
+ * extend avx512_core_bf16). */
+static bool has_isa(dnnl_cpu_isa_t want) { return (dnnl_get_effective_cpu_isa() & want) == want; }
 
-bool lt_dnnl_bf16_available(void) {
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
-}
+bool lt_dnnl_bf16_native(void) { return has_isa(dnnl_cpu_isa_avx512_core_bf16); }
 
-bool lt_dnnl_amx_native(void) { return dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx512_core_amx; }
+bool lt_dnnl_bf16_available(void) { return has_isa(dnnl_cpu_isa_avx512_core); }
+
+bool lt_dnnl_amx_native(void) { return has_isa(dnnl_cpu_isa_avx512_core_amx); }
+
+const char *lt_dnnl_runtime(void) {
+    switch (dnnl_version()->cpu_runtime) {
+    case DNNL_RUNTIME_OMP: return "OpenMP";
+    case DNNL_RUNTIME_TBB: return "TBB";
+    case DNNL_RUNTIME_SYCL: return "SYCL";
+    case DNNL_RUNTIME_SEQ: return "sequential";
+    case DNNL_RUNTIME_THREADPOOL: return "threadpool";
+    default: return "other";
+    }
+}
 
 const char *lt_dnnl_version(void) {
     static char text[32];

@@ -29,8 +29,8 @@ typedef struct entry {
     dnnl_primitive_desc_t fwd_pd;
     dnnl_primitive_t fwd, bwd_data;
     lt_dnnl_wgrad *wgrad;
-    int64_t in, out;
-    dnnl_memory_desc_t src_md, dst_md, bias_md, user_w_md;
+    int64_t batch, in, out;
+    lt_dnnl_md src_md, dst_md, bias_md, user_w_md;
     dnnl_memory_t m_src, m_w, m_bias, m_dst, m_scratch;
     dnnl_memory_t m_bd_w, m_bd_diff_dst, m_bd_diff_src, m_bd_scratch;
     lt_dnnl_reorder w_for_fwd, w_for_bwd, dw_to_user;
@@ -55,6 +55,8 @@ static void entry_free(entry *e) {
     lt_dnnl_reorder_free(&e->w_for_fwd);
     lt_dnnl_reorder_free(&e->w_for_bwd);
     lt_dnnl_reorder_free(&e->dw_to_user);
+    lt_dnnl_md mds[] = {e->src_md, e->dst_md, e->bias_md, e->user_w_md};
+    lt_dnnl_md_free_all(mds, sizeof mds / sizeof *mds);
     void *bufs[] = {e->src_bf16, e->dout_bf16, e->w_fwd, e->w_bwd, e->zero_bias, e->scratch.data};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     *e = (entry){0};
@@ -67,9 +69,9 @@ static void release(void *p) {
     free(st);
 }
 
-static int md2(dnnl_memory_desc_t *md, int64_t a, int64_t b, dnnl_data_type_t t, dnnl_format_tag_t tag, lt_error *err) {
+static int md2(lt_dnnl_md *md, int64_t a, int64_t b, dnnl_data_type_t t, dnnl_format_tag_t tag, lt_error *err) {
     dnnl_dims_t d = {a, b};
-    return lt_dnnl_check(dnnl_memory_desc_init_by_tag(md, 2, d, t, tag), "describing a matrix", err);
+    return lt_dnnl_md_tag(md, 2, d, t, tag, "describing a matrix", err);
 }
 
 static int buffer(void **p, size_t bytes, lt_error *err) {
@@ -78,30 +80,23 @@ static int buffer(void **p, size_t bytes, lt_error *err) {
 }
 
 static int make_forward(entry *e, lt_linear_shape s, lt_error *err) {
-    dnnl_engine_t eng = lt_dnnl_engine(err);
-    dnnl_memory_desc_t w_any;
+    lt_dnnl_md w_any = NULL;
     dnnl_dims_t bias_dims = {s.out};
-    if (!eng || md2(&e->src_md, s.batch, s.in, dnnl_bf16, dnnl_ab, err) ||
-        md2(&e->dst_md, s.batch, s.out, dnnl_f32, dnnl_ab, err) || md2(&w_any, s.out, s.in, dnnl_bf16, dnnl_format_tag_any, err) ||
-        md2(&e->user_w_md, s.out, s.in, dnnl_f32, dnnl_ab, err) ||
-        lt_dnnl_check(dnnl_memory_desc_init_by_tag(&e->bias_md, 1, bias_dims, dnnl_f32, dnnl_x), "bias", err))
-        return -1;
-    dnnl_inner_product_desc_t d;
     dnnl_primitive_attr_t attr = NULL;
     int rc = -1;
-    if (lt_dnnl_attr(&attr, err) ||
-        lt_dnnl_check(dnnl_inner_product_forward_desc_init(&d, dnnl_forward_training, &e->src_md, &w_any, &e->bias_md,
-                                                           &e->dst_md),
-                      "describing a linear layer", err) ||
-        lt_dnnl_check(dnnl_primitive_desc_create(&e->fwd_pd, &d, attr, eng, NULL), "choosing a linear layer", err) ||
+    if (md2(&e->src_md, s.batch, s.in, dnnl_bf16, dnnl_ab, err) || md2(&e->dst_md, s.batch, s.out, dnnl_f32, dnnl_ab, err) ||
+        md2(&w_any, s.out, s.in, dnnl_bf16, dnnl_format_tag_any, err) ||
+        md2(&e->user_w_md, s.out, s.in, dnnl_f32, dnnl_ab, err) ||
+        lt_dnnl_md_tag(&e->bias_md, 1, bias_dims, dnnl_f32, dnnl_x, "bias", err) || lt_dnnl_attr(&attr, err) ||
+        lt_dnnl_ip_fwd_pd(&e->fwd_pd, e->src_md, w_any, e->bias_md, e->dst_md, attr, err) ||
         lt_dnnl_check(dnnl_primitive_create(&e->fwd, e->fwd_pd), "creating a linear layer", err))
         goto done;
-    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_weights_md, 0);
+    lt_dnnl_cmd w_md = dnnl_primitive_desc_query_md(e->fwd_pd, dnnl_query_weights_md, 0);
     if (buffer(&e->w_fwd, dnnl_memory_desc_get_size(w_md), err) ||
         buffer(&e->src_bf16, (size_t)(s.batch * s.in) * sizeof(lt_bf16), err) ||
-        lt_dnnl_reorder_make(&e->w_for_fwd, &e->user_w_md, w_md, false, err) || lt_dnnl_memory(&e->m_src, &e->src_md, err) ||
-        lt_dnnl_memory(&e->m_w, w_md, err) || lt_dnnl_memory(&e->m_bias, &e->bias_md, err) ||
-        lt_dnnl_memory(&e->m_dst, &e->dst_md, err) || lt_dnnl_want_scratch(&e->scratch, e->fwd_pd, &e->m_scratch, err))
+        lt_dnnl_reorder_make(&e->w_for_fwd, e->user_w_md, w_md, false, err) || lt_dnnl_memory(&e->m_src, e->src_md, err) ||
+        lt_dnnl_memory(&e->m_w, w_md, err) || lt_dnnl_memory(&e->m_bias, e->bias_md, err) ||
+        lt_dnnl_memory(&e->m_dst, e->dst_md, err) || lt_dnnl_want_scratch(&e->scratch, e->fwd_pd, &e->m_scratch, err))
         goto done;
     if (!(e->zero_bias = calloc((size_t)s.out, sizeof(float)))) {
         lt_fail(err, "out of memory");
@@ -109,61 +104,54 @@ static int make_forward(entry *e, lt_linear_shape s, lt_error *err) {
     }
     rc = 0;
 done:
+    lt_dnnl_md_free(w_any);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
 /* The weight gradient's primitive descriptor for `rows` rows (wgrad.h). */
-static int wgrad_pd(const void *ctx, int64_t rows, const dnnl_memory_desc_t *dw_md, dnnl_primitive_desc_t *pd,
-                    lt_error *err) {
+static int wgrad_pd(const void *ctx, int64_t rows, lt_dnnl_cmd dw_md, dnnl_primitive_desc_t *pd, lt_error *err) {
     const entry *e = ctx;
-    dnnl_engine_t eng = lt_dnnl_engine(err);
-    dnnl_memory_desc_t src_md, diff_dst_md, dw_any;
-    if (!eng || md2(&src_md, rows, e->in, dnnl_bf16, dnnl_ab, err) || md2(&diff_dst_md, rows, e->out, dnnl_bf16, dnnl_ab, err) ||
-        (!dw_md && md2(&dw_any, e->out, e->in, dnnl_f32, dnnl_format_tag_any, err)))
-        return -1;
-    dnnl_inner_product_desc_t d;
+    lt_dnnl_md src_md = NULL, diff_dst_md = NULL, dw_any = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    int rc = lt_dnnl_attr(&attr, err) ||
-             lt_dnnl_check(dnnl_inner_product_backward_weights_desc_init(&d, &src_md, dw_md ? dw_md : &dw_any,
-                                                                         &e->bias_md, &diff_dst_md),
-                           "describing a linear layer's weight gradient", err) ||
-             lt_dnnl_check(dnnl_primitive_desc_create(pd, &d, attr, eng, rows == e->src_md.dims[0] ? e->fwd_pd : NULL),
-                           "choosing a linear layer's weight gradient", err)
+    int rc = md2(&src_md, rows, e->in, dnnl_bf16, dnnl_ab, err) || md2(&diff_dst_md, rows, e->out, dnnl_bf16, dnnl_ab, err) ||
+                     (!dw_md && md2(&dw_any, e->out, e->in, dnnl_f32, dnnl_format_tag_any, err)) ||
+                     lt_dnnl_attr(&attr, err) ||
+                     lt_dnnl_ip_bwd_weights_pd(pd, src_md, dw_md ? dw_md : dw_any, e->bias_md, diff_dst_md,
+                                               rows == e->batch ? e->fwd_pd : NULL, attr, err)
                  ? -1 : 0;
+    lt_dnnl_md mds[] = {src_md, diff_dst_md, dw_any};
+    lt_dnnl_md_free_all(mds, 3);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
 static int make_backward(entry *e, lt_linear_shape s, lt_error *err) {
-    dnnl_engine_t eng = lt_dnnl_engine(err);
-    dnnl_memory_desc_t w_any, diff_dst_md, diff_src_md;
-    if (!eng || md2(&w_any, s.out, s.in, dnnl_bf16, dnnl_format_tag_any, err) ||
-        md2(&diff_dst_md, s.batch, s.out, dnnl_bf16, dnnl_ab, err) || md2(&diff_src_md, s.batch, s.in, dnnl_f32, dnnl_ab, err))
-        return -1;
-    dnnl_inner_product_desc_t dd;
+    lt_dnnl_md w_any = NULL, diff_dst_md = NULL, diff_src_md = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t bd_pd = NULL;
     int rc = -1;
-    if (lt_dnnl_attr(&attr, err) ||
-        lt_dnnl_check(dnnl_inner_product_backward_data_desc_init(&dd, &diff_src_md, &w_any, &diff_dst_md),
-                      "describing a linear layer's backward pass", err) ||
-        lt_dnnl_check(dnnl_primitive_desc_create(&bd_pd, &dd, attr, eng, e->fwd_pd), "choosing a backward linear layer", err) ||
+    if (md2(&w_any, s.out, s.in, dnnl_bf16, dnnl_format_tag_any, err) ||
+        md2(&diff_dst_md, s.batch, s.out, dnnl_bf16, dnnl_ab, err) || md2(&diff_src_md, s.batch, s.in, dnnl_f32, dnnl_ab, err) ||
+        lt_dnnl_attr(&attr, err) || lt_dnnl_ip_bwd_data_pd(&bd_pd, diff_src_md, w_any, diff_dst_md, e->fwd_pd, attr, err) ||
         lt_dnnl_check(dnnl_primitive_create(&e->bwd_data, bd_pd), "creating a backward linear layer", err))
         goto done;
     e->wgrad = lt_dnnl_wgrad_new(s.batch, WGRAD_MIN_ROWS, lt_deterministic(), wgrad_pd, e, err);
     if (!e->wgrad) goto done;
-    const dnnl_memory_desc_t *bw_md = dnnl_primitive_desc_query_md(bd_pd, dnnl_query_weights_md, 0);
+    lt_dnnl_cmd bw_md = dnnl_primitive_desc_query_md(bd_pd, dnnl_query_weights_md, 0);
     if (buffer(&e->w_bwd, dnnl_memory_desc_get_size(bw_md), err) ||
         buffer(&e->dout_bf16, (size_t)(s.batch * s.out) * sizeof(lt_bf16), err) ||
-        lt_dnnl_reorder_make(&e->w_for_bwd, &e->user_w_md, bw_md, false, err) ||
-        lt_dnnl_reorder_make(&e->dw_to_user, lt_dnnl_wgrad_md(e->wgrad), &e->user_w_md, true, err) ||
-        lt_dnnl_memory(&e->m_bd_w, bw_md, err) || lt_dnnl_memory(&e->m_bd_diff_dst, &diff_dst_md, err) ||
-        lt_dnnl_memory(&e->m_bd_diff_src, &diff_src_md, err) ||
+        lt_dnnl_reorder_make(&e->w_for_bwd, e->user_w_md, bw_md, false, err) ||
+        lt_dnnl_reorder_make(&e->dw_to_user, lt_dnnl_wgrad_md(e->wgrad), e->user_w_md, true, err) ||
+        lt_dnnl_memory(&e->m_bd_w, bw_md, err) || lt_dnnl_memory(&e->m_bd_diff_dst, diff_dst_md, err) ||
+        lt_dnnl_memory(&e->m_bd_diff_src, diff_src_md, err) ||
         lt_dnnl_want_scratch(&e->scratch, bd_pd, &e->m_bd_scratch, err))
         goto done;
     rc = 0;
 done:
+    lt_dnnl_md_free(w_any);
+    lt_dnnl_md_free(diff_dst_md);
+    lt_dnnl_md_free(diff_src_md);
     if (bd_pd) dnnl_primitive_desc_destroy(bd_pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return rc;
@@ -180,6 +168,7 @@ static entry *entry_for(lt_kernel_ctx *ctx, lt_linear_shape s) {
     if (!fresh) return e;
     entry_free(e);
     st->keys[i] = k;
+    e->batch = s.batch;
     e->in = s.in;
     e->out = s.out;
     if (make_forward(e, s, ctx->err)) {

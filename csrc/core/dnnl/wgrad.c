@@ -22,7 +22,7 @@ struct lt_dnnl_wgrad {
     int parts;
     bool deterministic;
     dnnl_primitive_t prims[2];     /* for the parts' two sizes (nearly equal ranges) */
-    dnnl_memory_desc_t dw_md;
+    lt_dnnl_md dw_md;              /* a copy of the first size's choice, which the second size takes too */
     size_t dw_bytes, db_count, src_row_bytes, dst_row_bytes;
     part p[LT_MAX_PARTS];
 };
@@ -39,19 +39,20 @@ void lt_dnnl_wgrad_free(lt_dnnl_wgrad *w) {
         free(p->scratch_buf);
     }
     lt_dnnl_destroy(w->prims, 2, NULL, 0);
+    lt_dnnl_md_free(w->dw_md);
     free(w);
 }
 
-const dnnl_memory_desc_t *lt_dnnl_wgrad_md(const lt_dnnl_wgrad *w) { return &w->dw_md; }
+lt_dnnl_cmd lt_dnnl_wgrad_md(const lt_dnnl_wgrad *w) { return w->dw_md; }
 
 /* Part i's memory objects and buffers, for a primitive descriptor of its row count. */
 static int make_part(lt_dnnl_wgrad *w, part *p, dnnl_primitive_desc_t pd, lt_error *err) {
     dnnl_engine_t eng = lt_dnnl_engine(err);
     if (!eng) return -1;
-    const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
-                             *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0),
-                             *db = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 1),
-                             *scratch = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    lt_dnnl_cmd src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+                dst = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_dst_md, 0),
+                db = dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 1),
+                scratch = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     size_t scratch_bytes = scratch ? dnnl_memory_desc_get_size(scratch) : 0;
     p->dw = lt_dnnl_alloc(w->dw_bytes);
     p->db = lt_dnnl_alloc(w->db_count * sizeof(float));
@@ -59,7 +60,7 @@ static int make_part(lt_dnnl_wgrad *w, part *p, dnnl_primitive_desc_t pd, lt_err
     if (!p->dw || !p->db || (scratch_bytes && !p->scratch_buf)) return lt_fail(err, "out of memory");
     if (lt_dnnl_check(dnnl_stream_create(&p->stream, eng, dnnl_stream_default_flags), "creating a stream", err) ||
         lt_dnnl_memory(&p->src, src, err) || lt_dnnl_memory(&p->diff_dst, dst, err) ||
-        lt_dnnl_memory(&p->diff_w, &w->dw_md, err) || lt_dnnl_memory(&p->diff_b, db, err) ||
+        lt_dnnl_memory(&p->diff_w, w->dw_md, err) || lt_dnnl_memory(&p->diff_b, db, err) ||
         (scratch_bytes && lt_dnnl_memory(&p->scratch, scratch, err)) ||
         lt_dnnl_bind(p->diff_w, p->dw, err) || lt_dnnl_bind(p->diff_b, p->db, err) ||
         (p->scratch && lt_dnnl_bind(p->scratch, p->scratch_buf, err)))
@@ -74,12 +75,12 @@ static int make_size(lt_dnnl_wgrad *w, int k, int64_t rows, bool deterministic, 
     dnnl_primitive_desc_t pd = NULL;
     int saved = omp_get_max_threads(), rc = -1;
     if (deterministic) omp_set_num_threads(1);
-    if (make(ctx, rows, k ? &w->dw_md : NULL, &pd, err) ||
+    if (make(ctx, rows, k ? w->dw_md : NULL, &pd, err) ||
         lt_dnnl_check(dnnl_primitive_create(&w->prims[k], pd), "creating a weight gradient", err))
         goto done;
     if (k == 0) {
-        w->dw_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
-        w->dw_bytes = dnnl_memory_desc_get_size(&w->dw_md);
+        if (lt_dnnl_md_clone(&w->dw_md, dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0), err)) goto done;
+        w->dw_bytes = dnnl_memory_desc_get_size(w->dw_md);
         w->db_count = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 1)) /
                       sizeof(float);
         w->src_row_bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0)) / rows;

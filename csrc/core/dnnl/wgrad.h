@@ -18,8 +18,8 @@
 
 /* Makes the weight-gradient primitive descriptor for `rows` rows, with its diff weights described by
  * dw_md (NULL: format any). */
-typedef int (*lt_dnnl_wgrad_pd_fn)(const void *ctx, int64_t rows, const dnnl_memory_desc_t *dw_md,
-                                   dnnl_primitive_desc_t *pd, lt_error *err);
+typedef int (*lt_dnnl_wgrad_pd_fn)(const void *ctx, int64_t rows, lt_dnnl_cmd dw_md, dnnl_primitive_desc_t *pd,
+                                   lt_error *err);
 
 typedef struct lt_dnnl_wgrad lt_dnnl_wgrad;
 
@@ -30,7 +30,7 @@ lt_dnnl_wgrad *lt_dnnl_wgrad_new(int64_t rows, int64_t min_rows, bool determinis
 void lt_dnnl_wgrad_free(lt_dnnl_wgrad *w);
 
 /* The layout of the gradient lt_dnnl_wgrad_run returns (reorder it into the caller's). */
-const dnnl_memory_desc_t *lt_dnnl_wgrad_md(const lt_dnnl_wgrad *w);
+lt_dnnl_cmd lt_dnnl_wgrad_md(const lt_dnnl_wgrad *w);
 
 /* Computes the weight gradient (oneDNN's layout, *diff_w) and the bias gradient (out floats,
  * *diff_b) of src and diff_dst; the buffers are w's, valid until the next run. */
