@@ -43,6 +43,11 @@ local function seed_like()
 end
 
 describe("weights", function()
+  -- the checks compare parameters as numbers ((a - b):abs():max()): outside autograd, as PyTorch's
+  -- torch.no_grad() (with grad mode on, a reduction of a parameter is a recorded one-element tensor)
+  local grad_before
+  setup(function() grad_before = L.set_grad_enabled(false) end)
+  teardown(function() L.set_grad_enabled(grad_before) end)
   local dir
   before_each(function() dir = H.tmpdir() end)
   after_each(function() H.rmdir(dir) end)

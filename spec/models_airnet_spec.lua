@@ -43,7 +43,7 @@ describe("L.models.AirNet", function()
     assert.equal("whiten.weight", keys[1])
     assert.is_false(model.whiten.weight.requires_grad)
     assert.is_false(model.block2.norm1.weight.requires_grad)
-    assert.is_nil(model.block2.norm1.bias.requires_grad)
+    assert.is_true(model.block2.norm1.bias.requires_grad)   -- (a parameter trains unless frozen)
     assert.is_nil(model.fc.bias)
     assert.equal(1972792, model:num_parameters())   -- airbench94's network
     -- the 3x3 convolutions start as the identity on their first in_channels filters

@@ -66,6 +66,11 @@ describe("Tensor:set_", function()
 end)
 
 describe("Module:flatten_parameters", function()
+  -- the checks compare parameters as numbers ((a - b):abs():max()): outside autograd, as PyTorch's
+  -- torch.no_grad() (with grad mode on, a reduction of a parameter is a recorded one-element tensor)
+  local grad_before
+  setup(function() grad_before = L.set_grad_enabled(false) end)
+  teardown(function() L.set_grad_enabled(grad_before) end)
   it("preserves every value and makes parameters and gradients views of two flat buffers", function()
     local m = net()
     for _, p in ipairs(m:parameters()) do p.grad:uniform(-1, 1) end

@@ -388,8 +388,10 @@ static int t_index(lua_State *L) {
 
 static int t_newindex(lua_State *L) {
     const char *fname = "Tensor:__newindex";
-    lt_tensor *t = lt_check_tensor(L, 1, fname);
+    /* fields (p.grad, autograd's grad_fn) may be set on a tensor of any dtype; elements only on float32 */
+    lt_check_tensor_any(L, 1, fname);
     if (lua_type(L, 2) == LUA_TNUMBER) {
+        lt_tensor *t = lt_check_tensor(L, 1, fname);
         lua_Integer i = lt_check_int_arg(L, 2, fname, "index");
         if (i < 1 || i > t->size[0])
             lt_raisef(L, fname, "index %lld out of range for dimension 1 of size %lld", (long long)i, (long long)t->size[0]);

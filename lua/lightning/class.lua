@@ -1,7 +1,9 @@
 --- Classes: `local Model = class("Model", Parent)`, then `Model(args)` builds an instance and calls
 -- `__init(self, args)`; methods are looked up on the class, then its parents. `Model.super` is the
 -- parent; `class.is_instance(x, Model)` tests membership. Metamethods (__tostring, __call, ...) defined
--- on a class apply to its instances and are inherited.
+-- on a class apply to its instances and are inherited. A class (or an ancestor) with a function
+-- `__on_define(cls, key, value)` sees every later definition on its subclasses and returns the value to
+-- store (nn.Module uses it to record forward for autograd).
 local class = {}
 
 local metamethods = {"__tostring", "__len", "__call", "__eq", "__lt", "__le", "__concat", "__close", "__unm",
@@ -20,6 +22,11 @@ local function new_class(_, name, parent)
   end
   return setmetatable(cls, {
     __index = parent,
+    __newindex = function(c, key, value)
+      local hook = c.__on_define
+      if hook then value = hook(c, key, value) end
+      rawset(c, key, value)
+    end,
     __call = function(c, ...)
       local self = setmetatable({}, c)
       if c.__init then c.__init(self, ...) end

@@ -8,11 +8,14 @@ for name, value in pairs(core) do
   if type(value) == "function" then L[name] = value end
 end
 L.core = core
+-- autograd records through the tensor operators and methods (lightning/autograd/tensor.lua)
+require("lightning.autograd.tensor").install(L)
 
 -- key of L -> the module that provides it, or {module, field} for one function of a module
 local lazy = {
   class = "lightning.class",
   nn = "lightning.nn",
+  autograd = "lightning.autograd",
   optim = "lightning.optim",
   data = "lightning.data",
   models = "lightning.models",

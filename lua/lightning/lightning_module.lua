@@ -1,16 +1,18 @@
 --- L.LightningModule: an nn.Module that also says how to train itself, as in PyTorch Lightning.
 -- A subclass defines training_step (and validation_step, test_step, predict_step) and
 -- configure_optimizers; the Trainer calls them and the hooks below in Lightning's order.
--- There is no autograd: after training_step the Trainer calls backward_step(batch, outputs), whose
--- default backpropagates the criterion and then the network:
+-- training_step returns the loss (or {loss = loss, ...}); autograd recorded how it was computed, and
+-- after training_step the Trainer's strategy calls backward_step, whose default is loss:backward():
 --   function Model:training_step(batch, batch_idx)
---     local out = self:forward(batch.input)
---     local loss = self.criterion:forward(out, batch.target)
+--     local out = self.net(batch.input)
+--     local loss = self.criterion(out, batch.target) + 0.01 * (out ^ 2):mean()
 --     self:log("train_loss", loss, {prog_bar = true})
---     return {loss = loss, output = out, target = batch.target, input = batch.input}
+--     return loss
 --   end
--- The network is self.net when the module holds one, the module itself otherwise (its own
--- forward(x) / backward(x, grad_output), nn.Module's protocol).
+-- (docs/autograd.md). A loss that autograd did not record (a number) is backpropagated the Torch7 way:
+-- training_step returns {loss, output = <network output>, target[, input][, criterion]} and the default
+-- backward_step runs the criterion's backward and then the network's (self.net, or the module itself).
+local L = require "lightning"
 local Module = require "lightning.nn.module"
 local class = require "lightning.class"
 local output = require "lightning.util.output"
@@ -106,10 +108,13 @@ function LightningModule:network()
   return self.net or self
 end
 
---- Backpropagates a training step: the gradient of the criterion at the network's output, then
--- backward through the network (accumulating into each parameter's p.grad). outputs is what
--- training_step returned: {loss, output, target[, input][, criterion]}.
+--- Backpropagates a training step: loss:backward() when autograd recorded the loss; otherwise the
+-- gradient of the criterion at the network's output, then backward through the network (accumulating
+-- into each parameter's p.grad), from what training_step returned: {loss, output, target[, input][,
+-- criterion]}.
 function LightningModule:backward_step(batch, outputs)
+  local loss = type(outputs) == "table" and not L.is_tensor(outputs) and outputs.loss or outputs
+  if L.is_tensor(loss) and loss.grad_fn then return loss:backward() end
   local name = class.name_of(self)
   if type(outputs) ~= "table" or outputs.output == nil or outputs.target == nil then
     error(("%s:backward_step: the default backward needs training_step to return {loss = ..., " ..

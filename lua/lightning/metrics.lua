@@ -27,6 +27,7 @@ end
 function EpochMetrics:update(logits, target, loss)
   self.confusion:update(logits, target)
   if loss then
+    if core.is_tensor(loss) then loss = loss:item() end   -- a recorded loss (a one-element tensor)
     local n = target:size(1)
     self.loss_sum = self.loss_sum + loss * n
     self.samples = self.samples + n

@@ -9,6 +9,7 @@
 --                         final = true, total_steps}
 -- total_steps defaults to the Trainer's estimated_stepping_batches. Its state (the slow copy and the
 -- last step it acted at) is saved in checkpoints, so a resumed run continues the same average.
+local grad_mode = require "lightning.autograd.mode"
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
 local options = require "lightning.util.options"
@@ -52,6 +53,11 @@ end
 
 -- avg = decay * avg + (1 - decay) * w, then w = avg, for every tracked tensor (decay 1: w = avg).
 function Lookahead:_update(decay)
+  grad_mode.with_grad_enabled(false, self._update_tensors, self, decay)
+end
+
+-- (the weights are parameters: updating them is never recorded for autograd)
+function Lookahead:_update_tensors(decay)
   for name, w in pairs(self._tensors) do
     local avg = self._average[name]
     if decay < 1 then avg:mul(decay):add(w, 1 - decay) end
@@ -76,7 +82,7 @@ function Lookahead:on_train_start(trainer, module)
     if loaded and not (saved and saved:numel() == w:numel()) then
       error(("Lookahead: the checkpoint's average has no tensor like %s (%s)"):format(name, tostring(w:size())), 0)
     end
-    self._average[name] = saved and saved:clone():view(w:size()) or w:clone()
+    self._average[name] = saved and saved:clone():view(w:size()) or w:detach():clone()
   end
 end
 

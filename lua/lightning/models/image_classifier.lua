@@ -339,7 +339,9 @@ function ImageClassifier:_shared_step(stage, batch, batch_idx)
   if debug then logits = self:_forward_debug(x) else logits = self:forward(x) end
   local loss = self.criterion:forward(logits, y)
   self.epoch_metrics[stage]:update(logits, y, loss)
-  if debug then self:_debug_result(stage == "train" and "Training" or "Validation", logits, y, loss) end
+  if debug then
+    self:_debug_result(stage == "train" and "Training" or "Validation", logits, y, L.is_tensor(loss) and loss:item() or loss)
+  end
   return logits, loss
 end
 

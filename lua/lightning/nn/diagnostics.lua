@@ -1,4 +1,5 @@
 --- Diagnostics for debugging a network: activation statistics and the gradient-flow report.
+local grad_mode = require "lightning.autograd.mode"
 local L = require "lightning"
 local class = require "lightning.class"
 local batchnorm = require "lightning.nn.batchnorm"
@@ -181,6 +182,13 @@ function diagnostics.forward_report(root, x, output, run)
   end
   output(RULE)
   return table.unpack(results, 2, results.n)
+end
+
+-- Statistics of weights, gradients and activations are plain numbers, never recorded for autograd
+-- (a parameter requires grad, and a recorded reduction would give a tensor).
+for _, name in ipairs {"stats", "dead_units", "biases_before_batchnorm", "gradient_flow"} do
+  local fn = diagnostics[name]
+  diagnostics[name] = function(...) return grad_mode.with_grad_enabled(false, fn, ...) end
 end
 
 return diagnostics

@@ -5,6 +5,7 @@
 --                                        layer), from the patches' covariance
 --   nn.init.patch_covariance(images, kh, kw) --> the (c kh kw) x (c kh kw) covariance of the patches
 -- Each writes into w in place and returns it; w may be a view (conv.weight:narrow(1, 1, n)).
+local grad_mode = require "lightning.autograd.mode"
 local L = require "lightning"
 local options = require "lightning.util.options"
 local Conv2d = require "lightning.nn.conv"
@@ -161,6 +162,12 @@ function init.whitening_(w, images, opts)
   end
   w:copy(L.tensor(data):view(2 * k, c, kh, kw))
   return w
+end
+
+-- Initialisation changes parameters in place and is never recorded for autograd (torch.nn.init runs
+-- under no_grad too).
+for name, fn in pairs(init) do
+  init[name] = function(...) return grad_mode.with_grad_enabled(false, fn, ...) end
 end
 
 return init

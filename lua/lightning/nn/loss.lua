@@ -29,6 +29,13 @@ function Criterion:__init(name, opts, specs)
   return o
 end
 
+-- autograd's backward of a loss: the gradient of a reduced loss is a one-element tensor, passed on as the
+-- number that scales the kernel's gradient.
+function Criterion:_autograd_backward(args, g)
+  if self.reduction ~= "none" then g = g:item() end
+  return self:backward(args[1], args[2], g)
+end
+
 -- For reduction "none" the per-sample losses tensor is the result; otherwise a number.
 function Criterion:_result(loss)
   self.output = loss == nil and self._losses or loss

@@ -8,8 +8,17 @@
 local L = require "lightning"
 local class = require "lightning.class"
 local flat = require "lightning.nn.flat"
+local module_node = require "lightning.autograd.module_node"
+local mode = require "lightning.autograd.mode"
 
 local Module = class("Module")
+
+--- forward, as a subclass defines it, refuses a tensor tracked by autograd (the module must be called,
+-- m(x), to be recorded: lightning/autograd/module_node.lua).
+function Module.__on_define(_, key, value)
+  if key == "forward" and type(value) == "function" then return module_node.checked_forward(value, Module) end
+  return value
+end
 
 function Module:__init()
   self.training = true
@@ -23,6 +32,7 @@ function Module:register_parameter(name, t)
   if self[name] == nil then table.insert(self._parameters, name) end
   self[name] = t
   if t and not t.grad then t.grad = L.zeros(t:size()) end
+  if t and t.requires_grad == nil then t.requires_grad = true end
   return t
 end
 
@@ -160,7 +170,7 @@ end
 
 --- Copies values from sd into the module's tensors. strict (default true): every key must match and
 -- shapes must agree; the error lists what is missing and what is unexpected.
-function Module:load_state_dict(sd, strict)
+local function load_state_dict(self, sd, strict)
   if strict == nil then strict = true end
   local own = self:state_dict()
   local missing, unexpected, mismatched = {}, {}, {}
@@ -195,6 +205,11 @@ function Module:load_state_dict(sd, strict)
   return {missing_keys = missing, unexpected_keys = unexpected}
 end
 
+--- Copies sd's tensors into the module's parameters and buffers (never recorded for autograd).
+function Module:load_state_dict(sd, strict)
+  return mode.with_grad_enabled(false, load_state_dict, self, sd, strict)
+end
+
 --- Number of parameter elements (trainable weights).
 function Module:num_parameters()
   local n = 0
@@ -226,8 +241,15 @@ function Module:backward(input, grad_output)
   error(class.name_of(self) .. ":backward is not implemented", 2)
 end
 
---- m(x) is m:forward(x).
-function Module:__call(...) return self:forward(...) end
+--- The module's backward pass as autograd calls it: args are the forward's arguments, g the gradient
+-- of its output. A criterion passes the target through (nn/loss.lua).
+function Module:_autograd_backward(args, g)
+  return self:backward(args[1], g)
+end
+
+--- m(x) is m:forward(x), recorded by autograd (as PyTorch's module call): a layer with a backward
+-- pass of its own is one node of the graph; a loss gives a one-element tensor.
+function Module:__call(...) return module_node.call_module(self, Module, ...) end
 
 --- One line describing the layer, such as "Conv2d(3, 32, kernel_size=3, padding=1)".
 function Module:extra_repr() return "" end

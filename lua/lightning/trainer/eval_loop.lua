@@ -4,6 +4,7 @@
 -- on_<stage>_model_eval, on_<stage>_start, on_<stage>_epoch_start, per batch [on_<stage>_batch_start,
 -- <stage>_step, on_<stage>_batch_end], on_<stage>_epoch_end, on_<stage>_end, and on_<stage>_model_train
 -- (validation and test; not predict).
+local grad_mode = require "lightning.autograd.mode"
 local hooks = require "lightning.trainer.hooks"
 local data = require "lightning.trainer.data"
 local Results = require "lightning.trainer.results"
@@ -34,7 +35,7 @@ end
 
 --- Runs one pass of a stage's loop. opts: during_fit (validation inside fit), max_batches.
 -- Returns the epoch metrics (validation, test) or the list of predictions (predict).
-function eval_loop.run(trainer, stage, opts)
+local function run(trainer, stage, opts)
   local module = trainer.lightning_module
   local loader = trainer["_" .. stage .. "_loader"]
   local n = opts.max_batches or trainer[COUNT[stage]]
@@ -88,6 +89,11 @@ function eval_loop.run(trainer, stage, opts)
     if e.on_epoch then metrics[results:_forked(e, "_epoch")] = results:_epoch_value(e) end
   end
   return metrics
+end
+
+--- Runs the stage's loop (as Lightning, under no_grad: nothing is recorded for autograd).
+function eval_loop.run(trainer, stage, opts)
+  return grad_mode.with_grad_enabled(false, run, trainer, stage, opts)
 end
 
 local function print_results(stage, metrics)

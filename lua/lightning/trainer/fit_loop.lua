@@ -12,6 +12,7 @@
 -- (lightning.trainer.loop_state); after each batch it stops when Ctrl-C or SIGTERM came
 -- (lightning.trainer.interrupt). A training loss that is NaN or infinite stops training
 -- (trainer.diverged; with detect_anomaly it is an error).
+local grad_mode = require "lightning.autograd.mode"
 local L = require "lightning"
 local hooks = require "lightning.trainer.hooks"
 local data = require "lightning.trainer.data"
@@ -83,7 +84,8 @@ local function run_batch(trainer, batch, batch_idx)
   if hooks.call_module(trainer, "on_train_batch_start", batch, batch_idx) == -1 then return true end
 
   local stepped = false
-  local outputs = hooks.call_module(trainer, "training_step", batch, batch_idx)
+  -- the step is recorded for autograd; the rest of fit is not (see fit_loop.fit)
+  local outputs = grad_mode.with_grad_enabled(true, hooks.call_module, trainer, "training_step", batch, batch_idx)
   if outputs ~= nil then
     local loss = loss_of(outputs)
     if type(loss) ~= "number" then
@@ -299,7 +301,7 @@ local function nothing_left(trainer, ckpt, path)
 end
 
 --- The body of trainer:fit; resolve_ckpt() gives the checkpoint to resume from (or nil).
-function fit_loop.fit(trainer, resolve_ckpt)
+local function fit(trainer, resolve_ckpt)
   local module = trainer.lightning_module
   trainer.nothing_to_train = false
   trainer:_add_module_callbacks()
@@ -356,6 +358,13 @@ function fit_loop.fit(trainer, resolve_ckpt)
   data.teardown(trainer, "fit")
   trainer.strategy:teardown()
   trainer:_finalize_loggers("success")
+end
+
+--- Trainer:fit. Autograd records training_step only: the hooks, callbacks and optimizer steps around it run
+-- under no_grad (where Lightning's users write torch.no_grad()), so that a callback's in-place update of
+-- a copy of the weights, or a statistic of a parameter, is plain tensor work.
+function fit_loop.fit(trainer, resolve_ckpt)
+  return grad_mode.with_grad_enabled(false, fit, trainer, resolve_ckpt)
 end
 
 return fit_loop

@@ -1,0 +1,202 @@
+-- Autograd (lightning/autograd): every recorded operation against finite differences, at several
+-- shapes (broadcast, non-contiguous, zero-size); the tape's rules (accumulation, no_grad, retain_graph,
+-- in-place changes); user Functions; modules as nodes; the Trainer's loss:backward().
+local L = require "lightning"
+local H = require "helpers"
+local nn = L.nn
+local check = L.autograd.gradcheck
+
+local function leaf(...)
+  local t = L.randn(...)
+  t.requires_grad = true
+  return t
+end
+
+describe("autograd.gradcheck of every operation", function()
+  before_each(function() L.manual_seed(7) end)
+
+  local cases = {
+    {"add with broadcasting", function(a, b) return a + b end, {{3, 4}, {4}}},
+    {"sub with a number", function(a) return 2 - a - 1 end, {{2, 3}}},
+    {"mul with broadcasting", function(a, b) return a * b end, {{3, 1}, {1, 4}}},
+    {"div", function(a, b) return a / (b * b + 1) end, {{2, 3}, {2, 3}}},
+    {"pow by a number", function(a) return (a * a + 1) ^ 1.5 end, {{3, 2}}},
+    {"pow by a tensor", function(a, b) return (a * a + 1) ^ b end, {{3}, {3}}},
+    {"neg", function(a) return -a end, {{4}}},
+    {"exp log sqrt", function(a) return L.log(L.exp(a) + 1) + L.sqrt(a * a + 1) end, {{2, 3}}},
+    {"abs tanh sigmoid", function(a) return L.abs(a) + L.tanh(a) * L.sigmoid(a) end, {{3, 3}}},
+    {"clamp", function(a) return L.clamp(a, -0.5, 0.5) end, {{4, 3}}},
+    {"relu gelu", function(a) return L.relu(a) + L.gelu(a) end, {{3, 5}}},
+    {"softmax log_softmax", function(a) return L.softmax(a, 2) * L.log_softmax(a, 1) end, {{3, 4}}},
+    {"mm on a transposed view", function(a, b) return L.mm(a:t(), b) end, {{4, 3}, {4, 2}}},
+    {"bmm", function(a, b) return L.bmm(a, b) end, {{2, 3, 4}, {2, 4, 2}}},
+    {"matmul broadcast batch", function(a, b) return L.matmul(a, b) end, {{2, 3, 4}, {4, 5}}},
+    {"matmul vector", function(a, b) return L.matmul(a, b) end, {{3, 4}, {4}}},
+    {"addmm", function(m, a, b) return L.addmm(m, a, b, 0.5, 2) end, {{3}, {2, 4}, {4, 3}}},
+    {"view reshape flatten", function(a) return a:view(6, 2):reshape(3, 4):flatten() * 2 end, {{2, 3, 2}}},
+    {"narrow select", function(a) return a:narrow(2, 2, 2):select(1, 3) end, {{4, 3}}},
+    {"transpose permute contiguous", function(a) return a:transpose(1, 3):permute(2, 1, 3):contiguous() * 1 end,
+      {{2, 3, 4}}},
+    {"expand squeeze unsqueeze", function(a) return a:unsqueeze(1):expand(3, 2, 4):squeeze() * 1 end, {{2, 4}}},
+    {"sum and mean along dimensions", function(a) return a:sum(2) + a:mean(2, true):squeeze(2) end, {{3, 4}}},
+    {"sum over everything", function(a) return a:sum() * a end, {{2, 3}}},
+    {"max and min along a dimension", function(a) return a:max(2) - a:min(1):sum() end, {{3, 4}}},
+    {"var and std", function(a) return a:var(2) + a:std(1, false):sum() end, {{4, 5}}},
+    {"norm", function(a) return a:norm() + a:norm(1, 2):sum() + a:norm(3) end, {{3, 4}}},
+    {"cat and stack", function(a, b) return L.cat({a, b}, 2) + L.stack({a:sum(2), b:sum(2)}, 2):sum(2, true) end,
+      {{2, 3}, {2, 3}}},
+    {"split and chunk", function(a) local p = a:split(2, 2) return p[1] * p[2] + a:chunk(2, 2)[1] end, {{3, 4}}},
+    {"gather", function(a) return a:gather(2, L.tensor{{1, 3}, {2, 2}, {3, 1}}) end, {{3, 3}}},
+    {"index_select", function(a) return a:index_select(1, L.tensor{3, 1, 3}) end, {{3, 2}}},
+    {"masked_fill", function(a) return a:masked_fill(L.tensor{{1, 0, 0}, {0, 1, 0}}, 2) end, {{2, 3}}},
+    {"where", function(a, b) return L.where(L.tensor{1, 0, 1}, a, b) end, {{2, 3}, {3}}},
+    {"in-place methods on a recorded tensor", function(a) local h = a * 1 h:mul(2):add(a):exp() return h end, {{3, 2}}},
+  }
+  for _, case in ipairs(cases) do
+    it(case[1], function()
+      local inputs = {}
+      for i, sizes in ipairs(case[3]) do inputs[i] = L.randn(table.unpack(sizes)) end
+      assert.is_true((check(case[2], inputs)))
+    end)
+  end
+
+  it("zero-size tensors give zero-size gradients", function()
+    local a = leaf(0, 3)
+    local y = (a * 2):sum(1)
+    y:backward(L.ones(3))
+    assert.equal(0, a.grad:numel())
+  end)
+
+  it("reports the worst element when a derivative is wrong", function()
+    local Wrong = L.autograd.Function("Wrong")
+    function Wrong.forward(_, x) return x * x end
+    function Wrong.backward(_, g) return g * 3 end
+    local err = H.error_of(check, function(x) return Wrong(x) end, {L.randn(3)})
+    assert.matches("autograd.gradcheck: input 1 element %[%d%]: numeric gradient .*, autograd .*", err)
+  end)
+end)
+
+describe("the tape", function()
+  it("accumulates gradients over backward passes, as PyTorch, and records nothing under no_grad", function()
+    local w = leaf(3)
+    ;(w * 2):sum():backward()
+    ;(w * 3):sum():backward()
+    assert.equal(5, w.grad[1])
+    local y = L.no_grad(function() return (w * 2):sum() end)
+    assert.is_number(y)
+    assert.is_true(L.is_grad_enabled())
+  end)
+
+  it("frees the graph after backward unless retain_graph, and says which operation", function()
+    local x = leaf(2)
+    local y = (x * x):sum()
+    y:backward(nil, {retain_graph = true})
+    y:backward()
+    assert.equal(4 * x[1], x.grad[1])
+    assert.matches("backward through %a+ a second time", H.error_of(y.backward, y))
+  end)
+
+  it("refuses a tensor changed in place after it was saved, naming the operation", function()
+    local x = leaf(3)
+    local h = x * 1
+    local y = h * h
+    h:add(1)
+    assert.matches("a tensor that mul saved for its backward pass .* was changed in place",
+      H.error_of(y.backward, y, L.ones(3)))
+  end)
+
+  it("needs a gradient for a tensor of more than one element, and a tracked tensor", function()
+    local y = leaf(2, 2) * 2
+    assert.matches("a gradient can be left out only for a one%-element tensor, this one is 2x2",
+      H.error_of(y.backward, y))
+    local plain = L.randn(1)
+    assert.matches("does not require grad", H.error_of(plain.backward, plain))
+  end)
+
+  it("detach leaves the graph; requires_grad_ marks a leaf", function()
+    local x = leaf(2)
+    local d = (x * 2):detach()
+    assert.is_nil(d.grad_fn)
+    assert.is_true(L.randn(2):requires_grad_().requires_grad)
+  end)
+end)
+
+describe("autograd.Function", function()
+  it("runs a user's forward and backward, with saved tensors and needs_input_grad", function()
+    local Cube = L.autograd.Function("Cube")
+    function Cube.forward(ctx, x, scale)
+      ctx:save_for_backward(x)
+      ctx.scale = scale
+      return x * x * x * scale
+    end
+    function Cube.backward(ctx, g)
+      local x = ctx:saved_tensors()
+      assert.same({true, false}, ctx.needs_input_grad)
+      return g * x * x * (3 * ctx.scale), nil
+    end
+    assert.is_true((check(function(x) return Cube(x, 2) end, {L.randn(4)})))
+  end)
+end)
+
+describe("modules under autograd", function()
+  -- the issue's example: two branches concatenated, a loss with a penalty on the logits
+  local function model()
+    L.manual_seed(3)
+    return {a = nn.Sequential(nn.Conv2d(3, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU()),
+      b = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU()),
+      head = nn.Sequential(nn.Flatten(), nn.Linear(6 * 4 * 4, 5)), crit = nn.CrossEntropyLoss()}
+  end
+  local x, y = L.randn(2, 3, 4, 4), L.tensor{1, 4}
+
+  it("a layer called as m(x) is one node whose backward is the layer's own: the same bits as by hand", function()
+    local m = model()
+    local out = m.head(L.cat({m.a(x), m.b(x)}, 2))
+    local loss = m.crit(out, y)
+    loss:backward()
+    local auto = {m.a[1].weight.grad:clone(), m.b[1].weight.grad:clone(), m.head[2].weight.grad:clone()}
+    local m2 = model()
+    local ha, hb = m2.a:forward(x), m2.b:forward(x)
+    local o2 = m2.head:forward(L.cat({ha, hb}, 2))
+    m2.crit:forward(o2, y)
+    local gh = m2.head:backward(L.cat({ha, hb}, 2), m2.crit:backward(o2, y))
+    m2.a:backward(x, gh:narrow(2, 1, 4))
+    m2.b:backward(x, gh:narrow(2, 5, 2))
+    local by_hand = {m2.a[1].weight.grad, m2.b[1].weight.grad, m2.head[2].weight.grad}
+    for i = 1, 3 do assert.equal(0, L.no_grad(function() return (auto[i] - by_hand[i]):abs():max() end)) end
+  end)
+
+  it("gradcheck through layers, a concatenation and a penalty on the logits", function()
+    local m = model()
+    m.a[2]:eval()   -- (BatchNorm in training mode couples the finite differences' batch statistics)
+    assert.is_true((check(function(input)
+      local out = m.head(L.cat({m.a(input), m.b(input)}, 2))
+      return m.crit(out, y) + 0.01 * (out ^ 2):mean()
+    end, {x:clone()}, {atol = 3e-3})))
+  end)
+
+  it("m:forward(x) on a tracked tensor says to call the module", function()
+    local m = model()
+    local h = m.a(x)
+    assert.matches("Sequential:forward: the input is tracked by autograd .* call the module, m%(x%)",
+      H.error_of(function() return m.head:forward(h) end))
+  end)
+
+  it("a module run again before backward says so", function()
+    local m = model()
+    local first = m.b(x):sum()
+    m.b(L.randn(2, 3, 4, 4))
+    assert.matches("backward through Sequential: the module ran forward again", H.error_of(first.backward, first))
+  end)
+end)
+
+describe("the Trainer with autograd", function()
+  it("examples/autograd_two_branch.lua: training_step returns the loss, the Trainer backpropagates it", function()
+    local cpath = package.cpath:match("^[^;]*")   -- the build busted loads
+    local p = io.popen(("LUA_CPATH_5_4='%s;;' lua5.4 examples/autograd_two_branch.lua 2>&1"):format(cpath))
+    local text = p:read("a")
+    p:close()
+    local loss = tonumber(text:match("final training loss: ([%d.]+)"))
+    assert(loss, text)
+    assert.is_true(loss < 1.8, text)   -- from ln(10) = 2.30 at the start
+  end)
+end)
