@@ -3,27 +3,37 @@
 -- short rounds and the report is the median of the per-pair ratios with their range.
 --   lua bench/train_step.lua [--threads 2] [--batch 64] [--size 32] [--seconds 3] [--pairs 5]
 --                            [--precision 32|bf16-mixed] [--peer torch|torch1.13|none] [--compile]
---                            [--memory STEPS]
+--                            [--memory STEPS] [--build DIR] [--round]
 -- A training step is forward, cross-entropy, backward and an Adam step; eval is a forward pass in eval mode.
 -- --peer torch is PyTorch 2.x from the peers' venv (bench/setup_peers.sh), torch1.13 Debian's
 -- python3-torch; --compile runs the peer through torch.compile. --precision bf16-mixed measures
 -- lightning in bf16-mixed and PyTorch with bf16 autocast and channels_last (its fastest CPU mode).
 -- Peak resident memory is printed beside each. --memory STEPS runs that many training steps at the
--- precision given and prints the resident memory (peak included).
+-- precision given and prints the resident memory (peak included). --build DIR takes lightning's module
+-- from another build than build.luarocks; --round runs one round of ours alone and prints it as
+-- "name value" lines (how bench/builds.lua compares two builds, e.g. against oneDNN 2.6 and 3.x).
+local build = "build.luarocks"   -- the tree's build, as the specs use
+for j = 1, #arg - 1 do
+  if arg[j] == "--build" then
+    build = arg[j + 1]   -- (without its module there, require would take another one from the search path)
+    assert(io.open(build .. "/lightning/core.so"), "--build " .. build .. ": no lightning/core.so there"):close()
+  end
+end
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build.luarocks/?.so;" .. package.cpath   -- the tree's build, as the specs use
+package.cpath = build .. "/?.so;" .. package.cpath
 local L = require "lightning"
 
 local paired = dofile("bench/paired.lua")
 
 local opts = {threads = 2, batch = 64, size = 32, seconds = 3, pairs = 5, peer = "torch", memory = nil,
-  precision = "32", compile = false}
-local STRINGS = {precision = true, peer = true}
+  precision = "32", compile = false, build = build, round = false}
+local STRINGS = {precision = true, peer = true, build = true}
 local i = 1
 while i <= #arg do
   local a = arg[i]
   if a == "--no-peer" then opts.peer = "none"
   elseif a == "--compile" then opts.compile = true
+  elseif a == "--round" then opts.round = true
   else
     local key = a:match("^%-%-(%w+)$")
     assert(key and opts[key] ~= nil or key == "memory", "unknown argument " .. a)
@@ -112,6 +122,13 @@ local function our_round()
   local train = rate(train_step)
   model:eval()
   return {train = train, eval = rate(eval_step)}
+end
+
+if opts.round then
+  local r, info = our_round(), L.info().mixed_precision
+  print(("train %.1f\neval %.1f\npeak_rss_mb %.0f"):format(r.train, r.eval, status("VmHWM")))
+  if info then print(("onednn %s-%s"):format(info.version, info.runtime)) end
+  os.exit(0)
 end
 
 local a, b = L.randn(1024, 1024), L.randn(1024, 1024)
