@@ -18,7 +18,6 @@
 
 /* ---- int64 ---- */
 static inline bool lt_add_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_add_overflow(a, b, r); }
-static inline bool lt_sub_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_sub_overflow(a, b, r); }
 static inline bool lt_mul_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }
 
 /* a + b * c, the shape of "offset + index * stride". */
@@ -50,13 +49,6 @@ static inline bool lt_span_ok(int64_t offset, int ndim, const int64_t *size, con
         if (!lt_mul_add_ok(end, size[d] - 1, stride[d], &end)) return false;
     }
     *last = end;
-    return true;
-}
-
-/* An int64 that fits an int (image sides, channel counts, kernel sizes kept as int). */
-static inline bool lt_int_ok(int64_t v, int *r) {
-    if (v < INT32_MIN || v > INT32_MAX) return false;
-    *r = (int)v;
     return true;
 }
 

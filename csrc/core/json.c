@@ -332,14 +332,6 @@ void lt_json_free(lt_json *v) {
     v->count = 0;
 }
 
-const lt_json *lt_json_get(const lt_json *object, const char *key) {
-    if (!object || object->type != LT_JSON_OBJECT) return NULL;
-    size_t n = strlen(key);
-    for (size_t i = 0; i < object->count; i++)
-        if (object->items[i].key_len == n && memcmp(object->items[i].key, key, n) == 0) return &object->items[i];
-    return NULL;
-}
-
 const char *lt_json_type_name(lt_json_type type) {
     static const char *names[] = {"null", "false", "true", "a number", "a string", "an array", "an object"};
     return names[type];

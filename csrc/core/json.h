@@ -42,8 +42,6 @@ struct lt_json {
 int lt_json_parse(lt_json *out, const char *text, size_t len, lt_error *err);
 void lt_json_free(lt_json *v);
 
-/* The member of an object with this key, or NULL. */
-const lt_json *lt_json_get(const lt_json *object, const char *key);
 const char *lt_json_type_name(lt_json_type type);
 
 /* True if s[0..len) is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */

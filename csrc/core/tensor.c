@@ -67,12 +67,6 @@ int lt_tensor_new_typed(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dt
     return 0;
 }
 
-int lt_tensor_zeros(lt_tensor *t, int ndim, const int64_t *size, lt_error *err) {
-    if (lt_tensor_new(t, ndim, size, err)) return -1;
-    if (t->storage->data) memset(t->storage->data, 0, lt_dtype_size(t->storage->dtype) * (size_t)t->storage->numel);
-    return 0;
-}
-
 int lt_tensor_resize(lt_tensor *t, int ndim, const int64_t *size, lt_error *err) {
     return lt_tensor_resize_typed(t, ndim, size, LT_FLOAT32, err);
 }

@@ -20,7 +20,6 @@ int lt_check_sizes(int ndim, const int64_t *size, int64_t *numel, lt_error *err)
 /* A new contiguous float32 tensor with uninitialised contents (t's old storage, if any, is released). */
 int lt_tensor_new(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
 int lt_tensor_new_typed(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dtype, lt_error *err);
-int lt_tensor_zeros(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
 /* Makes t a contiguous tensor of the given shape, as PyTorch's resize_: it keeps t's storage and
  * offset when offset + numel fits in the storage (views of it then see the new contents), and gets a
  * new storage otherwise. Used by layers that own their outputs and scratch buffers. */

@@ -9,8 +9,6 @@ static const char *op_names[LT_OP_COUNT] = {
     "RandomVerticalFlip", "RandomRotation", "ColorJitter", "Grayscale", "RandomErasing", "erase",
     "AlternatingHorizontalFlip"};
 
-const char *lt_op_name(lt_op_kind kind) { return kind >= 0 && kind < LT_OP_COUNT ? op_names[kind] : "unknown"; }
-
 static bool finite_pair(const double r[2]) { return isfinite(r[0]) && isfinite(r[1]) && r[0] <= r[1]; }
 
 int lt_transform_op_check(const lt_transform_op *op, lt_error *err) {

@@ -87,6 +87,4 @@ void lt_workspace_free(lt_workspace *ws);
 /* Runs the pipeline on *ws->cur in place of it (the result is *ws->cur again). */
 int lt_pipeline_apply(const lt_pipeline *p, lt_workspace *ws, lt_rng *rng, lt_error *err);
 
-const char *lt_op_name(lt_op_kind kind);
-
 #endif

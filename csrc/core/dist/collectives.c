@@ -12,7 +12,7 @@
 #define PIECE ((int64_t)1 << 30)
 #define MAX_GATHER_BYTES ((int64_t)64 << 20)
 
-const char *lt_dist_dtype_name(lt_dist_dtype dtype) {
+static const char *dtype_name(lt_dist_dtype dtype) {
     switch (dtype) {
     case LT_DIST_FLOAT32: return "float32";
     case LT_DIST_FLOAT64: return "float64";
@@ -210,7 +210,6 @@ lt_dist_request *lt_dist_all_reduce_start(void *buf, int64_t count, lt_dist_dtyp
 
 /* MPI's user operation for bf16 sums: inout[i] = bf16(float(in[i]) + float(inout[i])). */
 static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *type) {
-    (void)type;
     const lt_bf16 *a = in;
     lt_bf16 *b = inout;
     for (int i = 0; i < *len; i++) b[i] = lt_f32_to_bf16(lt_bf16_to_f32(a[i]) + lt_bf16_to_f32(b[i]));
@@ -263,7 +262,7 @@ int lt_dist_test(lt_dist_request *r, bool *done, lt_error *err) {
 int lt_dist_wait(lt_dist_request *r, lt_error *err) {
     if (r->done) return 0;
     char what[96];
-    snprintf(what, sizeof what, "all_reduce of %lld %s values", (long long)r->count, lt_dist_dtype_name(r->dtype));
+    snprintf(what, sizeof what, "all_reduce of %lld %s values", (long long)r->count, dtype_name(r->dtype));
     if (lt_dist_complete(r->pieces, r->npieces, what, err)) return -1;
     complete(r);
     return 0;

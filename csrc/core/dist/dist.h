@@ -105,7 +105,6 @@ lt_dist_exit lt_dist_exit_decision(double timeout_s);
 /* The fault path: MPI_Abort on the world communicator, which ends every process of the job. */
 void lt_dist_abort(int code);
 
-const char *lt_dist_dtype_name(lt_dist_dtype dtype);
 size_t lt_dist_dtype_size(lt_dist_dtype dtype);
 
 #endif
