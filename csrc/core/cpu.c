@@ -56,7 +56,7 @@ static void detect(lt_cpu_info *c) {
     }
 }
 #else
-static void detect(lt_cpu_info *c) { (void)c; }
+static void detect(lt_cpu_info *c) {}
 #endif
 
 const lt_cpu_info *lt_cpu(void) {

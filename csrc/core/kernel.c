@@ -30,8 +30,6 @@ int lt_precision_of(const char *name) {
 }
 
 bool lt_supports_fp32(const lt_impl *self, const void *shape, lt_precision p) {
-    (void)self;
-    (void)shape;
     return p == LT_FP32;
 }
 

@@ -139,8 +139,6 @@ int lt_threads_for(int64_t n, int64_t grain) {
     if (n < grain || omp_in_parallel()) return 1;
     return lt_threads_now();
 #else
-    (void)n;
-    (void)grain;
     return 1;
 #endif
 }

@@ -58,7 +58,6 @@ static int dist_raise(lua_State *L, const char *fname, const lt_error *err) {
 }
 
 static int sentinel_gc(lua_State *L) {
-    (void)L;
     at_exit();
     return 0;
 }

@@ -24,7 +24,6 @@ static const char *set_here;  /* the variable set here, NULL if none */
 
 /* restore() unsets what luaopen set (once the runtime has read it); a no-op when it set nothing. */
 static int l_restore(lua_State *L) {
-    (void)L;
     if (set_here) unsetenv(set_here);
     set_here = NULL;
     return 0;

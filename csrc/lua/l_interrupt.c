@@ -64,7 +64,6 @@ static int l_unwatch(lua_State *L) {
     int sig = pending_signal;
     pending_signal = 0;
     if (sig) raise(sig);
-    (void)L;
     return 0;
 }
 
@@ -76,7 +75,6 @@ static int l_pending(lua_State *L) {
 }
 
 static int l_clear(lua_State *L) {
-    (void)L;
     pending_signal = 0;
     return 0;
 }

@@ -17,7 +17,6 @@ bool lt_activation_supports_fp32(const lt_impl *self, const void *shape, lt_prec
 
 LT_SIMD_CLONES
 static void leaky_relu_run(float *y, const float *x, const float *unused, int64_t n, float slope) {
-    (void)unused;
     for (int64_t i = 0; i < n; i++) y[i] = lt_leaky_relu(x[i], slope);
 }
 
@@ -29,15 +28,12 @@ static void leaky_relu_grad_run(float *d, const float *g, const float *x, int64_
 }
 
 static int leaky_relu_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, lt_activation_shape s) {
-    (void)ctx;
     lt_cpu_map(leaky_relu_run, out, in, NULL, s.n, s.negative_slope);
     return 0;
 }
 
 static int leaky_relu_backward_cpu(lt_kernel_ctx *ctx, float *dinp, const float *dout, const float *in,
                                    const float *out, lt_activation_shape s) {
-    (void)ctx;
-    (void)out;
     lt_cpu_map(leaky_relu_grad_run, dinp, dout, in, s.n, s.negative_slope);
     return 0;
 }

@@ -91,25 +91,21 @@ static void pool_grad_planes(float *dinp, const float *dout, const lt_pool2d_sha
 }
 
 static int avgpool2d_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, lt_pool2d_shape s) {
-    (void)ctx;
     pool_planes(out, in, &s, false);
     return 0;
 }
 
 static int avgpool2d_backward_cpu(lt_kernel_ctx *ctx, float *dinp, const float *dout, lt_pool2d_shape s) {
-    (void)ctx;
     pool_grad_planes(dinp, dout, &s, false);
     return 0;
 }
 
 static int adaptive_avgpool2d_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, lt_pool2d_shape s) {
-    (void)ctx;
     pool_planes(out, in, &s, true);
     return 0;
 }
 
 static int adaptive_avgpool2d_backward_cpu(lt_kernel_ctx *ctx, float *dinp, const float *dout, lt_pool2d_shape s) {
-    (void)ctx;
     pool_grad_planes(dinp, dout, &s, true);
     return 0;
 }

@@ -181,14 +181,12 @@ static void forward_channels(float *out, const float *in, const double *sums, lt
 
 static int batchnorm_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, lt_bn_vectors v,
                                  lt_batchnorm_shape s, lt_batchnorm_params p) {
-    (void)ctx;
     forward_channels(out, in, NULL, v, s, p);
     return 0;
 }
 
 static int batchnorm_backward_cpu(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout,
                                   const float *in, lt_bn_vectors v, lt_batchnorm_shape s) {
-    (void)ctx;
     channel_view vx = lt_bn_view(s.n, s.c, s.inner, s.x), vg = lt_bn_view(s.n, s.c, s.inner, s.dy);
     channel_view vd = dinp ? lt_bn_view(s.n, s.c, s.inner, s.dx) : vx;
     int64_t count = s.n * s.inner;
@@ -212,7 +210,6 @@ static int batchnorm_backward_cpu(lt_kernel_ctx *ctx, float *dinp, float *dweigh
 /* sums[c] = sum of x, sums[C + c] = sum of x^2, from the moments about the channel's first element
  * (in double: adding them over processes then loses nothing a float32 mean or variance keeps) */
 static int batchnorm_statistics_cpu(lt_kernel_ctx *ctx, double *sums, const float *in, lt_batchnorm_shape s) {
-    (void)ctx;
     channel_view vx = lt_bn_view(s.n, s.c, s.inner, s.x);
     int64_t count = s.n * s.inner;
     int threads = lt_threads_for(s.c * count, LT_PARALLEL_GRAIN);
@@ -229,14 +226,12 @@ static int batchnorm_statistics_cpu(lt_kernel_ctx *ctx, double *sums, const floa
 
 static int batchnorm_normalize_cpu(lt_kernel_ctx *ctx, float *out, const float *in, const double *sums, lt_bn_vectors v,
                                    lt_batchnorm_shape s, lt_batchnorm_params p) {
-    (void)ctx;
     forward_channels(out, in, sums, v, s, p);
     return 0;
 }
 
 static int batchnorm_grad_sums_cpu(lt_kernel_ctx *ctx, double *sums, float *dweight, float *dbias, const float *dout,
                                    const float *in, lt_bn_vectors v, lt_batchnorm_shape s) {
-    (void)ctx;
     channel_view vx = lt_bn_view(s.n, s.c, s.inner, s.x), vg = lt_bn_view(s.n, s.c, s.inner, s.dy);
     int threads = lt_threads_for(s.c * s.n * s.inner, LT_PARALLEL_GRAIN);
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
@@ -253,7 +248,6 @@ static int batchnorm_grad_sums_cpu(lt_kernel_ctx *ctx, double *sums, float *dwei
 
 static int batchnorm_grad_input_cpu(lt_kernel_ctx *ctx, float *dinp, const double *sums, int64_t count,
                                     const float *dout, const float *in, lt_bn_vectors v, lt_batchnorm_shape s) {
-    (void)ctx;
     channel_view vx = lt_bn_view(s.n, s.c, s.inner, s.x), vg = lt_bn_view(s.n, s.c, s.inner, s.dy);
     channel_view vd = lt_bn_view(s.n, s.c, s.inner, s.dx);
     int threads = lt_threads_for(s.c * s.n * s.inner, LT_PARALLEL_GRAIN);

@@ -151,7 +151,6 @@ static bool planes_follow(const lt_bn_relu_pool_shape *s, lt_nc_strides st, int6
 
 static int bn_relu_pool_forward_cpu(lt_kernel_ctx *ctx, float *out, float *codes, const float *in, lt_bn_vectors v,
                                     lt_bn_relu_pool_shape s, lt_batchnorm_params p) {
-    (void)ctx;
     int64_t N = s.n, C = s.c, H = s.h, W = s.w, ho = s.ho, wo = s.wo;
     channel_view vx = lt_bn_view(N, C, H * W, s.x);
     bool stacked = H % 2 == 0 && planes_follow(&s, s.x, H * W) && planes_follow(&s, s.y, ho * wo);
@@ -173,7 +172,6 @@ static int bn_relu_pool_forward_cpu(lt_kernel_ctx *ctx, float *out, float *codes
 static int bn_relu_pool_backward_cpu(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout,
                                      const float *out, const float *codes, const float *in, lt_bn_vectors v,
                                      lt_bn_relu_pool_shape s) {
-    (void)ctx;
     int64_t N = s.n, C = s.c, H = s.h, W = s.w, ho = s.ho, wo = s.wo;
     channel_view vx = lt_bn_view(N, C, H * W, s.x);
     bool stacked = H % 2 == 0 && planes_follow(&s, s.x, H * W) && planes_follow(&s, s.y, ho * wo) &&

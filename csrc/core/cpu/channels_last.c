@@ -7,9 +7,6 @@
 #include "pool_nhwc.h"
 
 static bool supports_any(const lt_impl *self, const void *shape, lt_precision p) {
-    (void)self;
-    (void)shape;
-    (void)p;
     return true;
 }
 
@@ -111,14 +108,12 @@ static lt_pool_shape pool_shape_of(lt_maxpool_cl_shape s) {
 }
 
 static int maxpool_forward(lt_kernel_ctx *ctx, void *out, uint8_t *codes, const void *in, lt_maxpool_cl_shape s) {
-    (void)ctx;
     lt_maxpool_nhwc_forward(lt_rows_of(out, s.y, s.c), codes, lt_rows_of((void *)in, s.x, s.c), pool_shape_of(s));
     return 0;
 }
 
 static int maxpool_backward(lt_kernel_ctx *ctx, void *dinp, const void *dout, const uint8_t *codes,
                             lt_maxpool_cl_shape s) {
-    (void)ctx;
     lt_maxpool_nhwc_backward(lt_rows_of(dinp, s.dx, s.c), lt_rows_of((void *)dout, s.dy, s.c), codes,
                              pool_shape_of(s));
     return 0;

@@ -103,7 +103,6 @@ static int64_t backward_scratch(const lt_conv2d_shape *s, bool grad_input) {
 
 static int conv2d_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, const float *weight, const float *bias,
                               float *cols, lt_conv2d_shape s) {
-    (void)ctx;
     conv_split sp = forward_split(&s);
     int threads = forward_threads(&s, &sp);
     int64_t plane_out = s.ho * s.wo, ldo = s.n * plane_out;
@@ -150,7 +149,6 @@ static void add_partials(float *dweight, const float *partials, int count, int64
 
 static int conv2d_backward_cpu(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout,
                                const float *in, const float *weight, float *scratch, lt_conv2d_shape s) {
-    (void)ctx;
     int64_t plane_out = s.ho * s.wo, ldo = s.n * plane_out, kk = s.p.kernel_h * s.p.kernel_w;
     if (dbias) {  /* dY as [Cout, N*Ho*Wo] rows */
         int threads = lt_threads_for(s.cout * ldo, LT_PARALLEL_GRAIN);

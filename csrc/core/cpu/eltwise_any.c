@@ -79,15 +79,12 @@ static bool computes(const char *name) {
 }
 
 static bool supports_mixed(const lt_impl *self, const void *shape, lt_precision p) {
-    (void)self;
-    (void)p;
     return computes(((const lt_activation_mixed_shape *)shape)->a.activation);
 }
 
 static float slope_of(const lt_activation_shape *a) { return strcmp(a->activation, "relu") ? a->negative_slope : 0.0f; }
 
 static int mixed_forward(lt_kernel_ctx *ctx, void *out, const void *in, lt_activation_mixed_shape s) {
-    (void)ctx;
     lt_rows y = lt_rows_of(out, s.y, 0), x = lt_rows_of((void *)in, s.x, 0);
     if (!strcmp(s.a.activation, "gelu")) lt_gelu_forward_any(y, x, s.a.n);
     else lt_leaky_relu_forward_any(y, x, s.a.n, slope_of(&s.a));
@@ -96,7 +93,6 @@ static int mixed_forward(lt_kernel_ctx *ctx, void *out, const void *in, lt_activ
 
 static int mixed_backward(lt_kernel_ctx *ctx, void *dinp, const void *dout, const void *in,
                           lt_activation_mixed_shape s) {
-    (void)ctx;
     lt_rows dx = lt_rows_of(dinp, s.dx, 0), dy = lt_rows_of((void *)dout, s.dy, 0), x = lt_rows_of((void *)in, s.x, 0);
     if (!strcmp(s.a.activation, "gelu")) lt_gelu_backward_any(dx, dy, x, s.a.n);
     else lt_leaky_relu_backward_any(dx, dy, x, s.a.n, slope_of(&s.a));
@@ -113,15 +109,12 @@ const lt_activation_mixed_impl lt_activation_mixed_cpu = {
 /* ---- GELU at float32, an entry of the CPU activations (cpu/activation.c's kind) ---- */
 
 static int gelu_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, lt_activation_shape s) {
-    (void)ctx;
     lt_gelu_forward_any(lt_rows_of(out, LT_FLOAT32, 0), lt_rows_of((void *)in, LT_FLOAT32, 0), s.n);
     return 0;
 }
 
 static int gelu_backward_cpu(lt_kernel_ctx *ctx, float *dinp, const float *dout, const float *in, const float *out,
                              lt_activation_shape s) {
-    (void)ctx;
-    (void)out;
     lt_gelu_backward_any(lt_rows_of(dinp, LT_FLOAT32, 0), lt_rows_of((void *)dout, LT_FLOAT32, 0),
                          lt_rows_of((void *)in, LT_FLOAT32, 0), s.n);
     return 0;

@@ -6,7 +6,6 @@
 
 static int linear_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, const float *weight, const float *bias,
                               lt_linear_shape s) {
-    (void)ctx;
     int64_t B = s.batch, I = s.in, O = s.out;
     if (bias)  /* start from the bias, let the GEMM accumulate */
         for (int64_t i = 0; i < B; i++)
@@ -18,7 +17,6 @@ static int linear_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, c
 
 static int linear_backward_cpu(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout,
                                const float *in, const float *weight, lt_linear_shape s) {
-    (void)ctx;
     int64_t B = s.batch, I = s.in, O = s.out;
     if (B * O * I > 0) {
         /* dW[O, I] += dY^T[O, B] @ x[B, I] */

@@ -123,7 +123,6 @@ static int cross_entropy_backward(lt_kernel_ctx *ctx, float *dinp, const float *
 
 static int nll_loss_forward(lt_kernel_ctx *ctx, double *loss, float *losses, float *log_probs, const float *scores,
                             const float *target, const float *weight, lt_class_loss_shape s) {
-    (void)scores;
     return class_loss(loss, losses, log_probs, target, weight, s, ctx->err);
 }
 
@@ -148,7 +147,6 @@ const lt_class_loss_impl lt_nll_loss_cpu = {
 
 static int mse_forward(lt_kernel_ctx *ctx, double *loss, float *losses, const float *in, const float *target,
                        lt_mse_shape s) {
-    (void)ctx;
     double sum = 0;
     for (int64_t i = 0; i < s.n; i++) {
         float d = in[i] - target[i];
@@ -161,7 +159,6 @@ static int mse_forward(lt_kernel_ctx *ctx, double *loss, float *losses, const fl
 
 static int mse_backward(lt_kernel_ctx *ctx, float *dinp, const float *in, const float *target, const float *dout,
                         double scale, lt_mse_shape s) {
-    (void)ctx;
     double k = 2.0 * scale / (s.reduction == LT_REDUCE_MEAN ? (double)(s.n ? s.n : 1) : 1.0);
     for (int64_t i = 0; i < s.n; i++) {
         double d = (double)in[i] - target[i];

@@ -78,7 +78,6 @@ static void maxpool_plane(float *o, float *ix, const float *in, const lt_pool2d_
 }
 
 static int maxpool2d_forward_cpu(lt_kernel_ctx *ctx, float *out, float *indices, const float *in, lt_pool2d_shape s) {
-    (void)ctx;
     bool fast = !lt_maxpool2d_keeps_indices(s.p);
     int64_t planes = s.n * s.c;
     int threads = lt_threads_for(planes * s.h * s.w, LT_PARALLEL_GRAIN);
@@ -105,7 +104,6 @@ static int maxpool2d_forward_cpu(lt_kernel_ctx *ctx, float *out, float *indices,
 
 static int maxpool2d_backward_cpu(lt_kernel_ctx *ctx, float *dinp, const float *dout, const float *out,
                                   const float *indices, const float *in, lt_pool2d_shape s) {
-    (void)ctx;
     bool fast = !lt_maxpool2d_keeps_indices(s.p), any = s.ho * s.wo > 0;
     int64_t planes = s.n * s.c, ho = s.ho, wo = s.wo;
     int threads = lt_threads_for(planes * s.h * s.w, LT_PARALLEL_GRAIN);

@@ -63,7 +63,6 @@ LT_SIMD_CLONES static void sgd_dispatch(float *p, float *buf, const float *g, in
 }
 
 static int sgd_step_cpu(lt_kernel_ctx *ctx, float *param, float *buf, const float *grad, lt_sgd_shape s) {
-    (void)ctx;
     int threads = lt_threads_for(s.n, LT_PARALLEL_GRAIN);
     #pragma omp parallel num_threads(threads) if (threads > 1)
     {
@@ -114,7 +113,6 @@ LT_SIMD_CLONES static void adam_dispatch(float *p, float *m, float *v, float *vm
 
 static int adam_step_cpu(lt_kernel_ctx *ctx, float *param, float *exp_avg, float *exp_avg_sq, float *vmax,
                          const float *grad, lt_adam_shape s) {
-    (void)ctx;
     int threads = lt_threads_for(s.n, LT_PARALLEL_GRAIN);
     #pragma omp parallel num_threads(threads) if (threads > 1)
     {
@@ -176,7 +174,6 @@ static double combine(double a, double b, double p) {
 /* The tensor is cut into parts of whole blocks, fixed by its size (parallel.h); each part's sum runs in
  * block order, and the parts' sums are added in part order: the same result at any thread count. */
 static int norm_accumulate_cpu(lt_kernel_ctx *ctx, double *acc, const float *x, lt_norm_shape s) {
-    (void)ctx;
     int64_t n = s.n, blocks = (n + BLOCK - 1) / BLOCK;
     double sums[LT_MAX_PARTS];
     int parts = lt_parts_for(blocks, PART_BLOCKS), threads = lt_threads_for_parts(parts, n, LT_PARALLEL_GRAIN);

@@ -41,13 +41,11 @@ void lt_softmax_forward_cpu(float *out, const float *in, lt_softmax_shape s) {
 }
 
 static int softmax_forward(lt_kernel_ctx *ctx, float *out, const float *in, lt_softmax_shape s) {
-    (void)ctx;
     lt_softmax_forward_cpu(out, in, s);
     return 0;
 }
 
 static int softmax_backward(lt_kernel_ctx *ctx, float *dinp, const float *dout, const float *out, lt_softmax_shape s) {
-    (void)ctx;
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t j = 0; j < s.inner; j++) {
             int64_t at = o * s.n * s.inner + j;
