@@ -99,6 +99,26 @@ describe("L.models.AirNet", function()
     assert.is_not_nil(test)
   end)
 
+  it("the recipe's steps give the same bits through autograd as by the Torch7 path", function()
+    local S = require "trainer_standins"
+    local batch = {input = FIX.input, target = FIX.target}
+    local function run(legacy)
+      local model = small_airnet()
+      if legacy then   -- training_step as before autograd: a number, backpropagated by backward_step
+        model.training_step = function(self, b)
+          local logits = self:forward(b.input)
+          return {loss = self.criterion:forward(logits, b.target), output = logits, target = b.target, input = b.input}
+        end
+      end
+      local trainer = L.Trainer{max_steps = 4, logger = false, enable_checkpointing = false, enable_progress_bar = false,
+        enable_model_summary = false, default_root_dir = H.tmpdir()}
+      output.capture(trainer.fit, trainer, model, S.Loader({batch, batch}))
+      return model
+    end
+    local auto, legacy = run(false), run(true)
+    for name, t in pairs(auto:state_dict()) do H.assert_close(t, legacy:state_dict()[name], 0, name) end
+  end)
+
   it("tta levels: 0 the plain logits, 1 the mean with the mirror image", function()
     local model = small_airnet()
     model:eval()

@@ -91,8 +91,13 @@ end
 --- m(...): recorded as one node when the module has a backward of its own; a composite's forward
 -- otherwise (the calls inside it record).
 function module_node.call_module(m, Module, ...)
-  if mode.recording() and m.backward ~= Module.backward then return module_node.call(m, m.forward, ...) end
-  return m:forward(...)
+  return module_node.call_with(m, Module, m.forward, ...)
+end
+
+--- The same with another forward function impl(m, ...) (a model's forward with debugging output).
+function module_node.call_with(m, Module, impl, ...)
+  if mode.recording() and m.backward ~= Module.backward then return module_node.call(m, impl, ...) end
+  return impl(m, ...)
 end
 
 return module_node

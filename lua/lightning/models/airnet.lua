@@ -233,7 +233,7 @@ end
 
 function AirNet:_measure(stage, logits, batch)
   local y = batch.target
-  local loss = self.criterion:forward(logits, y)
+  local loss = self.criterion(logits, y)   -- (recorded in training_step: the Trainer backpropagates it)
   local n = y:size(1)
   self.epoch_metrics[stage]:update(logits, y, loss / n)
   self:_log_scores(stage, stage ~= "test")
@@ -241,14 +241,14 @@ function AirNet:_measure(stage, logits, batch)
 end
 
 function AirNet:training_step(batch, batch_idx)
-  local logits = self:forward(batch.input)
+  local logits = self(batch.input)
   local loss, n = self:_measure("train", logits, batch)
   self:log("train_loss", loss / n, {on_step = true, on_epoch = true, prog_bar = true, batch_size = n})
   return {loss = loss, output = logits, target = batch.target, input = batch.input}
 end
 
 function AirNet:validation_step(batch, batch_idx)
-  local logits = self:forward(batch.input)
+  local logits = self(batch.input)
   local loss, n = self:_measure("val", logits, batch)
   self:log("val_loss", loss / n, {prog_bar = true, batch_size = n})
 end

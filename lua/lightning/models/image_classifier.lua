@@ -335,9 +335,11 @@ function ImageClassifier:_shared_step(stage, batch, batch_idx)
   local debug = self.debug and batch_idx == 1 and stage ~= "test"
   local title = stage == "train" and "TRAINING STEP" or "VALIDATION STEP"
   if debug then self:_debug_batch(title, batch, batch_idx) end
+  -- called, not :forward: in training_step autograd records the model and the loss, and the Trainer
+  -- backpropagates the loss (docs/autograd.md); elsewhere nothing records and the loss is a number
   local logits
-  if debug then logits = self:_forward_debug(x) else logits = self:forward(x) end
-  local loss = self.criterion:forward(logits, y)
+  if debug then logits = self:call_with(self._forward_debug, x) else logits = self(x) end
+  local loss = self.criterion(logits, y)
   self.epoch_metrics[stage]:update(logits, y, loss)
   if debug then
     self:_debug_result(stage == "train" and "Training" or "Validation", logits, y, L.is_tensor(loss) and loss:item() or loss)

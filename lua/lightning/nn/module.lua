@@ -251,6 +251,10 @@ end
 -- pass of its own is one node of the graph; a loss gives a one-element tensor.
 function Module:__call(...) return module_node.call_module(self, Module, ...) end
 
+--- Calls fn(self, ...) in place of forward, recorded as m(...) is (for a forward with options, such as a
+-- model's debugging pass).
+function Module:call_with(fn, ...) return module_node.call_with(self, Module, fn, ...) end
+
 --- One line describing the layer, such as "Conv2d(3, 32, kernel_size=3, padding=1)".
 function Module:extra_repr() return "" end
 

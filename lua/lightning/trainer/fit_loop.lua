@@ -101,7 +101,9 @@ local function run_batch(trainer, batch, batch_idx)
     local n = trainer.accumulate_grad_batches
     local stepping = batch_idx % n == 0 or batch_idx == trainer.num_training_batches
     if (batch_idx - 1) % n == 0 then strategy:optimizer_zero_grad(opt, batch_idx) end
-    strategy:backward(loss, opt, batch, outputs, stepping)
+    -- the hooks get the loss as training_step gave it (a recorded tensor, as Lightning's on_before_backward)
+    local given = type(outputs) == "table" and not L.is_tensor(outputs) and outputs.loss or outputs
+    strategy:backward(L.is_tensor(given) and given or loss, opt, batch, outputs, stepping)
     if trainer.detect_anomaly then optimization.check_gradients(trainer, module, batch_idx) end
     if stepping then
       -- from the step to the mark the weights are ahead of the good state: no checkpoint of it then
