@@ -189,6 +189,44 @@ describe("modules under autograd", function()
   end)
 end)
 
+describe("a composite model against PyTorch (tools/make_autograd_fixtures.py)", function()
+  it("two branches concatenated, a residual GELU, pooling, a loss with penalties: the loss and every gradient", function()
+    local F = L.load_safetensors("spec/fixtures/nn/autograd_composite.safetensors")
+    local Composite = L.class("Composite", nn.Module)
+    function Composite:__init()
+      nn.Module.__init(self)
+      self:add_module("wide", nn.Sequential(nn.Conv2d(3, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU()))
+      self:add_module("thin", nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU()))
+      self:add_module("mix", nn.Conv2d(6, 6, 3, {padding = 1}))
+      self:add_module("head", nn.Linear(6 * 3 * 3, 5))
+      self.pool = nn.MaxPool2d(2)
+    end
+    function Composite:forward(x)   -- only forward: the calls inside record
+      local h = L.cat({self.wide(x), self.thin(x)}, 2)
+      h = h + L.gelu(self.mix(h))
+      return self.head(self.pool(h):flatten(2))
+    end
+    local model = Composite()
+    L.no_grad(function()
+      for name, p in model:named_parameters() do p:copy(F["w." .. name]:view(p:size())) end
+    end)
+    local x = F.input:clone()
+    x.requires_grad = true
+    local logits = model(x)
+    local loss = nn.CrossEntropyLoss{label_smoothing = 0.1}(logits, F.target) + 0.01 * (logits ^ 2):mean()
+      + 0.001 * (model.head.weight ^ 2):sum()
+    loss:backward()
+    H.assert_close(loss, F.loss, 1e-5, "loss")
+    H.assert_close(x.grad, F["grad.input"], 1e-5, "input")
+    local n = 0
+    for name, p in model:named_parameters() do
+      H.assert_close(p.grad, F["grad." .. name]:view(p:size()), 1e-5, name)
+      n = n + 1
+    end
+    assert.equal(10, n)
+  end)
+end)
+
 describe("the Trainer with autograd", function()
   -- n fixed batches of 8 random 3x16x16 images, as a loader (#loader, loader:iter())
   local function loader(n)

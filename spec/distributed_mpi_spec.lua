@@ -130,6 +130,16 @@ describe("Data-parallel training (Trainer{strategy = \"ddp\"}, chosen by itself 
     H.rmdir(ref.dir)
   end)
 
+  it("a model written with forward only (autograd: two branches concatenated) trains on 2 processes as on 1", function()
+    local ref = single({kind = "composite", batch = 8, epochs = 2})
+    local job = M.mpirun(2, "fit", {kind = "composite", batch = 4, epochs = 2})
+    M.assert_ok(job)
+    assert_same_weights(job, ref, 1e-5)
+    for _, report in ipairs(M.results(job)) do assert.equal(ref.summary.global_step, report.reductions) end
+    H.rmdir(job.out)
+    H.rmdir(ref.dir)
+  end)
+
   it("2 processes over TCP with shared memory off (--mca btl tcp,self) train as 1 at batch 8", function()
     local ref = single({kind = "plain", batch = 8, epochs = 2})
     local job = M.mpirun(2, "fit", {kind = "plain", batch = 4, epochs = 2, bucket_cap_mb = 0.001},

@@ -52,10 +52,29 @@ function BatchNormNet:backward(x, g)
   return g
 end
 
+-- Two branches concatenated, written with forward only: autograd records the layers' calls, and DDP's
+-- buckets start as each layer's node finishes. (ImageClassifier has a backward for a net it holds; this
+-- model takes Module's, which marks a composite.)
+local CompositeNet = L.class("CompositeNet", L.models.ImageClassifier)
+CompositeNet.backward = nn.Module.backward
+
+function CompositeNet:__init(opts)
+  L.models.ImageClassifier.__init(self, opts)
+  self:add_module("wide", nn.Sequential(nn.Conv2d(3, 4, 3, {padding = 1}), nn.ReLU()))
+  self:add_module("thin", nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU()))
+  self:add_module("fc", nn.Linear(6 * 4 * 4, T.CLASSES))
+  self.pool = nn.MaxPool2d(2)
+end
+
+function CompositeNet:forward(x)
+  return self.fc(self.pool(L.cat({self.wide(x), self.thin(x)}, 2)):flatten(2))
+end
+
 function T.model(kind)
   L.manual_seed(11)
   local hp = {num_classes = T.CLASSES, learning_rate = 0.05, optimizer = "sgd", momentum = 0.9}
   if kind == "batchnorm" then return BatchNormNet(hp) end
+  if kind == "composite" then return CompositeNet(hp) end
   hp.net = nn.Sequential(nn.Conv2d(3, 6, 3, {padding = 1}), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
     nn.Linear(6 * 4 * 4, 16), nn.ReLU(), nn.Linear(16, T.CLASSES))
   return L.models.ImageClassifier(hp)
