@@ -175,6 +175,7 @@ describe("layer constructors and calls with bad arguments", function()
     assert.matches("Conv2d: kernel_size must be at least 1, got 0", H.error_of(nn.Conv2d, 3, 8, 0))
     assert.matches("Conv2d: out_channels must be an integer, got 2.5", H.error_of(nn.Conv2d, 3, 2.5, 3))
     assert.matches('Linear: in_features must be an integer, got "a"', H.error_of(nn.Linear, "a", 2))
+    assert.matches("Linear: out_features must be an integer, got inf", H.error_of(nn.Linear, 2, math.huge))
     assert.matches("Dropout: p must be a probability between 0 and 1, got 1.5", H.error_of(nn.Dropout, 1.5))
     assert.matches("MaxPool2d: padding must be at most half the kernel size",
       H.error_of(nn.MaxPool2d, 2, {padding = 2}))

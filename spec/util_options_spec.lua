@@ -55,6 +55,25 @@ describe("util.options", function()
     assert.equal("F: expected a table of options, got tensor", H.error_of(options.check, "F", L.zeros(1), specs))
   end)
 
+  it("tells a positive integer (the test behind nn's and data's positive_int checkers)", function()
+    local function check(v) return {options.positive_int(v)} end
+    assert.same({3}, check(3))
+    assert.equal("integer", math.type(options.positive_int(3.0)))
+    assert.same({math.maxinteger}, check(math.maxinteger))
+    assert.same({2 ^ 53 - 1}, check(2 ^ 53 - 1))
+    for _, v in ipairs{1.5, 2 ^ 53, 1e300, math.huge, -math.huge, 0 / 0, "3", true, {}} do
+      assert.same({nil, "an integer"}, check(v), options.describe(v))
+    end
+    assert.same({nil, "an integer"}, check(nil))
+    for _, v in ipairs{0, -1, 0.0, math.mininteger} do assert.same({nil, "positive"}, check(v), options.describe(v)) end
+    -- the two checkers word it each their own way
+    local nn_util, data_util = require "lightning.nn.util", require "lightning.data.util"
+    assert.equal("F: n must be positive, got 0", H.error_of(nn_util.positive_int, "F", "n", 0))
+    assert.equal("F: n must be an integer, got inf", H.error_of(nn_util.positive_int, "F", "n", math.huge))
+    assert.equal("F: n must be a positive integer, got 1.5", H.error_of(data_util.positive_int, "F", "n", 1.5))
+    assert.equal(4, data_util.positive_int("F", "n", 4.0))
+  end)
+
   it("names unknown options, suggests the closest and lists the known ones", function()
     local known = "(known: count, custom, flag, mode, needed, rate, scale, size, whole)"
     assert.equal("F: unknown option 'cuont' (did you mean 'count'?) " .. known,

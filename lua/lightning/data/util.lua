@@ -23,9 +23,12 @@ local function is_int(v)
   return type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53
 end
 
+--- A positive integer, or "<what> must be a positive integer, got ..." (the test:
+-- lightning.util.options.positive_int).
 function U.positive_int(fname, what, v)
-  if not is_int(v) or v < 1 then U.fail(fname, "%s must be a positive integer, got %s", what, describe(v)) end
-  return math.tointeger(v)
+  local n = options.positive_int(v)
+  if not n then U.fail(fname, "%s must be a positive integer, got %s", what, describe(v)) end
+  return n
 end
 
 function U.nonneg_int(fname, what, v)

@@ -20,13 +20,12 @@ function util.with_default(spec, default)
   return copy
 end
 
---- A positive integer, or an error naming the argument.
+--- A positive integer, or an error naming the argument: "<what> must be an integer, got ..." or
+-- "<what> must be positive, got ..." (the test: lightning.util.options.positive_int).
 function util.positive_int(fname, what, v)
-  if math.type(v) ~= "integer" and not (type(v) == "number" and v == math.floor(v)) then
-    fail(fname, "%s must be an integer, got %s", what, describe(v))
-  end
-  if v < 1 then fail(fname, "%s must be positive, got %s", what, describe(v)) end
-  return math.tointeger(v)
+  local n, wrong = options.positive_int(v)
+  if not n then fail(fname, "%s must be %s, got %s", what, wrong, describe(v)) end
+  return n
 end
 
 --- A number or a pair {h, w} as two integers; `min` is the smallest allowed value.

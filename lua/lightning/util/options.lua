@@ -95,6 +95,15 @@ local function is_integer(v)
   return math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53)
 end
 
+--- v as an integer when it is a whole number >= 1 (a float of 2^53 or more is not: it need not be the
+-- integer that was written); else nil and what it is not: "an integer" or "positive". The one test
+-- behind the positive_int checkers of lightning.nn.util and lightning.data.util, which word its errors.
+function options.positive_int(v)
+  if not is_integer(v) then return nil, "an integer" end
+  if v < 1 then return nil, "positive" end
+  return math.tointeger(v)
+end
+
 -- " >= 0", " > 0", " in [0, 1)", " <= 1" or "" for the bounds of a spec.
 local function range_text(spec)
   local lo, lo_open = spec.min, false
