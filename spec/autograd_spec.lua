@@ -33,7 +33,7 @@ describe("autograd.gradcheck of every operation", function()
     {"matmul broadcast batch", function(a, b) return L.matmul(a, b) end, {{2, 3, 4}, {4, 5}}},
     {"matmul vector", function(a, b) return L.matmul(a, b) end, {{3, 4}, {4}}},
     {"addmm", function(m, a, b) return L.addmm(m, a, b, 0.5, 2) end, {{3}, {2, 4}, {4, 3}}},
-    {"view reshape flatten", function(a) return a:view(6, 2):reshape(3, 4):flatten() * 2 end, {{2, 3, 2}}},
+    {"reshape view flatten", function(a) return a:reshape(6, 2):view(3, 4):flatten() * 2 end, {{2, 3, 2}}},
     {"narrow select", function(a) return a:narrow(2, 2, 2):select(1, 3) end, {{4, 3}}},
     {"transpose permute contiguous", function(a) return a:transpose(1, 3):permute(2, 1, 3):contiguous() * 1 end,
       {{2, 3, 4}}},
@@ -52,13 +52,43 @@ describe("autograd.gradcheck of every operation", function()
     {"where", function(a, b) return L.where(L.tensor{1, 0, 1}, a, b) end, {{2, 3}, {3}}},
     {"in-place methods on a recorded tensor", function(a) local h = a * 1 h:mul(2):add(a):exp() return h end, {{3, 2}}},
   }
+  -- a tensor of these sizes that is not contiguous: made with the dimensions reversed, then permuted back
+  local function strided(sizes)
+    local n = #sizes
+    if n < 2 then return L.randn(sizes[1] * 2):narrow(1, 1, sizes[1]) end   -- (a view with an offset)
+    local reversed, order = {}, {}
+    for d = 1, n do reversed[d], order[d] = sizes[n + 1 - d], n + 1 - d end
+    return L.randn(table.unpack(reversed)):permute(table.unpack(order))
+  end
+
   for _, case in ipairs(cases) do
     it(case[1], function()
       local inputs = {}
       for i, sizes in ipairs(case[3]) do inputs[i] = L.randn(table.unpack(sizes)) end
       assert.is_true((check(case[2], inputs)))
     end)
+    it(case[1] .. ", on non-contiguous inputs", function()
+      local inputs = {}
+      for i, sizes in ipairs(case[3]) do inputs[i] = strided(sizes) end
+      local wide = 0   -- (a tensor with fewer than two dimensions over 1 is contiguous in any order)
+      for _, size in ipairs(case[3][1]) do if size > 1 then wide = wide + 1 end end
+      if wide > 1 then assert.is_false(inputs[1]:is_contiguous()) end
+      assert.is_true((check(case[2], inputs)))
+    end)
   end
+
+  it("elementwise operations and reductions over zero-size tensors", function()
+    for _, f in ipairs {
+      function(a, b) return (a * b + a / (b * b + 1)) ^ 2 - a end,
+      function(a) return L.exp(a) + L.tanh(a) + L.relu(a) + L.clamp(a, -1, 1) end,
+      function(a, b) return L.cat({a, b}, 1):sum(2) end,
+    } do
+      local a, b = leaf(0, 3), leaf(0, 3)
+      local y = f(a, b)
+      y:backward(L.zeros(y:size()))
+      assert.equal(0, a.grad:numel())
+    end
+  end)
 
   it("zero-size tensors give zero-size gradients", function()
     local a = leaf(0, 3)
@@ -172,6 +202,23 @@ describe("modules under autograd", function()
       local out = m.head(L.cat({m.a(input), m.b(input)}, 2))
       return m.crit(out, y) + 0.01 * (out ^ 2):mean()
     end, {x:clone()}, {atol = 3e-3})))
+  end)
+
+  it("a frozen stem costs no backward pass: nothing computes what no parameter or input needs", function()
+    L.manual_seed(2)
+    local stem = nn.Conv2d(3, 4, 3, {padding = 1})
+    stem.weight.requires_grad, stem.bias.requires_grad = false, false
+    local net = nn.Sequential(stem, nn.ReLU(), nn.Conv2d(4, 2, 1), nn.Flatten(), nn.Linear(2 * 4 * 4, 5))
+    local calls = 0
+    local backward = stem.backward
+    stem.backward = function(...) calls = calls + 1 return backward(...) end
+    nn.CrossEntropyLoss()(net(x), y):backward()
+    assert.equal(0, calls)
+    assert.is_true(net[3].weight.grad:norm() > 0)
+    -- a frozen branch of a composite is not recorded at all
+    local frozen = nn.Sequential(nn.Conv2d(3, 2, 1))
+    frozen[1].weight.requires_grad, frozen[1].bias.requires_grad = false, false
+    assert.is_nil(frozen(x).grad_fn)
   end)
 
   it("m:forward(x) on a tracked tensor says to call the module", function()
