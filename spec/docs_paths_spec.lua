@@ -1,5 +1,5 @@
--- Every path README.md and docs/*.md name in the repository exists, so that the docs cannot point at
--- files that were moved or never were:
+-- Every path README.md, docs/*.md and csrc/core/README.md name in the repository exists, so that the
+-- docs cannot point at files that were moved or never were:
 -- - links and images, [text](path#anchor): the path resolved from the file's folder must stay inside
 --   the repository and exist; an anchor into a Markdown file must be one of its headings (GitHub's
 --   slugs); web addresses are not checked;
@@ -12,6 +12,10 @@
 --   the tree from the file's folder (`../shared/data` is some machine's folder, not the project's).
 -- A file that names paths on purpose absent (a worked example of a new layer) lists them in a marker:
 --   <!-- not in the tree: csrc/core/nn/groupnorm.c lua/lightning/nn/groupnorm.lua -->
+-- A README inside the tree (FOLDER_DOCS) names its folder's files from that folder: there a code span's
+-- word that ends in .c, .h or / (kernel.h, nn/ops.h, tensor*.c, cpu/) is a path from the file's folder,
+-- and every file and folder directly in that folder must be one of them (a header counts as named
+-- with its .c; a folder named covers what it holds).
 local X = require "script_helpers"
 local H = require "helpers"
 local M = require "docs_markdown"
@@ -19,6 +23,7 @@ local M = require "docs_markdown"
 local TOP = {"lua/", "csrc/", "spec/", "bench/", "examples/", "tools/", "fuzz/", "docs/", "rockspec/", ".ci/"}
 local ROOT_FILES = {["setup.sh"] = true, ["CMakeLists.txt"] = true, ["README.md"] = true, [".busted"] = true}
 local ABSENT = "^%s*<!%-%-%s*not in the tree:%s*(.-)%s*%-%->%s*$"
+local FOLDER_DOCS = {["csrc/core/README.md"] = true}
 
 --- Every file and folder of the tree, relative to its root ("docs", "docs/nn.md", ...), build folders,
 -- virtual environments and .git left out.
@@ -88,6 +93,13 @@ local function path_of(word)
   return nil
 end
 
+--- The path from the folder dir that a word of a folder's README names, or nil (see the header).
+local function local_path_of(dir, word)
+  word = word:gsub("^[%(%[\"'`]+", ""):gsub("[%)%]\"'`,;:]+$", "")
+  if not word:match("^[%w_%*%-%./<>]+$") or not (word:match("%.[ch]$") or word:match("/$")) then return nil end
+  return normalise(dir .. "/" .. word)
+end
+
 --- Whether the tree holds path (a pattern when it has wildcards).
 local function exists(set, path)
   if set[path] then return true end
@@ -109,8 +121,9 @@ local function problems_of(root, set, file, anchors)
     local list = l.text:match(ABSENT)
     if list then for p in list:gmatch("%S+") do absent[p] = true end end
   end
+  local relative, named = FOLDER_DOCS[file], {}
   local function check_word(line, word)
-    local up = word:match("^[%(\"'`]*(%.%./[^%s%)\"'`,;]*)")
+    local up = not relative and word:match("^[%(\"'`]*(%.%./[^%s%)\"'`,;]*)")
     if up then
       local resolved = normalise((dir ~= "" and dir .. "/" or "") .. up)
       if not (resolved and set[resolved]) then
@@ -119,6 +132,10 @@ local function problems_of(root, set, file, anchors)
       return
     end
     local path = path_of(word)
+    if not path and relative then
+      path = local_path_of(dir, word)
+      named[#named + 1] = path
+    end
     if path and not absent[path] and not exists(set, path) then
       found[#found + 1] = ("%s:%d: `%s` names %s, which the repository does not hold"):format(file, line, word, path)
     end
@@ -157,13 +174,33 @@ local function problems_of(root, set, file, anchors)
       end
     end
   end
+  if relative then
+    local function is_named(path)
+      for _, n in ipairs(named) do
+        if n == path or (n:find("[%*<]") and path:match(pattern_of(n))) then return true end
+      end
+      return false
+    end
+    local entries = {}
+    for path in pairs(set) do
+      if path:match("^" .. dir:gsub("%p", "%%%0") .. "/[^/]+$") and path ~= file then entries[#entries + 1] = path end
+    end
+    table.sort(entries)
+    for _, path in ipairs(entries) do
+      if not (is_named(path) or (path:match("%.h$") and is_named(path:sub(1, -3) .. ".c"))) then
+        found[#found + 1] = ("%s: %s is neither named nor in a folder it names"):format(file, path)
+      end
+    end
+  end
   return found
 end
 
-describe("The paths README.md and docs/*.md name", function()
+describe("The paths README.md, docs/*.md and csrc/core/README.md name", function()
   local set = tree(X.ROOT)
   local anchors = {}
-  for _, file in ipairs(M.files(X.ROOT)) do
+  local files = M.files(X.ROOT)
+  for file in pairs(FOLDER_DOCS) do files[#files + 1] = file end
+  for _, file in ipairs(files) do
     it(file .. ": every link and repository path exists", function()
       local found = problems_of(X.ROOT, set, file, anchors)
       assert(#found == 0, table.concat(found, "\n"))
@@ -195,6 +232,24 @@ describe("The docs' path checker", function()
       "README.md:5: `spec/*_test.lua` names spec/*_test.lua, which the repository does not hold",
       "README.md:10: `bench/gone.lua` names bench/gone.lua, which the repository does not hold"}, found)
     assert.same({}, problems_of(root, tree(root), "docs/a.md", {}))
+    H.rmdir(root)
+  end)
+
+  it("reads a folder's README from its folder and finds the files it leaves out", function()
+    local root = H.tmpdir()
+    os.execute(("mkdir -p %q"):format(root .. "/csrc/core/nn"))
+    for _, f in ipairs {"kernel.c", "kernel.h", "tensor.c", "tensor_math.c", "tensor_math.h", "rng.c", "blas.h", "nn/ops.h"} do
+      H.write_file(root .. "/csrc/core/" .. f, "")
+    end
+    H.write_file(root .. "/csrc/core/README.md", table.concat({"<!-- not in the tree: csrc/cuda -->",
+      "`kernel.c`, `tensor*.c`, `nn/` (`nn/ops.h`, `nn/gone.h`), `csrc/cuda/`, `lt_error`, `lightning/dist.so`, `gone.c`"},
+      "\n"))
+    assert.same({
+      "csrc/core/README.md:2: `nn/gone.h` names csrc/core/nn/gone.h, which the repository does not hold",
+      "csrc/core/README.md:2: `gone.c` names csrc/core/gone.c, which the repository does not hold",
+      "csrc/core/README.md: csrc/core/blas.h is neither named nor in a folder it names",
+      "csrc/core/README.md: csrc/core/rng.c is neither named nor in a folder it names"},
+      problems_of(root, tree(root), "csrc/core/README.md", {}))
     H.rmdir(root)
   end)
 

@@ -3,7 +3,8 @@
 #include "../tensor_math.h"
 #include "channels_last.h"
 
-/* The implementations, tried in order (kernel.h): a oneDNN or CUDA convolution goes before the CPU's. */
+/* The implementations, tried in order (kernel.h): a CUDA convolution would go before the CPU's. oneDNN's
+ * is in the channels-last table (cl_conv2d.c), which a bf16 handle tries first. */
 static const lt_impl *const conv2d_impls[] = {&lt_conv2d_cpu.base, NULL};
 
 static int64_t out_extent(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
