@@ -238,7 +238,8 @@ static int make_backward_data(entry *e, lt_error *err) {
         lt_dnnl_md_4d(&e->bd_dst_md, s.n, s.out_c, s.out_h, s.out_w, e->t.dst, true, err) ||
         channels_view(&e->bd_dst_view_md, s.n, e->s.out_c, s.out_h, s.out_w, s.out_c, e->t.dst, err) ||
         padded_weights_make(&e->w_bwd_f32, e, s, err) ||
-        (pad_out && zeroed_view(&e->dst_to_padded, &e->diff_dst_padded, e->bd_dst_md, e->dst_md, e->bd_dst_view_md, err)) ||
+        (pad_out &&
+         zeroed_view(&e->dst_to_padded, &e->diff_dst_padded, e->bd_dst_md, e->dst_md, e->bd_dst_view_md, err)) ||
         lt_dnnl_attr(&attr, err) ||
         lt_dnnl_conv_bwd_data_pd(&pd, e->src_md, w_any, e->bd_dst_md, &g, pad_out ? NULL : e->fwd_pd, attr, err) ||
         lt_dnnl_check(dnnl_primitive_create(&e->bwd_data, pd), "creating a backward convolution", err))

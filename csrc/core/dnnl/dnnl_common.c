@@ -132,7 +132,9 @@ int lt_dnnl_ip_bwd_weights_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnn
                          "choosing a linear layer's weight gradient", err);
 }
 
-static dnnl_status_t append_sum(dnnl_post_ops_t ops) { return dnnl_post_ops_append_sum(ops, 1.0f, 0, dnnl_data_type_undef); }
+static dnnl_status_t append_sum(dnnl_post_ops_t ops) {
+    return dnnl_post_ops_append_sum(ops, 1.0f, 0, dnnl_data_type_undef);  /* (no zero point, dst's type) */
+}
 
 #else  /* oneDNN 2.x: descriptors are structs (here on the heap, so that both versions pass pointers) */
 
@@ -169,60 +171,60 @@ int lt_dnnl_md_clone(lt_dnnl_md *md, lt_dnnl_cmd from, lt_error *err) {
 
 void lt_dnnl_md_free(lt_dnnl_md md) { free(md); }
 
-/* An operation descriptor d made by init (a dnnl_*_desc_init call), then its primitive descriptor. */
-#define PD(init, d, what)                                                                        \
-    (lt_dnnl_check(init, what, err) || !lt_dnnl_engine(err) ||                                   \
-     lt_dnnl_check(dnnl_primitive_desc_create(pd, &d, attr, lt_dnnl_engine(err), hint), what, err) \
-         ? -1 : 0)
+/* The primitive descriptor of the operation descriptor d, which a dnnl_*_desc_init call returning st made. */
+static int pd_of(dnnl_primitive_desc_t *pd, dnnl_status_t st, const_dnnl_op_desc_t d, const_dnnl_primitive_attr_t attr,
+                 const_dnnl_primitive_desc_t hint, const char *what, lt_error *err) {
+    dnnl_engine_t eng = lt_dnnl_engine(err);
+    if (!eng || lt_dnnl_check(st, what, err)) return -1;
+    return lt_dnnl_check(dnnl_primitive_desc_create(pd, d, attr, eng, hint), what, err);
+}
 
 int lt_dnnl_conv_fwd_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnnl_cmd w, lt_dnnl_cmd bias, lt_dnnl_cmd dst,
                         const lt_dnnl_geometry *g, const_dnnl_primitive_attr_t attr, lt_error *err) {
     dnnl_convolution_desc_t d;
-    const_dnnl_primitive_desc_t hint = NULL;
-    return PD(dnnl_convolution_forward_desc_init(&d, dnnl_forward_training, dnnl_convolution_direct, src, w, bias, dst,
-                                                 g->strides, g->pad_l, g->pad_r),
-              d, "choosing a convolution");
+    dnnl_status_t st = dnnl_convolution_forward_desc_init(&d, dnnl_forward_training, dnnl_convolution_direct, src, w,
+                                                          bias, dst, g->strides, g->pad_l, g->pad_r);
+    return pd_of(pd, st, &d, attr, NULL, "choosing a convolution", err);
 }
 
 int lt_dnnl_conv_bwd_data_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd diff_src, lt_dnnl_cmd w, lt_dnnl_cmd diff_dst,
                              const lt_dnnl_geometry *g, const_dnnl_primitive_desc_t hint,
                              const_dnnl_primitive_attr_t attr, lt_error *err) {
     dnnl_convolution_desc_t d;
-    return PD(dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, diff_src, w, diff_dst, g->strides,
-                                                       g->pad_l, g->pad_r),
-              d, "choosing a backward convolution");
+    dnnl_status_t st = dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, diff_src, w, diff_dst,
+                                                                g->strides, g->pad_l, g->pad_r);
+    return pd_of(pd, st, &d, attr, hint, "choosing a backward convolution", err);
 }
 
 int lt_dnnl_conv_bwd_weights_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnnl_cmd diff_w, lt_dnnl_cmd diff_bias,
                                 lt_dnnl_cmd diff_dst, const lt_dnnl_geometry *g, const_dnnl_primitive_desc_t hint,
                                 const_dnnl_primitive_attr_t attr, lt_error *err) {
     dnnl_convolution_desc_t d;
-    return PD(dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, src, diff_w, diff_bias, diff_dst,
-                                                          g->strides, g->pad_l, g->pad_r),
-              d, "choosing a weight gradient");
+    dnnl_status_t st = dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, src, diff_w, diff_bias,
+                                                                   diff_dst, g->strides, g->pad_l, g->pad_r);
+    return pd_of(pd, st, &d, attr, hint, "choosing a weight gradient", err);
 }
 
 int lt_dnnl_ip_fwd_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnnl_cmd w, lt_dnnl_cmd bias, lt_dnnl_cmd dst,
                       const_dnnl_primitive_attr_t attr, lt_error *err) {
     dnnl_inner_product_desc_t d;
-    const_dnnl_primitive_desc_t hint = NULL;
-    return PD(dnnl_inner_product_forward_desc_init(&d, dnnl_forward_training, src, w, bias, dst), d,
-              "choosing a linear layer");
+    dnnl_status_t st = dnnl_inner_product_forward_desc_init(&d, dnnl_forward_training, src, w, bias, dst);
+    return pd_of(pd, st, &d, attr, NULL, "choosing a linear layer", err);
 }
 
 int lt_dnnl_ip_bwd_data_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd diff_src, lt_dnnl_cmd w, lt_dnnl_cmd diff_dst,
                            const_dnnl_primitive_desc_t hint, const_dnnl_primitive_attr_t attr, lt_error *err) {
     dnnl_inner_product_desc_t d;
-    return PD(dnnl_inner_product_backward_data_desc_init(&d, diff_src, w, diff_dst), d,
-              "choosing a backward linear layer");
+    dnnl_status_t st = dnnl_inner_product_backward_data_desc_init(&d, diff_src, w, diff_dst);
+    return pd_of(pd, st, &d, attr, hint, "choosing a backward linear layer", err);
 }
 
 int lt_dnnl_ip_bwd_weights_pd(dnnl_primitive_desc_t *pd, lt_dnnl_cmd src, lt_dnnl_cmd diff_w, lt_dnnl_cmd diff_bias,
                               lt_dnnl_cmd diff_dst, const_dnnl_primitive_desc_t hint, const_dnnl_primitive_attr_t attr,
                               lt_error *err) {
     dnnl_inner_product_desc_t d;
-    return PD(dnnl_inner_product_backward_weights_desc_init(&d, src, diff_w, diff_bias, diff_dst), d,
-              "choosing a linear layer's weight gradient");
+    dnnl_status_t st = dnnl_inner_product_backward_weights_desc_init(&d, src, diff_w, diff_bias, diff_dst);
+    return pd_of(pd, st, &d, attr, hint, "choosing a linear layer's weight gradient", err);
 }
 
 static dnnl_status_t append_sum(dnnl_post_ops_t ops) { return dnnl_post_ops_append_sum(ops, 1.0f); }

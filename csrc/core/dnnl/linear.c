@@ -84,7 +84,8 @@ static int make_forward(entry *e, lt_linear_shape s, lt_error *err) {
     dnnl_dims_t bias_dims = {s.out};
     dnnl_primitive_attr_t attr = NULL;
     int rc = -1;
-    if (md2(&e->src_md, s.batch, s.in, dnnl_bf16, dnnl_ab, err) || md2(&e->dst_md, s.batch, s.out, dnnl_f32, dnnl_ab, err) ||
+    if (md2(&e->src_md, s.batch, s.in, dnnl_bf16, dnnl_ab, err) ||
+        md2(&e->dst_md, s.batch, s.out, dnnl_f32, dnnl_ab, err) ||
         md2(&w_any, s.out, s.in, dnnl_bf16, dnnl_format_tag_any, err) ||
         md2(&e->user_w_md, s.out, s.in, dnnl_f32, dnnl_ab, err) ||
         lt_dnnl_md_tag(&e->bias_md, 1, bias_dims, dnnl_f32, dnnl_x, "bias", err) || lt_dnnl_attr(&attr, err) ||
@@ -114,7 +115,8 @@ static int wgrad_pd(const void *ctx, int64_t rows, lt_dnnl_cmd dw_md, dnnl_primi
     const entry *e = ctx;
     lt_dnnl_md src_md = NULL, diff_dst_md = NULL, dw_any = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    int rc = md2(&src_md, rows, e->in, dnnl_bf16, dnnl_ab, err) || md2(&diff_dst_md, rows, e->out, dnnl_bf16, dnnl_ab, err) ||
+    int rc = md2(&src_md, rows, e->in, dnnl_bf16, dnnl_ab, err) ||
+                     md2(&diff_dst_md, rows, e->out, dnnl_bf16, dnnl_ab, err) ||
                      (!dw_md && md2(&dw_any, e->out, e->in, dnnl_f32, dnnl_format_tag_any, err)) ||
                      lt_dnnl_attr(&attr, err) ||
                      lt_dnnl_ip_bwd_weights_pd(pd, src_md, dw_md ? dw_md : dw_any, e->bias_md, diff_dst_md,
@@ -133,7 +135,8 @@ static int make_backward(entry *e, lt_linear_shape s, lt_error *err) {
     int rc = -1;
     if (md2(&w_any, s.out, s.in, dnnl_bf16, dnnl_format_tag_any, err) ||
         md2(&diff_dst_md, s.batch, s.out, dnnl_bf16, dnnl_ab, err) || md2(&diff_src_md, s.batch, s.in, dnnl_f32, dnnl_ab, err) ||
-        lt_dnnl_attr(&attr, err) || lt_dnnl_ip_bwd_data_pd(&bd_pd, diff_src_md, w_any, diff_dst_md, e->fwd_pd, attr, err) ||
+        lt_dnnl_attr(&attr, err) ||
+        lt_dnnl_ip_bwd_data_pd(&bd_pd, diff_src_md, w_any, diff_dst_md, e->fwd_pd, attr, err) ||
         lt_dnnl_check(dnnl_primitive_create(&e->bwd_data, bd_pd), "creating a backward linear layer", err))
         goto done;
     e->wgrad = lt_dnnl_wgrad_new(s.batch, WGRAD_MIN_ROWS, lt_deterministic(), wgrad_pd, e, err);
