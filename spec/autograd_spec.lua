@@ -168,6 +168,32 @@ describe("autograd.Function", function()
   end)
 end)
 
+describe("bad input", function()
+  it("names the function and what was wrong", function()
+    local x = leaf(2)
+    local y = x * 2
+    assert.matches("the gradient of tensor 1 must be a tensor of its size 2, got string", H.error_of(y.backward, y, "g"))
+    assert.matches("must be a tensor of its size 2, got 3", H.error_of(y.backward, y, L.ones(3)))
+    local F = L.autograd.Function("Half")
+    assert.matches("define Half.forward", H.error_of(F.apply, x))
+    function F.forward(_, t) return t:numel() end
+    function F.backward(_, g) return g end
+    assert.matches("Half.forward: output 1 must be a tensor, got number", H.error_of(F.apply, x))
+    function F.forward(_, t) return t end
+    assert.matches("Half.forward: output 1 is argument 1 itself", H.error_of(F.apply, x))
+    function F.forward(_, t) return t * 0.5 end
+    function F.backward() return "no" end
+    local z = F(x)
+    assert.matches("Half.backward: gradient 1 must be a tensor or nil, got string", H.error_of(z.backward, z, L.ones(2)))
+    assert.matches("autograd.gradcheck: argument 1 must be a function", H.error_of(check, 1, {x}))
+    assert.matches("fn's result does not depend on any input", H.error_of(check, function() return L.ones(2) end, {x}))
+    assert.matches("Tensor:split: size must be an integer >= 1, got 0", H.error_of(x.split, x, 0))
+    assert.matches("lightning.exp: argument 1 must be a tensor, got string", H.error_of(L.exp, "x"))
+    assert.matches("requires_grad_: only leaf tensors can be set; this one was made by mul",
+      H.error_of(y.requires_grad_, y))
+  end)
+end)
+
 describe("modules under autograd", function()
   -- the issue's example: two branches concatenated, a loss with a penalty on the logits
   local function model()
