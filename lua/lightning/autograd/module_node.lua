@@ -16,14 +16,6 @@ local backward_hook = require "lightning.nn.backward_hook"
 
 local module_node = {}
 
--- Whether a parameter of m (or of its children) trains.
-local function trains(m)
-  for _, p in ipairs(m:parameters()) do
-    if p.requires_grad ~= false then return true end
-  end
-  return false
-end
-
 local function node_backward(ctx, g)
   local m = ctx.module
   if m._forward_count ~= ctx.count then
@@ -45,7 +37,7 @@ local function after_backward(node) backward_hook.done(node.module) end
 -- parameter needs a gradient.
 function module_node.call(m, impl, ...)
   local input = ...
-  if not (graph.requires_grad(input) or trains(m)) then return impl(m, ...) end
+  if not (graph.requires_grad(input) or m:has_trainable_parameters()) then return impl(m, ...) end
   m._forward_count = (m._forward_count or 0) + 1
   local out = mode.opaque(impl, m, ...)
   local result = out

@@ -44,13 +44,6 @@ function Sequential:forward(input)
   return x
 end
 
--- Whether module m has a parameter that trains (requires_grad not false).
-local function trains(m)
-  for _, p in ipairs(m:parameters()) do
-    if p.requires_grad ~= false then return true end
-  end
-  return false
-end
 
 --- The backward pass, from the last module to the first. When the input needs no gradient
 -- (needs_input_grad = false), the modules before the first one that trains are skipped, as autograd
@@ -60,7 +53,7 @@ function Sequential:backward(input, grad_output)
   local g = grad_output
   local first = 1
   if self.needs_input_grad == false then
-    while first < #list and not trains(list[first]) do first = first + 1 end
+    while first < #list and not list[first]:has_trainable_parameters() do first = first + 1 end
   end
   -- the layer that ran first last time needs its input's gradient now that layers before it run
   local before = self._first_backward

@@ -103,6 +103,14 @@ function Module:parameters()
   return list
 end
 
+--- Whether a parameter of the module (or of its children) trains (requires_grad not false).
+function Module:has_trainable_parameters()
+  for _, p in ipairs(self:parameters()) do
+    if p.requires_grad ~= false then return true end
+  end
+  return false
+end
+
 function Module:buffers()
   local list = {}
   for _, b in self:named_buffers() do list[#list + 1] = b end

@@ -9,31 +9,24 @@ local record, context = graph.record, graph.context
 
 local ops = {}
 
-function ops.gather(x, d, index)
-  local out = raw.gather(x, d, index)
-  if graph.should_record(1, x) then
-    local ctx = context("gather")
-    ctx.sizes, ctx.d = common.sizes(x), d
-    ctx:save_for_backward(index)
-    record("gather", function(c, g)
-      return raw.scatter_add(common.zeros(c.sizes), c.d, (c:saved_tensors()), g)
-    end, ctx, {x}, 1, out)
+-- x's elements picked by index along d (gather, index_select); the gradient adds g back at the same
+-- places (scatter_add, index_add).
+local function picking(name, pick, add_back)
+  local function backward(c, g) return add_back(common.zeros(c.sizes), c.d, (c:saved_tensors()), g) end
+  return function(x, d, index)
+    local out = pick(x, d, index)
+    if graph.should_record(1, x) then
+      local ctx = context(name)
+      ctx.sizes, ctx.d = common.sizes(x), d
+      ctx:save_for_backward(index)
+      record(name, backward, ctx, {x}, 1, out)
+    end
+    return out
   end
-  return out
 end
 
-function ops.index_select(x, d, index)
-  local out = raw.index_select(x, d, index)
-  if graph.should_record(1, x) then
-    local ctx = context("index_select")
-    ctx.sizes, ctx.d = common.sizes(x), d
-    ctx:save_for_backward(index)
-    record("index_select", function(c, g)
-      return raw.index_add(common.zeros(c.sizes), c.d, (c:saved_tensors()), g)
-    end, ctx, {x}, 1, out)
-  end
-  return out
-end
+ops.gather = picking("gather", raw.gather, raw.scatter_add)
+ops.index_select = picking("index_select", raw.index_select, raw.index_add)
 
 function ops.masked_fill(x, mask, value)
   local out = raw.masked_fill(x, mask, value)
