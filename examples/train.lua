@@ -7,9 +7,10 @@
 --   lua examples/train.lua --cifar10 --nproc 2          data-parallel: 2 processes under mpirun, one thread
 --                                                       each, --batch_size per process (docs/distributed.md)
 --   lua examples/train.lua --cifar10 --recipe airbench94 --precision bf16-mixed
---                                                       airbench's network and recipe (L.models.AirNet): all
---                                                       50,000 training images, 9.9 epochs at batch 1024, the
---                                                       test set with test-time augmentation at the end
+--                                                       airbench's recipe (lightning/recipes/airbench94.lua,
+--                                                       L.models.AirNet): all 50,000 training images, 9.9
+--                                                       epochs at batch 1024, the test set with test-time
+--                                                       augmentation at the end
 -- Writes <output_dir>/<experiment_name>/version_N/, one version per run as Lightning lays it out:
 -- checkpoints/ (the top 3 by --monitor and last.safetensors), TensorBoard events, metrics.csv,
 -- hparams.yaml and plots/ (metrics.png, confusion_matrix.png, samples.png). --resume last continues
@@ -30,6 +31,7 @@ local argparse = require "argparse"
 local L = require "lightning"
 local output = require "lightning.util.output"
 local cli = require "lightning.cli"
+local recipes = require "lightning.recipes"
 local download = require "lightning.data.download"
 local precision = require "lightning.precision"
 local checkpoint = require "lightning.trainer.checkpoint"
@@ -91,10 +93,10 @@ local function build_parser()
   p:option("--accumulate_grad_batches", "Accumulate gradients over this many batches.", "1"):convert(tonumber)
   p:option("--precision", "Numeric precision: 32 (float32) or bf16-mixed (bf16 compute, float32 weights; " ..
     "Lightning's names, also 32-true and bf16).", "32"):convert(precision_choice)
-  p:option("--recipe", "A recipe of the model zoo instead of the reference model: airbench94 (L.models.AirNet, "
-    .. "Keller Jordan's airbench: --batch_size 1024, --max_epochs 9.9 (a fraction of an epoch allowed), every training "
-    .. "image trains (no validation), flip + translate augmentation, Nesterov SGD with its schedule and weight "
-    .. "averaging, the test set with test-time augmentation at the end; options given on the command line win)."):choices({"airbench94"})
+  local helps = {}
+  for i, name in ipairs(recipes.names()) do helps[i] = recipes.get(name).help end
+  p:option("--recipe", "A recipe of the model zoo instead of the reference model (lua/lightning/recipes/): "
+    .. table.concat(helps, "; ") .. "; options given on the command line win."):choices(recipes.names())
   -- callbacks
   p:option("--early_stopping_patience", "Epochs without improvement before stopping.", "10"):convert(tonumber)
   p:option("--min_delta", "Smallest change that counts as an improvement.", "0"):convert(tonumber)
@@ -136,13 +138,6 @@ local function integer(args, name, min)
   args[name] = n
 end
 
--- The recipes' defaults, for the options the command line leaves out.
-local RECIPES = {
-  airbench94 = {batch_size = 1024, max_epochs = 9.9, num_workers = 2, learning_rate = 11.5, weight_decay = 0.0153,
-    momentum = 0.85, label_smoothing = 0.2, experiment_name = "airbench94", save_top_k = 0, val_split = 1,
-    augmentation = "flip_translate"},
-}
-
 -- Whether --name was given on the command line (as "--name v" or "--name=v").
 local function given(name)
   for _, word in ipairs(arg or {}) do
@@ -151,10 +146,10 @@ local function given(name)
   return false
 end
 
+-- The recipe's defaults, for the options the command line leaves out.
 local function apply_recipe(args)
-  local defaults = RECIPES[args.recipe]
-  if not defaults then return end
-  for k, v in pairs(defaults) do
+  if not args.recipe then return end
+  for k, v in pairs(recipes.get(args.recipe).defaults) do
     if not given(k) then args[k] = v end
   end
 end
@@ -175,7 +170,10 @@ local function check_args(args)
   local chosen = (args.cifar10 and 1 or 0) + (args.fashion_mnist and 1 or 0) + (args.data_dir and 1 or 0)
   if chosen == 0 then error("choose the data: --cifar10, --fashion_mnist or --data_dir <folder>", 0) end
   if chosen > 1 then error("choose one data set: --cifar10, --fashion_mnist and --data_dir exclude each other", 0) end
-  if args.recipe and not args.cifar10 then error("--recipe airbench94 trains on CIFAR-10: add --cifar10", 0) end
+  local recipe = args.recipe and recipes.get(args.recipe)
+  if recipe and not args[recipe.dataset] then
+    error(("--recipe %s trains on %s: add --%s"):format(recipe.name, recipe.dataset_title, recipe.dataset), 0)
+  end
   if args.recipe and not (args.max_epochs > 0) then
     error(("--max_epochs must be positive, got %s"):format(tostring(args.max_epochs)), 0)
   end
@@ -358,7 +356,8 @@ local function data_module(args)
   return L.data.ImageDataModule{dataset = dataset, data_dir = args.data_dir, data_root = root,
     image_size = size, batch_size = args.batch_size, num_workers = args.num_workers, val_split = args.val_split,
     seed = args.seed, augmentation = args.augmentation, augment = args.augmentation ~= "none", debug = not args.quiet,
-    download = dataset == "cifar10" and not args.no_download, output = say, drop_last = args.recipe ~= nil},
+    download = dataset == "cifar10" and not args.no_download, output = say,
+    drop_last = args.recipe ~= nil and recipes.get(args.recipe).drop_last == true},
     size, dataset
 end
 
@@ -398,14 +397,12 @@ local function batches_per_epoch(args, dm)
   return n
 end
 
---- --recipe airbench94: L.models.AirNet trained on every training image for --max_epochs (9.9: a
--- number of steps, ceil(48 x 9.9) = 476 at batch 1024, as bench/airbench_torch.py counts them), no
--- validation, then the test set with test-time augmentation.
+--- --recipe <name> (lightning.recipes; airbench94: L.models.AirNet): the recipe's model trained on every
+-- training image for --max_epochs (9.9: a number of steps, ceil(48 x 9.9) = 476 at batch 1024, as
+-- bench/airbench_torch.py counts them), no validation, then the test set with test-time augmentation.
 local function train_recipe(args, dm, size, dataset)
   local started = L.now()
-  local model = L.models.AirNet{num_classes = dm.num_classes, in_channels = dm.in_channels, image_size = size,
-    learning_rate = args.learning_rate, weight_decay = args.weight_decay, momentum = args.momentum,
-    label_smoothing = args.label_smoothing, batch_size = args.batch_size}
+  local model = recipes.get(args.recipe).model(args, dm, size)
   model:save_hyperparameters(run_config(args, dataset, size))
   model.on_load_checkpoint = refuse_other_data(model)
   local per_epoch = batches_per_epoch(args, dm)

@@ -1,25 +1,27 @@
--- L.models.AirNet (the airbench94 recipe) against bench/airbench_torch.py (fixtures by
--- tools/make_airnet_fixtures.py): the state-dict names, one training step's logits, loss and
--- gradients, ten steps of the whole recipe through the Trainer (parameter groups, Nesterov SGD, the
--- triangular schedule, Lookahead, the whitening bias frozen after 3 epochs) and the eval logits with
--- and without test-time augmentation; bf16 keeps the activations channels-last bf16 through the
--- network; the whitening layer from a data module; the hyper-parameters' checks.
+-- L.models.AirNet (the network) and the airbench94 recipe that trains it (lightning.recipes.airbench94)
+-- against bench/airbench_torch.py (fixtures by tools/make_airnet_fixtures.py): the state-dict names,
+-- one training step's logits, loss and gradients, ten steps of the whole recipe through the Trainer
+-- (parameter groups, Nesterov SGD, the triangular schedule, Lookahead, the whitening bias frozen after 3
+-- epochs) and the eval logits with and without test-time augmentation; bf16 keeps the activations
+-- channels-last bf16 through the network; the whitening layer from a data module; the hyper-parameters'
+-- checks. The recipe's model (recipe.Model) is AirNet with the recipe's hooks.
 local L = require "lightning"
 local H = require "helpers"
 local B = require "bf16_helpers"
 local D = require "data_helpers"
 local nn = L.nn
 local output = require "lightning.util.output"
+local recipe = require("lightning.recipes").get("airbench94")
 
 local needs_bf16 = B.needs_bf16(it, pending)
 local FIX, META = L.load_safetensors("spec/fixtures/nn/airnet_train_steps.safetensors")
 local BATCH, TOTAL = tonumber(META.batch), tonumber(META.total_steps)
 
--- The fixture's small AirNet (widths 8, 16, 16) with PyTorch's initial weights.
+-- The fixture's small AirNet (widths 8, 16, 16) with PyTorch's initial weights, with the recipe's hooks.
 local function small_airnet(extra)
   local opts = {widths = {8, 16, 16}, batch_size = BATCH, whiten_bias_epochs = tonumber(META.whiten_bias_epochs)}
   for k, v in pairs(extra or {}) do opts[k] = v end
-  local model = L.models.AirNet(opts)
+  local model = recipe.Model(opts)
   local init = {}
   for name, t in pairs(FIX) do
     local key = name:match("^init%.(.*)$")
@@ -173,7 +175,7 @@ describe("L.models.AirNet", function()
     assert.equal(100, #dm.train_set)
     assert.is_nil(dm.val_dataloader(dm))
     L.manual_seed(3)
-    local model = L.models.AirNet{widths = {8, 16, 16}, whiten_images = 40, lookahead_every = 0}
+    local model = recipe.Model{widths = {8, 16, 16}, whiten_images = 40, lookahead_every = 0}
     local trainer = L.Trainer{max_steps = 2, logger = false, enable_checkpointing = false, enable_progress_bar = false,
       enable_model_summary = false, default_root_dir = H.tmpdir()}
     output.capture(trainer.fit, trainer, model, dm)
@@ -191,7 +193,7 @@ describe("L.models.AirNet", function()
   end)
 
   it("asks for training images when fit has no data module", function()
-    local model = L.models.AirNet{widths = {8, 16, 16}, batch_size = 8}
+    local model = recipe.Model{widths = {8, 16, 16}, batch_size = 8}
     local S = require "trainer_standins"
     local trainer = L.Trainer{max_steps = 1, logger = false, enable_checkpointing = false, enable_progress_bar = false,
       enable_model_summary = false, default_root_dir = H.tmpdir()}
@@ -200,15 +202,33 @@ describe("L.models.AirNet", function()
   end)
 
   it("follows bench/airbench_torch.py's schedule and checks its options", function()
-    local hp = L.models.AirNet{}.hparams
+    local hp = recipe.Model{}.hparams
     -- 476 steps (ceil(48 * 9.9)): warm-up over int(476 * 0.23) = 109 steps
-    assert.near(0.2, L.models.AirNet.lr_factor(0, 476, hp), 1e-15)
-    assert.near(0.2 + 0.8 * 50 / 109, L.models.AirNet.lr_factor(50, 476, hp), 1e-15)
-    assert.near(1, L.models.AirNet.lr_factor(109, 476, hp), 1e-15)
-    assert.near(1 - 0.93 * 366 / 367, L.models.AirNet.lr_factor(475, 476, hp), 1e-12)
+    assert.near(0.2, recipe.lr_factor(0, 476, hp), 1e-15)
+    assert.near(0.2 + 0.8 * 50 / 109, recipe.lr_factor(50, 476, hp), 1e-15)
+    assert.near(1, recipe.lr_factor(109, 476, hp), 1e-15)
+    assert.near(1 - 0.93 * 366 / 367, recipe.lr_factor(475, 476, hp), 1e-12)
     assert.matches("AirNet: widths must be three widths", H.error_of(L.models.AirNet, {widths = {64, 256}}))
-    assert.matches("AirNet: tta must be an integer in %[0, 2%], got 3", H.error_of(L.models.AirNet, {tta = 3}))
+    assert.matches("AirNet: tta must be an integer in %[0, 2%], got 3", H.error_of(recipe.Model, {tta = 3}))
+    assert.matches("AirNet: warmup must be", H.error_of(recipe.Model, {warmup = 1}))
     assert.matches("AirNet: image_size must be at least 30, got 24", H.error_of(L.models.AirNet, {image_size = 24}))
     assert.matches("unknown option 'widht'", H.error_of(L.models.AirNet, {widht = {1, 2, 3}}))
+    -- the recipe's options are not the network's
+    assert.matches("unknown option 'tta'", H.error_of(L.models.AirNet, {tta = 2}))
+  end)
+
+  it("is a network without the recipe: ImageClassifier's optimizer, no callbacks, plain logits in test", function()
+    local net = L.models.AirNet{widths = {8, 16, 16}}
+    assert.is_nil(net.hparams.tta)
+    assert.equal("adam", net.hparams.optimizer)
+    assert.is_nil(net.configure_callbacks)
+    assert.is_false(net.whitened)
+    net:eval()
+    H.assert_close(net:test_logits(FIX.input), net:forward(FIX.input):clone(), 0)
+    -- the recipe's model is an AirNet with the same state dict
+    local model = recipe.Model{widths = {8, 16, 16}}
+    assert.is_true(L.class.is_instance(model, L.models.AirNet))
+    assert.same(sorted(net:state_dict_keys()), sorted(model:state_dict_keys()))
+    assert.matches("tta=2", model:extra_repr())
   end)
 end)
