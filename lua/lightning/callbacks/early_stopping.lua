@@ -9,7 +9,7 @@ local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
 local output = require "lightning.util.output"
 local options = require "lightning.util.options"
-local monitors = require "lightning.trainer.monitors"
+local monitors = require "lightning.callbacks.monitor_messages"
 
 local EarlyStopping = class("EarlyStopping", Callback)
 EarlyStopping.is_monitoring_callback = true

@@ -12,7 +12,7 @@
 -- Anything else is checked where it is used, with the same message. A monitor not found is a mistake
 -- in the configuration, not a fault of the run: the Trainer saves no on_exception checkpoint for it
 -- (monitors.fail marks it), since resuming from one would fail alike.
-local closest = require "lightning.util.closest"
+local messages = require "lightning.callbacks.monitor_messages"
 
 local monitors = {}
 
@@ -25,29 +25,11 @@ local function from_library(fn)
   return source:sub(1, #LIBRARY) == LIBRARY
 end
 
---- The sorted names of a set, joined ("(none)" when empty).
-function monitors.names_text(names)
-  local list = {}
-  for name in pairs(names) do list[#list + 1] = name end
-  table.sort(list)
-  return #list > 0 and table.concat(list, ", ") or "(none)"
-end
-
---- ' (did you mean "val_acc"?)' for a suggestion, "" for none.
-function monitors.did_you_mean(near)
-  return near and (" (did you mean %q?)"):format(near) or ""
-end
-
---- The closest logged name to a monitor that is not logged, or nil.
-function monitors.suggestion(monitor, names, opts)
-  return closest.suggestion(monitor, names, opts)
-end
-
---- Raises a monitor's message as a configuration error (no on_exception checkpoint).
-function monitors.fail(trainer, message)
-  if trainer then trainer._configuration_error = true end
-  error(message, 0)
-end
+-- (the messages: lightning.callbacks.monitor_messages)
+monitors.names_text = messages.names_text
+monitors.did_you_mean = messages.did_you_mean
+monitors.suggestion = messages.suggestion
+monitors.fail = messages.fail
 
 -- What is monitored: {monitor, message = function(names, near), strict (a near miss is an error),
 -- required (a name that cannot come any more is an error), extra (names that need no logging)}.
