@@ -6,7 +6,7 @@
 -- PyTorch's 0-dimensional int64.
 local L = require "lightning"
 local core = require "lightning.core"
-local checkpoint = require "lightning.trainer.checkpoint"
+local checkpoint = require "lightning.io.safetensors_checkpoint_io"
 
 local M = {}
 

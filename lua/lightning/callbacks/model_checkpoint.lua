@@ -12,8 +12,8 @@ local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
 local fs = require "lightning.util.fs"
 local output = require "lightning.util.output"
-local checkpoint = require "lightning.trainer.checkpoint"
-local monitors = require "lightning.trainer.monitors"
+local checkpoint = require "lightning.io.safetensors_checkpoint_io"
+local monitors = require "lightning.callbacks.monitor_messages"
 local options = require "lightning.util.options"
 local fsio = require("lightning.core").io
 

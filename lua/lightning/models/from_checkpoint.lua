@@ -7,7 +7,7 @@
 -- Lightning, the model comes back in training mode: call model:eval() before forward (trainer:predict
 -- does).
 local class = require "lightning.class"
-local checkpoint = require "lightning.trainer.checkpoint"
+local checkpoint = require "lightning.io.safetensors_checkpoint_io"
 local fs = require "lightning.util.fs"
 
 local M = {}

@@ -40,7 +40,6 @@ local Reducer = require "lightning.distributed.reducer"
 local SyncBatchNorm = require "lightning.nn.sync_batchnorm"
 local DataLoader = require "lightning.data.loader"
 local DistributedSampler = require "lightning.data.sampler"
-local checkpoint = require "lightning.trainer.checkpoint"
 local options = require "lightning.util.options"
 local output = require "lightning.util.output"
 
@@ -330,7 +329,7 @@ end
 function DDPStrategy:load_checkpoint(path)
   local fname = "DDPStrategy:load_checkpoint"
   local chosen = distributed.broadcast(path, 0)
-  local ok, ckpt = pcall(checkpoint.read, chosen)
+  local ok, ckpt = pcall(self.checkpoint_io.load_checkpoint, self.checkpoint_io, chosen)
   local reads = distributed.all_gather(ok and {step = ckpt.global_step, epoch = ckpt.epoch} or {error = tostring(ckpt)})
   for rank, r in ipairs(reads) do
     if r.error or r.step ~= reads[1].step or r.epoch ~= reads[1].epoch then

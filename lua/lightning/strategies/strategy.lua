@@ -36,11 +36,13 @@
 --   save_checkpoint(ckpt, path)       writes the checkpoint table (global rank 0 only)
 --   remove_checkpoint(path)           (global rank 0 only)
 --   load_checkpoint(path)             reads one back (every process)
+--   (all three through strategy.checkpoint_io, a lightning.io.checkpoint_io: by default the
+--   safetensors file format; set another on the strategy to change how the files are written)
 -- The Trainer writes logs, checkpoints and plots, and draws the progress bar, only where
 -- is_global_zero() is true (trainer.is_global_zero).
 local class = require "lightning.class"
 local options = require "lightning.util.options"
-local checkpoint = require "lightning.trainer.checkpoint"
+local SafetensorsCheckpointIO = require "lightning.io.safetensors_checkpoint_io"
 local Precision = require "lightning.precision.precision"
 local flat = require "lightning.nn.flat"
 
@@ -48,6 +50,10 @@ local Strategy = class("Strategy")
 
 --- The name in Trainer{strategy = ...} (lightning.strategies' registry).
 Strategy.strategy_name = "strategy"
+
+--- How checkpoint files are written, read and removed (Lightning's CheckpointIO plugin); an instance
+-- may hold its own.
+Strategy.checkpoint_io = SafetensorsCheckpointIO()
 
 Strategy.option_specs = {
   precision_plugin = {test = function(v) return class.is_instance(v, Precision) end,
@@ -229,15 +235,15 @@ end
 
 function Strategy:save_checkpoint(ckpt, path)
   self:record_position(ckpt)
-  if self:is_global_zero() then checkpoint.write(ckpt, path) end
+  if self:is_global_zero() then self.checkpoint_io:save_checkpoint(ckpt, path) end
 end
 
 function Strategy:remove_checkpoint(path)
-  if self:is_global_zero() and path and path ~= "" then os.remove(path) end
+  if self:is_global_zero() then self.checkpoint_io:remove_checkpoint(path) end
 end
 
 function Strategy:load_checkpoint(path)
-  local ckpt = checkpoint.read(path)
+  local ckpt = self.checkpoint_io:load_checkpoint(path)
   self._resumed_loops = ckpt.loops
   return ckpt
 end
