@@ -5,7 +5,7 @@
 -- nil logs each scheduler at its own interval (optimizers without one at epoch starts).
 local class = require "lightning.class"
 local Callback = require "lightning.callbacks.callback"
-local optimization = require "lightning.trainer.optimization"
+local learning_rates = require "lightning.optim.learning_rates"
 local options = require "lightning.util.options"
 
 local LearningRateMonitor = class("LearningRateMonitor", Callback)
@@ -43,7 +43,7 @@ function LearningRateMonitor:_stats(trainer, wanted)
       local base = config and config.name or ("lr-" .. class.name_of(opt))
       if seen[base] then base = ("%s-%d"):format(base, seen[base]) end
       seen[base] = (seen[base] or 0) + 1
-      local rates = optimization.learning_rates(opt)
+      local rates = learning_rates(opt)
       local groups = type(opt.param_groups) == "table" and opt.param_groups or {}
       for g, lr in ipairs(rates) do
         local key = #rates > 1 and ("%s/pg%d"):format(base, g) or base

@@ -23,7 +23,6 @@ local LightningModule = require "lightning.lightning_module"
 local metrics = require "lightning.metrics"
 local output = require "lightning.util.output"
 local options = require "lightning.util.options"
-local optimization = require "lightning.trainer.optimization"
 local diagnostics = require "lightning.nn.diagnostics"
 local optim = require "lightning.optim"
 local dist_metrics = require "lightning.distributed.metrics"
@@ -288,7 +287,7 @@ function ImageClassifier:current_lr()
   local trainer = self.trainer
   local opt = trainer and trainer.optimizers and trainer.optimizers[1]
   if not opt then return nil end
-  return optimization.learning_rates(opt)[1]
+  return optim.learning_rates(opt)[1]
 end
 
 -- with_lr: the learning rate too (the epochs of training; a test has none)

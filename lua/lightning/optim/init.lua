@@ -18,6 +18,8 @@ local optim = {
   clip_grad_value = L.core.optim.clip_grad_value,
   flatten_state_dict = state_dict.flatten,
   unflatten_state_dict = state_dict.unflatten,
+  --- learning_rates(opt) --> the learning rates of an optimizer, one per parameter group.
+  learning_rates = require "lightning.optim.learning_rates",
 }
 
 -- the schedulers load on first use

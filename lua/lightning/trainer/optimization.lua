@@ -9,6 +9,7 @@ local class = require "lightning.class"
 local metrics = require "lightning.metrics"
 local hooks = require "lightning.trainer.hooks"
 local monitors = require "lightning.trainer.monitors"
+local learning_rates = require "lightning.optim.learning_rates"
 
 local optimization = {}
 
@@ -93,18 +94,8 @@ function optimization.parse(a, b)
   return optimizers, configs
 end
 
---- The learning rates of an optimizer, one per parameter group.
-function optimization.learning_rates(opt)
-  local rates = {}
-  if type(opt.param_groups) == "table" then
-    for i, group in ipairs(opt.param_groups) do rates[i] = group.lr end
-  elseif type(opt.get_lr) == "function" then
-    rates[1] = opt:get_lr()
-  elseif opt.lr then
-    rates[1] = opt.lr
-  end
-  return rates
-end
+--- The learning rates of an optimizer, one per parameter group (lightning.optim.learning_rates).
+optimization.learning_rates = learning_rates
 
 --- Steps the schedulers due at this point: interval "step" after each optimizer step, interval
 -- "epoch" at the end of an epoch; plateau schedulers only when update_plateau is true (they step after
