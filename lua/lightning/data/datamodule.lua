@@ -7,7 +7,7 @@
 --   dm:prepare_data(); dm:setup("fit")
 --   for i, batch in dm:train_dataloader():iter() do ... end
 local L = require "lightning"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 local T = require "lightning.data.transforms"
 local datasets = require "lightning.data.datasets"
 local DataLoader = require "lightning.data.loader"

@@ -2,7 +2,7 @@
 -- A Dataset wraps a C data set (the samples live in C: CIFAR-10 and IDX files in memory as bytes, image
 -- folders as a list of files decoded on demand) and a transform. ds:subset(indices) shares the C data.
 local L = require "lightning"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 local T = require "lightning.data.transforms"
 
 local Dataset = {}

@@ -1,6 +1,6 @@
 --- The data sets: CIFAR10, FashionMNIST, MNIST and ImageFolder (one sub-folder of PNG images per class).
 local L = require "lightning"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 local Dataset = require "lightning.data.dataset"
 local download = require "lightning.data.download"
 

@@ -4,7 +4,7 @@
 -- and only the start and the end of the download are reported.
 local L = require "lightning"
 local core = require "lightning.core"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 
 local M = {}
 

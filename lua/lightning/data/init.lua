@@ -6,7 +6,7 @@
 --   L.data.transforms (T.Compose, T.RandomCrop, ...)     L.data.ImageDataModule{dataset = "cifar10", ...}
 --   L.data.read_png(path, {channels = n}) -> (C, H, W)   L.data.write_png(path, tensor, {bit_depth, palette})
 local L = require "lightning"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 local datasets = require "lightning.data.datasets"
 
 local core = L.core.data

@@ -14,7 +14,7 @@
 -- with its current epoch): the epoch seeds the order when seed is given, and transforms such as the
 -- alternating flip see it.
 local L = require "lightning"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 local Dataset = require "lightning.data.dataset"
 local DistributedSampler = require "lightning.data.sampler"
 

@@ -4,7 +4,7 @@
 -- Lua function (or T.Lambda) may sit in a Compose too, but then that data set loads on the Lua thread.
 -- Images are float tensors (C, H, W) with values in [0, 1], as data sets hand them out.
 local L = require "lightning"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 
 local core = L.core.data
 local T = {}

@@ -13,7 +13,7 @@
 -- lightning.plot.color ("#rrggbb", names such as "black" or "tab:blue", {r, g, b[, a]}).
 local L = require "lightning"
 local class = require "lightning.class"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 local color = require "lightning.plot.color"
 local save = require "lightning.plot.save"
 

@@ -1,7 +1,7 @@
 --- Colours for plots: parsing ("#1f77b4", "#1f77b480", "tab:blue", "black", {r, g, b[, a]} in [0, 1]),
 -- the series palette (matplotlib's tab10), viridis, and a text colour that contrasts with a background.
 local core = require "lightning.core"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 
 local color = {}
 

@@ -9,7 +9,7 @@
 -- do not fit under their column; cell values are left out when they cannot fit in a cell.
 -- Returns the canvas; path may be nil.
 local L = require "lightning"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 local Canvas = require "lightning.plot.canvas"
 local color = require "lightning.plot.color"
 local ticks = require "lightning.plot.ticks"

@@ -11,7 +11,7 @@
 -- with 5 % margins), x_integer / y_integer (ticks on whole numbers only), legend ("best" (default), a
 -- place such as "upper left", or false), font_scale (2), path (also saves the PNG), and canvas + rect
 -- ({x, y, w, h}) to draw into part of an existing Canvas. Returns the canvas.
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 local Canvas = require "lightning.plot.canvas"
 local color = require "lightning.plot.color"
 local ticks = require "lightning.plot.ticks"

@@ -6,7 +6,7 @@
 -- value_range {lo, hi} or the data's min..max, clamping first), scale_each (normalize each image by
 -- its own range). As torchvision, a batch of one image comes back as that image, without padding.
 local L = require "lightning"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 
 local function check_images(fname, images)
   if not L.is_tensor(images) then U.fail(fname, "images must be a (B, C, H, W) tensor, got %s", U.describe(images)) end

@@ -5,7 +5,7 @@
 -- Missing series are skipped (and a panel with none); NaN marks an epoch without a value (no
 -- validation that epoch): the line joins the epochs that have one. epoch defaults to 1..n. opts: title (above both panels), width (per panel, 620),
 -- height (460), font_scale (2). Returns the canvas; path may be nil.
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 local Canvas = require "lightning.plot.canvas"
 local color = require "lightning.plot.color"
 local line_chart = require "lightning.plot.line_chart"

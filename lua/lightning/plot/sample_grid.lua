@@ -10,7 +10,7 @@
 -- Without mean/std, values outside [0, 1] are rescaled from the batch's own min..max (make_grid's
 -- normalize=True); values inside are shown as they are. Returns the canvas; path may be nil.
 local L = require "lightning"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 local Canvas = require "lightning.plot.canvas"
 local save = require "lightning.plot.save"
 

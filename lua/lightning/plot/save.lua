@@ -2,7 +2,7 @@
 -- L.data.write_png, atomically (a temporary file renamed over path: a failed write leaves any earlier
 -- file intact). The folder must exist; the message says so when it does not.
 local L = require "lightning"
-local U = require "lightning.data.util"
+local U = require "lightning.util.checks"
 
 local function dirname(path)
   return path:match("^(.*)/[^/]*$") or "."

@@ -97,7 +97,7 @@ end
 
 --- v as an integer when it is a whole number >= 1 (a float of 2^53 or more is not: it need not be the
 -- integer that was written); else nil and what it is not: "an integer" or "positive". The one test
--- behind the positive_int checkers of lightning.nn.util and lightning.data.util, which word its errors.
+-- behind the positive_int checkers of lightning.nn.util and lightning.util.checks, which word its errors.
 function options.positive_int(v)
   if not is_integer(v) then return nil, "an integer" end
   if v < 1 then return nil, "positive" end

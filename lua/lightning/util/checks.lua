@@ -1,4 +1,5 @@
---- Argument checks shared by lightning.data's Lua modules. Errors name the function as the user calls it.
+--- Argument checks shared by the library's Lua modules (lightning.data, lightning.plot). Errors name the
+-- function as the user calls it.
 local fs = require "lightning.util.fs"
 local options = require "lightning.util.options"
 
