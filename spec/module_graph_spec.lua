@@ -139,6 +139,88 @@ local function find_cycle(edges)
   end
 end
 
+-- Which parts of the library may require which: nothing reaches up. A part is a folder of
+-- lua/lightning (the Trainer's parts in trainer/ and trainer.lua are one, "trainer") or a file at its
+-- root; "lightning" is the package itself (init.lua: the tensor functions, the rest loaded lazily on
+-- first use, which is no require). A part may require itself and the parts listed for it. From the
+-- bottom up:
+--   base: lightning.core (and the C module's env), class, lazy, util, metrics
+--   the tensor engine: lightning, autograd, nn, distributed (one layer: nn.Module records autograd's
+--     module nodes, whose backward hooks are nn's; SyncBatchNorm and the gradient reducer need each other's side)
+--   optim, data, io (checkpoint files), loggers: on the tensor functions alone
+--   precision (on optim), lightning_module (on precision), models (nn, optim, io for load_from_checkpoint,
+--     lightning_module), weights (L.load_weights: io), strategies (precision, data's samplers, io),
+--     callbacks, plot (the Callback base class)
+--   recipes (models, data, callbacks), trainer (everything below but models, recipes and plot)
+--   cli (anything)
+local BASE = {"core", "env", "class", "lazy", "util", "metrics"}
+local TENSOR = {"lightning", "autograd", "nn", "distributed"}
+local ALLOWED = {
+  env = {}, class = {}, lazy = {}, core = {"env"}, util = {"core", "class"}, metrics = {"core"},
+  lightning = {BASE, TENSOR}, autograd = {BASE, TENSOR}, nn = {BASE, TENSOR}, distributed = {BASE, TENSOR},
+  optim = {BASE, "lightning"},
+  data = {BASE, "lightning"},
+  io = {BASE, "lightning"},
+  loggers = {BASE, "lightning"},
+  precision = {BASE, TENSOR, "optim"},
+  lightning_module = {BASE, TENSOR, "precision"},
+  models = {BASE, TENSOR, "optim", "io", "lightning_module"},
+  weights = {BASE, "lightning", "io"},
+  strategies = {BASE, TENSOR, "optim", "data", "io", "precision"},
+  callbacks = {BASE, TENSOR, "optim", "io"},
+  plot = {BASE, "lightning", "callbacks"},
+  recipes = {BASE, TENSOR, "optim", "data", "models", "callbacks"},
+  trainer = {BASE, TENSOR, "optim", "data", "io", "loggers", "precision", "lightning_module", "strategies",
+    "callbacks"},
+  cli = {BASE, TENSOR, "optim", "data", "io", "loggers", "precision", "lightning_module", "models", "weights",
+    "strategies", "callbacks", "plot", "recipes", "trainer"},
+}
+
+-- The set of parts each part may require, from a table like ALLOWED (lists nest one level).
+local function allowed_sets(allowed)
+  local sets = {}
+  for part, list in pairs(allowed) do
+    local set = {[part] = true}
+    for _, item in ipairs(list) do
+      if type(item) == "table" then for _, p in ipairs(item) do set[p] = true end else set[item] = true end
+    end
+    sets[part] = set
+  end
+  return sets
+end
+
+-- The part a library module belongs to: "lightning.trainer.hooks" -> "trainer", "lightning" -> "lightning".
+local function part_of(module)
+  return module:match("^lightning%.([%w_]+)") or module
+end
+
+-- "file:line requires module: part may not require other_part" for each require that the table does not allow
+-- (edges: {file, line, module} for each require of a library module).
+local function upward_edges(edges, allowed)
+  local sets, problems = allowed_sets(allowed), {}
+  for _, e in ipairs(edges) do
+    local file, line, target = e[1], e[2], e[3]
+    local from, to = part_of(module_name(file)), part_of(target)
+    if not sets[from] then
+      problems[#problems + 1] = ("%s: its part %s is not in the table of allowed requires"):format(file, from)
+    elseif not sets[from][to] then
+      problems[#problems + 1] = ("%s:%d requires %s: %s may not require %s"):format(file, line, target, from, to)
+    end
+  end
+  return problems
+end
+
+-- {file, line, module} for each top-level require of a library module.
+local function library_requires()
+  local list = {}
+  for _, path in ipairs(lua_files()) do
+    for _, r in ipairs((requires_of(H.read_file(LIB .. "/" .. path)))) do
+      if r[1]:match("^lightning") then list[#list + 1] = {path, r[2], r[1]} end
+    end
+  end
+  return list
+end
+
 -- Runs code in a child lua5.4 whose library is a copy of lua/ with one file replaced; returns its output.
 local function run_with(file, contents, code)
   local dir = H.tmpdir()
@@ -171,6 +253,29 @@ describe("the module graph", function()
     assert.same({{"lightning.a", 1, false}, {"lightning.b", 2, true}}, reqs)
     assert.is_true(select(2, requires_of('local ok, m = pcall(require, "lightning.x")')))
     assert.is_true(#edges["lightning.trainer"] > 5)
+  end)
+
+  it("reaches up nowhere: each require goes to a part below (the table above)", function()
+    local edges = library_requires()
+    assert.same({}, upward_edges(edges, ALLOWED))
+    assert.is_true(#edges > 100)
+    -- two parts never may require each other, but within the tensor engine
+    local sets, engine = allowed_sets(ALLOWED), {}
+    for _, p in ipairs(TENSOR) do engine[p] = true end
+    for a, set in pairs(sets) do
+      for b in pairs(set) do
+        if a ~= b and sets[b] and sets[b][a] then
+          assert.is_true(engine[a] and engine[b], ("%s and %s may require each other"):format(a, b))
+        end
+      end
+    end
+    -- the check itself fails on an upward require, naming the file and the edge
+    assert.same({"nn/linear.lua:3 requires lightning.trainer.checkpoint: nn may not require trainer"},
+      upward_edges({{"nn/linear.lua", 3, "lightning.trainer.checkpoint"}}, ALLOWED))
+    assert.same({"newpart/x.lua: its part newpart is not in the table of allowed requires"},
+      upward_edges({{"newpart/x.lua", 1, "lightning.util.fs"}}, ALLOWED))
+    assert.same({}, upward_edges({{"trainer.lua", 9, "lightning.nn.linear"}, {"init.lua", 4, "lightning.core"}},
+      ALLOWED))
   end)
 
   it("lets an error in a library module surface where the module is needed", function()
