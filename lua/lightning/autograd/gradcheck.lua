@@ -21,10 +21,9 @@ local function flat_index_to_text(t, k)
   return "[" .. table.concat(index, ", ") .. "]"
 end
 
--- The element at flat position k (row-major) of a contiguous copy's storage, read and written through
--- a 1-D view of it.
-local function weighted_sum(out, w)
-  return raw.sum(raw.__mul(out, w))
+-- fn's output reduced to one number with the check's weights, unrecorded.
+local function weighted_sum(fn, inputs, n, w)
+  return raw.sum(raw.__mul(fn(table.unpack(inputs, 1, n)), w))
 end
 
 return function(fn, inputs, opts)
@@ -66,7 +65,7 @@ return function(fn, inputs, opts)
         local function at(value)
           flat[k] = value
           raw.copy(x, work)
-          return mode.with_grad_enabled(false, function() return weighted_sum(fn(table.unpack(inputs, 1, n)), w) end)
+          return mode.no_grad(weighted_sum, fn, inputs, n, w)
         end
         local numeric = (at(v + eps) - at(v - eps)) / (2 * eps)
         flat[k] = v

@@ -12,8 +12,8 @@ return {
   Function = require "lightning.autograd.function",
   gradcheck = require "lightning.autograd.gradcheck",
   backward = engine.backward,
-  no_grad = function(fn, ...) return mode.with_grad_enabled(false, fn, ...) end,
-  enable_grad = function(fn, ...) return mode.with_grad_enabled(true, fn, ...) end,
+  no_grad = mode.no_grad,
+  enable_grad = mode.enable_grad,
   set_grad_enabled = mode.set_grad_enabled,
   is_grad_enabled = mode.is_grad_enabled,
 }

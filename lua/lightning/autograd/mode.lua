@@ -30,6 +30,9 @@ function mode.with_grad_enabled(flag, fn, ...)
   return fn(...)
 end
 
+function mode.no_grad(fn, ...) return mode.with_grad_enabled(false, fn, ...) end
+function mode.enable_grad(fn, ...) return mode.with_grad_enabled(true, fn, ...) end
+
 --- Runs fn(...) as one node: nothing inside it is recorded.
 function mode.opaque(fn, ...)
   opaque_depth = opaque_depth + 1

@@ -48,9 +48,10 @@ function module_node.call(m, impl, ...)
   elseif out == input then
     result = out:narrow(1, 1, out:size(1))   -- in place: record on a view, the input keeps its own node
   end
-  local ctx = graph.context(m.__name or "Module")
+  local name = class.name_of(m)
+  local ctx = graph.context(name)
   ctx.module, ctx.count, ctx.args = m, m._forward_count, table.pack(...)
-  graph.record(class.name_of(m), node_backward, ctx, {input}, 1, result)
+  graph.record(name, node_backward, ctx, {input}, 1, result)
   result.grad_fn.module = m
   result.grad_fn.after_backward = after_backward
   return result

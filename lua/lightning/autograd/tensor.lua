@@ -114,8 +114,6 @@ local function value(v, op)
   error(("attempt to compare %s: only one-element tensors compare (as numbers); use t:item()"):format(op), 3)
 end
 
-local function no_grad(fn, ...) return mode.with_grad_enabled(false, fn, ...) end
-local function enable_grad(fn, ...) return mode.with_grad_enabled(true, fn, ...) end
 
 function install.install(L)
   local methods = core.Tensor
@@ -158,7 +156,7 @@ function install.install(L)
   for _, name in ipairs {"mm", "bmm", "matmul", "addmm"} do L[name] = linalg[name] end
   if raw.L_cat then L.cat, L.stack = shape.cat, shape.stack end
   if raw.L_where then L.where = index.where end
-  L.no_grad, L.enable_grad = no_grad, enable_grad
+  L.no_grad, L.enable_grad = mode.no_grad, mode.enable_grad
   L.set_grad_enabled, L.is_grad_enabled = mode.set_grad_enabled, mode.is_grad_enabled
 end
 

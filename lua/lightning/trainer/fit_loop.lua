@@ -61,14 +61,17 @@ local function done(trainer)
   return limit_reached(trainer, trainer.current_epoch, trainer.global_step) ~= nil or stop_requested(trainer)
 end
 
+-- The loss as training_step gave it: a number, a (recorded) tensor, or a table's loss field.
+local function given_loss(outputs)
+  if type(outputs) == "table" then return outputs.loss end
+  return outputs
+end
+
+-- The loss as a number.
 local function loss_of(outputs)
-  if type(outputs) == "number" then return outputs end
-  if type(outputs) == "table" then
-    local loss = outputs.loss
-    if L.is_tensor(loss) then return loss:item() end
-    return loss
-  end
-  if L.is_tensor(outputs) then return outputs:item() end
+  local loss = given_loss(outputs)
+  if L.is_tensor(loss) then return loss:item() end
+  if type(loss) == "number" then return loss end
 end
 
 local function is_finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
@@ -102,7 +105,7 @@ local function run_batch(trainer, batch, batch_idx)
     local stepping = batch_idx % n == 0 or batch_idx == trainer.num_training_batches
     if (batch_idx - 1) % n == 0 then strategy:optimizer_zero_grad(opt, batch_idx) end
     -- the hooks get the loss as training_step gave it (a recorded tensor, as Lightning's on_before_backward)
-    local given = type(outputs) == "table" and not L.is_tensor(outputs) and outputs.loss or outputs
+    local given = given_loss(outputs)
     strategy:backward(L.is_tensor(given) and given or loss, opt, batch, outputs, stepping)
     if trainer.detect_anomaly then optimization.check_gradients(trainer, module, batch_idx) end
     if stepping then
