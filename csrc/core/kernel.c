@@ -2,6 +2,9 @@
 
 #include <string.h>
 
+#include "backend.h"
+#include "tensor_device.h"
+
 #ifdef LT_HAVE_DNNL
 #include "dnnl/dnnl_info.h"
 #endif
@@ -54,10 +57,20 @@ static const lt_impl *first_supporting(const lt_impl *const *table, const void *
     return NULL;
 }
 
+/* "conv2d" and "conv2d.channels_last" are one operation (a layer switches between them with its
+ * precision) with two tables, whose entries are of different types. */
+static bool same_operation(const char *a, const char *b) {
+    size_t la = strcspn(a, "."), lb = strcspn(b, ".");
+    return la == lb && !strncmp(a, b, la);
+}
+
 const lt_impl *lt_kernel_pick(lt_kernel_handle *h, const char *op, const lt_impl *const *table, const void *shape,
-                              lt_kernel_ctx *ctx, lt_error *err) {
-    if (h && h->op && strcmp(h->op, op) != 0)
+                              const lt_named *operands, int noperands, lt_kernel_ctx *ctx, lt_error *err) {
+    if (h && h->op && !same_operation(h->op, op))
         return lt_fail(err, "the kernel handle serves %s, not %s: give each layer its own", h->op, op), NULL;
+    lt_device device;
+    if (lt_check_devices(op, operands, noperands, &device, err)) return NULL;
+    if (device != LT_DEVICE_CPU && !(table = (const lt_impl *const *)lt_backend_impls(device, op, err))) return NULL;
     lt_precision p = h ? h->precision : LT_FP32;
     const lt_impl *impl = first_supporting(table, shape, p);
     if (!impl && p != LT_FP32) impl = first_supporting(table, shape, p = LT_FP32);

@@ -96,11 +96,16 @@ void lt_kernel_handle_init(lt_kernel_handle *h, lt_precision precision);
 /* Frees what the implementation keeps; h can be initialised again. */
 void lt_kernel_handle_release(lt_kernel_handle *h);
 
-/* Picks the implementation for one call of operation `op` from `table` (NULL-terminated): the first
- * entry that supports the shape at h's precision, else the first at fp32. Binds it to h (NULL outside a
+/* Picks the implementation for one call of operation `op`: the first entry that supports the shape at
+ * h's precision, else the first at fp32, from the table of the device the operation's tensors are on:
+ * `table` (NULL-terminated) for the host, the backend's table for `op` for a GPU (backend.h). A table
+ * whose entries are of another type than the operation's main one is named "<op>.<variant>" (e.g.
+ * "conv2d.channels_last"), so that a backend is never handed entries of the wrong type.
+ * `operands` are every tensor the implementation reads or writes (NULL entries skipped); they must all
+ * be on one device ("expected cuda:0, got cpu for weight"). Binds the entry to h (NULL outside a
  * layer), releasing state another entry kept, and fills ctx. Errors when h serves another operation. */
 const lt_impl *lt_kernel_pick(lt_kernel_handle *h, const char *op, const lt_impl *const *table, const void *shape,
-                              lt_kernel_ctx *ctx, lt_error *err);
+                              const lt_named *operands, int noperands, lt_kernel_ctx *ctx, lt_error *err);
 
 /* ---- what a forward pass saw, for its backward pass ---- */
 
@@ -117,12 +122,6 @@ int lt_kernel_backward_check(const lt_kernel_handle *h, const lt_tensor *input, 
 /* A tensor must have the shape `dims` (what = its name, whose = what dims are, for the message). */
 int lt_check_dims(const char *what, const lt_tensor *t, const lt_dims *dims, const char *whose, lt_error *err);
 lt_dims lt_dims_of(const lt_tensor *t);
-
-/* A tensor and the role it plays in a call, for messages. */
-typedef struct lt_named {
-    const char *name;
-    const lt_tensor *t;  /* may be NULL: not given */
-} lt_named;
 
 /* No tensor a kernel writes may share its storage with one it reads: "output shares its storage with
  * input; give the layer its own output". */

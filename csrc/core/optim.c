@@ -38,7 +38,8 @@ int lt_sgd_step(const lt_sgd_args *a, lt_error *err) {
         .has_weight_decay = o->weight_decay != 0, .has_momentum = momentum, .init_buffer = a->init_buffer,
         .nesterov = o->nesterov};
     lt_kernel_ctx ctx;
-    const lt_sgd_impl *impl = (const lt_sgd_impl *)lt_kernel_pick(NULL, "sgd", sgd_impls, &s, &ctx, err);
+    lt_named operands[] = {{"param", a->param}, {"grad", a->grad}, {"momentum_buffer", momentum ? a->momentum_buffer : NULL}};
+    const lt_sgd_impl *impl = (const lt_sgd_impl *)lt_kernel_pick(NULL, "sgd", sgd_impls, &s, operands, 3, &ctx, err);
     if (!impl) return -1;
     if (s.n == 0) return 0;
     return impl->step(&ctx, lt_data(a->param), momentum ? lt_data(a->momentum_buffer) : NULL, lt_data(a->grad), s);
@@ -63,7 +64,12 @@ int lt_adam_step(const lt_adam_args *a, lt_error *err) {
         .neg_step_size = (float)-(o->lr / bias_correction1), .l2 = !decoupled && o->weight_decay != 0,
         .decoupled = decoupled, .amsgrad = o->amsgrad};
     lt_kernel_ctx ctx;
-    const lt_adam_impl *impl = (const lt_adam_impl *)lt_kernel_pick(NULL, "adam", adam_impls, &s, &ctx, err);
+    lt_named operands[] = {{"param", a->param},
+                           {"grad", a->grad},
+                           {"exp_avg", a->exp_avg},
+                           {"exp_avg_sq", a->exp_avg_sq},
+                           {"max_exp_avg_sq", o->amsgrad ? a->max_exp_avg_sq : NULL}};
+    const lt_adam_impl *impl = (const lt_adam_impl *)lt_kernel_pick(NULL, "adam", adam_impls, &s, operands, 5, &ctx, err);
     if (!impl) return -1;
     if (s.n == 0) return 0;
     return impl->step(&ctx, lt_data(a->param), lt_data(a->exp_avg), lt_data(a->exp_avg_sq),
@@ -74,7 +80,8 @@ int lt_norm_accumulate(double *acc, const lt_tensor *t, double norm_type, lt_err
     if (!(norm_type > 0)) return lt_fail(err, "the norm type must be positive (or inf), got %g", norm_type);
     lt_norm_shape s = {lt_numel(t), norm_type};
     lt_kernel_ctx ctx;
-    const lt_norm_impl *impl = (const lt_norm_impl *)lt_kernel_pick(NULL, "grad_norm", norm_impls, &s, &ctx, err);
+    lt_named operands[] = {{"gradient", t}};
+    const lt_norm_impl *impl = (const lt_norm_impl *)lt_kernel_pick(NULL, "grad_norm", norm_impls, &s, operands, 1, &ctx, err);
     if (!impl) return -1;
     lt_tensor flat = {0};
     if (lt_contiguous(&flat, t, err)) return -1;  /* copies only a non-contiguous gradient */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "bf16.h"
 #include "checked.h"
 #include "iter.h"
@@ -54,9 +55,15 @@ int lt_tensor_new(lt_tensor *t, int ndim, const int64_t *size, lt_error *err) {
 }
 
 int lt_tensor_new_typed(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dtype, lt_error *err) {
+    return lt_tensor_new_on(t, ndim, size, dtype, LT_DEVICE_CPU, err);
+}
+
+int lt_tensor_new_on(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dtype, lt_device device, lt_error *err) {
     int64_t numel;
     if (lt_check_sizes(ndim, size, &numel, err)) return -1;
-    lt_storage *s = lt_storage_new(&lt_host_allocator, numel, dtype, err);
+    const lt_allocator *allocator = lt_device_allocator(device, err);
+    if (!allocator) return -1;
+    lt_storage *s = lt_storage_new(allocator, numel, dtype, err);
     if (!s) return -1;
     lt_tensor_release(t);
     t->storage = s;
@@ -77,10 +84,10 @@ int lt_tensor_resize_typed(lt_tensor *t, int ndim, const int64_t *size, lt_dtype
     /* Reused even when views of it exist: a layer's output is overwritten by the next forward pass,
      * as in Torch7; callers that keep results clone them. The view keeps its offset (PyTorch's
      * resize_), so a resized narrow() still sees the elements it saw. A storage of another element
-     * type is replaced. */
+     * type is replaced, by one on the same device. */
     lt_storage *s = t->storage;
     if (!s || s->dtype != dtype || !lt_add_ok(t->offset, numel, &end) || end > s->numel)
-        return lt_tensor_new_typed(t, ndim, size, dtype, err);
+        return lt_tensor_new_on(t, ndim, size, dtype, lt_device_of(t), err);
     t->ndim = ndim;
     memcpy(t->size, size, sizeof(int64_t) * (size_t)ndim);
     set_contiguous_strides(t);
@@ -414,6 +421,66 @@ int lt_offset_of(const lt_tensor *t, int n, const int64_t *index, int64_t *offse
 
 /* ---- copying into contiguous memory ---- */
 
+/* On a GPU: the backend's strided copy and conversions (backend_api.h). */
+
+/* The strided copy a backend runs for a view of the given element size. */
+static lt_strided_copy strided_of(const lt_tensor *dst, const lt_tensor *src) {
+    lt_strided_copy c = {.ndim = src->ndim, .elem_size = (int)lt_dtype_size(lt_dtype_of(src))};
+    for (int d = 0; d < src->ndim; d++) {
+        c.size[d] = src->size[d];
+        c.dst_stride[d] = dst->stride[d];
+        c.src_stride[d] = src->stride[d];
+    }
+    return c;
+}
+
+static int device_contiguous(lt_tensor *out, const lt_tensor *in, lt_error *err) {
+    if (lt_is_contiguous(in)) {
+        lt_tensor_share(out, in);
+        return 0;
+    }
+    const lt_backend_api *api = lt_backend(lt_device_of(in), err);
+    lt_tensor tmp = {0};
+    if (!api || lt_tensor_new_on(&tmp, in->ndim, in->size, lt_dtype_of(in), lt_device_of(in), err)) return -1;
+    lt_strided_copy c = strided_of(&tmp, in);
+    if (lt_numel(in) && api->strided_copy(lt_data_ptr(&tmp), lt_data_ptr(in), &c, err)) {
+        lt_tensor_release(&tmp);
+        return -1;
+    }
+    lt_tensor_release(out);
+    *out = tmp;
+    return 0;
+}
+
+/* Whether a and b lay their elements out alike and without gaps (so that they are flat arrays). */
+static bool dense_alike(const lt_tensor *a, const lt_tensor *b) {
+    if (!lt_is_contiguous(a) || !lt_is_contiguous(b)) return false;
+    return lt_same_shape(a, b);
+}
+
+static int device_convert(lt_tensor *dst, const lt_tensor *src, lt_error *err) {
+    lt_device d = lt_device_of(dst);
+    if (lt_device_of(src) != d)  /* across devices by name only: lt_copy_across */
+        return lt_fail(err, "expected %s, got %s (copy across devices with :to())", lt_device_name(d),
+                       lt_device_name(lt_device_of(src)));
+    const lt_backend_api *api = lt_backend(d, err);
+    if (!api) return -1;
+    int64_t n = lt_numel(src);
+    lt_dtype dt = lt_dtype_of(dst), st = lt_dtype_of(src);
+    if (n == 0) return 0;
+    if (dt == st) {
+        lt_strided_copy c = strided_of(dst, src);
+        return api->strided_copy(lt_data_ptr(dst), lt_data_ptr(src), &c, err);
+    }
+    if (!dense_alike(dst, src))
+        return lt_fail(err, "converting %s to %s on %s takes contiguous tensors (call :contiguous() first)",
+                       lt_dtype_name(st), lt_dtype_name(dt), lt_device_name(d));
+    if (dt == LT_BFLOAT16 && st == LT_FLOAT32) return api->to_bf16(lt_data_ptr(dst), lt_data_ptr(src), n, err);
+    if (dt == LT_FLOAT32 && st == LT_BFLOAT16) return api->to_f32(lt_data_ptr(dst), lt_data_ptr(src), n, err);
+    return lt_fail(err, "cannot convert %s to %s", lt_dtype_name(st), lt_dtype_name(dt));
+}
+
+
 static void copy_row(int64_t n, float *const *p, const int64_t *st, const void *args) {
     float *o = p[0];
     const float *a = p[1];
@@ -422,6 +489,7 @@ static void copy_row(int64_t n, float *const *p, const int64_t *st, const void *
 }
 
 int lt_contiguous(lt_tensor *out, const lt_tensor *in, lt_error *err) {
+    if (lt_device_of(in) != LT_DEVICE_CPU) return device_contiguous(out, in, err);
     if (lt_is_contiguous(in)) {
         lt_tensor_share(out, in);
         return 0;
@@ -480,6 +548,7 @@ int lt_convert(lt_tensor *dst, const lt_tensor *src, lt_error *err) {
                        lt_shape_str(dst, b, sizeof b));
     if (lt_dtype_of(dst) == LT_UINT8 || lt_dtype_of(src) == LT_UINT8)
         return lt_fail(err, "cannot convert %s to %s", lt_dtype_name(lt_dtype_of(src)), lt_dtype_name(lt_dtype_of(dst)));
+    if (lt_device_of(dst) != LT_DEVICE_CPU || lt_device_of(src) != LT_DEVICE_CPU) return device_convert(dst, src, err);
     int64_t n = lt_numel(src);
     if (n == 0) return 0;
     int nd = src->ndim, last = nd - 1;

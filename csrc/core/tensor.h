@@ -13,6 +13,12 @@
 #include "error.h"
 #include "tensor_storage.h"
 
+/* A tensor and the role it plays in a call, for messages. */
+typedef struct lt_named {
+    const char *name;
+    const lt_tensor *t;  /* may be NULL: not given */
+} lt_named;
+
 /* ---- storage and lifetime ---- */
 /* Checks sizes (ndim in 1..LT_MAX_DIMS, 0 <= size, the product of the non-zero sizes at most
  * LT_MAX_NUMEL) and computes the element count. */
@@ -20,9 +26,12 @@ int lt_check_sizes(int ndim, const int64_t *size, int64_t *numel, lt_error *err)
 /* A new contiguous float32 tensor with uninitialised contents (t's old storage, if any, is released). */
 int lt_tensor_new(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
 int lt_tensor_new_typed(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dtype, lt_error *err);
+/* The same on a device (backend.h): its memory comes from that device's allocator. */
+int lt_tensor_new_on(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dtype, lt_device device, lt_error *err);
 /* Makes t a contiguous tensor of the given shape, as PyTorch's resize_: it keeps t's storage and
  * offset when offset + numel fits in the storage (views of it then see the new contents), and gets a
- * new storage otherwise. Used by layers that own their outputs and scratch buffers. */
+ * new storage otherwise, on the device of the old one (a layer moved to the GPU keeps its outputs
+ * there). Used by layers that own their outputs and scratch buffers. */
 int lt_tensor_resize(lt_tensor *t, int ndim, const int64_t *size, lt_error *err);
 /* The same with another element type (a storage of another type is replaced). */
 int lt_tensor_resize_typed(lt_tensor *t, int ndim, const int64_t *size, lt_dtype dtype, lt_error *err);

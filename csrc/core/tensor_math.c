@@ -5,6 +5,7 @@
 
 #include "iter.h"
 #include "parallel.h"
+#include "tensor_device.h"
 
 /* ---- the row engine ---- */
 
@@ -140,7 +141,9 @@ static int prepare_input(const lt_tensor *out, const lt_tensor *in, lt_tensor *v
 }
 
 static int apply(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_row_fn fn, op_args args, lt_error *err) {
-    if (lt_check_writable(out, err)) return -1;
+    if (lt_check_writable(out, err) || lt_require_host("elementwise arithmetic", out, err) ||
+        lt_require_host("elementwise arithmetic", a, err) || lt_require_host("elementwise arithmetic", b, err))
+        return -1;
     lt_tensor va = {0}, vb = {0};
     int rc = -1;
     if (prepare_input(out, a, &va, err)) goto done;
@@ -211,10 +214,15 @@ int lt_addcmul_into(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, floa
 
 int lt_copy(lt_tensor *dst, const lt_tensor *src, lt_error *err) {
     if (dst->storage == src->storage && same_view(dst, src)) return 0;
+    if (lt_device_of(dst) != LT_DEVICE_CPU || lt_device_of(src) != LT_DEVICE_CPU) {
+        if (lt_device_of(dst) == lt_device_of(src)) return lt_convert(dst, src, err);
+        return lt_copy_across(dst, src, err);
+    }
     return apply(dst, src, NULL, unary_row, (op_args){LT_COPY, 0, 0, 0}, err);
 }
 
 int lt_fill(lt_tensor *t, float value, lt_error *err) {
+    if (lt_device_of(t) != LT_DEVICE_CPU) return lt_device_fill(t, value, err);
     return apply(t, t, NULL, unary_row, (op_args){LT_FILL, 0, value, 0}, err);
 }
 

@@ -10,11 +10,12 @@ static _Atomic size_t allocated_bytes;
 
 size_t lt_take_allocated_bytes(void) { return atomic_exchange(&allocated_bytes, 0); }
 
-static void *host_alloc(size_t bytes) {
+static void *host_alloc(size_t bytes, lt_error *err) {
     size_t rounded;
-    if (!lt_size_add_ok(bytes, 63, &rounded)) return NULL;
     void *p = NULL;
-    return posix_memalign(&p, 64, rounded & ~(size_t)63) == 0 ? p : NULL;
+    if (lt_size_add_ok(bytes, 63, &rounded) && posix_memalign(&p, 64, rounded & ~(size_t)63) == 0) return p;
+    lt_fail(err, "out of memory allocating %zu bytes (host)", bytes);
+    return NULL;
 }
 
 static void host_free(void *p) { lt_heap_free(p); }
@@ -37,10 +38,9 @@ lt_storage *lt_storage_new(const lt_allocator *allocator, int64_t numel, lt_dtyp
     atomic_init(&s->refcount, 1);
     s->version = 0;
     if (numel > 0) {
-        s->data = allocator->alloc(bytes);
+        s->data = allocator->alloc(bytes, err);
         if (!s->data) {
             free(s);
-            lt_fail(err, "out of memory allocating %zu bytes (%s)", bytes, allocator->name);
             return NULL;
         }
         atomic_fetch_add(&allocated_bytes, bytes);

@@ -20,13 +20,16 @@
 #define LT_MAX_NUMEL ((int64_t)1 << 40)
 #endif
 
-typedef enum lt_device { LT_DEVICE_CPU = 0 } lt_device;
+/* Where a tensor's elements live: the host, or the first CUDA device (one GPU per process, as
+ * Lightning's `devices = 1`; a second index is a field here when it is needed). */
+typedef enum lt_device { LT_DEVICE_CPU = 0, LT_DEVICE_CUDA = 1 } lt_device;
 
-/* Where a storage's bytes come from and go back to. alloc returns NULL when it cannot. */
+/* Where a storage's bytes come from and go back to. alloc returns NULL after writing err when it
+ * cannot (a device's allocator says how much was free). */
 typedef struct lt_allocator {
     const char *name;
     lt_device device;
-    void *(*alloc)(size_t bytes);
+    void *(*alloc)(size_t bytes, lt_error *err);
     void (*free)(void *p);
 } lt_allocator;
 
@@ -39,7 +42,11 @@ typedef struct lt_storage {
     lt_dtype dtype;
     lt_device device;
     const lt_allocator *allocator;   /* frees data; NULL for borrowed memory (never freed) */
+#ifdef __cplusplus
+    int refcount;                    /* C++ (a device backend's module, csrc/cuda/) reads storages, never counts */
+#else
     _Atomic int refcount;            /* storages may be shared with loader threads */
+#endif
     /* Counts the changes made in place through the Lua methods (lt_bump_version), so that an autograd
      * can tell that a tensor it saved for the backward pass was overwritten. Views share it. Only the
      * Lua thread bumps or reads it, hence not atomic; kernels writing layer outputs do not bump it. */
@@ -60,6 +67,8 @@ typedef struct lt_tensor {
 } lt_tensor;
 
 static inline lt_dtype lt_dtype_of(const lt_tensor *t) { return t->storage->dtype; }
+/* The host for a tensor that holds no storage. */
+static inline lt_device lt_device_of(const lt_tensor *t) { return t->storage ? t->storage->device : LT_DEVICE_CPU; }
 
 /* The view's first element of a float32 tensor; NULL for a storage of no elements (NULL + offset
  * would be undefined). Every tensor the user sees is float32; code that may meet a bfloat16

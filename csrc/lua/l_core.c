@@ -220,6 +220,7 @@ int luaopen_lightning_core(lua_State *L) {
     lt_open_metrics(L, module);
     lt_open_plot(L, module);
     lt_open_buffer(L, module);
+    lt_open_device(L, module, methods);
     open_testing(L, module);
     extern void lt_open_flatten(lua_State *L, int methods); lt_open_flatten(L, methods);  /* l_flatten.c */
     extern void lt_open_interrupt(lua_State *L, int module); lt_open_interrupt(L, module);  /* l_interrupt.c */

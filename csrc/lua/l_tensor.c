@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/backend.h"
 #include "../core/rng.h"
+#include "../core/tensor_device.h"
 #include "../core/tensor_format.h"
 #include "../core/tensor_math.h"
 #include "l_util.h"
@@ -333,8 +335,20 @@ static int t_set(lua_State *L) {
     return 1;
 }
 
+/* The float32 tensor at idx as the host reads it: itself, or for a tensor on a GPU a copy on the host,
+ * pushed (printing, item and totable copy through the host, as PyTorch's do). */
+static const lt_tensor *host_readable(lua_State *L, int idx, const char *fname) {
+    lt_tensor *t = lt_check_tensor_any(L, idx, fname);
+    if (lt_device_of(t) == LT_DEVICE_CPU) return lt_check_tensor(L, idx, fname);
+    lt_tensor *host = lt_push_tensor(L);
+    lt_error err;
+    if (lt_to_device(host, t, LT_DEVICE_CPU, &err)) lt_raise(L, fname, &err);
+    if (lt_dtype_of(host) != LT_FLOAT32) lt_check_tensor(L, lua_gettop(L), fname);  /* raises */
+    return host;
+}
+
 static int t_item(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:item");
+    const lt_tensor *t = host_readable(L, 1, "Tensor:item");
     if (lt_numel(t) != 1) {
         char s[160];
         lt_raisef(L, "Tensor:item", "expected a tensor with one element, got %s", lt_shape_str(t, s, sizeof s));
@@ -356,7 +370,7 @@ static void push_table(lua_State *L, const lt_tensor *t, int d, int64_t off) {
 }
 
 static int t_totable(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:totable");
+    const lt_tensor *t = host_readable(L, 1, "Tensor:totable");
     push_table(L, t, 0, t->offset);
     return 1;
 }
@@ -509,7 +523,8 @@ static int converted(lua_State *L, const char *fname, lt_dtype to) {
     if (lt_dtype_of(t) == to) return lua_settop(L, 1), 1;
     lt_tensor *out = lt_push_tensor(L);
     lt_error err;
-    if (lt_tensor_new_typed(out, t->ndim, t->size, to, &err) || lt_convert(out, t, &err)) lt_raise(L, fname, &err);
+    if (lt_tensor_new_on(out, t->ndim, t->size, to, lt_device_of(t), &err) || lt_convert(out, t, &err))
+        lt_raise(L, fname, &err);
     lt_account_memory(L);
     return 1;
 }
@@ -522,9 +537,12 @@ static int t_bfloat16(lua_State *L) { return converted(L, "Tensor:bfloat16", LT_
 static int t_tostring(lua_State *L) {
     lt_tensor *t = luaL_checkudata(L, 1, LT_TENSOR_MT);
     if (!t->storage) return lua_pushliteral(L, "tensor(<closed>)"), 1;
+    lt_device d = lt_device_of(t);
+    const lt_tensor *shown = d == LT_DEVICE_CPU ? t : host_readable(L, 1, "Tensor:__tostring");
     void **text = lt_push_malloc_slot(L);  /* pushing the string may raise */
-    if (!(*text = lt_tensor_format(t))) return luaL_error(L, "Tensor:__tostring: out of memory");
-    lua_pushstring(L, *text);
+    if (!(*text = lt_tensor_format(shown))) return luaL_error(L, "Tensor:__tostring: out of memory");
+    if (d == LT_DEVICE_CPU) lua_pushstring(L, *text);
+    else lua_pushfstring(L, "%s\n[on %s, printed from a copy on the host]", *text, lt_device_name(d));
     lt_scratch_release(text);
     return 1;
 }

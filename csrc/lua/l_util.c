@@ -1,5 +1,7 @@
 #include "l_util.h"
 
+#include "../core/backend.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -104,6 +106,9 @@ lt_tensor *lt_test_tensor(lua_State *L, int idx, const char *fname) {
     if (t && lt_dtype_of(t) != LT_FLOAT32)
         lt_argerror(L, idx, fname, "is a %s tensor (an activation of a mixed-precision layer): call :float() first",
                     lt_dtype_name(lt_dtype_of(t)));
+    if (t && lt_device_of(t) != LT_DEVICE_CPU)
+        lt_argerror(L, idx, fname, "is on %s, expected cpu (this function computes on the host: call :cpu() first)",
+                    lt_device_name(lt_device_of(t)));
     return t;
 }
 
@@ -115,7 +120,7 @@ lt_tensor *lt_check_tensor_any(lua_State *L, int idx, const char *fname) {
 
 lt_tensor *lt_check_tensor(lua_State *L, int idx, const char *fname) {
     lt_tensor *t = lt_check_tensor_any(L, idx, fname);
-    if (lt_dtype_of(t) != LT_FLOAT32) lt_test_tensor(L, idx, fname);  /* raises */
+    if (lt_dtype_of(t) != LT_FLOAT32 || lt_device_of(t) != LT_DEVICE_CPU) lt_test_tensor(L, idx, fname);  /* raises */
     return t;
 }
 

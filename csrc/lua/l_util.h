@@ -90,5 +90,6 @@ void lt_open_io(lua_State *L, int module);
 void lt_open_metrics(lua_State *L, int module);
 void lt_open_plot(lua_State *L, int module);
 void lt_open_buffer(lua_State *L, int module);  /* l_buffer.c */
+void lt_open_device(lua_State *L, int module, int methods);  /* l_device.c: devices, core.cuda */
 
 #endif

@@ -35,8 +35,9 @@ static int mixed_forward(const lt_activation_args *a, lt_error *err) {
     lt_activation_mixed_shape s = {{a->activation, lt_numel(in), a->negative_slope}, lt_dtype_of(in), lt_dtype_of(out),
                                    LT_FLOAT32, LT_FLOAT32};
     lt_kernel_ctx ctx;
+    lt_named operands[] = {{"input", in}, {"output", out}};
     const lt_activation_mixed_impl *impl = (const lt_activation_mixed_impl *)lt_kernel_pick(
-        a->handle, "activation", activation_mixed_impls, &s, &ctx, err);
+        a->handle, "activation.mixed", activation_mixed_impls, &s, operands, 2, &ctx, err);
     if (!impl || (s.a.n && impl->forward(&ctx, lt_data_ptr(out), lt_data_ptr(in), s))) goto done;
     lt_kernel_forward_done(a->handle, a->input, NULL, out, false);
     rc = 0;
@@ -67,8 +68,9 @@ static int mixed_backward(const lt_activation_args *a, lt_error *err) {
     lt_activation_mixed_shape s = {{a->activation, lt_numel(x), a->negative_slope}, lt_dtype_of(x), LT_FLOAT32,
                                    lt_dtype_of(g), lt_dtype_of(gi)};
     lt_kernel_ctx ctx;
+    lt_named operands[] = {{"input", x}, {"grad_output", g}, {"grad_input", gi}};
     const lt_activation_mixed_impl *impl = (const lt_activation_mixed_impl *)lt_kernel_pick(
-        a->handle, "activation", activation_mixed_impls, &s, &ctx, err);
+        a->handle, "activation.mixed", activation_mixed_impls, &s, operands, 3, &ctx, err);
     if (!impl || (s.a.n && impl->backward(&ctx, lt_data_ptr(gi), lt_data_ptr(g), lt_data_ptr(x), s))) goto done;
     rc = 0;
 done:
@@ -92,7 +94,9 @@ static const lt_activation_impl *pick(const lt_activation_args *a, int64_t n, lt
                                       lt_kernel_ctx *ctx, lt_error *err) {
     if (check_name(a->activation, err)) return NULL;
     *s = (lt_activation_shape){a->activation, n, a->negative_slope};
-    return (const lt_activation_impl *)lt_kernel_pick(a->handle, "activation", activation_impls, s, ctx, err);
+    lt_named operands[] = {{"input", a->input}, {"output", a->output}, {"grad_output", a->grad_output},
+                           {"grad_input", a->grad_input}};
+    return (const lt_activation_impl *)lt_kernel_pick(a->handle, "activation", activation_impls, s, operands, 4, ctx, err);
 }
 
 int lt_activation_forward(const lt_activation_args *a, lt_error *err) {

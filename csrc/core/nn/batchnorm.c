@@ -79,8 +79,10 @@ static int forward(const lt_batchnorm_args *a, const double *sums, int64_t len, 
         goto done;
     lt_batchnorm_shape sh = shape_of(&x, a->p.training);
     sh.y = strides_of(a->output);
-    const lt_batchnorm_impl *impl =
-        (const lt_batchnorm_impl *)lt_kernel_pick(a->handle, "batchnorm", batchnorm_impls, &sh, &ctx, err);
+    lt_named operands[LT_BN_OPERANDS];
+    int nops = lt_bn_operands(a, &x, NULL, operands);
+    const lt_batchnorm_impl *impl = (const lt_batchnorm_impl *)lt_kernel_pick(a->handle, "batchnorm", batchnorm_impls,
+                                                                             &sh, operands, nops, &ctx, err);
     if (!impl) goto done;
     if (lt_numel(&x)) {
         int failed = sums ? impl->normalize(&ctx, lt_data(a->output), lt_data(&x), sums, lt_bn_vectors_of(a), sh, a->p)
@@ -110,8 +112,10 @@ int lt_batchnorm_statistics(const lt_batchnorm_args *a, double *sums, int64_t le
     int rc = -1;
     if (with_runs(&x, a->input, err)) goto done;
     lt_batchnorm_shape sh = shape_of(&x, true);
-    const lt_batchnorm_impl *impl =
-        (const lt_batchnorm_impl *)lt_kernel_pick(a->handle, "batchnorm", batchnorm_impls, &sh, &ctx, err);
+    lt_named operands[LT_BN_OPERANDS];
+    int nops = lt_bn_operands(a, &x, NULL, operands);
+    const lt_batchnorm_impl *impl = (const lt_batchnorm_impl *)lt_kernel_pick(a->handle, "batchnorm", batchnorm_impls,
+                                                                             &sh, operands, nops, &ctx, err);
     if (!impl) goto done;
     for (int64_t i = 0; i < len; i++) sums[i] = 0;
     rc = lt_numel(&x) ? impl->statistics(&ctx, sums, lt_data(&x), sh) : 0;
@@ -154,8 +158,10 @@ static int backward(const lt_batchnorm_args *a, backward_part part, double *sums
     lt_batchnorm_shape sh = shape_of(&x, a->handle->training);
     sh.dy = strides_of(&g);
     if (a->grad_input) sh.dx = strides_of(a->grad_input);
-    const lt_batchnorm_impl *impl =
-        (const lt_batchnorm_impl *)lt_kernel_pick(a->handle, "batchnorm", batchnorm_impls, &sh, &ctx, err);
+    lt_named operands[LT_BN_OPERANDS];
+    int nops = lt_bn_operands(a, &x, &g, operands);
+    const lt_batchnorm_impl *impl = (const lt_batchnorm_impl *)lt_kernel_pick(a->handle, "batchnorm", batchnorm_impls,
+                                                                             &sh, operands, nops, &ctx, err);
     if (!impl) goto done;
     lt_bn_vectors v = lt_bn_vectors_of(a);
     if (part == BACKWARD_WHOLE)

@@ -1,6 +1,8 @@
 /* The checks and vectors both BatchNorm fronts share (batchnorm_front.h). */
 #include "batchnorm_front.h"
 
+#include <string.h>
+
 static int check_vector(const char *what, const lt_tensor *t, int64_t c, lt_error *err) {
     char a[160];
     if (t && (t->ndim != 1 || t->size[0] != c || !lt_is_contiguous(t)))
@@ -33,4 +35,14 @@ int lt_bn_check_backward(const lt_batchnorm_args *a, int64_t C, lt_error *err) {
 lt_bn_vectors lt_bn_vectors_of(const lt_batchnorm_args *a) {
     return (lt_bn_vectors){lt_ptr(a->weight), lt_ptr(a->bias), lt_ptr(a->save_mean), lt_ptr(a->save_invstd),
                            lt_ptr(a->running_mean), lt_ptr(a->running_var)};
+}
+
+int lt_bn_operands(const lt_batchnorm_args *a, const lt_tensor *x, const lt_tensor *g, lt_named o[LT_BN_OPERANDS]) {
+    const lt_named all[LT_BN_OPERANDS] = {
+        {"input", x},               {"grad_output", g},         {"weight", a->weight},
+        {"bias", a->bias},          {"running_mean", a->running_mean}, {"running_var", a->running_var},
+        {"output", a->output},      {"save_mean", a->save_mean}, {"save_invstd", a->save_invstd},
+        {"grad_input", a->grad_input}, {"grad_weight", a->grad_weight}, {"grad_bias", a->grad_bias}};
+    memcpy(o, all, sizeof all);
+    return LT_BN_OPERANDS;
 }

@@ -13,5 +13,9 @@ int lt_bn_check_forward(const lt_batchnorm_args *a, int64_t C, lt_error *err);
 int lt_bn_check_backward(const lt_batchnorm_args *a, int64_t C, lt_error *err);
 /* The vectors' data for an implementation. */
 lt_bn_vectors lt_bn_vectors_of(const lt_batchnorm_args *a);
+/* Every tensor an implementation touches, for lt_kernel_pick's device check: x and g are the input and
+ * grad_output as the front prepared them (g NULL in a forward pass). Fills o, returns the count. */
+#define LT_BN_OPERANDS 12
+int lt_bn_operands(const lt_batchnorm_args *a, const lt_tensor *x, const lt_tensor *g, lt_named o[LT_BN_OPERANDS]);
 
 #endif

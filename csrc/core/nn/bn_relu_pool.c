@@ -44,8 +44,11 @@ int lt_bn_relu_pool_forward(const lt_bn_relu_pool_args *f, lt_error *err) {
     if (lt_resize_like(f->codes, a->output, err)) return -1;
     s.y = (lt_nc_strides){a->output->stride[0], a->output->stride[1]};
     lt_kernel_ctx ctx;
-    const lt_bn_relu_pool_impl *impl =
-        (const lt_bn_relu_pool_impl *)lt_kernel_pick(a->handle, "bn_relu_pool", bn_relu_pool_impls, &s, &ctx, err);
+    lt_named operands[LT_BN_OPERANDS + 1];
+    int nops = lt_bn_operands(a, a->input, NULL, operands);
+    operands[nops++] = (lt_named){"codes", f->codes};
+    const lt_bn_relu_pool_impl *impl = (const lt_bn_relu_pool_impl *)lt_kernel_pick(
+        a->handle, "bn_relu_pool", bn_relu_pool_impls, &s, operands, nops, &ctx, err);
     if (!impl) return -1;
     if (s.n * s.c > 0 && impl->forward(&ctx, lt_data(a->output), lt_data(f->codes), lt_data(a->input), lt_bn_vectors_of(a),
                                    s, a->p))
@@ -82,8 +85,11 @@ int lt_bn_relu_pool_backward(const lt_bn_relu_pool_args *f, lt_error *err) {
     if (s.n * s.c == 0) return 0;
     s.y = (lt_nc_strides){out->stride[0], out->stride[1]};
     lt_kernel_ctx ctx;
-    const lt_bn_relu_pool_impl *impl =
-        (const lt_bn_relu_pool_impl *)lt_kernel_pick(a->handle, "bn_relu_pool", bn_relu_pool_impls, &s, &ctx, err);
+    lt_named operands[LT_BN_OPERANDS + 1];
+    int nops = lt_bn_operands(a, a->input, go, operands);
+    operands[nops++] = (lt_named){"codes", f->codes};
+    const lt_bn_relu_pool_impl *impl = (const lt_bn_relu_pool_impl *)lt_kernel_pick(
+        a->handle, "bn_relu_pool", bn_relu_pool_impls, &s, operands, nops, &ctx, err);
     if (!impl) return -1;
     return impl->backward(&ctx, lt_ptr(a->grad_input), lt_ptr(a->grad_weight), lt_ptr(a->grad_bias), lt_data(go),
                           lt_data(out), lt_data(f->codes), lt_data(a->input), lt_bn_vectors_of(a), s);

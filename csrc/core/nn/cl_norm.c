@@ -28,7 +28,9 @@ static lt_bn_cl_shape shape_of(const lt_batchnorm_args *a, bool training, lt_bn_
 
 static const lt_batchnorm_cl_impl *pick(const lt_batchnorm_args *a, const char *op, const lt_bn_cl_shape *s,
                                         lt_kernel_ctx *ctx, lt_error *err) {
-    return (const lt_batchnorm_cl_impl *)lt_kernel_pick(a->handle, op, batchnorm_cl_impls, s, ctx, err);
+    lt_named operands[LT_BN_OPERANDS];
+    int nops = lt_bn_operands(a, a->input, a->grad_output, operands);
+    return (const lt_batchnorm_cl_impl *)lt_kernel_pick(a->handle, op, batchnorm_cl_impls, s, operands, nops, ctx, err);
 }
 
 /* grad_output as the kernels read it: channels-last (any type); a copy into tmp otherwise */
@@ -52,7 +54,7 @@ int lt_batchnorm_cl_forward(const lt_batchnorm_args *a, lt_error *err) {
     lt_bn_cl_shape s = shape_of(a, a->p.training, act);
     s.y = lt_dtype_of(a->output);
     lt_kernel_ctx ctx;
-    const lt_batchnorm_cl_impl *impl = pick(a, "batchnorm", &s, &ctx, err);
+    const lt_batchnorm_cl_impl *impl = pick(a, "batchnorm.channels_last", &s, &ctx, err);
     if (!impl) return -1;
     if (lt_numel(a->input) &&
         impl->forward(&ctx, lt_data_ptr(a->output), lt_data_ptr(a->input), lt_bn_vectors_of(a), s, a->p))
@@ -74,7 +76,7 @@ int lt_batchnorm_cl_backward(const lt_batchnorm_args *a, lt_error *err) {
     s.dy = lt_dtype_of(g);
     if (a->grad_input) s.dx = lt_dtype_of(a->grad_input);
     lt_kernel_ctx ctx;
-    const lt_batchnorm_cl_impl *impl = pick(a, "batchnorm", &s, &ctx, err);
+    const lt_batchnorm_cl_impl *impl = pick(a, "batchnorm.channels_last", &s, &ctx, err);
     if (!impl) goto done;
     rc = lt_numel(a->input) ? impl->backward(&ctx, a->grad_input ? lt_data_ptr(a->grad_input) : NULL,
                                              lt_ptr(a->grad_weight), lt_ptr(a->grad_bias), lt_data_ptr(g),
@@ -96,7 +98,7 @@ int lt_bn_relu_pool_cl_forward(const lt_bn_relu_pool_args *f, lt_error *err) {
     lt_bn_cl_shape s = shape_of(a, a->p.training, LT_BN_ACT_RELU);
     s.y = lt_dtype_of(a->output);
     lt_kernel_ctx ctx;
-    const lt_batchnorm_cl_impl *impl = pick(a, "bn_relu_pool", &s, &ctx, err);
+    const lt_batchnorm_cl_impl *impl = pick(a, "bn_relu_pool.channels_last", &s, &ctx, err);
     if (!impl) return -1;
     if (lt_numel(a->output) && impl->pool_forward(&ctx, lt_data_ptr(a->output), lt_data_ptr(f->codes),
                                                   lt_data_ptr(a->input), lt_bn_vectors_of(a), s, a->p))
@@ -123,7 +125,7 @@ int lt_bn_relu_pool_cl_backward(const lt_bn_relu_pool_args *f, lt_error *err) {
     s.dy = lt_dtype_of(g);
     if (a->grad_input) s.dx = lt_dtype_of(a->grad_input);
     lt_kernel_ctx ctx;
-    const lt_batchnorm_cl_impl *impl = pick(a, "bn_relu_pool", &s, &ctx, err);
+    const lt_batchnorm_cl_impl *impl = pick(a, "bn_relu_pool.channels_last", &s, &ctx, err);
     if (!impl) return -1;
     if (!lt_numel(a->input)) return 0;
     return impl->pool_backward(&ctx, a->grad_input ? lt_data_ptr(a->grad_input) : NULL, lt_ptr(a->grad_weight),

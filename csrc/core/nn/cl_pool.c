@@ -24,8 +24,9 @@ int lt_maxpool2d_cl_forward(const lt_pool2d_args *a, int64_t ho, int64_t wo, lt_
     lt_maxpool_cl_shape s = shape_of(a, ho, wo);
     s.y = lt_dtype_of(a->output);
     lt_kernel_ctx ctx;
+    lt_named operands[] = {{"input", a->input}, {"output", a->output}, {"indices", a->indices}};
     const lt_maxpool2d_cl_impl *impl =
-        (const lt_maxpool2d_cl_impl *)lt_kernel_pick(a->handle, "maxpool2d", maxpool2d_cl_impls, &s, &ctx, err);
+        (const lt_maxpool2d_cl_impl *)lt_kernel_pick(a->handle, "maxpool2d.channels_last", maxpool2d_cl_impls, &s, operands, 3, &ctx, err);
     if (!impl) return -1;
     if (lt_numel(a->output) &&
         impl->forward(&ctx, lt_data_ptr(a->output), lt_data_ptr(a->indices), lt_data_ptr(a->input), s))
@@ -52,8 +53,9 @@ int lt_maxpool2d_cl_backward(const lt_pool2d_args *a, int64_t ho, int64_t wo, lt
     s.dy = lt_dtype_of(g);
     s.dx = lt_dtype_of(a->grad_input);
     lt_kernel_ctx ctx;
+    lt_named operands[] = {{"indices", a->indices}, {"grad_output", g}, {"grad_input", a->grad_input}};
     const lt_maxpool2d_cl_impl *impl =
-        (const lt_maxpool2d_cl_impl *)lt_kernel_pick(a->handle, "maxpool2d", maxpool2d_cl_impls, &s, &ctx, err);
+        (const lt_maxpool2d_cl_impl *)lt_kernel_pick(a->handle, "maxpool2d.channels_last", maxpool2d_cl_impls, &s, operands, 3, &ctx, err);
     if (!impl) goto done;
     rc = lt_numel(a->grad_input) ? impl->backward(&ctx, lt_data_ptr(a->grad_input), lt_data_ptr(g),
                                                   lt_data_ptr(a->indices), s)

@@ -62,7 +62,9 @@ int lt_conv2d_forward(const lt_conv2d_args *a, lt_error *err) {
     lt_kernel_ctx ctx;
     int rc = -1;
     if (operands(&in, &w, &s, a, err)) goto done;
-    const lt_conv2d_impl *impl = (const lt_conv2d_impl *)lt_kernel_pick(a->handle, "conv2d", conv2d_impls, &s, &ctx, err);
+    lt_named operands[] = {{"input", &in}, {"weight", &w}, {"bias", a->bias}, {"output", a->output}, {"cols", a->cols}};
+    const lt_conv2d_impl *impl =
+        (const lt_conv2d_impl *)lt_kernel_pick(a->handle, "conv2d", conv2d_impls, &s, operands, 5, &ctx, err);
     if (!impl) goto done;
     int64_t cols_size[1] = {impl->forward_scratch(&s)};
     if (lt_resize_cnhw(a->output, s.n, s.cout, s.ho, s.wo, err) || lt_tensor_resize(a->cols, 1, cols_size, err)) goto done;
@@ -110,7 +112,11 @@ int lt_conv2d_backward(const lt_conv2d_args *a, lt_error *err) {
         rc = 0;
         goto done;
     }
-    const lt_conv2d_impl *impl = (const lt_conv2d_impl *)lt_kernel_pick(a->handle, "conv2d", conv2d_impls, &s, &ctx, err);
+    lt_named operands[] = {{"input", &in},           {"weight", &w},      {"grad_output", go},
+                           {"grad_input", a->grad_input}, {"grad_weight", a->grad_weight}, {"grad_bias", a->grad_bias},
+                           {"cols", a->cols}};
+    const lt_conv2d_impl *impl =
+        (const lt_conv2d_impl *)lt_kernel_pick(a->handle, "conv2d", conv2d_impls, &s, operands, 7, &ctx, err);
     if (!impl) goto done;
     int64_t scratch_size[1] = {impl->backward_scratch(&s, a->grad_input != NULL)};
     if (lt_tensor_resize(a->cols, 1, scratch_size, err)) goto done;

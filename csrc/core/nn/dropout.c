@@ -19,7 +19,9 @@ int lt_dropout_forward(const lt_dropout_args *a, const lt_tensor **result, lt_er
     const lt_tensor *in;
     lt_kernel_ctx ctx;
     int rc = -1;
-    const lt_dropout_impl *impl = (const lt_dropout_impl *)lt_kernel_pick(a->handle, "dropout", dropout_impls, &s, &ctx, err);
+    lt_named operands[] = {{"input", a->input}, {"mask", a->mask}, {"output", a->output}};
+    const lt_dropout_impl *impl =
+        (const lt_dropout_impl *)lt_kernel_pick(a->handle, "dropout", dropout_impls, &s, operands, 3, &ctx, err);
     if (!impl || lt_laid_out_like(&tmp, a->input, a->mask, &in, err)) goto done;
     if (s.n && impl->forward(&ctx, lt_data(a->output), lt_data(a->mask), lt_data(in), s)) goto done;
     *result = a->output;
@@ -44,7 +46,9 @@ int lt_dropout_backward(const lt_dropout_args *a, const lt_tensor **result, lt_e
     const lt_tensor *g;
     lt_kernel_ctx ctx;
     int rc = -1;
-    const lt_dropout_impl *impl = (const lt_dropout_impl *)lt_kernel_pick(a->handle, "dropout", dropout_impls, &s, &ctx, err);
+    lt_named operands[] = {{"grad_output", a->grad_output}, {"mask", a->mask}, {"grad_input", a->grad_input}};
+    const lt_dropout_impl *impl =
+        (const lt_dropout_impl *)lt_kernel_pick(a->handle, "dropout", dropout_impls, &s, operands, 3, &ctx, err);
     if (!impl || lt_laid_out_like(&tmp, a->grad_output, a->mask, &g, err)) goto done;
     if (s.n && impl->backward(&ctx, lt_data(a->grad_input), lt_data(g), lt_data(a->mask), s)) goto done;
     *result = a->grad_input;

@@ -47,6 +47,9 @@ int lt_resize_like(lt_tensor *out, const lt_tensor *in, lt_error *err) {
 }
 
 int lt_resize_like_typed(lt_tensor *out, const lt_tensor *in, lt_dtype dtype, lt_error *err) {
+    static const int64_t empty[1] = {0};
+    /* a tensor that holds nothing yet takes in's device (a front's temporaries) */
+    if (!out->storage && lt_tensor_new_on(out, 1, empty, dtype, lt_device_of(in), err)) return -1;
     if (!lt_is_dense(in)) return lt_tensor_resize_typed(out, in->ndim, in->size, dtype, err);
     int order[LT_MAX_DIMS];
     stride_order(in, order);

@@ -35,7 +35,9 @@ int lt_linear_forward(const lt_linear_args *a, lt_error *err) {
     if (lt_contiguous(&x, a->input, err) || lt_contiguous(&w, a->weight, err) ||
         lt_tensor_resize(a->output, 2, size, err))
         goto done;
-    const lt_linear_impl *impl = (const lt_linear_impl *)lt_kernel_pick(a->handle, "linear", linear_impls, &s, &ctx, err);
+    lt_named operands[] = {{"input", &x}, {"weight", &w}, {"bias", a->bias}, {"output", a->output}};
+    const lt_linear_impl *impl =
+        (const lt_linear_impl *)lt_kernel_pick(a->handle, "linear", linear_impls, &s, operands, 4, &ctx, err);
     if (!impl) goto done;
     if (s.batch * s.out > 0 && impl->forward(&ctx, lt_data(a->output), lt_ptr(&x), lt_ptr(&w), lt_ptr(a->bias), s))
         goto done;
@@ -67,7 +69,10 @@ int lt_linear_backward(const lt_linear_args *a, lt_error *err) {
         lt_contiguous(&dy, a->grad_output, err))
         goto done;
     if (a->grad_input && lt_tensor_resize(a->grad_input, 2, a->input->size, err)) goto done;
-    const lt_linear_impl *impl = (const lt_linear_impl *)lt_kernel_pick(a->handle, "linear", linear_impls, &s, &ctx, err);
+    lt_named operands[] = {{"input", &x},           {"weight", &w}, {"grad_output", &dy}, {"grad_input", a->grad_input},
+                           {"grad_weight", a->grad_weight}, {"grad_bias", a->grad_bias}};
+    const lt_linear_impl *impl =
+        (const lt_linear_impl *)lt_kernel_pick(a->handle, "linear", linear_impls, &s, operands, 6, &ctx, err);
     if (!impl) goto done;
     rc = impl->backward(&ctx, lt_ptr(a->grad_input), lt_ptr(a->grad_weight), lt_ptr(a->grad_bias), lt_ptr(&dy),
                         lt_ptr(&x), lt_ptr(&w), s);

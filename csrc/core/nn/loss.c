@@ -2,6 +2,8 @@
  * records input and target; the backward pass checks what it is given against them. */
 #include "ops.h"
 
+#include <string.h>
+
 /* The implementations, tried in order (kernel.h). */
 static const lt_impl *const cross_entropy_impls[] = {&lt_cross_entropy_cpu.base, NULL};
 static const lt_impl *const nll_loss_impls[] = {&lt_nll_loss_cpu.base, NULL};
@@ -23,6 +25,17 @@ static int check_class_inputs(const lt_tensor *scores, const lt_tensor *target, 
     if (!(p->label_smoothing >= 0 && p->label_smoothing <= 1))
         return lt_fail(err, "label_smoothing must be between 0 and 1, got %g", p->label_smoothing);
     return 0;
+}
+
+/* Every tensor a loss's implementation touches, for lt_kernel_pick's device check. */
+#define LOSS_OPERANDS 7
+static int loss_operands(const lt_loss_args *a, lt_named o[LOSS_OPERANDS]) {
+    const lt_named all[LOSS_OPERANDS] = {{"input", a->input},           {"target", a->target},
+                                         {"weight", a->p.weight},       {"losses", a->losses},
+                                         {"log_probs", a->log_probs},   {"grad_output", a->grad_output},
+                                         {"grad_input", a->grad_input}};
+    memcpy(o, all, sizeof all);
+    return LOSS_OPERANDS;
 }
 
 static lt_class_loss_shape class_shape(const lt_tensor *scores, const lt_class_loss_params *p) {
@@ -57,8 +70,9 @@ static int class_loss_forward(const lt_loss_args *a, bool softmax, double *loss,
     lt_kernel_ctx ctx;
     int rc = -1;
     const char *op = softmax ? "cross_entropy" : "nll_loss";
+    lt_named operands[LOSS_OPERANDS];
     const lt_class_loss_impl *impl = (const lt_class_loss_impl *)lt_kernel_pick(
-        a->handle, op, softmax ? cross_entropy_impls : nll_loss_impls, &s, &ctx, err);
+        a->handle, op, softmax ? cross_entropy_impls : nll_loss_impls, &s, operands, loss_operands(a, operands), &ctx, err);
     if (!impl || class_operands_of(&o, a->input, &args, err) || lt_tensor_resize(a->losses, 1, lsize, err)) goto done;
     if (softmax && lt_tensor_resize(a->log_probs, 2, a->input->size, err)) goto done;
     float *log_probs = softmax ? lt_ptr(a->log_probs) : lt_ptr(&o.scores);
@@ -97,8 +111,9 @@ static int class_loss_backward(const lt_loss_args *a, bool softmax, lt_error *er
     lt_kernel_ctx ctx;
     int rc = -1;
     const char *op = softmax ? "cross_entropy" : "nll_loss";
+    lt_named operands[LOSS_OPERANDS];
     const lt_class_loss_impl *impl = (const lt_class_loss_impl *)lt_kernel_pick(
-        a->handle, op, softmax ? cross_entropy_impls : nll_loss_impls, &s, &ctx, err);
+        a->handle, op, softmax ? cross_entropy_impls : nll_loss_impls, &s, operands, loss_operands(a, operands), &ctx, err);
     if (!impl || class_operands_of(&o, lp, &args, err) || lt_tensor_resize(a->grad_input, 2, a->input->size, err))
         goto done;
     if (s.reduction == LT_REDUCE_NONE && lt_contiguous(&dout, a->grad_output, err)) goto done;
@@ -137,7 +152,9 @@ int lt_mse_loss_forward(const lt_loss_args *a, double *loss, lt_error *err) {
     lt_tensor x = {0}, t = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
-    const lt_mse_impl *impl = (const lt_mse_impl *)lt_kernel_pick(a->handle, "mse_loss", mse_loss_impls, &s, &ctx, err);
+    lt_named operands[LOSS_OPERANDS];
+    const lt_mse_impl *impl = (const lt_mse_impl *)lt_kernel_pick(a->handle, "mse_loss", mse_loss_impls, &s, operands,
+                                                                  loss_operands(a, operands), &ctx, err);
     if (!impl || lt_contiguous(&x, a->input, err) || lt_contiguous(&t, a->target, err)) goto done;
     if (impl->forward(&ctx, loss, lt_ptr(a->losses), lt_ptr(&x), lt_ptr(&t), s)) goto done;
     lt_kernel_forward_done(a->handle, a->input, a->target, a->losses, false);
@@ -156,7 +173,9 @@ int lt_mse_loss_backward(const lt_loss_args *a, lt_error *err) {
     lt_tensor x = {0}, t = {0}, dout = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
-    const lt_mse_impl *impl = (const lt_mse_impl *)lt_kernel_pick(a->handle, "mse_loss", mse_loss_impls, &s, &ctx, err);
+    lt_named operands[LOSS_OPERANDS];
+    const lt_mse_impl *impl = (const lt_mse_impl *)lt_kernel_pick(a->handle, "mse_loss", mse_loss_impls, &s, operands,
+                                                                  loss_operands(a, operands), &ctx, err);
     if (!impl || lt_contiguous(&x, a->input, err) || lt_contiguous(&t, a->target, err)) goto done;
     if (s.reduction == LT_REDUCE_NONE && lt_contiguous(&dout, a->grad_output, err)) goto done;
     rc = impl->backward(&ctx, lt_ptr(a->grad_input), lt_ptr(&x), lt_ptr(&t), lt_ptr(&dout), a->scale, s);

@@ -90,8 +90,9 @@ int lt_maxpool2d_forward(const lt_pool2d_args *a, lt_error *err) {
     s.x = strides_of(&x);
     s.y = s.idx = strides_of(a->output);
     s.stacked = planes_stack(&x, a->output);
+    lt_named operands[] = {{"input", &x}, {"output", a->output}, {"indices", keep_indices ? a->indices : NULL}};
     const lt_maxpool2d_impl *impl =
-        (const lt_maxpool2d_impl *)lt_kernel_pick(a->handle, "maxpool2d", maxpool2d_impls, &s, &ctx, err);
+        (const lt_maxpool2d_impl *)lt_kernel_pick(a->handle, "maxpool2d", maxpool2d_impls, &s, operands, 3, &ctx, err);
     if (!impl) goto done;
     if (s.n * s.c * s.ho * s.wo > 0 &&
         impl->forward(&ctx, lt_data(a->output), keep_indices ? lt_data(a->indices) : NULL, lt_data(&x), s))
@@ -125,8 +126,13 @@ int lt_maxpool2d_backward(const lt_pool2d_args *a, lt_error *err) {
     if (keep_indices) s.idx = strides_of(a->indices);
     s.stacked = planes_stack(&x, &y) && planes_stack(a->grad_input, &g);
     if (s.n * s.c * s.h * s.w == 0) { rc = 0; goto done; }
+    lt_named operands[] = {{"input", &x},
+                           {"output", &y},
+                           {"indices", keep_indices ? a->indices : NULL},
+                           {"grad_output", &g},
+                           {"grad_input", a->grad_input}};
     const lt_maxpool2d_impl *impl =
-        (const lt_maxpool2d_impl *)lt_kernel_pick(a->handle, "maxpool2d", maxpool2d_impls, &s, &ctx, err);
+        (const lt_maxpool2d_impl *)lt_kernel_pick(a->handle, "maxpool2d", maxpool2d_impls, &s, operands, 5, &ctx, err);
     if (!impl) goto done;
     rc = impl->backward(&ctx, lt_data(a->grad_input), lt_ptr(&g), lt_ptr(&y), keep_indices ? lt_ptr(a->indices) : NULL,
                         lt_data(&x), s);
@@ -149,8 +155,9 @@ static int avgpool_forward(const lt_pool2d_args *a, bool adaptive, lt_error *err
     s.x = strides_of(&x);
     s.y = strides_of(a->output);
     const char *op = adaptive ? "adaptive_avgpool2d" : "avgpool2d";
+    lt_named operands[] = {{"input", &x}, {"output", a->output}};
     const lt_avgpool2d_impl *impl = (const lt_avgpool2d_impl *)lt_kernel_pick(
-        a->handle, op, adaptive ? adaptive_avgpool2d_impls : avgpool2d_impls, &s, &ctx, err);
+        a->handle, op, adaptive ? adaptive_avgpool2d_impls : avgpool2d_impls, &s, operands, 2, &ctx, err);
     if (!impl) goto done;
     if (lt_numel(a->output) && (!adaptive || s.h * s.w > 0) && impl->forward(&ctx, lt_data(a->output), lt_data(&x), s)) goto done;
     lt_kernel_forward_done(a->handle, a->input, NULL, a->output, false);
@@ -170,8 +177,9 @@ static int avgpool_backward(const lt_pool2d_args *a, bool adaptive, lt_error *er
     s.dy = strides_of(&g);
     s.dx = strides_of(a->grad_input);
     const char *op = adaptive ? "adaptive_avgpool2d" : "avgpool2d";
+    lt_named operands[] = {{"grad_output", &g}, {"grad_input", a->grad_input}};
     const lt_avgpool2d_impl *impl = (const lt_avgpool2d_impl *)lt_kernel_pick(
-        a->handle, op, adaptive ? adaptive_avgpool2d_impls : avgpool2d_impls, &s, &ctx, err);
+        a->handle, op, adaptive ? adaptive_avgpool2d_impls : avgpool2d_impls, &s, operands, 2, &ctx, err);
     if (!impl) goto done;
     if (lt_numel(a->grad_input) && impl->backward(&ctx, lt_data(a->grad_input), lt_ptr(&g), s)) goto done;
     rc = 0;

@@ -21,7 +21,7 @@ static int check_dim(int dim, const lt_tensor *t, lt_error *err) {
 /* dst, or a contiguous stand-in for it in *tmp that the caller copies back. */
 static lt_tensor *contiguous_target(lt_tensor *dst, lt_tensor *tmp, lt_error *err) {
     if (lt_is_contiguous(dst)) return dst;
-    return lt_tensor_new(tmp, dst->ndim, dst->size, err) ? NULL : tmp;
+    return lt_tensor_new_on(tmp, dst->ndim, dst->size, LT_FLOAT32, lt_device_of(dst), err) ? NULL : tmp;
 }
 
 int lt_softmax_forward(const lt_softmax_args *a, lt_error *err) {
@@ -32,7 +32,9 @@ int lt_softmax_forward(const lt_softmax_args *a, lt_error *err) {
     lt_tensor *y = NULL;
     lt_kernel_ctx ctx;
     int rc = -1;
-    const lt_softmax_impl *impl = (const lt_softmax_impl *)lt_kernel_pick(a->handle, "softmax", softmax_impls, &s, &ctx, err);
+    lt_named operands[] = {{"input", a->input}, {"output", a->output}};
+    const lt_softmax_impl *impl =
+        (const lt_softmax_impl *)lt_kernel_pick(a->handle, "softmax", softmax_impls, &s, operands, 2, &ctx, err);
     if (!impl || lt_contiguous(&x, a->input, err) || !(y = contiguous_target(a->output, &ty, err))) goto done;
     if (lt_numel(&x) && impl->forward(&ctx, lt_data(y), lt_data(&x), s)) goto done;
     if (y != a->output && lt_copy(a->output, y, err)) goto done;
@@ -55,7 +57,9 @@ int lt_softmax_backward(const lt_softmax_args *a, lt_error *err) {
     lt_tensor *d = NULL;
     lt_kernel_ctx ctx;
     int rc = -1;
-    const lt_softmax_impl *impl = (const lt_softmax_impl *)lt_kernel_pick(a->handle, "softmax", softmax_impls, &s, &ctx, err);
+    lt_named operands[] = {{"output", a->output}, {"grad_output", a->grad_output}, {"grad_input", a->grad_input}};
+    const lt_softmax_impl *impl =
+        (const lt_softmax_impl *)lt_kernel_pick(a->handle, "softmax", softmax_impls, &s, operands, 3, &ctx, err);
     if (!impl || lt_contiguous(&g, a->grad_output, err) || lt_contiguous(&y, a->output, err) ||
         !(d = contiguous_target(a->grad_input, &td, err)))
         goto done;

@@ -1,0 +1,142 @@
+#define _GNU_SOURCE  /* dladdr */
+#include "backend.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *lt_device_name(lt_device d) { return d == LT_DEVICE_CUDA ? "cuda:0" : "cpu"; }
+
+int lt_device_parse(const char *name, lt_device *d, lt_error *err) {
+    if (!strcmp(name, "cpu")) *d = LT_DEVICE_CPU;
+    else if (!strcmp(name, "cuda") || !strcmp(name, "cuda:0") || !strcmp(name, "gpu")) *d = LT_DEVICE_CUDA;
+    else if (!strncmp(name, "cuda:", 5))
+        return lt_fail(err, "device %s: one GPU a process is supported, cuda:0 (start a process per GPU)", name);
+    else return lt_fail(err, "unknown device '%s' (expected cpu, cuda, cuda:0 or gpu)", name);
+    return 0;
+}
+
+/* ---- the CUDA module: loaded once, its outcome (the API, or why not) kept ---- */
+
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool load_tried;
+static const lt_backend_api *cuda_api;  /* non-NULL once loaded and its device initialised */
+static lt_error cuda_why;               /* why not, when load_tried and !cuda_api */
+
+/* lightning/cuda.so beside the module this core is linked into (lightning/core.so), unless
+ * LIGHTNING_CUDA_MODULE names another file. */
+static int module_path(char *buf, size_t len, lt_error *err) {
+    const char *env = getenv("LIGHTNING_CUDA_MODULE");
+    if (env && *env) {
+        if ((size_t)snprintf(buf, len, "%s", env) >= len) return lt_fail(err, "LIGHTNING_CUDA_MODULE is too long");
+        return 0;
+    }
+    Dl_info info;
+    if (!dladdr((void *)&lt_backend, &info) || !info.dli_fname)
+        return lt_fail(err, "cannot find where the lightning core was loaded from");
+    const char *slash = strrchr(info.dli_fname, '/');
+    int dir = slash ? (int)(slash - info.dli_fname) : 1;
+    const char *base = slash ? info.dli_fname : ".";
+    if ((size_t)snprintf(buf, len, "%.*s/cuda.so", dir, base) >= len) return lt_fail(err, "the module path is too long");
+    return 0;
+}
+
+static const lt_backend_api *load_cuda(lt_error *err) {
+    char path[4096];
+    if (module_path(path, sizeof path, err)) return NULL;
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        const char *why = dlerror();
+        FILE *f = fopen(path, "rb");
+        if (!f) return lt_fail(err, "lightning was built without CUDA (no %s)", path), NULL;
+        fclose(f);
+        return lt_fail(err, "cannot load the CUDA backend %s: %s", path, why ? why : "unknown error"), NULL;
+    }
+    lt_backend_entry_fn entry;
+    *(void **)&entry = dlsym(handle, LT_BACKEND_ENTRY);
+    if (!entry) {
+        dlclose(handle);
+        return lt_fail(err, "%s exports no %s", path, LT_BACKEND_ENTRY), NULL;
+    }
+    const lt_backend_api *api = entry(LT_BACKEND_API_VERSION, err);
+    int count = 0;
+    if (!api || api->device_count(&count, err)) return NULL;  /* kept loaded: its libraries may have threads */
+    if (count < 1) return lt_fail(err, "no CUDA device is present"), NULL;
+    if (api->init(0, err)) return NULL;
+    return api;
+}
+
+static const lt_backend_api *cuda_backend(lt_error *err) {
+    pthread_mutex_lock(&load_lock);
+    if (!load_tried) {
+        cuda_api = load_cuda(&cuda_why);
+        load_tried = true;
+    }
+    const lt_backend_api *api = cuda_api;
+    pthread_mutex_unlock(&load_lock);
+    if (!api) lt_fail(err, "%s", cuda_why.msg);
+    return api;
+}
+
+const lt_backend_api *lt_backend(lt_device d, lt_error *err) {
+    if (d == LT_DEVICE_CUDA) return cuda_backend(err);
+    return lt_fail(err, "the host has no backend module"), NULL;
+}
+
+bool lt_device_available(lt_device d, lt_error *why) {
+    return d == LT_DEVICE_CPU || lt_backend(d, why) != NULL;
+}
+
+int lt_device_count(lt_device d, lt_error *why) {
+    if (d == LT_DEVICE_CPU) return 1;
+    /* One process drives device 0; the count is what is present, for the device block. */
+    const lt_backend_api *api = lt_backend(d, why);
+    int count = 0;
+    if (!api || api->device_count(&count, why)) return 0;
+    return count;
+}
+
+/* ---- device memory ---- */
+
+static void (*oom_hook)(void *);
+static void *oom_hook_ud;
+
+void lt_set_out_of_memory_hook(void (*hook)(void *ud), void *ud) {
+    oom_hook = hook;
+    oom_hook_ud = ud;
+}
+
+/* The pool's memory; when it runs out, Lua's collector frees what is unreachable and the pool is
+ * asked once more (the second failure's message names the bytes asked for and free). */
+static void *cuda_alloc(size_t bytes, lt_error *err) {
+    const lt_backend_api *api = cuda_backend(err);
+    if (!api) return NULL;
+    void *p = api->alloc(bytes, err);
+    if (!p && oom_hook) {
+        oom_hook(oom_hook_ud);
+        p = api->alloc(bytes, err);
+    }
+    return p;
+}
+
+static void cuda_free(void *p) {
+    if (cuda_api) cuda_api->free(p);  /* storages on the device exist only once the API does */
+}
+
+static const lt_allocator cuda_allocator = {"cuda:0", LT_DEVICE_CUDA, cuda_alloc, cuda_free};
+
+const lt_allocator *lt_device_allocator(lt_device d, lt_error *err) {
+    if (d == LT_DEVICE_CPU) return &lt_host_allocator;
+    return cuda_backend(err) ? &cuda_allocator : NULL;
+}
+
+const void *const *lt_backend_impls(lt_device d, const char *op, lt_error *err) {
+    const lt_backend_api *api = lt_backend(d, err);
+    if (!api) return NULL;
+    for (const lt_backend_op *o = api->ops; o && o->op; o++)
+        if (!strcmp(o->op, op)) return o->impls;
+    return lt_fail(err, "%s has no implementation on %s yet (move the tensors to the host with :cpu())", op,
+                   lt_device_name(d)), NULL;
+}

@@ -1,0 +1,41 @@
+/* Devices and their backends: the one place that decides where a tensor's memory comes from and which
+ * table of implementations an operation on it runs.
+ *
+ * The host is built in. A GPU is a backend module (lightning/cuda.so, built from csrc/cuda/ where nvcc
+ * is found) that the core loads with dlopen the first time a device tensor is asked for, through the
+ * interface of backend_api.h. When it cannot be loaded (built without CUDA, no driver, no device, a
+ * library missing) every call that needs it fails with the same reason, and the host goes on working. */
+#ifndef LT_BACKEND_H
+#define LT_BACKEND_H
+
+#include <stdbool.h>
+
+#include "backend_api.h"
+#include "tensor_storage.h"
+
+/* "cpu" or "cuda:0". */
+const char *lt_device_name(lt_device d);
+/* "cpu"; "cuda", "cuda:0" or "gpu" (Lightning's alias). Other indices are refused: one GPU a process. */
+int lt_device_parse(const char *name, lt_device *d, lt_error *err);
+
+/* The backend of a device, loaded (and its device initialised) on first use; NULL with err set when it
+ * cannot be. Never called for the host, which has no backend module. */
+const lt_backend_api *lt_backend(lt_device d, lt_error *err);
+/* Whether the device can be used; when not, why (the message lt_backend would fail with). Loads the
+ * module when it is not loaded yet, and counts devices. */
+bool lt_device_available(lt_device d, lt_error *why);
+/* Devices of that type present: 1 for the host; 0 (why set) when the backend cannot be loaded. */
+int lt_device_count(lt_device d, lt_error *why);
+
+/* Where storages on d get their memory: the host's allocator, or the backend's pool. */
+const lt_allocator *lt_device_allocator(lt_device d, lt_error *err);
+
+/* Called once when device memory runs out, before the allocation is tried again: the bindings run
+ * Lua's full collection there, which frees the storages of unreachable tensors. */
+void lt_set_out_of_memory_hook(void (*hook)(void *ud), void *ud);
+
+/* The implementations of operation `op` on device d, NULL-terminated, tried in order as the core's
+ * tables are; NULL with err set when the backend has none ("maxpool2d has no implementation on cuda:0"). */
+const void *const *lt_backend_impls(lt_device d, const char *op, lt_error *err);
+
+#endif

@@ -1,0 +1,114 @@
+/* The interface between the core and a device backend that it loads at run time (ggml's backend
+ * interface, GGML_BACKEND_DL, is the model): csrc/cuda/ builds lightning/cuda.so, which exports one
+ * symbol, LT_BACKEND_ENTRY, returning an lt_backend_api. The core (backend.c) loads the module the
+ * first time a tensor or a layer asks for the device, and says why when it cannot.
+ *
+ * The module is compiled by nvcc as C++ and shares no code with the core: it sees the core's headers
+ * for their types (shape structs, lt_kernel_ctx, lt_error) and static inline helpers, never calls a
+ * core function (they are hidden in the core's shared object), and writes its errors into the
+ * caller's lt_error itself. Every function returns 0, or -1 after writing err.
+ *
+ * Raw device pointers throughout, one stream (the backend's), as in llm.c: a call is ordered after the
+ * previous ones on that stream; copy_to_host and synchronize wait for it. */
+#ifndef LT_BACKEND_API_H
+#define LT_BACKEND_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define LT_BACKEND_API_VERSION 1
+#define LT_BACKEND_ENTRY "lt_backend_entry"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What the device block prints (the original's device detection). Versions in CUDA's encoding:
+ * 13000 is 13.0; cuDNN's 91000 is 9.10.0. */
+typedef struct lt_device_props {
+    char name[256];
+    int index;
+    int cc_major, cc_minor;       /* compute capability */
+    int multiprocessors;
+    uint64_t total_bytes, free_bytes;
+    int driver_version, runtime_version, cudnn_version, cublaslt_version;
+} lt_device_props;
+
+/* Memory the backend's pool holds: in use by tensors, and reserved from the driver. */
+typedef struct lt_device_memory {
+    uint64_t in_use, reserved, peak_in_use;
+} lt_device_memory;
+
+/* A strided copy between two views of device memory of one element size (1, 2 or 4 bytes): the
+ * contiguous(), clone and layout changes of device tensors. Element offsets already applied to the
+ * pointers; ndim at most 8; strides in elements. */
+typedef struct lt_strided_copy {
+    int ndim;
+    int elem_size;
+    int64_t size[8];
+    int64_t dst_stride[8], src_stride[8];
+} lt_strided_copy;
+
+/* An operation's implementations on the device, looked up by the name the core's fronts pick with
+ * ("conv2d", "linear", "batchnorm", "maxpool2d", "activation", ...): each entry points at the
+ * lt_<op>_impl struct that csrc/core/nn/ops.h (or optim_ops.h) defines for the operation, whose
+ * first member is an lt_impl. The list ends with {NULL, NULL}. */
+typedef struct lt_backend_op {
+    const char *op;
+    const void *const *impls;  /* NULL-terminated, tried in order like the core's tables */
+} lt_backend_op;
+
+typedef struct lt_backend_api {
+    int version;       /* LT_BACKEND_API_VERSION */
+    const char *name;  /* "cuda" */
+
+    /* Devices present (0 is not an error: err says why, e.g. "no CUDA driver"). */
+    int (*device_count)(int *count, lt_error *err);
+    /* Makes device `index` current and creates the stream, the pool and the library handles. */
+    int (*init)(int index, lt_error *err);
+    int (*props)(int index, lt_device_props *out, lt_error *err);
+
+    /* Device memory from the stream-ordered pool. alloc returns NULL (err set) when it cannot; the
+     * core then runs Lua's collector (through its hook) and asks once more. */
+    void *(*alloc)(size_t bytes, lt_error *err);
+    void (*free)(void *p);
+    int (*memory)(lt_device_memory *out, lt_error *err);
+    /* Gives the pool's unused memory back to the driver. */
+    int (*empty_cache)(lt_error *err);
+    /* Page-locked host memory, from which host-to-device copies overlap compute. */
+    void *(*host_alloc)(size_t bytes, lt_error *err);
+    void (*host_free)(void *p);
+
+    /* Copies of `bytes` bytes: host to device (from pageable or page-locked memory), device to host
+     * (waits for the stream), and device to device. */
+    int (*to_device)(void *dst, const void *src, size_t bytes, lt_error *err);
+    int (*to_host)(void *dst, const void *src, size_t bytes, lt_error *err);
+    int (*on_device)(void *dst, const void *src, size_t bytes, lt_error *err);
+    int (*strided_copy)(void *dst, const void *src, const lt_strided_copy *c, lt_error *err);
+    /* Elementwise on n elements of a dense array: float32 fill; float32 <-> bfloat16 (round to
+     * nearest even, as the core's bf16.h). */
+    int (*fill)(float *dst, int64_t n, float value, lt_error *err);
+    int (*to_bf16)(uint16_t *dst, const float *src, int64_t n, lt_error *err);
+    int (*to_f32)(float *dst, const uint16_t *src, int64_t n, lt_error *err);
+
+    int (*synchronize)(lt_error *err);
+    /* The counter-based generator's seed (dropout): results depend on the seed and the element's
+     * index, not on the launch shape. */
+    void (*manual_seed)(uint64_t seed);
+
+    /* One table per operation (see lt_backend_op). */
+    const lt_backend_op *ops;
+} lt_backend_api;
+
+/* The symbol the module exports: the API for version `version`, or NULL with err set (the module
+ * was built for another version of the interface). Never fails for a missing GPU: device_count says
+ * so. */
+typedef const lt_backend_api *(*lt_backend_entry_fn)(int version, lt_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,167 @@
+/* Devices from Lua: where a tensor lives and moving it (t:device(), t:to(), t:cuda(), t:cpu(),
+ * t:_move_to_()), and lightning.core.cuda (is_available, device_count, get_device_properties,
+ * synchronize, manual_seed, memory_stats, empty_cache). The core decides everything (backend.h,
+ * tensor_device.h); this file converts. */
+#include <stdio.h>
+
+#include "../core/backend.h"
+#include "../core/tensor_device.h"
+#include "l_util.h"
+
+static lt_device check_device(lua_State *L, int idx, const char *fname) {
+    const char *name = lt_check_string(L, idx, fname);
+    lt_device d;
+    lt_error err;
+    if (lt_device_parse(name, &d, &err)) lt_raise(L, fname, &err);
+    return d;
+}
+
+static int t_device(lua_State *L) {
+    lua_pushstring(L, lt_device_name(lt_device_of(lt_check_tensor_any(L, 1, "Tensor:device"))));
+    return 1;
+}
+
+/* self when it is on d already, else a new tensor there */
+static int moved(lua_State *L, const char *fname, lt_device d) {
+    lt_tensor *t = lt_check_tensor_any(L, 1, fname);
+    if (lt_device_of(t) == d) return lua_settop(L, 1), 1;
+    lt_tensor *out = lt_push_tensor(L);
+    lt_error err;
+    if (lt_to_device(out, t, d, &err)) lt_raise(L, fname, &err);
+    lt_account_memory(L);
+    return 1;
+}
+
+static int t_to(lua_State *L) { return moved(L, "Tensor:to", check_device(L, 2, "Tensor:to")); }
+static int t_cuda(lua_State *L) { return moved(L, "Tensor:cuda", LT_DEVICE_CUDA); }
+static int t_cpu(lua_State *L) { return moved(L, "Tensor:cpu", LT_DEVICE_CPU); }
+
+/* t:_move_to_(dev): t's values on dev, in t itself (Module:to moves parameters so, keeping the objects
+ * an optimizer holds). Other views of t's old storage stay where they were. */
+static int t_move_to_(lua_State *L) {
+    const char *fname = "Tensor:_move_to_";
+    lt_tensor *t = lt_check_tensor_any(L, 1, fname);
+    lt_device d = check_device(L, 2, fname);
+    lt_tensor moved_t = {0};
+    lt_error err;
+    if (lt_to_device(&moved_t, t, d, &err)) lt_raise(L, fname, &err);
+    lt_tensor_release(t);
+    *t = moved_t;
+    lt_bump_version(t);
+    lt_account_memory(L);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* ---- lightning.core.cuda ---- */
+
+static int c_is_available(lua_State *L) {
+    lt_error why;
+    if (lt_device_available(LT_DEVICE_CUDA, &why)) return lua_pushboolean(L, 1), 1;
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, why.msg);
+    return 2;
+}
+
+static int c_device_count(lua_State *L) {
+    lt_error why;
+    lua_pushinteger(L, lt_device_count(LT_DEVICE_CUDA, &why));
+    return 1;
+}
+
+static const lt_backend_api *cuda_or_raise(lua_State *L, const char *fname) {
+    lt_error err;
+    const lt_backend_api *api = lt_backend(LT_DEVICE_CUDA, &err);
+    if (!api) lt_raise(L, fname, &err);
+    return api;
+}
+
+/* 13000 -> "13.0"; cuDNN's 91000 -> "9.10.0" (major * 10000 + minor * 100 + patch since 9.0). */
+static void push_cuda_version(lua_State *L, int v) { lua_pushfstring(L, "%d.%d", v / 1000, (v % 1000) / 10); }
+static void push_cudnn_version(lua_State *L, int v) { lua_pushfstring(L, "%d.%d.%d", v / 10000, (v % 10000) / 100, v % 100); }
+
+static void set_integer(lua_State *L, const char *k, lua_Integer v) {
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static int c_get_device_properties(lua_State *L) {
+    const char *fname = "cuda.get_device_properties";
+    lua_Integer index = lt_opt_int_in(L, 1, fname, "device", 0, 0, 0);
+    const lt_backend_api *api = cuda_or_raise(L, fname);
+    lt_device_props p;
+    lt_error err;
+    if (api->props((int)index, &p, &err)) lt_raise(L, fname, &err);
+    lua_createtable(L, 0, 10);
+    lua_pushstring(L, p.name);
+    lua_setfield(L, -2, "name");
+    set_integer(L, "index", p.index);
+    set_integer(L, "total_memory", (lua_Integer)p.total_bytes);
+    set_integer(L, "free_memory", (lua_Integer)p.free_bytes);
+    set_integer(L, "major", p.cc_major);
+    set_integer(L, "minor", p.cc_minor);
+    set_integer(L, "multi_processor_count", p.multiprocessors);
+    push_cuda_version(L, p.driver_version);
+    lua_setfield(L, -2, "driver_version");
+    push_cuda_version(L, p.runtime_version);
+    lua_setfield(L, -2, "runtime_version");
+    push_cudnn_version(L, p.cudnn_version);
+    lua_setfield(L, -2, "cudnn_version");
+    push_cudnn_version(L, p.cublaslt_version);
+    lua_setfield(L, -2, "cublaslt_version");
+    return 1;
+}
+
+static int c_synchronize(lua_State *L) {
+    lt_error err;
+    if (cuda_or_raise(L, "cuda.synchronize")->synchronize(&err)) lt_raise(L, "cuda.synchronize", &err);
+    return 0;
+}
+
+static int c_manual_seed(lua_State *L) {
+    lua_Integer seed = lt_check_int_arg(L, 1, "cuda.manual_seed", "seed");
+    cuda_or_raise(L, "cuda.manual_seed")->manual_seed((uint64_t)seed);
+    return 0;
+}
+
+static int c_memory_stats(lua_State *L) {
+    lt_device_memory m;
+    lt_error err;
+    if (cuda_or_raise(L, "cuda.memory_stats")->memory(&m, &err)) lt_raise(L, "cuda.memory_stats", &err);
+    lua_createtable(L, 0, 3);
+    set_integer(L, "in_use", (lua_Integer)m.in_use);
+    set_integer(L, "reserved", (lua_Integer)m.reserved);
+    set_integer(L, "peak_in_use", (lua_Integer)m.peak_in_use);
+    return 1;
+}
+
+static int c_empty_cache(lua_State *L) {
+    lt_error err;
+    if (cuda_or_raise(L, "cuda.empty_cache")->empty_cache(&err)) lt_raise(L, "cuda.empty_cache", &err);
+    return 0;
+}
+
+/* Device memory ran out: a full collection frees the storages of unreachable tensors. */
+static void collect_garbage(void *ud) { lua_gc((lua_State *)ud, LUA_GCCOLLECT); }
+
+void lt_open_device(lua_State *L, int module, int methods) {
+    static const luaL_Reg method_fns[] = {{"device", t_device},         {"to", t_to}, {"cuda", t_cuda},
+                                          {"cpu", t_cpu},               {"_move_to_", t_move_to_}, {NULL, NULL}};
+    static const luaL_Reg cuda_fns[] = {{"is_available", c_is_available},
+                                        {"device_count", c_device_count},
+                                        {"get_device_properties", c_get_device_properties},
+                                        {"synchronize", c_synchronize},
+                                        {"manual_seed", c_manual_seed},
+                                        {"memory_stats", c_memory_stats},
+                                        {"empty_cache", c_empty_cache},
+                                        {NULL, NULL}};
+    lua_pushvalue(L, methods);
+    luaL_setfuncs(L, method_fns, 0);
+    lua_pop(L, 1);
+    luaL_newlib(L, cuda_fns);
+    lua_setfield(L, module, "cuda");
+    /* the main thread's state: collections run there whichever coroutine allocates */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    lt_set_out_of_memory_hook(collect_garbage, lua_tothread(L, -1));
+    lua_pop(L, 1);
+}
