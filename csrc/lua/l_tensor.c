@@ -335,16 +335,22 @@ static int t_set(lua_State *L) {
     return 1;
 }
 
-/* The float32 tensor at idx as the host reads it: itself, or for a tensor on a GPU a copy on the host,
- * pushed (printing, item and totable copy through the host, as PyTorch's do). */
-static const lt_tensor *host_readable(lua_State *L, int idx, const char *fname) {
+/* The tensor at idx as the host reads it: itself, or for a tensor on a GPU a copy on the host, pushed
+ * (printing, item and totable copy through the host, as PyTorch's do). */
+static const lt_tensor *on_host(lua_State *L, int idx, const char *fname) {
     lt_tensor *t = lt_check_tensor_any(L, idx, fname);
-    if (lt_device_of(t) == LT_DEVICE_CPU) return lt_check_tensor(L, idx, fname);
+    if (lt_device_of(t) == LT_DEVICE_CPU) return t;
     lt_tensor *host = lt_push_tensor(L);
     lt_error err;
     if (lt_to_device(host, t, LT_DEVICE_CPU, &err)) lt_raise(L, fname, &err);
-    if (lt_dtype_of(host) != LT_FLOAT32) lt_check_tensor(L, lua_gettop(L), fname);  /* raises */
     return host;
+}
+
+/* The same for a float32 tensor. */
+static const lt_tensor *host_readable(lua_State *L, int idx, const char *fname) {
+    const lt_tensor *t = on_host(L, idx, fname);
+    if (lt_dtype_of(t) != LT_FLOAT32) lt_check_tensor(L, idx, fname);  /* raises */
+    return t;
 }
 
 static int t_item(lua_State *L) {
@@ -380,11 +386,19 @@ static int t_totable(lua_State *L) {
 static int t_index(lua_State *L) {
     if (lua_type(L, 2) == LUA_TNUMBER) {
         const char *fname = "Tensor:__index";
-        lt_tensor *t = lt_check_tensor(L, 1, fname);
+        lt_tensor *t = lt_check_tensor_anywhere(L, 1, fname);
         lua_Integer i = lt_check_int_arg(L, 2, fname, "index");
         if (i < 1 || i > t->size[0])
             lt_raisef(L, fname, "index %lld out of range for dimension 1 of size %lld", (long long)i, (long long)t->size[0]);
-        if (t->ndim == 1) {
+        if (t->ndim == 1 && lt_device_of(t) != LT_DEVICE_CPU) {  /* the element, through the host */
+            lt_tensor element = *t, host = {0};
+            element.size[0] = 1;
+            element.offset += (i - 1) * t->stride[0];
+            lt_error err;
+            if (lt_to_device(&host, &element, LT_DEVICE_CPU, &err)) lt_raise(L, fname, &err);
+            lua_pushnumber(L, *lt_data(&host));
+            lt_tensor_release(&host);
+        } else if (t->ndim == 1) {
             lua_pushnumber(L, ((float *)t->storage->data)[t->offset + (i - 1) * t->stride[0]]);
         } else {
             lt_tensor *out = lt_push_tensor(L);
@@ -453,7 +467,7 @@ static int t_newindex(lua_State *L) {
 
 /* t:copy(src): src broadcast into t; a bfloat16 src (of t's shape) is converted */
 static int t_copy(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:copy"), *src = lt_check_tensor_any(L, 2, "Tensor:copy");
+    lt_tensor *t = lt_check_tensor_anywhere(L, 1, "Tensor:copy"), *src = lt_check_tensor_any(L, 2, "Tensor:copy");
     lt_error err;
     if (lt_dtype_of(src) != LT_FLOAT32 ? lt_convert(t, src, &err) : lt_copy(t, src, &err)) lt_raise(L, "Tensor:copy", &err);
     lt_bump_version(t);
@@ -462,15 +476,16 @@ static int t_copy(lua_State *L) {
 }
 
 static int t_clone(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:clone");
+    lt_tensor *t = lt_check_tensor_anywhere(L, 1, "Tensor:clone");
     lt_tensor *out = lt_push_tensor(L);
     lt_error err;
-    if (lt_tensor_new(out, t->ndim, t->size, &err) || lt_copy(out, t, &err)) lt_raise(L, "Tensor:clone", &err);
+    if (lt_tensor_new_on(out, t->ndim, t->size, LT_FLOAT32, lt_device_of(t), &err) || lt_copy(out, t, &err))
+        lt_raise(L, "Tensor:clone", &err);
     return 1;
 }
 
 static int t_fill(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:fill");
+    lt_tensor *t = lt_check_tensor_anywhere(L, 1, "Tensor:fill");
     float v = (float)lt_check_number(L, 2, "Tensor:fill");
     lt_error err;
     if (lt_fill(t, v, &err)) lt_raise(L, "Tensor:fill", &err);
@@ -480,7 +495,7 @@ static int t_fill(lua_State *L) {
 }
 
 static int t_zero(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:zero");
+    lt_tensor *t = lt_check_tensor_anywhere(L, 1, "Tensor:zero");
     lt_error err;
     if (lt_fill(t, 0.0f, &err)) lt_raise(L, "Tensor:zero", &err);
     lt_bump_version(t);
@@ -538,7 +553,7 @@ static int t_tostring(lua_State *L) {
     lt_tensor *t = luaL_checkudata(L, 1, LT_TENSOR_MT);
     if (!t->storage) return lua_pushliteral(L, "tensor(<closed>)"), 1;
     lt_device d = lt_device_of(t);
-    const lt_tensor *shown = d == LT_DEVICE_CPU ? t : host_readable(L, 1, "Tensor:__tostring");
+    const lt_tensor *shown = on_host(L, 1, "Tensor:__tostring");
     void **text = lt_push_malloc_slot(L);  /* pushing the string may raise */
     if (!(*text = lt_tensor_format(shown))) return luaL_error(L, "Tensor:__tostring: out of memory");
     if (d == LT_DEVICE_CPU) lua_pushstring(L, *text);

@@ -32,6 +32,9 @@ lt_tensor *lt_test_tensor(lua_State *L, int idx, const char *fname);
 /* The same for functions that take tensors of any element type (shape queries, views, conversions,
  * the layers' bindings, whose fronts convert what their kernels cannot take). */
 lt_tensor *lt_check_tensor_any(lua_State *L, int idx, const char *fname);
+/* A float32 tensor on any device: for the functions whose core paths serve every device (fill, zero,
+ * copy, clone). */
+lt_tensor *lt_check_tensor_anywhere(lua_State *L, int idx, const char *fname);
 lt_tensor *lt_test_tensor_any(lua_State *L, int idx, const char *fname);
 lua_Number lt_check_number(lua_State *L, int idx, const char *fname);
 lua_Number lt_opt_number(lua_State *L, int idx, const char *fname, lua_Number def);

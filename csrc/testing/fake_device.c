@@ -1,0 +1,224 @@
+/* A device backend for the specs of machines without a GPU: lightning/cuda.so's interface
+ * (csrc/core/backend_api.h) over host memory, loaded through LIGHTNING_CUDA_MODULE. It lets the specs
+ * drive the core's device seam end to end (loading, allocation, copies, the choice of a backend's
+ * implementation, mixed-device errors, running out of memory) where no CUDA device exists.
+ *
+ * Its "device pointers" are host addresses moved by DEVICE_BIAS into the non-canonical range of
+ * x86-64 and AArch64, so the core's pointer arithmetic works on them as on real ones while any host
+ * code that reads device memory by mistake faults at once, as it would with a GPU. Never installed.
+ *
+ * Operations: "linear" (forward and backward, plain loops) and nothing else, so that another layer on
+ * this device shows the error for an operation a backend lacks. Knobs (environment):
+ *   LIGHTNING_FAKE_DEVICE_BYTES  the pool's size (default 1 GiB): allocations beyond fail
+ *   LIGHTNING_FAKE_DEVICE_COUNT  devices reported (default 1; 0 tests "no device") */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/backend_api.h"
+#include "../core/nn/ops.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+static const uintptr_t DEVICE_BIAS = (uintptr_t)1 << 62;
+
+static void *host_of(const void *device) { return (void *)((uintptr_t)device - DEVICE_BIAS); }
+static void *device_of(void *host) { return (void *)((uintptr_t)host + DEVICE_BIAS); }
+
+static int fail(lt_error *err, const char *msg) {
+    if (err) snprintf(err->msg, sizeof err->msg, "fake device: %s", msg);
+    return -1;
+}
+
+static long env_long(const char *name, long def) {
+    const char *v = getenv(name);
+    return v && *v ? strtol(v, NULL, 10) : def;
+}
+
+/* ---- devices ---- */
+
+static int device_count(int *count, lt_error *err) {
+    *count = (int)env_long("LIGHTNING_FAKE_DEVICE_COUNT", 1);
+    return 0;
+}
+
+static int init(int index, lt_error *err) { return index == 0 ? 0 : fail(err, "only device 0 exists"); }
+
+static uint64_t in_use, peak;
+
+static int props(int index, lt_device_props *p, lt_error *err) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "fake device (host memory, for tests)");
+    p->index = index;
+    p->cc_major = 9;
+    p->multiprocessors = 1;
+    p->total_bytes = (uint64_t)env_long("LIGHTNING_FAKE_DEVICE_BYTES", 1L << 30);
+    p->free_bytes = p->total_bytes - in_use;
+    p->driver_version = p->runtime_version = 13000;
+    p->cudnn_version = 91000;
+    p->cublaslt_version = 130000;
+    return 0;
+}
+
+/* ---- memory: each block remembers its size in front of it ---- */
+
+static void *alloc(size_t bytes, lt_error *err) {
+    uint64_t limit = (uint64_t)env_long("LIGHTNING_FAKE_DEVICE_BYTES", 1L << 30);
+    if (in_use + bytes > limit) {
+        if (err)
+            snprintf(err->msg, sizeof err->msg, "out of memory on cuda:0 allocating %zu bytes (%llu bytes free of %llu)",
+                     bytes, (unsigned long long)(limit - in_use), (unsigned long long)limit);
+        return NULL;
+    }
+    size_t *block = malloc(sizeof(size_t) * 8 + bytes);  /* 64 bytes in front keep the data aligned */
+    if (!block) return fail(err, "malloc failed"), NULL;
+    block[0] = bytes;
+    in_use += bytes;
+    if (in_use > peak) peak = in_use;
+    return device_of(block + 8);
+}
+
+static void release(void *p) {
+    if (!p) return;
+    size_t *block = (size_t *)host_of(p) - 8;
+    in_use -= block[0];
+    free(block);
+}
+
+static int memory(lt_device_memory *m, lt_error *err) {
+    *m = (lt_device_memory){in_use, in_use, peak};
+    return 0;
+}
+
+static int empty_cache(lt_error *err) { return 0; }
+static void *host_alloc(size_t bytes, lt_error *err) { return malloc(bytes); }
+static void host_free(void *p) { free(p); }
+
+static int to_device(void *dst, const void *src, size_t bytes, lt_error *err) {
+    memcpy(host_of(dst), src, bytes);
+    return 0;
+}
+
+static int to_host(void *dst, const void *src, size_t bytes, lt_error *err) {
+    memcpy(dst, host_of(src), bytes);
+    return 0;
+}
+
+static int on_device(void *dst, const void *src, size_t bytes, lt_error *err) {
+    memmove(host_of(dst), host_of(src), bytes);
+    return 0;
+}
+
+static int strided_copy(void *dst, const void *src, const lt_strided_copy *c, lt_error *err) {
+    char *d = host_of(dst);
+    const char *s = host_of(src);
+    int64_t n = 1, index[8] = {0};
+    for (int i = 0; i < c->ndim; i++) n *= c->size[i];
+    for (int64_t e = 0; e < n; e++) {
+        int64_t rest = e, doff = 0, soff = 0;
+        for (int i = c->ndim - 1; i >= 0; i--) {
+            index[i] = rest % c->size[i];
+            rest /= c->size[i];
+            doff += index[i] * c->dst_stride[i];
+            soff += index[i] * c->src_stride[i];
+        }
+        memcpy(d + doff * c->elem_size, s + soff * c->elem_size, (size_t)c->elem_size);
+    }
+    return 0;
+}
+
+static int fill(float *dst, int64_t n, float value, lt_error *err) {
+    float *d = host_of(dst);
+    for (int64_t i = 0; i < n; i++) d[i] = value;
+    return 0;
+}
+
+static int to_bf16(uint16_t *dst, const float *src, int64_t n, lt_error *err) {
+    uint16_t *d = host_of(dst);
+    const float *s = host_of(src);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &s[i], 4);
+        d[i] = (u & 0x7fffffff) > 0x7f800000 ? (uint16_t)((u >> 16) | 0x40)  /* NaN stays NaN */
+                                             : (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+    }
+    return 0;
+}
+
+static int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err) {
+    float *d = host_of(dst);
+    const uint16_t *s = host_of(src);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)s[i] << 16;
+        memcpy(&d[i], &u, 4);
+    }
+    return 0;
+}
+
+static int synchronize(lt_error *err) { return 0; }
+static void manual_seed(uint64_t seed) { (void)seed; }
+
+/* ---- linear, in plain loops (double sums) ---- */
+
+static bool fp32_only(const lt_impl *self, const void *shape, lt_precision p) { return p == LT_FP32; }
+
+static int linear_forward(lt_kernel_ctx *ctx, float *out, const float *in, const float *weight, const float *bias,
+                          lt_linear_shape s) {
+    float *y = host_of(out);
+    const float *x = host_of(in), *w = host_of(weight), *b = bias ? host_of(bias) : NULL;
+    for (int64_t i = 0; i < s.batch; i++)
+        for (int64_t o = 0; o < s.out; o++) {
+            double acc = b ? b[o] : 0.0;
+            for (int64_t k = 0; k < s.in; k++) acc += (double)x[i * s.in + k] * w[o * s.in + k];
+            y[i * s.out + o] = (float)acc;
+        }
+    return 0;
+}
+
+static int linear_backward(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *in, const float *weight, lt_linear_shape s) {
+    const float *dy = host_of(dout), *x = host_of(in), *w = host_of(weight);
+    if (dinp) {
+        float *dx = host_of(dinp);
+        for (int64_t i = 0; i < s.batch; i++)
+            for (int64_t k = 0; k < s.in; k++) {
+                double acc = 0;
+                for (int64_t o = 0; o < s.out; o++) acc += (double)dy[i * s.out + o] * w[o * s.in + k];
+                dx[i * s.in + k] = (float)acc;
+            }
+    }
+    float *dw = host_of(dweight), *db = dbias ? host_of(dbias) : NULL;
+    for (int64_t o = 0; o < s.out; o++) {
+        for (int64_t k = 0; k < s.in; k++) {
+            double acc = 0;
+            for (int64_t i = 0; i < s.batch; i++) acc += (double)dy[i * s.out + o] * x[i * s.in + k];
+            dw[o * s.in + k] += (float)acc;
+        }
+        if (db) {
+            double acc = 0;
+            for (int64_t i = 0; i < s.batch; i++) acc += dy[i * s.out + o];
+            db[o] += (float)acc;
+        }
+    }
+    return 0;
+}
+
+static const lt_linear_impl linear = {{"fake", fp32_only, NULL}, linear_forward, linear_backward};
+static const void *const linear_impls[] = {&linear, NULL};
+static const lt_backend_op ops[] = {{"linear", linear_impls}, {NULL, NULL}};
+
+static const lt_backend_api api = {
+    .version = LT_BACKEND_API_VERSION, .name = "fake", .device_count = device_count, .init = init, .props = props,
+    .alloc = alloc, .free = release, .memory = memory, .empty_cache = empty_cache, .host_alloc = host_alloc,
+    .host_free = host_free, .to_device = to_device, .to_host = to_host, .on_device = on_device,
+    .strided_copy = strided_copy, .fill = fill, .to_bf16 = to_bf16, .to_f32 = to_f32, .synchronize = synchronize,
+    .manual_seed = manual_seed, .ops = ops};
+
+EXPORT const lt_backend_api *lt_backend_entry(int version, lt_error *err) {
+    if (version != LT_BACKEND_API_VERSION) {
+        snprintf(err->msg, sizeof err->msg, "fake device: built for interface %d, the core speaks %d",
+                 LT_BACKEND_API_VERSION, version);
+        return NULL;
+    }
+    return &api;
+}
