@@ -123,7 +123,9 @@ end
 -- ---- the peer ----
 
 --- The peers by --peer name: PyTorch 2.x in the peers' venv (bench/setup_peers.sh), Debian's python3-torch.
-paired.PYTHON = {torch = ".venv-peers/bin/python", ["torch1.13"] = "/usr/bin/python3", none = false}
+-- LIGHTNING_PEER_PYTHON names another Python for --peer torch (the GPU machine's, tools/gpu_check/run.sh).
+paired.PYTHON = {torch = os.getenv("LIGHTNING_PEER_PYTHON") or ".venv-peers/bin/python", ["torch1.13"] = "/usr/bin/python3",
+  none = false}
 
 --- The Python of the peer named by --peer, once it imports `modules` (default {"torch"}); nil and one line
 -- saying why when there is no such peer here.

@@ -3,6 +3,7 @@ Throughput (run by bench/train_step.lua, one round of a pair), one line per meas
 `<name> <value>` (images per second; peak_rss_mb; version):
     PYTHON bench/torch_reference.py [--threads N] [--batch B] [--size S] [--seconds T] [--precision bf16]
         [--compile]
+--device cuda runs it on the GPU (eager, channels_last; bench/train_step.lua --accelerator gpu).
 PYTHON is Debian's /usr/bin/python3 (PyTorch 1.13) or the peers' venv, .venv-peers/bin/python (PyTorch
 2.x; bench/setup_peers.sh). --compile runs the model through torch.compile (inductor, which generates
 C++ and builds it with the machine's g++; the compilation happens in the warm-up steps, untimed).
@@ -39,13 +40,15 @@ class BasicImageClassifier(nn.Module):
         return self.fc3(x)
 
 
-def rate(step, batch, seconds):
+def rate(step, batch, seconds, sync=lambda: None):
     for _ in range(3):
         step()
+    sync()
     n, t0 = 0, time.perf_counter()
     while True:
         step()
         n += 1
+        sync()  # on a GPU a step has finished when its kernels have, not when they were launched
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds and n >= 5:
             return n * batch / elapsed
@@ -170,6 +173,9 @@ def main():
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (PyTorch 2.x; inductor)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="bf16: torch.autocast('cpu', dtype=torch.bfloat16) with channels_last, PyTorch's fastest CPU mode")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cuda: the GPU, eager with channels_last in both precisions (TF32 allowed in convolutions, "
+                         "as PyTorch's default, and in matrix products, as lightning's)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.train:
@@ -177,12 +183,19 @@ def main():
         return
     torch.manual_seed(0)
     bf16 = a.precision == "bf16"
-    model = BasicImageClassifier(image_size=a.size)
-    x = torch.randn(a.batch, 3, a.size, a.size)
-    if bf16:
+    dev = torch.device(a.device)
+    gpu = a.device == "cuda"
+    if gpu:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    model = BasicImageClassifier(image_size=a.size).to(dev)
+    x = torch.randn(a.batch, 3, a.size, a.size, device=dev)
+    if bf16 or gpu:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (a.batch,))
+    y = torch.randint(0, 10, (a.batch,), device=dev)
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     crit = nn.CrossEntropyLoss()
     run = model
@@ -190,7 +203,7 @@ def main():
         run = torch.compile(model)
 
     def autocast():
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+        return torch.autocast(a.device, dtype=torch.bfloat16, enabled=bf16)
 
     def train_step():
         opt.zero_grad()
@@ -205,11 +218,14 @@ def main():
             run(x)
 
     model.train()
-    print("train", rate(train_step, a.batch, a.seconds), flush=True)
+    print("train", rate(train_step, a.batch, a.seconds, sync), flush=True)
     model.eval()
     with torch.no_grad():
-        print("eval", rate(eval_step, a.batch, a.seconds), flush=True)
-    if bf16:  # the machine's bf16 matrix-product rate (oneDNN under PyTorch), for the GFLOP/s comparison
+        print("eval", rate(eval_step, a.batch, a.seconds, sync), flush=True)
+    if gpu:
+        print("peak_gpu_mb", torch.cuda.max_memory_allocated() / 2 ** 20, flush=True)
+        print("gpu", torch.cuda.get_device_name().replace(" ", "_"), flush=True)
+    elif bf16:  # the machine's bf16 matrix-product rate (oneDNN under PyTorch), for the GFLOP/s comparison
         m = torch.randn(1024, 1024).bfloat16()
         mm = rate(lambda: torch.mm(m, m), 1, 1.0)
         print("bf16_mm_gflops", mm * 2 * 1024 ** 3 / 1e9, flush=True)

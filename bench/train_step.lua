@@ -3,7 +3,7 @@
 -- short rounds and the report is the median of the per-pair ratios with their range.
 --   lua bench/train_step.lua [--threads 2] [--batch 64] [--size 32] [--seconds 3] [--pairs 5]
 --                            [--precision 32|bf16-mixed] [--peer torch|torch1.13|none] [--compile]
---                            [--memory STEPS] [--build DIR] [--round]
+--                            [--memory STEPS] [--build DIR] [--round] [--accelerator cpu|gpu]
 -- A training step is forward, cross-entropy, backward and an Adam step; eval is a forward pass in eval mode.
 -- --peer torch is PyTorch 2.x from the peers' venv (bench/setup_peers.sh), torch1.13 Debian's
 -- python3-torch; --compile runs the peer through torch.compile. --precision bf16-mixed measures
@@ -12,6 +12,8 @@
 -- precision given and prints the resident memory (peak included). --build DIR takes lightning's module
 -- from another build than build.luarocks; --round runs one round of ours alone and prints it as
 -- "name value" lines (how bench/builds.lua compares two builds, e.g. against oneDNN 2.6 and 3.x).
+-- --accelerator gpu runs both on the GPU (PyTorch eager with channels_last in both precisions); a rate
+-- then counts a step when the GPU has finished it.
 local build = "build.luarocks"   -- the tree's build, as the specs use
 for j = 1, #arg - 1 do
   if arg[j] == "--build" then
@@ -26,8 +28,8 @@ local L = require "lightning"
 local paired = dofile("bench/paired.lua")
 
 local opts = {threads = 2, batch = 64, size = 32, seconds = 3, pairs = 5, peer = "torch", memory = nil,
-  precision = "32", compile = false, build = build, round = false}
-local STRINGS = {precision = true, peer = true, build = true}
+  precision = "32", compile = false, build = build, round = false, accelerator = "cpu"}
+local STRINGS = {precision = true, peer = true, build = true, accelerator = true}
 local i = 1
 while i <= #arg do
   local a = arg[i]
@@ -44,6 +46,8 @@ while i <= #arg do
 end
 assert(opts.precision == "32" or opts.precision == "bf16-mixed", "--precision must be 32 or bf16-mixed")
 local mixed = opts.precision == "bf16-mixed"
+assert(opts.accelerator == "cpu" or opts.accelerator == "gpu", "--accelerator must be cpu or gpu")
+local gpu = opts.accelerator == "gpu"
 
 L.set_num_threads(opts.threads)
 L.manual_seed(0)
@@ -52,6 +56,13 @@ local x = L.randn(opts.batch, 3, opts.size, opts.size)
 local y = (L.rand(opts.batch) * 10):clamp(0, 9.999):add(1)
 for j = 1, opts.batch do y[j] = math.floor(y[j]) end
 local crit = L.nn.CrossEntropyLoss()
+local sync = function() end
+if gpu then
+  model:to("cuda")
+  crit:to("cuda")
+  x, y = x:cuda(), y:cuda()
+  sync = L.cuda.synchronize
+end
 local opt = L.optim.Adam(model:parameters(), {lr = 1e-3})
 
 local function train_step()
@@ -66,10 +77,12 @@ local function eval_step() model:forward(x) end
 
 local function rate(step)
   for _ = 1, 3 do step() end
+  sync()
   local n, t0 = 0, L.now()
   repeat
     step()
     n = n + 1
+    sync()
   until L.now() - t0 >= opts.seconds and n >= 5
   return n * opts.batch / (L.now() - t0)
 end
@@ -109,9 +122,9 @@ end
 
 -- One round of the peer, in its own process: {train = img/s, eval = img/s, peak_rss_mb = ..., version = ...}.
 local function peer_round()
-  local cmd = ("%s bench/torch_reference.py --threads %d --batch %d --size %d --seconds %g --precision %s%s")
+  local cmd = ("%s bench/torch_reference.py --threads %d --batch %d --size %d --seconds %g --precision %s%s%s")
     :format(python, opts.threads, opts.batch, opts.size, opts.seconds, mixed and "bf16" or "fp32",
-      opts.compile and " --compile" or "")
+      opts.compile and " --compile" or "", gpu and " --device cuda" or "")
   local out = paired.command(cmd)
   return assert(out.train and out, "the peer printed no training rate: " .. cmd)
 end
@@ -139,6 +152,11 @@ local sgemm = 2 * 1024 ^ 3 * reps / (L.now() - t0) / 1e9
 
 local fwd, conv1_dx = forward_flops()
 local info = L.info()
+if gpu then
+  local p = L.cuda.get_device_properties(0)
+  print(("GPU: %s, %.0f GiB, compute capability %d.%d, driver %s, cuDNN %s"):format(p.name, p.total_memory / 2 ^ 30,
+    p.major, p.minor, p.driver_version, p.cudnn_version))
+end
 print(("BasicImageClassifier, batch %d, %dx%dx%d, %d threads, %s, %s (%s, BLAS core %s%s)"):format(opts.batch, 3,
   opts.size, opts.size, opts.threads, mixed and "bf16-mixed" or "float32", info.cpu.model, info.cpu.simd,
   info.blas_core, info.mixed_precision and (", oneDNN %s %s"):format(info.mixed_precision.version,
@@ -152,8 +170,8 @@ if not python then
 else
   local result = paired.run(opts.pairs, our_round, peer_round)
   local peer_info = result.pairs[1].peer
-  local peer_name = ("PyTorch %s %s%s"):format(peer_info.version, mixed and "bf16 autocast + channels_last" or "fp32",
-    opts.compile and " + torch.compile" or " eager")
+  local peer_name = ("PyTorch %s %s%s%s"):format(peer_info.version, mixed and "bf16 autocast + channels_last" or "fp32",
+    opts.compile and " + torch.compile" or " eager", gpu and " on the GPU (channels_last)" or "")
   paired.report(result, {"train", "eval"}, {ours = "lightning", peer = peer_name})
   local peer_peak = 0
   for _, p in ipairs(result.pairs) do peer_peak = math.max(peer_peak, p.peer.peak_rss_mb or 0) end

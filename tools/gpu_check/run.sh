@@ -1,0 +1,88 @@
+#!/bin/bash
+# The whole GPU check in one call of the device tool (at most 10 minutes), after tools/gpu_check/pack.sh
+# prepared .gpu/ here:
+#   run(command = "bash tools/gpu_check/run.sh", carry = [".gpu"], timeout_s = 540)
+# Every stage writes its log under $OUT and the next one runs whatever the last gave, so one call
+# reports everything; $OUT/summary.txt lists each stage's exit status and time.
+#   1. unpack .gpu/debs into $ROOT with dpkg -x (never into /: the machine's own libraries stay)
+#   2. build lightning with the CUDA module there; on failure use the build pack.sh made (.gpu/build)
+#   3. the GPU: nvidia-smi, and what lightning says of it (its device block)
+#   4. the specs that need a GPU (device, cuda, accelerators) with busted
+#   5. the reference model trained a few hundred steps on the carried CIFAR-10 batch, on the GPU
+#   6. bench/train_step.lua on the GPU beside this machine's PyTorch (eager, channels_last)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/gpu_check_out}
+ROOT=${ROOT:-/tmp/gpu_root}
+STEPS=${STEPS:-300}
+mkdir -p "$OUT" "$ROOT"
+summary="$OUT/summary.txt"
+: > "$summary"
+
+# stage NAME LOG CMD...: runs CMD with its output in $OUT/LOG, records status and seconds
+stage() {
+  local name=$1 log=$2; shift 2
+  local start=$SECONDS
+  echo "== $name: $*" >> "$OUT/$log"
+  "$@" >> "$OUT/$log" 2>&1
+  local rc=$?
+  printf '%-12s rc=%-3d %4ds  (%s)\n' "$name" "$rc" $((SECONDS - start)) "$log" | tee -a "$summary"
+  return $rc
+}
+
+unpack() {
+  for deb in .gpu/debs/*.deb; do dpkg -x "$deb" "$ROOT" || return 1; done
+  [ -e "$ROOT/usr/bin/lua" ] || ln -s lua5.4 "$ROOT/usr/bin/lua"
+}
+stage unpack setup.log unpack
+
+# Libraries: the unpacked ones, then the CUDA libraries PyTorch's wheels bring (cuDNN, cuBLASLt)
+arch=x86_64-linux-gnu
+torch_libs=$(python3 - <<'PY' 2>/dev/null
+import glob, os
+try:
+    import nvidia
+    roots = list(nvidia.__path__)
+except Exception:
+    roots = []
+print(":".join(sorted({os.path.dirname(p) for r in roots for p in glob.glob(os.path.join(r, "*", "lib", "*.so*"))})))
+PY
+)
+export PATH="$ROOT/usr/bin:$PATH"
+export LD_LIBRARY_PATH="$ROOT/usr/lib/$arch:$ROOT/lib/$arch:$ROOT/usr/lib/$arch/openblas-pthread:${torch_libs}:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+export LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;$ROOT/usr/share/lua/5.4/?.lua;$ROOT/usr/share/lua/5.4/?/init.lua;;"
+export LUA_CPATH="$ROOT/usr/lib/$arch/lua/5.4/?.so;;"
+
+build() {
+  cmake -S . -B build-gpu-here -DCMAKE_BUILD_TYPE=Release -DLIGHTNING_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DLIGHTNING_WITH_MPI=OFF -DLIGHTNING_WITH_DNNL=OFF -DLUA_INCDIR="$ROOT/usr/include/lua5.4" \
+    -DPNG_PNG_INCLUDE_DIR="$ROOT/usr/include/libpng16" -DPNG_LIBRARY="$ROOT/usr/lib/$arch/libpng16.so" \
+    -DZLIB_INCLUDE_DIR="$ROOT/usr/include" -DZLIB_LIBRARY="$ROOT/usr/lib/$arch/libz.so" &&
+    cmake --build build-gpu-here -j16 && [ -f build-gpu-here/lightning/cuda.so ]
+}
+if stage build build.log build; then BUILD=build-gpu-here; else BUILD=.gpu/build; echo "using pack.sh's build" >> "$summary"; fi
+export LUA_CPATH="$BUILD/?.so;$LUA_CPATH"
+
+stage gpu gpu.log nvidia-smi
+stage device gpu.log lua5.4 -e 'local L = require "lightning"; print(L.cuda.is_available()); for _, line in ipairs(L.cuda.describe()) do print(line) end'
+
+# busted's runner from the unpacked packages; the specs pick the build through LUA_CPATH
+stage specs specs.log lua5.4 "$ROOT/usr/bin/busted" --lpath="lua/?.lua;lua/?/init.lua;spec/?.lua" --cpath="$BUILD/?.so" \
+  spec/device_spec.lua spec/cuda_spec.lua spec/accelerators_spec.lua
+
+# One carried batch file stands for the five training batches and the test batch.
+data=/tmp/gpu_check_data/cifar-10-batches-bin
+mkdir -p "$data"
+for f in data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5 test_batch; do
+  ln -sf "$PWD/.gpu/data/data_batch_1.bin" "$data/$f.bin"
+done
+cp .gpu/data/batches.meta.txt "$data/" 2>/dev/null
+stage train train.log lua5.4 examples/train.lua --cifar10 --data_root /tmp/gpu_check_data --no_download \
+  --accelerator gpu --batch_size 64 --max_epochs 1 --limit_train_batches "$STEPS" --limit_val_batches 20 \
+  --no_progress_bar --output_dir /tmp/gpu_check_runs
+
+for batch in 64 256; do
+  stage "bench$batch" bench.log lua5.4 bench/train_step.lua --build "$BUILD" --accelerator gpu --batch "$batch" \
+    --pairs 5 --seconds 2 --peer torch
+done
+cat "$summary"
