@@ -1,0 +1,193 @@
+/* Device memory and the copies of the API: a stream-ordered pool (cudaMallocAsync on the backend's stream
+ * from the device's default pool, which keeps freed memory cached), its statistics, page-locked host
+ * memory, copies between host and device, the strided copy of device views, fill and the float32 <->
+ * bfloat16 conversions. */
+#include <stdint.h>
+
+#include "parts.cuh"
+
+namespace ltc {
+
+int memory_init(lt_error *err) {
+    backend_state &s = state();
+    LTC_CUDA(err, cudaDeviceGetDefaultMemPool(&s.pool, s.device));
+    /* keep every freed byte cached (PyTorch's caching allocator does too): empty_cache gives it back */
+    uint64_t threshold = UINT64_MAX;
+    LTC_CUDA(err, cudaMemPoolSetAttribute(s.pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+    return 0;
+}
+
+void *device_alloc(size_t bytes, lt_error *err) {
+    backend_state &s = state();
+    if (s.device < 0) {
+        fail(err, "the CUDA backend is not initialised (call init first)");
+        return nullptr;
+    }
+    void *p = nullptr;
+    cudaError_t e = cudaMallocAsync(&p, bytes ? bytes : 1, s.stream);
+    if (e == cudaSuccess) return p;
+    cudaGetLastError();
+    if (e == cudaErrorMemoryAllocation) {
+        size_t free_bytes = 0, total = 0;
+        cudaMemGetInfo(&free_bytes, &total);
+        cudaGetLastError();
+        fail(err, "out of memory on cuda:%d allocating %zu bytes (%zu bytes free of %zu)", s.device, bytes, free_bytes,
+             total);
+    } else {
+        cuda_fail(err, e, "cudaMallocAsync");
+    }
+    return nullptr;
+}
+
+void device_free(void *p) {
+    if (p) cudaFreeAsync(p, state().stream);
+}
+
+void *alloc(size_t bytes, lt_error *err) { return device_alloc(bytes, err); }
+void free_device(void *p) { device_free(p); }
+
+/* One buffer, grown when a call needs more: the previous one is freed in stream order, after the work
+ * queued on it. */
+void *scratch(size_t bytes, lt_error *err) {
+    static void *buffer = nullptr;
+    static size_t capacity = 0;
+    if (bytes <= capacity) return buffer;
+    void *grown = device_alloc(bytes, err);
+    if (!grown) return nullptr;
+    device_free(buffer);
+    buffer = grown;
+    capacity = bytes;
+    return buffer;
+}
+
+int memory(lt_device_memory *out, lt_error *err) {
+    backend_state &s = state();
+    if (s.device < 0) return fail(err, "the CUDA backend is not initialised (call init first)");
+    uint64_t used = 0, reserved = 0, peak = 0;  /* the attributes are cuuint64_t: 64 bits */
+    LTC_CUDA(err, cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrUsedMemCurrent, &used));
+    LTC_CUDA(err, cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
+    LTC_CUDA(err, cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrUsedMemHigh, &peak));
+    out->in_use = used;
+    out->reserved = reserved;
+    out->peak_in_use = peak;
+    return 0;
+}
+
+int empty_cache(lt_error *err) {
+    backend_state &s = state();
+    if (s.device < 0) return 0;
+    /* what was freed on the stream becomes the pool's once the stream reaches the frees */
+    LTC_CUDA(err, cudaStreamSynchronize(s.stream));
+    LTC_CUDA(err, cudaMemPoolTrimTo(s.pool, 0));
+    return 0;
+}
+
+void *host_alloc(size_t bytes, lt_error *err) {
+    void *p = nullptr;
+    cudaError_t e = cudaMallocHost(&p, bytes ? bytes : 1);
+    if (e == cudaSuccess) return p;
+    cuda_fail(err, e, "cudaMallocHost");
+    return nullptr;
+}
+
+void host_free(void *p) {
+    if (p) cudaFreeHost(p);
+}
+
+/* ---- copies ---- */
+
+int to_device(void *dst, const void *src, size_t bytes, lt_error *err) {
+    if (bytes == 0) return 0;
+    LTC_CUDA(err, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, state().stream));
+    return 0;
+}
+
+int to_host(void *dst, const void *src, size_t bytes, lt_error *err) {
+    if (bytes == 0) return 0;
+    LTC_CUDA(err, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state().stream));
+    LTC_CUDA(err, cudaStreamSynchronize(state().stream));
+    return 0;
+}
+
+int on_device(void *dst, const void *src, size_t bytes, lt_error *err) {
+    if (bytes == 0) return 0;
+    LTC_CUDA(err, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, state().stream));
+    return 0;
+}
+
+/* Element i of the view (last dimension fastest) to its offsets in dst and src. */
+template <typename T>
+__global__ void strided_copy_kernel(T *dst, const T *src, lt_strided_copy c, int64_t n) {
+    LTC_FOR(i, n) {
+        int64_t rest = i, d = 0, s = 0;
+        for (int k = c.ndim - 1; k >= 0; k--) {
+            int64_t idx = rest % c.size[k];
+            rest /= c.size[k];
+            d += idx * c.dst_stride[k];
+            s += idx * c.src_stride[k];
+        }
+        dst[d] = src[s];
+    }
+}
+
+int strided_copy(void *dst, const void *src, const lt_strided_copy *c, lt_error *err) {
+    if (c->ndim < 0 || c->ndim > 8) return fail(err, "strided_copy: %d dimensions (at most 8)", c->ndim);
+    int64_t n = 1;
+    for (int k = 0; k < c->ndim; k++) n *= c->size[k];
+    if (n <= 0) return 0;
+    cudaStream_t st = state().stream;
+    unsigned grid = grid_for(n);
+    switch (c->elem_size) {
+    case 1: strided_copy_kernel<uint8_t><<<grid, 256, 0, st>>>((uint8_t *)dst, (const uint8_t *)src, *c, n); break;
+    case 2: strided_copy_kernel<uint16_t><<<grid, 256, 0, st>>>((uint16_t *)dst, (const uint16_t *)src, *c, n); break;
+    case 4: strided_copy_kernel<uint32_t><<<grid, 256, 0, st>>>((uint32_t *)dst, (const uint32_t *)src, *c, n); break;
+    default: return fail(err, "strided_copy: elements of %d bytes (1, 2 or 4)", c->elem_size);
+    }
+    LTC_LAUNCHED(err, "strided_copy_kernel");
+    return 0;
+}
+
+/* ---- elementwise ---- */
+
+__global__ void fill_kernel(float *dst, int64_t n, float value) {
+    LTC_FOR(i, n) dst[i] = value;
+}
+
+int fill(float *dst, int64_t n, float value, lt_error *err) {
+    if (n <= 0) return 0;
+    fill_kernel<<<grid_for(n), 256, 0, state().stream>>>(dst, n, value);
+    LTC_LAUNCHED(err, "fill_kernel");
+    return 0;
+}
+
+/* Round to nearest, ties to even; NaN stays a quiet NaN (the core's bf16.h, bit for bit). */
+__device__ __forceinline__ uint16_t f32_to_bf16(float f) {
+    uint32_t u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+__global__ void to_bf16_kernel(uint16_t *dst, const float *src, int64_t n) {
+    LTC_FOR(i, n) dst[i] = f32_to_bf16(src[i]);
+}
+
+__global__ void to_f32_kernel(float *dst, const uint16_t *src, int64_t n) {
+    LTC_FOR(i, n) dst[i] = __uint_as_float((uint32_t)src[i] << 16);
+}
+
+int to_bf16(uint16_t *dst, const float *src, int64_t n, lt_error *err) {
+    if (n <= 0) return 0;
+    to_bf16_kernel<<<grid_for(n), 256, 0, state().stream>>>(dst, src, n);
+    LTC_LAUNCHED(err, "to_bf16_kernel");
+    return 0;
+}
+
+int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err) {
+    if (n <= 0) return 0;
+    to_f32_kernel<<<grid_for(n), 256, 0, state().stream>>>(dst, src, n);
+    LTC_LAUNCHED(err, "to_f32_kernel");
+    return 0;
+}
+
+}  // namespace ltc

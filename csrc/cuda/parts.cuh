@@ -1,0 +1,43 @@
+/* What backend.cu assembles into the lt_backend_api: the memory functions (memory.cu) and each
+ * operation file's table entries. */
+#ifndef LTC_PARTS_CUH
+#define LTC_PARTS_CUH
+
+#include "common.cuh"
+
+namespace ltc {
+
+/* memory.cu */
+int memory_init(lt_error *err);
+void *alloc(size_t bytes, lt_error *err);
+void free_device(void *p);
+int memory(lt_device_memory *out, lt_error *err);
+int empty_cache(lt_error *err);
+void *host_alloc(size_t bytes, lt_error *err);
+void host_free(void *p);
+int to_device(void *dst, const void *src, size_t bytes, lt_error *err);
+int to_host(void *dst, const void *src, size_t bytes, lt_error *err);
+int on_device(void *dst, const void *src, size_t bytes, lt_error *err);
+int strided_copy(void *dst, const void *src, const lt_strided_copy *c, lt_error *err);
+int fill(float *dst, int64_t n, float value, lt_error *err);
+int to_bf16(uint16_t *dst, const float *src, int64_t n, lt_error *err);
+int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err);
+
+/* one file per operation family */
+extern const lt_linear_impl linear_cuda;                                  /* linear.cu */
+extern const lt_conv2d_impl conv2d_cuda;                                  /* conv2d.cu */
+extern const lt_batchnorm_impl batchnorm_cuda;                            /* batchnorm.cu */
+extern const lt_bn_relu_pool_impl bn_relu_pool_cuda;                      /* bn_relu_pool.cu */
+extern const lt_activation_impl relu_cuda, leaky_relu_cuda, gelu_cuda;    /* activation.cu */
+extern const lt_maxpool2d_impl maxpool2d_cuda;                            /* maxpool.cu */
+extern const lt_dropout_impl dropout_cuda;                                /* dropout.cu */
+extern const lt_softmax_impl softmax_cuda;                                /* softmax.cu */
+extern const lt_class_loss_impl cross_entropy_cuda, nll_loss_cuda;        /* loss.cu */
+extern const lt_mse_impl mse_loss_cuda;                                   /* loss.cu */
+extern const lt_sgd_impl sgd_cuda;                                        /* optim.cu */
+extern const lt_adam_impl adam_cuda;                                      /* optim.cu */
+extern const lt_norm_impl grad_norm_cuda;                                 /* optim.cu */
+
+}  // namespace ltc
+
+#endif
