@@ -33,8 +33,11 @@ struct matmul_descs {
     }
 };
 
-/* Column-major C[m, n] = alpha * op(A) @ op(B) + beta * C (+ bias[m] per column when bias is given),
- * op(X) = X^T when its flag is set. A is stored [m, k] (or [k, m] transposed), B [k, n] (or [n, k]). */
+enum { NO_ALGORITHM = 1 };
+
+/* Column-major C[m, n] = op(A) @ op(B) + beta * C (+ bias[m] per column when bias is given), op(X) = X^T
+ * when its flag is set. A is stored [m, k] (or [k, m] transposed), B [k, n] (or [n, k]). Returns 0, -1
+ * (err written), or NO_ALGORITHM (err written too) when cuBLASLt's heuristics offer none. */
 static int gemm(lt_error *err, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                 const float *B, int64_t ldb, float *C, int64_t ldc, float beta, const float *bias) {
     backend_state &s = state();
@@ -67,9 +70,11 @@ static int gemm(lt_error *err, bool ta, bool tb, int64_t m, int64_t n, int64_t k
     cublasLtMatmulHeuristicResult_t heuristic;
     int found = 0;
     LTC_CUBLAS(err, cublasLtMatmulAlgoGetHeuristic(s.blaslt, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &heuristic, &found));
-    if (found == 0)
-        return fail(err, "cublasLtMatmulAlgoGetHeuristic: no algorithm for a %lldx%lldx%lld float32 product",
-                    (long long)m, (long long)n, (long long)k);
+    if (found == 0) {
+        fail(err, "cublasLtMatmulAlgoGetHeuristic: no algorithm for a %lldx%lldx%lld float32 product%s", (long long)m,
+             (long long)n, (long long)k, bias ? " with a bias epilogue" : "");
+        return NO_ALGORITHM;
+    }
     const float alpha = 1.0f;
     LTC_CUBLAS(err, cublasLtMatmul(s.blaslt, d.op, &alpha, A, d.a, B, d.b, &beta, C, d.c, C, d.c, &heuristic.algo,
                                    s.blaslt_workspace, s.blaslt_workspace_bytes, s.stream));
@@ -110,13 +115,15 @@ static int linear_forward(lt_kernel_ctx *ctx, float *out, const float *in, const
                           lt_linear_shape s) {
     int64_t B = s.batch, I = s.in, O = s.out;
     if (B * O == 0) return 0;
-    if (I == 0) {
-        rows_of_bias_kernel<<<grid_for(B * O), 256, 0, state().stream>>>(out, bias, B, O);
-        LTC_LAUNCHED(ctx->err, "rows_of_bias_kernel");
-        return 0;
-    }
     /* out^T[O, B] = (W stored [I, O])^T @ (x stored [I, B]) + bias[O] per column */
-    return gemm(ctx->err, true, false, O, B, I, weight, I, in, I, out, O, 0.0f, bias);
+    int rc = I > 0 ? gemm(ctx->err, true, false, O, B, I, weight, I, in, I, out, O, 0.0f, bias) : NO_ALGORITHM;
+    if (rc != NO_ALGORITHM || (I > 0 && !bias)) return rc ? -1 : 0;
+    /* no inner dimension, or no epilogue for these operands: start from the bias rows, as the CPU does,
+     * and let the product add to them */
+    rows_of_bias_kernel<<<grid_for(B * O), 256, 0, state().stream>>>(out, bias, B, O);
+    LTC_LAUNCHED(ctx->err, "rows_of_bias_kernel");
+    if (I == 0) return 0;
+    return gemm(ctx->err, true, false, O, B, I, weight, I, in, I, out, O, 1.0f, nullptr) ? -1 : 0;
 }
 
 static int linear_backward(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout,
