@@ -4,104 +4,63 @@
  * element; save_mean / save_invstd written in both modes; running statistics updated with momentum (or
  * the cumulative average) and the unbiased variance; parameter gradients accumulated.
  *
- * One block per channel: it reduces the channel, then normalises it (or computes its input gradient)
- * with the result, so a pass is one kernel. The split for a reduction between processes
- * (statistics / normalize / grad_sums / grad_input) takes and gives its sums in host memory, as the
- * core's front passes them (they go to MPI): the sums come back through a synchronising copy. */
+ * A pass is three kernels: the channels' sums in parts (bn_stats.cu for the forward pass's moments, here
+ * for the gradient's), a thread per channel that turns them into the channel's transform (bn_stats.cu),
+ * and an elementwise kernel that applies it. The split for a reduction between processes (statistics /
+ * normalize / grad_sums / grad_input) takes and gives its sums in host memory, as the core's front
+ * passes them (they go to MPI): the sums come back through a synchronising copy. */
 #include "bn_math.cuh"
 #include "parts.cuh"
 
 namespace ltc {
 
-enum { BN_THREADS = 512 };
+enum { GRAD_THREADS = 256 };
 
-/* The forward pass of channel blockIdx.x: statistics from the batch (sums NULL), from sums added over
- * processes (device copy, count elements), or the running ones (evaluation); saved; normalisation. */
-__global__ void bn_forward_kernel(float *out, const float *in, lt_bn_vectors v, lt_batchnorm_shape s,
-                                  lt_batchnorm_params p, const double *sums, int64_t count) {
-    int64_t c = blockIdx.x;
-    const float *x = in + c * s.x.sc;
-    float *y = out + c * s.y.sc;
-    int64_t m = s.n * s.inner;
-    __shared__ bn_affine t;
-    if (p.training && !sums) {
-        double shift = x[0], sum, sumsq;
-        channel_moments(x, m, s.inner, s.x.sn, shift, sum, sumsq);
-        if (threadIdx.x == 0) {
-            double dmean = sum / (double)count;
-            t = bn_from_batch(shift + dmean, sumsq / (double)count - dmean * dmean, c, count, v, p);
-        }
-    } else if (threadIdx.x == 0) {
-        if (!p.training) {
-            t = bn_from_running(c, v, p);
-        } else {
-            double mean = sums[c] / (double)count;
-            t = bn_from_batch(mean, sums[s.c + c] / (double)count - mean * mean, c, count, v, p);
-        }
-    }
-    if (threadIdx.x == 0) {
-        v.save_mean[c] = t.mean;
-        v.save_invstd[c] = t.invstd;
-    }
-    __syncthreads();
-    bn_affine a = t;
-    for (int64_t e = threadIdx.x; e < m; e += blockDim.x)
-        y[run_at(e, s.inner, s.y.sn)] = x[run_at(e, s.inner, s.x.sn)] * a.scale + a.shift;
-}
-
-/* sums[c] = sum of x, sums[C + c] = sum of x^2 (device), from the moments about the first element. */
-__global__ void bn_statistics_kernel(double *sums, const float *in, lt_batchnorm_shape s) {
-    int64_t c = blockIdx.x, count = s.n * s.inner;
-    const float *x = in + c * s.x.sc;
-    double shift = x[0], sum, sumsq;
-    channel_moments(x, count, s.inner, s.x.sn, shift, sum, sumsq);
-    if (threadIdx.x == 0) {
-        sums[c] = (double)count * shift + sum;
-        sums[s.c + c] = sumsq + 2 * shift * sum + (double)count * shift * shift;
+__global__ void bn_apply_kernel(float *out, const float *in, const bn_affine *aff, lt_batchnorm_shape s) {
+    int64_t count = s.n * s.inner;
+    LTC_FOR(i, s.c * count) {
+        int64_t c = i / count, e = i % count;
+        bn_affine t = aff[c];
+        out[c * s.y.sc + run_at(e, s.inner, s.y.sn)] = in[c * s.x.sc + run_at(e, s.inner, s.x.sn)] * t.scale + t.shift;
     }
 }
 
-/* The backward pass of channel blockIdx.x: sum(dy) and sum(dy * (x - mean)) from the batch (given NULL;
- * then dweight, dbias accumulate and out_sums, when given, gets them) or added over processes (given,
- * over count elements); then, when dinp is given, the input gradient. */
-__global__ void bn_backward_kernel(float *dinp, float *dweight, float *dbias, const float *dout, const float *in,
-                                   lt_bn_vectors v, lt_batchnorm_shape s, const double *given, int64_t count,
-                                   double *out_sums) {
-    int64_t c = blockIdx.x, m = s.n * s.inner;
+/* Block (c, q): sum(dy) and sum(dy * (x - mean)) over part q of channel c. */
+__global__ void bn_grad_parts_kernel(double *part_sums, const float *dout, const float *in, const float *save_mean,
+                                     lt_batchnorm_shape s, int parts) {
+    int64_t c = blockIdx.x / parts, begin, end;
+    part_range(s.n * s.inner, parts, (int)(blockIdx.x % parts), &begin, &end);
     const float *x = in + c * s.x.sc, *g = dout + c * s.dy.sc;
-    float mean = v.save_mean[c], invstd = v.save_invstd[c], gamma = v.weight ? v.weight[c] : 1.0f;
-    double sum_dy, sum_dy_xc;
-    if (given) {
-        sum_dy = given[c];
-        sum_dy_xc = given[s.c + c];
-    } else {
-        sum_dy = 0;
-        sum_dy_xc = 0;
-        for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
-            double gv = g[run_at(e, s.inner, s.dy.sn)];
-            sum_dy += gv;
-            sum_dy_xc += gv * (double)(x[run_at(e, s.inner, s.x.sn)] - mean);
-        }
-        block_sum2(sum_dy, sum_dy_xc);
-        if (threadIdx.x == 0) {
-            if (dweight) dweight[c] += (float)(sum_dy_xc * invstd);
-            if (dbias) dbias[c] += (float)sum_dy;
-            if (out_sums) {
-                out_sums[c] = sum_dy;
-                out_sums[s.c + c] = sum_dy_xc;
-            }
-        }
+    float mean = save_mean[c];
+    double sum_dy = 0, sum_dy_xc = 0;
+    for (int64_t e = begin + threadIdx.x; e < end; e += blockDim.x) {
+        double gv = g[run_at(e, s.inner, s.dy.sn)];
+        sum_dy += gv;
+        sum_dy_xc += gv * (double)(x[run_at(e, s.inner, s.x.sn)] - mean);
     }
-    if (!dinp) return;
-    bn_grad k = bn_grad_of(sum_dy, sum_dy_xc, count, gamma, invstd, s.training);
-    float *d = dinp + c * s.dx.sc;
-    for (int64_t e = threadIdx.x; e < m; e += blockDim.x)
-        d[run_at(e, s.inner, s.dx.sn)] = bn_dx(k, g[run_at(e, s.inner, s.dy.sn)], x[run_at(e, s.inner, s.x.sn)], mean);
+    block_sum2(sum_dy, sum_dy_xc);
+    if (threadIdx.x == 0) {
+        part_sums[2 * blockIdx.x] = sum_dy;
+        part_sums[2 * blockIdx.x + 1] = sum_dy_xc;
+    }
+}
+
+__global__ void bn_grad_apply_kernel(float *dinp, const float *dout, const float *in, const bn_grad *k,
+                                     const float *save_mean, lt_batchnorm_shape s) {
+    int64_t count = s.n * s.inner;
+    LTC_FOR(i, s.c * count) {
+        int64_t c = i / count, e = i % count;
+        dinp[c * s.dx.sc + run_at(e, s.inner, s.dx.sn)] =
+            bn_dx(k[c], dout[c * s.dy.sc + run_at(e, s.inner, s.dy.sn)], in[c * s.x.sc + run_at(e, s.inner, s.x.sn)],
+                  save_mean[c]);
+    }
 }
 
 /* ---- host side ---- */
 
-/* A device copy of n host doubles (the caller frees it), or the reverse. */
+static bool empty(const lt_batchnorm_shape &s) { return s.c * s.n * s.inner == 0; }
+
+/* A device copy of n host doubles (the caller frees it). */
 static double *sums_to_device(const double *host, int64_t n, lt_error *err) {
     double *dev = (double *)device_alloc(sizeof(double) * (size_t)n, err);
     if (!dev) return nullptr;
@@ -120,68 +79,114 @@ static int sums_to_host(double *host, const double *dev, int64_t n, lt_error *er
     return 0;
 }
 
+/* The forward pass with the batch's statistics (given NULL) or added sums (device, over count). */
+static int forward_with(lt_error *err, float *out, const float *in, lt_bn_vectors v, lt_batchnorm_shape s,
+                        lt_batchnorm_params p, const double *given, int64_t count) {
+    bn_affine *aff = (bn_affine *)device_alloc(sizeof(bn_affine) * (size_t)s.c, err);
+    if (!aff) return -1;
+    int rc = bn_forward_stats(err, aff, in, chan_view_of(s.n, s.inner, s.x), s.c, v, p, given, count);
+    if (!rc) {
+        bn_apply_kernel<<<grid_for(s.c * s.n * s.inner), 256, 0, state().stream>>>(out, in, aff, s);
+        rc = launch_check(err, "bn_apply_kernel");
+    }
+    device_free(aff);
+    return rc;
+}
+
+/* The backward pass: the gradient's sums from the batch (given NULL: dweight, dbias accumulate,
+ * out_sums gets them when not NULL) or added ones (device, over count); the input gradient when dinp. */
+static int backward_with(lt_error *err, float *dinp, float *dweight, float *dbias, double *out_sums, const float *dout,
+                         const float *in, lt_bn_vectors v, lt_batchnorm_shape s, const double *given, int64_t count) {
+    int parts = given ? 0 : bn_parts(s.c, s.n * s.inner);
+    size_t k_bytes = (sizeof(bn_grad) * (size_t)s.c + 7) / 8 * 8;
+    char *buf = (char *)device_alloc(k_bytes + sizeof(double) * 2 * (size_t)(s.c * parts), err);
+    if (!buf) return -1;
+    bn_grad *k = (bn_grad *)buf;
+    double *part_sums = parts ? (double *)(buf + k_bytes) : nullptr;
+    int rc = 0;
+    if (parts) {
+        bn_grad_parts_kernel<<<(unsigned)(s.c * parts), GRAD_THREADS, 0, state().stream>>>(part_sums, dout, in,
+                                                                                           v.save_mean, s, parts);
+        rc = launch_check(err, "bn_grad_parts_kernel");
+    }
+    if (!rc)
+        rc = bn_backward_coefficients(err, k, part_sums, parts, given, count, s.c, dweight, dbias, out_sums, v,
+                                      s.training);
+    if (!rc && dinp) {
+        bn_grad_apply_kernel<<<grid_for(s.c * s.n * s.inner), 256, 0, state().stream>>>(dinp, dout, in, k, v.save_mean,
+                                                                                        s);
+        rc = launch_check(err, "bn_grad_apply_kernel");
+    }
+    device_free(buf);
+    return rc;
+}
+
 static int batchnorm_forward(lt_kernel_ctx *ctx, float *out, const float *in, lt_bn_vectors v, lt_batchnorm_shape s,
                              lt_batchnorm_params p) {
-    if (s.c * s.n * s.inner == 0) return 0;  /* the front passes none; a launch of 0 blocks would fail */
-    bn_forward_kernel<<<(unsigned)s.c, BN_THREADS, 0, state().stream>>>(out, in, v, s, p, nullptr, s.n * s.inner);
-    LTC_LAUNCHED(ctx->err, "bn_forward_kernel");
-    return 0;
+    if (empty(s)) return 0;  /* the front passes none */
+    return forward_with(ctx->err, out, in, v, s, p, nullptr, s.n * s.inner);
 }
 
 static int batchnorm_backward(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout,
                               const float *in, lt_bn_vectors v, lt_batchnorm_shape s) {
-    if (s.c * s.n * s.inner == 0) return 0;
-    bn_backward_kernel<<<(unsigned)s.c, BN_THREADS, 0, state().stream>>>(dinp, dweight, dbias, dout, in, v, s, nullptr,
-                                                                         s.n * s.inner, nullptr);
-    LTC_LAUNCHED(ctx->err, "bn_backward_kernel");
-    return 0;
+    if (empty(s)) return 0;
+    return backward_with(ctx->err, dinp, dweight, dbias, nullptr, dout, in, v, s, nullptr, s.n * s.inner);
 }
 
 static int batchnorm_statistics(lt_kernel_ctx *ctx, double *sums, const float *in, lt_batchnorm_shape s) {
+    sums[2 * s.c] = (double)(s.n * s.inner);
+    if (empty(s)) {  /* nothing to sum (and no first element to sum about) */
+        for (int64_t i = 0; i < 2 * s.c; i++) sums[i] = 0;
+        return 0;
+    }
     double *dev = (double *)device_alloc(sizeof(double) * (size_t)(2 * s.c), ctx->err);
     if (!dev) return -1;
-    bn_statistics_kernel<<<(unsigned)s.c, BN_THREADS, 0, state().stream>>>(dev, in, s);
-    int rc = launch_check(ctx->err, "bn_statistics_kernel") || sums_to_host(sums, dev, 2 * s.c, ctx->err) ? -1 : 0;
+    int rc = bn_sums(ctx->err, dev, in, chan_view_of(s.n, s.inner, s.x), s.c) || sums_to_host(sums, dev, 2 * s.c, ctx->err)
+                 ? -1
+                 : 0;
     device_free(dev);
-    sums[2 * s.c] = (double)(s.n * s.inner);
     return rc;
 }
 
 static int batchnorm_normalize(lt_kernel_ctx *ctx, float *out, const float *in, const double *sums, lt_bn_vectors v,
                                lt_batchnorm_shape s, lt_batchnorm_params p) {
+    if (empty(s)) return 0;
     double *dev = sums_to_device(sums, 2 * s.c, ctx->err);
     if (!dev) return -1;
-    bn_forward_kernel<<<(unsigned)s.c, BN_THREADS, 0, state().stream>>>(out, in, v, s, p, dev, (int64_t)sums[2 * s.c]);
+    int rc = forward_with(ctx->err, out, in, v, s, p, dev, (int64_t)sums[2 * s.c]);
     device_free(dev);
-    LTC_LAUNCHED(ctx->err, "bn_forward_kernel");
-    return 0;
+    return rc;
 }
 
 static int batchnorm_grad_sums(lt_kernel_ctx *ctx, double *sums, float *dweight, float *dbias, const float *dout,
                                const float *in, lt_bn_vectors v, lt_batchnorm_shape s) {
+    if (empty(s)) {
+        for (int64_t i = 0; i < 2 * s.c; i++) sums[i] = 0;
+        return 0;
+    }
     double *dev = (double *)device_alloc(sizeof(double) * (size_t)(2 * s.c), ctx->err);
     if (!dev) return -1;
-    bn_backward_kernel<<<(unsigned)s.c, BN_THREADS, 0, state().stream>>>(nullptr, dweight, dbias, dout, in, v, s, nullptr,
-                                                                         s.n * s.inner, dev);
-    int rc = launch_check(ctx->err, "bn_backward_kernel") || sums_to_host(sums, dev, 2 * s.c, ctx->err) ? -1 : 0;
+    int rc = backward_with(ctx->err, nullptr, dweight, dbias, dev, dout, in, v, s, nullptr, s.n * s.inner) ||
+                     sums_to_host(sums, dev, 2 * s.c, ctx->err)
+                 ? -1
+                 : 0;
     device_free(dev);
     return rc;
 }
 
 static int batchnorm_grad_input(lt_kernel_ctx *ctx, float *dinp, const double *sums, int64_t count, const float *dout,
                                 const float *in, lt_bn_vectors v, lt_batchnorm_shape s) {
+    if (empty(s)) return 0;
     double *dev = sums_to_device(sums, 2 * s.c, ctx->err);
     if (!dev) return -1;
-    bn_backward_kernel<<<(unsigned)s.c, BN_THREADS, 0, state().stream>>>(dinp, nullptr, nullptr, dout, in, v, s, dev,
-                                                                         count, nullptr);
+    int rc = backward_with(ctx->err, dinp, nullptr, nullptr, nullptr, dout, in, v, s, dev, count);
     device_free(dev);
-    LTC_LAUNCHED(ctx->err, "bn_backward_kernel");
-    return 0;
+    return rc;
 }
 
-/* one block per channel: a grid of at most 2^31 - 1 */
+/* a block per part of a channel: C * parts blocks in a grid of at most 2^31 - 1 */
 static bool batchnorm_supports(const lt_impl *self, const void *shape, lt_precision p) {
-    return p == LT_FP32 && ((const lt_batchnorm_shape *)shape)->c <= INT32_MAX;
+    return p == LT_FP32 && ((const lt_batchnorm_shape *)shape)->c <= (1 << 22);
 }
 
 const lt_batchnorm_impl batchnorm_cuda = {

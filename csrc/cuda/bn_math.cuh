@@ -60,18 +60,50 @@ __device__ __forceinline__ float bn_dx(bn_grad k, float dy, float x, float mean)
 /* Element e (of n * inner) of a channel whose runs start `sn` apart. */
 __device__ __forceinline__ int64_t run_at(int64_t e, int64_t inner, int64_t sn) { return (e / inner) * sn + e % inner; }
 
-/* Sum and sum of squares of the channel's deviations from its first element (block-wide). */
-__device__ inline void channel_moments(const float *x, int64_t count, int64_t inner, int64_t sn, double shift, double &sum,
-                                double &sumsq) {
-    sum = 0;
-    sumsq = 0;
-    for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
-        double d = (double)x[run_at(e, inner, sn)] - shift;
-        sum += d;
-        sumsq += d * d;
-    }
-    block_sum2(sum, sumsq);
+/* ---- the statistics of every channel, in parts (bn_stats.cu) ----
+ * A channel's elements are cut into `parts` equal ranges, each summed by a block of its own, so that a
+ * few channels of many elements still fill the GPU; a thread per channel then adds its parts in order.
+ * The parts depend on the shape alone: results do not change from run to run. */
+
+/* A channel's view of an (N, C, ...) tensor: n runs of `inner` contiguous floats, sn apart, channels sc
+ * apart. */
+struct chan_view {
+    int64_t n, inner, sn, sc;
+};
+
+static inline chan_view chan_view_of(int64_t n, int64_t inner, lt_nc_strides st) { return {n, inner, st.sn, st.sc}; }
+
+/* Parts per channel for C channels of count elements: about 4 blocks per SM of an H100 in all, at least
+ * 4096 elements a part. */
+static inline int bn_parts(int64_t channels, int64_t count) {
+    int64_t parts = (4 * 132 + channels - 1) / (channels > 0 ? channels : 1), most = (count + 4095) / 4096;
+    if (parts > most) parts = most;
+    if (parts > 256) parts = 256;
+    return parts < 1 ? 1 : (int)parts;
 }
+
+/* The elements [*begin, *end) of part `part` of a channel of count elements. */
+__device__ __forceinline__ void part_range(int64_t count, int parts, int part, int64_t *begin, int64_t *end) {
+    int64_t size = (count + parts - 1) / parts;
+    *begin = part * size < count ? part * size : count;
+    *end = *begin + size < count ? *begin + size : count;
+}
+
+/* Forward: each channel's affine transform into aff (device, C of them), its save_mean / save_invstd,
+ * and the running statistics' update; from the batch (given NULL), from sums added over processes (given:
+ * device, 2C doubles, over count elements), or the running statistics (p.training false). */
+int bn_forward_stats(lt_error *err, bn_affine *aff, const float *in, chan_view vx, int64_t channels, lt_bn_vectors v,
+                     lt_batchnorm_params p, const double *given, int64_t count);
+/* sums (device, 2C) = per channel [sum of x], [sum of x^2], as lt_batchnorm_statistics. */
+int bn_sums(lt_error *err, double *sums, const float *in, chan_view vx, int64_t channels);
+
+/* Backward: from each channel's parts (2 doubles each: sum(dy), sum(dy * (x - mean)); `parts` per
+ * channel) or given sums (device, 2C, over count elements): dweight and dbias accumulate (not with
+ * given sums), out_sums (device, 2C, or NULL) gets the channel's sums, k (device, C) the coefficients of
+ * its input gradient. */
+int bn_backward_coefficients(lt_error *err, bn_grad *k, const double *part_sums, int parts, const double *given,
+                             int64_t count, int64_t channels, float *dweight, float *dbias, double *out_sums,
+                             lt_bn_vectors v, bool training);
 
 }  // namespace ltc
 

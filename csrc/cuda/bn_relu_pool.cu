@@ -5,43 +5,26 @@
  * passed the ReLU). Output, codes and grad_output share the layout s.y; an odd last row or column lies
  * in no window.
  *
- * One block per channel, as batchnorm.cu: forward reduces the channel then pools it; backward sums the
- * gradient through the codes (reading x at each passing window's maximum: exact, where the CPU may
- * derive x from the output) then writes the input gradient. */
+ * The statistics as batchnorm.cu's, in parts (bn_stats.cu); the gradient's sums run through the codes,
+ * reading x at each passing window's maximum (exact, where the CPU may derive x from the output). */
 #include "bn_math.cuh"
 #include "parts.cuh"
 
 namespace ltc {
 
-enum { POOL_THREADS = 512 };
+enum { GRAD_THREADS = 256 };
 
 __device__ __forceinline__ float nan_max_f(float best, float v) { return best == best && (v > best || v != v) ? v : best; }
 
-__global__ void bn_relu_pool_forward_kernel(float *out, float *codes, const float *in, lt_bn_vectors v,
-                                            lt_bn_relu_pool_shape s, lt_batchnorm_params p) {
-    int64_t c = blockIdx.x, plane = s.h * s.w, count = s.n * plane;
-    const float *x = in + c * s.x.sc;
-    __shared__ bn_affine shared_t;
-    if (p.training) {
-        double shift = x[0], sum, sumsq;
-        channel_moments(x, count, plane, s.x.sn, shift, sum, sumsq);
-        if (threadIdx.x == 0) {
-            double dmean = sum / (double)count;
-            shared_t = bn_from_batch(shift + dmean, sumsq / (double)count - dmean * dmean, c, count, v, p);
-        }
-    } else if (threadIdx.x == 0) {
-        shared_t = bn_from_running(c, v, p);
-    }
-    if (threadIdx.x == 0) {
-        v.save_mean[c] = shared_t.mean;
-        v.save_invstd[c] = shared_t.invstd;
-    }
-    __syncthreads();
-    bn_affine t = shared_t;
-    int64_t oplane = s.ho * s.wo;
-    for (int64_t e = threadIdx.x; e < s.n * oplane; e += blockDim.x) {
-        int64_t b = e / oplane, r = e % oplane, oy = r / s.wo, ox = r % s.wo;
-        const float *r0 = x + b * s.x.sn + 2 * oy * s.w + 2 * ox, *r1 = r0 + s.w;
+/* Output (c, b, oy, ox): its window's normalised values (rounded once: fmaf), their first maximum
+ * through the ReLU, and the code. */
+__global__ void bn_relu_pool_kernel(float *out, float *codes, const float *in, const bn_affine *aff,
+                                    lt_bn_relu_pool_shape s) {
+    int64_t oplane = s.ho * s.wo, per_channel = s.n * oplane;
+    LTC_FOR(i, s.c * per_channel) {
+        int64_t c = i / per_channel, e = i % per_channel, b = e / oplane, r = e % oplane, oy = r / s.wo, ox = r % s.wo;
+        bn_affine t = aff[c];
+        const float *r0 = in + c * s.x.sc + b * s.x.sn + 2 * oy * s.w + 2 * ox, *r1 = r0 + s.w;
         float v0 = fmaf(r0[0], t.scale, t.shift), v1 = fmaf(r0[1], t.scale, t.shift);
         float v2 = fmaf(r1[0], t.scale, t.shift), v3 = fmaf(r1[1], t.scale, t.shift);
         float m = nan_max_f(nan_max_f(nan_max_f(v0, v1), v2), v3);
@@ -54,14 +37,17 @@ __global__ void bn_relu_pool_forward_kernel(float *out, float *codes, const floa
     }
 }
 
-__global__ void bn_relu_pool_backward_kernel(float *dinp, float *dweight, float *dbias, const float *dout,
-                                             const float *codes, const float *in, lt_bn_vectors v,
-                                             lt_bn_relu_pool_shape s) {
-    int64_t c = blockIdx.x, plane = s.h * s.w, oplane = s.ho * s.wo;
+/* Block (c, q): sum(dy) and sum(dy * (x - mean)) over part q of channel c's outputs, where dy (the
+ * normalised values' gradient) is the output's gradient at the value its code names and 0 elsewhere. */
+__global__ void bn_relu_pool_grad_parts_kernel(double *part_sums, const float *dout, const float *codes,
+                                               const float *in, const float *save_mean, lt_bn_relu_pool_shape s,
+                                               int parts) {
+    int64_t c = blockIdx.x / parts, oplane = s.ho * s.wo, begin, end;
+    part_range(s.n * oplane, parts, (int)(blockIdx.x % parts), &begin, &end);
     const float *x = in + c * s.x.sc, *g = dout + c * s.y.sc, *code = codes + c * s.y.sc;
-    float mean = v.save_mean[c], invstd = v.save_invstd[c], gamma = v.weight ? v.weight[c] : 1.0f;
+    float mean = save_mean[c];
     double sum_dy = 0, sum_dy_xc = 0;
-    for (int64_t e = threadIdx.x; e < s.n * oplane; e += blockDim.x) {
+    for (int64_t e = begin + threadIdx.x; e < end; e += blockDim.x) {
         int64_t b = e / oplane, r = e % oplane, oy = r / s.wo, ox = r % s.wo;
         float k = code[b * s.y.sn + r];
         if (k < 0) continue;
@@ -73,44 +59,71 @@ __global__ void bn_relu_pool_backward_kernel(float *dinp, float *dweight, float 
     }
     block_sum2(sum_dy, sum_dy_xc);
     if (threadIdx.x == 0) {
-        if (dweight) dweight[c] += (float)(sum_dy_xc * invstd);
-        if (dbias) dbias[c] += (float)sum_dy;
+        part_sums[2 * blockIdx.x] = sum_dy;
+        part_sums[2 * blockIdx.x + 1] = sum_dy_xc;
     }
-    if (!dinp) return;
-    bn_grad k = bn_grad_of(sum_dy, sum_dy_xc, s.n * plane, gamma, invstd, s.training);
-    float *d = dinp + c * s.dx.sc;
-    for (int64_t e = threadIdx.x; e < s.n * plane; e += blockDim.x) {
-        int64_t b = e / plane, r = e % plane, iy = r / s.w, ix = r % s.w;
-        float xv = x[b * s.x.sn + r];
+}
+
+/* Input element (c, b, iy, ix): b * (x - mean) + c, plus a * dy where its window's code names it (an odd
+ * last row or column lies in no window). */
+__global__ void bn_relu_pool_grad_input_kernel(float *dinp, const float *dout, const float *codes, const float *in,
+                                               const bn_grad *coefficients, const float *save_mean,
+                                               lt_bn_relu_pool_shape s) {
+    int64_t plane = s.h * s.w, per_channel = s.n * plane;
+    LTC_FOR(i, s.c * per_channel) {
+        int64_t c = i / per_channel, e = i % per_channel, b = e / plane, r = e % plane, iy = r / s.w, ix = r % s.w;
+        bn_grad k = coefficients[c];
+        float xv = in[c * s.x.sc + b * s.x.sn + r], mean = save_mean[c];
         float value = (k.b == 0.0f ? 0.0f : k.b * (xv - mean)) + k.c;
-        if (iy < 2 * s.ho && ix < 2 * s.wo) {  /* in a window: the gradient passes at its code's place */
-            int64_t o = b * s.y.sn + (iy / 2) * s.wo + ix / 2;
-            if (code[o] == (float)((iy % 2) * 2 + ix % 2)) value += k.a * g[o];
+        if (iy < 2 * s.ho && ix < 2 * s.wo) {
+            int64_t o = c * s.y.sc + b * s.y.sn + (iy / 2) * s.wo + ix / 2;
+            if (codes[o] == (float)((iy % 2) * 2 + ix % 2)) value += k.a * dout[o];
         }
-        d[b * s.dx.sn + r] = value;
+        dinp[c * s.dx.sc + b * s.dx.sn + r] = value;
     }
 }
 
 static int bn_relu_pool_forward(lt_kernel_ctx *ctx, float *out, float *codes, const float *in, lt_bn_vectors v,
                                 lt_bn_relu_pool_shape s, lt_batchnorm_params p) {
     if (s.n * s.c * s.h * s.w == 0) return 0;
-    bn_relu_pool_forward_kernel<<<(unsigned)s.c, POOL_THREADS, 0, state().stream>>>(out, codes, in, v, s, p);
-    LTC_LAUNCHED(ctx->err, "bn_relu_pool_forward_kernel");
-    return 0;
+    bn_affine *aff = (bn_affine *)device_alloc(sizeof(bn_affine) * (size_t)s.c, ctx->err);
+    if (!aff) return -1;
+    int rc = bn_forward_stats(ctx->err, aff, in, chan_view_of(s.n, s.h * s.w, s.x), s.c, v, p, nullptr, s.n * s.h * s.w);
+    if (!rc && s.ho * s.wo > 0) {
+        bn_relu_pool_kernel<<<grid_for(s.c * s.n * s.ho * s.wo), 256, 0, state().stream>>>(out, codes, in, aff, s);
+        rc = launch_check(ctx->err, "bn_relu_pool_kernel");
+    }
+    device_free(aff);
+    return rc;
 }
 
 static int bn_relu_pool_backward(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout,
                                  const float *out, const float *codes, const float *in, lt_bn_vectors v,
                                  lt_bn_relu_pool_shape s) {
     if (s.n * s.c * s.h * s.w == 0) return 0;
-    bn_relu_pool_backward_kernel<<<(unsigned)s.c, POOL_THREADS, 0, state().stream>>>(dinp, dweight, dbias, dout, codes,
-                                                                                      in, v, s);
-    LTC_LAUNCHED(ctx->err, "bn_relu_pool_backward_kernel");
-    return 0;
+    int parts = bn_parts(s.c, s.n * s.ho * s.wo);
+    size_t k_bytes = (sizeof(bn_grad) * (size_t)s.c + 7) / 8 * 8;
+    char *buf = (char *)device_alloc(k_bytes + sizeof(double) * 2 * (size_t)(s.c * parts), ctx->err);
+    if (!buf) return -1;
+    bn_grad *k = (bn_grad *)buf;
+    double *part_sums = (double *)(buf + k_bytes);
+    bn_relu_pool_grad_parts_kernel<<<(unsigned)(s.c * parts), GRAD_THREADS, 0, state().stream>>>(
+        part_sums, dout, codes, in, v.save_mean, s, parts);
+    int rc = launch_check(ctx->err, "bn_relu_pool_grad_parts_kernel");
+    if (!rc)
+        rc = bn_backward_coefficients(ctx->err, k, part_sums, parts, nullptr, s.n * s.h * s.w, s.c, dweight, dbias,
+                                      nullptr, v, s.training);
+    if (!rc && dinp) {
+        bn_relu_pool_grad_input_kernel<<<grid_for(s.c * s.n * s.h * s.w), 256, 0, state().stream>>>(
+            dinp, dout, codes, in, k, v.save_mean, s);
+        rc = launch_check(ctx->err, "bn_relu_pool_grad_input_kernel");
+    }
+    device_free(buf);
+    return rc;
 }
 
 static bool bn_relu_pool_supports(const lt_impl *self, const void *shape, lt_precision p) {
-    return p == LT_FP32 && ((const lt_bn_relu_pool_shape *)shape)->c <= INT32_MAX;
+    return p == LT_FP32 && ((const lt_bn_relu_pool_shape *)shape)->c <= (1 << 22);
 }
 
 const lt_bn_relu_pool_impl bn_relu_pool_cuda = {

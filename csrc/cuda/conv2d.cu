@@ -141,18 +141,24 @@ static int rank(lt_error *err, algo_list &l, const Perf *perf, int returned, Wor
     return 0;
 }
 
+/* cuDNN 9's statuses come in families of a thousand: 3000-3999 say "not supported" (a layout, a shape, a
+ * padding ... this algorithm does not take). */
+static bool not_supported(cudnnStatus_t e) { return (int)e / 1000 == (int)CUDNN_STATUS_NOT_SUPPORTED / 1000; }
+
 /* Runs the ranked algorithms from the chosen one on: the first that cuDNN does not refuse as unsupported
  * stays chosen. */
 template <typename Run>
 static int run_ranked(lt_error *err, algo_list &l, const char *call, Run run) {
+    cudnnStatus_t last = CUDNN_STATUS_NOT_SUPPORTED;
     for (; l.chosen < l.count; l.chosen++) {
         void *ws = l.bytes[l.chosen] ? scratch(l.bytes[l.chosen], err) : nullptr;
         if (l.bytes[l.chosen] && !ws) return -1;
-        cudnnStatus_t e = run(l.algo[l.chosen], ws, l.bytes[l.chosen]);
-        if (e == CUDNN_STATUS_SUCCESS) return 0;
-        if (e != CUDNN_STATUS_NOT_SUPPORTED) return cudnn_fail(err, e, call);
+        last = run(l.algo[l.chosen], ws, l.bytes[l.chosen]);
+        if (last == CUDNN_STATUS_SUCCESS) return 0;
+        if (!not_supported(last)) return cudnn_fail(err, last, call);
     }
-    return fail(err, "%s: cuDNN supports none of the algorithms its heuristics ranked for this convolution", call);
+    return fail(err, "%s: cuDNN supports none of the %d algorithms its heuristics ranked for this convolution (the "
+                     "last: %s)", call, l.count, cudnnGetErrorString(last));
 }
 
 static int rank_forward(lt_error *err, conv_plan &p) {
