@@ -6,6 +6,8 @@
 --   lua examples/train.lua --cifar10 --resume last      continue the last run (or --resume <checkpoint>)
 --   lua examples/train.lua --cifar10 --nproc 2          data-parallel: 2 processes under mpirun, one thread
 --                                                       each, --batch_size per process (docs/distributed.md)
+--   lua examples/train.lua --cifar10 --accelerator gpu  on the NVIDIA GPU (the default, auto, takes it when
+--                                                       there is one; docs/gpu.md)
 --   lua examples/train.lua --cifar10 --recipe airbench94 --precision bf16-mixed
 --                                                       airbench's recipe (lightning/recipes/airbench94.lua,
 --                                                       L.models.AirNet): all 50,000 training images, 9.9
@@ -58,6 +60,15 @@ local function precision_choice(text)
   -- the Trainer's words, as the command line says them
   return nil, (precision.problem(text):gsub('^precision %b""', function() return "--precision " .. text end)
     :gsub("precision = ", "--precision "):gsub('"', ""))
+end
+
+-- --devices: "auto" or 1, as the Trainer takes it
+local function devices_choice(text)
+  local value = text == "auto" and text or math.tointeger(tonumber(text))
+  if L.accelerators.devices_problem(value) then
+    return nil, ("--devices must be auto or 1 (one device per process; several processes: --nproc), got %s"):format(text)
+  end
+  return value
 end
 
 local function build_parser()
@@ -119,6 +130,10 @@ local function build_parser()
   p:option("--val_check_interval", "Validate after this fraction of an epoch (0.25: four times per epoch) or this many "
     .. "training batches (an integer); 1.0 (default): once per epoch."):convert(number_or_fraction)
   p:option("--check_val_every_n_epoch", "Validate after every n-th epoch.", "1"):convert(tonumber)
+  p:option("--accelerator", "Where to compute: auto (the GPU when there is one, else the CPU), cpu, or gpu / cuda "
+    .. "(the NVIDIA GPU; refused when none is available).", "auto"):choices(L.accelerators.NAMES)
+  p:option("--devices", "Devices per process: auto or 1 (more devices: more processes, --nproc).", "auto")
+    :convert(devices_choice)
   p:option("--num_threads", "Compute threads (default: all cores; 1 per process with --nproc)."):convert(tonumber)
   p:option("--nproc", "Train with N processes (data-parallel over MPI): starts mpirun with them, as root with "
     .. "--allow-run-as-root, oversubscribed when N exceeds the cores. --batch_size is per process."):convert(tonumber)
@@ -205,19 +220,23 @@ local function check_args(args)
   end
 end
 
-local function print_device()
-  local info = L.info()
-  local cpu = info.cpu
+-- The device block: whether a GPU is available and used (the original's device detection: its name,
+-- memory, compute capability, driver, cuDNN and cuBLASLt), then the CPU's lines.
+local function print_device(accelerator)
   say(RULE)
   say("DEVICE")
   say(RULE)
-  say("GPU available: no (lightning computes on the CPU)")
-  say(("CPU: %s (%s), %d logical CPUs"):format(cpu.model, cpu.vendor, cpu.logical_cpus))
-  say(("SIMD: %s (%s)"):format(cpu.simd, table.concat(cpu.features, " ")))
-  say(("BLAS: %s, core %s (chosen by %s)"):format(info.blas_library, info.blas_core, info.blas_core_chosen_by))
-  say(("Threads: %d%s"):format(info.threads, info.openmp and " (OpenMP)" or ""))
-  say(("lightning %s on %s"):format(info.version, _VERSION))
+  for _, line in ipairs(L.accelerators.describe(accelerator)) do say(line) end
+  say(("lightning %s on %s"):format(L.info().version, _VERSION))
   say(RULE)
+end
+
+-- The accelerator --accelerator and --devices ask for; a GPU asked for and not there is refused before
+-- any data loads, in the command line's words.
+local function chosen_accelerator(args)
+  local ok, accelerator = pcall(L.accelerators.resolve, args.accelerator, args.devices)
+  if not ok then error((tostring(accelerator):gsub("^.-Trainer: accelerator '(%w+)'", "--accelerator %1")), 0) end
+  return accelerator
 end
 
 local function print_config(args)
@@ -430,6 +449,7 @@ local function train_recipe(args, dm, size, dataset)
   end
   trainer = L.Trainer{max_epochs = math.ceil(args.max_epochs), max_steps = max_steps, default_root_dir = args.output_dir,
     callbacks = callbacks, logger = {tensorboard, csv}, precision = args.precision, deterministic = true,
+    accelerator = args.accelerator, devices = args.devices,
     limit_train_batches = args.limit_train_batches, limit_test_batches = args.limit_test_batches,
     fast_dev_run = args.fast_dev_run}
   trainer:fit(model, dm, {ckpt_path = args.resume})
@@ -448,10 +468,11 @@ end
 local function main(args)
   apply_recipe(args)
   check_args(args)   -- (before mpirun starts N processes that would each fail)
+  local accelerator = chosen_accelerator(args)
   launch_processes(args)
   L.manual_seed(args.seed)
   if args.num_threads then L.set_num_threads(args.num_threads) end
-  print_device()
+  print_device(accelerator)
   print_config(args)
 
   local dm, size, dataset = data_module(args)
@@ -500,6 +521,7 @@ local function main(args)
   trainer = L.Trainer{
     max_epochs = args.max_epochs, default_root_dir = args.output_dir, callbacks = callbacks,
     logger = {tensorboard, csv}, precision = args.precision, deterministic = true,
+    accelerator = args.accelerator, devices = args.devices,
     gradient_clip_val = args.gradient_clip_val > 0 and args.gradient_clip_val or nil,
     accumulate_grad_batches = args.accumulate_grad_batches, fast_dev_run = args.fast_dev_run,
     limit_train_batches = args.limit_train_batches, limit_val_batches = args.limit_val_batches,

@@ -144,24 +144,29 @@ end
 -- root; "lightning" is the package itself (init.lua: the tensor functions, the rest loaded lazily on
 -- first use, which is no require). A part may require itself and the parts listed for it. From the
 -- bottom up:
---   base: lightning.core (and the C module's env), class, lazy, util, metrics
+--   base: lightning.core (and the C module's env), class, lazy, util, metrics, cuda (the GPU's functions
+--     over the core's)
 --   the tensor engine: lightning, autograd, nn, distributed (one layer: nn.Module records autograd's
 --     module nodes, whose backward hooks are nn's; SyncBatchNorm and the gradient reducer need each other's side)
 --   optim, data, io (checkpoint files), loggers: on the tensor functions alone
+--   accelerators (the hardware: the CPU, cuda): on base alone
 --   precision (on optim), lightning_module (on precision), models (nn, optim, io for load_from_checkpoint,
 --     lightning_module), weights (L.load_weights: io), strategies (precision, data's samplers, io),
 --     callbacks, plot (the Callback base class)
---   recipes (models, data, callbacks), trainer (everything below but models, recipes and plot)
+--   recipes (models, data, callbacks), trainer (everything below but models, recipes and plot; it holds the
+--     accelerator, which the strategy is given)
 --   cli (anything)
-local BASE = {"core", "env", "class", "lazy", "util", "metrics"}
+local BASE = {"core", "env", "class", "lazy", "util", "metrics", "cuda"}
 local TENSOR = {"lightning", "autograd", "nn", "distributed"}
 local ALLOWED = {
   env = {}, class = {}, lazy = {}, core = {"env"}, util = {"core", "class"}, metrics = {"core"},
+  cuda = {"core", "util"},
   lightning = {BASE, TENSOR}, autograd = {BASE, TENSOR}, nn = {BASE, TENSOR}, distributed = {BASE, TENSOR},
   optim = {BASE, "lightning"},
   data = {BASE, "lightning"},
   io = {BASE, "lightning"},
   loggers = {BASE, "lightning"},
+  accelerators = {BASE},
   precision = {BASE, TENSOR, "optim"},
   lightning_module = {BASE, TENSOR, "precision"},
   models = {BASE, TENSOR, "optim", "io", "lightning_module"},
@@ -170,10 +175,10 @@ local ALLOWED = {
   callbacks = {BASE, TENSOR, "optim", "io"},
   plot = {BASE, "lightning", "callbacks"},
   recipes = {BASE, TENSOR, "optim", "data", "models", "callbacks"},
-  trainer = {BASE, TENSOR, "optim", "data", "io", "loggers", "precision", "lightning_module", "strategies",
-    "callbacks"},
-  cli = {BASE, TENSOR, "optim", "data", "io", "loggers", "precision", "lightning_module", "models", "weights",
-    "strategies", "callbacks", "plot", "recipes", "trainer"},
+  trainer = {BASE, TENSOR, "optim", "data", "io", "loggers", "accelerators", "precision", "lightning_module",
+    "strategies", "callbacks"},
+  cli = {BASE, TENSOR, "optim", "data", "io", "loggers", "accelerators", "precision", "lightning_module", "models",
+    "weights", "strategies", "callbacks", "plot", "recipes", "trainer"},
 }
 
 -- The set of parts each part may require, from a table like ALLOWED (lists nest one level).

@@ -10,11 +10,8 @@ local cjson = require "cjson"
 
 local fixture = cjson.decode(H.read_file("spec/fixtures/lightning/hooks.json"))
 
--- Lightning's calls that we do not make, and why.
-local NOT_CALLED = {
-  -- no devices yet: a batch is used where it is (the CUDA backend brings transfer_batch_to_device)
-  on_before_batch_transfer = true, transfer_batch_to_device = true, on_after_batch_transfer = true,
-}
+-- Lightning's calls that we do not make, and why (none now: the batch transfer hooks came with the GPU).
+local NOT_CALLED = {}
 -- Lightning's name -> ours: our LightningModule:backward(batch, outputs) is the model's hand-written
 -- backward pass (there is no autograd), so Lightning's backward hook is called backward_step.
 local RENAMED = {backward = "backward_step"}

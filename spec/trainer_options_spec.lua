@@ -278,8 +278,9 @@ describe("Trainer options", function()
     {{enable_progress_bar = 1}, "enable_progress_bar must be a boolean, got 1"},
     {{callbacks = 3}, "callbacks must be a table, got 3"},
     {{detect_anomaly = "on"}, "detect_anomaly must be a boolean, got \"on\""},
-    {{accelerator = "gpu"}, "accelerator must be \"auto\" or \"cpu\", got \"gpu\""},
-    {{devices = 2}, "only one device %(the CPU%) is supported, got 2"},
+    {{accelerator = "tpu"}, "accelerator must be \"auto\", \"cpu\", \"gpu\" or \"cuda\", got \"tpu\""},
+    {{devices = 2}, "devices must be \"auto\" or 1 %(one device per process; several processes: strategy = \"ddp\" " ..
+      "under mpirun%), got 2"},
     {"fast", "Trainer: expected a table of options, got \"fast\""},
   }
   for _, case in ipairs(bad) do

@@ -165,6 +165,26 @@ function LightningModule:on_test_model_eval() self:eval() end
 function LightningModule:on_test_model_train() self:train(self._training_before_eval ~= false) end
 function LightningModule:on_predict_model_eval() self:eval() end
 
+-- A copy of a batch with every tensor on device: tables without a metatable are walked (nested too),
+-- other values kept as they are.
+local function batch_on(device, value)
+  if L.is_tensor(value) then return value:to(device) end
+  if type(value) ~= "table" or getmetatable(value) ~= nil then return value end
+  local out = {}
+  for k, v in pairs(value) do out[k] = batch_on(device, v) end
+  return out
+end
+
+--- The batch on device ("cpu", "cuda:0"), as Lightning's hook: the Trainer calls it on every batch of
+-- every loop (through its strategy's batch_to_device) between on_before_batch_transfer and
+-- on_after_batch_transfer. The default copies each tensor of the batch (nested tables included) to
+-- the device; on the host, where the loaders make their batches, it returns the batch as it is.
+-- Override it for a batch of another shape (an object with tensors inside).
+function LightningModule:transfer_batch_to_device(batch, device, dataloader_idx)
+  if device == "cpu" then return batch end
+  return batch_on(device, batch)
+end
+
 function LightningModule:lr_scheduler_step(scheduler, metric)
   if metric == nil then scheduler:step() else scheduler:step(metric) end
 end

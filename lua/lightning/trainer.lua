@@ -35,6 +35,7 @@ local loggers = require "lightning.loggers"
 local LightningModule = require "lightning.lightning_module"
 local strategies = require "lightning.strategies"
 local precision = require "lightning.precision"
+local accelerators = require "lightning.accelerators"
 local core = require "lightning.core"
 
 local Trainer = class("Trainer")
@@ -111,6 +112,10 @@ function Trainer:__init(opts)
   local resolved = options.resolve(opts)
   for name, value in pairs(resolved) do self[name] = value end
   self.strategy = build_strategy(resolved, opts)
+  -- the hardware (a GPU asked for and not there is refused here, with the reason); the strategy moves
+  -- the model and the batches to its device
+  self.accelerator = accelerators.resolve(resolved.accelerator, resolved.devices)
+  if self.strategy.accelerator == nil then self.strategy.accelerator = self.accelerator end
   -- Lightning's deterministic: kernels whose sums would follow the thread count split them by a fixed rule
   if resolved.deterministic ~= nil then core.set_deterministic(resolved.deterministic == true) end
   self.precision_plugin = self.strategy.precision_plugin

@@ -39,7 +39,7 @@ function M.save_weights(model, path, metadata)
   end
   local meta = {format = "pt"}
   for k, v in pairs(metadata or {}) do meta[k] = v end
-  local ok, err = pcall(L.save_safetensors, path, model:state_dict(), meta)
+  local ok, err = pcall(L.save_safetensors, path, checkpoint.on_host(model:state_dict()), meta)
   if not ok then error((strip_position(err):gsub("^lightning%.save_safetensors", fname)), 2) end
 end
 

@@ -106,6 +106,20 @@ local function decode(value, tensors, path)
   return out
 end
 
+--- tensors (name -> tensor) with every tensor that is not on the host replaced by a copy on it: the
+-- file holds host float32 whatever the device, so that a GPU-trained checkpoint resumes on the CPU and
+-- PyTorch reads it. How the tensor asks to be written (t.dtype, t.scalar) goes with the copy.
+function SafetensorsCheckpointIO.on_host(tensors)
+  for name, t in pairs(tensors) do
+    if t:device() ~= "cpu" then
+      local host = t:cpu()
+      host.dtype, host.scalar = t.dtype, t.scalar
+      tensors[name] = host
+    end
+  end
+  return tensors
+end
+
 --- Writes a checkpoint table to path (atomically).
 function SafetensorsCheckpointIO.write(ckpt, path)
   local tensors, meta = {}, {}
@@ -128,7 +142,7 @@ function SafetensorsCheckpointIO.write(ckpt, path)
     end
   end
   if next(extra) then meta.extra = cjson.encode(encode(extra, "extra", tensors, {})) end
-  L.save_safetensors(path, tensors, meta)
+  L.save_safetensors(path, SafetensorsCheckpointIO.on_host(tensors), meta)
 end
 
 --- The metadata of a checkpoint file without reading its tensors, or nil and a message. The file is

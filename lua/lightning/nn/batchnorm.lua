@@ -67,8 +67,9 @@ function BatchNorm:_forward_args(fname, input)
   local batch_stats = self:_uses_batch_stats()
   local count = 0
   if self.training and self.track_running_stats then
+    -- (on a GPU the count is read through the host, and written with fill: elements are written on the host only)
     count = self.num_batches_tracked[1] + 1
-    self.num_batches_tracked[1] = count
+    self.num_batches_tracked:fill(count)
   end
   local rm, rv
   if self.track_running_stats and (self.training or not batch_stats) then rm, rv = self.running_mean, self.running_var end

@@ -47,7 +47,9 @@ end
 function Conv2d:_weight_grad()
   local w = self.weight
   if w.requires_grad ~= false then return w.grad end
-  if self._frozen_grad == nil or self._frozen_grad:numel() ~= w:numel() then self._frozen_grad = L.zeros(w:size()) end
+  if self._frozen_grad == nil or self._frozen_grad:numel() ~= w:numel() then
+    self._frozen_grad = L.zeros(w:size()):to(w:device())
+  end
   return self._frozen_grad:zero()
 end
 

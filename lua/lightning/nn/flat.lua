@@ -31,8 +31,41 @@ function flat.flat_of(params)
   return rec
 end
 
---- Moves params (a list of tensors with gradients p.grad) into two new contiguous tensors; returns them
--- (flat_params, whose .grad is flat_grads). Already flat params give their existing buffers.
+-- Makes every parameter of rec and its gradient a view of its place in the flat buffers; copy: their
+-- values are copied there first.
+local function point_at_views(rec, copy)
+  local offset = 0
+  for i, p in ipairs(rec.params) do
+    local n, g = p:numel(), rec.grads[i]
+    if n > 0 then
+      local pv = rec.flat_params:narrow(1, offset + 1, n):view(p:size())
+      local gv = rec.flat_grads:narrow(1, offset + 1, n):view(p:size())
+      if copy then
+        pv:copy(p)
+        gv:copy(g)
+      end
+      p:set_(pv)
+      g:set_(gv)
+    end
+    offset = offset + n
+  end
+end
+
+--- Moves the flat buffers of params (when they are flat) to device, and every parameter and gradient
+-- with them, still views of the buffers (Module:to: moved one by one they would leave the buffers);
+-- returns whether params were flat.
+function flat.move(params, device)
+  local rec = flat.flat_of(params)
+  if not rec then return false end
+  rec.flat_params:_move_to_(device)
+  rec.flat_grads:_move_to_(device)
+  point_at_views(rec, false)
+  return true
+end
+
+--- Moves params (a list of tensors with gradients p.grad) into two new contiguous tensors, on the
+-- parameters' device; returns them (flat_params, whose .grad is flat_grads). Already flat params give
+-- their existing buffers.
 function flat.flatten(params, fname)
   local rec = flat.flat_of(params)
   if rec then return rec.flat_params, rec.flat_grads end
@@ -47,23 +80,14 @@ function flat.flatten(params, fname)
     end
     total = total + p:numel()
   end
-  local flat_params, flat_grads = L.empty(total), L.empty(total)
+  local device = params[1] and params[1]:device() or "cpu"
+  local flat_params, flat_grads = L.empty(total):to(device), L.empty(total):to(device)
   rec = {params = {}, grads = {}, index = {}, flat_params = flat_params, flat_grads = flat_grads, mark = {}, stamp = 0}
-  local offset = 0
   for i, p in ipairs(params) do
-    local n, g = p:numel(), p.grad
-    if n > 0 then
-      local pv = flat_params:narrow(1, offset + 1, n):view(p:size())
-      local gv = flat_grads:narrow(1, offset + 1, n):view(p:size())
-      pv:copy(p)
-      gv:copy(g)
-      p:set_(pv)
-      g:set_(gv)
-    end
-    offset = offset + n
-    rec.params[i], rec.grads[i], rec.index[p], rec.mark[p] = p, g, i, 0
+    rec.params[i], rec.grads[i], rec.index[p], rec.mark[p] = p, p.grad, i, 0
     owner[p] = rec
   end
+  point_at_views(rec, true)
   flat_params.grad = flat_grads
   return flat_params, flat_grads
 end

@@ -3,6 +3,7 @@
 --   grad_input = m:backward(input, grad_output) -- accumulates parameter gradients into p.grad
 --   m:parameters(), m:named_parameters(), m:state_dict(), m:load_state_dict(sd), m:train(), m:eval()
 --   m:flatten_parameters() --> flat_params, flat_grads (all parameters in one tensor, gradients in another)
+--   m:to(device), m:cuda(), m:cpu(), m:device()  (in place: the tensors keep their identity)
 -- A layer registers its parameters and buffers under PyTorch's names, and its children in order, so
 -- that state_dict keys read "conv1.weight", "bn1.running_mean", "0.weight" (inside Sequential).
 local L = require "lightning"
@@ -31,7 +32,7 @@ end
 function Module:register_parameter(name, t)
   if self[name] == nil then table.insert(self._parameters, name) end
   self[name] = t
-  if t and not t.grad then t.grad = L.zeros(t:size()) end
+  if t and not t.grad then t.grad = L.zeros(t:size()):to(t:device()) end   -- (on the parameter's device)
   if t and t.requires_grad == nil then t.requires_grad = true end
   return t
 end
@@ -143,6 +144,50 @@ function Module:set_precision(precision)
   return self
 end
 
+-- Moves with t:_move_to_(device) every tensor field (and its gradient t.grad) of the module, of its
+-- children and of the modules it holds without registering them: a layer's helper, or the fused layers
+-- of a model's list of steps (modules are looked for inside plain tables too; tensors there, such as a
+-- data set a module refers to, stay where they are). Objects of other classes (the Trainer, metrics)
+-- are not walked.
+local function move_tensors(root, device)
+  local seen = {}
+  local function visit(t, is_module)
+    if seen[t] then return end
+    seen[t] = true
+    for _, value in pairs(t) do
+      if L.is_tensor(value) then
+        if is_module then
+          value:_move_to_(device)
+          if L.is_tensor(value.grad) then value.grad:_move_to_(device) end
+        end
+      elseif type(value) == "table" then
+        if class.is_instance(value, Module) then visit(value, true)
+        elseif getmetatable(value) == nil then visit(value, false) end
+      end
+    end
+  end
+  visit(root, true)
+end
+
+--- Moves the module to device ("cpu", "cuda", "cuda:0") in place, as PyTorch's module.to: every
+-- tensor it keeps (parameters and their gradients, buffers such as BatchNorm's running statistics,
+-- outputs and scratch such as a convolution's columns) moves with t:_move_to_, so each keeps its
+-- identity and an optimizer made before still holds the parameters. Returns self.
+function Module:to(device)
+  flat.move(self:parameters(), device)   -- (flattened parameters move with their buffers, still views of them)
+  move_tensors(self, device)
+  return self
+end
+
+function Module:cuda() return self:to("cuda") end
+function Module:cpu() return self:to("cpu") end
+
+--- Where the module's parameters are ("cpu", "cuda:0"); "cpu" for a module without parameters.
+function Module:device()
+  local first = self:parameters()[1]
+  return first and first:device() or "cpu"
+end
+
 function Module:train(mode)
   if mode == nil then mode = true end
   for _, m in ipairs(self:modules()) do m.training = mode end
@@ -208,7 +253,12 @@ local function load_state_dict(self, sd, strict)
   end
   for name, dst in pairs(own) do
     local src = sd[name]
-    if src ~= nil then dst:copy(src:view(dst:size())) end
+    if src ~= nil then
+      src = src:view(dst:size())
+      -- values read on the host into a model on the GPU (or the reverse) go to the model's device
+      if src:device() ~= dst:device() then src = src:to(dst:device()) end
+      dst:copy(src)
+    end
   end
   return {missing_keys = missing, unexpected_keys = unexpected}
 end

@@ -27,10 +27,11 @@ Adam.decoupled_weight_decay = false
 function Adam:_update(p, grad, group, state, index)
   if state.step == nil then
     state.step = 0
-    state.exp_avg = L.zeros(p:size())
-    state.exp_avg_sq = L.zeros(p:size())
+    -- (on the parameter's device: a model moved to the GPU keeps its optimizer's state there)
+    state.exp_avg = L.zeros(p:size()):to(p:device())
+    state.exp_avg_sq = L.zeros(p:size()):to(p:device())
   end
-  if group.amsgrad and state.max_exp_avg_sq == nil then state.max_exp_avg_sq = L.zeros(p:size()) end
+  if group.amsgrad and state.max_exp_avg_sq == nil then state.max_exp_avg_sq = L.zeros(p:size()):to(p:device()) end
   local step = state.step + 1
   -- the kernel's named arguments, in one table reused at every call: a step allocates nothing
   local a = self._step_args or {}

@@ -235,7 +235,9 @@ function Optimizer:_load_param_state(fname, index, p, saved)
       if not same_shape(value, p) then
         fail(fname, "%s%s has shape %s, expected %s (the parameter's)", where, key, shape_str(value), shape_str(p))
       end
-      state[key] = value:clone()
+      -- a copy on the parameter's device (a checkpoint is read on the host, the model may be on the GPU)
+      local moved = value:to(p:device())
+      state[key] = moved == value and value:clone() or moved
     else
       if math.type(value) ~= "integer" and not (type(value) == "number" and value == math.floor(value) and value >= 0) then
         fail(fname, "%s%s must be a non-negative integer, got %s", where, key, describe(value))

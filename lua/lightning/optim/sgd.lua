@@ -29,7 +29,8 @@ end
 function SGD:_update(p, grad, group, state, index)
   local buffer, init = state.momentum_buffer, false
   if group.momentum ~= 0 and buffer == nil then
-    buffer, init = L.empty(p:size()), true  -- the kernel copies the first gradient into it
+    -- the kernel copies the first gradient into it (on the parameter's device)
+    buffer, init = L.empty(p:size()):to(p:device()), true
   end
   -- the kernel's named arguments, in one table reused at every call: a step allocates nothing
   local a = self._step_args or {}

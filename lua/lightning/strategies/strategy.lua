@@ -5,11 +5,17 @@
 -- cooperate (single.lua: one process; a data-parallel one averages gradients between processes).
 --
 -- Life cycle, in the order the Trainer calls it for fit, validate, test and predict:
---   setup_environment()        first: start or join the processes (ranks are known after it)
+--   setup_environment()        first: start or join the processes (ranks are known after it); the
+--                              accelerator's setup_device
 --   connect(module)            the LightningModule of this run
+--   model_to_device()          the model (in place) to the accelerator's device, root_device(): fit calls
+--                              it before configure_optimizers, so that the optimizers see the parameters
+--                              where they train
 --   setup(trainer)             after configure_optimizers (fit) or the checkpoint (evaluation): model_to_device,
 --                              the plugin's connect; a data-parallel strategy broadcasts the weights here
 --   teardown()                 at the end of the run (also after an error)
+-- Per batch (every loop), first: batch_to_device(batch, dataloader_idx), through the module's hooks
+--   on_before_batch_transfer, transfer_batch_to_device (to root_device()), on_after_batch_transfer.
 -- Per training batch (fit loop):
 --   optimizer_zero_grad(optimizer, batch_idx)       first batch of an accumulation group:
 --                                                   on_before_zero_grad hooks, the module's optimizer_zero_grad
@@ -82,7 +88,10 @@ end
 
 -- ---- life cycle ----
 
-function Strategy:setup_environment() end
+--- strategy.accelerator: the Trainer's (lightning.accelerators), unless the strategy was given its own.
+function Strategy:setup_environment()
+  if self.accelerator then self.accelerator:setup_device(self:root_device()) end
+end
 
 function Strategy:connect(module)
   self.lightning_module = module
@@ -95,8 +104,34 @@ function Strategy:setup(trainer)
   self.precision_plugin:connect(self.lightning_module)
 end
 
---- Where the model's tensors live: the host, the only device today.
-function Strategy:model_to_device() end
+--- The device this process computes on: its accelerator's ("cpu", "cuda:0"), the host without one.
+function Strategy:root_device()
+  return self.accelerator and self.accelerator:device() or "cpu"
+end
+
+--- Moves the model to root_device() in place (Module:to: parameters keep their identity).
+function Strategy:model_to_device()
+  self.lightning_module:to(self:root_device())
+end
+
+-- A batch-transfer hook of the module: its result, or the batch as it was when the module has no such
+-- hook or the hook returns nothing.
+local function transfer_hook(trainer, name, batch, ...)
+  local moved = trainer:_call_module_hook(name, batch, ...)
+  if moved == nil then return batch end
+  return moved
+end
+
+--- The batch on root_device(), as Lightning's batch_to_device: the module's hooks on_before_batch_transfer,
+-- transfer_batch_to_device (the default moves every tensor of the batch; on the host it returns the
+-- batch as it is) and on_after_batch_transfer. dataloader_idx: 0 for the loop's one loader.
+function Strategy:batch_to_device(batch, dataloader_idx)
+  local trainer = self.lightning_module.trainer
+  dataloader_idx = dataloader_idx or 0
+  batch = transfer_hook(trainer, "on_before_batch_transfer", batch, dataloader_idx)
+  batch = transfer_hook(trainer, "transfer_batch_to_device", batch, self:root_device(), dataloader_idx)
+  return transfer_hook(trainer, "on_after_batch_transfer", batch, dataloader_idx)
+end
 
 function Strategy:teardown()
   if self.precision_plugin then self.precision_plugin:teardown() end

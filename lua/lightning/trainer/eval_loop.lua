@@ -1,7 +1,8 @@
 --- The validation, test and predict loops, and trainer:validate / test / predict around them.
 -- Per loop, as Lightning 2 calls them (spec/trainer_hooks_lightning_spec.lua checks it against
 -- Lightning itself): [on_validation_model_zero_grad, inside fit and after the sanity check],
--- on_<stage>_model_eval, on_<stage>_start, on_<stage>_epoch_start, per batch [on_<stage>_batch_start,
+-- on_<stage>_model_eval, on_<stage>_start, on_<stage>_epoch_start, per batch [the batch transfer hooks
+-- (strategy:batch_to_device), on_<stage>_batch_start,
 -- <stage>_step, on_<stage>_batch_end], on_<stage>_epoch_end, on_<stage>_end, and on_<stage>_model_train
 -- (validation and test; not predict).
 local grad_mode = require "lightning.autograd.mode"
@@ -57,6 +58,7 @@ local function run(trainer, stage, opts)
   if n > 0 then
     for batch_idx, batch in loader:iter() do
       trainer._batch_idx, trainer._batch_kind = batch_idx, stage
+      batch = trainer.strategy:batch_to_device(batch, 0)
       trainer._current_batch_size = data.batch_size(batch)
       hooks.call(trainer, "on_" .. stage .. "_batch_start", batch, batch_idx)
       local out = hooks.call_module(trainer, STEP[stage], batch, batch_idx)

@@ -1,6 +1,7 @@
 --- trainer:fit: setup, the sanity check, the epochs and their batches, in PyTorch Lightning's order:
---   setup -> configure_optimizers -> strategy:setup -> on_fit_start -> sanity check -> on_train_start
---   per epoch: on_train_epoch_start, per batch [on_train_batch_start, training_step,
+--   setup -> model_to_device -> configure_optimizers -> strategy:setup -> on_fit_start -> sanity check ->
+--   on_train_start
+--   per epoch: on_train_epoch_start, per batch [the batch transfer hooks, on_train_batch_start, training_step,
 --     on_before_zero_grad + optimizer_zero_grad (first batch of an accumulation group),
 --     on_before_backward, backward_step, on_after_backward,
 --     on_before_optimizer_step, configure_gradient_clipping, optimizer_step (last batch of a group),
@@ -82,6 +83,7 @@ local function is_finite(x) return x == x and x ~= math.huge and x ~= -math.huge
 local function run_batch(trainer, batch, batch_idx)
   local module = trainer.lightning_module
   trainer._batch_idx, trainer._batch_kind = batch_idx, "train"
+  batch = trainer.strategy:batch_to_device(batch, 0)
   trainer._current_batch_size = data.batch_size(batch)
   hooks.call_callbacks(trainer, nil, "on_train_batch_start", batch, batch_idx)
   if hooks.call_module(trainer, "on_train_batch_start", batch, batch_idx) == -1 then return true end
@@ -323,6 +325,8 @@ local function fit(trainer, resolve_ckpt)
   end
   trainer:_check_output_folders(module)
   hooks.call_module(trainer, "configure_model")
+  -- on the accelerator's device before configure_optimizers, as in Lightning (strategy:setup checks again)
+  trainer.strategy:model_to_device()
 
   trainer.train_dataloader = data.loader(trainer, "train")
   if not trainer.train_dataloader then

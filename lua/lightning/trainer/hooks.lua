@@ -39,6 +39,7 @@ for _, name in ipairs {
   "on_validation_model_eval", "on_validation_model_train", "on_test_model_eval", "on_test_model_train",
   "on_predict_model_eval",
   "on_validation_model_zero_grad",
+  "on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer",
 } do hooks.module[name] = true end
 
 -- Hooks that Lightning 2 removed, and what took their place: a module or callback that defines one is

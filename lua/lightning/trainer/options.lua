@@ -2,6 +2,7 @@
 local options = require "lightning.util.options"
 local precision = require "lightning.precision"
 local strategies = require "lightning.strategies"
+local accelerators = require "lightning.accelerators"
 
 local trainer_options = {}
 
@@ -46,10 +47,9 @@ local SPEC = {
   strategy = {check = strategies.problem, default = "auto"},  -- lightning.strategies knows the strategies
   sync_batchnorm = {kind = "boolean", default = false},        -- (data-parallel: nn.SyncBatchNorm)
   detect_anomaly = {kind = "boolean", default = false},
-  accelerator = {kind = "string", one_of = {"auto", "cpu"}, default = "auto"},
-  devices = {check = function(v)
-    if v ~= "auto" and v ~= 1 then return ("devices: only one device (the CPU) is supported, got %s"):format(options.describe(v)) end
-  end, default = "auto"},
+  -- lightning.accelerators knows the hardware ("auto": the GPU when there is one)
+  accelerator = {kind = "string", one_of = accelerators.NAMES, default = "auto"},
+  devices = {check = accelerators.devices_problem, default = "auto"},
   benchmark = {kind = "boolean"},
   -- a fraction of the training epoch (a float in (0, 1]) or a number of training batches (an integer)
   val_check_interval = {test = function(v)

@@ -1,0 +1,59 @@
+--- lightning.cuda (L.cuda): the NVIDIA GPU, as PyTorch's torch.cuda. The C core loads its CUDA module
+-- (lightning/cuda.so) the first time something asks for the device, and says why when it cannot.
+--   L.cuda.is_available()           true, or false and the reason ("lightning was built without CUDA",
+--                                   "no CUDA driver: ...")
+--   L.cuda.device_count()           the number of GPUs (0 when none is available)
+--   L.cuda.get_device_properties(i) device i (0-based): {name, total_memory, free_memory, major, minor,
+--                                   multi_processor_count, driver_version, runtime_version, cudnn_version,
+--                                   cublaslt_version} (memory in bytes, versions as "13.0", "9.10.0")
+--   L.cuda.synchronize()            waits until the GPU has finished what was asked of it
+--   L.cuda.manual_seed(n)           the seed of the GPU's generator (dropout)
+--   L.cuda.memory_stats()           {in_use, reserved, peak_in_use}, bytes of the GPU's memory pool
+--   L.cuda.empty_cache()            gives the pool's unused memory back to the driver
+--   L.cuda.summary(i)               one line on device i: "NVIDIA H100 80GB HBM3, 79.1 GiB, compute
+--                                   capability 9.0, driver 13.0, cuDNN 9.10.0, cuBLASLt 13.0.0"
+--   L.cuda.describe()               a device block's lines: one summary per GPU ({} without one)
+-- Without a GPU every function but is_available and device_count raises an error that carries the reason.
+local core = require "lightning.core"
+local options = require "lightning.util.options"
+
+local C = core.cuda
+
+local cuda = {}
+
+function cuda.is_available() return C.is_available() end
+function cuda.device_count() return C.device_count() end
+function cuda.synchronize() return C.synchronize() end
+function cuda.manual_seed(seed) return C.manual_seed(seed) end
+function cuda.memory_stats() return C.memory_stats() end
+function cuda.empty_cache() return C.empty_cache() end
+
+-- device defaults to 0, as in a one-GPU machine; anything but an index in range is named as wrong.
+local function device_index(fname, device)
+  if device == nil then return 0 end
+  if math.type(device) ~= "integer" or device < 0 then
+    options.fail(fname, "the device must be a 0-based index (an integer >= 0), got %s", options.describe(device))
+  end
+  return device
+end
+
+function cuda.get_device_properties(device)
+  return C.get_device_properties(device_index("lightning.cuda.get_device_properties", device))
+end
+
+local GIB = 1024 ^ 3
+
+function cuda.summary(device)
+  local p = cuda.get_device_properties(device_index("lightning.cuda.summary", device))
+  return ("%s, %.1f GiB, compute capability %d.%d, driver %s, cuDNN %s, cuBLASLt %s"):format(p.name,
+    p.total_memory / GIB, p.major, p.minor, p.driver_version, p.cudnn_version, p.cublaslt_version)
+end
+
+function cuda.describe()
+  local lines = {}
+  if not cuda.is_available() then return lines end
+  for i = 0, cuda.device_count() - 1 do lines[#lines + 1] = cuda.summary(i) end
+  return lines
+end
+
+return cuda

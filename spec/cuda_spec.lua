@@ -1,0 +1,372 @@
+-- The NVIDIA GPU: tensors and modules that move there and back, every layer of the reference model on
+-- the GPU against the CPU (forward and backward, on the fixture shapes and odd ones: batch 1, 7x7, one
+-- channel, a non-contiguous input), 20 training steps of the reference model against the CPU's, mixed
+-- devices refused, checkpoints that go from one device to the other. Without a GPU each test reports
+-- pending with the reason (spec/accelerators_spec.lua covers that machine); they run for real where
+-- L.cuda.is_available() is true.
+-- Tolerances: the GPU's convolutions and matrix products use TF32 by default, as PyTorch's (10 bits
+-- of mantissa in the products, float32 sums), so Linear and Conv2d compare within 1e-2; the other
+-- layers compute in float32 and compare within 1e-4 (other summation orders); ReLU and max-pooling are
+-- exact.
+local L = require "lightning"
+local H = require "helpers"
+local S = require "trainer_standins"
+local checkpoint = require "lightning.trainer.checkpoint"
+local SafetensorsCheckpointIO = require "lightning.io.safetensors_checkpoint_io"
+
+local nn = L.nn
+local AVAILABLE, REASON = L.cuda.is_available()
+
+-- true (and the test reports pending) where there is no GPU.
+local function no_gpu()
+  if not AVAILABLE then pending("needs a GPU: " .. tostring(REASON)) end
+  return not AVAILABLE
+end
+
+local TF32, FP32, EXACT = 1e-2, 1e-4, 0
+
+local function on_host(t) return t:device() == "cpu" and t or t:cpu() end
+
+describe("L.cuda on a GPU", function()
+  it("describes the device", function()
+    if no_gpu() then return end
+    assert.is_true(L.cuda.device_count() >= 1)
+    local p = L.cuda.get_device_properties(0)
+    assert.is_string(p.name)
+    assert.is_true(p.total_memory > 0 and p.free_memory > 0 and p.free_memory <= p.total_memory)
+    assert.is_true(p.major >= 7 and p.multi_processor_count > 0)
+    for _, key in ipairs {"driver_version", "runtime_version", "cudnn_version", "cublaslt_version"} do
+      assert.matches("^%d+%.%d+", p[key], nil, key)
+    end
+    assert.matches(", %d+%.%d GiB, compute capability %d+%.%d+, driver %d+%.%d+, cuDNN %d+%.%d+%.%d+, cuBLASLt ",
+      L.cuda.summary(0))
+    assert.equal(L.cuda.summary(0), L.cuda.describe()[1])
+    assert.equal(L.cuda.device_count(), #L.cuda.describe())
+    L.cuda.manual_seed(1)
+    L.cuda.synchronize()
+    local stats = L.cuda.memory_stats()
+    assert.is_true(stats.in_use >= 0 and stats.reserved >= stats.in_use and stats.peak_in_use >= stats.in_use)
+    L.cuda.empty_cache()
+  end)
+end)
+
+describe("tensors on the GPU", function()
+  it("go there and back: t:cuda(), t:cpu(), t:to()", function()
+    if no_gpu() then return end
+    local t = L.randn(3, 4)
+    local g = t:cuda()
+    assert.equal("cuda:0", g:device())
+    assert.are_not.equal(t, g)
+    assert.equal(t, t:to("cpu"))   -- self when nothing moves
+    assert.equal(g, g:to("cuda"))
+    assert.equal(g, g:to("cuda:0"))
+    H.assert_close(g:cpu(), t, EXACT, "round trip")
+    assert.equal("cpu", g:cpu():device())
+    -- a non-contiguous view goes over as its values
+    H.assert_close(t:t():cuda():cpu(), t:t(), EXACT, "transposed round trip")
+  end)
+
+  it("refuse mixed devices, never copying silently", function()
+    if no_gpu() then return end
+    -- a layer on the host given a GPU input, and the reverse
+    local linear = nn.Linear(3, 2)
+    assert.matches("expected cuda:0, got cpu", H.error_of(linear.forward, linear, L.randn(1, 3):cuda()))
+    linear:cuda()
+    assert.matches("expected cpu, got cuda:0", H.error_of(linear.forward, linear, L.randn(1, 3)))
+    local conv = nn.Conv2d(1, 1, 3)
+    assert.matches("expected cuda:0, got cpu", H.error_of(conv.forward, conv, L.randn(1, 1, 5, 5):cuda()))
+  end)
+end)
+
+-- A layer made twice from one seed: on the host and on the GPU.
+local function twins(make)
+  L.manual_seed(11)
+  local host = make()
+  L.manual_seed(11)
+  local gpu = make():to("cuda")
+  return host, gpu
+end
+
+-- The forward and backward passes of a layer on both devices, compared: outputs, input gradients and
+-- parameter gradients (and BatchNorm's running statistics). x: the host input; xg: the same values on
+-- the GPU (a non-contiguous view when x is one).
+local function compare_layer(what, make, x, xg, tol)
+  local host, gpu = twins(make)
+  local y, yg = host:forward(x), gpu:forward(xg)
+  assert.equal("cuda:0", yg:device(), what)
+  H.assert_close(on_host(yg), y, tol, what .. " forward")
+  L.manual_seed(12)
+  local gy = L.randn(y:size())
+  local gx, gxg = host:backward(x, gy), gpu:backward(xg, gy:cuda())
+  H.assert_close(on_host(gxg), gx, tol, what .. " grad_input")
+  local hp, gp = host:parameters(), gpu:parameters()
+  for i = 1, #hp do H.assert_close(on_host(gp[i].grad), hp[i].grad, tol, what .. " grad of parameter " .. i) end
+  local hb, gb = host:buffers(), gpu:buffers()
+  for i = 1, #hb do H.assert_close(on_host(gb[i]), hb[i], tol, what .. " buffer " .. i) end
+end
+
+-- Inputs of a shape: the host tensor and the GPU's, contiguous or a transposed (non-contiguous) view.
+local function inputs(size, transposed)
+  L.manual_seed(13)
+  local base = L.randn(table.unpack(size))
+  if not transposed then return base, base:cuda() end
+  local n = #size
+  return base:transpose(n - 1, n), base:cuda():transpose(n - 1, n)
+end
+
+-- The shapes each image layer meets: the fixture's (a batch of CIFAR-10 images) and odd ones.
+local IMAGE_SHAPES = {
+  {"fixture 8x3x32x32", {8, 3, 32, 32}},
+  {"batch 1", {1, 3, 32, 32}},
+  {"7x7", {4, 3, 7, 7}},
+  {"one channel", {4, 1, 16, 16}, 1},
+  {"non-contiguous", {4, 3, 12, 12}, nil, true},
+}
+
+describe("layers on the GPU against the CPU", function()
+  for _, case in ipairs(IMAGE_SHAPES) do
+    local name, size, channels, transposed = case[1], case[2], case[3] or 3, case[4]
+    it("Conv2d, BatchNorm2d, ReLU and MaxPool2d: " .. name, function()
+      if no_gpu() then return end
+      local x, xg = inputs(size, transposed)
+      compare_layer("Conv2d", function() return nn.Conv2d(channels, 8, 3, {padding = 1}) end, x, xg, TF32)
+      compare_layer("Conv2d stride 2", function() return nn.Conv2d(channels, 4, 3, {stride = 2}) end, x, xg, TF32)
+      compare_layer("BatchNorm2d", function() return nn.BatchNorm2d(channels) end, x, xg, FP32)
+      compare_layer("ReLU", function() return nn.ReLU() end, x, xg, EXACT)
+      compare_layer("MaxPool2d", function() return nn.MaxPool2d(2) end, x, xg, EXACT)
+      -- BatchNorm in evaluation: the running statistics
+      compare_layer("BatchNorm2d eval", function() return nn.BatchNorm2d(channels):eval() end, x, xg, FP32)
+    end)
+  end
+
+  for _, case in ipairs {{"fixture 64x512", {64, 512}}, {"batch 1", {1, 512}}, {"non-contiguous", {16, 24}, true}} do
+    it("Linear, BatchNorm1d and CrossEntropyLoss: " .. case[1], function()
+      if no_gpu() then return end
+      local x, xg = inputs(case[2], case[3])
+      local features = case[2][2]
+      if case[3] then features = case[2][1] end
+      compare_layer("Linear", function() return nn.Linear(features, 10) end, x, xg, TF32)
+      -- (a batch of one has no batch statistics: BatchNorm1d evaluates, as PyTorch requires)
+      compare_layer("BatchNorm1d", function()
+        local bn = nn.BatchNorm1d(features)
+        return x:size(1) == 1 and bn:eval() or bn
+      end, x, xg, FP32)
+      -- the loss on logits of the batch, with and without label smoothing
+      local logits, logits_g = inputs({x:size(1), 10})
+      local classes = {}
+      for i = 1, x:size(1) do classes[i] = (i * 7) % 10 + 1 end
+      local target = L.tensor(classes)
+      for _, smoothing in ipairs {0, 0.1} do
+        local host, gpu = twins(function() return nn.CrossEntropyLoss{label_smoothing = smoothing} end)
+        local loss, loss_g = host:forward(logits, target), gpu:forward(logits_g, target:cuda())
+        assert.is_true(math.abs(loss - loss_g) <= FP32 * math.max(1, math.abs(loss)), ("loss %g on the GPU, %g on the " ..
+          "CPU (label_smoothing %g)"):format(loss_g, loss, smoothing))
+        H.assert_close(on_host(gpu:backward(logits_g, target:cuda())), host:backward(logits, target), FP32,
+          "CrossEntropyLoss grad_input")
+      end
+    end)
+  end
+end)
+
+describe("modules on the GPU", function()
+  it("move in place: parameters, gradients, buffers and scratch keep their identity; an optimizer made before " ..
+    "still steps them", function()
+    if no_gpu() then return end
+    local function make()
+      return nn.Sequential(nn.Conv2d(3, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    end
+    L.manual_seed(21)
+    local host = make()
+    L.manual_seed(21)
+    local gpu = make()
+    local opt_host = L.optim.Adam(host:parameters(), {lr = 0.01})
+    local opt_gpu = L.optim.Adam(gpu:parameters(), {lr = 0.01})   -- made before the move
+    local params, grads = gpu:parameters(), {}
+    for i, p in ipairs(params) do grads[i] = p.grad end
+    local bn, conv = gpu:children()[2], gpu:children()[1]
+    local running_mean = bn.running_mean
+    assert.equal(gpu, gpu:to("cuda"))
+    assert.equal("cuda:0", gpu:device())
+    for i, p in ipairs(gpu:parameters()) do
+      assert.equal(params[i], p)
+      assert.equal(grads[i], p.grad)
+      assert.equal("cuda:0", p:device())
+      assert.equal("cuda:0", p.grad:device())
+    end
+    assert.equal(running_mean, bn.running_mean)
+    assert.equal("cuda:0", bn.running_mean:device())
+    assert.equal("cuda:0", bn.running_var:device())
+    for key, value in pairs(conv) do
+      if L.is_tensor(value) then assert.equal("cuda:0", value:device(), "Conv2d's " .. key) end
+    end
+    L.manual_seed(22)
+    local x, target = L.randn(6, 3, 8, 8), L.tensor{1, 2, 3, 1, 2, 3}
+    local sides = {{host, opt_host, x, target, nn.CrossEntropyLoss()},
+      {gpu, opt_gpu, x:cuda(), target:cuda(), nn.CrossEntropyLoss():cuda()}}
+    for _ = 1, 3 do
+      for _, side in ipairs(sides) do
+        local net, opt = side[1], side[2]
+        opt:zero_grad()
+        local loss = side[5](net(side[3]), side[4])
+        loss:backward()
+        opt:step()
+      end
+    end
+    for i, p in ipairs(gpu:parameters()) do
+      H.assert_close(p:cpu(), host:parameters()[i], TF32, "parameter " .. i .. " after 3 Adam steps")
+    end
+    local state = opt_gpu.state[params[1]]
+    assert.equal("cuda:0", state.exp_avg:device())
+    -- and back
+    assert.equal(gpu, gpu:cpu())
+    assert.equal(params[1], gpu:parameters()[1])
+    assert.equal("cpu", gpu:device())
+  end)
+
+  it("move flattened parameters with their flat buffers, still views of them", function()
+    if no_gpu() then return end
+    local net = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    local flat_params, flat_grads = net:flatten_parameters()
+    net:to("cuda")
+    assert.equal("cuda:0", flat_params:device())
+    assert.equal("cuda:0", flat_grads:device())
+    flat_params:fill(0.5)
+    H.assert_close(net:parameters()[1]:cpu(), L.full({3, 4}, 0.5), EXACT, "a parameter seen through the flat buffer")
+    assert.equal(flat_params, (net:flat_parameters()))
+  end)
+
+  it("load host values into a model on the GPU, which stays there", function()
+    if no_gpu() then return end
+    local net = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    local sd = {}
+    for name, t in pairs(net:state_dict()) do sd[name] = (t:clone() + 1) end
+    net:cuda()
+    net:load_state_dict(sd)
+    for name, t in pairs(net:state_dict()) do
+      assert.equal("cuda:0", t:device(), name)
+      H.assert_close(t:cpu(), sd[name], EXACT, name)
+    end
+  end)
+
+  it("copy a batch's tensors with the default transfer_batch_to_device, nested tables too", function()
+    if no_gpu() then return end
+    local module = S.Regression{}(2)
+    local batch = {input = L.randn(2, 2), nested = {ids = L.randn(2)}, name = "b"}
+    local moved = module:transfer_batch_to_device(batch, "cuda:0", 0)
+    assert.are_not.equal(batch, moved)
+    assert.equal("cuda:0", moved.input:device())
+    assert.equal("cuda:0", moved.nested.ids:device())
+    assert.equal("b", moved.name)
+    assert.equal("cpu", batch.input:device())
+  end)
+end)
+
+-- The reference model (examples/train.lua's) on CIFAR-10-shaped images with nothing random in its steps
+-- (dropout 0: the GPU draws other masks), trained for `steps` steps on one accelerator; returns the
+-- losses of the steps and the model.
+local function train_reference(accelerator, steps)
+  local samples = S.band_images(8 * steps, 31, {classes = 4, channels = 3, size = 32, step = 8, band = 8, noise = 0.3})
+  L.manual_seed(32)
+  local model = L.models.BasicImageClassifier{num_classes = 4, in_channels = 3, image_size = 32, dropout_rate = 0}
+  local losses = {}
+  model.on_train_batch_end = function(_, outputs) losses[#losses + 1] = outputs.loss:item() end
+  local dir = H.tmpdir()
+  local trainer = L.Trainer(S.quiet(dir, {accelerator = accelerator, max_steps = steps, num_sanity_val_steps = 0,
+    deterministic = true}))
+  trainer:fit(model, L.data.DataLoader(samples, {batch_size = 8}))
+  H.rmdir(dir)
+  return losses, model
+end
+
+describe("training on the GPU", function()
+  it("follows the CPU for 20 steps of the reference model", function()
+    if no_gpu() then return end
+    local cpu_losses, cpu_model = train_reference("cpu", 20)
+    local gpu_losses, gpu_model = train_reference("gpu", 20)
+    assert.equal("cuda:0", gpu_model:device())
+    assert.equal(20, #gpu_losses)
+    for i = 1, 20 do
+      assert.is_true(math.abs(gpu_losses[i] - cpu_losses[i]) <= TF32 * math.max(1, cpu_losses[i]),
+        ("step %d: loss %.6f on the GPU, %.6f on the CPU"):format(i, gpu_losses[i], cpu_losses[i]))
+    end
+    -- Adam moves a weight by at most about lr = 1e-3 a step: a quarter of 20 steps' worth apart at most
+    local cpu_sd = cpu_model:state_dict()
+    for name, t in pairs(gpu_model:state_dict()) do H.assert_close(t:cpu(), cpu_sd[name], 5e-3, name) end
+  end)
+
+  it("moves the model before configure_optimizers and the batches to the GPU", function()
+    if no_gpu() then return end
+    local devices = {}
+    local model = S.conv_classifier()
+    local configure, step = model.configure_optimizers, model.training_step
+    function model:configure_optimizers()
+      devices.configure = self:device()
+      return configure(self)
+    end
+    function model:training_step(batch, i)
+      devices.batch = batch.input:device()
+      return step(self, batch, i)
+    end
+    local dir = H.tmpdir()
+    local trainer = L.Trainer(S.quiet(dir, {accelerator = "gpu", max_steps = 2}))
+    assert.equal("cuda:0", trainer.strategy:root_device())
+    local samples = S.band_images(16, 43, {classes = 3, channels = 1, size = 8, step = 2, band = 3, noise = 0.5})
+    trainer:fit(model, L.data.DataLoader(samples, {batch_size = 8}))
+    H.rmdir(dir)
+    assert.same({configure = "cuda:0", batch = "cuda:0"}, devices)
+  end)
+end)
+
+describe("checkpoints and the GPU", function()
+  local dir
+  before_each(function() dir = H.tmpdir() end)
+  after_each(function() H.rmdir(dir) end)
+
+  local TRAIN = S.band_images(32, 41, {classes = 3, channels = 1, size = 8, step = 2, band = 3, noise = 0.5})
+
+  local function fit(accelerator, max_steps, ckpt_path)
+    L.manual_seed(42)
+    local model = S.conv_classifier()
+    local trainer = L.Trainer(S.quiet(dir, {accelerator = accelerator, max_steps = max_steps,
+      enable_checkpointing = true, callbacks = {L.callbacks.ModelCheckpoint{dirpath = dir .. "/ckpt", save_last = true}}}))
+    trainer:fit(model, L.data.DataLoader(TRAIN, {batch_size = 8}), nil, {ckpt_path = ckpt_path})
+    return model, trainer
+  end
+
+  it("written on the GPU hold host float32 and resume on the CPU", function()
+    if no_gpu() then return end
+    local gpu_model = fit("gpu", 4)
+    local path = dir .. "/ckpt/last.safetensors"
+    local ckpt = checkpoint.read(path)
+    local sd = gpu_model:state_dict()
+    for name, t in pairs(ckpt.state_dict) do
+      assert.equal("cpu", t:device(), name)
+      H.assert_close(t, sd[name]:cpu(), EXACT, name)
+    end
+    local cpu_model, trainer = fit("cpu", 6, path)
+    assert.equal(6, trainer.global_step)
+    assert.equal("cpu", cpu_model:device())
+    -- and the reverse: a checkpoint of the CPU resumes on the GPU, optimizer state included
+    local resumed, gpu_trainer = fit("gpu", 8, dir .. "/ckpt/last.safetensors")
+    assert.equal(8, gpu_trainer.global_step)
+    assert.equal("cuda:0", resumed:device())
+    local opt = gpu_trainer.optimizers[1]
+    for _, state in pairs(opt.state) do
+      for key, value in pairs(state) do
+        if L.is_tensor(value) then assert.equal("cuda:0", value:device(), key) end
+      end
+    end
+  end)
+
+  it("copy GPU tensors to the host for the file, keeping how each is written", function()
+    if no_gpu() then return end
+    local g = L.randn(3):cuda()
+    g.dtype, g.scalar = "I64", true
+    local tensors = SafetensorsCheckpointIO.on_host({w = g})
+    assert.equal("cpu", tensors.w:device())
+    assert.equal("I64", tensors.w.dtype)
+    assert.is_true(tensors.w.scalar)
+    H.assert_close(tensors.w, g:cpu(), EXACT, "values")
+  end)
+end)
