@@ -193,6 +193,8 @@ static void manual_seed(uint64_t seed) {
 #define IMPLS(name, ...) static const void *const name[] = {__VA_ARGS__, nullptr}
 IMPLS(activation_impls, &relu_cuda, &leaky_relu_cuda, &gelu_cuda);
 IMPLS(adam_impls, &adam_cuda);
+IMPLS(adaptive_avgpool2d_impls, &adaptive_avgpool2d_cuda);
+IMPLS(avgpool2d_impls, &avgpool2d_cuda);
 IMPLS(batchnorm_impls, &batchnorm_cuda);
 IMPLS(bn_relu_pool_impls, &bn_relu_pool_cuda);
 IMPLS(conv2d_impls, &conv2d_cuda);
@@ -210,6 +212,8 @@ IMPLS(softmax_impls, &softmax_cuda);
 static const lt_backend_op ops[] = {
     {"activation", activation_impls},
     {"adam", adam_impls},
+    {"adaptive_avgpool2d", adaptive_avgpool2d_impls},
+    {"avgpool2d", avgpool2d_impls},
     {"batchnorm", batchnorm_impls},
     {"bn_relu_pool", bn_relu_pool_impls},
     {"conv2d", conv2d_impls},

@@ -30,6 +30,7 @@ extern const lt_batchnorm_impl batchnorm_cuda;                            /* bat
 extern const lt_bn_relu_pool_impl bn_relu_pool_cuda;                      /* bn_relu_pool.cu */
 extern const lt_activation_impl relu_cuda, leaky_relu_cuda, gelu_cuda;    /* activation.cu */
 extern const lt_maxpool2d_impl maxpool2d_cuda;                            /* maxpool.cu */
+extern const lt_avgpool2d_impl avgpool2d_cuda, adaptive_avgpool2d_cuda;   /* avgpool.cu */
 extern const lt_dropout_impl dropout_cuda;                                /* dropout.cu */
 extern const lt_softmax_impl softmax_cuda;                                /* softmax.cu */
 extern const lt_class_loss_impl cross_entropy_cuda, nll_loss_cuda;        /* loss.cu */
