@@ -13,13 +13,13 @@ namespace ltc {
 
 __device__ __forceinline__ float leaky_relu(float x, float slope) {
     float v = slope * x;
-    v = v == v || x != x ? v : -0.0f;  /* 0 * -inf */
+    v = v == v || x != x ? v : -0.0f; /* 0 * -inf */
     return x > 0 ? x : v;
 }
 
 __device__ __forceinline__ float leaky_relu_grad(float x, float g, float slope) {
     float v = slope * g;
-    v = v == v || g != g ? v : 0.0f;  /* 0 * +-inf */
+    v = v == v || g != g ? v : 0.0f; /* 0 * +-inf */
     return x > 0 ? g : (x != x ? x : v);
 }
 
@@ -69,9 +69,7 @@ __global__ void leaky_relu_grad_kernel(float *d, const float *g, const float *x,
     LTC_FOR(i, n) d[i] = leaky_relu_grad(x[i], g[i], slope);
 }
 
-__global__ void gelu_kernel(float *y, const float *x, int64_t n) {
-    LTC_FOR(i, n) y[i] = gelu(x[i]);
-}
+__global__ void gelu_kernel(float *y, const float *x, int64_t n) { LTC_FOR(i, n) y[i] = gelu(x[i]); }
 
 __global__ void gelu_grad_kernel(float *d, const float *g, const float *x, int64_t n) {
     LTC_FOR(i, n) d[i] = g[i] * gelu_grad(x[i]);

@@ -44,7 +44,7 @@ __device__ __forceinline__ avg_window window_at(const lt_pool2d_shape &s, bool a
 __device__ __forceinline__ void covering(const lt_pool2d_shape &s, bool adaptive, bool vertical, int64_t i,
                                          int64_t *first, int64_t *last) {
     int64_t in = vertical ? s.h : s.w, out = vertical ? s.ho : s.wo;
-    if (adaptive) {  /* windows grow by at most one position a step: a few before i * out / in on */
+    if (adaptive) { /* windows grow by at most one position a step: a few before i * out / in on */
         int64_t guess = i * out / in - 1;
         *first = guess < 0 ? 0 : guess;
         int64_t end = (i + 1) * out / in + 1;

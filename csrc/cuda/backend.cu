@@ -32,7 +32,7 @@ static int call_name_length(const char *call) {
 }
 
 int cuda_fail(lt_error *err, cudaError_t e, const char *call) {
-    cudaGetLastError();  /* clear a non-sticky error so that the next call does not report it again */
+    cudaGetLastError(); /* clear a non-sticky error so that the next call does not report it again */
     return fail(err, "%.*s: %s (%s)", call_name_length(call), call, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
@@ -42,15 +42,24 @@ int cudnn_fail(lt_error *err, cudnnStatus_t e, const char *call) {
 
 static const char *cublas_status_name(cublasStatus_t e) {
     switch (e) {
-    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
-    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
-    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
-    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
-    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
-    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
-    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
-    default: return "cuBLAS error";
+        case CUBLAS_STATUS_NOT_INITIALIZED:
+            return "CUBLAS_STATUS_NOT_INITIALIZED";
+        case CUBLAS_STATUS_ALLOC_FAILED:
+            return "CUBLAS_STATUS_ALLOC_FAILED";
+        case CUBLAS_STATUS_INVALID_VALUE:
+            return "CUBLAS_STATUS_INVALID_VALUE";
+        case CUBLAS_STATUS_ARCH_MISMATCH:
+            return "CUBLAS_STATUS_ARCH_MISMATCH";
+        case CUBLAS_STATUS_MAPPING_ERROR:
+            return "CUBLAS_STATUS_MAPPING_ERROR";
+        case CUBLAS_STATUS_EXECUTION_FAILED:
+            return "CUBLAS_STATUS_EXECUTION_FAILED";
+        case CUBLAS_STATUS_INTERNAL_ERROR:
+            return "CUBLAS_STATUS_INTERNAL_ERROR";
+        case CUBLAS_STATUS_NOT_SUPPORTED:
+            return "CUBLAS_STATUS_NOT_SUPPORTED";
+        default:
+            return "cuBLAS error";
     }
 }
 
@@ -91,7 +100,8 @@ static int device_count(int *count, lt_error *err) {
         if (driver) dlclose(driver);
         int runtime = CUDART_VERSION;
         if (driver)
-            fail(err, "the CUDA driver is older than CUDA %d.%d, which this module was built with (cudaGetDeviceCount: %s)",
+            fail(err,
+                 "the CUDA driver is older than CUDA %d.%d, which this module was built with (cudaGetDeviceCount: %s)",
                  runtime / 1000, runtime % 1000 / 10, cudaGetErrorString(e));
         else
             fail(err, "no CUDA driver (libcuda.so.1 is not installed; cudaGetDeviceCount: %s)", cudaGetErrorString(e));
@@ -135,8 +145,8 @@ static int init(int index, lt_error *err) {
     backend_state &s = state();
     if (s.device >= 0) {
         if (s.device == index) return 0;
-        return fail(err, "the CUDA backend runs on cuda:%d already; cuda:%d cannot be used in the same process", s.device,
-                    index);
+        return fail(err, "the CUDA backend runs on cuda:%d already; cuda:%d cannot be used in the same process",
+                    s.device, index);
     }
     int count = 0;
     if (device_count(&count, err)) return -1;
@@ -261,8 +271,9 @@ static lt_backend_api make_api() {
 extern "C" __attribute__((visibility("default"))) const lt_backend_api *lt_backend_entry(int version, lt_error *err) {
     static const lt_backend_api api = ltc::make_api();
     if (version != LT_BACKEND_API_VERSION) {
-        ltc::fail(err, "lightning/cuda.so implements backend interface version %d, the core asks for version %d: "
-                       "rebuild the library and its CUDA module together",
+        ltc::fail(err,
+                  "lightning/cuda.so implements backend interface version %d, the core asks for version %d: "
+                  "rebuild the library and its CUDA module together",
                   LT_BACKEND_API_VERSION, version);
         return nullptr;
     }

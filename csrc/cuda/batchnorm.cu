@@ -123,7 +123,7 @@ static int backward_with(lt_error *err, float *dinp, float *dweight, float *dbia
 
 static int batchnorm_forward(lt_kernel_ctx *ctx, float *out, const float *in, lt_bn_vectors v, lt_batchnorm_shape s,
                              lt_batchnorm_params p) {
-    if (empty(s)) return 0;  /* the front passes none */
+    if (empty(s)) return 0; /* the front passes none */
     return forward_with(ctx->err, out, in, v, s, p, nullptr, s.n * s.inner);
 }
 
@@ -135,15 +135,16 @@ static int batchnorm_backward(lt_kernel_ctx *ctx, float *dinp, float *dweight, f
 
 static int batchnorm_statistics(lt_kernel_ctx *ctx, double *sums, const float *in, lt_batchnorm_shape s) {
     sums[2 * s.c] = (double)(s.n * s.inner);
-    if (empty(s)) {  /* nothing to sum (and no first element to sum about) */
+    if (empty(s)) { /* nothing to sum (and no first element to sum about) */
         for (int64_t i = 0; i < 2 * s.c; i++) sums[i] = 0;
         return 0;
     }
     double *dev = (double *)device_alloc(sizeof(double) * (size_t)(2 * s.c), ctx->err);
     if (!dev) return -1;
-    int rc = bn_sums(ctx->err, dev, in, chan_view_of(s.n, s.inner, s.x), s.c) || sums_to_host(sums, dev, 2 * s.c, ctx->err)
-                 ? -1
-                 : 0;
+    int rc =
+        bn_sums(ctx->err, dev, in, chan_view_of(s.n, s.inner, s.x), s.c) || sums_to_host(sums, dev, 2 * s.c, ctx->err)
+            ? -1
+            : 0;
     device_free(dev);
     return rc;
 }

@@ -29,7 +29,8 @@ __device__ inline bn_affine bn_from_batch(double mean, double var, int64_t c, in
         double factor =
             p.momentum >= 0 ? p.momentum : 1.0 / (double)(p.num_batches_tracked > 0 ? p.num_batches_tracked : 1);
         v.running_mean[c] = (float)((1 - factor) * v.running_mean[c] + factor * mean);
-        v.running_var[c] = (float)((1 - factor) * v.running_var[c] + factor * var * (double)count / (double)(count - 1));
+        v.running_var[c] =
+            (float)((1 - factor) * v.running_var[c] + factor * var * (double)count / (double)(count - 1));
     }
     return bn_affine_of((float)mean, (float)(1.0 / sqrt(var + p.eps)), v.weight, v.bias, c);
 }

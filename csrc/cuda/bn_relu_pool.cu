@@ -14,7 +14,9 @@ namespace ltc {
 
 enum { GRAD_THREADS = 256 };
 
-__device__ __forceinline__ float nan_max_f(float best, float v) { return best == best && (v > best || v != v) ? v : best; }
+__device__ __forceinline__ float nan_max_f(float best, float v) {
+    return best == best && (v > best || v != v) ? v : best;
+}
 
 /* Output (c, b, oy, ox): its window's normalised values (rounded once: fmaf), their first maximum
  * through the ReLU, and the code. */
@@ -88,7 +90,8 @@ static int bn_relu_pool_forward(lt_kernel_ctx *ctx, float *out, float *codes, co
     if (s.n * s.c * s.h * s.w == 0) return 0;
     bn_affine *aff = (bn_affine *)device_alloc(sizeof(bn_affine) * (size_t)s.c, ctx->err);
     if (!aff) return -1;
-    int rc = bn_forward_stats(ctx->err, aff, in, chan_view_of(s.n, s.h * s.w, s.x), s.c, v, p, nullptr, s.n * s.h * s.w);
+    int rc =
+        bn_forward_stats(ctx->err, aff, in, chan_view_of(s.n, s.h * s.w, s.x), s.c, v, p, nullptr, s.n * s.h * s.w);
     if (!rc && s.ho * s.wo > 0) {
         bn_relu_pool_kernel<<<grid_for(s.c * s.n * s.ho * s.wo), 256, 0, state().stream>>>(out, codes, in, aff, s);
         rc = launch_check(ctx->err, "bn_relu_pool_kernel");

@@ -110,8 +110,8 @@ int bn_forward_stats(lt_error *err, bn_affine *aff, const float *in, chan_view v
     double *part_sums = nullptr;
     int parts = bn_parts(channels, vx.n * vx.inner);
     if (p.training && !given && !(part_sums = moments_parts(err, in, vx, channels, parts))) return -1;
-    forward_finalize_kernel<<<grid_for(channels), 256, 0, state().stream>>>(aff, in, vx, channels, v, p, part_sums, parts,
-                                                                           given, count);
+    forward_finalize_kernel<<<grid_for(channels), 256, 0, state().stream>>>(aff, in, vx, channels, v, p, part_sums,
+                                                                            parts, given, count);
     device_free(part_sums);
     LTC_LAUNCHED(err, "forward_finalize_kernel");
     return 0;
@@ -130,8 +130,8 @@ int bn_sums(lt_error *err, double *sums, const float *in, chan_view vx, int64_t 
 int bn_backward_coefficients(lt_error *err, bn_grad *k, const double *part_sums, int parts, const double *given,
                              int64_t count, int64_t channels, float *dweight, float *dbias, double *out_sums,
                              lt_bn_vectors v, bool training) {
-    backward_finalize_kernel<<<grid_for(channels), 256, 0, state().stream>>>(k, part_sums, parts, given, count, channels,
-                                                                            dweight, dbias, out_sums, v, training);
+    backward_finalize_kernel<<<grid_for(channels), 256, 0, state().stream>>>(
+        k, part_sums, parts, given, count, channels, dweight, dbias, out_sums, v, training);
     LTC_LAUNCHED(err, "backward_finalize_kernel");
     return 0;
 }

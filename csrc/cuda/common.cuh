@@ -19,15 +19,15 @@ namespace ltc {
 
 /* The backend of one process: set up by init (backend.cu), read by every operation. */
 struct backend_state {
-    int device = -1;                 /* -1 before init */
-    cudaStream_t stream = nullptr;   /* every call is ordered on it */
-    cudaMemPool_t pool = nullptr;    /* the device's default pool, caching freed memory */
+    int device = -1;               /* -1 before init */
+    cudaStream_t stream = nullptr; /* every call is ordered on it */
+    cudaMemPool_t pool = nullptr;  /* the device's default pool, caching freed memory */
     cublasLtHandle_t blaslt = nullptr;
     void *blaslt_workspace = nullptr;
     size_t blaslt_workspace_bytes = 0;
     cudnnHandle_t dnn = nullptr;
-    bool tf32 = true;                /* TF32 allowed in matrix products and convolutions (PyTorch's default) */
-    uint64_t seed = 0x2545F4914F6CDD1DULL;  /* dropout's counter-based generator: seed, and the next counter */
+    bool tf32 = true;                      /* TF32 allowed in matrix products and convolutions (PyTorch's default) */
+    uint64_t seed = 0x2545F4914F6CDD1DULL; /* dropout's counter-based generator: seed, and the next counter */
     uint64_t offset = 0;
 };
 backend_state &state();
@@ -58,7 +58,7 @@ bool supports_fp32(const lt_impl *self, const void *shape, lt_precision p);
 /* Blocks for a grid-stride loop over n items: enough to fill the device, never more than the items need. */
 static inline unsigned grid_for(int64_t n, int threads = 256) {
     int64_t blocks = (n + threads - 1) / threads;
-    const int64_t most = 132 * 32;  /* an H100's 132 SMs, 32 blocks each: the loops stride past it */
+    const int64_t most = 132 * 32; /* an H100's 132 SMs, 32 blocks each: the loops stride past it */
     if (blocks > most) blocks = most;
     return (unsigned)(blocks < 1 ? 1 : blocks);
 }
@@ -66,25 +66,25 @@ static inline unsigned grid_for(int64_t n, int threads = 256) {
 }  // namespace ltc
 
 /* Return -1 from the enclosing function (after writing err) when a call fails. */
-#define LTC_CUDA(err, call)                                                  \
-    do {                                                                     \
-        cudaError_t ltc_e_ = (call);                                         \
+#define LTC_CUDA(err, call)                                                     \
+    do {                                                                        \
+        cudaError_t ltc_e_ = (call);                                            \
         if (ltc_e_ != cudaSuccess) return ltc::cuda_fail((err), ltc_e_, #call); \
     } while (0)
-#define LTC_CUDNN(err, call)                                                    \
-    do {                                                                        \
-        cudnnStatus_t ltc_e_ = (call);                                          \
+#define LTC_CUDNN(err, call)                                                              \
+    do {                                                                                  \
+        cudnnStatus_t ltc_e_ = (call);                                                    \
         if (ltc_e_ != CUDNN_STATUS_SUCCESS) return ltc::cudnn_fail((err), ltc_e_, #call); \
     } while (0)
-#define LTC_CUBLAS(err, call)                                                    \
-    do {                                                                         \
-        cublasStatus_t ltc_e_ = (call);                                          \
+#define LTC_CUBLAS(err, call)                                                               \
+    do {                                                                                    \
+        cublasStatus_t ltc_e_ = (call);                                                     \
         if (ltc_e_ != CUBLAS_STATUS_SUCCESS) return ltc::cublas_fail((err), ltc_e_, #call); \
     } while (0)
 /* After a <<<...>>> launch. */
-#define LTC_LAUNCHED(err, kernel)                                  \
-    do {                                                           \
-        if (ltc::launch_check((err), kernel)) return -1;           \
+#define LTC_LAUNCHED(err, kernel)                        \
+    do {                                                 \
+        if (ltc::launch_check((err), kernel)) return -1; \
     } while (0)
 
 /* Grid-stride loop over [0, n) with a 64-bit index. */

@@ -11,12 +11,14 @@
  * The bias and its gradient are kernels of their own: each channel is a contiguous run of the output. */
 #include <limits.h>
 
+#include <new>
+
 #include "parts.cuh"
 
 namespace ltc {
 
 enum { MAX_ALGOS = 16, PLANS = 4 };
-static const size_t MAX_WORKSPACE = (size_t)1 << 30;  /* algorithms wanting more are passed over */
+static const size_t MAX_WORKSPACE = (size_t)1 << 30; /* algorithms wanting more are passed over */
 
 /* The algorithms of one direction in cuDNN's order of preference, with their workspace sizes. */
 struct algo_list {
@@ -43,12 +45,12 @@ struct conv_plan {
     cudnnFilterDescriptor_t w = nullptr;
     cudnnConvolutionDescriptor_t conv = nullptr;
     algo_list fwd, bwd_data, bwd_filter;
-    int64_t dx_sn = -1, dx_sc = -1;  /* the strides bwd_data was ranked for */
+    int64_t dx_sn = -1, dx_sc = -1; /* the strides bwd_data was ranked for */
 };
 
 struct conv_state {
     conv_plan plans[PLANS];
-    int next = 0;  /* the plan a new shape replaces */
+    int next = 0; /* the plan a new shape replaces */
 };
 
 static void destroy_plan(conv_plan &p) {
@@ -73,8 +75,8 @@ static void tidy_strides(int64_t n, int64_t c, int64_t plane, int64_t *sn, int64
     if (n == 1) *sn = c * *sc;
 }
 
-static int set_planes(lt_error *err, cudnnTensorDescriptor_t d, int64_t n, int64_t c, int64_t h, int64_t w,
-                      int64_t sn, int64_t sc) {
+static int set_planes(lt_error *err, cudnnTensorDescriptor_t d, int64_t n, int64_t c, int64_t h, int64_t w, int64_t sn,
+                      int64_t sc) {
     tidy_strides(n, c, h * w, &sn, &sc);
     LTC_CUDNN(err, cudnnSetTensor4dDescriptorEx(d, CUDNN_DATA_FLOAT, (int)n, (int)c, (int)h, (int)w, (int)sn, (int)sc,
                                                 (int)w, 1));
@@ -91,7 +93,7 @@ static int make_plan(lt_error *err, conv_plan &p, const lt_conv2d_shape &s, cons
     LTC_CUDNN(err, cudnnCreateConvolutionDescriptor(&p.conv));
     if (set_planes(err, p.x, s.n, s.cin, s.h, s.w, s.x.sn, s.x.sc)) return -1;
     int64_t plane = s.ho * s.wo;
-    if (set_planes(err, p.y, s.n, s.cout, s.ho, s.wo, plane, s.n * plane)) return -1;  /* batch-folded */
+    if (set_planes(err, p.y, s.n, s.cout, s.ho, s.wo, plane, s.n * plane)) return -1; /* batch-folded */
     LTC_CUDNN(err, cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)s.cout, (int)s.cin,
                                               (int)s.p.kernel_h, (int)s.p.kernel_w));
     LTC_CUDNN(err, cudnnSetConvolution2dDescriptor(p.conv, (int)s.p.pad_h, (int)s.p.pad_w, (int)s.p.stride_h,
@@ -107,9 +109,16 @@ static conv_plan *plan_for(lt_kernel_ctx *ctx, const lt_conv2d_shape &s) {
         return nullptr;
     }
     conv_state *st = (conv_state *)*ctx->state;
-    if (!st) *ctx->state = st = new conv_state();
-    conv_key key = {s.n, s.cin, s.h, s.w, s.cout, s.p.kernel_h, s.p.kernel_w, s.p.stride_h, s.p.stride_w,
-                    s.p.pad_h, s.p.pad_w, s.x.sn, s.x.sc, tf32_allowed()};
+    if (!st) {
+        st = new (std::nothrow) conv_state(); /* no exception may cross into the core's C */
+        if (!st) {
+            fail(ctx->err, "conv2d on cuda: out of host memory for the layer's state");
+            return nullptr;
+        }
+        *ctx->state = st;
+    }
+    conv_key key = {s.n,          s.cin,        s.h,       s.w,       s.cout, s.p.kernel_h, s.p.kernel_w,
+                    s.p.stride_h, s.p.stride_w, s.p.pad_h, s.p.pad_w, s.x.sn, s.x.sc,       tf32_allowed()};
     for (conv_plan &p : st->plans)
         if (p.used && p.key == key) return &p;
     conv_plan &p = st->plans[st->next];
@@ -137,7 +146,8 @@ static int rank(lt_error *err, algo_list &l, const Perf *perf, int returned, Wor
         l.count++;
     }
     l.ranked = true;
-    if (l.count == 0) return fail(err, "cuDNN has no algorithm for this convolution (its heuristics found none usable)");
+    if (l.count == 0)
+        return fail(err, "cuDNN has no algorithm for this convolution (its heuristics found none usable)");
     return 0;
 }
 
@@ -157,8 +167,10 @@ static int run_ranked(lt_error *err, algo_list &l, const char *call, Run run) {
         if (last == CUDNN_STATUS_SUCCESS) return 0;
         if (!not_supported(last)) return cudnn_fail(err, last, call);
     }
-    return fail(err, "%s: cuDNN supports none of the %d algorithms its heuristics ranked for this convolution (the "
-                     "last: %s)", call, l.count, cudnnGetErrorString(last));
+    return fail(err,
+                "%s: cuDNN supports none of the %d algorithms its heuristics ranked for this convolution (the "
+                "last: %s)",
+                call, l.count, cudnnGetErrorString(last));
 }
 
 static int rank_forward(lt_error *err, conv_plan &p) {
@@ -219,8 +231,8 @@ static int conv2d_forward(lt_kernel_ctx *ctx, float *out, const float *in, const
     cudnnHandle_t h = state().dnn;
     const float one = 1.0f, zero = 0.0f;
     if (run_ranked(ctx->err, p->fwd, "cudnnConvolutionForward", [&](int algo, void *ws, size_t bytes) {
-            return cudnnConvolutionForward(h, &one, p->x, in, p->w, weight, p->conv, (cudnnConvolutionFwdAlgo_t)algo, ws,
-                                           bytes, &zero, p->y, out);
+            return cudnnConvolutionForward(h, &one, p->x, in, p->w, weight, p->conv, (cudnnConvolutionFwdAlgo_t)algo,
+                                           ws, bytes, &zero, p->y, out);
         }))
         return -1;
     if (bias) {
@@ -268,8 +280,13 @@ static int conv2d_backward(lt_kernel_ctx *ctx, float *dinp, float *dweight, floa
 /* cuDNN describes tensors with int sizes and strides. */
 static bool conv2d_supports(const lt_impl *self, const void *shape, lt_precision prec) {
     const lt_conv2d_shape *s = (const lt_conv2d_shape *)shape;
-    int64_t biggest[] = {s->n * s->cin * s->h * s->w, s->n * s->cout * s->ho * s->wo, s->cout * s->k,
-                         s->x.sn * s->n, s->x.sc * s->cin, s->dx.sn * s->n, s->dx.sc * s->cin};
+    int64_t biggest[] = {s->n * s->cin * s->h * s->w,
+                         s->n * s->cout * s->ho * s->wo,
+                         s->cout * s->k,
+                         s->x.sn * s->n,
+                         s->x.sc * s->cin,
+                         s->dx.sn * s->n,
+                         s->dx.sc * s->cin};
     for (int64_t v : biggest)
         if (v > INT_MAX) return false;
     return prec == LT_FP32;
@@ -279,11 +296,7 @@ static int64_t no_scratch(const lt_conv2d_shape *s) { return 0; }
 static int64_t no_backward_scratch(const lt_conv2d_shape *s, bool grad_input) { return 0; }
 
 const lt_conv2d_impl conv2d_cuda = {
-    {"cuda", conv2d_supports, conv_release},
-    no_scratch,
-    no_backward_scratch,
-    conv2d_forward,
-    conv2d_backward,
+    {"cuda", conv2d_supports, conv_release}, no_scratch, no_backward_scratch, conv2d_forward, conv2d_backward,
 };
 
 }  // namespace ltc

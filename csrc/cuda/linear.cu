@@ -49,7 +49,8 @@ static int gemm(lt_error *err, bool ta, bool tb, int64_t m, int64_t n, int64_t k
     LTC_CUBLAS(err, cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
     if (bias) {
         cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-        LTC_CUBLAS(err, cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
+        LTC_CUBLAS(err,
+                   cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
         LTC_CUBLAS(err, cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     }
     LTC_CUBLAS(err, cublasLtMatrixLayoutCreate(&d.a, CUDA_R_32F, ta ? k : m, ta ? m : k, lda));

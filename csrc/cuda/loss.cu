@@ -17,32 +17,33 @@ namespace ltc {
 
 /* What a pass needs summed over the batch. */
 struct class_totals {
-    double total_w;          /* the counted targets' weights: mean reduction's normaliser */
+    double total_w; /* the counted targets' weights: mean reduction's normaliser */
     double nll_sum, smooth_sum;
-    double wsum;             /* sum of all class weights */
-    long long counted;       /* targets not ignored */
-    long long bad;           /* the first invalid target's position, or -1 */
+    double wsum;       /* sum of all class weights */
+    long long counted; /* targets not ignored */
+    long long bad;     /* the first invalid target's position, or -1 */
     float bad_value;
 };
 
 /* Target i as a 0-based class; -1 for the ignored class, -2 for an invalid one. */
 __device__ __forceinline__ int64_t class_of(const float *target, int64_t i, const lt_class_loss_shape &s) {
     float v = target[i];
-    if (v != floorf(v) || !(v >= 1 && v <= (float)s.classes)) return s.ignore_index >= 0 && v == (float)(s.ignore_index + 1) ? -1 : -2;
+    if (v != floorf(v) || !(v >= 1 && v <= (float)s.classes))
+        return s.ignore_index >= 0 && v == (float)(s.ignore_index + 1) ? -1 : -2;
     int64_t k = (int64_t)v - 1;
     return k == s.ignore_index ? -1 : k;
 }
 
 __device__ __forceinline__ float weight_of(const float *weight, int64_t k) { return weight ? weight[k] : 1.0f; }
 
-enum { ROWS_PER_BLOCK = 8 };  /* a warp per sample */
+enum { ROWS_PER_BLOCK = 8 }; /* a warp per sample */
 
 /* Sample i's loss (1 - e) * nll + e / K * smooth into losses[i], its nll and smooth terms into terms. */
 __global__ void class_rows_kernel(float *losses, double *terms, const float *lp, const float *target,
                                   const float *weight, lt_class_loss_shape s) {
     int64_t i = (int64_t)blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
-    if (i >= s.batch) return;  /* the whole warp leaves together */
+    if (i >= s.batch) return; /* the whole warp leaves together */
     int64_t y = class_of(target, i, s);
     const float *row = lp + i * s.classes;
     double smooth = 0;
@@ -100,10 +101,10 @@ __global__ void class_grad_kernel(float *grad, const float *lp, const float *tar
             continue;
         }
         double sc = s.reduction == LT_REDUCE_NONE ? (double)dout[i] : scale;
-        double a = (1 - eps) * weight_of(weight, y) * nll_scale * sc;  /* coefficient of -lp[y] */
-        double b = eps / (double)K * smooth_scale * sc;                /* of -sum_k w_k lp[k] */
+        double a = (1 - eps) * weight_of(weight, y) * nll_scale * sc; /* coefficient of -lp[y] */
+        double b = eps / (double)K * smooth_scale * sc;               /* of -sum_k w_k lp[k] */
         double v;
-        if (through_softmax) {  /* d(-lp[j])/dz_k = p_k - [j == k] */
+        if (through_softmax) { /* d(-lp[j])/dz_k = p_k - [j == k] */
             double p = exp((double)lp[e]);
             v = a * p + b * (tot->wsum * p - weight_of(weight, k));
         } else {
@@ -149,12 +150,16 @@ static int class_forward(lt_kernel_ctx *ctx, double *loss, float *losses, float 
                     (long long)K);
     double eps = s.label_smoothing;
     switch (s.reduction) {
-    case LT_REDUCE_MEAN:
-        *loss = (1 - eps) * host.nll_sum / host.total_w +
-                eps / (double)K * host.smooth_sum / (weight ? host.total_w : (double)host.counted);
-        break;
-    case LT_REDUCE_SUM: *loss = (1 - eps) * host.nll_sum + eps / (double)K * host.smooth_sum; break;
-    case LT_REDUCE_NONE: *loss = NAN; break;
+        case LT_REDUCE_MEAN:
+            *loss = (1 - eps) * host.nll_sum / host.total_w +
+                    eps / (double)K * host.smooth_sum / (weight ? host.total_w : (double)host.counted);
+            break;
+        case LT_REDUCE_SUM:
+            *loss = (1 - eps) * host.nll_sum + eps / (double)K * host.smooth_sum;
+            break;
+        case LT_REDUCE_NONE:
+            *loss = NAN;
+            break;
     }
     return 0;
 }
@@ -176,8 +181,8 @@ static int class_backward(lt_kernel_ctx *ctx, float *dinp, const float *log_prob
     return rc;
 }
 
-static int cross_entropy_forward(lt_kernel_ctx *ctx, double *loss, float *losses, float *log_probs,
-                                 const float *scores, const float *target, const float *weight, lt_class_loss_shape s) {
+static int cross_entropy_forward(lt_kernel_ctx *ctx, double *loss, float *losses, float *log_probs, const float *scores,
+                                 const float *target, const float *weight, lt_class_loss_shape s) {
     return class_forward(ctx, loss, losses, log_probs, scores, target, weight, s, true);
 }
 
@@ -233,7 +238,8 @@ static int mse_forward(lt_kernel_ctx *ctx, double *loss, float *losses, const fl
         double *partials = (double *)device_alloc(sizeof(double) * blocks, ctx->err);
         if (!partials) return -1;
         mse_kernel<<<blocks, 256, 0, state().stream>>>(partials, losses, in, target, s.n);
-        int rc = launch_check(ctx->err, "mse_kernel") || finish_to_host(ctx->err, &sum, partials, blocks, false) ? -1 : 0;
+        int rc =
+            launch_check(ctx->err, "mse_kernel") || finish_to_host(ctx->err, &sum, partials, blocks, false) ? -1 : 0;
         device_free(partials);
         if (rc) return -1;
     }

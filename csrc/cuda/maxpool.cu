@@ -10,7 +10,9 @@
 
 namespace ltc {
 
-__device__ __forceinline__ float nan_max(float best, float v) { return best == best && (v > best || v != v) ? v : best; }
+__device__ __forceinline__ float nan_max(float best, float v) {
+    return best == best && (v > best || v != v) ? v : best;
+}
 
 /* The plane (b, c) of flat plane index q. */
 __device__ __forceinline__ int64_t plane_offset(int64_t q, int64_t channels, lt_nc_strides st) {

@@ -63,7 +63,7 @@ void *scratch(size_t bytes, lt_error *err) {
 int memory(lt_device_memory *out, lt_error *err) {
     backend_state &s = state();
     if (s.device < 0) return fail(err, "the CUDA backend is not initialised (call init first)");
-    uint64_t used = 0, reserved = 0, peak = 0;  /* the attributes are cuuint64_t: 64 bits */
+    uint64_t used = 0, reserved = 0, peak = 0; /* the attributes are cuuint64_t: 64 bits */
     LTC_CUDA(err, cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrUsedMemCurrent, &used));
     LTC_CUDA(err, cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
     LTC_CUDA(err, cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrUsedMemHigh, &peak));
@@ -138,10 +138,17 @@ int strided_copy(void *dst, const void *src, const lt_strided_copy *c, lt_error 
     cudaStream_t st = state().stream;
     unsigned grid = grid_for(n);
     switch (c->elem_size) {
-    case 1: strided_copy_kernel<uint8_t><<<grid, 256, 0, st>>>((uint8_t *)dst, (const uint8_t *)src, *c, n); break;
-    case 2: strided_copy_kernel<uint16_t><<<grid, 256, 0, st>>>((uint16_t *)dst, (const uint16_t *)src, *c, n); break;
-    case 4: strided_copy_kernel<uint32_t><<<grid, 256, 0, st>>>((uint32_t *)dst, (const uint32_t *)src, *c, n); break;
-    default: return fail(err, "strided_copy: elements of %d bytes (1, 2 or 4)", c->elem_size);
+        case 1:
+            strided_copy_kernel<uint8_t><<<grid, 256, 0, st>>>((uint8_t *)dst, (const uint8_t *)src, *c, n);
+            break;
+        case 2:
+            strided_copy_kernel<uint16_t><<<grid, 256, 0, st>>>((uint16_t *)dst, (const uint16_t *)src, *c, n);
+            break;
+        case 4:
+            strided_copy_kernel<uint32_t><<<grid, 256, 0, st>>>((uint32_t *)dst, (const uint32_t *)src, *c, n);
+            break;
+        default:
+            return fail(err, "strided_copy: elements of %d bytes (1, 2 or 4)", c->elem_size);
     }
     LTC_LAUNCHED(err, "strided_copy_kernel");
     return 0;
@@ -149,9 +156,7 @@ int strided_copy(void *dst, const void *src, const lt_strided_copy *c, lt_error 
 
 /* ---- elementwise ---- */
 
-__global__ void fill_kernel(float *dst, int64_t n, float value) {
-    LTC_FOR(i, n) dst[i] = value;
-}
+__global__ void fill_kernel(float *dst, int64_t n, float value) { LTC_FOR(i, n) dst[i] = value; }
 
 int fill(float *dst, int64_t n, float value, lt_error *err) {
     if (n <= 0) return 0;

@@ -37,17 +37,24 @@ static void launch_sgd(float *p, float *buf, const float *g, const lt_sgd_shape 
 /* WEIGHT_DECAY fixed; the momentum switches from the shape */
 template <bool WEIGHT_DECAY>
 static void sgd_momentum_variants(float *p, float *buf, const float *g, const lt_sgd_shape &c) {
-    if (!c.has_momentum) launch_sgd<WEIGHT_DECAY, false, false, false>(p, buf, g, c);
-    else if (c.init_buffer && c.nesterov) launch_sgd<WEIGHT_DECAY, true, true, true>(p, buf, g, c);
-    else if (c.init_buffer) launch_sgd<WEIGHT_DECAY, true, true, false>(p, buf, g, c);
-    else if (c.nesterov) launch_sgd<WEIGHT_DECAY, true, false, true>(p, buf, g, c);
-    else launch_sgd<WEIGHT_DECAY, true, false, false>(p, buf, g, c);
+    if (!c.has_momentum)
+        launch_sgd<WEIGHT_DECAY, false, false, false>(p, buf, g, c);
+    else if (c.init_buffer && c.nesterov)
+        launch_sgd<WEIGHT_DECAY, true, true, true>(p, buf, g, c);
+    else if (c.init_buffer)
+        launch_sgd<WEIGHT_DECAY, true, true, false>(p, buf, g, c);
+    else if (c.nesterov)
+        launch_sgd<WEIGHT_DECAY, true, false, true>(p, buf, g, c);
+    else
+        launch_sgd<WEIGHT_DECAY, true, false, false>(p, buf, g, c);
 }
 
 static int sgd_step(lt_kernel_ctx *ctx, float *param, float *buf, const float *grad, lt_sgd_shape s) {
     if (s.n <= 0) return 0;
-    if (s.has_weight_decay) sgd_momentum_variants<true>(param, buf, grad, s);
-    else sgd_momentum_variants<false>(param, buf, grad, s);
+    if (s.has_weight_decay)
+        sgd_momentum_variants<true>(param, buf, grad, s);
+    else
+        sgd_momentum_variants<false>(param, buf, grad, s);
     LTC_LAUNCHED(ctx->err, "sgd_kernel");
     return 0;
 }
@@ -68,7 +75,7 @@ __global__ void adam_kernel(float *p, float *m, float *v, float *vmax, const flo
         v[i] = vi;
         if (AMSGRAD) {
             float old = vmax[i];
-            vi = old >= vi || old != old ? old : vi;  /* torch.maximum: NaN wins */
+            vi = old >= vi || old != old ? old : vi; /* torch.maximum: NaN wins */
             vmax[i] = vi;
         }
         float denom = sqrtf(vi) / c.bias_correction2_sqrt + c.eps;
@@ -80,16 +87,21 @@ template <bool AMSGRAD>
 static void adam_decay_variants(float *p, float *m, float *v, float *vmax, const float *g, const lt_adam_shape &c) {
     unsigned grid = grid_for(c.n);
     cudaStream_t st = state().stream;
-    if (c.decoupled) adam_kernel<false, true, AMSGRAD><<<grid, 256, 0, st>>>(p, m, v, vmax, g, c);
-    else if (c.l2) adam_kernel<true, false, AMSGRAD><<<grid, 256, 0, st>>>(p, m, v, vmax, g, c);
-    else adam_kernel<false, false, AMSGRAD><<<grid, 256, 0, st>>>(p, m, v, vmax, g, c);
+    if (c.decoupled)
+        adam_kernel<false, true, AMSGRAD><<<grid, 256, 0, st>>>(p, m, v, vmax, g, c);
+    else if (c.l2)
+        adam_kernel<true, false, AMSGRAD><<<grid, 256, 0, st>>>(p, m, v, vmax, g, c);
+    else
+        adam_kernel<false, false, AMSGRAD><<<grid, 256, 0, st>>>(p, m, v, vmax, g, c);
 }
 
 static int adam_step(lt_kernel_ctx *ctx, float *param, float *exp_avg, float *exp_avg_sq, float *vmax,
                      const float *grad, lt_adam_shape s) {
     if (s.n <= 0) return 0;
-    if (s.amsgrad) adam_decay_variants<true>(param, exp_avg, exp_avg_sq, vmax, grad, s);
-    else adam_decay_variants<false>(param, exp_avg, exp_avg_sq, vmax, grad, s);
+    if (s.amsgrad)
+        adam_decay_variants<true>(param, exp_avg, exp_avg_sq, vmax, grad, s);
+    else
+        adam_decay_variants<false>(param, exp_avg, exp_avg_sq, vmax, grad, s);
     LTC_LAUNCHED(ctx->err, "adam_kernel");
     return 0;
 }
@@ -103,8 +115,10 @@ __global__ void norm_partials_kernel(double *partials, const float *x, int64_t n
     double acc = 0;
     LTC_FOR(i, n) {
         double a = fabs((double)x[i]);
-        if (max_mode) acc = nan_max(acc, a);
-        else acc += p == 2.0 ? a * a : p == 1.0 ? a : pow(a, p);
+        if (max_mode)
+            acc = nan_max(acc, a);
+        else
+            acc += p == 2.0 ? a * a : p == 1.0 ? a : pow(a, p);
     }
     acc = max_mode ? block_max(acc) : block_sum(acc);
     if (threadIdx.x == 0) partials[blockIdx.x] = acc;
@@ -118,10 +132,10 @@ static int norm_accumulate(lt_kernel_ctx *ctx, double *acc, const float *x, lt_n
     if (!partials) return -1;
     norm_partials_kernel<<<blocks, 256, 0, state().stream>>>(partials, x, s.n, s.norm_type);
     double part = 0;
-    int rc = launch_check(ctx->err, "norm_partials_kernel") ||
-                     finish_to_host(ctx->err, &part, partials, blocks, max_mode)
-                 ? -1
-                 : 0;
+    int rc =
+        launch_check(ctx->err, "norm_partials_kernel") || finish_to_host(ctx->err, &part, partials, blocks, max_mode)
+            ? -1
+            : 0;
     device_free(partials);
     if (rc) return -1;
     *acc = !max_mode ? *acc + part : (*acc > part || *acc != *acc ? *acc : part);

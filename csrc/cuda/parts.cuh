@@ -24,20 +24,20 @@ int to_bf16(uint16_t *dst, const float *src, int64_t n, lt_error *err);
 int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err);
 
 /* one file per operation family */
-extern const lt_linear_impl linear_cuda;                                  /* linear.cu */
-extern const lt_conv2d_impl conv2d_cuda;                                  /* conv2d.cu */
-extern const lt_batchnorm_impl batchnorm_cuda;                            /* batchnorm.cu */
-extern const lt_bn_relu_pool_impl bn_relu_pool_cuda;                      /* bn_relu_pool.cu */
-extern const lt_activation_impl relu_cuda, leaky_relu_cuda, gelu_cuda;    /* activation.cu */
-extern const lt_maxpool2d_impl maxpool2d_cuda;                            /* maxpool.cu */
-extern const lt_avgpool2d_impl avgpool2d_cuda, adaptive_avgpool2d_cuda;   /* avgpool.cu */
-extern const lt_dropout_impl dropout_cuda;                                /* dropout.cu */
-extern const lt_softmax_impl softmax_cuda;                                /* softmax.cu */
-extern const lt_class_loss_impl cross_entropy_cuda, nll_loss_cuda;        /* loss.cu */
-extern const lt_mse_impl mse_loss_cuda;                                   /* loss.cu */
-extern const lt_sgd_impl sgd_cuda;                                        /* optim.cu */
-extern const lt_adam_impl adam_cuda;                                      /* optim.cu */
-extern const lt_norm_impl grad_norm_cuda;                                 /* optim.cu */
+extern const lt_linear_impl linear_cuda;                                /* linear.cu */
+extern const lt_conv2d_impl conv2d_cuda;                                /* conv2d.cu */
+extern const lt_batchnorm_impl batchnorm_cuda;                          /* batchnorm.cu */
+extern const lt_bn_relu_pool_impl bn_relu_pool_cuda;                    /* bn_relu_pool.cu */
+extern const lt_activation_impl relu_cuda, leaky_relu_cuda, gelu_cuda;  /* activation.cu */
+extern const lt_maxpool2d_impl maxpool2d_cuda;                          /* maxpool.cu */
+extern const lt_avgpool2d_impl avgpool2d_cuda, adaptive_avgpool2d_cuda; /* avgpool.cu */
+extern const lt_dropout_impl dropout_cuda;                              /* dropout.cu */
+extern const lt_softmax_impl softmax_cuda;                              /* softmax.cu */
+extern const lt_class_loss_impl cross_entropy_cuda, nll_loss_cuda;      /* loss.cu */
+extern const lt_mse_impl mse_loss_cuda;                                 /* loss.cu */
+extern const lt_sgd_impl sgd_cuda;                                      /* optim.cu */
+extern const lt_adam_impl adam_cuda;                                    /* optim.cu */
+extern const lt_norm_impl grad_norm_cuda;                               /* optim.cu */
 
 }  // namespace ltc
 

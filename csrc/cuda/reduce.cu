@@ -7,8 +7,9 @@
 namespace ltc {
 
 __global__ void finish_kernel(double *out, const double *partials, int64_t count, bool max_mode) {
-    double acc = 0.0;  /* the empty sum, and the maximum of absolute values' floor */
-    for (int64_t i = threadIdx.x; i < count; i += blockDim.x) acc = max_mode ? nan_max(acc, partials[i]) : acc + partials[i];
+    double acc = 0.0; /* the empty sum, and the maximum of absolute values' floor */
+    for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
+        acc = max_mode ? nan_max(acc, partials[i]) : acc + partials[i];
     acc = max_mode ? block_max(acc) : block_sum(acc);
     if (threadIdx.x == 0) *out = acc;
 }

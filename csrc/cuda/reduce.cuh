@@ -27,7 +27,7 @@ __device__ __forceinline__ void block_sum2(double &a, double &b) {
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
     a = warp_sum(a);
     b = warp_sum(b);
-    __syncthreads();  /* a previous call's readers are done with sa, sb */
+    __syncthreads(); /* a previous call's readers are done with sa, sb */
     if (lane == 0) {
         sa[warp] = a;
         sb[warp] = b;

@@ -17,7 +17,7 @@ __global__ void softmax_rows_kernel(float *out, const float *in, int64_t n, bool
     float mx = -INFINITY;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) mx = fmaxf(mx, x[i]);
     mx = block_fmax(mx);
-    if (isinf(mx) && mx < 0) mx = 0;  /* all -inf: avoid -inf - -inf */
+    if (isinf(mx) && mx < 0) mx = 0; /* all -inf: avoid -inf - -inf */
     double sum = 0;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += exp((double)x[i] - mx);
     sum = block_sum(sum);
@@ -68,7 +68,8 @@ __global__ void softmax_grad_lines_kernel(float *dinp, const float *dout, const 
         double acc = 0;
         for (int64_t i = 0; i < s.n; i++) acc += s.log ? (double)g[i * st] : (double)g[i * st] * y[i * st];
         for (int64_t i = 0; i < s.n; i++)
-            d[i * st] = s.log ? (float)(g[i * st] - exp((double)y[i * st]) * acc) : (float)(y[i * st] * (g[i * st] - acc));
+            d[i * st] =
+                s.log ? (float)(g[i * st] - exp((double)y[i * st]) * acc) : (float)(y[i * st] * (g[i * st] - acc));
     }
 }
 
