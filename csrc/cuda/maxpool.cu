@@ -4,8 +4,9 @@
  * the maximum again from input and output), every other window records its maximum's place h * W + w
  * in its plane (as a float). Each tensor is addressed through its own batch and channel strides.
  *
- * The backward passes gather rather than scatter: each input element sums the gradients of the windows
- * that chose it, in output order, as the CPU adds them: deterministic, no atomics. */
+ * The backward passes write each input element once: the 2x2 windows do not overlap (a thread per
+ * window), and with other windows each input element gathers the gradients of the windows that chose
+ * it, in output order, as the CPU adds them: deterministic, no atomics. */
 #include "parts.cuh"
 
 namespace ltc {
@@ -29,27 +30,32 @@ __global__ void maxpool_2x2_kernel(float *out, const float *in, lt_pool2d_shape 
     }
 }
 
-/* Input element (iy, ix) of plane q: its window's gradient when it is the window's first maximum (the
- * one the forward pass took), else 0; elements of an odd last row or column lie in no window. */
+/* Window (oy, ox) of plane q: its gradient to its first maximum (the one the forward pass took), 0 to
+ * its other three elements; with relu, nothing where the output is 0 or NaN. Windows do not overlap, so
+ * each input element is written once; the last window of a row (a column) also zeroes an odd last
+ * column (row), which lies in no window. */
 __global__ void maxpool_2x2_grad_kernel(float *dinp, const float *dout, const float *out, const float *in,
                                         lt_pool2d_shape s) {
-    int64_t plane = s.h * s.w;
-    LTC_FOR(e, s.n * s.c * plane) {
-        int64_t q = e / plane, r = e % plane, iy = r / s.w, ix = r % s.w;
-        float value = 0.0f;
-        if (iy < 2 * s.ho && ix < 2 * s.wo) {
-            int64_t oy = iy / 2, ox = ix / 2, o = oy * s.wo + ox;
-            float m = out[plane_offset(q, s.c, s.y) + o];
-            float g = s.p.relu && !(m > 0) ? 0.0f : dout[plane_offset(q, s.c, s.dy) + o];
-            const float *r0 = in + plane_offset(q, s.c, s.x) + 2 * oy * s.w + 2 * ox, *r1 = r0 + s.w;
-            float v[4] = {r0[0], r0[1], r1[0], r1[1]};
-            bool nan = m != m;
-            int winner = 3;
-            for (int k = 2; k >= 0; k--)
-                if (v[k] == m || (nan && v[k] != v[k])) winner = k;
-            if (winner == (int)((iy % 2) * 2 + ix % 2)) value = g;
-        }
-        dinp[plane_offset(q, s.c, s.dx) + r] = value;
+    int64_t oplane = s.ho * s.wo;
+    LTC_FOR(e, s.n * s.c * oplane) {
+        int64_t q = e / oplane, r = e % oplane, oy = r / s.wo, ox = r % s.wo;
+        float m = out[plane_offset(q, s.c, s.y) + r];
+        float g = s.p.relu && !(m > 0) ? 0.0f : dout[plane_offset(q, s.c, s.dy) + r];
+        const float *r0 = in + plane_offset(q, s.c, s.x) + 2 * oy * s.w + 2 * ox, *r1 = r0 + s.w;
+        float v[4] = {r0[0], r0[1], r1[0], r1[1]};
+        bool nan = m != m;
+        int winner = 3;
+        for (int k = 2; k >= 0; k--)
+            if (v[k] == m || (nan && v[k] != v[k])) winner = k;
+        float *d0 = dinp + plane_offset(q, s.c, s.dx) + 2 * oy * s.w + 2 * ox, *d1 = d0 + s.w;
+        d0[0] = winner == 0 ? g : 0.0f;
+        d0[1] = winner == 1 ? g : 0.0f;
+        d1[0] = winner == 2 ? g : 0.0f;
+        d1[1] = winner == 3 ? g : 0.0f;
+        bool last_col = ox == s.wo - 1 && s.w > 2 * s.wo, last_row = oy == s.ho - 1 && s.h > 2 * s.ho;
+        if (last_col) d0[2] = d1[2] = 0.0f;
+        if (last_row) d1[s.w] = d1[s.w + 1] = 0.0f;
+        if (last_col && last_row) d1[s.w + 2] = 0.0f;
     }
 }
 
@@ -123,8 +129,8 @@ static int maxpool2d_backward(lt_kernel_ctx *ctx, float *dinp, const float *dout
                               const float *indices, const float *in, lt_pool2d_shape s) {
     int64_t n = s.n * s.c * s.h * s.w;
     if (n <= 0) return 0;
-    if (!lt_maxpool2d_keeps_indices(s.p)) {
-        maxpool_2x2_grad_kernel<<<grid_for(n), 256, 0, state().stream>>>(dinp, dout, out, in, s);
+    if (!lt_maxpool2d_keeps_indices(s.p)) { /* the front makes sure of h, w >= 2: at least one window */
+        maxpool_2x2_grad_kernel<<<grid_for(s.n * s.c * s.ho * s.wo), 256, 0, state().stream>>>(dinp, dout, out, in, s);
         LTC_LAUNCHED(ctx->err, "maxpool_2x2_grad_kernel");
     } else {
         maxpool_grad_kernel<<<grid_for(n), 256, 0, state().stream>>>(dinp, dout, out, indices, s);
