@@ -6,7 +6,8 @@
  * A layer's state (ctx->state) keeps a plan per shape it has seen (the last batch of an epoch is often
  * smaller): the descriptors and, for each direction, the algorithms cuDNN's heuristics rank for the
  * shape (cudnnGet*Algorithm_v7), chosen once; an algorithm that turns out unsupported at its first run
- * gives way to the next. The workspace is the module's scratch buffer (scratch functions return 0).
+ * gives way to the next; a call outside a layer (no state slot) makes a plan for itself. The workspace is
+ * the module's scratch buffer (scratch functions return 0).
  * TF32 runs when the module allows it (CUDNN_DEFAULT_MATH), exact float32 otherwise (CUDNN_FMA_MATH).
  * The bias and its gradient are kernels of their own: each channel is a contiguous run of the output. */
 #include <limits.h>
@@ -102,20 +103,21 @@ static int make_plan(lt_error *err, conv_plan &p, const lt_conv2d_shape &s, cons
     return 0;
 }
 
-/* The layer's plan for shape s, made when new. */
-static conv_plan *plan_for(lt_kernel_ctx *ctx, const lt_conv2d_shape &s) {
-    if (!ctx->state) {
-        fail(ctx->err, "conv2d on cuda needs the layer's state slot (called outside a layer)");
-        return nullptr;
-    }
-    conv_state *st = (conv_state *)*ctx->state;
+/* The layer's plan for shape s, made when new. Outside a layer (no state slot) the plans live in
+ * *transient, which the caller releases when the call has queued its work (descriptors are host memory:
+ * the queued kernels do not need them). */
+static conv_plan *plan_for(lt_kernel_ctx *ctx, const lt_conv2d_shape &s, conv_state **transient) {
+    conv_state *st = ctx->state ? (conv_state *)*ctx->state : nullptr;
     if (!st) {
         st = new (std::nothrow) conv_state(); /* no exception may cross into the core's C */
         if (!st) {
             fail(ctx->err, "conv2d on cuda: out of host memory for the layer's state");
             return nullptr;
         }
-        *ctx->state = st;
+        if (ctx->state)
+            *ctx->state = st;
+        else
+            *transient = st;
     }
     conv_key key = {s.n,          s.cin,        s.h,       s.w,       s.cout, s.p.kernel_h, s.p.kernel_w,
                     s.p.stride_h, s.p.stride_w, s.p.pad_h, s.p.pad_w, s.x.sn, s.x.sc,       tf32_allowed()};
@@ -223,9 +225,8 @@ __global__ void add_channel_sums_kernel(float *db, const float *dy, int64_t per_
     if (threadIdx.x == 0) db[blockIdx.x] += (float)part[0];
 }
 
-static int conv2d_forward(lt_kernel_ctx *ctx, float *out, const float *in, const float *weight, const float *bias,
-                          float *cols, lt_conv2d_shape s) {
-    conv_plan *p = plan_for(ctx, s);
+static int conv2d_forward_with(lt_kernel_ctx *ctx, conv_plan *p, float *out, const float *in, const float *weight,
+                               const float *bias, const lt_conv2d_shape &s) {
     if (!p) return -1;
     if (!p->fwd.ranked && rank_forward(ctx->err, *p)) return -1;
     cudnnHandle_t h = state().dnn;
@@ -244,9 +245,8 @@ static int conv2d_forward(lt_kernel_ctx *ctx, float *out, const float *in, const
     return 0;
 }
 
-static int conv2d_backward(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout,
-                           const float *in, const float *weight, float *scratch_unused, lt_conv2d_shape s) {
-    conv_plan *p = plan_for(ctx, s);
+static int conv2d_backward_with(lt_kernel_ctx *ctx, conv_plan *p, float *dinp, float *dweight, float *dbias,
+                                const float *dout, const float *in, const float *weight, const lt_conv2d_shape &s) {
     if (!p) return -1;
     cudnnHandle_t h = state().dnn;
     const float one = 1.0f, zero = 0.0f;
@@ -275,6 +275,22 @@ static int conv2d_backward(lt_kernel_ctx *ctx, float *dinp, float *dweight, floa
         return cudnnConvolutionBackwardData(h, &one, p->w, weight, p->y, dout, p->conv,
                                             (cudnnConvolutionBwdDataAlgo_t)algo, ws, bytes, &zero, p->dx, dinp);
     });
+}
+
+static int conv2d_forward(lt_kernel_ctx *ctx, float *out, const float *in, const float *weight, const float *bias,
+                          float *cols, lt_conv2d_shape s) {
+    conv_state *transient = nullptr;
+    int rc = conv2d_forward_with(ctx, plan_for(ctx, s, &transient), out, in, weight, bias, s);
+    conv_release(transient);
+    return rc;
+}
+
+static int conv2d_backward(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *in, const float *weight, float *scratch_unused, lt_conv2d_shape s) {
+    conv_state *transient = nullptr;
+    int rc = conv2d_backward_with(ctx, plan_for(ctx, s, &transient), dinp, dweight, dbias, dout, in, weight, s);
+    conv_release(transient);
+    return rc;
 }
 
 /* cuDNN describes tensors with int sizes and strides. */
