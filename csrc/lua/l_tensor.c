@@ -193,7 +193,7 @@ static int resized_in_place(lua_State *L, const char *fname, lt_tensor *t, int n
  * is large enough (the contents are then whatever was there). */
 static int t_resize(lua_State *L) {
     const char *fname = "Tensor:resize";
-    lt_tensor *t = lt_check_tensor(L, 1, fname);
+    lt_tensor *t = lt_check_tensor_anywhere(L, 1, fname);
     int64_t size[LT_MAX_DIMS];
     int n = lt_check_sizes_arg(L, 2, fname, size, 0);
     return resized_in_place(L, fname, t, n, size);
@@ -201,7 +201,7 @@ static int t_resize(lua_State *L) {
 
 static int t_resize_as(lua_State *L) {
     const char *fname = "Tensor:resize_as";
-    lt_tensor *t = lt_check_tensor(L, 1, fname), *other = lt_check_tensor(L, 2, fname);
+    lt_tensor *t = lt_check_tensor_anywhere(L, 1, fname), *other = lt_check_tensor_any(L, 2, fname);
     return resized_in_place(L, fname, t, other->ndim, other->size);
 }
 static int t_reshape(lua_State *L) { return push_resized(L, "Tensor:reshape", lt_reshape); }

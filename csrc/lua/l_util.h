@@ -33,7 +33,7 @@ lt_tensor *lt_test_tensor(lua_State *L, int idx, const char *fname);
  * the layers' bindings, whose fronts convert what their kernels cannot take). */
 lt_tensor *lt_check_tensor_any(lua_State *L, int idx, const char *fname);
 /* A float32 tensor on any device: for the functions whose core paths serve every device (fill, zero,
- * copy, clone). */
+ * copy, clone, resize). */
 lt_tensor *lt_check_tensor_anywhere(lua_State *L, int idx, const char *fname);
 lt_tensor *lt_test_tensor_any(lua_State *L, int idx, const char *fname);
 lua_Number lt_check_number(lua_State *L, int idx, const char *fname);

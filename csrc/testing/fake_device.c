@@ -7,23 +7,20 @@
  * x86-64 and AArch64, so the core's pointer arithmetic works on them as on real ones while any host
  * code that reads device memory by mistake faults at once, as it would with a GPU. Never installed.
  *
- * Operations: "linear" (forward and backward, plain loops) and nothing else, so that another layer on
- * this device shows the error for an operation a backend lacks. Knobs (environment):
+ * Operations: the host's own implementations behind the fake's pointers (fake_ops.c), every
+ * operation but the channels-last and bf16 variants. Knobs (environment):
  *   LIGHTNING_FAKE_DEVICE_BYTES  the pool's size (default 1 GiB): allocations beyond fail
  *   LIGHTNING_FAKE_DEVICE_COUNT  devices reported (default 1; 0 tests "no device") */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/backend_api.h"
-#include "../core/nn/ops.h"
+#include "fake.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-static const uintptr_t DEVICE_BIAS = (uintptr_t)1 << 62;
-
-static void *host_of(const void *device) { return (void *)((uintptr_t)device - DEVICE_BIAS); }
-static void *device_of(void *host) { return (void *)((uintptr_t)host + DEVICE_BIAS); }
+#define host_of fake_host_of
+static void *device_of(void *host) { return (void *)((uintptr_t)host + FAKE_DEVICE_BIAS); }
 
 static int fail(lt_error *err, const char *msg) {
     if (err) snprintf(err->msg, sizeof err->msg, "fake device: %s", msg);
@@ -42,7 +39,7 @@ static int device_count(int *count, lt_error *err) {
     return 0;
 }
 
-static int init(int index, lt_error *err) { return index == 0 ? 0 : fail(err, "only device 0 exists"); }
+static int init(int index, lt_error *err) { return index == 0 ? fake_ops_init(err) : fail(err, "only device 0 exists"); }
 
 static uint64_t in_use, peak;
 
@@ -156,63 +153,14 @@ static int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err) {
 }
 
 static int synchronize(lt_error *err) { return 0; }
-static void manual_seed(uint64_t seed) { (void)seed; }
-
-/* ---- linear, in plain loops (double sums) ---- */
-
-static bool fp32_only(const lt_impl *self, const void *shape, lt_precision p) { return p == LT_FP32; }
-
-static int linear_forward(lt_kernel_ctx *ctx, float *out, const float *in, const float *weight, const float *bias,
-                          lt_linear_shape s) {
-    float *y = host_of(out);
-    const float *x = host_of(in), *w = host_of(weight), *b = bias ? host_of(bias) : NULL;
-    for (int64_t i = 0; i < s.batch; i++)
-        for (int64_t o = 0; o < s.out; o++) {
-            double acc = b ? b[o] : 0.0;
-            for (int64_t k = 0; k < s.in; k++) acc += (double)x[i * s.in + k] * w[o * s.in + k];
-            y[i * s.out + o] = (float)acc;
-        }
-    return 0;
-}
-
-static int linear_backward(lt_kernel_ctx *ctx, float *dinp, float *dweight, float *dbias, const float *dout,
-                           const float *in, const float *weight, lt_linear_shape s) {
-    const float *dy = host_of(dout), *x = host_of(in), *w = host_of(weight);
-    if (dinp) {
-        float *dx = host_of(dinp);
-        for (int64_t i = 0; i < s.batch; i++)
-            for (int64_t k = 0; k < s.in; k++) {
-                double acc = 0;
-                for (int64_t o = 0; o < s.out; o++) acc += (double)dy[i * s.out + o] * w[o * s.in + k];
-                dx[i * s.in + k] = (float)acc;
-            }
-    }
-    float *dw = host_of(dweight), *db = dbias ? host_of(dbias) : NULL;
-    for (int64_t o = 0; o < s.out; o++) {
-        for (int64_t k = 0; k < s.in; k++) {
-            double acc = 0;
-            for (int64_t i = 0; i < s.batch; i++) acc += (double)dy[i * s.out + o] * x[i * s.in + k];
-            dw[o * s.in + k] += (float)acc;
-        }
-        if (db) {
-            double acc = 0;
-            for (int64_t i = 0; i < s.batch; i++) acc += dy[i * s.out + o];
-            db[o] += (float)acc;
-        }
-    }
-    return 0;
-}
-
-static const lt_linear_impl linear = {{"fake", fp32_only, NULL}, linear_forward, linear_backward};
-static const void *const linear_impls[] = {&linear, NULL};
-static const lt_backend_op ops[] = {{"linear", linear_impls}, {NULL, NULL}};
+static void manual_seed(uint64_t seed) { fake_manual_seed(seed); }
 
 static const lt_backend_api api = {
     .version = LT_BACKEND_API_VERSION, .name = "fake", .device_count = device_count, .init = init, .props = props,
     .alloc = alloc, .free = release, .memory = memory, .empty_cache = empty_cache, .host_alloc = host_alloc,
     .host_free = host_free, .to_device = to_device, .to_host = to_host, .on_device = on_device,
     .strided_copy = strided_copy, .fill = fill, .to_bf16 = to_bf16, .to_f32 = to_f32, .synchronize = synchronize,
-    .manual_seed = manual_seed, .ops = ops};
+    .manual_seed = manual_seed, .ops = fake_ops};
 
 EXPORT const lt_backend_api *lt_backend_entry(int version, lt_error *err) {
     if (version != LT_BACKEND_API_VERSION) {

@@ -1,0 +1,21 @@
+/* Internal to the specs' fake device (fake_device.c: memory and the interface; fake_ops.c: the host's
+ * implementations behind its tables). */
+#ifndef LT_TESTING_FAKE_H
+#define LT_TESTING_FAKE_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "../core/backend_api.h"
+
+/* A device pointer is a host address moved into the non-canonical range (fake_device.c); NULL stays NULL. */
+#define FAKE_DEVICE_BIAS ((uintptr_t)1 << 62)
+static inline void *fake_host_of(const void *device) {
+    return device ? (void *)((uintptr_t)device - FAKE_DEVICE_BIAS) : NULL;
+}
+
+extern const lt_backend_op fake_ops[];
+void fake_manual_seed(uint64_t seed);
+int fake_ops_init(lt_error *err);
+
+#endif

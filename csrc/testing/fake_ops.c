@@ -1,0 +1,231 @@
+/* The fake device's implementations (fake_device.c): the host's own, from the copy of the static core
+ * linked into this module, each wrapped to turn the fake's device pointers into host ones. So the
+ * specs can train a whole model "on the GPU" without one and compare it with the host bit for bit,
+ * while the core's fronts still see pointers that fault if they read them. Dropout draws from this
+ * module's generator, seeded by cuda.manual_seed, not from the core's. */
+#include "fake.h"
+
+#include "../core/blas.h"
+#include "../core/nn/ops.h"
+#include "../core/optim_ops.h"
+#include "../core/rng.h"
+
+#define H(p) ((__typeof__(p))fake_host_of(p))
+
+static lt_bn_vectors host_vectors(lt_bn_vectors v) {
+    return (lt_bn_vectors){H(v.weight), H(v.bias), H(v.save_mean), H(v.save_invstd), H(v.running_mean),
+                           H(v.running_var)};
+}
+
+/* ---- layers ---- */
+
+static bool conv2d_supports(const lt_impl *self, const void *s, lt_precision p) {
+    return lt_conv2d_cpu.base.supports(&lt_conv2d_cpu.base, s, p);
+}
+static int64_t conv2d_fscratch(const lt_conv2d_shape *s) { return lt_conv2d_cpu.forward_scratch(s); }
+static int64_t conv2d_bscratch(const lt_conv2d_shape *s, bool gi) { return lt_conv2d_cpu.backward_scratch(s, gi); }
+static int conv2d_forward(lt_kernel_ctx *c, float *out, const float *in, const float *w, const float *b, float *cols,
+                          lt_conv2d_shape s) {
+    return lt_conv2d_cpu.forward(c, H(out), H(in), H(w), H(b), H(cols), s);
+}
+static int conv2d_backward(lt_kernel_ctx *c, float *dx, float *dw, float *db, const float *dy, const float *x,
+                           const float *w, float *scratch, lt_conv2d_shape s) {
+    return lt_conv2d_cpu.backward(c, H(dx), H(dw), H(db), H(dy), H(x), H(w), H(scratch), s);
+}
+static const lt_conv2d_impl conv2d = {{"fake", conv2d_supports, NULL}, conv2d_fscratch, conv2d_bscratch,
+                                      conv2d_forward, conv2d_backward};
+
+static bool fp32(const lt_impl *self, const void *s, lt_precision p) { return p == LT_FP32; }
+
+static int linear_forward(lt_kernel_ctx *c, float *out, const float *in, const float *w, const float *b,
+                          lt_linear_shape s) {
+    return lt_linear_cpu.forward(c, H(out), H(in), H(w), H(b), s);
+}
+static int linear_backward(lt_kernel_ctx *c, float *dx, float *dw, float *db, const float *dy, const float *x,
+                           const float *w, lt_linear_shape s) {
+    return lt_linear_cpu.backward(c, H(dx), H(dw), H(db), H(dy), H(x), H(w), s);
+}
+static const lt_linear_impl linear = {{"fake", fp32, NULL}, linear_forward, linear_backward};
+
+static int bn_forward(lt_kernel_ctx *c, float *out, const float *in, lt_bn_vectors v, lt_batchnorm_shape s,
+                      lt_batchnorm_params p) {
+    return lt_batchnorm_cpu.forward(c, H(out), H(in), host_vectors(v), s, p);
+}
+static int bn_backward(lt_kernel_ctx *c, float *dx, float *dw, float *db, const float *dy, const float *x,
+                       lt_bn_vectors v, lt_batchnorm_shape s) {
+    return lt_batchnorm_cpu.backward(c, H(dx), H(dw), H(db), H(dy), H(x), host_vectors(v), s);
+}
+static int bn_statistics(lt_kernel_ctx *c, double *sums, const float *x, lt_batchnorm_shape s) {
+    return lt_batchnorm_cpu.statistics(c, sums, H(x), s);  /* sums: host memory, as the interface says */
+}
+static int bn_normalize(lt_kernel_ctx *c, float *out, const float *x, const double *sums, lt_bn_vectors v,
+                        lt_batchnorm_shape s, lt_batchnorm_params p) {
+    return lt_batchnorm_cpu.normalize(c, H(out), H(x), sums, host_vectors(v), s, p);
+}
+static int bn_grad_sums(lt_kernel_ctx *c, double *sums, float *dw, float *db, const float *dy, const float *x,
+                        lt_bn_vectors v, lt_batchnorm_shape s) {
+    return lt_batchnorm_cpu.grad_sums(c, sums, H(dw), H(db), H(dy), H(x), host_vectors(v), s);
+}
+static int bn_grad_input(lt_kernel_ctx *c, float *dx, const double *sums, int64_t count, const float *dy,
+                         const float *x, lt_bn_vectors v, lt_batchnorm_shape s) {
+    return lt_batchnorm_cpu.grad_input(c, H(dx), sums, count, H(dy), H(x), host_vectors(v), s);
+}
+static const lt_batchnorm_impl batchnorm = {{"fake", fp32, NULL}, bn_forward,   bn_backward,  bn_statistics,
+                                            bn_normalize,         bn_grad_sums, bn_grad_input};
+
+static int brp_forward(lt_kernel_ctx *c, float *out, float *codes, const float *in, lt_bn_vectors v,
+                       lt_bn_relu_pool_shape s, lt_batchnorm_params p) {
+    return lt_bn_relu_pool_cpu.forward(c, H(out), H(codes), H(in), host_vectors(v), s, p);
+}
+static int brp_backward(lt_kernel_ctx *c, float *dx, float *dw, float *db, const float *dy, const float *out,
+                        const float *codes, const float *in, lt_bn_vectors v, lt_bn_relu_pool_shape s) {
+    return lt_bn_relu_pool_cpu.backward(c, H(dx), H(dw), H(db), H(dy), H(out), H(codes), H(in), host_vectors(v), s);
+}
+static const lt_bn_relu_pool_impl bn_relu_pool = {{"fake", fp32, NULL}, brp_forward, brp_backward};
+
+static int maxpool_forward(lt_kernel_ctx *c, float *out, float *idx, const float *in, lt_pool2d_shape s) {
+    return lt_maxpool2d_cpu.forward(c, H(out), H(idx), H(in), s);
+}
+static int maxpool_backward(lt_kernel_ctx *c, float *dx, const float *dy, const float *out, const float *idx,
+                            const float *in, lt_pool2d_shape s) {
+    return lt_maxpool2d_cpu.backward(c, H(dx), H(dy), H(out), H(idx), H(in), s);
+}
+static const lt_maxpool2d_impl maxpool2d = {{"fake", fp32, NULL}, maxpool_forward, maxpool_backward};
+
+static int avgpool_forward(lt_kernel_ctx *c, float *out, const float *in, lt_pool2d_shape s) {
+    return lt_avgpool2d_cpu.forward(c, H(out), H(in), s);
+}
+static int avgpool_backward(lt_kernel_ctx *c, float *dx, const float *dy, lt_pool2d_shape s) {
+    return lt_avgpool2d_cpu.backward(c, H(dx), H(dy), s);
+}
+static const lt_avgpool2d_impl avgpool2d = {{"fake", fp32, NULL}, avgpool_forward, avgpool_backward};
+
+static int adaptive_forward(lt_kernel_ctx *c, float *out, const float *in, lt_pool2d_shape s) {
+    return lt_adaptive_avgpool2d_cpu.forward(c, H(out), H(in), s);
+}
+static int adaptive_backward(lt_kernel_ctx *c, float *dx, const float *dy, lt_pool2d_shape s) {
+    return lt_adaptive_avgpool2d_cpu.backward(c, H(dx), H(dy), s);
+}
+static const lt_avgpool2d_impl adaptive_avgpool2d = {{"fake", fp32, NULL}, adaptive_forward, adaptive_backward};
+
+/* The host's entry for the activation a shape names (the fronts checked the name). */
+static const lt_activation_impl *host_activation(const lt_activation_shape *s) {
+    static const lt_activation_impl *const all[] = {&lt_relu_cpu, &lt_leaky_relu_cpu, &lt_gelu_cpu};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (!strcmp(all[i]->activation, s->activation)) return all[i];
+    return NULL;
+}
+static bool activation_supports(const lt_impl *self, const void *s, lt_precision p) {
+    const lt_activation_impl *cpu = host_activation(s);
+    return cpu && cpu->base.supports(&cpu->base, s, p);
+}
+static int activation_forward(lt_kernel_ctx *c, float *out, const float *in, lt_activation_shape s) {
+    return host_activation(&s)->forward(c, H(out), H(in), s);
+}
+static int activation_backward(lt_kernel_ctx *c, float *dx, const float *dy, const float *in, const float *out,
+                               lt_activation_shape s) {
+    return host_activation(&s)->backward(c, H(dx), H(dy), H(in), H(out), s);
+}
+/* the fronts check the name against the host's entries; one fake entry computes them all */
+static const lt_activation_impl activation = {{"fake", activation_supports, NULL}, "any", activation_forward,
+                                              activation_backward};
+
+static int dropout_forward(lt_kernel_ctx *c, float *out, float *mask, const float *in, lt_dropout_shape s) {
+    return lt_dropout_cpu.forward(c, H(out), H(mask), H(in), s);
+}
+static int dropout_backward(lt_kernel_ctx *c, float *dx, const float *dy, const float *mask, lt_dropout_shape s) {
+    return lt_dropout_cpu.backward(c, H(dx), H(dy), H(mask), s);
+}
+static const lt_dropout_impl dropout = {{"fake", fp32, NULL}, dropout_forward, dropout_backward};
+
+static int softmax_forward(lt_kernel_ctx *c, float *out, const float *in, lt_softmax_shape s) {
+    return lt_softmax_cpu.forward(c, H(out), H(in), s);
+}
+static int softmax_backward(lt_kernel_ctx *c, float *dx, const float *dy, const float *out, lt_softmax_shape s) {
+    return lt_softmax_cpu.backward(c, H(dx), H(dy), H(out), s);
+}
+static const lt_softmax_impl softmax = {{"fake", fp32, NULL}, softmax_forward, softmax_backward};
+
+static int ce_forward(lt_kernel_ctx *c, double *loss, float *losses, float *lp, const float *scores,
+                      const float *target, const float *weight, lt_class_loss_shape s) {
+    return lt_cross_entropy_cpu.forward(c, loss, H(losses), H(lp), H(scores), H(target), H(weight), s);
+}
+static int ce_backward(lt_kernel_ctx *c, float *dx, const float *lp, const float *target, const float *weight,
+                       const float *dout, double scale, lt_class_loss_shape s) {
+    return lt_cross_entropy_cpu.backward(c, H(dx), H(lp), H(target), H(weight), H(dout), scale, s);
+}
+static const lt_class_loss_impl cross_entropy = {{"fake", fp32, NULL}, ce_forward, ce_backward};
+
+static int nll_forward(lt_kernel_ctx *c, double *loss, float *losses, float *lp, const float *scores,
+                       const float *target, const float *weight, lt_class_loss_shape s) {
+    return lt_nll_loss_cpu.forward(c, loss, H(losses), H(lp), H(scores), H(target), H(weight), s);
+}
+static int nll_backward(lt_kernel_ctx *c, float *dx, const float *lp, const float *target, const float *weight,
+                        const float *dout, double scale, lt_class_loss_shape s) {
+    return lt_nll_loss_cpu.backward(c, H(dx), H(lp), H(target), H(weight), H(dout), scale, s);
+}
+static const lt_class_loss_impl nll_loss = {{"fake", fp32, NULL}, nll_forward, nll_backward};
+
+static int mse_forward(lt_kernel_ctx *c, double *loss, float *losses, const float *in, const float *target,
+                       lt_mse_shape s) {
+    return lt_mse_loss_cpu.forward(c, loss, H(losses), H(in), H(target), s);
+}
+static int mse_backward(lt_kernel_ctx *c, float *dx, const float *in, const float *target, const float *dout,
+                        double scale, lt_mse_shape s) {
+    return lt_mse_loss_cpu.backward(c, H(dx), H(in), H(target), H(dout), scale, s);
+}
+static const lt_mse_impl mse_loss = {{"fake", fp32, NULL}, mse_forward, mse_backward};
+
+/* ---- optimizers ---- */
+
+static int sgd_step(lt_kernel_ctx *c, float *param, float *buf, const float *grad, lt_sgd_shape s) {
+    return lt_sgd_cpu.step(c, H(param), H(buf), H(grad), s);
+}
+static const lt_sgd_impl sgd = {{"fake", fp32, NULL}, sgd_step};
+
+static int adam_step(lt_kernel_ctx *c, float *param, float *m, float *v, float *vmax, const float *grad,
+                     lt_adam_shape s) {
+    return lt_adam_cpu.step(c, H(param), H(m), H(v), H(vmax), H(grad), s);
+}
+static const lt_adam_impl adam = {{"fake", fp32, NULL}, adam_step};
+
+static int norm_accumulate(lt_kernel_ctx *c, double *acc, const float *x, lt_norm_shape s) {
+    return lt_norm_cpu.accumulate(c, acc, H(x), s);
+}
+static const lt_norm_impl grad_norm = {{"fake", fp32, NULL}, norm_accumulate};
+
+/* ---- the tables, by the names the fronts pick with ---- */
+
+#define TABLE(name, entry) static const void *const name##_impls[] = {&entry, NULL}
+TABLE(conv2d, conv2d);
+TABLE(linear, linear);
+TABLE(batchnorm, batchnorm);
+TABLE(bn_relu_pool, bn_relu_pool);
+TABLE(maxpool2d, maxpool2d);
+TABLE(avgpool2d, avgpool2d);
+TABLE(adaptive_avgpool2d, adaptive_avgpool2d);
+TABLE(activation, activation);
+TABLE(dropout, dropout);
+TABLE(softmax, softmax);
+TABLE(cross_entropy, cross_entropy);
+TABLE(nll_loss, nll_loss);
+TABLE(mse_loss, mse_loss);
+TABLE(sgd, sgd);
+TABLE(adam, adam);
+TABLE(grad_norm, grad_norm);
+
+const lt_backend_op fake_ops[] = {
+    {"conv2d", conv2d_impls},       {"linear", linear_impls},
+    {"batchnorm", batchnorm_impls}, {"bn_relu_pool", bn_relu_pool_impls},
+    {"maxpool2d", maxpool2d_impls}, {"avgpool2d", avgpool2d_impls},
+    {"adaptive_avgpool2d", adaptive_avgpool2d_impls}, {"activation", activation_impls},
+    {"dropout", dropout_impls},     {"softmax", softmax_impls},
+    {"cross_entropy", cross_entropy_impls}, {"nll_loss", nll_loss_impls},
+    {"mse_loss", mse_loss_impls},   {"sgd", sgd_impls},
+    {"adam", adam_impls},           {"grad_norm", grad_norm_impls},
+    {NULL, NULL}};
+
+void fake_manual_seed(uint64_t seed) { lt_rng_seed(lt_rng_global(), seed); }
+
+/* This copy of the core loads its own OpenBLAS handle, as lightning.core does when Lua loads it. */
+int fake_ops_init(lt_error *err) { return lt_blas_load(err); }
