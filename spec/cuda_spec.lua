@@ -262,6 +262,20 @@ describe("modules on the GPU", function()
   end)
 end)
 
+-- A small classifier of 1x8x8 images into 3 classes with the layers of the reference model but no
+-- metric objects: Conv2d, BatchNorm2d, ReLU, MaxPool2d, Linear, cross-entropy, Adam.
+local SmallClassifier = L.class("SmallClassifier", L.LightningModule)
+function SmallClassifier:__init()
+  L.LightningModule.__init(self)
+  self:add_module("net", nn.Sequential(nn.Conv2d(1, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU(),
+    nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)))
+  self.criterion = nn.CrossEntropyLoss()
+end
+function SmallClassifier:training_step(batch) return self.criterion(self.net(batch.input), batch.target) end
+function SmallClassifier:configure_optimizers() return L.optim.Adam(self:parameters(), {lr = 0.01}) end
+
+local SMALL_IMAGES = {classes = 3, channels = 1, size = 8, step = 2, band = 3, noise = 0.5}
+
 -- The reference model (examples/train.lua's) on CIFAR-10-shaped images with nothing random in its steps
 -- (dropout 0: the GPU draws other masks), trained for `steps` steps on one accelerator; returns the
 -- losses of the steps and the model.
@@ -298,7 +312,7 @@ describe("training on the GPU", function()
   it("moves the model before configure_optimizers and the batches to the GPU", function()
     if no_gpu() then return end
     local devices = {}
-    local model = S.conv_classifier()
+    local model = SmallClassifier()
     local configure, step = model.configure_optimizers, model.training_step
     function model:configure_optimizers()
       devices.configure = self:device()
@@ -311,7 +325,7 @@ describe("training on the GPU", function()
     local dir = H.tmpdir()
     local trainer = L.Trainer(S.quiet(dir, {accelerator = "gpu", max_steps = 2}))
     assert.equal("cuda:0", trainer.strategy:root_device())
-    local samples = S.band_images(16, 43, {classes = 3, channels = 1, size = 8, step = 2, band = 3, noise = 0.5})
+    local samples = S.band_images(16, 43, SMALL_IMAGES)
     trainer:fit(model, L.data.DataLoader(samples, {batch_size = 8}))
     H.rmdir(dir)
     assert.same({configure = "cuda:0", batch = "cuda:0"}, devices)
@@ -323,11 +337,11 @@ describe("checkpoints and the GPU", function()
   before_each(function() dir = H.tmpdir() end)
   after_each(function() H.rmdir(dir) end)
 
-  local TRAIN = S.band_images(32, 41, {classes = 3, channels = 1, size = 8, step = 2, band = 3, noise = 0.5})
+  local TRAIN = S.band_images(32, 41, SMALL_IMAGES)
 
   local function fit(accelerator, max_steps, ckpt_path)
     L.manual_seed(42)
-    local model = S.conv_classifier()
+    local model = SmallClassifier()
     local trainer = L.Trainer(S.quiet(dir, {accelerator = accelerator, max_steps = max_steps,
       enable_checkpointing = true, callbacks = {L.callbacks.ModelCheckpoint{dirpath = dir .. "/ckpt", save_last = true}}}))
     trainer:fit(model, L.data.DataLoader(TRAIN, {batch_size = 8}), nil, {ckpt_path = ckpt_path})
