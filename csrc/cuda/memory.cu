@@ -130,22 +130,47 @@ __global__ void strided_copy_kernel(T *dst, const T *src, lt_strided_copy c, int
     }
 }
 
+/* The same copy in as few dimensions as it takes: size-1 dimensions dropped, and a dimension merged
+ * into the next where both views step over it as over one longer dimension (each element then costs
+ * the kernel fewer divisions). */
+static lt_strided_copy coalesced(const lt_strided_copy *c) {
+    lt_strided_copy o = *c;
+    o.ndim = 0;
+    for (int k = 0; k < c->ndim; k++) {
+        if (c->size[k] == 1) continue;
+        int last = o.ndim - 1;
+        if (last >= 0 && o.dst_stride[last] == c->dst_stride[k] * c->size[k] &&
+            o.src_stride[last] == c->src_stride[k] * c->size[k]) {
+            o.size[last] *= c->size[k];
+            o.dst_stride[last] = c->dst_stride[k];
+            o.src_stride[last] = c->src_stride[k];
+            continue;
+        }
+        o.size[o.ndim] = c->size[k];
+        o.dst_stride[o.ndim] = c->dst_stride[k];
+        o.src_stride[o.ndim] = c->src_stride[k];
+        o.ndim++;
+    }
+    return o;
+}
+
 int strided_copy(void *dst, const void *src, const lt_strided_copy *c, lt_error *err) {
     if (c->ndim < 0 || c->ndim > 8) return fail(err, "strided_copy: %d dimensions (at most 8)", c->ndim);
     int64_t n = 1;
     for (int k = 0; k < c->ndim; k++) n *= c->size[k];
     if (n <= 0) return 0;
+    lt_strided_copy v = coalesced(c);
     cudaStream_t st = state().stream;
     unsigned grid = grid_for(n);
     switch (c->elem_size) {
         case 1:
-            strided_copy_kernel<uint8_t><<<grid, 256, 0, st>>>((uint8_t *)dst, (const uint8_t *)src, *c, n);
+            strided_copy_kernel<uint8_t><<<grid, 256, 0, st>>>((uint8_t *)dst, (const uint8_t *)src, v, n);
             break;
         case 2:
-            strided_copy_kernel<uint16_t><<<grid, 256, 0, st>>>((uint16_t *)dst, (const uint16_t *)src, *c, n);
+            strided_copy_kernel<uint16_t><<<grid, 256, 0, st>>>((uint16_t *)dst, (const uint16_t *)src, v, n);
             break;
         case 4:
-            strided_copy_kernel<uint32_t><<<grid, 256, 0, st>>>((uint32_t *)dst, (const uint32_t *)src, *c, n);
+            strided_copy_kernel<uint32_t><<<grid, 256, 0, st>>>((uint32_t *)dst, (const uint32_t *)src, v, n);
             break;
         default:
             return fail(err, "strided_copy: elements of %d bytes (1, 2 or 4)", c->elem_size);
