@@ -62,8 +62,12 @@ static const lt_backend_api *load_cuda(lt_error *err) {
     }
     const lt_backend_api *api = entry(LT_BACKEND_API_VERSION, err);
     int count = 0;
+    err->msg[0] = '\0';
     if (!api || api->device_count(&count, err)) return NULL;  /* kept loaded: its libraries may have threads */
-    if (count < 1) return lt_fail(err, "no CUDA device is present"), NULL;
+    if (count < 1) {  /* the module says why (no driver, a driver too old) when it knows */
+        if (!err->msg[0]) lt_fail(err, "no CUDA device is present");
+        return NULL;
+    }
     if (api->init(0, err)) return NULL;
     return api;
 }

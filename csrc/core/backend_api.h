@@ -97,6 +97,10 @@ typedef struct lt_backend_api {
     /* The counter-based generator's seed (dropout): results depend on the seed and the element's
      * index, not on the launch shape. */
     void (*manual_seed)(uint64_t seed);
+    /* Whether float32 matrix products and convolutions may run in TF32 (PyTorch's allow_tf32; on by
+     * default): a GPU's fast path at about 10 bits of mantissa, off for exact float32. */
+    void (*set_allow_tf32)(int allowed);
+    int (*allow_tf32)(void);
 
     /* One table per operation (see lt_backend_op). */
     const lt_backend_op *ops;

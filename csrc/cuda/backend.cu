@@ -193,6 +193,9 @@ static int synchronize(lt_error *err) {
     return 0;
 }
 
+static void set_allow_tf32(int allowed) { state().tf32 = allowed != 0; }
+static int allow_tf32() { return state().tf32; }
+
 static void manual_seed(uint64_t seed) {
     state().seed = seed;
     state().offset = 0;
@@ -262,6 +265,8 @@ static lt_backend_api make_api() {
     a.to_f32 = to_f32;
     a.synchronize = synchronize;
     a.manual_seed = manual_seed;
+    a.set_allow_tf32 = set_allow_tf32;
+    a.allow_tf32 = allow_tf32;
     a.ops = ops;
     return a;
 }

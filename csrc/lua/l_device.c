@@ -87,8 +87,10 @@ static void set_integer(lua_State *L, const char *k, lua_Integer v) {
 
 static int c_get_device_properties(lua_State *L) {
     const char *fname = "cuda.get_device_properties";
-    lua_Integer index = lt_opt_int_in(L, 1, fname, "device", 0, 0, 0);
     const lt_backend_api *api = cuda_or_raise(L, fname);
+    lt_error why;
+    int count = lt_device_count(LT_DEVICE_CUDA, &why);  /* this process computes on device 0; all are described */
+    lua_Integer index = lt_opt_int_in(L, 1, fname, "device", 0, count - 1, 0);
     lt_device_props p;
     lt_error err;
     if (api->props((int)index, &p, &err)) lt_raise(L, fname, &err);
@@ -124,6 +126,14 @@ static int c_manual_seed(lua_State *L) {
     return 0;
 }
 
+/* allow_tf32([on]): whether float32 products and convolutions may use TF32; sets it when given. */
+static int c_allow_tf32(lua_State *L) {
+    const lt_backend_api *api = cuda_or_raise(L, "cuda.allow_tf32");
+    if (!lua_isnoneornil(L, 1)) api->set_allow_tf32(lt_opt_boolean(L, 1, "cuda.allow_tf32", 1));
+    lua_pushboolean(L, api->allow_tf32());
+    return 1;
+}
+
 static int c_memory_stats(lua_State *L) {
     lt_device_memory m;
     lt_error err;
@@ -152,6 +162,7 @@ void lt_open_device(lua_State *L, int module, int methods) {
                                         {"get_device_properties", c_get_device_properties},
                                         {"synchronize", c_synchronize},
                                         {"manual_seed", c_manual_seed},
+                                        {"allow_tf32", c_allow_tf32},
                                         {"memory_stats", c_memory_stats},
                                         {"empty_cache", c_empty_cache},
                                         {NULL, NULL}};

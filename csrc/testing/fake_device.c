@@ -155,12 +155,16 @@ static int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err) {
 static int synchronize(lt_error *err) { return 0; }
 static void manual_seed(uint64_t seed) { fake_manual_seed(seed); }
 
+static int tf32 = 1;  /* kept and reported; the host's kernels compute float32 either way */
+static void set_allow_tf32(int allowed) { tf32 = allowed != 0; }
+static int allow_tf32(void) { return tf32; }
+
 static const lt_backend_api api = {
     .version = LT_BACKEND_API_VERSION, .name = "fake", .device_count = device_count, .init = init, .props = props,
     .alloc = alloc, .free = release, .memory = memory, .empty_cache = empty_cache, .host_alloc = host_alloc,
     .host_free = host_free, .to_device = to_device, .to_host = to_host, .on_device = on_device,
     .strided_copy = strided_copy, .fill = fill, .to_bf16 = to_bf16, .to_f32 = to_f32, .synchronize = synchronize,
-    .manual_seed = manual_seed, .ops = fake_ops};
+    .manual_seed = manual_seed, .set_allow_tf32 = set_allow_tf32, .allow_tf32 = allow_tf32, .ops = fake_ops};
 
 EXPORT const lt_backend_api *lt_backend_entry(int version, lt_error *err) {
     if (version != LT_BACKEND_API_VERSION) {

@@ -8,6 +8,8 @@
 --                                   cublaslt_version} (memory in bytes, versions as "13.0", "9.10.0")
 --   L.cuda.synchronize()            waits until the GPU has finished what was asked of it
 --   L.cuda.manual_seed(n)           the seed of the GPU's generator (dropout)
+--   L.cuda.allow_tf32([on])         whether float32 matrix products and convolutions may use TF32 (true by
+--                                   default, as PyTorch's cuDNN; false: exact float32); sets it when given
 --   L.cuda.memory_stats()           {in_use, reserved, peak_in_use}, bytes of the GPU's memory pool
 --   L.cuda.empty_cache()            gives the pool's unused memory back to the driver
 --   L.cuda.summary(i)               one line on device i: "NVIDIA H100 80GB HBM3, 79.1 GiB, compute
@@ -25,6 +27,7 @@ function cuda.is_available() return C.is_available() end
 function cuda.device_count() return C.device_count() end
 function cuda.synchronize() return C.synchronize() end
 function cuda.manual_seed(seed) return C.manual_seed(seed) end
+function cuda.allow_tf32(on) return C.allow_tf32(on) end
 function cuda.memory_stats() return C.memory_stats() end
 function cuda.empty_cache() return C.empty_cache() end
 

@@ -14,6 +14,8 @@ lt_act_desc lt_act_desc_of(const lt_tensor *t) {
     return d;
 }
 
+/* (The fronts ask only for tensors on the host: the channels-last tables are the host's; a GPU runs its
+ * own table at the precision it supports.) */
 bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_shape *s) {
     if (!h || h->precision == LT_FP32) return false;
     for (size_t i = 0; conv2d_cl_impls[i]; i++)

@@ -57,7 +57,7 @@ int lt_conv2d_forward(const lt_conv2d_args *a, lt_error *err) {
     lt_named read[] = {{"input", a->input}, {"weight", a->weight}, {"bias", a->bias}};
     if (shape_of(&s, a->input, a->weight, a->bias, "bias", a->p, err) || lt_check_apart(written, 2, read, 3, err))
         return -1;
-    if (lt_conv2d_goes_channels_last(a->handle, &s)) return lt_conv2d_cl_forward(a, s, err);
+    if (lt_device_of(a->input) == LT_DEVICE_CPU && lt_conv2d_goes_channels_last(a->handle, &s)) return lt_conv2d_cl_forward(a, s, err);
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
@@ -94,7 +94,7 @@ int lt_conv2d_backward(const lt_conv2d_args *a, lt_error *err) {
                        (long long)s.ho, (long long)s.wo, lt_shape_str(go, g, sizeof g));
     if (!lt_same_shape(a->grad_weight, a->weight) || !lt_is_contiguous(a->grad_weight))
         return lt_fail(err, "grad_weight must be a contiguous tensor shaped like the weight");
-    if (lt_conv2d_goes_channels_last(a->handle, &s)) return lt_conv2d_cl_backward(a, s, err);
+    if (lt_device_of(a->input) == LT_DEVICE_CPU && lt_conv2d_goes_channels_last(a->handle, &s)) return lt_conv2d_cl_backward(a, s, err);
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
