@@ -7,8 +7,8 @@
 
 static int t_set_(lua_State *L) {
     const char *fname = "Tensor:set_";
-    lt_tensor *t = lt_check_tensor(L, 1, fname);
-    lt_tensor *source = lt_check_tensor(L, 2, fname);
+    lt_tensor *t = lt_check_tensor_anywhere(L, 1, fname);
+    lt_tensor *source = lt_check_tensor_anywhere(L, 2, fname);  /* any device: a view is not a copy */
     lt_tensor_share(t, source);  /* takes a reference to source's storage, drops the old one */
     lua_settop(L, 1);
     return 1;

@@ -58,6 +58,18 @@ end
 -- and outputs: input, weight, bias, running statistics, whether to use the batch's, momentum, eps,
 -- num_batches_tracked, and the tensors that keep the batch's statistics. Shared with the fused
 -- nn.BatchNormReLUMaxPool2d.
+-- One more batch in num_batches_tracked; returns the new count. The count is kept in Lua as well, valid
+-- while the buffer's version (t:_version(), which every write through a tensor method moves on: fill,
+-- copy, load_state_dict, to) is the one it was read at, so that on a GPU the buffer is read through the
+-- host only after something else wrote it, not at every training step.
+function BatchNorm:_count_batch()
+  local buffer, known = self.num_batches_tracked, self._tracked
+  local count = (known and known.version == buffer:_version() and known.count or buffer[1]) + 1
+  buffer:fill(count)
+  self._tracked = {count = count, version = buffer:_version()}
+  return count
+end
+
 function BatchNorm:_forward_args(fname, input)
   util.check_input(fname, input, self._dims)
   if input:size(2) ~= self.num_features then
@@ -67,9 +79,7 @@ function BatchNorm:_forward_args(fname, input)
   local batch_stats = self:_uses_batch_stats()
   local count = 0
   if self.training and self.track_running_stats then
-    -- (on a GPU the count is read through the host, and written with fill: elements are written on the host only)
-    count = self.num_batches_tracked[1] + 1
-    self.num_batches_tracked:fill(count)
+    count = self:_count_batch()
   end
   local rm, rv
   if self.track_running_stats and (self.training or not batch_stats) then rm, rv = self.running_mean, self.running_var end

@@ -85,6 +85,7 @@ function DDPStrategy:setup_environment()
     self._previous_writer = output.set(function() end)
     self._silenced = true
   end
+  Strategy.setup_environment(self)  -- the accelerator's device, once the ranks are known
 end
 
 local function place(self)
