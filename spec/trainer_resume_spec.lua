@@ -30,7 +30,7 @@ local function fit(dir, opts)
       return step(self, batch, i)
     end
     model.backward_step = function(self, batch, outputs)
-      opts.fail(self.trainer, self.trainer.current_epoch, self.trainer._batch_idx, "backward")
+      opts.fail(self.trainer, self.trainer.current_epoch, self.trainer.fit_loop.epoch_loop.batch_idx, "backward")
       return backward(self, batch, outputs)
     end
   end

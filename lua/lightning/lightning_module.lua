@@ -57,10 +57,12 @@ end
 
 --- self:log(name, value, {prog_bar, logger, on_step, on_epoch, reduce_fx, batch_size}) with
 -- Lightning's meaning; the defaults of on_step/on_epoch depend on the hook that logs (training_step:
--- on_step; validation/test and epoch hooks: on_epoch). Outside a Trainer run it does nothing.
+-- on_step; validation/test and epoch hooks: on_epoch). Outside a Trainer run (or with a stand-in
+-- trainer that records nothing) it does nothing.
 function LightningModule:log(name, value, opts)
   local trainer = self.trainer
-  if trainer and trainer._results then trainer._results:log(trainer, name, value, opts) end
+  local record = trainer and trainer.record_log
+  if record then record(trainer, name, value, opts) end
 end
 
 function LightningModule:log_dict(values, opts)

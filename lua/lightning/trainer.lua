@@ -9,9 +9,14 @@
 -- State: current_epoch (0-based, the number of finished epochs), global_step (optimizer steps),
 -- should_stop, callback_metrics, logged_metrics, progress_bar_metrics, diverged, interrupted_by,
 -- nothing_to_train. batch_idx is 1-based.
--- The loops are in lightning/trainer/ (fit_loop.lua, eval_loop.lua); checkpoints in checkpoint.lua,
--- the state a checkpoint inside an epoch holds in loop_state.lua; failures and interruptions (Ctrl-C,
--- held back to the end of a batch) in faults.lua and interrupt.lua.
+-- The loops are objects the Trainer holds, in Lightning's shape (lightning/trainer/loops/):
+-- trainer.fit_loop (the epochs) with fit_loop.epoch_loop (one epoch's batches, the last good state a
+-- checkpoint inside the epoch goes back to), and trainer.validate_loop, test_loop, predict_loop (one
+-- evaluation pass each; validate_loop also runs inside fit). Each owns its progress counters and
+-- state (state_dict / load_state_dict; fit_loop's is a checkpoint's loops section); the loop running
+-- now is trainer.active_loop. trainer:fit's setup and sanity check are in trainer/fit.lua, validate /
+-- test / predict's in trainer/evaluate.lua; checkpoints in checkpoint.lua; failures and interruptions
+-- (Ctrl-C, held back to the end of a batch) in faults.lua and interrupt.lua.
 -- The per-batch work (backward, clipping, the optimizer step), the reduction of logged values, data
 -- loaders and checkpoint files go through trainer.strategy (lightning/strategies/), which holds the
 -- precision plugin (trainer.precision_plugin, lightning/precision/). Logs, checkpoints and plots are
@@ -23,8 +28,10 @@ local data = require "lightning.trainer.data"
 local checkpoint = require "lightning.trainer.checkpoint"
 local optimization = require "lightning.trainer.optimization"
 local Results = require "lightning.trainer.results"
-local fit_loop = require "lightning.trainer.fit_loop"
-local eval_loop = require "lightning.trainer.eval_loop"
+local fit = require "lightning.trainer.fit"
+local evaluate = require "lightning.trainer.evaluate"
+local FitLoop = require "lightning.trainer.loops.fit_loop"
+local EvaluationLoop = require "lightning.trainer.loops.evaluation_loop"
 local faults = require "lightning.trainer.faults"
 local interrupt = require "lightning.trainer.interrupt"
 local fs = require "lightning.util.fs"
@@ -135,6 +142,13 @@ function Trainer:__init(opts)
   self:_refresh_callback_views()
   self._prepared = setmetatable({}, {__mode = "k"})
   self.log_dir = self:_resolve_log_dir()
+  -- the loops (Lightning's trainer.fit_loop, validate_loop, test_loop, predict_loop)
+  self.validate_loop = EvaluationLoop(self, "validation", "val")
+  self.test_loop = EvaluationLoop(self, "test", "test")
+  self.predict_loop = EvaluationLoop(self, "predict", "predict")
+  self.fit_loop = FitLoop(self, self.validate_loop)
+  self.active_loop = nil       -- (the loop running now, whose results self:log writes to)
+  self.last_batch_size = nil   -- (of the last batch any loop took: what self:log weighs a value with)
 end
 
 --- Lightning's trainer.log_dir: the first logger's folder, else default_root_dir.
@@ -277,20 +291,29 @@ function Trainer:_run(fn, model, source, body, ...)
   self.state = {fn = fn, status = "running"}
   self.should_stop, self.interrupted = false, false
   self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = {}, {}, {}
-  self._good_state, self._spare_state, self._epoch_finished, self._stepping = nil, nil, false, false
+  self.fit_loop:reset()
+  self.active_loop = nil
   self._current_fx, self._current_callback = nil, nil
   self.diverged, self.interrupted_by = nil, nil
   -- (lightning.trainer.monitors: the names validation logged, whether the monitors were checked, and
   -- whether a monitor not found ended the run)
   self._validation_names, self._monitors_checked, self._configuration_error = nil, false, false
-  -- what hooks log before the first loop starts (self:log checks the hook there too)
-  self._results = Results.new(fn)
+  -- what hooks log while no loop runs (self:log checks the hook there too)
+  self._hook_results = Results.new(fn)
   interrupt.watch()
   local results = table.pack(xpcall(body, faults.capture, self, ...))
   if not results[1] then faults.handle(self, results[2], fn) end
   self.state.status = "finished"
   interrupt.unwatch()
   return table.unpack(results, 2, results.n)
+end
+
+--- What LightningModule:log records: the value, in the results of the loop running now (of the run
+-- while none does), under the hook that logs it.
+function Trainer:record_log(name, value, opts)
+  local loop = self.active_loop
+  local results = loop and loop.results or self._hook_results
+  if results then results:log(self, self._current_fx, self.last_batch_size, name, value, opts) end
 end
 
 --- Prints through the library's output (above a progress bar), on global rank 0 only.
@@ -323,7 +346,7 @@ end
 function Trainer:fit(model, a, b, c)
   local source, opts = data.parse_args("fit", "train", a, b, c)
   return self:_run("fit", model, source, function(trainer)
-    return fit_loop.fit(trainer, trainer:_resolve_ckpt_path_later(opts.ckpt_path))
+    return fit.fit(trainer, trainer:_resolve_ckpt_path_later(opts.ckpt_path))
   end)
 end
 
@@ -338,7 +361,7 @@ local function evaluation(fn, stage, kind)
     local source, opts = data.parse_args(fn, kind, a, b)
     if a == nil and self._data_source then source = self._data_source end
     return self:_run(fn, model, source, function(trainer)
-      return eval_loop.evaluate(trainer, stage, kind, trainer:_resolve_ckpt_path_later(opts.ckpt_path), opts)
+      return evaluate.run(trainer, stage, trainer:_resolve_ckpt_path_later(opts.ckpt_path), opts)
     end)
   end
 end

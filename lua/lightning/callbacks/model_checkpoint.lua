@@ -129,7 +129,7 @@ end
 --- What the Trainer checks before training (lightning.trainer.monitors): without validation a monitor
 -- that is never logged only means no top-k checkpoint (as in Lightning), unless it is a near miss.
 function ModelCheckpoint:monitor_entry(trainer)
-  return {monitor = self.monitor, strict = true, required = trainer._val_enabled == true,
+  return {monitor = self.monitor, strict = true, required = trainer.validate_loop.enabled == true,
     extra = {epoch = true, step = true}, message = function(names, near) return self:_missing_message(names, near) end}
 end
 
@@ -245,7 +245,7 @@ function ModelCheckpoint:_save_topk(trainer, candidates)
     return
   end
   local current = candidates[self.monitor]
-  if current == nil and not trainer._val_enabled then
+  if current == nil and not trainer.validate_loop.enabled then
     -- Lightning warns and skips until validation has run (it may log the metric)
     if not self._warned_missing then
       output.print(("ModelCheckpoint: the monitored metric %q is not logged (there is no validation); " ..

@@ -34,8 +34,8 @@ local FIT_OPTIONS = {"max_epochs", "min_epochs", "max_steps", "min_steps", "accu
 function agreement.fit(trainer)
   local values = {
     value("training batches per epoch", trainer.num_training_batches, loader_detail(trainer.train_dataloader)),
-    value("validation batches", trainer._val_enabled and trainer.num_val_batches or 0,
-      loader_detail(trainer._validation_loader)),
+    value("validation batches", trainer.validate_loop.enabled and trainer.num_val_batches or 0,
+      loader_detail(trainer.validate_loop.dataloader)),
   }
   for _, name in ipairs(FIT_OPTIONS) do values[#values + 1] = value(name, trainer[name]) end
   check(trainer, values)

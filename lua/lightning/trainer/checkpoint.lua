@@ -7,7 +7,7 @@ local class = require "lightning.class"
 local fs = require "lightning.util.fs"
 local SafetensorsCheckpointIO = require "lightning.io.safetensors_checkpoint_io"
 local hooks = require "lightning.trainer.hooks"
-local loop_state = require "lightning.trainer.loop_state"
+local position = require "lightning.trainer.loops.position"
 
 local checkpoint = {}
 
@@ -30,7 +30,7 @@ end
 -- file left it out; fields of the wrong type are errors naming the file and the field.
 function checkpoint.check_loops(ckpt, path)
   if ckpt.loops.epoch == nil then ckpt.loops.epoch = ckpt.epoch end
-  loop_state.position(ckpt.loops, path)
+  position.of(ckpt.loops, path)
   return ckpt
 end
 
@@ -39,15 +39,18 @@ function checkpoint.read(path)
   return checkpoint.check_loops(SafetensorsCheckpointIO.read(path), path)
 end
 
---- The checkpoint as a Lua table (what on_save_checkpoint hooks see and may extend). Inside an
--- epoch (and after_fault, the checkpoint of a failure or interruption) it is the loop's last good
--- state (lightning.trainer.loop_state): the module's buffers as they were then, the global step and
+--- The checkpoint as a Lua table (what on_save_checkpoint hooks see and may extend); its loops
+-- section is trainer.fit_loop:state_dict(after_fault). Inside an epoch (and after_fault, the
+-- checkpoint of a failure or interruption) it is the epoch loop's last good state
+-- (lightning.trainer.loops.good_state): the module's buffers as they were then, the global step and
 -- the position of that state.
 function checkpoint.dump(trainer, after_fault)
   local module = trainer.lightning_module
-  local loops, buffers, global_step = loop_state.dump(trainer, after_fault)
+  local loops = trainer.fit_loop:state_dict(after_fault)
+  local good = trainer.fit_loop:saved_good_state(after_fault)
+  local global_step = good and good.record.global_step or trainer.global_step
   local state_dict = module:state_dict()
-  for name, copy in pairs(buffers or {}) do state_dict[name] = copy end
+  for name, copy in pairs(good and good:buffers() or {}) do state_dict[name] = copy end
   local ckpt = {
     format = checkpoint.FORMAT,
     format_version = checkpoint.VERSION,
@@ -120,21 +123,20 @@ local function restore_states(path, field, states, objects, what)
   return count
 end
 
---- The optimizers', schedulers' and loop's states, the global step and the generator.
+--- The optimizers', schedulers' and loops' states, the global step and the generator; returns where the
+-- fit loop resumes (lightning.trainer.loops.position).
 function checkpoint.restore_training_state(trainer, ckpt, path)
   restore_states(path, "optimizer_states", ckpt.optimizer_states, trainer.optimizers, "optimizer")
   local schedulers = {}
   for i, config in ipairs(trainer.lr_scheduler_configs) do schedulers[i] = config.scheduler end
   restore_states(path, "lr_schedulers", ckpt.lr_schedulers, schedulers, "scheduler")
   trainer.global_step = ckpt.global_step
-  local position = loop_state.position(ckpt.loops, path)
-  trainer.current_epoch = position.epoch
-  trainer._resume_position = position.batches_done and position or nil
+  local where = trainer.fit_loop:load_state_dict(ckpt.loops, path)
   if ckpt.rng_state ~= nil then
     local ok, err = pcall(L.set_rng_state, ckpt.rng_state)
     if not ok then fail(path, "field rng_state is not a generator state: %s", tostring(err)) end
   end
-  return position
+  return where
 end
 
 --- The newest of the "last" checkpoints in the given folders: last*.safetensors and the one saved

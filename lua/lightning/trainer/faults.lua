@@ -1,6 +1,6 @@
 --- What the Trainer does when a run fails or is interrupted (Ctrl-C, SIGTERM): the callbacks'
--- on_exception, a checkpoint of the loop's last good state (<checkpoint dir>/on_exception.safetensors,
--- lightning.trainer.loop_state), the loggers finalized as "failed", the strategy torn down, and the
+-- on_exception, a checkpoint of the epoch loop's last good state (<checkpoint dir>/on_exception.safetensors,
+-- lightning.trainer.loops.good_state), the loggers finalized as "failed", the strategy torn down, and the
 -- error raised again saying where it happened:
 --   Trainer:fit failed in training_step at epoch 1, batch 3 (global step 7): <message>
 --   Trainer:fit failed in on_validation_epoch_end of callback 2 (PerClassAccuracy) at epoch 0, ...
@@ -9,7 +9,7 @@
 local checkpoint = require "lightning.trainer.checkpoint"
 local hooks = require "lightning.trainer.hooks"
 local interrupt = require "lightning.trainer.interrupt"
-local loop_state = require "lightning.trainer.loop_state"
+local position = require "lightning.trainer.loops.position"
 local fs = require "lightning.util.fs"
 
 local faults = {}
@@ -22,7 +22,8 @@ end
 
 -- The fault checkpoint, when there is a good state to save. Returns its path, or nil and why not.
 local function save_fault_checkpoint(trainer)
-  if trainer.state.fn ~= "fit" or not trainer._good_state or trainer.fast_dev_run then return nil end
+  local epoch_loop = trainer.fit_loop.epoch_loop
+  if trainer.state.fn ~= "fit" or not epoch_loop.good_state.record or trainer.fast_dev_run then return nil end
   -- a mistake in the configuration (a monitor not logged): resuming from the state would fail alike
   if trainer._configuration_error then return nil end
   local cb = trainer.checkpoint_callback
@@ -32,7 +33,7 @@ local function save_fault_checkpoint(trainer)
     return nil, ("checkpoints are written by global rank 0 and this is rank %d (rank 0's own error says " ..
       "whether it saved the last good state)"):format(trainer.global_rank)
   end
-  if trainer._stepping then
+  if epoch_loop.stepping then
     -- the weights (and optimizer) are part way through a step: no state between two steps is exact
     return nil, "the error came inside the optimizer step, so no exact state can be saved; resume from the last " ..
       "checkpoint instead"
@@ -53,15 +54,24 @@ local function where_it_happened(trainer)
   return " in " .. fx
 end
 
-local function position(trainer, signal)
-  if trainer.state.fn ~= "fit" or not trainer._good_state then return "" end
+-- The loop whose batch the run was at: the active loop, or the one around it while the active one has
+-- not taken a batch yet (a validation inside an epoch that failed in on_validation_start).
+local function batch_loop(trainer)
+  local loop = trainer.active_loop
+  while loop and loop.batch_idx == nil do loop = loop.outer end
+  return loop
+end
+
+local function where_in_fit(trainer, signal)
+  local good = trainer.fit_loop.epoch_loop.good_state.record
+  if trainer.state.fn ~= "fit" or not good then return "" end
   if signal then
-    local good = trainer._good_state
-    return " at " .. loop_state.describe({epoch = good.epoch, batches_done = good.batches_done}, good.global_step)
+    return " at " .. position.describe({epoch = good.epoch, batches_done = good.batches_done}, good.global_step)
   end
-  local kind = trainer._batch_kind
-  local batch = kind == "train" and "batch" or ((kind or "train") .. " batch")
-  return (" at epoch %d, %s %d (global step %d)"):format(trainer.current_epoch, batch, trainer._batch_idx or 0,
+  local loop = batch_loop(trainer)
+  -- (the training epoch loop's are "batch"; "train batch 0" before any batch)
+  local batch = not loop and "train batch" or loop.stage and (loop.stage .. " batch") or "batch"
+  return (" at epoch %d, %s %d (global step %d)"):format(trainer.current_epoch, batch, loop and loop.batch_idx or 0,
     trainer.global_step)
 end
 
@@ -71,7 +81,7 @@ function faults.handle(trainer, info, fn)
   local signal = interrupt.signal_of(info.original)
   local what = signal and (" interrupted by %s%s"):format(signal, signal == "SIGINT" and " (Ctrl-C)" or "")
     or (" failed" .. where_it_happened(trainer))
-  local text = ("Trainer:%s%s%s"):format(fn, what, position(trainer, signal))
+  local text = ("Trainer:%s%s%s"):format(fn, what, where_in_fit(trainer, signal))
   if not signal then text = text .. ": " .. info.message end
   trainer.state.status = "interrupted"
   trainer.interrupted = true

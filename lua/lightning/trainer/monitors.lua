@@ -102,11 +102,11 @@ function monitors.after_first_batch(trainer)
   trainer._monitors_checked = true
   local names = keys(trainer.callback_metrics)
   for name in pairs(trainer._validation_names or {}) do names[name] = true end
-  for name, e in pairs(trainer._results.entries) do
+  for name, e in pairs(trainer.fit_loop.epoch_loop.results.entries) do
     names[name] = true
     if e.on_step and e.on_epoch then names[name .. "_step"], names[name .. "_epoch"] = true, true end
   end
-  local validation_known = trainer._validation_names ~= nil or not trainer._val_enabled
+  local validation_known = trainer._validation_names ~= nil or not trainer.validate_loop.enabled
   check(trainer, names, validation_known and not user_may_log_later(trainer))
 end
 

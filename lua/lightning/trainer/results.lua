@@ -82,14 +82,14 @@ local function check_log_options(name, opts)
   end
 end
 
---- Records one self:log call made while `fx` runs.
-function Results:log(trainer, name, value, opts)
+--- Records one self:log call made while the hook `fx` runs (nil: outside the Trainer's hooks), in a
+-- loop whose last batch held batch_size samples (nil: none yet).
+function Results:log(trainer, fx, batch_size, name, value, opts)
   opts = opts or {}
   if type(name) ~= "string" or name == "" then
     error(("self.log: the name must be a non-empty string, got %s"):format(type(name)), 0)
   end
   check_log_options(name, opts)
-  local fx = trainer._current_fx
   if fx == nil then error(("self.log(%q): called outside of the Trainer's hooks"):format(name), 0) end
   local rule = FX[fx]
   if not rule then error(("self.log(%q): you can't log inside %s"):format(name, fx), 0) end
@@ -112,7 +112,7 @@ function Results:log(trainer, name, value, opts)
   end
   local reduce = opts.reduce_fx or "mean"
   if not metric then value = to_number(name, value) end
-  local batch_size = opts.batch_size or trainer._current_batch_size or 1
+  batch_size = opts.batch_size or batch_size or 1
 
   local e = self.entries[name]
   if not e then
@@ -278,6 +278,17 @@ function Results:epoch_metrics()
     if e.on_epoch and e.logger then to_log[self:_forked(e, "_epoch")] = self:_epoch_value(e) end
   end
   return to_log
+end
+
+--- The epoch values of everything logged per epoch (for the logger or not), by the name they are
+-- reported under: what trainer:validate and trainer:test return.
+function Results:epoch_values()
+  local values = {}
+  for _, name in ipairs(self.order) do
+    local e = self.entries[name]
+    if e.on_epoch then values[self:_forked(e, "_epoch")] = self:_epoch_value(e) end
+  end
+  return values
 end
 
 -- ---- the running sums of an epoch, for a checkpoint saved inside it ----
