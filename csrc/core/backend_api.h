@@ -51,6 +51,34 @@ typedef struct lt_strided_copy {
     int64_t dst_stride[8], src_stride[8];
 } lt_strided_copy;
 
+/* The operands of an elementwise operation laid over its output's shape (ndim at most 8): strides in
+ * elements for each operand, 0 along a dimension an input is broadcast over (and for every dimension
+ * of an operand the operation does not have). Element offsets already applied to the pointers. The
+ * output never overlaps an input through another view (the core copies such an input first), so
+ * the elements may be computed in any order. */
+typedef struct lt_elementwise_shape {
+    int ndim;
+    int64_t size[8];
+    int64_t out_stride[8], a_stride[8], b_stride[8];
+} lt_elementwise_shape;
+
+/* A reduction of a dense (outer, n, inner) array over its middle dimension into dense (outer, inner)
+ * results: one dimension of a tensor (made contiguous by the core), or all of it (outer = inner = 1). */
+typedef struct lt_reduce_shape {
+    int64_t outer, n, inner;  /* n >= 1: the core answers empty reductions itself */
+    int op;                   /* an lt_reduce_op (tensor_math.h): sum, mean, max, min, var, std, norm */
+    int unbiased;             /* var, std: divide by n - 1 */
+    double p;                 /* norm: the order (INFINITY: the max norm) */
+} lt_reduce_shape;
+
+/* A batch for the confusion matrix: logits (batch, classes) with their two strides, targets (batch)
+ * as float class indices with their stride. */
+typedef struct lt_confusion_shape {
+    int64_t batch, classes;
+    int64_t logit_stride[2], target_stride;
+    int one_based;  /* targets count from 1 (Lua's labels) */
+} lt_confusion_shape;
+
 /* An operation's implementations on the device, looked up by the name the core's fronts pick with
  * ("conv2d", "linear", "batchnorm", "maxpool2d", "activation", ...): each entry points at the
  * lt_<op>_impl struct that csrc/core/nn/ops.h (or optim_ops.h) defines for the operation, whose
@@ -92,6 +120,33 @@ typedef struct lt_backend_api {
     int (*fill)(float *dst, int64_t n, float value, lt_error *err);
     int (*to_bf16)(uint16_t *dst, const float *src, int64_t n, lt_error *err);
     int (*to_f32)(float *dst, const uint16_t *src, int64_t n, lt_error *err);
+
+    /* Tensor arithmetic on float32 views (tensor_math.h's functions for device tensors), each queued
+     * on the stream like every other call. op is an lt_binop or lt_unop of tensor_math.h (that enum's
+     * values are the interface), computed as the host's loops in tensor_math.c compute it:
+     *   binary:  out = a op b (a + alpha * b, a - alpha * b for add and sub; comparisons give 1 or 0;
+     *            maximum/minimum propagate a NaN of a)
+     *   scalar:  out = a op value, or value op a when reversed (value is a host number)
+     *   unary:   out = f(a); clamp's bounds p1, p2 (NaN: no bound)
+     *   addcmul: out += value * a * b */
+    int (*binary)(float *out, const float *a, const float *b, int op, float alpha, const lt_elementwise_shape *s,
+                  lt_error *err);
+    int (*scalar)(float *out, const float *a, float value, int op, int reversed, const lt_elementwise_shape *s,
+                  lt_error *err);
+    int (*unary)(float *out, const float *a, int op, float p1, float p2, const lt_elementwise_shape *s, lt_error *err);
+    int (*addcmul)(float *out, const float *a, const float *b, float value, const lt_elementwise_shape *s,
+                   lt_error *err);
+    /* values (outer, inner) = the reduction of in; for max and min, indices (may be NULL) the 0-based
+     * position along n as floats, the first on ties, a NaN winning over every number (the host's rule).
+     * Results stay on the device. */
+    int (*reduce)(float *values, float *indices, const float *in, const lt_reduce_shape *s, lt_error *err);
+    /* The confusion matrix's counts of one batch, added on the device: counts[t * classes + p] += 1 for
+     * each sample of target class t and predicted class p (the argmax of its logits, first on ties, NaN
+     * the largest), counts being (classes * classes + 1) uint64 whose last one counts the targets that
+     * are not class indices (the core reports them when it reads the counts: no synchronisation per
+     * batch). */
+    int (*confusion_update)(uint64_t *counts, const float *logits, const float *target, const lt_confusion_shape *s,
+                            lt_error *err);
 
     int (*synchronize)(lt_error *err);
     /* The counter-based generator's seed (dropout): results depend on the seed and the element's

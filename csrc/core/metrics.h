@@ -14,6 +14,11 @@
 typedef struct lt_confusion {
     int num_classes;
     int64_t *counts;  /* num_classes x num_classes, row = target, column = prediction */
+    /* Batches of logits on a device are counted there (backend_api.h's confusion_update), into
+     * num_classes^2 + 1 uint64 whose last one counts invalid targets; lt_confusion_gather adds them to
+     * counts. NULL when nothing is pending. */
+    uint64_t *device_counts;
+    lt_device device;
 } lt_confusion;
 
 typedef enum { LT_AVERAGE_MACRO, LT_AVERAGE_MICRO, LT_AVERAGE_WEIGHTED } lt_average;
@@ -34,6 +39,13 @@ int64_t lt_confusion_total(const lt_confusion *cm);
  * Either logits (B, K) with K = num_classes (the prediction is the argmax, NaN counting as the
  * largest value and the first maximum winning, as torch.argmax) or predictions (B) as class indices. */
 int lt_confusion_update_logits(lt_confusion *cm, const lt_tensor *logits, const lt_tensor *target, bool one_based,
+                               lt_error *err);
+/* Moves the counts pending on a device into counts (a copy that waits for the device): call it before
+ * reading counts (the scores, total, per_class). Fails, after adding the valid samples, when targets
+ * counted on the device were not class indices. */
+int lt_confusion_gather(lt_confusion *cm, lt_error *err);
+/* lt_confusion_update_logits for logits and targets on a device: queued there, nothing read back. */
+int lt_confusion_update_device(lt_confusion *cm, const lt_tensor *logits, const lt_tensor *target, bool one_based,
                                lt_error *err);
 int lt_confusion_update_labels(lt_confusion *cm, const lt_tensor *pred, const lt_tensor *target, bool one_based,
                                lt_error *err);

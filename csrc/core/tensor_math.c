@@ -6,12 +6,14 @@
 #include "iter.h"
 #include "parallel.h"
 #include "tensor_device.h"
+#include "tensor_math_device.h"
 
 /* ---- the row engine ---- */
 
 typedef struct op_args {
     int op;
     float alpha, p1, p2;
+    lt_device_kind kind;  /* which of the backend's functions computes it on a device */
 } op_args;
 
 /* One loop for unit strides (vectorised), one for a scalar second operand, one for any strides. */
@@ -129,7 +131,10 @@ static int prepare_input(const lt_tensor *out, const lt_tensor *in, lt_tensor *v
         if (lt_contiguous(&copy, view, err)) return -1;
         if (copy.storage == view->storage) {  /* already contiguous: still shares out's memory */
             lt_tensor fresh = {0};
-            if (lt_tensor_new(&fresh, copy.ndim, copy.size, err)) { lt_tensor_release(&copy); return -1; }
+            if (lt_tensor_new_on(&fresh, copy.ndim, copy.size, LT_FLOAT32, lt_device_of(&copy), err)) {
+                lt_tensor_release(&copy);
+                return -1;
+            }
             lt_copy(&fresh, &copy, err);
             lt_tensor_release(&copy);
             copy = fresh;
@@ -140,14 +145,25 @@ static int prepare_input(const lt_tensor *out, const lt_tensor *in, lt_tensor *v
     return 0;
 }
 
+/* The tensors of an elementwise operation must share a device: "add: expected cuda:0, got cpu for
+ * other (the device of out; ...)". */
+static int check_operands(const char *op, const lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_device *d,
+                          lt_error *err) {
+    lt_named ts[3] = {{"out", out}, {"input", a}, {"other", b}};
+    return lt_check_devices(op, ts, 3, d, err);
+}
+
 static int apply(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_row_fn fn, op_args args, lt_error *err) {
-    if (lt_check_writable(out, err) || lt_require_host("elementwise arithmetic", out, err) ||
-        lt_require_host("elementwise arithmetic", a, err) || lt_require_host("elementwise arithmetic", b, err))
-        return -1;
+    lt_device device;
+    if (lt_check_writable(out, err) || check_operands("elementwise arithmetic", out, a, b, &device, err)) return -1;
     lt_tensor va = {0}, vb = {0};
     int rc = -1;
     if (prepare_input(out, a, &va, err)) goto done;
     if (b && prepare_input(out, b, &vb, err)) goto done;
+    if (device != LT_DEVICE_CPU) {
+        rc = lt_device_elementwise(args.kind, out, &va, b ? &vb : NULL, args.op, args.alpha, args.p1, args.p2, err);
+        goto done;
+    }
     const lt_tensor *ts[3] = {out, &va, b ? &vb : NULL};
     lt_iter it;
     lt_iter_init(&it, b ? 3 : 2, ts);
@@ -162,14 +178,14 @@ done:
 /* ---- public elementwise ---- */
 
 int lt_binary_into(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_binop op, float alpha, lt_error *err) {
-    return apply(out, a, b, binary_row, (op_args){op, alpha, 0, 0}, err);
+    return apply(out, a, b, binary_row, (op_args){op, alpha, 0, 0, LT_DEVICE_BINARY}, err);
 }
 
 int lt_binary_new(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, lt_binop op, float alpha, lt_error *err) {
     int ndim;
     int64_t size[LT_MAX_DIMS];
     if (lt_broadcast_shape(a, b, &ndim, size, err)) return -1;
-    if (lt_tensor_new(out, ndim, size, err)) return -1;
+    if (lt_tensor_new_on(out, ndim, size, LT_FLOAT32, lt_device_of(a), err)) return -1;
     return lt_binary_into(out, a, b, op, alpha, err);
 }
 
@@ -188,7 +204,19 @@ static void scalar_tensor(lt_tensor *t, lt_storage *s, float *value) {
     t->stride[0] = 1;
 }
 
+/* On a device the number travels as an argument: the backend has no host memory to read it from. */
+static int scalar_on_device(lt_tensor *out, const lt_tensor *a, float s, lt_binop op, bool reversed, lt_error *err) {
+    lt_tensor va = {0};
+    int rc = prepare_input(out, a, &va, err) ? -1 : lt_device_scalar(out, &va, s, op, reversed, err);
+    lt_tensor_release(&va);
+    return rc;
+}
+
 int lt_scalar_into(lt_tensor *out, const lt_tensor *a, float s, lt_binop op, bool reversed, lt_error *err) {
+    lt_device device;
+    if (check_operands("elementwise arithmetic", out, a, NULL, &device, err)) return -1;
+    if (device != LT_DEVICE_CPU)
+        return lt_check_writable(out, err) ? -1 : scalar_on_device(out, a, s, op, reversed, err);
     lt_storage storage;
     lt_tensor st;
     scalar_tensor(&st, &storage, &s);
@@ -196,18 +224,18 @@ int lt_scalar_into(lt_tensor *out, const lt_tensor *a, float s, lt_binop op, boo
 }
 
 int lt_scalar_new(lt_tensor *out, const lt_tensor *a, float s, lt_binop op, bool reversed, lt_error *err) {
-    if (lt_tensor_new(out, a->ndim, a->size, err)) return -1;
+    if (lt_tensor_new_on(out, a->ndim, a->size, LT_FLOAT32, lt_device_of(a), err)) return -1;
     return lt_scalar_into(out, a, s, op, reversed, err);
 }
 
 int lt_unary_into(lt_tensor *out, const lt_tensor *a, lt_unop op, float p1, float p2, lt_error *err) {
-    return apply(out, a, NULL, unary_row, (op_args){op, 0, p1, p2}, err);
+    return apply(out, a, NULL, unary_row, (op_args){op, 0, p1, p2, LT_DEVICE_UNARY}, err);
 }
 
 int lt_addcmul_into(lt_tensor *out, const lt_tensor *a, const lt_tensor *b, float value, lt_error *err) {
     lt_tensor vb = {0};
     if (prepare_input(out, b, &vb, err)) return -1;
-    int rc = apply(out, a, &vb, addcmul_row, (op_args){0, value, 0, 0}, err);
+    int rc = apply(out, a, &vb, addcmul_row, (op_args){0, value, 0, 0, LT_DEVICE_ADDCMUL}, err);
     lt_tensor_release(&vb);
     return rc;
 }
@@ -218,12 +246,12 @@ int lt_copy(lt_tensor *dst, const lt_tensor *src, lt_error *err) {
         if (lt_device_of(dst) == lt_device_of(src)) return lt_convert(dst, src, err);
         return lt_copy_across(dst, src, err);
     }
-    return apply(dst, src, NULL, unary_row, (op_args){LT_COPY, 0, 0, 0}, err);
+    return apply(dst, src, NULL, unary_row, (op_args){LT_COPY, 0, 0, 0, LT_DEVICE_UNARY}, err);
 }
 
 int lt_fill(lt_tensor *t, float value, lt_error *err) {
     if (lt_device_of(t) != LT_DEVICE_CPU) return lt_device_fill(t, value, err);
-    return apply(t, t, NULL, unary_row, (op_args){LT_FILL, 0, value, 0}, err);
+    return apply(t, t, NULL, unary_row, (op_args){LT_FILL, 0, value, 0, LT_DEVICE_UNARY}, err);
 }
 
 /* ---- reductions ---- */
@@ -289,6 +317,34 @@ static int check_reducible(int64_t n, lt_reduce_args args, lt_error *err) {
     return 0;
 }
 
+static bool has_index(lt_reduce_args args) { return args.op == LT_RMAX || args.op == LT_RMIN; }
+
+/* The number the caller asked for is read back: the one synchronisation, where a host value is due. */
+static int reduce_all_on_device(const lt_tensor *t, lt_reduce_args args, double *result, int64_t *index,
+                                lt_error *err) {
+    int64_t one = 1;
+    lt_tensor value = {0}, at = {0}, host = {0};
+    lt_device d = lt_device_of(t);
+    bool want_index = index && has_index(args);
+    int rc = -1;
+    if (lt_tensor_new_on(&value, 1, &one, LT_FLOAT32, d, err) ||
+        (want_index && lt_tensor_new_on(&at, 1, &one, LT_FLOAT32, d, err)) ||
+        lt_device_reduce(&value, want_index ? &at : NULL, t, -1, args.op, args.unbiased, args.p, err) ||
+        lt_to_device(&host, &value, LT_DEVICE_CPU, err))
+        goto done;
+    *result = lt_data(&host)[0];
+    if (want_index) {
+        if (lt_to_device(&host, &at, LT_DEVICE_CPU, err)) goto done;
+        *index = (int64_t)lt_data(&host)[0];
+    }
+    rc = 0;
+done:
+    lt_tensor_release(&value);
+    lt_tensor_release(&at);
+    lt_tensor_release(&host);
+    return rc;
+}
+
 int lt_reduce_all(const lt_tensor *t, lt_reduce_args args, double *result, int64_t *index, lt_error *err) {
     int64_t n = lt_numel(t);
     if (check_reducible(n, args, err)) return -1;
@@ -296,6 +352,7 @@ int lt_reduce_all(const lt_tensor *t, lt_reduce_args args, double *result, int64
         *result = args.op == LT_RSUM || args.op == LT_RNORM ? 0.0 : NAN;
         return 0;
     }
+    if (lt_device_of(t) != LT_DEVICE_CPU) return reduce_all_on_device(t, args, result, index, err);
     lt_tensor flat = {0};
     if (lt_contiguous(&flat, t, err)) return -1;
     *result = reduce_row(lt_data(&flat), n, 1, args, index);
@@ -316,9 +373,15 @@ int lt_reduce_dim(lt_tensor *values, lt_tensor *indices, const lt_tensor *in, in
         else if (keepdim) size[ndim++] = 1;
     }
     if (ndim == 0) size[ndim++] = 1;
-    if (lt_tensor_new(values, ndim, size, err)) return -1;
-    bool want_index = indices && (args.op == LT_RMAX || args.op == LT_RMIN);
-    if (want_index && lt_tensor_new(indices, ndim, size, err)) return -1;
+    lt_device device = lt_device_of(in);
+    if (lt_tensor_new_on(values, ndim, size, LT_FLOAT32, device, err)) return -1;
+    bool want_index = indices && has_index(args);
+    if (want_index && lt_tensor_new_on(indices, ndim, size, LT_FLOAT32, device, err)) return -1;
+    if (device != LT_DEVICE_CPU) {
+        if (lt_numel(values) == 0) return 0;
+        if (n == 0) return lt_fill(values, args.op == LT_RSUM || args.op == LT_RNORM ? 0.0f : NAN, err);
+        return lt_device_reduce(values, want_index ? indices : NULL, in, dim, args.op, args.unbiased, args.p, err);
+    }
 
     /* Walk the input with the reduced dimension moved last; output element r is row r. */
     lt_tensor src = *in;

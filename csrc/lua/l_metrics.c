@@ -15,6 +15,14 @@ static lt_confusion *check_cm(lua_State *L, const char *fname) {
     return cm;
 }
 
+/* The matrix with the counts pending on a device added (a copy that waits for it): for the readers. */
+static lt_confusion *gathered_cm(lua_State *L, const char *fname) {
+    lt_confusion *cm = check_cm(L, fname);
+    lt_error err;
+    if (lt_confusion_gather(cm, &err)) lt_raise(L, fname, &err);
+    return cm;
+}
+
 /* ConfusionMatrix(num_classes) */
 static int cm_new(lua_State *L) {
     const char *fname = "lightning.metrics.ConfusionMatrix";
@@ -39,10 +47,10 @@ static int cm_gc(lua_State *L) {
 static int cm_update(lua_State *L) {
     const char *fname = "ConfusionMatrix:update";
     lt_confusion *cm = check_cm(L, fname);
-    lt_tensor *x = lt_test_tensor(L, 2, fname);
+    lt_tensor *x = lt_test_tensor_anywhere(L, 2, fname);
     if (!x) return luaL_error(L, "%s: argument 1 must be a tensor of logits (B, K) or predictions (B), got %s", fname,
                               lt_typename(L, 2));
-    lt_tensor *target = lt_test_tensor(L, 3, fname);
+    lt_tensor *target = lt_test_tensor_anywhere(L, 3, fname);
     if (!target) return luaL_error(L, "%s: argument 2 must be a tensor of targets (B), got %s", fname, lt_typename(L, 3));
     lt_error err;
     int rc = x->ndim == 1 ? lt_confusion_update_labels(cm, x, target, true, &err)
@@ -59,7 +67,7 @@ static int cm_reset(lua_State *L) {
 }
 
 static int cm_total(lua_State *L) {
-    return lua_pushinteger(L, lt_confusion_total(check_cm(L, "ConfusionMatrix:total"))), 1;
+    return lua_pushinteger(L, lt_confusion_total(gathered_cm(L, "ConfusionMatrix:total"))), 1;
 }
 
 static int cm_num_classes(lua_State *L) {
@@ -76,7 +84,7 @@ static void push_number_list(lua_State *L, const double *v, int n) {
 
 /* cm:per_class() --> {precision = {...}, recall = {...}, f1 = {...}, support = {...}} */
 static int cm_per_class(lua_State *L) {
-    lt_confusion *cm = check_cm(L, "ConfusionMatrix:per_class");
+    lt_confusion *cm = gathered_cm(L, "ConfusionMatrix:per_class");
     int k = cm->num_classes;
     /* Lua memory, so that an allocation error raised while building the tables leaks nothing */
     double *buf = lua_newuserdatauv(L, (size_t)k * 3 * sizeof *buf, 0);
@@ -102,7 +110,7 @@ static int cm_per_class(lua_State *L) {
  * "weighted" */
 static int cm_compute(lua_State *L) {
     const char *fname = "ConfusionMatrix:compute";
-    lt_confusion *cm = check_cm(L, fname);
+    lt_confusion *cm = gathered_cm(L, fname);
     static const char *const names[] = {"macro", "micro", "weighted", NULL};
     static const lt_average values[] = {LT_AVERAGE_MACRO, LT_AVERAGE_MICRO, LT_AVERAGE_WEIGHTED};
     lt_average average = LT_AVERAGE_MACRO;
@@ -131,7 +139,7 @@ static int cm_compute(lua_State *L) {
 
 /* cm:counts() --> rows (target) of columns (prediction), integers */
 static int cm_counts(lua_State *L) {
-    lt_confusion *cm = check_cm(L, "ConfusionMatrix:counts");
+    lt_confusion *cm = gathered_cm(L, "ConfusionMatrix:counts");
     int k = cm->num_classes;
     lua_createtable(L, k, 0);
     for (int i = 0; i < k; i++) {  /* i: target class */
@@ -167,13 +175,15 @@ static int cm_set_counts(lua_State *L) {
         }
         lua_pop(L, 1);
     }
+    lt_confusion_reset(cm); /* drops the counts pending on a device too */
     memcpy(cm->counts, counts, (size_t)k * (size_t)k * sizeof *counts);
     lua_settop(L, 1);
     return 1;
 }
 
 static int cm_tostring(lua_State *L) {
-    lt_confusion *cm = luaL_checkudata(L, 1, CM_MT);
+    luaL_checkudata(L, 1, CM_MT);
+    lt_confusion *cm = gathered_cm(L, "ConfusionMatrix:__tostring");
     lua_pushfstring(L, "ConfusionMatrix(num_classes=%d, total=%I)", cm->num_classes, (lua_Integer)lt_confusion_total(cm));
     return 1;
 }

@@ -10,8 +10,8 @@
 
 /* self op= other, other a tensor (broadcast to self) or a number; alpha scales other for add/sub. */
 static int inplace_binary(lua_State *L, const char *fname, lt_binop op, int tensor_only) {
-    lt_tensor *t = lt_check_tensor(L, 1, fname);
-    lt_tensor *other = lt_test_tensor(L, 2, fname);
+    lt_tensor *t = lt_check_tensor_anywhere(L, 1, fname);
+    lt_tensor *other = lt_test_tensor_anywhere(L, 2, fname);
     lt_error err;
     int rc;
     if (other) {
@@ -39,7 +39,7 @@ static int t_cdiv(lua_State *L) { return inplace_binary(L, "Tensor:cdiv", LT_DIV
 static int t_pow(lua_State *L) { return inplace_binary(L, "Tensor:pow", LT_POW, 0); }
 
 static int inplace_unary(lua_State *L, const char *fname, lt_unop op, float p1, float p2) {
-    lt_tensor *t = lt_check_tensor(L, 1, fname);
+    lt_tensor *t = lt_check_tensor_anywhere(L, 1, fname);
     lt_error err;
     if (lt_unary_into(t, t, op, p1, p2, &err)) lt_raise(L, fname, &err);
     lt_bump_version(t);
@@ -58,7 +58,7 @@ static int t_sigmoid(lua_State *L) { return inplace_unary(L, "Tensor:sigmoid", L
 
 /* clamp(min, max): either bound may be nil. */
 static int t_clamp(lua_State *L) {
-    lt_check_tensor(L, 1, "Tensor:clamp");
+    lt_check_tensor_anywhere(L, 1, "Tensor:clamp");
     float lo = lua_isnoneornil(L, 2) ? NAN : (float)lt_check_number(L, 2, "Tensor:clamp");
     float hi = lua_isnoneornil(L, 3) ? NAN : (float)lt_check_number(L, 3, "Tensor:clamp");
     if (lo > hi) lt_raisef(L, "Tensor:clamp", "min (%g) is greater than max (%g)", lo, hi);
@@ -66,7 +66,7 @@ static int t_clamp(lua_State *L) {
 }
 
 static int t_addcmul(lua_State *L) {
-    lt_tensor *t = lt_check_tensor(L, 1, "Tensor:addcmul"), *a = lt_check_tensor(L, 2, "Tensor:addcmul"), *b = lt_check_tensor(L, 3, "Tensor:addcmul");
+    lt_tensor *t = lt_check_tensor_anywhere(L, 1, "Tensor:addcmul"), *a = lt_check_tensor_anywhere(L, 2, "Tensor:addcmul"), *b = lt_check_tensor_anywhere(L, 3, "Tensor:addcmul");
     float value = (float)lt_opt_number(L, 4, "Tensor:addcmul", 1.0);
     lt_error err;
     if (lt_addcmul_into(t, a, b, value, &err)) lt_raise(L, "Tensor:addcmul", &err);
@@ -78,7 +78,7 @@ static int t_addcmul(lua_State *L) {
 /* ---- operators and comparisons: new tensors ---- */
 
 static int new_binary(lua_State *L, const char *fname, lt_binop op) {
-    lt_tensor *a = lt_test_tensor(L, 1, fname), *b = lt_test_tensor(L, 2, fname);
+    lt_tensor *a = lt_test_tensor_anywhere(L, 1, fname), *b = lt_test_tensor_anywhere(L, 2, fname);
     lt_error err;
     int rc;
     if (a && b) {
@@ -105,17 +105,18 @@ static int op_div(lua_State *L) { return new_binary(L, "Tensor:__div", LT_DIV); 
 static int op_pow(lua_State *L) { return new_binary(L, "Tensor:__pow", LT_POW); }
 
 static int op_unm(lua_State *L) {
-    lt_tensor *a = lt_check_tensor(L, 1, "Tensor:__unm");
+    lt_tensor *a = lt_check_tensor_anywhere(L, 1, "Tensor:__unm");
     lt_tensor *out = lt_push_tensor(L);
     lt_error err;
-    if (lt_tensor_new(out, a->ndim, a->size, &err) || lt_unary_into(out, a, LT_NEG, 0, 0, &err))
+    if (lt_tensor_new_on(out, a->ndim, a->size, LT_FLOAT32, lt_device_of(a), &err) ||
+        lt_unary_into(out, a, LT_NEG, 0, 0, &err))
         lt_raise(L, "Tensor:__unm", &err);
     return 1;
 }
 
 static int compare(lua_State *L, const char *fname, lt_binop op) {
-    lt_check_tensor(L, 1, fname);
-    if (!lt_test_tensor(L, 2, fname) && lua_type(L, 2) != LUA_TNUMBER)
+    lt_check_tensor_anywhere(L, 1, fname);
+    if (!lt_test_tensor_anywhere(L, 2, fname) && lua_type(L, 2) != LUA_TNUMBER)
         return lt_argerror(L, 2, fname, "must be a tensor or a number, got %s", lt_typename(L, 2));
     return new_binary(L, fname, op);
 }
@@ -132,7 +133,7 @@ static int t_le(lua_State *L) { return compare(L, "Tensor:le", LT_LE); }
 /* All elements: a number (and for max/min the 1-based flat index, which only argmax/argmin keep). One
  * dimension: a tensor (and for max/min a tensor of 1-based indices). */
 static int reduce(lua_State *L, const char *fname, lt_reduce_args args, int dim_arg, int keepdim_arg) {
-    lt_tensor *t = lt_check_tensor(L, 1, fname);
+    lt_tensor *t = lt_check_tensor_anywhere(L, 1, fname);
     lt_error err;
     bool with_index = args.op == LT_RMAX || args.op == LT_RMIN;
     if (lua_isnoneornil(L, dim_arg)) {

@@ -124,6 +124,12 @@ lt_tensor *lt_check_tensor_anywhere(lua_State *L, int idx, const char *fname) {
     return t;
 }
 
+lt_tensor *lt_test_tensor_anywhere(lua_State *L, int idx, const char *fname) {
+    lt_tensor *t = lt_test_tensor_any(L, idx, fname);
+    if (t && lt_dtype_of(t) != LT_FLOAT32) lt_test_tensor(L, idx, fname); /* raises */
+    return t;
+}
+
 lt_tensor *lt_check_tensor(lua_State *L, int idx, const char *fname) {
     lt_tensor *t = lt_check_tensor_any(L, idx, fname);
     if (lt_dtype_of(t) != LT_FLOAT32 || lt_device_of(t) != LT_DEVICE_CPU) lt_test_tensor(L, idx, fname);  /* raises */

@@ -36,6 +36,9 @@ lt_tensor *lt_check_tensor_any(lua_State *L, int idx, const char *fname);
  * copy, clone, resize). */
 lt_tensor *lt_check_tensor_anywhere(lua_State *L, int idx, const char *fname);
 lt_tensor *lt_test_tensor_any(lua_State *L, int idx, const char *fname);
+/* A float32 tensor on any device, or NULL if the value at idx is not a tensor (arithmetic, reductions
+ * and metrics, which the core serves on every device). */
+lt_tensor *lt_test_tensor_anywhere(lua_State *L, int idx, const char *fname);
 lua_Number lt_check_number(lua_State *L, int idx, const char *fname);
 lua_Number lt_opt_number(lua_State *L, int idx, const char *fname, lua_Number def);
 lua_Integer lt_check_integer(lua_State *L, int idx, const char *fname);

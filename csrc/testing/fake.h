@@ -18,4 +18,16 @@ extern const lt_backend_op fake_ops[];
 void fake_manual_seed(uint64_t seed);
 int fake_ops_init(lt_error *err);
 
+/* fake_math.c: the API's tensor arithmetic */
+int fake_binary(float *out, const float *a, const float *b, int op, float alpha, const lt_elementwise_shape *s,
+                lt_error *err);
+int fake_scalar(float *out, const float *a, float value, int op, int reversed, const lt_elementwise_shape *s,
+                lt_error *err);
+int fake_unary(float *out, const float *a, int op, float p1, float p2, const lt_elementwise_shape *s, lt_error *err);
+int fake_addcmul(float *out, const float *a, const float *b, float value, const lt_elementwise_shape *s,
+                 lt_error *err);
+int fake_reduce(float *values, float *indices, const float *in, const lt_reduce_shape *s, lt_error *err);
+int fake_confusion_update(uint64_t *counts, const float *logits, const float *target, const lt_confusion_shape *s,
+                          lt_error *err);
+
 #endif

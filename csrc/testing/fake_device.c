@@ -8,7 +8,8 @@
  * code that reads device memory by mistake faults at once, as it would with a GPU. Never installed.
  *
  * Operations: the host's own implementations behind the fake's pointers (fake_ops.c), every
- * operation but the channels-last and bf16 variants. Knobs (environment):
+ * operation but the channels-last and bf16 variants; tensor arithmetic likewise (fake_math.c).
+ * Knobs (environment):
  *   LIGHTNING_FAKE_DEVICE_BYTES  the pool's size (default 1 GiB): allocations beyond fail
  *   LIGHTNING_FAKE_DEVICE_COUNT  devices reported (default 1; 0 tests "no device") */
 #include <stdio.h>
@@ -163,7 +164,9 @@ static const lt_backend_api api = {
     .version = LT_BACKEND_API_VERSION, .name = "fake", .device_count = device_count, .init = init, .props = props,
     .alloc = alloc, .free = release, .memory = memory, .empty_cache = empty_cache, .host_alloc = host_alloc,
     .host_free = host_free, .to_device = to_device, .to_host = to_host, .on_device = on_device,
-    .strided_copy = strided_copy, .fill = fill, .to_bf16 = to_bf16, .to_f32 = to_f32, .synchronize = synchronize,
+    .strided_copy = strided_copy, .fill = fill, .to_bf16 = to_bf16, .to_f32 = to_f32, .binary = fake_binary,
+    .scalar = fake_scalar, .unary = fake_unary, .addcmul = fake_addcmul, .reduce = fake_reduce,
+    .confusion_update = fake_confusion_update, .synchronize = synchronize,
     .manual_seed = manual_seed, .set_allow_tf32 = set_allow_tf32, .allow_tf32 = allow_tf32, .ops = fake_ops};
 
 EXPORT const lt_backend_api *lt_backend_entry(int version, lt_error *err) {

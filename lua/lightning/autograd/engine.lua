@@ -30,7 +30,7 @@ local function accumulate_leaf(leaf, g)
   end
   local grad = leaf.grad
   if grad == nil then
-    leaf.grad = L.empty(leaf:size()):copy(g)
+    leaf.grad = raw.clone(g)   -- (on g's device, the leaf's)
   else
     grad:add(g)
   end
@@ -114,7 +114,7 @@ function engine.backward(tensors, grads, opts)
         error(("autograd: backward: a gradient can be left out only for a one-element tensor, this one is %s: " ..
           "pass the gradient, t:backward(grad)"):format(shape_text(t)), 0)
       end
-      grads[i] = L.ones(t:size())
+      grads[i] = raw.fill(raw.clone(t), 1)   -- ones where t is (a GPU's ones are made there)
     elseif not L.is_tensor(g) or not sizes_equal(g, t) then
       error(("autograd: backward: the gradient of tensor %d must be a tensor of its size %s, got %s"):format(
         i, shape_text(t), L.is_tensor(g) and shape_text(g) or type(g)), 0)
