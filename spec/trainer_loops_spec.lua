@@ -63,6 +63,7 @@ describe("Trainer loops", function()
     local fit_loop, epoch_loop = trainer.fit_loop, trainer.fit_loop.epoch_loop
     assert.equal(2, trainer.current_epoch)
     assert.equal(2, fit_loop.epoch_progress.total.completed)
+    assert.equal(2, fit_loop.epoch_progress.current.completed)
     assert.equal(4, epoch_loop.batch_progress.current.completed)
     assert.equal(8, epoch_loop.batch_progress.total.completed)
     assert.equal(8, epoch_loop.batch_progress.total.processed)

@@ -60,7 +60,8 @@ local function nothing_left(trainer, ckpt, path)
   local where = position.of(ckpt.loops, path)
   local limit = trainer.fit_loop:limit_reached(where.epoch, ckpt.global_step)
   if not limit then return false end
-  trainer.current_epoch, trainer.global_step = where.epoch, ckpt.global_step
+  trainer.fit_loop:load_state_dict(ckpt.loops, path)
+  trainer.global_step = ckpt.global_step
   trainer.nothing_to_train = true
   trainer:print(("Trainer:fit: nothing left to train: %s ends at %s and %s is reached (raise it to train on)")
     :format(path, position.describe(where, ckpt.global_step), limit))

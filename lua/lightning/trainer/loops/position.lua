@@ -5,6 +5,8 @@
 -- takes first, on the callback_metrics saved with it.
 --   loops = {epoch, epoch_finished = false, batches_done, epoch_start_rng, rng, validated, results}
 -- validated: the validation due after batches_done already ran (its checkpoint came from it).
+-- The strategy adds samples_done when it saves and turns it back into batches_done once the resumed
+-- run's training loader is known (strategies/strategy.lua): another batch size resumes at the same sample.
 local position = {}
 
 local function field_error(path, field, expected, value)
