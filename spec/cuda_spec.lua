@@ -168,6 +168,36 @@ describe("layers on the GPU against the CPU", function()
   end
 end)
 
+describe("tensor arithmetic on the GPU against the CPU", function()
+  it("operators, comparisons, unary functions, in-place methods, reductions and the confusion matrix", function()
+    if no_gpu() then return end
+    -- spec/device_math_cases.lua (shared with spec/device_spec.lua, where the stand-in is exact): the
+    -- GPU's expf, tanhf, powf and its sums' order differ from the host's by a few float32 ulps
+    assert.is_true(require("device_math_cases").check(L, FP32) > 50)
+  end)
+
+  it("refuses operands on the host, naming them", function()
+    if no_gpu() then return end
+    local g, c = L.ones(2, 3):cuda(), L.ones(2, 3)
+    assert.matches("expected cuda:0, got cpu for other", H.error_of(function() return g + c end))
+    assert.matches("expected cpu, got cuda:0 for other", H.error_of(function() return c:mul(g) end))
+    assert.matches("expected cuda:0, got cpu for target",
+      H.error_of(function() L.metrics.ConfusionMatrix(3):update(g, L.ones(2)) end))
+  end)
+
+  it("on a large tensor: one block per result, grid-stride loops past the grid, int64 indices", function()
+    if no_gpu() then return end
+    L.manual_seed(4)
+    local x = L.randn(3, 700001)
+    local g = x:cuda()
+    H.assert_close((g * 2 + 1):sigmoid():cpu(), (x * 2 + 1):sigmoid(), FP32, "elementwise")
+    H.assert_close(g:sum(2):cpu(), x:sum(2), FP32, "sum along 2")
+    H.assert_close(g:t():contiguous():max(1):cpu(), x:t():contiguous():max(1), EXACT, "max along 1")
+    assert.equal(x:argmax(), g:argmax())
+    assert.is_true(math.abs(g:mean() - x:mean()) <= FP32)
+  end)
+end)
+
 describe("modules on the GPU", function()
   it("move in place: parameters, gradients, buffers and scratch keep their identity; an optimizer made before " ..
     "still steps them", function()

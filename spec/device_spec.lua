@@ -223,3 +223,105 @@ describe("device memory", function()
     assert.equal("ok\n", out)
   end)
 end)
+
+describe("tensor arithmetic on the device", function()
+  it("matches the host: operators, comparisons, unary functions, in-place methods, reductions, metrics", function()
+    -- spec/device_math_cases.lua, shared with spec/cuda_spec.lua; here the backend's arithmetic is the
+    -- host's, so every result is exact, and a host read of device memory would fault
+    local out = on_fake([[
+      local n = require("device_math_cases").check(L, 0)
+      print(n > 50 and "ok" or n)
+    ]])
+    assert.equal("ok\n", out)
+  end)
+
+  it("leaves its results on the device and refuses operands on another device, naming them", function()
+    local out = on_fake([[
+      local g, c = L.ones(2, 3):cuda(), L.ones(2, 3)
+      assert((g + 1):device() == "cuda:0" and g:sum(1):device() == "cuda:0" and (-g):device() == "cuda:0")
+      local function fails(pattern, f)
+        local ok, err = pcall(f)
+        assert(not ok and err:find(pattern), tostring(err))
+      end
+      fails("Tensor:__add: elementwise arithmetic: expected cuda:0, got cpu for other", function() return g + c end)
+      fails("Tensor:add: elementwise arithmetic: expected cpu, got cuda:0 for other", function() return c:add(g) end)
+      fails("Tensor:addcmul: elementwise arithmetic: expected cuda:0, got cpu for", function() return g:addcmul(c, g) end)
+      fails("Tensor:eq: elementwise arithmetic: expected cuda:0, got cpu for other", function() return g:eq(c) end)
+      local cm = L.metrics.ConfusionMatrix(3)
+      fails("ConfusionMatrix:update: expected cuda:0, got cpu for target", function() cm:update(g, L.ones(2)) end)
+      fails("call :cpu%(%) first", function() cm:update(L.ones(2):cuda(), L.ones(2):cuda()) end)
+      print("ok")
+    ]])
+    assert.equal("ok\n", out)
+  end)
+
+  it("keeps a confusion matrix's counts there until they are read, and reports bad targets then", function()
+    local out = on_fake([[
+      local cm = L.metrics.ConfusionMatrix(3)
+      local logits = L.tensor({{0, 5, 1}, {9, 0, 0}}):cuda()
+      local second = L.tensor({2, 3}):cuda()
+      cm:update(logits, L.tensor({2, 1}):cuda())
+      local before = L.cuda.memory_stats().in_use
+      cm:update(logits, second)
+      assert(L.cuda.memory_stats().in_use == before, "a second batch allocates nothing")
+      assert(cm:total() == 4 and L.cuda.memory_stats().in_use < before, "read back, the device buffer is freed")
+      assert(cm:counts()[2][2] == 2 and cm:counts()[1][1] == 1 and cm:counts()[3][1] == 1)
+      cm:update(logits, L.tensor({0.5, 4}):cuda())   -- not class indices: found when the counts are read
+      local ok, err = pcall(cm.compute, cm)
+      assert(not ok and err:find("2 targets counted on cuda:0 were not class indices", 1, true), err)
+      assert(cm:total() == 4)
+      cm:update(logits, L.tensor({1, 1}):cuda()):reset()
+      assert(cm:total() == 0)
+      print("ok")
+    ]])
+    assert.equal("ok\n", out)
+  end)
+
+  it("backpropagates autograd's reductions and arithmetic there as on the host", function()
+    local out = on_fake([[
+      local function run(device)
+        L.manual_seed(5)
+        local x = L.randn(4, 3):to(device)
+        x.requires_grad = true
+        local w = L.randn(3):to(device)
+        w.requires_grad = true
+        local y = ((x * w + 1):tanh():sigmoid() - x:clone():exp() / 3) ^ 2
+        local z = y:sum() + y:mean(1):sum() + x:std() + x:var(2):sum() + x:norm() + (-x):min() + (x - w):max()
+        z:backward()
+        assert(z:device() == x:device() and x.grad:device() == x:device())
+        return z:item(), x.grad:cpu():totable(), w.grad:cpu():totable()
+      end
+      local z1, gx1, gw1 = run("cpu")
+      local z2, gx2, gw2 = run("cuda")
+      assert(string.pack("f", z1) == string.pack("f", z2), z1 .. " " .. z2)
+      for i = 1, 4 do for j = 1, 3 do assert(gx1[i][j] == gx2[i][j]) end end
+      for j = 1, 3 do assert(gw1[j] == gw2[j]) end
+      print("ok")
+    ]])
+    assert.equal("ok\n", out)
+  end)
+end)
+
+describe("the Trainer on the device", function()
+  it("trains, validates and tests examples/train.lua's model there with the host's metrics", function()
+    local X = require "script_helpers"
+    local dir = H.tmpdir()
+    X.image_folder(dir .. "/images", 6)
+    local module = fake:sub(1, 1) == "/" and fake or X.ROOT .. "/" .. fake
+    local function summaries(accelerator)
+      local code, text = X.run("train.lua", ("--data_dir %s/images --image_size 16 --batch_size 4 --num_workers 0 " ..
+        "--output_dir %s/%s --no_progress_bar --max_epochs 2 --test --dropout_rate 0 --seed 3 --accelerator %s")
+        :format(dir, dir, accelerator, accelerator), {env = "LIGHTNING_CUDA_MODULE=" .. module})
+      assert.equal(0, code, text)
+      local blocks = {}
+      for block in text:gmatch("\n([%u%d ]*SUMMARY\n=+\n.-)\n=+") do blocks[#blocks + 1] = block end
+      return blocks, text
+    end
+    local on_device, text = summaries("gpu")
+    assert.matches("GPU available: yes %(fake device.-used: true", text)
+    local on_host = summaries("cpu")
+    H.rmdir(dir)
+    assert.equal(5, #on_device, text)   -- two epochs of training and validation, the test
+    assert.same(on_host, on_device)
+  end)
+end)

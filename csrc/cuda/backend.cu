@@ -263,6 +263,12 @@ static lt_backend_api make_api() {
     a.fill = fill;
     a.to_bf16 = to_bf16;
     a.to_f32 = to_f32;
+    a.binary = binary;
+    a.scalar = scalar;
+    a.unary = unary;
+    a.addcmul = addcmul;
+    a.reduce = reduce;
+    a.confusion_update = confusion_update;
     a.synchronize = synchronize;
     a.manual_seed = manual_seed;
     a.set_allow_tf32 = set_allow_tf32;

@@ -23,6 +23,17 @@ int fill(float *dst, int64_t n, float value, lt_error *err);
 int to_bf16(uint16_t *dst, const float *src, int64_t n, lt_error *err);
 int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err);
 
+/* tensor arithmetic: elementwise.cu, reduce_ops.cu, metrics.cu */
+int binary(float *out, const float *a, const float *b, int op, float alpha, const lt_elementwise_shape *s,
+           lt_error *err);
+int scalar(float *out, const float *a, float value, int op, int reversed, const lt_elementwise_shape *s,
+           lt_error *err);
+int unary(float *out, const float *a, int op, float p1, float p2, const lt_elementwise_shape *s, lt_error *err);
+int addcmul(float *out, const float *a, const float *b, float value, const lt_elementwise_shape *s, lt_error *err);
+int reduce(float *values, float *indices, const float *in, const lt_reduce_shape *s, lt_error *err);
+int confusion_update(uint64_t *counts, const float *logits, const float *target, const lt_confusion_shape *s,
+                     lt_error *err);
+
 /* one file per operation family */
 extern const lt_linear_impl linear_cuda;                                /* linear.cu */
 extern const lt_conv2d_impl conv2d_cuda;                                /* conv2d.cu */
