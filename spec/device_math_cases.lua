@@ -93,6 +93,19 @@ function cases.check(L, tol)
   case("clamp lower only", function(x) return x:clamp(0) end, a:clone())
   case("clamp upper only", function(x) return x:clamp(nil, 0) end, a:clone())
 
+  -- gradient clipping (the optimizers' helpers): the norm computed and the gradients scaled where they are
+  local function clipped(clip)
+    return function(g)
+      local p = g:clone()
+      p.grad = g
+      local total = clip({p})
+      return total or 0, g   -- (clip_grad_value returns nothing)
+    end
+  end
+  case("clip_grad_norm", clipped(function(ps) return L.optim.clip_grad_norm(ps, 0.5) end), a:clone())
+  case("clip_grad_norm inf", clipped(function(ps) return L.optim.clip_grad_norm(ps, 0.5, "inf") end), a:clone())
+  case("clip_grad_value", clipped(function(ps) return L.optim.clip_grad_value(ps, 0.3) end), a:clone())
+
   -- reductions along a dimension (values and 1-based indices) and over all elements (numbers)
   for _, r in ipairs {"sum", "mean", "max", "min", "argmax", "argmin"} do
     case(r .. " along 1", function(x) return x[r](x, 1) end, a)

@@ -57,9 +57,10 @@ static int l_adam_step(lua_State *L) {
 
 /* ---- gradient clipping ---- */
 
-/* The parameters argument: one tensor or a list of tensors. */
+/* The parameters argument: one tensor or a list of tensors, on any device (the norm and the scaling
+ * compute where the gradients are). */
 static lua_Integer param_count(lua_State *L, const char *fname) {
-    if (lt_test_tensor(L, 1, fname)) return 1;
+    if (lt_test_tensor_anywhere(L, 1, fname)) return 1;
     if (!lua_istable(L, 1))
         lt_argerror(L, 1, fname, "must be a tensor or a list of tensors, got %s", lt_typename(L, 1));
     return luaL_len(L, 1);
@@ -68,9 +69,9 @@ static lua_Integer param_count(lua_State *L, const char *fname) {
 /* Pushes the gradient of parameter i (1-based) and returns it, or pushes nothing and returns NULL when
  * the parameter has no gradient. */
 static lt_tensor *push_grad(lua_State *L, lua_Integer i, const char *fname) {
-    if (lt_test_tensor(L, 1, fname)) lua_pushvalue(L, 1);
+    if (lt_test_tensor_anywhere(L, 1, fname)) lua_pushvalue(L, 1);
     else lua_geti(L, 1, i);
-    if (!lt_test_tensor(L, -1, fname))
+    if (!lt_test_tensor_anywhere(L, -1, fname))
         lt_raisef(L, fname, "params[%lld] must be a tensor, got %s", (long long)i, lt_typename(L, -1));
     lua_getfield(L, -1, "grad");
     lua_remove(L, -2);
@@ -78,7 +79,7 @@ static lt_tensor *push_grad(lua_State *L, lua_Integer i, const char *fname) {
         lua_pop(L, 1);
         return NULL;
     }
-    lt_tensor *g = lt_test_tensor(L, -1, fname);
+    lt_tensor *g = lt_test_tensor_anywhere(L, -1, fname);
     if (!g) lt_raisef(L, fname, "params[%lld].grad must be a tensor or nil, got %s", (long long)i, lt_typename(L, -1));
     return g;
 }

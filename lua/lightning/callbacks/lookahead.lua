@@ -82,7 +82,8 @@ function Lookahead:on_train_start(trainer, module)
     if loaded and not (saved and saved:numel() == w:numel()) then
       error(("Lookahead: the checkpoint's average has no tensor like %s (%s)"):format(name, tostring(w:size())), 0)
     end
-    self._average[name] = saved and saved:clone():view(w:size()) or w:detach():clone()
+    -- (a checkpoint's average is on the host: it goes where the weight is)
+    self._average[name] = saved and saved:to(w:device()):clone():view(w:size()) or w:detach():clone()
   end
 end
 
