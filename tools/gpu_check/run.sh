@@ -82,6 +82,7 @@ stage train train.log lua5.4 examples/train.lua --cifar10 --data_root /tmp/gpu_c
   --accelerator gpu --batch_size 64 --max_epochs 1 --limit_train_batches "$STEPS" --limit_val_batches 20 \
   --no_progress_bar --output_dir /tmp/gpu_check_runs
 
+export LIGHTNING_PEER_PYTHON=${LIGHTNING_PEER_PYTHON:-python3}   # the machine's PyTorch is the peer
 for batch in 64 256; do
   stage "bench$batch" bench.log lua5.4 bench/train_step.lua --build "$BUILD" --accelerator gpu --batch "$batch" \
     --pairs 5 --seconds 2 --peer torch
