@@ -41,13 +41,14 @@ function agreement.fit(trainer)
   check(trainer, values)
 end
 
-local COUNT = {validation = "num_val_batches", test = "num_test_batches", predict = "num_predict_batches"}
 local LIMIT = {validation = "limit_val_batches", test = "limit_test_batches", predict = "limit_predict_batches"}
 
---- At the start of validate, test or predict.
-function agreement.evaluate(trainer, stage)
+--- At the start of validate, test or predict: the stage's loop (trainer.validate_loop, ...) knows its
+-- batches.
+function agreement.evaluate(trainer, loop)
+  local stage = loop.stage
   check(trainer, {
-    value(stage .. " batches", trainer[COUNT[stage]], loader_detail(trainer["_" .. stage .. "_loader"])),
+    value(stage .. " batches", loop.num_batches, loader_detail(loop.dataloader)),
     value(LIMIT[stage], trainer[LIMIT[stage]]),
   })
 end

@@ -49,7 +49,7 @@ function evaluate.run(trainer, stage, resolve_ckpt, opts)
   if not loop:setup_data() and not loop.dataloader then
     error(("no %s data: pass a data module with %s_dataloader or a loader"):format(stage, loop.kind), 0)
   end
-  agreement.evaluate(trainer, stage)
+  agreement.evaluate(trainer, loop)
   local result = loop:run({})
   hooks.call(trainer, "teardown", fn)
   data.teardown(trainer, fn)
