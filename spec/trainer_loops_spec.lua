@@ -71,6 +71,10 @@ describe("Trainer loops", function()
     -- the sanity check's 2 batches, then 2 after each epoch
     assert.equal(6, trainer.validate_loop.batch_progress.total.completed)
     assert.equal(2, trainer.validate_loop.batch_progress.current.completed)
+    local other = L.Trainer(S.quiet(dir))
+    other.validate_loop:load_state_dict(trainer.validate_loop:state_dict())
+    assert.same(trainer.validate_loop.batch_progress:state_dict(), other.validate_loop.batch_progress:state_dict())
+    assert.same({}, other.fit_loop.epoch_loop:state_dict())   -- (no epoch ran: no good state)
   end)
 
   it("make the loop that runs the active one, with the one around it as its outer loop", function()
@@ -110,6 +114,28 @@ describe("Trainer loops", function()
     assert.is_string(inside.epoch_start_rng)
     assert.is_table(inside.results.entries)
     assert.same({epoch = 1, epoch_finished = true}, at_end)
+  end)
+
+  it("save the state after the epoch between epochs: a checkpoint saved after fit resumes at the next epoch", function()
+    local output = require "lightning.util.output"
+    local batches = S.regression_batches(4, 4, 3, 1)
+    local function run(max_epochs, ckpt_path, save_to)
+      L.manual_seed(5)
+      local model = S.Regression{scheduler = true}(3)
+      local trainer = L.Trainer(S.quiet(dir, {max_epochs = max_epochs}))
+      local text = output.capture(trainer.fit, trainer, model, S.Loader(batches), S.Loader({batches[1]}),
+        {ckpt_path = ckpt_path})
+      if save_to then trainer:save_checkpoint(save_to) end
+      return model, text
+    end
+    local straight = run(3)
+    local path = dir .. "/after_fit.safetensors"
+    run(2, nil, path)
+    local resumed, text = run(3, path)
+    assert.matches("continuing at epoch 2 %(global step 8%)", text)
+    for name, t in pairs(straight:state_dict()) do
+      assert.same(t:totable(), resumed:state_dict()[name]:totable(), name)   -- bit for bit
+    end
   end)
 
   it("take a loops section back: the epoch to run, and the batches done inside it for the epoch loop", function()

@@ -20,6 +20,7 @@ function FitLoop:__init(trainer, val_loop)
   self.trainer = trainer
   self.epoch_progress = progress.Progress()
   self.epoch_loop = TrainingEpochLoop(trainer, self, val_loop)
+  self.in_epoch = false          -- (an epoch runs: its batches or its end)
   self.epoch_finished = false    -- (the epoch's batches are done and its end is running)
   self.plateau_pending = false   -- (in the epoch's end, before its ReduceLROnPlateau step)
   self.min_notice_given = false
@@ -27,7 +28,7 @@ end
 
 --- A new trainer run: nothing in an epoch, no good state, nothing to resume.
 function FitLoop:reset()
-  self.epoch_finished, self.plateau_pending = false, false
+  self.in_epoch, self.epoch_finished, self.plateau_pending = false, false, false
   self.epoch_loop:reset()
 end
 
@@ -82,7 +83,7 @@ function FitLoop:advance()
   local trainer = self.trainer
   local ep = self.epoch_progress
   ep:increment_ready()
-  self.epoch_finished = false
+  self.in_epoch, self.epoch_finished = true, false
   self.min_notice_given = false
   ep:increment_started()
   self.epoch_loop:run()
@@ -101,7 +102,7 @@ function FitLoop:advance()
   self.plateau_pending = false
   trainer.current_epoch = trainer.current_epoch + 1
   ep:increment_completed()
-  self.epoch_finished = false
+  self.in_epoch, self.epoch_finished = false, false
 end
 
 --- on_train_start, the epochs until done(), on_train_end.
@@ -114,12 +115,14 @@ function FitLoop:run()
   trainer.training = false
 end
 
---- The good state a checkpoint saved now goes back to, or nil (then it is of the state now).
--- after_fault: the checkpoint of a failure or an interruption, which is always the good state (also in
--- the epoch's end, whose hooks, logging and plateau scheduler step the resumed run then does again).
+--- The good state a checkpoint saved now goes back to, or nil (then it is of the state now: between
+-- epochs, such as trainer:save_checkpoint after fit, or in an epoch's end). after_fault: the checkpoint
+-- of a failure or an interruption, which is always the good state once there is one (also in the
+-- epoch's end, whose hooks, logging and plateau scheduler step the resumed run then does again).
 function FitLoop:saved_good_state(after_fault)
   local good = self.epoch_loop.good_state
-  if not good.record or (self.epoch_finished and not after_fault) then return nil end
+  if not good.record then return nil end
+  if not after_fault and (self.epoch_finished or not self.in_epoch) then return nil end
   return good
 end
 

@@ -239,9 +239,11 @@ function TrainingEpochLoop:on_run_end()
 end
 
 --- The state a checkpoint saved now inside the epoch holds: the last good state's position (the
--- loops section's epoch-loop fields), with the validation that follows it once that is done.
+-- loops section's epoch-loop fields), with the validation that follows it once that is done; {} before
+-- the run's first epoch.
 function TrainingEpochLoop:state_dict()
   local good = self.good_state.record
+  if not good then return {} end
   local state = {epoch = good.epoch, batches_done = good.batches_done, epoch_start_rng = good.epoch_start_rng,
     rng = good.rng, validated = good.validated, results = good.results}
   if self.val_loop.complete and self.validating_after == good.batches_done then
