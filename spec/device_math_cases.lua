@@ -83,6 +83,7 @@ function cases.check(L, tol)
   case("cmul cdiv pow", function(x, y) return x:cmul(y):cdiv(y):pow(2) end, a:clone(), pos)
   case("add into its transpose", function(x) local s = x:narrow(1, 1, 4); return s:add(s:t()) end, L.randn(4, 4))
   case("addcmul", function(x, y, z) return x:addcmul(y, z, 0.3) end, a:clone(), b, row)
+  case("fill and zero a view", function(x) x:narrow(2, 2, 2):fill(7); x:t():narrow(1, 5, 1):zero(); return x end, a:clone())
 
   -- unary functions
   for _, f in ipairs {"neg", "abs", "exp", "tanh", "sigmoid", "sign"} do

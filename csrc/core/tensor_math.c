@@ -250,7 +250,9 @@ int lt_copy(lt_tensor *dst, const lt_tensor *src, lt_error *err) {
 }
 
 int lt_fill(lt_tensor *t, float value, lt_error *err) {
-    if (lt_device_of(t) != LT_DEVICE_CPU) return lt_device_fill(t, value, err);
+    /* a dense block through the backend's fill; a view on a device through its strided unary */
+    if (lt_device_of(t) != LT_DEVICE_CPU && (lt_is_contiguous(t) || lt_dtype_of(t) != LT_FLOAT32))
+        return lt_device_fill(t, value, err);
     return apply(t, t, NULL, unary_row, (op_args){LT_FILL, 0, value, 0, LT_DEVICE_UNARY}, err);
 }
 
