@@ -4,15 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
 #include "iter.h"
 #include "tensor_device.h"
 
 int lt_confusion_init(lt_confusion *cm, int num_classes, lt_error *err) {
     cm->num_classes = 0;
     cm->counts = NULL;
-    cm->device_counts = NULL;
-    cm->device = LT_DEVICE_CPU;
+    cm->pending = (lt_device_counts){NULL, LT_DEVICE_CPU};
     if (num_classes < 1 || num_classes > LT_MAX_CLASSES)
         return lt_fail(err, "expected 1 to %d classes, got %d", LT_MAX_CLASSES, num_classes);
     cm->counts = calloc((size_t)num_classes * (size_t)num_classes, sizeof *cm->counts);
@@ -21,23 +19,15 @@ int lt_confusion_init(lt_confusion *cm, int num_classes, lt_error *err) {
     return 0;
 }
 
-/* Drops the counts pending on the device (the backend's free cannot fail). */
-static void drop_device_counts(lt_confusion *cm) {
-    if (!cm->device_counts) return;
-    const lt_backend_api *api = lt_backend(cm->device, NULL);
-    if (api) api->free(cm->device_counts);
-    cm->device_counts = NULL;
-}
-
 void lt_confusion_free(lt_confusion *cm) {
-    drop_device_counts(cm);
+    lt_device_counts_drop(&cm->pending);
     free(cm->counts);
     cm->counts = NULL;
     cm->num_classes = 0;
 }
 
 void lt_confusion_reset(lt_confusion *cm) {
-    drop_device_counts(cm);
+    lt_device_counts_drop(&cm->pending);
     memset(cm->counts, 0, (size_t)cm->num_classes * (size_t)cm->num_classes * sizeof *cm->counts);
 }
 
@@ -100,7 +90,7 @@ int lt_confusion_update_logits(lt_confusion *cm, const lt_tensor *logits, const 
     lt_named ts[2] = {{"logits", logits}, {"target", target}};
     lt_device d;
     if (lt_check_devices("ConfusionMatrix:update", ts, 2, &d, err)) return -1;
-    if (d != LT_DEVICE_CPU) return lt_confusion_update_device(cm, logits, target, one_based, err);
+    if (d != LT_DEVICE_CPU) return lt_device_counts_add(&cm->pending, cm->num_classes, logits, target, one_based, err);
     int *pred = malloc((size_t)(batch > 0 ? batch : 1) * sizeof *pred);
     if (!pred) return lt_fail(err, "out of memory");
     const float *data = lt_data(logits);
@@ -120,6 +110,10 @@ int lt_confusion_update_logits(lt_confusion *cm, const lt_tensor *logits, const 
     int rc = add_pairs(cm, target, pred, batch, one_based, err);
     free(pred);
     return rc;
+}
+
+int lt_confusion_gather(lt_confusion *cm, lt_error *err) {
+    return lt_device_counts_take(&cm->pending, cm->num_classes, cm->counts, err);
 }
 
 int lt_confusion_update_labels(lt_confusion *cm, const lt_tensor *pred, const lt_tensor *target, bool one_based,

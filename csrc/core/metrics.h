@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "metrics_device.h"
 #include "tensor.h"
 
 #define LT_MAX_CLASSES 100000
@@ -14,11 +15,9 @@
 typedef struct lt_confusion {
     int num_classes;
     int64_t *counts;  /* num_classes x num_classes, row = target, column = prediction */
-    /* Batches of logits on a device are counted there (backend_api.h's confusion_update), into
-     * num_classes^2 + 1 uint64 whose last one counts invalid targets; lt_confusion_gather adds them to
-     * counts. NULL when nothing is pending. */
-    uint64_t *device_counts;
-    lt_device device;
+    /* Batches of logits on a device are counted there (metrics_device.h); lt_confusion_gather adds
+     * them to counts. */
+    lt_device_counts pending;
 } lt_confusion;
 
 typedef enum { LT_AVERAGE_MACRO, LT_AVERAGE_MICRO, LT_AVERAGE_WEIGHTED } lt_average;
@@ -44,9 +43,6 @@ int lt_confusion_update_logits(lt_confusion *cm, const lt_tensor *logits, const 
  * reading counts (the scores, total, per_class). Fails, after adding the valid samples, when targets
  * counted on the device were not class indices. */
 int lt_confusion_gather(lt_confusion *cm, lt_error *err);
-/* lt_confusion_update_logits for logits and targets on a device: queued there, nothing read back. */
-int lt_confusion_update_device(lt_confusion *cm, const lt_tensor *logits, const lt_tensor *target, bool one_based,
-                               lt_error *err);
 int lt_confusion_update_labels(lt_confusion *cm, const lt_tensor *pred, const lt_tensor *target, bool one_based,
                                lt_error *err);
 
