@@ -76,7 +76,9 @@ describe("gradient flow and BatchNorm", function()
     assert.is_nil(text:find("vanishing gradients in conv", 1, true), text)
     local _, notes = text:gsub("zero gradient by construction", "")
     assert.equal(1, notes, text)   -- once, not at every step
-    assert.matches("Gradient flow: [^\n]*conv%d%.bias", text)
+    -- (the convolutions' bias gradients are a cancelling sum: near 0 in float32 rounding, below the
+    -- threshold or just above it as the convolution's kernel sums; fc1's and fc2's are below it)
+    assert.matches("Gradient flow: [^\n]*fc%d%.bias", text)
   end)
 end)
 

@@ -87,6 +87,12 @@ local function window_span(i, k, s, p, n_out)
 end
 
 describe("bf16 convolutions against float32 (oneDNN's odd channel counts and 30-pixel outputs)", function()
+  -- float32 is the library's own im2col path, not oneDNN's float32 kernels (which spec/nn_fp32_onednn_spec.lua
+  -- checks against it): a reference that shares no code with what it checks
+  local was
+  setup(function() was = L.set_fp32_onednn(false) end)
+  teardown(function() L.set_fp32_onednn(was) end)
+
   needs_bf16("forward, input gradient and weight gradient agree within bf16's precision", function()
     L.manual_seed(24)
     for _, c in ipairs(cases()) do

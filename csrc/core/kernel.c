@@ -24,6 +24,11 @@ static _Atomic bool deterministic;
 void lt_set_deterministic(bool on) { deterministic = on; }
 bool lt_deterministic(void) { return deterministic; }
 
+static _Atomic bool fp32_onednn = true;
+
+void lt_set_fp32_onednn(bool on) { fp32_onednn = on; }
+bool lt_fp32_onednn(void) { return fp32_onednn; }
+
 const char *lt_precision_name(lt_precision p) { return p == LT_BF16 ? "bf16" : "fp32"; }
 
 int lt_precision_of(const char *name) {

@@ -40,6 +40,12 @@ int lt_precision_of(const char *name);
 void lt_set_deterministic(bool on);
 bool lt_deterministic(void);
 
+/* Whether float32 convolutions on the host may run through oneDNN's channels-last kernels (on by
+ * default, where oneDNN runs on OpenMP and the CPU has AVX-512: dnnl/dnnl_common.c) rather than the library's
+ * im2col + OpenBLAS path. Both give the same bits at any thread count; they differ by float rounding. */
+void lt_set_fp32_onednn(bool on);
+bool lt_fp32_onednn(void);
+
 /* What mixed precision runs on in this build: oneDNN (its version, the instruction set its kernels use,
  * whether bf16 and AMX are native on this CPU), or nothing (available false: bf16 requests run fp32). */
 typedef struct lt_mixed_info {

@@ -88,6 +88,15 @@ static int l_set_deterministic(lua_State *L) {
     return 0;
 }
 
+/* lightning.set_fp32_onednn(on): whether float32 convolutions may run through oneDNN (see kernel.h);
+ * returns the previous setting */
+static int l_set_fp32_onednn(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    bool was = lt_fp32_onednn();
+    lt_set_fp32_onednn(lua_toboolean(L, 1));
+    return lua_pushboolean(L, was), 1;
+}
+
 static int l_set_num_threads(lua_State *L) {
     lua_Integer n = lt_check_integer(L, 1, "lightning.set_num_threads");
     if (n < 1 || n > 1024) return lt_raisef(L, "lightning.set_num_threads", "expected 1 to 1024 threads, got %lld", (long long)n);
@@ -200,7 +209,7 @@ int luaopen_lightning_core(lua_State *L) {
     lt_set_num_threads(lt_get_num_threads());
 
     static const luaL_Reg fns[] = {
-        {"info", l_info}, {"set_deterministic", l_set_deterministic}, {"set_num_threads", l_set_num_threads}, {"get_num_threads", l_get_num_threads},
+        {"info", l_info}, {"set_deterministic", l_set_deterministic}, {"set_fp32_onednn", l_set_fp32_onednn}, {"set_num_threads", l_set_num_threads}, {"get_num_threads", l_get_num_threads},
         {"manual_seed", l_manual_seed}, {"get_rng_state", l_get_rng_state}, {"set_rng_state", l_set_rng_state},
         {"now", l_now}, {NULL, NULL}};
     luaL_newlib(L, fns);

@@ -8,10 +8,14 @@
  * batch 64 on one core of the development machine (a Zen 4 EPYC with avx512_bf16) the reference
  * network's first layer (3 -> 32, 3x3) took 1.0 ms forward and 0.8 ms for its weight gradient in bf16,
  * against 4.0 and 5.7 ms for the float32 im2col + OpenBLAS path and 1.8 and 1.8 ms for oneDNN's float32
- * kernel; so it runs in bf16 too (its input is converted to channels-last bf16, a small copy). */
+ * kernel; so it runs in bf16 too (its input is converted to channels-last bf16, a small copy).
+ *
+ * Every shape at float32 too, unless lt_set_fp32_onednn(false), where oneDNN's float32 kernels were
+ * checked (AVX-512, OpenMP: dnnl_common.c); docs/performance.md has the speed against im2col + OpenBLAS. */
 static bool supports(const lt_impl *self, const void *shape, lt_precision p) {
     (void)self;
     (void)shape;
+    if (p == LT_FP32) return lt_fp32_onednn() && lt_dnnl_fp32_available();
     return p == LT_BF16 && lt_dnnl_bf16_available();
 }
 
@@ -30,7 +34,10 @@ static lt_dnnl_conv_shape dnnl_shape(const lt_conv2d_shape *s) {
 
 static lt_dnnl_conv_types types(lt_kernel_ctx *ctx, lt_act_desc in) {
     lt_dtype t = ctx->precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32;
-    lt_dnnl_conv_types ty = {.compute = t, .src = in.dtype, .dst = t, .deterministic = lt_deterministic()};
+    /* float32 keeps its promise of the same bits at any thread count without being asked (the
+     * library's im2col path does): its weight gradients are always summed by fixed parts */
+    lt_dnnl_conv_types ty = {.compute = t, .src = in.dtype, .dst = t,
+                             .deterministic = lt_deterministic() || t == LT_FLOAT32};
     for (int d = 0; d < 4; d++) ty.src_strides[d] = in.stride[d];
     return ty;
 }

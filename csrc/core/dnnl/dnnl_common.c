@@ -376,6 +376,13 @@ bool lt_dnnl_bf16_native(void) { return has_isa(dnnl_cpu_isa_avx512_core_bf16); 
 
 bool lt_dnnl_bf16_available(void) { return has_isa(dnnl_cpu_isa_avx512_core); }
 
+/* Where the float32 path was checked: AVX-512 kernels on OpenMP, whose threads are the library's (a
+ * runtime with a pool of its own, as PyPI's SYCL build, is neither measured nor checked for the same
+ * bits at any thread count). */
+bool lt_dnnl_fp32_available(void) {
+    return has_isa(dnnl_cpu_isa_avx512_core) && dnnl_version()->cpu_runtime == DNNL_RUNTIME_OMP;
+}
+
 bool lt_dnnl_amx_native(void) { return has_isa(dnnl_cpu_isa_avx512_core_amx); }
 
 const char *lt_dnnl_runtime(void) {

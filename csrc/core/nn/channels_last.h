@@ -1,11 +1,12 @@
-/* Mixed precision's layout: channels-last activations.
+/* oneDNN's layout: channels-last activations.
  *
- * A layer whose kernel handle asks for bf16 runs, where an implementation computes its shape in bf16,
- * on channels-last (N, H, W, C) tensors: oneDNN's bf16 convolutions want that layout (its fast kernels
- * block channels), and per-pixel rows of C channels suit the BatchNorm, pooling and activation kernels
- * (csrc/core/cpu/ files named _nhwc) that sit between convolutions. So a bf16 convolution writes a dense
- * channels-last bf16 output, and BatchNorm, the fused BatchNorm+ReLU+pool, max-pooling and the
- * activations keep a channels-last input's layout (writing bf16 when their handle asks for bf16, float32
+ * A convolution that an implementation here computes (oneDNN's, in bf16 and, on the CPUs where it was
+ * checked, in float32: dnnl/conv2d_impl.c) runs on channels-last (N, H, W, C) tensors: oneDNN's
+ * convolutions want that layout (its fast kernels block channels), and per-pixel rows of C channels
+ * suit the BatchNorm, pooling and activation kernels
+ * (csrc/core/cpu/ files named _nhwc) that sit between convolutions. So such a convolution writes a dense
+ * channels-last output (bf16 or float32), and BatchNorm, the fused BatchNorm+ReLU+pool, max-pooling and
+ * the activations keep a channels-last input's layout (writing bf16 when their handle asks for bf16, float32
  * otherwise); gradients take their tensor's layout and type. The first layer whose input is not
  * channels-last (the network's head after Flatten, a float32 layer) converts.
  *
@@ -29,8 +30,8 @@ bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_sha
 int lt_conv2d_cl_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
 int lt_conv2d_cl_backward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
 
-/* BatchNorm and the fused BatchNorm+ReLU+pool: true when the input is channels-last and bf16 is
- * involved (a bf16 input, or a handle asking for bf16). */
+/* BatchNorm and the fused BatchNorm+ReLU+pool: true for a channels-last input on the host, of either
+ * type (the planar kernels read each channel's planes as contiguous runs). */
 bool lt_bn_goes_channels_last(const lt_batchnorm_args *a);
 int lt_batchnorm_cl_forward(const lt_batchnorm_args *a, lt_error *err);
 int lt_batchnorm_cl_backward(const lt_batchnorm_args *a, lt_error *err);

@@ -15,9 +15,10 @@ lt_act_desc lt_act_desc_of(const lt_tensor *t) {
 }
 
 /* (The fronts ask only for tensors on the host: the channels-last tables are the host's; a GPU runs its
- * own table at the precision it supports.) */
+ * own table at the precision it supports.) At float32 too: oneDNN's float32 convolution (see
+ * dnnl/conv2d_impl.c) is faster than im2col + OpenBLAS. */
 bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_shape *s) {
-    if (!h || h->precision == LT_FP32) return false;
+    if (!h) return false;
     for (size_t i = 0; conv2d_cl_impls[i]; i++)
         if (conv2d_cl_impls[i]->supports(conv2d_cl_impls[i], s, h->precision)) return true;
     return false;

@@ -7,9 +7,12 @@
 /* The implementations, tried in order (kernel.h). */
 static const lt_impl *const batchnorm_cl_impls[] = {&lt_batchnorm_cl_cpu.base, NULL};
 
+/* Every channels-last input on the host, float32 or bf16: the planar kernels (cpu/batchnorm.c,
+ * cpu/bn_relu_pool.c) walk each channel's planes as contiguous runs, which a float32 oneDNN
+ * convolution's channels-last output is not. */
 bool lt_bn_goes_channels_last(const lt_batchnorm_args *a) {
     const lt_tensor *x = a->input;
-    return lt_device_of(x) == LT_DEVICE_CPU && x->ndim == 4 && lt_is_nhwc(x) && (lt_dtype_of(x) == LT_BFLOAT16 || lt_cl_dtype(a->handle) == LT_BFLOAT16);
+    return lt_device_of(x) == LT_DEVICE_CPU && x->ndim == 4 && lt_is_nhwc(x);
 }
 
 static int activation_of(const char *name, lt_bn_act *act, lt_error *err) {

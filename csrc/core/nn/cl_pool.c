@@ -6,8 +6,7 @@ static const lt_impl *const maxpool2d_cl_impls[] = {&lt_maxpool2d_cl_cpu.base, N
 
 bool lt_maxpool2d_goes_channels_last(const lt_pool2d_args *a) {
     const lt_tensor *x = a->input;
-    return lt_device_of(x) == LT_DEVICE_CPU && x->ndim == 4 && lt_is_nhwc(x) && a->p.kernel_h * a->p.kernel_w < 255 &&
-           (lt_dtype_of(x) == LT_BFLOAT16 || lt_cl_dtype(a->handle) == LT_BFLOAT16);
+    return lt_device_of(x) == LT_DEVICE_CPU && x->ndim == 4 && lt_is_nhwc(x) && a->p.kernel_h * a->p.kernel_w < 255;
 }
 
 static lt_maxpool_cl_shape shape_of(const lt_pool2d_args *a, int64_t ho, int64_t wo) {

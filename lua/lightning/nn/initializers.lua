@@ -108,7 +108,8 @@ function init._patch_covariance(fname, images, kh, kw)
         bad == 1 and "" or "s")
     end
     if x:numel() > 0 then largest = math.max(largest, -(x:min()), (x:max())) end   -- (abs() works in place)
-    local p = conv:forward(x):transpose(1, 2):reshape(k, -1)   -- (k, patches)
+    -- (k, patches), contiguous whatever layout the convolution wrote (its sums below then round alike)
+    local p = conv:forward(x):transpose(1, 2):reshape(k, -1):contiguous()
     local m = p:size(2)
     for first = 1, m, BLOCK do
       local part = p:narrow(2, first, math.min(BLOCK, m - first + 1))
