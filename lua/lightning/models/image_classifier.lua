@@ -10,7 +10,8 @@
 -- debugging output: the INITIALIZING MODEL block (at the setup of fit: the network's layers and
 -- parameter counts), "STARTING TRAINING EPOCH n" banners, the first batch of each epoch in detail
 -- (shapes, label distribution, the FORWARD PASS DEBUG report of every layer, loss, predictions against
--- truth, correct count) and epoch summaries (with the learning rate in training). debug is a display
+-- truth, correct count) and epoch summaries (with the learning rate in training), printed by
+-- lightning.models.debug_report (which any model can call from its own hooks). debug is a display
 -- option, not a hyper-parameter: checkpoints do not keep it, so a model loaded for inference is quiet.
 -- predict_step gives classes, probabilities and logits. Hyper-parameters are in self.hparams (saved in
 -- checkpoints); fitted on a data module with classes, mean and std (ImageDataModule), it adds them as
@@ -26,6 +27,7 @@ local options = require "lightning.util.options"
 local diagnostics = require "lightning.nn.diagnostics"
 local optim = require "lightning.optim"
 local dist_metrics = require "lightning.distributed.metrics"
+local report = require "lightning.models.debug_report"
 
 local ImageClassifier = class("ImageClassifier", LightningModule)
 
@@ -54,8 +56,6 @@ ImageClassifier.hparam_specs = {
   net = {test = function(v) return type(v) == "table" and type(v.forward) == "function" and type(v.backward) == "function" end,
     expected = "a network with forward and backward"},
 }
-
-local RULE = ("="):rep(60)
 
 -- The specs of a class: the hyper-parameters, with the defaults of its `defaults` table (cached per class).
 local specs_of = setmetatable({}, {__mode = "k"})
@@ -144,143 +144,16 @@ function ImageClassifier:backward(x, grad_output)
   return self.net:backward(x, grad_output)
 end
 
--- ---- debugging output (the original's) ----
-
-local shape = diagnostics.shape
-
-local function list_text(values, limit)
-  local shown = {}
-  for i = 1, math.min(#values, limit or #values) do shown[i] = ("%d"):format(values[i]) end
-  return "[" .. table.concat(shown, ", ") .. ((limit and #values > limit) and ", ..." or "") .. "]"
-end
+-- ---- debugging output (the original's: lightning.models.debug_report prints it) ----
 
 --- Counts of each class 1..K among the targets.
-function ImageClassifier:label_distribution(target)
-  local counts = {}
-  for c = 1, self.num_classes do counts[c] = 0 end
-  for _, v in ipairs(target:totable()) do
-    local c = math.tointeger(v)
-    if c and counts[c] then counts[c] = counts[c] + 1 end
-  end
-  return counts
-end
+function ImageClassifier:label_distribution(target) return report.label_distribution(target, self.num_classes) end
 
-local function count(n)   -- 1234567 -> "1,234,567"
-  local s = tostring(n)
-  repeat
-    local k
-    s, k = s:gsub("^(%d+)(%d%d%d)", "%1,%2")
-  until k == 0
-  return s
-end
+--- The layer lines of the INITIALIZING MODEL block (debug_report.model_info_lines).
+function ImageClassifier:model_info_lines() return report.model_info_lines(self) end
 
--- The layers (modules without children) of the model, depth-first in registration order, named as in
--- its state_dict without the "net." of a held network: a list of {name, module}.
-local function layers_of(model)
-  local list = {}
-  model:_walk(function(prefix, m)
-    if m ~= model and #m._modules == 0 then list[#list + 1] = {(prefix:sub(1, -2):gsub("^net%.", "")), m} end
-  end)
-  return list
-end
-
-local function parameter_count(m)
-  local n = 0
-  for _, p in m:named_parameters() do n = n + p:numel() end
-  return n
-end
-
--- The original's line of a convolution or linear layer ("Conv1: 3 -> 32 channels, kernel=3x3",
--- "FC1: 256 -> 512"), or nil for another kind of layer.
-local function original_line(label, m)
-  if m.in_channels and m.out_channels then
-    local kh, kw = m.kernel_h or m.kernel_size, m.kernel_w or m.kernel_size
-    if type(kh) == "table" then kh, kw = kh[1], kh[2] end
-    return ("%s: %d -> %d channels, kernel=%sx%s"):format(label, m.in_channels, m.out_channels, tostring(kh), tostring(kw))
-  elseif m.in_features and m.out_features then
-    return ("%s: %d -> %d"):format(label, m.in_features, m.out_features)
-  end
-end
-
---- The layer lines of the INITIALIZING MODEL block: the network's layers in registration order, each as
--- it prints, with its parameter count ("0: Conv2d(3, 8, kernel_size=3, padding=1), 224 parameters").
--- A network whose weighted layers are the original's (conv1.., fc1.., BatchNorms beside them: the
--- built-in model) gets the original's lines ("Conv1: 3 -> 32 channels, kernel=3x3", "FC1: 256 -> 512").
-function ImageClassifier:model_info_lines()
-  local lines, original, weighted = {}, {}, 0
-  for _, entry in ipairs(layers_of(self)) do
-    local name, m = entry[1], entry[2]
-    local params = parameter_count(m)
-    local n = name:match("^conv(%d+)$") or name:match("^fc(%d+)$")
-    local line = n and original_line((name:match("^conv") and "Conv" or "FC") .. n, m)
-    if line then original[#original + 1] = line end
-    if params > 0 and not class.name_of(m):find("BatchNorm", 1, true) then weighted = weighted + 1 end
-    lines[#lines + 1] = ("%s: %s%s"):format(name, tostring(m), params > 0 and (", %s parameters"):format(count(params)) or "")
-  end
-  if #original > 0 and #original == weighted then return original end
-  return lines
-end
-
--- The dropout rates of the model's Dropout layers (each rate once, in registration order).
-local function dropout_rates(model)
-  local rates, seen = {}, {}
-  for _, entry in ipairs(layers_of(model)) do
-    local m = entry[2]
-    if class.is_instance(m, nn.Dropout) and not seen[m.p] then seen[m.p], rates[#rates + 1] = true, tostring(m.p) end
-  end
-  return rates
-end
-
---- The original's INITIALIZING MODEL block, of the network the model holds: classes, input channels,
--- learning rate, the dropout rate when it has Dropout layers, its layers, and its parameter count.
-function ImageClassifier:print_model_info()
-  local hp = self.hparams
-  local p = function(...) output.print(...) end
-  p(RULE)
-  p("INITIALIZING MODEL")
-  p(RULE)
-  p(("Number of classes: %d"):format(hp.num_classes))
-  p(("Input channels: %s"):format(tostring(hp.in_channels)))
-  p(("Learning rate: %s"):format(tostring(hp.learning_rate)))
-  local rates = dropout_rates(self)
-  if #rates > 0 then p(("Dropout rate: %s"):format(table.concat(rates, ", "))) end
-  for _, line in ipairs(self:model_info_lines()) do p(line) end
-  local total, trainable = 0, 0
-  for _, t in self:named_parameters() do
-    total = total + t:numel()
-    if t.requires_grad ~= false then trainable = trainable + t:numel() end
-  end
-  p(("Parameters: %s (%s trainable)"):format(count(total), count(trainable)))
-  p(("Metrics initialized for %d classes"):format(hp.num_classes))
-  p(RULE)
-end
-
-function ImageClassifier:_debug_batch(title, batch, batch_idx)
-  local p = function(...) output.print(...) end
-  p("")
-  p(RULE)
-  p(("%s - Batch %d"):format(title, batch_idx))
-  p(RULE)
-  p(("Batch shape: %s"):format(shape(batch.input)))
-  p(("Labels shape: %s"):format(shape(batch.target)))
-  p(("Label distribution: %s"):format(list_text(self:label_distribution(batch.target))))
-end
-
-function ImageClassifier:_debug_result(stage, logits, target, loss)
-  local p = function(...) output.print(...) end
-  local preds = logits:argmax(2):totable()
-  local truth = target:totable()
-  local correct = 0
-  for i = 1, #truth do if preds[i] == truth[i] then correct = correct + 1 end end
-  p(("%s loss: %.4f"):format(stage, loss))
-  p(("Predictions (first 10): %s"):format(list_text(preds, 10)))
-  p(("Ground truth (first 10): %s"):format(list_text(truth, 10)))
-  p(("Correct predictions: %d / %d"):format(correct, #truth))
-  local running = self.epoch_metrics[stage == "Training" and "train" or "val"]:compute()
-  p(("Metrics updated: running accuracy %.4f over %d samples"):format(running.accuracy,
-    self.epoch_metrics[stage == "Training" and "train" or "val"].samples))
-  p(RULE)
-end
+--- The original's INITIALIZING MODEL block, of the network the model holds.
+function ImageClassifier:print_model_info() report.print_model_info(self, self.hparams) end
 
 --- The learning rate of the first optimizer's first group, or nil.
 function ImageClassifier:current_lr()
@@ -288,23 +161,6 @@ function ImageClassifier:current_lr()
   local opt = trainer and trainer.optimizers and trainer.optimizers[1]
   if not opt then return nil end
   return optim.learning_rates(opt)[1]
-end
-
--- with_lr: the learning rate too (the epochs of training; a test has none)
-function ImageClassifier:_print_summary(title, scores, with_lr)
-  local p = function(...) output.print(...) end
-  p("")
-  p(RULE)
-  p(title)
-  p(RULE)
-  if scores.loss then p(("Loss: %.4f"):format(scores.loss)) end
-  p(("Accuracy: %.4f"):format(scores.accuracy))
-  p(("Precision (macro): %.4f"):format(scores.precision))
-  p(("Recall (macro): %.4f"):format(scores.recall))
-  p(("F1 (macro): %.4f"):format(scores.f1))
-  local lr = with_lr and self:current_lr()
-  if lr then p(("Learning rate: %.6g"):format(lr)) end
-  p(RULE)
 end
 
 -- ---- steps ----
@@ -333,7 +189,7 @@ function ImageClassifier:_shared_step(stage, batch, batch_idx)
   local x, y = batch.input, batch.target
   local debug = self.debug and batch_idx == 1 and stage ~= "test"
   local title = stage == "train" and "TRAINING STEP" or "VALIDATION STEP"
-  if debug then self:_debug_batch(title, batch, batch_idx) end
+  if debug then report.batch(title, batch, batch_idx, self.num_classes) end
   -- called, not :forward: in training_step autograd records the model and the loss, and the Trainer
   -- backpropagates the loss (docs/autograd.md); elsewhere nothing records and the loss is a number
   local logits
@@ -341,7 +197,8 @@ function ImageClassifier:_shared_step(stage, batch, batch_idx)
   local loss = self.criterion(logits, y)
   self.epoch_metrics[stage]:update(logits, y, loss)
   if debug then
-    self:_debug_result(stage == "train" and "Training" or "Validation", logits, y, L.is_tensor(loss) and loss:item() or loss)
+    report.result(stage == "train" and "Training" or "Validation", logits, y, L.is_tensor(loss) and loss:item() or loss,
+      self.epoch_metrics[stage])
   end
   return logits, loss
 end
@@ -400,18 +257,13 @@ end
 
 function ImageClassifier:on_train_epoch_start()
   self.epoch_metrics.train:reset()
-  if self.debug then
-    output.print("")
-    output.print(("#"):rep(60))
-    output.print(("STARTING TRAINING EPOCH %d"):format(self.trainer.current_epoch))
-    output.print(("#"):rep(60))
-  end
+  if self.debug then report.epoch_banner(self.trainer.current_epoch) end
 end
 
 function ImageClassifier:on_train_epoch_end()
   if self.debug then
     local scores = self:_epoch_scores("train")
-    if scores then self:_print_summary(("TRAINING EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores, true) end
+    if scores then report.summary(("TRAINING EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores, self:current_lr()) end
   end
 end
 
@@ -422,7 +274,7 @@ end
 function ImageClassifier:on_validation_epoch_end()
   if self.debug and not self.trainer.sanity_checking then
     local scores = self:_epoch_scores("val")
-    if scores then self:_print_summary(("VALIDATION EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores, true) end
+    if scores then report.summary(("VALIDATION EPOCH %d SUMMARY"):format(self.trainer.current_epoch), scores, self:current_lr()) end
   end
 end
 
@@ -433,7 +285,7 @@ end
 function ImageClassifier:on_test_epoch_end()
   if self.debug then
     local scores = self:_epoch_scores("test")
-    if scores then self:_print_summary("TEST SUMMARY", scores) end
+    if scores then report.summary("TEST SUMMARY", scores) end
   end
 end
 
