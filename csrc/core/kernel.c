@@ -1,5 +1,6 @@
 #include "kernel.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -24,10 +25,18 @@ static _Atomic bool deterministic;
 void lt_set_deterministic(bool on) { deterministic = on; }
 bool lt_deterministic(void) { return deterministic; }
 
-static _Atomic bool fp32_onednn = true;
+/* -1 until set or first read: then LIGHTNING_FP32_ONEDNN=0 in the environment turns it off (a run
+ * started from the command line, e.g. to compare with the im2col path), anything else leaves it on. */
+static _Atomic int fp32_onednn = -1;
 
 void lt_set_fp32_onednn(bool on) { fp32_onednn = on; }
-bool lt_fp32_onednn(void) { return fp32_onednn; }
+bool lt_fp32_onednn(void) {
+    if (fp32_onednn < 0) {
+        const char *env = getenv("LIGHTNING_FP32_ONEDNN");
+        fp32_onednn = !(env && !strcmp(env, "0"));
+    }
+    return fp32_onednn;
+}
 
 const char *lt_precision_name(lt_precision p) { return p == LT_BF16 ? "bf16" : "fp32"; }
 

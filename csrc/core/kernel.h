@@ -42,7 +42,8 @@ bool lt_deterministic(void);
 
 /* Whether float32 convolutions on the host may run through oneDNN's channels-last kernels (on by
  * default, where oneDNN runs on OpenMP and the CPU has AVX-512: dnnl/dnnl_common.c) rather than the library's
- * im2col + OpenBLAS path. Both give the same bits at any thread count; they differ by float rounding. */
+ * im2col + OpenBLAS path. Both give the same bits at any thread count; they differ by float rounding.
+ * LIGHTNING_FP32_ONEDNN=0 in the environment makes off the default. */
 void lt_set_fp32_onednn(bool on);
 bool lt_fp32_onednn(void);
 

@@ -1,4 +1,5 @@
 /* The front of the fused BatchNorm2d -> ReLU -> MaxPool2d(2) (csrc/core/cpu/bn_relu_pool.c computes it). */
+#include "../backend.h"
 #include "../tensor_math.h"
 #include "batchnorm_front.h"
 #include "channels_last.h"
@@ -35,6 +36,9 @@ int lt_bn_relu_pool_forward(const lt_bn_relu_pool_args *f, lt_error *err) {
     if (lt_bn_goes_channels_last(a)) return lt_bn_relu_pool_cl_forward(f, err);
     if (lt_dtype_of(a->input) != LT_FLOAT32)
         return lt_fail(err, "a bf16 input that is not channels-last is not supported here: call :float() first");
+    if (!lt_planes_contiguous(a->input))  /* a channels-last input on a GPU: its kernels read planes */
+        return lt_fail(err, "on %s the input must have contiguous planes (call :contiguous() first)",
+                       lt_device_name(lt_device_of(a->input)));
     lt_bn_relu_pool_shape s = shape_of(a->input, a->p.training);
     int64_t csize[1] = {s.c}, osize[4] = {s.n, s.c, s.ho, s.wo};
     if (lt_tensor_resize(a->save_mean, 1, csize, err) || lt_tensor_resize(a->save_invstd, 1, csize, err)) return -1;
