@@ -13,11 +13,13 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "element_fn.h"
+
 /* e^x for x <= 0; 0 below -87 (where e^x leaves float's normal range). A NaN x gives a finite value:
  * the callers' other terms carry the NaN (erf's polynomial, GELU's cdf), so no select is spent on it. */
-static inline float lt_exp_neg_approx(float x) {
+LT_ELEMENT_FN float lt_exp_neg_approx(float x) {
     float c = x > -87.0f ? x : -87.0f;  /* NaN takes the second operand: -87 */
-    float n = __builtin_rintf(c * 1.44269504088896341f);  /* in [-126, 0] */
+    float n = LT_RINTF(c * 1.44269504088896341f);  /* in [-126, 0] */
     float r = c - n * 0.693145751953125f - n * 1.42860682030941723e-6f;  /* ln 2 in two parts */
     float p = 1.0f / 720;
     p = p * r + 1.0f / 120;
@@ -32,7 +34,7 @@ static inline float lt_exp_neg_approx(float x) {
     return x < -87.0f ? 0.0f : p * scale;
 }
 
-static inline float lt_erf_approx(float x) {
+LT_ELEMENT_FN float lt_erf_approx(float x) {
     float a = x < 0 ? -x : x;
     float t = 1.0f / (1.0f + 0.3275911f * a);  /* 0 at +-inf, where erf is +-1 */
     float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
@@ -41,13 +43,13 @@ static inline float lt_erf_approx(float x) {
 }
 
 /* z * Phi(z), with Phi(z) exactly 0 from about z = -5.5 on: -0 there (-inf * 0 would be NaN). */
-static inline float lt_gelu(float z) {
+LT_ELEMENT_FN float lt_gelu(float z) {
     float cdf = 0.5f * (1.0f + lt_erf_approx(z * 0.70710678118654752f));
     return cdf == 0.0f ? -0.0f : z * cdf;
 }
 
 /* Phi(z) + z phi(z): 1 at +inf, 0 at -inf (phi(z) is exactly 0 there, z * 0 would be NaN). */
-static inline float lt_gelu_grad(float z) {
+LT_ELEMENT_FN float lt_gelu_grad(float z) {
     float cdf = 0.5f * (1.0f + lt_erf_approx(z * 0.70710678118654752f));
     float pdf = 0.39894228040143268f * lt_exp_neg_approx(-0.5f * z * z);
     return cdf + (pdf > 0.0f ? z * pdf : 0.0f);

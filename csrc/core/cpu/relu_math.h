@@ -6,14 +6,16 @@
 #ifndef LT_RELU_MATH_H
 #define LT_RELU_MATH_H
 
-static inline float lt_leaky_relu(float x, float slope) {
+#include "element_fn.h"
+
+LT_ELEMENT_FN float lt_leaky_relu(float x, float slope) {
     float v = slope * x;
     v = v == v || x != x ? v : -0.0f;  /* 0 * -inf */
     return x > 0 ? x : v;
 }
 
 /* g (the incoming gradient) times the slope at x */
-static inline float lt_leaky_relu_grad(float x, float g, float slope) {
+LT_ELEMENT_FN float lt_leaky_relu_grad(float x, float g, float slope) {
     float v = slope * g;
     v = v == v || g != g ? v : 0.0f;  /* 0 * +-inf */
     return x > 0 ? g : (x != x ? x : v);
