@@ -15,8 +15,10 @@ local SafetensorsCheckpointIO = require "lightning.io.safetensors_checkpoint_io"
 local AVAILABLE, REASON = L.cuda.is_available()
 
 local function escaped(text) return (text:gsub("%p", "%%%0")) end
--- (the reason as another process says it: a path in it may be written otherwise there)
-local REASON_HEAD = AVAILABLE and "" or escaped(REASON:match("^(.-)%s*%(") or REASON)
+-- The example scripts load the tree's build.luarocks (examples/checkout.lua), which may be another build
+-- than the one these specs run on (CI's minimal build has no CUDA module, build.luarocks has one): their
+-- reason for having no GPU is that build's, so the specs below check that a reason is given, not which.
+local REASON_IN_CHILD = "[^\n]+"
 
 -- true (and the test reports pending) where a GPU is there: the test is about its absence.
 local function has_gpu()
@@ -410,7 +412,7 @@ describe("examples/train.lua", function()
     if AVAILABLE then
       assert.matches("\nGPU available: yes %(.+%), used: false\n", text)
     else
-      assert.matches("\nGPU available: no %(" .. REASON_HEAD .. ".*%)\nCPU: ", text)
+      assert.matches("\nGPU available: no %(" .. REASON_IN_CHILD .. "%)\nCPU: ", text)
     end
     assert.matches("\nBLAS: .*core", text)
     assert.matches("\naccelerator%s+cpu\n", text)   -- (the configuration block)
@@ -420,7 +422,7 @@ describe("examples/train.lua", function()
     if has_gpu() then return end
     local code, text = X.run("train.lua", "--data_dir nothing --accelerator gpu", {cwd = dir})
     assert.equal(1, code, text)
-    assert.matches("Training failed: %-%-accelerator gpu: no CUDA device is available %(" .. REASON_HEAD .. ".*%)\n", text)
+    assert.matches("Training failed: %-%-accelerator gpu: no CUDA device is available %(" .. REASON_IN_CHILD .. "%)\n", text)
     assert.is_nil(text:find("DEVICE", 1, true), text)
     code, text = X.run("train.lua", "--data_dir nothing --devices 2", {cwd = dir})
     assert.equal(1, code, text)
