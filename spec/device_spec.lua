@@ -307,7 +307,10 @@ describe("the Trainer on the device", function()
     local X = require "script_helpers"
     local dir = H.tmpdir()
     X.image_folder(dir .. "/images", 6)
-    local module = fake:sub(1, 1) == "/" and fake or X.ROOT .. "/" .. fake
+    -- train.lua runs on the tree's build.luarocks (examples/checkout.lua), whichever build these specs use:
+    -- so does the stand-in here, whose copy of the core must compute as that build's does
+    local module = X.ROOT .. "/build.luarocks/testing/fake_device.so"
+    if not io.open(module) then return pending("no " .. module .. " (examples/train.lua runs on build.luarocks)") end
     local function summaries(accelerator)
       local code, text = X.run("train.lua", ("--data_dir %s/images --image_size 16 --batch_size 4 --num_workers 0 " ..
         "--output_dir %s/%s --no_progress_bar --max_epochs 2 --test --dropout_rate 0 --seed 3 --accelerator %s")
