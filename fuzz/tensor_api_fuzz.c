@@ -10,7 +10,7 @@
  * csrc/lua/l_dist.c: MPI), as a build with -DLIGHTNING_WITH_DNNL=OFF -DLIGHTNING_WITH_MPI=OFF has them.
  * By hand: fuzz/run.sh 60 tensor_api_fuzz */
 // sources: csrc/core/*.c csrc/core/cpu/*.c csrc/core/data/*.c csrc/core/nn/*.c csrc/core/plot/*.c
-// sources: csrc/lua/l_[!d]*.c csrc/lua/l_data.c
+// sources: csrc/lua/l_[!d]*.c csrc/lua/l_data.c csrc/lua/l_device.c
 // libs: -llua5.4 -lpng -lz -ldl
 // cflags: -fopenmp -I/usr/include/lua5.4 -DLT_MAX_NUMEL=1048576 -DTENSOR_API_DRIVER="fuzz/tensor_api_fuzz.lua"
 // seeds: fuzz/seeds/tensor_api
