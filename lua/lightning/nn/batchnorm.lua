@@ -63,10 +63,11 @@ end
 -- copy, load_state_dict, to) is the one it was read at, so that on a GPU the buffer is read through the
 -- host only after something else wrote it, not at every training step.
 function BatchNorm:_count_batch()
-  local buffer, known = self.num_batches_tracked, self._tracked
-  local count = (known and known.version == buffer:_version() and known.count or buffer[1]) + 1
+  local buffer = self.num_batches_tracked
+  local known = self._tracked_version == buffer:_version() and self._tracked_count
+  local count = (known or buffer[1]) + 1
   buffer:fill(count)
-  self._tracked = {count = count, version = buffer:_version()}
+  self._tracked_count, self._tracked_version = count, buffer:_version()   -- two numbers: no table per step
   return count
 end
 
