@@ -2,7 +2,7 @@
  * must parse or give an error; never a crash or a sanitizer report.
  * By hand: fuzz/run.sh 60 (builds every target), or clang -g -O1 -fsanitize=fuzzer,address,undefined
  *          -Icsrc/core fuzz/cifar_fuzz.c <sources> */
-// sources: csrc/core/data/cifar.c csrc/core/error.c
+// sources: csrc/core/data/cifar.c csrc/core/base/error.c
 // seeds: fuzz/seeds/cifar
 #include <stdint.h>
 #include <stdlib.h>

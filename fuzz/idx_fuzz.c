@@ -2,7 +2,7 @@
  * parse or give an error; never a crash, a sanitizer report or an unbounded allocation (decompression is
  * capped at 16 MB here).
  * By hand: fuzz/run.sh 60 */
-// sources: csrc/core/data/idx.c csrc/core/data/gunzip.c csrc/core/fileio.c csrc/core/error.c
+// sources: csrc/core/data/idx.c csrc/core/data/gunzip.c csrc/core/base/fileio.c csrc/core/base/error.c
 // libs: -lz
 // seeds: fuzz/seeds/idx
 #include <stdint.h>

@@ -3,7 +3,7 @@
  * give an error; never a crash or a sanitizer report. Each input is tried as it is and with its chunk CRCs
  * made right. Images are capped at 2^20 pixels here.
  * By hand: fuzz/run.sh 60 */
-// sources: csrc/core/data/png_io.c csrc/core/data/image.c csrc/core/data/file_util.c csrc/core/fileio.c csrc/core/error.c
+// sources: csrc/core/data/png_io.c csrc/core/data/image.c csrc/core/data/file_util.c csrc/core/base/fileio.c csrc/core/base/error.c
 // libs: -lpng -lz
 // cflags: -DLT_IMAGE_MAX_PIXELS=1048576
 // seeds: spec/fixtures/data/png

@@ -3,13 +3,13 @@
  * report. The same bytes also go to the JSON parser alone.
  * By hand: clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc/core fuzz/safetensors_fuzz.c <sources> -lm
  *          ./a.out -max_total_time=60 <corpus folder with spec/fixtures/io/ *.safetensors> */
-// sources: csrc/core/safetensors.c csrc/core/json.c csrc/core/bytebuf.c csrc/core/error.c
+// sources: csrc/core/formats/safetensors.c csrc/core/formats/json.c csrc/core/formats/bytebuf.c csrc/core/base/error.c
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "safetensors.h"
+#include "formats/json.h"
+#include "formats/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

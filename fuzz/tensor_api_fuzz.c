@@ -9,7 +9,9 @@
  * The sources are the core without its optional parts (csrc/core/dnnl: oneDNN; csrc/core/dist and
  * csrc/lua/l_dist.c: MPI), as a build with -DLIGHTNING_WITH_DNNL=OFF -DLIGHTNING_WITH_MPI=OFF has them.
  * By hand: fuzz/run.sh 60 tensor_api_fuzz */
-// sources: csrc/core/*.c csrc/core/cpu/*.c csrc/core/data/*.c csrc/core/nn/*.c csrc/core/plot/*.c
+// sources: csrc/core/base/*.c csrc/core/device/*.c csrc/core/tensor/*.c csrc/core/kernel/*.c
+// sources: csrc/core/optim/*.c csrc/core/metrics/*.c csrc/core/formats/*.c
+// sources: csrc/core/cpu/*.c csrc/core/data/*.c csrc/core/nn/*.c csrc/core/plot/*.c
 // sources: csrc/lua/l_[!d]*.c csrc/lua/l_data.c csrc/lua/l_device.c
 // libs: -llua5.4 -lpng -lz -ldl
 // cflags: -fopenmp -I/usr/include/lua5.4 -DLT_MAX_NUMEL=1048576 -DTENSOR_API_DRIVER="fuzz/tensor_api_fuzz.lua"

@@ -3,7 +3,7 @@
  * buffers, whatever the parameters. Each input must run or give an error; never a crash or a sanitizer
  * report.
  * By hand: fuzz/run.sh 60 */
-// sources: csrc/core/data/transform.c csrc/core/data/resize.c csrc/core/data/geometry.c csrc/core/data/color.c csrc/core/data/image.c csrc/core/rng.c csrc/core/error.c
+// sources: csrc/core/data/transform.c csrc/core/data/resize.c csrc/core/data/geometry.c csrc/core/data/color.c csrc/core/data/image.c csrc/core/base/rng.c csrc/core/base/error.c
 // cflags: -DLT_IMAGE_MAX_PIXELS=65536
 // seeds: fuzz/seeds/transform
 #include <stdint.h>

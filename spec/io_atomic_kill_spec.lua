@@ -1,6 +1,6 @@
 -- A writer killed at any moment leaves the target loadable (the old or the new contents, never a mix)
 -- and at most its own temporary file, which the next atomic write into the folder removes. A live
--- writer's temporary is never removed. (csrc/core/fileio.c names temporaries
+-- writer's temporary is never removed. (csrc/core/base/fileio.c names temporaries
 -- .<name>.tmp.<host>.<pid>.<random>.)
 local L = require "lightning"
 local H = require "helpers"

@@ -1,4 +1,4 @@
--- L.eigh: the symmetric eigendecomposition (csrc/core/linalg.c, cyclic Jacobi in double precision)
+-- L.eigh: the symmetric eigendecomposition (csrc/core/tensor/linalg.c, cyclic Jacobi in double precision)
 -- against torch.linalg.eigh (fixtures by tools/make_airnet_fixtures.py), with its sign convention and
 -- its errors.
 local L = require "lightning"

@@ -26,7 +26,7 @@ describe("memory", function()
   -- glibc kept the freed buffers of every size in its heaps and oneDNN its primitives, so resident
   -- memory grew with the number of sizes seen (issue 24: 8.9 GB for one convolution over 300 sizes
   -- whose largest needs 0.3 GB; here 325 MB in float32 and 344 MB in bf16 where the largest size
-  -- alone took 99 and 36). The heap is trimmed after every 64 MB freed (csrc/core/heap.c), so what
+  -- alone took 99 and 36). The heap is trimmed after every 64 MB freed (csrc/core/base/heap.c), so what
   -- the other sizes may add is that, and a quarter of the working set.
   for _, precision in ipairs{"fp32", "bf16"} do
     it(("stays near the largest working set when a %s convolution sees many input sizes #rss"):format(precision), function()

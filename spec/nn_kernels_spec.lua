@@ -1,4 +1,4 @@
--- The seam between the Lua layers and the kernels (csrc/core/kernel.h, csrc/lua/l_fields.c): each layer's
+-- The seam between the Lua layers and the kernels (csrc/core/kernel/kernel.h, csrc/lua/l_fields.c): each layer's
 -- kernel handle, the tables of named fields the bindings take, and the activations chosen by name.
 local L = require "lightning"
 local H = require "helpers"

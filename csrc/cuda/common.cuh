@@ -10,9 +10,9 @@
 #include <stdint.h>
 
 extern "C" {
-#include "backend_api.h"
+#include "device/backend_api.h"
 #include "nn/ops.h"
-#include "optim_ops.h"
+#include "optim/optim_ops.h"
 }
 
 namespace ltc {

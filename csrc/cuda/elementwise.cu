@@ -1,5 +1,5 @@
 /* Tensor arithmetic on strided float32 views (backend_api.h's binary, scalar, unary, addcmul), with the
- * host's semantics (csrc/core/tensor_math.c's row loops): the same expression per element, NaN rules
+ * host's semantics (csrc/core/tensor/tensor_math.c's row loops): the same expression per element, NaN rules
  * included. One thread per output element in a grid-stride loop; each element's offsets in the three
  * views come from its index (int64) through the sizes, unless every view is dense, when the index is
  * the offset. The core copies an input that overlaps the output through another view before the call,
@@ -9,7 +9,7 @@
 #include "parts.cuh"
 
 extern "C" {
-#include "tensor_math.h"
+#include "tensor/tensor_math.h"
 }
 
 namespace ltc {

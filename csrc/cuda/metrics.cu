@@ -1,5 +1,5 @@
 /* The confusion matrix's counts of a batch (backend_api.h's confusion_update), added on the device: a
- * thread per sample takes the argmax of its logits (the host's rule in csrc/core/metrics.c: the first
+ * thread per sample takes the argmax of its logits (the host's rule in csrc/core/metrics/metrics.c: the first
  * maximum, a NaN the largest) and adds one to counts[target * classes + prediction]; a target that is
  * not a class index adds one to the last count instead, which the core reports when it reads the
  * counts back (no synchronisation per batch). */

@@ -10,7 +10,7 @@
 #include "reduce.cuh"
 
 extern "C" {
-#include "tensor_math.h"
+#include "tensor/tensor_math.h"
 }
 
 namespace ltc {

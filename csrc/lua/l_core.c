@@ -6,11 +6,11 @@
 #include <malloc.h>
 #endif
 
-#include "../core/blas.h"
-#include "../core/cpu.h"
-#include "../core/kernel.h"
-#include "../core/parallel.h"
-#include "../core/rng.h"
+#include "../core/base/blas.h"
+#include "../core/base/cpu_features.h"
+#include "../core/kernel/kernel.h"
+#include "../core/base/parallel.h"
+#include "../core/base/rng.h"
 #include "l_util.h"
 
 #define LT_VERSION "0.1.0"

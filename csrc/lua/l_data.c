@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/checked.h"
+#include "../core/base/checked.h"
 #include "../core/data/dataset.h"
 #include "../core/data/loader.h"
 #include "../core/data/md5.h"
-#include "../core/rng.h"
+#include "../core/base/rng.h"
 #include "l_data.h"
 
 #define LT_DATASET_MT "lightning.data.Dataset"

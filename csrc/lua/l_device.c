@@ -4,8 +4,8 @@
  * tensor_device.h); this file converts. */
 #include <stdio.h>
 
-#include "../core/backend.h"
-#include "../core/tensor_device.h"
+#include "../core/device/backend.h"
+#include "../core/tensor/tensor_device.h"
 #include "l_util.h"
 
 static lt_device check_device(lua_State *L, int idx, const char *fname) {

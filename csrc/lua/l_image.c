@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "../core/data/png_io.h"
-#include "../core/tensor_math.h"
-#include "../core/rng.h"
+#include "../core/tensor/tensor_math.h"
+#include "../core/base/rng.h"
 #include "l_data.h"
 
 /* ---- PNG ---- */

@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../core/fileio.h"
-#include "../core/safetensors.h"
+#include "../core/base/fileio.h"
+#include "../core/formats/safetensors.h"
 #include "l_util.h"
 
 void lt_open_tfevents(lua_State *L, int io);  /* l_tfevents.c */

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/metrics.h"
+#include "../core/metrics/metrics.h"
 #include "l_util.h"
 
 #define CM_MT "lightning.ConfusionMatrix"

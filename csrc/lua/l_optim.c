@@ -5,8 +5,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "../core/optim.h"
-#include "../core/tensor_math.h"
+#include "../core/optim/optim.h"
+#include "../core/tensor/tensor_math.h"
 #include "l_fields.h"
 
 /* Raises a core error; `index` (0 when unknown) says which parameter of the optimizer it concerns. */

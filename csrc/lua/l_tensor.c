@@ -3,11 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/backend.h"
-#include "../core/rng.h"
-#include "../core/tensor_device.h"
-#include "../core/tensor_format.h"
-#include "../core/tensor_math.h"
+#include "../core/device/backend.h"
+#include "../core/base/rng.h"
+#include "../core/tensor/tensor_device.h"
+#include "../core/tensor/tensor_format.h"
+#include "../core/tensor/tensor_math.h"
 #include "l_util.h"
 
 /* ---- creation ---- */

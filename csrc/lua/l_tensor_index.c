@@ -3,8 +3,8 @@
  * tensors hold 1-based integers (as floats); the core checks each one. */
 #include <limits.h>
 
-#include "../core/tensor_index.h"
-#include "../core/tensor_join.h"
+#include "../core/tensor/tensor_index.h"
+#include "../core/tensor/tensor_join.h"
 #include "l_util.h"
 
 /* ---- joining ---- */

@@ -2,8 +2,8 @@
  * that make new tensors (x + y), comparisons, reductions and matrix products. */
 #include <math.h>
 
-#include "../core/linalg.h"
-#include "../core/tensor_math.h"
+#include "../core/tensor/linalg.h"
+#include "../core/tensor/tensor_math.h"
 #include "l_util.h"
 
 /* ---- elementwise, in place ---- */

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/json.h"
-#include "../core/tfevents.h"
+#include "../core/formats/json.h"
+#include "../core/formats/tfevents.h"
 #include "l_util.h"
 
 #define WRITER_MT "lightning.io.EventWriter"

@@ -1,6 +1,6 @@
 #include "l_util.h"
 
-#include "../core/backend.h"
+#include "../core/device/backend.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -6,8 +6,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "../core/error.h"
-#include "../core/tensor.h"
+#include "../core/base/error.h"
+#include "../core/tensor/tensor.h"
 
 #define LT_TENSOR_MT "lightning.Tensor"
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../core/backend_api.h"
+#include "../core/device/backend_api.h"
 
 /* A device pointer is a host address moved into the non-canonical range (fake_device.c); NULL stays NULL. */
 #define FAKE_DEVICE_BIAS ((uintptr_t)1 << 62)

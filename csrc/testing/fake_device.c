@@ -1,5 +1,5 @@
 /* A device backend for the specs of machines without a GPU: lightning/cuda.so's interface
- * (csrc/core/backend_api.h) over host memory, loaded through LIGHTNING_CUDA_MODULE. It lets the specs
+ * (csrc/core/device/backend_api.h) over host memory, loaded through LIGHTNING_CUDA_MODULE. It lets the specs
  * drive the core's device seam end to end (loading, allocation, copies, the choice of a backend's
  * implementation, mixed-device errors, running out of memory) where no CUDA device exists.
  *

@@ -6,7 +6,7 @@
 
 #include "fake.h"
 
-#include "../core/tensor_math.h"
+#include "../core/tensor/tensor_math.h"
 
 /* A borrowed host storage behind a fake device pointer: a view of it is an ordinary host tensor. */
 typedef struct host_view {

@@ -5,10 +5,10 @@
  * module's generator, seeded by cuda.manual_seed, not from the core's. */
 #include "fake.h"
 
-#include "../core/blas.h"
+#include "../core/base/blas.h"
 #include "../core/nn/ops.h"
-#include "../core/optim_ops.h"
-#include "../core/rng.h"
+#include "../core/optim/optim_ops.h"
+#include "../core/base/rng.h"
 
 #define H(p) ((__typeof__(p))fake_host_of(p))
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../nn/ops.h"
-#include "../simd.h"
+#include "../base/simd.h"
 #include "elementwise.h"
 #include "relu_math.h"
 

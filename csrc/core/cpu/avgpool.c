@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../nn/ops.h"
-#include "../parallel.h"
+#include "../base/parallel.h"
 
 /* The window of output position o along one axis: [lo, hi) clipped to the input, and its divisor. */
 static void avg_window(int64_t o, int64_t k, int64_t s, int64_t pad, int64_t in, int64_t *lo, int64_t *hi,

@@ -3,8 +3,8 @@
  * strides, so both NCHW tensors and the batch-folded layout of nn.h work without copies. */
 #include <math.h>
 
-#include "../parallel.h"
-#include "../simd.h"
+#include "../base/parallel.h"
+#include "../base/simd.h"
 #include "batchnorm_channel.h"
 
 /* Partial sums in LANES independent accumulators: a float reduction the compiler can vectorise

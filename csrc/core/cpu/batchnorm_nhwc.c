@@ -7,8 +7,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "../parallel.h"
-#include "../simd.h"
+#include "../base/parallel.h"
+#include "../base/simd.h"
 #include "gelu_math.h"
 #include "relu_math.h"
 

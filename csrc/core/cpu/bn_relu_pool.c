@@ -7,8 +7,8 @@
  * pass routes the gradient with it. */
 #include <math.h>
 
-#include "../parallel.h"
-#include "../simd.h"
+#include "../base/parallel.h"
+#include "../base/simd.h"
 #include "batchnorm_channel.h"
 
 /* A normalised value, rounded once (fmaf): the same in every build of the kernels. */

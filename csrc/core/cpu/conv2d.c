@@ -17,9 +17,9 @@
  * A thread takes whole chunks (forward) or whole (group, block) parts (backward). */
 #include <string.h>
 
-#include "../blas.h"
-#include "../parallel.h"
-#include "../sums.h"
+#include "../base/blas.h"
+#include "../base/parallel.h"
+#include "../base/sums.h"
 #include "im2col.h"
 
 #define CHUNK_FLOATS ((int64_t)192 << 10)  /* 768 KB of im2col per thread: within a 2 MB L2 with the rest */

@@ -1,8 +1,8 @@
 /* The CPU dropout: the mask is drawn from the global generator in memory order (the same numbers at any
  * thread count), then multiplied in. */
 #include "../nn/ops.h"
-#include "../rng.h"
-#include "../simd.h"
+#include "../base/rng.h"
+#include "../base/simd.h"
 #include "elementwise.h"
 
 LT_SIMD_CLONES

@@ -2,7 +2,7 @@
 
 #include <stddef.h>
 
-#include "../parallel.h"
+#include "../base/parallel.h"
 
 #define RUN 16384  /* elements per parallel work item */
 

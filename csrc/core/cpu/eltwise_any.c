@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "../nn/ops.h"
-#include "../parallel.h"
-#include "../simd.h"
+#include "../base/parallel.h"
+#include "../base/simd.h"
 #include "gelu_math.h"
 #include "relu_math.h"
 

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "../simd.h"
+#include "../base/simd.h"
 
 /* The output columns ox whose input column ox*sw - pw + j lies inside the image: [lo, hi). */
 static void valid_columns(const lt_conv2d_shape *s, int64_t j, int64_t *lo, int64_t *hi) {

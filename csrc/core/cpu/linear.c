@@ -1,7 +1,7 @@
 /* The CPU fully connected layer: out[B, O] = x[B, I] @ W[O, I]^T + b[O], through OpenBLAS. */
 #include <string.h>
 
-#include "../blas.h"
+#include "../base/blas.h"
 #include "../nn/ops.h"
 
 static int linear_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, const float *weight, const float *bias,

@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "../nn/ops.h"
-#include "../parallel.h"
-#include "../simd.h"
+#include "../base/parallel.h"
+#include "../base/simd.h"
 
 /* max that lets NaN through (PyTorch's pooling propagates NaN) */
 static inline float nan_max(float best, float v) { return best == best && (v > best || v != v) ? v : best; }

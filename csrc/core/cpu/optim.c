@@ -6,9 +6,9 @@
 #include <omp.h>
 #endif
 
-#include "../optim_ops.h"
-#include "../parallel.h"
-#include "../simd.h"
+#include "../optim/optim_ops.h"
+#include "../base/parallel.h"
+#include "../base/simd.h"
 
 /* The kernels take their switches as arguments of an always-inlined function and are called with
  * constants, so that each combination compiles to its own branch-free, vectorised loop; the dispatch

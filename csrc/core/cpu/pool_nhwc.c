@@ -4,8 +4,8 @@
 
 #include <string.h>
 
-#include "../parallel.h"
-#include "../simd.h"
+#include "../base/parallel.h"
+#include "../base/simd.h"
 
 #define INLINE static inline __attribute__((always_inline))
 

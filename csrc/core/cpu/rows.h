@@ -8,8 +8,8 @@
 
 #include <stdint.h>
 
-#include "../bf16.h"
-#include "../dtype.h"
+#include "../base/bf16.h"
+#include "../base/dtype.h"
 
 #define LT_ROW_CHUNK 256
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../error.h"
+#include "../base/error.h"
 
 #define LT_CIFAR_IMAGE_BYTES 3072
 #define LT_CIFAR_RECORD_BYTES 3073

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "cifar.h"
-#include "../checked.h"
-#include "../fileio.h"
+#include "../base/checked.h"
+#include "../base/fileio.h"
 #include "file_util.h"
 #include "idx.h"
 #include "png_io.h"

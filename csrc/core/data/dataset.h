@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../error.h"
+#include "../base/error.h"
 #include "image.h"
 #include "transform.h"
 

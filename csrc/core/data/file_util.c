@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 
-#include "../fileio.h"
+#include "../base/fileio.h"
 
 int64_t lt_data_file_size(const char *path, lt_error *err) {
     struct stat st;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../error.h"
+#include "../base/error.h"
 
 /* The size of a regular file in bytes, or -1 with a message naming it (also for a folder, a FIFO or a
  * device: nothing is opened). lt_strerror is in ../error.h. */

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "dataset.h"
-#include "../fileio.h"
+#include "../base/fileio.h"
 #include "file_util.h"
 #include "png_io.h"
 

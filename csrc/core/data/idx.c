@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../checked.h"
-#include "../fileio.h"
+#include "../base/checked.h"
+#include "../base/fileio.h"
 #include "gunzip.h"
 
 static const char *type_name(int type) {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../error.h"
+#include "../base/error.h"
 
 #define LT_IDX_MAX_DIMS 4
 /* Largest decompressed IDX file we accept. */

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../error.h"
+#include "../base/error.h"
 
 #define LT_IMAGE_MAX_CHANNELS 4
 /* Largest image we agree to decode or build: keeps byte counts small. The fuzz build lowers it so that a

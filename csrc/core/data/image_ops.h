@@ -6,8 +6,8 @@
 
 #include <stdbool.h>
 
-#include "../error.h"
-#include "../rng.h"
+#include "../base/error.h"
+#include "../base/rng.h"
 
 typedef enum { LT_PAD_CONSTANT, LT_PAD_EDGE, LT_PAD_REFLECT, LT_PAD_SYMMETRIC } lt_pad_mode;
 

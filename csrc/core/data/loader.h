@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../rng.h"
-#include "../tensor.h"
+#include "../base/rng.h"
+#include "../tensor/tensor.h"
 #include "dataset.h"
 #include "transform.h"
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../fileio.h"
+#include "../base/fileio.h"
 
 /* Per-round shift amounts and the sine-derived constants of RFC 1321. */
 static const uint8_t shifts[64] = {

@@ -9,8 +9,8 @@
 
 #include <stdbool.h>
 
-#include "../error.h"
-#include "../rng.h"
+#include "../base/error.h"
+#include "../base/rng.h"
 #include "image.h"
 #include "image_ops.h"
 

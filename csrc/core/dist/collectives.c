@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../bf16.h"
+#include "../base/bf16.h"
 #include "dist.h"
 #include "mpi_util.h"
 

@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../error.h"
+#include "../base/error.h"
 
 typedef enum lt_dist_dtype { LT_DIST_FLOAT32, LT_DIST_FLOAT64, LT_DIST_INT64 } lt_dist_dtype;
 

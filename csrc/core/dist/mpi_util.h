@@ -5,7 +5,7 @@
 
 #include <mpi.h>
 
-#include "../error.h"
+#include "../base/error.h"
 
 /* The run's communicator (a duplicate of MPI_COMM_WORLD with MPI_ERRORS_RETURN), or MPI_COMM_NULL
  * before lt_dist_init. */

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../parallel.h"
+#include "../base/parallel.h"
 #include "dnnl_common.h"
 #include "wgrad.h"
 

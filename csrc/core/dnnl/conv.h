@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../dtype.h"
-#include "../error.h"
+#include "../base/dtype.h"
+#include "../base/error.h"
 
 typedef struct lt_dnnl_conv lt_dnnl_conv;
 

@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../bf16.h"
-#include "../dtype.h"
-#include "../error.h"
+#include "../base/bf16.h"
+#include "../base/dtype.h"
+#include "../base/error.h"
 
 /* The engine and stream, made on first use; NULL after a failure described in err. */
 dnnl_engine_t lt_dnnl_engine(lt_error *err);

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "../nn/ops.h"
-#include "../parallel.h"
+#include "../base/parallel.h"
 #include "dnnl_common.h"
 #include "wgrad.h"
 

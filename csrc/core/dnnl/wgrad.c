@@ -3,7 +3,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
-#include "../parallel.h"
+#include "../base/parallel.h"
 
 /* Each part holds a whole weight gradient (AirNet's 256 -> 256 3x3: 2.4 MB): at most this many. */
 #define MAX_PARTS 8

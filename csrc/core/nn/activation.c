@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../tensor_math.h"
+#include "../tensor/tensor_math.h"
 #include "channels_last.h"
 
 /* The implementations, tried in order (kernel.h); an entry serves the activation it names. */

@@ -1,6 +1,6 @@
 /* The front of the fused BatchNorm2d -> ReLU -> MaxPool2d(2) (csrc/core/cpu/bn_relu_pool.c computes it). */
-#include "../backend.h"
-#include "../tensor_math.h"
+#include "../device/backend.h"
+#include "../tensor/tensor_math.h"
 #include "batchnorm_front.h"
 #include "channels_last.h"
 

@@ -1,6 +1,6 @@
 /* The front of the 2-D convolution: checks, the batch-folded output and the scratch buffers, and the
  * choice of an implementation (the CPU's: csrc/core/cpu/conv2d.c). */
-#include "../tensor_math.h"
+#include "../tensor/tensor_math.h"
 #include "channels_last.h"
 
 /* The implementations, tried in order (kernel.h): a CUDA convolution would go before the CPU's. oneDNN's

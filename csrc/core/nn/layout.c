@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "../tensor_math.h"
+#include "../tensor/tensor_math.h"
 #include "nn.h"
 
 /* Dimensions ordered from the largest stride to the smallest (size-1 dimensions keep their place

@@ -23,8 +23,8 @@
 #ifndef LT_NN_H
 #define LT_NN_H
 
-#include "../kernel.h"
-#include "../tensor.h"
+#include "../kernel/kernel.h"
+#include "../tensor/tensor.h"
 
 /* ---- layout helpers (layout.c) ---- */
 

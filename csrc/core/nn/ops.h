@@ -11,7 +11,7 @@
 #ifndef LT_NN_OPS_H
 #define LT_NN_OPS_H
 
-#include "../kernel.h"
+#include "../kernel/kernel.h"
 #include "nn.h"
 
 /* The batch and channel strides of an (N, C, ...) tensor whose trailing dimensions are contiguous. */

@@ -1,6 +1,6 @@
 /* The front of softmax and log-softmax along one dimension of any tensor (csrc/core/cpu/softmax.c
  * computes them on contiguous tensors; others go through contiguous copies). */
-#include "../tensor_math.h"
+#include "../tensor/tensor_math.h"
 #include "ops.h"
 
 /* The implementations, tried in order (kernel.h). */

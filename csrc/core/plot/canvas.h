@@ -6,7 +6,7 @@
 #ifndef LT_PLOT_CANVAS_H
 #define LT_PLOT_CANVAS_H
 
-#include "../error.h"
+#include "../base/error.h"
 
 typedef struct lt_color {
     float r, g, b;  /* in [0, 1] */

@@ -1,0 +1,55 @@
+/* Optimizer kernels: one fused pass per parameter tensor (PyTorch 1.13's single-tensor SGD, Adam and
+ * AdamW, element for element), and gradient norms over many tensors for clipping. The front (optim.c)
+ * checks the tensors and derives the step's coefficients; the arithmetic is in csrc/core/cpu/optim.c
+ * (optim_ops.h is the contract). The state tensors (momentum buffer, moments) belong to the caller,
+ * which allocates them once, at a parameter's first step. Every tensor a step touches must be
+ * contiguous and have the parameter's shape. */
+#ifndef LT_OPTIM_H
+#define LT_OPTIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../tensor/tensor.h"
+
+typedef struct lt_sgd_options {
+    double lr, momentum, dampening, weight_decay;
+    bool nesterov, maximize;
+} lt_sgd_options;
+
+/* param -= lr * d, where d is the gradient (negated when maximize, plus weight_decay * param) or,
+ * with momentum, the buffer: buf = momentum * buf + (1 - dampening) * d, or buf = d when
+ * init_buffer (the parameter's first step with momentum). */
+typedef struct lt_sgd_args {
+    lt_tensor *param;
+    lt_tensor *momentum_buffer;  /* NULL when momentum == 0 */
+    const lt_tensor *grad;
+    bool init_buffer;
+    lt_sgd_options o;
+} lt_sgd_args;
+
+int lt_sgd_step(const lt_sgd_args *a, lt_error *err);
+
+typedef struct lt_adam_options {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool amsgrad, maximize;
+    bool decoupled_weight_decay;  /* AdamW: param *= 1 - lr * weight_decay; Adam: grad += weight_decay * param */
+} lt_adam_options;
+
+/* One Adam/AdamW step; `step` counts this step (1 at the first). */
+typedef struct lt_adam_args {
+    lt_tensor *param, *exp_avg, *exp_avg_sq;
+    lt_tensor *max_exp_avg_sq;  /* used, and required, only with amsgrad */
+    const lt_tensor *grad;
+    int64_t step;
+    lt_adam_options o;
+} lt_adam_args;
+
+int lt_adam_step(const lt_adam_args *a, lt_error *err);
+
+/* Gradient norms over many tensors, as if they were concatenated: start with acc = 0, add each
+ * tensor, then finish. norm_type > 0, INFINITY for the largest absolute value (NaN propagates). */
+int lt_norm_accumulate(double *acc, const lt_tensor *t, double norm_type, lt_error *err);
+double lt_norm_finish(double acc, double norm_type);
+
+#endif

@@ -1,0 +1,54 @@
+/* The contract between the optimizer fronts (optim.c) and their implementations (csrc/core/cpu/optim.c;
+ * kernel.h explains the tables). Implementations see flat arrays of n floats. */
+#ifndef LT_OPTIM_OPS_H
+#define LT_OPTIM_OPS_H
+
+#include "../kernel/kernel.h"
+#include "optim.h"
+
+/* One SGD step's constants, as floats in PyTorch's order of operations, and its switches. */
+typedef struct lt_sgd_shape {
+    int64_t n;
+    float grad_sign, weight_decay, momentum, one_minus_dampening, neg_lr;
+    bool has_weight_decay, has_momentum, init_buffer, nesterov;
+} lt_sgd_shape;
+
+typedef struct lt_sgd_impl {
+    lt_impl base;
+    /* buf NULL without momentum */
+    int (*step)(lt_kernel_ctx *ctx, float *param, float *buf, const float *grad, lt_sgd_shape s);
+} lt_sgd_impl;
+
+/* One Adam step's constants (bias corrections folded in) and switches. l2: Adam's weight decay (added
+ * to the gradient); decoupled: AdamW's (the parameter shrinks). */
+typedef struct lt_adam_shape {
+    int64_t n;
+    float grad_sign, weight_decay, decay_factor, beta1, one_minus_beta1, beta2, one_minus_beta2;
+    float bias_correction2_sqrt, eps, neg_step_size;
+    bool l2, decoupled, amsgrad;
+} lt_adam_shape;
+
+typedef struct lt_adam_impl {
+    lt_impl base;
+    /* vmax NULL without amsgrad */
+    int (*step)(lt_kernel_ctx *ctx, float *param, float *exp_avg, float *exp_avg_sq, float *vmax, const float *grad,
+                lt_adam_shape s);
+} lt_adam_impl;
+
+typedef struct lt_norm_shape {
+    int64_t n;
+    double norm_type;  /* > 0, INFINITY for the max norm */
+} lt_norm_shape;
+
+typedef struct lt_norm_impl {
+    lt_impl base;
+    /* *acc combined with sum |x|^p (finite p) or max |x| (infinite p) */
+    int (*accumulate)(lt_kernel_ctx *ctx, double *acc, const float *x, lt_norm_shape s);
+} lt_norm_impl;
+
+/* csrc/core/cpu/optim.c */
+extern const lt_sgd_impl lt_sgd_cpu;
+extern const lt_adam_impl lt_adam_cpu;
+extern const lt_norm_impl lt_norm_cpu;
+
+#endif
