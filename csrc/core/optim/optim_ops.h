@@ -1,10 +1,13 @@
 /* The contract between the optimizer fronts (optim.c) and their implementations (csrc/core/cpu/optim.c;
- * kernel.h explains the tables). Implementations see flat arrays of n floats. */
+ * kernel.h explains the tables). Implementations see flat arrays of n floats. The contract stands
+ * below the fronts: it does not include optim.h, whose front calls the implementations. */
 #ifndef LT_OPTIM_OPS_H
 #define LT_OPTIM_OPS_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "../kernel/kernel.h"
-#include "optim.h"
 
 /* One SGD step's constants, as floats in PyTorch's order of operations, and its switches. */
 typedef struct lt_sgd_shape {
