@@ -1,5 +1,5 @@
 /* The leaky ReLU and its gradient for one element, shared by the float32 kernels (activation.c), the
- * mixed-precision ones (eltwise_any.c) and the fused BatchNorm (batchnorm_nhwc.c). ReLU is slope 0.
+ * mixed-precision ones (activation_rows.c) and the fused BatchNorm (batchnorm_channels_last.c). ReLU is slope 0.
  * NaN in gives NaN out (a NaN input, or a NaN incoming gradient); the flat side times an infinity is
  * 0, not IEEE's NaN: ReLU(-inf) = -0 (as ReLU of any negative number here), and an infinite gradient
  * reaching the flat side gives 0. Selects, no branches: the loops around them vectorise. */

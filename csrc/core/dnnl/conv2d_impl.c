@@ -1,4 +1,4 @@
-/* The oneDNN convolution as an entry of the channels-last convolution table (nn/cl_conv2d.c): the
+/* The oneDNN convolution as an entry of the channels-last convolution table (nn/conv2d_channels_last.c): the
  * layer's state is its lt_dnnl_conv (primitives and buffers per shape, conv.h). */
 #include "../nn/ops.h"
 #include "conv.h"
@@ -55,7 +55,7 @@ static int backward(lt_kernel_ctx *ctx, void *dinp, float *dweight, float *dbias
              : -1;
 }
 
-const lt_conv2d_cl_impl lt_conv2d_dnnl = {
+const lt_conv2d_channels_last_impl lt_conv2d_dnnl = {
     .base = {.name = "dnnl", .supports = supports, .release = release},
     .forward = forward,
     .backward = backward,

@@ -27,7 +27,7 @@ static int mixed_forward(const lt_activation_args *a, lt_error *err) {
         in = &tmp;
     }
     /* in place keeps the input's type; otherwise the output takes the handle's */
-    if (out != a->input && lt_resize_like_typed(out, in, lt_cl_dtype(a->handle), err)) goto done;
+    if (out != a->input && lt_resize_like_typed(out, in, lt_channels_last_dtype(a->handle), err)) goto done;
     if (out == a->input && in != a->input) {
         lt_fail(err, "in place needs a dense input");
         goto done;

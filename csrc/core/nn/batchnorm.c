@@ -68,7 +68,7 @@ static int forward(const lt_batchnorm_args *a, const double *sums, int64_t len, 
         if (check_sums(len, C, err) || lt_bn_check_vectors(a, C, err) || check_count(sums, C, err)) return -1;
     } else {
         if (lt_bn_check_forward(a, C, err)) return -1;
-        if (lt_bn_goes_channels_last(a)) return lt_batchnorm_cl_forward(a, err);
+        if (lt_bn_goes_channels_last(a)) return lt_batchnorm_channels_last_forward(a, err);
     }
     if (a->activation) return lt_fail(err, "a fused activation needs a channels-last input");
     lt_tensor x = {0};
@@ -137,7 +137,7 @@ static int backward(const lt_batchnorm_args *a, backward_part part, double *sums
                        lt_shape_str(a->input, t, sizeof t));
     int64_t C = a->input->size[1];
     if (lt_bn_check_backward(a, C, err)) return -1;
-    if (part == BACKWARD_WHOLE && lt_bn_goes_channels_last(a)) return lt_batchnorm_cl_backward(a, err);
+    if (part == BACKWARD_WHOLE && lt_bn_goes_channels_last(a)) return lt_batchnorm_channels_last_backward(a, err);
     if (a->activation) return lt_fail(err, "a fused activation needs a channels-last input");
     if (part != BACKWARD_WHOLE) {
         if (check_sums(len, C, err)) return -1;

@@ -9,7 +9,7 @@ static const lt_impl *const bn_relu_pool_impls[] = {&lt_bn_relu_pool_cpu.base, N
 
 static int check_input(const lt_tensor *input, lt_error *err) {
     char a[160];
-    if (input->ndim != 4 || !(lt_planes_contiguous(input) || lt_is_nhwc(input)))
+    if (input->ndim != 4 || !(lt_planes_contiguous(input) || lt_is_channels_last(input)))
         return lt_fail(err, "expected a 4-D input with contiguous planes or channels-last, got %s", lt_shape_str(input, a, sizeof a));
     if (input->size[2] < 2 || input->size[3] < 2)
         return lt_fail(err, "input planes %lldx%lld are smaller than the 2x2 pooling window", (long long)input->size[2],
@@ -33,7 +33,7 @@ int lt_bn_relu_pool_forward(const lt_bn_relu_pool_args *f, lt_error *err) {
     const lt_batchnorm_args *a = &f->bn;
     lt_kernel_forward_begin(a->handle);
     if (check_input(a->input, err) || lt_bn_check_forward(a, a->input->size[1], err)) return -1;
-    if (lt_bn_goes_channels_last(a)) return lt_bn_relu_pool_cl_forward(f, err);
+    if (lt_bn_goes_channels_last(a)) return lt_bn_relu_pool_channels_last_forward(f, err);
     if (lt_dtype_of(a->input) != LT_FLOAT32)
         return lt_fail(err, "a bf16 input that is not channels-last is not supported here: call :float() first");
     if (!lt_planes_contiguous(a->input))  /* a channels-last input on a GPU: its kernels read planes */
@@ -66,7 +66,7 @@ int lt_bn_relu_pool_backward(const lt_bn_relu_pool_args *f, lt_error *err) {
     if (lt_kernel_backward_check(a->handle, a->input, a->grad_output, err) || check_input(a->input, err) ||
         lt_bn_check_backward(a, a->input->size[1], err))
         return -1;
-    if (lt_bn_goes_channels_last(a)) return lt_bn_relu_pool_cl_backward(f, err);
+    if (lt_bn_goes_channels_last(a)) return lt_bn_relu_pool_channels_last_backward(f, err);
     if (lt_dtype_of(a->input) != LT_FLOAT32 || lt_dtype_of(a->grad_output) != LT_FLOAT32)
         return lt_fail(err, "a bf16 input that is not channels-last is not supported here: call :float() first");
     lt_bn_relu_pool_shape s = shape_of(a->input, a->handle->training);

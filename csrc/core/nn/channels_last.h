@@ -4,7 +4,7 @@
  * checked, in float32: dnnl/conv2d_impl.c) runs on channels-last (N, H, W, C) tensors: oneDNN's
  * convolutions want that layout (its fast kernels block channels), and per-pixel rows of C channels
  * suit the BatchNorm, pooling and activation kernels
- * (csrc/core/cpu/ files named _nhwc) that sit between convolutions. So such a convolution writes a dense
+ * (csrc/core/cpu/ files named _channels_last) that sit between convolutions. So such a convolution writes a dense
  * channels-last output (bf16 or float32), and BatchNorm, the fused BatchNorm+ReLU+pool, max-pooling and
  * the activations keep a channels-last input's layout (writing bf16 when their handle asks for bf16, float32
  * otherwise); gradients take their tensor's layout and type. The first layer whose input is not
@@ -18,7 +18,7 @@
 #include "ops.h"
 
 /* The element type a handle's layer writes: bf16 when it asks for bf16, float32 otherwise. */
-static inline lt_dtype lt_cl_dtype(const lt_kernel_handle *h) {
+static inline lt_dtype lt_channels_last_dtype(const lt_kernel_handle *h) {
     return h && h->precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32;
 }
 
@@ -27,20 +27,20 @@ lt_act_desc lt_act_desc_of(const lt_tensor *t);
 
 /* Convolution: true when a channels-last implementation computes shape s at h's precision. */
 bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_shape *s);
-int lt_conv2d_cl_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
-int lt_conv2d_cl_backward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
+int lt_conv2d_channels_last_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
+int lt_conv2d_channels_last_backward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
 
 /* BatchNorm and the fused BatchNorm+ReLU+pool: true for a channels-last input on the host, of either
  * type (the planar kernels read each channel's planes as contiguous runs). */
 bool lt_bn_goes_channels_last(const lt_batchnorm_args *a);
-int lt_batchnorm_cl_forward(const lt_batchnorm_args *a, lt_error *err);
-int lt_batchnorm_cl_backward(const lt_batchnorm_args *a, lt_error *err);
-int lt_bn_relu_pool_cl_forward(const lt_bn_relu_pool_args *a, lt_error *err);
-int lt_bn_relu_pool_cl_backward(const lt_bn_relu_pool_args *a, lt_error *err);
+int lt_batchnorm_channels_last_forward(const lt_batchnorm_args *a, lt_error *err);
+int lt_batchnorm_channels_last_backward(const lt_batchnorm_args *a, lt_error *err);
+int lt_bn_relu_pool_channels_last_forward(const lt_bn_relu_pool_args *a, lt_error *err);
+int lt_bn_relu_pool_channels_last_backward(const lt_bn_relu_pool_args *a, lt_error *err);
 
 /* Max pooling, likewise. */
 bool lt_maxpool2d_goes_channels_last(const lt_pool2d_args *a);
-int lt_maxpool2d_cl_forward(const lt_pool2d_args *a, int64_t ho, int64_t wo, lt_error *err);
-int lt_maxpool2d_cl_backward(const lt_pool2d_args *a, int64_t ho, int64_t wo, lt_error *err);
+int lt_maxpool2d_channels_last_forward(const lt_pool2d_args *a, int64_t ho, int64_t wo, lt_error *err);
+int lt_maxpool2d_channels_last_backward(const lt_pool2d_args *a, int64_t ho, int64_t wo, lt_error *err);
 
 #endif

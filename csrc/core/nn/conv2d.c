@@ -4,7 +4,7 @@
 #include "channels_last.h"
 
 /* The implementations, tried in order (kernel.h): a CUDA convolution would go before the CPU's. oneDNN's
- * is in the channels-last table (cl_conv2d.c), which a bf16 handle tries first. */
+ * is in the channels-last table (conv2d_channels_last.c), which a bf16 handle tries first. */
 static const lt_impl *const conv2d_impls[] = {&lt_conv2d_cpu.base, NULL};
 
 static int64_t out_extent(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
@@ -57,7 +57,7 @@ int lt_conv2d_forward(const lt_conv2d_args *a, lt_error *err) {
     lt_named read[] = {{"input", a->input}, {"weight", a->weight}, {"bias", a->bias}};
     if (shape_of(&s, a->input, a->weight, a->bias, "bias", a->p, err) || lt_check_apart(written, 2, read, 3, err))
         return -1;
-    if (lt_device_of(a->input) == LT_DEVICE_CPU && lt_conv2d_goes_channels_last(a->handle, &s)) return lt_conv2d_cl_forward(a, s, err);
+    if (lt_device_of(a->input) == LT_DEVICE_CPU && lt_conv2d_goes_channels_last(a->handle, &s)) return lt_conv2d_channels_last_forward(a, s, err);
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
@@ -94,7 +94,7 @@ int lt_conv2d_backward(const lt_conv2d_args *a, lt_error *err) {
                        (long long)s.ho, (long long)s.wo, lt_shape_str(go, g, sizeof g));
     if (!lt_same_shape(a->grad_weight, a->weight) || !lt_is_contiguous(a->grad_weight))
         return lt_fail(err, "grad_weight must be a contiguous tensor shaped like the weight");
-    if (lt_device_of(a->input) == LT_DEVICE_CPU && lt_conv2d_goes_channels_last(a->handle, &s)) return lt_conv2d_cl_backward(a, s, err);
+    if (lt_device_of(a->input) == LT_DEVICE_CPU && lt_conv2d_goes_channels_last(a->handle, &s)) return lt_conv2d_channels_last_backward(a, s, err);
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;

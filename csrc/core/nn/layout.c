@@ -62,13 +62,13 @@ int lt_resize_cnhw(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, l
     return resize_ordered(out, 4, size, order, LT_FLOAT32, err);
 }
 
-int lt_resize_nhwc(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype dtype, lt_error *err) {
+int lt_resize_channels_last(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype dtype, lt_error *err) {
     int64_t size[4] = {n, c, h, w};
     static const int order[4] = {0, 2, 3, 1};
     return resize_ordered(out, 4, size, order, dtype, err);
 }
 
-bool lt_is_nhwc(const lt_tensor *t) {
+bool lt_is_channels_last(const lt_tensor *t) {
     if (t->ndim != 4) return false;
     const int64_t *sz = t->size, *st = t->stride;
     return (sz[1] <= 1 || st[1] == 1) && (sz[3] <= 1 || st[3] == sz[1]) && (sz[2] <= 1 || st[2] == sz[3] * sz[1]) &&

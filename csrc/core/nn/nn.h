@@ -37,9 +37,9 @@ int lt_resize_like_typed(lt_tensor *out, const lt_tensor *in, lt_dtype dtype, lt
 int lt_resize_cnhw(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, lt_error *err);
 /* Resizes out to (n, c, h, w) channels-last (N, H, W, C), of element type dtype: the layout of the
  * activations of mixed precision (channels_last.h). */
-int lt_resize_nhwc(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype dtype, lt_error *err);
+int lt_resize_channels_last(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype dtype, lt_error *err);
 /* True when t is 4-D (N, C, H, W) stored densely as (N, H, W, C). */
-bool lt_is_nhwc(const lt_tensor *t);
+bool lt_is_channels_last(const lt_tensor *t);
 /* Shares in when it is float32, else makes out (which must hold nothing, or be released by the caller)
  * a float32 copy in in's dimension order: what a float32 kernel does with a bfloat16 activation. */
 int lt_as_float32(lt_tensor *out, const lt_tensor *in, lt_error *err);

@@ -52,14 +52,14 @@ typedef struct lt_act_desc {
 
 /* The output (and grad_output) is dense channels-last, bf16 at LT_BF16 and float32 at LT_FP32; the
  * input (and grad_input) as in_desc describes. Weight, its gradient and bias are float32. */
-typedef struct lt_conv2d_cl_impl {
+typedef struct lt_conv2d_channels_last_impl {
     lt_impl base;
     int (*forward)(lt_kernel_ctx *ctx, void *out, const void *in, const float *weight, const float *bias,
                    lt_conv2d_shape s, lt_act_desc in_desc);
     /* dinp NULL: not needed; dbias NULL: no bias */
     int (*backward)(lt_kernel_ctx *ctx, void *dinp, float *dweight, float *dbias, const void *dout, const void *in,
                     const float *weight, lt_conv2d_shape s, lt_act_desc in_desc);
-} lt_conv2d_cl_impl;
+} lt_conv2d_channels_last_impl;
 
 /* ---- linear: every tensor contiguous ---- */
 
@@ -128,39 +128,39 @@ typedef struct lt_bn_relu_pool_impl {
 
 typedef enum lt_bn_act { LT_BN_ACT_NONE, LT_BN_ACT_RELU, LT_BN_ACT_GELU } lt_bn_act;
 
-typedef struct lt_bn_cl_shape {
+typedef struct lt_bn_channels_last_shape {
     int64_t n, h, w, c;          /* the input */
     bool training;
     lt_bn_act act;               /* applied after the normalisation (BatchNorm; the fused pool has ReLU) */
     lt_dtype x, y, dy, dx;       /* element types of input, output, grad_output, grad_input */
-} lt_bn_cl_shape;
+} lt_bn_channels_last_shape;
 
-typedef struct lt_batchnorm_cl_impl {
+typedef struct lt_batchnorm_channels_last_impl {
     lt_impl base;
-    int (*forward)(lt_kernel_ctx *ctx, void *out, const void *in, lt_bn_vectors v, lt_bn_cl_shape s,
+    int (*forward)(lt_kernel_ctx *ctx, void *out, const void *in, lt_bn_vectors v, lt_bn_channels_last_shape s,
                    lt_batchnorm_params p);
     /* dinp NULL: not needed */
     int (*backward)(lt_kernel_ctx *ctx, void *dinp, float *dweight, float *dbias, const void *dout, const void *in,
-                    lt_bn_vectors v, lt_bn_cl_shape s);
+                    lt_bn_vectors v, lt_bn_channels_last_shape s);
     /* the fused pool: out (N, H/2, W/2, C); codes one byte per output element (the window's winner) */
     int (*pool_forward)(lt_kernel_ctx *ctx, void *out, uint8_t *codes, const void *in, lt_bn_vectors v,
-                        lt_bn_cl_shape s, lt_batchnorm_params p);
+                        lt_bn_channels_last_shape s, lt_batchnorm_params p);
     int (*pool_backward)(lt_kernel_ctx *ctx, void *dinp, float *dweight, float *dbias, const void *dout,
-                         const uint8_t *codes, const void *in, lt_bn_vectors v, lt_bn_cl_shape s);
-} lt_batchnorm_cl_impl;
+                         const uint8_t *codes, const void *in, lt_bn_vectors v, lt_bn_channels_last_shape s);
+} lt_batchnorm_channels_last_impl;
 
-typedef struct lt_maxpool_cl_shape {
+typedef struct lt_maxpool_channels_last_shape {
     int64_t n, h, w, c, ho, wo;
     lt_pool2d_params p;
     lt_dtype x, y, dy, dx;
-} lt_maxpool_cl_shape;
+} lt_maxpool_channels_last_shape;
 
-typedef struct lt_maxpool2d_cl_impl {
+typedef struct lt_maxpool2d_channels_last_impl {
     lt_impl base;
     /* codes: one byte per output element, the maximum's place in its window */
-    int (*forward)(lt_kernel_ctx *ctx, void *out, uint8_t *codes, const void *in, lt_maxpool_cl_shape s);
-    int (*backward)(lt_kernel_ctx *ctx, void *dinp, const void *dout, const uint8_t *codes, lt_maxpool_cl_shape s);
-} lt_maxpool2d_cl_impl;
+    int (*forward)(lt_kernel_ctx *ctx, void *out, uint8_t *codes, const void *in, lt_maxpool_channels_last_shape s);
+    int (*backward)(lt_kernel_ctx *ctx, void *dinp, const void *dout, const uint8_t *codes, lt_maxpool_channels_last_shape s);
+} lt_maxpool2d_channels_last_impl;
 
 /* ---- pooling: planes contiguous, batch and channel strides per tensor ---- */
 
@@ -303,12 +303,12 @@ extern const lt_dropout_impl lt_dropout_cpu;
 extern const lt_softmax_impl lt_softmax_cpu;
 extern const lt_class_loss_impl lt_cross_entropy_cpu, lt_nll_loss_cpu;
 extern const lt_mse_impl lt_mse_loss_cpu;
-extern const lt_batchnorm_cl_impl lt_batchnorm_cl_cpu;
-extern const lt_maxpool2d_cl_impl lt_maxpool2d_cl_cpu;
+extern const lt_batchnorm_channels_last_impl lt_batchnorm_channels_last_cpu;
+extern const lt_maxpool2d_channels_last_impl lt_maxpool2d_channels_last_cpu;
 
 /* csrc/core/dnnl/ (when built with oneDNN) */
 #ifdef LT_HAVE_DNNL
-extern const lt_conv2d_cl_impl lt_conv2d_dnnl;
+extern const lt_conv2d_channels_last_impl lt_conv2d_dnnl;
 extern const lt_linear_impl lt_linear_dnnl;
 #endif
 

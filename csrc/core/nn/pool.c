@@ -80,7 +80,7 @@ int lt_maxpool2d_forward(const lt_pool2d_args *a, lt_error *err) {
     lt_kernel_forward_begin(a->handle);
     lt_pool2d_shape s;
     if (shape_of(&s, a->input, a->p, false, err)) return -1;
-    if (lt_maxpool2d_goes_channels_last(a)) return lt_maxpool2d_cl_forward(a, s.ho, s.wo, err);
+    if (lt_maxpool2d_goes_channels_last(a)) return lt_maxpool2d_channels_last_forward(a, s.ho, s.wo, err);
     bool keep_indices = lt_maxpool2d_keeps_indices(a->p);
     lt_tensor x = {0};
     lt_kernel_ctx ctx;
@@ -110,7 +110,7 @@ int lt_maxpool2d_backward(const lt_pool2d_args *a, lt_error *err) {
     const lt_tensor *saved[3] = {a->output, keep_indices ? a->indices : NULL, NULL};
     static const char *const names[2] = {"output", "indices"};
     if (check_backward(a, saved, names, err) || shape_of(&s, a->input, a->p, false, err)) return -1;
-    if (lt_maxpool2d_goes_channels_last(a)) return lt_maxpool2d_cl_backward(a, s.ho, s.wo, err);
+    if (lt_maxpool2d_goes_channels_last(a)) return lt_maxpool2d_channels_last_backward(a, s.ho, s.wo, err);
     if (keep_indices && !lt_planes_contiguous(a->indices))
         return lt_fail(err, "indices must have contiguous planes, as the forward pass left them");
     lt_tensor g = {0}, x = {0}, y = {0};

@@ -1,8 +1,8 @@
-/* BatchNorm over channels-last rows (see batchnorm_nhwc.h). Each pass runs over ranges of rows (or of
+/* BatchNorm over channels-last rows (see batchnorm_channels_last.h). Each pass runs over ranges of rows (or of
  * pooling windows) in functions compiled for every SIMD level; within a row the channels go in chunks
  * (rows.h), converted from and to bf16 inline. The statistics passes sum LT_BN_PARTS fixed parts of the
  * rows in parallel and add the parts in order; the other passes are elementwise. */
-#include "batchnorm_nhwc.h"
+#include "batchnorm_channels_last.h"
 
 #include <math.h>
 #include <string.h>
@@ -104,7 +104,7 @@ static void moments_rows(lt_rows x, int64_t r0, int64_t r1, int64_t C, const flo
     }
 }
 
-static void finish_statistics(const lt_bn_nhwc_forward_args *a, channel_tables t, int64_t rows) {
+static void finish_statistics(const lt_cpu_bn_channels_last_forward_args *a, channel_tables t, int64_t rows) {
     int64_t C = a->shape.c, parts = parts_for(rows);
     for (int64_t c = 0; c < C; c++) {
         double mean, var;
@@ -139,7 +139,7 @@ static void finish_statistics(const lt_bn_nhwc_forward_args *a, channel_tables t
     }
 }
 
-static void batch_statistics(const lt_bn_nhwc_forward_args *a, channel_tables t, int64_t rows) {
+static void batch_statistics(const lt_cpu_bn_channels_last_forward_args *a, channel_tables t, int64_t rows) {
     int64_t C = a->shape.c, parts = parts_for(rows);
     if (a->p.training) {
         float tmp[LT_ROW_CHUNK];
@@ -185,7 +185,7 @@ static void apply_rows(lt_rows y, lt_rows x, int64_t r0, int64_t r1, int64_t C, 
     }
 }
 
-void lt_bn_nhwc_forward(const lt_bn_nhwc_forward_args *a) {
+void lt_cpu_bn_channels_last_forward(const lt_cpu_bn_channels_last_forward_args *a) {
     int64_t C = a->shape.c, rows = a->shape.n * a->shape.h * a->shape.w;
     if (rows == 0 || C == 0) return;
     channel_tables t = tables_of(a->scratch, C);
@@ -204,7 +204,7 @@ void lt_bn_nhwc_forward(const lt_bn_nhwc_forward_args *a) {
  * wins), code its place; out = ReLU(m), and code 255 when nothing passed the ReLU (m <= 0 or NaN), as
  * bn_relu_pool.c. */
 LT_SIMD_CLONES
-static void pool_windows(lt_rows y, uint8_t *codes, lt_rows x, lt_nhwc s, int64_t o0, int64_t o1, const float *scale,
+static void pool_windows(lt_rows y, uint8_t *codes, lt_rows x, lt_channels_last_dims s, int64_t o0, int64_t o1, const float *scale,
                          const float *shift) {
     int64_t C = s.c, ho = s.h / 2, wo = s.w / 2;
     float t0[LT_ROW_CHUNK], t1[LT_ROW_CHUNK], t2[LT_ROW_CHUNK], t3[LT_ROW_CHUNK], tout[LT_ROW_CHUNK];
@@ -235,8 +235,8 @@ static void pool_windows(lt_rows y, uint8_t *codes, lt_rows x, lt_nhwc s, int64_
     }
 }
 
-void lt_bn_relu_pool_nhwc_forward(const lt_bn_nhwc_forward_args *a, uint8_t *codes) {
-    lt_nhwc s = a->shape;
+void lt_cpu_bn_relu_pool_channels_last_forward(const lt_cpu_bn_channels_last_forward_args *a, uint8_t *codes) {
+    lt_channels_last_dims s = a->shape;
     int64_t C = s.c, rows = s.n * s.h * s.w, windows = s.n * (s.h / 2) * (s.w / 2);
     if (rows == 0 || C == 0) return;
     channel_tables t = tables_of(a->scratch, C);
@@ -253,7 +253,7 @@ void lt_bn_relu_pool_nhwc_forward(const lt_bn_nhwc_forward_args *a, uint8_t *cod
 
 /* ---- backward ---- */
 
-static void affine_tables(const lt_bn_nhwc_backward_args *a, channel_tables t) {
+static void affine_tables(const lt_cpu_bn_channels_last_backward_args *a, channel_tables t) {
     for (int64_t c = 0; c < a->shape.c; c++) {
         double scale = (a->weight ? a->weight[c] : 1.0) * (double)a->save_invstd[c];
         t.mean[c] = a->save_mean[c];
@@ -262,7 +262,7 @@ static void affine_tables(const lt_bn_nhwc_backward_args *a, channel_tables t) {
     }
 }
 
-static void finish_coefficients(const lt_bn_nhwc_backward_args *a, channel_tables t, int64_t parts, int64_t rows) {
+static void finish_coefficients(const lt_cpu_bn_channels_last_backward_args *a, channel_tables t, int64_t parts, int64_t rows) {
     int64_t C = a->shape.c;
     for (int64_t c = 0; c < C; c++) {
         double s = 0, q = 0;
@@ -346,7 +346,7 @@ static void grad_input_rows(lt_rows dx, lt_rows dy, lt_rows x, int64_t r0, int64
     }
 }
 
-void lt_bn_nhwc_backward(const lt_bn_nhwc_backward_args *a) {
+void lt_cpu_bn_channels_last_backward(const lt_cpu_bn_channels_last_backward_args *a) {
     int64_t C = a->shape.c, rows = a->shape.n * a->shape.h * a->shape.w, parts = parts_for(rows);
     if (rows == 0 || C == 0) return;
     channel_tables t = tables_of(a->scratch, C);
@@ -374,7 +374,7 @@ void lt_bn_nhwc_backward(const lt_bn_nhwc_backward_args *a) {
 
 /* sum(g) and sum(g * (x - mean)) over windows [o0, o1) */
 LT_SIMD_CLONES
-static void pooled_grad_moments(lt_rows dy, const uint8_t *codes, lt_rows x, lt_nhwc sh, int64_t o0, int64_t o1,
+static void pooled_grad_moments(lt_rows dy, const uint8_t *codes, lt_rows x, lt_channels_last_dims sh, int64_t o0, int64_t o1,
                                 channel_tables t, double *sum, double *sumsq) {
     int64_t C = sh.c, ho = sh.h / 2, wo = sh.w / 2;
     float tx[LT_ROW_CHUNK], tdy[LT_ROW_CHUNK];
@@ -406,7 +406,7 @@ static void pooled_grad_moments(lt_rows dy, const uint8_t *codes, lt_rows x, lt_
 
 /* dx of the rows of windows [o0, o1) */
 LT_SIMD_CLONES
-static void pooled_grad_input(lt_rows dx, lt_rows dy, const uint8_t *codes, lt_rows x, lt_nhwc sh, int64_t o0,
+static void pooled_grad_input(lt_rows dx, lt_rows dy, const uint8_t *codes, lt_rows x, lt_channels_last_dims sh, int64_t o0,
                               int64_t o1, channel_tables t) {
     int64_t C = sh.c, ho = sh.h / 2, wo = sh.w / 2;
     float tx[LT_ROW_CHUNK], tdy[LT_ROW_CHUNK], tdx[LT_ROW_CHUNK];
@@ -430,7 +430,7 @@ static void pooled_grad_input(lt_rows dx, lt_rows dy, const uint8_t *codes, lt_r
 }
 
 /* dx = kb * (x - mean) + kc of the rows outside every window (the last row or column of an odd size) */
-static void uncovered_grad_input(lt_rows dx, lt_rows x, lt_nhwc sh, channel_tables t) {
+static void uncovered_grad_input(lt_rows dx, lt_rows x, lt_channels_last_dims sh, channel_tables t) {
     int64_t C = sh.c, rows = sh.n * sh.h * sh.w, ho = sh.h / 2, wo = sh.w / 2;
     float tx[LT_ROW_CHUNK], tdx[LT_ROW_CHUNK];
     for (int64_t r = 0; r < rows; r++) {
@@ -446,8 +446,8 @@ static void uncovered_grad_input(lt_rows dx, lt_rows x, lt_nhwc sh, channel_tabl
     }
 }
 
-void lt_bn_relu_pool_nhwc_backward(const lt_bn_nhwc_backward_args *a, const uint8_t *codes) {
-    lt_nhwc sh = a->shape;
+void lt_cpu_bn_relu_pool_channels_last_backward(const lt_cpu_bn_channels_last_backward_args *a, const uint8_t *codes) {
+    lt_channels_last_dims sh = a->shape;
     int64_t C = sh.c, rows = sh.n * sh.h * sh.w, windows = sh.n * (sh.h / 2) * (sh.w / 2);
     if (rows == 0 || C == 0) return;
     int64_t parts = windows ? parts_for(windows) : 0;

@@ -1,5 +1,5 @@
 /* The n elements are one row (rows.h) cut into chunks; each chunk converts in, computes, converts out. */
-#include "eltwise_any.h"
+#include "activation_rows.h"
 
 #include <string.h>
 
@@ -65,10 +65,10 @@ static void map(op_kind op, lt_rows out, lt_rows a, lt_rows b, int64_t n, float 
 
 static const lt_rows none = {0};
 
-void lt_gelu_forward_any(lt_rows y, lt_rows x, int64_t n) { map(GELU, y, x, none, n, 0); }
-void lt_gelu_backward_any(lt_rows dx, lt_rows dy, lt_rows x, int64_t n) { map(GELU_GRAD, dx, dy, x, n, 0); }
-void lt_leaky_relu_forward_any(lt_rows y, lt_rows x, int64_t n, float slope) { map(LEAKY, y, x, none, n, slope); }
-void lt_leaky_relu_backward_any(lt_rows dx, lt_rows dy, lt_rows x, int64_t n, float slope) {
+void lt_gelu_forward_rows(lt_rows y, lt_rows x, int64_t n) { map(GELU, y, x, none, n, 0); }
+void lt_gelu_backward_rows(lt_rows dx, lt_rows dy, lt_rows x, int64_t n) { map(GELU_GRAD, dx, dy, x, n, 0); }
+void lt_leaky_relu_forward_rows(lt_rows y, lt_rows x, int64_t n, float slope) { map(LEAKY, y, x, none, n, slope); }
+void lt_leaky_relu_backward_rows(lt_rows dx, lt_rows dy, lt_rows x, int64_t n, float slope) {
     map(LEAKY_GRAD, dx, dy, x, n, slope);
 }
 
@@ -86,16 +86,16 @@ static float slope_of(const lt_activation_shape *a) { return strcmp(a->activatio
 
 static int mixed_forward(lt_kernel_ctx *ctx, void *out, const void *in, lt_activation_mixed_shape s) {
     lt_rows y = lt_rows_of(out, s.y, 0), x = lt_rows_of((void *)in, s.x, 0);
-    if (!strcmp(s.a.activation, "gelu")) lt_gelu_forward_any(y, x, s.a.n);
-    else lt_leaky_relu_forward_any(y, x, s.a.n, slope_of(&s.a));
+    if (!strcmp(s.a.activation, "gelu")) lt_gelu_forward_rows(y, x, s.a.n);
+    else lt_leaky_relu_forward_rows(y, x, s.a.n, slope_of(&s.a));
     return 0;
 }
 
 static int mixed_backward(lt_kernel_ctx *ctx, void *dinp, const void *dout, const void *in,
                           lt_activation_mixed_shape s) {
     lt_rows dx = lt_rows_of(dinp, s.dx, 0), dy = lt_rows_of((void *)dout, s.dy, 0), x = lt_rows_of((void *)in, s.x, 0);
-    if (!strcmp(s.a.activation, "gelu")) lt_gelu_backward_any(dx, dy, x, s.a.n);
-    else lt_leaky_relu_backward_any(dx, dy, x, s.a.n, slope_of(&s.a));
+    if (!strcmp(s.a.activation, "gelu")) lt_gelu_backward_rows(dx, dy, x, s.a.n);
+    else lt_leaky_relu_backward_rows(dx, dy, x, s.a.n, slope_of(&s.a));
     return 0;
 }
 
@@ -109,13 +109,13 @@ const lt_activation_mixed_impl lt_activation_mixed_cpu = {
 /* ---- GELU at float32, an entry of the CPU activations (cpu/activation.c's kind) ---- */
 
 static int gelu_forward_cpu(lt_kernel_ctx *ctx, float *out, const float *in, lt_activation_shape s) {
-    lt_gelu_forward_any(lt_rows_of(out, LT_FLOAT32, 0), lt_rows_of((void *)in, LT_FLOAT32, 0), s.n);
+    lt_gelu_forward_rows(lt_rows_of(out, LT_FLOAT32, 0), lt_rows_of((void *)in, LT_FLOAT32, 0), s.n);
     return 0;
 }
 
 static int gelu_backward_cpu(lt_kernel_ctx *ctx, float *dinp, const float *dout, const float *in, const float *out,
                              lt_activation_shape s) {
-    lt_gelu_backward_any(lt_rows_of(dinp, LT_FLOAT32, 0), lt_rows_of((void *)dout, LT_FLOAT32, 0),
+    lt_gelu_backward_rows(lt_rows_of(dinp, LT_FLOAT32, 0), lt_rows_of((void *)dout, LT_FLOAT32, 0),
                          lt_rows_of((void *)in, LT_FLOAT32, 0), s.n);
     return 0;
 }

@@ -1,6 +1,6 @@
-/* Max pooling over channels-last rows (pool_nhwc.h): ranges of output pixels (forward) or of images
+/* Max pooling over channels-last rows (pool_channels_last.h): ranges of output pixels (forward) or of images
  * (backward) in functions compiled for every SIMD level, channels in chunks (rows.h). */
-#include "pool_nhwc.h"
+#include "pool_channels_last.h"
 
 #include <string.h>
 
@@ -57,7 +57,7 @@ static void forward_pixels(lt_rows out, uint8_t *codes, lt_rows input, lt_pool_s
     }
 }
 
-void lt_maxpool_nhwc_forward(lt_rows out, uint8_t *codes, lt_rows input, lt_pool_shape s) {
+void lt_cpu_maxpool_channels_last_forward(lt_rows out, uint8_t *codes, lt_rows input, lt_pool_shape s) {
     int64_t out_rows = s.in.n * s.out_h * s.out_w;
     int threads = lt_threads_for(out_rows * s.in.c * s.kernel_h * s.kernel_w, LT_PARALLEL_GRAIN);
     int blocks = threads > 1 ? 4 * threads : 1;  /* elementwise: any split gives the same results */
@@ -104,7 +104,7 @@ static void backward_images(lt_rows grad_input, lt_rows grad_output, const uint8
             }
 }
 
-void lt_maxpool_nhwc_backward(lt_rows grad_input, lt_rows grad_output, const uint8_t *codes, lt_pool_shape s) {
+void lt_cpu_maxpool_channels_last_backward(lt_rows grad_input, lt_rows grad_output, const uint8_t *codes, lt_pool_shape s) {
     int threads = lt_threads_for(s.in.n * s.in.h * s.in.w * s.in.c, LT_PARALLEL_GRAIN);
     int blocks = threads > 1 ? (int)(s.in.n < 4 * threads ? s.in.n : 4 * threads) : 1;
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)

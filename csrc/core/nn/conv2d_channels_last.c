@@ -2,7 +2,7 @@
 #include "channels_last.h"
 
 /* The implementations, tried in order (kernel.h). */
-static const lt_impl *const conv2d_cl_impls[] = {
+static const lt_impl *const conv2d_channels_last_impls[] = {
 #ifdef LT_HAVE_DNNL
     &lt_conv2d_dnnl.base,
 #endif
@@ -19,8 +19,8 @@ lt_act_desc lt_act_desc_of(const lt_tensor *t) {
  * dnnl/conv2d_impl.c) is faster than im2col + OpenBLAS. */
 bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_shape *s) {
     if (!h) return false;
-    for (size_t i = 0; conv2d_cl_impls[i]; i++)
-        if (conv2d_cl_impls[i]->supports(conv2d_cl_impls[i], s, h->precision)) return true;
+    for (size_t i = 0; conv2d_channels_last_impls[i]; i++)
+        if (conv2d_channels_last_impls[i]->supports(conv2d_channels_last_impls[i], s, h->precision)) return true;
     return false;
 }
 
@@ -36,13 +36,13 @@ static int dense_input(lt_tensor *in, const lt_tensor *input, lt_error *err) {
 
 /* What both passes start with: the input and weight as the implementation reads them (released by the
  * caller) and the implementation the handle picks, or NULL with err set. */
-static const lt_conv2d_cl_impl *open_pass(const lt_conv2d_args *a, lt_conv2d_shape *s, lt_tensor *in, lt_tensor *w,
+static const lt_conv2d_channels_last_impl *open_pass(const lt_conv2d_args *a, lt_conv2d_shape *s, lt_tensor *in, lt_tensor *w,
                                           lt_kernel_ctx *ctx, lt_error *err) {
     if (dense_input(in, a->input, err) || lt_contiguous(w, a->weight, err)) return NULL;
     lt_named operands[] = {{"input", in},           {"weight", w},        {"bias", a->bias},
                            {"output", a->output},   {"grad_output", a->grad_output}, {"grad_input", a->grad_input},
                            {"grad_weight", a->grad_weight}, {"grad_bias", a->grad_bias}};
-    return (const lt_conv2d_cl_impl *)lt_kernel_pick(a->handle, "conv2d.channels_last", conv2d_cl_impls, s, operands, 8, ctx, err);
+    return (const lt_conv2d_channels_last_impl *)lt_kernel_pick(a->handle, "conv2d.channels_last", conv2d_channels_last_impls, s, operands, 8, ctx, err);
 }
 
 /* The output's (and so grad_output's) element type: bf16 in a bf16 run. */
@@ -50,14 +50,14 @@ static lt_dtype out_type_of(const lt_kernel_ctx *ctx) {
     return ctx->precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32;
 }
 
-int lt_conv2d_cl_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err) {
+int lt_conv2d_channels_last_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err) {
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
-    const lt_conv2d_cl_impl *impl = open_pass(a, &s, &in, &w, &ctx, err);
+    const lt_conv2d_channels_last_impl *impl = open_pass(a, &s, &in, &w, &ctx, err);
     if (!impl) goto done;
     lt_dtype out_type = out_type_of(&ctx);
-    if (lt_resize_nhwc(a->output, s.n, s.cout, s.ho, s.wo, out_type, err)) goto done;
+    if (lt_resize_channels_last(a->output, s.n, s.cout, s.ho, s.wo, out_type, err)) goto done;
     if (lt_numel(a->output) && impl->forward(&ctx, lt_data_ptr(a->output), lt_data_ptr(&in), lt_ptr(&w),
                                              lt_ptr(a->bias), s, lt_act_desc_of(&in)))
         goto done;
@@ -69,17 +69,17 @@ done:
     return rc;
 }
 
-int lt_conv2d_cl_backward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err) {
+int lt_conv2d_channels_last_backward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err) {
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
-    const lt_conv2d_cl_impl *impl = open_pass(a, &s, &in, &w, &ctx, err);
+    const lt_conv2d_channels_last_impl *impl = open_pass(a, &s, &in, &w, &ctx, err);
     if (!impl) goto done;
     /* grad_output as the forward pass wrote the output: dense channels-last of the output's type */
     lt_dtype out_type = out_type_of(&ctx);
     const lt_tensor *go = a->grad_output;
-    if (!lt_is_nhwc(go) || lt_dtype_of(go) != out_type) {
-        if (lt_resize_nhwc(a->dy, s.n, s.cout, s.ho, s.wo, out_type, err) || lt_convert(a->dy, go, err)) goto done;
+    if (!lt_is_channels_last(go) || lt_dtype_of(go) != out_type) {
+        if (lt_resize_channels_last(a->dy, s.n, s.cout, s.ho, s.wo, out_type, err) || lt_convert(a->dy, go, err)) goto done;
         go = a->dy;
     }
     if (a->grad_input && lt_resize_like_typed(a->grad_input, &in, lt_dtype_of(&in), err)) goto done;
