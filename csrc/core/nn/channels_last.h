@@ -3,9 +3,8 @@
  * A convolution that an implementation here computes (oneDNN's, in bf16 and, on the CPUs where it was
  * checked, in float32: dnnl/conv2d_impl.c) runs on channels-last (N, H, W, C) tensors: oneDNN's
  * convolutions want that layout (its fast kernels block channels), and per-pixel rows of C channels
- * suit the BatchNorm, pooling and activation kernels
- * (csrc/core/cpu/ files named _channels_last) that sit between convolutions. So such a convolution writes a dense
- * channels-last output (bf16 or float32), and BatchNorm, the fused BatchNorm+ReLU+pool, max-pooling and
+ * suit the BatchNorm, pooling and activation kernels (csrc/core/cpu/ files named _channels_last) that
+ * sit between convolutions. So such a convolution writes a dense channels-last output (bf16 or float32), and BatchNorm, the fused BatchNorm+ReLU+pool, max-pooling and
  * the activations keep a channels-last input's layout (writing bf16 when their handle asks for bf16, float32
  * otherwise); gradients take their tensor's layout and type. The first layer whose input is not
  * channels-last (the network's head after Flatten, a float32 layer) converts.
@@ -29,6 +28,21 @@ lt_act_desc lt_act_desc_of(const lt_tensor *t);
 bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_shape *s);
 int lt_conv2d_channels_last_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
 int lt_conv2d_channels_last_backward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
+
+/* What the two convolution fronts (conv2d.c's and its channels-last branch) share, in conv2d.c: the
+ * layout each writes its output in, the plain front's batch-folded float32 (C, N, H, W) or the branch's
+ * channels-last (N, H, W, C) of the pass's type... */
+typedef struct lt_conv2d_layout {
+    bool channels_last;
+    lt_dtype dtype;  /* float32 in the batch-folded layout */
+} lt_conv2d_layout;
+/* ...the output resized to shape s in that layout... */
+int lt_conv2d_resize_output(lt_tensor *out, const lt_conv2d_shape *s, lt_conv2d_layout l, lt_error *err);
+/* ...and the start of a backward pass whose arguments are checked: *go is grad_output as the forward
+ * pass wrote the output (itself, or a copy into a->dy), grad_input (when asked for) is resized like the
+ * input `in` the implementation reads, in its type. */
+int lt_conv2d_backward_operands(const lt_conv2d_args *a, const lt_conv2d_shape *s, lt_conv2d_layout l,
+                                const lt_tensor *in, const lt_tensor **go, lt_error *err);
 
 /* BatchNorm and the fused BatchNorm+ReLU+pool: true for a channels-last input on the host, of either
  * type (the planar kernels read each channel's planes as contiguous runs). */

@@ -50,6 +50,30 @@ static int operands(lt_tensor *in, lt_tensor *w, lt_conv2d_shape *s, const lt_co
     return 0;
 }
 
+int lt_conv2d_resize_output(lt_tensor *out, const lt_conv2d_shape *s, lt_conv2d_layout l, lt_error *err) {
+    return l.channels_last ? lt_resize_channels_last(out, s->n, s->cout, s->ho, s->wo, l.dtype, err)
+                           : lt_resize_cnhw(out, s->n, s->cout, s->ho, s->wo, err);
+}
+
+int lt_conv2d_backward_operands(const lt_conv2d_args *a, const lt_conv2d_shape *s, lt_conv2d_layout l,
+                                const lt_tensor *in, const lt_tensor **go, lt_error *err) {
+    *go = a->grad_output;
+    bool laid_out = l.channels_last ? lt_is_channels_last(*go) : lt_is_cnhw(*go);
+    if (!laid_out || lt_dtype_of(*go) != l.dtype) {
+        if (lt_conv2d_resize_output(a->dy, s, l, err) || lt_convert(a->dy, *go, err)) return -1;
+        *go = a->dy;
+    }
+    return a->grad_input ? lt_resize_like_typed(a->grad_input, in, lt_dtype_of(in), err) : 0;
+}
+
+/* The plain front's layout: the GEMMs take dY as [Cout, N*Ho*Wo] rows. */
+static const lt_conv2d_layout batch_folded = {false, LT_FLOAT32};
+
+/* Whether the channels-last branch computes the pass (its tables are the host's). */
+static bool goes_channels_last(const lt_conv2d_args *a, const lt_conv2d_shape *s) {
+    return lt_device_of(a->input) == LT_DEVICE_CPU && lt_conv2d_goes_channels_last(a->handle, s);
+}
+
 int lt_conv2d_forward(const lt_conv2d_args *a, lt_error *err) {
     lt_kernel_forward_begin(a->handle);
     lt_conv2d_shape s;
@@ -57,7 +81,7 @@ int lt_conv2d_forward(const lt_conv2d_args *a, lt_error *err) {
     lt_named read[] = {{"input", a->input}, {"weight", a->weight}, {"bias", a->bias}};
     if (shape_of(&s, a->input, a->weight, a->bias, "bias", a->p, err) || lt_check_apart(written, 2, read, 3, err))
         return -1;
-    if (lt_device_of(a->input) == LT_DEVICE_CPU && lt_conv2d_goes_channels_last(a->handle, &s)) return lt_conv2d_channels_last_forward(a, s, err);
+    if (goes_channels_last(a, &s)) return lt_conv2d_channels_last_forward(a, s, err);
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
@@ -67,7 +91,8 @@ int lt_conv2d_forward(const lt_conv2d_args *a, lt_error *err) {
         (const lt_conv2d_impl *)lt_kernel_pick(a->handle, "conv2d", conv2d_impls, &s, operands, 5, &ctx, err);
     if (!impl) goto done;
     int64_t cols_size[1] = {impl->forward_scratch(&s)};
-    if (lt_resize_cnhw(a->output, s.n, s.cout, s.ho, s.wo, err) || lt_tensor_resize(a->cols, 1, cols_size, err)) goto done;
+    if (lt_conv2d_resize_output(a->output, &s, batch_folded, err) || lt_tensor_resize(a->cols, 1, cols_size, err))
+        goto done;
     if (lt_numel(a->output) &&
         impl->forward(&ctx, lt_data(a->output), lt_ptr(&in), lt_ptr(&w), lt_ptr(a->bias), lt_ptr(a->cols), s))
         goto done;
@@ -94,19 +119,12 @@ int lt_conv2d_backward(const lt_conv2d_args *a, lt_error *err) {
                        (long long)s.ho, (long long)s.wo, lt_shape_str(go, g, sizeof g));
     if (!lt_same_shape(a->grad_weight, a->weight) || !lt_is_contiguous(a->grad_weight))
         return lt_fail(err, "grad_weight must be a contiguous tensor shaped like the weight");
-    if (lt_device_of(a->input) == LT_DEVICE_CPU && lt_conv2d_goes_channels_last(a->handle, &s)) return lt_conv2d_channels_last_backward(a, s, err);
+    if (goes_channels_last(a, &s)) return lt_conv2d_channels_last_backward(a, s, err);
     lt_tensor in = {0}, w = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
-    if (operands(&in, &w, &s, a, err)) goto done;
-    if (!lt_is_cnhw(go) || lt_dtype_of(go) != LT_FLOAT32) {  /* the GEMMs take dY as [Cout, N*Ho*Wo] rows */
-        if (lt_resize_cnhw(a->dy, s.n, s.cout, s.ho, s.wo, err) || lt_convert(a->dy, go, err)) goto done;
-        go = a->dy;
-    }
-    if (a->grad_input) {
-        if (lt_resize_like(a->grad_input, &in, err)) goto done;
-        s.dx = (lt_nc_strides){a->grad_input->stride[0], a->grad_input->stride[1]};
-    }
+    if (operands(&in, &w, &s, a, err) || lt_conv2d_backward_operands(a, &s, batch_folded, &in, &go, err)) goto done;
+    if (a->grad_input) s.dx = (lt_nc_strides){a->grad_input->stride[0], a->grad_input->stride[1]};
     if (lt_numel(go) == 0) {
         if (a->grad_input && lt_numel(a->grad_input) && lt_fill(a->grad_input, 0.0f, err)) goto done;
         rc = 0;

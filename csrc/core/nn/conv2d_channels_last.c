@@ -45,9 +45,9 @@ static const lt_conv2d_channels_last_impl *open_pass(const lt_conv2d_args *a, lt
     return (const lt_conv2d_channels_last_impl *)lt_kernel_pick(a->handle, "conv2d.channels_last", conv2d_channels_last_impls, s, operands, 8, ctx, err);
 }
 
-/* The output's (and so grad_output's) element type: bf16 in a bf16 run. */
-static lt_dtype out_type_of(const lt_kernel_ctx *ctx) {
-    return ctx->precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32;
+/* The output's (and so grad_output's) layout: channels-last, bf16 in a bf16 run. */
+static lt_conv2d_layout layout_of(const lt_kernel_ctx *ctx) {
+    return (lt_conv2d_layout){true, ctx->precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32};
 }
 
 int lt_conv2d_channels_last_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err) {
@@ -56,8 +56,7 @@ int lt_conv2d_channels_last_forward(const lt_conv2d_args *a, lt_conv2d_shape s, 
     int rc = -1;
     const lt_conv2d_channels_last_impl *impl = open_pass(a, &s, &in, &w, &ctx, err);
     if (!impl) goto done;
-    lt_dtype out_type = out_type_of(&ctx);
-    if (lt_resize_channels_last(a->output, s.n, s.cout, s.ho, s.wo, out_type, err)) goto done;
+    if (lt_conv2d_resize_output(a->output, &s, layout_of(&ctx), err)) goto done;
     if (lt_numel(a->output) && impl->forward(&ctx, lt_data_ptr(a->output), lt_data_ptr(&in), lt_ptr(&w),
                                              lt_ptr(a->bias), s, lt_act_desc_of(&in)))
         goto done;
@@ -74,15 +73,8 @@ int lt_conv2d_channels_last_backward(const lt_conv2d_args *a, lt_conv2d_shape s,
     lt_kernel_ctx ctx;
     int rc = -1;
     const lt_conv2d_channels_last_impl *impl = open_pass(a, &s, &in, &w, &ctx, err);
-    if (!impl) goto done;
-    /* grad_output as the forward pass wrote the output: dense channels-last of the output's type */
-    lt_dtype out_type = out_type_of(&ctx);
-    const lt_tensor *go = a->grad_output;
-    if (!lt_is_channels_last(go) || lt_dtype_of(go) != out_type) {
-        if (lt_resize_channels_last(a->dy, s.n, s.cout, s.ho, s.wo, out_type, err) || lt_convert(a->dy, go, err)) goto done;
-        go = a->dy;
-    }
-    if (a->grad_input && lt_resize_like_typed(a->grad_input, &in, lt_dtype_of(&in), err)) goto done;
+    const lt_tensor *go;
+    if (!impl || lt_conv2d_backward_operands(a, &s, layout_of(&ctx), &in, &go, err)) goto done;
     if (lt_numel(go) == 0) {
         rc = 0;
         goto done;
