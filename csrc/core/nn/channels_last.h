@@ -29,21 +29,6 @@ bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_sha
 int lt_conv2d_channels_last_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
 int lt_conv2d_channels_last_backward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
 
-/* What the two convolution fronts (conv2d.c's and its channels-last branch) share, in conv2d.c: the
- * layout each writes its output in, the plain front's batch-folded float32 (C, N, H, W) or the branch's
- * channels-last (N, H, W, C) of the pass's type... */
-typedef struct lt_conv2d_layout {
-    bool channels_last;
-    lt_dtype dtype;  /* float32 in the batch-folded layout */
-} lt_conv2d_layout;
-/* ...the output resized to shape s in that layout... */
-int lt_conv2d_resize_output(lt_tensor *out, const lt_conv2d_shape *s, lt_conv2d_layout l, lt_error *err);
-/* ...and the start of a backward pass whose arguments are checked: *go is grad_output as the forward
- * pass wrote the output (itself, or a copy into a->dy), grad_input (when asked for) is resized like the
- * input `in` the implementation reads, in its type. */
-int lt_conv2d_backward_operands(const lt_conv2d_args *a, const lt_conv2d_shape *s, lt_conv2d_layout l,
-                                const lt_tensor *in, const lt_tensor **go, lt_error *err);
-
 /* BatchNorm and the fused BatchNorm+ReLU+pool: true for a channels-last input on the host, of either
  * type (the planar kernels read each channel's planes as contiguous runs). */
 bool lt_bn_goes_channels_last(const lt_batchnorm_args *a);

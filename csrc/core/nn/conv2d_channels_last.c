@@ -1,5 +1,6 @@
 /* The channels-last branch of the convolution's front (channels_last.h): oneDNN's convolution. */
 #include "channels_last.h"
+#include "conv2d_layout.h"
 
 /* The implementations, tried in order (kernel.h). */
 static const lt_impl *const conv2d_channels_last_impls[] = {
