@@ -21,4 +21,35 @@ describe("the C core's module graph", function()
     assert.same({}, unknown, out)
     assert.is_truthy(out:find("exit [01]\n$"), out)
   end)
+
+  -- csrc/core's folders are its layers (csrc/core/README.md): a file includes from its own folder and
+  -- from folders of lower layers only.
+  local LAYER = {base = 1, device = 2, tensor = 3, kernel = 4, metrics = 4, formats = 4, data = 4, plot = 4, dist = 4,
+    nn = 5, optim = 5, cpu = 6, dnnl = 6}
+  -- kernel.c asks what the oneDNN build offers (a header without oneDNN's own)
+  local UPWARD = {["kernel/kernel.c -> dnnl/dnnl_info.h"] = true}
+
+  it("has its files in folders whose includes go down its layers", function()
+    local p = assert(io.popen("cd csrc/core && find . -name '*.[ch]' | sort"))
+    local wrong = {}
+    for path in p:lines() do
+      path = path:sub(3)
+      local folder = path:match("^([^/]+)/")
+      if not folder or not LAYER[folder] then
+        wrong[#wrong + 1] = path .. ": not in a folder of a known layer"
+      else
+        local f = assert(io.open("csrc/core/" .. path))
+        for inc in f:read("a"):gmatch('#%s*include%s+"([^"]+)"') do
+          local target = inc:match("^%.%./([^/]+/[^/]+)$")
+          local to = target and target:match("^([^/]+)/")
+          if to and LAYER[to] and LAYER[to] >= LAYER[folder] and not UPWARD[path .. " -> " .. target] then
+            wrong[#wrong + 1] = path .. " -> " .. target
+          end
+        end
+        f:close()
+      end
+    end
+    p:close()
+    assert.same({}, wrong)
+  end)
 end)
