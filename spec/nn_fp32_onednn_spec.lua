@@ -175,6 +175,27 @@ describe("float32 convolutions through oneDNN", function()
     if not ok then error(err, 0) end
   end)
 
+  -- The input's gradient of a convolution with no output channel is zero on both paths, also when the
+  -- layer's gradient buffer held a previous pass's values (the channels-last path once left them there).
+  it("give a zero input gradient when the weight has no output channel, on both paths", function()
+    for _, on in ipairs({true, false}) do
+      with_fp32_onednn(on, function()
+        L.manual_seed(3)
+        local conv, x = nn.Conv2d(4, 8, 3, {padding = 1}), L.randn(2, 4, 6, 6)
+        conv:forward(x)
+        conv:backward(x, L.randn(2, 8, 6, 6))
+        assert.is_true(conv.grad_input:clone():abs():max() > 0)
+        conv.weight, conv.bias = L.empty(0, 4, 3, 3), L.empty(0)
+        conv.weight.grad, conv.bias.grad = L.empty(0, 4, 3, 3), L.empty(0)
+        local y = conv:forward(x)
+        assert.same({2, 0, 6, 6}, y:size())
+        local gi = conv:backward(x, L.empty(2, 0, 6, 6))
+        assert.same({2, 4, 6, 6}, gi:size())
+        assert.equal(0, gi:clone():abs():max(), ("fp32 oneDNN %s"):format(on))
+      end)
+    end
+  end)
+
   it("can be turned off and on (L.set_fp32_onednn returns the previous setting)", function()
     local was = L.set_fp32_onednn(false)
     assert.is_boolean(was)

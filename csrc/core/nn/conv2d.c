@@ -110,8 +110,7 @@ int lt_conv2d_backward(const lt_conv2d_args *a, lt_error *err) {
     int rc = -1;
     if (operands(&in, &w, &s, a, err) || lt_conv2d_backward_operands(a, &s, batch_folded, &in, &go, err)) goto done;
     if (a->grad_input) s.dx = (lt_nc_strides){a->grad_input->stride[0], a->grad_input->stride[1]};
-    if (lt_numel(go) == 0) {
-        if (a->grad_input && lt_numel(a->grad_input) && lt_fill(a->grad_input, 0.0f, err)) goto done;
+    if (lt_numel(go) == 0) {   /* (grad_input is zero: lt_conv2d_backward_operands) */
         rc = 0;
         goto done;
     }

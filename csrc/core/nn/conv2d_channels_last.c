@@ -76,7 +76,7 @@ int lt_conv2d_channels_last_backward(const lt_conv2d_args *a, lt_conv2d_shape s,
     const lt_conv2d_channels_last_impl *impl = open_pass(a, &s, &in, &w, &ctx, err);
     const lt_tensor *go;
     if (!impl || lt_conv2d_backward_operands(a, &s, layout_of(&ctx), &in, &go, err)) goto done;
-    if (lt_numel(go) == 0) {
+    if (lt_numel(go) == 0) {   /* (grad_input is zero: lt_conv2d_backward_operands) */
         rc = 0;
         goto done;
     }

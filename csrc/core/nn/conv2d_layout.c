@@ -16,5 +16,9 @@ int lt_conv2d_backward_operands(const lt_conv2d_args *a, const lt_conv2d_shape *
         if (lt_conv2d_resize_output(a->dy, s, l, err) || lt_convert(a->dy, *go, err)) return -1;
         *go = a->dy;
     }
-    return a->grad_input ? lt_resize_like_typed(a->grad_input, in, lt_dtype_of(in), err) : 0;
+    if (!a->grad_input) return 0;
+    if (lt_resize_like_typed(a->grad_input, in, lt_dtype_of(in), err)) return -1;
+    /* no output element (no image or no output channel): the input's gradient is zero, and the kernels,
+       which would compute it, are not called */
+    return lt_numel(*go) == 0 && lt_numel(a->grad_input) ? lt_fill(a->grad_input, 0.0f, err) : 0;
 }

@@ -18,7 +18,7 @@ int lt_conv2d_resize_output(lt_tensor *out, const lt_conv2d_shape *s, lt_conv2d_
 
 /* The start of a backward pass whose arguments are checked: *go is grad_output as the forward pass
  * wrote the output (itself, or a copy into a->dy), grad_input (when asked for) is resized like the input
- * `in` the implementation reads, in its type. */
+ * `in` the implementation reads, in its type, and zero where grad_output has no element. */
 int lt_conv2d_backward_operands(const lt_conv2d_args *a, const lt_conv2d_shape *s, lt_conv2d_layout l,
                                 const lt_tensor *in, const lt_tensor **go, lt_error *err);
 
