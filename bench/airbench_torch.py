@@ -4,15 +4,19 @@ schedule, weight averaging, augmentation and test-time augmentation, after Kelle
 "94% on CIFAR-10 in 3.29 seconds on a single GPU" (arXiv 2404.00498).
 
   /usr/bin/python3 bench/airbench_torch.py --data ../shared/data/cifar-10-batches-bin \
-      [--precision bf16|fp32] [--epochs 9.9] [--seed 0] [--threads 2] [--steps N]
+      [--precision bf16|fp32] [--epochs 9.9] [--seed 0] [--threads 2] [--steps N] [--compile]
 
 Prints one line per epoch (wall time since the start, including the whitening initialisation and
 evaluation, and the plain test accuracy) and the final test accuracy with flip + translate test-time
-augmentation. --steps N only times N training steps (for throughput).
+augmentation. --steps N only times N training steps after 3 untimed ones and prints "name value" lines
+(train: images/s, peak_rss_mb, version), as bench/paired.lua reads them (bench/airnet_step.lua).
+--compile runs the network through torch.compile (inductor; PyTorch 2.x), in training and in the test;
+its compilation happens in the first steps (and again when the whitening bias stops learning).
 """
 import argparse
 import math
 import os
+import resource
 import time
 
 import torch
@@ -139,7 +143,8 @@ def translate_batch(padded, pad, gen):
     return out
 
 
-def evaluate(model, x, y, tta, autocast):
+def evaluate(model, x, y, tta, autocast, net=None):
+    net = net or model
     model.eval()
     correct = 0
     with torch.no_grad(), autocast():
@@ -147,13 +152,13 @@ def evaluate(model, x, y, tta, autocast):
             xb = x[i:i + 1000].contiguous(memory_format=torch.channels_last)
 
             def mirror(v):
-                return 0.5 * model(v).float() + 0.5 * model(v.flip(-1)).float()
+                return 0.5 * net(v).float() + 0.5 * net(v.flip(-1)).float()
             if tta:
                 padded = F.pad(xb, (1, 1, 1, 1), mode="reflect")
                 shifted = 0.5 * mirror(padded[:, :, 0:32, 0:32]) + 0.5 * mirror(padded[:, :, 2:34, 2:34])
                 logits = 0.5 * mirror(xb) + 0.5 * shifted
             else:
-                logits = model(xb).float()
+                logits = net(xb).float()
             correct += (logits.argmax(1) == y[i:i + 1000]).sum().item()
     model.train()
     return correct / len(x)
@@ -167,7 +172,8 @@ def main():
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=0, help="only time this many training steps")
+    ap.add_argument("--steps", type=int, default=0, help="run this many training steps, timing all but the first 3")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the network (PyTorch 2.x; inductor)")
     ap.add_argument("--eval_every_epoch", action="store_true", help="also print the plain test accuracy "
                     "after every epoch (its time counts)")
     a = ap.parse_args()
@@ -184,6 +190,7 @@ def main():
 
     model = AirNet().to(memory_format=torch.channels_last)
     init_whitening(model.whiten, x_train[:5000])
+    net = torch.compile(model) if a.compile else model
     opt = make_optimizer(model, a.batch)
     steps_per_epoch = len(x_train) // a.batch
     total_steps = math.ceil(steps_per_epoch * a.epochs) if not a.steps else a.steps
@@ -209,7 +216,7 @@ def main():
             idx = order[i * a.batch:(i + 1) * a.batch]
             x = translate_batch(padded[idx], 2, gen).contiguous(memory_format=torch.channels_last)
             with autocast():
-                loss = crit(model(x).float(), y_train[idx])
+                loss = crit(net(x).float(), y_train[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -223,13 +230,13 @@ def main():
         epoch += 1
         if a.steps:
             dt = time.perf_counter() - t_steps
-            print("%d steps of batch %d: %.1f images/s (%s, %d threads)" % (
-                step - 3, a.batch, (step - 3) * a.batch / dt, a.precision, a.threads), flush=True)
+            print("train %.1f\npeak_rss_mb %.0f\nversion %s" % ((step - 3) * a.batch / dt,
+                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, torch.__version__.split("+")[0]), flush=True)
             return
-        acc = evaluate(model, x_test, y_test, False, autocast) if a.eval_every_epoch else float("nan")
+        acc = evaluate(model, x_test, y_test, False, autocast, net) if a.eval_every_epoch else float("nan")
         print("epoch %d time %.1f loss %.4f test_acc %.4f" % (
             epoch, time.perf_counter() - t_start, loss.item() / a.batch, acc), flush=True)
-    acc = evaluate(model, x_test, y_test, True, autocast)
+    acc = evaluate(model, x_test, y_test, True, autocast, net)
     print("final time %.1f tta_test_acc %.4f seed %d precision %s" % (
         time.perf_counter() - t_start, acc, a.seed, a.precision), flush=True)
 
