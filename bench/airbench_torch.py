@@ -143,6 +143,16 @@ def translate_batch(padded, pad, gen):
     return out
 
 
+def tta_logits(net, xb):
+    """Flip + translate test-time augmentation (airbench's level 2): half the mean of the batch and its
+    mirror image, a quarter each the same for the batch shifted by one pixel either way (reflection)."""
+    def mirror(v):
+        return 0.5 * net(v).float() + 0.5 * net(v.flip(-1)).float()
+    padded = F.pad(xb, (1, 1, 1, 1), mode="reflect")
+    shifted = 0.5 * mirror(padded[:, :, 0:32, 0:32]) + 0.5 * mirror(padded[:, :, 2:34, 2:34])
+    return 0.5 * mirror(xb) + 0.5 * shifted
+
+
 def evaluate(model, x, y, tta, autocast, net=None):
     net = net or model
     model.eval()
@@ -150,15 +160,7 @@ def evaluate(model, x, y, tta, autocast, net=None):
     with torch.no_grad(), autocast():
         for i in range(0, len(x), 1000):
             xb = x[i:i + 1000].contiguous(memory_format=torch.channels_last)
-
-            def mirror(v):
-                return 0.5 * net(v).float() + 0.5 * net(v.flip(-1)).float()
-            if tta:
-                padded = F.pad(xb, (1, 1, 1, 1), mode="reflect")
-                shifted = 0.5 * mirror(padded[:, :, 0:32, 0:32]) + 0.5 * mirror(padded[:, :, 2:34, 2:34])
-                logits = 0.5 * mirror(xb) + 0.5 * shifted
-            else:
-                logits = net(xb).float()
+            logits = tta_logits(net, xb) if tta else net(xb).float()
             correct += (logits.argmax(1) == y[i:i + 1000]).sum().item()
     model.train()
     return correct / len(x)

@@ -121,7 +121,7 @@ describe("data: ImageFolder", function()
   it("rejects bad options", function()
     D.fails_with("lightning.data.ImageFolder: channels must be 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA), got 5",
       L.data.ImageFolder, {root = dir, channels = 5})
-    D.fails_with("lightning.data.ImageFolder: image_size must be a positive integer, got 0", L.data.ImageFolder,
+    D.fails_with("lightning.data.ImageFolder: image_size must be positive, got 0", L.data.ImageFolder,
       {root = dir, image_size = 0})
     D.fails_with("lightning.data.ImageFolder: unknown option 'size'", L.data.ImageFolder, {root = dir, size = 3})
     D.fails_with("lightning.data.ImageFolder: root must be a folder path, got 5", L.data.ImageFolder, {root = 5})

@@ -183,7 +183,7 @@ describe("data: DataLoader", function()
 
   it("rejects bad arguments", function()
     local F = "lightning.data.DataLoader: "
-    D.fails_with(F .. "batch_size must be a positive integer, got 0", L.data.DataLoader, ds, {batch_size = 0})
+    D.fails_with(F .. "batch_size must be positive, got 0", L.data.DataLoader, ds, {batch_size = 0})
     D.fails_with(F .. "num_workers must be a non-negative integer, got -1", L.data.DataLoader, ds, {num_workers = -1})
     D.fails_with(F .. "num_workers must be at most 64, got 100", L.data.DataLoader, ds, {num_workers = 100})
     D.fails_with(F .. "shuffle must be a boolean, got \"yes\"", L.data.DataLoader, ds, {shuffle = "yes"})

@@ -274,7 +274,7 @@ describe("plot: charts", function()
       assert.matches("labels%[2%] must be a class index in 1..2, got 3", H.error_of(f, L.zeros(2, 3, 8, 8), {1, 3}, {"a", "b"}))
       assert.matches("mean and std go together", H.error_of(f, L.zeros(2, 3, 8, 8), nil, nil, nil, {mean = 0.5}))
       assert.matches("std must have 1 or 3 values", H.error_of(f, L.zeros(2, 3, 8, 8), nil, nil, nil, {mean = 0.5, std = {1, 2}}))
-      assert.matches("nrow must be a positive integer", H.error_of(f, L.zeros(2, 3, 8, 8), nil, nil, nil, {nrow = 0}))
+      assert.matches("nrow must be positive", H.error_of(f, L.zeros(2, 3, 8, 8), nil, nil, nil, {nrow = 0}))
     end)
   end)
 

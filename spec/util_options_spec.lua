@@ -66,11 +66,12 @@ describe("util.options", function()
     end
     assert.same({nil, "an integer"}, check(nil))
     for _, v in ipairs{0, -1, 0.0, math.mininteger} do assert.same({nil, "positive"}, check(v), options.describe(v)) end
-    -- the two checkers word it each their own way
+    -- one checker words it, for the layers and the rest of the library alike
     local nn_util, data_util = require "lightning.nn.util", require "lightning.util.checks"
+    assert.equal(data_util.positive_int, nn_util.positive_int)
     assert.equal("F: n must be positive, got 0", H.error_of(nn_util.positive_int, "F", "n", 0))
     assert.equal("F: n must be an integer, got inf", H.error_of(nn_util.positive_int, "F", "n", math.huge))
-    assert.equal("F: n must be a positive integer, got 1.5", H.error_of(data_util.positive_int, "F", "n", 1.5))
+    assert.equal("F: n must be an integer, got 1.5", H.error_of(data_util.positive_int, "F", "n", 1.5))
     assert.equal(4, data_util.positive_int("F", "n", 4.0))
   end)
 

@@ -107,15 +107,6 @@ def parts():
     write_lua("airnet_parts", cases)
 
 
-def tta_logits(model, x):
-    """airbench_torch.evaluate's level-2 test-time augmentation, as logits."""
-    def mirror(v):
-        return 0.5 * model(v) + 0.5 * model(v.flip(-1))
-    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    shifted = 0.5 * mirror(padded[:, :, 0:32, 0:32]) + 0.5 * mirror(padded[:, :, 2:34, 2:34])
-    return 0.5 * mirror(x) + 0.5 * shifted
-
-
 def train_steps():
     """main() of bench/airbench_torch.py on one fixed batch: 5 epochs of 2 steps, 10 steps in all."""
     torch.manual_seed(15)
@@ -164,7 +155,7 @@ def train_steps():
     model.eval()
     with torch.no_grad():
         tensors["eval.logits"] = model(x)
-        tensors["eval.tta_logits"] = tta_logits(model, x)
+        tensors["eval.tta_logits"] = air.tta_logits(model, x)
     meta = {"torch": torch.__version__, "batch": str(batch), "total_steps": str(total_steps),
             "steps_per_epoch": str(steps_per_epoch), "whiten_bias_epochs": str(whiten_bias_epochs),
             "widths": "8,16,16"}

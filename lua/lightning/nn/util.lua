@@ -20,13 +20,8 @@ function util.with_default(spec, default)
   return copy
 end
 
---- A positive integer, or an error naming the argument: "<what> must be an integer, got ..." or
--- "<what> must be positive, got ..." (the test: lightning.util.options.positive_int).
-function util.positive_int(fname, what, v)
-  local n, wrong = options.positive_int(v)
-  if not n then fail(fname, "%s must be %s, got %s", what, wrong, describe(v)) end
-  return n
-end
+--- A positive integer, or an error naming the argument (lightning.util.checks.positive_int).
+util.positive_int = require("lightning.util.checks").positive_int
 
 --- A number or a pair {h, w} as two integers; `min` is the smallest allowed value.
 function util.pair(fname, what, v, min)

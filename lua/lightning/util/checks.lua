@@ -24,11 +24,12 @@ local function is_int(v)
   return type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53
 end
 
---- A positive integer, or "<what> must be a positive integer, got ..." (the test:
--- lightning.util.options.positive_int).
+--- A positive integer, or an error naming the argument and what it is not: "<what> must be an integer,
+-- got ..." or "<what> must be positive, got ..." (the test: lightning.util.options.positive_int). The
+-- library's one such checker: the layers' (lightning.nn.util) is this one.
 function U.positive_int(fname, what, v)
-  local n = options.positive_int(v)
-  if not n then U.fail(fname, "%s must be a positive integer, got %s", what, describe(v)) end
+  local n, wrong = options.positive_int(v)
+  if not n then U.fail(fname, "%s must be %s, got %s", what, wrong, describe(v)) end
   return n
 end
 

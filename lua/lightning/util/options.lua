@@ -96,8 +96,8 @@ local function is_integer(v)
 end
 
 --- v as an integer when it is a whole number >= 1 (a float of 2^53 or more is not: it need not be the
--- integer that was written); else nil and what it is not: "an integer" or "positive". The one test
--- behind the positive_int checkers of lightning.nn.util and lightning.util.checks, which word its errors.
+-- integer that was written); else nil and what it is not: "an integer" or "positive". The test behind
+-- lightning.util.checks.positive_int, which words its errors.
 function options.positive_int(v)
   if not is_integer(v) then return nil, "an integer" end
   if v < 1 then return nil, "positive" end
