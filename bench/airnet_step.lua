@@ -50,13 +50,6 @@ local function our_round()
   return {train = opts.steps * opts.batch / (L.now() - t0)}
 end
 
-local function peak_rss_mb()
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^VmHWM:%s+(%d+) kB")
-    if v then return tonumber(v) / 1024 end
-  end
-end
-
 local python, no_peer = paired.python(opts.peer)
 if python and not io.open(opts.data .. "/data_batch_1.bin") then
   python, no_peer = nil, "no peer: no CIFAR-10 binary batches in " .. opts.data .. " (--data)"
@@ -78,11 +71,10 @@ if not python then
   paired.report(paired.run(opts.pairs, our_round), {"train"}, {ours = "lightning"})
 else
   local result = paired.run(opts.pairs, our_round, peer_round)
-  local peer_info, peer_peak = result.pairs[1].peer, 0
-  for _, p in ipairs(result.pairs) do peer_peak = math.max(peer_peak, p.peer.peak_rss_mb or 0) end
+  local peer_info, peer_peak = result.pairs[1].peer, paired.max(result, "peer", "peak_rss_mb")
   local peer_name = ("PyTorch %s %s%s"):format(peer_info.version, mixed and "bf16 autocast + channels_last" or "fp32",
     opts.compile == 1 and " + torch.compile" or " eager")
   paired.report(result, {"train"}, {ours = "lightning", peer = peer_name})
   print(("peak resident memory: lightning %.0f MB, %s %.0f MB (its process holds the whole data set)")
-    :format(peak_rss_mb(), peer_name, peer_peak))
+    :format(paired.memory_mb("VmHWM"), peer_name, peer_peak))
 end

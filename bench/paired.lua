@@ -120,6 +120,21 @@ function paired.report(result, rows, names, opts)
   end
 end
 
+--- This process's memory in MB from /proc/self/status: "VmHWM" its peak resident set, "VmRSS" now.
+function paired.memory_mb(key)
+  for line in io.lines("/proc/self/status") do
+    local v = line:match("^" .. key .. ":%s+(%d+) kB")
+    if v then return tonumber(v) / 1024 end
+  end
+end
+
+--- The largest value of one side's figure over the pairs (e.g. the peer's peak_rss_mb); 0 when none has it.
+function paired.max(result, side, key)
+  local m = 0
+  for _, p in ipairs(result.pairs) do m = math.max(m, p[side] and p[side][key] or 0) end
+  return m
+end
+
 -- ---- the peer ----
 
 --- The peers by --peer name: PyTorch 2.x in the peers' venv (bench/setup_peers.sh), Debian's python3-torch.

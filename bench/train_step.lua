@@ -87,12 +87,7 @@ local function rate(step)
   return n * opts.batch / (L.now() - t0)
 end
 
-local function status(key)
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^" .. key .. ":%s+(%d+) kB")
-    if v then return tonumber(v) / 1024 end
-  end
-end
+local status = paired.memory_mb
 
 if opts.memory then
   model:set_precision(mixed and "bf16" or "fp32")
@@ -173,8 +168,7 @@ else
   local peer_name = ("PyTorch %s %s%s%s"):format(peer_info.version, mixed and "bf16 autocast + channels_last" or "fp32",
     opts.compile and " + torch.compile" or " eager", gpu and " on the GPU (channels_last)" or "")
   paired.report(result, {"train", "eval"}, {ours = "lightning", peer = peer_name})
-  local peer_peak = 0
-  for _, p in ipairs(result.pairs) do peer_peak = math.max(peer_peak, p.peer.peak_rss_mb or 0) end
+  local peer_peak = paired.max(result, "peer", "peak_rss_mb")
   local ours_train = {}
   for _, p in ipairs(result.pairs) do ours_train[#ours_train + 1] = p.ours.train end
   print(("peak resident memory: lightning %.0f MB, %s %.0f MB; lightning's median training rate %.0f GFLOP/s")

@@ -4,9 +4,10 @@
  * checked, in float32: dnnl/conv2d_impl.c) runs on channels-last (N, H, W, C) tensors: oneDNN's
  * convolutions want that layout (its fast kernels block channels), and per-pixel rows of C channels
  * suit the BatchNorm, pooling and activation kernels (csrc/core/cpu/ files named _channels_last) that
- * sit between convolutions. So such a convolution writes a dense channels-last output (bf16 or float32), and BatchNorm, the fused BatchNorm+ReLU+pool, max-pooling and
- * the activations keep a channels-last input's layout (writing bf16 when their handle asks for bf16, float32
- * otherwise); gradients take their tensor's layout and type. The first layer whose input is not
+ * sit between convolutions. So such a convolution writes a dense channels-last output (bf16 or
+ * float32), and BatchNorm, the fused BatchNorm+ReLU+pool, max-pooling and the activations keep a
+ * channels-last input's layout (writing bf16 when their handle asks for bf16, float32 otherwise);
+ * gradients take their tensor's layout and type. The first layer whose input is not
  * channels-last (the network's head after Flatten, a float32 layer) converts.
  *
  * These functions are the channels-last branches of the fronts in this folder: each front calls its

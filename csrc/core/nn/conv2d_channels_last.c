@@ -37,13 +37,14 @@ static int dense_input(lt_tensor *in, const lt_tensor *input, lt_error *err) {
 
 /* What both passes start with: the input and weight as the implementation reads them (released by the
  * caller) and the implementation the handle picks, or NULL with err set. */
-static const lt_conv2d_channels_last_impl *open_pass(const lt_conv2d_args *a, lt_conv2d_shape *s, lt_tensor *in, lt_tensor *w,
-                                          lt_kernel_ctx *ctx, lt_error *err) {
+static const lt_conv2d_channels_last_impl *open_pass(const lt_conv2d_args *a, lt_conv2d_shape *s, lt_tensor *in,
+                                                     lt_tensor *w, lt_kernel_ctx *ctx, lt_error *err) {
     if (dense_input(in, a->input, err) || lt_contiguous(w, a->weight, err)) return NULL;
     lt_named operands[] = {{"input", in},           {"weight", w},        {"bias", a->bias},
                            {"output", a->output},   {"grad_output", a->grad_output}, {"grad_input", a->grad_input},
                            {"grad_weight", a->grad_weight}, {"grad_bias", a->grad_bias}};
-    return (const lt_conv2d_channels_last_impl *)lt_kernel_pick(a->handle, "conv2d.channels_last", conv2d_channels_last_impls, s, operands, 8, ctx, err);
+    return (const lt_conv2d_channels_last_impl *)lt_kernel_pick(a->handle, "conv2d.channels_last",
+                                                                conv2d_channels_last_impls, s, operands, 8, ctx, err);
 }
 
 /* The output's (and so grad_output's) layout: channels-last, bf16 in a bf16 run. */
