@@ -5,8 +5,8 @@ A module is a .c file and its .h, named by its path (csrc/core/tensor/tensor.c +
 "tensor/tensor"; a header alone is a module too). Module A depends on module B when a file of A includes
 B's header, or when A's object file uses a function or variable that B's object file defines (which
 catches a function declared in one header and defined in another module's .c, as lt_contiguous once
-was: declared in tensor.h, defined in tensor_math.c). The symbols come from `nm` on the objects of a CMake build (default
-build.luarocks).
+was: declared in tensor.h, defined in tensor_math.c). The symbols come from `nm` on the objects of a
+CMake build (default build.luarocks).
 
 Prints every cycle (each strongly connected component of more than one module) with one dependency
 path around it and the reason for each step, and exits 1 if there is any.

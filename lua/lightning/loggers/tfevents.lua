@@ -1,7 +1,7 @@
 --- Reading TensorBoard event files in plain Lua: the record framing with both masked CRC-32Cs, and the
 -- protobuf messages TensorBoard's scalars and hparams use. Written independently of the C writer
--- (csrc/core/formats/tfevents.c) so that each checks the other, and both are checked against a file written by
--- TensorBoard's own writer (spec/fixtures/io/reference.tfevents).
+-- (csrc/core/formats/tfevents.c) so that each checks the other, and both are checked against a file
+-- written by TensorBoard's own writer (spec/fixtures/io/reference.tfevents).
 --   local tfevents = require "lightning.loggers.tfevents"
 --   for _, e in ipairs(tfevents.read(path)) do print(e.step, e.summary and e.summary.value[1].tag) end
 --   tfevents.scalars(path) --> {train_loss = {{step = 0, value = 2.0, wall_time = ...}, ...}, ...}

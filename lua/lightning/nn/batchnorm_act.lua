@@ -3,9 +3,9 @@
 -- BatchNorm's, under the BatchNorm's names (weight, bias, running_mean, running_var,
 -- num_batches_tracked), so that it saves and loads the state of a PyTorch BatchNorm2d.
 -- On a channels-last input in a bf16 run (mixed precision: a bf16 input, or the layer set to "bf16")
--- the two run as one kernel (csrc/core/nn/batchnorm_channels_last.c): the activation is applied to the normalised values
--- as they are written, and its gradient is folded into the BatchNorm's backward pass, so the
--- normalised tensor is never stored. On any other input (float32 runs) the BatchNorm runs, then the
+-- the two run as one kernel (csrc/core/nn/batchnorm_channels_last.c): the activation is applied to the
+-- normalised values as they are written, and its gradient is folded into the BatchNorm's backward
+-- pass, so the normalised tensor is never stored. On any other input (float32 runs) the BatchNorm runs, then the
 -- activation's own kernel (as nn.ReLU or nn.GELU computes it), both in float32.
 local L = require "lightning"
 local class = require "lightning.class"
@@ -28,7 +28,8 @@ function BatchNormAct2d:__init(num_features, opts)
 end
 
 -- Whether the C front takes its channels-last branch for x, where it fuses the activation: a 4-D
--- (N, H, W, C)-strided input with bf16 involved (lt_bn_goes_channels_last, csrc/core/nn/batchnorm_channels_last.c).
+-- (N, H, W, C)-strided input with bf16 involved (lt_bn_goes_channels_last,
+-- csrc/core/nn/batchnorm_channels_last.c).
 function BatchNormAct2d:_fuses(x)
   if x:dim() ~= 4 or (self.precision ~= "bf16" and x:scalar_type() ~= "bfloat16") then return false end
   local n, c, h, w = x:size(1), x:size(2), x:size(3), x:size(4)
