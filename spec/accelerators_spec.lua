@@ -269,25 +269,16 @@ end)
 
 -- On csrc/testing/fake_device.c (the CUDA module's interface over host memory, with Linear only; as
 -- spec/device_spec.lua loads it), in a process of its own: the Lua side of the device end to end.
-local BUILD_DIR = package.searchpath("lightning.core", package.cpath):match("^(.*)/lightning/core%.so$")
-local FAKE = BUILD_DIR .. "/testing/fake_device.so"
+local F = require "fake_device"
 
 local function on_fake_device(script)
-  local dir = H.tmpdir()
   -- (comparisons of parameters are not recorded for autograd)
-  H.write_file(dir .. "/case.lua", 'local L = require "lightning"\nlocal nn = L.nn\nL.set_grad_enabled(false)\n' .. script)
-  local p = io.popen(("LIGHTNING_CUDA_MODULE=%q LUA_PATH=%q LUA_CPATH=%q lua5.4 %q 2>&1"):format(FAKE, package.path,
-    package.cpath, dir .. "/case.lua"))
-  local out = p:read("a")
-  local ok = p:close()
-  H.rmdir(dir)
-  assert(ok, out)
-  return out
+  return F.on_fake('local nn = L.nn\nL.set_grad_enabled(false)\n' .. script)
 end
 
 describe("on a device (the specs' fake one)", function()
   it("Module:to moves every tensor in place and back; host values load into it; files get host copies", function()
-    if not io.open(FAKE) then return pending("needs the build's testing/fake_device.so") end
+    if not F.built() then return pending("needs the build's testing/fake_device.so") end
     on_fake_device([[
       local IO = require "lightning.io.safetensors_checkpoint_io"
       L.manual_seed(1)
@@ -352,7 +343,7 @@ describe("on a device (the specs' fake one)", function()
 
   it("the Trainer moves the model before configure_optimizers and each batch, and its checkpoint resumes on " ..
     "the CPU", function()
-    if not io.open(FAKE) then return pending("needs the build's testing/fake_device.so") end
+    if not F.built() then return pending("needs the build's testing/fake_device.so") end
     on_fake_device([[
       local S = require "trainer_standins"
       local checkpoint = require "lightning.trainer.checkpoint"

@@ -4,34 +4,9 @@
 -- CUDA module's interface over host memory whose pointers fault when the host reads them), loaded
 -- through LIGHTNING_CUDA_MODULE. Each case runs in a process of its own: a process loads its backend once.
 local H = require "helpers"
+local F = require "fake_device"
 
-local core_path = package.searchpath("lightning.core", package.cpath)
-local build_dir = core_path:match("^(.*)/lightning/core%.so$")
-local fake = build_dir .. "/testing/fake_device.so"
-
--- Runs `script` (Lua, with L = lightning) in a new lua5.4 with the environment `env`; returns whether
--- it exited 0 and what it printed.
-local function run(script, env)
-  local dir = H.tmpdir()
-  H.write_file(dir .. "/case.lua", 'local L = require "lightning"\n' .. script)
-  local vars = {}
-  for k, v in pairs(env or {}) do vars[#vars + 1] = ("%s=%q"):format(k, v) end
-  local cmd = ("%s LUA_PATH=%q LUA_CPATH=%q lua5.4 %q 2>&1"):format(table.concat(vars, " "), package.path,
-    package.cpath, dir .. "/case.lua")
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  local ok = p:close()
-  H.rmdir(dir)
-  return ok, out
-end
-
-local function on_fake(script, env)
-  env = env or {}
-  env.LIGHTNING_CUDA_MODULE = fake
-  local ok, out = run(script, env)
-  assert(ok, out)
-  return out
-end
+local build_dir, fake, run, on_fake = F.build_dir, F.path, F.run, F.on_fake
 
 describe("without a GPU", function()
   it("says why not, and every call that needs one fails with that reason", function()

@@ -269,6 +269,7 @@ static lt_backend_api make_api() {
     a.addcmul = addcmul;
     a.reduce = reduce;
     a.confusion_update = confusion_update;
+    a.image_batch = image_batch;
     a.synchronize = synchronize;
     a.manual_seed = manual_seed;
     a.set_allow_tf32 = set_allow_tf32;

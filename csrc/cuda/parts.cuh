@@ -23,7 +23,7 @@ int fill(float *dst, int64_t n, float value, lt_error *err);
 int to_bf16(uint16_t *dst, const float *src, int64_t n, lt_error *err);
 int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err);
 
-/* tensor arithmetic: elementwise.cu, reduce_ops.cu, metrics.cu */
+/* tensor arithmetic: elementwise.cu, reduce_ops.cu, metrics.cu; the data path: image_batch.cu */
 int binary(float *out, const float *a, const float *b, int op, float alpha, const lt_elementwise_shape *s,
            lt_error *err);
 int scalar(float *out, const float *a, float value, int op, int reversed, const lt_elementwise_shape *s,
@@ -33,6 +33,9 @@ int addcmul(float *out, const float *a, const float *b, float value, const lt_el
 int reduce(float *values, float *indices, const float *in, const lt_reduce_shape *s, lt_error *err);
 int confusion_update(uint64_t *counts, const float *logits, const float *target, const lt_confusion_shape *s,
                      lt_error *err);
+/* image_batch.cu */
+int image_batch(float *out, const uint8_t *pixels, const struct lt_image_plan *plan,
+                const struct lt_sample_draw *draws, int64_t n, lt_error *err);
 
 /* one file per operation family */
 extern const lt_linear_impl linear_cuda;                                /* linear.cu */

@@ -224,13 +224,15 @@ static loader_ud *check_loader(lua_State *L, int idx, const char *fname) {
     return u;
 }
 
-/* loader(dataset, pipeline|nil, batch_size, drop_last, num_workers) */
+/* loader(dataset, pipeline|nil, batch_size, drop_last, num_workers[, device]): device a GPU makes the
+ * batches there (device_batches.h) */
 static int l_loader(lua_State *L) {
     const char *fname = "lightning.data.DataLoader";
     dataset_ud *ds = check_dataset(L, 1, fname);
     const lt_pipeline *p = lt_opt_pipeline(L, 2, fname);
     lt_loader_config cfg = {.batch_size = lt_check_integer(L, 3, fname), .drop_last = lt_opt_boolean(L, 4, fname, 0),
-                            .num_workers = (int)lt_opt_int_in(L, 5, fname, "num_workers", INT_MIN, INT_MAX, 0)};
+                            .num_workers = (int)lt_opt_int_in(L, 5, fname, "num_workers", INT_MIN, INT_MAX, 0),
+                            .device = lua_isnoneornil(L, 6) ? LT_DEVICE_CPU : lt_check_device(L, 6, fname)};
     loader_ud *u = lua_newuserdatauv(L, sizeof *u, 3);
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, LT_LOADER_MT);

@@ -8,7 +8,7 @@
 #include "../core/tensor/tensor_device.h"
 #include "l_util.h"
 
-static lt_device check_device(lua_State *L, int idx, const char *fname) {
+lt_device lt_check_device(lua_State *L, int idx, const char *fname) {
     const char *name = lt_check_string(L, idx, fname);
     lt_device d;
     lt_error err;
@@ -32,7 +32,7 @@ static int moved(lua_State *L, const char *fname, lt_device d) {
     return 1;
 }
 
-static int t_to(lua_State *L) { return moved(L, "Tensor:to", check_device(L, 2, "Tensor:to")); }
+static int t_to(lua_State *L) { return moved(L, "Tensor:to", lt_check_device(L, 2, "Tensor:to")); }
 static int t_cuda(lua_State *L) { return moved(L, "Tensor:cuda", LT_DEVICE_CUDA); }
 static int t_cpu(lua_State *L) { return moved(L, "Tensor:cpu", LT_DEVICE_CPU); }
 
@@ -41,7 +41,7 @@ static int t_cpu(lua_State *L) { return moved(L, "Tensor:cpu", LT_DEVICE_CPU); }
 static int t_move_to_(lua_State *L) {
     const char *fname = "Tensor:_move_to_";
     lt_tensor *t = lt_check_tensor_any(L, 1, fname);
-    lt_device d = check_device(L, 2, fname);
+    lt_device d = lt_check_device(L, 2, fname);
     lt_tensor moved_t = {0};
     lt_error err;
     if (lt_to_device(&moved_t, t, d, &err)) lt_raise(L, fname, &err);

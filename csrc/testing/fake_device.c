@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/data/image_plan.h"
 #include "fake.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -153,6 +154,13 @@ static int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err) {
     return 0;
 }
 
+/* The host's own batch maker (image_plan.c) behind the fake's pointers. */
+static int image_batch(float *out, const uint8_t *pixels, const struct lt_image_plan *plan,
+                       const struct lt_sample_draw *draws, int64_t n, lt_error *err) {
+    lt_image_plan_run(host_of(out), plan, draws, n, host_of(pixels));
+    return 0;
+}
+
 static int synchronize(lt_error *err) { return 0; }
 static void manual_seed(uint64_t seed) { fake_manual_seed(seed); }
 
@@ -166,7 +174,7 @@ static const lt_backend_api api = {
     .host_free = host_free, .to_device = to_device, .to_host = to_host, .on_device = on_device,
     .strided_copy = strided_copy, .fill = fill, .to_bf16 = to_bf16, .to_f32 = to_f32, .binary = fake_binary,
     .scalar = fake_scalar, .unary = fake_unary, .addcmul = fake_addcmul, .reduce = fake_reduce,
-    .confusion_update = fake_confusion_update, .synchronize = synchronize,
+    .confusion_update = fake_confusion_update, .image_batch = image_batch, .synchronize = synchronize,
     .manual_seed = manual_seed, .set_allow_tf32 = set_allow_tf32, .allow_tf32 = allow_tf32, .ops = fake_ops};
 
 EXPORT const lt_backend_api *lt_backend_entry(int version, lt_error *err) {

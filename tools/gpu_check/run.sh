@@ -7,7 +7,7 @@
 #   1. unpack .gpu/debs into $ROOT with dpkg -x (never into /: the machine's own libraries stay)
 #   2. build lightning with the CUDA module there; on failure use the build pack.sh made (.gpu/build)
 #   3. the GPU: nvidia-smi, and what lightning says of it (its device block)
-#   4. the specs that need a GPU (device, cuda, accelerators) with busted
+#   4. the specs that need a GPU (device, cuda, accelerators, data_device_batches) with busted
 #   5. the reference model trained a few hundred steps on the carried CIFAR-10 batch, on the GPU
 #   6. bench/train_step.lua on the GPU beside this machine's PyTorch (eager, channels_last)
 set -uo pipefail
@@ -69,7 +69,7 @@ stage device gpu.log lua5.4 -e 'local L = require "lightning"; print(L.cuda.is_a
 # busted's runner from the unpacked packages, with .busted's paths but the build's module. (No ';' in its
 # arguments: busted starts .busted's lua5.4 again through the shell, unquoted.)
 stage specs specs.log lua5.4 "$ROOT/usr/bin/busted" --cpath="$BUILD/?.so" \
-  spec/device_spec.lua spec/cuda_spec.lua spec/accelerators_spec.lua
+  spec/device_spec.lua spec/cuda_spec.lua spec/accelerators_spec.lua spec/data_device_batches_spec.lua
 
 # One carried batch file stands for the five training batches and the test batch.
 data=/tmp/gpu_check_data/cifar-10-batches-bin

@@ -3,30 +3,11 @@
 #include <string.h>
 
 #include "image_ops.h"
+#include "image_plan.h"
 
-/* Where position i (possibly outside 0..n-1) reads from, or -1 for the constant fill. */
-static inline int source_index(int i, int n, lt_pad_mode mode) {
-    if (i >= 0 && i < n) return i;
-    switch (mode) {
-    case LT_PAD_EDGE:
-        return i < 0 ? 0 : n - 1;
-    case LT_PAD_REFLECT: {  /* ... 2 1 | 0 1 2 3 | 2 1 ...: period 2(n-1) */
-        if (n == 1) return 0;
-        int period = 2 * (n - 1);
-        int k = i % period;
-        if (k < 0) k += period;
-        return k < n ? k : period - k;
-    }
-    case LT_PAD_SYMMETRIC: {  /* ... 1 0 | 0 1 2 3 | 3 2 ...: period 2n */
-        int period = 2 * n;
-        int k = i % period;
-        if (k < 0) k += period;
-        return k < n ? k : period - 1 - k;
-    }
-    default:
-        return -1;
-    }
-}
+/* Where position i (possibly outside 0..n-1) reads from, or -1 for the constant fill: image_plan.h's
+ * rule, which a device's batches follow too. */
+static inline int source_index(int i, int n, lt_pad_mode mode) { return lt_pad_source_index(i, n, (int)mode); }
 
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 

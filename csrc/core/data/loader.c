@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device_batches.h"
+
 static void plan(lt_rng *r, int64_t n, bool shuffle, int64_t *order, uint64_t *aug_seed);
 
 void lt_epoch_plan(int64_t n, bool shuffle, bool has_seed, uint64_t seed, uint64_t epoch, int64_t *order,
@@ -82,6 +84,7 @@ struct lt_loader {
     batch_slot *slots;
     worker *workers;
     lt_workspace ws;          /* for loading on the calling thread */
+    lt_device_batches *on_device;  /* batches made on a GPU instead (no slots, no workers) */
 
     /* the epoch; fields below the mutex are shared with the workers */
     int64_t *order, norder, nbatches;
@@ -136,6 +139,16 @@ lt_loader *lt_loader_new(const lt_dataset *ds, const lt_pipeline *p, lt_loader_c
     lt_workspace_init(&ld->ws);
     const lt_source *src = ds->src;
     if (lt_pipeline_out_shape(&ld->pipe, src->channels, src->height, src->width, &ld->c, &ld->h, &ld->w, err)) goto fail;
+    if (cfg.device != LT_DEVICE_CPU) {
+        ld->cfg.num_workers = 0;
+        ld->on_device = calloc(1, sizeof *ld->on_device);
+        if (!ld->on_device) {
+            lt_fail(err, "out of memory");
+            goto fail;
+        }
+        if (lt_device_batches_init(ld->on_device, &ld->ds, &ld->pipe, cfg.device, err)) goto fail;
+        return ld;
+    }
     /* a ring of 2 batches per worker ahead of the one the consumer holds, as torch's prefetch_factor 2 */
     ld->nslots = cfg.num_workers == 0 ? 1 : 2 * cfg.num_workers + 1;
     ld->slots = calloc((size_t)ld->nslots, sizeof *ld->slots);
@@ -164,6 +177,8 @@ void lt_loader_free(lt_loader *ld) {
         lt_tensor_release(&ld->slots[i].target);
     }
     for (int i = 0; ld->workers && i < ld->cfg.num_workers; i++) lt_workspace_free(&ld->workers[i].ws);
+    if (ld->on_device) lt_device_batches_free(ld->on_device);
+    free(ld->on_device);
     lt_workspace_free(&ld->ws);
     free(ld->slots);
     free(ld->workers);
@@ -279,8 +294,27 @@ int lt_loader_start(lt_loader *ld, const int64_t *order, int64_t n, uint64_t aug
     return 0;
 }
 
+/* The device mode's next batch: made there, in tensors of its own. */
+static int next_on_device(lt_loader *ld, lt_tensor *input, lt_tensor *target, lt_error *err) {
+    int64_t b = ld->delivered;
+    if (b >= ld->nbatches) {
+        lt_loader_stop(ld);
+        return 0;
+    }
+    int64_t first = b * ld->cfg.batch_size, n = ld->norder - first;
+    if (n > ld->cfg.batch_size) n = ld->cfg.batch_size;
+    if (lt_device_batches_make(ld->on_device, &ld->ds, &ld->pipe, ld->order + first, n, ld->aug_seed, ld->ws.epoch,
+                               input, target, err)) {
+        lt_loader_stop(ld);
+        return -1;
+    }
+    ld->delivered++;
+    return 1;
+}
+
 int lt_loader_next(lt_loader *ld, lt_tensor *input, lt_tensor *target, lt_error *err) {
     if (!ld->running) return 0;
+    if (ld->on_device) return next_on_device(ld, input, target, err);
     if (ld->holding) {  /* give the previous batch's buffer back */
         batch_slot *prev = &ld->slots[(ld->delivered - 1) % ld->nslots];
         if (renew_if_shared(ld, prev, err)) return -1;

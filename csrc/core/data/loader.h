@@ -50,6 +50,8 @@ typedef struct lt_loader_config {
     int64_t batch_size;
     bool drop_last;
     int num_workers;  /* 0: load on the calling thread */
+    lt_device device; /* a GPU: the data set is put there and batches are made there (device_batches.h),
+                         with the same values; no workers */
 } lt_loader_config;
 
 typedef struct lt_loader lt_loader;
@@ -64,7 +66,8 @@ void lt_loader_sample_shape(const lt_loader *ld, int *c, int *h, int *w);
  * running one. */
 int lt_loader_start(lt_loader *ld, const int64_t *order, int64_t n, uint64_t aug_seed, int64_t epoch, lt_error *err);
 /* Hands out the next batch: returns 1 with input (B, C, H, W) and target (B, classes 1..K as floats) as
- * views of a buffer of the loader, 0 after the last batch, -1 on an error. The previous batch's buffer
+ * views of a buffer of the loader (new tensors on the config's device when it is a GPU), 0 after the
+ * last batch, -1 on an error. The previous batch's buffer
  * goes back to the workers at this call: the caller must have dropped its views of it by then (a buffer
  * still shared is replaced rather than overwritten). */
 int lt_loader_next(lt_loader *ld, lt_tensor *input, lt_tensor *target, lt_error *err);

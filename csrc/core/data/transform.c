@@ -187,32 +187,101 @@ static void expand_values(float *out, const lt_transform_op *op, int c) {
 }
 
 /* Crops `in` into the other buffer, which becomes current. */
-static int crop_into_other(lt_workspace *ws, int oh, int ow, int top, int left, lt_pad_mode mode, const float *fill,
-                           lt_error *err) {
+static int crop_into_other(lt_workspace *ws, const lt_crop_window *win, const float *fill, lt_error *err) {
     lt_image *in = ws->cur, *out = other_of(ws);
-    if (lt_image_reserve(out, in->channels, oh, ow, err)) return -1;
-    lt_img_crop(out->data, oh, ow, in->data, in->channels, in->height, in->width, top, left, mode, fill);
+    if (lt_image_reserve(out, in->channels, win->oh, win->ow, err)) return -1;
+    lt_img_crop(out->data, win->oh, win->ow, in->data, in->channels, in->height, in->width, win->top, win->left,
+                win->mode, fill);
     ws->cur = out;
     return 0;
 }
 
-static int apply_random_crop(const lt_transform_op *op, lt_workspace *ws, lt_rng *rng, lt_error *err) {
-    lt_image *img = ws->cur;
-    int c = img->channels, th = op->size[0], tw = op->size[1];
-    float fill[LT_IMAGE_MAX_CHANNELS] = {0};
-    expand_values(fill, op, c);
+bool lt_op_is_geometric(lt_op_kind kind) {
+    switch (kind) {
+    case LT_OP_CENTER_CROP: case LT_OP_CROP: case LT_OP_PAD: case LT_OP_RANDOM_CROP: case LT_OP_HFLIP:
+    case LT_OP_VFLIP: case LT_OP_ALT_HFLIP:
+        return true;
+    default:
+        return false;
+    }
+}
+
+const char *lt_op_name(lt_op_kind kind) { return kind >= 0 && kind < LT_OP_COUNT ? op_names[kind] : "unknown"; }
+
+static lt_crop_window window_of(int oh, int ow, int top, int left, lt_pad_mode mode) {
+    return (lt_crop_window){oh, ow, top, left, mode};
+}
+
+static void draw_random_crop(const lt_transform_op *op, int h, int w, lt_rng *rng, lt_op_geometry *g) {
+    int th = op->size[0], tw = op->size[1];
     int ph, pw, extra_h, extra_w;
-    random_crop_padded(op, img->height, img->width, &ph, &pw, &extra_h, &extra_w);
+    random_crop_padded(op, h, w, &ph, &pw, &extra_h, &extra_w);
     int pad_top = op->pad[1] + extra_h, pad_left = op->pad[0] + extra_w;
     if (random_crop_pads_twice(op, extra_h, extra_w)) {
         int h1, w1;
-        padded_size(op, img->height, img->width, &h1, &w1);
-        if (crop_into_other(ws, h1, w1, -op->pad[1], -op->pad[0], op->pad_mode, fill, err)) return -1;
+        padded_size(op, h, w, &h1, &w1);
+        g->window[g->nwindows++] = window_of(h1, w1, -op->pad[1], -op->pad[0], op->pad_mode);
         pad_top = extra_h, pad_left = extra_w;
     }
     int i = ph == th ? 0 : (int)lt_rng_below(rng, (uint64_t)(ph - th + 1));
     int j = pw == tw ? 0 : (int)lt_rng_below(rng, (uint64_t)(pw - tw + 1));
-    return crop_into_other(ws, th, tw, i - pad_top, j - pad_left, op->pad_mode, fill, err);
+    g->window[g->nwindows++] = window_of(th, tw, i - pad_top, j - pad_left, op->pad_mode);
+}
+
+void lt_op_geometry_draw(const lt_transform_op *op, int c, int h, int w, lt_rng *rng, int64_t index, int64_t epoch,
+                         lt_op_geometry *g) {
+    memset(g, 0, sizeof *g);
+    switch (op->kind) {
+    case LT_OP_CENTER_CROP: {
+        int th = op->size[0], tw = op->size[1];
+        /* torchvision pads a too-small image with zeros (left/top get the smaller half), then crops at
+         * round((H - th) / 2) */
+        int pad_left = tw > w ? (tw - w) / 2 : 0, pad_top = th > h ? (th - h) / 2 : 0;
+        int ph = th > h ? th : h, pw = tw > w ? tw : w;
+        g->window[g->nwindows++] = window_of(th, tw, half_round_even(ph - th) - pad_top,
+                                             half_round_even(pw - tw) - pad_left, LT_PAD_CONSTANT);
+        break;
+    }
+    case LT_OP_CROP:
+        g->window[g->nwindows++] = window_of(op->size[0], op->size[1], op->offset[0], op->offset[1], LT_PAD_CONSTANT);
+        break;
+    case LT_OP_PAD: {
+        int ph, pw;
+        padded_size(op, h, w, &ph, &pw);
+        expand_values(g->fill, op, c);
+        g->window[g->nwindows++] = window_of(ph, pw, -op->pad[1], -op->pad[0], op->pad_mode);
+        break;
+    }
+    case LT_OP_RANDOM_CROP:
+        expand_values(g->fill, op, c);
+        draw_random_crop(op, h, w, rng, g);
+        break;
+    case LT_OP_HFLIP:
+        g->hflip = op->p >= 1 || lt_rng_uniform(rng) < op->p;
+        break;
+    case LT_OP_VFLIP:
+        g->vflip = op->p >= 1 || lt_rng_uniform(rng) < op->p;
+        break;
+    case LT_OP_ALT_HFLIP: {
+        /* airbench's alternating flip: a coin per sample, from the op's seed and the sample's index only
+         * (the same in every epoch), turned over in odd epochs */
+        lt_rng sample;
+        lt_rng_seed_stream(&sample, op->seed, (uint64_t)index);
+        g->hflip = (lt_rng_uniform(&sample) < 0.5) != (epoch % 2 != 0);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static int apply_geometry(const lt_op_geometry *g, lt_workspace *ws, lt_error *err) {
+    for (int k = 0; k < g->nwindows; k++)
+        if (crop_into_other(ws, &g->window[k], g->fill, err)) return -1;
+    lt_image *img = ws->cur;
+    if (g->hflip) lt_img_hflip(img->data, img->channels, img->height, img->width);
+    if (g->vflip) lt_img_vflip(img->data, img->channels, img->height, img->width);
+    return 0;
 }
 
 static void apply_color_jitter(const lt_transform_op *op, lt_image *img, lt_rng *rng) {
@@ -255,6 +324,11 @@ static int apply_op(const lt_transform_op *op, lt_workspace *ws, lt_rng *rng, lt
     lt_image *img = ws->cur;
     int c = img->channels, h = img->height, w = img->width;
     float fill[LT_IMAGE_MAX_CHANNELS] = {0};
+    if (lt_op_is_geometric(op->kind)) {
+        lt_op_geometry g;
+        lt_op_geometry_draw(op, c, h, w, rng, ws->index, ws->epoch, &g);
+        return apply_geometry(&g, ws, err);
+    }
     switch (op->kind) {
     case LT_OP_TO_TENSOR:
         return 0;
@@ -276,41 +350,6 @@ static int apply_op(const lt_transform_op *op, lt_workspace *ws, lt_rng *rng, lt
         if (lt_image_reserve(out, c, oh, ow, err)) return -1;
         if (lt_img_resize(out->data, oh, ow, img->data, c, h, w, op->antialias, ws->tmp, err)) return -1;
         ws->cur = out;
-        return 0;
-    }
-    case LT_OP_CENTER_CROP: {
-        int th = op->size[0], tw = op->size[1];
-        /* torchvision pads a too-small image with zeros (left/top get the smaller half), then crops at
-         * round((H - th) / 2) */
-        int pad_left = tw > w ? (tw - w) / 2 : 0, pad_top = th > h ? (th - h) / 2 : 0;
-        int ph = th > h ? th : h, pw = tw > w ? tw : w;
-        int top = half_round_even(ph - th) - pad_top, left = half_round_even(pw - tw) - pad_left;
-        return crop_into_other(ws, th, tw, top, left, LT_PAD_CONSTANT, fill, err);
-    }
-    case LT_OP_CROP:
-        return crop_into_other(ws, op->size[0], op->size[1], op->offset[0], op->offset[1], LT_PAD_CONSTANT, fill, err);
-    case LT_OP_PAD: {
-        int ph, pw;
-        padded_size(op, h, w, &ph, &pw);
-        expand_values(fill, op, c);
-        return crop_into_other(ws, ph, pw, -op->pad[1], -op->pad[0], op->pad_mode, fill, err);
-    }
-    case LT_OP_RANDOM_CROP:
-        return apply_random_crop(op, ws, rng, err);
-    case LT_OP_HFLIP:
-        if (op->p >= 1 || lt_rng_uniform(rng) < op->p) lt_img_hflip(img->data, c, h, w);
-        return 0;
-    case LT_OP_VFLIP:
-        if (op->p >= 1 || lt_rng_uniform(rng) < op->p) lt_img_vflip(img->data, c, h, w);
-        return 0;
-    case LT_OP_ALT_HFLIP: {
-        /* airbench's alternating flip: a coin per sample, from the op's seed and the sample's index only
-         * (the same in every epoch), turned over in odd epochs */
-        lt_rng sample;
-        lt_rng_seed_stream(&sample, op->seed, (uint64_t)ws->index);
-        bool flip = lt_rng_uniform(&sample) < 0.5;
-        if (ws->epoch % 2 != 0) flip = !flip;
-        if (flip) lt_img_hflip(img->data, c, h, w);
         return 0;
     }
     case LT_OP_ROTATION: {

@@ -87,4 +87,32 @@ void lt_workspace_free(lt_workspace *ws);
 /* Runs the pipeline on *ws->cur in place of it (the result is *ws->cur again). */
 int lt_pipeline_apply(const lt_pipeline *p, lt_workspace *ws, lt_rng *rng, lt_error *err);
 
+/* ---- flips, crops and pads as geometry (image_plan.h makes whole batches of them on a device) ---- */
+
+/* A window of an op's output: oh x ow, its (0, 0) at (top, left) of the op's input; positions outside
+ * the input read through mode (the op's fill for LT_PAD_CONSTANT). */
+typedef struct lt_crop_window {
+    int oh, ow, top, left;
+    lt_pad_mode mode;
+} lt_crop_window;
+
+/* What a flip, crop or pad does to one sample of (c, h, w): its windows in order (RandomCrop takes two
+ * when pad_if_needed pads an image its own padding mirrored), the fill of its constant padding, and
+ * its flips. */
+typedef struct lt_op_geometry {
+    int nwindows;
+    lt_crop_window window[2];
+    float fill[LT_IMAGE_MAX_CHANNELS];
+    bool hflip, vflip;
+} lt_op_geometry;
+
+/* Whether the op only moves pixels (crops, pads, flips). */
+bool lt_op_is_geometric(lt_op_kind kind);
+/* The geometry of a geometric op for one sample, drawn from rng (the alternating flip: from the op's
+ * seed, index and epoch) exactly as lt_pipeline_apply draws it: that function applies it through this. */
+void lt_op_geometry_draw(const lt_transform_op *op, int c, int h, int w, lt_rng *rng, int64_t index, int64_t epoch,
+                         lt_op_geometry *g);
+/* The op's name as errors give it ("RandomCrop"). */
+const char *lt_op_name(lt_op_kind kind);
+
 #endif

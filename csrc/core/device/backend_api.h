@@ -18,7 +18,7 @@
 
 #include "../base/error.h"
 
-#define LT_BACKEND_API_VERSION 1
+#define LT_BACKEND_API_VERSION 2
 #define LT_BACKEND_ENTRY "lt_backend_entry"
 
 #ifdef __cplusplus
@@ -83,6 +83,10 @@ typedef struct lt_confusion_shape {
  * ("conv2d", "linear", "batchnorm", "maxpool2d", "activation", ...): each entry points at the
  * lt_<op>_impl struct that csrc/core/nn/ops.h (or optim_ops.h) defines for the operation, whose
  * first member is an lt_impl. The list ends with {NULL, NULL}. */
+/* data/image_plan.h's (a layer above this one: the backend sees them only through pointers). */
+struct lt_image_plan;
+struct lt_sample_draw;
+
 typedef struct lt_backend_op {
     const char *op;
     const void *const *impls;  /* NULL-terminated, tried in order like the core's tables */
@@ -147,6 +151,13 @@ typedef struct lt_backend_api {
      * batch). */
     int (*confusion_update)(uint64_t *counts, const float *logits, const float *target, const lt_confusion_shape *s,
                             lt_error *err);
+
+    /* A batch of augmented images made from a data set the device holds as bytes (data/image_plan.h):
+     * out (n, plan->c, plan->h, plan->w) float32 on the device, pixels the whole source on the device,
+     * plan and draws (n of them) in host memory, which the call copies before it returns. The values are
+     * the host's bits (lt_image_plan_value). */
+    int (*image_batch)(float *out, const uint8_t *pixels, const struct lt_image_plan *plan,
+                       const struct lt_sample_draw *draws, int64_t n, lt_error *err);
 
     int (*synchronize)(lt_error *err);
     /* The counter-based generator's seed (dropout): results depend on the seed and the element's

@@ -48,7 +48,7 @@ ImageDataModule.augmentations = {
 
 local OPTIONS = {"dataset", "data_dir", "data_root", "image_size", "channels", "batch_size", "num_workers", "val_split",
   "seed", "augment", "augmentation", "mean", "std", "download", "debug", "output", "shuffle", "drop_last", "url", "md5",
-  "skip_bad", "records_per_file"}
+  "skip_bad", "records_per_file", "data_on_device"}
 
 local function new(_, opts)
   opts = U.check_options(fname, opts or {}, OPTIONS)
@@ -81,7 +81,11 @@ local function new(_, opts)
     output = opts.output or print,
     url = opts.url, md5 = opts.md5,
     records_per_file = opts.records_per_file,  -- CIFAR-10 files with fewer records than 10,000 (tests)
+    data_on_device = opts.data_on_device == nil and "auto" or opts.data_on_device,
   }, ImageDataModule)
+  if self.data_on_device ~= "auto" and type(self.data_on_device) ~= "boolean" then
+    U.fail(fname, "data_on_device must be \"auto\", true or false, got %s", U.describe(self.data_on_device))
+  end
   if not (self.val_split > 0 and self.val_split <= 1) then
     U.fail(fname, "val_split is the training share and must lie in (0, 1] (1: every image trains, no validation), got %s",
       tostring(self.val_split))
@@ -279,10 +283,35 @@ function ImageDataModule:_report_first_batch(set, split)
   end
 end
 
--- A loader over a split (the debug report describes its first batch with the split, at setup).
+-- The GPU the module's Trainer computes on, or nil (no Trainer yet, or the host).
+local function trainer_gpu(self)
+  local strategy = self.trainer and self.trainer.strategy
+  local device = strategy and strategy:root_device()
+  return device ~= nil and device ~= "cpu" and device or nil
+end
+
+-- A loader over a split (the debug report describes its first batch with the split, at setup). With
+-- data_on_device ("auto", true) and a Trainer on a GPU, its batches are made there (DataLoader's
+-- device); "auto" falls back to the host loader, saying why once, when the split cannot (rotation or
+-- colour jitter in its transforms, an image folder, too little GPU memory).
 function ImageDataModule:_loader(set, name, shuffle)
-  return DataLoader(set, {batch_size = self.batch_size, shuffle = shuffle, num_workers = self.num_workers,
-    drop_last = shuffle and self.drop_last or false})
+  local opts = {batch_size = self.batch_size, shuffle = shuffle, num_workers = self.num_workers,
+    drop_last = shuffle and self.drop_last or false}
+  local gpu = self.data_on_device and trainer_gpu(self)
+  if gpu then
+    opts.device = gpu
+    local ok, loader = pcall(DataLoader, set, opts)
+    if ok then return loader end
+    if self.data_on_device == true then error(loader, 0) end
+    self._host_batches_said = self._host_batches_said or {}
+    if not self._host_batches_said[name] then
+      self._host_batches_said[name] = true
+      local why = tostring(loader):gsub("^[^\n]-:%d+: ", "")  -- (without the position Lua put in front)
+      self.output(("%s batches are made on the host: %s"):format(name, why))
+    end
+    opts.device = nil
+  end
+  return DataLoader(set, opts)
 end
 
 local function need(self, field, stage)

@@ -1,4 +1,4 @@
---- DataLoader{dataset, batch_size = 1, shuffle = false, drop_last = false, num_workers = 0, seed, sampler}
+--- DataLoader{dataset, batch_size = 1, shuffle = false, drop_last = false, num_workers = 0, seed, sampler, device}
 --   #loader                          number of batches per epoch
 --   for i, batch in loader:iter() do -- batch.input (B, C, H, W), batch.target (B): classes 1..K as floats
 -- A data set whose samples and transforms are all in C loads in C: with num_workers > 0, worker threads
@@ -10,6 +10,11 @@
 -- sampler: a DistributedSampler (lightning/data/sampler.lua): this process's share of each epoch in a
 -- data-parallel run; it then holds shuffle and seed (the loader's own must be left out). batch_size is
 -- per process.
+-- device = "cuda" (or "gpu"): the data set's bytes are put on the GPU once and each batch is made there
+-- (flips, crops, pads and Normalize run on the device; only a batch's draws and targets cross), holding
+-- the same values as on the host for the same seed, epoch and order; batches are then GPU tensors. It
+-- needs a data set held in memory (CIFAR-10, MNIST, Fashion-MNIST) whose transforms are all flips, crops,
+-- pads and at most one Normalize; num_workers is not used there. "cpu" (or nil): the host loader.
 -- loader:set_epoch(e) makes the next iter() epoch e (PyTorch's sampler.set_epoch; the Trainer calls it
 -- with its current epoch): the epoch seeds the order when seed is given, and transforms such as the
 -- alternating flip see it.
@@ -40,7 +45,8 @@ local function new(_, dataset, opts)
       and next(dataset) ~= nil and type(next(dataset)) == "string" then
     opts, dataset = dataset, dataset.dataset  -- the one-table form {dataset = ..., batch_size = ...}
   end
-  opts = U.check_options(fname, opts, {"dataset", "batch_size", "shuffle", "drop_last", "num_workers", "seed", "sampler"})
+  opts = U.check_options(fname, opts, {"dataset", "batch_size", "shuffle", "drop_last", "num_workers", "seed", "sampler",
+    "device"})
   if dataset == nil then U.fail(fname, "a dataset is required") end
   check_dataset(dataset)
   local self = setmetatable({
@@ -65,8 +71,16 @@ local function new(_, dataset, opts)
     end
     self.sampler, self.shuffle, self.seed = opts.sampler, opts.sampler.shuffle, opts.sampler.seed
   end
+  local device = opts.device
+  if device ~= nil and type(device) ~= "string" then U.fail(fname, "device must be a device name, got %s", U.describe(device)) end
+  if device == "cpu" then device = nil end
   if Dataset.is_dataset(dataset) and dataset:runs_in_c() then
-    self._c = core.loader(dataset._c, dataset:c_pipeline() or nil, self.batch_size, self.drop_last, self.num_workers)
+    self._c = core.loader(dataset._c, dataset:c_pipeline() or nil, self.batch_size, self.drop_last, self.num_workers,
+      device)
+    self.device = device
+  elseif device then
+    U.fail(fname, "batches on %s need a C data set with C transforms (CIFAR10, MNIST, FashionMNIST), got %s", device,
+      Dataset.is_dataset(dataset) and tostring(dataset) or U.describe(dataset))
   end
   return self
 end
@@ -84,7 +98,7 @@ end
 function DataLoader:__tostring()
   return ("DataLoader(%s, batch_size=%d, shuffle=%s, num_workers=%d%s%s)"):format(tostring(self.dataset), self.batch_size,
     tostring(self.shuffle), self.num_workers, self.sampler and (", " .. tostring(self.sampler)) or "",
-    self._c and "" or ", on the Lua thread")
+    self.device and (", made on " .. self.device) or self._c and "" or ", on the Lua thread")
 end
 
 --- The epoch the next iter() runs (epochs count from 0, one per iter()).
