@@ -2,7 +2,8 @@
 -- (csrc/core/data/image_plan.h, device_batches.c), holding the host loader's values bit for bit for the
 -- same seed, epoch and order. On the specs' fake device (the host's executor of the plan behind the CUDA
 -- module's interface: the plan, the draws, the loader's device mode and the bindings end to end) and on
--- a GPU where there is one (the CUDA kernel); the refusals on the host.
+-- a GPU where there is one (the CUDA kernel); the refusals on the host. The same kernel mirrors and
+-- shifts float images there (F.hflip, F.shift: airbench's test-time augmentation).
 local L = require "lightning"
 local H = require "helpers"
 local D = require "data_helpers"
@@ -66,6 +67,44 @@ for _, name in ipairs(names) do
  end
 end
 print("compared")
+]]
+
+-- F.hflip and F.shift of float images on the device against the host's, and airbench's TTA there.
+local REMAP = [[
+  local F = L.data.transforms.functional
+  L.manual_seed(4)
+  local function same(host, device, what)
+    assert(device:device() == "cuda:0", what .. " is on " .. device:device())
+    assert(host:size() == device:size() and (host - device:cpu()):abs():max() == 0, what)
+  end
+  for _, x in ipairs({L.randn(3, 2, 7, 9), L.randn(2, 5, 6), L.randn(2, 3, 9, 7):transpose(3, 4)}) do
+    local gx = x:cuda()
+    same(F.hflip(x), F.hflip(gx), "hflip")
+    for _, mode in ipairs({"constant", "edge", "reflect", "symmetric"}) do
+      for _, d in ipairs({{1, 1}, {-1, -1}, {2, -3}, {0, 0}, {-8, 11}}) do
+        same(F.shift(x, d[1], d[2], {padding_mode = mode}), F.shift(gx, d[1], d[2], {padding_mode = mode}),
+          ("shift %d, %d, %s"):format(d[1], d[2], mode))
+      end
+    end
+    local out = L.empty(0):cuda()
+    assert(F.hflip(gx, out) == out)
+    same(F.hflip(x), out, "hflip into out")
+  end
+  local ok, err = pcall(F.hflip, L.randn(1, 2, 3):cuda(), L.empty(0))
+  assert(not ok and err:find("expected cuda:0, got cpu", 1, true), err)
+  -- airbench's test-time augmentation follows its model to the device (its max-pooling layers hold the
+  -- host pass's uint8 indices, not contiguous: they move too)
+  local recipe = require("lightning.recipes").get("airbench94")
+  L.cuda.allow_tf32(false)  -- (a GPU's convolutions in exact float32: the host's tolerance)
+  local model = recipe.Model{widths = {8, 16, 16}, batch_size = 4}
+  model:eval()
+  local x = L.rand(4, 3, 32, 32)
+  local host = model:tta_logits(x):clone()
+  model:to("cuda")
+  local device = model:tta_logits(x:cuda())
+  assert(device:device() == "cuda:0")
+  local diff = (host - device:cpu()):abs():max()
+  assert(diff < 1e-4, "TTA logits differ by " .. diff)
 ]]
 
 describe("data: batches made on the device", function()
@@ -176,6 +215,18 @@ describe("data: batches made on the device", function()
     ]]):format(dir))
     assert.matches("^training batches are made on the host: lightning.data.DataLoader: the transforms cannot run on " ..
       "cuda:0: step 2 %(RandomRotation%) is not a flip, crop, pad or Normalize", out)
+  end)
+
+  it("mirror and shift float images there as on the host (F.hflip, F.shift: test-time augmentation)", function()
+    if not F.built() then return pending("needs the build's testing/fake_device.so") end
+    F.on_fake(REMAP)
+  end)
+
+  it("mirror and shift float images on a GPU as on the host (the CUDA kernel)", function()
+    local available, why = L.cuda.is_available()
+    if not available then return pending("needs a GPU: " .. tostring(why)) end
+    local ok, out = F.run(REMAP)
+    assert(ok, out)
   end)
 
   it("refuse an image folder, which is decoded file by file on the host", function()

@@ -1,7 +1,8 @@
-/* A batch of augmented images made on the device from the data set it holds as bytes (backend_api.h's
- * image_batch; csrc/core/data/image_plan.h): a thread per output value walks the plan's steps back to the
- * source pixel with the host's own function, so the batch holds the host loader's bits. The plan goes
- * by value as the kernel's parameter, the samples' draws through a buffer of the stream-ordered pool. */
+/* A batch of augmented images made on the device from the data set it holds as bytes, or float images
+ * mirrored or shifted (backend_api.h's image_batch; csrc/core/data/image_plan.h): a thread per output
+ * value walks the plan's steps back to the source pixel with the host's own function, so the batch
+ * holds the host's bits. The plan goes by value as the kernel's parameter, the samples' draws through
+ * a buffer of the stream-ordered pool. */
 extern "C" {
 #include "data/image_plan.h"
 }
@@ -10,7 +11,7 @@ extern "C" {
 
 namespace ltc {
 
-__global__ void image_batch_kernel(float *out, const uint8_t *pixels, lt_image_plan plan, const lt_sample_draw *draws,
+__global__ void image_batch_kernel(float *out, const void *pixels, lt_image_plan plan, const lt_sample_draw *draws,
                                    int64_t n) {
     const int64_t plane = (int64_t)plan.h * plan.w, sample = plane * plan.c;
     LTC_FOR(i, n * sample) {
@@ -21,7 +22,7 @@ __global__ void image_batch_kernel(float *out, const uint8_t *pixels, lt_image_p
     }
 }
 
-int image_batch(float *out, const uint8_t *pixels, const lt_image_plan *plan, const lt_sample_draw *draws, int64_t n,
+int image_batch(float *out, const void *pixels, const lt_image_plan *plan, const lt_sample_draw *draws, int64_t n,
                 lt_error *err) {
     if (n == 0) return 0;
     size_t bytes = sizeof *draws * (size_t)n;

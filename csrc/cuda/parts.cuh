@@ -34,7 +34,7 @@ int reduce(float *values, float *indices, const float *in, const lt_reduce_shape
 int confusion_update(uint64_t *counts, const float *logits, const float *target, const lt_confusion_shape *s,
                      lt_error *err);
 /* image_batch.cu */
-int image_batch(float *out, const uint8_t *pixels, const struct lt_image_plan *plan,
+int image_batch(float *out, const void *pixels, const struct lt_image_plan *plan,
                 const struct lt_sample_draw *draws, int64_t n, lt_error *err);
 
 /* one file per operation family */

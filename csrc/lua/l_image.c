@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/data/device_batches.h"
 #include "../core/data/png_io.h"
+#include "../core/tensor/tensor_device.h"
 #include "../core/tensor/tensor_math.h"
 #include "../core/base/rng.h"
 #include "l_data.h"
@@ -302,13 +304,31 @@ static void batch_operands(lua_State *L, const char *fname, lt_tensor *out, cons
     *planes = (int)p, *h = (int)in->size[in->ndim - 2], *w = (int)in->size[in->ndim - 1];
 }
 
+/* The path of both on a GPU (data/device_batches.h): out and in on one device, in made dense there. */
+static int remap_on_device(lua_State *L, const char *fname, lt_tensor *out, const lt_tensor *in, int planes, int h,
+                           int w, bool hflip, int dy, int dx, int mode) {
+    lt_named ts[] = {{"input", in}, {"out", out}};
+    lt_device d;
+    lt_tensor src = {0};
+    lt_error err;
+    if (lt_check_devices(fname, ts, 2, &d, &err) || lt_contiguous(&src, in, &err) ||
+        lt_device_images_remap(out, &src, planes, h, w, hflip, dy, dx, (lt_pad_mode)mode, &err)) {
+        lt_tensor_release(&src);
+        return lt_raise(L, fname, &err);
+    }
+    lt_tensor_release(&src);
+    lua_settop(L, 1);
+    return 1;
+}
+
 /* images_hflip(out, in): out = in mirrored left to right (out resized; it must not share in's storage) */
 static int l_images_hflip(lua_State *L) {
     const char *fname = "lightning.data.transforms.functional.hflip";
-    lt_tensor *out = lt_check_tensor(L, 1, fname), *in = lt_check_tensor(L, 2, fname);
+    lt_tensor *out = lt_check_tensor_any(L, 1, fname), *in = lt_check_tensor_any(L, 2, fname);
     int planes, h, w;
     batch_operands(L, fname, out, in, &planes, &h, &w);
     lt_error err;
+    if (lt_device_of(in) != LT_DEVICE_CPU) return remap_on_device(L, fname, out, in, planes, h, w, true, 0, 0, 0);
     if (lt_copy(out, in, &err)) return lt_raise(L, fname, &err);
     if (lt_numel(out)) lt_img_hflip(lt_data(out), planes, h, w);
     lua_settop(L, 1);
@@ -319,7 +339,7 @@ static int l_images_hflip(lua_State *L) {
  * in from outside as padding_mode ("constant" (0), "edge", "reflect", "symmetric") makes them */
 static int l_images_shift(lua_State *L) {
     const char *fname = "lightning.data.transforms.functional.shift";
-    lt_tensor *out = lt_check_tensor(L, 1, fname), *in = lt_check_tensor(L, 2, fname);
+    lt_tensor *out = lt_check_tensor_any(L, 1, fname), *in = lt_check_tensor_any(L, 2, fname);
     int dy = (int)lt_check_int_in(L, 3, fname, "dy", -(1 << 24), 1 << 24);
     int dx = (int)lt_check_int_in(L, 4, fname, "dx", -(1 << 24), 1 << 24);
     const char *name = lua_isnoneornil(L, 5) ? "constant" : lt_check_string(L, 5, fname);
@@ -330,6 +350,7 @@ static int l_images_shift(lua_State *L) {
     if (mode < 0) lt_raisef(L, fname, "padding_mode must be constant, edge, reflect or symmetric, got %s", name);
     int planes, h, w;
     batch_operands(L, fname, out, in, &planes, &h, &w);
+    if (lt_device_of(in) != LT_DEVICE_CPU) return remap_on_device(L, fname, out, in, planes, h, w, false, dy, dx, mode);
     lt_tensor src = {0};
     lt_error err;
     if (lt_contiguous(&src, in, &err)) return lt_raise(L, fname, &err);

@@ -155,7 +155,7 @@ static int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err) {
 }
 
 /* The host's own batch maker (image_plan.c) behind the fake's pointers. */
-static int image_batch(float *out, const uint8_t *pixels, const struct lt_image_plan *plan,
+static int image_batch(float *out, const void *pixels, const struct lt_image_plan *plan,
                        const struct lt_sample_draw *draws, int64_t n, lt_error *err) {
     lt_image_plan_run(host_of(out), plan, draws, n, host_of(pixels));
     return 0;

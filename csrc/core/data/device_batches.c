@@ -76,3 +76,23 @@ int lt_device_batches_make(lt_device_batches *db, const lt_dataset *ds, const lt
     if (api->to_device(lt_data(target), db->targets, sizeof(float) * (size_t)n, err)) return -1;
     return api->image_batch(lt_data(input), db->pixels, plan, db->draws, n, err);
 }
+
+int lt_device_images_remap(lt_tensor *out, const lt_tensor *in, int64_t planes, int h, int w, bool hflip, int dy,
+                           int dx, lt_pad_mode mode, lt_error *err) {
+    const lt_backend_api *api = lt_backend(lt_device_of(in), err);
+    if (!api) return -1;
+    if (!api->image_batch) return lt_fail(err, "the %s backend mirrors and shifts no images", api->name);
+    if (planes == 0) return 0;
+    lt_image_plan plan;
+    lt_sample_draw one;
+    lt_image_plan_remap(&plan, &one, h, w, hflip, dy, dx, mode);
+    lt_sample_draw *draws = malloc(sizeof *draws * (size_t)planes);
+    if (!draws) return lt_fail(err, "out of memory for %lld draws", (long long)planes);
+    for (int64_t i = 0; i < planes; i++) {
+        draws[i] = one;
+        draws[i].src = i;
+    }
+    int rc = api->image_batch(lt_data(out), lt_data(in), &plan, draws, planes, err);
+    free(draws);
+    return rc;
+}

@@ -30,4 +30,10 @@ int lt_device_batches_make(lt_device_batches *db, const lt_dataset *ds, const lt
                            int64_t n, uint64_t aug_seed, int64_t epoch, lt_tensor *input, lt_tensor *target,
                            lt_error *err);
 
+/* F.hflip's and F.shift's path on a GPU: out = in's `planes` float images of (h, w) (dense) mirrored
+ * (hflip) or shifted by (dy, dx), out[y][x] = in[y - dy][x - dx], the pixels from outside as `mode`
+ * pads them (0 for LT_PAD_CONSTANT). out and in on the same device, of the same (dense) size. */
+int lt_device_images_remap(lt_tensor *out, const lt_tensor *in, int64_t planes, int h, int w, bool hflip, int dy,
+                           int dx, lt_pad_mode mode, lt_error *err);
+
 #endif

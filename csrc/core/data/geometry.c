@@ -3,10 +3,10 @@
 #include <string.h>
 
 #include "image_ops.h"
-#include "image_plan.h"
+#include "pad_index.h"
 
-/* Where position i (possibly outside 0..n-1) reads from, or -1 for the constant fill: image_plan.h's
- * rule, which a device's batches follow too. */
+/* Where position i (possibly outside 0..n-1) reads from, or -1 for the constant fill (pad_index.h: a
+ * device's batches follow the same rule). */
 static inline int source_index(int i, int n, lt_pad_mode mode) { return lt_pad_source_index(i, n, (int)mode); }
 
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }

@@ -72,10 +72,29 @@ void lt_image_plan_draw(const lt_image_plan *plan, const lt_pipeline *p, int64_t
 }
 
 void lt_image_plan_run(float *out, const lt_image_plan *plan, const lt_sample_draw *draws, int64_t n,
-                       const uint8_t *pixels) {
+                       const void *pixels) {
     for (int64_t i = 0; i < n; i++)                  /* each sample */
         for (int ch = 0; ch < plan->c; ch++)         /* each channel */
             for (int y = 0; y < plan->h; y++)        /* each row */
                 for (int x = 0; x < plan->w; x++)
                     *out++ = lt_image_plan_value(plan, &draws[i], pixels, ch, y, x);
+}
+
+void lt_image_plan_remap(lt_image_plan *plan, lt_sample_draw *d, int h, int w, bool hflip, int dy, int dx,
+                         lt_pad_mode mode) {
+    memset(plan, 0, sizeof *plan);
+    memset(d, 0, sizeof *d);
+    plan->c = 1, plan->src_h = plan->h = h, plan->src_w = plan->w = w;
+    plan->float_source = 1;
+    plan->normalized_from = -1;
+    plan->nsteps = 1;
+    lt_plan_step *st = &plan->step[0];
+    st->in_h = h, st->in_w = w;
+    if (hflip) {
+        st->kind = LT_PLAN_HFLIP;
+        d->a[0] = 1;
+    } else {
+        st->kind = LT_PLAN_WINDOW, st->mode = (int32_t)mode;  /* fill 0 */
+        d->a[0] = -dy, d->b[0] = -dx;
+    }
 }

@@ -11,17 +11,13 @@
 #ifndef LT_DATA_IMAGE_PLAN_H
 #define LT_DATA_IMAGE_PLAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "image.h"
 #include "image_ops.h"
-
-#ifdef __CUDACC__
-#define LT_PLAN_FN static inline __host__ __device__
-#else
-#define LT_PLAN_FN static inline
-#endif
+#include "pad_index.h"
 
 #if defined(__CUDA_ARCH__)
 #define LT_PLAN_MUL(a, b) __fmul_rn((a), (b))  /* never fused with the subtraction that follows */
@@ -41,7 +37,8 @@ typedef struct lt_plan_step {
 } lt_plan_step;
 
 typedef struct lt_image_plan {
-    int32_t c, src_h, src_w;  /* the source's samples (bytes, planar) */
+    int32_t c, src_h, src_w;  /* the source's samples (planar) */
+    int32_t float_source;     /* 0: bytes, scaled by 1/255 as lt_u8_to_float; 1: float32 values as they are */
     int32_t h, w;             /* the result */
     int32_t nsteps;
     int32_t normalized_from;  /* the steps before the Normalize (their fills are normalised too); -1: none */
@@ -56,27 +53,9 @@ typedef struct lt_sample_draw {
     int32_t a[LT_PLAN_MAX_STEPS], b[LT_PLAN_MAX_STEPS];
 } lt_sample_draw;
 
-/* Where position i of a line of n reads from through a padding mode, or -1 for the constant fill
- * (lt_img_crop's rule). */
-LT_PLAN_FN int lt_pad_source_index(int i, int n, int mode) {
-    if (i >= 0 && i < n) return i;
-    if (mode == LT_PAD_EDGE) return i < 0 ? 0 : n - 1;
-    if (mode == LT_PAD_REFLECT) {  /* ... 2 1 | 0 1 2 3 | 2 1 ...: period 2(n-1) */
-        if (n == 1) return 0;
-        int period = 2 * (n - 1), k = i % period;
-        if (k < 0) k += period;
-        return k < n ? k : period - k;
-    }
-    if (mode == LT_PAD_SYMMETRIC) {  /* ... 1 0 | 0 1 2 3 | 3 2 ...: period 2n */
-        int period = 2 * n, k = i % period;
-        if (k < 0) k += period;
-        return k < n ? k : period - 1 - k;
-    }
-    return -1;
-}
-
-/* The value of channel ch at (y, x) of a sample's result; pixels: samples of (c, src_h, src_w) bytes. */
-LT_PLAN_FN float lt_image_plan_value(const lt_image_plan *p, const lt_sample_draw *d, const uint8_t *pixels, int ch,
+/* The value of channel ch at (y, x) of a sample's result; pixels: samples of (c, src_h, src_w) bytes or
+ * floats (float_source). */
+LT_PLAN_FN float lt_image_plan_value(const lt_image_plan *p, const lt_sample_draw *d, const void *pixels, int ch,
                                      int y, int x) {
     for (int s = p->nsteps - 1; s >= 0; s--) {  /* from the result back to the source */
         const lt_plan_step *st = &p->step[s];
@@ -92,9 +71,9 @@ LT_PLAN_FN float lt_image_plan_value(const lt_image_plan *p, const lt_sample_dra
             y = sy, x = sx;
         }
     }
-    size_t plane = (size_t)p->src_h * (size_t)p->src_w;
-    float v = LT_PLAN_MUL((float)pixels[((size_t)d->src * (size_t)p->c + (size_t)ch) * plane + (size_t)y * (size_t)p->src_w + (size_t)x],
-                          1.0f / 255.0f);
+    size_t at = ((size_t)d->src * (size_t)p->c + (size_t)ch) * (size_t)p->src_h * (size_t)p->src_w +
+                (size_t)y * (size_t)p->src_w + (size_t)x;
+    float v = p->float_source ? ((const float *)pixels)[at] : LT_PLAN_MUL((float)((const uint8_t *)pixels)[at], 1.0f / 255.0f);
     return p->normalized_from >= 0 ? (v - p->mean[ch]) * p->inv_std[ch] : v;
 }
 
@@ -111,7 +90,12 @@ void lt_image_plan_draw(const lt_image_plan *plan, const lt_pipeline *p, int64_t
                         int64_t epoch, lt_sample_draw *d);
 /* n samples' results into out (n, c, h, w) on the host. */
 void lt_image_plan_run(float *out, const lt_image_plan *plan, const lt_sample_draw *draws, int64_t n,
-                       const uint8_t *pixels);
+                       const void *pixels);
+/* The plan that mirrors (hflip) or shifts by (dy, dx) with padding `mode` float images of (h, w), one
+ * channel a sample (a batch's planes are its samples): out[y][x] = in[y - dy][x - dx]. Its draw for
+ * every plane is *d with d->src the plane's index. */
+void lt_image_plan_remap(lt_image_plan *plan, lt_sample_draw *d, int h, int w, bool hflip, int dy, int dx,
+                         lt_pad_mode mode);
 #endif
 
 #endif

@@ -152,11 +152,12 @@ typedef struct lt_backend_api {
     int (*confusion_update)(uint64_t *counts, const float *logits, const float *target, const lt_confusion_shape *s,
                             lt_error *err);
 
-    /* A batch of augmented images made from a data set the device holds as bytes (data/image_plan.h):
-     * out (n, plan->c, plan->h, plan->w) float32 on the device, pixels the whole source on the device,
+    /* A batch of augmented images made from a data set the device holds as bytes (data/image_plan.h),
+     * or images mirrored or shifted (float sources: test-time augmentation):
+     * out (n, plan->c, plan->h, plan->w) float32 on the device, pixels the samples on the device,
      * plan and draws (n of them) in host memory, which the call copies before it returns. The values are
      * the host's bits (lt_image_plan_value). */
-    int (*image_batch)(float *out, const uint8_t *pixels, const struct lt_image_plan *plan,
+    int (*image_batch)(float *out, const void *pixels, const struct lt_image_plan *plan,
                        const struct lt_sample_draw *draws, int64_t n, lt_error *err);
 
     int (*synchronize)(lt_error *err);

@@ -528,6 +528,10 @@ static void convert_row(void *dst, lt_dtype dt, int64_t ds, const void *src, lt_
         lt_bf16 *d = dst;
         const lt_bf16 *s = src;
         for (int64_t i = 0; i < n; i++) d[i * ds] = s[i * ss];
+    } else if (dt == LT_UINT8) {  /* (and st: lt_convert copies bytes to bytes only) */
+        uint8_t *d = dst;
+        const uint8_t *s = src;
+        for (int64_t i = 0; i < n; i++) d[i * ds] = s[i * ss];
     } else if (dt == LT_FLOAT32) {
         float *d = dst;
         const lt_bf16 *s = src;
@@ -546,7 +550,7 @@ int lt_convert(lt_tensor *dst, const lt_tensor *src, lt_error *err) {
     if (!lt_same_shape(dst, src))
         return lt_fail(err, "cannot convert a %s tensor into a %s one", lt_shape_str(src, a, sizeof a),
                        lt_shape_str(dst, b, sizeof b));
-    if (lt_dtype_of(dst) == LT_UINT8 || lt_dtype_of(src) == LT_UINT8)
+    if ((lt_dtype_of(dst) == LT_UINT8) != (lt_dtype_of(src) == LT_UINT8))  /* bytes copy as bytes, never convert */
         return lt_fail(err, "cannot convert %s to %s", lt_dtype_name(lt_dtype_of(src)), lt_dtype_name(lt_dtype_of(dst)));
     if (lt_device_of(dst) != LT_DEVICE_CPU || lt_device_of(src) != LT_DEVICE_CPU) return device_convert(dst, src, err);
     int64_t n = lt_numel(src);

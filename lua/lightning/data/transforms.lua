@@ -372,10 +372,17 @@ function F.resize(x, size, opts) return T.Resize(size, opts)(x) end
 function F.normalize(x, mean, std) return T.Normalize(mean, std)(x) end
 function F.center_crop(x, size) return T.CenterCrop(size)(x) end
 function F.pad(x, padding, opts) return T.Pad(padding, opts)(x) end
---- hflip(x[, out]): x mirrored left to right; x an image (C, H, W) or a batch of them (N, C, H, W). out, if
--- given, receives the result (resized; reused, so that a loop allocates nothing) and must not share x's
--- storage.
-function F.hflip(x, out) return core.images_hflip(out or L.empty(0), x) end
+-- A result for x: a new empty tensor on x's device (the host when x is no tensor: the binding says so).
+local function result_for(x)
+  local out = L.empty(0)
+  if L.is_tensor(x) and x:device() ~= "cpu" then out = out:to(x:device()) end
+  return out
+end
+
+--- hflip(x[, out]): x mirrored left to right; x an image (C, H, W) or a batch of them (N, C, H, W), on the
+-- host or a GPU (then out is there too). out, if given, receives the result (resized; reused, so that a
+-- loop allocates nothing) and must not share x's storage.
+function F.hflip(x, out) return core.images_hflip(out or result_for(x), x) end
 
 local shift_modes = {constant = true, edge = true, reflect = true, symmetric = true}
 
@@ -383,7 +390,7 @@ local shift_modes = {constant = true, edge = true, reflect = true, symmetric = t
 -- columns (negative: up, left), for an image (C, H, W) or a batch (N, C, H, W); the pixels that come in
 -- from outside are padding_mode's (constant: 0, edge, reflect, symmetric). shift(x, 1, 1, {padding_mode =
 -- "reflect"}) is the top-left crop of x padded by 1 pixel with reflection (airbench's test-time
--- translation; shift(x, -1, -1, ...) the bottom-right one). out as for hflip.
+-- translation; shift(x, -1, -1, ...) the bottom-right one). Devices and out as for hflip.
 function F.shift(x, dy, dx, opts)
   local fname = PREFIX .. "functional.shift"
   opts = U.check_options(fname, opts, {"padding_mode", "out"})
@@ -391,7 +398,7 @@ function F.shift(x, dy, dx, opts)
   if not shift_modes[mode] then
     U.fail(fname, "padding_mode must be constant, edge, reflect or symmetric, got %s", U.describe(mode))
   end
-  return core.images_shift(opts.out or L.empty(0), x, dy, dx, mode)
+  return core.images_shift(opts.out or result_for(x), x, dy, dx, mode)
 end
 function F.vflip(x) return run("vflip", x, {op = "vflip", p = 1}) end
 function F.rgb_to_grayscale(x, n) return T.Grayscale(n)(x) end

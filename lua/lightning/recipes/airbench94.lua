@@ -178,6 +178,10 @@ function Model:tta_logits(x, level)
   level = level or self.hparams.tta
   if level == 0 then return self:forward(x) end
   local buf = self._tta
+  if buf.logits:device() ~= x:device() then
+    -- the scratch follows the input (Module:to moves the module's own tensors, not this table's)
+    for name, t in pairs(buf) do buf[name] = t:to(x:device()) end
+  end
   local acc = buf.logits
   local function mirrored(v, weight)
     acc:add(self:forward(v), weight / 2)
