@@ -1,14 +1,17 @@
 /* libFuzzer target: the transform pipeline. The input's bytes choose an image size and a short list of
  * ops with arbitrary parameters; every op's check and shape rule must keep the kernels inside their
  * buffers, whatever the parameters. Each input must run or give an error; never a crash or a sanitizer
- * report.
+ * report. Where the pipeline is one an image plan can hold (flips, crops, pads, one Normalize: a GPU's
+ * batches, data/image_plan.h), the plan's result must be the pipeline's, bit for bit.
  * By hand: fuzz/run.sh 60 */
-// sources: csrc/core/data/transform.c csrc/core/data/resize.c csrc/core/data/geometry.c csrc/core/data/color.c csrc/core/data/image.c csrc/core/base/rng.c csrc/core/base/error.c
+// sources: csrc/core/data/transform.c csrc/core/data/resize.c csrc/core/data/geometry.c csrc/core/data/color.c csrc/core/data/image.c csrc/core/data/image_plan.c csrc/core/base/rng.c csrc/core/base/error.c
 // cflags: -DLT_IMAGE_MAX_PIXELS=65536
 // seeds: fuzz/seeds/transform
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "data/image_plan.h"
 #include "data/transform.h"
 
 typedef struct reader {
@@ -69,20 +72,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         lt_error err;
         if (lt_transform_op_check(op, &err) == 0) p.n++;
     }
+    int64_t index = next_byte(&r), epoch = next_byte(&r) % 3;
+    uint64_t aug_seed = size;
     lt_workspace ws;
     lt_workspace_init(&ws);
+    ws.index = index, ws.epoch = epoch;
     lt_error err;
-    if (lt_image_reserve(ws.cur, c, h, w, &err) == 0) {
-        for (size_t i = 0; i < lt_image_numel(ws.cur); i++) ws.cur->data[i] = (float)(i % 7) / 6.0f;
+    uint8_t *bytes = NULL;
+    if (lt_image_reserve(ws.cur, c, h, w, &err) == 0 && (bytes = malloc(lt_image_numel(ws.cur)))) {
+        for (size_t i = 0; i < lt_image_numel(ws.cur); i++) bytes[i] = (uint8_t)(i * 37 % 256);
+        lt_u8_to_float(ws.cur->data, bytes, lt_image_numel(ws.cur));  /* as a data set loads a sample */
         lt_rng rng;
-        lt_rng_seed(&rng, size);
+        lt_rng_seed_stream(&rng, aug_seed, (uint64_t)index);  /* as the loader seeds it */
         int oc, oh, ow;
         int shape_ok = lt_pipeline_out_shape(&p, c, h, w, &oc, &oh, &ow, &err) == 0;
         int ran = lt_pipeline_apply(&p, &ws, &rng, &err) == 0;
         /* the shape rule and the run agree */
         if (shape_ok != ran) __builtin_trap();
         if (ran && (ws.cur->channels != oc || ws.cur->height != oh || ws.cur->width != ow)) __builtin_trap();
+        /* the image plan of the same pipeline gives the same bits */
+        lt_image_plan plan;
+        if (ran && lt_image_plan_init(&plan, &p, c, h, w, &err) == 0) {
+            if (plan.c != oc || plan.h != oh || plan.w != ow) __builtin_trap();
+            lt_sample_draw d;
+            lt_image_plan_draw(&plan, &p, index, 0, aug_seed, epoch, &d);
+            size_t n = lt_image_numel(ws.cur);
+            float *out = malloc(n * sizeof *out);
+            if (out) {
+                lt_image_plan_run(out, &plan, &d, 1, bytes);
+                if (memcmp(out, ws.cur->data, n * sizeof *out) != 0) __builtin_trap();
+                free(out);
+            }
+        }
     }
+    free(bytes);
     lt_workspace_free(&ws);
     return 0;
 }
