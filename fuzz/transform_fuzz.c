@@ -5,7 +5,7 @@
  * batches, data/image_plan.h), the plan's result must be the pipeline's, bit for bit.
  * By hand: fuzz/run.sh 60 */
 // sources: csrc/core/data/transform.c csrc/core/data/resize.c csrc/core/data/geometry.c csrc/core/data/color.c csrc/core/data/image.c csrc/core/data/image_plan.c csrc/core/base/rng.c csrc/core/base/error.c
-// cflags: -DLT_IMAGE_MAX_PIXELS=65536
+// cflags: -DLT_IMAGE_MAX_PIXELS=65536 -ffp-contract=off
 // seeds: fuzz/seeds/transform
 #include <stdint.h>
 #include <stdlib.h>

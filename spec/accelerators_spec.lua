@@ -388,6 +388,19 @@ describe("on a device (the specs' fake one)", function()
       os.execute(("rm -rf %q"):format(dir))
     ]])
   end)
+
+  it("refuses data-parallel training on the GPU up front (MPI moves host memory; NCCL is not used yet)", function()
+    if not F.built() then return pending("needs the build's testing/fake_device.so") end
+    if not L.distributed.available() then return pending("needs the build's MPI module (lightning/dist.so)") end
+    on_fake_device([[
+      local S = require "trainer_standins"
+      local trainer = L.Trainer(S.quiet(os.tmpname() .. ".d", {accelerator = "gpu", max_steps = 1,
+        strategy = L.strategies.DDPStrategy{}}))
+      local model = L.LightningModule()
+      local ok, err = pcall(trainer.fit, trainer, model, S.Loader(S.regression_batches(1, 2, 2)))
+      assert(not ok and tostring(err):find("DDPStrategy: data-parallel training on GPUs needs NCCL", 1, true), tostring(err))
+    ]])
+  end)
 end)
 
 describe("examples/train.lua", function()

@@ -22,7 +22,7 @@
 #if defined(__CUDA_ARCH__)
 #define LT_PLAN_MUL(a, b) __fmul_rn((a), (b))  /* never fused with the subtraction that follows */
 #else
-#define LT_PLAN_MUL(a, b) ((a) * (b))          /* the host is built without FMA contraction */
+#define LT_PLAN_MUL(a, b) ((a) * (b))          /* image_plan.c is built with -ffp-contract=off */
 #endif
 
 #define LT_PLAN_MAX_STEPS 16

@@ -77,6 +77,11 @@ end
 -- ---- processes ----
 
 function DDPStrategy:setup_environment()
+  if self:root_device() ~= "cpu" then
+    -- (MPI moves host memory: GPU gradients need NCCL, which is not written yet, docs/distributed.md)
+    options.fail("DDPStrategy", "data-parallel training on GPUs needs NCCL, which lightning does not use yet: " ..
+      "train on one GPU (no mpirun) or on the CPUs (accelerator = \"cpu\")")
+  end
   local info = distributed.init()
   if self.timeout then distributed.set_timeout(self.timeout) end
   self._info = info
