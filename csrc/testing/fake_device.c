@@ -8,7 +8,8 @@
  * code that reads device memory by mistake faults at once, as it would with a GPU. Never installed.
  *
  * Operations: the host's own implementations behind the fake's pointers (fake_ops.c), every
- * operation but the channels-last and bf16 variants; tensor arithmetic likewise (fake_math.c).
+ * operation but the channels-last and bf16 variants; tensor arithmetic likewise (fake_math.c); image
+ * batches through the image plan's host executor (data/image_plan.c).
  * Knobs (environment):
  *   LIGHTNING_FAKE_DEVICE_BYTES  the pool's size (default 1 GiB): allocations beyond fail
  *   LIGHTNING_FAKE_DEVICE_COUNT  devices reported (default 1; 0 tests "no device") */
