@@ -133,9 +133,9 @@ class Lookahead:
 def translate_batch(padded, pad, gen):
     """Random crops of 32x32 out of images padded by `pad` on each side (reflection)."""
     n = padded.shape[0]
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-    out = torch.empty(n, 3, 32, 32)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(padded.device)
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(padded.device)
+    out = torch.empty(n, 3, 32, 32, device=padded.device)
     for sy in range(2 * pad + 1):
         for sx in range(2 * pad + 1):
             m = (dy == sy) & (dx == sx)
@@ -178,19 +178,27 @@ def main():
     ap.add_argument("--compile", action="store_true", help="torch.compile the network (PyTorch 2.x; inductor)")
     ap.add_argument("--eval_every_epoch", action="store_true", help="also print the plain test accuracy "
                     "after every epoch (its time counts)")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cuda: the data set and the network on the GPU, as airbench runs (the GPU check)")
     a = ap.parse_args()
+    device = torch.device(a.device)
+
+    def sync():  # a GPU's queued work finished, before a clock is read
+        if a.device == "cuda":
+            torch.cuda.synchronize()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
 
     def autocast():
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16")
+        return torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.precision == "bf16")
 
-    x_train, y_train = load_cifar(a.data, True)
-    x_test, y_test = load_cifar(a.data, False)
+    x_train, y_train = (t.to(device) for t in load_cifar(a.data, True))
+    x_test, y_test = (t.to(device) for t in load_cifar(a.data, False))
+    sync()
     t_start = time.perf_counter()
 
-    model = AirNet().to(memory_format=torch.channels_last)
+    model = AirNet().to(device, memory_format=torch.channels_last)
     init_whitening(model.whiten, x_train[:5000])
     net = torch.compile(model) if a.compile else model
     opt = make_optimizer(model, a.batch)
@@ -202,7 +210,7 @@ def main():
 
     # Alternating flip: each image is flipped at random once, then the whole set is flipped every
     # other epoch; translation by up to 2 pixels with reflection padding.
-    flip = torch.rand(len(x_train), generator=gen) < 0.5
+    flip = (torch.rand(len(x_train), generator=gen) < 0.5).to(device)
     base = torch.where(flip.view(-1, 1, 1, 1), x_train.flip(-1), x_train)
     padded_base = F.pad(base, (2, 2, 2, 2), mode="reflect")
 
@@ -211,9 +219,10 @@ def main():
     while step < total_steps:
         model.whiten.bias.requires_grad = epoch < 3
         padded = padded_base.flip(-1) if epoch % 2 == 1 else padded_base
-        order = torch.randperm(len(x_train), generator=gen)
+        order = torch.randperm(len(x_train), generator=gen).to(device)
         for i in range(steps_per_epoch):
             if a.steps and step == 3:
+                sync()
                 t_steps = time.perf_counter()
             idx = order[i * a.batch:(i + 1) * a.batch]
             x = translate_batch(padded[idx], 2, gen).contiguous(memory_format=torch.channels_last)
@@ -231,9 +240,12 @@ def main():
                 break
         epoch += 1
         if a.steps:
+            sync()
             dt = time.perf_counter() - t_steps
             print("train %.1f\npeak_rss_mb %.0f\nversion %s" % ((step - 3) * a.batch / dt,
                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, torch.__version__.split("+")[0]), flush=True)
+            if a.device == "cuda":
+                print("peak_gpu_mb %.0f" % (torch.cuda.max_memory_allocated() / 2 ** 20), flush=True)
             return
         acc = evaluate(model, x_test, y_test, False, autocast, net) if a.eval_every_epoch else float("nan")
         print("epoch %d time %.1f loss %.4f test_acc %.4f" % (

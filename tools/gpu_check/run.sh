@@ -10,6 +10,7 @@
 #   4. the specs that need a GPU (device, cuda, accelerators, data_device_batches) with busted
 #   5. the reference model trained a few hundred steps on the carried CIFAR-10 batch, on the GPU
 #   6. bench/train_step.lua on the GPU beside this machine's PyTorch (eager, channels_last)
+#   7. airbench94 on the GPU: our recipe, then bench/airbench_torch.py --device cuda (eager, compiled)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpu_check_out}
@@ -87,3 +88,12 @@ for batch in 64 256; do
   stage "bench$batch" bench.log lua5.4 bench/train_step.lua --build "$BUILD" --accelerator gpu --batch "$batch" \
     --pairs 5 --seconds 2 --peer torch
 done
+
+# airbench94 on the GPU (issue 21): our recipe with its batches and test-time augmentation on the GPU,
+# then the airbench script in PyTorch, eager and compiled, on the same data (the carried batch five
+# times over: the accuracy is not CIFAR-10's, the times compare). Each has its own time limit.
+stage airbench airbench.log timeout 180 lua5.4 examples/train.lua --cifar10 --data_root /tmp/gpu_check_data \
+  --no_download --recipe airbench94 --accelerator gpu --no_progress_bar --output_dir /tmp/gpu_check_runs
+stage airbench_pt airbench.log timeout 120 "$LIGHTNING_PEER_PYTHON" bench/airbench_torch.py --data "$data" --device cuda
+stage airbench_ptc airbench.log timeout 180 "$LIGHTNING_PEER_PYTHON" bench/airbench_torch.py --data "$data" \
+  --device cuda --compile
