@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/checked.h"
 #include "../device/backend.h"
 
 int lt_device_batches_init(lt_device_batches *db, const lt_dataset *ds, const lt_pipeline *p, lt_device d,

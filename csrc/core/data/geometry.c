@@ -5,10 +5,6 @@
 #include "image_ops.h"
 #include "pad_index.h"
 
-/* Where position i (possibly outside 0..n-1) reads from, or -1 for the constant fill (pad_index.h: a
- * device's batches follow the same rule). */
-static inline int source_index(int i, int n, lt_pad_mode mode) { return lt_pad_source_index(i, n, (int)mode); }
-
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 void lt_img_crop(float *out, int oh, int ow, const float *in, int c, int h, int w, int top, int left,
@@ -19,19 +15,19 @@ void lt_img_crop(float *out, int oh, int ow, const float *in, int c, int h, int 
         float f = fill ? fill[ch] : 0.0f;
         for (int y = 0; y < oh; y++) {        /* each output row */
             float *orow = out + ((size_t)ch * oh + y) * ow;
-            int sy = source_index(top + y, h, mode);
+            int sy = lt_pad_source_index(top + y, h, (int)mode);
             if (sy < 0) {
                 for (int x = 0; x < ow; x++) orow[x] = f;
                 continue;
             }
             const float *irow = in + ((size_t)ch * h + sy) * w;
             for (int x = 0; x < x_lo; x++) {
-                int sx = source_index(left + x, w, mode);
+                int sx = lt_pad_source_index(left + x, w, (int)mode);
                 orow[x] = sx < 0 ? f : irow[sx];
             }
             if (x_hi > x_lo) memcpy(orow + x_lo, irow + left + x_lo, sizeof(float) * (size_t)(x_hi - x_lo));
             for (int x = x_hi; x < ow; x++) {
-                int sx = source_index(left + x, w, mode);
+                int sx = lt_pad_source_index(left + x, w, (int)mode);
                 orow[x] = sx < 0 ? f : irow[sx];
             }
         }

@@ -2,8 +2,8 @@
 
 #include <string.h>
 
-/* The steps an op adds: its windows or its flip (lt_op_geometry_draw's shape, whatever the draw). */
-static int steps_of(const lt_op_geometry *g) { return g->nwindows + (g->hflip || g->vflip ? 1 : 0); }
+/* A geometric op is its windows, or (with none) a flip: one step, whether or not a sample's draw acts. */
+static int steps_of(const lt_op_geometry *g) { return g->nwindows ? g->nwindows : 1; }
 
 int lt_image_plan_init(lt_image_plan *plan, const lt_pipeline *p, int c, int h, int w, lt_error *err) {
     memset(plan, 0, sizeof *plan);
@@ -29,12 +29,8 @@ int lt_image_plan_init(lt_image_plan *plan, const lt_pipeline *p, int c, int h, 
         }
         if (!lt_op_is_geometric(op->kind))
             return lt_fail(err, "step %d (%s) is not a flip, crop, pad or Normalize", i + 1, lt_op_name(op->kind));
-        /* a flip's step is there whether or not a sample's draw flips it: draw as if it always acts */
-        lt_transform_op always = *op;
-        always.p = 1;
-        lt_op_geometry g;
-        lt_op_geometry_draw(&always, c, h, w, &any, 0, 0, &g);
-        if (op->kind == LT_OP_ALT_HFLIP) g.hflip = true;
+        lt_op_geometry g;  /* (its windows' sizes and modes; their offsets are the samples') */
+        lt_op_geometry_draw(op, c, h, w, &any, 0, 0, &g);
         if (plan->nsteps + steps_of(&g) > LT_PLAN_MAX_STEPS)
             return lt_fail(err, "step %d (%s): more than %d flips, crops and pads", i + 1, lt_op_name(op->kind),
                            LT_PLAN_MAX_STEPS);
@@ -44,9 +40,9 @@ int lt_image_plan_init(lt_image_plan *plan, const lt_pipeline *p, int c, int h, 
             memcpy(st->fill, g.fill, sizeof st->fill);
             h = g.window[k].oh, w = g.window[k].ow;
         }
-        if (g.hflip || g.vflip) {
+        if (g.nwindows == 0) {
             lt_plan_step *st = &plan->step[plan->nsteps++];
-            st->kind = g.hflip ? LT_PLAN_HFLIP : LT_PLAN_VFLIP, st->in_h = h, st->in_w = w;
+            st->kind = op->kind == LT_OP_VFLIP ? LT_PLAN_VFLIP : LT_PLAN_HFLIP, st->in_h = h, st->in_w = w;
         }
     }
     return 0;
@@ -66,8 +62,7 @@ void lt_image_plan_draw(const lt_image_plan *plan, const lt_pipeline *p, int64_t
         lt_op_geometry g;
         lt_op_geometry_draw(op, plan->c, st->in_h, st->in_w, &rng, index, epoch, &g);
         for (int k = 0; k < g.nwindows; k++, s++) d->a[s] = g.window[k].top, d->b[s] = g.window[k].left;
-        if (op->kind == LT_OP_HFLIP || op->kind == LT_OP_VFLIP || op->kind == LT_OP_ALT_HFLIP)
-            d->a[s++] = g.hflip || g.vflip;
+        if (g.nwindows == 0) d->a[s++] = g.hflip || g.vflip;  /* a flip (steps_of) */
     }
 }
 
