@@ -70,6 +70,9 @@ function cases.check(L, tol)
     case(name .. " number", function(x) return op(x, 1.5), op(2.5, x) end, pos)
   end
   case("__pow", function(x) return x ^ 2, x ^ 0.5, 2 ^ x end, pos)
+  -- joins stay on the parts' device (a model that concatenates branches)
+  case("cat", function(x, y) return L.cat({x, y}, 1), L.cat({x, y:t():t()}, 2), L.cat({x:narrow(2, 2, 3), y}, 2) end, a, b)
+  case("stack", function(x, y) return L.stack({x, y}, 1), L.stack({x, y:t():contiguous():t()}, 3) end, a, b)
   case("__unm", function(x) return -x, -(x:t()) end, a)
   for _, op in ipairs {"eq", "ne", "gt", "lt", "ge", "le"} do
     case(op, function(x, y) return x[op](x, y), x[op](x, 0), x[op](x:t(), y:t()) end, ties, ties:t():clone())

@@ -3,10 +3,21 @@
 #include <string.h>
 
 #include "../base/checked.h"
+#include "../device/backend.h"
 #include "tensor_math.h"
 
 /* PyTorch's legacy rule: a 1-D tensor of size 0 joins anything (it is what an empty accumulator starts as). */
 static bool is_empty_1d(const lt_tensor *t) { return t->ndim == 1 && t->size[0] == 0; }
+
+/* The result goes where the parts are, all on one device (nothing is copied across devices silently). */
+static int parts_device(int n, const lt_tensor *const *parts, lt_device *d, lt_error *err) {
+    *d = lt_device_of(parts[0]);
+    for (int i = 1; i < n; i++)
+        if (lt_device_of(parts[i]) != *d)
+            return lt_fail(err, "expected %s, got %s for tensor %d (the device of tensor 1; move tensors with :to())",
+                           lt_device_name(*d), lt_device_name(lt_device_of(parts[i])), i + 1);
+    return 0;
+}
 
 /* Copies src into out's elements from `start` along dim. */
 static int copy_into(lt_tensor *out, int dim, int64_t start, const lt_tensor *src, lt_error *err) {
@@ -41,7 +52,8 @@ int lt_cat(lt_tensor *out, int n, const lt_tensor *const *parts, int dim, lt_err
         if (!lt_add_ok(size[dim], t->size[dim], &size[dim]))
             return lt_fail(err, "the joined size of dimension %d overflows", dim + 1);
     }
-    if (lt_tensor_new(out, r->ndim, size, err)) return -1;
+    lt_device d;
+    if (parts_device(n, parts, &d, err) || lt_tensor_new_on(out, r->ndim, size, LT_FLOAT32, d, err)) return -1;
     int64_t at = 0;
     for (int i = 0; i < n; i++) {
         const lt_tensor *t = parts[i];
@@ -68,7 +80,8 @@ int lt_stack(lt_tensor *out, int n, const lt_tensor *const *parts, int dim, lt_e
     /* Each part is a view of size 1 along the new dimension: cat's copy then fills it. */
     int64_t size[LT_MAX_DIMS];
     for (int d = 0, k = 0; d <= r->ndim; d++) size[d] = d == dim ? n : r->size[k++];
-    if (lt_tensor_new(out, r->ndim + 1, size, err)) return -1;
+    lt_device d;
+    if (parts_device(n, parts, &d, err) || lt_tensor_new_on(out, r->ndim + 1, size, LT_FLOAT32, d, err)) return -1;
     for (int i = 0; i < n; i++) {
         lt_tensor part = {0};
         int rc = lt_unsqueeze(&part, parts[i], dim, err) || copy_into(out, dim, i, &part, err) ? -1 : 0;
