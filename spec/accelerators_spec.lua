@@ -389,16 +389,17 @@ describe("on a device (the specs' fake one)", function()
     ]])
   end)
 
-  it("refuses data-parallel training on the GPU up front (MPI moves host memory; NCCL is not used yet)", function()
+  it("refuses bf16 gradients for data-parallel training on GPUs before MPI starts (NCCL carries float32)", function()
     if not F.built() then return pending("needs the build's testing/fake_device.so") end
     if not L.distributed.available() then return pending("needs the build's MPI module (lightning/dist.so)") end
     on_fake_device([[
       local S = require "trainer_standins"
       local trainer = L.Trainer(S.quiet(os.tmpname() .. ".d", {accelerator = "gpu", max_steps = 1,
-        strategy = L.strategies.DDPStrategy{}}))
+        strategy = L.strategies.DDPStrategy{gradient_dtype = "bf16"}}))
       local model = L.LightningModule()
       local ok, err = pcall(trainer.fit, trainer, model, S.Loader(S.regression_batches(1, 2, 2)))
-      assert(not ok and tostring(err):find("DDPStrategy: data-parallel training on GPUs needs NCCL", 1, true), tostring(err))
+      assert(not ok and tostring(err):find('DDPStrategy: gradient_dtype = "bf16" compresses gradients', 1, true), tostring(err))
+      assert(not L.distributed.is_initialized(), "MPI started")
     ]])
   end)
 end)

@@ -338,6 +338,45 @@ local function train_reference(accelerator, steps)
   return losses, model
 end
 
+describe("collectives on the GPU (NCCL, a group of one process)", function()
+  it("reduce and broadcast in place, queued on the GPU, ordered before the work after join()", function()
+    if no_gpu() then return end
+    local comm = L.cuda.comm
+    local ready, why = comm.ready()
+    assert(ready, "NCCL: " .. tostring(why))
+    if not comm.joined() then comm.init(comm.unique_id(), 0, 1) end
+    local rank, world = comm.joined()
+    assert.equal(0, rank)
+    assert.equal(1, world)
+    L.manual_seed(4)
+    local x = L.randn(1 << 20)
+    for _, op in ipairs {"sum", "mean", "max", "min"} do
+      local g = x:cuda()
+      assert.equal(g, comm.all_reduce(g, op))
+      comm.join()
+      H.assert_close(g:cpu(), x, EXACT, op)   -- one process: its own values
+    end
+    -- queued: the work after join() sees the reduced values
+    local g = x:cuda()
+    comm.all_reduce(g, "sum")
+    comm.join()
+    g:mul(2)
+    H.assert_close(g:cpu(), x * 2, EXACT, "ordered")
+    -- a bucket: a narrow of a flat buffer; the rest is untouched
+    local flat = L.ones(1000):cuda()
+    comm.all_reduce(flat:narrow(1, 11, 100), "mean")
+    comm.broadcast(flat, 0)
+    comm.join()
+    L.cuda.synchronize()
+    assert.is_true(comm.query())
+    assert.equal(1000, flat:sum())
+    assert.matches("takes a contiguous tensor", H.error_of(comm.all_reduce, L.ones(4, 3):cuda():t(), "sum"))
+    assert.matches("expected a tensor on a GPU, got cpu", H.error_of(comm.all_reduce, L.ones(4), "sum"))
+    assert.matches("root must be a rank from 0 to 0, got 1", H.error_of(comm.broadcast, flat, 1))
+    assert.matches("already joined a group", H.error_of(comm.init, comm.unique_id(), 0, 1))
+  end)
+end)
+
 describe("training on the GPU", function()
   it("follows the CPU for 20 steps of the reference model", function()
     if no_gpu() then return end

@@ -49,6 +49,23 @@ describe("without a GPU", function()
     assert.matches("no CUDA device is present", out)
   end)
 
+  it("drives one of the machine's GPUs a process: LIGHTNING_CUDA_DEVICE, else mpirun's local rank modulo the " ..
+    "GPUs, else the first", function()
+    local cases = {
+      {{}, "^0\n"},
+      {{LIGHTNING_FAKE_DEVICE_COUNT = "4", OMPI_COMM_WORLD_LOCAL_RANK = "6"}, "^2\n"},
+      {{LIGHTNING_FAKE_DEVICE_COUNT = "4", OMPI_COMM_WORLD_LOCAL_RANK = "1", LIGHTNING_CUDA_DEVICE = "3"}, "^3\n"},
+      {{LIGHTNING_FAKE_DEVICE_COUNT = "2", LIGHTNING_CUDA_DEVICE = "2"},
+        "LIGHTNING_CUDA_DEVICE=2: expected a GPU's index from 0 to 1"},
+    }
+    for _, case in ipairs(cases) do
+      case[1].LIGHTNING_CUDA_MODULE = fake
+      local ok, out = run("local ok, why = L.cuda.is_available() print(ok and L.cuda.current_device() or why)", case[1])
+      assert(ok, out)
+      assert.matches(case[2], out)
+    end
+  end)
+
   it("refuses device names it does not know, and a second GPU", function()
     local L = require "lightning"
     local t = L.zeros(2)
@@ -222,6 +239,8 @@ describe("tensor arithmetic on the device", function()
       fails("Tensor:add: elementwise arithmetic: expected cpu, got cuda:0 for other", function() return c:add(g) end)
       fails("Tensor:addcmul: elementwise arithmetic: expected cuda:0, got cpu for", function() return g:addcmul(c, g) end)
       fails("Tensor:eq: elementwise arithmetic: expected cuda:0, got cpu for other", function() return g:eq(c) end)
+      fails("lightning.cat: expected cuda:0, got cpu for tensor 2 %(the device of tensor 1", function() return L.cat({g, c}) end)
+      fails("lightning.stack: expected cpu, got cuda:0 for tensor 3", function() return L.stack({c, c, g}) end)
       local cm = L.metrics.ConfusionMatrix(3)
       fails("ConfusionMatrix:update: expected cuda:0, got cpu for target", function() cm:update(g, L.ones(2)) end)
       fails("call :cpu%(%) first", function() cm:update(L.ones(2):cuda(), L.ones(2):cuda()) end)

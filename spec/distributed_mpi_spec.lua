@@ -50,13 +50,7 @@ end
 describe("L.distributed under mpirun", function()
   it("reduces, broadcasts and gathers on 2 processes, and on 3 oversubscribed on 2 cores", function()
     for _, np in ipairs({2, 3}) do
-      local job = M.mpirun(np, "collectives", {})
-      M.assert_ok(job)
-      for r, report in ipairs(M.results(job)) do
-        assert.is_true(report.ok)
-        assert.equal(r - 1, report.rank)
-      end
-      H.rmdir(job.out)
+      M.assert_each_ok(M.mpirun(np, "collectives", {}))
     end
   end)
 end)

@@ -73,4 +73,13 @@ function M.assert_ok(job)
   assert(job.code == 0, ("mpirun -np %d exited with %s:\n%s"):format(job.np, tostring(job.code), job.output))
 end
 
+--- Asserts that a job succeeded and that each rank reported {ok = true, rank = its rank}; removes its folder.
+function M.assert_each_ok(job)
+  M.assert_ok(job)
+  for r, report in ipairs(M.results(job)) do
+    assert(report.ok == true and report.rank == r - 1, ("rank %d reported %s"):format(r - 1, values.encode(report)))
+  end
+  H.rmdir(job.out)
+end
+
 return M

@@ -275,6 +275,7 @@ static lt_backend_api make_api() {
     a.set_allow_tf32 = set_allow_tf32;
     a.allow_tf32 = allow_tf32;
     a.ops = ops;
+    a.comm = collectives();
     return a;
 }
 

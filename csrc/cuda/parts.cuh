@@ -37,6 +37,9 @@ int confusion_update(uint64_t *counts, const float *logits, const float *target,
 int image_batch(float *out, const void *pixels, const struct lt_image_plan *plan,
                 const struct lt_sample_draw *draws, int64_t n, lt_error *err);
 
+/* collectives.cu: NCCL's collectives between processes, or NULL when built without nccl.h */
+const lt_backend_comm *collectives();
+
 /* one file per operation family */
 extern const lt_linear_impl linear_cuda;                                /* linear.cu */
 extern const lt_conv2d_impl conv2d_cuda;                                /* conv2d.cu */

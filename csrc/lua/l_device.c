@@ -1,6 +1,6 @@
 /* Devices from Lua: where a tensor lives and moving it (t:device(), t:to(), t:cuda(), t:cpu(),
  * t:_move_to_()), and lightning.core.cuda (is_available, device_count, get_device_properties,
- * synchronize, manual_seed, memory_stats, empty_cache). The core decides everything (backend.h,
+ * synchronize, manual_seed, memory_stats, empty_cache; its collectives, comm, are l_comm.c's). The core decides everything (backend.h,
  * tensor_device.h); this file converts. */
 #include <stdio.h>
 
@@ -114,6 +114,13 @@ static int c_get_device_properties(lua_State *L) {
     return 1;
 }
 
+/* current_device(): the machine's index of the GPU this process computes on (its cuda:0). */
+static int c_current_device(lua_State *L) {
+    cuda_or_raise(L, "cuda.current_device");
+    lua_pushinteger(L, lt_device_index(LT_DEVICE_CUDA));
+    return 1;
+}
+
 static int c_synchronize(lua_State *L) {
     lt_error err;
     if (cuda_or_raise(L, "cuda.synchronize")->synchronize(&err)) lt_raise(L, "cuda.synchronize", &err);
@@ -160,6 +167,7 @@ void lt_open_device(lua_State *L, int module, int methods) {
     static const luaL_Reg cuda_fns[] = {{"is_available", c_is_available},
                                         {"device_count", c_device_count},
                                         {"get_device_properties", c_get_device_properties},
+                                        {"current_device", c_current_device},
                                         {"synchronize", c_synchronize},
                                         {"manual_seed", c_manual_seed},
                                         {"allow_tf32", c_allow_tf32},
@@ -170,6 +178,7 @@ void lt_open_device(lua_State *L, int module, int methods) {
     luaL_setfuncs(L, method_fns, 0);
     lua_pop(L, 1);
     luaL_newlib(L, cuda_fns);
+    lt_open_comm(L, -1);
     lua_setfield(L, module, "cuda");
     /* the main thread's state: collections run there whichever coroutine allocates */
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);

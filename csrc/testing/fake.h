@@ -15,6 +15,7 @@ static inline void *fake_host_of(const void *device) {
 }
 
 extern const lt_backend_op fake_ops[];
+extern const lt_backend_comm fake_comm;  /* fake_comm.c */
 void fake_manual_seed(uint64_t seed);
 int fake_ops_init(lt_error *err);
 

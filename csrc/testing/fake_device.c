@@ -9,7 +9,8 @@
  *
  * Operations: the host's own implementations behind the fake's pointers (fake_ops.c), every
  * operation but the channels-last and bf16 variants; tensor arithmetic likewise (fake_math.c); image
- * batches through the image plan's host executor (data/image_plan.c).
+ * batches through the image plan's host executor (data/image_plan.c); collectives between processes
+ * over MPI (fake_comm.c).
  * Knobs (environment):
  *   LIGHTNING_FAKE_DEVICE_BYTES  the pool's size (default 1 GiB): allocations beyond fail
  *   LIGHTNING_FAKE_DEVICE_COUNT  devices reported (default 1; 0 tests "no device") */
@@ -42,7 +43,11 @@ static int device_count(int *count, lt_error *err) {
     return 0;
 }
 
-static int init(int index, lt_error *err) { return index == 0 ? fake_ops_init(err) : fail(err, "only device 0 exists"); }
+/* Any of the devices it reports (one process uses one). */
+static int init(int index, lt_error *err) {
+    if (index < 0 || index >= env_long("LIGHTNING_FAKE_DEVICE_COUNT", 1)) return fail(err, "no such device");
+    return fake_ops_init(err);
+}
 
 static uint64_t in_use, peak;
 
@@ -176,7 +181,8 @@ static const lt_backend_api api = {
     .strided_copy = strided_copy, .fill = fill, .to_bf16 = to_bf16, .to_f32 = to_f32, .binary = fake_binary,
     .scalar = fake_scalar, .unary = fake_unary, .addcmul = fake_addcmul, .reduce = fake_reduce,
     .confusion_update = fake_confusion_update, .image_batch = image_batch, .synchronize = synchronize,
-    .manual_seed = manual_seed, .set_allow_tf32 = set_allow_tf32, .allow_tf32 = allow_tf32, .ops = fake_ops};
+    .manual_seed = manual_seed, .set_allow_tf32 = set_allow_tf32, .allow_tf32 = allow_tf32, .ops = fake_ops,
+    .comm = &fake_comm};
 
 EXPORT const lt_backend_api *lt_backend_entry(int version, lt_error *err) {
     if (version != LT_BACKEND_API_VERSION) {

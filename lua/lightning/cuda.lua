@@ -6,6 +6,9 @@
 --   L.cuda.get_device_properties(i) device i (0-based): {name, total_memory, free_memory, major, minor,
 --                                   multi_processor_count, driver_version, runtime_version, cudnn_version,
 --                                   cublaslt_version} (memory in bytes, versions as "13.0", "9.10.0")
+--   L.cuda.current_device()         the machine's index of the GPU this process computes on (its "cuda:0"):
+--                                   LIGHTNING_CUDA_DEVICE, or under mpirun the process's rank on its host
+--                                   modulo the GPUs (a process per GPU), or 0
 --   L.cuda.synchronize()            waits until the GPU has finished what was asked of it
 --   L.cuda.manual_seed(n)           the seed of the GPU's generator (dropout)
 --   L.cuda.allow_tf32([on])         whether float32 matrix products and convolutions may use TF32 (true by
@@ -15,6 +18,10 @@
 --   L.cuda.summary(i)               one line on device i: "NVIDIA H100 80GB HBM3, 79.1 GiB, compute
 --                                   capability 9.0, driver 13.0, cuDNN 9.10.0, cuBLASLt 13.0.0"
 --   L.cuda.describe()               a device block's lines: one summary per GPU ({} without one)
+--   L.cuda.comm                     collectives between processes on GPUs (NCCL), which
+--                                   L.distributed uses for GPU tensors: ready(), unique_id(), init(id, rank,
+--                                   world_size), joined(), all_reduce(t, op), broadcast(t, root), query(),
+--                                   join() (csrc/lua/l_comm.c)
 -- Without a GPU every function but is_available and device_count raises an error that carries the reason.
 local core = require "lightning.core"
 local options = require "lightning.util.options"
@@ -23,8 +30,11 @@ local C = core.cuda
 
 local cuda = {}
 
+cuda.comm = C.comm
+
 function cuda.is_available() return C.is_available() end
 function cuda.device_count() return C.device_count() end
+function cuda.current_device() return C.current_device() end
 function cuda.synchronize() return C.synchronize() end
 function cuda.manual_seed(seed) return C.manual_seed(seed) end
 function cuda.allow_tf32(on) return C.allow_tf32(on) end

@@ -83,7 +83,8 @@ end
 --- opts: kind, batch (per process), epochs, accumulate, root (default_root_dir), callbacks (more),
 -- checkpoint (a ModelCheckpoint with save_last into root/ckpt), loggers (CSV and TensorBoard into
 -- root/logs), ckpt_path, early_stopping, bucket_cap_mb, timeout, gradient_dtype (DDPStrategy's), samples (training samples, default T.SAMPLES: 6
--- processes need a multiple of 6). Returns the trainer and the model.
+-- processes need a multiple of 6), accelerator (the Trainer's, default "cpu"), sync_batchnorm (default:
+-- kind "batchnorm"). Returns the trainer and the model.
 function T.fit(o)
   local size = 8
   local train = L.data.DataLoader(T.dataset(o.samples or T.SAMPLES, 1, size), {batch_size = o.batch, shuffle = true})
@@ -110,8 +111,9 @@ function T.fit(o)
   end
   local trainer = L.Trainer{max_epochs = o.epochs, default_root_dir = o.root, logger = logger,
     enable_checkpointing = o.checkpoint == true, enable_progress_bar = false, enable_model_summary = false,
-    callbacks = callbacks, accumulate_grad_batches = o.accumulate or 1, sync_batchnorm = o.kind == "batchnorm",
-    num_sanity_val_steps = 0, strategy = strategy}
+    callbacks = callbacks, accumulate_grad_batches = o.accumulate or 1, num_sanity_val_steps = 0, strategy = strategy,
+    sync_batchnorm = o.sync_batchnorm == nil and o.kind == "batchnorm" or o.sync_batchnorm == true,
+    accelerator = o.accelerator or "cpu"}
   L.manual_seed(5)
   trainer:fit(model, train, val, {ckpt_path = o.ckpt_path})
   return trainer, model

@@ -123,6 +123,46 @@ function scenarios.collectives()
   report({ok = true, rank = r})
 end
 
+-- The collectives of GPU tensors (L.distributed routes them to L.cuda.comm: NCCL on a GPU, MPI behind the
+-- specs' stand-in device), checked on every process.
+function scenarios.device_collectives()
+  local info = dist.init()
+  local r, n = info.rank, info.world_size
+  assert(L.cuda.comm.joined() == nil, "no group before the first collective of a GPU tensor")
+  local t = L.tensor{1, 2, 3}:mul(r + 1):cuda()
+  assert(dist.all_reduce(t, "sum") == t and t:device() == "cuda:0")
+  local tri = n * (n + 1) / 2
+  same(t:totable(), {tri, 2 * tri, 3 * tri}, "sum")
+  local jr, jn = L.cuda.comm.joined()
+  assert(jr == r and jn == n, "joined as the MPI rank")
+  t = L.tensor{r, -r}:cuda()
+  same(dist.all_reduce(t, "mean"):totable(), {(n - 1) / 2, -(n - 1) / 2}, "mean")
+  same(dist.all_reduce(L.tensor{r, -r}:cuda(), "max"):totable(), {n - 1, 0}, "max")
+  same(dist.all_reduce(L.tensor{r, -r}:cuda(), "min"):totable(), {0, -(n - 1)}, "min")
+  -- a bucket: a narrow of a flat gradient, not blocking
+  local flat = L.ones(10):cuda()
+  local work = dist.all_reduce(flat:narrow(1, 3, 4), "sum", {async = true})
+  assert(work:wait():numel() == 4 and work:test() and work:is_completed())
+  same(flat:totable(), {1, 1, n, n, n, n, 1, 1, 1, 1}, "narrow")
+  local works = {}
+  for k = 1, 3 do works[k] = dist.all_reduce(L.ones(100000):mul(k):cuda(), "mean", {async = true}) end
+  for k = 3, 1, -1 do assert(works[k]:wait():cpu()[100000] == k) end
+  -- broadcast: a tensor in place from the last rank; Lua values still through MPI
+  local bt = L.tensor{r, r}:cuda()
+  dist.broadcast(bt, n - 1)
+  same(bt:totable(), {n - 1, n - 1}, "broadcast")
+  assert(dist.broadcast(r == 0 and "from 0" or nil, 0) == "from 0")
+  -- host tensors beside them still go through MPI
+  same(dist.all_reduce(L.tensor{r}, "sum"):totable(), {n * (n - 1) / 2}, "host")
+  -- errors: named, the same on every process
+  assert(error_of(dist.all_reduce, L.ones(2):cuda(), "sum", {async = true, wire = "bf16"})
+    :match('{wire = "bf16"} is for tensors on the host'))
+  assert(error_of(dist.all_reduce, L.randn(3, 4):cuda():t(), "sum"):match("takes a contiguous tensor"))
+  assert(error_of(dist.all_reduce, L.ones(2):cuda(), "avg"):match('the operation must be "sum", "mean", "max" or "min"'))
+  assert(error_of(L.cuda.comm.init, L.cuda.comm.unique_id(), r, n):match("already joined a group"))
+  report({ok = true, rank = r})
+end
+
 -- nn.SyncBatchNorm on this process's part of a batch against nn.BatchNorm on all of it, for (N, C),
 -- (N, C, L) and (N, C, H, W) inputs: outputs and input gradients (this process's rows), parameter
 -- gradients (added over processes, as the strategy's averaging of N processes' losses adds them) and
@@ -167,6 +207,7 @@ function scenarios.fit()
   local trainer, model = T.fit({kind = o.kind, batch = o.batch, epochs = o.epochs, accumulate = o.accumulate, root = o.out,
     checkpoint = o.checkpoint, loggers = o.loggers, early_stopping = o.early_stopping, ckpt_path = o.ckpt_path,
     bucket_cap_mb = o.bucket_cap_mb, timeout = o.timeout, gradient_dtype = o.gradient_dtype, samples = o.samples,
+    accelerator = o.accelerator, sync_batchnorm = o.sync_batchnorm,
     callbacks = {{
       on_train_epoch_end = function(_, tr)
         if tr.current_epoch == o.kill_at_epoch and tr.global_rank == o.kill_rank then
@@ -230,7 +271,7 @@ function scenarios.fit()
   summary.netns = p:read("l") or ""
   p:close()
   report(summary)
-  if trainer.is_global_zero then L.save_safetensors(o.out .. "/weights.safetensors", model:state_dict()) end
+  if trainer.is_global_zero then L.save_safetensors(o.out .. "/weights.safetensors", model:cpu():state_dict()) end
 end
 
 -- Process 1 builds a larger model: every process must refuse to train.

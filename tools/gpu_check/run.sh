@@ -49,6 +49,9 @@ except Exception:
 print(":".join(sorted({os.path.dirname(p) for r in roots for p in glob.glob(os.path.join(r, "*", "lib", "*.so*"))})))
 PY
 )
+# NCCL's header for the build where the toolkit has none (PyPI's nvidia-nccl wheel has it; its library is
+# among torch_libs, where the CUDA module's dlopen finds it)
+nccl_root=$(python3 -c 'import glob, os, nvidia; print(next((os.path.dirname(os.path.dirname(h)) for r in nvidia.__path__ for h in glob.glob(os.path.join(r, "nccl", "include", "nccl.h"))), ""))' 2>/dev/null)
 export PATH="$ROOT/usr/bin:$PATH"
 export LD_LIBRARY_PATH="$ROOT/usr/lib/$arch:$ROOT/lib/$arch:$ROOT/usr/lib/$arch/openblas-pthread:${torch_libs}:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;$ROOT/usr/share/lua/5.4/?.lua;$ROOT/usr/share/lua/5.4/?/init.lua;;"
@@ -56,7 +59,7 @@ export LUA_CPATH="$ROOT/usr/lib/$arch/lua/5.4/?.so;;"
 
 build() {
   cmake -S . -B build-gpu-here -DCMAKE_BUILD_TYPE=Release -DLIGHTNING_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DLIGHTNING_WITH_MPI=OFF -DLIGHTNING_WITH_DNNL=OFF -DLUA_INCDIR="$ROOT/usr/include/lua5.4" \
+    -DLIGHTNING_WITH_MPI=OFF -DLIGHTNING_WITH_DNNL=OFF -DLUA_INCDIR="$ROOT/usr/include/lua5.4" -DNCCL_ROOT="$nccl_root" \
     -DPNG_PNG_INCLUDE_DIR="$ROOT/usr/include/libpng16" -DPNG_LIBRARY="$ROOT/usr/lib/$arch/libpng16.so" \
     -DZLIB_INCLUDE_DIR="$ROOT/usr/include" -DZLIB_LIBRARY="$ROOT/usr/lib/$arch/libz.so" &&
     cmake --build build-gpu-here -j16 && [ -f build-gpu-here/lightning/cuda.so ]

@@ -24,6 +24,25 @@ static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool load_tried;
 static const lt_backend_api *cuda_api;  /* non-NULL once loaded and its device initialised */
 static lt_error cuda_why;               /* why not, when load_tried and !cuda_api */
+static int cuda_index;                  /* the machine's GPU that is this process's cuda:0 */
+
+/* Which of the machine's `count` GPUs this process drives: LIGHTNING_CUDA_DEVICE (0-based) when set; else,
+ * under mpirun, the process's rank among those of its host modulo the GPUs (a process per GPU, as
+ * Lightning's DDP takes its local rank); else the first. */
+static int process_gpu(int count, int *index, lt_error *err) {
+    const char *chosen = getenv("LIGHTNING_CUDA_DEVICE"), *local = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    if (chosen && *chosen) {
+        char *end;
+        long i = strtol(chosen, &end, 10);
+        if (*end || i < 0 || i >= count)
+            return lt_fail(err, "LIGHTNING_CUDA_DEVICE=%s: expected a GPU's index from 0 to %d", chosen, count - 1);
+        *index = (int)i;
+    } else {
+        long r = local && *local ? strtol(local, NULL, 10) : 0;
+        *index = r > 0 ? (int)(r % count) : 0;
+    }
+    return 0;
+}
 
 /* lightning/cuda.so beside the module this core is linked into (lightning/core.so), unless
  * LIGHTNING_CUDA_MODULE names another file. */
@@ -68,9 +87,11 @@ static const lt_backend_api *load_cuda(lt_error *err) {
         if (!err->msg[0]) lt_fail(err, "no CUDA device is present");
         return NULL;
     }
-    if (api->init(0, err)) return NULL;
+    if (process_gpu(count, &cuda_index, err) || api->init(cuda_index, err)) return NULL;
     return api;
 }
+
+int lt_device_index(lt_device d) { return d == LT_DEVICE_CUDA ? cuda_index : 0; }
 
 static const lt_backend_api *cuda_backend(lt_error *err) {
     pthread_mutex_lock(&load_lock);

@@ -27,6 +27,10 @@ bool lt_device_available(lt_device d, lt_error *why);
 /* Devices of that type present: 1 for the host; 0 (why set) when the backend cannot be loaded. */
 int lt_device_count(lt_device d, lt_error *why);
 
+/* Which of the machine's GPUs is this process's device d (its "cuda:0"): LIGHTNING_CUDA_DEVICE, or under
+ * mpirun the local rank modulo the GPUs, or 0; 0 for the host. Valid once the backend loaded. */
+int lt_device_index(lt_device d);
+
 /* Where storages on d get their memory: the host's allocator, or the backend's pool. */
 const lt_allocator *lt_device_allocator(lt_device d, lt_error *err);
 

@@ -18,7 +18,7 @@
 
 #include "../base/error.h"
 
-#define LT_BACKEND_API_VERSION 2
+#define LT_BACKEND_API_VERSION 3
 #define LT_BACKEND_ENTRY "lt_backend_entry"
 
 #ifdef __cplusplus
@@ -91,6 +91,35 @@ typedef struct lt_backend_op {
     const char *op;
     const void *const *impls;  /* NULL-terminated, tried in order like the core's tables */
 } lt_backend_op;
+
+/* Collectives between processes that each drive one device of this backend (NCCL on CUDA): the
+ * data-parallel strategy's gradients are averaged where they are, never through the host. Every
+ * process of the group makes the same calls in the same order, as MPI's collectives.
+ *
+ * A collective is queued: it starts once the work queued on the stream before it is done (the
+ * backward pass that wrote the gradients), runs beside the work queued after it, and join() makes the
+ * work queued after the join wait for it. The host waits for none of them. */
+#define LT_COMM_ID_BYTES 128
+typedef enum lt_comm_op { LT_COMM_SUM, LT_COMM_MEAN, LT_COMM_MAX, LT_COMM_MIN } lt_comm_op;
+
+typedef struct lt_backend_comm {
+    /* Whether this process can take part (the library loads: NCCL's libnccl.so.2); why not in err. */
+    int (*ready)(lt_error *err);
+    /* A new group's identity: one process makes it, and every process of the group is given it (the
+     * strategy sends it over MPI). */
+    int (*unique_id)(unsigned char id[LT_COMM_ID_BYTES], lt_error *err);
+    /* Joins the group as process `rank` of `world_size`: blocks until every process has joined. Once
+     * a process; a second call fails. */
+    int (*init)(const unsigned char id[LT_COMM_ID_BYTES], int rank, int world_size, lt_error *err);
+    /* In place over n float32 values on the device; mean is the sum divided by world_size. Queued. */
+    int (*all_reduce)(float *buf, int64_t n, lt_comm_op op, lt_error *err);
+    /* root's `bytes` bytes of buf into every process's buf. Queued. */
+    int (*broadcast)(void *buf, size_t bytes, int root, lt_error *err);
+    /* *done: every collective queued so far has finished (no waiting). */
+    int (*query)(int *done, lt_error *err);
+    /* The work queued from now on waits for the collectives queued so far. */
+    int (*join)(lt_error *err);
+} lt_backend_comm;
 
 typedef struct lt_backend_api {
     int version;       /* LT_BACKEND_API_VERSION */
@@ -171,6 +200,8 @@ typedef struct lt_backend_api {
 
     /* One table per operation (see lt_backend_op). */
     const lt_backend_op *ops;
+    /* The collectives between processes (above), or NULL when the backend has none. */
+    const lt_backend_comm *comm;
 } lt_backend_api;
 
 /* The symbol the module exports: the API for version `version`, or NULL with err set (the module

@@ -1,6 +1,7 @@
 --- CUDAAccelerator (Trainer{accelerator = "gpu"} or "cuda", and what "auto" picks when a GPU is
 -- there): the first NVIDIA GPU, through the C core's CUDA module (lightning.cuda says whether it loads
--- and why not). One device per process: "cuda:0".
+-- and why not). One device per process: "cuda:0", which is the machine's GPU L.cuda.current_device()
+-- (under mpirun, the process's rank on its host modulo the GPUs).
 local class = require "lightning.class"
 local cuda = require "lightning.cuda"
 local options = require "lightning.util.options"
@@ -24,7 +25,7 @@ end
 function CUDAAccelerator:setup_device(device)
   local ok, reason = cuda.is_available()
   if not ok then options.fail("CUDAAccelerator:setup_device", "no CUDA device is available (%s)", reason) end
-  cuda.get_device_properties(self.index)
+  cuda.get_device_properties(cuda.current_device())
 end
 
 function CUDAAccelerator:device() return ("cuda:%d"):format(self.index) end

@@ -12,9 +12,13 @@
 --       x a number or a list of numbers: a new number or list (integers as int64, else float64);
 --       op "sum" (default), "mean", "max", "min". async (tensors and buffers): a Work, whose wait()
 --       returns x, test() says whether it is done, is_completed() whether it was.
+--       x a tensor on a GPU: through the GPUs' own collectives (NCCL, distributed/device.lua), queued on
+--       the GPU; its async Work's wait() orders the GPU's later work after it (the host does not wait)
 --   dist.broadcast(x, src)      a tensor or buffer in place from process src (default 0); any other
 --                               Lua value (numbers, strings, booleans, lists, string-keyed tables) is
 --                               returned as src has it
+--   dist.init_device_group()    joins the processes' GPUs into one group (NCCL) now rather than at the
+--                               first collective of a GPU tensor
 --   dist.barrier()
 --   dist.all_gather(value)      --> {value of rank 0, value of rank 1, ...}
 --   dist.finalize()             (MPI also ends by itself when the process does; see docs/distributed.md)
@@ -25,6 +29,7 @@ local L = require "lightning"
 local lazy = require "lightning.lazy"
 local values = require "lightning.distributed.values"
 local launch = require "lightning.distributed.launch"
+local device = require "lightning.distributed.device"
 local options = require "lightning.util.options"
 
 local native = lazy({dist = "lightning.dist"})   -- lightning/dist.so, loaded at the first collective
@@ -90,6 +95,12 @@ local function started(fname)
   return d
 end
 
+-- What the GPUs' collectives need of MPI: the place, and a way to agree and to send their group's identity.
+local function mpi_of(d)
+  return {rank = info.rank, world_size = info.world_size, all_gather = distributed.all_gather,
+    broadcast_string = d.broadcast_string}
+end
+
 local function check_op(fname, op)
   if op ~= nil and not OPS[op] then
     options.fail(fname, "the operation must be \"sum\", \"mean\", \"max\" or \"min\", got %s", options.describe(op))
@@ -128,6 +139,10 @@ function distributed.all_reduce(x, op, opts)
     options.fail(fname, "wire must be \"bf16\" or \"float32\", got %s", options.describe(wire))
   end
   if wire == "bf16" and not async then options.fail(fname, "{wire = \"bf16\"} is for async reductions") end
+  if device.holds(x) then
+    if wire == "bf16" then options.fail(fname, "{wire = \"bf16\"} is for tensors on the host: a GPU's travel as float32") end
+    return device.all_reduce(fname, mpi_of(d), x, op, async)
+  end
   if async then return d.all_reduce_start(x, op, wire) end
   return d.all_reduce(x, op)
 end
@@ -144,9 +159,18 @@ function distributed.broadcast(x, src)
   if src >= info.world_size then
     options.fail(fname, "src must be a rank from 0 to %d, got %d", info.world_size - 1, src)
   end
+  if device.holds(x) then return device.broadcast(fname, mpi_of(d), x, src) end
   if is_memory(x) then return d.broadcast(x, src) end
   local bytes = info.rank == src and values.encode(x, fname) or nil
   return values.decode(d.broadcast_string(bytes, src))
+end
+
+--- Joins the group of the processes' GPUs now (NCCL; otherwise the first collective of a GPU tensor
+-- does): every process, once MPI runs. Fails on every process when one of them cannot.
+function distributed.init_device_group()
+  local fname = NAME .. ".init_device_group"
+  local d = started(fname)
+  device.join(fname, mpi_of(d))
 end
 
 function distributed.barrier()

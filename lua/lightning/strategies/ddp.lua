@@ -9,6 +9,8 @@
 -- cost at scale"). Results then match one process within bf16 rounding of the gradients, not float32's.
 -- timeout: seconds a collective may wait without completing before the job ends with a message naming
 -- it (PyTorch's process-group timeout; 0: for ever; default LIGHTNING_DIST_TIMEOUT, else 60).
+-- On GPUs (accelerator "gpu", a process per GPU) the gradients are averaged on the GPUs through NCCL
+-- (distributed/device.lua); everything else (numbers, checkpoints' agreement) still goes through MPI.
 -- What it does:
 --   setup_environment  starts MPI (mpirun started the processes: lightning-train --nproc N, or
 --                      mpirun -np N lua train.lua ...); library output is silenced on the processes but
@@ -77,13 +79,12 @@ end
 -- ---- processes ----
 
 function DDPStrategy:setup_environment()
-  if self:root_device() ~= "cpu" then
-    -- (MPI moves host memory: GPU gradients need NCCL, which is not written yet, docs/distributed.md)
-    options.fail("DDPStrategy", "data-parallel training on GPUs needs NCCL, which lightning does not use yet: " ..
-      "train on one GPU (no mpirun) or on the CPUs (accelerator = \"cpu\")")
-  end
+  local on_gpu = self:root_device() ~= "cpu"
+  if on_gpu then self:_check_gpu_options() end
   local info = distributed.init()
   if self.timeout then distributed.set_timeout(self.timeout) end
+  -- a process per GPU: the gradients are averaged on the GPUs (NCCL), the rest goes through MPI
+  if on_gpu then distributed.init_device_group() end
   self._info = info
   self._agreed_failure = false
   if info.rank ~= 0 and not self._silenced then
@@ -91,6 +92,14 @@ function DDPStrategy:setup_environment()
     self._silenced = true
   end
   Strategy.setup_environment(self)  -- the accelerator's device, once the ranks are known
+end
+
+-- What data-parallel training on GPUs does not do yet, refused before MPI starts.
+function DDPStrategy:_check_gpu_options()
+  if self.gradient_dtype == "bf16" then
+    options.fail("DDPStrategy", "gradient_dtype = \"bf16\" compresses gradients that MPI carries between hosts; on " ..
+      "GPUs they travel as float32 through NCCL: leave gradient_dtype out")
+  end
 end
 
 local function place(self)
@@ -222,7 +231,14 @@ end
 function DDPStrategy:setup(trainer)
   Strategy.setup(self, trainer)
   local module = self.lightning_module
-  if self.sync_batchnorm or trainer.sync_batchnorm then SyncBatchNorm.convert_sync_batchnorm(module) end
+  if self.sync_batchnorm or trainer.sync_batchnorm then
+    if self:root_device() ~= "cpu" then
+      self._agreed_failure = true   -- (every process refuses alike)
+      options.fail("DDPStrategy", "sync_batchnorm: SyncBatchNorm adds its statistics on the host, not on GPUs yet: " ..
+        "train without it (each GPU normalises its own share of the batch)")
+    end
+    SyncBatchNorm.convert_sync_batchnorm(module)
+  end
   self:check_same_model(module)
   distributed.set_fault(false)   -- (a collective went through: the processes are in step)
   self._reducer, self._dominated_checked, self._dominated_from = nil, false, nil
@@ -244,7 +260,8 @@ end
 function DDPStrategy:finish_backward(sync)
   if sync and self._reducer then
     self._reducer:finish()
-    self:_check_dominated()
+    -- (on GPUs the host does not wait for NCCL's reductions: its clock says nothing of them)
+    if self:root_device() == "cpu" then self:_check_dominated() end
   end
 end
 
@@ -376,6 +393,11 @@ function DDPStrategy:_report(s)
   if s.steps == 0 then return end
   local sizes = {}
   for i, b in ipairs(s.bucket_bytes) do sizes[i] = ("%.2f"):format(b / 2 ^ 20) end
+  if self:root_device() ~= "cpu" then
+    output.print(("DDPStrategy: %d processes on GPUs, gradients in %d buckets (%s MB), averaged through NCCL on a " ..
+      "stream of their own beside the backward pass"):format(self:world_size(), s.buckets, table.concat(sizes, ", ")))
+    return
+  end
   output.print(("DDPStrategy: %d processes, gradients in %d buckets (%s MB); waited %.2f ms per step for the " ..
     "all-reduce after a %.1f ms backward pass; %.0f %% of the gradients were averaged during the pass")
     :format(self:world_size(), s.buckets, table.concat(sizes, ", "), 1e3 * s.wait_s / s.steps,
