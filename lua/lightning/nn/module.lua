@@ -305,9 +305,23 @@ function Module:_autograd_backward(args, g)
   return self:backward(args[1], g)
 end
 
+-- A module without parameters (a loss, an activation, pooling) computes where its input is, as
+-- PyTorch's do: called on a tensor of another device, its scratch and outputs move there first. One with
+-- parameters refuses an input elsewhere, naming the devices (nothing copies weights behind the user's back).
+local function follow_input_device(self, x)
+  if not L.is_tensor(x) then return end
+  local d = x:device()
+  if self._input_device == d then return end
+  self._input_device = d
+  if #self:parameters() == 0 then self:to(d) end
+end
+
 --- m(x) is m:forward(x), recorded by autograd (as PyTorch's module call): a layer with a backward
 -- pass of its own is one node of the graph; a loss gives a one-element tensor.
-function Module:__call(...) return module_node.call_module(self, Module, ...) end
+function Module:__call(x, ...)
+  follow_input_device(self, x)
+  return module_node.call_module(self, Module, x, ...)
+end
 
 --- Calls fn(self, ...) in place of forward, recorded as m(...) is (for a forward with options, such as a
 -- model's debugging pass).
