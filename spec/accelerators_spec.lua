@@ -389,6 +389,32 @@ describe("on a device (the specs' fake one)", function()
     ]])
   end)
 
+  it("runs bf16-mixed in float32 on the GPU and says so once (the CUDA backend has no bf16 kernels yet)", function()
+    if not F.built() then return pending("needs the build's testing/fake_device.so") end
+    local out = F.on_fake([[
+      local S = require "trainer_standins"
+      local seen = {}
+      local model = L.LightningModule()
+      local conv = L.nn.Conv2d(2, 3, 3, {padding = 1})
+      local net = L.nn.Sequential(conv, L.nn.ReLU(), L.nn.Flatten(), L.nn.Linear(3 * 16, 1))
+      model:add_module("net", net)
+      function model:training_step(batch)
+        local y = net:forward(batch.input:view(-1, 2, 4, 4))
+        seen[#seen + 1] = conv.output:scalar_type() .. " on " .. y:device()
+        return L.nn.MSELoss()(y, batch.target)   -- (made on the host: it follows its input)
+      end
+      function model:backward_step() end   -- (the forward pass is what this looks at)
+      function model:configure_optimizers() return L.optim.SGD(self:parameters(), {lr = 0.01}) end
+      local trainer = L.Trainer(S.quiet(os.tmpname() .. ".d", {accelerator = "gpu", precision = "bf16-mixed", max_steps = 2}))
+      trainer:fit(model, S.Loader(S.regression_batches(2, 4, 32)))
+      print(table.concat(seen, ", "))
+    ]])
+    assert.matches("bf16%-mixed on cuda:0: the CUDA backend has no bf16 kernels yet, so it computes in float32", out)
+    assert.matches("float32 on cuda:0, float32 on cuda:0\n$", out)
+    local _, count = out:gsub("bf16%-mixed on cuda:0", "")
+    assert.equal(1, count)
+  end)
+
   it("refuses bf16 gradients for data-parallel training on GPUs before MPI starts (NCCL carries float32)", function()
     if not F.built() then return pending("needs the build's testing/fake_device.so") end
     if not L.distributed.available() then return pending("needs the build's MPI module (lightning/dist.so)") end

@@ -8,7 +8,8 @@
 --
 -- It says once when the machine cannot do it as designed: without oneDNN in the build, or on a CPU
 -- without AVX-512 (oneDNN 2.6 has no bf16 kernels there), it computes in float32; on an AVX-512 CPU
--- without bf16 instructions oneDNN emulates them, correct but slower than float32.
+-- without bf16 instructions oneDNN emulates them, correct but slower than float32. On a GPU it computes in
+-- float32 for now (the CUDA backend's tables have no bf16 entries), and says so.
 local L = require "lightning"
 local class = require "lightning.class"
 local output = require "lightning.util.output"
@@ -25,9 +26,13 @@ local function warn_once(key, text)
   output.print(text)
 end
 
---- What this machine and build do with bf16-mixed: the layers' precision ("bf16", or "fp32" where bf16
--- cannot run) and, when that is not the design, one line saying why.
-function BF16Mixed.limitation()
+--- What this machine and build do with bf16-mixed on `device` (default "cpu"): the layers' precision
+-- ("bf16", or "fp32" where bf16 cannot run) and, when that is not the design, one line saying why.
+function BF16Mixed.limitation(device)
+  if device and device ~= "cpu" then
+    return "fp32", ("bf16-mixed on %s: the CUDA backend has no bf16 kernels yet, so it computes in float32 " ..
+      "(TF32 in convolutions and matrix products, L.cuda.allow_tf32)"):format(device)
+  end
   local info = L.info().mixed_precision
   if not info then
     return "fp32", "bf16-mixed: this build of lightning has no oneDNN (libdnnl-dev), so it computes in float32"
@@ -45,7 +50,7 @@ end
 
 --- Switches the module's layers to bf16.
 function BF16Mixed:connect(module)
-  local layers, limit = BF16Mixed.limitation()
+  local layers, limit = BF16Mixed.limitation(module:device())
   if limit then warn_once(limit, limit) end
   module:set_precision(layers)
   self._module = module

@@ -14,10 +14,10 @@ local ALIASES = {[32] = "32-true", ["32"] = "32-true", ["bf16"] = "bf16-mixed"}
 
 -- Lightning's settings this library does not offer, and what to use instead.
 local REFUSED = {
-  [16] = "fp16 is not supported on a CPU here: use precision = \"bf16-mixed\"",
-  ["16"] = "fp16 is not supported on a CPU here: use precision = \"bf16-mixed\"",
-  ["16-mixed"] = "fp16 mixed precision is not supported on a CPU here: use precision = \"bf16-mixed\"",
-  ["16-true"] = "fp16 is not supported on a CPU here: use precision = \"bf16-mixed\"",
+  [16] = "fp16 is not supported: the CPU has no fp16 kernels (Lightning refuses it on a CPU too) and the CUDA backend none yet: use precision = \"bf16-mixed\"",
+  ["16"] = "fp16 is not supported: the CPU has no fp16 kernels (Lightning refuses it on a CPU too) and the CUDA backend none yet: use precision = \"bf16-mixed\"",
+  ["16-mixed"] = "fp16 mixed precision is not supported: the CPU has no fp16 kernels (Lightning refuses it on a CPU too) and the CUDA backend none yet: use precision = \"bf16-mixed\"",
+  ["16-true"] = "fp16 is not supported: the CPU has no fp16 kernels (Lightning refuses it on a CPU too) and the CUDA backend none yet: use precision = \"bf16-mixed\"",
   ["bf16-true"] = "bf16-true (bf16 weights and optimizer state) is not supported: use precision = \"bf16-mixed\", " ..
     "which computes in bf16 and keeps float32 weights",
   [64] = "float64 is not supported: the library computes in float32; use precision = \"32\" or \"bf16-mixed\"",
