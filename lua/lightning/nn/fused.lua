@@ -26,12 +26,13 @@ function BatchNormReLUMaxPool2d:__init(bn)
   self._fused_output = self.output
   self._codes = L.empty(0)  -- which element of each window passed (for the backward pass)
   self._kernel = C.kernel_handle()
+  -- (the unfused path's second step, made here so that it moves with the layer: Module:to)
+  self._relu_pool = pooling.ReLUMaxPool2d(2)
 end
 
 -- With statistics added over processes (nn.SyncBatchNorm), the layers run one by one: bn, then ReLU
 -- and pooling.
 local function unfused_forward(self, input)
-  self._relu_pool = self._relu_pool or pooling.ReLUMaxPool2d(2)
   self._unfused = true
   self.output = self._relu_pool:forward(self.bn:forward(input))
   return self.output

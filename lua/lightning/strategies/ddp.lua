@@ -232,12 +232,8 @@ function DDPStrategy:setup(trainer)
   Strategy.setup(self, trainer)
   local module = self.lightning_module
   if self.sync_batchnorm or trainer.sync_batchnorm then
-    if self:root_device() ~= "cpu" then
-      self._agreed_failure = true   -- (every process refuses alike)
-      options.fail("DDPStrategy", "sync_batchnorm: SyncBatchNorm adds its statistics on the host, not on GPUs yet: " ..
-        "train without it (each GPU normalises its own share of the batch)")
-    end
     SyncBatchNorm.convert_sync_batchnorm(module)
+    self:model_to_device()   -- (the layers the conversion made start on the host)
   end
   self:check_same_model(module)
   distributed.set_fault(false)   -- (a collective went through: the processes are in step)
