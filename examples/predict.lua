@@ -6,6 +6,7 @@
 --   lua examples/predict.lua --checkpoint outputs/image_classifier/version_0/checkpoints/last.safetensors my_images/
 --       classifies every PNG under the folder into predictions.csv (--output): path, predicted_class,
 --       probability, then the next classes of the top k and their probabilities
+--   --accelerator auto|cpu|gpu: where the network runs (auto: the GPU when there is one)
 -- Installed by the rock as the command `lightning-predict`.
 
 -- From a checkout, use its Lua files and build (see checkout.lua).
@@ -31,6 +32,8 @@ local function build_parser()
   p:option("--mean", "Per-channel means of the normalisation, comma-separated (default: the checkpoint's).")
   p:option("--std", "Per-channel standard deviations of the normalisation (default: the checkpoint's).")
   p:option("--num_threads", "Compute threads (default: all cores)."):convert(tonumber)
+  p:option("--accelerator", "Where to compute: auto (the GPU when there is one, else the CPU), cpu, or gpu / cuda "
+    .. "(the NVIDIA GPU; refused when none is available).", "auto"):choices(L.accelerators.NAMES)
   p:flag("--debug", "Errors with their traceback.")
   return p
 end
@@ -142,6 +145,7 @@ local function main(args)
   positive_integer(args, "batch_size")
   positive_integer(args, "num_threads")
   if args.num_threads then L.set_num_threads(args.num_threads) end
+  cli.accelerator(args)   -- (a GPU asked for and not there: refused before anything loads)
   local files, any_folder = collect_images(args.images)
   if #files == 0 then error("no PNG images in " .. table.concat(args.images, ", "), 0) end
 
@@ -163,7 +167,7 @@ local function main(args)
   local loader = L.data.DataLoader(image_set(files, hp.in_channels, hp.image_size, normalize),
     {batch_size = args.batch_size})
   local trainer = L.Trainer{logger = false, enable_checkpointing = false, enable_model_summary = false,
-    enable_progress_bar = any_folder}
+    enable_progress_bar = any_folder, accelerator = args.accelerator}
   local k = math.min(args.top_k, hp.num_classes)
   local rows = {}
   for _, batch in ipairs(trainer:predict(model, loader)) do

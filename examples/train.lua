@@ -231,14 +231,6 @@ local function print_device(accelerator)
   say(RULE)
 end
 
--- The accelerator --accelerator and --devices ask for; a GPU asked for and not there is refused before
--- any data loads, in the command line's words.
-local function chosen_accelerator(args)
-  local ok, accelerator = pcall(L.accelerators.resolve, args.accelerator, args.devices)
-  if not ok then error((tostring(accelerator):gsub("^.-Trainer: accelerator '(%w+)'", "--accelerator %1")), 0) end
-  return accelerator
-end
-
 local function print_config(args)
   local names = {}
   for k, v in pairs(args) do if type(v) ~= "table" and type(v) ~= "function" then names[#names + 1] = k end end
@@ -468,7 +460,7 @@ end
 local function main(args)
   apply_recipe(args)
   check_args(args)   -- (before mpirun starts N processes that would each fail)
-  local accelerator = chosen_accelerator(args)
+  local accelerator = cli.accelerator(args)
   launch_processes(args)
   L.manual_seed(args.seed)
   if args.num_threads then L.set_num_threads(args.num_threads) end

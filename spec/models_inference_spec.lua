@@ -164,6 +164,27 @@ describe("inference from a checkpoint", function()
       assert.matches("Wrote 3 predictions to " .. dir:gsub("%p", "%%%0") .. "/out%.csv", text)
     end)
 
+    it("runs where --accelerator says: on the GPU (the specs' stand-in) as on the CPU; gpu refused without one",
+      function()
+      local args = ("--checkpoint %s %s/0_cat.png %s/1002_ship.png --top_k 3"):format(path, PNG, PNG)
+      local code, on_cpu = predict(args .. " --accelerator cpu")
+      assert.equal(0, code, on_cpu)
+      local F = require "fake_device"
+      if F.built() then
+        local on_gpu
+        code, on_gpu = X.run("predict.lua", args .. " --accelerator gpu", {env = "LIGHTNING_CUDA_MODULE=" .. F.path ..
+          " LIGHTNING_FP32_ONEDNN=0"})
+        assert.equal(0, code, on_gpu)
+        local _, on_cpu_im2col = X.run("predict.lua", args .. " --accelerator cpu", {env = "LIGHTNING_FP32_ONEDNN=0"})
+        assert.equal(on_cpu_im2col, on_gpu)
+      end
+      if not L.cuda.is_available() then
+        code, on_cpu = predict(args .. " --accelerator gpu")
+        assert.equal(1, code)
+        assert.matches("%-%-accelerator gpu: no CUDA device is available", on_cpu)
+      end
+    end)
+
     it("fails with a clear message and no internal positions", function()
       local code, text = predict(("--checkpoint %s/nothing.safetensors %s/0_cat.png"):format(dir, PNG))
       assert.equal(1, code)

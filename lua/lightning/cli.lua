@@ -3,7 +3,9 @@
 --   local args = parser:parse(cli.join_negative_numbers(arg))   -- "--save_top_k -1" reads as a value
 --   cli.main(main, args, {title = "Training failed", debug = args.debug})
 --   cli.command(arg, {resume = "last"})   -- the command line again, with --resume last
+--   cli.accelerator(args)                  -- --accelerator/--devices resolved, or refused in their words
 local core = require "lightning.core"
+local accelerators = require "lightning.accelerators"
 
 local cli = {}
 
@@ -195,6 +197,15 @@ function cli.main(main, args, opts)
     io.stderr:write("\n", opts.title or "Failed", ": ", rewrite(message), "\n")
   end
   os.exit(1)
+end
+
+--- The accelerator a script's --accelerator (and --devices) ask for, as L.accelerators.resolve gives
+-- it; a GPU asked for and not there is refused before anything loads, in the command line's words
+-- ("--accelerator gpu: no CUDA device is available (...)").
+function cli.accelerator(args)
+  local ok, accelerator = pcall(accelerators.resolve, args.accelerator, args.devices or "auto")
+  if not ok then error((tostring(accelerator):gsub("^.-Trainer: accelerator '(%w+)'", "--accelerator %1")), 0) end
+  return accelerator
 end
 
 return cli

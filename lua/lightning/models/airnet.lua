@@ -166,8 +166,8 @@ end
 --- {predictions, probabilities, logits} as ImageClassifier's, from test_logits.
 function AirNet:predict_step(batch, batch_idx)
   local logits = self:test_logits(batch.input)
-  self._softmax = self._softmax or nn.Softmax(2)
-  return {predictions = logits:argmax(2), probabilities = self._softmax:forward(logits):clone(), logits = logits:clone()}
+  self._softmax = self._softmax or nn.Softmax(2)   -- (called as a module: it follows the logits' device)
+  return {predictions = logits:argmax(2), probabilities = self._softmax(logits):clone(), logits = logits:clone()}
 end
 
 function AirNet:extra_repr()

@@ -239,8 +239,8 @@ end
 -- (copies: the network reuses its buffers). batch.target is not needed.
 function ImageClassifier:predict_step(batch, batch_idx)
   local logits = self:forward(batch.input)
-  self._softmax = self._softmax or nn.Softmax(2)
-  return {predictions = logits:argmax(2), probabilities = self._softmax:forward(logits):clone(), logits = logits:clone()}
+  self._softmax = self._softmax or nn.Softmax(2)   -- (called as a module: it follows the logits' device)
+  return {predictions = logits:argmax(2), probabilities = self._softmax(logits):clone(), logits = logits:clone()}
 end
 
 -- ---- epoch hooks: the original's epoch output ----
