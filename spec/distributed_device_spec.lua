@@ -9,7 +9,15 @@ local H = require "helpers"
 local M = require "mpi_helpers"
 local F = require "fake_device"
 
-local why = M.unavailable() or (not F.built() and ("the stand-in device is not built (" .. F.path .. ")"))
+-- (the stand-in's collectives need this build's MPI: a lightning/dist.so found elsewhere on the path, an
+-- installed one, does not make them)
+local function this_build_has_mpi()
+  return package.searchpath("lightning.dist", package.cpath) == F.build_dir .. "/lightning/dist.so"
+end
+
+local why = M.unavailable() or (not F.built() and ("the stand-in device is not built (" .. F.path .. ")")) or
+  (not this_build_has_mpi() and "this build has no MPI (lightning/dist.so beside its core): the stand-in device " ..
+    "has no collectives between processes")
 if why then
   describe("Data-parallel training on GPUs under mpirun", function()
     pending(why)
