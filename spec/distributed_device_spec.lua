@@ -40,10 +40,6 @@ local function fit(accelerator, options, more_env)
   return job
 end
 
-local function read(path)
-  return H.read_file(path)
-end
-
 describe("L.distributed with GPU tensors (stand-in device, 2 processes)", function()
   it("reduces (sum, mean, max, min; a narrow; not blocking), broadcasts and refuses what it cannot, host tensors " ..
     "still through MPI", function()
@@ -69,7 +65,7 @@ describe("DDPStrategy on GPUs (stand-in device, 2 processes)", function()
       M.assert_ok(on_cpu)
       assert.matches("DDPStrategy: 2 processes on GPUs, gradients in 1 buckets %([%d.]+ MB%), averaged through NCCL",
         on_gpu.output)
-      assert.equal(read(on_cpu.out .. "/weights.safetensors"), read(on_gpu.out .. "/weights.safetensors"))
+      assert.equal(H.read_file(on_cpu.out .. "/weights.safetensors"), H.read_file(on_gpu.out .. "/weights.safetensors"))
       local gpu_reports, cpu_reports = M.results(on_gpu), M.results(on_cpu)
       for r = 1, 2 do
         assert.same(cpu_reports[r], gpu_reports[r])

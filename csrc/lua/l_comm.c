@@ -8,8 +8,6 @@
  *   broadcast(t, root)          in place, queued; returns t
  *   query()                     whether the collectives queued so far have finished
  *   join()                      the work queued from now on waits for them (the host does not) */
-#include <string.h>
-
 #include "../core/device/backend.h"
 #include "../core/tensor/tensor_comm.h"
 #include "l_util.h"
@@ -55,21 +53,11 @@ static int c_joined(lua_State *L) {
     return 2;
 }
 
-static lt_comm_op check_op(lua_State *L, int idx, const char *fname) {
-    static const char *const names[] = {"sum", "mean", "max", "min", NULL};
-    if (lua_isnoneornil(L, idx)) return LT_COMM_SUM;
-    const char *name = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
-    for (int i = 0; name && names[i]; i++)
-        if (!strcmp(name, names[i])) return (lt_comm_op)i;
-    lt_argerror(L, idx, fname, "the operation must be \"sum\", \"mean\", \"max\" or \"min\", got %s",
-                name ? name : lt_typename(L, idx));
-    return LT_COMM_SUM;
-}
 
 static int c_all_reduce(lua_State *L) {
     const char *fname = "cuda.comm.all_reduce";
     lt_tensor *t = lt_check_tensor_anywhere(L, 1, fname);
-    lt_comm_op op = check_op(L, 2, fname);
+    lt_comm_op op = (lt_comm_op)lt_check_reduce_op(L, 2, fname);
     lt_error err;
     if (lt_comm_all_reduce(t, op, &err)) lt_raise(L, fname, &err);
     lua_settop(L, 1);

@@ -138,15 +138,8 @@ static reducible check_reducible(lua_State *L, int idx, const char *fname) {
 }
 
 static lt_dist_op check_op(lua_State *L, int idx, const char *fname) {
-    static const char *const names[] = {"sum", "mean", "max", "min", NULL};
     static const lt_dist_op ops[] = {LT_DIST_SUM, LT_DIST_MEAN, LT_DIST_MAX, LT_DIST_MIN};
-    if (lua_isnoneornil(L, idx)) return LT_DIST_SUM;
-    const char *name = lua_tostring(L, idx);
-    for (int i = 0; name && lua_type(L, idx) == LUA_TSTRING && names[i]; i++)
-        if (strcmp(name, names[i]) == 0) return ops[i];
-    lt_argerror(L, idx, fname, "the operation must be \"sum\", \"mean\", \"max\" or \"min\", got %s",
-                lua_type(L, idx) == LUA_TSTRING ? name : lt_typename(L, idx));
-    return LT_DIST_SUM;
+    return ops[lt_check_reduce_op(L, idx, fname)];
 }
 
 static int l_all_reduce(lua_State *L) {

@@ -173,6 +173,16 @@ lua_Integer lt_check_int_arg(lua_State *L, int idx, const char *fname, const cha
     return v;
 }
 
+int lt_check_reduce_op(lua_State *L, int idx, const char *fname) {
+    static const char *const names[] = {"sum", "mean", "max", "min", NULL};
+    if (lua_isnoneornil(L, idx)) return 0;
+    const char *name = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
+    for (int i = 0; name && names[i]; i++)
+        if (strcmp(name, names[i]) == 0) return i;
+    return lt_argerror(L, idx, fname, "the operation must be \"sum\", \"mean\", \"max\" or \"min\", got %s",
+                       name ? name : lt_typename(L, idx));
+}
+
 lua_Integer lt_check_int_in(lua_State *L, int idx, const char *fname, const char *what, lua_Integer lo, lua_Integer hi) {
     int ok;
     lua_Integer v = lua_tointegerx(L, idx, &ok);

@@ -45,6 +45,9 @@ lua_Integer lt_check_integer(lua_State *L, int idx, const char *fname);
 lua_Integer lt_opt_integer(lua_State *L, int idx, const char *fname, lua_Integer def);
 /* An integer; what names it in the message ("start must be an integer, got 1.5"). */
 lua_Integer lt_check_int_arg(lua_State *L, int idx, const char *fname, const char *what);
+/* A collective's reduction named at idx: 0 "sum" (also when absent), 1 "mean", 2 "max", 3 "min" (the order of
+ * lt_dist_op and lt_comm_op). */
+int lt_check_reduce_op(lua_State *L, int idx, const char *fname);
 /* An integer in lo..hi; what names it in the message ("num_workers must be an integer in 0..1024, got
  * 1e+100"). NaN, infinities, fractions and numbers beyond int64 are refused, never truncated. */
 lua_Integer lt_check_int_in(lua_State *L, int idx, const char *fname, const char *what, lua_Integer lo, lua_Integer hi);

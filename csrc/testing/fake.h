@@ -14,6 +14,9 @@ static inline void *fake_host_of(const void *device) {
     return device ? (void *)((uintptr_t)device - FAKE_DEVICE_BIAS) : NULL;
 }
 
+/* Writes "fake device: <msg>" into err (when not NULL) and returns -1. */
+int fake_fail(lt_error *err, const char *msg);
+
 extern const lt_backend_op fake_ops[];
 extern const lt_backend_comm fake_comm;  /* fake_comm.c */
 void fake_manual_seed(uint64_t seed);

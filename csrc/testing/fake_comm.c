@@ -18,15 +18,10 @@ static MPI_Comm group = MPI_COMM_NULL;
 
 static int joined_world;  /* 0 before init */
 
-static int fail(lt_error *err, const char *msg) {
-    if (err) snprintf(err->msg, sizeof err->msg, "fake device: %s", msg);
-    return -1;
-}
-
 /* LIGHTNING_FAKE_NO_COMM_RANK=r: the process of MPI rank r cannot take part (as one without NCCL). */
 static int ready(lt_error *err) {
     const char *broken = getenv("LIGHTNING_FAKE_NO_COMM_RANK"), *rank = getenv("OMPI_COMM_WORLD_RANK");
-    if (broken && rank && !strcmp(broken, rank)) return fail(err, "no collectives on this process (LIGHTNING_FAKE_NO_COMM_RANK)");
+    if (broken && rank && !strcmp(broken, rank)) return fake_fail(err, "no collectives on this process (LIGHTNING_FAKE_NO_COMM_RANK)");
     return 0;
 }
 
@@ -37,18 +32,18 @@ static int unique_id(unsigned char id[LT_COMM_ID_BYTES], lt_error *err) {
 }
 
 static int init(const unsigned char id[LT_COMM_ID_BYTES], int rank, int world_size, lt_error *err) {
-    if (joined_world) return fail(err, "this process already joined a group");
+    if (joined_world) return fake_fail(err, "this process already joined a group");
     if (world_size > 1) {
 #ifdef FAKE_WITH_MPI
         int running = 0, mpi_rank, mpi_size;
         MPI_Initialized(&running);
-        if (!running) return fail(err, "a group of several processes needs MPI running (mpirun)");
+        if (!running) return fake_fail(err, "a group of several processes needs MPI running (mpirun)");
         MPI_Comm_rank(MPI_COMM_WORLD, &mpi_rank);
         MPI_Comm_size(MPI_COMM_WORLD, &mpi_size);
-        if (mpi_rank != rank || mpi_size != world_size) return fail(err, "the rank or the size differs from MPI's");
-        if (MPI_Comm_dup(MPI_COMM_WORLD, &group) != MPI_SUCCESS) return fail(err, "MPI_Comm_dup failed");
+        if (mpi_rank != rank || mpi_size != world_size) return fake_fail(err, "the rank or the size differs from MPI's");
+        if (MPI_Comm_dup(MPI_COMM_WORLD, &group) != MPI_SUCCESS) return fake_fail(err, "MPI_Comm_dup failed");
 #else
-        return fail(err, "built without MPI: a group of one process only");
+        return fake_fail(err, "built without MPI: a group of one process only");
 #endif
     }
     joined_world = world_size;
@@ -56,7 +51,7 @@ static int init(const unsigned char id[LT_COMM_ID_BYTES], int rank, int world_si
 }
 
 static int all_reduce(float *buf, int64_t n, lt_comm_op op, lt_error *err) {
-    if (!joined_world) return fail(err, "all_reduce before init");
+    if (!joined_world) return fake_fail(err, "all_reduce before init");
     float *x = fake_host_of(buf);
 #ifdef FAKE_WITH_MPI
     if (joined_world > 1) {
@@ -64,7 +59,7 @@ static int all_reduce(float *buf, int64_t n, lt_comm_op op, lt_error *err) {
         for (int64_t done = 0; done < n;) {  /* in pieces an int counts */
             int piece = n - done > (1 << 30) ? 1 << 30 : (int)(n - done);
             if (MPI_Allreduce(MPI_IN_PLACE, x + done, piece, MPI_FLOAT, ops[op], group) != MPI_SUCCESS)
-                return fail(err, "MPI_Allreduce failed");
+                return fake_fail(err, "MPI_Allreduce failed");
             done += piece;
         }
     }
@@ -77,12 +72,12 @@ static int all_reduce(float *buf, int64_t n, lt_comm_op op, lt_error *err) {
 }
 
 static int broadcast(void *buf, size_t bytes, int root, lt_error *err) {
-    if (!joined_world) return fail(err, "broadcast before init");
+    if (!joined_world) return fake_fail(err, "broadcast before init");
 #ifdef FAKE_WITH_MPI
     char *x = fake_host_of(buf);
     for (size_t done = 0; joined_world > 1 && done < bytes;) {
         int piece = bytes - done > (1u << 30) ? 1 << 30 : (int)(bytes - done);
-        if (MPI_Bcast(x + done, piece, MPI_BYTE, root, group) != MPI_SUCCESS) return fail(err, "MPI_Bcast failed");
+        if (MPI_Bcast(x + done, piece, MPI_BYTE, root, group) != MPI_SUCCESS) return fake_fail(err, "MPI_Bcast failed");
         done += (size_t)piece;
     }
 #endif

@@ -26,7 +26,7 @@
 #define host_of fake_host_of
 static void *device_of(void *host) { return (void *)((uintptr_t)host + FAKE_DEVICE_BIAS); }
 
-static int fail(lt_error *err, const char *msg) {
+int fake_fail(lt_error *err, const char *msg) {
     if (err) snprintf(err->msg, sizeof err->msg, "fake device: %s", msg);
     return -1;
 }
@@ -45,7 +45,7 @@ static int device_count(int *count, lt_error *err) {
 
 /* Any of the devices it reports (one process uses one). */
 static int init(int index, lt_error *err) {
-    if (index < 0 || index >= env_long("LIGHTNING_FAKE_DEVICE_COUNT", 1)) return fail(err, "no such device");
+    if (index < 0 || index >= env_long("LIGHTNING_FAKE_DEVICE_COUNT", 1)) return fake_fail(err, "no such device");
     return fake_ops_init(err);
 }
 
@@ -76,7 +76,7 @@ static void *alloc(size_t bytes, lt_error *err) {
         return NULL;
     }
     size_t *block = malloc(sizeof(size_t) * 8 + bytes);  /* 64 bytes in front keep the data aligned */
-    if (!block) return fail(err, "malloc failed"), NULL;
+    if (!block) return fake_fail(err, "malloc failed"), NULL;
     block[0] = bytes;
     in_use += bytes;
     if (in_use > peak) peak = in_use;

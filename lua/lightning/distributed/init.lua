@@ -95,10 +95,13 @@ local function started(fname)
   return d
 end
 
--- What the GPUs' collectives need of MPI: the place, and a way to agree and to send their group's identity.
+-- What the GPUs' collectives need of MPI: the place, and a way to agree and to send their group's identity
+-- (made once: a reduction of every bucket at every step asks).
+local mpi_view
 local function mpi_of(d)
-  return {rank = info.rank, world_size = info.world_size, all_gather = distributed.all_gather,
+  mpi_view = mpi_view or {rank = info.rank, world_size = info.world_size, all_gather = distributed.all_gather,
     broadcast_string = d.broadcast_string}
+  return mpi_view
 end
 
 local function check_op(fname, op)
