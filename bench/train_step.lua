@@ -68,7 +68,7 @@ local opt = L.optim.Adam(model:parameters(), {lr = 1e-3})
 local function train_step()
   opt:zero_grad()
   local logits = model:forward(x)
-  crit:forward(logits, y)
+  crit(logits, y)   -- the loss as a tensor, as the peer's: on a GPU nothing is read back mid-step
   model:backward(x, crit:backward(logits, y))
   opt:step()
 end

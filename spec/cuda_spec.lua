@@ -377,6 +377,48 @@ describe("collectives on the GPU (NCCL, a group of one process)", function()
   end)
 end)
 
+describe("losses on the GPU", function()
+  it("stay there: an invalid target makes the loss NaN and is reported, with the CPU's message, at the next wait",
+    function()
+    if no_gpu() then return end
+    local logits, target = L.randn(4, 10):cuda(), L.tensor{1, 11, 3, 4}:cuda()
+    for _, Loss in ipairs {nn.CrossEntropyLoss, nn.NLLLoss} do
+      local name = Loss == nn.NLLLoss and "nll_loss" or "cross_entropy"
+      local loss = Loss()(logits, target)   -- queued: nothing waits
+      assert.equal("cuda:0", loss:device())
+      local ok, err = pcall(function() return loss:item() end)
+      assert.is_false(ok)
+      assert.matches(name .. ", queued earlier on the GPU: target 11 at position 2 is not a class index in 1..10", err,
+        1, true)
+      -- reported once: the next wait goes on, and the loss it left is NaN
+      local v = loss:item()
+      assert.is_true(v ~= v)
+    end
+    -- on the host the forward pass itself fails
+    assert.has_error(function() nn.CrossEntropyLoss()(logits:cpu(), target:cpu()) end)
+  end)
+
+  it("a training step of the reference model waits for nothing (sync debug mode 'error')", function()
+    if no_gpu() then return end
+    local model = L.models.BasicImageClassifier{image_size = 32}:cuda()
+    local crit = nn.CrossEntropyLoss{label_smoothing = 0.1}
+    local x, y = L.randn(8, 3, 32, 32):cuda(), L.tensor{1, 2, 3, 4, 5, 6, 7, 8}:cuda()
+    local opt = L.optim.Adam(model:parameters(), {lr = 1e-3})
+    local function step()
+      opt:zero_grad()
+      local loss = crit(model(x), y)
+      loss:backward()
+      opt:step()
+      return loss
+    end
+    step()   -- BatchNorm reads its count of batches once after the move
+    L.cuda.set_sync_debug_mode("error")
+    local ok, err = pcall(step)
+    L.cuda.set_sync_debug_mode("default")
+    assert(ok, err)
+  end)
+end)
+
 describe("training on the GPU", function()
   it("follows the CPU for 20 steps of the reference model", function()
     if no_gpu() then return end

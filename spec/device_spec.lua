@@ -303,6 +303,76 @@ describe("tensor arithmetic on the device", function()
   end)
 end)
 
+describe("waiting for the device", function()
+  it("sync debug mode: 'error' fails the operation that would wait, naming it; 'warn' says so on stderr", function()
+    local out = on_fake([[
+      assert(L.cuda.get_sync_debug_mode() == "default")
+      local t = L.randn(3):cuda()
+      L.cuda.set_sync_debug_mode("error")
+      assert(L.cuda.get_sync_debug_mode() == "error")
+      local ok, e = pcall(function() return t:sum() end)   -- a number: read back
+      assert(not ok and e:find("copying a tensor to the host makes the host wait for cuda:0, and the sync debug " ..
+        "mode is 'error'", 1, true), e)
+      ok, e = pcall(function() return t:cpu() end)
+      assert(not ok and e:find("sync debug mode", 1, true), e)
+      local p = L.randn(3):cuda()
+      p.grad = L.randn(3):cuda()
+      ok, e = pcall(L.optim.clip_grad_norm, {p}, 1)
+      assert(not ok and e:find("a gradient norm (its total is read on the host) makes the host wait", 1, true), e)
+      L.cuda.synchronize()   -- asked for: not one of them
+      L.cuda.set_sync_debug_mode(1)
+      assert(L.cuda.get_sync_debug_mode() == "warn")
+      assert(t:cpu():numel() == 3)
+      L.cuda.set_sync_debug_mode("default")
+      assert(t:cpu():numel() == 3)
+      ok, e = pcall(L.cuda.set_sync_debug_mode, "loud")
+      assert(not ok and e:find("mode must be 'default', 'warn' or 'error' (or 0, 1, 2), got loud", 1, true), e)
+      ok, e = pcall(L.cuda.set_sync_debug_mode, 3)
+      assert(not ok and e:find("got number", 1, true), e)
+      print("ok")
+    ]])
+    assert.equal("lightning: warning: copying a tensor to the host makes the host wait for the GPU (sync debug mode " ..
+      "'warn')\nok\n", out)
+  end)
+
+  it("a training step waits for nothing: the loss and autograd's gradient of it stay on the device", function()
+    local out = on_fake([[
+      local function train(device, steps)
+        L.manual_seed(3)
+        local model = L.models.BasicImageClassifier{image_size = 16, dropout_rate = 0}:to(device)
+        local crit = L.nn.CrossEntropyLoss{label_smoothing = 0.1}
+        local x, y = L.randn(4, 3, 16, 16):to(device), L.tensor{1, 7, 3, 10}:to(device)
+        local opt = L.optim.Adam(model:parameters(), {lr = 1e-2})
+        local losses = {}
+        for step = 1, steps do
+          -- BatchNorm reads its count of batches once after a move; from the second step on nothing waits
+          if step == 2 and device == "cuda" then L.cuda.set_sync_debug_mode("error") end
+          opt:zero_grad()
+          local loss = crit(model(x), y)
+          assert(loss:device() == x:device() and loss:numel() == 1, loss:device())
+          loss:backward()
+          opt:step()
+          losses[step] = loss
+        end
+        if device == "cuda" then L.cuda.set_sync_debug_mode("default") end
+        for step = 1, steps do losses[step] = losses[step]:item() end
+        return losses
+      end
+      local host, device = train("cpu", 4), train("cuda", 4)
+      for step = 1, 4 do assert(host[step] == device[step], step .. ": " .. host[step] .. " " .. device[step]) end
+      assert(host[4] < host[1])
+      -- called, a loss is a tensor where its input is (the call moved it there); the Torch7 protocol still
+      -- gives a number, read through the host
+      local crit = L.nn.MSELoss()
+      local a, b = L.tensor{1, 2, 3}:cuda(), L.tensor{1, 2, 5}:cuda()
+      assert(crit(a, b):device() == "cuda:0")
+      assert(math.abs(crit:forward(a, b) - 4 / 3) < 1e-6)
+      print("ok")
+    ]], {LIGHTNING_FP32_ONEDNN = "0"})
+    assert.equal("ok\n", out)
+  end)
+end)
+
 describe("the Trainer on the device", function()
   it("trains, validates and tests examples/train.lua's model there with the host's metrics", function()
     local X = require "script_helpers"

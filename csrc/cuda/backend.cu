@@ -114,6 +114,8 @@ static int device_count(int *count, lt_error *err) {
 /* What init made, undone in reverse (after a failed init, or never: the process keeps the backend). */
 static void teardown() {
     backend_state &s = state();
+    if (s.deferred) cudaFreeHost(s.deferred);
+    s.deferred = s.deferred_dev = nullptr;
     if (s.dnn) cudnnDestroy(s.dnn);
     if (s.blaslt_workspace) cudaFree(s.blaslt_workspace);
     if (s.blaslt) cublasLtDestroy(s.blaslt);
@@ -138,7 +140,21 @@ static int init_steps(int index, lt_error *err) {
     LTC_CUDA(err, cudaMalloc(&s.blaslt_workspace, s.blaslt_workspace_bytes));
     LTC_CUDNN(err, cudnnCreate(&s.dnn));
     LTC_CUDNN(err, cudnnSetStream(s.dnn, s.stream));
+    LTC_CUDA(err, cudaHostAlloc((void **)&s.deferred, sizeof(deferred_error), cudaHostAllocMapped));
+    memset(s.deferred, 0, sizeof(deferred_error));
+    LTC_CUDA(err, cudaHostGetDevicePointer((void **)&s.deferred_dev, s.deferred, 0));
     return 0;
+}
+
+int wait_for_stream(lt_error *err) {
+    LTC_CUDA(err, cudaStreamSynchronize(state().stream));
+    volatile deferred_error *d = state().deferred;
+    if (!d || d->kind == DEFERRED_NONE) return 0;
+    deferred_error seen = {d->kind, d->op, d->position, d->value, d->classes};
+    d->kind = DEFERRED_NONE;
+    return fail(err, "%s, queued earlier on the GPU: target %g at position %lld is not a class index in 1..%lld",
+                seen.op == DEFERRED_NLL_LOSS ? "nll_loss" : "cross_entropy", seen.value, seen.position + 1,
+                seen.classes);
 }
 
 static int init(int index, lt_error *err) {
@@ -189,8 +205,7 @@ static int not_initialised(lt_error *err) { return fail(err, "the CUDA backend i
 
 static int synchronize(lt_error *err) {
     if (state().device < 0) return not_initialised(err);
-    LTC_CUDA(err, cudaStreamSynchronize(state().stream));
-    return 0;
+    return wait_for_stream(err);
 }
 
 static void set_allow_tf32(int allowed) { state().tf32 = allowed != 0; }

@@ -75,8 +75,7 @@ static double *sums_to_device(const double *host, int64_t n, lt_error *err) {
 
 static int sums_to_host(double *host, const double *dev, int64_t n, lt_error *err) {
     LTC_CUDA(err, cudaMemcpyAsync(host, dev, sizeof(double) * (size_t)n, cudaMemcpyDeviceToHost, state().stream));
-    LTC_CUDA(err, cudaStreamSynchronize(state().stream));
-    return 0;
+    return wait_for_stream(err);
 }
 
 /* The forward pass with the batch's statistics (given NULL) or added sums (device, over count). */

@@ -29,8 +29,37 @@ struct backend_state {
     bool tf32 = true;                      /* TF32 allowed in matrix products and convolutions (PyTorch's default) */
     uint64_t seed = 0x2545F4914F6CDD1DULL; /* dropout's counter-based generator: seed, and the next counter */
     uint64_t offset = 0;
+    struct deferred_error *deferred = nullptr;     /* page-locked host memory, mapped into the device */
+    struct deferred_error *deferred_dev = nullptr; /* the same, as kernels address it */
 };
 backend_state &state();
+
+/* An error that a kernel finds and the host learns of at its next wait for the stream (wait_for_stream):
+ * a loss's target that is not a class index, now that a loss's forward pass does not wait. The first
+ * one is kept until it is reported. */
+enum deferred_kind { DEFERRED_NONE, DEFERRED_BAD_TARGET };
+enum deferred_op { DEFERRED_CROSS_ENTROPY, DEFERRED_NLL_LOSS }; /* named on the host */
+struct deferred_error {
+    int kind; /* a deferred_kind: set first (atomically), then the rest */
+    int op;   /* a deferred_op */
+    long long position; /* 0-based */
+    float value;
+    long long classes;
+};
+/* The record as kernels address it. */
+inline deferred_error *deferred_on_device() { return state().deferred_dev; }
+
+__device__ __forceinline__ void defer_bad_target(deferred_error *d, int op, long long position, float value,
+                                                 long long classes) {
+    if (atomicCAS(&d->kind, DEFERRED_NONE, DEFERRED_BAD_TARGET) != DEFERRED_NONE) return;
+    d->op = op;
+    d->position = position;
+    d->value = value;
+    d->classes = classes;
+}
+
+/* Waits until the stream has done everything queued on it, then reports a deferred error (clearing it). */
+int wait_for_stream(lt_error *err);
 
 /* Writes the message into err (when not NULL) and returns -1. */
 int fail(lt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -3,10 +3,10 @@
  *   weights, ignore_index and the three reductions; NLL of given log-probabilities; mean squared error.
  * Targets hold 1-based classes as floats.
  *
- * The contract returns the reduced loss in a host double, so a forward pass ends with a synchronising
- * copy of its totals; that copy also brings back the first invalid target, which fails the call with
- * the CPU's message. The backward passes do not synchronise: they recompute the totals on the device
- * and give an invalid target (which its forward pass has already refused) a zero gradient row. */
+ * Nothing waits for the GPU: the reduced loss is written on the device, and an invalid target makes it
+ * NaN and is reported, with the CPU's message, at the host's next wait (common.cuh, deferred_error).
+ * The backward passes recompute the totals on the device, give an invalid target a zero gradient row,
+ * and read autograd's gradient of the loss where it is (dscale). */
 #include <math.h>
 
 #include "parts.cuh"
@@ -57,9 +57,20 @@ __global__ void class_rows_kernel(float *losses, double *terms, const float *lp,
     terms[2 * i + 1] = smooth;
 }
 
-/* One block: the totals, the terms' sums (terms NULL: none) and the first invalid target. */
-__global__ void class_totals_kernel(class_totals *out, const double *terms, const float *target, const float *weight,
-                                    lt_class_loss_shape s) {
+/* The reduced loss from the totals (NaN when a target is invalid). */
+__device__ float reduced_loss(const class_totals &t, const float *weight, lt_class_loss_shape s) {
+    if (t.bad >= 0) return NAN;
+    double eps = s.label_smoothing, K = (double)s.classes;
+    if (s.reduction == LT_REDUCE_MEAN)
+        return (float)((1 - eps) * t.nll_sum / t.total_w + eps / K * t.smooth_sum / (weight ? t.total_w : (double)t.counted));
+    return (float)((1 - eps) * t.nll_sum + eps / K * t.smooth_sum);
+}
+
+/* One block: the totals, the terms' sums (terms NULL: none) and the first invalid target. A forward pass
+ * (deferred given) reports that target at the host's next wait, and writes the reduced loss into *loss
+ * when not NULL (reduction mean or sum). */
+__global__ void class_totals_kernel(class_totals *out, float *loss, deferred_error *deferred, const double *terms,
+                                    const float *target, const float *weight, lt_class_loss_shape s, int op) {
     __shared__ unsigned long long first_bad;
     if (threadIdx.x == 0) first_bad = ~0ULL;
     __syncthreads();
@@ -83,17 +94,20 @@ __global__ void class_totals_kernel(class_totals *out, const double *terms, cons
     if (threadIdx.x != 0) return;
     long long bad = first_bad == ~0ULL ? -1 : (long long)first_bad;
     *out = {total_w, nll, smooth, wsum, (long long)counted, bad, bad >= 0 ? target[bad] : 0.0f};
+    if (bad >= 0 && deferred) defer_bad_target(deferred, op, bad, target[bad], s.classes);
+    if (loss) *loss = reduced_loss(*out, weight, s);
 }
 
 /* d loss / d scores (through_softmax: cross entropy) or d loss / d log-probabilities (NLL), scaled. */
 __global__ void class_grad_kernel(float *grad, const float *lp, const float *target, const float *weight,
-                                  const float *dout, double scale, const class_totals *tot, lt_class_loss_shape s,
-                                  bool through_softmax) {
+                                  const float *dout, const float *dscale, double scale, const class_totals *tot,
+                                  lt_class_loss_shape s, bool through_softmax) {
     int64_t K = s.classes;
     double eps = s.label_smoothing;
     bool mean = s.reduction == LT_REDUCE_MEAN;
     double nll_scale = mean ? 1.0 / tot->total_w : 1.0;
     double smooth_scale = mean ? 1.0 / (weight ? tot->total_w : (double)tot->counted) : 1.0;
+    if (dscale) scale *= (double)*dscale;
     LTC_FOR(e, s.batch * K) {
         int64_t i = e / K, k = e % K, y = class_of(target, i, s);
         if (y < 0) {
@@ -117,7 +131,7 @@ __global__ void class_grad_kernel(float *grad, const float *lp, const float *tar
 
 /* ---- host side ---- */
 
-static int class_forward(lt_kernel_ctx *ctx, double *loss, float *losses, float *log_probs, const float *scores,
+static int class_forward(lt_kernel_ctx *ctx, float *loss, float *losses, float *log_probs, const float *scores,
                          const float *target, const float *weight, lt_class_loss_shape s, bool softmax) {
     lt_error *err = ctx->err;
     int64_t B = s.batch, K = s.classes;
@@ -127,7 +141,6 @@ static int class_forward(lt_kernel_ctx *ctx, double *loss, float *losses, float 
     if (!buf) return -1;
     class_totals *tot = (class_totals *)buf;
     double *terms = (double *)(buf + sizeof(class_totals));
-    class_totals host;
     int rc = 0;
     if (B > 0) {
         class_rows_kernel<<<(unsigned)((B + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), 32 * ROWS_PER_BLOCK, 0,
@@ -135,70 +148,52 @@ static int class_forward(lt_kernel_ctx *ctx, double *loss, float *losses, float 
         rc = launch_check(err, "class_rows_kernel");
     }
     if (!rc) {
-        class_totals_kernel<<<1, 1024, 0, state().stream>>>(tot, terms, target, weight, s);
+        class_totals_kernel<<<1, 1024, 0, state().stream>>>(tot, loss, deferred_on_device(), terms, target, weight,
+                                                            s, softmax ? DEFERRED_CROSS_ENTROPY : DEFERRED_NLL_LOSS);
         rc = launch_check(err, "class_totals_kernel");
     }
-    if (!rc) {
-        cudaError_t e = cudaMemcpyAsync(&host, tot, sizeof host, cudaMemcpyDeviceToHost, state().stream);
-        if (e == cudaSuccess) e = cudaStreamSynchronize(state().stream);
-        if (e != cudaSuccess) rc = cuda_fail(err, e, "cudaMemcpyAsync");
-    }
     device_free(buf);
-    if (rc) return -1;
-    if (host.bad >= 0)
-        return fail(err, "target %g at position %lld is not a class index in 1..%lld", host.bad_value, host.bad + 1,
-                    (long long)K);
-    double eps = s.label_smoothing;
-    switch (s.reduction) {
-        case LT_REDUCE_MEAN:
-            *loss = (1 - eps) * host.nll_sum / host.total_w +
-                    eps / (double)K * host.smooth_sum / (weight ? host.total_w : (double)host.counted);
-            break;
-        case LT_REDUCE_SUM:
-            *loss = (1 - eps) * host.nll_sum + eps / (double)K * host.smooth_sum;
-            break;
-        case LT_REDUCE_NONE:
-            *loss = NAN;
-            break;
-    }
-    return 0;
+    return rc;
 }
 
 static int class_backward(lt_kernel_ctx *ctx, float *dinp, const float *log_probs, const float *target,
-                          const float *weight, const float *dout, double scale, lt_class_loss_shape s, bool softmax) {
+                          const float *weight, const float *dout, const float *dscale, double scale,
+                          lt_class_loss_shape s, bool softmax) {
     int64_t n = s.batch * s.classes;
     if (n <= 0) return 0;
     class_totals *tot = (class_totals *)device_alloc(sizeof(class_totals), ctx->err);
     if (!tot) return -1;
-    class_totals_kernel<<<1, 1024, 0, state().stream>>>(tot, nullptr, target, weight, s);
+    class_totals_kernel<<<1, 1024, 0, state().stream>>>(tot, nullptr, nullptr, nullptr, target, weight, s, 0);
     int rc = launch_check(ctx->err, "class_totals_kernel");
     if (!rc) {
-        class_grad_kernel<<<grid_for(n), 256, 0, state().stream>>>(dinp, log_probs, target, weight, dout, scale, tot, s,
-                                                                   softmax);
+        class_grad_kernel<<<grid_for(n), 256, 0, state().stream>>>(dinp, log_probs, target, weight, dout, dscale, scale,
+                                                                   tot, s, softmax);
         rc = launch_check(ctx->err, "class_grad_kernel");
     }
     device_free(tot);
     return rc;
 }
 
-static int cross_entropy_forward(lt_kernel_ctx *ctx, double *loss, float *losses, float *log_probs, const float *scores,
+static int cross_entropy_forward(lt_kernel_ctx *ctx, float *loss, float *losses, float *log_probs, const float *scores,
                                  const float *target, const float *weight, lt_class_loss_shape s) {
     return class_forward(ctx, loss, losses, log_probs, scores, target, weight, s, true);
 }
 
 static int cross_entropy_backward(lt_kernel_ctx *ctx, float *dinp, const float *log_probs, const float *target,
-                                  const float *weight, const float *dout, double scale, lt_class_loss_shape s) {
-    return class_backward(ctx, dinp, log_probs, target, weight, dout, scale, s, true);
+                                  const float *weight, const float *dout, const float *dscale, double scale,
+                                  lt_class_loss_shape s) {
+    return class_backward(ctx, dinp, log_probs, target, weight, dout, dscale, scale, s, true);
 }
 
-static int nll_loss_forward(lt_kernel_ctx *ctx, double *loss, float *losses, float *log_probs, const float *scores,
+static int nll_loss_forward(lt_kernel_ctx *ctx, float *loss, float *losses, float *log_probs, const float *scores,
                             const float *target, const float *weight, lt_class_loss_shape s) {
     return class_forward(ctx, loss, losses, log_probs, scores, target, weight, s, false);
 }
 
 static int nll_loss_backward(lt_kernel_ctx *ctx, float *dinp, const float *log_probs, const float *target,
-                             const float *weight, const float *dout, double scale, lt_class_loss_shape s) {
-    return class_backward(ctx, dinp, log_probs, target, weight, dout, scale, s, false);
+                             const float *weight, const float *dout, const float *dscale, double scale,
+                             lt_class_loss_shape s) {
+    return class_backward(ctx, dinp, log_probs, target, weight, dout, dscale, scale, s, false);
 }
 
 static bool class_loss_supports(const lt_impl *self, const void *shape, lt_precision p) {
@@ -222,36 +217,37 @@ __global__ void mse_kernel(double *partials, float *losses, const float *in, con
     if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
-__global__ void mse_grad_kernel(float *dinp, const float *in, const float *target, const float *dout, double k,
-                                int64_t n) {
+__global__ void mse_grad_kernel(float *dinp, const float *in, const float *target, const float *dout,
+                                const float *dscale, double k, int64_t n) {
+    if (dscale) k *= (double)*dscale;
     LTC_FOR(i, n) {
         double d = (double)in[i] - target[i];
         dinp[i] = (float)(k * d * (dout ? (double)dout[i] : 1.0));
     }
 }
 
-static int mse_forward(lt_kernel_ctx *ctx, double *loss, float *losses, const float *in, const float *target,
+static int mse_forward(lt_kernel_ctx *ctx, float *loss, float *losses, const float *in, const float *target,
                        lt_mse_shape s) {
-    double sum = 0;
-    if (s.n > 0) {
-        unsigned blocks = partial_blocks(s.n);
-        double *partials = (double *)device_alloc(sizeof(double) * blocks, ctx->err);
-        if (!partials) return -1;
+    unsigned blocks = s.n > 0 ? partial_blocks(s.n) : 0;
+    double *partials = (double *)device_alloc(sizeof(double) * (blocks ? blocks : 1), ctx->err);
+    if (!partials) return -1;
+    int rc = 0;
+    if (blocks) {
         mse_kernel<<<blocks, 256, 0, state().stream>>>(partials, losses, in, target, s.n);
-        int rc =
-            launch_check(ctx->err, "mse_kernel") || finish_to_host(ctx->err, &sum, partials, blocks, false) ? -1 : 0;
-        device_free(partials);
-        if (rc) return -1;
+        rc = launch_check(ctx->err, "mse_kernel");
     }
-    *loss = s.reduction == LT_REDUCE_MEAN ? sum / (double)s.n : s.reduction == LT_REDUCE_SUM ? sum : NAN;
-    return 0;
+    /* mean of no elements: 0 times infinity, NaN as the CPU's 0 / 0 */
+    if (!rc && loss)
+        rc = finish_on_device(ctx->err, loss, s.reduction == LT_REDUCE_MEAN ? 1.0 / (double)s.n : 1.0, partials, blocks);
+    device_free(partials);
+    return rc;
 }
 
 static int mse_backward(lt_kernel_ctx *ctx, float *dinp, const float *in, const float *target, const float *dout,
-                        double scale, lt_mse_shape s) {
+                        const float *dscale, double scale, lt_mse_shape s) {
     if (s.n <= 0) return 0;
     double k = 2.0 * scale / (s.reduction == LT_REDUCE_MEAN ? (double)s.n : 1.0);
-    mse_grad_kernel<<<grid_for(s.n), 256, 0, state().stream>>>(dinp, in, target, dout, k, s.n);
+    mse_grad_kernel<<<grid_for(s.n), 256, 0, state().stream>>>(dinp, in, target, dout, dscale, k, s.n);
     LTC_LAUNCHED(ctx->err, "mse_grad_kernel");
     return 0;
 }

@@ -105,8 +105,7 @@ int to_device(void *dst, const void *src, size_t bytes, lt_error *err) {
 int to_host(void *dst, const void *src, size_t bytes, lt_error *err) {
     if (bytes == 0) return 0;
     LTC_CUDA(err, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state().stream));
-    LTC_CUDA(err, cudaStreamSynchronize(state().stream));
-    return 0;
+    return wait_for_stream(err);
 }
 
 int on_device(void *dst, const void *src, size_t bytes, lt_error *err) {

@@ -3,6 +3,7 @@
  * synchronize, manual_seed, memory_stats, empty_cache; its collectives, comm, are l_comm.c's). The core decides everything (backend.h,
  * tensor_device.h); this file converts. */
 #include <stdio.h>
+#include <string.h>
 
 #include "../core/device/backend.h"
 #include "../core/tensor/tensor_device.h"
@@ -158,6 +159,36 @@ static int c_empty_cache(lua_State *L) {
     return 0;
 }
 
+/* set_sync_debug_mode(mode): PyTorch's "default" (0), "warn" (1) or "error" (2): what an operation that
+ * makes the host wait for the GPU does (backend.h, lt_device_sync_point). Needs no GPU. */
+static const char *const sync_modes[] = {"default", "warn", "error", NULL};
+
+static int c_set_sync_debug_mode(lua_State *L) {
+    const char *fname = "cuda.set_sync_debug_mode";
+    int mode = -1;
+    if (lua_type(L, 1) == LUA_TNUMBER && lua_isinteger(L, 1) && lua_tointeger(L, 1) >= 0 && lua_tointeger(L, 1) <= 2)
+        mode = (int)lua_tointeger(L, 1);
+    else if (lua_type(L, 1) == LUA_TSTRING)
+        for (int i = 0; sync_modes[i]; i++)
+            if (!strcmp(lua_tostring(L, 1), sync_modes[i])) mode = i;
+    if (mode < 0)
+        return lt_raisef(L, fname, "mode must be 'default', 'warn' or 'error' (or 0, 1, 2), got %s",
+                         lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : luaL_typename(L, 1));
+    lt_set_sync_debug_mode((lt_sync_debug_mode)mode);
+    return 0;
+}
+
+static int c_get_sync_debug_mode(lua_State *L) {
+    lua_pushstring(L, sync_modes[lt_get_sync_debug_mode()]);
+    return 1;
+}
+
+/* Mode warn: one line on stderr for each operation that waits. */
+static void sync_warning(void *ud, const char *what) {
+    (void)ud;
+    fprintf(stderr, "lightning: warning: %s makes the host wait for the GPU (sync debug mode 'warn')\n", what);
+}
+
 /* Device memory ran out: a full collection frees the storages of unreachable tensors. */
 static void collect_garbage(void *ud) { lua_gc((lua_State *)ud, LUA_GCCOLLECT); }
 
@@ -173,6 +204,8 @@ void lt_open_device(lua_State *L, int module, int methods) {
                                         {"allow_tf32", c_allow_tf32},
                                         {"memory_stats", c_memory_stats},
                                         {"empty_cache", c_empty_cache},
+                                        {"set_sync_debug_mode", c_set_sync_debug_mode},
+                                        {"get_sync_debug_mode", c_get_sync_debug_mode},
                                         {NULL, NULL}};
     lua_pushvalue(L, methods);
     luaL_setfuncs(L, method_fns, 0);
@@ -184,4 +217,5 @@ void lt_open_device(lua_State *L, int module, int methods) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     lt_set_out_of_memory_hook(collect_garbage, lua_tothread(L, -1));
     lua_pop(L, 1);
+    lt_set_sync_warning_hook(sync_warning, NULL);
 }

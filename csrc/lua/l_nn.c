@@ -500,18 +500,20 @@ static lt_loss_args loss_fields(lt_fields *f, bool classes, bool smoothing) {
 }
 
 /* The backward fields: grad_input, and the gradient: grad_output (a tensor, reduction none) or scale
- * (a number, default 1). */
+ * (a number, default 1) times grad_loss (a one-element tensor where the input is: autograd's, read there
+ * so that a GPU's is not brought to the host). */
 static void loss_backward_fields(lt_fields *f, lt_loss_args *a) {
     a->grad_input = lt_field_tensor(f, "grad_input");
     a->grad_output = lt_field_opt_tensor(f, "grad_output");
     a->scale = lt_field_opt_number(f, "scale", 1.0);
+    a->scale_tensor = lt_field_opt_tensor(f, "grad_loss");
 }
 
-typedef int (*loss_forward_fn)(const lt_loss_args *, double *, lt_error *);
+typedef int (*loss_forward_fn)(const lt_loss_args *, lt_error *);
 typedef int (*loss_backward_fn)(const lt_loss_args *, lt_error *);
 
 /* A loss's forward pass: reads the common fields and losses (and log_probs for cross entropy), returns
- * the reduced loss (nil for reduction none). */
+ * the reduced loss, a new one-element tensor on the input's device (nil for reduction none). */
 static int loss_forward(lua_State *L, const char *fname, loss_forward_fn fn, bool classes, bool smoothing) {
     lt_fields f;
     lt_fields_open(&f, L, 1, fname);
@@ -519,12 +521,10 @@ static int loss_forward(lua_State *L, const char *fname, loss_forward_fn fn, boo
     a.losses = lt_field_tensor(&f, "losses");
     if (smoothing) a.log_probs = lt_field_tensor(&f, "log_probs");
     lt_fields_close(&f);
-    double loss = 0;
-    lt_error err;
-    int rc = fn(&a, &loss, &err);
     if (a.p.reduction == LT_REDUCE_NONE) lua_pushnil(L);
-    else lua_pushnumber(L, loss);
-    return finish(L, rc, f.fname, &err, 1);
+    else a.loss = lt_push_tensor(L);
+    lt_error err;
+    return finish(L, fn(&a, &err), f.fname, &err, 1);
 }
 
 static int loss_backward(lua_State *L, const char *fname, loss_backward_fn fn, bool classes, bool smoothing) {
@@ -539,13 +539,13 @@ static int loss_backward(lua_State *L, const char *fname, loss_backward_fn fn, b
 }
 
 /* cross_entropy_forward{handle, losses, log_probs, input, target, weight, label_smoothing, reduction,
- * ignore_index} -> loss */
+ * ignore_index} -> loss (a one-element tensor) */
 static int cross_entropy_forward(lua_State *L) {
     return loss_forward(L, "lightning.core.nn.cross_entropy_forward", lt_cross_entropy_forward, true, true);
 }
 
 /* cross_entropy_backward{handle, grad_input, log_probs, input, target, weight, label_smoothing, reduction,
- * ignore_index, grad_output | scale} */
+ * ignore_index, grad_output | scale, grad_loss} */
 static int cross_entropy_backward(lua_State *L) {
     return loss_backward(L, "lightning.core.nn.cross_entropy_backward", lt_cross_entropy_backward, true, true);
 }

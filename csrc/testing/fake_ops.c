@@ -146,33 +146,33 @@ static int softmax_backward(lt_kernel_ctx *c, float *dx, const float *dy, const 
 }
 static const lt_softmax_impl softmax = {{"fake", fp32, NULL}, softmax_forward, softmax_backward};
 
-static int ce_forward(lt_kernel_ctx *c, double *loss, float *losses, float *lp, const float *scores,
+static int ce_forward(lt_kernel_ctx *c, float *loss, float *losses, float *lp, const float *scores,
                       const float *target, const float *weight, lt_class_loss_shape s) {
-    return lt_cross_entropy_cpu.forward(c, loss, H(losses), H(lp), H(scores), H(target), H(weight), s);
+    return lt_cross_entropy_cpu.forward(c, H(loss), H(losses), H(lp), H(scores), H(target), H(weight), s);
 }
 static int ce_backward(lt_kernel_ctx *c, float *dx, const float *lp, const float *target, const float *weight,
-                       const float *dout, double scale, lt_class_loss_shape s) {
-    return lt_cross_entropy_cpu.backward(c, H(dx), H(lp), H(target), H(weight), H(dout), scale, s);
+                       const float *dout, const float *dscale, double scale, lt_class_loss_shape s) {
+    return lt_cross_entropy_cpu.backward(c, H(dx), H(lp), H(target), H(weight), H(dout), H(dscale), scale, s);
 }
 static const lt_class_loss_impl cross_entropy = {{"fake", fp32, NULL}, ce_forward, ce_backward};
 
-static int nll_forward(lt_kernel_ctx *c, double *loss, float *losses, float *lp, const float *scores,
+static int nll_forward(lt_kernel_ctx *c, float *loss, float *losses, float *lp, const float *scores,
                        const float *target, const float *weight, lt_class_loss_shape s) {
-    return lt_nll_loss_cpu.forward(c, loss, H(losses), H(lp), H(scores), H(target), H(weight), s);
+    return lt_nll_loss_cpu.forward(c, H(loss), H(losses), H(lp), H(scores), H(target), H(weight), s);
 }
 static int nll_backward(lt_kernel_ctx *c, float *dx, const float *lp, const float *target, const float *weight,
-                        const float *dout, double scale, lt_class_loss_shape s) {
-    return lt_nll_loss_cpu.backward(c, H(dx), H(lp), H(target), H(weight), H(dout), scale, s);
+                        const float *dout, const float *dscale, double scale, lt_class_loss_shape s) {
+    return lt_nll_loss_cpu.backward(c, H(dx), H(lp), H(target), H(weight), H(dout), H(dscale), scale, s);
 }
 static const lt_class_loss_impl nll_loss = {{"fake", fp32, NULL}, nll_forward, nll_backward};
 
-static int mse_forward(lt_kernel_ctx *c, double *loss, float *losses, const float *in, const float *target,
+static int mse_forward(lt_kernel_ctx *c, float *loss, float *losses, const float *in, const float *target,
                        lt_mse_shape s) {
-    return lt_mse_loss_cpu.forward(c, loss, H(losses), H(in), H(target), s);
+    return lt_mse_loss_cpu.forward(c, H(loss), H(losses), H(in), H(target), s);
 }
 static int mse_backward(lt_kernel_ctx *c, float *dx, const float *in, const float *target, const float *dout,
-                        double scale, lt_mse_shape s) {
-    return lt_mse_loss_cpu.backward(c, H(dx), H(in), H(target), H(dout), scale, s);
+                        const float *dscale, double scale, lt_mse_shape s) {
+    return lt_mse_loss_cpu.backward(c, H(dx), H(in), H(target), H(dout), H(dscale), scale, s);
 }
 static const lt_mse_impl mse_loss = {{"fake", fp32, NULL}, mse_forward, mse_backward};
 

@@ -15,6 +15,11 @@
 --                                   default, as PyTorch's cuDNN; false: exact float32); sets it when given
 --   L.cuda.memory_stats()           {in_use, reserved, peak_in_use}, bytes of the GPU's memory pool
 --   L.cuda.empty_cache()            gives the pool's unused memory back to the driver
+--   L.cuda.set_sync_debug_mode(m)   PyTorch's: what an operation that makes the host wait for the GPU does
+--                                   ("default": nothing, "warn": a line on stderr, "error": it fails naming
+--                                   itself); such operations read a result back (item, totable, :cpu(),
+--                                   printing, a metric's counts, clip_grad_norm); synchronize() is not one
+--   L.cuda.get_sync_debug_mode()    "default", "warn" or "error"
 --   L.cuda.summary(i)               one line on device i: "NVIDIA H100 80GB HBM3, 79.1 GiB, compute
 --                                   capability 9.0, driver 13.0, cuDNN 9.10.0, cuBLASLt 13.0.0"
 --   L.cuda.describe()               a device block's lines: one summary per GPU ({} without one)
@@ -40,6 +45,8 @@ function cuda.manual_seed(seed) return C.manual_seed(seed) end
 function cuda.allow_tf32(on) return C.allow_tf32(on) end
 function cuda.memory_stats() return C.memory_stats() end
 function cuda.empty_cache() return C.empty_cache() end
+function cuda.set_sync_debug_mode(mode) return C.set_sync_debug_mode(mode) end
+function cuda.get_sync_debug_mode() return C.get_sync_debug_mode() end
 
 -- device defaults to 0, as in a one-GPU machine; anything but an index in range is named as wrong.
 local function device_index(fname, device)

@@ -44,7 +44,7 @@ static int weight_total(const float *target, const float *weight, const lt_class
 /* Loss of log-probabilities lp (B x K): (1 - e) * nll + e / K * smooth, PyTorch 1.13's definition,
  * where smooth_i = -sum_k w_k lp_ik. With mean reduction nll is normalised by the counted weights, and
  * smooth by them too when weights are given, by the number of counted samples otherwise. */
-static int class_loss(double *loss, float *losses, const float *lp, const float *target, const float *weight,
+static int class_loss(float *loss, float *losses, const float *lp, const float *target, const float *weight,
                       lt_class_loss_shape s, lt_error *err) {
     int64_t B = s.batch, K = s.classes;
     double eps = s.label_smoothing, total_w;
@@ -62,21 +62,18 @@ static int class_loss(double *loss, float *losses, const float *lp, const float 
         smooth_sum += smooth;
         losses[i] = (float)((1 - eps) * nll + eps / (double)K * smooth);
     }
-    switch (s.reduction) {
-    case LT_REDUCE_MEAN:
-        *loss = (1 - eps) * nll_sum / total_w + eps / (double)K * smooth_sum / (weight ? total_w : (double)counted);
-        break;
-    case LT_REDUCE_SUM: *loss = (1 - eps) * nll_sum + eps / (double)K * smooth_sum; break;
-    case LT_REDUCE_NONE: *loss = NAN; break;
-    }
+    if (s.reduction == LT_REDUCE_MEAN)
+        *loss = (float)((1 - eps) * nll_sum / total_w + eps / (double)K * smooth_sum / (weight ? total_w : (double)counted));
+    else if (s.reduction == LT_REDUCE_SUM)
+        *loss = (float)((1 - eps) * nll_sum + eps / (double)K * smooth_sum);
     return 0;
 }
 
 /* d loss / d log-probabilities, scaled: used by NLL directly and, through the softmax Jacobian, by cross
  * entropy. */
 static int class_loss_backward(float *grad, const float *lp, const float *target, const float *weight,
-                               const float *dout, double scale, lt_class_loss_shape s, bool through_softmax,
-                               lt_error *err) {
+                               const float *dout, const float *dscale, double scale, lt_class_loss_shape s,
+                               bool through_softmax, lt_error *err) {
     int64_t B = s.batch, K = s.classes;
     double eps = s.label_smoothing, total_w;
     int64_t counted;
@@ -86,6 +83,7 @@ static int class_loss_backward(float *grad, const float *lp, const float *target
     double smooth_scale = s.reduction == LT_REDUCE_MEAN ? 1.0 / (weight ? total_w : (double)counted) : 1.0;
     double wsum = 0;
     for (int64_t k = 0; k < K; k++) wsum += weight_of(weight, k);
+    if (dscale) scale *= *dscale;
     for (int64_t i = 0; i < B; i++) {
         float *g = grad + i * K;
         const float *row = lp + i * K;
@@ -110,25 +108,27 @@ static int class_loss_backward(float *grad, const float *lp, const float *target
     return 0;
 }
 
-static int cross_entropy_forward(lt_kernel_ctx *ctx, double *loss, float *losses, float *log_probs,
+static int cross_entropy_forward(lt_kernel_ctx *ctx, float *loss, float *losses, float *log_probs,
                                  const float *scores, const float *target, const float *weight, lt_class_loss_shape s) {
     if (s.batch * s.classes > 0) lt_softmax_forward_cpu(log_probs, scores, (lt_softmax_shape){s.batch, s.classes, 1, true});
     return class_loss(loss, losses, log_probs, target, weight, s, ctx->err);
 }
 
 static int cross_entropy_backward(lt_kernel_ctx *ctx, float *dinp, const float *log_probs, const float *target,
-                                  const float *weight, const float *dout, double scale, lt_class_loss_shape s) {
-    return class_loss_backward(dinp, log_probs, target, weight, dout, scale, s, true, ctx->err);
+                                  const float *weight, const float *dout, const float *dscale, double scale,
+                                  lt_class_loss_shape s) {
+    return class_loss_backward(dinp, log_probs, target, weight, dout, dscale, scale, s, true, ctx->err);
 }
 
-static int nll_loss_forward(lt_kernel_ctx *ctx, double *loss, float *losses, float *log_probs, const float *scores,
+static int nll_loss_forward(lt_kernel_ctx *ctx, float *loss, float *losses, float *log_probs, const float *scores,
                             const float *target, const float *weight, lt_class_loss_shape s) {
     return class_loss(loss, losses, log_probs, target, weight, s, ctx->err);
 }
 
 static int nll_loss_backward(lt_kernel_ctx *ctx, float *dinp, const float *log_probs, const float *target,
-                             const float *weight, const float *dout, double scale, lt_class_loss_shape s) {
-    return class_loss_backward(dinp, log_probs, target, weight, dout, scale, s, false, ctx->err);
+                             const float *weight, const float *dout, const float *dscale, double scale,
+                             lt_class_loss_shape s) {
+    return class_loss_backward(dinp, log_probs, target, weight, dout, dscale, scale, s, false, ctx->err);
 }
 
 const lt_class_loss_impl lt_cross_entropy_cpu = {
@@ -145,7 +145,7 @@ const lt_class_loss_impl lt_nll_loss_cpu = {
 
 /* ---- regression ---- */
 
-static int mse_forward(lt_kernel_ctx *ctx, double *loss, float *losses, const float *in, const float *target,
+static int mse_forward(lt_kernel_ctx *ctx, float *loss, float *losses, const float *in, const float *target,
                        lt_mse_shape s) {
     double sum = 0;
     for (int64_t i = 0; i < s.n; i++) {
@@ -153,12 +153,13 @@ static int mse_forward(lt_kernel_ctx *ctx, double *loss, float *losses, const fl
         losses[i] = d * d;
         sum += (double)d * d;
     }
-    *loss = s.reduction == LT_REDUCE_MEAN ? sum / (double)s.n : s.reduction == LT_REDUCE_SUM ? sum : NAN;
+    if (s.reduction != LT_REDUCE_NONE) *loss = (float)(s.reduction == LT_REDUCE_MEAN ? sum / (double)s.n : sum);
     return 0;
 }
 
 static int mse_backward(lt_kernel_ctx *ctx, float *dinp, const float *in, const float *target, const float *dout,
-                        double scale, lt_mse_shape s) {
+                        const float *dscale, double scale, lt_mse_shape s) {
+    if (dscale) scale *= *dscale;
     double k = 2.0 * scale / (s.reduction == LT_REDUCE_MEAN ? (double)(s.n ? s.n : 1) : 1.0);
     for (int64_t i = 0; i < s.n; i++) {
         double d = (double)in[i] - target[i];

@@ -157,6 +157,29 @@ const lt_allocator *lt_device_allocator(lt_device d, lt_error *err) {
     return cuda_backend(err) ? &cuda_allocator : NULL;
 }
 
+/* ---- sync debug mode ---- */
+
+static lt_sync_debug_mode sync_mode;
+static void (*sync_hook)(void *, const char *);
+static void *sync_hook_ud;
+
+void lt_set_sync_debug_mode(lt_sync_debug_mode mode) { sync_mode = mode; }
+lt_sync_debug_mode lt_get_sync_debug_mode(void) { return sync_mode; }
+
+void lt_set_sync_warning_hook(void (*hook)(void *ud, const char *what), void *ud) {
+    sync_hook = hook;
+    sync_hook_ud = ud;
+}
+
+int lt_device_sync_point(lt_device d, const char *what, lt_error *err) {
+    if (d == LT_DEVICE_CPU || sync_mode == LT_SYNC_DEBUG_DEFAULT) return 0;
+    if (sync_mode == LT_SYNC_DEBUG_ERROR)
+        return lt_fail(err, "%s makes the host wait for %s, and the sync debug mode is 'error' "
+                       "(L.cuda.set_sync_debug_mode)", what, lt_device_name(d));
+    if (sync_hook) sync_hook(sync_hook_ud, what);
+    return 0;
+}
+
 const void *const *lt_backend_impls(lt_device d, const char *op, lt_error *err) {
     const lt_backend_api *api = lt_backend(d, err);
     if (!api) return NULL;

@@ -38,6 +38,20 @@ const lt_allocator *lt_device_allocator(lt_device d, lt_error *err);
  * Lua's full collection there, which frees the storages of unreachable tensors. */
 void lt_set_out_of_memory_hook(void (*hook)(void *ud), void *ud);
 
+/* PyTorch's sync debug mode: what an operation that makes the host wait for a device does. Such
+ * operations read results back (item, totable, :cpu(), printing, a metric's counts, a gradient norm,
+ * SyncBatchNorm's sums); an explicit synchronize is not one of them. A training step that reads
+ * nothing back never waits, so the host queues the next step while the GPU computes this one (and a
+ * CUDA graph can capture it). */
+typedef enum lt_sync_debug_mode { LT_SYNC_DEBUG_DEFAULT, LT_SYNC_DEBUG_WARN, LT_SYNC_DEBUG_ERROR } lt_sync_debug_mode;
+void lt_set_sync_debug_mode(lt_sync_debug_mode mode);
+lt_sync_debug_mode lt_get_sync_debug_mode(void);
+/* Where mode warn reports (the bindings print the warning; the core never prints). */
+void lt_set_sync_warning_hook(void (*hook)(void *ud, const char *what), void *ud);
+/* Called before `what` makes the host wait for device d: 0 to go on (after the warning in mode warn),
+ * -1 with err set in mode error. Nothing for the host. */
+int lt_device_sync_point(lt_device d, const char *what, lt_error *err);
+
 /* The implementations of operation `op` on device d, NULL-terminated, tried in order as the core's
  * tables are; NULL with err set when the backend has none ("maxpool2d has no implementation on cuda:0"). */
 const void *const *lt_backend_impls(lt_device d, const char *op, lt_error *err);

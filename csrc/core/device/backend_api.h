@@ -18,7 +18,7 @@
 
 #include "../base/error.h"
 
-#define LT_BACKEND_API_VERSION 3
+#define LT_BACKEND_API_VERSION 4
 #define LT_BACKEND_ENTRY "lt_backend_entry"
 
 #ifdef __cplusplus
@@ -143,7 +143,8 @@ typedef struct lt_backend_api {
     void (*host_free)(void *p);
 
     /* Copies of `bytes` bytes: host to device (from pageable or page-locked memory), device to host
-     * (waits for the stream), and device to device. */
+     * (waits for the stream), and device to device. A call that waits (to_host, synchronize) also reports
+     * what a queued operation found wrong after it was queued: a loss's target that is not a class. */
     int (*to_device)(void *dst, const void *src, size_t bytes, lt_error *err);
     int (*to_host)(void *dst, const void *src, size_t bytes, lt_error *err);
     int (*on_device)(void *dst, const void *src, size_t bytes, lt_error *err);

@@ -43,7 +43,7 @@ int lt_device_counts_add(lt_device_counts *pending, int classes, const lt_tensor
 int lt_device_counts_take(lt_device_counts *pending, int classes, int64_t *counts, lt_error *err) {
     if (!pending->counts) return 0;
     const lt_backend_api *api = lt_backend(pending->device, err);
-    if (!api) return -1;
+    if (!api || lt_device_sync_point(pending->device, "reading a metric's counts", err)) return -1;
     size_t n = slots(classes);
     uint64_t *host = malloc(n * sizeof *host);
     if (!host) return lt_fail(err, "out of memory");

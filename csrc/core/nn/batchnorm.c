@@ -1,6 +1,7 @@
 /* The front of batch normalisation over (N, C, ...) inputs (csrc/core/cpu/batchnorm.c computes it). */
 #include "batchnorm_front.h"
 #include "channels_last.h"
+#include "../device/backend.h"
 
 /* The implementations, tried in order (kernel.h). */
 static const lt_impl *const batchnorm_impls[] = {&lt_batchnorm_cpu.base, NULL};
@@ -116,7 +117,7 @@ int lt_batchnorm_statistics(const lt_batchnorm_args *a, double *sums, int64_t le
     int nops = lt_bn_operands(a, &x, NULL, operands);
     const lt_batchnorm_impl *impl = (const lt_batchnorm_impl *)lt_kernel_pick(a->handle, "batchnorm", batchnorm_impls,
                                                                              &sh, operands, nops, &ctx, err);
-    if (!impl) goto done;
+    if (!impl || lt_device_sync_point(lt_device_of(&x), "SyncBatchNorm's statistics (read on the host)", err)) goto done;
     for (int64_t i = 0; i < len; i++) sums[i] = 0;
     rc = lt_numel(&x) ? impl->statistics(&ctx, sums, lt_data(&x), sh) : 0;
 done:
@@ -162,7 +163,9 @@ static int backward(const lt_batchnorm_args *a, backward_part part, double *sums
     int nops = lt_bn_operands(a, &x, &g, operands);
     const lt_batchnorm_impl *impl = (const lt_batchnorm_impl *)lt_kernel_pick(a->handle, "batchnorm", batchnorm_impls,
                                                                              &sh, operands, nops, &ctx, err);
-    if (!impl) goto done;
+    if (!impl || (part == BACKWARD_SUMS &&
+                  lt_device_sync_point(lt_device_of(&x), "SyncBatchNorm's gradient sums (read on the host)", err)))
+        goto done;
     lt_bn_vectors v = lt_bn_vectors_of(a);
     if (part == BACKWARD_WHOLE)
         rc = impl->backward(&ctx, lt_ptr(a->grad_input), lt_ptr(a->grad_weight), lt_ptr(a->grad_bias), lt_data(&g),

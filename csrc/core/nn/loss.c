@@ -28,14 +28,37 @@ static int check_class_inputs(const lt_tensor *scores, const lt_tensor *target, 
 }
 
 /* Every tensor a loss's implementation touches, for lt_kernel_pick's device check. */
-#define LOSS_OPERANDS 7
+#define LOSS_OPERANDS 8
 static int loss_operands(const lt_loss_args *a, lt_named o[LOSS_OPERANDS]) {
     const lt_named all[LOSS_OPERANDS] = {{"input", a->input},           {"target", a->target},
                                          {"weight", a->p.weight},       {"losses", a->losses},
                                          {"log_probs", a->log_probs},   {"grad_output", a->grad_output},
-                                         {"grad_input", a->grad_input}};
+                                         {"grad_input", a->grad_input}, {"the loss's gradient", a->scale_tensor}};
     memcpy(o, all, sizeof all);
     return LOSS_OPERANDS;
+}
+
+/* The reduced loss: a new one-element tensor on the input's device (a result kept from an earlier call
+ * keeps its value); none for reduction none. */
+static int new_loss(const lt_loss_args *a, float **loss, lt_error *err) {
+    static const int64_t one[1] = {1};
+    *loss = NULL;
+    if (a->p.reduction == LT_REDUCE_NONE) return 0;
+    if (!a->loss) return lt_fail(err, "the loss's tensor is required");
+    if (lt_tensor_new_on(a->loss, 1, one, LT_FLOAT32, lt_device_of(a->input), err)) return -1;
+    *loss = lt_ptr(a->loss);
+    return 0;
+}
+
+/* The backward pass's one-element gradient of the loss, or NULL. */
+static int scale_of(const lt_loss_args *a, const float **dscale, lt_error *err) {
+    *dscale = NULL;
+    if (!a->scale_tensor || a->p.reduction == LT_REDUCE_NONE) return 0;
+    if (lt_numel(a->scale_tensor) != 1 || lt_dtype_of(a->scale_tensor) != LT_FLOAT32)
+        return lt_fail(err, "the loss's gradient must be a one-element float32 tensor, got %lld elements",
+                       (long long)lt_numel(a->scale_tensor));
+    *dscale = lt_data(a->scale_tensor);
+    return 0;
 }
 
 static lt_class_loss_shape class_shape(const lt_tensor *scores, const lt_class_loss_params *p) {
@@ -59,7 +82,7 @@ static void class_operands_release(class_operands *o) {
 }
 
 /* Cross entropy (softmax: true) or NLL: scores are logits or log-probabilities. */
-static int class_loss_forward(const lt_loss_args *a, bool softmax, double *loss, lt_error *err) {
+static int class_loss_forward(const lt_loss_args *a, bool softmax, lt_error *err) {
     lt_kernel_forward_begin(a->handle);
     lt_loss_args args = *a;
     if (!softmax) args.p.label_smoothing = 0;
@@ -75,6 +98,8 @@ static int class_loss_forward(const lt_loss_args *a, bool softmax, double *loss,
         a->handle, op, softmax ? cross_entropy_impls : nll_loss_impls, &s, operands, loss_operands(a, operands), &ctx, err);
     if (!impl || class_operands_of(&o, a->input, &args, err) || lt_tensor_resize(a->losses, 1, lsize, err)) goto done;
     if (softmax && lt_tensor_resize(a->log_probs, 2, a->input->size, err)) goto done;
+    float *loss;
+    if (new_loss(a, &loss, err)) goto done;
     float *log_probs = softmax ? lt_ptr(a->log_probs) : lt_ptr(&o.scores);
     if (impl->forward(&ctx, loss, lt_ptr(a->losses), log_probs, softmax ? lt_ptr(&o.scores) : NULL, lt_ptr(&o.target),
                       lt_ptr(&o.weight), s))
@@ -110,6 +135,7 @@ static int class_loss_backward(const lt_loss_args *a, bool softmax, lt_error *er
     lt_tensor dout = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
+    const float *dscale;
     const char *op = softmax ? "cross_entropy" : "nll_loss";
     lt_named operands[LOSS_OPERANDS];
     const lt_class_loss_impl *impl = (const lt_class_loss_impl *)lt_kernel_pick(
@@ -117,21 +143,18 @@ static int class_loss_backward(const lt_loss_args *a, bool softmax, lt_error *er
     if (!impl || class_operands_of(&o, lp, &args, err) || lt_tensor_resize(a->grad_input, 2, a->input->size, err))
         goto done;
     if (s.reduction == LT_REDUCE_NONE && lt_contiguous(&dout, a->grad_output, err)) goto done;
+    if (scale_of(a, &dscale, err)) goto done;
     rc = impl->backward(&ctx, lt_ptr(a->grad_input), lt_ptr(&o.scores), lt_ptr(&o.target), lt_ptr(&o.weight),
-                        lt_ptr(&dout), a->scale, s);
+                        lt_ptr(&dout), dscale, a->scale, s);
 done:
     class_operands_release(&o);
     lt_tensor_release(&dout);
     return rc;
 }
 
-int lt_cross_entropy_forward(const lt_loss_args *a, double *loss, lt_error *err) {
-    return class_loss_forward(a, true, loss, err);
-}
+int lt_cross_entropy_forward(const lt_loss_args *a, lt_error *err) { return class_loss_forward(a, true, err); }
 int lt_cross_entropy_backward(const lt_loss_args *a, lt_error *err) { return class_loss_backward(a, true, err); }
-int lt_nll_loss_forward(const lt_loss_args *a, double *loss, lt_error *err) {
-    return class_loss_forward(a, false, loss, err);
-}
+int lt_nll_loss_forward(const lt_loss_args *a, lt_error *err) { return class_loss_forward(a, false, err); }
 int lt_nll_loss_backward(const lt_loss_args *a, lt_error *err) { return class_loss_backward(a, false, err); }
 
 /* ---- regression ---- */
@@ -144,7 +167,7 @@ static int check_same(const lt_tensor *input, const lt_tensor *target, lt_error 
     return 0;
 }
 
-int lt_mse_loss_forward(const lt_loss_args *a, double *loss, lt_error *err) {
+int lt_mse_loss_forward(const lt_loss_args *a, lt_error *err) {
     lt_kernel_forward_begin(a->handle);
     if (check_same(a->input, a->target, err) || lt_tensor_resize(a->losses, a->input->ndim, a->input->size, err))
         return -1;
@@ -156,6 +179,8 @@ int lt_mse_loss_forward(const lt_loss_args *a, double *loss, lt_error *err) {
     const lt_mse_impl *impl = (const lt_mse_impl *)lt_kernel_pick(a->handle, "mse_loss", mse_loss_impls, &s, operands,
                                                                   loss_operands(a, operands), &ctx, err);
     if (!impl || lt_contiguous(&x, a->input, err) || lt_contiguous(&t, a->target, err)) goto done;
+    float *loss;
+    if (new_loss(a, &loss, err)) goto done;
     if (impl->forward(&ctx, loss, lt_ptr(a->losses), lt_ptr(&x), lt_ptr(&t), s)) goto done;
     lt_kernel_forward_done(a->handle, a->input, a->target, a->losses, false);
     rc = 0;
@@ -173,12 +198,14 @@ int lt_mse_loss_backward(const lt_loss_args *a, lt_error *err) {
     lt_tensor x = {0}, t = {0}, dout = {0};
     lt_kernel_ctx ctx;
     int rc = -1;
+    const float *dscale;
     lt_named operands[LOSS_OPERANDS];
     const lt_mse_impl *impl = (const lt_mse_impl *)lt_kernel_pick(a->handle, "mse_loss", mse_loss_impls, &s, operands,
                                                                   loss_operands(a, operands), &ctx, err);
     if (!impl || lt_contiguous(&x, a->input, err) || lt_contiguous(&t, a->target, err)) goto done;
     if (s.reduction == LT_REDUCE_NONE && lt_contiguous(&dout, a->grad_output, err)) goto done;
-    rc = impl->backward(&ctx, lt_ptr(a->grad_input), lt_ptr(&x), lt_ptr(&t), lt_ptr(&dout), a->scale, s);
+    if (scale_of(a, &dscale, err)) goto done;
+    rc = impl->backward(&ctx, lt_ptr(a->grad_input), lt_ptr(&x), lt_ptr(&t), lt_ptr(&dout), dscale, a->scale, s);
 done:
     lt_tensor_release(&x);
     lt_tensor_release(&t);

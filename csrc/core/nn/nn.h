@@ -245,19 +245,21 @@ typedef struct lt_loss_args {
     const lt_tensor *input;        /* logits (cross entropy), log-probabilities (NLL), predictions (MSE) */
     const lt_tensor *target;       /* classes 1..K as floats (cross entropy, NLL), values (MSE) */
     lt_tensor *losses;             /* per-sample (MSE: per-element) losses: the result for reduction none */
+    lt_tensor *loss;               /* forward, other reductions: the reduced loss, one element where the input is */
     lt_tensor *log_probs;          /* cross entropy: log_softmax(logits), for the backward pass */
     lt_class_loss_params p;        /* MSE reads only p.reduction */
     const lt_tensor *grad_output;  /* backward, reduction none: the gradient of each loss */
-    double scale;                  /* backward, other reductions: the gradient of the loss */
+    double scale;                  /* backward, other reductions: the gradient of the loss, */
+    const lt_tensor *scale_tensor; /* times this one-element tensor's value when given (autograd's gradient) */
     lt_tensor *grad_input;         /* backward */
 } lt_loss_args;
 
-/* *loss is the reduced loss (NaN for reduction none). */
-int lt_cross_entropy_forward(const lt_loss_args *a, double *loss, lt_error *err);
+/* The forward passes write a->losses, and the reduced loss into a->loss (reduction mean or sum). */
+int lt_cross_entropy_forward(const lt_loss_args *a, lt_error *err);
 int lt_cross_entropy_backward(const lt_loss_args *a, lt_error *err);
-int lt_nll_loss_forward(const lt_loss_args *a, double *loss, lt_error *err);
+int lt_nll_loss_forward(const lt_loss_args *a, lt_error *err);
 int lt_nll_loss_backward(const lt_loss_args *a, lt_error *err);
-int lt_mse_loss_forward(const lt_loss_args *a, double *loss, lt_error *err);
+int lt_mse_loss_forward(const lt_loss_args *a, lt_error *err);
 int lt_mse_loss_backward(const lt_loss_args *a, lt_error *err);
 
 #endif

@@ -266,13 +266,18 @@ typedef struct lt_class_loss_shape {
 
 /* Cross entropy of logits, and NLL of log-probabilities: one table type. For cross entropy the forward
  * pass writes log_softmax(scores) into log_probs; NLL reads its input there (scores is unused).
- * weight: class weights or NULL; dout: per-sample gradients (reduction none) or NULL, then scale. */
+ * The reduced loss goes into *loss, one float32 where the operands are (NULL for reduction none), so
+ * that on a GPU the forward pass does not wait: a target that is not a class index fails it on the host,
+ * and on a GPU at the next wait for the device (backend_api.h), the loss being NaN.
+ * weight: class weights or NULL; dout: per-sample gradients (reduction none) or NULL, then the gradient
+ * of the loss is scale, times *dscale when dscale is not NULL (one float32 where the operands are:
+ * autograd's gradient, which stays on the GPU). */
 typedef struct lt_class_loss_impl {
     lt_impl base;
-    int (*forward)(lt_kernel_ctx *ctx, double *loss, float *losses, float *log_probs, const float *scores,
+    int (*forward)(lt_kernel_ctx *ctx, float *loss, float *losses, float *log_probs, const float *scores,
                    const float *target, const float *weight, lt_class_loss_shape s);
     int (*backward)(lt_kernel_ctx *ctx, float *dinp, const float *log_probs, const float *target, const float *weight,
-                    const float *dout, double scale, lt_class_loss_shape s);
+                    const float *dout, const float *dscale, double scale, lt_class_loss_shape s);
 } lt_class_loss_impl;
 
 typedef struct lt_mse_shape {
@@ -282,10 +287,11 @@ typedef struct lt_mse_shape {
 
 typedef struct lt_mse_impl {
     lt_impl base;
-    int (*forward)(lt_kernel_ctx *ctx, double *loss, float *losses, const float *in, const float *target,
+    /* loss, dscale: as the classification losses' */
+    int (*forward)(lt_kernel_ctx *ctx, float *loss, float *losses, const float *in, const float *target,
                    lt_mse_shape s);
     int (*backward)(lt_kernel_ctx *ctx, float *dinp, const float *in, const float *target, const float *dout,
-                    double scale, lt_mse_shape s);
+                    const float *dscale, double scale, lt_mse_shape s);
 } lt_mse_impl;
 
 /* ---- the implementations (one line per file that provides one) ---- */

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "optim_ops.h"
+#include "../device/backend.h"
 
 /* The implementations, tried in order (kernel.h). */
 static const lt_impl *const sgd_impls[] = {&lt_sgd_cpu.base, NULL};
@@ -82,7 +83,8 @@ int lt_norm_accumulate(double *acc, const lt_tensor *t, double norm_type, lt_err
     lt_kernel_ctx ctx;
     lt_named operands[] = {{"gradient", t}};
     const lt_norm_impl *impl = (const lt_norm_impl *)lt_kernel_pick(NULL, "grad_norm", norm_impls, &s, operands, 1, &ctx, err);
-    if (!impl) return -1;
+    if (!impl || lt_device_sync_point(lt_device_of(t), "a gradient norm (its total is read on the host)", err))
+        return -1;
     lt_tensor flat = {0};
     if (lt_contiguous(&flat, t, err)) return -1;  /* copies only a non-contiguous gradient */
     int rc = impl->accumulate(&ctx, acc, lt_ptr(&flat), s);

@@ -47,7 +47,9 @@ static int copy_block(void *dst, lt_device dd, const void *src, lt_device sd, si
     }
     const lt_backend_api *api = lt_backend(dd == LT_DEVICE_CPU ? sd : dd, err);
     if (!api) return -1;
-    if (dd == LT_DEVICE_CPU) return api->to_host(dst, src, bytes, err);
+    if (dd == LT_DEVICE_CPU)
+        return lt_device_sync_point(sd, "copying a tensor to the host", err) || api->to_host(dst, src, bytes, err) ? -1
+                                                                                                                : 0;
     if (sd == LT_DEVICE_CPU) return api->to_device(dst, src, bytes, err);
     return api->on_device(dst, src, bytes, err);
 }

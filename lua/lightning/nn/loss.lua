@@ -1,5 +1,7 @@
 --- Losses (criteria): loss = crit:forward(input, target) returns a number (a tensor of per-sample
 -- losses with reduction = "none"); grad_input = crit:backward(input, target[, grad_output]).
+-- Called, crit(input, target) returns the loss as a one-element tensor where the input is (recorded by
+-- autograd), as PyTorch's: on a GPU nothing is read back until the value is asked for.
 -- Class targets are tensors of 1-based class indices.
 --   nn.CrossEntropyLoss{weight, label_smoothing = 0, reduction = "mean", ignore_index}
 --   nn.NLLLoss{weight, reduction = "mean", ignore_index}     (input: log-probabilities)
@@ -29,16 +31,24 @@ function Criterion:__init(name, opts, specs)
   return o
 end
 
--- autograd's backward of a loss: the gradient of a reduced loss is a one-element tensor, passed on as the
--- number that scales the kernel's gradient.
+-- autograd's backward of a loss: the gradient of a reduced loss is a one-element tensor where the loss
+-- is, which the kernel reads there (a GPU's is not brought to the host).
 function Criterion:_autograd_backward(args, g)
-  if self.reduction ~= "none" then g = g:item() end
+  if self.reduction ~= "none" then return self:_backward(args[1], args[2], nil, 1, g) end
   return self:backward(args[1], args[2], g)
 end
 
--- For reduction "none" the per-sample losses tensor is the result; otherwise a number.
-function Criterion:_result(loss)
-  self.output = loss == nil and self._losses or loss
+-- What m(input, target) runs: the loss as a tensor (one element; the per-sample losses for "none").
+function Criterion:_tensor_forward(input, target)
+  local loss = self:_loss_tensor(input, target)
+  self.output = loss or self._losses
+  return self.output
+end
+
+-- The Torch7 protocol's forward: a number (the per-sample losses tensor for reduction "none").
+function Criterion:forward(input, target)
+  local loss = self:_loss_tensor(input, target)
+  self.output = loss and loss:item() or self._losses
   return self.output
 end
 
@@ -57,6 +67,12 @@ local function grad_args(name, reduction, grad_output)
   return nil, grad_output or 1
 end
 
+--- The Torch7 protocol's backward: grad_output is a number (default 1), or the per-sample gradients for
+-- reduction "none".
+function Criterion:backward(input, target, grad_output)
+  return self:_backward(input, target, grad_args(self._name, self.reduction, grad_output))
+end
+
 local CrossEntropyLoss = class("CrossEntropyLoss", Criterion)
 
 function CrossEntropyLoss:__init(opts)
@@ -69,20 +85,20 @@ function CrossEntropyLoss:__init(opts)
   self._log_probs = L.empty(0)
 end
 
-function CrossEntropyLoss:forward(input, target)
+function CrossEntropyLoss:_loss_tensor(input, target)
   util.check_input("CrossEntropyLoss:forward", input)
   util.check_input("CrossEntropyLoss:forward", target)
-  return self:_result(C.cross_entropy_forward{name = "CrossEntropyLoss:forward", handle = self._kernel,
+  return C.cross_entropy_forward{name = "CrossEntropyLoss:forward", handle = self._kernel,
     losses = self._losses, log_probs = self._log_probs, input = input, target = target, weight = self.weight,
-    label_smoothing = self.label_smoothing, reduction = self.reduction, ignore_index = self.ignore_index})
+    label_smoothing = self.label_smoothing, reduction = self.reduction, ignore_index = self.ignore_index}
 end
 
-function CrossEntropyLoss:backward(input, target, grad_output)
-  local go, scale = grad_args("CrossEntropyLoss", self.reduction, grad_output)
+-- grad_output: the Torch7 protocol's (grad_args); grad_loss: autograd's one-element gradient.
+function CrossEntropyLoss:_backward(input, target, grad_output, scale, grad_loss)
   C.cross_entropy_backward{name = "CrossEntropyLoss:backward", handle = self._kernel, grad_input = self.grad_input,
     log_probs = self._log_probs, input = input, target = target, weight = self.weight,
     label_smoothing = self.label_smoothing, reduction = self.reduction, ignore_index = self.ignore_index,
-    grad_output = go, scale = scale}
+    grad_output = grad_output, scale = scale, grad_loss = grad_loss}
   return self.grad_input
 end
 
@@ -99,18 +115,17 @@ function NLLLoss:__init(opts)
   self.ignore_index = o.ignore_index
 end
 
-function NLLLoss:forward(input, target)
+function NLLLoss:_loss_tensor(input, target)
   util.check_input("NLLLoss:forward", input)
   util.check_input("NLLLoss:forward", target)
-  return self:_result(C.nll_loss_forward{name = "NLLLoss:forward", handle = self._kernel, losses = self._losses,
-    input = input, target = target, weight = self.weight, reduction = self.reduction, ignore_index = self.ignore_index})
+  return C.nll_loss_forward{name = "NLLLoss:forward", handle = self._kernel, losses = self._losses,
+    input = input, target = target, weight = self.weight, reduction = self.reduction, ignore_index = self.ignore_index}
 end
 
-function NLLLoss:backward(input, target, grad_output)
-  local go, scale = grad_args("NLLLoss", self.reduction, grad_output)
+function NLLLoss:_backward(input, target, grad_output, scale, grad_loss)
   C.nll_loss_backward{name = "NLLLoss:backward", handle = self._kernel, grad_input = self.grad_input, input = input,
     target = target, weight = self.weight, reduction = self.reduction, ignore_index = self.ignore_index,
-    grad_output = go, scale = scale}
+    grad_output = grad_output, scale = scale, grad_loss = grad_loss}
   return self.grad_input
 end
 
@@ -120,17 +135,16 @@ function MSELoss:__init(opts)
   Criterion.__init(self, "MSELoss", opts, {reduction = REDUCTION})
 end
 
-function MSELoss:forward(input, target)
+function MSELoss:_loss_tensor(input, target)
   util.check_input("MSELoss:forward", input)
   util.check_input("MSELoss:forward", target)
-  return self:_result(C.mse_loss_forward{name = "MSELoss:forward", handle = self._kernel, losses = self._losses,
-    input = input, target = target, reduction = self.reduction})
+  return C.mse_loss_forward{name = "MSELoss:forward", handle = self._kernel, losses = self._losses,
+    input = input, target = target, reduction = self.reduction}
 end
 
-function MSELoss:backward(input, target, grad_output)
-  local go, scale = grad_args("MSELoss", self.reduction, grad_output)
+function MSELoss:_backward(input, target, grad_output, scale, grad_loss)
   C.mse_loss_backward{name = "MSELoss:backward", handle = self._kernel, grad_input = self.grad_input, input = input,
-    target = target, reduction = self.reduction, grad_output = go, scale = scale}
+    target = target, reduction = self.reduction, grad_output = grad_output, scale = scale, grad_loss = grad_loss}
   return self.grad_input
 end
 

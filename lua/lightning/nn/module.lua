@@ -317,10 +317,11 @@ local function follow_input_device(self, x)
 end
 
 --- m(x) is m:forward(x), recorded by autograd (as PyTorch's module call): a layer with a backward
--- pass of its own is one node of the graph; a loss gives a one-element tensor.
+-- pass of its own is one node of the graph. A class whose call differs from its Torch7 forward names
+-- it _tensor_forward (a loss: a one-element tensor where the input is, where forward gives a number).
 function Module:__call(x, ...)
   follow_input_device(self, x)
-  return module_node.call_module(self, Module, x, ...)
+  return module_node.call_with(self, Module, self._tensor_forward or self.forward, x, ...)
 end
 
 --- Calls fn(self, ...) in place of forward, recorded as m(...) is (for a forward with options, such as a
