@@ -3,6 +3,7 @@
 -- (bench/optim_bench_torch.py), in pairs (bench/paired.lua): ours and the peer alternate in short rounds,
 -- each pair is printed, and per case the median of the per-pair ratios PyTorch's time / ours (> 1: ours
 -- is faster) with their range.
+-- "adam flat" is ours over the same tensors flattened (Module:flatten_parameters), one update for all.
 -- Usage (from the repository root):
 --   lua bench/optim_bench.lua [--threads N] [--seconds 1] [--pairs 5] [--peer torch|torch1.13|none]
 -- --seconds: per case, side and round (the best of 10 slices of it counts); --peer torch is PyTorch 2.x
@@ -54,8 +55,17 @@ for i, shape in ipairs(read_shapes()) do
   count = count + params[i]:numel()
 end
 
+-- the same tensors flattened (Module:flatten_parameters' buffers): the optimizers step them in one update
+local flat_params = {}
+for i, p in ipairs(params) do
+  flat_params[i] = p:clone()
+  flat_params[i].grad = p.grad:clone()
+end
+require("lightning.nn.flat").flatten(flat_params, "optim_bench")
+
 local cases = {
   {"adam", function() return L.optim.Adam(params, {lr = 1e-3}) end},
+  {"adam_flat", function() return L.optim.Adam(flat_params, {lr = 1e-3}) end},
   {"adamw", function() return L.optim.AdamW(params, {lr = 1e-3}) end},
   {"sgd_momentum", function() return L.optim.SGD(params, {lr = 0.01, momentum = 0.9, nesterov = true}) end},
 }
@@ -78,6 +88,8 @@ print(("optimizer step over %d tensors, %d values; %d thread(s); %s; ms per step
 if not python then print(no_peer) end
 local result = paired.run(opts.pairs, our_round, python and peer_round)
 local peer_name = python and ("PyTorch %s"):format(result.pairs[1].peer.version) or "PyTorch"
-paired.report(result, {"adam", {ours = "adam", peer = "adam_foreach", label = "adam*"}, "adamw", "sgd_momentum",
-  "clip_grad_norm"}, {ours = "lightning", peer = peer_name}, {unit = "ms", lower = true})
-print("* against torch.optim.Adam(foreach = true), PyTorch's multi-tensor variant")
+paired.report(result, {"adam", {ours = "adam", peer = "adam_foreach", label = "adam*"},
+  {ours = "adam_flat", peer = "adam_foreach", label = "adam flat*"}, "adamw", "sgd_momentum", "clip_grad_norm"},
+  {ours = "lightning", peer = peer_name}, {unit = "ms", lower = true})
+print("* against torch.optim.Adam(foreach = true), PyTorch's multi-tensor variant; 'adam flat': ours over the " ..
+  "tensors flattened (one update for all of them)")

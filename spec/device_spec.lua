@@ -373,6 +373,38 @@ describe("waiting for the device", function()
   end)
 end)
 
+describe("optimizers on the device", function()
+  it("step flat parameters in one update a group, with the host's bits", function()
+    local out = on_fake([[
+      local function run(device, flatten)
+        L.manual_seed(4)
+        local m = L.nn.Sequential(L.nn.Linear(5, 6), L.nn.ReLU(), L.nn.Linear(6, 3)):to(device)
+        if flatten then m:flatten_parameters() end
+        local x, y = L.randn(4, 5):to(device), L.tensor{1, 3, 2, 3}:to(device)
+        local opt = L.optim.AdamW(m:parameters(), {lr = 1e-2, weight_decay = 0.1, amsgrad = true})
+        local updates, update = 0, opt._update
+        opt._update = function(...) updates = updates + 1 return update(...) end
+        for _ = 1, 3 do
+          opt:zero_grad()
+          L.nn.CrossEntropyLoss()(m(x), y):backward()
+          opt:step()
+        end
+        local values = {}
+        for i, p in ipairs(m:parameters()) do values[i] = p:cpu():view(-1):totable() end
+        return values, updates
+      end
+      local host, n_host = run("cpu", false)
+      local flat, n_flat = run("cuda", true)
+      assert(n_host == 12 and n_flat == 3, n_host .. " " .. n_flat)
+      for i = 1, #host do
+        for j = 1, #host[i] do assert(host[i][j] == flat[i][j], i .. " " .. j) end
+      end
+      print("ok")
+    ]], {LIGHTNING_FP32_ONEDNN = "0"})
+    assert.equal("ok\n", out)
+  end)
+end)
+
 describe("the Trainer on the device", function()
   it("trains, validates and tests examples/train.lua's model there with the host's metrics", function()
     local X = require "script_helpers"

@@ -8,28 +8,13 @@
 -- p.grad = nil), is outside the buffers: flat.flat_of then answers nil until the module is flattened again.
 local L = require "lightning"
 local options = require "lightning.util.options"
+local flat_record = require "lightning.util.flat_record"
 
 local flat = {}
 
--- parameter tensor -> the flattening it belongs to:
---   {params = list, grads = list, index = {[p] = i}, flat_params = tensor, flat_grads = tensor, mark = {}, stamp = n}
-local owner = setmetatable({}, {__mode = "k"})
-
 --- The existing flattening of exactly these parameters (in any order) with their gradients still the
--- views it made, or nil. Allocates nothing: clipping asks at every step.
-function flat.flat_of(params)
-  local first = params[1]
-  local rec = first ~= nil and owner[first]
-  if not rec or #params ~= #rec.params then return nil end
-  rec.stamp = rec.stamp + 1
-  local stamp = rec.stamp
-  for _, p in ipairs(params) do
-    local i = owner[p] == rec and rec.index[p]
-    if not i or rec.mark[p] == stamp or p.grad ~= rec.grads[i] then return nil end
-    rec.mark[p] = stamp
-  end
-  return rec
-end
+-- views it made, or nil (util/flat_record.lua). Allocates nothing: clipping asks at every step.
+flat.flat_of = flat_record.of
 
 -- Makes every parameter of rec and its gradient a view of its place in the flat buffers; copy: their
 -- values are copied there first.
@@ -85,8 +70,8 @@ function flat.flatten(params, fname)
   rec = {params = {}, grads = {}, index = {}, flat_params = flat_params, flat_grads = flat_grads, mark = {}, stamp = 0}
   for i, p in ipairs(params) do
     rec.params[i], rec.grads[i], rec.index[p], rec.mark[p] = p, p.grad, i, 0
-    owner[p] = rec
   end
+  flat_record.register(rec)
   point_at_views(rec, true)
   flat_params.grad = flat_grads
   return flat_params, flat_grads

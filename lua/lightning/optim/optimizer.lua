@@ -8,6 +8,7 @@
 local L = require "lightning"
 local class = require "lightning.class"
 local check = require "lightning.util.options"
+local flat_step = require "lightning.optim.flat_step"
 
 local Optimizer = class("Optimizer")
 
@@ -130,11 +131,15 @@ end
 --- Sets every gradient to zero (or to nil with set_to_none = true, PyTorch's option).
 function Optimizer:zero_grad(set_to_none)
   for _, group in ipairs(self.param_groups) do
-    for _, p in ipairs(group.params) do
-      local grad = p.grad
-      if grad ~= nil then
-        if set_to_none then p.grad = nil else grad:zero() end
-      end
+    if set_to_none or not flat_step.zero_grad(group) then self:_zero_grads(group, set_to_none) end
+  end
+end
+
+function Optimizer:_zero_grads(group, set_to_none)
+  for _, p in ipairs(group.params) do
+    local grad = p.grad
+    if grad ~= nil then
+      if set_to_none then p.grad = nil else grad:zero() end
     end
   end
 end
@@ -150,23 +155,30 @@ function Optimizer:step(closure)
   for gi, group in ipairs(self.param_groups) do
     local problem = self:_options_problem(group)
     if problem then fail(self:_fname("step"), "parameter group %d: %s", gi, problem) end
-    for _, p in ipairs(group.params) do
-      index = index + 1
-      local grad = p.grad
-      if grad ~= nil and p.requires_grad ~= false then
-        if not L.is_tensor(grad) then
-          fail(self:_fname("step"), "parameter %d: p.grad must be a tensor or nil, got %s", index, describe(grad))
-        end
-        local state = self.state[p]
-        if state == nil then
-          state = {}
-          self.state[p] = state
-        end
-        self:_update(p, grad, group, state, index)
-      end
-    end
+    -- flat parameters (Module:flatten_parameters): the whole group in one update (optim/flat_step.lua)
+    if not flat_step.step(self, group, index + 1) then self:_step_each(group, index) end
+    index = index + #group.params
   end
   return loss
+end
+
+-- The group's parameters one by one; index: the number of parameters in the groups before it.
+function Optimizer:_step_each(group, index)
+  for _, p in ipairs(group.params) do
+    index = index + 1
+    local grad = p.grad
+    if grad ~= nil and p.requires_grad ~= false then
+      if not L.is_tensor(grad) then
+        fail(self:_fname("step"), "parameter %d: p.grad must be a tensor or nil, got %s", index, describe(grad))
+      end
+      local state = self.state[p]
+      if state == nil then
+        state = {}
+        self.state[p] = state
+      end
+      self:_update(p, grad, group, state, index)
+    end
+  end
 end
 
 function Optimizer:_update(p, grad, group, state, index)
