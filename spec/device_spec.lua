@@ -406,6 +406,82 @@ describe("optimizers on the device", function()
 end)
 
 describe("the Trainer on the device", function()
+  -- A LightningModule that logs its loss each step; the batches of 4 samples of 5 features.
+  local MODULE = [[
+    local nn = L.nn
+    local S = require "trainer_standins"
+    local Net = L.class("Net", L.LightningModule)
+    function Net:__init(blow_up_at)
+      L.LightningModule.__init(self)
+      self.net = self:add_module("net", nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)))
+      self.crit = nn.CrossEntropyLoss()
+      self.blow_up_at = blow_up_at
+    end
+    function Net:forward(x) return self.net(x) end
+    function Net:training_step(batch, i)
+      local loss = self.crit(self(batch.input), batch.target)
+      if i == self.blow_up_at then loss = loss * (0 / 0) end
+      self:log("train_loss", loss, {on_step = true, on_epoch = true, prog_bar = true})
+      return loss
+    end
+    function Net:configure_optimizers() return L.optim.Adam(self:parameters(), {lr = 1e-2}) end
+    local function batches()
+      L.manual_seed(2)
+      local list = {}
+      for i = 1, 8 do list[i] = {input = L.randn(4, 5), target = L.tensor{1, 2, 3, i % 3 + 1}} end
+      return list
+    end
+    -- fit on accelerator; guard(i): the sync debug mode for training batch i
+    local function fit(accelerator, guard, blow_up_at)
+      L.manual_seed(5)
+      local logger, callbacks = S.MemoryLogger(), {}
+      if guard then
+        callbacks[1] = {
+          on_train_batch_start = function(_, _, _, _, i) L.cuda.set_sync_debug_mode(guard(i)) end,
+          on_train_batch_end = function() L.cuda.set_sync_debug_mode("default") end,
+        }
+      end
+      local trainer = L.Trainer(S.quiet(os.tmpname() .. ".d", {accelerator = accelerator, max_epochs = 2,
+        logger = logger, log_every_n_steps = 4, callbacks = callbacks}))
+      trainer:fit(Net(blow_up_at), S.Loader(batches()))
+      local lines = {}
+      for _, r in ipairs(logger.records) do
+        local keys = {}
+        for k in pairs(r.metrics) do keys[#keys + 1] = k end
+        table.sort(keys)
+        for _, k in ipairs(keys) do lines[#lines + 1] = ("%d %s %.9g"):format(r.step, k, r.metrics[k]) end
+      end
+      return table.concat(lines, "\n"), trainer
+    end
+  ]]
+
+  it("reads what a step logs only where it is logged or looked at: between log steps nothing waits", function()
+    local out = on_fake(MODULE .. [[
+      local host, host_trainer = fit("cpu")
+      -- log_every_n_steps = 4: batches 4 and 8 log (and check the loss); the others must not wait
+      local device, trainer = fit("gpu", function(i) return (i % 4 ~= 0) and "error" or "default" end)
+      assert(host == device, host .. "\n---\n" .. device)
+      assert(#host > 0)
+      -- callback_metrics hold numbers, read when looked at
+      assert(math.type(trainer.callback_metrics.train_loss_step) == "float")
+      assert(trainer.callback_metrics.train_loss_epoch == host_trainer.callback_metrics.train_loss_epoch)
+      local names = {}
+      for k, v in pairs(trainer.progress_bar_metrics) do names[#names + 1] = k .. "=" .. type(v) end
+      table.sort(names)
+      print(table.concat(names, " "))
+    ]], {LIGHTNING_FP32_ONEDNN = "0"})
+    assert.equal("train_loss_epoch=number train_loss_step=number\n", out)
+  end)
+
+  it("checks a loss on the device every log_every_n_steps steps: a NaN at batch 2 stops the run at batch 4", function()
+    local out = on_fake(MODULE .. [[
+      local _, host = fit("cpu", nil, 2)
+      local _, device = fit("gpu", nil, 2)
+      print(host.diverged.batch, device.diverged.batch, device.diverged.value ~= device.diverged.value)
+    ]], {LIGHTNING_FP32_ONEDNN = "0"})
+    assert.matches("2\t4\ttrue\n$", out)
+  end)
+
   it("trains, validates and tests examples/train.lua's model there with the host's metrics", function()
     local X = require "script_helpers"
     local dir = H.tmpdir()

@@ -28,6 +28,7 @@ local data = require "lightning.trainer.data"
 local checkpoint = require "lightning.trainer.checkpoint"
 local optimization = require "lightning.trainer.optimization"
 local Results = require "lightning.trainer.results"
+local lazy_values = require "lightning.trainer.lazy_values"
 local fit = require "lightning.trainer.fit"
 local evaluate = require "lightning.trainer.evaluate"
 local FitLoop = require "lightning.trainer.loops.fit_loop"
@@ -179,6 +180,10 @@ function Trainer:_call_callback_hooks(name, ...) return hooks.call_callbacks(sel
 --- Writes to every logger (on global rank 0 only); "epoch" is added as Lightning does.
 function Trainer:_log_metrics(metrics, step)
   if not next(metrics) or self.sanity_checking then return end
+  -- values still on a GPU are read here, in one copy (trainer/lazy_values.lua)
+  local names, values = {}, {}
+  for name, value in pairs(metrics) do names[#names + 1], values[#values + 1] = name, value end
+  for i, v in ipairs(lazy_values.numbers(values)) do metrics[names[i]] = v end
   metrics.epoch = metrics.epoch or self.current_epoch
   for name, value in pairs(metrics) do self.logged_metrics[name] = value end
   if not self.is_global_zero then return end

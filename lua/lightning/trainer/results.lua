@@ -14,9 +14,15 @@
 -- into a checkpoint saved inside an epoch; `state_owner` names the object that holds the state of a view
 -- (EpochMetrics:view("accuracy")), so that views of one state are saved and restored once.
 -- state_dict() / load_state_dict() give the running sums of an epoch (checkpoints inside an epoch).
+-- A value logged as a one-element tensor on a GPU is not read when it is logged (that would make every
+-- step wait for the GPU): it is kept, published lazily (trainer/lazy_values.lua), and added to the
+-- epoch's sums when they are needed or when PENDING_MOST of them wait, all in one copy.
 local L = require "lightning"
 local options = require "lightning.util.options"
 local dist_metrics = require "lightning.distributed.metrics"
+local lazy = require "lightning.trainer.lazy_values"
+
+local PENDING_MOST = 64
 
 local Results = {}
 Results.__index = Results
@@ -50,10 +56,14 @@ local function is_metric(value)
 end
 Results.is_metric = is_metric
 
-local function to_number(name, value)
+-- A number; a one-element tensor on a GPU stays one (detached from autograd's graph), read later.
+local function loggable(name, value)
   if type(value) == "number" then return value end
   if L.is_tensor(value) then
-    if value:numel() == 1 then return value:item() end
+    if value:numel() == 1 then
+      if lazy.is_lazy(value) then return value:detach() end
+      return value:item()
+    end
     error(("self.log(%q): value must be a number or a one-element tensor, got a tensor of size %s")
       :format(name, tostring(value:size())), 0)
   end
@@ -111,7 +121,7 @@ function Results:log(trainer, fx, batch_size, name, value, opts)
     error(("self.log(%q): on_step and on_epoch are both false: the value would go nowhere"):format(name), 0)
   end
   local reduce = opts.reduce_fx or "mean"
-  if not metric then value = to_number(name, value) end
+  if not metric then value = loggable(name, value) end
   batch_size = opts.batch_size or batch_size or 1
 
   local e = self.entries[name]
@@ -129,10 +139,14 @@ function Results:log(trainer, fx, batch_size, name, value, opts)
   else
     e.metric, e.metric_key, e.metric_value = nil, nil, nil
     e.step_value, e.step_fresh = value, true
-    e.sum = e.sum + value * (reduce == "mean" and batch_size or 1)
-    e.weight = e.weight + batch_size
-    if value > e.max then e.max = value end
-    if value < e.min then e.min = value end
+    local factor = reduce == "mean" and batch_size or 1
+    if lazy.is_lazy(value) then
+      e.pending = e.pending or {}
+      e.pending[#e.pending + 1] = {value, factor, batch_size}
+      if #e.pending >= PENDING_MOST then Results._fold(e) end
+    else
+      Results._add(e, value, factor, batch_size)
+    end
   end
   if on_epoch and FX[fx] == EPOCH then
     -- logged in an epoch hook: the epoch value is known now, and monitoring callbacks read it next
@@ -165,6 +179,25 @@ function Results:_attach_metric(e, metric)
   end
 end
 
+-- One value into an entry's epoch sums.
+function Results._add(e, value, factor, batch_size)
+  e.sum = e.sum + value * factor
+  e.weight = e.weight + batch_size
+  if value > e.max then e.max = value end
+  if value < e.min then e.min = value end
+end
+
+-- The values an entry keeps on a GPU, read (in one copy) and added in the order they were logged.
+function Results._fold(e)
+  local pending = e.pending
+  if not pending or #pending == 0 then return end
+  local values = {}
+  for i, p in ipairs(pending) do values[i] = p[1] end
+  local numbers = lazy.numbers(values)
+  for i, p in ipairs(pending) do Results._add(e, numbers[i], p[2], p[3]) end
+  e.pending = nil
+end
+
 function Results:_forked(e, suffix)
   if e.on_step and e.on_epoch then return e.name .. suffix end
   return e.name
@@ -193,6 +226,7 @@ function Results:_epoch_value(e)
     end
     return e.metric_value
   end
+  Results._fold(e)
   if not (e.sync_dist and self.strategy) then return epoch_value(e, e.sum, e.weight, e.max, e.min) end
   if e.synced_count ~= e.count then
     local s = self.strategy
@@ -210,7 +244,7 @@ end
 
 -- A step value, over every process with sync_dist (reduced by reduce_fx).
 function Results:_step_value(e)
-  if e.sync_dist and self.strategy then return self.strategy:reduce(e.step_value, e.reduce) end
+  if e.sync_dist and self.strategy then return self.strategy:reduce(lazy.number(e.step_value), e.reduce) end
   return e.step_value
 end
 
@@ -230,11 +264,12 @@ function Results:step_end(trainer)
     local e = self.entries[name]
     if e.step_fresh and e.on_step then
       local forked, value = self:_forked(e, "_step"), self:_step_value(e)
+      -- (a GPU's value is read where it is looked at: lazy_values.put)
       if self.stage == "train" then
-        trainer.callback_metrics[e.name] = value
-        trainer.callback_metrics[forked] = value
+        lazy.put(trainer.callback_metrics, e.name, value)
+        lazy.put(trainer.callback_metrics, forked, value)
       end
-      if e.prog_bar then trainer.progress_bar_metrics[forked] = value end
+      if e.prog_bar then lazy.put(trainer.progress_bar_metrics, forked, value) end
       if e.logger then to_log[forked] = value end
     end
     e.step_fresh = false
@@ -297,13 +332,16 @@ local SAVED_FIELDS = {"name", "fx", "on_step", "on_epoch", "reduce", "prog_bar",
   "weight", "max", "min", "metric_key", "metric_value"}
 
 --- The epoch's sums so far: {entries = {{name = ..., sum = ..., ...}, ...}, metrics = {key = state}}
--- (numbers, strings, booleans and what the metric objects' state_dict() returns).
+-- (numbers, strings, booleans and what the metric objects' state_dict() returns). Values still on a GPU
+-- are listed as they are (entry.pending), not read: the loop takes this state after every step;
+-- Results.settled gives it with them added, for a checkpoint.
 function Results:state_dict()
   local entries, states = {}, {}
   for i, name in ipairs(self.order) do
     local e, copy = self.entries[name], {}
     if e.metric then self:_epoch_value(e) end   -- (its value so far, for a resume with no batch left)
     for _, field in ipairs(SAVED_FIELDS) do copy[field] = e[field] end
+    if e.pending then copy.pending = {table.unpack(e.pending)} end
     entries[i] = copy
   end
   for key, pending in pairs(self.pending_states or {}) do states[key] = pending end   -- (not logged again yet)
@@ -320,11 +358,24 @@ function Results:load_state_dict(state)
   for _, saved in ipairs(state.entries or {}) do
     local e = {}
     for _, field in ipairs(SAVED_FIELDS) do e[field] = saved[field] end
+    if saved.pending then e.pending = {table.unpack(saved.pending)} end
     self.entries[e.name] = e
     self.order[#self.order + 1] = e.name
   end
   self.pending_states = {}
   for key, s in pairs(state.metrics or {}) do self.pending_states[key] = s end
+end
+
+--- A state_dict() with the values still on a GPU read and added to the sums: what a checkpoint holds.
+function Results.settled(state)
+  local entries = {}
+  for i, saved in ipairs(state.entries or {}) do
+    local e = {}
+    for k, v in pairs(saved) do e[k] = v end
+    Results._fold(e)
+    entries[i] = e
+  end
+  return {entries = entries, metrics = state.metrics}
 end
 
 return Results

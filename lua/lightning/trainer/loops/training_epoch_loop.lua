@@ -18,6 +18,7 @@ local class = require "lightning.class"
 local hooks = require "lightning.trainer.hooks"
 local data = require "lightning.trainer.data"
 local Results = require "lightning.trainer.results"
+local lazy = require "lightning.trainer.lazy_values"
 local optimization = require "lightning.trainer.optimization"
 local monitors = require "lightning.trainer.monitors"
 local interrupt = require "lightning.trainer.interrupt"
@@ -76,6 +77,14 @@ local function loss_of(outputs)
   if type(loss) == "number" then return loss end
 end
 
+-- Whether this step reads the loss to check it is finite. A loss on a GPU is read every
+-- log_every_n_steps steps and at the epoch's last batch (every step with detect_anomaly): reading it
+-- makes the host wait for the GPU. Every process of a data-parallel run checks at the same steps.
+local function checks_loss(trainer, given, batch_idx)
+  if not lazy.is_lazy(given) or trainer.detect_anomaly then return true end
+  return (trainer.global_step + 1) % trainer.log_every_n_steps == 0 or batch_idx == trainer.num_training_batches
+end
+
 local function is_finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
 
 -- One batch: the step, the backward pass and (at the end of an accumulation group) the optimizer step.
@@ -95,23 +104,25 @@ local function run_batch(self, batch, batch_idx)
   -- the step is recorded for autograd; the rest of fit is not (see lightning.trainer.fit)
   local outputs = grad_mode.with_grad_enabled(true, hooks.call_module, trainer, "training_step", batch, batch_idx)
   if outputs ~= nil then
-    local loss = loss_of(outputs)
-    if type(loss) ~= "number" then
+    local given = given_loss(outputs)
+    if not (type(given) == "number" or L.is_tensor(given) and given:numel() == 1) then
       error(("training_step must return the loss (a number) or a table with a loss field, got %s")
         :format(type(outputs) == "table" and "a table without loss" or type(outputs)), 0)
     end
-    if trainer.detect_anomaly then optimization.check_loss(trainer, loss, batch_idx) end
-    if trainer.strategy:reduce_boolean_decision(not is_finite(loss), false) then
-      trainer:_signal_divergence("the training loss", loss, batch_idx)
-      return true
+    if checks_loss(trainer, given, batch_idx) then
+      local loss = loss_of(outputs)
+      if trainer.detect_anomaly then optimization.check_loss(trainer, loss, batch_idx) end
+      if trainer.strategy:reduce_boolean_decision(not is_finite(loss), false) then
+        trainer:_signal_divergence("the training loss", loss, batch_idx)
+        return true
+      end
     end
     local opt, strategy = trainer.optimizers[1], trainer.strategy
     local n = trainer.accumulate_grad_batches
     local stepping = batch_idx % n == 0 or batch_idx == trainer.num_training_batches
     if (batch_idx - 1) % n == 0 then strategy:optimizer_zero_grad(opt, batch_idx) end
     -- the hooks get the loss as training_step gave it (a recorded tensor, as Lightning's on_before_backward)
-    local given = given_loss(outputs)
-    strategy:backward(L.is_tensor(given) and given or loss, opt, batch, outputs, stepping)
+    strategy:backward(given, opt, batch, outputs, stepping)
     if trainer.detect_anomaly then optimization.check_gradients(trainer, module, batch_idx) end
     if stepping then
       -- from the step to the mark the weights are ahead of the good state: no checkpoint of it then
@@ -245,7 +256,7 @@ function TrainingEpochLoop:state_dict()
   local good = self.good_state.record
   if not good then return {} end
   local state = {epoch = good.epoch, batches_done = good.batches_done, epoch_start_rng = good.epoch_start_rng,
-    rng = good.rng, validated = good.validated, results = good.results}
+    rng = good.rng, validated = good.validated, results = Results.settled(good.results)}
   if self.val_loop.complete and self.validating_after == good.batches_done then
     -- saved by the validation that follows the good state, once it is done (ModelCheckpoint at
     -- on_validation_end): resuming goes on after it
