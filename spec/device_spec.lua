@@ -273,6 +273,13 @@ describe("tensor arithmetic on the device", function()
       assert(cm:total() == 4)
       cm:update(logits, L.tensor({1, 1}):cuda()):reset()
       assert(cm:total() == 0)
+      -- clone(): the counts pending on the device are copied there (nothing waits), and go their own way
+      cm:update(logits, L.tensor({2, 1}):cuda())
+      L.cuda.set_sync_debug_mode("error")
+      local copy = cm:clone()
+      L.cuda.set_sync_debug_mode("default")
+      cm:update(logits, L.tensor({2, 1}):cuda())
+      assert(copy:total() == 2 and cm:total() == 4 and copy:counts()[2][2] == 1)
       print("ok")
     ]])
     assert.equal("ok\n", out)
@@ -471,6 +478,34 @@ describe("the Trainer on the device", function()
       print(table.concat(names, " "))
     ]], {LIGHTNING_FP32_ONEDNN = "0"})
     assert.equal("train_loss_epoch=number train_loss_step=number\n", out)
+  end)
+
+  it("an ImageClassifier's steps wait for nothing either: its metrics add up on the device, read at the epoch's end",
+    function()
+    local out = on_fake([[
+      local S = require "trainer_standins"
+      local samples = S.band_images(32, 3, {classes = 3, channels = 1, size = 8, band = 2, step = 3, noise = 0.3})
+      local batches = {}
+      for b = 1, 8 do
+        local xs, ys = {}, {}
+        for j = 1, 4 do xs[j], ys[j] = samples[(b - 1) * 4 + j].input, samples[(b - 1) * 4 + j].target end
+        batches[b] = {input = L.stack(xs), target = L.tensor(ys)}
+      end
+      -- the first batch reads BatchNorm's count once (after the move); log_every_n_steps = 4
+      local guard = {
+        on_train_batch_start = function(_, _, _, _, i)
+          L.cuda.set_sync_debug_mode((i > 1 and i % 4 ~= 0) and "error" or "default")
+        end,
+        on_train_batch_end = function() L.cuda.set_sync_debug_mode("default") end,
+      }
+      local trainer = L.Trainer(S.quiet(os.tmpname() .. ".d", {accelerator = "gpu", max_epochs = 2, log_every_n_steps = 4,
+        callbacks = {guard}}))
+      trainer:fit(S.conv_classifier({}), S.Loader(batches))
+      local m = trainer.callback_metrics
+      assert(m.train_acc >= 0 and m.train_acc <= 1 and m.train_loss_epoch > 0, tostring(m.train_acc))
+      print("ok")
+    ]], {LIGHTNING_FP32_ONEDNN = "0"})
+    assert.equal("ok\n", out)
   end)
 
   it("checks a loss on the device every log_every_n_steps steps: a NaN at batch 2 stops the run at batch 4", function()

@@ -37,6 +37,18 @@ static int cm_new(lua_State *L) {
     return 1;
 }
 
+/* cm:clone(): a copy, with the counts pending on a device copied there (the copy waits for nothing). */
+static int cm_clone(lua_State *L) {
+    const char *fname = "ConfusionMatrix:clone";
+    lt_confusion *cm = check_cm(L, fname);
+    lt_confusion *copy = lua_newuserdatauv(L, sizeof *copy, 0);
+    memset(copy, 0, sizeof *copy);
+    lt_error err;
+    if (lt_confusion_copy(copy, cm, &err)) return lt_raise(L, fname, &err);
+    luaL_setmetatable(L, CM_MT);
+    return 1;
+}
+
 static int cm_gc(lua_State *L) {
     lt_confusion *cm = luaL_checkudata(L, 1, CM_MT);
     lt_confusion_free(cm);
@@ -205,7 +217,7 @@ static int l_isatty(lua_State *L) {
 void lt_open_metrics(lua_State *L, int module) {
     static const luaL_Reg methods[] = {
         {"update", cm_update}, {"reset", cm_reset}, {"compute", cm_compute}, {"per_class", cm_per_class},
-        {"counts", cm_counts}, {"set_counts", cm_set_counts}, {"total", cm_total}, {"num_classes", cm_num_classes},
+        {"counts", cm_counts}, {"set_counts", cm_set_counts}, {"clone", cm_clone}, {"total", cm_total}, {"num_classes", cm_num_classes},
         {NULL, NULL}};
     luaL_newmetatable(L, CM_MT);
     luaL_newlib(L, methods);

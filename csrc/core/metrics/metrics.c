@@ -26,6 +26,16 @@ void lt_confusion_free(lt_confusion *cm) {
     cm->num_classes = 0;
 }
 
+int lt_confusion_copy(lt_confusion *dst, const lt_confusion *src, lt_error *err) {
+    if (lt_confusion_init(dst, src->num_classes, err)) return -1;
+    memcpy(dst->counts, src->counts, (size_t)src->num_classes * (size_t)src->num_classes * sizeof *dst->counts);
+    if (lt_device_counts_copy(&dst->pending, &src->pending, src->num_classes, err)) {
+        lt_confusion_free(dst);
+        return -1;
+    }
+    return 0;
+}
+
 void lt_confusion_reset(lt_confusion *cm) {
     lt_device_counts_drop(&cm->pending);
     memset(cm->counts, 0, (size_t)cm->num_classes * (size_t)cm->num_classes * sizeof *cm->counts);

@@ -31,6 +31,8 @@ typedef struct lt_class_scores {
 
 int lt_confusion_init(lt_confusion *cm, int num_classes, lt_error *err);
 void lt_confusion_free(lt_confusion *cm);
+/* dst (uninitialised) becomes a copy of src, the counts pending on a device copied there (no wait). */
+int lt_confusion_copy(lt_confusion *dst, const lt_confusion *src, lt_error *err);
 void lt_confusion_reset(lt_confusion *cm);
 int64_t lt_confusion_total(const lt_confusion *cm);
 

@@ -61,6 +61,22 @@ int lt_device_counts_take(lt_device_counts *pending, int classes, int64_t *count
     return 0;
 }
 
+int lt_device_counts_copy(lt_device_counts *dst, const lt_device_counts *src, int classes, lt_error *err) {
+    if (!src->counts) return 0;
+    const lt_backend_api *api = lt_backend(src->device, err);
+    if (!api) return -1;
+    size_t bytes = slots(classes) * sizeof(uint64_t);
+    uint64_t *counts = api->alloc(bytes, err);
+    if (!counts) return -1;
+    if (api->on_device(counts, src->counts, bytes, err)) {
+        api->free(counts);
+        return -1;
+    }
+    dst->counts = counts;
+    dst->device = src->device;
+    return 0;
+}
+
 void lt_device_counts_drop(lt_device_counts *pending) {
     if (!pending->counts) return;
     const lt_backend_api *api = lt_backend(pending->device, NULL);

@@ -21,6 +21,8 @@ int lt_device_counts_add(lt_device_counts *pending, int classes, const lt_tensor
 /* Adds the pending counts into counts (classes x classes, on the host), a copy that waits for the
  * device, and frees them. Fails, after adding the valid samples, when targets were not class indices. */
 int lt_device_counts_take(lt_device_counts *pending, int classes, int64_t *counts, lt_error *err);
+/* dst (nothing pending) gets a copy of what src has pending, made on the device: no wait. */
+int lt_device_counts_copy(lt_device_counts *dst, const lt_device_counts *src, int classes, lt_error *err);
 /* Frees what is pending (the backend's free cannot fail). */
 void lt_device_counts_drop(lt_device_counts *pending);
 

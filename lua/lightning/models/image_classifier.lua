@@ -191,7 +191,7 @@ function ImageClassifier:_shared_step(stage, batch, batch_idx)
   local title = stage == "train" and "TRAINING STEP" or "VALIDATION STEP"
   if debug then report.batch(title, batch, batch_idx, self.num_classes) end
   -- called, not :forward: in training_step autograd records the model and the loss, and the Trainer
-  -- backpropagates the loss (docs/autograd.md); elsewhere nothing records and the loss is a number
+  -- backpropagates the loss (docs/autograd.md); the loss is a one-element tensor where the logits are
   local logits
   if debug then logits = self:call_with(self._forward_debug, x) else logits = self(x) end
   local loss = self.criterion(logits, y)

@@ -334,20 +334,29 @@ local SAVED_FIELDS = {"name", "fx", "on_step", "on_epoch", "reduce", "prog_bar",
 --- The epoch's sums so far: {entries = {{name = ..., sum = ..., ...}, ...}, metrics = {key = state}}
 -- (numbers, strings, booleans and what the metric objects' state_dict() returns). Values still on a GPU
 -- are listed as they are (entry.pending), not read: the loop takes this state after every step;
--- Results.settled gives it with them added, for a checkpoint.
+-- Results.settled gives it with them added, for a checkpoint. So are metric objects that can copy
+-- their state without reading it (snapshot(), as EpochMetrics on a GPU), and the values of their
+-- views (a view's score: entry.metric_of = {snapshot, score}).
 function Results:state_dict()
-  local entries, states = {}, {}
+  local entries, states, snapshots = {}, {}, {}
+  local function snapshot_of(owner)
+    if type(owner.snapshot) ~= "function" then return nil end
+    snapshots[owner] = snapshots[owner] or owner:snapshot()
+    return snapshots[owner]
+  end
   for i, name in ipairs(self.order) do
     local e, copy = self.entries[name], {}
-    if e.metric then self:_epoch_value(e) end   -- (its value so far, for a resume with no batch left)
+    local snap = e.metric and e.metric.score ~= nil and snapshot_of(e.metric.state_owner or e.metric)
+    if e.metric and not snap then self:_epoch_value(e) end   -- (its value so far, for a resume with no batch left)
     for _, field in ipairs(SAVED_FIELDS) do copy[field] = e[field] end
     if e.pending then copy.pending = {table.unpack(e.pending)} end
+    if snap then copy.metric_value, copy.metric_of = e.metric_value, {snap, e.metric.score} end
     entries[i] = copy
   end
   for key, pending in pairs(self.pending_states or {}) do states[key] = pending end   -- (not logged again yet)
   for owner, key in pairs(self.owners or {}) do
     -- (one without state_dict starts again from a resume inside the epoch)
-    if type(owner.state_dict) == "function" then states[key] = owner:state_dict() end
+    if type(owner.state_dict) == "function" then states[key] = snapshot_of(owner) or owner:state_dict() end
   end
   return {entries = entries, metrics = states}
 end
@@ -366,16 +375,25 @@ function Results:load_state_dict(state)
   for key, s in pairs(state.metrics or {}) do self.pending_states[key] = s end
 end
 
---- A state_dict() with the values still on a GPU read and added to the sums: what a checkpoint holds.
+--- A state_dict() with what it kept unread read: values still on a GPU added to the sums, metric
+-- objects' snapshots as their state_dict() and their views' values computed. What a checkpoint holds.
 function Results.settled(state)
-  local entries = {}
+  local entries, metrics = {}, {}
   for i, saved in ipairs(state.entries or {}) do
     local e = {}
     for k, v in pairs(saved) do e[k] = v end
     Results._fold(e)
+    if e.metric_of then
+      if e.metric_value == nil then e.metric_value = e.metric_of[1]:compute()[e.metric_of[2]] end
+      e.metric_of = nil
+    end
     entries[i] = e
   end
-  return {entries = entries, metrics = state.metrics}
+  for key, s in pairs(state.metrics or {}) do
+    if getmetatable(s) and type(s.state_dict) == "function" then s = s:state_dict() end
+    metrics[key] = s
+  end
+  return {entries = entries, metrics = metrics}
 end
 
 return Results
