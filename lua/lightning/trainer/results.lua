@@ -335,7 +335,7 @@ local SAVED_FIELDS = {"name", "fx", "on_step", "on_epoch", "reduce", "prog_bar",
 -- (numbers, strings, booleans and what the metric objects' state_dict() returns). Values still on a GPU
 -- are listed as they are (entry.pending), not read: the loop takes this state after every step;
 -- Results.settled gives it with them added, for a checkpoint. So are metric objects that can copy
--- their state without reading it (snapshot(), as EpochMetrics on a GPU), and the values of their
+-- their state without reading a GPU (snapshot(), as EpochMetrics does), and the values of their
 -- views (a view's score: entry.metric_of = {snapshot, score}).
 function Results:state_dict()
   local entries, states, snapshots = {}, {}, {}
