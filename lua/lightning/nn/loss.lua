@@ -47,8 +47,8 @@ end
 
 -- The Torch7 protocol's forward: a number (the per-sample losses tensor for reduction "none").
 function Criterion:forward(input, target)
-  local loss = self:_loss_tensor(input, target)
-  self.output = loss and loss:item() or self._losses
+  local out = self:_tensor_forward(input, target)
+  if self.reduction ~= "none" then self.output = out:item() end
   return self.output
 end
 
