@@ -115,6 +115,8 @@ static int device_count(int *count, lt_error *err) {
 static void teardown() {
     backend_state &s = state();
     if (s.deferred) cudaFreeHost(s.deferred);
+    if (s.graph_rng) cudaFree(s.graph_rng);
+    s.graph_rng = nullptr;
     s.deferred = s.deferred_dev = nullptr;
     if (s.dnn) cudnnDestroy(s.dnn);
     if (s.blaslt_workspace) cudaFree(s.blaslt_workspace);
@@ -147,6 +149,7 @@ static int init_steps(int index, lt_error *err) {
 }
 
 int wait_for_stream(lt_error *err) {
+    if (not_in_capture("waiting for the GPU", err)) return -1;
     LTC_CUDA(err, cudaStreamSynchronize(state().stream));
     volatile deferred_error *d = state().deferred;
     if (!d || d->kind == DEFERRED_NONE) return 0;
@@ -289,6 +292,10 @@ static lt_backend_api make_api() {
     a.manual_seed = manual_seed;
     a.set_allow_tf32 = set_allow_tf32;
     a.allow_tf32 = allow_tf32;
+    a.capture_begin = capture_begin;
+    a.capture_end = capture_end;
+    a.graph_launch = graph_launch;
+    a.graph_destroy = graph_destroy;
     a.ops = ops;
     a.comm = collectives();
     return a;

@@ -29,6 +29,11 @@ struct backend_state {
     bool tf32 = true;                      /* TF32 allowed in matrix products and convolutions (PyTorch's default) */
     uint64_t seed = 0x2545F4914F6CDD1DULL; /* dropout's counter-based generator: seed, and the next counter */
     uint64_t offset = 0;
+    /* CUDA graphs (graph.cu): whether the stream is being captured, how many dropout numbers the capture
+     * has drawn so far, and the device words from which a launch's dropout reads {counter, seed} */
+    bool capturing = false;
+    uint64_t captured_draws = 0;
+    uint64_t *graph_rng = nullptr;
     struct deferred_error *deferred = nullptr;     /* page-locked host memory, mapped into the device */
     struct deferred_error *deferred_dev = nullptr; /* the same, as kernels address it */
 };
@@ -73,6 +78,15 @@ int launch_check(lt_error *err, const char *kernel);
 /* Memory from the backend's pool, ordered on its stream (memory.cu): NULL with err set when out of it. */
 void *device_alloc(size_t bytes, lt_error *err);
 void device_free(void *p);
+/* Memory that a live CUDA graph may still read is freed once no graph lives (graph.cu): 0, or -1 when
+ * p can be freed now. owned: allocated during a capture (cudaMalloc, the graph's). */
+int keep_for_graphs(void *p, bool owned);
+/* Whether p was allocated during a capture, and so is freed with cudaFree (graph.cu). */
+bool graph_owned(void *p);
+void note_graph_owned(void *p);
+/* Refuses (with err) what cannot happen while the stream is captured: a host copy, a wait. */
+int not_in_capture(const char *call, lt_error *err);
+
 /* A buffer of at least `bytes` the module keeps for libraries' workspaces (cuDNN's): valid until the next
  * call of scratch on this stream, which is all one operation needs. */
 void *scratch(size_t bytes, lt_error *err);

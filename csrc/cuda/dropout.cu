@@ -2,7 +2,10 @@
  * with the CPU's rule (an element is kept when its uniform number u in [0, 1) is >= p). The numbers are
  * counter-based: u of element i is a hash of (seed, counter + i), where the counter moves on by n each
  * call and manual_seed resets it. So the mask depends on the seed, the calls before and the element's
- * index, never on the launch shape. (The CPU draws from its own generator: the two masks differ.) */
+ * index, never on the launch shape. (The CPU draws from its own generator: the two masks differ.)
+ * In a CUDA graph the seed and counter come from device words that each launch writes (graph.cu), the
+ * counter plus the call's place in the capture, so every launch draws the numbers its recorded calls
+ * would have drawn, run in its place. */
 #include "parts.cuh"
 
 namespace ltc {
@@ -20,8 +23,13 @@ __device__ __forceinline__ float uniform(uint64_t seed, uint64_t counter) {
     return (float)(mix(seed, counter) >> 40) * (1.0f / 16777216.0f);
 }
 
+/* counter: the first element's; in a graph's launch rng = {counter of the launch, seed} */
 __global__ void dropout_kernel(float *out, float *mask, const float *in, int64_t n, double p, float keep, uint64_t seed,
-                               uint64_t counter) {
+                               const uint64_t *rng, uint64_t counter) {
+    if (rng) {
+        counter += rng[0];
+        seed = rng[1];
+    }
     LTC_FOR(i, n) {
         float m = (double)uniform(seed, counter + (uint64_t)i) >= p ? keep : 0.0f;
         mask[i] = m;
@@ -37,9 +45,11 @@ static int dropout_forward(lt_kernel_ctx *ctx, float *out, float *mask, const fl
     if (s.n <= 0) return 0;
     float keep = s.p < 1 ? (float)(1.0 / (1.0 - s.p)) : 0.0f;
     backend_state &st = state();
-    uint64_t counter = st.offset;
-    st.offset += (uint64_t)s.n;
-    dropout_kernel<<<grid_for(s.n), 256, 0, st.stream>>>(out, mask, in, s.n, s.p, keep, st.seed, counter);
+    uint64_t &drawn = st.capturing ? st.captured_draws : st.offset;
+    uint64_t counter = drawn;
+    drawn += (uint64_t)s.n;
+    dropout_kernel<<<grid_for(s.n), 256, 0, st.stream>>>(out, mask, in, s.n, s.p, keep, st.seed,
+                                                         st.capturing ? st.graph_rng : nullptr, counter);
     LTC_LAUNCHED(ctx->err, "dropout_kernel");
     return 0;
 }

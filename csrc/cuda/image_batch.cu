@@ -24,6 +24,7 @@ __global__ void image_batch_kernel(float *out, const void *pixels, lt_image_plan
 
 int image_batch(float *out, const void *pixels, const lt_image_plan *plan, const lt_sample_draw *draws, int64_t n,
                 lt_error *err) {
+    if (not_in_capture("image_batch (its draws come from the host)", err)) return -1;
     if (n == 0) return 0;
     size_t bytes = sizeof *draws * (size_t)n;
     lt_sample_draw *on_device = (lt_sample_draw *)device_alloc(bytes, err);

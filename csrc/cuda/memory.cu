@@ -24,8 +24,13 @@ void *device_alloc(size_t bytes, lt_error *err) {
         return nullptr;
     }
     void *p = nullptr;
-    cudaError_t e = cudaMallocAsync(&p, bytes ? bytes : 1, s.stream);
-    if (e == cudaSuccess) return p;
+    /* during a capture, memory the graph owns, at an address its launches keep (cudaMallocAsync would
+     * become an allocation of each launch) */
+    cudaError_t e = s.capturing ? cudaMalloc(&p, bytes ? bytes : 1) : cudaMallocAsync(&p, bytes ? bytes : 1, s.stream);
+    if (e == cudaSuccess) {
+        if (s.capturing) note_graph_owned(p);
+        return p;
+    }
     cudaGetLastError();
     if (e == cudaErrorMemoryAllocation) {
         size_t free_bytes = 0, total = 0;
@@ -34,27 +39,33 @@ void *device_alloc(size_t bytes, lt_error *err) {
         fail(err, "out of memory on cuda:%d allocating %zu bytes (%zu bytes free of %zu)", s.device, bytes, free_bytes,
              total);
     } else {
-        cuda_fail(err, e, "cudaMallocAsync");
+        cuda_fail(err, e, s.capturing ? "cudaMalloc" : "cudaMallocAsync");
     }
     return nullptr;
 }
 
 void device_free(void *p) {
-    if (p) cudaFreeAsync(p, state().stream);
+    if (!p) return;
+    bool owned = graph_owned(p);
+    if (keep_for_graphs(p, owned) == 0) return;
+    if (owned)
+        cudaFree(p);
+    else
+        cudaFreeAsync(p, state().stream);
 }
 
 void *alloc(size_t bytes, lt_error *err) { return device_alloc(bytes, err); }
 void free_device(void *p) { device_free(p); }
 
 /* One buffer, grown when a call needs more: the previous one is freed in stream order, after the work
- * queued on it. */
+ * queued on it, or once no CUDA graph lives (a graph's launches use the buffer it was captured with). */
 void *scratch(size_t bytes, lt_error *err) {
     static void *buffer = nullptr;
     static size_t capacity = 0;
     if (bytes <= capacity) return buffer;
     void *grown = device_alloc(bytes, err);
     if (!grown) return nullptr;
-    device_free(buffer);
+    if (buffer && keep_for_graphs(buffer, true) != 0) device_free(buffer);
     buffer = grown;
     capacity = bytes;
     return buffer;
@@ -97,12 +108,14 @@ void host_free(void *p) {
 /* ---- copies ---- */
 
 int to_device(void *dst, const void *src, size_t bytes, lt_error *err) {
+    if (not_in_capture("to_device", err)) return -1;
     if (bytes == 0) return 0;
     LTC_CUDA(err, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, state().stream));
     return 0;
 }
 
 int to_host(void *dst, const void *src, size_t bytes, lt_error *err) {
+    if (not_in_capture("to_host", err)) return -1;
     if (bytes == 0) return 0;
     LTC_CUDA(err, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, state().stream));
     return wait_for_stream(err);

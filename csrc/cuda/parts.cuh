@@ -37,6 +37,12 @@ int confusion_update(uint64_t *counts, const float *logits, const float *target,
 int image_batch(float *out, const void *pixels, const struct lt_image_plan *plan,
                 const struct lt_sample_draw *draws, int64_t n, lt_error *err);
 
+/* graph.cu: CUDA graphs */
+int capture_begin(lt_error *err);
+int capture_end(void **graph, lt_error *err);
+int graph_launch(void *graph, lt_error *err);
+void graph_destroy(void *graph);
+
 /* collectives.cu: NCCL's collectives between processes, or NULL when built without nccl.h */
 const lt_backend_comm *collectives();
 

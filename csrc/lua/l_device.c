@@ -124,7 +124,8 @@ static int c_current_device(lua_State *L) {
 
 static int c_synchronize(lua_State *L) {
     lt_error err;
-    if (cuda_or_raise(L, "cuda.synchronize")->synchronize(&err)) lt_raise(L, "cuda.synchronize", &err);
+    cuda_or_raise(L, "cuda.synchronize");
+    if (lt_device_synchronize(LT_DEVICE_CUDA, &err)) lt_raise(L, "cuda.synchronize", &err);
     return 0;
 }
 
@@ -212,6 +213,7 @@ void lt_open_device(lua_State *L, int module, int methods) {
     lua_pop(L, 1);
     luaL_newlib(L, cuda_fns);
     lt_open_comm(L, -1);
+    lt_open_graph(L, -1);
     lua_setfield(L, module, "cuda");
     /* the main thread's state: collections run there whichever coroutine allocates */
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);

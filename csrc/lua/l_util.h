@@ -100,6 +100,7 @@ void lt_open_metrics(lua_State *L, int module);
 void lt_open_plot(lua_State *L, int module);
 void lt_open_buffer(lua_State *L, int module);  /* l_buffer.c */
 void lt_open_device(lua_State *L, int module, int methods);  /* l_device.c: devices, core.cuda */
+void lt_open_graph(lua_State *L, int idx);                   /* l_graph.c: CUDA graphs into core.cuda at idx */
 void lt_open_comm(lua_State *L, int idx);                    /* l_comm.c: core.cuda.comm into the table at idx */
 /* A device name ("cpu", "cuda", "cuda:0", "gpu") at idx, or a Lua error naming fname. */
 lt_device lt_check_device(lua_State *L, int idx, const char *fname);

@@ -10,7 +10,7 @@
  * Operations: the host's own implementations behind the fake's pointers (fake_ops.c), every
  * operation but the channels-last and bf16 variants; tensor arithmetic likewise (fake_math.c); image
  * batches through the image plan's host executor (data/image_plan.c); collectives between processes
- * over MPI (fake_comm.c).
+ * over MPI (fake_comm.c); CUDA graphs by recording calls and running them again (fake_graph.c).
  * Knobs (environment):
  *   LIGHTNING_FAKE_DEVICE_BYTES  the pool's size (default 1 GiB): allocations beyond fail
  *   LIGHTNING_FAKE_DEVICE_COUNT  devices reported (default 1; 0 tests "no device") */
@@ -78,16 +78,22 @@ static void *alloc(size_t bytes, lt_error *err) {
     size_t *block = malloc(sizeof(size_t) * 8 + bytes);  /* 64 bytes in front keep the data aligned */
     if (!block) return fake_fail(err, "malloc failed"), NULL;
     block[0] = bytes;
+    block[1] = (size_t)fake_capturing();  /* the graph's memory */
     in_use += bytes;
     if (in_use > peak) peak = in_use;
     return device_of(block + 8);
 }
 
-static void release(void *p) {
-    if (!p) return;
+static void release_now(void *p) {
     size_t *block = (size_t *)host_of(p) - 8;
     in_use -= block[0];
     free(block);
+}
+
+static void release(void *p) {
+    if (!p) return;
+    size_t *block = (size_t *)host_of(p) - 8;
+    if (!fake_keep_for_graphs(p, (int)block[1])) release_now(p);
 }
 
 static int memory(lt_device_memory *m, lt_error *err) {
@@ -99,22 +105,30 @@ static int empty_cache(lt_error *err) { return 0; }
 static void *host_alloc(size_t bytes, lt_error *err) { return malloc(bytes); }
 static void host_free(void *p) { free(p); }
 
+/* What the contract forbids during a capture. */
+static int not_in_capture(const char *call, lt_error *err) {
+    if (!fake_capturing()) return 0;
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s cannot be captured in a graph", call);
+    return fake_fail(err, msg);
+}
+
 static int to_device(void *dst, const void *src, size_t bytes, lt_error *err) {
+    if (not_in_capture("to_device", err)) return -1;
     memcpy(host_of(dst), src, bytes);
     return 0;
 }
 
 static int to_host(void *dst, const void *src, size_t bytes, lt_error *err) {
+    if (not_in_capture("to_host", err)) return -1;
     memcpy(dst, host_of(src), bytes);
     return 0;
 }
 
-static int on_device(void *dst, const void *src, size_t bytes, lt_error *err) {
-    memmove(host_of(dst), host_of(src), bytes);
-    return 0;
-}
+FAKE_DEFERRED(on_device, (memmove(host_of(a.dst), host_of(a.src), a.bytes), 0), (void *, dst), (const void *, src),
+              (size_t, bytes))
 
-static int strided_copy(void *dst, const void *src, const lt_strided_copy *c, lt_error *err) {
+static int strided_copy_now(void *dst, const void *src, const lt_strided_copy *c) {
     char *d = host_of(dst);
     const char *s = host_of(src);
     int64_t n = 1, index[8] = {0};
@@ -131,14 +145,20 @@ static int strided_copy(void *dst, const void *src, const lt_strided_copy *c, lt
     }
     return 0;
 }
+FAKE_DEFERRED(strided_copy_deferred, strided_copy_now(a.dst, a.src, &a.c), (void *, dst), (const void *, src),
+              (lt_strided_copy, c))
+static int strided_copy(void *dst, const void *src, const lt_strided_copy *c, lt_error *err) {
+    return strided_copy_deferred(dst, src, *c, err);
+}
 
-static int fill(float *dst, int64_t n, float value, lt_error *err) {
+static int fill_now(float *dst, int64_t n, float value) {
     float *d = host_of(dst);
     for (int64_t i = 0; i < n; i++) d[i] = value;
     return 0;
 }
+FAKE_DEFERRED(fill, fill_now(a.dst, a.n, a.value), (float *, dst), (int64_t, n), (float, value))
 
-static int to_bf16(uint16_t *dst, const float *src, int64_t n, lt_error *err) {
+static int to_bf16_now(uint16_t *dst, const float *src, int64_t n) {
     uint16_t *d = host_of(dst);
     const float *s = host_of(src);
     for (int64_t i = 0; i < n; i++) {
@@ -149,8 +169,9 @@ static int to_bf16(uint16_t *dst, const float *src, int64_t n, lt_error *err) {
     }
     return 0;
 }
+FAKE_DEFERRED(to_bf16, to_bf16_now(a.dst, a.src, a.n), (uint16_t *, dst), (const float *, src), (int64_t, n))
 
-static int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err) {
+static int to_f32_now(float *dst, const uint16_t *src, int64_t n) {
     float *d = host_of(dst);
     const uint16_t *s = host_of(src);
     for (int64_t i = 0; i < n; i++) {
@@ -159,15 +180,17 @@ static int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err) {
     }
     return 0;
 }
+FAKE_DEFERRED(to_f32, to_f32_now(a.dst, a.src, a.n), (float *, dst), (const uint16_t *, src), (int64_t, n))
 
 /* The host's own batch maker (image_plan.c) behind the fake's pointers. */
 static int image_batch(float *out, const void *pixels, const struct lt_image_plan *plan,
                        const struct lt_sample_draw *draws, int64_t n, lt_error *err) {
+    if (not_in_capture("image_batch", err)) return -1;
     lt_image_plan_run(host_of(out), plan, draws, n, host_of(pixels));
     return 0;
 }
 
-static int synchronize(lt_error *err) { return 0; }
+static int synchronize(lt_error *err) { return not_in_capture("synchronize", err); }
 static void manual_seed(uint64_t seed) { fake_manual_seed(seed); }
 
 static int tf32 = 1;  /* kept and reported; the host's kernels compute float32 either way */
@@ -181,8 +204,9 @@ static const lt_backend_api api = {
     .strided_copy = strided_copy, .fill = fill, .to_bf16 = to_bf16, .to_f32 = to_f32, .binary = fake_binary,
     .scalar = fake_scalar, .unary = fake_unary, .addcmul = fake_addcmul, .reduce = fake_reduce,
     .confusion_update = fake_confusion_update, .image_batch = image_batch, .synchronize = synchronize,
-    .manual_seed = manual_seed, .set_allow_tf32 = set_allow_tf32, .allow_tf32 = allow_tf32, .ops = fake_ops,
-    .comm = &fake_comm};
+    .manual_seed = manual_seed, .set_allow_tf32 = set_allow_tf32, .allow_tf32 = allow_tf32,
+    .capture_begin = fake_capture_begin, .capture_end = fake_capture_end, .graph_launch = fake_graph_launch,
+    .graph_destroy = fake_graph_destroy, .ops = fake_ops, .comm = &fake_comm};
 
 EXPORT const lt_backend_api *lt_backend_entry(int version, lt_error *err) {
     if (version != LT_BACKEND_API_VERSION) {
@@ -190,5 +214,6 @@ EXPORT const lt_backend_api *lt_backend_entry(int version, lt_error *err) {
                  LT_BACKEND_API_VERSION, version);
         return NULL;
     }
+    fake_set_release(release_now);
     return &api;
 }

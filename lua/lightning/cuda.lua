@@ -23,6 +23,14 @@
 --   L.cuda.summary(i)               one line on device i: "NVIDIA H100 80GB HBM3, 79.1 GiB, compute
 --                                   capability 9.0, driver 13.0, cuDNN 9.10.0, cuBLASLt 13.0.0"
 --   L.cuda.describe()               a device block's lines: one summary per GPU ({} without one)
+--   L.cuda.CUDAGraph()              a CUDA graph, as torch.cuda.CUDAGraph: the GPU work of a function recorded
+--                                   once and run again as one launch (docs/gpu.md#cuda-graphs):
+--     g:capture(fn, ...)            runs fn(...) with the GPU's work recorded, not run; returns fn's results
+--                                   (tensors that every replay writes again)
+--     g:replay()                    runs the recorded work again, on the same memory, with the same arguments
+--     g:reset()                     frees the graph (collection does too)
+--     g:capture_begin(), g:capture_end()   the two halves of capture, as PyTorch's
+--   L.cuda.is_current_stream_capturing()   whether a capture is going on
 --   L.cuda.comm                     collectives between processes on GPUs (NCCL), which
 --                                   L.distributed uses for GPU tensors: ready(), unique_id(), init(id, rank,
 --                                   world_size), joined(), all_reduce(t, op), broadcast(t, root), query(),
@@ -47,6 +55,47 @@ function cuda.memory_stats() return C.memory_stats() end
 function cuda.empty_cache() return C.empty_cache() end
 function cuda.set_sync_debug_mode(mode) return C.set_sync_debug_mode(mode) end
 function cuda.get_sync_debug_mode() return C.get_sync_debug_mode() end
+
+local CUDAGraph = {}
+CUDAGraph.__index = CUDAGraph
+CUDAGraph.__name = "CUDAGraph"
+
+function cuda.CUDAGraph() return setmetatable({}, CUDAGraph) end
+
+function cuda.is_current_stream_capturing() return C.is_capturing() end
+
+function CUDAGraph:capture_begin()
+  if self._graph then self:reset() end
+  C.capture_begin()
+end
+
+function CUDAGraph:capture_end() self._graph = C.capture_end() end
+
+-- The capture ends whether fn returns or fails; a failed capture leaves no graph.
+function CUDAGraph:capture(fn, ...)
+  if type(fn) ~= "function" then
+    options.fail("CUDAGraph:capture", "expected a function to capture, got %s", options.describe(fn))
+  end
+  self:capture_begin()
+  local results = table.pack(pcall(fn, ...))
+  local ended, why = pcall(self.capture_end, self)
+  if not results[1] then
+    self:reset()
+    error(results[2], 0)
+  end
+  if not ended then error(why, 0) end
+  return table.unpack(results, 2, results.n)
+end
+
+function CUDAGraph:replay()
+  if not self._graph then options.fail("CUDAGraph:replay", "nothing was captured (call capture first)") end
+  self._graph:replay()
+end
+
+function CUDAGraph:reset()
+  if self._graph then self._graph:reset() end
+  self._graph = nil
+end
 
 -- device defaults to 0, as in a one-GPU machine; anything but an index in range is named as wrong.
 local function device_index(fname, device)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../device/backend.h"
+#include "../device/graph.h"
 
 int lt_device_batches_init(lt_device_batches *db, const lt_dataset *ds, const lt_pipeline *p, lt_device d,
                            lt_error *err) {
@@ -60,7 +61,9 @@ int lt_device_batches_make(lt_device_batches *db, const lt_dataset *ds, const lt
                            int64_t n, uint64_t aug_seed, int64_t epoch, lt_tensor *input, lt_tensor *target,
                            lt_error *err) {
     const lt_backend_api *api = lt_backend(db->device, err);
-    if (!api || reserve(db, n, err)) return -1;
+    if (!api || lt_refuse_in_capture(db->device, "a batch of images", "its draws come from the host", err) ||
+        reserve(db, n, err))
+        return -1;
     for (int64_t j = 0; j < n; j++) {  /* each sample: its draw and class, on the host */
         int64_t i = indices[j];
         lt_image_plan_draw(&db->plan, p, i, i, aug_seed, epoch, &db->draws[j]);
@@ -79,7 +82,9 @@ int lt_device_batches_make(lt_device_batches *db, const lt_dataset *ds, const lt
 int lt_device_images_remap(lt_tensor *out, const lt_tensor *in, int64_t planes, int h, int w, bool hflip, int dy,
                            int dx, lt_pad_mode mode, lt_error *err) {
     const lt_backend_api *api = lt_backend(lt_device_of(in), err);
-    if (!api) return -1;
+    if (!api || lt_refuse_in_capture(lt_device_of(in), "mirroring or shifting images", "its draws come from the host",
+                                     err))
+        return -1;
     if (!api->image_batch) return lt_fail(err, "the %s backend mirrors and shifts no images", api->name);
     if (planes == 0) return 0;
     lt_image_plan plan;

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE  /* dladdr */
 #include "backend.h"
 
+#include "graph.h"
+
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -172,12 +174,20 @@ void lt_set_sync_warning_hook(void (*hook)(void *ud, const char *what), void *ud
 }
 
 int lt_device_sync_point(lt_device d, const char *what, lt_error *err) {
+    if (lt_refuse_in_capture(d, what, "it makes the host wait for the GPU", err)) return -1;
     if (d == LT_DEVICE_CPU || sync_mode == LT_SYNC_DEBUG_DEFAULT) return 0;
     if (sync_mode == LT_SYNC_DEBUG_ERROR)
         return lt_fail(err, "%s makes the host wait for %s, and the sync debug mode is 'error' "
                        "(L.cuda.set_sync_debug_mode)", what, lt_device_name(d));
     if (sync_hook) sync_hook(sync_hook_ud, what);
     return 0;
+}
+
+int lt_device_synchronize(lt_device d, lt_error *err) {
+    if (d == LT_DEVICE_CPU) return 0;
+    const lt_backend_api *api = lt_backend(d, err);
+    if (!api || lt_refuse_in_capture(d, "synchronize", "it makes the host wait for the GPU", err)) return -1;
+    return api->synchronize(err);
 }
 
 const void *const *lt_backend_impls(lt_device d, const char *op, lt_error *err) {

@@ -52,6 +52,9 @@ void lt_set_sync_warning_hook(void (*hook)(void *ud, const char *what), void *ud
  * -1 with err set in mode error. Nothing for the host. */
 int lt_device_sync_point(lt_device d, const char *what, lt_error *err);
 
+/* Waits until device d has done everything asked of it (refused while a CUDA graph is captured). */
+int lt_device_synchronize(lt_device d, lt_error *err);
+
 /* The implementations of operation `op` on device d, NULL-terminated, tried in order as the core's
  * tables are; NULL with err set when the backend has none ("maxpool2d has no implementation on cuda:0"). */
 const void *const *lt_backend_impls(lt_device d, const char *op, lt_error *err);

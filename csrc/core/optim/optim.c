@@ -6,6 +6,7 @@
 
 #include "optim_ops.h"
 #include "../device/backend.h"
+#include "../device/graph.h"
 
 /* The implementations, tried in order (kernel.h). */
 static const lt_impl *const sgd_impls[] = {&lt_sgd_cpu.base, NULL};
@@ -28,6 +29,15 @@ static int check_param(const lt_tensor *param, lt_error *err) {
     return 0;
 }
 
+/* An update's learning rate, step count and first-step switch are arguments of its kernel: a graph would
+ * replay them as they were at capture. */
+static int refuse_in_capture(const char *what, const lt_tensor *param, lt_error *err) {
+    return lt_refuse_in_capture(lt_device_of(param), what,
+                                "its learning rate and step count would be recorded as they are now: step the "
+                                "optimizer after each replay",
+                                err);
+}
+
 int lt_sgd_step(const lt_sgd_args *a, lt_error *err) {
     const lt_sgd_options *o = &a->o;
     if (check_param(a->param, err) || check_operand("the gradient", a->grad, a->param, err)) return -1;
@@ -41,7 +51,7 @@ int lt_sgd_step(const lt_sgd_args *a, lt_error *err) {
     lt_kernel_ctx ctx;
     lt_named operands[] = {{"param", a->param}, {"grad", a->grad}, {"momentum_buffer", momentum ? a->momentum_buffer : NULL}};
     const lt_sgd_impl *impl = (const lt_sgd_impl *)lt_kernel_pick(NULL, "sgd", sgd_impls, &s, operands, 3, &ctx, err);
-    if (!impl) return -1;
+    if (!impl || refuse_in_capture("SGD's update", a->param, err)) return -1;
     if (s.n == 0) return 0;
     return impl->step(&ctx, lt_data(a->param), momentum ? lt_data(a->momentum_buffer) : NULL, lt_data(a->grad), s);
 }
@@ -71,7 +81,7 @@ int lt_adam_step(const lt_adam_args *a, lt_error *err) {
                            {"exp_avg_sq", a->exp_avg_sq},
                            {"max_exp_avg_sq", o->amsgrad ? a->max_exp_avg_sq : NULL}};
     const lt_adam_impl *impl = (const lt_adam_impl *)lt_kernel_pick(NULL, "adam", adam_impls, &s, operands, 5, &ctx, err);
-    if (!impl) return -1;
+    if (!impl || refuse_in_capture("Adam's update", a->param, err)) return -1;
     if (s.n == 0) return 0;
     return impl->step(&ctx, lt_data(a->param), lt_data(a->exp_avg), lt_data(a->exp_avg_sq),
                       o->amsgrad ? lt_data(a->max_exp_avg_sq) : NULL, lt_data(a->grad), s);

@@ -1,6 +1,7 @@
 #include "tensor_comm.h"
 
 #include "../device/backend.h"
+#include "../device/graph.h"
 
 /* The group this process joined (one device type has a backend: CUDA). */
 static int joined_rank = -1, joined_world;
@@ -10,7 +11,7 @@ static const lt_backend_comm *comm_of(lt_device d, lt_error *err) {
         return lt_fail(err, "expected a tensor on a GPU, got cpu (host tensors go through MPI: lightning.distributed)"),
                NULL;
     const lt_backend_api *api = lt_backend(d, err);
-    if (!api) return NULL;
+    if (!api || lt_refuse_in_capture(d, "a collective between processes", "not supported yet", err)) return NULL;
     if (!api->comm) return lt_fail(err, "the %s backend has no collectives between processes", api->name), NULL;
     return api->comm;
 }

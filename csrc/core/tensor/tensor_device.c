@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../device/backend.h"
+#include "../device/graph.h"
 #include "../base/checked.h"
 
 int lt_require_host(const char *op, const lt_tensor *t, lt_error *err) {
@@ -50,7 +51,13 @@ static int copy_block(void *dst, lt_device dd, const void *src, lt_device sd, si
     if (dd == LT_DEVICE_CPU)
         return lt_device_sync_point(sd, "copying a tensor to the host", err) || api->to_host(dst, src, bytes, err) ? -1
                                                                                                                 : 0;
-    if (sd == LT_DEVICE_CPU) return api->to_device(dst, src, bytes, err);
+    if (sd == LT_DEVICE_CPU)
+        return lt_refuse_in_capture(dd, "copying a host tensor to the GPU",
+                                    "a launch would read the host's memory as it is then: copy into the graph's "
+                                    "input on the GPU before each replay",
+                                    err) || api->to_device(dst, src, bytes, err)
+                   ? -1
+                   : 0;
     return api->on_device(dst, src, bytes, err);
 }
 

@@ -1,0 +1,112 @@
+/* CUDA graphs (backend_api.h's capture_begin is the contract): the stream's work between capture_begin
+ * and capture_end is captured (cudaStreamBeginCapture, relaxed mode, as the allocator may call cudaMalloc),
+ * instantiated once, and launched as one unit.
+ *
+ * Memory: what a capture allocates comes from cudaMalloc, outside the stream-ordered pool, so that its
+ * address is the graph's for good; a free during a capture, and the free of a graph's memory while a
+ * graph lives, is put off until no graph lives (a launch may still read it). Dropout: the kernels of a
+ * capture read the seed and their counter from device words (the counter plus their place in the
+ * capture), and each launch first writes those words with the host's seed and counter, which then moves
+ * on by what the capture drew, as the recorded calls would have moved it. */
+#include <unordered_set>
+#include <vector>
+
+#include "parts.cuh"
+
+namespace ltc {
+
+struct graph {
+    cudaGraphExec_t exec;
+    uint64_t draws; /* dropout numbers one launch draws */
+};
+
+static int graphs_alive;
+static std::unordered_set<void *> owned; /* allocated during a capture: cudaMalloc's */
+static std::vector<void *> kept;         /* frees put off until no graph lives */
+
+bool graph_owned(void *p) { return !owned.empty() && owned.count(p) != 0; }
+void note_graph_owned(void *p) { owned.insert(p); }
+
+int keep_for_graphs(void *p, bool is_owned) {
+    backend_state &s = state();
+    if (!s.capturing && !(graphs_alive > 0 && is_owned)) return -1;
+    kept.push_back(p);
+    return 0;
+}
+
+static void release_kept() {
+    if (state().capturing || graphs_alive > 0) return;
+    for (void *p : kept) {
+        if (graph_owned(p)) {
+            owned.erase(p);
+            cudaFree(p);
+        } else {
+            cudaFreeAsync(p, state().stream);
+        }
+    }
+    kept.clear();
+}
+
+int not_in_capture(const char *call, lt_error *err) {
+    if (!state().capturing) return 0;
+    return fail(err, "%s cannot be captured in a CUDA graph", call);
+}
+
+int capture_begin(lt_error *err) {
+    backend_state &s = state();
+    if (s.device < 0) return fail(err, "the CUDA backend is not initialised (call init first)");
+    if (s.capturing) return fail(err, "a CUDA graph is being captured already");
+    if (!s.graph_rng) LTC_CUDA(err, cudaMalloc(&s.graph_rng, 2 * sizeof(uint64_t)));
+    LTC_CUDA(err, cudaStreamBeginCapture(s.stream, cudaStreamCaptureModeRelaxed));
+    s.capturing = true;
+    s.captured_draws = 0;
+    return 0;
+}
+
+int capture_end(void **out, lt_error *err) {
+    backend_state &s = state();
+    *out = nullptr;
+    if (!s.capturing) return fail(err, "no CUDA graph is being captured");
+    cudaGraph_t g = nullptr;
+    cudaError_t e = cudaStreamEndCapture(s.stream, &g);
+    s.capturing = false;
+    graphs_alive++; /* until graph_destroy, also when this capture failed: its memory is kept alike */
+    graph *made = new graph{nullptr, s.captured_draws};
+    *out = made;
+    if (e != cudaSuccess) return cuda_fail(err, e, "cudaStreamEndCapture");
+    e = cudaGraphInstantiate(&made->exec, g, 0);
+    cudaGraphDestroy(g);
+    if (e != cudaSuccess) return cuda_fail(err, e, "cudaGraphInstantiate");
+    return 0;
+}
+
+__global__ void set_rng_kernel(uint64_t *rng, uint64_t counter, uint64_t seed) {
+    rng[0] = counter;
+    rng[1] = seed;
+}
+
+int graph_launch(void *p, lt_error *err) {
+    backend_state &s = state();
+    graph *g = (graph *)p;
+    if (s.capturing) return fail(err, "a CUDA graph cannot be launched while another is being captured");
+    if (!g || !g->exec) return fail(err, "the CUDA graph was not captured");
+    if (g->draws) {
+        set_rng_kernel<<<1, 1, 0, s.stream>>>(s.graph_rng, s.offset, s.seed);
+        LTC_LAUNCHED(err, "set_rng_kernel");
+        s.offset += g->draws;
+    }
+    LTC_CUDA(err, cudaGraphLaunch(g->exec, s.stream));
+    return 0;
+}
+
+void graph_destroy(void *p) {
+    graph *g = (graph *)p;
+    if (!g) return;
+    /* a launch still queued keeps the executable graph until it ends; its memory waits for the stream */
+    if (g->exec) cudaGraphExecDestroy(g->exec);
+    delete g;
+    graphs_alive--;
+    release_kept(); /* cudaFree waits for the device: a launch still running keeps its memory until it ends */
+}
+
+}  // namespace ltc
