@@ -15,8 +15,9 @@ end
 -- The cases spec/cuda_spec.lua runs on a GPU too (spec/cuda_graph_cases.lua), by their descriptions.
 local SHARED = {
   {"replay_basics", "a replay runs the recorded work again, and only it: no Lua runs, the capture computed nothing"},
-  {"graphed_training_step", "a training step's forward and backward passes, replayed, give the eager step's " ..
-    "bits, dropout's draws included"},
+  {"graphed_training_step", "a whole training step, replayed, gives the eager steps' bits: dropout's draws, " ..
+    "the optimizer's update under a learning-rate schedule"},
+  {"graphed_optimizers", "each optimizer's update, per parameter or flat, follows its schedule in a graph"},
   {"refusals", "refuses what a graph cannot do, naming it, and the next capture starts afresh"},
 }
 

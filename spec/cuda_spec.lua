@@ -424,7 +424,7 @@ end)
 
 describe("CUDA graphs on the GPU", function()
   local cases = require "cuda_graph_cases"
-  for _, name in ipairs {"replay_basics", "graphed_training_step", "refusals"} do
+  for _, name in ipairs {"replay_basics", "graphed_training_step", "graphed_optimizers", "refusals"} do
     it(name .. " (spec/cuda_graph_cases.lua)", function()
       if no_gpu() then return end
       cases[name](L)

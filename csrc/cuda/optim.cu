@@ -13,19 +13,29 @@
 
 namespace ltc {
 
+/* An update in a CUDA graph reads its step's coefficients when it runs (optim_ops.h's step values), as
+ * lt_*_shape_read does on the host. */
+__device__ __forceinline__ void read_step_values(lt_sgd_shape &c) {
+    if (c.step_values) c.k = *c.step_values;
+}
+__device__ __forceinline__ void read_step_values(lt_adam_shape &c) {
+    if (c.step_values) c.k = *c.step_values;
+}
+
 /* ---- SGD ---- */
 
 template <bool WEIGHT_DECAY, bool MOMENTUM, bool INIT_BUFFER, bool NESTEROV>
 __global__ void sgd_kernel(float *p, float *buf, const float *g, lt_sgd_shape c) {
+    read_step_values(c);
     LTC_FOR(i, c.n) {
-        float d = c.grad_sign * g[i];
-        if (WEIGHT_DECAY) d = d + c.weight_decay * p[i];
+        float d = c.k.grad_sign * g[i];
+        if (WEIGHT_DECAY) d = d + c.k.weight_decay * p[i];
         if (MOMENTUM) {
-            float b = INIT_BUFFER ? d : buf[i] * c.momentum + c.one_minus_dampening * d;
+            float b = INIT_BUFFER ? d : buf[i] * c.k.momentum + c.k.one_minus_dampening * d;
             buf[i] = b;
-            d = NESTEROV ? d + c.momentum * b : b;
+            d = NESTEROV ? d + c.k.momentum * b : b;
         }
-        p[i] = p[i] + c.neg_lr * d;
+        p[i] = p[i] + c.k.neg_lr * d;
     }
 }
 
@@ -65,12 +75,13 @@ const lt_sgd_impl sgd_cuda = {{"cuda", supports_fp32, nullptr}, sgd_step};
 
 template <bool L2, bool DECOUPLED, bool AMSGRAD>
 __global__ void adam_kernel(float *p, float *m, float *v, float *vmax, const float *g, lt_adam_shape c) {
+    read_step_values(c);
     LTC_FOR(i, c.n) {
-        float pi = p[i], grad = c.grad_sign * g[i];
-        if (DECOUPLED) pi = pi * c.decay_factor;
-        if (L2) grad = grad + c.weight_decay * pi;
-        float mi = m[i] * c.beta1 + c.one_minus_beta1 * grad;
-        float vi = v[i] * c.beta2 + c.one_minus_beta2 * (grad * grad);
+        float pi = p[i], grad = c.k.grad_sign * g[i];
+        if (DECOUPLED) pi = pi * c.k.decay_factor;
+        if (L2) grad = grad + c.k.weight_decay * pi;
+        float mi = m[i] * c.k.beta1 + c.k.one_minus_beta1 * grad;
+        float vi = v[i] * c.k.beta2 + c.k.one_minus_beta2 * (grad * grad);
         m[i] = mi;
         v[i] = vi;
         if (AMSGRAD) {
@@ -78,8 +89,8 @@ __global__ void adam_kernel(float *p, float *m, float *v, float *vmax, const flo
             vi = old >= vi || old != old ? old : vi; /* torch.maximum: NaN wins */
             vmax[i] = vi;
         }
-        float denom = sqrtf(vi) / c.bias_correction2_sqrt + c.eps;
-        p[i] = pi + c.neg_step_size * (mi / denom);
+        float denom = sqrtf(vi) / c.k.bias_correction2_sqrt + c.k.eps;
+        p[i] = pi + c.k.neg_step_size * (mi / denom);
     }
 }
 

@@ -7,6 +7,7 @@
 
 #include "../core/device/backend.h"
 #include "../core/tensor/tensor_device.h"
+#include "../core/tensor/tensor_math.h"
 #include "l_util.h"
 
 lt_device lt_check_device(lua_State *L, int idx, const char *fname) {
@@ -53,6 +54,24 @@ static int t_move_to_(lua_State *L) {
     lua_settop(L, 1);
     return 1;
 }
+
+/* t:new_empty(sizes), t:new_zeros(sizes), t:new_ones(sizes): a float32 tensor made on t's device, as
+ * PyTorch's, without a copy from the host (so a CUDA graph's capture may make one). */
+static int new_on_device_of(lua_State *L, const char *fname, bool fill, float value) {
+    lt_tensor *t = lt_check_tensor_any(L, 1, fname);
+    int64_t size[LT_MAX_DIMS];
+    int n = lt_check_sizes_arg(L, 2, fname, size, 0);
+    lt_tensor *out = lt_push_tensor(L);
+    lt_error err;
+    if (lt_tensor_new_on(out, n, size, LT_FLOAT32, lt_device_of(t), &err) || (fill && lt_fill(out, value, &err)))
+        lt_raise(L, fname, &err);
+    lt_account_memory(L);
+    return 1;
+}
+
+static int t_new_empty(lua_State *L) { return new_on_device_of(L, "Tensor:new_empty", false, 0.0f); }
+static int t_new_zeros(lua_State *L) { return new_on_device_of(L, "Tensor:new_zeros", true, 0.0f); }
+static int t_new_ones(lua_State *L) { return new_on_device_of(L, "Tensor:new_ones", true, 1.0f); }
 
 /* ---- lightning.core.cuda ---- */
 
@@ -195,7 +214,9 @@ static void collect_garbage(void *ud) { lua_gc((lua_State *)ud, LUA_GCCOLLECT); 
 
 void lt_open_device(lua_State *L, int module, int methods) {
     static const luaL_Reg method_fns[] = {{"device", t_device},         {"to", t_to}, {"cuda", t_cuda},
-                                          {"cpu", t_cpu},               {"_move_to_", t_move_to_}, {NULL, NULL}};
+                                          {"cpu", t_cpu},               {"_move_to_", t_move_to_},
+                                          {"new_empty", t_new_empty},   {"new_zeros", t_new_zeros},
+                                          {"new_ones", t_new_ones},     {NULL, NULL}};
     static const luaL_Reg cuda_fns[] = {{"is_available", c_is_available},
                                         {"device_count", c_device_count},
                                         {"get_device_properties", c_get_device_properties},

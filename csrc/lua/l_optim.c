@@ -15,17 +15,31 @@ static int raise_for(lua_State *L, const char *fname, lua_Integer index, const l
     return lt_raise(L, fname, err);
 }
 
+static lt_sgd_options sgd_options(lt_fields *f) {
+    return (lt_sgd_options){.lr = lt_field_number(f, "lr"), .momentum = lt_field_number(f, "momentum"),
+                            .dampening = lt_field_number(f, "dampening"),
+                            .weight_decay = lt_field_number(f, "weight_decay"),
+                            .nesterov = lt_field_boolean(f, "nesterov", false),
+                            .maximize = lt_field_boolean(f, "maximize", false)};
+}
+
+static lt_adam_options adam_options(lt_fields *f, bool decoupled) {
+    return (lt_adam_options){.lr = lt_field_number(f, "lr"), .beta1 = lt_field_number(f, "beta1"),
+                             .beta2 = lt_field_number(f, "beta2"), .eps = lt_field_number(f, "eps"),
+                             .weight_decay = lt_field_number(f, "weight_decay"),
+                             .amsgrad = lt_field_boolean(f, "amsgrad", false),
+                             .maximize = lt_field_boolean(f, "maximize", false), .decoupled_weight_decay = decoupled};
+}
+
 /* sgd_step{param, momentum_buffer (nil without momentum), grad, init_buffer, lr, momentum, dampening,
- *          weight_decay, nesterov, maximize, index} */
+ *          weight_decay, nesterov, maximize, step_values (nil: lr's), index} */
 static int l_sgd_step(lua_State *L) {
     lt_fields f;
     lt_fields_open(&f, L, 1, "lightning.optim.SGD:step");
     lt_sgd_args a = {
         .param = lt_field_tensor(&f, "param"), .momentum_buffer = lt_field_opt_tensor(&f, "momentum_buffer"),
         .grad = lt_field_tensor(&f, "grad"), .init_buffer = lt_field_boolean(&f, "init_buffer", false),
-        .o = {.lr = lt_field_number(&f, "lr"), .momentum = lt_field_number(&f, "momentum"),
-              .dampening = lt_field_number(&f, "dampening"), .weight_decay = lt_field_number(&f, "weight_decay"),
-              .nesterov = lt_field_boolean(&f, "nesterov", false), .maximize = lt_field_boolean(&f, "maximize", false)}};
+        .o = sgd_options(&f), .step_values = lt_field_opt_tensor(&f, "step_values")};
     lua_Integer index = lt_field_opt_integer(&f, "index", 0);
     lt_fields_close(&f);
     lt_error err;
@@ -34,7 +48,7 @@ static int l_sgd_step(lua_State *L) {
 }
 
 /* adam_step{param, exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad), grad, step, lr, beta1, beta2, eps,
- *           weight_decay, amsgrad, maximize, decoupled (AdamW), index} */
+ *           weight_decay, amsgrad, maximize, decoupled (AdamW), step_values (nil: lr's and step's), index} */
 static int l_adam_step(lua_State *L) {
     lt_fields f;
     lt_fields_open(&f, L, 1, "lightning.optim.Adam:step");
@@ -43,15 +57,51 @@ static int l_adam_step(lua_State *L) {
     lt_adam_args a = {
         .param = lt_field_tensor(&f, "param"), .exp_avg = lt_field_tensor(&f, "exp_avg"),
         .exp_avg_sq = lt_field_tensor(&f, "exp_avg_sq"), .max_exp_avg_sq = lt_field_opt_tensor(&f, "max_exp_avg_sq"),
-        .grad = lt_field_tensor(&f, "grad"), .step = lt_field_integer(&f, "step"),
-        .o = {.lr = lt_field_number(&f, "lr"), .beta1 = lt_field_number(&f, "beta1"),
-              .beta2 = lt_field_number(&f, "beta2"), .eps = lt_field_number(&f, "eps"),
-              .weight_decay = lt_field_number(&f, "weight_decay"), .amsgrad = lt_field_boolean(&f, "amsgrad", false),
-              .maximize = lt_field_boolean(&f, "maximize", false), .decoupled_weight_decay = decoupled}};
+        .grad = lt_field_tensor(&f, "grad"), .step = lt_field_integer(&f, "step"), .o = adam_options(&f, decoupled),
+        .step_values = lt_field_opt_tensor(&f, "step_values")};
     lua_Integer index = lt_field_opt_integer(&f, "index", 0);
     lt_fields_close(&f);
     lt_error err;
     if (lt_adam_step(&a, &err)) return raise_for(L, f.fname, index, &err);
+    return 0;
+}
+
+/* The step values (LT_STEP_VALUES floats) an update in a CUDA graph reads, written into row `row`
+ * (1-based) of `into`, a host float32 tensor (rows, LT_STEP_VALUES): from the fields of sgd_step or
+ * adam_step (optimizer options, and Adam's step), with `into` and `row` beside them. */
+static float *step_values_row(lt_fields *f) {
+    lt_tensor *into = lt_field_tensor(f, "into");
+    lua_Integer row = lt_field_integer(f, "row");
+    if (lt_device_of(into) != LT_DEVICE_CPU || lt_dtype_of(into) != LT_FLOAT32 || !lt_is_contiguous(into) ||
+        into->ndim != 2 || into->size[1] != LT_STEP_VALUES || row < 1 || row > into->size[0])
+        lt_raisef(f->L, f->fname, "into must be a contiguous float32 host tensor (rows, %d) and row one of its rows",
+                  LT_STEP_VALUES);
+    return (float *)lt_data(into) + (row - 1) * LT_STEP_VALUES;
+}
+
+static int l_sgd_step_values(lua_State *L) {
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.optim.SGD:step");
+    lt_sgd_options o = sgd_options(&f);
+    float *out = step_values_row(&f);
+    lt_fields_close(&f);
+    lt_sgd_coefficients k;
+    lt_sgd_step_values(&o, &k);
+    memcpy(out, &k, sizeof k);
+    return 0;
+}
+
+static int l_adam_step_values(lua_State *L) {
+    lt_fields f;
+    lt_fields_open(&f, L, 1, "lightning.optim.Adam:step");
+    lt_adam_options o = adam_options(&f, lt_field_boolean(&f, "decoupled", false));
+    int64_t step = lt_field_integer(&f, "step");
+    float *out = step_values_row(&f);
+    lt_fields_close(&f);
+    lt_error err;
+    lt_adam_coefficients k;
+    if (lt_adam_step_values(&o, step, &k, &err)) return lt_raise(L, f.fname, &err);
+    memcpy(out, &k, sizeof k);
     return 0;
 }
 
@@ -156,8 +206,11 @@ static int l_clip_grad_value(lua_State *L) {
 
 void lt_open_optim(lua_State *L, int module) {
     static const luaL_Reg fns[] = {
-        {"sgd_step", l_sgd_step}, {"adam_step", l_adam_step}, {"clip_grad_norm", l_clip_grad_norm},
+        {"sgd_step", l_sgd_step}, {"adam_step", l_adam_step}, {"sgd_step_values", l_sgd_step_values},
+        {"adam_step_values", l_adam_step_values}, {"clip_grad_norm", l_clip_grad_norm},
         {"clip_grad_value", l_clip_grad_value}, {NULL, NULL}};
     luaL_newlib(L, fns);
+    lua_pushinteger(L, LT_STEP_VALUES);  /* the floats of a row of step values */
+    lua_setfield(L, -2, "STEP_VALUES");
     lua_setfield(L, module, "optim");
 }

@@ -141,11 +141,21 @@ static const lt_mse_impl mse_loss = {{"fake", fp32, NULL}, mse_forward, mse_back
 
 /* ---- optimizers ---- */
 
-FAKE_DEFERRED_OP(sgd_step, lt_sgd_cpu.step(c, H(a.param), H(a.buf), H(a.grad), a.s),
+/* the step values the update reads when it runs, behind the fake's pointer */
+static lt_sgd_shape host_sgd(lt_sgd_shape s) {
+    s.step_values = H(s.step_values);
+    return s;
+}
+static lt_adam_shape host_adam(lt_adam_shape s) {
+    s.step_values = H(s.step_values);
+    return s;
+}
+
+FAKE_DEFERRED_OP(sgd_step, lt_sgd_cpu.step(c, H(a.param), H(a.buf), H(a.grad), host_sgd(a.s)),
                  (float *, param), (float *, buf), (const float *, grad), (lt_sgd_shape, s))
 static const lt_sgd_impl sgd = {{"fake", fp32, NULL}, sgd_step};
 
-FAKE_DEFERRED_OP(adam_step, lt_adam_cpu.step(c, H(a.param), H(a.m), H(a.v), H(a.vmax), H(a.grad), a.s),
+FAKE_DEFERRED_OP(adam_step, lt_adam_cpu.step(c, H(a.param), H(a.m), H(a.v), H(a.vmax), H(a.grad), host_adam(a.s)),
                  (float *, param), (float *, m), (float *, v), (float *, vmax), (const float *, grad), (lt_adam_shape, s))
 static const lt_adam_impl adam = {{"fake", fp32, NULL}, adam_step};
 

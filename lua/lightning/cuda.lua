@@ -31,6 +31,10 @@
 --     g:reset()                     frees the graph (collection does too)
 --     g:capture_begin(), g:capture_end()   the two halves of capture, as PyTorch's
 --   L.cuda.is_current_stream_capturing()   whether a capture is going on
+--   L.cuda.before_replay(fn)        during a capture: fn() runs on the host before each replay of the graph
+--                                   being captured, before its launch (an optimizer there writes the step's
+--                                   learning rate and count onto the GPU: lightning/optim/graph_step.lua)
+--   L.cuda.current_capture()        the CUDAGraph being captured, or nil
 --   L.cuda.comm                     collectives between processes on GPUs (NCCL), which
 --                                   L.distributed uses for GPU tensors: ready(), unique_id(), init(id, rank,
 --                                   world_size), joined(), all_reduce(t, op), broadcast(t, root), query(),
@@ -60,16 +64,31 @@ local CUDAGraph = {}
 CUDAGraph.__index = CUDAGraph
 CUDAGraph.__name = "CUDAGraph"
 
+local capturing = nil  -- the CUDAGraph being captured
+
 function cuda.CUDAGraph() return setmetatable({}, CUDAGraph) end
 
 function cuda.is_current_stream_capturing() return C.is_capturing() end
 
+function cuda.current_capture() return capturing end
+
+function cuda.before_replay(fn)
+  if not capturing then options.fail("lightning.cuda.before_replay", "no CUDA graph is being captured") end
+  local hooks = capturing._before_replay
+  hooks[#hooks + 1] = fn
+end
+
 function CUDAGraph:capture_begin()
   if self._graph then self:reset() end
   C.capture_begin()
+  self._before_replay = {}
+  capturing = self
 end
 
-function CUDAGraph:capture_end() self._graph = C.capture_end() end
+function CUDAGraph:capture_end()
+  if capturing == self then capturing = nil end
+  self._graph = C.capture_end()
+end
 
 -- The capture ends whether fn returns or fails; a failed capture leaves no graph.
 function CUDAGraph:capture(fn, ...)
@@ -89,12 +108,13 @@ end
 
 function CUDAGraph:replay()
   if not self._graph then options.fail("CUDAGraph:replay", "nothing was captured (call capture first)") end
+  for _, hook in ipairs(self._before_replay) do hook() end
   self._graph:replay()
 end
 
 function CUDAGraph:reset()
   if self._graph then self._graph:reset() end
-  self._graph = nil
+  self._graph, self._before_replay = nil, nil
 end
 
 -- device defaults to 0, as in a one-GPU machine; anything but an index in range is named as wrong.

@@ -33,14 +33,14 @@ static inline void thread_range(int64_t n, int64_t *begin, int64_t *end) {
 KERNEL sgd_range(float *restrict p, float *restrict buf, const float *restrict g, int64_t n, const lt_sgd_shape *c,
                  bool weight_decay, bool momentum, bool init_buffer, bool nesterov) {
     for (int64_t i = 0; i < n; i++) {  /* i: element of the flattened parameter */
-        float d = c->grad_sign * g[i];
-        if (weight_decay) d = d + c->weight_decay * p[i];
+        float d = c->k.grad_sign * g[i];
+        if (weight_decay) d = d + c->k.weight_decay * p[i];
         if (momentum) {
-            float b = init_buffer ? d : buf[i] * c->momentum + c->one_minus_dampening * d;
+            float b = init_buffer ? d : buf[i] * c->k.momentum + c->k.one_minus_dampening * d;
             buf[i] = b;
-            d = nesterov ? d + c->momentum * b : b;
+            d = nesterov ? d + c->k.momentum * b : b;
         }
-        p[i] = p[i] + c->neg_lr * d;
+        p[i] = p[i] + c->k.neg_lr * d;
     }
 }
 
@@ -63,6 +63,7 @@ LT_SIMD_CLONES static void sgd_dispatch(float *p, float *buf, const float *g, in
 }
 
 static int sgd_step_cpu(lt_kernel_ctx *ctx, float *param, float *buf, const float *grad, lt_sgd_shape s) {
+    s = lt_sgd_shape_read(s);
     int threads = lt_threads_for(s.n, LT_PARALLEL_GRAIN);
     #pragma omp parallel num_threads(threads) if (threads > 1)
     {
@@ -81,11 +82,11 @@ const lt_sgd_impl lt_sgd_cpu = {.base = {.name = "cpu", .supports = lt_supports_
 KERNEL adam_range(float *restrict p, float *restrict m, float *restrict v, float *restrict vmax,
                   const float *restrict g, int64_t n, const lt_adam_shape *c, bool l2, bool decoupled, bool amsgrad) {
     for (int64_t i = 0; i < n; i++) {  /* i: element of the flattened parameter */
-        float pi = p[i], grad = c->grad_sign * g[i];
-        if (decoupled) pi = pi * c->decay_factor;
-        if (l2) grad = grad + c->weight_decay * pi;
-        float mi = m[i] * c->beta1 + c->one_minus_beta1 * grad;
-        float vi = v[i] * c->beta2 + c->one_minus_beta2 * (grad * grad);
+        float pi = p[i], grad = c->k.grad_sign * g[i];
+        if (decoupled) pi = pi * c->k.decay_factor;
+        if (l2) grad = grad + c->k.weight_decay * pi;
+        float mi = m[i] * c->k.beta1 + c->k.one_minus_beta1 * grad;
+        float vi = v[i] * c->k.beta2 + c->k.one_minus_beta2 * (grad * grad);
         m[i] = mi;
         v[i] = vi;
         if (amsgrad) {
@@ -93,8 +94,8 @@ KERNEL adam_range(float *restrict p, float *restrict m, float *restrict v, float
             vi = old >= vi || old != old ? old : vi;  /* torch.maximum: NaN wins */
             vmax[i] = vi;
         }
-        float denom = sqrtf(vi) / c->bias_correction2_sqrt + c->eps;
-        p[i] = pi + c->neg_step_size * (mi / denom);
+        float denom = sqrtf(vi) / c->k.bias_correction2_sqrt + c->k.eps;
+        p[i] = pi + c->k.neg_step_size * (mi / denom);
     }
 }
 
@@ -113,6 +114,7 @@ LT_SIMD_CLONES static void adam_dispatch(float *p, float *m, float *v, float *vm
 
 static int adam_step_cpu(lt_kernel_ctx *ctx, float *param, float *exp_avg, float *exp_avg_sq, float *vmax,
                          const float *grad, lt_adam_shape s) {
+    s = lt_adam_shape_read(s);
     int threads = lt_threads_for(s.n, LT_PARALLEL_GRAIN);
     #pragma omp parallel num_threads(threads) if (threads > 1)
     {

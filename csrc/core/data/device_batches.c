@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "../device/backend.h"
-#include "../device/graph.h"
 
 int lt_device_batches_init(lt_device_batches *db, const lt_dataset *ds, const lt_pipeline *p, lt_device d,
                            lt_error *err) {

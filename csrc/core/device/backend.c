@@ -1,8 +1,6 @@
 #define _GNU_SOURCE  /* dladdr */
 #include "backend.h"
 
-#include "graph.h"
-
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -181,6 +179,33 @@ int lt_device_sync_point(lt_device d, const char *what, lt_error *err) {
                        "(L.cuda.set_sync_debug_mode)", what, lt_device_name(d));
     if (sync_hook) sync_hook(sync_hook_ud, what);
     return 0;
+}
+
+/* ---- CUDA graphs' captures ---- */
+
+static bool capturing;  /* one device a process: cuda:0 */
+
+bool lt_device_capturing(lt_device d) { return d != LT_DEVICE_CPU && capturing; }
+
+int lt_refuse_in_capture(lt_device d, const char *what, const char *why, lt_error *err) {
+    if (!lt_device_capturing(d)) return 0;
+    return lt_fail(err, "%s cannot be captured in a CUDA graph (%s)", what, why);
+}
+
+int lt_device_capture_begin(lt_device d, lt_error *err) {
+    if (d == LT_DEVICE_CPU) return lt_fail(err, "CUDA graphs capture the work of a GPU, not of the host");
+    if (capturing) return lt_fail(err, "a CUDA graph is being captured already (one capture at a time)");
+    const lt_backend_api *api = lt_backend(d, err);
+    if (!api || api->capture_begin(err)) return -1;
+    capturing = true;
+    return 0;
+}
+
+int lt_device_capture_end(lt_device d, void **handle, lt_error *err) {
+    *handle = NULL;
+    if (!lt_device_capturing(d)) return lt_fail(err, "no CUDA graph is being captured");
+    capturing = false;
+    return cuda_api->capture_end(handle, err);  /* loaded: the capture began */
 }
 
 int lt_device_synchronize(lt_device d, lt_error *err) {

@@ -52,6 +52,14 @@ void lt_set_sync_warning_hook(void (*hook)(void *ud, const char *what), void *ud
  * -1 with err set in mode error. Nothing for the host. */
 int lt_device_sync_point(lt_device d, const char *what, lt_error *err);
 
+/* CUDA graphs (graph.h makes them): whether a capture of device d's work is going on (never for the
+ * host), and its start and end, which keep that answer. */
+bool lt_device_capturing(lt_device d);
+int lt_device_capture_begin(lt_device d, lt_error *err);
+int lt_device_capture_end(lt_device d, void **handle, lt_error *err);  /* the backend's graph; ends it anyway */
+/* 0, or -1 with "<what> cannot be captured in a CUDA graph (<why>)" while d is capturing. */
+int lt_refuse_in_capture(lt_device d, const char *what, const char *why, lt_error *err);
+
 /* Waits until device d has done everything asked of it (refused while a CUDA graph is captured). */
 int lt_device_synchronize(lt_device d, lt_error *err);
 

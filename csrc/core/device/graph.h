@@ -1,10 +1,10 @@
-/* CUDA graphs, as PyTorch's torch.cuda.CUDAGraph: the device work of a piece of code (a training step's
- * forward and backward passes) recorded once and launched again as one unit, so that the host no
- * longer launches its kernels one by one. What a capture may and may not do is the backend's contract
- * (backend_api.h, capture_begin); the core adds its own refusals, with the operation's name, where a
+/* CUDA graphs, as PyTorch's torch.cuda.CUDAGraph: the device work of a piece of code (a training step)
+ * recorded once and launched again as one unit, so that the host no longer launches its kernels one by
+ * one. What a capture may and may not do is the backend's contract (backend_api.h, capture_begin); the
+ * core adds its own refusals (backend.h's lt_refuse_in_capture), with the operation's name, where a
  * recorded call could not do what the code asked: reading a result on the host, copying from the host,
- * an optimizer's update (its learning rate and step count would be recorded as they are now), a
- * collective between processes. */
+ * an optimizer's update without step values on the device (its learning rate and step count would be
+ * recorded as they are now), a collective between processes, a batch of images. */
 #ifndef LT_GRAPH_H
 #define LT_GRAPH_H
 
@@ -22,10 +22,5 @@ int lt_graph_capture_end(lt_device d, lt_graph **out, lt_error *err);
 int lt_graph_replay(lt_graph *g, lt_error *err);
 /* Frees the graph once its queued runs are done; NULL is ignored. */
 void lt_graph_free(lt_graph *g);
-
-/* Whether a capture is going on for device d (never for the host). */
-bool lt_device_capturing(lt_device d);
-/* 0, or -1 with "<what> cannot be captured in a CUDA graph (<why>)" while d is capturing. */
-int lt_refuse_in_capture(lt_device d, const char *what, const char *why, lt_error *err);
 
 #endif

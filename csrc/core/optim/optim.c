@@ -6,7 +6,6 @@
 
 #include "optim_ops.h"
 #include "../device/backend.h"
-#include "../device/graph.h"
 
 /* The implementations, tried in order (kernel.h). */
 static const lt_impl *const sgd_impls[] = {&lt_sgd_cpu.base, NULL};
@@ -29,13 +28,45 @@ static int check_param(const lt_tensor *param, lt_error *err) {
     return 0;
 }
 
-/* An update's learning rate, step count and first-step switch are arguments of its kernel: a graph would
- * replay them as they were at capture. */
-static int refuse_in_capture(const char *what, const lt_tensor *param, lt_error *err) {
+/* In a CUDA graph an update reads its step values from device memory (lt_*_args' step_values): without
+ * them a launch would replay the learning rate and step count of the capture. */
+static int refuse_in_capture(const char *what, const lt_tensor *param, const lt_tensor *step_values, lt_error *err) {
+    if (step_values) return 0;
     return lt_refuse_in_capture(lt_device_of(param), what,
-                                "its learning rate and step count would be recorded as they are now: step the "
-                                "optimizer after each replay",
+                                "without step values on the GPU its learning rate and step count would be recorded "
+                                "as they are now",
                                 err);
+}
+
+_Static_assert(sizeof(lt_sgd_coefficients) <= LT_STEP_VALUES * sizeof(float) &&
+                   sizeof(lt_adam_coefficients) <= LT_STEP_VALUES * sizeof(float),
+               "a row of step values holds an update's coefficients");
+
+static int check_step_values(const lt_tensor *v, lt_error *err) {
+    if (!v) return 0;
+    if (!v->storage || lt_dtype_of(v) != LT_FLOAT32 || !lt_is_contiguous(v) || lt_numel(v) != LT_STEP_VALUES)
+        return lt_fail(err, "step_values must be %d contiguous float32 values", LT_STEP_VALUES);
+    return 0;
+}
+
+void lt_sgd_step_values(const lt_sgd_options *o, lt_sgd_coefficients *k) {
+    *k = (lt_sgd_coefficients){.grad_sign = o->maximize ? -1.0f : 1.0f, .weight_decay = (float)o->weight_decay,
+                               .momentum = (float)o->momentum, .one_minus_dampening = (float)(1.0 - o->dampening),
+                               .neg_lr = (float)-o->lr};
+}
+
+int lt_adam_step_values(const lt_adam_options *o, int64_t step, lt_adam_coefficients *k, lt_error *err) {
+    if (step < 1) return lt_fail(err, "the step count must be at least 1, got %lld", (long long)step);
+    /* Bias corrections in double, as PyTorch computes them in Python floats. */
+    double bias_correction1 = 1.0 - pow(o->beta1, (double)step);
+    double bias_correction2 = 1.0 - pow(o->beta2, (double)step);
+    *k = (lt_adam_coefficients){.grad_sign = o->maximize ? -1.0f : 1.0f, .weight_decay = (float)o->weight_decay,
+                                .decay_factor = (float)(1.0 - o->lr * o->weight_decay), .beta1 = (float)o->beta1,
+                                .one_minus_beta1 = (float)(1.0 - o->beta1), .beta2 = (float)o->beta2,
+                                .one_minus_beta2 = (float)(1.0 - o->beta2),
+                                .bias_correction2_sqrt = (float)sqrt(bias_correction2), .eps = (float)o->eps,
+                                .neg_step_size = (float)-(o->lr / bias_correction1)};
+    return 0;
 }
 
 int lt_sgd_step(const lt_sgd_args *a, lt_error *err) {
@@ -43,15 +74,18 @@ int lt_sgd_step(const lt_sgd_args *a, lt_error *err) {
     if (check_param(a->param, err) || check_operand("the gradient", a->grad, a->param, err)) return -1;
     bool momentum = o->momentum != 0;
     if (momentum && check_operand("the momentum buffer", a->momentum_buffer, a->param, err)) return -1;
-    lt_sgd_shape s = {
-        .n = lt_numel(a->param), .grad_sign = o->maximize ? -1.0f : 1.0f, .weight_decay = (float)o->weight_decay,
-        .momentum = (float)o->momentum, .one_minus_dampening = (float)(1.0 - o->dampening), .neg_lr = (float)-o->lr,
-        .has_weight_decay = o->weight_decay != 0, .has_momentum = momentum, .init_buffer = a->init_buffer,
-        .nesterov = o->nesterov};
+    if (check_step_values(a->step_values, err)) return -1;
+    lt_sgd_shape s = {.n = lt_numel(a->param), .has_weight_decay = o->weight_decay != 0, .has_momentum = momentum,
+                      .init_buffer = a->init_buffer, .nesterov = o->nesterov,
+                      .step_values = a->step_values ? (const lt_sgd_coefficients *)lt_data(a->step_values) : NULL};
+    lt_sgd_step_values(o, &s.k);
     lt_kernel_ctx ctx;
-    lt_named operands[] = {{"param", a->param}, {"grad", a->grad}, {"momentum_buffer", momentum ? a->momentum_buffer : NULL}};
-    const lt_sgd_impl *impl = (const lt_sgd_impl *)lt_kernel_pick(NULL, "sgd", sgd_impls, &s, operands, 3, &ctx, err);
-    if (!impl || refuse_in_capture("SGD's update", a->param, err)) return -1;
+    lt_named operands[] = {{"param", a->param},
+                           {"grad", a->grad},
+                           {"momentum_buffer", momentum ? a->momentum_buffer : NULL},
+                           {"step_values", a->step_values}};
+    const lt_sgd_impl *impl = (const lt_sgd_impl *)lt_kernel_pick(NULL, "sgd", sgd_impls, &s, operands, 4, &ctx, err);
+    if (!impl || refuse_in_capture("SGD's update", a->param, a->step_values, err)) return -1;
     if (s.n == 0) return 0;
     return impl->step(&ctx, lt_data(a->param), momentum ? lt_data(a->momentum_buffer) : NULL, lt_data(a->grad), s);
 }
@@ -62,26 +96,20 @@ int lt_adam_step(const lt_adam_args *a, lt_error *err) {
         check_operand("exp_avg", a->exp_avg, a->param, err) || check_operand("exp_avg_sq", a->exp_avg_sq, a->param, err))
         return -1;
     if (o->amsgrad && check_operand("max_exp_avg_sq", a->max_exp_avg_sq, a->param, err)) return -1;
-    if (a->step < 1) return lt_fail(err, "the step count must be at least 1, got %lld", (long long)a->step);
-    /* Bias corrections in double, as PyTorch computes them in Python floats. */
-    double bias_correction1 = 1.0 - pow(o->beta1, (double)a->step);
-    double bias_correction2 = 1.0 - pow(o->beta2, (double)a->step);
     bool decoupled = o->decoupled_weight_decay;
-    lt_adam_shape s = {
-        .n = lt_numel(a->param), .grad_sign = o->maximize ? -1.0f : 1.0f, .weight_decay = (float)o->weight_decay,
-        .decay_factor = (float)(1.0 - o->lr * o->weight_decay), .beta1 = (float)o->beta1,
-        .one_minus_beta1 = (float)(1.0 - o->beta1), .beta2 = (float)o->beta2, .one_minus_beta2 = (float)(1.0 - o->beta2),
-        .bias_correction2_sqrt = (float)sqrt(bias_correction2), .eps = (float)o->eps,
-        .neg_step_size = (float)-(o->lr / bias_correction1), .l2 = !decoupled && o->weight_decay != 0,
-        .decoupled = decoupled, .amsgrad = o->amsgrad};
+    lt_adam_shape s = {.n = lt_numel(a->param), .l2 = !decoupled && o->weight_decay != 0, .decoupled = decoupled,
+                       .amsgrad = o->amsgrad,
+                       .step_values = a->step_values ? (const lt_adam_coefficients *)lt_data(a->step_values) : NULL};
+    if (check_step_values(a->step_values, err) || lt_adam_step_values(o, a->step, &s.k, err)) return -1;
     lt_kernel_ctx ctx;
     lt_named operands[] = {{"param", a->param},
                            {"grad", a->grad},
                            {"exp_avg", a->exp_avg},
                            {"exp_avg_sq", a->exp_avg_sq},
-                           {"max_exp_avg_sq", o->amsgrad ? a->max_exp_avg_sq : NULL}};
-    const lt_adam_impl *impl = (const lt_adam_impl *)lt_kernel_pick(NULL, "adam", adam_impls, &s, operands, 5, &ctx, err);
-    if (!impl || refuse_in_capture("Adam's update", a->param, err)) return -1;
+                           {"max_exp_avg_sq", o->amsgrad ? a->max_exp_avg_sq : NULL},
+                           {"step_values", a->step_values}};
+    const lt_adam_impl *impl = (const lt_adam_impl *)lt_kernel_pick(NULL, "adam", adam_impls, &s, operands, 6, &ctx, err);
+    if (!impl || refuse_in_capture("Adam's update", a->param, a->step_values, err)) return -1;
     if (s.n == 0) return 0;
     return impl->step(&ctx, lt_data(a->param), lt_data(a->exp_avg), lt_data(a->exp_avg_sq),
                       o->amsgrad ? lt_data(a->max_exp_avg_sq) : NULL, lt_data(a->grad), s);

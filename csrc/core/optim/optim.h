@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "../tensor/tensor.h"
+#include "optim_ops.h"
 
 typedef struct lt_sgd_options {
     double lr, momentum, dampening, weight_decay;
@@ -26,9 +27,14 @@ typedef struct lt_sgd_args {
     const lt_tensor *grad;
     bool init_buffer;
     lt_sgd_options o;
+    /* NULL, or LT_STEP_VALUES float32 on the parameter's device from which the update reads its
+     * coefficients when it runs, as lt_sgd_step_values writes them: what an update in a CUDA graph needs */
+    const lt_tensor *step_values;
 } lt_sgd_args;
 
 int lt_sgd_step(const lt_sgd_args *a, lt_error *err);
+/* A step's coefficients (the step values of an update in a CUDA graph, LT_STEP_VALUES floats a row). */
+void lt_sgd_step_values(const lt_sgd_options *o, lt_sgd_coefficients *out);
 
 typedef struct lt_adam_options {
     double lr, beta1, beta2, eps, weight_decay;
@@ -43,9 +49,11 @@ typedef struct lt_adam_args {
     const lt_tensor *grad;
     int64_t step;
     lt_adam_options o;
+    const lt_tensor *step_values;  /* as lt_sgd_args': its coefficients, as lt_adam_step_values writes them */
 } lt_adam_args;
 
 int lt_adam_step(const lt_adam_args *a, lt_error *err);
+int lt_adam_step_values(const lt_adam_options *o, int64_t step, lt_adam_coefficients *out, lt_error *err);
 
 /* Gradient norms over many tensors, as if they were concatenated: start with acc = 0, add each
  * tensor, then finish. norm_type > 0, INFINITY for the largest absolute value (NaN propagates). */

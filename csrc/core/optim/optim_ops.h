@@ -9,11 +9,24 @@
 
 #include "../kernel/kernel.h"
 
-/* One SGD step's constants, as floats in PyTorch's order of operations, and its switches. */
+/* A step's coefficients (the floats it computes with, which the learning rate, the step count and a
+ * schedule's momentum change from step to step) can be read by the update when it runs, from memory on
+ * the parameter's device, instead of from its shape: a CUDA graph's launch runs the update captured
+ * earlier, and the host writes that step's coefficients before each launch (optim.h's
+ * lt_*_step_values). There they take a row of LT_STEP_VALUES floats. */
+#define LT_STEP_VALUES 16
+
+/* One SGD step's coefficients, as floats in PyTorch's order of operations. */
+typedef struct lt_sgd_coefficients {
+    float grad_sign, weight_decay, momentum, one_minus_dampening, neg_lr;
+} lt_sgd_coefficients;
+
+/* ... and its switches. */
 typedef struct lt_sgd_shape {
     int64_t n;
-    float grad_sign, weight_decay, momentum, one_minus_dampening, neg_lr;
+    lt_sgd_coefficients k;
     bool has_weight_decay, has_momentum, init_buffer, nesterov;
+    const lt_sgd_coefficients *step_values;  /* NULL, or where k is read when the update runs */
 } lt_sgd_shape;
 
 typedef struct lt_sgd_impl {
@@ -22,14 +35,31 @@ typedef struct lt_sgd_impl {
     int (*step)(lt_kernel_ctx *ctx, float *param, float *buf, const float *grad, lt_sgd_shape s);
 } lt_sgd_impl;
 
-/* One Adam step's constants (bias corrections folded in) and switches. l2: Adam's weight decay (added
- * to the gradient); decoupled: AdamW's (the parameter shrinks). */
-typedef struct lt_adam_shape {
-    int64_t n;
+/* One Adam step's coefficients (bias corrections folded in) ... */
+typedef struct lt_adam_coefficients {
     float grad_sign, weight_decay, decay_factor, beta1, one_minus_beta1, beta2, one_minus_beta2;
     float bias_correction2_sqrt, eps, neg_step_size;
+} lt_adam_coefficients;
+
+/* ... and switches. l2: Adam's weight decay (added to the gradient); decoupled: AdamW's (the parameter
+ * shrinks). */
+typedef struct lt_adam_shape {
+    int64_t n;
+    lt_adam_coefficients k;
     bool l2, decoupled, amsgrad;
+    const lt_adam_coefficients *step_values;  /* NULL, or where k is read when the update runs */
 } lt_adam_shape;
+
+/* The shapes with their step values read (from host memory): what an implementation on the host
+ * computes with. */
+static inline lt_sgd_shape lt_sgd_shape_read(lt_sgd_shape s) {
+    if (s.step_values) s.k = *s.step_values;
+    return s;
+}
+static inline lt_adam_shape lt_adam_shape_read(lt_adam_shape s) {
+    if (s.step_values) s.k = *s.step_values;
+    return s;
+}
 
 typedef struct lt_adam_impl {
     lt_impl base;

@@ -1,7 +1,6 @@
 #include "tensor_comm.h"
 
 #include "../device/backend.h"
-#include "../device/graph.h"
 
 /* The group this process joined (one device type has a backend: CUDA). */
 static int joined_rank = -1, joined_world;

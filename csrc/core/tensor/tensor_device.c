@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "../device/backend.h"
-#include "../device/graph.h"
 #include "../base/checked.h"
 
 int lt_require_host(const char *op, const lt_tensor *t, lt_error *err) {

@@ -5,6 +5,7 @@
 local L = require "lightning"
 local class = require "lightning.class"
 local Optimizer = require "lightning.optim.optimizer"
+local graph_step = require "lightning.optim.graph_step"
 
 local C = L.core.optim
 
@@ -24,7 +25,25 @@ Adam.options = adam_options(0)
 Adam.state_keys = {step = "integer", exp_avg = "tensor", exp_avg_sq = "tensor", max_exp_avg_sq = "tensor"}
 Adam.decoupled_weight_decay = false
 
+-- In a CUDA graph's capture: the row of step values the update reads, written before each replay from the
+-- group as it is then, for the state's next step, which the replay takes (graph_step.lua).
+function Adam:_graph_step_values(p, group, state, index)
+  local decoupled = self.decoupled_weight_decay
+  local function switches()
+    return ("amsgrad %s, L2 weight decay %s"):format(group.amsgrad, not decoupled and group.weight_decay ~= 0)
+  end
+  return graph_step.values(self, p, index, switches, function(into, row)
+    local step = state.step + 1
+    C.adam_step_values{lr = group.lr, beta1 = group.betas[1], beta2 = group.betas[2], eps = group.eps,
+      weight_decay = group.weight_decay, amsgrad = group.amsgrad, maximize = group.maximize, decoupled = decoupled,
+      step = step, into = into, row = row}
+    state.step = step
+  end)
+end
+
 function Adam:_update(p, grad, group, state, index)
+  local captured = graph_step.capturing(p)
+  if captured then graph_step.require_state(self, state.step ~= nil and (state.max_exp_avg_sq or not group.amsgrad)) end
   if state.step == nil then
     state.step = 0
     -- (on the parameter's device: a model moved to the GPU keeps its optimizer's state there)
@@ -40,8 +59,11 @@ function Adam:_update(p, grad, group, state, index)
   a.exp_avg, a.exp_avg_sq, a.max_exp_avg_sq = state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq
   a.lr, a.beta1, a.beta2, a.eps, a.weight_decay = group.lr, group.betas[1], group.betas[2], group.eps, group.weight_decay
   a.amsgrad, a.maximize, a.decoupled = group.amsgrad, group.maximize, self.decoupled_weight_decay
+  a.step_values = nil
+  if captured then a.step_values = self:_graph_step_values(p, group, state, index) end
   C.adam_step(a)
-  state.step = step
+  -- in a graph each replay takes the step: the count advances then, not now
+  if not captured then state.step = step end
 end
 
 local AdamW = class("AdamW", Adam)

@@ -8,6 +8,7 @@
 -- with different step counts, some with a tensor of state and some without) or a parameter is frozen or
 -- empty.
 local flat_record = require "lightning.util.flat_record"
+local graph_step = require "lightning.optim.graph_step"
 
 local flat_step = {}
 
@@ -125,6 +126,10 @@ function flat_step.step(opt, group, index)
   end
   opt:_update(rec.flat_params, rec.flat_grads, group, fr.state, index)
   scatter(opt, rec, fr)
+  -- in a CUDA graph the update's state advances before each replay: the parameters' with it
+  if graph_step.capturing(rec.flat_params) then
+    graph_step.after(opt, rec.flat_params, function() scatter(opt, rec, fr) end)
+  end
   return true
 end
 

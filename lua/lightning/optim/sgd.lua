@@ -4,6 +4,7 @@
 local L = require "lightning"
 local class = require "lightning.class"
 local Optimizer = require "lightning.optim.optimizer"
+local graph_step = require "lightning.optim.graph_step"
 
 local C = L.core.optim
 
@@ -26,8 +27,23 @@ function SGD:_combination_problem(group)
   end
 end
 
+-- In a CUDA graph's capture: the row of step values the update reads, written before each replay from the
+-- group as it is then (graph_step.lua).
+function SGD:_graph_step_values(p, group, index)
+  local function switches()
+    return ("momentum %s, nesterov %s, weight decay %s"):format(group.momentum ~= 0, group.nesterov,
+      group.weight_decay ~= 0)
+  end
+  return graph_step.values(self, p, index, switches, function(into, row)
+    C.sgd_step_values{lr = group.lr, momentum = group.momentum, dampening = group.dampening,
+      weight_decay = group.weight_decay, nesterov = group.nesterov, maximize = group.maximize, into = into, row = row}
+  end)
+end
+
 function SGD:_update(p, grad, group, state, index)
   local buffer, init = state.momentum_buffer, false
+  local captured = graph_step.capturing(p)
+  if captured then graph_step.require_state(self, group.momentum == 0 or buffer ~= nil) end
   if group.momentum ~= 0 and buffer == nil then
     -- the kernel copies the first gradient into it (on the parameter's device)
     buffer, init = L.empty(p:size()):to(p:device()), true
@@ -38,6 +54,8 @@ function SGD:_update(p, grad, group, state, index)
   a.param, a.momentum_buffer, a.grad, a.init_buffer, a.index = p, buffer, grad, init, index
   a.lr, a.momentum, a.dampening, a.weight_decay = group.lr, group.momentum, group.dampening, group.weight_decay
   a.nesterov, a.maximize = group.nesterov, group.maximize
+  a.step_values = nil
+  if captured then a.step_values = self:_graph_step_values(p, group, index) end
   C.sgd_step(a)
   if init then state.momentum_buffer = buffer end
 end
