@@ -78,12 +78,13 @@ int launch_check(lt_error *err, const char *kernel);
 /* Memory from the backend's pool, ordered on its stream (memory.cu): NULL with err set when out of it. */
 void *device_alloc(size_t bytes, lt_error *err);
 void device_free(void *p);
-/* Memory that a live CUDA graph may still read is freed once no graph lives (graph.cu): 0, or -1 when
- * p can be freed now. owned: allocated during a capture (cudaMalloc, the graph's). */
-int keep_for_graphs(void *p, bool owned);
-/* Whether p was allocated during a capture, and so is freed with cudaFree (graph.cu). */
-bool graph_owned(void *p);
-void note_graph_owned(void *p);
+/* Memory that a live CUDA graph may still use is freed once no graph lives (graph.cu): 0 (kept), or -1
+ * when p can be freed now. */
+int keep_for_graphs(void *p);
+/* Every allocation is noted (graph.cu keeps what it needs to know); one made during a capture is the
+ * graph's (cudaMalloc's), freed with cudaFree: take_graph_owned says so, and forgets it. */
+void note_allocated(void *p);
+bool take_graph_owned(void *p);
 /* Refuses (with err) what cannot happen while the stream is captured: a host copy, a wait. */
 int not_in_capture(const char *call, lt_error *err);
 

@@ -3,8 +3,11 @@
  * instantiated once, and launched as one unit.
  *
  * Memory: what a capture allocates comes from cudaMalloc, outside the stream-ordered pool, so that its
- * address is the graph's for good; a free during a capture, and the free of a graph's memory while a
- * graph lives, is put off until no graph lives (a launch may still read it). Dropout: the kernels of a
+ * address is the graph's for good. A launch may touch any memory that was allocated when its capture
+ * ended, so while a graph lives the free of such memory is put off until no graph lives; memory
+ * allocated after the newest capture ended ("young") is freed at once, and so is everything once no
+ * graph lives. What is put off is bounded by the memory allocated when the newest capture ended (a
+ * layer's buffer that an eager call with another shape replaces, a warm-up's temporaries). Dropout: the kernels of a
  * capture read the seed and their counter from device words (the counter plus their place in the
  * capture), and each launch first writes those words with the host's seed and counter, which then moves
  * on by what the capture drew, as the recorded calls would have moved it. */
@@ -22,14 +25,20 @@ struct graph {
 
 static int graphs_alive;
 static std::unordered_set<void *> owned; /* allocated during a capture: cudaMalloc's */
+static std::unordered_set<void *> young; /* allocated while graphs live, after the newest capture ended */
 static std::vector<void *> kept;         /* frees put off until no graph lives */
 
-bool graph_owned(void *p) { return !owned.empty() && owned.count(p) != 0; }
-void note_graph_owned(void *p) { owned.insert(p); }
+bool take_graph_owned(void *p) { return !owned.empty() && owned.erase(p) != 0; }
 
-int keep_for_graphs(void *p, bool is_owned) {
-    backend_state &s = state();
-    if (!s.capturing && !(graphs_alive > 0 && is_owned)) return -1;
+void note_allocated(void *p) {
+    if (state().capturing)
+        owned.insert(p);
+    else if (graphs_alive > 0)
+        young.insert(p);
+}
+
+int keep_for_graphs(void *p) {
+    if (!state().capturing && (graphs_alive == 0 || young.erase(p) != 0)) return -1;
     kept.push_back(p);
     return 0;
 }
@@ -37,14 +46,13 @@ int keep_for_graphs(void *p, bool is_owned) {
 static void release_kept() {
     if (state().capturing || graphs_alive > 0) return;
     for (void *p : kept) {
-        if (graph_owned(p)) {
-            owned.erase(p);
+        if (take_graph_owned(p))
             cudaFree(p);
-        } else {
+        else
             cudaFreeAsync(p, state().stream);
-        }
     }
     kept.clear();
+    young.clear();
 }
 
 int not_in_capture(const char *call, lt_error *err) {
@@ -71,6 +79,7 @@ int capture_end(void **out, lt_error *err) {
     cudaError_t e = cudaStreamEndCapture(s.stream, &g);
     s.capturing = false;
     graphs_alive++; /* until graph_destroy, also when this capture failed: its memory is kept alike */
+    young.clear();  /* what exists now, this graph may use */
     graph *made = new graph{nullptr, s.captured_draws};
     *out = made;
     if (e != cudaSuccess) return cuda_fail(err, e, "cudaStreamEndCapture");

@@ -28,7 +28,7 @@ void *device_alloc(size_t bytes, lt_error *err) {
      * become an allocation of each launch) */
     cudaError_t e = s.capturing ? cudaMalloc(&p, bytes ? bytes : 1) : cudaMallocAsync(&p, bytes ? bytes : 1, s.stream);
     if (e == cudaSuccess) {
-        if (s.capturing) note_graph_owned(p);
+        note_allocated(p);
         return p;
     }
     cudaGetLastError();
@@ -45,10 +45,8 @@ void *device_alloc(size_t bytes, lt_error *err) {
 }
 
 void device_free(void *p) {
-    if (!p) return;
-    bool owned = graph_owned(p);
-    if (keep_for_graphs(p, owned) == 0) return;
-    if (owned)
+    if (!p || keep_for_graphs(p) == 0) return;
+    if (take_graph_owned(p))
         cudaFree(p);
     else
         cudaFreeAsync(p, state().stream);
@@ -58,14 +56,15 @@ void *alloc(size_t bytes, lt_error *err) { return device_alloc(bytes, err); }
 void free_device(void *p) { device_free(p); }
 
 /* One buffer, grown when a call needs more: the previous one is freed in stream order, after the work
- * queued on it, or once no CUDA graph lives (a graph's launches use the buffer it was captured with). */
+ * queued on it (or once no CUDA graph lives, device_free's rule: a graph's launches use the buffer it was
+ * captured with). */
 void *scratch(size_t bytes, lt_error *err) {
     static void *buffer = nullptr;
     static size_t capacity = 0;
     if (bytes <= capacity) return buffer;
     void *grown = device_alloc(bytes, err);
     if (!grown) return nullptr;
-    if (buffer && keep_for_graphs(buffer, true) != 0) device_free(buffer);
+    device_free(buffer);
     buffer = grown;
     capacity = bytes;
     return buffer;

@@ -24,9 +24,11 @@ typedef int (*fake_call_fn)(const void *args, lt_error *err);
 /* Runs fn(args) now, or records a copy of the `bytes` bytes of args for the graph being captured. */
 int fake_call(fake_call_fn fn, const void *args, size_t bytes, lt_error *err);
 int fake_capturing(void);
-/* What the fake's memory does with a block during a capture and while graphs live (the contract of
- * backend_api.h's capture_begin): whether free must keep it for now. */
-int fake_keep_for_graphs(void *block, int owned_by_graph);
+/* What the fake's memory does with a block during a capture and while graphs live (the rule of
+ * csrc/cuda/graph.cu): each block has a serial number (fake_serial() when it was made), and free keeps a
+ * block a live graph may use (returns 1) until no graph lives. */
+uint64_t fake_serial(void);
+int fake_keep_for_graphs(void *block, uint64_t serial);
 /* Blocks kept until the last graph went: freed through release_now. */
 void fake_set_release(void (*release_now)(void *p));
 int fake_capture_begin(lt_error *err);

@@ -78,7 +78,7 @@ static void *alloc(size_t bytes, lt_error *err) {
     size_t *block = malloc(sizeof(size_t) * 8 + bytes);  /* 64 bytes in front keep the data aligned */
     if (!block) return fake_fail(err, "malloc failed"), NULL;
     block[0] = bytes;
-    block[1] = (size_t)fake_capturing();  /* the graph's memory */
+    block[1] = (size_t)fake_serial();
     in_use += bytes;
     if (in_use > peak) peak = in_use;
     return device_of(block + 8);
@@ -93,7 +93,7 @@ static void release_now(void *p) {
 static void release(void *p) {
     if (!p) return;
     size_t *block = (size_t *)host_of(p) - 8;
-    if (!fake_keep_for_graphs(p, (int)block[1])) release_now(p);
+    if (!fake_keep_for_graphs(p, (uint64_t)block[1])) release_now(p);
 }
 
 static int memory(lt_device_memory *m, lt_error *err) {

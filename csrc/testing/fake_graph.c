@@ -2,9 +2,8 @@
  * on, fake_call keeps a copy of each call's arguments instead of running it, and a launch runs the
  * copies in order. So, as on a GPU, nothing is computed during the capture, and a launch computes with
  * the arguments of the capture (pointers, shapes, scalars) whatever the host's variables say now: a
- * spec finds what a real graph would get wrong. Memory follows the contract: what a capture allocates
- * is the graph's, and a free during a capture (or of the graph's memory while a graph lives) is put
- * off until the last graph is destroyed. */
+ * spec finds what a real graph would get wrong. Memory follows the CUDA module's rule (graph.cu): while
+ * a graph lives, a block made before the newest capture ended is freed only once no graph lives. */
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -22,6 +21,7 @@ typedef struct graph {
 
 static graph *capture;  /* the graph being captured, or NULL */
 static int graphs_alive;
+static uint64_t serial, newest_end;  /* the last block's serial; the serial when the newest capture ended */
 
 static void **kept;  /* blocks whose free waits for the last graph */
 static size_t kept_n, kept_cap;
@@ -31,8 +31,10 @@ int fake_capturing(void) { return capture != NULL; }
 
 void fake_set_release(void (*fn)(void *)) { release_now = fn; }
 
-int fake_keep_for_graphs(void *block, int owned_by_graph) {
-    if (!capture && !(graphs_alive > 0 && owned_by_graph)) return 0;
+uint64_t fake_serial(void) { return ++serial; }
+
+int fake_keep_for_graphs(void *block, uint64_t born) {
+    if (!capture && (graphs_alive == 0 || born > newest_end)) return 0;
     if (kept_n == kept_cap) {
         size_t cap = kept_cap ? 2 * kept_cap : 64;
         void **grown = realloc(kept, cap * sizeof *grown);
@@ -76,6 +78,7 @@ int fake_capture_end(void **out, lt_error *err) {
     *out = capture;
     capture = NULL;
     graphs_alive++;
+    newest_end = serial;
     return 0;
 }
 
