@@ -3,7 +3,7 @@
 -- short rounds and the report is the median of the per-pair ratios with their range.
 --   lua bench/train_step.lua [--threads 2] [--batch 64] [--size 32] [--seconds 3] [--pairs 5]
 --                            [--precision 32|bf16-mixed] [--peer torch|torch1.13|none] [--compile]
---                            [--memory STEPS] [--build DIR] [--round] [--accelerator cpu|gpu]
+--                            [--memory STEPS] [--build DIR] [--round] [--accelerator cpu|gpu] [--cuda_graph]
 -- A training step is forward, cross-entropy, backward and an Adam step; eval is a forward pass in eval mode.
 -- --peer torch is PyTorch 2.x from the peers' venv (bench/setup_peers.sh), torch1.13 Debian's
 -- python3-torch; --compile runs the peer through torch.compile. --precision bf16-mixed measures
@@ -13,7 +13,9 @@
 -- from another build than build.luarocks; --round runs one round of ours alone and prints it as
 -- "name value" lines (how bench/builds.lua compares two builds, e.g. against oneDNN 2.6 and 3.x).
 -- --accelerator gpu runs both on the GPU (PyTorch eager with channels_last in both precisions); a rate
--- then counts a step when the GPU has finished it.
+-- then counts a step when the GPU has finished it. --cuda_graph (with it) captures our training step,
+-- the optimizer's update included, once in a CUDA graph (L.cuda.CUDAGraph) and replays it: a step is
+-- one launch (the peer stays eager).
 local build = "build.luarocks"   -- the tree's build, as the specs use
 for j = 1, #arg - 1 do
   if arg[j] == "--build" then
@@ -28,13 +30,14 @@ local L = require "lightning"
 local paired = dofile("bench/paired.lua")
 
 local opts = {threads = 2, batch = 64, size = 32, seconds = 3, pairs = 5, peer = "torch", memory = nil,
-  precision = "32", compile = false, build = build, round = false, accelerator = "cpu"}
+  precision = "32", compile = false, build = build, round = false, accelerator = "cpu", cuda_graph = false}
 local STRINGS = {precision = true, peer = true, build = true, accelerator = true}
 local i = 1
 while i <= #arg do
   local a = arg[i]
   if a == "--no-peer" then opts.peer = "none"
   elseif a == "--compile" then opts.compile = true
+  elseif a == "--cuda_graph" then opts.cuda_graph = true
   elseif a == "--round" then opts.round = true
   else
     local key = a:match("^%-%-(%w+)$")
@@ -74,6 +77,19 @@ local function train_step()
 end
 
 local function eval_step() model:forward(x) end
+
+if opts.cuda_graph then
+  assert(gpu, "--cuda_graph needs --accelerator gpu")
+  local eager, graph = train_step, nil
+  train_step = function()
+    if not graph then
+      eager()   -- a warm-up step: the layers' buffers, Adam's state, cuDNN's algorithms
+      graph = L.cuda.CUDAGraph()
+      graph:capture(eager)
+    end
+    graph:replay()
+  end
+end
 
 local function rate(step)
   for _ = 1, 3 do step() end
@@ -167,7 +183,8 @@ else
   local peer_info = result.pairs[1].peer
   local peer_name = ("PyTorch %s %s%s%s"):format(peer_info.version, mixed and "bf16 autocast + channels_last" or "fp32",
     opts.compile and " + torch.compile" or " eager", gpu and " on the GPU (channels_last)" or "")
-  paired.report(result, {"train", "eval"}, {ours = "lightning", peer = peer_name})
+  paired.report(result, {"train", "eval"}, {ours = opts.cuda_graph and "lightning (training step in a CUDA graph)" or
+    "lightning", peer = peer_name})
   local peer_peak = paired.max(result, "peer", "peak_rss_mb")
   local ours_train = {}
   for _, p in ipairs(result.pairs) do ours_train[#ours_train + 1] = p.ours.train end

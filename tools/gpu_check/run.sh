@@ -73,7 +73,8 @@ stage device gpu.log lua5.4 -e 'local L = require "lightning"; print(L.cuda.is_a
 # busted's runner from the unpacked packages, with .busted's paths but the build's module. (No ';' in its
 # arguments: busted starts .busted's lua5.4 again through the shell, unquoted.)
 stage specs specs.log lua5.4 "$ROOT/usr/bin/busted" --cpath="$BUILD/?.so" \
-  spec/device_spec.lua spec/cuda_spec.lua spec/accelerators_spec.lua spec/data_device_batches_spec.lua
+  spec/device_spec.lua spec/cuda_spec.lua spec/cuda_graph_spec.lua spec/accelerators_spec.lua \
+  spec/data_device_batches_spec.lua
 
 # One carried batch file stands for the five training batches and the test batch.
 data=/tmp/gpu_check_data/cifar-10-batches-bin
@@ -90,6 +91,9 @@ export LIGHTNING_PEER_PYTHON=${LIGHTNING_PEER_PYTHON:-python3}   # the machine's
 for batch in 64 256; do
   stage "bench$batch" bench.log lua5.4 bench/train_step.lua --build "$BUILD" --accelerator gpu --batch "$batch" \
     --pairs 5 --seconds 2 --peer torch
+  # the training step in a CUDA graph (issue 21): one launch a step
+  stage "bench${batch}_graph" bench.log lua5.4 bench/train_step.lua --build "$BUILD" --accelerator gpu \
+    --batch "$batch" --pairs 5 --seconds 1 --peer torch --cuda_graph
 done
 
 # airbench94 on the GPU (issue 21): our recipe with its batches and test-time augmentation on the GPU,
