@@ -265,7 +265,9 @@ describe("tensor arithmetic on the device", function()
       local before = L.cuda.memory_stats().in_use
       cm:update(logits, second)
       assert(L.cuda.memory_stats().in_use == before, "a second batch allocates nothing")
-      assert(cm:total() == 4 and L.cuda.memory_stats().in_use < before, "read back, the device buffer is freed")
+      -- read back, the device buffer stays, zeroed (a CUDA graph counting batches goes on writing it)
+      assert(cm:total() == 4 and L.cuda.memory_stats().in_use == before)
+      assert(cm:total() == 4, "counted twice")
       assert(cm:counts()[2][2] == 2 and cm:counts()[1][1] == 1 and cm:counts()[3][1] == 1)
       cm:update(logits, L.tensor({0.5, 4}):cuda())   -- not class indices: found when the counts are read
       local ok, err = pcall(cm.compute, cm)

@@ -159,7 +159,7 @@ end
 local BASE = {"core", "env", "class", "lazy", "util", "metrics", "cuda"}
 local TENSOR = {"lightning", "autograd", "nn", "distributed"}
 local ALLOWED = {
-  env = {}, class = {}, lazy = {}, core = {"env"}, util = {"core", "class"}, metrics = {"core"},
+  env = {}, class = {}, lazy = {}, core = {"env"}, util = {"core", "class"}, metrics = {"core", "cuda"},
   cuda = {"core", "util"},
   lightning = {BASE, TENSOR}, autograd = {BASE, TENSOR}, nn = {BASE, TENSOR}, distributed = {BASE, TENSOR},
   optim = {BASE, "lightning"},

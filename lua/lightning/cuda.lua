@@ -34,6 +34,8 @@
 --   L.cuda.before_replay(fn)        during a capture: fn() runs on the host before each replay of the graph
 --                                   being captured, before its launch (an optimizer there writes the step's
 --                                   learning rate and count onto the GPU: lightning/optim/graph_step.lua)
+--   L.cuda.after_replay(fn)         during a capture: fn() runs on the host after each launch of that graph
+--                                   (what Lua keeps of a step, e.g. EpochMetrics' list of losses, follows)
 --   L.cuda.current_capture()        the CUDAGraph being captured, or nil
 --   L.cuda.comm                     collectives between processes on GPUs (NCCL), which
 --                                   L.distributed uses for GPU tensors: ready(), unique_id(), init(id, rank,
@@ -72,16 +74,20 @@ function cuda.is_current_stream_capturing() return C.is_capturing() end
 
 function cuda.current_capture() return capturing end
 
-function cuda.before_replay(fn)
-  if not capturing then options.fail("lightning.cuda.before_replay", "no CUDA graph is being captured") end
-  local hooks = capturing._before_replay
+local function add_hook(fname, key, fn)
+  if not capturing then options.fail(fname, "no CUDA graph is being captured") end
+  if type(fn) ~= "function" then options.fail(fname, "expected a function, got %s", options.describe(fn)) end
+  local hooks = capturing[key]
   hooks[#hooks + 1] = fn
 end
+
+function cuda.before_replay(fn) add_hook("lightning.cuda.before_replay", "_before_replay", fn) end
+function cuda.after_replay(fn) add_hook("lightning.cuda.after_replay", "_after_replay", fn) end
 
 function CUDAGraph:capture_begin()
   if self._graph then self:reset() end
   C.capture_begin()
-  self._before_replay = {}
+  self._before_replay, self._after_replay = {}, {}
   capturing = self
 end
 
@@ -110,11 +116,12 @@ function CUDAGraph:replay()
   if not self._graph then options.fail("CUDAGraph:replay", "nothing was captured (call capture first)") end
   for _, hook in ipairs(self._before_replay) do hook() end
   self._graph:replay()
+  for _, hook in ipairs(self._after_replay) do hook() end
 end
 
 function CUDAGraph:reset()
   if self._graph then self._graph:reset() end
-  self._graph, self._before_replay = nil, nil
+  self._graph, self._before_replay, self._after_replay = nil, nil, nil
 end
 
 -- device defaults to 0, as in a one-GPU machine; anything but an index in range is named as wrong.

@@ -6,6 +6,7 @@
 -- Accuracy is the fraction correct (torchmetrics' Accuracy(task="multiclass") default, average
 -- "micro"); precision, recall and F1 average the classes that occur in the targets or the predictions.
 local core = require "lightning.core"
+local cuda = require "lightning.cuda"
 
 local metrics = {}
 
@@ -51,9 +52,14 @@ function EpochMetrics:update(logits, target, loss)
     if core.is_tensor(loss) and loss:device() ~= "cpu" then
       -- (detached: a recorded loss would keep its graph alive)
       local value = loss.detach and loss:detach() or loss
-      self.pending = self.pending or {}
-      self.pending[#self.pending + 1] = {value, n}
-      if #self.pending >= PENDING_MOST then add_pending(self) end
+      if cuda.is_current_stream_capturing() then
+        -- in a CUDA graph (the Trainer's cuda_graph): each replay's loss joins the list; the graph's copy
+        -- of it, as the loss's own tensor may be another step's by then
+        local kept = value:clone()
+        cuda.after_replay(function() self:_add_pending(kept:clone(), n) end)
+        return self
+      end
+      self:_add_pending(value, n)
       return self
     end
     if core.is_tensor(loss) then loss = loss:item() end   -- a recorded loss (a one-element tensor)
@@ -61,6 +67,12 @@ function EpochMetrics:update(logits, target, loss)
     self.samples = self.samples + n
   end
   return self
+end
+
+function EpochMetrics:_add_pending(value, n)
+  self.pending = self.pending or {}
+  self.pending[#self.pending + 1] = {value, n}
+  if #self.pending >= PENDING_MOST then add_pending(self) end
 end
 
 --- {loss, accuracy, precision, recall, f1}; loss is nil when no loss was given.

@@ -37,7 +37,7 @@ int lt_confusion_copy(lt_confusion *dst, const lt_confusion *src, lt_error *err)
 }
 
 void lt_confusion_reset(lt_confusion *cm) {
-    lt_device_counts_drop(&cm->pending);
+    if (lt_device_counts_zero(&cm->pending, cm->num_classes, NULL)) lt_device_counts_drop(&cm->pending);
     memset(cm->counts, 0, (size_t)cm->num_classes * (size_t)cm->num_classes * sizeof *cm->counts);
 }
 

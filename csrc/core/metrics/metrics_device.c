@@ -6,7 +6,16 @@
 
 static size_t slots(int classes) { return (size_t)classes * (size_t)classes + 1; }
 
-/* A zeroed buffer on d, made the first time a batch is counted there after the last take. */
+static int zero_counts(uint64_t *counts, int classes, const lt_backend_api *api, lt_error *err) {
+    uint64_t *zeros = calloc(slots(classes), sizeof *zeros);
+    if (!zeros) return lt_fail(err, "out of memory");
+    int rc = api->to_device(counts, zeros, slots(classes) * sizeof *zeros, err);
+    free(zeros);
+    return rc;
+}
+
+/* A zeroed buffer on d, made the first time a batch is counted there. It stays (taking the counts and
+ * resetting zero it): a CUDA graph that counts its batches keeps counting into it. */
 static int ensure_counts(lt_device_counts *pending, int classes, lt_device d, const lt_backend_api *api,
                          lt_error *err) {
     if (pending->counts) {
@@ -14,13 +23,8 @@ static int ensure_counts(lt_device_counts *pending, int classes, lt_device d, co
         return lt_fail(err, "counts are pending on %s, got a batch on %s", lt_device_name(pending->device),
                        lt_device_name(d));
     }
-    size_t bytes = slots(classes) * sizeof(uint64_t);
-    uint64_t *zeros = calloc(slots(classes), sizeof *zeros);
-    if (!zeros) return lt_fail(err, "out of memory");
-    uint64_t *counts = api->alloc(bytes, err);
-    int rc = counts ? api->to_device(counts, zeros, bytes, err) : -1;
-    free(zeros);
-    if (rc) {
+    uint64_t *counts = api->alloc(slots(classes) * sizeof(uint64_t), err);
+    if (!counts || zero_counts(counts, classes, api, err)) {
         if (counts) api->free(counts);
         return -1;
     }
@@ -54,7 +58,7 @@ int lt_device_counts_take(lt_device_counts *pending, int classes, int64_t *count
     for (size_t i = 0; i + 1 < n; i++) counts[i] += (int64_t)host[i];
     uint64_t invalid = host[n - 1];
     free(host);
-    lt_device_counts_drop(pending);
+    if (lt_device_counts_zero(pending, classes, err)) return -1;
     if (invalid)
         return lt_fail(err, "%llu targets counted on %s were not class indices (expected integers in the classes' range)",
                        (unsigned long long)invalid, lt_device_name(pending->device));
@@ -74,6 +78,16 @@ int lt_device_counts_copy(lt_device_counts *dst, const lt_device_counts *src, in
     }
     dst->counts = counts;
     dst->device = src->device;
+    return 0;
+}
+
+int lt_device_counts_zero(lt_device_counts *pending, int classes, lt_error *err) {
+    if (!pending->counts) return 0;
+    const lt_backend_api *api = lt_backend(pending->device, err);
+    if (!api || zero_counts(pending->counts, classes, api, err)) {
+        lt_device_counts_drop(pending);  /* the next batch makes a new buffer */
+        return -1;
+    }
     return 0;
 }
 

@@ -89,6 +89,9 @@ function ImageClassifier:__init(opts)
   -- what is printed, not how the model trains: kept out of the hyper-parameters (and checkpoints)
   self.debug = hp.debug
   hp.debug = nil
+  -- its training_step is device work and logging only (the Trainer may run it as a CUDA graph's replay),
+  -- but for the debugging report of a first batch
+  self.capturable_training_step = not self.debug
   self:save_hyperparameters(hp)
   self.num_classes = hp.num_classes
   self.criterion = nn.CrossEntropyLoss{label_smoothing = hp.label_smoothing}

@@ -14,6 +14,7 @@ local checkpoint = require "lightning.trainer.checkpoint"
 local monitors = require "lightning.trainer.monitors"
 local agreement = require "lightning.trainer.agreement"
 local position = require "lightning.trainer.loops.position"
+local graphed_step = require "lightning.trainer.graphed_step"
 
 local fit = {}
 
@@ -111,6 +112,8 @@ local function run_fit(trainer, resolve_ckpt)
     trainer:print(("Restored %s: continuing at %s"):format(ckpt_path, position.describe(where, trainer.global_step)))
   end
   trainer.strategy:setup(trainer)
+  trainer.cuda_graph_stats = nil
+  trainer._graphed_step = graphed_step.for_fit(trainer)
   for _, lg in ipairs(trainer.is_global_zero and trainer.loggers or {}) do
     if type(lg.log_hyperparams) == "function" and module.hparams and next(module.hparams) then
       lg:log_hyperparams(module.hparams)
@@ -122,6 +125,7 @@ local function run_fit(trainer, resolve_ckpt)
   agreement.fit(trainer)
   run_sanity_check(trainer)
   trainer.fit_loop:run()
+  graphed_step.release(trainer)
   hooks.call(trainer, "on_fit_end")
   hooks.call(trainer, "teardown", "fit")
   data.teardown(trainer, "fit")

@@ -51,6 +51,9 @@ local SPEC = {
   accelerator = {kind = "string", one_of = accelerators.NAMES, default = "auto"},
   devices = {check = accelerators.devices_problem, default = "auto"},
   benchmark = {kind = "boolean"},
+  -- the training step in a CUDA graph (lightning/trainer/graphed_step.lua)
+  cuda_graph = {test = function(v) return type(v) == "boolean" or v == "auto" end, expected = 'true, false or "auto"',
+    default = "auto"},
   -- a fraction of the training epoch (a float in (0, 1]) or a number of training batches (an integer)
   val_check_interval = {test = function(v)
     if type(v) ~= "number" then return false end

@@ -89,7 +89,8 @@ local function is_finite(x) return x == x and x ~= math.huge and x ~= -math.huge
 
 -- One batch: the step, the backward pass and (at the end of an accumulation group) the optimizer step.
 -- Returns true when the rest of the epoch is skipped: on_train_batch_start returned -1, or the loss
--- is not finite (then nothing is backpropagated or stepped).
+-- is not finite (then nothing is backpropagated or stepped; a CUDA graph's replay stepped already, as the
+-- steps on a GPU between two checks of the loss did).
 local function run_batch(self, batch, batch_idx)
   local trainer = self.trainer
   local module = trainer.lightning_module
@@ -101,8 +102,15 @@ local function run_batch(self, batch, batch_idx)
   self.batch_progress:increment_started()
 
   local stepped = false
+  -- on a GPU the whole step may be a CUDA graph's replay (trainer/graphed_step.lua): training_step, the
+  -- backward pass and the optimizer step have run when it returns
+  local runner = trainer._graphed_step
+  local outputs = runner and runner:step(batch, batch_idx)
+  local replayed = outputs ~= nil
   -- the step is recorded for autograd; the rest of fit is not (see lightning.trainer.fit)
-  local outputs = grad_mode.with_grad_enabled(true, hooks.call_module, trainer, "training_step", batch, batch_idx)
+  if not replayed then
+    outputs = grad_mode.with_grad_enabled(true, hooks.call_module, trainer, "training_step", batch, batch_idx)
+  end
   if outputs ~= nil then
     local given = given_loss(outputs)
     if not (type(given) == "number" or L.is_tensor(given) and given:numel() == 1) then
@@ -119,15 +127,17 @@ local function run_batch(self, batch, batch_idx)
     end
     local opt, strategy = trainer.optimizers[1], trainer.strategy
     local n = trainer.accumulate_grad_batches
-    local stepping = batch_idx % n == 0 or batch_idx == trainer.num_training_batches
-    if (batch_idx - 1) % n == 0 then strategy:optimizer_zero_grad(opt, batch_idx) end
-    -- the hooks get the loss as training_step gave it (a recorded tensor, as Lightning's on_before_backward)
-    strategy:backward(given, opt, batch, outputs, stepping)
-    if trainer.detect_anomaly then optimization.check_gradients(trainer, module, batch_idx) end
+    local stepping = replayed or batch_idx % n == 0 or batch_idx == trainer.num_training_batches
+    if not replayed then
+      if (batch_idx - 1) % n == 0 then strategy:optimizer_zero_grad(opt, batch_idx) end
+      -- the hooks get the loss as training_step gave it (a recorded tensor, as Lightning's on_before_backward)
+      strategy:backward(given, opt, batch, outputs, stepping)
+      if trainer.detect_anomaly then optimization.check_gradients(trainer, module, batch_idx) end
+    end
     if stepping then
       -- from the step to the mark the weights are ahead of the good state: no checkpoint of it then
       self.stepping = true
-      strategy:optimizer_step(opt, batch_idx, n)
+      if not replayed then strategy:optimizer_step(opt, batch_idx, n) end
       trainer.global_step = trainer.global_step + 1
       optimization.step_schedulers(trainer, "step", false)
       if batch_idx == trainer.num_training_batches then optimization.step_schedulers(trainer, "epoch", false) end

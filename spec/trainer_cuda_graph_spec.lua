@@ -1,0 +1,139 @@
+-- The Trainer's training step in a CUDA graph (Trainer{cuda_graph = ...}, lightning/trainer/graphed_step.lua)
+-- on the specs' stand-in device, whose graphs record calls and replay them as a GPU's would
+-- (csrc/testing/fake_graph.c): a fit whose steps are replays logs, trains and counts its metrics as the
+-- same fit run eagerly, bit for bit; what cannot be captured is named. Each case runs in a process of its own.
+local F = require "fake_device"
+
+local on_fake = F.on_fake
+
+local function case(name, fn)
+  if not F.built() then return pending(name .. " (this build has no fake device)") end
+  it(name, fn)
+end
+
+-- A LightningModule that logs its loss as a tensor, under OneCycleLR (the learning rate and Adam's first
+-- beta change every step); 9 batches of 4 samples and a last one of 2; validation on batches of 3.
+local MODULE = [[
+  local nn = L.nn
+  local S = require "trainer_standins"
+  local Net = L.class("Net", L.LightningModule)
+  function Net:__init()
+    L.LightningModule.__init(self)
+    self.net = self:add_module("net", nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 3)))
+    self.crit = nn.CrossEntropyLoss()
+    self.capturable_training_step = true
+  end
+  function Net:forward(x) return self.net(x) end
+  function Net:training_step(batch)
+    local loss = self.crit(self(batch.input), batch.target)
+    self:log("train_loss", loss, {on_step = true, on_epoch = true, prog_bar = true})
+    return loss
+  end
+  function Net:validation_step(batch)
+    self:log("val_loss", self.crit(self(batch.input), batch.target))
+  end
+  function Net:configure_optimizers()
+    local opt = L.optim.Adam(self:parameters(), {lr = 1e-2})
+    return {optimizer = opt, lr_scheduler = {scheduler = L.optim.lr_scheduler.OneCycleLR(opt, {max_lr = 0.05,
+      total_steps = 30}), interval = "step"}}
+  end
+  local function batches(n, size, last)
+    L.manual_seed(2)
+    local list = {}
+    for i = 1, n do
+      local b = i == n and last or size
+      local t = {}
+      for j = 1, b do t[j] = (i + j) % 3 + 1 end
+      list[i] = {input = L.randn(b, 5), target = L.tensor(t)}
+    end
+    return list
+  end
+  -- the records a MemoryLogger got, one line a value; the final parameters; the trainer
+  local function fit(cuda_graph, extra)
+    L.manual_seed(5)
+    L.cuda.manual_seed(7)
+    local logger = S.MemoryLogger()
+    local opts = {accelerator = "gpu", max_epochs = 3, logger = logger, log_every_n_steps = 2, cuda_graph = cuda_graph}
+    for k, v in pairs(extra or {}) do opts[k] = v end
+    local trainer = L.Trainer(S.quiet(os.tmpname() .. ".d", opts))
+    local model = Net()
+    trainer:fit(model, S.Loader(batches(10, 4, 2)), S.Loader(batches(3, 3, 3)))
+    local lines = {}
+    for _, r in ipairs(logger.records) do
+      local keys = {}
+      for k in pairs(r.metrics) do keys[#keys + 1] = k end
+      table.sort(keys)
+      for _, k in ipairs(keys) do lines[#lines + 1] = ("%d %s %.9g"):format(r.step, k, r.metrics[k]) end
+    end
+    local values = {}
+    for i, p in ipairs(model:parameters()) do values[i] = table.concat(p:cpu():view(-1):totable(), " ") end
+    return table.concat(lines, "\n"), table.concat(values, "\n"), trainer
+  end
+]]
+
+describe("the Trainer's training step in a CUDA graph", function()
+  case("replays the step of each batch shape: the logs, the weights and the optimizer's state are the eager " ..
+    "run's", function()
+    local out = on_fake(MODULE .. [[
+      local eager_logs, eager_values, eager = fit(false)
+      local logs, values, graphed = fit(true)
+      assert(eager.cuda_graph_stats == nil)
+      local stats = graphed.cuda_graph_stats
+      -- two shapes (4 and the last 2); each one's first batch eager, its second captured
+      assert(stats.captures == 2 and stats.replays == 30 - 2, stats.captures .. " " .. stats.replays)
+      assert(logs == eager_logs, eager_logs .. "\n---\n" .. logs)
+      assert(values == eager_values)
+      assert(#logs > 0)
+      assert(graphed.optimizers[1]:state_dict().state[1].step == 30)
+      print("ok")
+    ]], {LIGHTNING_FP32_ONEDNN = "0"})
+    assert.equal("ok\n", out)
+  end)
+
+  case("\"auto\" replays an ImageClassifier's steps, its metrics added up as in the eager run", function()
+    local out = on_fake([[
+      local S = require "trainer_standins"
+      local samples = S.band_images(36, 3, {classes = 3, channels = 1, size = 8, band = 2, step = 3, noise = 0.3})
+      local function run(cuda_graph)
+        L.manual_seed(1)
+        L.cuda.manual_seed(1)
+        local trainer = L.Trainer(S.quiet(os.tmpname() .. ".d", {accelerator = "gpu", max_epochs = 2,
+          log_every_n_steps = 4, cuda_graph = cuda_graph}))
+        local model = S.conv_classifier({})
+        trainer:fit(model, L.data.DataLoader(samples, {batch_size = 8}))
+        return trainer, model.epoch_metrics.train:compute()
+      end
+      local eager, eager_scores = run(false)
+      local graphed, scores = run("auto")
+      assert(graphed.cuda_graph_stats and graphed.cuda_graph_stats.replays > 0)
+      -- the last epoch's EpochMetrics: its confusion counts and its losses, one a replay
+      for k, v in pairs(eager_scores) do assert(scores[k] == v, k .. ": " .. tostring(v) .. " " .. tostring(scores[k])) end
+      for _, k in ipairs {"train_acc", "train_loss_epoch", "train_f1", "train_precision", "train_recall"} do
+        assert(eager.callback_metrics[k] == graphed.callback_metrics[k],
+          k .. ": " .. tostring(eager.callback_metrics[k]) .. " " .. tostring(graphed.callback_metrics[k]))
+      end
+      print("ok")
+    ]], {LIGHTNING_FP32_ONEDNN = "0"})
+    assert.equal("ok\n", out)
+  end)
+
+  case("names what keeps a step from being captured; \"auto\" then runs it eagerly", function()
+    local out = on_fake(MODULE .. [[
+      local function refused(extra, pattern, model_hook)
+        if model_hook then Net[model_hook] = function() end end
+        local ok, err = pcall(fit, true, extra)
+        if model_hook then Net[model_hook] = nil end
+        assert(not ok and err:find("cuda_graph = true, but the training step cannot be captured: " .. pattern), err)
+      end
+      refused({gradient_clip_val = 1}, "gradient clipping reads the gradients' norm on the host")
+      refused({accumulate_grad_batches = 2}, "accumulate_grad_batches is not 1")
+      refused({callbacks = {{on_after_backward = function() end}}}, "callback 1 has the hook on_after_backward")
+      refused({}, "Net defines on_before_optimizer_step", "on_before_optimizer_step")
+      refused({accelerator = "cpu"}, "it trains on the CPU")
+      local _, _, auto = fit("auto", {gradient_clip_val = 1})
+      assert(auto.cuda_graph_stats == nil)
+      print("ok")
+    ]], {LIGHTNING_FP32_ONEDNN = "0"})
+    assert.equal("ok\n", out)
+  end)
+end)
