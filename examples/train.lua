@@ -71,6 +71,21 @@ local function devices_choice(text)
   return value
 end
 
+-- --cuda_graph's words as the Trainer's option: "auto", true or false.
+local function cuda_graph_choice(text)
+  if text == "auto" then return text end
+  if text == "true" or text == "false" then return text == "true" end
+  return nil, ("--cuda_graph must be auto, true or false, got %s"):format(text)
+end
+
+-- "2 replayed from 1 CUDA graph" after `before` when the Trainer replayed steps (Trainer{cuda_graph}), else "".
+local function graph_note(trainer, before)
+  local stats = trainer.cuda_graph_stats
+  if not stats or stats.replays == 0 then return "" end
+  return ("%s%d replayed from %d CUDA graph%s"):format(before, stats.replays, stats.captures,
+    stats.captures == 1 and "" or "s")
+end
+
 local function build_parser()
   local name = (arg and arg[0] or "train.lua"):match("[^/]*$")
   local p = argparse(name, "Train the reference image classifier (the original train.py in Lua).")
@@ -134,6 +149,8 @@ local function build_parser()
     .. "(the NVIDIA GPU; refused when none is available).", "auto"):choices(L.accelerators.NAMES)
   p:option("--devices", "Devices per process: auto or 1 (more devices: more processes, --nproc).", "auto")
     :convert(devices_choice)
+  p:option("--cuda_graph", "On the GPU, run each training step as the replay of a CUDA graph captured once: auto "
+    .. "(where the step allows it), true (fails naming what does not), false.", "auto"):convert(cuda_graph_choice)
   p:option("--num_threads", "Compute threads (default: all cores; 1 per process with --nproc)."):convert(tonumber)
   p:option("--nproc", "Train with N processes (data-parallel over MPI): starts mpirun with them, as root with "
     .. "--allow-run-as-root, oversubscribed when N exceeds the cores. --batch_size is per process."):convert(tonumber)
@@ -441,7 +458,7 @@ local function train_recipe(args, dm, size, dataset)
   end
   trainer = L.Trainer{max_epochs = math.ceil(args.max_epochs), max_steps = max_steps, default_root_dir = args.output_dir,
     callbacks = callbacks, logger = {tensorboard, csv}, precision = args.precision, deterministic = true,
-    accelerator = args.accelerator, devices = args.devices,
+    accelerator = args.accelerator, devices = args.devices, cuda_graph = args.cuda_graph,
     limit_train_batches = args.limit_train_batches, limit_test_batches = args.limit_test_batches,
     fast_dev_run = args.fast_dev_run}
   trainer:fit(model, dm, {ckpt_path = args.resume})
@@ -450,8 +467,9 @@ local function train_recipe(args, dm, size, dataset)
   local result = trainer:test(model, dm)[1]
   local finished = L.now()
   say(RULE)
-  say(("Training: %d steps in %.1f s; test with test-time augmentation (tta=%d): %.1f s; total %.1f s"):format(
-    trainer.global_step, trained - started, model.hparams.tta, finished - trained, finished - started))
+  say(("Training: %d steps%s in %.1f s; test with test-time augmentation (tta=%d): %.1f s; total %.1f s"):format(
+    trainer.global_step, graph_note(trainer, ", "), trained - started, model.hparams.tta, finished - trained,
+    finished - started))
   say(("Final test accuracy with TTA: %.4f"):format(result.test_acc or 0 / 0))
   say(("Logs: %s (tensorboard --logdir %s); plots: %s"):format(tensorboard.log_dir, logs, plots))
   say(RULE)
@@ -513,7 +531,7 @@ local function main(args)
   trainer = L.Trainer{
     max_epochs = args.max_epochs, default_root_dir = args.output_dir, callbacks = callbacks,
     logger = {tensorboard, csv}, precision = args.precision, deterministic = true,
-    accelerator = args.accelerator, devices = args.devices,
+    accelerator = args.accelerator, devices = args.devices, cuda_graph = args.cuda_graph,
     gradient_clip_val = args.gradient_clip_val > 0 and args.gradient_clip_val or nil,
     accumulate_grad_batches = args.accumulate_grad_batches, fast_dev_run = args.fast_dev_run,
     limit_train_batches = args.limit_train_batches, limit_val_batches = args.limit_val_batches,
@@ -533,8 +551,8 @@ local function main(args)
   if not trainer.nothing_to_train then
     say(RULE)
     local function plural(n, word) return ("%d %s%s"):format(n, word, n == 1 and "" or "s") end
-    say(("Training finished after %s (%s) in %.1f s"):format(plural(trainer.current_epoch, "epoch"),
-      plural(trainer.global_step, "step"), L.now() - started))
+    say(("Training finished after %s (%s%s) in %.1f s"):format(plural(trainer.current_epoch, "epoch"),
+      plural(trainer.global_step, "step"), graph_note(trainer, "; "), L.now() - started))
     if best ~= "" then
       say(("%s checkpoint: %s%s"):format(score and "Best" or "Latest", best,
         score and (" (%s = %.4f)"):format(args.monitor, score) or ""))

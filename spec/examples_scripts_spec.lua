@@ -40,7 +40,7 @@ describe("examples/train.lua", function()
       "--save_top_k", "--gradient_clip_val", "--accumulate_grad_batches", "--precision", "--seed", "--output_dir",
       "--experiment_name", "--resume", "--test", "--debug", "--fast_dev_run", "--limit_train_batches", "--num_threads",
       "--no_progress_bar", "--limit_val_batches", "--limit_test_batches", "--val_check_interval",
-      "--check_val_every_n_epoch", "--no_download", "--quiet", "--accelerator", "--devices"} do
+      "--check_val_every_n_epoch", "--no_download", "--quiet", "--accelerator", "--devices", "--cuda_graph"} do
       assert.is_truthy(text:find(option .. "[%s,]"), option)
     end
     assert.matches("{adam,adamw,sgd}", text)

@@ -89,9 +89,6 @@ function ImageClassifier:__init(opts)
   -- what is printed, not how the model trains: kept out of the hyper-parameters (and checkpoints)
   self.debug = hp.debug
   hp.debug = nil
-  -- its training_step is device work and logging only (the Trainer may run it as a CUDA graph's replay),
-  -- but for the debugging report of a first batch
-  self.capturable_training_step = not self.debug
   self:save_hyperparameters(hp)
   self.num_classes = hp.num_classes
   self.criterion = nn.CrossEntropyLoss{label_smoothing = hp.label_smoothing}
@@ -215,6 +212,12 @@ function ImageClassifier:_log_scores(stage, prog_bar)
   self:log(stage .. "_precision", m:view("precision"))
   self:log(stage .. "_recall", m:view("recall"))
   self:log(stage .. "_f1", m:view("f1"))
+end
+
+--- Its training_step is device work and logging only, so the Trainer may run it as a CUDA graph's replay
+-- (Trainer{cuda_graph}), but for the batch whose debugging report reads its values.
+function ImageClassifier:capturable_training_step(batch, batch_idx)
+  return not (self.debug and batch_idx == 1)
 end
 
 function ImageClassifier:training_step(batch, batch_idx)

@@ -12,8 +12,10 @@
 --   - The hooks between training_step and the optimizer step run once, at the capture; so a step is
 --     captured only when none of them is the user's (see obstacle()). "auto" captures where that holds,
 --     on a GPU, for a module that says its training_step does only device work and logging
---     (module.capturable_training_step = true: ImageClassifier does); true captures any module whose
---     step has no obstacle (the user vouches for training_step) and fails naming the obstacle.
+--     (module.capturable_training_step = true, or a method (batch, batch_idx) saying so batch by batch:
+--     ImageClassifier's is false for the batch its debugging report reads); true captures any module whose
+--     step has no obstacle (the user vouches for training_step) and fails naming the obstacle. A batch
+--     the method refuses runs eagerly.
 local L = require "lightning"
 local cuda = require "lightning.cuda"
 local class = require "lightning.class"
@@ -75,7 +77,8 @@ function graphed_step.for_fit(trainer)
   local why = graphed_step.obstacle(trainer)
   if mode == true and why then error(("Trainer: cuda_graph = true, but the training step cannot be captured: %s")
     :format(why), 0) end
-  if why or (mode == "auto" and trainer.lightning_module.capturable_training_step ~= true) then return nil end
+  local capturable = trainer.lightning_module.capturable_training_step
+  if why or (mode == "auto" and capturable ~= true and type(capturable) ~= "function") then return nil end
   return setmetatable({trainer = trainer, shapes = {}, count = 0, captures = 0, replays = 0}, GraphedStep)
 end
 
@@ -166,8 +169,12 @@ function GraphedStep:_capture(entry, batch, batch_idx)
 end
 
 --- Runs the step of this batch in its graph and returns training_step's outputs (copies), or nil when
--- the batch runs eagerly (its shape's first batch, or a shape beyond MOST_SHAPES).
+-- the batch runs eagerly (its shape's first batch, a shape beyond MOST_SHAPES, a batch the module's
+-- capturable_training_step refuses).
 function GraphedStep:step(batch, batch_idx)
+  local module = self.trainer.lightning_module
+  local capturable = module.capturable_training_step
+  if type(capturable) == "function" and not capturable(module, batch, batch_idx) then return nil end
   local tensors = tensors_of(batch)
   local key = signature(tensors)
   local entry = self.shapes[key]
