@@ -172,6 +172,17 @@ function S.MemoryLogger()
   end
   function lg.log_hyperparams(self, params) self.hparams = params end
   function lg.finalize(self, status) self.finalized = status end
+  -- the records as text, a line a value ("step name value", names sorted): two runs compare as strings
+  function lg.text(self)
+    local lines = {}
+    for _, r in ipairs(self.records) do
+      local keys = {}
+      for k in pairs(r.metrics) do keys[#keys + 1] = k end
+      table.sort(keys)
+      for _, k in ipairs(keys) do lines[#lines + 1] = ("%d %s %.9g"):format(r.step, k, r.metrics[k]) end
+    end
+    return table.concat(lines, "\n")
+  end
   return lg
 end
 

@@ -15,7 +15,8 @@
 --     (module.capturable_training_step = true, or a method (batch, batch_idx) saying so batch by batch:
 --     ImageClassifier's is false for the batch its debugging report reads); true captures any module whose
 --     step has no obstacle (the user vouches for training_step) and fails naming the obstacle. A batch
---     the method refuses runs eagerly.
+--     the method refuses runs eagerly; a capture that fails stops the fit with true, and with "auto" is
+--     said once, and the steps go on eagerly.
 local L = require "lightning"
 local cuda = require "lightning.cuda"
 local class = require "lightning.class"
@@ -79,7 +80,8 @@ function graphed_step.for_fit(trainer)
     :format(why), 0) end
   local capturable = trainer.lightning_module.capturable_training_step
   if why or (mode == "auto" and capturable ~= true and type(capturable) ~= "function") then return nil end
-  return setmetatable({trainer = trainer, shapes = {}, count = 0, captures = 0, replays = 0}, GraphedStep)
+  return setmetatable({trainer = trainer, mode = mode, shapes = {}, count = 0, captures = 0, replays = 0},
+    GraphedStep)
 end
 
 --- Frees the graphs (the end of the fit); trainer.cuda_graph_stats says what they did: {captures,
@@ -161,17 +163,24 @@ function GraphedStep:_capture(entry, batch, batch_idx)
   end)
   rawset(trainer, "record_log", nil)
   if not ok then
-    error(("Trainer: cuda_graph: the training step could not be captured in a CUDA graph: %s (Trainer{cuda_graph " ..
-      "= false} runs it eagerly)"):format(outputs), 0)
+    -- nothing ran and nothing the step keeps in Lua changed (the logs went to the list above): "auto" goes
+    -- on eagerly, after saying why
+    local why = ("the training step could not be captured in a CUDA graph: %s"):format(outputs)
+    if self.mode == true then error(("Trainer: cuda_graph = true, but %s"):format(why), 0) end
+    trainer:print(("cuda_graph: %s; the steps run eagerly"):format(why))
+    self.disabled = true
+    return false
   end
   entry.graph, entry.outputs, entry.logs = graph, outputs, logs
   self.captures = self.captures + 1
+  return true
 end
 
 --- Runs the step of this batch in its graph and returns training_step's outputs (copies), or nil when
 -- the batch runs eagerly (its shape's first batch, a shape beyond MOST_SHAPES, a batch the module's
 -- capturable_training_step refuses).
 function GraphedStep:step(batch, batch_idx)
+  if self.disabled then return nil end
   local module = self.trainer.lightning_module
   local capturable = module.capturable_training_step
   if type(capturable) == "function" and not capturable(module, batch, batch_idx) then return nil end
@@ -185,7 +194,7 @@ function GraphedStep:step(batch, batch_idx)
     self.shapes[key] = entry
     return nil   -- the warm-up step, eagerly
   end
-  if not entry.graph then self:_capture(entry, batch, batch_idx) end
+  if not entry.graph and not self:_capture(entry, batch, batch_idx) then return nil end
   for i, static in ipairs(entry.static) do static[2]:copy(tensors[i][2]) end
   entry.graph:replay()
   self.replays = self.replays + 1
