@@ -7,9 +7,10 @@
 #   1. unpack .gpu/debs into $ROOT with dpkg -x (never into /: the machine's own libraries stay)
 #   2. build lightning with the CUDA module there; on failure use the build pack.sh made (.gpu/build)
 #   3. the GPU: nvidia-smi, and what lightning says of it (its device block)
-#   4. the specs that need a GPU (device, cuda, accelerators, data_device_batches) with busted
+#   4. the specs that need a GPU (device, cuda, cuda_graph, accelerators, data_device_batches) with busted
 #   5. the reference model trained a few hundred steps on the carried CIFAR-10 batch, on the GPU
-#   6. bench/train_step.lua on the GPU beside this machine's PyTorch (eager, channels_last)
+#   6. bench/train_step.lua on the GPU beside this machine's PyTorch (eager, channels_last), ours eager and
+#      as a CUDA graph's replay (--cuda_graph), at batch 64 and 256
 #   7. airbench94 on the GPU: our recipe, then bench/airbench_torch.py --device cuda (eager, compiled)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
