@@ -19,16 +19,21 @@ function M.replay_basics(L)
   assert(not L.cuda.is_current_stream_capturing())
 end
 
--- The parameters of a model as host tables, and a check that two such lists are equal bit for bit.
+-- The parameters and buffers of a model (its state_dict, in the order of its names) as host tables, and a
+-- check that two such lists are equal bit for bit.
 local function values_of(model)
-  local values = {}
-  for i, p in ipairs(model:parameters()) do values[i] = p:cpu():view(-1):totable() end
+  local state, names, values = model:state_dict(), {}, {}
+  for name in pairs(state) do names[#names + 1] = name end
+  table.sort(names)
+  for i, name in ipairs(names) do values[i] = state[name]:cpu():view(-1):totable() end
   return values
 end
 
 local function assert_same(a, b, what)
   for i = 1, #a do
-    for j = 1, #a[i] do assert(a[i][j] == b[i][j], ("%s: parameter %d, value %d: %s %s"):format(what, i, j, a[i][j], b[i][j])) end
+    for j = 1, #a[i] do
+      assert(a[i][j] == b[i][j], ("%s: tensor %d, value %d: %s %s"):format(what, i, j, a[i][j], b[i][j]))
+    end
   end
 end
 
@@ -167,10 +172,15 @@ function M.refusals(L)
   refused(function() return L.tensor{1, 2}:cuda() end,
     "copying a host tensor to the GPU cannot be captured in a CUDA graph %(a launch would read the host's memory")
   refused(function() L.cuda.synchronize() end, "cuda.synchronize: synchronize cannot be captured")
-  refused(function() fresh:step() end, "Adam:step: its state is made at its first step, which a CUDA graph cannot capture")
+  refused(function() fresh:step() end,
+    "Adam:step: its state is made at its first step, which a CUDA graph cannot capture")
   refused(function() L.core.optim.adam_step(adam_args) end,
     "Adam's update cannot be captured in a CUDA graph %(without step values on the GPU its learning rate and step")
   refused(function() L.cuda.CUDAGraph():capture_begin() end, "being captured already")
+  local cumulative, z = L.nn.BatchNorm1d(2, {momentum = false}):cuda(), L.randn(4, 2):cuda()
+  cumulative(z)   -- (its count is read once after the move)
+  refused(function() cumulative(z) end, "BatchNorm1d: a cumulative moving average %(momentum = false%) divides by " ..
+    "the count of batches, which a CUDA graph would record")
   refused(function() error("mine") end, "mine")
   local other = L.cuda.CUDAGraph()
   other:capture(function() t:add(1) end)

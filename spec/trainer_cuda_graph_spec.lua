@@ -102,7 +102,9 @@ describe("the Trainer's training step in a CUDA graph", function()
       local graphed, scores = run("auto")
       assert(graphed.cuda_graph_stats and graphed.cuda_graph_stats.replays > 0)
       -- the last epoch's EpochMetrics: its confusion counts and its losses, one a replay
-      for k, v in pairs(eager_scores) do assert(scores[k] == v, k .. ": " .. tostring(v) .. " " .. tostring(scores[k])) end
+      for k, v in pairs(eager_scores) do
+        assert(scores[k] == v, k .. ": " .. tostring(v) .. " " .. tostring(scores[k]))
+      end
       for _, k in ipairs {"train_acc", "train_loss_epoch", "train_f1", "train_precision", "train_recall"} do
         assert(eager.callback_metrics[k] == graphed.callback_metrics[k],
           k .. ": " .. tostring(eager.callback_metrics[k]) .. " " .. tostring(graphed.callback_metrics[k]))
@@ -140,8 +142,8 @@ describe("the Trainer's training step in a CUDA graph", function()
       print("ok")
     ]], {LIGHTNING_FP32_ONEDNN = "0"})
     -- said once, by the trainer
-    assert.matches("^cuda_graph: the training step could not be captured in a CUDA graph: [^\n]*Tensor:item: copying " ..
-      "a tensor to the host cannot be captured in a CUDA graph %(it makes the host wait for the GPU%); the steps run " ..
-      "eagerly\nok\n$", out)
+    assert.matches("^cuda_graph: the training step could not be captured in a CUDA graph: [^\n]*Tensor:item: " ..
+      "copying a tensor to the host cannot be captured in a CUDA graph %(it makes the host wait for the GPU%); the " ..
+      "steps run eagerly\nok\n$", out)
   end)
 end)

@@ -7,10 +7,11 @@
  * ended, so while a graph lives the free of such memory is put off until no graph lives; memory
  * allocated after the newest capture ended ("young") is freed at once, and so is everything once no
  * graph lives. What is put off is bounded by the memory allocated when the newest capture ended (a
- * layer's buffer that an eager call with another shape replaces, a warm-up's temporaries). Dropout: the kernels of a
- * capture read the seed and their counter from device words (the counter plus their place in the
- * capture), and each launch first writes those words with the host's seed and counter, which then moves
- * on by what the capture drew, as the recorded calls would have moved it. */
+ * layer's buffer that an eager call with another shape replaces, a warm-up's temporaries).
+ *
+ * Dropout: the kernels of a capture read the seed and their counter from device words (the counter plus
+ * their place in the capture), and each launch first writes those words with the host's seed and
+ * counter, which then moves on by what the capture drew, as the recorded calls would have moved it. */
 #include <unordered_set>
 #include <vector>
 

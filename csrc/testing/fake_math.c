@@ -32,51 +32,59 @@ static void view_of(host_view *v, const float *device, int ndim, const int64_t *
 }
 
 static int binary_now(float *out, const float *a, const float *b, int op, float alpha, const lt_elementwise_shape *s,
-                lt_error *err) {
+                      lt_error *err) {
     host_view o, x, y;
     view_of(&o, out, s->ndim, s->size, s->out_stride);
     view_of(&x, a, s->ndim, s->size, s->a_stride);
     view_of(&y, b, s->ndim, s->size, s->b_stride);
     return lt_binary_into(&o.t, &x.t, &y.t, (lt_binop)op, alpha, err);
 }
-FAKE_DEFERRED(binary_deferred, binary_now(a.out, a.a, a.b, a.op, a.alpha, &a.s, err), (float *, out), (const float *, a), (const float *, b), (int, op), (float, alpha), (lt_elementwise_shape, s))
-int fake_binary(float *out, const float *a, const float *b, int op, float alpha, const lt_elementwise_shape *s, lt_error *err) {
+FAKE_DEFERRED(binary_deferred, binary_now(a.out, a.a, a.b, a.op, a.alpha, &a.s, err), (float *, out),
+              (const float *, a), (const float *, b), (int, op), (float, alpha), (lt_elementwise_shape, s))
+int fake_binary(float *out, const float *a, const float *b, int op, float alpha, const lt_elementwise_shape *s,
+                lt_error *err) {
     return binary_deferred(out, a, b, op, alpha, *s, err);
 }
 
 static int scalar_now(float *out, const float *a, float value, int op, int reversed, const lt_elementwise_shape *s,
-                lt_error *err) {
+                      lt_error *err) {
     host_view o, x;
     view_of(&o, out, s->ndim, s->size, s->out_stride);
     view_of(&x, a, s->ndim, s->size, s->a_stride);
     return lt_scalar_into(&o.t, &x.t, value, (lt_binop)op, reversed != 0, err);
 }
-FAKE_DEFERRED(scalar_deferred, scalar_now(a.out, a.a, a.value, a.op, a.reversed, &a.s, err), (float *, out), (const float *, a), (float, value), (int, op), (int, reversed), (lt_elementwise_shape, s))
-int fake_scalar(float *out, const float *a, float value, int op, int reversed, const lt_elementwise_shape *s, lt_error *err) {
+FAKE_DEFERRED(scalar_deferred, scalar_now(a.out, a.a, a.value, a.op, a.reversed, &a.s, err), (float *, out),
+              (const float *, a), (float, value), (int, op), (int, reversed), (lt_elementwise_shape, s))
+int fake_scalar(float *out, const float *a, float value, int op, int reversed, const lt_elementwise_shape *s,
+                lt_error *err) {
     return scalar_deferred(out, a, value, op, reversed, *s, err);
 }
 
-static int unary_now(float *out, const float *a, int op, float p1, float p2, const lt_elementwise_shape *s, lt_error *err) {
+static int unary_now(float *out, const float *a, int op, float p1, float p2, const lt_elementwise_shape *s,
+                     lt_error *err) {
     host_view o, x;
     view_of(&o, out, s->ndim, s->size, s->out_stride);
     view_of(&x, a, s->ndim, s->size, s->a_stride);
     return lt_unary_into(&o.t, &x.t, (lt_unop)op, p1, p2, err);
 }
-FAKE_DEFERRED(unary_deferred, unary_now(a.out, a.a, a.op, a.p1, a.p2, &a.s, err), (float *, out), (const float *, a), (int, op), (float, p1), (float, p2), (lt_elementwise_shape, s))
+FAKE_DEFERRED(unary_deferred, unary_now(a.out, a.a, a.op, a.p1, a.p2, &a.s, err), (float *, out), (const float *, a),
+              (int, op), (float, p1), (float, p2), (lt_elementwise_shape, s))
 int fake_unary(float *out, const float *a, int op, float p1, float p2, const lt_elementwise_shape *s, lt_error *err) {
     return unary_deferred(out, a, op, p1, p2, *s, err);
 }
 
 static int addcmul_now(float *out, const float *a, const float *b, float value, const lt_elementwise_shape *s,
-                 lt_error *err) {
+                       lt_error *err) {
     host_view o, x, y;
     view_of(&o, out, s->ndim, s->size, s->out_stride);
     view_of(&x, a, s->ndim, s->size, s->a_stride);
     view_of(&y, b, s->ndim, s->size, s->b_stride);
     return lt_addcmul_into(&o.t, &x.t, &y.t, value, err);
 }
-FAKE_DEFERRED(addcmul_deferred, addcmul_now(a.out, a.a, a.b, a.value, &a.s, err), (float *, out), (const float *, a), (const float *, b), (float, value), (lt_elementwise_shape, s))
-int fake_addcmul(float *out, const float *a, const float *b, float value, const lt_elementwise_shape *s, lt_error *err) {
+FAKE_DEFERRED(addcmul_deferred, addcmul_now(a.out, a.a, a.b, a.value, &a.s, err), (float *, out), (const float *, a),
+              (const float *, b), (float, value), (lt_elementwise_shape, s))
+int fake_addcmul(float *out, const float *a, const float *b, float value, const lt_elementwise_shape *s,
+                 lt_error *err) {
     return addcmul_deferred(out, a, b, value, *s, err);
 }
 
@@ -97,14 +105,15 @@ static int reduce_now(float *values, float *indices, const float *in, const lt_r
     lt_tensor_release(&at);
     return rc;
 }
-FAKE_DEFERRED(reduce_deferred, reduce_now(a.values, a.indices, a.in, &a.s, err), (float *, values), (float *, indices), (const float *, in), (lt_reduce_shape, s))
+FAKE_DEFERRED(reduce_deferred, reduce_now(a.values, a.indices, a.in, &a.s, err), (float *, values),
+              (float *, indices), (const float *, in), (lt_reduce_shape, s))
 int fake_reduce(float *values, float *indices, const float *in, const lt_reduce_shape *s, lt_error *err) {
     return reduce_deferred(values, indices, in, *s, err);
 }
 
 /* As the CUDA kernel: each sample's argmax (first on ties, NaN the largest) against its target. */
 static int confusion_update_now(uint64_t *counts, const float *logits, const float *target, const lt_confusion_shape *s,
-                          lt_error *err) {
+                                lt_error *err) {
     uint64_t *c = fake_host_of(counts);
     const float *x = fake_host_of(logits), *t = fake_host_of(target);
     for (int64_t i = 0; i < s->batch; i++) {
@@ -123,7 +132,9 @@ static int confusion_update_now(uint64_t *counts, const float *logits, const flo
     }
     return 0;
 }
-FAKE_DEFERRED(confusion_update_deferred, confusion_update_now(a.counts, a.logits, a.target, &a.s, err), (uint64_t *, counts), (const float *, logits), (const float *, target), (lt_confusion_shape, s))
-int fake_confusion_update(uint64_t *counts, const float *logits, const float *target, const lt_confusion_shape *s, lt_error *err) {
+FAKE_DEFERRED(confusion_update_deferred, confusion_update_now(a.counts, a.logits, a.target, &a.s, err),
+              (uint64_t *, counts), (const float *, logits), (const float *, target), (lt_confusion_shape, s))
+int fake_confusion_update(uint64_t *counts, const float *logits, const float *target, const lt_confusion_shape *s,
+                          lt_error *err) {
     return confusion_update_deferred(counts, logits, target, *s, err);
 }

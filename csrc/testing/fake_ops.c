@@ -26,9 +26,12 @@ static bool conv2d_supports(const lt_impl *self, const void *s, lt_precision p) 
 static int64_t conv2d_fscratch(const lt_conv2d_shape *s) { return lt_conv2d_cpu.forward_scratch(s); }
 static int64_t conv2d_bscratch(const lt_conv2d_shape *s, bool gi) { return lt_conv2d_cpu.backward_scratch(s, gi); }
 FAKE_DEFERRED_OP(conv2d_forward, lt_conv2d_cpu.forward(c, H(a.out), H(a.in), H(a.w), H(a.b), H(a.cols), a.s),
-                 (float *, out), (const float *, in), (const float *, w), (const float *, b), (float *, cols), (lt_conv2d_shape, s))
-FAKE_DEFERRED_OP(conv2d_backward, lt_conv2d_cpu.backward(c, H(a.dx), H(a.dw), H(a.db), H(a.dy), H(a.x), H(a.w), H(a.scratch), a.s),
-                 (float *, dx), (float *, dw), (float *, db), (const float *, dy), (const float *, x), (const float *, w), (float *, scratch), (lt_conv2d_shape, s))
+                 (float *, out), (const float *, in), (const float *, w), (const float *, b), (float *, cols),
+                 (lt_conv2d_shape, s))
+FAKE_DEFERRED_OP(conv2d_backward, lt_conv2d_cpu.backward(c, H(a.dx), H(a.dw), H(a.db), H(a.dy), H(a.x), H(a.w),
+                 H(a.scratch), a.s),
+                 (float *, dx), (float *, dw), (float *, db), (const float *, dy), (const float *, x),
+                 (const float *, w), (float *, scratch), (lt_conv2d_shape, s))
 static const lt_conv2d_impl conv2d = {{"fake", conv2d_supports, NULL}, conv2d_fscratch, conv2d_bscratch,
                                       conv2d_forward, conv2d_backward};
 
@@ -37,13 +40,17 @@ static bool fp32(const lt_impl *self, const void *s, lt_precision p) { return p 
 FAKE_DEFERRED_OP(linear_forward, lt_linear_cpu.forward(c, H(a.out), H(a.in), H(a.w), H(a.b), a.s),
                  (float *, out), (const float *, in), (const float *, w), (const float *, b), (lt_linear_shape, s))
 FAKE_DEFERRED_OP(linear_backward, lt_linear_cpu.backward(c, H(a.dx), H(a.dw), H(a.db), H(a.dy), H(a.x), H(a.w), a.s),
-                 (float *, dx), (float *, dw), (float *, db), (const float *, dy), (const float *, x), (const float *, w), (lt_linear_shape, s))
+                 (float *, dx), (float *, dw), (float *, db), (const float *, dy), (const float *, x),
+                 (const float *, w), (lt_linear_shape, s))
 static const lt_linear_impl linear = {{"fake", fp32, NULL}, linear_forward, linear_backward};
 
 FAKE_DEFERRED_OP(bn_forward, lt_batchnorm_cpu.forward(c, H(a.out), H(a.in), host_vectors(a.v), a.s, a.p),
-                 (float *, out), (const float *, in), (lt_bn_vectors, v), (lt_batchnorm_shape, s), (lt_batchnorm_params, p))
-FAKE_DEFERRED_OP(bn_backward, lt_batchnorm_cpu.backward(c, H(a.dx), H(a.dw), H(a.db), H(a.dy), H(a.x), host_vectors(a.v), a.s),
-                 (float *, dx), (float *, dw), (float *, db), (const float *, dy), (const float *, x), (lt_bn_vectors, v), (lt_batchnorm_shape, s))
+                 (float *, out), (const float *, in), (lt_bn_vectors, v), (lt_batchnorm_shape, s),
+                 (lt_batchnorm_params, p))
+FAKE_DEFERRED_OP(bn_backward, lt_batchnorm_cpu.backward(c, H(a.dx), H(a.dw), H(a.db), H(a.dy), H(a.x),
+                 host_vectors(a.v), a.s),
+                 (float *, dx), (float *, dw), (float *, db), (const float *, dy), (const float *, x),
+                 (lt_bn_vectors, v), (lt_batchnorm_shape, s))
 static int bn_statistics(lt_kernel_ctx *c, double *sums, const float *x, lt_batchnorm_shape s) {
     if (fake_capturing()) return fake_fail(c->err, "bn_statistics reads or writes host memory: not in a graph");
     return lt_batchnorm_cpu.statistics(c, sums, H(x), s);  /* sums: host memory, as the interface says */
@@ -66,16 +73,21 @@ static int bn_grad_input(lt_kernel_ctx *c, float *dx, const double *sums, int64_
 static const lt_batchnorm_impl batchnorm = {{"fake", fp32, NULL}, bn_forward,   bn_backward,  bn_statistics,
                                             bn_normalize,         bn_grad_sums, bn_grad_input};
 
-FAKE_DEFERRED_OP(brp_forward, lt_bn_relu_pool_cpu.forward(c, H(a.out), H(a.codes), H(a.in), host_vectors(a.v), a.s, a.p),
-                 (float *, out), (float *, codes), (const float *, in), (lt_bn_vectors, v), (lt_bn_relu_pool_shape, s), (lt_batchnorm_params, p))
-FAKE_DEFERRED_OP(brp_backward, lt_bn_relu_pool_cpu.backward(c, H(a.dx), H(a.dw), H(a.db), H(a.dy), H(a.out), H(a.codes), H(a.in), host_vectors(a.v), a.s),
-                 (float *, dx), (float *, dw), (float *, db), (const float *, dy), (const float *, out), (const float *, codes), (const float *, in), (lt_bn_vectors, v), (lt_bn_relu_pool_shape, s))
+FAKE_DEFERRED_OP(brp_forward, lt_bn_relu_pool_cpu.forward(c, H(a.out), H(a.codes), H(a.in), host_vectors(a.v), a.s,
+                 a.p),
+                 (float *, out), (float *, codes), (const float *, in), (lt_bn_vectors, v),
+                 (lt_bn_relu_pool_shape, s), (lt_batchnorm_params, p))
+FAKE_DEFERRED_OP(brp_backward, lt_bn_relu_pool_cpu.backward(c, H(a.dx), H(a.dw), H(a.db), H(a.dy), H(a.out),
+                 H(a.codes), H(a.in), host_vectors(a.v), a.s),
+                 (float *, dx), (float *, dw), (float *, db), (const float *, dy), (const float *, out),
+                 (const float *, codes), (const float *, in), (lt_bn_vectors, v), (lt_bn_relu_pool_shape, s))
 static const lt_bn_relu_pool_impl bn_relu_pool = {{"fake", fp32, NULL}, brp_forward, brp_backward};
 
 FAKE_DEFERRED_OP(maxpool_forward, lt_maxpool2d_cpu.forward(c, H(a.out), H(a.idx), H(a.in), a.s),
                  (float *, out), (float *, idx), (const float *, in), (lt_pool2d_shape, s))
 FAKE_DEFERRED_OP(maxpool_backward, lt_maxpool2d_cpu.backward(c, H(a.dx), H(a.dy), H(a.out), H(a.idx), H(a.in), a.s),
-                 (float *, dx), (const float *, dy), (const float *, out), (const float *, idx), (const float *, in), (lt_pool2d_shape, s))
+                 (float *, dx), (const float *, dy), (const float *, out), (const float *, idx), (const float *, in),
+                 (lt_pool2d_shape, s))
 static const lt_maxpool2d_impl maxpool2d = {{"fake", fp32, NULL}, maxpool_forward, maxpool_backward};
 
 FAKE_DEFERRED_OP(avgpool_forward, lt_avgpool2d_cpu.forward(c, H(a.out), H(a.in), a.s),
@@ -104,7 +116,8 @@ static bool activation_supports(const lt_impl *self, const void *s, lt_precision
 FAKE_DEFERRED_OP(activation_forward, host_activation(&a.s)->forward(c, H(a.out), H(a.in), a.s),
                  (float *, out), (const float *, in), (lt_activation_shape, s))
 FAKE_DEFERRED_OP(activation_backward, host_activation(&a.s)->backward(c, H(a.dx), H(a.dy), H(a.in), H(a.out), a.s),
-                 (float *, dx), (const float *, dy), (const float *, in), (const float *, out), (lt_activation_shape, s))
+                 (float *, dx), (const float *, dy), (const float *, in), (const float *, out),
+                 (lt_activation_shape, s))
 /* the fronts check the name against the host's entries; one fake entry computes them all */
 static const lt_activation_impl activation = {{"fake", activation_supports, NULL}, "any", activation_forward,
                                               activation_backward};
@@ -121,22 +134,32 @@ FAKE_DEFERRED_OP(softmax_backward, lt_softmax_cpu.backward(c, H(a.dx), H(a.dy), 
                  (float *, dx), (const float *, dy), (const float *, out), (lt_softmax_shape, s))
 static const lt_softmax_impl softmax = {{"fake", fp32, NULL}, softmax_forward, softmax_backward};
 
-FAKE_DEFERRED_OP(ce_forward, lt_cross_entropy_cpu.forward(c, H(a.loss), H(a.losses), H(a.lp), H(a.scores), H(a.target), H(a.weight), a.s),
-                 (float *, loss), (float *, losses), (float *, lp), (const float *, scores), (const float *, target), (const float *, weight), (lt_class_loss_shape, s))
-FAKE_DEFERRED_OP(ce_backward, lt_cross_entropy_cpu.backward(c, H(a.dx), H(a.lp), H(a.target), H(a.weight), H(a.dout), H(a.dscale), a.scale, a.s),
-                 (float *, dx), (const float *, lp), (const float *, target), (const float *, weight), (const float *, dout), (const float *, dscale), (double, scale), (lt_class_loss_shape, s))
+FAKE_DEFERRED_OP(ce_forward, lt_cross_entropy_cpu.forward(c, H(a.loss), H(a.losses), H(a.lp), H(a.scores),
+                 H(a.target), H(a.weight), a.s),
+                 (float *, loss), (float *, losses), (float *, lp), (const float *, scores), (const float *, target),
+                 (const float *, weight), (lt_class_loss_shape, s))
+FAKE_DEFERRED_OP(ce_backward, lt_cross_entropy_cpu.backward(c, H(a.dx), H(a.lp), H(a.target), H(a.weight), H(a.dout),
+                 H(a.dscale), a.scale, a.s),
+                 (float *, dx), (const float *, lp), (const float *, target), (const float *, weight),
+                 (const float *, dout), (const float *, dscale), (double, scale), (lt_class_loss_shape, s))
 static const lt_class_loss_impl cross_entropy = {{"fake", fp32, NULL}, ce_forward, ce_backward};
 
-FAKE_DEFERRED_OP(nll_forward, lt_nll_loss_cpu.forward(c, H(a.loss), H(a.losses), H(a.lp), H(a.scores), H(a.target), H(a.weight), a.s),
-                 (float *, loss), (float *, losses), (float *, lp), (const float *, scores), (const float *, target), (const float *, weight), (lt_class_loss_shape, s))
-FAKE_DEFERRED_OP(nll_backward, lt_nll_loss_cpu.backward(c, H(a.dx), H(a.lp), H(a.target), H(a.weight), H(a.dout), H(a.dscale), a.scale, a.s),
-                 (float *, dx), (const float *, lp), (const float *, target), (const float *, weight), (const float *, dout), (const float *, dscale), (double, scale), (lt_class_loss_shape, s))
+FAKE_DEFERRED_OP(nll_forward, lt_nll_loss_cpu.forward(c, H(a.loss), H(a.losses), H(a.lp), H(a.scores), H(a.target),
+                 H(a.weight), a.s),
+                 (float *, loss), (float *, losses), (float *, lp), (const float *, scores), (const float *, target),
+                 (const float *, weight), (lt_class_loss_shape, s))
+FAKE_DEFERRED_OP(nll_backward, lt_nll_loss_cpu.backward(c, H(a.dx), H(a.lp), H(a.target), H(a.weight), H(a.dout),
+                 H(a.dscale), a.scale, a.s),
+                 (float *, dx), (const float *, lp), (const float *, target), (const float *, weight),
+                 (const float *, dout), (const float *, dscale), (double, scale), (lt_class_loss_shape, s))
 static const lt_class_loss_impl nll_loss = {{"fake", fp32, NULL}, nll_forward, nll_backward};
 
 FAKE_DEFERRED_OP(mse_forward, lt_mse_loss_cpu.forward(c, H(a.loss), H(a.losses), H(a.in), H(a.target), a.s),
                  (float *, loss), (float *, losses), (const float *, in), (const float *, target), (lt_mse_shape, s))
-FAKE_DEFERRED_OP(mse_backward, lt_mse_loss_cpu.backward(c, H(a.dx), H(a.in), H(a.target), H(a.dout), H(a.dscale), a.scale, a.s),
-                 (float *, dx), (const float *, in), (const float *, target), (const float *, dout), (const float *, dscale), (double, scale), (lt_mse_shape, s))
+FAKE_DEFERRED_OP(mse_backward, lt_mse_loss_cpu.backward(c, H(a.dx), H(a.in), H(a.target), H(a.dout), H(a.dscale),
+                 a.scale, a.s),
+                 (float *, dx), (const float *, in), (const float *, target), (const float *, dout),
+                 (const float *, dscale), (double, scale), (lt_mse_shape, s))
 static const lt_mse_impl mse_loss = {{"fake", fp32, NULL}, mse_forward, mse_backward};
 
 /* ---- optimizers ---- */
@@ -156,7 +179,8 @@ FAKE_DEFERRED_OP(sgd_step, lt_sgd_cpu.step(c, H(a.param), H(a.buf), H(a.grad), h
 static const lt_sgd_impl sgd = {{"fake", fp32, NULL}, sgd_step};
 
 FAKE_DEFERRED_OP(adam_step, lt_adam_cpu.step(c, H(a.param), H(a.m), H(a.v), H(a.vmax), H(a.grad), host_adam(a.s)),
-                 (float *, param), (float *, m), (float *, v), (float *, vmax), (const float *, grad), (lt_adam_shape, s))
+                 (float *, param), (float *, m), (float *, v), (float *, vmax), (const float *, grad),
+                 (lt_adam_shape, s))
 static const lt_adam_impl adam = {{"fake", fp32, NULL}, adam_step};
 
 static int norm_accumulate(lt_kernel_ctx *c, double *acc, const float *x, lt_norm_shape s) {

@@ -4,6 +4,7 @@
 -- updates the running ones; evaluation mode uses the running ones.
 local L = require "lightning"
 local class = require "lightning.class"
+local cuda = require "lightning.cuda"
 local Module = require "lightning.nn.module"
 local util = require "lightning.nn.util"
 local C = L.core.nn
@@ -64,11 +65,24 @@ end
 -- host only after something else wrote it, not at every training step.
 function BatchNorm:_count_batch()
   local buffer = self.num_batches_tracked
+  if cuda.is_current_stream_capturing() and buffer:device() ~= "cpu" then return self:_count_in_graph() end
   local known = self._tracked_version == buffer:_version() and self._tracked_count
   local count = (known or buffer[1]) + 1
   buffer:fill(count)
   self._tracked_count, self._tracked_version = count, buffer:_version()   -- two numbers: no table per step
   return count
+end
+
+-- In a CUDA graph's capture: the count goes on before each replay, on the host (a fill recorded in the
+-- graph would write the capture's count at every replay). A cumulative average (momentum = false) divides
+-- by the count in the kernel, which the graph would record: refused.
+function BatchNorm:_count_in_graph()
+  if not self.momentum then
+    error(("%s: a cumulative moving average (momentum = false) divides by the count of batches, which a CUDA " ..
+      "graph would record as it is now"):format(self._name), 0)
+  end
+  cuda.before_replay(function() self:_count_batch() end)
+  return (self._tracked_count or 0) + 1   -- (unread with a momentum)
 end
 
 function BatchNorm:_forward_args(fname, input)
