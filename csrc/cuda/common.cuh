@@ -83,8 +83,10 @@ void device_free(void *p);
 int keep_for_graphs(void *p);
 /* Every allocation is noted (graph.cu keeps what it needs to know); one made during a capture is the
  * graph's (cudaMalloc's), freed with cudaFree: take_graph_owned says so, and forgets it. */
-void note_allocated(void *p);
+void note_allocated(void *p, size_t bytes);
 bool take_graph_owned(void *p);
+/* The bytes CUDA graphs own now (outside the pool), and the most they owned. */
+void graph_memory(size_t *bytes, size_t *peak);
 /* Refuses (with err) what cannot happen while the stream is captured: a host copy, a wait. */
 int not_in_capture(const char *call, lt_error *err);
 

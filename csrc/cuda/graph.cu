@@ -12,6 +12,7 @@
  * Dropout: the kernels of a capture read the seed and their counter from device words (the counter plus
  * their place in the capture), and each launch first writes those words with the host's seed and
  * counter, which then moves on by what the capture drew, as the recorded calls would have moved it. */
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -25,17 +26,32 @@ struct graph {
 };
 
 static int graphs_alive;
-static std::unordered_set<void *> owned; /* allocated during a capture: cudaMalloc's */
+static std::unordered_map<void *, size_t> owned; /* allocated during a capture (cudaMalloc's): their bytes */
+static size_t owned_bytes, owned_peak;
 static std::unordered_set<void *> young; /* allocated while graphs live, after the newest capture ended */
 static std::vector<void *> kept;         /* frees put off until no graph lives */
 
-bool take_graph_owned(void *p) { return !owned.empty() && owned.erase(p) != 0; }
+bool take_graph_owned(void *p) {
+    auto it = owned.find(p);
+    if (it == owned.end()) return false;
+    owned_bytes -= it->second;
+    owned.erase(it);
+    return true;
+}
 
-void note_allocated(void *p) {
-    if (state().capturing)
-        owned.insert(p);
-    else if (graphs_alive > 0)
+void note_allocated(void *p, size_t bytes) {
+    if (state().capturing) {
+        owned[p] = bytes;
+        owned_bytes += bytes;
+        if (owned_bytes > owned_peak) owned_peak = owned_bytes;
+    } else if (graphs_alive > 0) {
         young.insert(p);
+    }
+}
+
+void graph_memory(size_t *bytes, size_t *peak) {
+    *bytes = owned_bytes;
+    *peak = owned_peak;
 }
 
 int keep_for_graphs(void *p) {

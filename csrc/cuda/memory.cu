@@ -28,7 +28,7 @@ void *device_alloc(size_t bytes, lt_error *err) {
      * become an allocation of each launch) */
     cudaError_t e = s.capturing ? cudaMalloc(&p, bytes ? bytes : 1) : cudaMallocAsync(&p, bytes ? bytes : 1, s.stream);
     if (e == cudaSuccess) {
-        note_allocated(p);
+        note_allocated(p, bytes ? bytes : 1);
         return p;
     }
     cudaGetLastError();
@@ -77,9 +77,11 @@ int memory(lt_device_memory *out, lt_error *err) {
     LTC_CUDA(err, cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrUsedMemCurrent, &used));
     LTC_CUDA(err, cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
     LTC_CUDA(err, cudaMemPoolGetAttribute(s.pool, cudaMemPoolAttrUsedMemHigh, &peak));
-    out->in_use = used;
-    out->reserved = reserved;
-    out->peak_in_use = peak;
+    size_t graphs = 0, graphs_peak = 0; /* CUDA graphs' memory, outside the pool */
+    graph_memory(&graphs, &graphs_peak);
+    out->in_use = used + graphs;
+    out->reserved = reserved + graphs;
+    out->peak_in_use = peak + graphs_peak;
     return 0;
 }
 
