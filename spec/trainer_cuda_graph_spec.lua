@@ -50,16 +50,17 @@ local MODULE = [[
     end
     return list
   end
-  -- the records a MemoryLogger got, one line a value; the final parameters; the trainer
-  local function fit(cuda_graph, extra)
+  -- the records a MemoryLogger got, one line a value; the final parameters; the trainer. extra: more
+  -- Trainer options; ckpt_path: a checkpoint to resume from.
+  local function fit(cuda_graph, extra, ckpt_path)
     L.manual_seed(5)
     L.cuda.manual_seed(7)
     local logger = S.MemoryLogger()
     local opts = {accelerator = "gpu", max_epochs = 3, logger = logger, log_every_n_steps = 2, cuda_graph = cuda_graph}
     for k, v in pairs(extra or {}) do opts[k] = v end
-    local trainer = L.Trainer(S.quiet(os.tmpname() .. ".d", opts))
+    local trainer = L.Trainer(S.quiet(opts.default_root_dir or os.tmpname() .. ".d", opts))
     local model = Net()
-    trainer:fit(model, S.Loader(batches(10, 4, 2)), S.Loader(batches(3, 3, 3)))
+    trainer:fit(model, S.Loader(batches(10, 4, 2)), S.Loader(batches(3, 3, 3)), {ckpt_path = ckpt_path})
     local values = {}
     for i, p in ipairs(model:parameters()) do values[i] = table.concat(p:cpu():view(-1):totable(), " ") end
     return logger:text(), table.concat(values, "\n"), trainer
@@ -83,6 +84,28 @@ describe("the Trainer's training step in a CUDA graph", function()
       print("ok")
     ]], {LIGHTNING_FP32_ONEDNN = "0"})
     assert.equal("ok\n", out)
+  end)
+
+  case("a graphed fit's checkpoint resumes: eagerly or graphed, the resumed runs are the same, bit for bit", function()
+    local out = on_fake(MODULE .. [[
+      local H = require "helpers"
+      local dir = H.tmpdir()
+      local function options(max_epochs)
+        return {enable_checkpointing = true, default_root_dir = dir, max_epochs = max_epochs,
+          callbacks = {L.callbacks.ModelCheckpoint{dirpath = dir .. "/ckpt", save_last = true}}}
+      end
+      local _, _, first = fit(true, options(2))
+      assert(first.cuda_graph_stats.replays > 0)
+      os.rename(dir .. "/ckpt/last.safetensors", dir .. "/epoch2.safetensors")
+      local eager_logs, eager_values = fit(false, options(3), dir .. "/epoch2.safetensors")
+      local logs, values, resumed = fit(true, options(3), dir .. "/epoch2.safetensors")
+      assert(resumed.global_step == 30 and resumed.cuda_graph_stats.replays > 0, resumed.global_step)
+      assert(values == eager_values, values .. "\n---\n" .. eager_values)
+      assert(logs == eager_logs)
+      H.rmdir(dir)
+      print("ok")
+    ]], {LIGHTNING_FP32_ONEDNN = "0"})
+    assert.matches("ok\n$", out)
   end)
 
   case("\"auto\" replays an ImageClassifier's steps, its metrics added up as in the eager run", function()
