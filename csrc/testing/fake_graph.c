@@ -2,7 +2,7 @@
  * on, fake_call keeps a copy of each call's arguments instead of running it, and a launch runs the
  * copies in order. So, as on a GPU, nothing is computed during the capture, and a launch computes with
  * the arguments of the capture (pointers, shapes, scalars) whatever the host's variables say now: a
- * spec finds what a real graph would get wrong. Memory follows the CUDA module's rule (graph.cu): while
+ * spec finds what a real graph would get wrong. Memory follows the contract's rule (backend_api.h): while
  * a graph lives, a block made before the newest capture ended is freed only once no graph lives. */
 #include <stddef.h>
 #include <stdlib.h>

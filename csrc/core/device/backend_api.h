@@ -201,17 +201,20 @@ typedef struct lt_backend_api {
 
     /* CUDA graphs: the calls made between capture_begin and capture_end are recorded, not run, and a
      * launch of the graph runs them all again, in order, on the same memory, with the same arguments.
-     * One capture at a time, on the backend's stream. While capturing:
-     *   - alloc gives memory that the graph owns: free keeps it until every graph is destroyed (a
-     *     launch writes it), and it is never reused within the capture;
-     *   - free of any memory is put off until every graph is destroyed (the graph may read it);
+     * One capture at a time, on the backend's stream. Memory:
+     *   - alloc during a capture gives memory that the graph owns, at an address its launches keep,
+     *     never reused within the capture;
+     *   - while a graph lives (or a capture goes on), free of memory that existed when the newest
+     *     capture ended is put off until no graph lives (a launch may write it); memory allocated after
+     *     that is freed at once.
+     * While capturing:
      *   - to_host, to_device, image_batch and synchronize fail (the host cannot wait for, or be read
      *     by, a graph; copy into the graph's input memory before a launch instead), leaving the capture
      *     going;
      *   - dropout draws from the counter a launch gives it, so each launch draws new numbers: the same
      *     ones as the calls it recorded would have drawn, run in its place.
      * capture_end ends the capture and returns the graph, ready to launch (or fails, the capture ended
-     * all the same). graph_launch queues one run of it; graph_destroy frees it once its runs are done. */
+     * all the same, and a graph it returns then is only to destroy). graph_launch queues one run of it; graph_destroy frees it once its runs are done. */
     int (*capture_begin)(lt_error *err);
     int (*capture_end)(void **graph, lt_error *err);
     int (*graph_launch)(void *graph, lt_error *err);

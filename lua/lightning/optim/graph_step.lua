@@ -1,10 +1,9 @@
 --- An optimizer's step inside a CUDA graph's capture (L.cuda.CUDAGraph). A launch runs the updates the
 -- capture recorded, and no Lua; so each update reads its step values (every coefficient it computes
 -- with: those of the learning rate, the step count, the betas or momentum, optim_ops.h) from a row of a
--- tensor on the GPU, and before each replay the
--- optimizer advances on the host what a step advances (Adam's step counts), computes those values from
--- its groups as they are then (a scheduler's learning rate and momentum) and copies them there, once for
--- all its updates. So a replay takes the step the optimizer would have taken, and its state (state_dict,
+-- tensor on the GPU, and before each replay the optimizer advances on the host what a step advances
+-- (Adam's step counts), computes those values from its groups as they are then (a scheduler's learning
+-- rate and momentum) and copies them there, once for all its updates. So a replay takes the step the optimizer would have taken, and its state (state_dict,
 -- checkpoints) counts the steps replayed.
 -- The state an update needs must exist before the capture (a first step makes it: Adam's moments, SGD's
 -- momentum buffer); a capture cannot make it, as it copies zeros from the host.
