@@ -389,9 +389,8 @@ describe("on a device (the specs' fake one)", function()
     ]])
   end)
 
-  it("runs bf16-mixed in float32 on the GPU and says so once (the CUDA backend has no bf16 kernels yet)", function()
-    if not F.built() then return pending("needs the build's testing/fake_device.so") end
-    local out = F.on_fake([[
+  local function bf16_mixed_fit(env)
+    return F.on_fake([[
       local S = require "trainer_standins"
       local seen = {}
       local model = L.LightningModule()
@@ -408,8 +407,28 @@ describe("on a device (the specs' fake one)", function()
       local trainer = L.Trainer(S.quiet(os.tmpname() .. ".d", {accelerator = "gpu", precision = "bf16-mixed", max_steps = 2}))
       trainer:fit(model, S.Loader(S.regression_batches(2, 4, 32)))
       print(table.concat(seen, ", "))
-    ]])
-    assert.matches("bf16%-mixed on cuda:0: the CUDA backend has no bf16 kernels yet, so it computes in float32", out)
+    ]], env)
+  end
+
+  it("runs bf16-mixed in bf16 on a GPU with bf16 tensor cores, as the CPU does with oneDNN", function()
+    if not F.built() then return pending("needs the build's testing/fake_device.so") end
+    local out = bf16_mixed_fit()
+    assert.not_matches("bf16%-mixed on cuda:0", out)
+    assert.matches("bfloat16 on cuda:0, bfloat16 on cuda:0\n$", out)
+  end)
+
+  it("runs bf16-mixed in float32 with a backend that has no bf16 kernels, and says so", function()
+    if not F.built() then return pending("needs the build's testing/fake_device.so") end
+    local out = bf16_mixed_fit({LIGHTNING_FAKE_WITHOUT = "conv2d.channels_last"})
+    assert.matches("bf16%-mixed on cuda:0: the fake backend has no bf16 kernels, so it computes in float32", out)
+    assert.matches("float32 on cuda:0, float32 on cuda:0\n$", out)
+  end)
+
+  it("runs bf16-mixed in float32 on an older GPU and says why, once", function()
+    if not F.built() then return pending("needs the build's testing/fake_device.so") end
+    local out = bf16_mixed_fit({LIGHTNING_FAKE_DEVICE_CC_MAJOR = "7"})
+    assert.matches("bf16%-mixed on cuda:0: fake device %(host memory, for tests%) %(compute capability 7%.0%) has " ..
+      "no bf16 tensor cores %(8%.0 or later%), so it computes in float32", out)
     assert.matches("float32 on cuda:0, float32 on cuda:0\n$", out)
     local _, count = out:gsub("bf16%-mixed on cuda:0", "")
     assert.equal(1, count)

@@ -39,8 +39,9 @@ end
 
 -- A whole training step of the reference model (dropout, BatchNorm, AdamW under OneCycleLR, whose
 -- learning rate changes every step) captured once and replayed on new batches gives the eager steps'
--- losses, parameters and optimizer state, bit for bit: a step is one launch.
-function M.graphed_training_step(L)
+-- losses, parameters and optimizer state, bit for bit: a step is one launch. precision: the layers'
+-- ("fp32" by default; "bf16": bf16-mixed's channels-last bf16 activations).
+function M.graphed_training_step(L, precision)
   local steps = 6
   L.manual_seed(11)
   local xs, ys = {}, {}
@@ -49,6 +50,7 @@ function M.graphed_training_step(L)
     L.manual_seed(3)
     L.cuda.manual_seed(5)
     local model = L.models.BasicImageClassifier{image_size = 16, dropout_rate = 0.25}:cuda()
+    model:set_precision(precision or "fp32")
     local crit = L.nn.CrossEntropyLoss{label_smoothing = 0.1}
     local opt = L.optim.AdamW(model:parameters(), {lr = 1e-3, weight_decay = 0.05})
     local schedule = L.optim.lr_scheduler.OneCycleLR(opt, {max_lr = 0.02, total_steps = steps})

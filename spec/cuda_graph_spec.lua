@@ -17,6 +17,7 @@ local SHARED = {
   {"replay_basics", "a replay runs the recorded work again, and only it: no Lua runs, the capture computed nothing"},
   {"graphed_training_step", "a whole training step, replayed, gives the eager steps' bits: dropout's draws, " ..
     "the optimizer's update under a learning-rate schedule"},
+  {"graphed_training_step", "a bf16-mixed training step too (channels-last bf16 activations)", '"bf16"'},
   {"graphed_optimizers", "each optimizer's update, per parameter or flat, follows its schedule in a graph"},
   {"refusals", "refuses what a graph cannot do, naming it, and the next capture starts afresh"},
 }
@@ -24,7 +25,7 @@ local SHARED = {
 describe("CUDA graphs", function()
   for _, shared in ipairs(SHARED) do
     case(shared[2], function()
-      local script = ('require("cuda_graph_cases").%s(L) print("ok")'):format(shared[1])
+      local script = ('require("cuda_graph_cases").%s(L, %s) print("ok")'):format(shared[1], shared[3] or "nil")
       assert.equal("ok\n", on_fake(script, {LIGHTNING_FP32_ONEDNN = "0"}))
     end)
   end

@@ -422,6 +422,18 @@ describe("losses on the GPU", function()
   end)
 end)
 
+describe("bf16-mixed on the GPU (spec/cuda_bf16_cases.lua)", function()
+  local cases = require "cuda_bf16_cases"
+  for _, name in ipairs {"layers", "reference_training"} do
+    it(name, function()
+      if no_gpu() then return end
+      local bf16, why = L.cuda.is_bf16_supported()
+      if not bf16 then return pending("this GPU computes bf16-mixed in float32: " .. why) end
+      cases[name](L)
+    end)
+  end
+end)
+
 describe("CUDA graphs on the GPU", function()
   local cases = require "cuda_graph_cases"
   for _, name in ipairs {"replay_basics", "graphed_training_step", "graphed_optimizers", "refusals"} do
@@ -430,6 +442,11 @@ describe("CUDA graphs on the GPU", function()
       cases[name](L)
     end)
   end
+  it("graphed_training_step in bf16-mixed (spec/cuda_graph_cases.lua)", function()
+    if no_gpu() then return end
+    if not L.cuda.is_bf16_supported() then return pending("this GPU computes bf16-mixed in float32") end
+    cases.graphed_training_step(L, "bf16")
+  end)
 end)
 
 describe("training on the GPU", function()

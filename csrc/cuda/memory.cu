@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "parts.cuh"
+#include "mixed.cuh"
 
 namespace ltc {
 
@@ -203,20 +204,12 @@ int fill(float *dst, int64_t n, float value, lt_error *err) {
     return 0;
 }
 
-/* Round to nearest, ties to even; NaN stays a quiet NaN (the core's bf16.h, bit for bit). */
-__device__ __forceinline__ uint16_t f32_to_bf16(float f) {
-    uint32_t u = __float_as_uint(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
 __global__ void to_bf16_kernel(uint16_t *dst, const float *src, int64_t n) {
     LTC_FOR(i, n) dst[i] = f32_to_bf16(src[i]);
 }
 
 __global__ void to_f32_kernel(float *dst, const uint16_t *src, int64_t n) {
-    LTC_FOR(i, n) dst[i] = __uint_as_float((uint32_t)src[i] << 16);
+    LTC_FOR(i, n) dst[i] = bf16_to_f32(src[i]);
 }
 
 int to_bf16(uint16_t *dst, const float *src, int64_t n, lt_error *err) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/device/backend.h"
+#include "../core/kernel/kernel.h"
 #include "../core/tensor/tensor_device.h"
 #include "../core/tensor/tensor_math.h"
 #include "l_util.h"
@@ -78,6 +79,15 @@ static int t_new_ones(lua_State *L) { return new_on_device_of(L, "Tensor:new_one
 static int c_is_available(lua_State *L) {
     lt_error why;
     if (lt_device_available(LT_DEVICE_CUDA, &why)) return lua_pushboolean(L, 1), 1;
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, why.msg);
+    return 2;
+}
+
+/* is_bf16_supported(): true, or false and why (layers on the GPU then compute in float32). */
+static int c_is_bf16_supported(lua_State *L) {
+    lt_error why;
+    if (lt_device_computes_bf16(LT_DEVICE_CUDA, &why)) return lua_pushboolean(L, 1), 1;
     lua_pushboolean(L, 0);
     lua_pushstring(L, why.msg);
     return 2;
@@ -219,6 +229,7 @@ void lt_open_device(lua_State *L, int module, int methods) {
                                           {"new_ones", t_new_ones},     {NULL, NULL}};
     static const luaL_Reg cuda_fns[] = {{"is_available", c_is_available},
                                         {"device_count", c_device_count},
+                                        {"is_bf16_supported", c_is_bf16_supported},
                                         {"get_device_properties", c_get_device_properties},
                                         {"current_device", c_current_device},
                                         {"synchronize", c_synchronize},

@@ -91,6 +91,11 @@ void fake_graph_destroy(void *graph);
 #define FAKE_SEP_() 
 
 extern const lt_backend_op fake_ops[];
+/* fake_mixed.c: the mixed-precision (channels-last) entries of fake_ops' tables */
+extern const struct lt_conv2d_channels_last_impl fake_conv2d_channels_last;
+extern const struct lt_batchnorm_channels_last_impl fake_batchnorm_channels_last;
+extern const struct lt_maxpool2d_channels_last_impl fake_maxpool2d_channels_last;
+extern const struct lt_activation_mixed_impl fake_activation_mixed;
 extern const lt_backend_comm fake_comm;  /* fake_comm.c */
 void fake_manual_seed(uint64_t seed);
 int fake_ops_init(lt_error *err);

@@ -14,6 +14,7 @@
  * Knobs (environment):
  *   LIGHTNING_FAKE_DEVICE_BYTES  the pool's size (default 1 GiB): allocations beyond fail
  *   LIGHTNING_FAKE_DEVICE_COUNT  devices reported (default 1; 0 tests "no device") */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ static int props(int index, lt_device_props *p, lt_error *err) {
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "fake device (host memory, for tests)");
     p->index = index;
-    p->cc_major = 9;
+    p->cc_major = (int)env_long("LIGHTNING_FAKE_DEVICE_CC_MAJOR", 9);  /* below 8: no bf16 tensor cores */
     p->multiprocessors = 1;
     p->total_bytes = (uint64_t)env_long("LIGHTNING_FAKE_DEVICE_BYTES", 1L << 30);
     p->free_bytes = p->total_bytes - in_use;
@@ -208,6 +209,26 @@ static const lt_backend_api api = {
     .capture_begin = fake_capture_begin, .capture_end = fake_capture_end, .graph_launch = fake_graph_launch,
     .graph_destroy = fake_graph_destroy, .ops = fake_ops, .comm = &fake_comm};
 
+/* LIGHTNING_FAKE_WITHOUT: tables (comma-separated names) the fake leaves out, as a backend without them
+ * would be ("conv2d.channels_last": one without bf16 kernels). */
+static bool left_out(const char *names, const char *op) {
+    size_t n = strlen(op);
+    for (const char *p = names; (p = strstr(p, op)); p += n)
+        if ((p == names || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return true;
+    return false;
+}
+
+static const lt_backend_op *ops_kept(void) {
+    static lt_backend_op kept[64];
+    const char *without = getenv("LIGHTNING_FAKE_WITHOUT");
+    if (!without || !*without) return fake_ops;
+    size_t n = 0;
+    for (const lt_backend_op *o = fake_ops; o->op && n + 1 < sizeof kept / sizeof *kept; o++)
+        if (!left_out(without, o->op)) kept[n++] = *o;
+    kept[n] = (lt_backend_op){NULL, NULL};
+    return kept;
+}
+
 EXPORT const lt_backend_api *lt_backend_entry(int version, lt_error *err) {
     if (version != LT_BACKEND_API_VERSION) {
         snprintf(err->msg, sizeof err->msg, "fake device: built for interface %d, the core speaks %d",
@@ -215,5 +236,8 @@ EXPORT const lt_backend_api *lt_backend_entry(int version, lt_error *err) {
         return NULL;
     }
     fake_set_release(release_now);
-    return &api;
+    static lt_backend_api with_ops;
+    with_ops = api;
+    with_ops.ops = ops_kept();
+    return &with_ops;
 }

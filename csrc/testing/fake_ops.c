@@ -208,6 +208,10 @@ TABLE(mse_loss, mse_loss);
 TABLE(sgd, sgd);
 TABLE(adam, adam);
 TABLE(grad_norm, grad_norm);
+TABLE(conv2d_channels_last, fake_conv2d_channels_last);
+TABLE(batchnorm_channels_last, fake_batchnorm_channels_last);  /* and the fused pool's */
+TABLE(maxpool2d_channels_last, fake_maxpool2d_channels_last);
+TABLE(activation_mixed, fake_activation_mixed);
 
 const lt_backend_op fake_ops[] = {
     {"conv2d", conv2d_impls},       {"linear", linear_impls},
@@ -218,6 +222,11 @@ const lt_backend_op fake_ops[] = {
     {"cross_entropy", cross_entropy_impls}, {"nll_loss", nll_loss_impls},
     {"mse_loss", mse_loss_impls},   {"sgd", sgd_impls},
     {"adam", adam_impls},           {"grad_norm", grad_norm_impls},
+    {"conv2d.channels_last", conv2d_channels_last_impls},
+    {"batchnorm.channels_last", batchnorm_channels_last_impls},
+    {"bn_relu_pool.channels_last", batchnorm_channels_last_impls},
+    {"maxpool2d.channels_last", maxpool2d_channels_last_impls},
+    {"activation.mixed", activation_mixed_impls},
     {NULL, NULL}};
 
 void fake_manual_seed(uint64_t seed) { lt_rng_seed(lt_rng_global(), seed); }

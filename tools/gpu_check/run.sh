@@ -10,7 +10,8 @@
 #   4. the specs that need a GPU (device, cuda, cuda_graph, accelerators, data_device_batches) with busted
 #   5. the reference model trained a few hundred steps on the carried CIFAR-10 batch, on the GPU
 #   6. bench/train_step.lua on the GPU beside this machine's PyTorch (eager, channels_last), ours eager and
-#      as a CUDA graph's replay (--cuda_graph), at batch 64 and 256
+#      as a CUDA graph's replay (--cuda_graph), at batch 64 and 256, in float32 and (graphed) bf16-mixed
+#      against PyTorch's bf16 autocast
 #   7. airbench94 on the GPU: our recipe, then bench/airbench_torch.py --device cuda (eager, compiled)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -95,6 +96,9 @@ for batch in 64 256; do
   # the training step in a CUDA graph (issue 21): one launch a step
   stage "bench${batch}_graph" bench.log lua5.4 bench/train_step.lua --build "$BUILD" --accelerator gpu \
     --batch "$batch" --pairs 5 --seconds 1 --peer torch --cuda_graph
+  # bf16-mixed: cuDNN's bf16 convolutions on channels-last bf16 activations (issue 19's second row)
+  stage "bench${batch}_bf16_graph" bench.log lua5.4 bench/train_step.lua --build "$BUILD" --accelerator gpu \
+    --batch "$batch" --pairs 3 --seconds 1 --peer torch --cuda_graph --precision bf16-mixed
 done
 
 # airbench94 on the GPU (issue 21): our recipe with its batches and test-time augmentation on the GPU,

@@ -102,6 +102,31 @@ const lt_impl *lt_kernel_pick(lt_kernel_handle *h, const char *op, const lt_impl
     return impl;
 }
 
+bool lt_device_computes_bf16(lt_device d, lt_error *why) {
+    const lt_backend_api *api = d == LT_DEVICE_CPU ? NULL : lt_backend(d, why);
+    if (!api) return d == LT_DEVICE_CPU ? lt_fail(why, "the host is not a GPU: see lt_mixed_precision_info"), false : false;
+    lt_device_props p;
+    if (api->props(lt_device_index(d), &p, why)) return false;
+    if (p.cc_major < 8)
+        return lt_fail(why, "%s (compute capability %d.%d) has no bf16 tensor cores (8.0 or later)", p.name, p.cc_major,
+                       p.cc_minor), false;
+    if (!lt_kernel_computes(d, "conv2d.channels_last", NULL, NULL, LT_BF16))
+        return lt_fail(why, "the %s backend has no bf16 kernels", api->name), false;
+    return true;
+}
+
+bool lt_kernel_computes(lt_device d, const char *op, const lt_impl *const *host, const void *shape, lt_precision p) {
+    const lt_impl *const *table = host;
+    if (d != LT_DEVICE_CPU) {
+        lt_error ignored;
+        if (!(table = (const lt_impl *const *)lt_backend_impls(d, op, &ignored))) return false;
+    }
+    if (!shape) return table[0] != NULL;
+    for (size_t i = 0; table[i]; i++)
+        if (table[i]->supports(table[i], shape, p)) return true;
+    return false;
+}
+
 lt_dims lt_dims_of(const lt_tensor *t) {
     lt_dims d = {t->ndim, {0}};
     memcpy(d.size, t->size, sizeof(int64_t) * (size_t)t->ndim);

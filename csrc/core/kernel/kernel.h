@@ -57,6 +57,9 @@ typedef struct lt_mixed_info {
     bool bf16_native, amx_native;
 } lt_mixed_info;
 lt_mixed_info lt_mixed_precision_info(void);
+/* Whether layers on GPU d compute in bf16 (its backend has mixed precision's tables, and the GPU bf16
+ * tensor cores: compute capability 8.0 or later); when not, why. */
+bool lt_device_computes_bf16(lt_device d, lt_error *why);
 
 /* What an implementation runs with besides its data. */
 typedef struct lt_kernel_ctx {
@@ -113,6 +116,12 @@ void lt_kernel_handle_release(lt_kernel_handle *h);
  * layer), releasing state another entry kept, and fills ctx. Errors when h serves another operation. */
 const lt_impl *lt_kernel_pick(lt_kernel_handle *h, const char *op, const lt_impl *const *table, const void *shape,
                               const lt_named *operands, int noperands, lt_kernel_ctx *ctx, lt_error *err);
+
+/* Whether operation op's table on device d (`host`, NULL-terminated, for the host; the backend's for a
+ * GPU, none when it has no such table) has an entry that computes `shape` at precision p; with shape
+ * NULL, whether it has any entry. The fronts ask it before they take a variant's branch
+ * ("conv2d.channels_last"), so that a GPU whose backend has no such table stays on the main one. */
+bool lt_kernel_computes(lt_device d, const char *op, const lt_impl *const *host, const void *shape, lt_precision p);
 
 /* ---- what a forward pass saw, for its backward pass ---- */
 

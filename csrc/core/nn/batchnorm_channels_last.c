@@ -7,12 +7,13 @@
 /* The implementations, tried in order (kernel.h). */
 static const lt_impl *const batchnorm_channels_last_impls[] = {&lt_batchnorm_channels_last_cpu.base, NULL};
 
-/* Every channels-last input on the host, float32 or bf16: the planar kernels (cpu/batchnorm.c,
- * cpu/bn_relu_pool.c) walk each channel's planes as contiguous runs, which a float32 oneDNN
- * convolution's channels-last output is not. */
+/* Every channels-last input, float32 or bf16, where the device has the table: the planar kernels
+ * (cpu/batchnorm.c, cpu/bn_relu_pool.c) walk each channel's planes as contiguous runs, which a
+ * channels-last convolution's output is not. (One entry serves both tables on every device.) */
 bool lt_bn_goes_channels_last(const lt_batchnorm_args *a) {
     const lt_tensor *x = a->input;
-    return lt_device_of(x) == LT_DEVICE_CPU && x->ndim == 4 && lt_is_channels_last(x);
+    return x->ndim == 4 && lt_is_channels_last(x) &&
+           lt_kernel_computes(lt_device_of(x), "batchnorm.channels_last", batchnorm_channels_last_impls, NULL, LT_FP32);
 }
 
 static int activation_of(const char *name, lt_bn_act *act, lt_error *err) {
@@ -40,9 +41,7 @@ static const lt_batchnorm_channels_last_impl *pick(const lt_batchnorm_args *a, c
 static int channels_last_grad(lt_tensor *tmp, const lt_tensor *g, const lt_tensor **use, lt_error *err) {
     *use = g;
     if (lt_is_channels_last(g)) return 0;
-    if (lt_resize_channels_last(tmp, g->size[0], g->size[1], g->size[2], g->size[3], lt_dtype_of(g), err) ||
-        lt_convert(tmp, g, err))
-        return -1;
+    if (lt_convert_channels_last(tmp, g, lt_dtype_of(g), err)) return -1;
     *use = tmp;
     return 0;
 }
@@ -116,9 +115,7 @@ int lt_bn_relu_pool_channels_last_backward(const lt_bn_relu_pool_args *f, lt_err
         return lt_fail(err, "codes must be as the channels-last forward pass left them");
     const lt_tensor *g = a->grad_output;
     if (!lt_is_channels_last(g)) {
-        if (lt_resize_channels_last(f->dy, g->size[0], g->size[1], g->size[2], g->size[3], LT_FLOAT32, err) ||
-            lt_convert(f->dy, g, err))
-            return -1;
+        if (lt_convert_channels_last(f->dy, g, LT_FLOAT32, err)) return -1;
         g = f->dy;
     }
     const int64_t *sz = a->input->size;

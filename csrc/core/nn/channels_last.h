@@ -1,8 +1,9 @@
-/* oneDNN's layout: channels-last activations.
+/* Mixed precision's layout: channels-last activations.
  *
- * A convolution that an implementation here computes (oneDNN's, in bf16 and, on the CPUs where it was
- * checked, in float32: dnnl/conv2d_impl.c) runs on channels-last (N, H, W, C) tensors: oneDNN's
- * convolutions want that layout (its fast kernels block channels), and per-pixel rows of C channels
+ * A convolution that an implementation here computes (oneDNN's on the host, in bf16 and, on the CPUs
+ * where it was checked, in float32: dnnl/conv2d_impl.c; cuDNN's on a GPU, in bf16:
+ * csrc/cuda/conv2d_channels_last.cu) runs on channels-last (N, H, W, C) tensors: both libraries'
+ * convolutions want that layout (their fast kernels block channels), and per-pixel rows of C channels
  * suit the BatchNorm, pooling and activation kernels (csrc/core/cpu/ files named _channels_last) that
  * sit between convolutions. So such a convolution writes a dense channels-last output (bf16 or
  * float32), and BatchNorm, the fused BatchNorm+ReLU+pool, max-pooling and the activations keep a
@@ -25,13 +26,14 @@ static inline lt_dtype lt_channels_last_dtype(const lt_kernel_handle *h) {
 /* An activation's description for an implementation. */
 lt_act_desc lt_act_desc_of(const lt_tensor *t);
 
-/* Convolution: true when a channels-last implementation computes shape s at h's precision. */
-bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_shape *s);
+/* Convolution: true when a channels-last implementation on device d computes shape s at h's precision. */
+bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_shape *s, lt_device d);
 int lt_conv2d_channels_last_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
 int lt_conv2d_channels_last_backward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err);
 
-/* BatchNorm and the fused BatchNorm+ReLU+pool: true for a channels-last input on the host, of either
- * type (the planar kernels read each channel's planes as contiguous runs). */
+/* BatchNorm and the fused BatchNorm+ReLU+pool: true for a channels-last input of either type, on the
+ * host or on a GPU whose backend has the table (the planar kernels read each channel's planes as
+ * contiguous runs). */
 bool lt_bn_goes_channels_last(const lt_batchnorm_args *a);
 int lt_batchnorm_channels_last_forward(const lt_batchnorm_args *a, lt_error *err);
 int lt_batchnorm_channels_last_backward(const lt_batchnorm_args *a, lt_error *err);

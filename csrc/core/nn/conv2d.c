@@ -4,8 +4,8 @@
 #include "channels_last.h"
 #include "conv2d_layout.h"
 
-/* The implementations, tried in order (kernel.h): a CUDA convolution would go before the CPU's. oneDNN's
- * is in the channels-last table (conv2d_channels_last.c), which a bf16 handle tries first. */
+/* The host's implementations, tried in order (kernel.h). oneDNN's is in the channels-last table
+ * (conv2d_channels_last.c), which is tried first. */
 static const lt_impl *const conv2d_impls[] = {&lt_conv2d_cpu.base, NULL};
 
 static int64_t out_extent(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
@@ -54,9 +54,9 @@ static int operands(lt_tensor *in, lt_tensor *w, lt_conv2d_shape *s, const lt_co
 /* The plain front's layout: the GEMMs take dY as [Cout, N*Ho*Wo] rows. */
 static const lt_conv2d_layout batch_folded = {false, LT_FLOAT32};
 
-/* Whether the channels-last branch computes the pass (its tables are the host's). */
+/* Whether the channels-last branch computes the pass. */
 static bool goes_channels_last(const lt_conv2d_args *a, const lt_conv2d_shape *s) {
-    return lt_device_of(a->input) == LT_DEVICE_CPU && lt_conv2d_goes_channels_last(a->handle, s);
+    return lt_conv2d_goes_channels_last(a->handle, s, lt_device_of(a->input));
 }
 
 int lt_conv2d_forward(const lt_conv2d_args *a, lt_error *err) {

@@ -1,4 +1,5 @@
-/* The channels-last branch of the convolution's front (channels_last.h): oneDNN's convolution. */
+/* The channels-last branch of the convolution's front (channels_last.h): oneDNN's convolution on the
+ * host, the backend's (cuDNN's) on a GPU. */
 #include "channels_last.h"
 #include "conv2d_layout.h"
 
@@ -15,14 +16,10 @@ lt_act_desc lt_act_desc_of(const lt_tensor *t) {
     return d;
 }
 
-/* (The fronts ask only for tensors on the host: the channels-last tables are the host's; a GPU runs its
- * own table at the precision it supports.) At float32 too: oneDNN's float32 convolution (see
- * dnnl/conv2d_impl.c) is faster than im2col + OpenBLAS. */
-bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_shape *s) {
-    if (!h) return false;
-    for (size_t i = 0; conv2d_channels_last_impls[i]; i++)
-        if (conv2d_channels_last_impls[i]->supports(conv2d_channels_last_impls[i], s, h->precision)) return true;
-    return false;
+/* On the host at float32 too: oneDNN's float32 convolution (see dnnl/conv2d_impl.c) is faster than
+ * im2col + OpenBLAS. A GPU's entry takes bf16 only (float32 stays in the planar layouts). */
+bool lt_conv2d_goes_channels_last(const lt_kernel_handle *h, const lt_conv2d_shape *s, lt_device d) {
+    return h && lt_kernel_computes(d, "conv2d.channels_last", conv2d_channels_last_impls, s, h->precision);
 }
 
 /* The input as the implementation takes it: itself when dense (any order, either type), else a

@@ -68,6 +68,13 @@ int lt_resize_channels_last(lt_tensor *out, int64_t n, int64_t c, int64_t h, int
     return resize_ordered(out, 4, size, order, dtype, err);
 }
 
+int lt_convert_channels_last(lt_tensor *out, const lt_tensor *in, lt_dtype dtype, lt_error *err) {
+    static const int64_t empty[1] = {0};
+    if (!out->storage && lt_tensor_new_on(out, 1, empty, dtype, lt_device_of(in), err)) return -1;
+    const int64_t *sz = in->size;
+    return lt_resize_channels_last(out, sz[0], sz[1], sz[2], sz[3], dtype, err) || lt_convert(out, in, err) ? -1 : 0;
+}
+
 bool lt_is_channels_last(const lt_tensor *t) {
     if (t->ndim != 4) return false;
     const int64_t *sz = t->size, *st = t->stride;

@@ -38,6 +38,9 @@ int lt_resize_cnhw(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, l
 /* Resizes out to (n, c, h, w) channels-last (N, H, W, C), of element type dtype: the layout of the
  * activations of mixed precision (channels_last.h). */
 int lt_resize_channels_last(lt_tensor *out, int64_t n, int64_t c, int64_t h, int64_t w, lt_dtype dtype, lt_error *err);
+/* out = in converted to dtype and laid out channels-last (a temporary that holds nothing yet takes in's
+ * device). */
+int lt_convert_channels_last(lt_tensor *out, const lt_tensor *in, lt_dtype dtype, lt_error *err);
 /* True when t is 4-D (N, C, H, W) stored densely as (N, H, W, C). */
 bool lt_is_channels_last(const lt_tensor *t);
 /* Shares in when it is float32, else makes out (which must hold nothing, or be released by the caller)

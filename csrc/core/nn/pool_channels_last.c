@@ -6,7 +6,8 @@ static const lt_impl *const maxpool2d_channels_last_impls[] = {&lt_maxpool2d_cha
 
 bool lt_maxpool2d_goes_channels_last(const lt_pool2d_args *a) {
     const lt_tensor *x = a->input;
-    return lt_device_of(x) == LT_DEVICE_CPU && x->ndim == 4 && lt_is_channels_last(x) && a->p.kernel_h * a->p.kernel_w < 255;
+    return x->ndim == 4 && lt_is_channels_last(x) && a->p.kernel_h * a->p.kernel_w < 255 &&
+           lt_kernel_computes(lt_device_of(x), "maxpool2d.channels_last", maxpool2d_channels_last_impls, NULL, LT_FP32);
 }
 
 static lt_maxpool_channels_last_shape shape_of(const lt_pool2d_args *a, int64_t ho, int64_t wo) {
@@ -41,9 +42,7 @@ int lt_maxpool2d_channels_last_backward(const lt_pool2d_args *a, int64_t ho, int
     const lt_tensor *g = a->grad_output;
     int rc = -1;
     if (!lt_is_channels_last(g)) {
-        if (lt_resize_channels_last(&tmp, g->size[0], g->size[1], g->size[2], g->size[3], LT_FLOAT32, err) ||
-            lt_convert(&tmp, g, err))
-            goto done;
+        if (lt_convert_channels_last(&tmp, g, LT_FLOAT32, err)) goto done;
         g = &tmp;
     }
     const int64_t *sz = a->input->size;

@@ -458,6 +458,8 @@ static bool dense_alike(const lt_tensor *a, const lt_tensor *b) {
     return lt_same_shape(a, b);
 }
 
+static int convert_through_contiguous(lt_tensor *dst, const lt_tensor *src, lt_error *err);
+
 static int device_convert(lt_tensor *dst, const lt_tensor *src, lt_error *err) {
     lt_device d = lt_device_of(dst);
     if (lt_device_of(src) != d)  /* across devices by name only: lt_copy_across */
@@ -472,12 +474,33 @@ static int device_convert(lt_tensor *dst, const lt_tensor *src, lt_error *err) {
         lt_strided_copy c = strided_of(dst, src);
         return api->strided_copy(lt_data_ptr(dst), lt_data_ptr(src), &c, err);
     }
-    if (!dense_alike(dst, src))
-        return lt_fail(err, "converting %s to %s on %s takes contiguous tensors (call :contiguous() first)",
-                       lt_dtype_name(st), lt_dtype_name(dt), lt_device_name(d));
+    if (!dense_alike(dst, src)) return convert_through_contiguous(dst, src, err);
     if (dt == LT_BFLOAT16 && st == LT_FLOAT32) return api->to_bf16(lt_data_ptr(dst), lt_data_ptr(src), n, err);
     if (dt == LT_FLOAT32 && st == LT_BFLOAT16) return api->to_f32(lt_data_ptr(dst), lt_data_ptr(src), n, err);
     return lt_fail(err, "cannot convert %s to %s", lt_dtype_name(st), lt_dtype_name(dt));
+}
+
+/* A change of type and of layout at once on a device (a float32 gradient reaching a bf16 channels-last
+ * layer): the backend converts contiguous arrays only, so the strided copies go on either side of a
+ * contiguous conversion. */
+static int convert_through_contiguous(lt_tensor *dst, const lt_tensor *src, lt_error *err) {
+    lt_tensor in = {0}, out = {0};
+    int rc = -1;
+    const lt_tensor *from = src;
+    if (!lt_is_contiguous(src)) {
+        if (lt_contiguous(&in, src, err)) goto done;
+        from = &in;
+    }
+    if (lt_is_contiguous(dst)) {
+        rc = device_convert(dst, from, err);
+        goto done;
+    }
+    rc = lt_tensor_new_on(&out, dst->ndim, dst->size, lt_dtype_of(dst), lt_device_of(dst), err) ||
+         device_convert(&out, from, err) || device_convert(dst, &out, err);
+done:
+    lt_tensor_release(&in);
+    lt_tensor_release(&out);
+    return rc ? -1 : 0;
 }
 
 

@@ -8,8 +8,10 @@
 --
 -- It says once when the machine cannot do it as designed: without oneDNN in the build, or on a CPU
 -- without AVX-512 (oneDNN 2.6 has no bf16 kernels there), it computes in float32; on an AVX-512 CPU
--- without bf16 instructions oneDNN emulates them, correct but slower than float32. On a GPU it computes in
--- float32 for now (the CUDA backend's tables have no bf16 entries), and says so.
+-- without bf16 instructions oneDNN emulates them, correct but slower than float32. On a GPU the same
+-- layers compute in bf16 through the CUDA backend's channels-last tables (cuDNN's bf16 convolutions,
+-- the backend's BatchNorm, pooling and activation kernels), where the GPU has bf16 tensor cores
+-- (compute capability 8.0 or later: L.cuda.is_bf16_supported); elsewhere in float32, and it says so.
 local L = require "lightning"
 local class = require "lightning.class"
 local output = require "lightning.util.output"
@@ -30,8 +32,10 @@ end
 -- ("bf16", or "fp32" where bf16 cannot run) and, when that is not the design, one line saying why.
 function BF16Mixed.limitation(device)
   if device and device ~= "cpu" then
-    return "fp32", ("bf16-mixed on %s: the CUDA backend has no bf16 kernels yet, so it computes in float32 " ..
-      "(TF32 in convolutions and matrix products, L.cuda.allow_tf32)"):format(device)
+    local bf16, why = L.cuda.is_bf16_supported()
+    if bf16 then return "bf16", nil end
+    return "fp32", ("bf16-mixed on %s: %s, so it computes in float32 (TF32 in convolutions and matrix products, " ..
+      "L.cuda.allow_tf32)"):format(device, why)
   end
   local info = L.info().mixed_precision
   if not info then
