@@ -223,6 +223,10 @@ static void manual_seed(uint64_t seed) {
 
 #define IMPLS(name, ...) static const void *const name[] = {__VA_ARGS__, nullptr}
 IMPLS(activation_impls, &relu_cuda, &leaky_relu_cuda, &gelu_cuda);
+IMPLS(activation_mixed_impls, &activation_mixed_cuda);
+IMPLS(batchnorm_channels_last_impls, &batchnorm_channels_last_cuda); /* and the fused pool's */
+IMPLS(conv2d_channels_last_impls, &conv2d_channels_last_cuda);
+IMPLS(maxpool2d_channels_last_impls, &maxpool2d_channels_last_cuda);
 IMPLS(adam_impls, &adam_cuda);
 IMPLS(adaptive_avgpool2d_impls, &adaptive_avgpool2d_cuda);
 IMPLS(avgpool2d_impls, &avgpool2d_cuda);
@@ -242,17 +246,22 @@ IMPLS(softmax_impls, &softmax_cuda);
 
 static const lt_backend_op ops[] = {
     {"activation", activation_impls},
+    {"activation.mixed", activation_mixed_impls},
     {"adam", adam_impls},
     {"adaptive_avgpool2d", adaptive_avgpool2d_impls},
     {"avgpool2d", avgpool2d_impls},
     {"batchnorm", batchnorm_impls},
+    {"batchnorm.channels_last", batchnorm_channels_last_impls},
     {"bn_relu_pool", bn_relu_pool_impls},
+    {"bn_relu_pool.channels_last", batchnorm_channels_last_impls},
     {"conv2d", conv2d_impls},
+    {"conv2d.channels_last", conv2d_channels_last_impls},
     {"cross_entropy", cross_entropy_impls},
     {"dropout", dropout_impls},
     {"grad_norm", grad_norm_impls},
     {"linear", linear_impls},
     {"maxpool2d", maxpool2d_impls},
+    {"maxpool2d.channels_last", maxpool2d_channels_last_impls},
     {"mse_loss", mse_loss_impls},
     {"nll_loss", nll_loss_impls},
     {"sgd", sgd_impls},

@@ -1,6 +1,6 @@
-/* A BatchNorm channel's arithmetic, shared by batchnorm.cu and bn_relu_pool.cu: the same operations as
- * the CPU's (csrc/core/cpu/batchnorm.c, batchnorm_channel.h), so that both compute the same values to
- * float rounding. */
+/* A BatchNorm channel's arithmetic, shared by batchnorm.cu, bn_relu_pool.cu and bn_channels_last.cu: the
+ * same operations as the CPU's (csrc/core/cpu/batchnorm.c, batchnorm_channel.h), so that both compute the
+ * same values to float rounding. */
 #ifndef LTC_BN_MATH_CUH
 #define LTC_BN_MATH_CUH
 
@@ -89,6 +89,21 @@ __device__ __forceinline__ void part_range(int64_t count, int parts, int part, i
     *begin = part * size < count ? part * size : count;
     *end = *begin + size < count ? *begin + size : count;
 }
+
+/* A channel's first element, about which its moments are summed: element c * stride of p, of type t
+ * (planar float32: the channel stride; channels-last float32 or bf16: 1). */
+struct chan_first {
+    const void *p;
+    lt_dtype t;
+    int64_t stride;
+};
+
+/* Forward, from the moments' parts the caller summed (2 doubles each: sum of x - first, of its square;
+ * `parts` per channel), from given sums (device, 2C doubles, over count elements), or from the running
+ * statistics (p.training false): each channel's transform into aff (device, C), its save_mean /
+ * save_invstd, and the running statistics' update. */
+int bn_forward_finalize(lt_error *err, bn_affine *aff, chan_first first, int64_t channels, lt_bn_vectors v,
+                        lt_batchnorm_params p, const double *part_sums, int parts, const double *given, int64_t count);
 
 /* Forward: each channel's affine transform into aff (device, C of them), its save_mean / save_invstd,
  * and the running statistics' update; from the batch (given NULL), from sums added over processes (given:

@@ -9,14 +9,11 @@
  * reading x at each passing window's maximum (exact, where the CPU may derive x from the output). */
 #include "bn_math.cuh"
 #include "parts.cuh"
+#include "pool_math.cuh"
 
 namespace ltc {
 
 enum { GRAD_THREADS = 256 };
-
-__device__ __forceinline__ float nan_max_f(float best, float v) {
-    return best == best && (v > best || v != v) ? v : best;
-}
 
 /* Output (c, b, oy, ox): its window's normalised values (rounded once: fmaf), their first maximum
  * through the ReLU, and the code. */
@@ -29,13 +26,11 @@ __global__ void bn_relu_pool_kernel(float *out, float *codes, const float *in, c
         const float *r0 = in + c * s.x.sc + b * s.x.sn + 2 * oy * s.w + 2 * ox, *r1 = r0 + s.w;
         float v0 = fmaf(r0[0], t.scale, t.shift), v1 = fmaf(r0[1], t.scale, t.shift);
         float v2 = fmaf(r1[0], t.scale, t.shift), v3 = fmaf(r1[1], t.scale, t.shift);
-        float m = nan_max_f(nan_max_f(nan_max_f(v0, v1), v2), v3);
-        float code = v2 == m ? 2.0f : 3.0f;
-        code = v1 == m ? 1.0f : code;
-        code = v0 == m ? 0.0f : code;
+        int place;
+        float m = window_max(v0, v1, v2, v3, place);
         int64_t at = c * s.y.sc + b * s.y.sn + r;
         out[at] = m < 0 ? 0.0f : m;
-        codes[at] = m > 0 ? code : -1.0f;
+        codes[at] = m > 0 ? (float)place : -1.0f;
     }
 }
 

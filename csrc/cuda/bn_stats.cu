@@ -1,8 +1,10 @@
 /* BatchNorm's per-channel statistics in parts (bn_math.cuh says how they are cut): the moments of the
- * input for the forward pass, and from the gradient's sums, which the callers compute in parts of their
- * own, the coefficients of the input gradient. A thread per channel adds its parts in order and does
+ * planar input for the forward pass, and from the moments' or the gradient's sums, which other callers
+ * (the gradients, channels-last inputs) compute in parts of their own, the transform or the coefficients
+ * of the input gradient. A thread per channel adds its parts in order and does
  * what the CPU does with a channel's sums (bn_from_batch, bn_grad_of). */
 #include "bn_math.cuh"
+#include "mixed.cuh"
 #include "parts.cuh"
 
 namespace ltc {
@@ -37,9 +39,9 @@ __device__ __forceinline__ void add_parts(const double *part_sums, int64_t c, in
     }
 }
 
-__global__ void forward_finalize_kernel(bn_affine *aff, const float *in, chan_view vx, int64_t channels,
-                                        lt_bn_vectors v, lt_batchnorm_params p, const double *part_sums, int parts,
-                                        const double *given, int64_t count) {
+__global__ void forward_finalize_kernel(bn_affine *aff, chan_first first, int64_t channels, lt_bn_vectors v,
+                                        lt_batchnorm_params p, const double *part_sums, int parts, const double *given,
+                                        int64_t count) {
     LTC_FOR(c, channels) {
         bn_affine t;
         if (!p.training) {
@@ -48,7 +50,7 @@ __global__ void forward_finalize_kernel(bn_affine *aff, const float *in, chan_vi
             double mean = given[c] / (double)count;
             t = bn_from_batch(mean, given[channels + c] / (double)count - mean * mean, c, count, v, p);
         } else {
-            double shift = in[c * vx.sc], sum, sumsq;
+            double shift = load_as_float(first.p, first.t, c * first.stride), sum, sumsq;
             add_parts(part_sums, c, parts, sum, sumsq);
             double dmean = sum / (double)count;
             t = bn_from_batch(shift + dmean, sumsq / (double)count - dmean * dmean, c, count, v, p);
@@ -105,16 +107,23 @@ static double *moments_parts(lt_error *err, const float *in, chan_view vx, int64
     return part_sums;
 }
 
+int bn_forward_finalize(lt_error *err, bn_affine *aff, chan_first first, int64_t channels, lt_bn_vectors v,
+                        lt_batchnorm_params p, const double *part_sums, int parts, const double *given, int64_t count) {
+    forward_finalize_kernel<<<grid_for(channels), 256, 0, state().stream>>>(aff, first, channels, v, p, part_sums,
+                                                                            parts, given, count);
+    LTC_LAUNCHED(err, "forward_finalize_kernel");
+    return 0;
+}
+
 int bn_forward_stats(lt_error *err, bn_affine *aff, const float *in, chan_view vx, int64_t channels, lt_bn_vectors v,
                      lt_batchnorm_params p, const double *given, int64_t count) {
     double *part_sums = nullptr;
     int parts = bn_parts(channels, vx.n * vx.inner);
     if (p.training && !given && !(part_sums = moments_parts(err, in, vx, channels, parts))) return -1;
-    forward_finalize_kernel<<<grid_for(channels), 256, 0, state().stream>>>(aff, in, vx, channels, v, p, part_sums,
-                                                                            parts, given, count);
+    int rc = bn_forward_finalize(err, aff, chan_first{in, LT_FLOAT32, vx.sc}, channels, v, p, part_sums, parts, given,
+                                 count);
     device_free(part_sums);
-    LTC_LAUNCHED(err, "forward_finalize_kernel");
-    return 0;
+    return rc;
 }
 
 int bn_sums(lt_error *err, double *sums, const float *in, chan_view vx, int64_t channels) {

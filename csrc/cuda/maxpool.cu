@@ -8,12 +8,9 @@
  * window), and with other windows each input element gathers the gradients of the windows that chose
  * it, in output order, as the CPU adds them: deterministic, no atomics. */
 #include "parts.cuh"
+#include "pool_math.cuh"
 
 namespace ltc {
-
-__device__ __forceinline__ float nan_max(float best, float v) {
-    return best == best && (v > best || v != v) ? v : best;
-}
 
 /* The plane (b, c) of flat plane index q. */
 __device__ __forceinline__ int64_t plane_offset(int64_t q, int64_t channels, lt_nc_strides st) {
@@ -25,7 +22,7 @@ __global__ void maxpool_2x2_kernel(float *out, const float *in, lt_pool2d_shape 
     LTC_FOR(e, s.n * s.c * oplane) {
         int64_t q = e / oplane, r = e % oplane, oy = r / s.wo, ox = r % s.wo;
         const float *r0 = in + plane_offset(q, s.c, s.x) + 2 * oy * s.w + 2 * ox, *r1 = r0 + s.w;
-        float m = nan_max(nan_max(nan_max(r0[0], r0[1]), r1[0]), r1[1]);
+        float m = nan_max_f(nan_max_f(nan_max_f(r0[0], r0[1]), r1[0]), r1[1]);
         out[plane_offset(q, s.c, s.y) + r] = s.p.relu && m < 0 ? 0.0f : m;
     }
 }
@@ -76,7 +73,7 @@ __global__ void maxpool_kernel(float *out, float *indices, const float *in, lt_p
         for (int64_t iy = y0; iy < y1; iy++)
             for (int64_t ix = x0; ix < x1; ix++) {
                 float v = x[iy * s.w + ix];
-                if (best == best && (v > best || v != v)) {
+                if (nan_takes(best, v)) {
                     best = v;
                     at = iy * s.w + ix;
                 }

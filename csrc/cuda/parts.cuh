@@ -62,6 +62,12 @@ extern const lt_sgd_impl sgd_cuda;                                      /* optim
 extern const lt_adam_impl adam_cuda;                                    /* optim.cu */
 extern const lt_norm_impl grad_norm_cuda;                               /* optim.cu */
 
+/* mixed precision (ops.h's channels-last tables): bf16 or float32 activations, channels-last */
+extern const lt_conv2d_channels_last_impl conv2d_channels_last_cuda;         /* conv2d_channels_last.cu */
+extern const lt_batchnorm_channels_last_impl batchnorm_channels_last_cuda;   /* bn_channels_last.cu */
+extern const lt_maxpool2d_channels_last_impl maxpool2d_channels_last_cuda;   /* maxpool_channels_last.cu */
+extern const lt_activation_mixed_impl activation_mixed_cuda;                 /* activation_mixed.cu */
+
 }  // namespace ltc
 
 #endif
