@@ -422,6 +422,13 @@ describe("losses on the GPU", function()
   end)
 end)
 
+describe("the GPU's generator", function()
+  it("saves its state and sets it again: dropout draws the same masks (spec/cuda_rng_case.lua)", function()
+    if no_gpu() then return end
+    require("cuda_rng_case")(L)
+  end)
+end)
+
 describe("bf16-mixed on the GPU (spec/cuda_bf16_cases.lua)", function()
   local cases = require "cuda_bf16_cases"
   for _, name in ipairs {"layers", "reference_training"} do

@@ -191,6 +191,13 @@ describe("an operation on the device", function()
   end)
 end)
 
+describe("the device's generator", function()
+  it("saves its state and sets it again: dropout draws the same masks; bad states and a capture are refused",
+    function()
+      assert.equal("ok\n", on_fake('require("cuda_rng_case")(L) print("ok")'))
+    end)
+end)
+
 describe("device memory", function()
   it("runs Lua's collector and tries once more before it fails, then names the bytes asked for and free", function()
     local out = on_fake([[

@@ -86,6 +86,32 @@ describe("the Trainer's training step in a CUDA graph", function()
     assert.equal("ok\n", out)
   end)
 
+  case("a checkpoint keeps the GPU's generator: resumed at an epoch's end or inside one, the run draws the " ..
+    "dropout masks of the uninterrupted one and ends with its bits", function()
+    local out = on_fake(MODULE .. [[
+      local H = require "helpers"
+      local dir = H.tmpdir()
+      local function options(extra)
+        local o = {enable_checkpointing = true, default_root_dir = dir, val_check_interval = 5,
+          callbacks = {L.callbacks.ModelCheckpoint{dirpath = dir .. "/ckpt", save_last = true}}}
+        for k, v in pairs(extra) do o[k] = v end
+        return o
+      end
+      local _, whole = fit(false, options{max_epochs = 3})
+      for _, stop in ipairs {20, 15} do   -- the end of epoch 2; inside it, after its validation at batch 5
+        fit(false, options{max_steps = stop})
+        local ckpt = require("lightning.trainer.checkpoint").read(dir .. "/ckpt/last.safetensors")
+        assert(type(ckpt.cuda_rng_state) == "string" and ckpt.cuda_rng_state ~= L.get_rng_state())
+        if stop == 15 then assert(ckpt.loops.batches_done == 5 and ckpt.loops.device_rng, "not inside the epoch") end
+        local _, resumed = fit(false, options{max_epochs = 3}, dir .. "/ckpt/last.safetensors")
+        assert(resumed == whole, stop .. ":\n" .. resumed .. "\n---\n" .. whole)
+      end
+      H.rmdir(dir)
+      print("ok")
+    ]], {LIGHTNING_FP32_ONEDNN = "0"})
+    assert.matches("ok\n$", out)
+  end)
+
   case("a graphed fit's checkpoint resumes: eagerly or graphed, the resumed runs are the same, bit for bit", function()
     local out = on_fake(MODULE .. [[
       local H = require "helpers"

@@ -219,6 +219,26 @@ static void manual_seed(uint64_t seed) {
     state().offset = 0;
 }
 
+/* Dropout's generator is its seed and the count of numbers drawn since (dropout.cu). */
+static const char RNG_FORMAT[] = "cuda-dropout seed %016llx counter %016llx";
+
+static void get_rng_state(char *out) {
+    snprintf(out, LT_BACKEND_RNG_STATE_LEN, RNG_FORMAT, (unsigned long long)state().seed,
+             (unsigned long long)state().offset);
+}
+
+static int set_rng_state(const char *text, lt_error *err) {
+    if (not_in_capture("set_rng_state", err)) return -1;
+    unsigned long long seed, counter;
+    int end = 0;
+    if (sscanf(text, "cuda-dropout seed %16llx counter %16llx%n", &seed, &counter, &end) != 2 || text[end] != '\0')
+        return fail(err, "not a state of the CUDA backend's generator (\"cuda-dropout seed <16 hex digits> counter "
+                         "<16 hex digits>\"): \"%.60s\"", text);
+    state().seed = seed;
+    state().offset = counter;
+    return 0;
+}
+
 /* ---- the operations' tables, by the names the core's fronts pick with ---- */
 
 #define IMPLS(name, ...) static const void *const name[] = {__VA_ARGS__, nullptr}
@@ -299,6 +319,8 @@ static lt_backend_api make_api() {
     a.image_batch = image_batch;
     a.synchronize = synchronize;
     a.manual_seed = manual_seed;
+    a.get_rng_state = get_rng_state;
+    a.set_rng_state = set_rng_state;
     a.set_allow_tf32 = set_allow_tf32;
     a.allow_tf32 = allow_tf32;
     a.capture_begin = capture_begin;

@@ -93,6 +93,22 @@ static int c_is_bf16_supported(lua_State *L) {
     return 2;
 }
 
+/* get_rng_state() -> the GPU generator's state (text); set_rng_state(state) */
+static int c_get_rng_state(lua_State *L) {
+    char state[LT_BACKEND_RNG_STATE_LEN];
+    lt_error err;
+    if (lt_device_get_rng_state(LT_DEVICE_CUDA, state, &err)) lt_raise(L, "cuda.get_rng_state", &err);
+    lua_pushstring(L, state);
+    return 1;
+}
+
+static int c_set_rng_state(lua_State *L) {
+    const char *state = lt_check_string(L, 1, "cuda.set_rng_state");
+    lt_error err;
+    if (lt_device_set_rng_state(LT_DEVICE_CUDA, state, &err)) lt_raise(L, "cuda.set_rng_state", &err);
+    return 0;
+}
+
 static int c_device_count(lua_State *L) {
     lt_error why;
     lua_pushinteger(L, lt_device_count(LT_DEVICE_CUDA, &why));
@@ -234,6 +250,8 @@ void lt_open_device(lua_State *L, int module, int methods) {
                                         {"current_device", c_current_device},
                                         {"synchronize", c_synchronize},
                                         {"manual_seed", c_manual_seed},
+                                        {"get_rng_state", c_get_rng_state},
+                                        {"set_rng_state", c_set_rng_state},
                                         {"allow_tf32", c_allow_tf32},
                                         {"memory_stats", c_memory_stats},
                                         {"empty_cache", c_empty_cache},

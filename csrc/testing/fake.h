@@ -98,6 +98,8 @@ extern const struct lt_maxpool2d_channels_last_impl fake_maxpool2d_channels_last
 extern const struct lt_activation_mixed_impl fake_activation_mixed;
 extern const lt_backend_comm fake_comm;  /* fake_comm.c */
 void fake_manual_seed(uint64_t seed);
+void fake_get_rng_state(char *out);
+int fake_set_rng_state(const char *state, lt_error *err);
 int fake_ops_init(lt_error *err);
 
 /* fake_math.c: the API's tensor arithmetic */

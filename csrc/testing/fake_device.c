@@ -193,6 +193,8 @@ static int image_batch(float *out, const void *pixels, const struct lt_image_pla
 
 static int synchronize(lt_error *err) { return not_in_capture("synchronize", err); }
 static void manual_seed(uint64_t seed) { fake_manual_seed(seed); }
+static void get_rng_state(char *out) { fake_get_rng_state(out); }
+static int set_rng_state(const char *state, lt_error *err) { return fake_set_rng_state(state, err); }
 
 static int tf32 = 1;  /* kept and reported; the host's kernels compute float32 either way */
 static void set_allow_tf32(int allowed) { tf32 = allowed != 0; }
@@ -205,7 +207,8 @@ static const lt_backend_api api = {
     .strided_copy = strided_copy, .fill = fill, .to_bf16 = to_bf16, .to_f32 = to_f32, .binary = fake_binary,
     .scalar = fake_scalar, .unary = fake_unary, .addcmul = fake_addcmul, .reduce = fake_reduce,
     .confusion_update = fake_confusion_update, .image_batch = image_batch, .synchronize = synchronize,
-    .manual_seed = manual_seed, .set_allow_tf32 = set_allow_tf32, .allow_tf32 = allow_tf32,
+    .manual_seed = manual_seed, .get_rng_state = get_rng_state, .set_rng_state = set_rng_state,
+    .set_allow_tf32 = set_allow_tf32, .allow_tf32 = allow_tf32,
     .capture_begin = fake_capture_begin, .capture_end = fake_capture_end, .graph_launch = fake_graph_launch,
     .graph_destroy = fake_graph_destroy, .ops = fake_ops, .comm = &fake_comm};
 

@@ -230,6 +230,11 @@ const lt_backend_op fake_ops[] = {
     {NULL, NULL}};
 
 void fake_manual_seed(uint64_t seed) { lt_rng_seed(lt_rng_global(), seed); }
+void fake_get_rng_state(char *out) { lt_rng_get_state(lt_rng_global(), out); }
+int fake_set_rng_state(const char *state, lt_error *err) {
+    if (fake_capturing()) return fake_fail(err, "set_rng_state cannot be captured");
+    return lt_rng_set_state(lt_rng_global(), state, err);
+}
 
 /* This copy of the core loads its own OpenBLAS handle, as lightning.core does when Lua loads it. */
 int fake_ops_init(lt_error *err) { return lt_blas_load(err); }

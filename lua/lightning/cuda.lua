@@ -13,6 +13,8 @@
 --                                   modulo the GPUs (a process per GPU), or 0
 --   L.cuda.synchronize()            waits until the GPU has finished what was asked of it
 --   L.cuda.manual_seed(n)           the seed of the GPU's generator (dropout)
+--   L.cuda.get_rng_state()          that generator's state, as text (checkpoints keep it)
+--   L.cuda.set_rng_state(s)         sets it again from such text
 --   L.cuda.allow_tf32([on])         whether float32 matrix products and convolutions may use TF32 (true by
 --                                   default, as PyTorch's cuDNN; false: exact float32); sets it when given
 --   L.cuda.memory_stats()           {in_use, reserved, peak_in_use}, bytes of the GPU's memory pool
@@ -60,6 +62,14 @@ function cuda.is_bf16_supported() return C.is_bf16_supported() end
 function cuda.current_device() return C.current_device() end
 function cuda.synchronize() return C.synchronize() end
 function cuda.manual_seed(seed) return C.manual_seed(seed) end
+function cuda.get_rng_state() return C.get_rng_state() end
+function cuda.set_rng_state(state)
+  if type(state) ~= "string" then
+    options.fail("lightning.cuda.set_rng_state", "the state must be a string (from get_rng_state), got %s",
+      options.describe(state))
+  end
+  return C.set_rng_state(state)
+end
 function cuda.allow_tf32(on) return C.allow_tf32(on) end
 function cuda.memory_stats() return C.memory_stats() end
 function cuda.empty_cache() return C.empty_cache() end

@@ -215,6 +215,20 @@ int lt_device_synchronize(lt_device d, lt_error *err) {
     return api->synchronize(err);
 }
 
+int lt_device_get_rng_state(lt_device d, char out[LT_BACKEND_RNG_STATE_LEN], lt_error *err) {
+    const lt_backend_api *api = lt_backend(d, err);
+    if (!api) return -1;
+    api->get_rng_state(out);
+    return 0;
+}
+
+int lt_device_set_rng_state(lt_device d, const char *state, lt_error *err) {
+    const lt_backend_api *api = lt_backend(d, err);
+    if (!api || lt_refuse_in_capture(d, "setting the generator's state", "a replay would not set it again", err))
+        return -1;
+    return api->set_rng_state(state, err);
+}
+
 const void *const *lt_backend_impls(lt_device d, const char *op, lt_error *err) {
     const lt_backend_api *api = lt_backend(d, err);
     if (!api) return NULL;

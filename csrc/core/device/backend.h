@@ -60,6 +60,11 @@ int lt_device_capture_end(lt_device d, void **handle, lt_error *err);  /* the ba
 /* 0, or -1 with "<what> cannot be captured in a CUDA graph (<why>)" while d is capturing. */
 int lt_refuse_in_capture(lt_device d, const char *what, const char *why, lt_error *err);
 
+/* Device d's generator (its dropout's) as the backend's text, and set again from such text (refused while
+ * a CUDA graph is captured): what a checkpoint keeps of a GPU's random state. */
+int lt_device_get_rng_state(lt_device d, char out[LT_BACKEND_RNG_STATE_LEN], lt_error *err);
+int lt_device_set_rng_state(lt_device d, const char *state, lt_error *err);
+
 /* Waits until device d has done everything asked of it (refused while a CUDA graph is captured). */
 int lt_device_synchronize(lt_device d, lt_error *err);
 

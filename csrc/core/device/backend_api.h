@@ -18,7 +18,9 @@
 
 #include "../base/error.h"
 
-#define LT_BACKEND_API_VERSION 5
+#define LT_BACKEND_API_VERSION 6
+/* The most bytes of a generator state's text, its NUL included (get_rng_state). */
+#define LT_BACKEND_RNG_STATE_LEN 128
 #define LT_BACKEND_ENTRY "lt_backend_entry"
 
 #ifdef __cplusplus
@@ -194,6 +196,11 @@ typedef struct lt_backend_api {
     /* The counter-based generator's seed (dropout): results depend on the seed and the element's
      * index, not on the launch shape. */
     void (*manual_seed)(uint64_t seed);
+    /* That generator's state as text (NUL-terminated, shorter than LT_BACKEND_RNG_STATE_LEN), and the
+     * state set again from such text (an error for any other): a checkpoint resumes a GPU's dropout
+     * where it stopped. */
+    void (*get_rng_state)(char *out);
+    int (*set_rng_state)(const char *state, lt_error *err);
     /* Whether float32 matrix products and convolutions may run in TF32 (PyTorch's allow_tf32; on by
      * default): a GPU's fast path at about 10 bits of mantissa, off for exact float32. */
     void (*set_allow_tf32)(int allowed);

@@ -2,7 +2,8 @@
 -- strategy.checkpoint_io; lightning.trainer.checkpoint decides what goes into the table).
 -- Tensors: the model's state_dict under its own (PyTorch) names; tensors found in the optimizer,
 -- scheduler and callback states under "optimizer.<path>", "lr_schedulers.<path>", "callbacks.<path>".
--- Metadata (strings): format, format_version, epoch, global_step, rng_state, and JSON for hparams,
+-- Metadata (strings): format, format_version, epoch, global_step, rng_state, cuda_rng_state (a GPU run's),
+-- and JSON for hparams,
 -- optimizer_states, lr_schedulers, callbacks, loops and any extra keys that on_save_checkpoint hooks add.
 -- In the JSON a tensor is {"__tensor__": "<name>"}, a NaN or infinite number {"__number__": "inf"},
 -- and a table with keys other than strings or 1..n {"__pairs__": [[key, value], ...]}.
@@ -24,6 +25,7 @@ SafetensorsCheckpointIO.EXTENSION = ".safetensors"
 local TENSOR_PREFIX = {optimizer_states = "optimizer", lr_schedulers = "lr_schedulers", callbacks = "callbacks",
   loops = "loops", hparams = "hparams"}
 local PLAIN = {format = true, format_version = true, epoch = true, global_step = true, rng_state = true,
+  cuda_rng_state = true,
   saved_at = true, state_dict = true}
 
 local function is_sequence(t)
@@ -224,7 +226,8 @@ function SafetensorsCheckpointIO.read(path)
       tostring(meta.format_version), SafetensorsCheckpointIO.VERSION), 0)
   end
   local ckpt = {format = meta.format, format_version = version, epoch = count_field(meta, path, "epoch"),
-    global_step = count_field(meta, path, "global_step"), rng_state = meta.rng_state, state_dict = {}}
+    global_step = count_field(meta, path, "global_step"), rng_state = meta.rng_state,
+    cuda_rng_state = meta.cuda_rng_state, state_dict = {}}
   for key in pairs(TENSOR_PREFIX) do ckpt[key] = json_field(meta, path, key, tensors) end
   for k, v in pairs(json_field(meta, path, "extra", tensors)) do ckpt[k] = v end
   local sections = {}

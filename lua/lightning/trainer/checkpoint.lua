@@ -8,6 +8,7 @@ local fs = require "lightning.util.fs"
 local SafetensorsCheckpointIO = require "lightning.io.safetensors_checkpoint_io"
 local hooks = require "lightning.trainer.hooks"
 local position = require "lightning.trainer.loops.position"
+local generators = require "lightning.trainer.generators"
 
 local checkpoint = {}
 
@@ -63,6 +64,7 @@ function checkpoint.dump(trainer, after_fault)
     callbacks = {},
     loops = loops,
     rng_state = L.get_rng_state(),
+    cuda_rng_state = generators.device_state(trainer),
     saved_at = os.time(),
   }
   for i, opt in ipairs(trainer.optimizers or {}) do
@@ -135,6 +137,10 @@ function checkpoint.restore_training_state(trainer, ckpt, path)
   if ckpt.rng_state ~= nil then
     local ok, err = pcall(L.set_rng_state, ckpt.rng_state)
     if not ok then fail(path, "field rng_state is not a generator state: %s", tostring(err)) end
+  end
+  if ckpt.cuda_rng_state ~= nil then
+    local ok, err = pcall(generators.restore_device, trainer, ckpt.cuda_rng_state)
+    if not ok then fail(path, "field cuda_rng_state is not a GPU generator state: %s", tostring(err)) end
   end
   return where
 end

@@ -9,9 +9,11 @@
 -- bit for bit where the uninterrupted one ends.
 --   local good = GoodState()
 --   good:start_epoch(loop, batches_done, epoch_start_rng)   good:mark(loop, batches_done)
---   good.record: {epoch, batches_done, epoch_start_rng, rng, global_step, validated, results, buffers}
+--   good.record: {epoch, batches_done, epoch_start_rng, rng, device_rng, global_step, validated, results,
+--                 buffers} (device_rng: the GPU's generator, when the module trains there)
 local L = require "lightning"
 local class = require "lightning.class"
+local generators = require "lightning.trainer.generators"
 
 local GoodState = class("GoodState")
 
@@ -41,6 +43,7 @@ local function fill(record, loop, batches_done, epoch_start_rng)
   local trainer = loop.trainer
   record.epoch, record.batches_done, record.epoch_start_rng = trainer.current_epoch, batches_done, epoch_start_rng
   record.rng, record.global_step, record.validated = L.get_rng_state(), trainer.global_step, false
+  record.device_rng = generators.device_state(trainer)
   record.results = loop.results:state_dict()
   for _, b in ipairs(record.buffers) do b.copy:copy(b.tensor) end
   return record
@@ -66,10 +69,10 @@ end
 
 --- After a validation inside the epoch that followed batch batches_done: when nothing was trained since
 -- the good state, that validation is part of it (with the generator as the validation left it).
-function GoodState:validated(batches_done)
+function GoodState:validated(batches_done, trainer)
   local good = self.record
   if good and good.batches_done == batches_done then
-    good.validated, good.rng = true, L.get_rng_state()
+    good.validated, good.rng, good.device_rng = true, L.get_rng_state(), generators.device_state(trainer)
   end
 end
 

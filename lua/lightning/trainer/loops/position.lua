@@ -26,7 +26,7 @@ local function check_kind(path, loops, field, kind)
 end
 
 --- Where a checkpoint's loops section resumes: {epoch = the epoch to run (the number of finished
--- ones), batches_done, epoch_start_rng, rng, validated, results} (batches_done nil: at the epoch's
+-- ones), batches_done, epoch_start_rng, rng, device_rng, validated, results} (batches_done nil: at the epoch's
 -- start). Fields of the wrong type are errors naming the file and the field.
 function position.of(loops, path)
   check_integer(path, loops, "epoch")
@@ -34,6 +34,7 @@ function position.of(loops, path)
   check_integer(path, loops, "batches_done", true)
   check_kind(path, loops, "epoch_start_rng", "string")
   check_kind(path, loops, "rng", "string")
+  check_kind(path, loops, "device_rng", "string")
   check_kind(path, loops, "validated", "boolean")
   check_kind(path, loops, "results", "table")
   check_kind(path, loops, "plateau_pending", "boolean")
@@ -44,7 +45,7 @@ function position.of(loops, path)
   end
   if loops.epoch_finished then field_error(path, "epoch_finished", "false with batches_done", true) end
   return {epoch = loops.epoch, batches_done = loops.batches_done, epoch_start_rng = loops.epoch_start_rng,
-    rng = loops.rng, validated = loops.validated == true, results = loops.results}
+    rng = loops.rng, device_rng = loops.device_rng, validated = loops.validated == true, results = loops.results}
 end
 
 --- "epoch 2" or "epoch 1 after batch 3": where a position continues.

@@ -22,6 +22,7 @@ local lazy = require "lightning.trainer.lazy_values"
 local optimization = require "lightning.trainer.optimization"
 local monitors = require "lightning.trainer.monitors"
 local interrupt = require "lightning.trainer.interrupt"
+local generators = require "lightning.trainer.generators"
 local progress = require "lightning.trainer.loops.progress"
 local GoodState = require "lightning.trainer.loops.good_state"
 
@@ -177,7 +178,7 @@ local function validate_inside_epoch(self, batches_done)
   self.validating_after = batches_done
   self.val_loop:run({during_fit = true})
   self.validating_after = nil
-  self.good_state:validated(batches_done)
+  self.good_state:validated(batches_done, self.trainer)
   self.validated_after = batches_done
 end
 
@@ -206,7 +207,7 @@ function TrainingEpochLoop:run()
   self.good_state:start_epoch(self, skip, epoch_start_rng)
   if resume and resume.rng then
     local good = self.good_state.record
-    good.rng, good.validated = resume.rng, resume.validated
+    good.rng, good.device_rng, good.validated = resume.rng, resume.device_rng, resume.validated
   end
 
   trainer.lightning_module:train()
@@ -219,6 +220,7 @@ function TrainingEpochLoop:run()
   local function continue_from_checkpoint()
     if not resume then return end
     if resume.rng then L.set_rng_state(resume.rng) end
+    generators.restore_device(trainer, resume.device_rng)
     local pending_validation = not resume.validated and skip < n and self:validation_due(skip, false)
     resume = nil
     if pending_validation then validate_inside_epoch(self, skip) end
@@ -254,7 +256,7 @@ function TrainingEpochLoop:on_run_end()
   local last_done = self.batch_progress.current.completed
   if self.validated_after ~= last_done and self:validation_due(last_done, true) then
     self.val_loop:run({during_fit = true})
-    self.good_state:validated(last_done)
+    self.good_state:validated(last_done, self.trainer)
   end
   self.results:epoch_end_reached(trainer)
 end
@@ -266,11 +268,11 @@ function TrainingEpochLoop:state_dict()
   local good = self.good_state.record
   if not good then return {} end
   local state = {epoch = good.epoch, batches_done = good.batches_done, epoch_start_rng = good.epoch_start_rng,
-    rng = good.rng, validated = good.validated, results = Results.settled(good.results)}
+    rng = good.rng, device_rng = good.device_rng, validated = good.validated, results = Results.settled(good.results)}
   if self.val_loop.complete and self.validating_after == good.batches_done then
     -- saved by the validation that follows the good state, once it is done (ModelCheckpoint at
     -- on_validation_end): resuming goes on after it
-    state.validated, state.rng = true, L.get_rng_state()
+    state.validated, state.rng, state.device_rng = true, L.get_rng_state(), generators.device_state(self.trainer)
   end
   return state
 end
@@ -280,7 +282,7 @@ end
 function TrainingEpochLoop:load_state_dict(loops)
   if loops.batches_done == nil then self.resume = nil return end
   self.resume = {batches_done = loops.batches_done, epoch_start_rng = loops.epoch_start_rng, rng = loops.rng,
-    validated = loops.validated == true, results = loops.results}
+    device_rng = loops.device_rng, validated = loops.validated == true, results = loops.results}
 end
 
 return TrainingEpochLoop
