@@ -1,5 +1,5 @@
--- The GPU generator's state (dropout's), saved and set again: the same masks follow; bad states and a
--- capture are refused. Raises an error when it fails; shared by device_spec (stand-in) and cuda_spec.
+-- The GPU generator's state (dropout's), saved and set again: the same masks follow; L.manual_seed
+-- seeds it; bad states and a capture are refused. Raises an error when it fails; shared by device_spec (stand-in) and cuda_spec.
 return function(L)
   L.cuda.manual_seed(3)
   local d = L.nn.Dropout(0.5):cuda()
@@ -17,6 +17,13 @@ return function(L)
   assert(not ok and err:find("cuda.set_rng_state: ", 1, true), err)
   ok, err = pcall(L.cuda.set_rng_state, 5)
   assert(not ok and err:find("lightning.cuda.set_rng_state: the state must be a string", 1, true), err)
+  -- L.manual_seed seeds it too, as torch.manual_seed does
+  L.manual_seed(9)
+  local m = d:forward(x):cpu()
+  L.cuda.manual_seed(9)
+  assert((d:forward(x):cpu() - m):abs():max() == 0, "L.manual_seed did not seed the GPU")
+  L.manual_seed(10)
+  assert((d:forward(x):cpu() - m):abs():max() > 0)
   local g = L.cuda.CUDAGraph()
   g:capture_begin()
   ok, err = pcall(L.cuda.set_rng_state, state)

@@ -196,6 +196,18 @@ describe("the device's generator", function()
     function()
       assert.equal("ok\n", on_fake('require("cuda_rng_case")(L) print("ok")'))
     end)
+
+  it("is seeded by L.manual_seed also when the backend loads after it", function()
+    assert.equal("ok\n", on_fake([[
+      L.manual_seed(4)   -- before anything loads the backend
+      local d, x = L.nn.Dropout(0.5), L.ones(256)
+      d:cuda()
+      local first = d:forward(x:cuda()):cpu()
+      L.cuda.manual_seed(4)
+      assert((d:forward(x:cuda()):cpu() - first):abs():max() == 0)
+      print("ok")
+    ]]))
+  end)
 end)
 
 describe("device memory", function()

@@ -11,6 +11,7 @@
 #include "../core/kernel/kernel.h"
 #include "../core/base/parallel.h"
 #include "../core/base/rng.h"
+#include "../core/device/backend.h"
 #include "l_util.h"
 
 #define LT_VERSION "0.1.0"
@@ -109,6 +110,7 @@ static int l_get_num_threads(lua_State *L) { return lua_pushinteger(L, lt_get_nu
 static int l_manual_seed(lua_State *L) {
     lua_Integer seed = lt_check_integer(L, 1, "lightning.manual_seed");
     lt_rng_seed(lt_rng_global(), (uint64_t)seed);
+    lt_manual_seed_devices((uint64_t)seed);  /* the GPU's dropout too, as torch.manual_seed */
     return 0;
 }
 

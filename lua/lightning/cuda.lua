@@ -12,7 +12,7 @@
 --                                   LIGHTNING_CUDA_DEVICE, or under mpirun the process's rank on its host
 --                                   modulo the GPUs (a process per GPU), or 0
 --   L.cuda.synchronize()            waits until the GPU has finished what was asked of it
---   L.cuda.manual_seed(n)           the seed of the GPU's generator (dropout)
+--   L.cuda.manual_seed(n)           the seed of the GPU's generator (dropout); L.manual_seed(n) sets it too
 --   L.cuda.get_rng_state()          that generator's state, as text (checkpoints keep it)
 --   L.cuda.set_rng_state(s)         sets it again from such text
 --   L.cuda.allow_tf32([on])         whether float32 matrix products and convolutions may use TF32 (true by

@@ -93,11 +93,16 @@ static const lt_backend_api *load_cuda(lt_error *err) {
 
 int lt_device_index(lt_device d) { return d == LT_DEVICE_CUDA ? cuda_index : 0; }
 
+/* The seed lightning.manual_seed gave, for a backend loaded after it (seeded_all: one was given). */
+static uint64_t seed_for_all;
+static bool seeded_all;
+
 static const lt_backend_api *cuda_backend(lt_error *err) {
     pthread_mutex_lock(&load_lock);
     if (!load_tried) {
         cuda_api = load_cuda(&cuda_why);
         load_tried = true;
+        if (cuda_api && seeded_all) cuda_api->manual_seed(seed_for_all);
     }
     const lt_backend_api *api = cuda_api;
     pthread_mutex_unlock(&load_lock);
@@ -213,6 +218,15 @@ int lt_device_synchronize(lt_device d, lt_error *err) {
     const lt_backend_api *api = lt_backend(d, err);
     if (!api || lt_refuse_in_capture(d, "synchronize", "it makes the host wait for the GPU", err)) return -1;
     return api->synchronize(err);
+}
+
+void lt_manual_seed_devices(uint64_t seed) {
+    pthread_mutex_lock(&load_lock);
+    seed_for_all = seed;
+    seeded_all = true;
+    const lt_backend_api *api = load_tried ? cuda_api : NULL;
+    pthread_mutex_unlock(&load_lock);
+    if (api) api->manual_seed(seed);
 }
 
 int lt_device_get_rng_state(lt_device d, char out[LT_BACKEND_RNG_STATE_LEN], lt_error *err) {

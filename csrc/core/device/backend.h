@@ -60,6 +60,10 @@ int lt_device_capture_end(lt_device d, void **handle, lt_error *err);  /* the ba
 /* 0, or -1 with "<what> cannot be captured in a CUDA graph (<why>)" while d is capturing. */
 int lt_refuse_in_capture(lt_device d, const char *what, const char *why, lt_error *err);
 
+/* Seeds every device's generator (PyTorch's torch.manual_seed seeds the GPUs too): a loaded backend's now,
+ * one loaded later when it loads. Loads nothing. */
+void lt_manual_seed_devices(uint64_t seed);
+
 /* Device d's generator (its dropout's) as the backend's text, and set again from such text (refused while
  * a CUDA graph is captured): what a checkpoint keeps of a GPU's random state. */
 int lt_device_get_rng_state(lt_device d, char out[LT_BACKEND_RNG_STATE_LEN], lt_error *err);
