@@ -3,21 +3,27 @@
 # prepared .gpu/ here:
 #   run(command = "bash tools/gpu_check/run.sh", carry = [".gpu"], timeout_s = 540)
 # Every stage writes its log under $OUT and the next one runs whatever the last gave, so one call
-# reports everything; $OUT/summary.txt lists each stage's exit status and time.
+# reports everything; $OUT/summary.txt lists each stage's exit status and time. The stages share a
+# deadline (DEADLINE seconds, under the tool's 540-second call): each runs under a timeout of what is
+# left, and those that find no time left are listed as skipped, so the call always returns its logs.
+# They run in the order of what matters most: the specs, then the graphed steps' figures, then the rest.
 #   1. unpack .gpu/debs into $ROOT with dpkg -x (never into /: the machine's own libraries stay)
 #   2. build lightning with the CUDA module there; on failure use the build pack.sh made (.gpu/build)
 #   3. the GPU: nvidia-smi, and what lightning says of it (its device block)
 #   4. the specs that need a GPU (device, cuda, cuda_graph, accelerators, data_device_batches) with busted
 #   5. the reference model trained a few hundred steps on the carried CIFAR-10 batch, on the GPU
-#   6. bench/train_step.lua on the GPU beside this machine's PyTorch (eager, channels_last), ours eager and
-#      as a CUDA graph's replay (--cuda_graph), at batch 64 and 256, in float32 and (graphed) bf16-mixed
-#      against PyTorch's bf16 autocast
-#   7. airbench94 on the GPU: our recipe, then bench/airbench_torch.py --device cuda (eager, compiled)
+#   6. bench/train_step.lua on the GPU beside this machine's PyTorch (eager, channels_last): our step as a
+#      CUDA graph's replay (--cuda_graph) at batch 64 and 256, in float32 and in bf16-mixed (against
+#      PyTorch's bf16 autocast)
+#   7. airbench94 on the GPU, our recipe
+#   8. our eager step (no graph) at batch 64 and 256
+#   9. bench/airbench_torch.py --device cuda (eager, compiled)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpu_check_out}
 ROOT=${ROOT:-/tmp/gpu_root}
 STEPS=${STEPS:-300}
+DEADLINE=${DEADLINE:-525}
 mkdir -p "$OUT" "$ROOT"
 summary="$OUT/summary.txt"
 : > "$summary"
@@ -25,9 +31,13 @@ summary="$OUT/summary.txt"
 # stage NAME LOG CMD...: runs CMD with its output in $OUT/LOG, records status and seconds
 stage() {
   local name=$1 log=$2; shift 2
-  local start=$SECONDS
+  local start=$SECONDS left=$((DEADLINE - SECONDS))
+  if [ "$left" -le 5 ]; then
+    printf '%-12s skipped: the deadline (%ds) has passed\n' "$name" "$DEADLINE" | tee -a "$summary"
+    return 124
+  fi
   echo "== $name: $*" >> "$OUT/$log"
-  "$@" >> "$OUT/$log" 2>&1
+  if [ "$(type -t "$1")" = function ]; then "$@" >> "$OUT/$log" 2>&1; else timeout "$left" "$@" >> "$OUT/$log" 2>&1; fi
   local rc=$?
   printf '%-12s rc=%-3d %4ds  (%s)\n' "$name" "$rc" $((SECONDS - start)) "$log" | tee -a "$summary"
   return $rc
@@ -90,15 +100,13 @@ stage train train.log lua5.4 examples/train.lua --cifar10 --data_root /tmp/gpu_c
   --no_progress_bar --output_dir /tmp/gpu_check_runs
 
 export LIGHTNING_PEER_PYTHON=${LIGHTNING_PEER_PYTHON:-python3}   # the machine's PyTorch is the peer
-for batch in 64 256; do
-  stage "bench$batch" bench.log lua5.4 bench/train_step.lua --build "$BUILD" --accelerator gpu --batch "$batch" \
-    --pairs 5 --seconds 2 --peer torch
-  # the training step in a CUDA graph (issue 21): one launch a step
-  stage "bench${batch}_graph" bench.log lua5.4 bench/train_step.lua --build "$BUILD" --accelerator gpu \
-    --batch "$batch" --pairs 5 --seconds 1 --peer torch --cuda_graph
-  # bf16-mixed: cuDNN's bf16 convolutions on channels-last bf16 activations (issue 19's second row)
-  stage "bench${batch}_bf16_graph" bench.log lua5.4 bench/train_step.lua --build "$BUILD" --accelerator gpu \
-    --batch "$batch" --pairs 3 --seconds 1 --peer torch --cuda_graph --precision bf16-mixed
+# the training step in a CUDA graph (issue 21): one launch a step; float32, then bf16-mixed (cuDNN's bf16
+# convolutions on channels-last bf16 activations, issue 19's second row) against PyTorch's bf16 autocast
+for precision in 32 bf16-mixed; do
+  for batch in 64 256; do
+    stage "bench${batch}_${precision}_graph" bench.log lua5.4 bench/train_step.lua --build "$BUILD" \
+      --accelerator gpu --batch "$batch" --pairs 5 --seconds 1 --peer torch --cuda_graph --precision "$precision"
+  done
 done
 
 # airbench94 on the GPU (issue 21): our recipe with its batches and test-time augmentation on the GPU,
@@ -106,6 +114,11 @@ done
 # times over: the accuracy is not CIFAR-10's, the times compare). Each has its own time limit.
 stage airbench airbench.log timeout 180 lua5.4 examples/train.lua --cifar10 --data_root /tmp/gpu_check_data \
   --no_download --recipe airbench94 --accelerator gpu --no_progress_bar --output_dir /tmp/gpu_check_runs
+# our eager step (no graph) beside PyTorch eager
+for batch in 64 256; do
+  stage "bench${batch}_eager" bench.log lua5.4 bench/train_step.lua --build "$BUILD" --accelerator gpu --batch "$batch" \
+    --pairs 3 --seconds 1 --peer torch
+done
 stage airbench_pt airbench.log timeout 120 "$LIGHTNING_PEER_PYTHON" bench/airbench_torch.py --data "$data" --device cuda
 stage airbench_ptc airbench.log timeout 180 "$LIGHTNING_PEER_PYTHON" bench/airbench_torch.py --data "$data" \
   --device cuda --compile
