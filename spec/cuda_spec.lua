@@ -422,6 +422,13 @@ describe("losses on the GPU", function()
   end)
 end)
 
+describe("clipping on the GPU", function()
+  it("keeps the norm there: the host's results, nothing waits (spec/device_clip_case.lua)", function()
+    if no_gpu() then return end
+    require("device_clip_case")(L)
+  end)
+end)
+
 describe("the GPU's generator", function()
   it("saves its state and sets it again: dropout draws the same masks (spec/cuda_rng_case.lua)", function()
     if no_gpu() then return end

@@ -191,6 +191,13 @@ describe("an operation on the device", function()
   end)
 end)
 
+describe("clipping on the device", function()
+  it("keeps the norm there: get_total_norm and clip_grads_with_norm give the host's results and wait for nothing",
+    function()
+      assert.equal("ok\n", on_fake('require("device_clip_case")(L) print("ok")', {LIGHTNING_FP32_ONEDNN = "0"}))
+    end)
+end)
+
 describe("the device's generator", function()
   it("saves its state and sets it again: dropout draws the same masks; bad states and a capture are refused",
     function()

@@ -88,6 +88,52 @@ describe("clip_grad_norm", function()
   end)
 end)
 
+describe("get_total_norm and clip_grads_with_norm (clipping whose norm stays where the gradients are)", function()
+  for _, case in ipairs(F.norm) do
+    it(("match PyTorch: max_norm %g, norm_type %g"):format(case.max_norm, case.norm_type), function()
+      local params, grads = params_with_grads(), {}
+      for i = 1, #F.shapes do grads[i] = params[i].grad end
+      local total = L.optim.get_total_norm(grads, case.norm_type)
+      assert.same({1}, total:size())
+      H.assert_close(total[1], case.total_norm, TOL, "total norm")
+      L.optim.clip_grads_with_norm(params, case.max_norm, total)
+      for i = 1, #F.shapes do H.assert_close(params[i].grad, case.grads[i], TOL, "gradient " .. i) end
+      assert.is_nil(params[4].grad)
+    end)
+  end
+
+  it("take one tensor as well as a list, the empty list's norm is 0, and a NaN goes through", function()
+    local p = L.zeros(3)
+    p.grad = L.tensor{3, 4, 0}
+    local total = L.optim.get_total_norm(p.grad)
+    assert.is_true(math.abs(total[1] - 5) < 1e-6)
+    L.optim.clip_grads_with_norm(p, 1, total)
+    H.assert_close(p.grad, {0.6, 0.8, 0}, 1e-5)
+    assert.equal(0, L.optim.get_total_norm({})[1])
+    local q = L.zeros(2)
+    q.grad = L.tensor{0 / 0, 1}
+    local nan = L.optim.get_total_norm({q.grad})
+    assert.is_true(nan[1] ~= nan[1])
+    L.optim.clip_grads_with_norm({q}, 1, nan)
+    assert.is_true(q.grad[2] ~= q.grad[2])
+    local big = L.zeros(2)
+    big.grad = L.tensor{0.3, 0.4}
+    L.optim.clip_grads_with_norm({big}, 1, L.optim.get_total_norm(big.grad))   -- within max_norm: unchanged
+    H.assert_close(big.grad, L.tensor{0.3, 0.4}, 0)
+  end)
+
+  it("reject bad arguments with clear errors", function()
+    local p = L.zeros(2)
+    p.grad = L.ones(2)
+    fails("lightning.optim.get_total_norm: tensors%[2%] must be a tensor, got string", L.optim.get_total_norm, {p.grad, "x"})
+    fails("lightning.optim.get_total_norm: argument 2 %(norm_type%) must be positive", L.optim.get_total_norm, {p.grad}, -1)
+    fails("lightning.optim.clip_grads_with_norm: argument 3 %(total_norm%) must be a tensor", L.optim.clip_grads_with_norm,
+      {p}, 1, 5)
+    fails("the total norm must be a one%-element tensor, got 2", L.optim.clip_grads_with_norm, {p}, 1, L.ones(2))
+    fails("argument 2 %(max_norm%) must be a non%-negative number", L.optim.clip_grads_with_norm, {p}, -1, L.ones(1))
+  end)
+end)
+
 describe("clip_grad_value", function()
   for _, case in ipairs(F.value) do
     it(("clip_value %g"):format(case.clip_value), function()

@@ -112,6 +112,22 @@ describe("the Trainer's training step in a CUDA graph", function()
     assert.matches("ok\n$", out)
   end)
 
+  case("clips the gradients inside the graph (their norm stays on the device): the eager run's bits, by norm " ..
+    "and by value", function()
+    local out = on_fake(MODULE .. [[
+      for _, clip in ipairs {{gradient_clip_val = 0.05}, {gradient_clip_val = 0.01, gradient_clip_algorithm = "value"}} do
+        local eager_logs, eager_values = fit(false, clip)
+        local logs, values, graphed = fit(true, clip)
+        assert(graphed.cuda_graph_stats.replays == 25, graphed.cuda_graph_stats.replays)
+        assert(values == eager_values and logs == eager_logs)
+        local _, unclipped = fit(false)
+        assert(unclipped ~= values, "the clipping changed nothing")
+      end
+      print("ok")
+    ]], {LIGHTNING_FP32_ONEDNN = "0"})
+    assert.equal("ok\n", out)
+  end)
+
   case("a graphed fit's checkpoint resumes: eagerly or graphed, the resumed runs are the same, bit for bit", function()
     local out = on_fake(MODULE .. [[
       local H = require "helpers"
@@ -171,12 +187,11 @@ describe("the Trainer's training step in a CUDA graph", function()
         if model_hook then Net[model_hook] = nil end
         assert(not ok and err:find("cuda_graph = true, but the training step cannot be captured: " .. pattern), err)
       end
-      refused({gradient_clip_val = 1}, "gradient clipping reads the gradients' norm on the host")
       refused({accumulate_grad_batches = 2}, "accumulate_grad_batches is not 1")
       refused({callbacks = {{on_after_backward = function() end}}}, "callback 1 has the hook on_after_backward")
       refused({}, "Net defines on_before_optimizer_step", "on_before_optimizer_step")
       refused({accelerator = "cpu"}, "it trains on the CPU")
-      local _, _, auto = fit("auto", {gradient_clip_val = 1})
+      local _, _, auto = fit("auto", {accumulate_grad_batches = 2})
       assert(auto.cuda_graph_stats == nil)
       -- a training_step that reads a value back cannot be captured: true fails, "auto" says so and goes on
       local step = Net.training_step

@@ -4,8 +4,9 @@
  * operations in the same order per element. The switches are template arguments, so that each
  * combination is a branch-free kernel, as the CPU's always-inlined variants.
  *
- * The norm's contract gives its result in a host double (*acc), so each call ends with a synchronising
- * copy (reduce.cu); its partial sums have a fixed split for a given n, so the result is deterministic. */
+ * The norm's first contract gives its result in a host double (*acc), so each call ends with a
+ * synchronising copy (reduce.cu); its second keeps the sum and the total on the device (clipping in a CUDA
+ * graph). Its partial sums have a fixed split for a given n, so the result is deterministic. */
 #include <math.h>
 
 #include "parts.cuh"
@@ -153,6 +154,35 @@ static int norm_accumulate(lt_kernel_ctx *ctx, double *acc, const float *x, lt_n
     return 0;
 }
 
-const lt_norm_impl grad_norm_cuda = {{"cuda", supports_fp32, nullptr}, norm_accumulate};
+/* The same into a double on the device, and the total norm from it: clipping that waits for nothing
+ * (lt_total_norm, a CUDA graph's). */
+static int norm_accumulate_on_device(lt_kernel_ctx *ctx, double *acc, const float *x, lt_norm_shape s) {
+    if (s.n <= 0) return 0;
+    unsigned blocks = partial_blocks(s.n);
+    double *partials = (double *)device_alloc(sizeof(double) * blocks, ctx->err);
+    if (!partials) return -1;
+    norm_partials_kernel<<<blocks, 256, 0, state().stream>>>(partials, x, s.n, s.norm_type);
+    int rc = launch_check(ctx->err, "norm_partials_kernel") ||
+                     combine_on_device(ctx->err, acc, partials, blocks, isinf(s.norm_type))
+                 ? -1
+                 : 0;
+    device_free(partials);
+    return rc;
+}
+
+/* lt_norm_finish's rule, on the device */
+__global__ void norm_finish_kernel(float *total, const double *acc, double p) {
+    double a = *acc;
+    *total = (float)(isinf(p) || p == 1.0 ? a : p == 2.0 ? sqrt(a) : pow(a, 1.0 / p));
+}
+
+static int norm_finish_on_device(lt_kernel_ctx *ctx, float *total, const double *acc, double norm_type) {
+    norm_finish_kernel<<<1, 1, 0, state().stream>>>(total, acc, norm_type);
+    LTC_LAUNCHED(ctx->err, "norm_finish_kernel");
+    return 0;
+}
+
+const lt_norm_impl grad_norm_cuda = {{"cuda", supports_fp32, nullptr}, norm_accumulate, norm_accumulate_on_device,
+                                     norm_finish_on_device};
 
 }  // namespace ltc

@@ -6,20 +6,26 @@
 
 namespace ltc {
 
-/* The total into *out (double) or, scaled by mult, *out_f (float). */
+/* The total into *out (double; combined with what *out holds when combine) or, scaled by mult, *out_f
+ * (float). */
 __global__ void finish_kernel(double *out, float *out_f, double mult, const double *partials, int64_t count,
-                              bool max_mode) {
+                              bool max_mode, bool combine = false) {
     double acc = 0.0; /* the empty sum, and the maximum of absolute values' floor */
     for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
         acc = max_mode ? nan_max(acc, partials[i]) : acc + partials[i];
     acc = max_mode ? block_max(acc) : block_sum(acc);
     if (threadIdx.x != 0) return;
-    if (out) *out = acc;
+    if (out) *out = !combine ? acc : max_mode ? nan_max(*out, acc) : *out + acc;
     if (out_f) *out_f = (float)(acc * mult);
 }
 
 int finish_on_device(lt_error *err, float *out, double mult, const double *partials, int64_t count) {
     finish_kernel<<<1, 1024, 0, state().stream>>>(nullptr, out, mult, partials, count, false);
+    return launch_check(err, "finish_kernel");
+}
+
+int combine_on_device(lt_error *err, double *acc, const double *partials, int64_t count, bool max_mode) {
+    finish_kernel<<<1, 1024, 0, state().stream>>>(acc, nullptr, 1.0, partials, count, max_mode, true);
     return launch_check(err, "finish_kernel");
 }
 

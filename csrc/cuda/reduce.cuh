@@ -72,6 +72,9 @@ __device__ __forceinline__ float block_fmax(float a) {
 /* The total (or, with max_mode, the NaN-propagating maximum) of count partial results on the device,
  * combined in a fixed order, copied to *host after the stream reaches it (reduce.cu). */
 int finish_to_host(lt_error *err, double *host, const double *partials, int64_t count, bool max_mode);
+/* The total (or NaN-propagating maximum) of count partials combined into the double *acc on the device:
+ * added to it, or the larger kept (no waiting). */
+int combine_on_device(lt_error *err, double *acc, const double *partials, int64_t count, bool max_mode);
 /* The total of count partial sums times mult into the float *out on the device (no waiting). */
 int finish_on_device(lt_error *err, float *out, double mult, const double *partials, int64_t count);
 

@@ -2,6 +2,7 @@
  * lua/lightning/optim/ keep the parameter groups and the state tensors; these functions update one
  * parameter tensor per call, from one table of named fields (l_fields.h), and clip gradients over a list of
  * parameters (PyTorch's clip_grad_norm_ and clip_grad_value_, with their positional arguments). */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -188,6 +189,57 @@ static int l_clip_grad_norm(lua_State *L) {
     return 1;
 }
 
+/* The n tensors of argument 1 (one tensor or a list of them; grads: each one's .grad, parameters without
+ * one skipped as NULL) in an array that Lua collects, left on the stack. */
+static lt_tensor **tensor_list(lua_State *L, const char *fname, bool grads, lua_Integer *n) {
+    *n = param_count(L, fname);
+    lt_tensor **ts = lua_newuserdatauv(L, sizeof *ts * (size_t)(*n > 0 ? *n : 1), 0);
+    for (lua_Integer i = 1; i <= *n; i++) {
+        if (grads) {
+            ts[i - 1] = push_grad(L, i, fname);
+        } else {
+            if (lt_test_tensor_anywhere(L, 1, fname)) lua_pushvalue(L, 1);
+            else lua_geti(L, 1, i);
+            if (!(ts[i - 1] = lt_test_tensor_anywhere(L, -1, fname)))
+                lt_raisef(L, fname, "tensors[%lld] must be a tensor, got %s", (long long)i, lt_typename(L, -1));
+        }
+        if (ts[i - 1]) lua_pop(L, 1);  /* (argument 1 keeps it) */
+    }
+    return ts;
+}
+
+/* get_total_norm(tensors[, norm_type]) --> their norm as if concatenated, a one-element tensor on their
+ * device (PyTorch's torch.nn.utils.get_total_norm): on a GPU nothing waits. */
+static int l_get_total_norm(lua_State *L) {
+    const char *fname = "lightning.optim.get_total_norm";
+    double norm_type = check_norm_type(L, 2, fname);
+    lua_Integer n;
+    lt_tensor **ts = tensor_list(L, fname, false, &n);
+    if (n > INT_MAX) return lt_raisef(L, fname, "too many tensors (%lld)", (long long)n);
+    lt_tensor *total = lt_push_tensor(L);
+    lt_error err;
+    if (lt_total_norm(total, (const lt_tensor *const *)ts, (int)n, norm_type, &err)) return lt_raise(L, fname, &err);
+    lt_account_memory(L);
+    return 1;
+}
+
+/* clip_grads_with_norm(params, max_norm, total_norm): the gradients scaled by
+ * min(1, max_norm / (total_norm + 1e-6)), total_norm a one-element tensor on their device (PyTorch's
+ * clip_grads_with_norm_): with get_total_norm, clipping that does not wait for a GPU. */
+static int l_clip_grads_with_norm(lua_State *L) {
+    const char *fname = "lightning.optim.clip_grads_with_norm";
+    double max_norm = check_named_number(L, 2, fname, "max_norm");
+    if (!(max_norm >= 0)) lt_argerror(L, 2, fname, "(max_norm) must be a non-negative number, got %g", max_norm);
+    lt_tensor *total = lt_test_tensor_anywhere(L, 3, fname);
+    if (!total) lt_argerror(L, 3, fname, "(total_norm) must be a tensor (from get_total_norm), got %s", lt_typename(L, 3));
+    lua_Integer n;
+    lt_tensor **gs = tensor_list(L, fname, true, &n);
+    if (n > INT_MAX) return lt_raisef(L, fname, "too many parameters (%lld)", (long long)n);
+    lt_error err;
+    if (lt_clip_with_norm(gs, (int)n, max_norm, total, &err)) return lt_raise(L, fname, &err);
+    return 0;
+}
+
 /* clip_grad_value(params, clip_value): every gradient element clamped to [-clip_value, clip_value]. */
 static int l_clip_grad_value(lua_State *L) {
     const char *fname = "lightning.optim.clip_grad_value";
@@ -208,6 +260,7 @@ void lt_open_optim(lua_State *L, int module) {
     static const luaL_Reg fns[] = {
         {"sgd_step", l_sgd_step}, {"adam_step", l_adam_step}, {"sgd_step_values", l_sgd_step_values},
         {"adam_step_values", l_adam_step_values}, {"clip_grad_norm", l_clip_grad_norm},
+        {"get_total_norm", l_get_total_norm}, {"clip_grads_with_norm", l_clip_grads_with_norm},
         {"clip_grad_value", l_clip_grad_value}, {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_pushinteger(L, LT_STEP_VALUES);  /* the floats of a row of step values */

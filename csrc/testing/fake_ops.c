@@ -8,6 +8,7 @@
 
 #include "../core/base/blas.h"
 #include "../core/nn/ops.h"
+#include "../core/optim/optim.h"
 #include "../core/optim/optim_ops.h"
 #include "../core/base/rng.h"
 
@@ -187,7 +188,17 @@ static int norm_accumulate(lt_kernel_ctx *c, double *acc, const float *x, lt_nor
     if (fake_capturing()) return fake_fail(c->err, "norm_accumulate reads or writes host memory: not in a graph");
     return lt_norm_cpu.accumulate(c, acc, H(x), s);
 }
-static const lt_norm_impl grad_norm = {{"fake", fp32, NULL}, norm_accumulate};
+/* the device's own: acc behind the fake's pointer, the total written there (lt_norm_finish's rule) */
+FAKE_DEFERRED_OP(norm_accumulate_on_device, lt_norm_cpu.accumulate(c, H(a.acc), H(a.x), a.s),
+                 (double *, acc), (const float *, x), (lt_norm_shape, s))
+static int norm_finish_now(float *total, const double *acc, double norm_type) {
+    *total = (float)lt_norm_finish(*acc, norm_type);
+    return 0;
+}
+FAKE_DEFERRED_OP(norm_finish_on_device, norm_finish_now(H(a.total), H(a.acc), a.p),
+                 (float *, total), (const double *, acc), (double, p))
+static const lt_norm_impl grad_norm = {{"fake", fp32, NULL}, norm_accumulate, norm_accumulate_on_device,
+                                       norm_finish_on_device};
 
 /* ---- the tables, by the names the fronts pick with ---- */
 

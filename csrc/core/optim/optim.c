@@ -6,6 +6,7 @@
 
 #include "optim_ops.h"
 #include "../device/backend.h"
+#include "../tensor/tensor_math.h"
 
 /* The implementations, tried in order (kernel.h). */
 static const lt_impl *const sgd_impls[] = {&lt_sgd_cpu.base, NULL};
@@ -134,4 +135,97 @@ double lt_norm_finish(double acc, double norm_type) {
     if (isinf(norm_type) || norm_type == 1.0) return acc;
     if (norm_type == 2.0) return sqrt(acc);
     return pow(acc, 1.0 / norm_type);
+}
+
+/* The tensors' one device (every one on it: "expected cuda:0, got cpu for tensor 3"). */
+static int device_of_all(const lt_tensor *const *ts, int n, lt_device *d, lt_error *err) {
+    *d = LT_DEVICE_CPU;
+    for (int i = 0; i < n; i++) {
+        if (!ts[i]) continue;
+        lt_device di = lt_device_of(ts[i]);
+        if (i > 0 && di != *d)
+            return lt_fail(err, "expected %s, got %s for tensor %d (the device of tensor 1)", lt_device_name(*d),
+                           lt_device_name(di), i + 1);
+        *d = di;
+    }
+    return 0;
+}
+
+/* On a device: the sums (or maxima) gathered into a double there, then the total from it. */
+static int total_norm_on_device(lt_tensor *total, const lt_tensor *const *ts, int n, double norm_type, lt_device d,
+                                lt_error *err) {
+    static const int64_t two[1] = {2}, one[1] = {1};
+    lt_tensor acc = {0}, flat = {0};
+    int rc = -1;
+    /* a double's 8 bytes, zero as two float zeros */
+    if (lt_tensor_new_on(&acc, 1, two, LT_FLOAT32, d, err) || lt_fill(&acc, 0.0f, err) ||
+        lt_tensor_new_on(total, 1, one, LT_FLOAT32, d, err))
+        goto done;
+    lt_kernel_ctx ctx;
+    const lt_norm_impl *impl = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!ts[i]) continue;
+        lt_norm_shape s = {lt_numel(ts[i]), norm_type};
+        lt_named operands[] = {{"gradient", ts[i]}, {"the norm's sum", &acc}};
+        impl = (const lt_norm_impl *)lt_kernel_pick(NULL, "grad_norm", norm_impls, &s, operands, 2, &ctx, err);
+        if (!impl) goto done;
+        if (!impl->accumulate_on_device) {
+            lt_fail(err, "the %s backend has no gradient norm that stays on the device", lt_device_name(d));
+            goto done;
+        }
+        if (lt_contiguous(&flat, ts[i], err) ||  /* copies only a non-contiguous gradient */
+            (s.n && impl->accumulate_on_device(&ctx, (double *)lt_data_ptr(&acc), lt_ptr(&flat), s)))
+            goto done;
+        lt_tensor_release(&flat);
+    }
+    if (!impl) {  /* no tensor: the empty norm, 0 */
+        rc = lt_fill(total, 0.0f, err);
+        goto done;
+    }
+    rc = impl->finish_on_device(&ctx, lt_data(total), (const double *)lt_data_ptr(&acc), norm_type);
+done:
+    lt_tensor_release(&flat);
+    lt_tensor_release(&acc);
+    return rc;
+}
+
+int lt_total_norm(lt_tensor *total, const lt_tensor *const *ts, int n, double norm_type, lt_error *err) {
+    if (!(norm_type > 0)) return lt_fail(err, "the norm type must be positive (or inf), got %g", norm_type);
+    lt_device d;
+    if (device_of_all(ts, n, &d, err)) return -1;
+    if (d != LT_DEVICE_CPU) return total_norm_on_device(total, ts, n, norm_type, d, err);
+    double acc = 0.0;
+    for (int i = 0; i < n; i++)
+        if (ts[i] && lt_norm_accumulate(&acc, ts[i], norm_type, err)) return -1;
+    static const int64_t one[1] = {1};
+    return lt_tensor_new_on(total, 1, one, LT_FLOAT32, LT_DEVICE_CPU, err) ||
+                   lt_fill(total, (float)lt_norm_finish(acc, norm_type), err)
+               ? -1
+               : 0;
+}
+
+int lt_clip_with_norm(lt_tensor *const *ts, int n, double max_norm, const lt_tensor *total, lt_error *err) {
+    char shape[160];
+    if (lt_numel(total) != 1)
+        return lt_fail(err, "the total norm must be a one-element tensor, got %s", lt_shape_str(total, shape, sizeof shape));
+    lt_device d;
+    if (device_of_all((const lt_tensor *const *)ts, n, &d, err)) return -1;
+    if (n > 0 && lt_device_of(total) != d)
+        return lt_fail(err, "expected %s, got %s for the total norm (the gradients' device)", lt_device_name(d),
+                       lt_device_name(lt_device_of(total)));
+    lt_tensor coef = {0}, scalar = {0}, wide = {0};
+    /* min(max_norm / (total + 1e-6), 1) as a 0-D tensor (which expands to any shape); minimum keeps a NaN
+     * of its first operand */
+    int rc = lt_scalar_new(&coef, total, 1e-6f, LT_ADD, false, err) ||
+             lt_scalar_into(&coef, &coef, (float)max_norm, LT_DIV, true, err) ||
+             lt_scalar_into(&coef, &coef, 1.0f, LT_MINIMUM, false, err) || lt_squeeze(&scalar, &coef, -1, err);
+    for (int i = 0; !rc && i < n; i++) {
+        if (!ts[i] || !lt_numel(ts[i])) continue;
+        rc = lt_expand(&wide, &scalar, ts[i]->ndim, ts[i]->size, err) ||
+             lt_binary_into(ts[i], ts[i], &wide, LT_MUL, 1.0f, err);
+        lt_tensor_release(&wide);
+    }
+    lt_tensor_release(&scalar);
+    lt_tensor_release(&coef);
+    return rc ? -1 : 0;
 }

@@ -60,4 +60,12 @@ int lt_adam_step_values(const lt_adam_options *o, int64_t step, lt_adam_coeffici
 int lt_norm_accumulate(double *acc, const lt_tensor *t, double norm_type, lt_error *err);
 double lt_norm_finish(double acc, double norm_type);
 
+/* The same total norm of n tensors as a one-element float32 tensor on their device, made in *total
+ * (PyTorch's torch.nn.utils.get_total_norm): on a GPU nothing waits for it, so a CUDA graph can hold it. */
+int lt_total_norm(lt_tensor *total, const lt_tensor *const *ts, int n, double norm_type, lt_error *err);
+/* Every tensor scaled by min(1, max_norm / (total + 1e-6)), total a one-element tensor on their device
+ * (a NaN total scales them to NaN: PyTorch's clamp lets it through), computed in float32 where the
+ * tensors are (PyTorch's clip_grads_with_norm_). NULL entries are skipped. */
+int lt_clip_with_norm(lt_tensor *const *ts, int n, double max_norm, const lt_tensor *total, lt_error *err);
+
 #endif

@@ -77,6 +77,10 @@ typedef struct lt_norm_impl {
     lt_impl base;
     /* *acc combined with sum |x|^p (finite p) or max |x| (infinite p) */
     int (*accumulate)(lt_kernel_ctx *ctx, double *acc, const float *x, lt_norm_shape s);
+    /* A device's (NULL on the host): the same with acc in the device's memory, so that nothing waits, and
+     * the total norm from it (lt_norm_finish's rule) into the float *total, also on the device. */
+    int (*accumulate_on_device)(lt_kernel_ctx *ctx, double *acc, const float *x, lt_norm_shape s);
+    int (*finish_on_device)(lt_kernel_ctx *ctx, float *total, const double *acc, double norm_type);
 } lt_norm_impl;
 
 /* csrc/core/cpu/optim.c */

@@ -78,17 +78,29 @@ function Precision:clip_gradients(optimizer, clip_val, algorithm, module)
   return self:clip_grad_by_norm(optimizer, clip_val, module)
 end
 
--- fn (optim.clip_grad_norm or clip_grad_value) over main_params(optimizer): one pass over the flat
--- gradient when the parameters are flattened (Module:flatten_parameters).
-local function clip_with(self, fn, optimizer, clip_val, module)
+-- main_params(optimizer), or the flat parameters when they are flattened (Module:flatten_parameters):
+-- one pass over the flat gradient.
+local function clipped_params(self, optimizer, module)
   local params = self:main_params(optimizer, module)
   local rec = flat.flat_of(params)
-  return fn(rec and {rec.flat_params} or params, clip_val)
+  return rec and {rec.flat_params} or params
 end
 
---- Scales the gradients so that their total norm is at most clip_val; returns the norm before.
+local function clip_with(self, fn, optimizer, clip_val, module)
+  return fn(clipped_params(self, optimizer, module), clip_val)
+end
+
+--- Scales the gradients so that their total norm is at most clip_val; returns the norm before: a number
+-- on the CPU, a one-element tensor on a GPU, where the norm stays (get_total_norm and
+-- clip_grads_with_norm: nothing waits, so a step that clips can be a CUDA graph's).
 function Precision:clip_grad_by_norm(optimizer, clip_val, module)
-  return clip_with(self, optim.clip_grad_norm, optimizer, clip_val, module)
+  local params = clipped_params(self, optimizer, module)
+  if not (params[1] and params[1]:device() ~= "cpu") then return optim.clip_grad_norm(params, clip_val) end
+  local grads = {}
+  for _, p in ipairs(params) do grads[#grads + 1] = p.grad end
+  local total = optim.get_total_norm(grads)
+  optim.clip_grads_with_norm(params, clip_val, total)
+  return total
 end
 
 --- Clamps every gradient element to [-clip_val, clip_val].

@@ -45,7 +45,6 @@ function graphed_step.obstacle(trainer)
   if trainer.strategy:root_device() == "cpu" then return "it trains on the CPU" end
   if module.automatic_optimization == false then return "the module optimizes manually" end
   if trainer.accumulate_grad_batches ~= 1 then return "accumulate_grad_batches is not 1" end
-  if (trainer.gradient_clip_val or 0) > 0 then return "gradient clipping reads the gradients' norm on the host" end
   if trainer.detect_anomaly then return "detect_anomaly reads every loss and gradient" end
   for _, name in ipairs(MODULE_HOOKS) do
     if module[name] ~= LightningModule[name] then return ("%s defines %s"):format(class.name_of(module), name) end
