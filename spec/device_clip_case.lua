@@ -31,6 +31,13 @@ return function(L)
   local dev = params("cuda")
   local ok, err = pcall(L.optim.get_total_norm, {dev[1].grad, L.ones(2)})
   assert(not ok and err:find("expected cuda:0, got cpu for tensor 2", 1, true), err)
+  local bare = L.zeros(3):cuda()   -- no gradient: skipped, and the device is the next one's
+  local total = L.optim.get_total_norm({dev[1].grad})
+  L.optim.clip_grads_with_norm({bare, dev[1]}, 1, total)
+  local on_host = L.zeros(2)
+  on_host.grad = L.ones(2)
+  ok, err = pcall(L.optim.clip_grads_with_norm, {bare, dev[1], on_host}, 1, total)
+  assert(not ok and err:find("expected cuda:0, got cpu for tensor 3 (the device of tensor 2)", 1, true), err)
   ok, err = pcall(L.optim.clip_grads_with_norm, dev, 1, L.ones(1))
   assert(not ok and err:find("expected cuda:0, got cpu for the total norm", 1, true), err)
 end

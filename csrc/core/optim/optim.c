@@ -137,16 +137,21 @@ double lt_norm_finish(double acc, double norm_type) {
     return pow(acc, 1.0 / norm_type);
 }
 
-/* The tensors' one device (every one on it: "expected cuda:0, got cpu for tensor 3"). */
+/* The tensors' one device, NULL entries skipped (every one on it: "expected cuda:0, got cpu for tensor 3
+ * (the device of tensor 1)"); the host when there are none. */
 static int device_of_all(const lt_tensor *const *ts, int n, lt_device *d, lt_error *err) {
+    int first = -1;
     *d = LT_DEVICE_CPU;
     for (int i = 0; i < n; i++) {
         if (!ts[i]) continue;
         lt_device di = lt_device_of(ts[i]);
-        if (i > 0 && di != *d)
-            return lt_fail(err, "expected %s, got %s for tensor %d (the device of tensor 1)", lt_device_name(*d),
-                           lt_device_name(di), i + 1);
-        *d = di;
+        if (first < 0) {
+            first = i;
+            *d = di;
+        } else if (di != *d) {
+            return lt_fail(err, "expected %s, got %s for tensor %d (the device of tensor %d)", lt_device_name(*d),
+                           lt_device_name(di), i + 1, first + 1);
+        }
     }
     return 0;
 }
