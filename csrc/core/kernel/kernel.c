@@ -103,8 +103,9 @@ const lt_impl *lt_kernel_pick(lt_kernel_handle *h, const char *op, const lt_impl
 }
 
 bool lt_device_computes_bf16(lt_device d, lt_error *why) {
-    const lt_backend_api *api = d == LT_DEVICE_CPU ? NULL : lt_backend(d, why);
-    if (!api) return d == LT_DEVICE_CPU ? lt_fail(why, "the host is not a GPU: see lt_mixed_precision_info"), false : false;
+    if (d == LT_DEVICE_CPU) return lt_fail(why, "the host is not a GPU (lt_mixed_precision_info says what it runs)"), false;
+    const lt_backend_api *api = lt_backend(d, why);
+    if (!api) return false;
     lt_device_props p;
     if (api->props(lt_device_index(d), &p, why)) return false;
     if (p.cc_major < 8)
