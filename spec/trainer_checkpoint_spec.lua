@@ -26,9 +26,10 @@ local function loaders()
 end
 
 -- Trains for max_epochs (from ckpt_path when given) with checkpoints in dir; returns model, trainer.
-local function train(dir, max_epochs, ckpt_path, extra_callbacks)
+-- model_opts: small_classifier's.
+local function train(dir, max_epochs, ckpt_path, extra_callbacks, model_opts)
   L.manual_seed(1234)
-  local model = small_classifier()
+  local model = small_classifier(model_opts)
   local callbacks = {
     L.callbacks.ModelCheckpoint{dirpath = dir, monitor = "val_acc", mode = "max", save_top_k = 2, save_last = true,
       filename = "{epoch}-{val_acc:.3f}"},
@@ -72,6 +73,21 @@ describe("Checkpoints", function()
     table.sort(names2)
     assert.same(names1, names2)
   end)
+
+  it("refuse at once to stretch a one-cycle schedule over a longer run, saying why; the same length resumes",
+    function()
+      local onecycle = {scheduler = "onecycle"}
+      train(dir, 2, nil, nil, onecycle)
+      local ok, err = pcall(train, dir, 3, "last", nil, onecycle)
+      assert.is_false(ok)
+      assert.matches("last%.safetensors: its OneCycleLR schedule ends after 12 steps, but this run goes on to step 18 " ..
+        "%(max_epochs or max_steps grew since it was saved%); a schedule with an end cannot be stretched once begun", err)
+      local straight = train(dir .. "/straight", 2, nil, nil, onecycle)
+      os.rename(dir .. "/last.safetensors", dir .. "/half.safetensors")
+      local _, t = train(dir, 2, dir .. "/half.safetensors", nil, onecycle)   -- (nothing left: it says so)
+      assert.equal(12, t.global_step)
+      same_weights(straight, t.lightning_module, 0)
+    end)
 
   it("hold the weights under their names, optimizer state, and JSON metadata", function()
     local model, trainer = train(dir, 1)

@@ -125,6 +125,22 @@ local function restore_states(path, field, states, objects, what)
   return count
 end
 
+-- A schedule with an end (OneCycleLR's total_steps) that the checkpoint restored shorter than this run
+-- would fail at its last step, deep in the run: say so now, and why (the run was made longer since).
+local function check_schedule_lengths(trainer, path)
+  local steps = trainer.estimated_stepping_batches
+  if not steps or steps == math.huge then return end
+  for _, config in ipairs(trainer.lr_scheduler_configs) do
+    local s = config.scheduler
+    local total = type(s) == "table" and rawget(s, "total_steps")
+    if config.interval == "step" and math.type(total) == "integer" and total < steps then
+      fail(path, "its %s schedule ends after %d steps, but this run goes on to step %d (max_epochs or max_steps " ..
+        "grew since it was saved); a schedule with an end cannot be stretched once begun: resume with the length " ..
+        "it was made for, or start a new run", class.name_of(s), total, math.tointeger(steps) or steps)
+    end
+  end
+end
+
 --- The optimizers', schedulers' and loops' states, the global step and the generator; returns where the
 -- fit loop resumes (lightning.trainer.loops.position).
 function checkpoint.restore_training_state(trainer, ckpt, path)
@@ -132,6 +148,7 @@ function checkpoint.restore_training_state(trainer, ckpt, path)
   local schedulers = {}
   for i, config in ipairs(trainer.lr_scheduler_configs) do schedulers[i] = config.scheduler end
   restore_states(path, "lr_schedulers", ckpt.lr_schedulers, schedulers, "scheduler")
+  check_schedule_lengths(trainer, path)
   trainer.global_step = ckpt.global_step
   local where = trainer.fit_loop:load_state_dict(ckpt.loops, path)
   if ckpt.rng_state ~= nil then
