@@ -179,6 +179,28 @@ static int data_in_mode(lt_error *err, conv_plan &p, const lt_conv2d_shape &s, f
     return repack(err, dinp, dx, s.n, s.cin, s.h, s.w, s.dx.sn, s.dx.sc, false);
 }
 
+/* cuDNN's kernels refuse a pointer off 16 bytes (BAD_PARAM_MISALIGNED_POINTER), and a weight that is a
+ * view into a flat buffer (Module:flatten_parameters: a data-parallel run's) may be one. Such a weight is
+ * read from an aligned copy, and its gradient accumulated in one that is copied back; activations off it
+ * go through the packed copies (go_packed). */
+static bool aligned16(const void *p) { return (uintptr_t)p % 16 == 0; }
+
+static float *aligned_copy(lt_error *err, owned_buffer &buf, const float *src, int64_t n) {
+    size_t bytes = sizeof(float) * (size_t)n;
+    if (!(buf.p = device_alloc(bytes, err))) return nullptr;
+    cudaError_t e = cudaMemcpyAsync(buf.p, src, bytes, cudaMemcpyDeviceToDevice, state().stream);
+    if (e != cudaSuccess) {
+        cuda_fail(err, e, "cudaMemcpyAsync");
+        return nullptr;
+    }
+    return (float *)buf.p;
+}
+
+/* The weight as cuDNN takes it: itself, or an aligned copy in buf. */
+static const float *weight_for_cudnn(lt_error *err, owned_buffer &buf, const float *weight, const lt_conv2d_shape &s) {
+    return aligned16(weight) ? weight : aligned_copy(err, buf, weight, s.cout * s.k);
+}
+
 /* A direction in the plan's mode, and once more packed when cuDNN takes nothing in the strided one. */
 template <typename Direction>
 static int in_some_mode(lt_error *err, conv_plan &p, const lt_conv2d_shape &s, Direction direction) {
@@ -190,7 +212,9 @@ static int in_some_mode(lt_error *err, conv_plan &p, const lt_conv2d_shape &s, D
 static int conv2d_forward_with(lt_kernel_ctx *ctx, conv_plan *p, float *out, const float *in, const float *weight,
                                const float *bias, const lt_conv2d_shape &s) {
     if (!p) return -1;
-    if (in_some_mode(ctx->err, *p, s, [&] { return forward_in_mode(ctx->err, *p, s, out, in, weight); })) return -1;
+    owned_buffer wb;
+    const float *w = weight_for_cudnn(ctx->err, wb, weight, s);
+    if (!w || in_some_mode(ctx->err, *p, s, [&] { return forward_in_mode(ctx->err, *p, s, out, in, w); })) return -1;
     if (bias) {
         int64_t per_channel = s.n * s.ho * s.wo;
         add_channel_bias_kernel<<<grid_for(s.cout * per_channel), 256, 0, state().stream>>>(out, bias, s.cout,
@@ -210,9 +234,15 @@ static int conv2d_backward_with(lt_kernel_ctx *ctx, conv_plan *p, float *dinp, f
         LTC_LAUNCHED(ctx->err, "add_channel_sums_kernel");
     }
     /* each direction retried on its own: dW accumulates, so it must run exactly once */
-    if (in_some_mode(ctx->err, *p, s, [&] { return filter_in_mode(ctx->err, *p, s, dweight, dout, in); })) return -1;
+    owned_buffer dwb, wb;
+    float *dw = aligned16(dweight) ? dweight : aligned_copy(ctx->err, dwb, dweight, s.cout * s.k);
+    if (!dw || in_some_mode(ctx->err, *p, s, [&] { return filter_in_mode(ctx->err, *p, s, dw, dout, in); })) return -1;
+    if (dw != dweight)
+        LTC_CUDA(ctx->err, cudaMemcpyAsync(dweight, dw, sizeof(float) * (size_t)(s.cout * s.k), cudaMemcpyDeviceToDevice,
+                                           state().stream));
     if (!dinp) return 0;
-    return in_some_mode(ctx->err, *p, s, [&] { return data_in_mode(ctx->err, *p, s, dinp, dout, weight); });
+    const float *w = weight_for_cudnn(ctx->err, wb, weight, s);
+    return w ? in_some_mode(ctx->err, *p, s, [&] { return data_in_mode(ctx->err, *p, s, dinp, dout, w); }) : -1;
 }
 
 static int conv2d_forward(lt_kernel_ctx *ctx, float *out, const float *in, const float *weight, const float *bias,

@@ -169,7 +169,11 @@ int rank(lt_error *err, conv_plan &p, algo_list &l, const char *call, const Perf
 
 /* cuDNN 9's statuses come in families of a thousand: 3000-3999 say "not supported" (a layout, a shape, a
  * padding ... this algorithm does not take). */
-inline bool not_supported(cudnnStatus_t e) { return (int)e / 1000 == (int)CUDNN_STATUS_NOT_SUPPORTED / 1000; }
+inline bool not_supported(cudnnStatus_t e) {
+    /* (a pointer off the alignment an algorithm loads at is that algorithm's refusal too: the next, or
+     * the packed copies, may take it) */
+    return (int)e / 1000 == (int)CUDNN_STATUS_NOT_SUPPORTED / 1000 || e == CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER;
+}
 
 /* Runs the ranked algorithms from the chosen one on, each with its math type: the first that cuDNN does not
  * refuse as unsupported stays chosen. Returns 0, -1, or NONE_USABLE. */
