@@ -76,21 +76,23 @@ static int t_new_ones(lua_State *L) { return new_on_device_of(L, "Tensor:new_one
 
 /* ---- lightning.core.cuda ---- */
 
+/* A yes-or-no question's answer: true, or false and why. */
+static int push_answer(lua_State *L, bool yes, const lt_error *why) {
+    lua_pushboolean(L, yes);
+    if (yes) return 1;
+    lua_pushstring(L, why->msg);
+    return 2;
+}
+
 static int c_is_available(lua_State *L) {
     lt_error why;
-    if (lt_device_available(LT_DEVICE_CUDA, &why)) return lua_pushboolean(L, 1), 1;
-    lua_pushboolean(L, 0);
-    lua_pushstring(L, why.msg);
-    return 2;
+    return push_answer(L, lt_device_available(LT_DEVICE_CUDA, &why), &why);
 }
 
 /* is_bf16_supported(): true, or false and why (layers on the GPU then compute in float32). */
 static int c_is_bf16_supported(lua_State *L) {
     lt_error why;
-    if (lt_device_computes_bf16(LT_DEVICE_CUDA, &why)) return lua_pushboolean(L, 1), 1;
-    lua_pushboolean(L, 0);
-    lua_pushstring(L, why.msg);
-    return 2;
+    return push_answer(L, lt_device_computes_bf16(LT_DEVICE_CUDA, &why), &why);
 }
 
 /* get_rng_state() -> the GPU generator's state (text); set_rng_state(state) */
