@@ -97,11 +97,10 @@ static int forward_with(lt_error *err, float *out, const float *in, lt_bn_vector
 static int backward_with(lt_error *err, float *dinp, float *dweight, float *dbias, double *out_sums, const float *dout,
                          const float *in, lt_bn_vectors v, lt_batchnorm_shape s, const double *given, int64_t count) {
     int parts = given ? 0 : bn_parts(s.c, s.n * s.inner);
-    size_t k_bytes = (sizeof(bn_grad) * (size_t)s.c + 7) / 8 * 8;
-    char *buf = (char *)device_alloc(k_bytes + sizeof(double) * 2 * (size_t)(s.c * parts), err);
-    if (!buf) return -1;
-    bn_grad *k = (bn_grad *)buf;
-    double *part_sums = parts ? (double *)(buf + k_bytes) : nullptr;
+    bn_grad_scratch scratch;
+    if (scratch.make(err, s.c, parts, false)) return -1;
+    bn_grad *k = scratch.k;
+    double *part_sums = scratch.part_sums;
     int rc = 0;
     if (parts) {
         bn_grad_parts_kernel<<<(unsigned)(s.c * parts), GRAD_THREADS, 0, state().stream>>>(part_sums, dout, in,
@@ -116,7 +115,6 @@ static int backward_with(lt_error *err, float *dinp, float *dweight, float *dbia
                                                                                         s);
         rc = launch_check(err, "bn_grad_apply_kernel");
     }
-    device_free(buf);
     return rc;
 }
 

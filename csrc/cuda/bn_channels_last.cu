@@ -218,9 +218,6 @@ __global__ void bn_cl_pool_grad_input_kernel(void *dinp, const void *dout, const
 
 static bool empty(const lt_bn_channels_last_shape &s) { return s.n * s.h * s.w * s.c == 0; }
 
-/* Device bytes of n things of size `size`, rounded up so that what follows them stays aligned. */
-static size_t aligned(size_t n, size_t size) { return (n * size + 15) / 16 * 16; }
-
 /* Each channel's transform into aff (device, C): in training the moments in tiles, then bn_stats.cu's
  * thread per channel (the running statistics' update, save_mean, save_invstd). */
 static int forward_stats(lt_error *err, bn_affine *aff, const void *in, lt_bn_vectors v, lt_bn_channels_last_shape s,
@@ -279,12 +276,11 @@ static int bn_cl_backward(lt_kernel_ctx *ctx, void *dinp, float *dweight, float 
     lt_error *err = ctx->err;
     int64_t rows = s.n * s.h * s.w;
     int parts = tile_parts(s.c, rows);
-    size_t k_bytes = aligned((size_t)s.c, sizeof(bn_grad)), aff_bytes = aligned((size_t)s.c, sizeof(bn_affine));
-    char *buf = (char *)device_alloc(k_bytes + aff_bytes + sizeof(double) * 2 * (size_t)(s.c * parts), err);
-    if (!buf) return -1;
-    bn_grad *k = (bn_grad *)buf;
-    bn_affine *aff = (bn_affine *)(buf + k_bytes);
-    double *part_sums = (double *)(buf + k_bytes + aff_bytes);
+    bn_grad_scratch scratch;
+    if (scratch.make(err, s.c, parts, true)) return -1;
+    bn_grad *k = scratch.k;
+    bn_affine *aff = scratch.aff;
+    double *part_sums = scratch.part_sums;
     bn_cl_saved_affine_kernel<<<grid_for(s.c), 256, 0, state().stream>>>(aff, v, s.c);
     int rc = launch_check(err, "bn_cl_saved_affine_kernel");
     if (!rc) {
@@ -299,7 +295,6 @@ static int bn_cl_backward(lt_kernel_ctx *ctx, void *dinp, float *dweight, float 
         bn_cl_grad_input_kernel<<<tile_grid(s.c, rows), TILE_THREADS, 0, state().stream>>>(dinp, dout, in, aff, k, s);
         rc = launch_check(err, "bn_cl_grad_input_kernel");
     }
-    device_free(buf);
     return rc;
 }
 
@@ -311,11 +306,10 @@ static int bn_cl_pool_backward(lt_kernel_ctx *ctx, void *dinp, float *dweight, f
     lt_error *err = ctx->err;
     int64_t rows = s.n * s.h * s.w, windows = s.n * (s.h / 2) * (s.w / 2);
     int parts = windows > 0 ? tile_parts(s.c, windows) : 0;
-    size_t k_bytes = aligned((size_t)s.c, sizeof(bn_grad));
-    char *buf = (char *)device_alloc(k_bytes + sizeof(double) * 2 * (size_t)(s.c * parts), err);
-    if (!buf) return -1;
-    bn_grad *k = (bn_grad *)buf;
-    double *part_sums = parts ? (double *)(buf + k_bytes) : nullptr;
+    bn_grad_scratch scratch;
+    if (scratch.make(err, s.c, parts, false)) return -1;
+    bn_grad *k = scratch.k;
+    double *part_sums = scratch.part_sums;
     int rc = 0;
     if (parts) {
         bn_cl_pool_grad_parts_kernel<<<dim3((unsigned)tiles_of(s.c), (unsigned)parts), TILE_THREADS, 0,
@@ -330,7 +324,6 @@ static int bn_cl_pool_backward(lt_kernel_ctx *ctx, void *dinp, float *dweight, f
                                                                                                 k, v.save_mean, s);
         rc = launch_check(err, "bn_cl_pool_grad_input_kernel");
     }
-    device_free(buf);
     return rc;
 }
 

@@ -121,6 +121,36 @@ int bn_backward_coefficients(lt_error *err, bn_grad *k, const double *part_sums,
                              int64_t count, int64_t channels, float *dweight, float *dbias, double *out_sums,
                              lt_bn_vectors v, bool training);
 
+/* A backward pass's device scratch in one allocation, freed with it: C gradient coefficients, C affine
+ * transforms when asked for (the channels-last passes recompute their activation's input), then `parts`
+ * pairs of part sums per channel (none when parts is 0). */
+struct bn_grad_scratch {
+    char *block = nullptr;
+    bn_grad *k = nullptr;
+    bn_affine *aff = nullptr;
+    double *part_sums = nullptr;
+    bn_grad_scratch() = default;
+    bn_grad_scratch(const bn_grad_scratch &) = delete;
+    bn_grad_scratch &operator=(const bn_grad_scratch &) = delete;
+    ~bn_grad_scratch() { device_free(block); }
+
+    /* 0, or -1 with err written */
+    int make(lt_error *err, int64_t channels, int parts, bool with_affine) {
+        size_t k_bytes = aligned(channels, sizeof(bn_grad));
+        size_t aff_bytes = with_affine ? aligned(channels, sizeof(bn_affine)) : 0;
+        block = (char *)device_alloc(k_bytes + aff_bytes + sizeof(double) * 2 * (size_t)(channels * parts), err);
+        if (!block) return -1;
+        k = (bn_grad *)block;
+        aff = with_affine ? (bn_affine *)(block + k_bytes) : nullptr;
+        part_sums = parts ? (double *)(block + k_bytes + aff_bytes) : nullptr;
+        return 0;
+    }
+
+  private:
+    /* bytes of n things of `size`, rounded up so that what follows them stays 16-byte aligned */
+    static size_t aligned(int64_t n, size_t size) { return ((size_t)n * size + 15) / 16 * 16; }
+};
+
 }  // namespace ltc
 
 #endif

@@ -100,11 +100,10 @@ static int bn_relu_pool_backward(lt_kernel_ctx *ctx, float *dinp, float *dweight
                                  lt_bn_relu_pool_shape s) {
     if (s.n * s.c * s.h * s.w == 0) return 0;
     int parts = bn_parts(s.c, s.n * s.ho * s.wo);
-    size_t k_bytes = (sizeof(bn_grad) * (size_t)s.c + 7) / 8 * 8;
-    char *buf = (char *)device_alloc(k_bytes + sizeof(double) * 2 * (size_t)(s.c * parts), ctx->err);
-    if (!buf) return -1;
-    bn_grad *k = (bn_grad *)buf;
-    double *part_sums = (double *)(buf + k_bytes);
+    bn_grad_scratch scratch;
+    if (scratch.make(ctx->err, s.c, parts, false)) return -1;
+    bn_grad *k = scratch.k;
+    double *part_sums = scratch.part_sums;
     bn_relu_pool_grad_parts_kernel<<<(unsigned)(s.c * parts), GRAD_THREADS, 0, state().stream>>>(
         part_sums, dout, codes, in, v.save_mean, s, parts);
     int rc = launch_check(ctx->err, "bn_relu_pool_grad_parts_kernel");
@@ -116,7 +115,6 @@ static int bn_relu_pool_backward(lt_kernel_ctx *ctx, float *dinp, float *dweight
             dinp, dout, codes, in, k, v.save_mean, s);
         rc = launch_check(ctx->err, "bn_relu_pool_grad_input_kernel");
     }
-    device_free(buf);
     return rc;
 }
 

@@ -7,11 +7,21 @@
 #include <string.h>
 
 #include "../core/device/backend_api.h"
+#include "../core/nn/ops.h"
 
 /* A device pointer is a host address moved into the non-canonical range (fake_device.c); NULL stays NULL. */
 #define FAKE_DEVICE_BIAS ((uintptr_t)1 << 62)
 static inline void *fake_host_of(const void *device) {
     return device ? (void *)((uintptr_t)device - FAKE_DEVICE_BIAS) : NULL;
+}
+
+/* p at its host address, of p's type (what the host's kernels take). */
+#define FAKE_HOST(p) ((__typeof__(p))fake_host_of(p))
+
+/* A BatchNorm layer's vectors at their host addresses. */
+static inline lt_bn_vectors fake_host_vectors(lt_bn_vectors v) {
+    return (lt_bn_vectors){FAKE_HOST(v.weight),      FAKE_HOST(v.bias),         FAKE_HOST(v.save_mean),
+                           FAKE_HOST(v.save_invstd), FAKE_HOST(v.running_mean), FAKE_HOST(v.running_var)};
 }
 
 /* Writes "fake device: <msg>" into err (when not NULL) and returns -1. */

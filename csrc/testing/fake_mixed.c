@@ -12,12 +12,7 @@
 #include "../core/base/bf16.h"
 #include "../core/nn/ops.h"
 
-#define H(p) ((__typeof__(p))fake_host_of(p))
-
-static lt_bn_vectors host_vectors(lt_bn_vectors v) {
-    return (lt_bn_vectors){H(v.weight), H(v.bias), H(v.save_mean), H(v.save_invstd), H(v.running_mean),
-                           H(v.running_var)};
-}
+#define H FAKE_HOST
 
 static float round_bf16(float v) { return lt_bf16_to_f32(lt_f32_to_bf16(v)); }
 
@@ -131,17 +126,17 @@ const lt_conv2d_channels_last_impl fake_conv2d_channels_last = {{"fake", conv_su
 /* ---- BatchNorm and the fused pool, max pooling, activations: the host's entries ---- */
 
 #define BN lt_batchnorm_channels_last_cpu
-FAKE_DEFERRED_OP(bn_forward, BN.forward(c, H(a.out), H(a.in), host_vectors(a.v), a.s, a.p),
+FAKE_DEFERRED_OP(bn_forward, BN.forward(c, H(a.out), H(a.in), fake_host_vectors(a.v), a.s, a.p),
                  (void *, out), (const void *, in), (lt_bn_vectors, v), (lt_bn_channels_last_shape, s),
                  (lt_batchnorm_params, p))
-FAKE_DEFERRED_OP(bn_backward, BN.backward(c, H(a.dx), H(a.dw), H(a.db), H(a.dy), H(a.x), host_vectors(a.v), a.s),
+FAKE_DEFERRED_OP(bn_backward, BN.backward(c, H(a.dx), H(a.dw), H(a.db), H(a.dy), H(a.x), fake_host_vectors(a.v), a.s),
                  (void *, dx), (float *, dw), (float *, db), (const void *, dy), (const void *, x), (lt_bn_vectors, v),
                  (lt_bn_channels_last_shape, s))
-FAKE_DEFERRED_OP(pool_forward, BN.pool_forward(c, H(a.out), H(a.codes), H(a.in), host_vectors(a.v), a.s, a.p),
+FAKE_DEFERRED_OP(pool_forward, BN.pool_forward(c, H(a.out), H(a.codes), H(a.in), fake_host_vectors(a.v), a.s, a.p),
                  (void *, out), (uint8_t *, codes), (const void *, in), (lt_bn_vectors, v),
                  (lt_bn_channels_last_shape, s), (lt_batchnorm_params, p))
 FAKE_DEFERRED_OP(pool_backward, BN.pool_backward(c, H(a.dx), H(a.dw), H(a.db), H(a.dy), H(a.codes), H(a.x),
-                 host_vectors(a.v), a.s),
+                 fake_host_vectors(a.v), a.s),
                  (void *, dx), (float *, dw), (float *, db), (const void *, dy), (const uint8_t *, codes),
                  (const void *, x), (lt_bn_vectors, v), (lt_bn_channels_last_shape, s))
 static bool bn_supports(const lt_impl *self, const void *s, lt_precision p) { return BN.base.supports(&BN.base, s, p); }

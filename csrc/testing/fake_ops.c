@@ -12,12 +12,7 @@
 #include "../core/optim/optim_ops.h"
 #include "../core/base/rng.h"
 
-#define H(p) ((__typeof__(p))fake_host_of(p))
-
-static lt_bn_vectors host_vectors(lt_bn_vectors v) {
-    return (lt_bn_vectors){H(v.weight), H(v.bias), H(v.save_mean), H(v.save_invstd), H(v.running_mean),
-                           H(v.running_var)};
-}
+#define H FAKE_HOST
 
 /* ---- layers ---- */
 
@@ -45,11 +40,11 @@ FAKE_DEFERRED_OP(linear_backward, lt_linear_cpu.backward(c, H(a.dx), H(a.dw), H(
                  (const float *, w), (lt_linear_shape, s))
 static const lt_linear_impl linear = {{"fake", fp32, NULL}, linear_forward, linear_backward};
 
-FAKE_DEFERRED_OP(bn_forward, lt_batchnorm_cpu.forward(c, H(a.out), H(a.in), host_vectors(a.v), a.s, a.p),
+FAKE_DEFERRED_OP(bn_forward, lt_batchnorm_cpu.forward(c, H(a.out), H(a.in), fake_host_vectors(a.v), a.s, a.p),
                  (float *, out), (const float *, in), (lt_bn_vectors, v), (lt_batchnorm_shape, s),
                  (lt_batchnorm_params, p))
 FAKE_DEFERRED_OP(bn_backward, lt_batchnorm_cpu.backward(c, H(a.dx), H(a.dw), H(a.db), H(a.dy), H(a.x),
-                 host_vectors(a.v), a.s),
+                 fake_host_vectors(a.v), a.s),
                  (float *, dx), (float *, dw), (float *, db), (const float *, dy), (const float *, x),
                  (lt_bn_vectors, v), (lt_batchnorm_shape, s))
 static int bn_statistics(lt_kernel_ctx *c, double *sums, const float *x, lt_batchnorm_shape s) {
@@ -59,27 +54,27 @@ static int bn_statistics(lt_kernel_ctx *c, double *sums, const float *x, lt_batc
 static int bn_normalize(lt_kernel_ctx *c, float *out, const float *x, const double *sums, lt_bn_vectors v,
                         lt_batchnorm_shape s, lt_batchnorm_params p) {
     if (fake_capturing()) return fake_fail(c->err, "bn_normalize reads or writes host memory: not in a graph");
-    return lt_batchnorm_cpu.normalize(c, H(out), H(x), sums, host_vectors(v), s, p);
+    return lt_batchnorm_cpu.normalize(c, H(out), H(x), sums, fake_host_vectors(v), s, p);
 }
 static int bn_grad_sums(lt_kernel_ctx *c, double *sums, float *dw, float *db, const float *dy, const float *x,
                         lt_bn_vectors v, lt_batchnorm_shape s) {
     if (fake_capturing()) return fake_fail(c->err, "bn_grad_sums reads or writes host memory: not in a graph");
-    return lt_batchnorm_cpu.grad_sums(c, sums, H(dw), H(db), H(dy), H(x), host_vectors(v), s);
+    return lt_batchnorm_cpu.grad_sums(c, sums, H(dw), H(db), H(dy), H(x), fake_host_vectors(v), s);
 }
 static int bn_grad_input(lt_kernel_ctx *c, float *dx, const double *sums, int64_t count, const float *dy,
                          const float *x, lt_bn_vectors v, lt_batchnorm_shape s) {
     if (fake_capturing()) return fake_fail(c->err, "bn_grad_input reads or writes host memory: not in a graph");
-    return lt_batchnorm_cpu.grad_input(c, H(dx), sums, count, H(dy), H(x), host_vectors(v), s);
+    return lt_batchnorm_cpu.grad_input(c, H(dx), sums, count, H(dy), H(x), fake_host_vectors(v), s);
 }
 static const lt_batchnorm_impl batchnorm = {{"fake", fp32, NULL}, bn_forward,   bn_backward,  bn_statistics,
                                             bn_normalize,         bn_grad_sums, bn_grad_input};
 
-FAKE_DEFERRED_OP(brp_forward, lt_bn_relu_pool_cpu.forward(c, H(a.out), H(a.codes), H(a.in), host_vectors(a.v), a.s,
+FAKE_DEFERRED_OP(brp_forward, lt_bn_relu_pool_cpu.forward(c, H(a.out), H(a.codes), H(a.in), fake_host_vectors(a.v), a.s,
                  a.p),
                  (float *, out), (float *, codes), (const float *, in), (lt_bn_vectors, v),
                  (lt_bn_relu_pool_shape, s), (lt_batchnorm_params, p))
 FAKE_DEFERRED_OP(brp_backward, lt_bn_relu_pool_cpu.backward(c, H(a.dx), H(a.dw), H(a.db), H(a.dy), H(a.out),
-                 H(a.codes), H(a.in), host_vectors(a.v), a.s),
+                 H(a.codes), H(a.in), fake_host_vectors(a.v), a.s),
                  (float *, dx), (float *, dw), (float *, db), (const float *, dy), (const float *, out),
                  (const float *, codes), (const float *, in), (lt_bn_vectors, v), (lt_bn_relu_pool_shape, s))
 static const lt_bn_relu_pool_impl bn_relu_pool = {{"fake", fp32, NULL}, brp_forward, brp_backward};

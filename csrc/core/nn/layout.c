@@ -46,10 +46,14 @@ int lt_resize_like(lt_tensor *out, const lt_tensor *in, lt_error *err) {
     return lt_resize_like_typed(out, in, LT_FLOAT32, err);
 }
 
-int lt_resize_like_typed(lt_tensor *out, const lt_tensor *in, lt_dtype dtype, lt_error *err) {
+/* A tensor that holds nothing yet (a front's temporary) takes in's device. */
+static int on_device_of(lt_tensor *out, const lt_tensor *in, lt_dtype dtype, lt_error *err) {
     static const int64_t empty[1] = {0};
-    /* a tensor that holds nothing yet takes in's device (a front's temporaries) */
-    if (!out->storage && lt_tensor_new_on(out, 1, empty, dtype, lt_device_of(in), err)) return -1;
+    return out->storage ? 0 : lt_tensor_new_on(out, 1, empty, dtype, lt_device_of(in), err);
+}
+
+int lt_resize_like_typed(lt_tensor *out, const lt_tensor *in, lt_dtype dtype, lt_error *err) {
+    if (on_device_of(out, in, dtype, err)) return -1;
     if (!lt_is_dense(in)) return lt_tensor_resize_typed(out, in->ndim, in->size, dtype, err);
     int order[LT_MAX_DIMS];
     stride_order(in, order);
@@ -69,8 +73,7 @@ int lt_resize_channels_last(lt_tensor *out, int64_t n, int64_t c, int64_t h, int
 }
 
 int lt_convert_channels_last(lt_tensor *out, const lt_tensor *in, lt_dtype dtype, lt_error *err) {
-    static const int64_t empty[1] = {0};
-    if (!out->storage && lt_tensor_new_on(out, 1, empty, dtype, lt_device_of(in), err)) return -1;
+    if (on_device_of(out, in, dtype, err)) return -1;
     const int64_t *sz = in->size;
     return lt_resize_channels_last(out, sz[0], sz[1], sz[2], sz[3], dtype, err) || lt_convert(out, in, err) ? -1 : 0;
 }
