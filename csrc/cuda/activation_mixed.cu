@@ -1,4 +1,4 @@
-/* The mixed-precision activations (ReLU, leaky ReLU, GELU) over n dense elements of float32 or bf16, the
+/* The mixed-precision activations (ReLU, leaky ReLU, GELU) over n dense elements of float32, bf16 or fp16, the
  * input's and output's types free: one entry for the three, as the CPU's (lt_activation_mixed_cpu,
  * csrc/core/cpu/activation_rows.c). The element functions are the CPU's own (relu_math.h, gelu_math.h,
  * as activation.cu's), computed in float between the conversions. A thread reads an element and then
@@ -68,7 +68,7 @@ static int mixed_backward(lt_kernel_ctx *ctx, void *dinp, const void *dout, cons
     return 0;
 }
 
-/* any precision, as the CPU's entry: an activation it computes, over float32 or bf16 tensors (the fields
+/* any precision, as the CPU's entry: an activation it computes, over float32, bf16 or fp16 tensors (the fields
  * a pass does not use are float32) */
 static bool mixed_supports(const lt_impl *self, const void *shape, lt_precision p) {
     const lt_activation_mixed_shape *s = (const lt_activation_mixed_shape *)shape;

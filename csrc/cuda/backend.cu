@@ -249,6 +249,8 @@ IMPLS(conv2d_channels_last_impls, &conv2d_channels_last_cuda);
 IMPLS(maxpool2d_channels_last_impls, &maxpool2d_channels_last_cuda);
 IMPLS(adam_impls, &adam_cuda);
 IMPLS(adaptive_avgpool2d_impls, &adaptive_avgpool2d_cuda);
+IMPLS(amp_unscale_impls, &amp_unscale_cuda);
+IMPLS(amp_update_scale_impls, &amp_update_cuda);
 IMPLS(avgpool2d_impls, &avgpool2d_cuda);
 IMPLS(batchnorm_impls, &batchnorm_cuda);
 IMPLS(bn_relu_pool_impls, &bn_relu_pool_cuda);
@@ -269,6 +271,8 @@ static const lt_backend_op ops[] = {
     {"activation.mixed", activation_mixed_impls},
     {"adam", adam_impls},
     {"adaptive_avgpool2d", adaptive_avgpool2d_impls},
+    {"amp_unscale", amp_unscale_impls},
+    {"amp_update_scale", amp_update_scale_impls},
     {"avgpool2d", avgpool2d_impls},
     {"batchnorm", batchnorm_impls},
     {"batchnorm.channels_last", batchnorm_channels_last_impls},
@@ -308,8 +312,7 @@ static lt_backend_api make_api() {
     a.on_device = on_device;
     a.strided_copy = strided_copy;
     a.fill = fill;
-    a.to_bf16 = to_bf16;
-    a.to_f32 = to_f32;
+    a.convert = convert;
     a.binary = binary;
     a.scalar = scalar;
     a.unary = unary;

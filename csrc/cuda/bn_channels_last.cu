@@ -1,5 +1,5 @@
-/* BatchNorm over channels-last activations (dense (N, H, W, C): rows of C contiguous values, float32 or
- * bf16) with an activation after it, and BatchNorm -> ReLU -> 2x2 max pooling fused, with the CPU's
+/* BatchNorm over channels-last activations (dense (N, H, W, C): rows of C contiguous values, float32,
+ * bf16 or fp16) with an activation after it, and BatchNorm -> ReLU -> 2x2 max pooling fused, with the CPU's
  * semantics (csrc/core/cpu/batchnorm_channels_last.c): the moments about each channel's first element,
  * the running statistics and save_mean / save_invstd as the planar BatchNorm's (bn_math.cuh),
  * y = act(fmaf(x, scale, shift)); the pool's first maximum (NaN wins), code 255 where nothing passed the
@@ -327,7 +327,7 @@ static int bn_cl_pool_backward(lt_kernel_ctx *ctx, void *dinp, float *dweight, f
     return rc;
 }
 
-/* any precision, as the CPU's entry; float32 or bf16 tensors (the fields a pass does not use are 0,
+/* any precision, as the CPU's entry; float32, bf16 or fp16 tensors (the fields a pass does not use are 0,
  * float32) */
 static bool bn_cl_supports(const lt_impl *self, const void *shape, lt_precision p) {
     const lt_bn_channels_last_shape *s = (const lt_bn_channels_last_shape *)shape;

@@ -91,7 +91,7 @@ __device__ __forceinline__ void part_range(int64_t count, int parts, int part, i
 }
 
 /* A channel's first element, about which its moments are summed: element c * stride of p, of type t
- * (planar float32: the channel stride; channels-last float32 or bf16: 1). */
+ * (planar float32: the channel stride; channels-last float32, bf16 or fp16: 1). */
 struct chan_first {
     const void *p;
     lt_dtype t;

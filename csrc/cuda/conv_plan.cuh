@@ -1,5 +1,5 @@
 /* What the convolutions through cuDNN's convolution API share (conv2d.cu: float32 in the core's planar
- * layouts; conv2d_channels_last.cu: bf16 channels-last). A layer's state (ctx->state) keeps a plan per
+ * layouts; conv2d_channels_last.cu: bf16 or fp16 channels-last). A layer's state (ctx->state) keeps a plan per
  * shape it has seen (the last batch of an epoch is often smaller): the descriptors and, for each direction,
  * the algorithms cuDNN's heuristics rank for them (cudnnGet*Algorithm_v7), ranked once; an algorithm that
  * turns out unsupported at its first run gives way to the next; a call outside a layer (no state slot)
@@ -87,7 +87,8 @@ inline void conv_release(void *state) {
 }
 
 /* The descriptors created and the convolution's set: cross-correlation, no dilation, float32 compute type
- * (cuDNN's FLOAT_CONFIG for float32 data, PSEUDO_BFLOAT16_CONFIG for bf16), the key's math type. */
+ * (cuDNN's FLOAT_CONFIG for float32 data, PSEUDO_BFLOAT16_CONFIG for bf16, PSEUDO_HALF_CONFIG for fp16),
+ * the key's math type. */
 inline int make_plan(lt_error *err, conv_plan &p, const lt_conv2d_shape &s, const conv_key &key) {
     p.used = true;
     p.key = key;
@@ -134,10 +135,10 @@ conv_plan *plan_for(lt_kernel_ctx *ctx, const char *op, const lt_conv2d_shape &s
 }
 
 /* cuDNN's heuristics rank (algorithm, math type) pairs, and an algorithm runs with the descriptor's math
- * type, so a bf16 plan runs each algorithm with its pair's (as PyTorch's Conv_v7.cpp does); a float32 plan
- * keeps its own, which the module's TF32 switch chose. */
+ * type, so a bf16 or fp16 plan runs each algorithm with its pair's (as PyTorch's Conv_v7.cpp does); a
+ * float32 plan keeps its own, which the module's TF32 switch chose. */
 inline cudnnMathType_t math_to_run(const conv_plan &p, cudnnMathType_t paired) {
-    return p.key.data == CUDNN_DATA_BFLOAT16 ? paired : p.key.math;
+    return p.key.data != CUDNN_DATA_FLOAT ? paired : p.key.math;
 }
 
 /* Fills l from cuDNN's ranking (perf results of any direction, from the query `call`), keeping the

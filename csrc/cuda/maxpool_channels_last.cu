@@ -1,4 +1,4 @@
-/* Max pooling over channels-last activations (dense (N, H, W, C), float32 or bf16) with the CPU's
+/* Max pooling over channels-last activations (dense (N, H, W, C), float32, bf16 or fp16) with the CPU's
  * semantics (csrc/core/cpu/pool_channels_last.c): any window, stride and padding; the first maximum of
  * each window (NaN wins) and a code per output element, its place ky * kernel_w + kx in the window; with
  * p.relu, the ReLU in front (relu(max(x)) = max(relu(x))) and code 255 where the maximum is <= 0 or NaN.
@@ -85,7 +85,7 @@ static int maxpool_cl_backward(lt_kernel_ctx *ctx, void *dinp, const void *dout,
     return 0;
 }
 
-/* any precision, as the CPU's entry; float32 or bf16 tensors, and windows whose places fit a byte's codes
+/* any precision, as the CPU's entry; float32, bf16 or fp16 tensors, and windows whose places fit a byte's codes
  * below 255 (the front's condition) */
 static bool maxpool_cl_supports(const lt_impl *self, const void *shape, lt_precision p) {
     const lt_maxpool_channels_last_shape *s = (const lt_maxpool_channels_last_shape *)shape;

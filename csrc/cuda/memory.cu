@@ -1,7 +1,7 @@
 /* Device memory and the copies of the API: a stream-ordered pool (cudaMallocAsync on the backend's stream
  * from the device's default pool, which keeps freed memory cached), its statistics, page-locked host
- * memory, copies between host and device, the strided copy of device views, fill and the float32 <->
- * bfloat16 conversions. */
+ * memory, copies between host and device, the strided copy of device views, fill and the conversions
+ * between float32, bfloat16 and float16. */
 #include <stdint.h>
 
 #include "parts.cuh"
@@ -204,25 +204,16 @@ int fill(float *dst, int64_t n, float value, lt_error *err) {
     return 0;
 }
 
-__global__ void to_bf16_kernel(uint16_t *dst, const float *src, int64_t n) {
-    LTC_FOR(i, n) dst[i] = f32_to_bf16(src[i]);
+__global__ void convert_kernel(void *dst, lt_dtype dt, const void *src, lt_dtype st, int64_t n) {
+    LTC_FOR(i, n) store_float(dst, dt, i, load_as_float(src, st, i));
 }
 
-__global__ void to_f32_kernel(float *dst, const uint16_t *src, int64_t n) {
-    LTC_FOR(i, n) dst[i] = bf16_to_f32(src[i]);
-}
-
-int to_bf16(uint16_t *dst, const float *src, int64_t n, lt_error *err) {
+int convert(void *dst, lt_dtype dst_type, const void *src, lt_dtype src_type, int64_t n, lt_error *err) {
     if (n <= 0) return 0;
-    to_bf16_kernel<<<grid_for(n), 256, 0, state().stream>>>(dst, src, n);
-    LTC_LAUNCHED(err, "to_bf16_kernel");
-    return 0;
-}
-
-int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err) {
-    if (n <= 0) return 0;
-    to_f32_kernel<<<grid_for(n), 256, 0, state().stream>>>(dst, src, n);
-    LTC_LAUNCHED(err, "to_f32_kernel");
+    if (!mixed_dtype(dst_type) || !mixed_dtype(src_type))
+        return fail(err, "cannot convert %s to %s", lt_dtype_name(src_type), lt_dtype_name(dst_type));
+    convert_kernel<<<grid_for(n), 256, 0, state().stream>>>(dst, dst_type, src, src_type, n);
+    LTC_LAUNCHED(err, "convert_kernel");
     return 0;
 }
 

@@ -20,8 +20,7 @@ int to_host(void *dst, const void *src, size_t bytes, lt_error *err);
 int on_device(void *dst, const void *src, size_t bytes, lt_error *err);
 int strided_copy(void *dst, const void *src, const lt_strided_copy *c, lt_error *err);
 int fill(float *dst, int64_t n, float value, lt_error *err);
-int to_bf16(uint16_t *dst, const float *src, int64_t n, lt_error *err);
-int to_f32(float *dst, const uint16_t *src, int64_t n, lt_error *err);
+int convert(void *dst, lt_dtype dst_type, const void *src, lt_dtype src_type, int64_t n, lt_error *err);
 
 /* tensor arithmetic: elementwise.cu, reduce_ops.cu, metrics.cu; the data path: image_batch.cu */
 int binary(float *out, const float *a, const float *b, int op, float alpha, const lt_elementwise_shape *s,
@@ -61,8 +60,10 @@ extern const lt_mse_impl mse_loss_cuda;                                 /* loss.
 extern const lt_sgd_impl sgd_cuda;                                      /* optim.cu */
 extern const lt_adam_impl adam_cuda;                                    /* optim.cu */
 extern const lt_norm_impl grad_norm_cuda;                               /* optim.cu */
+extern const lt_amp_unscale_impl amp_unscale_cuda;                      /* amp.cu */
+extern const lt_amp_update_impl amp_update_cuda;                        /* amp.cu */
 
-/* mixed precision (ops.h's channels-last tables): bf16 or float32 activations, channels-last */
+/* mixed precision (ops.h's channels-last tables): bf16, fp16 or float32 activations, channels-last */
 extern const lt_conv2d_channels_last_impl conv2d_channels_last_cuda;         /* conv2d_channels_last.cu */
 extern const lt_batchnorm_channels_last_impl batchnorm_channels_last_cuda;   /* bn_channels_last.cu */
 extern const lt_maxpool2d_channels_last_impl maxpool2d_channels_last_cuda;   /* maxpool_channels_last.cu */

@@ -89,10 +89,16 @@ static int c_is_available(lua_State *L) {
     return push_answer(L, lt_device_available(LT_DEVICE_CUDA, &why), &why);
 }
 
-/* is_bf16_supported(): true, or false and why (layers on the GPU then compute in float32). */
+/* is_bf16_supported() / is_fp16_supported(): true, or false and why (layers on the GPU then compute
+ * in float32). */
 static int c_is_bf16_supported(lua_State *L) {
     lt_error why;
-    return push_answer(L, lt_device_computes_bf16(LT_DEVICE_CUDA, &why), &why);
+    return push_answer(L, lt_device_computes_mixed(LT_DEVICE_CUDA, LT_BF16, &why), &why);
+}
+
+static int c_is_fp16_supported(lua_State *L) {
+    lt_error why;
+    return push_answer(L, lt_device_computes_mixed(LT_DEVICE_CUDA, LT_FP16, &why), &why);
 }
 
 /* get_rng_state() -> the GPU generator's state (text); set_rng_state(state) */
@@ -248,6 +254,7 @@ void lt_open_device(lua_State *L, int module, int methods) {
     static const luaL_Reg cuda_fns[] = {{"is_available", c_is_available},
                                         {"device_count", c_device_count},
                                         {"is_bf16_supported", c_is_bf16_supported},
+                                        {"is_fp16_supported", c_is_fp16_supported},
                                         {"get_device_properties", c_get_device_properties},
                                         {"current_device", c_current_device},
                                         {"synchronize", c_synchronize},

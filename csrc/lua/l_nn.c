@@ -29,7 +29,7 @@ static int kernel_handle(lua_State *L) {
     const char *fname = "lightning.core.nn.kernel_handle";
     const char *name = luaL_optstring(L, 1, "fp32");
     int precision = lt_precision_of(name);
-    if (precision < 0) lt_raisef(L, fname, "precision must be \"fp32\" or \"bf16\", got \"%s\"", name);
+    if (precision < 0) lt_raisef(L, fname, "precision must be \"fp32\", \"bf16\" or \"fp16\", got \"%s\"", name);
     lt_kernel_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
     lt_kernel_handle_init(h, (lt_precision)precision);
     luaL_setmetatable(L, HANDLE_MT);
@@ -64,13 +64,13 @@ static int handle_info(lua_State *L) {
     return 1;
 }
 
-/* h:set_precision("fp32" | "bf16"): what the layer asks for from its next call on */
+/* h:set_precision("fp32" | "bf16" | "fp16"): what the layer asks for from its next call on */
 static int handle_set_precision(lua_State *L) {
     const char *fname = "KernelHandle:set_precision";
     lt_kernel_handle *h = check_handle(L, 1, fname);
     const char *name = luaL_checkstring(L, 2);
     int precision = lt_precision_of(name);
-    if (precision < 0) lt_raisef(L, fname, "precision must be \"fp32\" or \"bf16\", got \"%s\"", name);
+    if (precision < 0) lt_raisef(L, fname, "precision must be \"fp32\", \"bf16\" or \"fp16\", got \"%s\"", name);
     h->precision = (lt_precision)precision;
     lua_settop(L, 1);
     return 1;

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../core/optim/amp.h"
 #include "../core/optim/optim.h"
 #include "../core/tensor/tensor_math.h"
 #include "l_fields.h"
@@ -256,12 +257,48 @@ static int l_clip_grad_value(lua_State *L) {
     return 0;
 }
 
+/* amp_unscale(grads, inv_scale, found_inf): every tensor of grads (one, or a list) multiplied by
+ * inv_scale, and found_inf set to 1 when one held an inf or NaN (torch's
+ * _amp_foreach_non_finite_check_and_unscale_); the three on one device, nothing read back. */
+static int l_amp_unscale(lua_State *L) {
+    const char *fname = "lightning.optim.amp_unscale";
+    lt_tensor *inv_scale = lt_test_tensor_anywhere(L, 2, fname), *found_inf = lt_test_tensor_anywhere(L, 3, fname);
+    if (!inv_scale) lt_argerror(L, 2, fname, "(inv_scale) must be a tensor, got %s", lt_typename(L, 2));
+    if (!found_inf) lt_argerror(L, 3, fname, "(found_inf) must be a tensor, got %s", lt_typename(L, 3));
+    lua_Integer n;
+    lt_tensor **gs = tensor_list(L, fname, false, &n);
+    if (n > INT_MAX) return lt_raisef(L, fname, "too many tensors (%lld)", (long long)n);
+    lt_error err;
+    if (lt_amp_unscale(gs, (int)n, inv_scale, found_inf, &err)) return lt_raise(L, fname, &err);
+    return 0;
+}
+
+/* amp_update_scale(scale, growth_tracker, found_inf, growth_factor, backoff_factor, growth_interval):
+ * the scale and its tracker after a step (torch's _amp_update_scale_), where they are. */
+static int l_amp_update_scale(lua_State *L) {
+    const char *fname = "lightning.optim.amp_update_scale";
+    static const char *const names[] = {"scale", "growth_tracker", "found_inf"};
+    lt_tensor *t[3];
+    for (int i = 0; i < 3; i++)
+        if (!(t[i] = lt_test_tensor_anywhere(L, i + 1, fname)))
+            lt_argerror(L, i + 1, fname, "(%s) must be a tensor, got %s", names[i], lt_typename(L, i + 1));
+    lt_amp_growth g = {check_named_number(L, 4, fname, "growth_factor"), check_named_number(L, 5, fname, "backoff_factor"),
+                       0};
+    if (!lua_isinteger(L, 6)) lt_argerror(L, 6, fname, "(growth_interval) must be an integer, got %s", lt_typename(L, 6));
+    lua_Integer interval = lua_tointeger(L, 6);
+    g.growth_interval = interval;
+    lt_error err;
+    if (lt_amp_update_scale(t[0], t[1], t[2], g, &err)) return lt_raise(L, fname, &err);
+    return 0;
+}
+
 void lt_open_optim(lua_State *L, int module) {
     static const luaL_Reg fns[] = {
         {"sgd_step", l_sgd_step}, {"adam_step", l_adam_step}, {"sgd_step_values", l_sgd_step_values},
         {"adam_step_values", l_adam_step_values}, {"clip_grad_norm", l_clip_grad_norm},
         {"get_total_norm", l_get_total_norm}, {"clip_grads_with_norm", l_clip_grads_with_norm},
-        {"clip_grad_value", l_clip_grad_value}, {NULL, NULL}};
+        {"clip_grad_value", l_clip_grad_value}, {"amp_unscale", l_amp_unscale},
+        {"amp_update_scale", l_amp_update_scale}, {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_pushinteger(L, LT_STEP_VALUES);  /* the floats of a row of step values */
     lua_setfield(L, -2, "STEP_VALUES");

@@ -465,7 +465,7 @@ static int t_newindex(lua_State *L) {
 
 /* ---- copying ---- */
 
-/* t:copy(src): src broadcast into t; a bfloat16 src (of t's shape) is converted */
+/* t:copy(src): src broadcast into t; a bfloat16 or float16 src (of t's shape) is converted */
 static int t_copy(lua_State *L) {
     lt_tensor *t = lt_check_tensor_anywhere(L, 1, "Tensor:copy"), *src = lt_check_tensor_any(L, 2, "Tensor:copy");
     lt_error err;
@@ -546,6 +546,7 @@ static int converted(lua_State *L, const char *fname, lt_dtype to) {
 
 static int t_float(lua_State *L) { return converted(L, "Tensor:float", LT_FLOAT32); }
 static int t_bfloat16(lua_State *L) { return converted(L, "Tensor:bfloat16", LT_BFLOAT16); }
+static int t_half(lua_State *L) { return converted(L, "Tensor:half", LT_FLOAT16); }
 
 /* ---- printing and lifetime ---- */
 
@@ -580,6 +581,7 @@ void lt_open_tensor(lua_State *L, int module, int methods) {
         {"set", t_set}, {"item", t_item}, {"totable", t_totable}, {"copy", t_copy}, {"clone", t_clone},
         {"fill", t_fill}, {"zero", t_zero}, {"uniform", t_uniform}, {"normal", t_normal}, {"free", t_gc},
         {"scalar_type", t_scalar_type}, {"float", t_float}, {"bfloat16", t_bfloat16},
+        {"half", t_half},
         {NULL, NULL}};
     lua_pushvalue(L, module);
     luaL_setfuncs(L, module_fns, 0);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/base/half.h"
 #include "../core/data/image_plan.h"
 #include "fake.h"
 
@@ -159,29 +160,19 @@ static int fill_now(float *dst, int64_t n, float value) {
 }
 FAKE_DEFERRED(fill, fill_now(a.dst, a.n, a.value), (float *, dst), (int64_t, n), (float, value))
 
-static int to_bf16_now(uint16_t *dst, const float *src, int64_t n) {
-    uint16_t *d = host_of(dst);
-    const float *s = host_of(src);
+/* Dense float arrays of two types, element by element with the core's rounding (half.h). */
+static int convert_now(void *dst, lt_dtype dt, const void *src, lt_dtype st, int64_t n) {
+    void *d = host_of(dst);
+    const void *s = host_of(src);
     for (int64_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &s[i], 4);
-        d[i] = (u & 0x7fffffff) > 0x7f800000 ? (uint16_t)((u >> 16) | 0x40)  /* NaN stays NaN */
-                                             : (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+        float v = st == LT_FLOAT32 ? ((const float *)s)[i] : lt_half_to_f32(((const uint16_t *)s)[i], st);
+        if (dt == LT_FLOAT32) ((float *)d)[i] = v;
+        else ((uint16_t *)d)[i] = lt_f32_to_half(v, dt);
     }
     return 0;
 }
-FAKE_DEFERRED(to_bf16, to_bf16_now(a.dst, a.src, a.n), (uint16_t *, dst), (const float *, src), (int64_t, n))
-
-static int to_f32_now(float *dst, const uint16_t *src, int64_t n) {
-    float *d = host_of(dst);
-    const uint16_t *s = host_of(src);
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t u = (uint32_t)s[i] << 16;
-        memcpy(&d[i], &u, 4);
-    }
-    return 0;
-}
-FAKE_DEFERRED(to_f32, to_f32_now(a.dst, a.src, a.n), (float *, dst), (const uint16_t *, src), (int64_t, n))
+FAKE_DEFERRED(convert, convert_now(a.dst, a.dt, a.src, a.st, a.n), (void *, dst), (lt_dtype, dt), (const void *, src),
+              (lt_dtype, st), (int64_t, n))
 
 /* The host's own batch maker (image_plan.c) behind the fake's pointers. */
 static int image_batch(float *out, const void *pixels, const struct lt_image_plan *plan,
@@ -204,7 +195,7 @@ static const lt_backend_api api = {
     .version = LT_BACKEND_API_VERSION, .name = "fake", .device_count = device_count, .init = init, .props = props,
     .alloc = alloc, .free = release, .memory = memory, .empty_cache = empty_cache, .host_alloc = host_alloc,
     .host_free = host_free, .to_device = to_device, .to_host = to_host, .on_device = on_device,
-    .strided_copy = strided_copy, .fill = fill, .to_bf16 = to_bf16, .to_f32 = to_f32, .binary = fake_binary,
+    .strided_copy = strided_copy, .fill = fill, .convert = convert, .binary = fake_binary,
     .scalar = fake_scalar, .unary = fake_unary, .addcmul = fake_addcmul, .reduce = fake_reduce,
     .confusion_update = fake_confusion_update, .image_batch = image_batch, .synchronize = synchronize,
     .manual_seed = manual_seed, .get_rng_state = get_rng_state, .set_rng_state = set_rng_state,

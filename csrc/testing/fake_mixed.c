@@ -1,33 +1,35 @@
 /* The fake device's mixed-precision entries (ops.h's channels-last tables), so that the specs run a
- * bf16-mixed model "on the GPU" through the same fronts, layouts and element types as the CUDA backend.
- * BatchNorm, max pooling and the activations are the host's entries, wrapped as fake_ops.c wraps the
- * others. The convolution plays cuDNN's bf16 one with the host's float32 kernel: input and weight
- * rounded to bf16, float32 sums, the output rounded to bf16 before and after the bias; the weight's
- * gradient rounded to bf16 before it is added, as the CUDA entry's goes through a bf16 buffer. So it
- * needs no oneDNN, and the minimal build's specs run it too. */
+ * bf16-mixed or 16-mixed model "on the GPU" through the same fronts, layouts and element types as the
+ * CUDA backend. BatchNorm, max pooling and the activations are the host's entries (its rows take
+ * either 16-bit type), wrapped as fake_ops.c wraps the others. The convolution plays cuDNN's bf16 and
+ * fp16 ones with the host's float32 kernel: input and weight rounded to the layer's 16-bit type,
+ * float32 sums, the output rounded before and after the bias; the weight's gradient rounded before it
+ * is added, as the CUDA entry's goes through a 16-bit buffer. So it needs no oneDNN, and the minimal
+ * build's specs run it too. */
 #include <stdlib.h>
 
 #include "fake.h"
 
-#include "../core/base/bf16.h"
+#include "../core/base/half.h"
 #include "../core/nn/ops.h"
 
 #define H FAKE_HOST
 
-static float round_bf16(float v) { return lt_bf16_to_f32(lt_f32_to_bf16(v)); }
+/* v rounded to the 16-bit type t */
+static float rounded(float v, lt_dtype t) { return lt_half_to_f32(lt_f32_to_half(v, t), t); }
 
 static float load(const void *p, lt_dtype t, int64_t i) {
-    return t == LT_BFLOAT16 ? lt_bf16_to_f32(((const lt_bf16 *)p)[i]) : ((const float *)p)[i];
+    return lt_dtype_is_half(t) ? lt_half_to_f32(((const uint16_t *)p)[i], t) : ((const float *)p)[i];
 }
 
 static void store(void *p, lt_dtype t, int64_t i, float v) {
-    if (t == LT_BFLOAT16) ((lt_bf16 *)p)[i] = lt_f32_to_bf16(v);
+    if (lt_dtype_is_half(t)) ((uint16_t *)p)[i] = lt_f32_to_half(v, t);
     else ((float *)p)[i] = v;
 }
 
 /* ---- the convolution ---- */
 
-/* The host buffers one pass works in: x packed NCHW and w, both rounded to bf16; y or dy batch-folded
+/* The host buffers one pass works in: x packed NCHW and w, both rounded to the layer's type t; y or dy batch-folded
  * (C, N, H, W); cols the host kernel's scratch; dx packed NCHW and dw. */
 typedef struct conv_buffers {
     float *x, *w, *y, *cols, *dx, *dw;
@@ -46,15 +48,15 @@ static float *floats(int64_t n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(
 
 /* x and w as the host kernel reads them; s's input strides made packed */
 static int open_buffers(lt_kernel_ctx *c, conv_buffers *b, const void *in, lt_act_desc d, const float *weight,
-                        lt_conv2d_shape *s, int64_t scratch) {
+                        lt_conv2d_shape *s, int64_t scratch, lt_dtype t) {
     int64_t xn = s->n * s->cin * s->h * s->w, wn = s->cout * s->k, yn = s->n * s->cout * s->ho * s->wo;
     *b = (conv_buffers){floats(xn), floats(wn), floats(yn), floats(scratch), NULL, NULL};
     if (!b->x || !b->w || !b->y || !b->cols) return fake_fail(c->err, "conv2d.channels_last: out of host memory");
     for (int64_t i = 0; i < xn; i++) {
         int64_t x = i % s->w, y = i / s->w % s->h, ch = i / (s->w * s->h) % s->cin, n = i / (s->w * s->h * s->cin);
-        b->x[i] = round_bf16(load(in, d.dtype, n * d.stride[0] + ch * d.stride[1] + y * d.stride[2] + x * d.stride[3]));
+        b->x[i] = rounded(load(in, d.dtype, n * d.stride[0] + ch * d.stride[1] + y * d.stride[2] + x * d.stride[3]), t);
     }
-    for (int64_t i = 0; i < wn; i++) b->w[i] = round_bf16(weight[i]);
+    for (int64_t i = 0; i < wn; i++) b->w[i] = rounded(weight[i], t);
     s->x = (lt_nc_strides){s->cin * s->h * s->w, s->h * s->w};
     return 0;
 }
@@ -67,26 +69,28 @@ static int64_t cnhw_at(const lt_conv2d_shape *s, int64_t n, int64_t c, int64_t y
     return (c * s->n + n) * s->ho * s->wo + yx;
 }
 
-static int conv_forward_now(lt_kernel_ctx *c, lt_bf16 *out, const void *in, const float *weight, const float *bias,
+static int conv_forward_now(lt_kernel_ctx *c, uint16_t *out, const void *in, const float *weight, const float *bias,
                             lt_conv2d_shape s, lt_act_desc d) {
     conv_buffers b;
-    int rc = open_buffers(c, &b, in, d, weight, &s, lt_conv2d_cpu.forward_scratch(&s));
+    lt_dtype t = lt_precision_dtype(c->precision);
+    int rc = open_buffers(c, &b, in, d, weight, &s, lt_conv2d_cpu.forward_scratch(&s), t);
     if (!rc) rc = lt_conv2d_cpu.forward(c, b.y, b.x, b.w, NULL, b.cols, s);
     for (int64_t n = 0; !rc && n < s.n; n++)
         for (int64_t ch = 0; ch < s.cout; ch++)
             for (int64_t yx = 0; yx < s.ho * s.wo; yx++) {
-                float v = round_bf16(b.y[cnhw_at(&s, n, ch, yx)]);
-                out[nhwc_at(&s, n, ch, yx)] = lt_f32_to_bf16(bias ? v + bias[ch] : v);
+                float v = rounded(b.y[cnhw_at(&s, n, ch, yx)], t);
+                out[nhwc_at(&s, n, ch, yx)] = lt_f32_to_half(bias ? v + bias[ch] : v, t);
             }
     free_buffers(&b);
     return rc;
 }
 
-static int conv_backward_now(lt_kernel_ctx *c, void *dinp, float *dweight, float *dbias, const lt_bf16 *dout,
+static int conv_backward_now(lt_kernel_ctx *c, void *dinp, float *dweight, float *dbias, const uint16_t *dout,
                              const void *in, const float *weight, lt_conv2d_shape s, lt_act_desc d) {
     conv_buffers b;
     int64_t xn = s.n * s.cin * s.h * s.w, wn = s.cout * s.k;
-    int rc = open_buffers(c, &b, in, d, weight, &s, lt_conv2d_cpu.backward_scratch(&s, dinp != NULL));
+    lt_dtype t = lt_precision_dtype(c->precision);
+    int rc = open_buffers(c, &b, in, d, weight, &s, lt_conv2d_cpu.backward_scratch(&s, dinp != NULL), t);
     if (!rc && (!(b.dw = floats(wn)) || (dinp && !(b.dx = floats(xn)))))
         rc = fake_fail(c->err, "conv2d.channels_last: out of host memory");
     if (rc) goto done;
@@ -94,7 +98,7 @@ static int conv_backward_now(lt_kernel_ctx *c, void *dinp, float *dweight, float
         for (int64_t ch = 0; ch < s.cout; ch++) {
             double sum = 0;
             for (int64_t yx = 0; yx < s.ho * s.wo; yx++) {
-                float g = lt_bf16_to_f32(dout[nhwc_at(&s, n, ch, yx)]);
+                float g = lt_half_to_f32(dout[nhwc_at(&s, n, ch, yx)], t);
                 b.y[cnhw_at(&s, n, ch, yx)] = g;
                 sum += g;
             }
@@ -102,18 +106,18 @@ static int conv_backward_now(lt_kernel_ctx *c, void *dinp, float *dweight, float
         }
     s.dx = s.x;
     if ((rc = lt_conv2d_cpu.backward(c, b.dx, b.dw, NULL, b.y, b.x, b.w, b.cols, s))) goto done;
-    for (int64_t i = 0; i < wn; i++) dweight[i] += round_bf16(b.dw[i]);
+    for (int64_t i = 0; i < wn; i++) dweight[i] += rounded(b.dw[i], t);
     for (int64_t i = 0; dinp && i < xn; i++) {
         int64_t x = i % s.w, y = i / s.w % s.h, ch = i / (s.w * s.h) % s.cin, n = i / (s.w * s.h * s.cin);
         store(dinp, d.dtype, n * d.stride[0] + ch * d.stride[1] + y * d.stride[2] + x * d.stride[3],
-              round_bf16(b.dx[i]));
+              rounded(b.dx[i], t));
     }
 done:
     free_buffers(&b);
     return rc;
 }
 
-static bool conv_supports(const lt_impl *self, const void *s, lt_precision p) { return p == LT_BF16; }
+static bool conv_supports(const lt_impl *self, const void *s, lt_precision p) { return p == LT_BF16 || p == LT_FP16; }
 FAKE_DEFERRED_OP(conv_forward, conv_forward_now(c, H(a.out), H(a.in), H(a.w), H(a.b), a.s, a.d),
                  (void *, out), (const void *, in), (const float *, w), (const float *, b), (lt_conv2d_shape, s),
                  (lt_act_desc, d))

@@ -195,6 +195,14 @@ FAKE_DEFERRED_OP(norm_finish_on_device, norm_finish_now(H(a.total), H(a.acc), a.
 static const lt_norm_impl grad_norm = {{"fake", fp32, NULL}, norm_accumulate, norm_accumulate_on_device,
                                        norm_finish_on_device};
 
+/* the loss scaler's: the host's kernels behind the fake's pointers, deferred like the device's */
+FAKE_DEFERRED_OP(amp_unscale_now, lt_amp_unscale_cpu.unscale(c, H(a.g), H(a.inv), H(a.found), a.s),
+                 (float *, g), (const float *, inv), (float *, found), (lt_amp_unscale_shape, s))
+static const lt_amp_unscale_impl amp_unscale = {{"fake", fp32, NULL}, amp_unscale_now};
+FAKE_DEFERRED_OP(amp_update_now, lt_amp_update_cpu.update(c, H(a.scale), H(a.tracker), H(a.found), a.s),
+                 (float *, scale), (float *, tracker), (const float *, found), (lt_amp_update_shape, s))
+static const lt_amp_update_impl amp_update = {{"fake", fp32, NULL}, amp_update_now};
+
 /* ---- the tables, by the names the fronts pick with ---- */
 
 #define TABLE(name, entry) static const void *const name##_impls[] = {&entry, NULL}
@@ -214,6 +222,8 @@ TABLE(mse_loss, mse_loss);
 TABLE(sgd, sgd);
 TABLE(adam, adam);
 TABLE(grad_norm, grad_norm);
+TABLE(amp_unscale, amp_unscale);
+TABLE(amp_update_scale, amp_update);
 TABLE(conv2d_channels_last, fake_conv2d_channels_last);
 TABLE(batchnorm_channels_last, fake_batchnorm_channels_last);  /* and the fused pool's */
 TABLE(maxpool2d_channels_last, fake_maxpool2d_channels_last);
@@ -228,6 +238,7 @@ const lt_backend_op fake_ops[] = {
     {"cross_entropy", cross_entropy_impls}, {"nll_loss", nll_loss_impls},
     {"mse_loss", mse_loss_impls},   {"sgd", sgd_impls},
     {"adam", adam_impls},           {"grad_norm", grad_norm_impls},
+    {"amp_unscale", amp_unscale_impls}, {"amp_update_scale", amp_update_scale_impls},
     {"conv2d.channels_last", conv2d_channels_last_impls},
     {"batchnorm.channels_last", batchnorm_channels_last_impls},
     {"bn_relu_pool.channels_last", batchnorm_channels_last_impls},

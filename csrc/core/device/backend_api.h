@@ -16,9 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../base/dtype.h"
 #include "../base/error.h"
 
-#define LT_BACKEND_API_VERSION 6
+#define LT_BACKEND_API_VERSION 7
 /* The most bytes of a generator state's text, its NUL included (get_rng_state). */
 #define LT_BACKEND_RNG_STATE_LEN 128
 #define LT_BACKEND_ENTRY "lt_backend_entry"
@@ -151,11 +152,11 @@ typedef struct lt_backend_api {
     int (*to_host)(void *dst, const void *src, size_t bytes, lt_error *err);
     int (*on_device)(void *dst, const void *src, size_t bytes, lt_error *err);
     int (*strided_copy)(void *dst, const void *src, const lt_strided_copy *c, lt_error *err);
-    /* Elementwise on n elements of a dense array: float32 fill; float32 <-> bfloat16 (round to
-     * nearest even, as the core's bf16.h). */
+    /* Elementwise on n elements of a dense array: float32 fill; conversion between two different float
+     * types (float32, bfloat16, float16; to a 16-bit type rounding to nearest even, as the core's bf16.h
+     * and fp16.h). */
     int (*fill)(float *dst, int64_t n, float value, lt_error *err);
-    int (*to_bf16)(uint16_t *dst, const float *src, int64_t n, lt_error *err);
-    int (*to_f32)(float *dst, const uint16_t *src, int64_t n, lt_error *err);
+    int (*convert)(void *dst, lt_dtype dst_type, const void *src, lt_dtype src_type, int64_t n, lt_error *err);
 
     /* Tensor arithmetic on float32 views (tensor_math.h's functions for device tensors), each queued
      * on the stream like every other call. op is an lt_binop or lt_unop of tensor_math.h (that enum's

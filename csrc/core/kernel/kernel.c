@@ -38,13 +38,16 @@ bool lt_fp32_onednn(void) {
     return fp32_onednn;
 }
 
-const char *lt_precision_name(lt_precision p) { return p == LT_BF16 ? "bf16" : "fp32"; }
+const char *lt_precision_name(lt_precision p) { return p == LT_BF16 ? "bf16" : p == LT_FP16 ? "fp16" : "fp32"; }
 
 int lt_precision_of(const char *name) {
     if (!strcmp(name, "fp32")) return LT_FP32;
     if (!strcmp(name, "bf16")) return LT_BF16;
+    if (!strcmp(name, "fp16")) return LT_FP16;
     return -1;
 }
+
+lt_dtype lt_precision_dtype(lt_precision p) { return p == LT_BF16 ? LT_BFLOAT16 : p == LT_FP16 ? LT_FLOAT16 : LT_FLOAT32; }
 
 bool lt_supports_fp32(const lt_impl *self, const void *shape, lt_precision p) {
     return p == LT_FP32;
@@ -102,17 +105,17 @@ const lt_impl *lt_kernel_pick(lt_kernel_handle *h, const char *op, const lt_impl
     return impl;
 }
 
-bool lt_device_computes_bf16(lt_device d, lt_error *why) {
+bool lt_device_computes_mixed(lt_device d, lt_precision precision, lt_error *why) {
     if (d == LT_DEVICE_CPU) return lt_fail(why, "the host is not a GPU (lt_mixed_precision_info says what it runs)"), false;
     const lt_backend_api *api = lt_backend(d, why);
     if (!api) return false;
     lt_device_props p;
     if (api->props(lt_device_index(d), &p, why)) return false;
-    if (p.cc_major < 8)
+    if (precision == LT_BF16 && p.cc_major < 8)
         return lt_fail(why, "%s (compute capability %d.%d) has no bf16 tensor cores (8.0 or later)", p.name, p.cc_major,
                        p.cc_minor), false;
-    if (!lt_kernel_computes(d, "conv2d.channels_last", NULL, NULL, LT_BF16))
-        return lt_fail(why, "the %s backend has no bf16 kernels", api->name), false;
+    if (!lt_kernel_computes(d, "conv2d.channels_last", NULL, NULL, precision))
+        return lt_fail(why, "the %s backend has no %s kernels", api->name, lt_precision_name(precision)), false;
     return true;
 }
 

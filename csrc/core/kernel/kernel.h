@@ -26,13 +26,15 @@
 
 #include "../tensor/tensor.h"
 
-/* The precision a layer computes in: fp32, or bf16 with fp32 accumulation ("bf16-mixed"). A request an
- * operation has no implementation for runs at fp32. */
-typedef enum { LT_FP32, LT_BF16 } lt_precision;
+/* The precision a layer computes in: fp32, or bf16 or fp16 with fp32 accumulation ("bf16-mixed",
+ * "16-mixed"). A request an operation has no implementation for runs at fp32. */
+typedef enum { LT_FP32, LT_BF16, LT_FP16 } lt_precision;
 
 const char *lt_precision_name(lt_precision p);
-/* "fp32" / "bf16" to the enum; -1 when the name is neither. */
+/* "fp32" / "bf16" / "fp16" to the enum; -1 when the name is none of them. */
 int lt_precision_of(const char *name);
+/* The element type a layer computing at p keeps its activations in: float32, bfloat16 or float16. */
+lt_dtype lt_precision_dtype(lt_precision p);
 
 /* Whether the user asked for results that do not depend on the thread count even where that costs
  * speed (Lightning's `deterministic`): implementations whose sums are split by thread count (oneDNN's
@@ -57,9 +59,10 @@ typedef struct lt_mixed_info {
     bool bf16_native, amx_native;
 } lt_mixed_info;
 lt_mixed_info lt_mixed_precision_info(void);
-/* Whether layers on GPU d compute in bf16 (its backend has mixed precision's tables, and the GPU bf16
- * tensor cores: compute capability 8.0 or later); when not, why. */
-bool lt_device_computes_bf16(lt_device d, lt_error *why);
+/* Whether layers on GPU d compute at precision p, LT_BF16 or LT_FP16 (its backend has mixed
+ * precision's tables at p, and for bf16 the GPU has bf16 tensor cores: compute capability 8.0 or
+ * later); when not, why. */
+bool lt_device_computes_mixed(lt_device d, lt_precision p, lt_error *why);
 
 /* What an implementation runs with besides its data. */
 typedef struct lt_kernel_ctx {

@@ -11,10 +11,11 @@ static const lt_impl *const activation_impls[] = {&lt_relu_cpu.base, &lt_leaky_r
 /* Mixed precision's (bf16 tensors, channels_last.h): one entry for the activations it computes. */
 static const lt_impl *const activation_mixed_impls[] = {&lt_activation_mixed_cpu.base, NULL};
 
-/* The mixed-precision branch: for a bf16 input (a float32 input stays float32 under a bf16 handle: after
- * Flatten, the network's head is float32 throughout). Every device's entry computes the host's set. */
+/* The mixed-precision branch: for a bf16 or fp16 input (a float32 input stays float32 under a bf16
+ * handle: after Flatten, the network's head is float32 throughout). Every device's entry computes the
+ * host's set. */
 static bool goes_mixed(const lt_activation_args *a) {
-    return lt_activation_mixed_cpu.computes(a->activation) && lt_dtype_of(a->input) == LT_BFLOAT16 &&
+    return lt_activation_mixed_cpu.computes(a->activation) && lt_dtype_is_half(lt_dtype_of(a->input)) &&
            lt_kernel_computes(lt_device_of(a->input), "activation.mixed", activation_mixed_impls, NULL, LT_FP32);
 }
 

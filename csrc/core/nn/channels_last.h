@@ -18,9 +18,9 @@
 
 #include "ops.h"
 
-/* The element type a handle's layer writes: bf16 when it asks for bf16, float32 otherwise. */
+/* The element type a handle's layer writes: bf16 or fp16 when it asks for them, float32 otherwise. */
 static inline lt_dtype lt_channels_last_dtype(const lt_kernel_handle *h) {
-    return h && h->precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32;
+    return h ? lt_precision_dtype(h->precision) : LT_FLOAT32;
 }
 
 /* An activation's description for an implementation. */

@@ -46,7 +46,7 @@ static const lt_conv2d_channels_last_impl *open_pass(const lt_conv2d_args *a, lt
 
 /* The output's (and so grad_output's) layout: channels-last, bf16 in a bf16 run. */
 static lt_conv2d_layout layout_of(const lt_kernel_ctx *ctx) {
-    return (lt_conv2d_layout){true, ctx->precision == LT_BF16 ? LT_BFLOAT16 : LT_FLOAT32};
+    return (lt_conv2d_layout){true, lt_precision_dtype(ctx->precision)};
 }
 
 int lt_conv2d_channels_last_forward(const lt_conv2d_args *a, lt_conv2d_shape s, lt_error *err) {

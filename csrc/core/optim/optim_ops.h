@@ -83,9 +83,40 @@ typedef struct lt_norm_impl {
     int (*finish_on_device)(lt_kernel_ctx *ctx, float *total, const double *acc, double norm_type);
 } lt_norm_impl;
 
+/* The dynamic loss scaler of "16-mixed" (torch.amp.GradScaler's two kernels). Every value stays where
+ * the gradients are: a GPU's step waits for nothing until the optimizer asks whether to skip. */
+typedef struct lt_amp_unscale_shape {
+    int64_t n;
+} lt_amp_unscale_shape;
+
+typedef struct lt_amp_unscale_impl {
+    lt_impl base;
+    /* grad[i] *= *inv_scale for the n elements; *found_inf = 1 when one of them was inf or NaN (left as
+     * it was otherwise: the caller zeroes it once for all the tensors of a step). */
+    int (*unscale)(lt_kernel_ctx *ctx, float *grad, const float *inv_scale, float *found_inf, lt_amp_unscale_shape s);
+} lt_amp_unscale_impl;
+
+typedef struct lt_amp_update_shape {
+    float growth_factor, backoff_factor;
+    int64_t growth_interval;
+} lt_amp_update_shape;
+
+typedef struct lt_amp_update_impl {
+    lt_impl base;
+    /* PyTorch's _amp_update_scale_: after a step with *found_inf set, *scale *= backoff_factor and the
+     * tracker (a count of steps without inf, a float holding an integer) goes to 0; otherwise the
+     * tracker counts one more, and at growth_interval *scale *= growth_factor (kept when the product is
+     * finite) and the tracker goes back to 0. */
+    int (*update)(lt_kernel_ctx *ctx, float *scale, float *growth_tracker, const float *found_inf,
+                  lt_amp_update_shape s);
+} lt_amp_update_impl;
+
 /* csrc/core/cpu/optim.c */
 extern const lt_sgd_impl lt_sgd_cpu;
 extern const lt_adam_impl lt_adam_cpu;
 extern const lt_norm_impl lt_norm_cpu;
+/* csrc/core/cpu/amp.c */
+extern const lt_amp_unscale_impl lt_amp_unscale_cpu;
+extern const lt_amp_update_impl lt_amp_update_cpu;
 
 #endif

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../device/backend.h"
-#include "../base/bf16.h"
+#include "../base/half.h"
 #include "../base/checked.h"
 #include "iter.h"
 #include "../base/parallel.h"
@@ -475,9 +475,7 @@ static int device_convert(lt_tensor *dst, const lt_tensor *src, lt_error *err) {
         return api->strided_copy(lt_data_ptr(dst), lt_data_ptr(src), &c, err);
     }
     if (!dense_alike(dst, src)) return convert_through_contiguous(dst, src, err);
-    if (dt == LT_BFLOAT16 && st == LT_FLOAT32) return api->to_bf16(lt_data_ptr(dst), lt_data_ptr(src), n, err);
-    if (dt == LT_FLOAT32 && st == LT_BFLOAT16) return api->to_f32(lt_data_ptr(dst), lt_data_ptr(src), n, err);
-    return lt_fail(err, "cannot convert %s to %s", lt_dtype_name(st), lt_dtype_name(dt));
+    return api->convert(lt_data_ptr(dst), dt, lt_data_ptr(src), st, n, err);
 }
 
 /* A change of type and of layout at once on a device (a float32 gradient reaching a bf16 channels-last
@@ -537,34 +535,34 @@ int lt_contiguous(lt_tensor *out, const lt_tensor *in, lt_error *err) {
     return 0;
 }
 
-/* ---- converting between element types (float32 <-> bfloat16) ----
+/* ---- converting between element types (float32, bfloat16, float16) ----
  * Not a hot path (mixed-precision layers convert inside their kernels): it serves the boundaries, such
  * as Tensor:float(), a bf16 activation reaching a float32 layer, a gradient arriving in another layout. */
 
 /* One row along the last dimension: n elements, strides in elements. */
 static void convert_row(void *dst, lt_dtype dt, int64_t ds, const void *src, lt_dtype st, int64_t ss, int64_t n) {
-    if (dt == LT_FLOAT32 && st == LT_FLOAT32) {
+    if (dt == st && lt_dtype_size(dt) == 4) {  /* strided copies of elements of one size */
         float *d = dst;
         const float *s = src;
         for (int64_t i = 0; i < n; i++) d[i * ds] = s[i * ss];
-    } else if (dt == LT_BFLOAT16 && st == LT_BFLOAT16) {
-        lt_bf16 *d = dst;
-        const lt_bf16 *s = src;
+    } else if (dt == st && lt_dtype_size(dt) == 2) {
+        uint16_t *d = dst;
+        const uint16_t *s = src;
         for (int64_t i = 0; i < n; i++) d[i * ds] = s[i * ss];
-    } else if (dt == LT_UINT8) {  /* (and st: lt_convert copies bytes to bytes only) */
+    } else if (dt == st) {
         uint8_t *d = dst;
         const uint8_t *s = src;
         for (int64_t i = 0; i < n; i++) d[i * ds] = s[i * ss];
-    } else if (dt == LT_FLOAT32) {
-        float *d = dst;
-        const lt_bf16 *s = src;
-        if (ds == 1 && ss == 1) lt_bf16_to_f32_n(d, s, n);
-        else for (int64_t i = 0; i < n; i++) d[i * ds] = lt_bf16_to_f32(s[i * ss]);
-    } else {
-        lt_bf16 *d = dst;
-        const float *s = src;
-        if (ds == 1 && ss == 1) lt_bf16_from_f32_n(d, s, n);
-        else for (int64_t i = 0; i < n; i++) d[i * ds] = lt_f32_to_bf16(s[i * ss]);
+    } else if (dt == LT_FLOAT32 && st == LT_BFLOAT16 && ds == 1 && ss == 1) {
+        lt_bf16_to_f32_n(dst, src, n);
+    } else if (dt == LT_BFLOAT16 && st == LT_FLOAT32 && ds == 1 && ss == 1) {
+        lt_bf16_from_f32_n(dst, src, n);
+    } else {  /* any other pair of float types, through float32 values */
+        for (int64_t i = 0; i < n; i++) {
+            float v = st == LT_FLOAT32 ? ((const float *)src)[i * ss] : lt_half_to_f32(((const uint16_t *)src)[i * ss], st);
+            if (dt == LT_FLOAT32) ((float *)dst)[i * ds] = v;
+            else ((uint16_t *)dst)[i * ds] = lt_f32_to_half(v, dt);
+        }
     }
 }
 

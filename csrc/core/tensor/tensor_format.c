@@ -2,7 +2,7 @@
  * three items at each edge) followed by the shape as Torch7 printed it. */
 #include "tensor_format.h"
 
-#include "../base/bf16.h"
+#include "../base/half.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -45,7 +45,7 @@ typedef struct style {
 static float at(const lt_tensor *t, const int64_t *idx) {
     int64_t off = t->offset;
     for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
-    if (t->storage->dtype == LT_BFLOAT16) return lt_bf16_to_f32(((const lt_bf16 *)t->storage->data)[off]);
+    if (lt_dtype_is_half(t->storage->dtype)) return lt_half_to_f32(((const uint16_t *)t->storage->data)[off], t->storage->dtype);
     if (t->storage->dtype == LT_UINT8) return ((const uint8_t *)t->storage->data)[off];
     return ((const float *)t->storage->data)[off];
 }
@@ -136,7 +136,8 @@ char *lt_tensor_format(const lt_tensor *t) {
     int64_t numel = lt_numel(t);
     char shape[160];
     lt_shape_str(t, shape, sizeof shape);
-    const char *kind = t->storage->dtype == LT_BFLOAT16 ? "bfloat16 " : t->storage->dtype == LT_UINT8 ? "uint8 " : "";
+    char kind[16] = "";
+    if (t->storage->dtype != LT_FLOAT32) snprintf(kind, sizeof kind, "%s ", lt_dtype_name(t->storage->dtype));
     if (numel == 0) {
         put(&b, "tensor([])\n[%sTensor of size %s]", kind, shape);
     } else {
