@@ -49,14 +49,18 @@ local function number_or_fraction(text)
 end
 
 -- --precision, checked when the command line is read (before any data loads) as the Trainer checks it;
--- fp16 in any spelling points to bf16-mixed, the CPU's half precision.
-local FP16 = {fp16 = "16", float16 = "16", half = "16", ["16"] = "16", ["16-mixed"] = "16-mixed", ["16-true"] = "16-true"}
+-- fp16 (16-mixed) needs a GPU: without one it points to bf16-mixed, the CPU's half precision.
+local FP16 = {fp16 = true, float16 = true, half = true, ["16-true"] = true}
 local function precision_choice(text)
-  if precision.canonical(text) then return text end
-  if FP16[text:lower()] then
-    return nil, ("--precision %s: fp16 is not supported on a CPU: use --precision bf16-mixed (bf16 compute, float32 "
-      .. "weights), or 32"):format(text)
+  local fp16 = precision.canonical(text) == "16-mixed" or FP16[text:lower()]
+  local gpu, why = L.cuda.is_available()
+  if fp16 and not gpu then
+    return nil, ("--precision %s: fp16 is not supported on a CPU (%s): use --precision bf16-mixed (bf16 compute, "
+      .. "float32 weights), or 32"):format(text, why)
   end
+  if precision.canonical(text) then return text end
+  if fp16 then return nil, ("--precision %s: say --precision 16-mixed (fp16 compute with a loss scaler, float32 weights)")
+    :format(text) end
   -- the Trainer's words, as the command line says them
   return nil, (precision.problem(text):gsub('^precision %b""', function() return "--precision " .. text end)
     :gsub("precision = ", "--precision "):gsub('"', ""))
@@ -117,8 +121,9 @@ local function build_parser()
   p:option("--label_smoothing", "Label smoothing of the cross-entropy loss.", "0"):convert(tonumber)
   p:option("--gradient_clip_val", "Clip gradients to this total norm (0: off).", "0"):convert(tonumber)
   p:option("--accumulate_grad_batches", "Accumulate gradients over this many batches.", "1"):convert(tonumber)
-  p:option("--precision", "Numeric precision: 32 (float32) or bf16-mixed (bf16 compute, float32 weights; " ..
-    "Lightning's names, also 32-true and bf16).", "32"):convert(precision_choice)
+  p:option("--precision", "Numeric precision: 32 (float32), bf16-mixed (bf16 compute, float32 weights) or, on a " ..
+    "GPU, 16-mixed (fp16 compute with a loss scaler); Lightning's names, also 32-true, bf16 and 16.", "32")
+    :convert(precision_choice)
   local helps = {}
   for i, name in ipairs(recipes.names()) do helps[i] = recipes.get(name).help end
   p:option("--recipe", "A recipe of the model zoo instead of the reference model (lua/lightning/recipes/): "

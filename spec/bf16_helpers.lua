@@ -14,8 +14,12 @@ function B.needs_bf16(it_fn, pending_fn)
   end
 end
 
---- A channels-last bf16 copy of x (N, C, H, W): what a bf16 convolution hands the next layer.
-function B.channels_last(x) return x:permute(1, 3, 4, 2):contiguous():bfloat16():permute(1, 4, 2, 3) end
+--- A channels-last bf16 (or `scalar_type`, "float16") copy of x (N, C, H, W): what a mixed-precision
+-- convolution hands the next layer.
+function B.channels_last(x, scalar_type)
+  local cl = x:permute(1, 3, 4, 2):contiguous()
+  return (scalar_type == "float16" and cl:half() or cl:bfloat16()):permute(1, 4, 2, 3)
+end
 
 --- bf16 keeps 8 significant bits: results within a few of its steps of the float32 ones, relative
 -- to the largest magnitude (the sums of a convolution or BatchNorm add up rounding).

@@ -436,16 +436,23 @@ describe("the GPU's generator", function()
   end)
 end)
 
-describe("bf16-mixed on the GPU (spec/cuda_bf16_cases.lua)", function()
-  local cases = require "cuda_bf16_cases"
-  for _, name in ipairs {"layers", "reference_training"} do
-    it(name, function()
-      if no_gpu() then return end
-      local bf16, why = L.cuda.is_bf16_supported()
-      if not bf16 then return pending("this GPU computes bf16-mixed in float32: " .. why) end
-      cases[name](L)
-    end)
+describe("bf16-mixed and 16-mixed on the GPU (spec/cuda_mixed_cases.lua)", function()
+  local cases = require "cuda_mixed_cases"
+  local supported = {bf16 = "is_bf16_supported", fp16 = "is_fp16_supported"}
+  for _, precision in ipairs {"bf16", "fp16"} do
+    for _, name in ipairs {"layers", "reference_training"} do
+      it(precision .. " " .. name, function()
+        if no_gpu() then return end
+        local ok, why = L.cuda[supported[precision]]()
+        if not ok then return pending(("this GPU computes %s in float32: %s"):format(precision, why)) end
+        cases[name](L, precision)
+      end)
+    end
   end
+  it("the loss scaler's kernels keep everything on the GPU (spec/device_amp_case.lua)", function()
+    if no_gpu() then return end
+    require("device_amp_case")(L)
+  end)
 end)
 
 describe("CUDA graphs on the GPU", function()

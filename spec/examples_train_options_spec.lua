@@ -19,12 +19,13 @@ describe("examples/train.lua options", function()
   it("refuses a precision when it reads the command line, before any data loads", function()
     -- (the folder is not there: reading the data would fail first)
     for precision, pattern in pairs {
-      fp16 = "Error: %-%-precision fp16: fp16 is not supported on a CPU: use %-%-precision bf16%-mixed %(bf16 compute, " ..
-        "float32 weights%), or 32",
-      ["16-mixed"] = "Error: %-%-precision 16%-mixed: fp16 is not supported on a CPU: use %-%-precision bf16%-mixed",
+      fp16 = "Error: %-%-precision fp16: fp16 is not supported on a CPU %(.-%): use %-%-precision bf16%-mixed %(bf16 " ..
+        "compute, float32 weights%), or 32",
+      ["16-mixed"] = "Error: %-%-precision 16%-mixed: fp16 is not supported on a CPU %(.-%): use %-%-precision bf16%-mixed",
       ["64"] = "Error: %-%-precision 64: float64 is not supported: the library computes in float32; use %-%-precision 32 " ..
         "or bf16%-mixed",
-      float = "Error: %-%-precision float is not supported: use %-%-precision 32 %(float32%) or bf16%-mixed",
+      float = "Error: %-%-precision float is not supported: use %-%-precision 32 %(float32%), bf16%-mixed or 16%-mixed " ..
+        "%(on a GPU%)",
     } do
       local code, text = run("train.lua", "--data_dir nothing --precision " .. precision, dir)
       assert.equal(1, code, text)

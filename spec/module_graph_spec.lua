@@ -148,9 +148,10 @@ end
 --     over the core's)
 --   the tensor engine: lightning, autograd, nn, distributed (one layer: nn.Module records autograd's
 --     module nodes, whose backward hooks are nn's; SyncBatchNorm and the gradient reducer need each other's side)
---   optim, data, io (checkpoint files), loggers: on the tensor functions alone
+--   optim, data, io (checkpoint files), loggers: on the tensor functions alone; amp (the loss scaler) on
+--     the tensor engine
 --   accelerators (the hardware: the CPU, cuda): on base alone
---   precision (on optim), lightning_module (on precision), models (nn, optim, io for load_from_checkpoint,
+--   precision (on optim and amp), lightning_module (on precision), models (nn, optim, io for load_from_checkpoint,
 --     lightning_module), weights (L.load_weights: io), strategies (precision, data's samplers, io),
 --     callbacks, plot (the Callback base class)
 --   recipes (models, data, callbacks), trainer (everything below but models, recipes and plot; it holds the
@@ -163,11 +164,12 @@ local ALLOWED = {
   cuda = {"core", "util"},
   lightning = {BASE, TENSOR}, autograd = {BASE, TENSOR}, nn = {BASE, TENSOR}, distributed = {BASE, TENSOR},
   optim = {BASE, "lightning"},
+  amp = {BASE, TENSOR},
   data = {BASE, "lightning"},
   io = {BASE, "lightning"},
   loggers = {BASE, "lightning"},
   accelerators = {BASE},
-  precision = {BASE, TENSOR, "optim"},
+  precision = {BASE, TENSOR, "optim", "amp"},
   lightning_module = {BASE, TENSOR, "precision"},
   models = {BASE, TENSOR, "optim", "io", "lightning_module"},
   weights = {BASE, "lightning", "io"},

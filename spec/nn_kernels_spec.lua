@@ -30,7 +30,7 @@ describe("a layer's kernel handle", function()
     local ref = L.empty(0)
     C.softmax_forward{handle = C.kernel_handle(), output = ref, input = x, dim = 1}
     H.assert_close(out, ref, 0)
-    assert.matches("precision must be \"fp32\" or \"bf16\", got \"fp16\"", H.error_of(C.kernel_handle, "fp16"))
+    assert.matches("precision must be \"fp32\", \"bf16\" or \"fp16\", got \"fp8\"", H.error_of(C.kernel_handle, "fp8"))
   end)
 
   it("serves one operation: another one's call is an error", function()

@@ -224,20 +224,25 @@ describe("Trainer options", function()
       H.error_of(L.Trainer, {logger = "tb"}))
   end)
 
-  it("precision: 32 and bf16-mixed by Lightning's names, anything else a clear error", function()
+  it("precision: 32, bf16-mixed and (on a GPU) 16-mixed by Lightning's names, anything else a clear error", function()
     for _, ok in ipairs {"32", 32, "32-true"} do
       assert.equal("32-true", L.Trainer{logger = false, precision = ok}.precision_plugin.precision)
     end
     for _, ok in ipairs {"bf16-mixed", "bf16"} do
       assert.equal("bf16-mixed", L.Trainer{logger = false, precision = ok}.precision_plugin.precision)
     end
-    assert.matches("Trainer: precision \"16%-mixed\": fp16 mixed precision is not supported: the CPU has no fp16 " ..
-      "kernels %(Lightning refuses it on a CPU too%) and the CUDA backend none yet: use precision = \"bf16%-mixed\"",
-      H.error_of(L.Trainer, {precision = "16-mixed"}))
+    for _, fp16 in ipairs {"16-mixed", 16, "16"} do
+      assert.matches("Trainer: 16%-mixed %(fp16 with a loss scaler%) needs a GPU: the CPU has no fp16 kernels " ..
+        "%(Lightning refuses it on a CPU too%); use precision = \"bf16%-mixed\"",
+        H.error_of(L.Trainer, {accelerator = "cpu", logger = false, precision = fp16}))
+    end
+    assert.matches("precision \"16%-true\": 16%-true .* is not supported: use precision = \"16%-mixed\"",
+      H.error_of(L.Trainer, {precision = "16-true"}))
     assert.matches("precision \"bf16%-true\": bf16%-true .* is not supported: use precision = \"bf16%-mixed\"",
       H.error_of(L.Trainer, {precision = "bf16-true"}))
     assert.matches("precision 64: float64 is not supported", H.error_of(L.Trainer, {precision = 64}))
-    assert.matches("precision \"8\" is not supported: use precision = \"32\" %(float32%) or \"bf16%-mixed\"",
+    assert.matches("precision \"8\" is not supported: use precision = \"32\" %(float32%), \"bf16%-mixed\" or " ..
+      "\"16%-mixed\" %(on a GPU%)",
       H.error_of(L.Trainer, {precision = "8"}))
   end)
 

@@ -5,6 +5,8 @@
 --   L.cuda.device_count()           the number of GPUs (0 when none is available)
 --   L.cuda.is_bf16_supported()      whether layers on the GPU compute bf16-mixed in bf16 (the backend's bf16
 --                                   kernels, and compute capability 8.0 or later), or false and why
+--   L.cuda.is_fp16_supported()      whether layers on the GPU compute 16-mixed in fp16 (the backend's fp16
+--                                   kernels), or false and why
 --   L.cuda.get_device_properties(i) device i (0-based): {name, total_memory, free_memory, major, minor,
 --                                   multi_processor_count, driver_version, runtime_version, cudnn_version,
 --                                   cublaslt_version} (memory in bytes, versions as "13.0", "9.10.0")
@@ -45,8 +47,8 @@
 --                                   L.distributed uses for GPU tensors: ready(), unique_id(), init(id, rank,
 --                                   world_size), joined(), all_reduce(t, op), broadcast(t, root), query(),
 --                                   join() (csrc/lua/l_comm.c)
--- Without a GPU every function but is_available, is_bf16_supported and device_count raises an error that
--- carries the reason.
+-- Without a GPU every function but is_available, is_bf16_supported, is_fp16_supported and device_count
+-- raises an error that carries the reason.
 local core = require "lightning.core"
 local options = require "lightning.util.options"
 
@@ -59,6 +61,7 @@ cuda.comm = C.comm
 function cuda.is_available() return C.is_available() end
 function cuda.device_count() return C.device_count() end
 function cuda.is_bf16_supported() return C.is_bf16_supported() end
+function cuda.is_fp16_supported() return C.is_fp16_supported() end
 function cuda.current_device() return C.current_device() end
 function cuda.synchronize() return C.synchronize() end
 function cuda.manual_seed(seed) return C.manual_seed(seed) end

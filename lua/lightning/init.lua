@@ -17,6 +17,7 @@ local lazy = {
   nn = "lightning.nn",
   autograd = "lightning.autograd",
   optim = "lightning.optim",
+  amp = "lightning.amp",
   data = "lightning.data",
   models = "lightning.models",
   loggers = "lightning.loggers",

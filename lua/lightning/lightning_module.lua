@@ -113,10 +113,11 @@ end
 --- Backpropagates a training step: loss:backward() when autograd recorded the loss; otherwise the
 -- gradient of the criterion at the network's output, then backward through the network (accumulating
 -- into each parameter's p.grad), from what training_step returned: {loss, output, target[, input][,
--- criterion]}.
-function LightningModule:backward_step(batch, outputs)
+-- criterion]}. grad_loss is the gradient to start from: nil for 1, or a one-element tensor where the
+-- loss is (the loss scale under precision = "16-mixed": an override must start from it too).
+function LightningModule:backward_step(batch, outputs, grad_loss)
   local loss = type(outputs) == "table" and not L.is_tensor(outputs) and outputs.loss or outputs
-  if L.is_tensor(loss) and loss.grad_fn then return loss:backward() end
+  if L.is_tensor(loss) and loss.grad_fn then return loss:backward(grad_loss) end
   local name = class.name_of(self)
   if type(outputs) ~= "table" or outputs.output == nil or outputs.target == nil then
     error(("%s:backward_step: the default backward needs training_step to return {loss = ..., " ..
@@ -126,7 +127,7 @@ function LightningModule:backward_step(batch, outputs)
   if not criterion then
     error(("%s:backward_step: no criterion: set self.criterion or return it as outputs.criterion"):format(name), 0)
   end
-  local grad_output = criterion:backward(outputs.output, outputs.target)
+  local grad_output = criterion:backward(outputs.output, outputs.target, grad_loss)
   local input = outputs.input or (type(batch) == "table" and batch.input)
   return self:network():backward(input, grad_output)
 end

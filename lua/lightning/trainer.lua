@@ -124,6 +124,11 @@ function Trainer:__init(opts)
   -- the model and the batches to its device
   self.accelerator = accelerators.resolve(resolved.accelerator, resolved.devices)
   if self.strategy.accelerator == nil then self.strategy.accelerator = self.accelerator end
+  -- fp16 on the host is refused here, as Lightning's connector refuses it (the plugin checks again where
+  -- the model is, for a strategy that brings its own accelerator)
+  if self.strategy.precision_plugin.precision == "16-mixed" and self.strategy.accelerator:device() == "cpu" then
+    util_options.fail("Trainer", "%s", self.strategy.precision_plugin.CPU_REFUSAL)
+  end
   -- Lightning's deterministic: kernels whose sums would follow the thread count split them by a fixed rule
   if resolved.deterministic ~= nil then core.set_deterministic(resolved.deterministic == true) end
   self.precision_plugin = self.strategy.precision_plugin

@@ -2,7 +2,7 @@
 -- BatchNorm2d followed by an activation, as timm's BatchNormAct2d. Its parameters and buffers are the
 -- BatchNorm's, under the BatchNorm's names (weight, bias, running_mean, running_var,
 -- num_batches_tracked), so that it saves and loads the state of a PyTorch BatchNorm2d.
--- On a channels-last input in a bf16 run (mixed precision: a bf16 input, or the layer set to "bf16")
+-- On a channels-last input in a mixed-precision run (a bf16 or fp16 input, or the layer set to one)
 -- the two run as one kernel (csrc/core/nn/batchnorm_channels_last.c): the activation is applied to the
 -- normalised values as they are written, and its gradient is folded into the BatchNorm's backward
 -- pass, so the normalised tensor is never stored. On any other input (float32 runs) the BatchNorm runs, then the
@@ -28,10 +28,12 @@ function BatchNormAct2d:__init(num_features, opts)
 end
 
 -- Whether the C front takes its channels-last branch for x, where it fuses the activation: a 4-D
--- (N, H, W, C)-strided input with bf16 involved (lt_bn_goes_channels_last,
+-- (N, H, W, C)-strided input with bf16 or fp16 involved (lt_bn_goes_channels_last,
 -- csrc/core/nn/batchnorm_channels_last.c).
+local HALF = {bfloat16 = true, float16 = true}
+
 function BatchNormAct2d:_fuses(x)
-  if x:dim() ~= 4 or (self.precision ~= "bf16" and x:scalar_type() ~= "bfloat16") then return false end
+  if x:dim() ~= 4 or ((self.precision or "fp32") == "fp32" and not HALF[x:scalar_type()]) then return false end
   local n, c, h, w = x:size(1), x:size(2), x:size(3), x:size(4)
   local s = x:stride()
   return (c <= 1 or s[2] == 1) and (w <= 1 or s[4] == c) and (h <= 1 or s[3] == w * c) and (n <= 1 or s[1] == h * w * c)

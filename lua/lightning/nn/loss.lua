@@ -52,8 +52,9 @@ function Criterion:forward(input, target)
   return self.output
 end
 
--- grad_output: a number scaling the gradient (default 1), or per-sample gradients for "none". Returns
--- the kernel's grad_output and scale fields.
+-- grad_output: a number scaling the gradient (default 1) or a one-element tensor where the loss is (read
+-- there: a loss scaler's scale on a GPU), or per-sample gradients for "none". Returns the kernel's
+-- grad_output, scale and grad_loss fields.
 local function grad_args(name, reduction, grad_output)
   if reduction == "none" then
     if not L.is_tensor(grad_output) then
@@ -61,14 +62,22 @@ local function grad_args(name, reduction, grad_output)
     end
     return grad_output, 1
   end
+  if L.is_tensor(grad_output) then
+    if grad_output:numel() ~= 1 then
+      error(("%s:backward: grad_output must be a number or a one-element tensor (the loss's gradient), got a tensor " ..
+        "of %d elements"):format(name, grad_output:numel()), 3)
+    end
+    return nil, 1, grad_output
+  end
   if grad_output ~= nil and type(grad_output) ~= "number" then
-    error(name .. ":backward: grad_output must be a number (the loss's gradient), got " .. type(grad_output), 3)
+    error(name .. ":backward: grad_output must be a number or a one-element tensor (the loss's gradient), got " ..
+      type(grad_output), 3)
   end
   return nil, grad_output or 1
 end
 
---- The Torch7 protocol's backward: grad_output is a number (default 1), or the per-sample gradients for
--- reduction "none".
+--- The Torch7 protocol's backward: grad_output is a number (default 1) or a one-element tensor, or the
+-- per-sample gradients for reduction "none".
 function Criterion:backward(input, target, grad_output)
   return self:_backward(input, target, grad_args(self._name, self.reduction, grad_output))
 end

@@ -130,12 +130,13 @@ function Module:apply(fn)
   return self
 end
 
---- The precision the layers compute in from their next call on: "fp32", or "bf16" (mixed precision:
--- bf16 where an implementation computes the layer's shape in bf16, float32 elsewhere; see
--- docs/nn.md). Parameters, their gradients and buffers stay float32.
+--- The precision the layers compute in from their next call on: "fp32", "bf16" or "fp16" (mixed
+-- precision: bf16 or fp16 where an implementation computes the layer's shape in it, float32 elsewhere;
+-- fp16 has implementations on a GPU only; see docs/nn.md). Parameters, their gradients and buffers
+-- stay float32.
 function Module:set_precision(precision)
-  if precision ~= "fp32" and precision ~= "bf16" then
-    error(("Module:set_precision: precision must be \"fp32\" or \"bf16\", got %s"):format(tostring(precision)), 2)
+  if precision ~= "fp32" and precision ~= "bf16" and precision ~= "fp16" then
+    error(("Module:set_precision: precision must be \"fp32\", \"bf16\" or \"fp16\", got %s"):format(tostring(precision)), 2)
   end
   for _, m in ipairs(self:modules()) do
     if m._kernel then m._kernel:set_precision(precision) end

@@ -79,6 +79,10 @@ function checkpoint.dump(trainer, after_fault)
       ckpt.callbacks[key] = cb:state_dict()
     end
   end
+  -- the precision plugin's (16-mixed's loss scaler), under its class's name as Lightning saves it
+  local plugin = trainer.precision_plugin
+  local plugin_state = plugin and plugin:state_dict()
+  if plugin_state and next(plugin_state) ~= nil then ckpt[class.name_of(plugin)] = plugin_state end
   return ckpt
 end
 
@@ -158,6 +162,12 @@ function checkpoint.restore_training_state(trainer, ckpt, path)
   if ckpt.cuda_rng_state ~= nil then
     local ok, err = pcall(generators.restore_device, trainer, ckpt.cuda_rng_state)
     if not ok then fail(path, "field cuda_rng_state is not a GPU generator state: %s", tostring(err)) end
+  end
+  local plugin = trainer.precision_plugin
+  local key = plugin and class.name_of(plugin)
+  if key and ckpt[key] ~= nil then
+    local ok, err = pcall(plugin.load_state_dict, plugin, ckpt[key])
+    if not ok then fail(path, "field %s does not fit the precision plugin: %s", key, (tostring(err):gsub("^[^:\n]+:%d+: ", ""))) end
   end
   return where
 end
