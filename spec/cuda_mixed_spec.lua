@@ -59,6 +59,25 @@ describe("mixed precision on the device", function()
     assert.equal("ok\n", out)
   end)
 
+  case("a float32 front given a 16-bit activation on the device gets a float32 copy there", function()
+    -- (SyncBatchNorm's statistics under mixed precision: the binding's copy was made on the host)
+    local out = F.on_fake([[
+      local B = require "bf16_helpers"
+      for _, ty in ipairs {"bfloat16", "float16"} do
+        local bn = L.nn.BatchNorm2d(4):cuda()
+        local x = L.randn(2, 4, 3, 3)
+        local args = bn:_forward_args("statistics", B.channels_last(x:cuda(), ty))
+        args.handle, args.output, args.sums = bn._kernel, bn.output, L.buffer("float64", 9)
+        L.core.nn.batchnorm_statistics(args)
+        local want = x:sum(1):sum(2):sum(2):view(4)   -- per channel
+        for c = 1, 4 do assert(math.abs(args.sums[c] - want[c]) < 0.05, ty .. " " .. c) end
+        assert(args.sums[9] == 18)
+      end
+      print("ok")
+    ]])
+    assert.equal("ok\n", out)
+  end)
+
   case("fp16's range: a convolution whose output passes 65504 writes infinities, as cuDNN's would", function()
     local out = F.on_fake([[
       local conv = L.nn.Conv2d(1, 1, 1, {bias = false})

@@ -77,6 +77,20 @@ describe("DDPStrategy on GPUs (stand-in device, 2 processes)", function()
     end)
   end
 
+  it("trains in 16-mixed: the loss scaler sees the averaged gradients, every process keeps the same scale", function()
+    local job = fit("gpu", {kind = "batchnorm", batch = 4, epochs = 2, precision = "16-mixed"})
+    M.assert_ok(job)
+    local reports = M.results(job)
+    for r = 1, 2 do
+      assert.equal(20, reports[r].global_step)
+      assert.same({scale = 65536, growth_factor = 2, backoff_factor = 0.5, growth_interval = 2000, _growth_tracker = 20},
+        reports[r].precision_state)
+    end
+    assert.equal(reports[1].metrics.val_loss, reports[2].metrics.val_loss)   -- (training metrics are each rank's)
+    assert.is_true(reports[1].metrics.val_acc > 0.9)
+    H.rmdir(job.out)
+  end)
+
   it("refuses bf16 gradients on GPUs, on every process, naming them", function()
     local job = fit("gpu", {kind = "plain", batch = 4, epochs = 1, gradient_dtype = "bf16"})
     assert.is_not.equal(0, job.code)

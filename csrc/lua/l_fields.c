@@ -70,10 +70,11 @@ static lt_tensor *tensor_field(lt_fields *f, const char *name, bool required) {
     if (!t->storage) lt_raisef(L, f->fname, "%s is a closed tensor (its memory was released)", name);
     lua_pop(L, 1);  /* the table keeps it alive */
     if (f->any_dtype || lt_dtype_of(t) == LT_FLOAT32) return t;
-    /* a float32 copy for a float32 front; it stays on the stack until the call returns */
+    /* a float32 copy for a float32 front, where t is; it stays on the stack until the call returns */
     lt_tensor *copy = lt_push_tensor(L);
     lt_error err;
-    if (lt_tensor_new(copy, t->ndim, t->size, &err) || lt_convert(copy, t, &err)) lt_raise(L, f->fname, &err);
+    if (lt_tensor_new_on(copy, t->ndim, t->size, LT_FLOAT32, lt_device_of(t), &err) || lt_convert(copy, t, &err))
+        lt_raise(L, f->fname, &err);
     return copy;
 }
 

@@ -113,7 +113,7 @@ function T.fit(o)
     enable_checkpointing = o.checkpoint == true, enable_progress_bar = false, enable_model_summary = false,
     callbacks = callbacks, accumulate_grad_batches = o.accumulate or 1, num_sanity_val_steps = 0, strategy = strategy,
     sync_batchnorm = o.sync_batchnorm == nil and o.kind == "batchnorm" or o.sync_batchnorm == true,
-    accelerator = o.accelerator or "cpu"}
+    accelerator = o.accelerator or "cpu", precision = o.precision}
   L.manual_seed(5)
   trainer:fit(model, train, val, {ckpt_path = o.ckpt_path})
   return trainer, model
@@ -132,7 +132,7 @@ function T.summary(trainer)
   local stats = trainer.strategy.reduction_stats and trainer.strategy:reduction_stats()
   return {metrics = metrics, global_step = trainer.global_step, epoch = trainer.current_epoch,
     world_size = trainer.world_size, rank = trainer.global_rank, reductions = stats and stats.steps,
-    buckets = stats and stats.buckets}
+    buckets = stats and stats.buckets, precision_state = trainer.precision_plugin:state_dict()}
 end
 
 return T

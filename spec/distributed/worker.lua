@@ -207,7 +207,7 @@ function scenarios.fit()
   local trainer, model = T.fit({kind = o.kind, batch = o.batch, epochs = o.epochs, accumulate = o.accumulate, root = o.out,
     checkpoint = o.checkpoint, loggers = o.loggers, early_stopping = o.early_stopping, ckpt_path = o.ckpt_path,
     bucket_cap_mb = o.bucket_cap_mb, timeout = o.timeout, gradient_dtype = o.gradient_dtype, samples = o.samples,
-    accelerator = o.accelerator, sync_batchnorm = o.sync_batchnorm,
+    accelerator = o.accelerator, sync_batchnorm = o.sync_batchnorm, precision = o.precision,
     callbacks = {{
       on_train_epoch_end = function(_, tr)
         if tr.current_epoch == o.kill_at_epoch and tr.global_rank == o.kill_rank then
