@@ -76,14 +76,14 @@ end
 local function activation(name)
   local function backward(ctx, g)
     local x, out = ctx:saved_tensors()
-    local gi = L.empty(0)
+    local gi = x:new_empty({0})   -- (where x is: a GPU's stays there)
     C.activation_backward{name = "lightning." .. name, handle = kernel(name), activation = name, grad_input = gi,
       grad_output = g, input = x, output = out}
     return gi
   end
   return function(x)
     check(name, x)
-    local out = L.empty(0)
+    local out = x:new_empty({0})
     C.activation_forward{name = "lightning." .. name, handle = kernel(name), activation = name, output = out, input = x}
     if graph.should_record(1, x) then
       local ctx = context(name)
@@ -99,7 +99,7 @@ ops.gelu = activation("gelu")
 local function softmax(name, log)
   local function backward(ctx, g)
     local x, out = ctx:saved_tensors()
-    local gi = L.empty(0)
+    local gi = x:new_empty({0})
     C.softmax_backward{name = "lightning." .. name, handle = kernel(name), grad_input = gi, grad_output = g,
       output = out, input = x, dim = ctx.dim, log = log}
     return gi
@@ -107,7 +107,7 @@ local function softmax(name, log)
   return function(x, dim)
     check(name, x)
     dim = dim or -1
-    local out = L.empty(0)
+    local out = x:new_empty({0})
     C.softmax_forward{name = "lightning." .. name, handle = kernel(name), output = out, input = x, dim = dim, log = log}
     if graph.should_record(1, x) then
       local ctx = context(name)
