@@ -3,7 +3,10 @@
 -- channel, a non-contiguous input), 20 training steps of the reference model against the CPU's, mixed
 -- devices refused, checkpoints that go from one device to the other. Without a GPU each test reports
 -- pending with the reason (spec/accelerators_spec.lua covers that machine); they run for real where
--- L.cuda.is_available() is true.
+-- L.cuda.is_available() is true. On a machine without a GPU they also run on the emulated CUDA device
+-- (LIGHTNING_CUDA_MODULE=build.luarocks/testing/cuda_emu.so: the backend's own kernels on the host,
+-- csrc/testing/cuda_emu/; spec/cuda_emu_spec.lua), where what goes through cuDNN, cuBLASLt and NCCL is
+-- the host's or missing.
 -- Tolerances: the GPU's convolutions and matrix products use TF32 by default, as PyTorch's (10 bits
 -- of mantissa in the products, float32 sums), so Linear and Conv2d compare within 1e-2; the other
 -- layers compute in float32 and compare within 1e-4 (other summation orders); ReLU and max-pooling are
@@ -21,6 +24,11 @@ local AVAILABLE, REASON = L.cuda.is_available()
 local function no_gpu()
   if not AVAILABLE then pending("needs a GPU: " .. tostring(REASON)) end
   return not AVAILABLE
+end
+
+-- Whether the device is the emulated one (its kernels are the backend's, run on the host).
+local function emulated()
+  return AVAILABLE and L.cuda.get_device_properties(0).name:find("^emulated CUDA device") ~= nil
 end
 
 local TF32, FP32, EXACT = 1e-2, 1e-4, 0
@@ -216,8 +224,10 @@ describe("modules on the GPU", function()
     "still steps them", function()
     if no_gpu() then return end
     local function make()
-      return nn.Sequential(nn.Conv2d(3, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+      -- (no bias before BatchNorm: its gradient is zero but for rounding, which Adam would scale up to a
+      -- step of the learning rate in a direction that depends on the summation order)
+      return nn.Sequential(nn.Conv2d(3, 4, 3, {padding = 1, bias = false}), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
     end
     L.manual_seed(21)
     local host = make()
@@ -341,6 +351,7 @@ end
 describe("collectives on the GPU (NCCL, a group of one process)", function()
   it("reduce and broadcast in place, queued on the GPU, ordered before the work after join()", function()
     if no_gpu() then return end
+    if emulated() then return pending("the emulated CUDA device has no NCCL") end
     local comm = L.cuda.comm
     local ready, why = comm.ready()
     assert(ready, "NCCL: " .. tostring(why))
@@ -484,9 +495,15 @@ describe("training on the GPU", function()
       assert.is_true(math.abs(gpu_losses[i] - cpu_losses[i]) <= TF32 * math.max(1, cpu_losses[i]),
         ("step %d: loss %.6f on the GPU, %.6f on the CPU"):format(i, gpu_losses[i], cpu_losses[i]))
     end
-    -- Adam moves a weight by at most about lr = 1e-3 a step: a quarter of 20 steps' worth apart at most
+    -- Adam moves a weight by at most about lr = 1e-3 a step: a quarter of 20 steps' worth apart at most.
+    -- A bias before BatchNorm (conv*.bias, fc1.bias, fc2.bias) has a gradient of zero but for rounding,
+    -- which Adam scales to whole steps in directions the summation order decides: those biases, and the
+    -- running means that follow them, may be 20 steps apart each way (the emulated device showed it).
     local cpu_sd = cpu_model:state_dict()
-    for name, t in pairs(gpu_model:state_dict()) do H.assert_close(t:cpu(), cpu_sd[name], 5e-3, name) end
+    for name, t in pairs(gpu_model:state_dict()) do
+      local before_bn = name:match("^conv%d%.bias$") or name:match("^fc[12]%.bias$") or name:match("running_mean$")
+      H.assert_close(t:cpu(), cpu_sd[name], before_bn and 0.04 or 5e-3, name)
+    end
   end)
 
   it("moves the model before configure_optimizers and the batches to the GPU", function()

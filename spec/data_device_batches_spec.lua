@@ -121,6 +121,11 @@ describe("data: batches made on the device", function()
       assert.matches("compared", F.on_fake(COMPARE:format(dir)))
     end)
 
+  it("hold the host loader's values with the CUDA kernel, emulated on the host (csrc/testing/cuda_emu/)", function()
+    if not F.emu_built() then return pending("needs the build's testing/cuda_emu.so") end
+    assert.matches("compared", F.on_emu(COMPARE:format(dir)))
+  end)
+
   it("hold the host loader's values on a GPU (the CUDA kernel)", function()
     local available, why = L.cuda.is_available()
     if not available then return pending("needs a GPU: " .. tostring(why)) end
@@ -220,6 +225,11 @@ describe("data: batches made on the device", function()
   it("mirror and shift float images there as on the host (F.hflip, F.shift: test-time augmentation)", function()
     if not F.built() then return pending("needs the build's testing/fake_device.so") end
     F.on_fake(REMAP)
+  end)
+
+  it("mirror and shift float images as on the host with the CUDA kernel, emulated on the host", function()
+    if not F.emu_built() then return pending("needs the build's testing/cuda_emu.so") end
+    F.on_emu(REMAP)
   end)
 
   it("mirror and shift float images on a GPU as on the host (the CUDA kernel)", function()

@@ -8,9 +8,14 @@ local F = {}
 local core_path = package.searchpath("lightning.core", package.cpath)
 F.build_dir = core_path:match("^(.*)/lightning/core%.so$")
 F.path = F.build_dir .. "/testing/fake_device.so"
+-- The emulated CUDA device (csrc/testing/cuda_emu/): the CUDA backend's own kernels run on the host.
+F.emu_path = F.build_dir .. "/testing/cuda_emu.so"
 
 --- Whether this build made the fake device (the specs report pending without it).
 function F.built() return io.open(F.path) ~= nil end
+
+--- Whether this build made the emulated CUDA device (it needs a C++ compiler and lua5.4).
+function F.emu_built() return io.open(F.emu_path) ~= nil end
 
 --- Runs `script` (Lua, with L = lightning) in a new lua5.4 with the environment `env`; returns whether
 -- it exited 0 and what it printed.
@@ -33,6 +38,15 @@ end
 function F.on_fake(script, env)
   env = env or {}
   env.LIGHTNING_CUDA_MODULE = F.path
+  local ok, out = F.run(script, env)
+  assert(ok, out)
+  return out
+end
+
+--- The same on the emulated CUDA device.
+function F.on_emu(script, env)
+  env = env or {}
+  env.LIGHTNING_CUDA_MODULE = F.emu_path
   local ok, out = F.run(script, env)
   assert(ok, out)
   return out
