@@ -189,6 +189,23 @@ describe("an operation on the device", function()
     ]], {LIGHTNING_FAKE_WITHOUT = "adam,softmax"})
     assert.matches("softmax has no implementation on cuda:0 yet", out)
   end)
+
+  it("the functional activations (t:relu(), L.gelu, L.softmax, L.log_softmax) keep a device tensor there", function()
+    local out = on_fake([[
+      local x = L.randn(3, 4)
+      local xd = x:cuda()
+      xd.requires_grad = true
+      local ys = {xd:relu(), L.gelu(xd), L.softmax(xd, 2), L.log_softmax(xd, 2)}
+      local want = {x:relu(), L.gelu(x), L.softmax(x, 2), L.log_softmax(x, 2)}
+      for i, y in ipairs(ys) do
+        assert(y:device() == "cuda:0", i)
+        assert((y:cpu() - want[i]):abs():max() < 1e-6, i)
+      end
+      ys[1]:sum():backward()
+      print(xd.grad:device())
+    ]])
+    assert.equal("cuda:0\n", out)
+  end)
 end)
 
 describe("clipping on the device", function()
