@@ -33,23 +33,20 @@ function F.run(script, env)
   return ok, out
 end
 
---- Runs `script` on the fake device (env adds to LIGHTNING_CUDA_MODULE); fails the spec when the script
--- fails, else returns what it printed.
-function F.on_fake(script, env)
+-- Runs `script` with the backend module at `path` (env adds to LIGHTNING_CUDA_MODULE); fails the spec
+-- when the script fails, else returns what it printed.
+local function on_module(path, script, env)
   env = env or {}
-  env.LIGHTNING_CUDA_MODULE = F.path
+  env.LIGHTNING_CUDA_MODULE = path
   local ok, out = F.run(script, env)
   assert(ok, out)
   return out
 end
 
+--- Runs `script` on the fake device.
+function F.on_fake(script, env) return on_module(F.path, script, env) end
+
 --- The same on the emulated CUDA device.
-function F.on_emu(script, env)
-  env = env or {}
-  env.LIGHTNING_CUDA_MODULE = F.emu_path
-  local ok, out = F.run(script, env)
-  assert(ok, out)
-  return out
-end
+function F.on_emu(script, env) return on_module(F.emu_path, script, env) end
 
 return F

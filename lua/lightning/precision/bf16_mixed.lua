@@ -14,19 +14,10 @@
 -- (compute capability 8.0 or later: L.cuda.is_bf16_supported); elsewhere in float32, and it says so.
 local L = require "lightning"
 local class = require "lightning.class"
-local output = require "lightning.util.output"
-local Precision = require "lightning.precision.precision"
+local HalfLayers = require "lightning.precision.half_layers"
 
-local BF16Mixed = class("BF16MixedPrecision", Precision)
+local BF16Mixed = class("BF16MixedPrecision", HalfLayers)
 BF16Mixed.precision = "bf16-mixed"
-
-local warned = {}
-
-local function warn_once(key, text)
-  if warned[key] then return end
-  warned[key] = true
-  output.print(text)
-end
 
 --- What this machine and build do with bf16-mixed on `device` (default "cpu"): the layers' precision
 -- ("bf16", or "fp32" where bf16 cannot run) and, when that is not the design, one line saying why.
@@ -50,21 +41,6 @@ function BF16Mixed.limitation(device)
       "but slower than float32"):format(info.isa)
   end
   return "bf16", nil
-end
-
---- Switches the module's layers to bf16.
-function BF16Mixed:connect(module)
-  local layers, limit = BF16Mixed.limitation(module:device())
-  if limit then warn_once(limit, limit) end
-  module:set_precision(layers)
-  self._module = module
-  return module
-end
-
---- The module's layers back to float32 (as the module was before the run).
-function BF16Mixed:teardown()
-  if self._module then self._module:set_precision("fp32") end
-  self._module = nil
 end
 
 return BF16Mixed

@@ -13,17 +13,14 @@
 local L = require "lightning"
 local class = require "lightning.class"
 local options = require "lightning.util.options"
-local output = require "lightning.util.output"
 local GradScaler = require "lightning.amp.grad_scaler"
-local Precision = require "lightning.precision.precision"
+local HalfLayers = require "lightning.precision.half_layers"
 
-local FP16Mixed = class("FP16MixedPrecision", Precision)
+local FP16Mixed = class("FP16MixedPrecision", HalfLayers)
 FP16Mixed.precision = "16-mixed"
 
 FP16Mixed.CPU_REFUSAL = "16-mixed (fp16 with a loss scaler) needs a GPU: the CPU has no fp16 kernels (Lightning " ..
   "refuses it on a CPU too); use precision = \"bf16-mixed\""
-
-local warned = {}
 
 --- FP16MixedPrecision{scaler = L.amp.GradScaler{...}}: a scaler of one's own (the default one's settings
 -- are PyTorch's: init_scale 2^16, growth_interval 2000).
@@ -41,17 +38,10 @@ function FP16Mixed.limitation(device)
   return "fp32", ("16-mixed on %s: %s, so the layers compute in float32 (the loss scaler still runs)"):format(device, why)
 end
 
+--- Refused on the host; on a GPU the layers go to fp16 (HalfLayers).
 function FP16Mixed:connect(module)
-  local device = module:device()
-  if device == "cpu" then options.fail("Trainer", "%s", FP16Mixed.CPU_REFUSAL) end
-  local layers, limit = FP16Mixed.limitation(device)
-  if limit and not warned[limit] then
-    warned[limit] = true
-    output.print(limit)
-  end
-  module:set_precision(layers)
-  self._module = module
-  return module
+  if module:device() == "cpu" then options.fail("Trainer", "%s", FP16Mixed.CPU_REFUSAL) end
+  return HalfLayers.connect(self, module)
 end
 
 --- The backward pass from the loss scale (backward_step's grad_loss), on the loss's device (the
@@ -80,11 +70,6 @@ function FP16Mixed:optimizer_step(optimizer, module, batch_idx)
   end)
   scaler:update()
   return result
-end
-
-function FP16Mixed:teardown()
-  if self._module then self._module:set_precision("fp32") end
-  self._module = nil
 end
 
 --- The scaler's state (PyTorch's GradScaler.state_dict), saved in checkpoints.
