@@ -53,10 +53,12 @@ end
 local FP16 = {fp16 = true, float16 = true, half = true, ["16-true"] = true}
 local function precision_choice(text)
   local fp16 = precision.canonical(text) == "16-mixed" or FP16[text:lower()]
-  local gpu, why = L.cuda.is_available()
-  if fp16 and not gpu then
-    return nil, ("--precision %s: fp16 is not supported on a CPU (%s): use --precision bf16-mixed (bf16 compute, "
-      .. "float32 weights), or 32"):format(text, why)
+  if fp16 then   -- (only then is the GPU module asked for)
+    local gpu, why = L.cuda.is_available()
+    if not gpu then
+      return nil, ("--precision %s: fp16 is not supported on a CPU (%s): use --precision bf16-mixed (bf16 compute, "
+        .. "float32 weights), or 32"):format(text, why)
+    end
   end
   if precision.canonical(text) then return text end
   if fp16 then return nil, ("--precision %s: say --precision 16-mixed (fp16 compute with a loss scaler, float32 weights)")

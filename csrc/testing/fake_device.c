@@ -164,11 +164,7 @@ FAKE_DEFERRED(fill, fill_now(a.dst, a.n, a.value), (float *, dst), (int64_t, n),
 static int convert_now(void *dst, lt_dtype dt, const void *src, lt_dtype st, int64_t n) {
     void *d = host_of(dst);
     const void *s = host_of(src);
-    for (int64_t i = 0; i < n; i++) {
-        float v = st == LT_FLOAT32 ? ((const float *)s)[i] : lt_half_to_f32(((const uint16_t *)s)[i], st);
-        if (dt == LT_FLOAT32) ((float *)d)[i] = v;
-        else ((uint16_t *)d)[i] = lt_f32_to_half(v, dt);
-    }
+    for (int64_t i = 0; i < n; i++) lt_store_float(d, dt, i, lt_load_float(s, st, i));
     return 0;
 }
 FAKE_DEFERRED(convert, convert_now(a.dst, a.dt, a.src, a.st, a.n), (void *, dst), (lt_dtype, dt), (const void *, src),

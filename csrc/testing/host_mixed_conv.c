@@ -8,15 +8,6 @@
 /* v rounded to the 16-bit type t */
 static float rounded(float v, lt_dtype t) { return lt_half_to_f32(lt_f32_to_half(v, t), t); }
 
-static float load(const void *p, lt_dtype t, int64_t i) {
-    return lt_dtype_is_half(t) ? lt_half_to_f32(((const uint16_t *)p)[i], t) : ((const float *)p)[i];
-}
-
-static void store(void *p, lt_dtype t, int64_t i, float v) {
-    if (lt_dtype_is_half(t)) ((uint16_t *)p)[i] = lt_f32_to_half(v, t);
-    else ((float *)p)[i] = v;
-}
-
 /* The host buffers one pass works in: x packed NCHW and w, both rounded to the layer's type t; y or dy batch-folded
  * (C, N, H, W); cols the host kernel's scratch; dx packed NCHW and dw. */
 typedef struct conv_buffers {
@@ -42,7 +33,7 @@ static int open_buffers(lt_kernel_ctx *c, conv_buffers *b, const void *in, lt_ac
     if (!b->x || !b->w || !b->y || !b->cols) return lt_fail(c->err, "conv2d.channels_last: out of host memory");
     for (int64_t i = 0; i < xn; i++) {
         int64_t x = i % s->w, y = i / s->w % s->h, ch = i / (s->w * s->h) % s->cin, n = i / (s->w * s->h * s->cin);
-        b->x[i] = rounded(load(in, d.dtype, n * d.stride[0] + ch * d.stride[1] + y * d.stride[2] + x * d.stride[3]), t);
+        b->x[i] = rounded(lt_load_float(in, d.dtype, n * d.stride[0] + ch * d.stride[1] + y * d.stride[2] + x * d.stride[3]), t);
     }
     for (int64_t i = 0; i < wn; i++) b->w[i] = rounded(weight[i], t);
     s->x = (lt_nc_strides){s->cin * s->h * s->w, s->h * s->w};
@@ -97,7 +88,7 @@ int host_mixed_conv_backward(lt_kernel_ctx *c, void *dinp, float *dweight, float
     for (int64_t i = 0; i < wn; i++) dweight[i] += rounded(b.dw[i], t);
     for (int64_t i = 0; dinp && i < xn; i++) {
         int64_t x = i % s.w, y = i / s.w % s.h, ch = i / (s.w * s.h) % s.cin, n = i / (s.w * s.h * s.cin);
-        store(dinp, d.dtype, n * d.stride[0] + ch * d.stride[1] + y * d.stride[2] + x * d.stride[3],
+        lt_store_float(dinp, d.dtype, n * d.stride[0] + ch * d.stride[1] + y * d.stride[2] + x * d.stride[3],
               rounded(b.dx[i], t));
     }
 done:

@@ -558,11 +558,7 @@ static void convert_row(void *dst, lt_dtype dt, int64_t ds, const void *src, lt_
     } else if (dt == LT_BFLOAT16 && st == LT_FLOAT32 && ds == 1 && ss == 1) {
         lt_bf16_from_f32_n(dst, src, n);
     } else {  /* any other pair of float types, through float32 values */
-        for (int64_t i = 0; i < n; i++) {
-            float v = st == LT_FLOAT32 ? ((const float *)src)[i * ss] : lt_half_to_f32(((const uint16_t *)src)[i * ss], st);
-            if (dt == LT_FLOAT32) ((float *)dst)[i * ds] = v;
-            else ((uint16_t *)dst)[i * ds] = lt_f32_to_half(v, dt);
-        }
+        for (int64_t i = 0; i < n; i++) lt_store_float(dst, dt, i * ds, lt_load_float(src, st, i * ss));
     }
 }
 

@@ -96,13 +96,7 @@ local function grads_of(optimizer)
   for _, group in ipairs(optimizer.param_groups or {}) do
     for _, p in ipairs(group.params or {}) do params[#params + 1] = p end
   end
-  local rec = flat.flat_of(params)
-  if rec then return {rec.flat_grads} end
-  local grads = {}
-  for _, p in ipairs(params) do
-    if p.grad then grads[#grads + 1] = p.grad end
-  end
-  return grads
+  return flat.gradients(params)
 end
 
 --- Divides the optimizer's gradients by the scale, in place, and notes whether one held an inf or NaN.

@@ -16,6 +16,18 @@ local flat = {}
 -- views it made, or nil (util/flat_record.lua). Allocates nothing: clipping asks at every step.
 flat.flat_of = flat_record.of
 
+--- The gradients of params as a list: {the flat gradient} when they are flat (one pass over one buffer),
+-- else each p.grad there is.
+function flat.gradients(params)
+  local rec = flat.flat_of(params)
+  if rec then return {rec.flat_grads} end
+  local grads = {}
+  for _, p in ipairs(params) do
+    if p.grad then grads[#grads + 1] = p.grad end
+  end
+  return grads
+end
+
 -- Makes every parameter of rec and its gradient a view of its place in the flat buffers; copy: their
 -- values are copied there first.
 local function point_at_views(rec, copy)

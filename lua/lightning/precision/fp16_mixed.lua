@@ -55,19 +55,13 @@ end
 --- Unscales, runs the hooks and clipping on the true gradients, then the module's optimizer_step unless
 -- the gradients overflowed, and updates the scale.
 function FP16Mixed:optimizer_step(optimizer, module, batch_idx)
-  local trainer, scaler = module.trainer, self.scaler
+  local scaler = self.scaler
   local scaled = scaler:is_enabled() and scaler:has_scale()
   if scaled then scaler:unscale_(optimizer) end
-  trainer:_call_hook("on_before_optimizer_step", optimizer)
-  local clip_val = trainer.gradient_clip_val
-  trainer:_call_module_hook("configure_gradient_clipping", optimizer, clip_val,
-    trainer.gradient_clip_algorithm or (clip_val and "norm"))
-  if not scaled then   -- disabled, or nothing was scaled (no backward pass ran): a plain step
-    return trainer:_call_module_hook("optimizer_step", trainer.current_epoch, batch_idx, optimizer)
-  end
-  local result = scaler:step_with(optimizer, function()
-    return trainer:_call_module_hook("optimizer_step", trainer.current_epoch, batch_idx, optimizer)
-  end)
+  self:_before_step(optimizer, module)
+  -- disabled, or nothing was scaled (no backward pass ran): a plain step
+  if not scaled then return self:_take_step(optimizer, module, batch_idx) end
+  local result = scaler:step_with(optimizer, function() return self:_take_step(optimizer, module, batch_idx) end)
   scaler:update()
   return result
 end

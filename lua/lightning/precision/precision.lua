@@ -45,11 +45,22 @@ end
 --- The hooks before the step, clipping (through the module's configure_gradient_clipping), then the
 -- module's optimizer_step (whose default calls optimizer:step()).
 function Precision:optimizer_step(optimizer, module, batch_idx)
+  self:_before_step(optimizer, module)
+  return self:_take_step(optimizer, module, batch_idx)
+end
+
+-- What comes before the step: the on_before_optimizer_step hooks, then clipping.
+function Precision:_before_step(optimizer, module)
   local trainer = module.trainer
   trainer:_call_hook("on_before_optimizer_step", optimizer)
   local clip_val = trainer.gradient_clip_val
   trainer:_call_module_hook("configure_gradient_clipping", optimizer, clip_val,
     trainer.gradient_clip_algorithm or (clip_val and "norm"))
+end
+
+-- The step itself: the module's optimizer_step hook.
+function Precision:_take_step(optimizer, module, batch_idx)
+  local trainer = module.trainer
   return trainer:_call_module_hook("optimizer_step", trainer.current_epoch, batch_idx, optimizer)
 end
 
@@ -96,9 +107,7 @@ end
 function Precision:clip_grad_by_norm(optimizer, clip_val, module)
   local params = clipped_params(self, optimizer, module)
   if not (params[1] and params[1]:device() ~= "cpu") then return optim.clip_grad_norm(params, clip_val) end
-  local grads = {}
-  for _, p in ipairs(params) do grads[#grads + 1] = p.grad end
-  local total = optim.get_total_norm(grads)
+  local total = optim.get_total_norm(flat.gradients(params))
   optim.clip_grads_with_norm(params, clip_val, total)
   return total
 end

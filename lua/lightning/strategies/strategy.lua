@@ -168,14 +168,8 @@ end
 --- With accumulate_grad_batches = n the gradients add up over n batches; Lightning divides the loss by
 -- n, which is done here to the gradients (one pass over the flat gradient when the parameters are flat).
 function Strategy:scale_gradients(optimizer, factor)
-  local params = self.precision_plugin:main_params(optimizer, self.lightning_module)
-  local rec = flat.flat_of(params)
-  if rec then
-    rec.flat_grads:mul(factor)
-    return
-  end
-  for _, p in ipairs(params) do
-    if p.grad then p.grad:mul(factor) end
+  for _, g in ipairs(flat.gradients(self.precision_plugin:main_params(optimizer, self.lightning_module))) do
+    g:mul(factor)
   end
 end
 
